@@ -1,0 +1,103 @@
+/*
+ * host.h: the Lua host. One drudge_host per worker thread: a sandboxed
+ * lua_State with a memory cap, the built-in modules in package.preload, the
+ * script globals (step, fail, retry_later, secret, log) and a cache of loaded
+ * scripts. Scripts run in their own _ENV; a file's top level runs once per
+ * host, its run() once per attempt.
+ */
+#ifndef DRUDGE_HOST_H
+#define DRUDGE_HOST_H
+
+#include <stdint.h>
+#include "error.h"
+#include "record.h"
+
+typedef struct drudge_host drudge_host;
+typedef struct lua_State lua_State;
+
+typedef struct drudge_host_opts {
+    size_t mem_limit;         /* bytes for the whole state; 0 = 256 MiB */
+    const char *files_dir;    /* io.open is confined here; NULL = no file access */
+    const char *secrets_file; /* NAME=value lines, must be mode 0600; NULL = env only */
+    int echo_logs;            /* print log.* lines to stderr as well */
+} drudge_host_opts;
+
+/* What a script declares; filled by drudge_host_load. Strings owned by the host. */
+typedef struct drudge_script_info {
+    const char *path;         /* as given */
+    const char *name;         /* `name` field, else the file name without .lua */
+    double manual_minutes;    /* 0 if not given */
+    double exception_minutes; /* 0 if not given */
+    int max_attempts;         /* default 3 */
+    double timeout;           /* seconds per attempt; default 300 */
+    const char *window;       /* run window ("Mon-Fri 18:00-07:30"), or NULL */
+    int screenshot_on_error;  /* desktop: capture the screen when a step fails */
+} drudge_script_info;
+
+typedef enum drudge_outcome {
+    DRUDGE_DONE = 0,       /* run returned; output holds its JSON */
+    DRUDGE_FAILED,         /* fail(msg): a business exception, not retried */
+    DRUDGE_ERROR,          /* a system error: retried with backoff */
+    DRUDGE_RETRY_LATER,    /* retry_later(s, msg): requeue without spending an attempt */
+    DRUDGE_TIMEOUT,        /* the attempt ran past its timeout (a system error) */
+    DRUDGE_MEMORY,         /* the memory cap was hit (a system error) */
+} drudge_outcome;
+
+/* What one attempt produced. Strings are malloc'd; drudge_result_clear frees. */
+typedef struct drudge_result {
+    drudge_outcome outcome;
+    char *output;      /* JSON text of run()'s return value (DONE), redacted */
+    char *error;       /* message, redacted (not DONE) */
+    char *traceback;   /* Lua traceback for system errors, redacted, or NULL */
+    double retry_after; /* seconds, for DRUDGE_RETRY_LATER */
+    int64_t duration_us;
+} drudge_result;
+
+/* A task as the script sees it. */
+typedef struct drudge_task_view {
+    int64_t id;
+    const char *key;    /* may be NULL */
+    int attempt;        /* 1-based */
+    const char *input;  /* JSON text; NULL means null */
+    const char *script; /* script name */
+} drudge_task_view;
+
+drudge_host *drudge_host_new(const drudge_host_opts *opts, drudge_err *err);
+void drudge_host_free(drudge_host *h);
+lua_State *drudge_host_lua(drudge_host *h);
+drudge_rec *drudge_host_rec(drudge_host *h);
+
+/* Loads (or returns the cached) script at path, validating its contract.
+ * *info stays valid until the host is freed. Errors name file and line. */
+drudge_code drudge_host_load(drudge_host *h, const char *path,
+                             const drudge_script_info **info /* OUT */, drudge_err *err);
+/* Runs one attempt of a loaded script. The recorder is reset for
+ * (task->id, task->attempt) and the attempt is recorded as a "task" step
+ * with the script's steps under it. Always fills *res (outcome and detail);
+ * returns DRUDGE_OK unless the host itself failed. */
+drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_view *task,
+                            drudge_result *res, drudge_err *err);
+void drudge_result_clear(drudge_result *res);
+const char *drudge_outcome_name(drudge_outcome o); /* "done", "failed", ... */
+
+/* Seconds left before the running attempt's deadline (for connectors that
+ * block in C and must cap their own timeouts); a large number when idle. */
+double drudge_host_remaining(lua_State *L);
+/* Raises a system error in L with a message (never returns). */
+int drudge_host_raise(lua_State *L, const char *fmt, ...);
+
+/* Built-in modules, in package.preload of every host (host.c's table). */
+typedef int (*drudge_lua_open)(lua_State *L);
+int luaopen_drudge_json(lua_State *L);    /* runner/json.c */
+int luaopen_drudge_log(lua_State *L);     /* runner/api.c */
+int luaopen_drudge_http(lua_State *L);    /* connectors/http.c */
+int luaopen_drudge_desktop(lua_State *L); /* connectors/desktop.c */
+int luaopen_drudge_mail(lua_State *L);    /* connectors/mail.c */
+int luaopen_drudge_queue(lua_State *L);   /* runner/lqueue.c */
+
+/* Per-task context for connectors that need it (e.g. http cookies cleared
+ * between tasks): a callback run at the start of every attempt. */
+typedef void (*drudge_attempt_hook)(lua_State *L);
+void drudge_host_on_attempt(drudge_attempt_hook hook); /* up to 8, before hosts start */
+
+#endif

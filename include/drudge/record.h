@@ -1,0 +1,118 @@
+/*
+ * record.h: the recording hook every automated step passes through.
+ *
+ * One drudge_rec belongs to one worker (one Lua state) and holds the steps of
+ * the attempt it is running, in memory, until the attempt's outcome is
+ * committed: the queue writes them to the audit chain in the same transaction
+ * (logs/chain.c, drudge_audit_append). Nothing here touches SQLite.
+ *
+ * Steps form a tree: drudge_rec_begin pushes a step (its parent is the step
+ * open at the time), drudge_rec_end closes it. Strings are copied and
+ * redacted on the way in (secret values, configured patterns), so a secret
+ * never reaches the database.
+ *
+ * Connectors use it like this:
+ *
+ *     drudge_rec *rec = drudge_rec_from_lua(L);
+ *     int seq = drudge_rec_begin(rec, "http", "GET https://x/y", req_json);
+ *     if (drudge_rec_replaying(rec)) {
+ *         const char *resp = drudge_rec_replay_response(rec, seq); // recorded JSON
+ *         ... build the Lua result from resp (payloads via drudge_rec_replay_payload) ...
+ *     } else {
+ *         ... do the real call ...
+ *     }
+ *     drudge_rec_end(rec, seq, "ok", resp_json, NULL);
+ *
+ * request/response are JSON object texts (built with drudge_buf_json_str),
+ * compact, keys in a fixed order, so replay can compare them byte for byte.
+ */
+#ifndef DRUDGE_RECORD_H
+#define DRUDGE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lua_State lua_State;
+typedef struct drudge_rec drudge_rec;
+
+/* One recorded step. All strings owned by the recorder; NULL means absent. */
+typedef struct drudge_step {
+    int seq;        /* 1-based position within the attempt */
+    int parent;     /* seq of the enclosing step, 0 for the attempt's root */
+    char *kind;     /* "task", "step", "http", "desktop", "mail", "log", "secret", "queue" */
+    char *name;     /* human-readable: step name, "GET https://...", log level */
+    char *request;  /* JSON object text, redacted */
+    char *response; /* JSON object text, redacted */
+    int64_t started_us;  /* wall clock, UTC, µs since epoch */
+    int64_t duration_us; /* -1 while open */
+    char *outcome;       /* "ok", "error", "fail", "retry", "timeout", "lost" */
+    char *error;         /* redacted message, or NULL */
+} drudge_step;
+
+/* A large blob (a body, a screenshot) stored apart from the chain and
+ * referenced by its SHA-256 from a step's request/response JSON. */
+typedef struct drudge_payload {
+    char sha256[65];
+    char *content_type;
+    unsigned char *data;
+    size_t len;
+} drudge_payload;
+
+drudge_rec *drudge_rec_new(void);
+void drudge_rec_free(drudge_rec *r);
+/* Starts a new attempt: forgets steps, payloads and secrets of the last one. */
+void drudge_rec_reset(drudge_rec *r, int64_t task_id, int attempt);
+
+/* Opens a step under the current one; returns its seq. Strings are copied
+ * and redacted. request may be NULL. */
+int drudge_rec_begin(drudge_rec *r, const char *kind, const char *name, const char *request);
+/* Closes step seq (and any still-open children, as "error"). response/error may be NULL. */
+void drudge_rec_end(drudge_rec *r, int seq, const char *outcome, const char *response,
+                    const char *error);
+/* A step with no duration: a log line, a secret access. */
+int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const char *request);
+
+/* Keeps a copy of data as a payload; writes its SHA-256 hex into sha_out.
+ * The bytes are redacted first when they are text (content type text/... or
+ * application/json...), so the hash is of what is stored. */
+void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char *content_type,
+                        char sha_out[65]);
+
+/* Registers a secret value: from now on it is replaced by [REDACTED:<name>]
+ * in everything recorded. Values shorter than 4 bytes are ignored (too many
+ * false hits). */
+void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value);
+/* Returns a redacted copy of s (caller frees). */
+char *drudge_rec_redact(drudge_rec *r, const char *s);
+/* Adds a redaction pattern (POSIX extended regex) with a label; 0 or -1 on a
+ * bad pattern. Patterns are kept across attempts. */
+int drudge_rec_add_pattern(drudge_rec *r, const char *label, const char *regex);
+
+/* The attempt's steps and payloads, in seq order. */
+int64_t drudge_rec_task(const drudge_rec *r);
+int drudge_rec_attempt(const drudge_rec *r);
+size_t drudge_rec_count(const drudge_rec *r);
+const drudge_step *drudge_rec_step(const drudge_rec *r, size_t i);
+size_t drudge_rec_payload_count(const drudge_rec *r);
+const drudge_payload *drudge_rec_payload_at(const drudge_rec *r, size_t i);
+/* Index of the first step not yet handed out by drudge_rec_mark_flushed:
+ * the queue writer may persist closed steps of a long attempt early. */
+size_t drudge_rec_flushed(const drudge_rec *r);
+void drudge_rec_mark_flushed(drudge_rec *r, size_t upto);
+
+/* --- replay --- */
+/* Puts the recorder in replay mode with the steps recorded for an attempt
+ * (takes ownership of steps[0..n) and payloads). */
+void drudge_rec_replay_load(drudge_rec *r, drudge_step *steps, size_t n, drudge_payload *payloads,
+                            size_t npayloads);
+int drudge_rec_replaying(const drudge_rec *r);
+/* The recorded response for the step just begun with seq, or NULL. */
+const char *drudge_rec_replay_response(drudge_rec *r, int seq);
+const drudge_payload *drudge_rec_replay_payload(drudge_rec *r, const char *sha256);
+/* The first divergence found ("" if none). */
+const char *drudge_rec_divergence(const drudge_rec *r);
+
+/* The recorder of the attempt running in L (set by the host). */
+drudge_rec *drudge_rec_from_lua(lua_State *L);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * util.h: small shared helpers: clocks, a growable string buffer, JSON string
+ * escaping, hex and SHA-256.
+ */
+#ifndef DRUDGE_UTIL_H
+#define DRUDGE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock, UTC, microseconds since the epoch. */
+int64_t drudge_now_us(void);
+/* Monotonic clock in microseconds, for durations and deadlines. */
+int64_t drudge_mono_us(void);
+/* Formats t (µs since epoch, UTC) as "2026-11-23T09:15:02.123456Z" into out[40]. */
+void drudge_fmt_time(int64_t t, char out[40]);
+/* Parses an ISO 8601 date or date-time ("2026-11-23", "2026-11-23T19:00",
+ * "2026-11-23 19:00:00Z", with optional offset) or a relative "+30m"/"+2h"/"+1d",
+ * or "now". Naive times are local. Returns 0 and sets *out (µs), or -1. */
+int drudge_parse_time(const char *s, int64_t now_us, int64_t *out);
+
+/* Growable NUL-terminated buffer. Start zeroed: `drudge_buf b = {0};`.
+ * Allocation failure aborts the process (there is no useful recovery). */
+typedef struct drudge_buf {
+    char *data;
+    size_t len, cap;
+} drudge_buf;
+void drudge_buf_add(drudge_buf *b, const void *p, size_t n);
+void drudge_buf_puts(drudge_buf *b, const char *s);
+void drudge_buf_printf(drudge_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s (n bytes) as a JSON string literal, quotes included, escaping as
+ * Python's json.dumps(ensure_ascii=False) does: \" \\ \b \f \n \r \t and
+ * other bytes below 0x20 as \u00XX; everything else verbatim. */
+void drudge_buf_json_str(drudge_buf *b, const char *s, size_t n);
+void drudge_buf_reset(drudge_buf *b);
+void drudge_buf_free(drudge_buf *b);
+/* Hands the string to the caller (free with free()) and empties b. */
+char *drudge_buf_take(drudge_buf *b);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void drudge_hex(const unsigned char *in, size_t n, char *out);
+/* SHA-256 of data as 64 lower-case hex digits plus NUL. */
+void drudge_sha256_hex(const void *data, size_t n, char out[65]);
+
+/* Memory helpers that abort on exhaustion. */
+void *drudge_xmalloc(size_t n);
+void *drudge_xrealloc(void *p, size_t n);
+char *drudge_xstrdup(const char *s);
+
+/* Reads a whole file; caller frees. Returns NULL and sets errno on failure. */
+char *drudge_read_file(const char *path, size_t *len);
+
+#endif

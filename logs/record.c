@@ -1,0 +1,412 @@
+/* record.c: the in-memory recorder behind every automated step (see record.h). */
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "drudge/record.h"
+#include "drudge/util.h"
+
+#define MIN_SECRET_LEN 4
+
+typedef struct secret_ent {
+    char *name, *value;
+} secret_ent;
+
+typedef struct pattern_ent {
+    char *label;
+    regex_t re;
+} pattern_ent;
+
+struct drudge_rec {
+    int64_t task_id;
+    int attempt;
+    drudge_step *steps;
+    size_t nsteps, capsteps, flushed;
+    int *open; /* stack of open seqs */
+    size_t nopen, capopen;
+    drudge_payload *payloads;
+    size_t npayloads, cappayloads;
+    secret_ent *secrets;
+    size_t nsecrets, capsecrets;
+    pattern_ent *patterns;
+    size_t npatterns;
+    /* replay */
+    int replaying;
+    drudge_step *rsteps;
+    size_t nrsteps;
+    drudge_payload *rpayloads;
+    size_t nrpayloads;
+    char divergence[512];
+};
+
+#define GROW(arr, n, cap)                                                                          \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            (cap) = (cap) ? (cap) * 2 : 16;                                                        \
+            (arr) = drudge_xrealloc((arr), (cap) * sizeof *(arr));                                 \
+        }                                                                                          \
+    } while (0)
+
+drudge_rec *drudge_rec_new(void)
+{
+    drudge_rec *r = drudge_xmalloc(sizeof *r);
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static void step_free(drudge_step *s)
+{
+    free(s->kind);
+    free(s->name);
+    free(s->request);
+    free(s->response);
+    free(s->outcome);
+    free(s->error);
+}
+
+static void payload_free(drudge_payload *p)
+{
+    free(p->content_type);
+    free(p->data);
+}
+
+static void clear_replay(drudge_rec *r)
+{
+    for (size_t i = 0; i < r->nrsteps; i++)
+        step_free(&r->rsteps[i]);
+    free(r->rsteps);
+    for (size_t i = 0; i < r->nrpayloads; i++)
+        payload_free(&r->rpayloads[i]);
+    free(r->rpayloads);
+    r->rsteps = NULL;
+    r->rpayloads = NULL;
+    r->nrsteps = r->nrpayloads = 0;
+    r->replaying = 0;
+    r->divergence[0] = '\0';
+}
+
+static void clear_attempt(drudge_rec *r)
+{
+    for (size_t i = 0; i < r->nsteps; i++)
+        step_free(&r->steps[i]);
+    for (size_t i = 0; i < r->npayloads; i++)
+        payload_free(&r->payloads[i]);
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        free(r->secrets[i].name);
+        free(r->secrets[i].value);
+    }
+    r->nsteps = r->npayloads = r->nsecrets = r->nopen = r->flushed = 0;
+}
+
+void drudge_rec_free(drudge_rec *r)
+{
+    if (!r)
+        return;
+    clear_attempt(r);
+    clear_replay(r);
+    free(r->steps);
+    free(r->open);
+    free(r->payloads);
+    free(r->secrets);
+    for (size_t i = 0; i < r->npatterns; i++) {
+        free(r->patterns[i].label);
+        regfree(&r->patterns[i].re);
+    }
+    free(r->patterns);
+    free(r);
+}
+
+void drudge_rec_reset(drudge_rec *r, int64_t task_id, int attempt)
+{
+    clear_attempt(r);
+    r->task_id = task_id;
+    r->attempt = attempt;
+    r->divergence[0] = '\0';
+}
+
+/* Replaces every occurrence of needle in b's text by repl. */
+static void replace_all(drudge_buf *b, const char *needle, const char *repl)
+{
+    size_t nlen = strlen(needle);
+    if (!b->data || !strstr(b->data, needle))
+        return;
+    drudge_buf out = {0};
+    const char *p = b->data, *hit;
+    while ((hit = strstr(p, needle))) {
+        drudge_buf_add(&out, p, (size_t)(hit - p));
+        drudge_buf_puts(&out, repl);
+        p = hit + nlen;
+    }
+    drudge_buf_puts(&out, p);
+    drudge_buf_free(b);
+    *b = out;
+}
+
+static void replace_pattern(drudge_buf *b, const pattern_ent *pe)
+{
+    regmatch_t m;
+    if (!b->data || regexec(&pe->re, b->data, 1, &m, 0) != 0)
+        return;
+    drudge_buf out = {0};
+    const char *p = b->data;
+    int eflags = 0;
+    while (*p && regexec(&pe->re, p, 1, &m, eflags) == 0) {
+        if (m.rm_eo == m.rm_so) { /* empty match: step over one byte */
+            drudge_buf_add(&out, p, 1);
+            p++;
+            eflags = REG_NOTBOL;
+            continue;
+        }
+        drudge_buf_add(&out, p, (size_t)m.rm_so);
+        drudge_buf_printf(&out, "[REDACTED:%s]", pe->label);
+        p += m.rm_eo;
+        eflags = REG_NOTBOL;
+    }
+    drudge_buf_puts(&out, p);
+    drudge_buf_free(b);
+    *b = out;
+}
+
+char *drudge_rec_redact(drudge_rec *r, const char *s)
+{
+    if (!s)
+        return NULL;
+    drudge_buf b = {0};
+    drudge_buf_puts(&b, s);
+    /* Longest secrets first would matter only when one contains another;
+     * values are replaced in registration order, which is good enough since
+     * a replaced value can no longer match a later, shorter one. */
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        char repl[160];
+        snprintf(repl, sizeof repl, "[REDACTED:%s]", r->secrets[i].name);
+        replace_all(&b, r->secrets[i].value, repl);
+        /* The value as it appears inside a JSON string (quotes, backslashes escaped). */
+        drudge_buf esc = {0};
+        drudge_buf_json_str(&esc, r->secrets[i].value, strlen(r->secrets[i].value));
+        esc.data[esc.len - 1] = '\0';
+        if (strcmp(esc.data + 1, r->secrets[i].value) != 0)
+            replace_all(&b, esc.data + 1, repl);
+        drudge_buf_free(&esc);
+    }
+    for (size_t i = 0; i < r->npatterns; i++)
+        replace_pattern(&b, &r->patterns[i]);
+    return drudge_buf_take(&b);
+}
+
+static char *dup_redacted(drudge_rec *r, const char *s)
+{
+    return s ? drudge_rec_redact(r, s) : NULL;
+}
+
+static void compare_replay(drudge_rec *r, const drudge_step *s)
+{
+    if (!r->replaying || r->divergence[0])
+        return;
+    if ((size_t)s->seq > r->nrsteps) {
+        snprintf(r->divergence, sizeof r->divergence,
+                 "step %d: the recording has no such step, the script made %s \"%s\"", s->seq,
+                 s->kind, s->name);
+        return;
+    }
+    const drudge_step *want = &r->rsteps[s->seq - 1];
+    const char *what = NULL;
+    if (strcmp(want->kind, s->kind) != 0)
+        what = "kind";
+    else if (strcmp(want->name, s->name) != 0)
+        what = "name";
+    else if (want->parent != s->parent)
+        what = "parent";
+    else if (strcmp(want->request ? want->request : "", s->request ? s->request : "") != 0)
+        what = "request";
+    if (what)
+        snprintf(r->divergence, sizeof r->divergence,
+                 "step %d: %s differs: expected %s \"%s\" %s, got %s \"%s\" %s", s->seq, what,
+                 want->kind, want->name, want->request ? want->request : "", s->kind, s->name,
+                 s->request ? s->request : "");
+}
+
+int drudge_rec_begin(drudge_rec *r, const char *kind, const char *name, const char *request)
+{
+    GROW(r->steps, r->nsteps, r->capsteps);
+    drudge_step *s = &r->steps[r->nsteps++];
+    memset(s, 0, sizeof *s);
+    s->seq = (int)r->nsteps;
+    s->parent = r->nopen ? r->open[r->nopen - 1] : 0;
+    s->kind = drudge_xstrdup(kind);
+    s->name = dup_redacted(r, name ? name : "");
+    s->request = dup_redacted(r, request);
+    s->started_us = drudge_now_us();
+    s->duration_us = -1;
+    GROW(r->open, r->nopen, r->capopen);
+    r->open[r->nopen++] = s->seq;
+    compare_replay(r, s);
+    return s->seq;
+}
+
+void drudge_rec_end(drudge_rec *r, int seq, const char *outcome, const char *response,
+                    const char *error)
+{
+    if (seq < 1 || (size_t)seq > r->nsteps)
+        return;
+    /* Close children left open (a connector raised before closing). */
+    while (r->nopen && r->open[r->nopen - 1] != seq) {
+        drudge_step *c = &r->steps[r->open[--r->nopen] - 1];
+        if (c->duration_us < 0) {
+            c->duration_us = drudge_now_us() - c->started_us;
+            c->outcome = drudge_xstrdup("error");
+        }
+    }
+    if (r->nopen)
+        r->nopen--;
+    drudge_step *s = &r->steps[seq - 1];
+    if (s->duration_us >= 0)
+        return;
+    s->duration_us = drudge_now_us() - s->started_us;
+    s->outcome = drudge_xstrdup(outcome ? outcome : "ok");
+    free(s->response);
+    s->response = dup_redacted(r, response);
+    free(s->error);
+    s->error = dup_redacted(r, error);
+}
+
+int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const char *request)
+{
+    int seq = drudge_rec_begin(r, kind, name, request);
+    drudge_step *s = &r->steps[seq - 1];
+    r->nopen--;
+    s->duration_us = 0;
+    s->outcome = drudge_xstrdup("ok");
+    return seq;
+}
+
+static int is_text(const char *ct)
+{
+    return ct && (!strncmp(ct, "text/", 5) || !strncmp(ct, "application/json", 16) ||
+                  strstr(ct, "+json") || strstr(ct, "xml"));
+}
+
+void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char *content_type,
+                        char sha_out[65])
+{
+    unsigned char *copy;
+    if (is_text(content_type) && (r->nsecrets || r->npatterns) && !memchr(data, 0, len)) {
+        char *text = drudge_xmalloc(len + 1);
+        memcpy(text, data, len);
+        text[len] = '\0';
+        char *red = drudge_rec_redact(r, text);
+        free(text);
+        len = strlen(red);
+        copy = (unsigned char *)red;
+    } else {
+        copy = drudge_xmalloc(len ? len : 1);
+        if (len)
+            memcpy(copy, data, len);
+    }
+    drudge_sha256_hex(copy, len, sha_out);
+    for (size_t i = 0; i < r->npayloads; i++)
+        if (!strcmp(r->payloads[i].sha256, sha_out)) {
+            free(copy);
+            return;
+        }
+    GROW(r->payloads, r->npayloads, r->cappayloads);
+    drudge_payload *p = &r->payloads[r->npayloads++];
+    memcpy(p->sha256, sha_out, 65);
+    p->content_type = drudge_xstrdup(content_type ? content_type : "application/octet-stream");
+    p->data = copy;
+    p->len = len;
+}
+
+void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value)
+{
+    if (!value || strlen(value) < MIN_SECRET_LEN)
+        return;
+    for (size_t i = 0; i < r->nsecrets; i++)
+        if (!strcmp(r->secrets[i].value, value))
+            return;
+    GROW(r->secrets, r->nsecrets, r->capsecrets);
+    r->secrets[r->nsecrets].name = drudge_xstrdup(name);
+    r->secrets[r->nsecrets].value = drudge_xstrdup(value);
+    r->nsecrets++;
+}
+
+int drudge_rec_add_pattern(drudge_rec *r, const char *label, const char *regex)
+{
+    regex_t re;
+    if (regcomp(&re, regex, REG_EXTENDED) != 0)
+        return -1;
+    r->patterns = drudge_xrealloc(r->patterns, (r->npatterns + 1) * sizeof *r->patterns);
+    r->patterns[r->npatterns].label = drudge_xstrdup(label);
+    r->patterns[r->npatterns].re = re;
+    r->npatterns++;
+    return 0;
+}
+
+int64_t drudge_rec_task(const drudge_rec *r)
+{
+    return r->task_id;
+}
+int drudge_rec_attempt(const drudge_rec *r)
+{
+    return r->attempt;
+}
+size_t drudge_rec_count(const drudge_rec *r)
+{
+    return r->nsteps;
+}
+const drudge_step *drudge_rec_step(const drudge_rec *r, size_t i)
+{
+    return i < r->nsteps ? &r->steps[i] : NULL;
+}
+size_t drudge_rec_payload_count(const drudge_rec *r)
+{
+    return r->npayloads;
+}
+const drudge_payload *drudge_rec_payload_at(const drudge_rec *r, size_t i)
+{
+    return i < r->npayloads ? &r->payloads[i] : NULL;
+}
+size_t drudge_rec_flushed(const drudge_rec *r)
+{
+    return r->flushed;
+}
+void drudge_rec_mark_flushed(drudge_rec *r, size_t upto)
+{
+    if (upto <= r->nsteps)
+        r->flushed = upto;
+}
+
+void drudge_rec_replay_load(drudge_rec *r, drudge_step *steps, size_t n, drudge_payload *payloads,
+                            size_t npayloads)
+{
+    clear_replay(r);
+    r->rsteps = steps;
+    r->nrsteps = n;
+    r->rpayloads = payloads;
+    r->nrpayloads = npayloads;
+    r->replaying = 1;
+}
+
+int drudge_rec_replaying(const drudge_rec *r)
+{
+    return r->replaying;
+}
+
+const char *drudge_rec_replay_response(drudge_rec *r, int seq)
+{
+    if (!r->replaying || seq < 1 || (size_t)seq > r->nrsteps || r->divergence[0])
+        return NULL;
+    return r->rsteps[seq - 1].response;
+}
+
+const drudge_payload *drudge_rec_replay_payload(drudge_rec *r, const char *sha256)
+{
+    for (size_t i = 0; i < r->nrpayloads; i++)
+        if (!strcmp(r->rpayloads[i].sha256, sha256))
+            return &r->rpayloads[i];
+    return NULL;
+}
+
+const char *drudge_rec_divergence(const drudge_rec *r)
+{
+    return r->divergence;
+}

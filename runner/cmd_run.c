@@ -1,0 +1,195 @@
+/* cmd_run.c: `drudge run` (one task now, in the foreground) and `drudge check`. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "drudge/cli.h"
+#include "drudge/db.h"
+#include "drudge/host.h"
+#include "drudge/queue.h"
+#include "drudge/util.h"
+
+static const char run_help[] =
+    "usage: drudge run SCRIPT [--input JSON|@FILE] [--key REF]\n\n"
+    "Runs one task of SCRIPT now, in the foreground, and records it in the database\n"
+    "like a queued task (its attempt, steps and outcome). Prints run()'s return value\n"
+    "as JSON. A system error is not retried here: the task ends dead.\n\n"
+    "  --input JSON|@FILE  the task input (task.input), inline or from a file\n"
+    "  --key REF           the task key (unique per script)\n"
+    "  -q, --quiet         do not echo log lines to stderr\n\n"
+    "exit: 0 done, 3 failed (fail), 4 system error/timeout/memory, 5 retry_later,\n"
+    "      6 the script is invalid, 1 database or file error, 2 usage\n";
+
+static int outcome_exit(drudge_outcome o)
+{
+    switch (o) {
+    case DRUDGE_DONE: return DRUDGE_EXIT_OK;
+    case DRUDGE_FAILED: return DRUDGE_EXIT_FAILED;
+    case DRUDGE_RETRY_LATER: return DRUDGE_EXIT_RETRY;
+    default: return DRUDGE_EXIT_SYSERR;
+    }
+}
+
+static void print_result_json(int64_t id, const char *state, const drudge_result *res)
+{
+    drudge_buf b = {0};
+    drudge_buf_printf(&b, "{\"task\":%lld,\"state\":\"%s\",\"outcome\":\"%s\",\"output\":%s",
+                      (long long)id, state, drudge_outcome_name(res->outcome),
+                      res->output ? res->output : "null");
+    if (res->error) {
+        drudge_buf_puts(&b, ",\"error\":");
+        drudge_buf_json_str(&b, res->error, strlen(res->error));
+    }
+    if (res->traceback) {
+        drudge_buf_puts(&b, ",\"traceback\":");
+        drudge_buf_json_str(&b, res->traceback, strlen(res->traceback));
+    }
+    drudge_buf_printf(&b, ",\"duration_ms\":%.3f}\n", (double)res->duration_us / 1000.0);
+    fputs(b.data, stdout);
+    drudge_buf_free(&b);
+}
+
+int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"input", required_argument, 0, 'i'},
+                                         {"key", required_argument, 0, 'k'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *input_arg = NULL, *key = NULL;
+    char *input = NULL, *files = NULL;
+    sqlite3 *db = NULL;
+    drudge_host *host = NULL;
+    drudge_err err = {0};
+    drudge_result res = {0};
+    int rc = DRUDGE_EXIT_ERROR, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":i:k:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': input_arg = optarg; break;
+        case 'k': key = optarg; break;
+        case 'h': fputs(run_help, stdout); return DRUDGE_EXIT_OK;
+        case ':': return drudge_cli_usage("run", "%s needs a value", argv[optind - 1]);
+        default: return drudge_cli_usage("run", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return drudge_cli_usage("run", optind >= argc ? "which script? give one SCRIPT"
+                                                      : "give exactly one SCRIPT");
+    const char *script = argv[optind];
+    if (input_arg && !(input = drudge_cli_read_input(input_arg, &err)))
+        return drudge_cli_fail("run", &err);
+    if (!(files = drudge_cli_files_dir(cli)))
+        goto cleanup;
+    drudge_host_opts hopts = {.files_dir = files, .secrets_file = cli->secrets_file,
+                              .echo_logs = !cli->quiet};
+    if (!(host = drudge_host_new(&hopts, &err))) {
+        rc = drudge_cli_fail("run", &err);
+        goto cleanup;
+    }
+    const drudge_script_info *info;
+    if (drudge_host_load(host, script, &info, &err)) {
+        rc = drudge_cli_fail("run", &err);
+        goto cleanup;
+    }
+    if (drudge_db_open(cli->db_path, 0, &db, &err)) {
+        rc = drudge_cli_fail("run", &err);
+        goto cleanup;
+    }
+    char real[PATH_MAX], worker[128], host_name[64] = "localhost";
+    if (!realpath(script, real))
+        snprintf(real, sizeof real, "%s", script);
+    gethostname(host_name, sizeof host_name - 1);
+    snprintf(worker, sizeof worker, "run@%s:%d", host_name, (int)getpid());
+    drudge_task_spec spec = {.script = info->name,
+                             .script_path = real,
+                             .key = key,
+                             .input = input,
+                             .max_attempts = info->max_attempts,
+                             .manual_minutes = info->manual_minutes,
+                             .exception_minutes = info->exception_minutes};
+    int64_t id;
+    if (drudge_queue_start_adhoc(db, &spec, worker, &id, &err)) {
+        rc = drudge_cli_fail("run", &err);
+        goto cleanup;
+    }
+    drudge_task_view view = {.id = id, .key = key, .attempt = 1, .input = input,
+                             .script = info->name};
+    int64_t started = drudge_now_us();
+    if (drudge_host_run(host, script, &view, &res, &err)) {
+        rc = drudge_cli_fail("run", &err);
+        goto cleanup;
+    }
+    drudge_finish fin = {.task_id = id, .attempt = 1, .worker = worker, .started_us = started,
+                         .res = &res, .rec = drudge_host_rec(host), .no_retry = 1};
+    const char *state = "?";
+    if (drudge_queue_finish(db, &fin, &state, &err)) {
+        rc = drudge_cli_fail("run", &err);
+        goto cleanup;
+    }
+    if (cli->json) {
+        print_result_json(id, state, &res);
+    } else if (res.outcome == DRUDGE_DONE) {
+        printf("%s\n", res.output);
+    } else {
+        fprintf(stderr, "drudge run: task #%lld %s: %s\n", (long long)id,
+                res.outcome == DRUDGE_FAILED        ? "failed"
+                : res.outcome == DRUDGE_RETRY_LATER ? "asked to be retried later"
+                                                    : "ended with a system error",
+                res.error ? res.error : "");
+        if (res.traceback)
+            fprintf(stderr, "%s\n", res.traceback);
+    }
+    rc = outcome_exit(res.outcome);
+cleanup:
+    drudge_result_clear(&res);
+    drudge_host_free(host);
+    sqlite3_close(db);
+    free(input);
+    free(files);
+    return rc;
+}
+
+static const char check_help[] =
+    "usage: drudge check SCRIPT...\n\n"
+    "Compiles and validates each script's contract without running run(): a table\n"
+    "with a run function and well-typed optional fields. Every problem is printed\n"
+    "as FILE:LINE: message. Exit 0 if all are valid, 6 if any is not.\n";
+
+int drudge_cmd_check(drudge_cli *cli, int argc, char **argv)
+{
+    if (argc < 2)
+        return drudge_cli_usage("check", "which scripts? give at least one SCRIPT");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(check_help, stdout);
+            return DRUDGE_EXIT_OK;
+        }
+        if (argv[i][0] == '-')
+            return drudge_cli_usage("check", "unknown option '%s'", argv[i]);
+    }
+    int bad = 0;
+    for (int i = 1; i < argc; i++) {
+        drudge_err err = {0};
+        /* A fresh host per script: one script's top level cannot affect another's check. */
+        drudge_host_opts hopts = {.files_dir = NULL, .secrets_file = cli->secrets_file};
+        drudge_host *host = drudge_host_new(&hopts, &err);
+        const drudge_script_info *info;
+        if (!host || drudge_host_load(host, argv[i], &info, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            bad++;
+        } else if (!cli->quiet) {
+            printf("ok  %s  (name %s, manual %g min, exception %g min, max_attempts %d, "
+                   "timeout %g s)\n",
+                   argv[i], info->name, info->manual_minutes, info->exception_minutes,
+                   info->max_attempts, info->timeout);
+        }
+        drudge_host_free(host);
+    }
+    if (bad)
+        fprintf(stderr, "drudge check: %d of %d script%s invalid\n", bad, argc - 1,
+                argc - 1 == 1 ? " is" : "s are");
+    return bad ? DRUDGE_EXIT_INVALID : DRUDGE_EXIT_OK;
+}

@@ -1,0 +1,53 @@
+/* hostint.h: internals shared by the host's files (host.c, api.c, json.c). */
+#ifndef DRUDGE_HOSTINT_H
+#define DRUDGE_HOSTINT_H
+
+#include <lua.h>
+#include "drudge/host.h"
+#include "drudge/util.h"
+
+#define DRUDGE_OUTCOME_MT "drudge.outcome" /* fail() and retry_later() */
+#define DRUDGE_ERROR_MT "drudge.error"     /* a system error with its traceback */
+
+typedef struct host_script {
+    char *path, *dir;
+    drudge_script_info info;
+    int ref; /* registry ref of the script table */
+} host_script;
+
+struct drudge_host {
+    lua_State *L;
+    size_t mem_used, mem_limit;
+    int mem_exceeded;
+    int64_t deadline_us; /* monotonic; 0 = none */
+    double timeout_s;
+    int timed_out;
+    drudge_rec *rec;
+    char *files_dir, *secrets_file;
+    int echo_logs;
+    host_script *scripts;
+    size_t nscripts;
+};
+
+drudge_host *drudge_host_of(lua_State *L);
+int drudge_host_msgh(lua_State *L);
+
+/* api.c */
+void drudge_api_open(lua_State *L);           /* metatables, once per state */
+void drudge_api_install(lua_State *L, int env); /* step, fail, ... into a sandbox env */
+void drudge_host_log(drudge_host *h, const char *level, const char *msg);
+/* Pushes a drudge.error with msg and the traceback from level. */
+void drudge_host_push_error(lua_State *L, const char *msg, int level);
+/* Describes the error value at idx: appends its message to msg and its
+ * traceback (if any) to tb; returns the outcome it stands for. */
+drudge_outcome drudge_host_error_text(lua_State *L, int idx, drudge_buf *msg, drudge_buf *tb);
+/* The delay of a retry_later() value at idx, else 0. */
+double drudge_host_retry_after(lua_State *L, int idx);
+
+/* json.c */
+/* Decodes JSON text and pushes the value; raises a clear error if invalid. */
+void drudge_json_decode(lua_State *L, const char *s, size_t len);
+/* lua_CFunction: encodes its argument, returns the JSON string; raises if it cannot. */
+int drudge_json_encode_cf(lua_State *L);
+
+#endif

@@ -1,0 +1,157 @@
+/* main.c: drudge's entry point: global options, then one command. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include "drudge/cli.h"
+#include "drudge/db.h"
+
+static const struct command {
+    const char *name;
+    drudge_cmd_fn fn;
+    const char *summary;
+} commands[] = {
+    {"run", drudge_cmd_run, "run one task now, in the foreground, recorded like any other"},
+    {"check", drudge_cmd_check, "compile and validate scripts without running them"},
+    {"enqueue", drudge_cmd_enqueue, "queue a task, or a backlog from CSV/JSONL"},
+    {"work", drudge_cmd_work, "run workers that claim and run queued tasks"},
+    {"status", drudge_cmd_status, "what is queued, running, done, failed, dead"},
+    {"tasks", drudge_cmd_tasks, "list tasks"},
+    {"show", drudge_cmd_show, "one task: input, output, attempts, errors"},
+    {"retry", drudge_cmd_retry, "requeue failed or dead tasks"},
+    {"cancel", drudge_cmd_cancel, "cancel a task"},
+    {"pause", drudge_cmd_pause, "stop claiming tasks of a script"},
+    {"resume", drudge_cmd_resume, "claim tasks of a paused script again"},
+    {"resolve", drudge_cmd_resolve, "mark a failed or dead task as handled by hand"},
+    {"schedule", drudge_cmd_schedule, "cron schedules for batch runs"},
+    {"metrics", drudge_cmd_metrics, "Prometheus metrics"},
+    {"audit", drudge_cmd_audit, "show, export, verify and sign the audit trail"},
+    {"replay", drudge_cmd_replay, "re-run a recorded attempt offline and compare"},
+    {"report", drudge_cmd_report, "time saved, net of time lost to failures"},
+    {"demo", drudge_cmd_demo, "the whole product on a demo backlog, end to end"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fputs("usage: drudge [--db PATH] [--json] [--secrets FILE] [--files DIR] COMMAND [ARGS]\n\n"
+          "drudge runs robotic process automation scripts written in Lua: tasks queued in\n"
+          "SQLite, every step recorded in a tamper-evident audit trail.\n\ncommands:\n",
+          f);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\nglobal options:\n"
+          "  --db PATH       database (default $DRUDGE_DB, else ./drudge.db)\n"
+          "  --json          machine-readable output\n"
+          "  --secrets FILE  secrets file, mode 0600 (default $DRUDGE_SECRETS)\n"
+          "  --files DIR     the only directory scripts may open files in\n"
+          "                  (default $DRUDGE_FILES, else DB.files)\n"
+          "  -q, --quiet     less output\n"
+          "  -h, --help      this help; drudge help COMMAND for a command's\n"
+          "  --version       print the version\n\n"
+          "exit codes: 0 ok, 1 error, 2 usage, 3 task failed (fail), 4 task error\n"
+          "(system error, timeout, memory), 5 retry requested, 6 check/verify/replay mismatch\n",
+          f);
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+/* Takes a global option's value from "--opt=value" or the next argument. */
+static const char *option_value(int argc, char **argv, int *i, const char *opt)
+{
+    size_t n = strlen(opt);
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "drudge: %s needs a value\n", opt);
+        exit(DRUDGE_EXIT_USAGE);
+    }
+    return argv[++*i];
+}
+
+static int is_opt(const char *arg, const char *opt)
+{
+    size_t n = strlen(opt);
+    return !strncmp(arg, opt, n) && (arg[n] == '\0' || arg[n] == '=');
+}
+
+int main(int argc, char **argv)
+{
+    drudge_cli cli = {0};
+    cli.secrets_file = getenv("DRUDGE_SECRETS");
+    cli.files_dir = getenv("DRUDGE_FILES");
+    /* Global options may stand anywhere; take them out, keep the rest in order. */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    if (!rest)
+        return DRUDGE_EXIT_ERROR;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            while (i < argc)
+                rest[nrest++] = argv[i++];
+            break;
+        }
+        if (is_opt(a, "--db"))
+            cli.db_path = option_value(argc, argv, &i, "--db");
+        else if (is_opt(a, "--secrets"))
+            cli.secrets_file = option_value(argc, argv, &i, "--secrets");
+        else if (is_opt(a, "--files"))
+            cli.files_dir = option_value(argc, argv, &i, "--files");
+        else if (!strcmp(a, "--json"))
+            cli.json = 1;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
+            cli.quiet = 1;
+        else
+            rest[nrest++] = argv[i];
+    }
+    if (!cli.db_path)
+        cli.db_path = drudge_db_default_path();
+    int rc;
+    if (nrest == 0) {
+        usage(stderr);
+        rc = DRUDGE_EXIT_USAGE;
+    } else if (!strcmp(rest[0], "--version") || !strcmp(rest[0], "version")) {
+        printf("drudge %s (Lua 5.4, SQLite %s, %s)\n", DRUDGE_VERSION, sqlite3_libversion(),
+               curl_version());
+        rc = DRUDGE_EXIT_OK;
+    } else if (!strcmp(rest[0], "--help") || !strcmp(rest[0], "-h")) {
+        usage(stdout);
+        rc = DRUDGE_EXIT_OK;
+    } else if (!strcmp(rest[0], "help")) {
+        if (nrest < 2) {
+            usage(stdout);
+            rc = DRUDGE_EXIT_OK;
+        } else {
+            const struct command *c = find_command(rest[1]);
+            if (!c) {
+                fprintf(stderr, "drudge help: unknown command '%s' (see drudge --help)\n", rest[1]);
+                rc = DRUDGE_EXIT_USAGE;
+            } else {
+                char *hargv[] = {(char *)c->name, "--help", NULL};
+                rc = c->fn(&cli, 2, hargv);
+            }
+        }
+    } else if (rest[0][0] == '-') {
+        fprintf(stderr, "drudge: unknown option '%s' (see drudge --help)\n", rest[0]);
+        rc = DRUDGE_EXIT_USAGE;
+    } else {
+        const struct command *c = find_command(rest[0]);
+        if (!c) {
+            fprintf(stderr, "drudge: unknown command '%s' (see drudge --help)\n", rest[0]);
+            rc = DRUDGE_EXIT_USAGE;
+        } else {
+            curl_global_init(CURL_GLOBAL_DEFAULT);
+            rc = c->fn(&cli, nrest, rest);
+            curl_global_cleanup();
+        }
+    }
+    free(rest);
+    return rc;
+}

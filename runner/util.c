@@ -1,0 +1,303 @@
+/* util.c: clocks, string buffers, JSON escaping, hex and hashing. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include "drudge/util.h"
+
+int64_t drudge_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t drudge_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void drudge_fmt_time(int64_t t, char out[40])
+{
+    time_t secs = (time_t)(t / 1000000);
+    int64_t us = t % 1000000;
+    struct tm tm;
+    if (us < 0) {
+        us += 1000000;
+        secs -= 1;
+    }
+    gmtime_r(&secs, &tm);
+    /* strftime bounds every field; the year cannot overflow the buffer. */
+    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 40 - n, ".%06dZ", (int)us);
+}
+
+/* Parses the digits of a fixed-width number; -1 if any is not a digit. */
+static int fixed_num(const char *s, int width)
+{
+    int v = 0;
+    for (int i = 0; i < width; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static int parse_relative(const char *s, int64_t now_us, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s + 1, &end);
+    if (errno || end == s + 1 || v < 0)
+        return -1;
+    double unit;
+    if (!strcmp(end, "s") || !*end)
+        unit = 1;
+    else if (!strcmp(end, "m"))
+        unit = 60;
+    else if (!strcmp(end, "h"))
+        unit = 3600;
+    else if (!strcmp(end, "d"))
+        unit = 86400;
+    else
+        return -1;
+    *out = now_us + (int64_t)(v * unit * 1e6);
+    return 0;
+}
+
+int drudge_parse_time(const char *s, int64_t now_us, int64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    if (!strcmp(s, "now")) {
+        *out = now_us;
+        return 0;
+    }
+    if (s[0] == '+')
+        return parse_relative(s, now_us, out);
+    size_t n = strlen(s);
+    if (n < 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    struct tm tm = {0};
+    int y = fixed_num(s, 4), mo = fixed_num(s + 5, 2), d = fixed_num(s + 8, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    const char *p = s + 10;
+    int64_t frac_us = 0;
+    if (*p == 'T' || *p == ' ') {
+        int h = fixed_num(p + 1, 2);
+        if (h < 0 || h > 23 || p[3] != ':')
+            return -1;
+        int mi = fixed_num(p + 4, 2);
+        if (mi < 0 || mi > 59)
+            return -1;
+        tm.tm_hour = h;
+        tm.tm_min = mi;
+        p += 6;
+        if (*p == ':') {
+            int sec = fixed_num(p + 1, 2);
+            if (sec < 0 || sec > 60)
+                return -1;
+            tm.tm_sec = sec;
+            p += 3;
+            if (*p == '.') {
+                int64_t scale = 100000;
+                for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+                    frac_us += (*p - '0') * scale;
+            }
+        }
+    }
+    time_t secs;
+    if (*p == 'Z' && !p[1]) {
+        secs = timegm(&tm);
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int oh = fixed_num(p + 1, 2), om = fixed_num(p + 4, 2);
+        if (oh < 0 || om < 0)
+            return -1;
+        int off = (oh * 60 + om) * 60;
+        secs = timegm(&tm) - (*p == '+' ? off : -off);
+    } else if (!*p) {
+        tm.tm_isdst = -1;
+        secs = mktime(&tm);
+    } else {
+        return -1;
+    }
+    /* Reject dates that normalised away (2026-02-31). */
+    struct tm check;
+    gmtime_r(&secs, &check);
+    if (*p == 'Z' && (check.tm_mday != d || check.tm_mon != mo - 1))
+        return -1;
+    *out = (int64_t)secs * 1000000 + frac_us;
+    return 0;
+}
+
+void *drudge_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fputs("drudge: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+void *drudge_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fputs("drudge: out of memory\n", stderr);
+        abort();
+    }
+    return q;
+}
+
+char *drudge_xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(drudge_xmalloc(n), s, n);
+}
+
+static void buf_reserve(drudge_buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    b->data = drudge_xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void drudge_buf_add(drudge_buf *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void drudge_buf_puts(drudge_buf *b, const char *s)
+{
+    drudge_buf_add(b, s, strlen(s));
+}
+
+void drudge_buf_printf(drudge_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void drudge_buf_json_str(drudge_buf *b, const char *s, size_t n)
+{
+    buf_reserve(b, n + 2);
+    b->data[b->len++] = '"';
+    size_t run = 0; /* start of the pending verbatim run */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char ubuf[8];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (c < 0x20) {
+                snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
+                esc = ubuf;
+            }
+        }
+        if (esc) {
+            drudge_buf_add(b, s + run, i - run);
+            drudge_buf_puts(b, esc);
+            run = i + 1;
+        }
+    }
+    drudge_buf_add(b, s + run, n - run);
+    drudge_buf_add(b, "\"", 1);
+}
+
+void drudge_buf_reset(drudge_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void drudge_buf_free(drudge_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+char *drudge_buf_take(drudge_buf *b)
+{
+    char *s = b->data ? b->data : drudge_xstrdup("");
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+void drudge_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void drudge_sha256_hex(const void *data, size_t n, char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL);
+    drudge_hex(md, 32, out);
+}
+
+char *drudge_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    drudge_buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        drudge_buf_add(&b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        drudge_buf_free(&b);
+        errno = EIO;
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    return drudge_buf_take(&b);
+}

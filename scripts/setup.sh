@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# setup.sh: installs what drudge needs on Debian 12, builds it, and runs a job.
+#
+#   scripts/setup.sh demo    install, build, run the demo backlog (the main job)
+#   scripts/setup.sh test    install, build, run the whole test suite (what CI runs)
+#   scripts/setup.sh asan    the test suite again under AddressSanitizer + UBSan
+#   scripts/setup.sh build   install and build only
+#
+# Idempotent: packages already installed are not fetched again, and an
+# up-to-date build does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+job=${1:-build}
+
+packages=(
+  build-essential cmake pkg-config clang clang-format
+  liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev libxdo-dev libx11-dev libsqlite3-dev
+  libcmocka-dev libssl-dev libpng-dev libgmime-3.0-dev libmicrohttpd-dev
+  sqlite3 curl ca-certificates openssl procps
+)
+# What the test suite needs besides: real peers and servers.
+test_packages=(
+  xvfb xterm x11-utils python3 python3-httpbin dovecot-imapd python3-aiosmtpd chromium
+  valgrind
+)
+
+install() {
+  local want=("$@") missing=()
+  for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build() { # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$(nproc)"
+}
+
+case "$job" in
+  build)
+    install "${packages[@]}"
+    build build
+    ;;
+  demo)
+    install "${packages[@]}"
+    build build
+    if build/drudge help demo >/dev/null 2>&1; then exec build/drudge demo; fi
+    exec build/drudge run scripts/examples/hello.lua --input '{"name":"Zoë"}'
+    ;;
+  test)
+    install "${packages[@]}" "${test_packages[@]}"
+    build build
+    ctest --test-dir build --output-on-failure -j "$(nproc)"
+    ;;
+  asan)
+    install "${packages[@]}" "${test_packages[@]}"
+    build build-asan -DDRUDGE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+    ;;
+  *)
+    echo "usage: scripts/setup.sh demo|test|asan|build" >&2
+    exit 2
+    ;;
+esac
