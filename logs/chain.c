@@ -92,10 +92,51 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err)
+struct drudge_audit_writer {
+    sqlite3 *db;
+    sqlite3_stmt *head, *ins, *pay;
+    drudge_buf canon, input;
+};
+
+drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err)
 {
-    sqlite3_stmt *head = NULL, *ins = NULL, *pay = NULL;
-    drudge_buf canon = {0}, input = {0};
+    drudge_audit_writer *w = drudge_xmalloc(sizeof *w);
+    memset(w, 0, sizeof *w);
+    w->db = db;
+    if (sqlite3_prepare_v3(db, "SELECT id, hash FROM steps ORDER BY id DESC LIMIT 1", -1,
+                           SQLITE_PREPARE_PERSISTENT, &w->head, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(db,
+                           "INSERT INTO steps(id, task_id, attempt, seq, parent, kind, name, "
+                           "request, response, started_at, duration_us, outcome, error, hash) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &w->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(db,
+                           "INSERT OR IGNORE INTO payloads(sha256, content_type, size, data, "
+                           "created_at) VALUES (?,?,?,?,?)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &w->pay, NULL) != SQLITE_OK) {
+        drudge_db_err(db, "audit writer", err);
+        drudge_audit_writer_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void drudge_audit_writer_free(drudge_audit_writer *w)
+{
+    if (!w)
+        return;
+    sqlite3_finalize(w->head);
+    sqlite3_finalize(w->ins);
+    sqlite3_finalize(w->pay);
+    drudge_buf_free(&w->canon);
+    drudge_buf_free(&w->input);
+    free(w);
+}
+
+drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err)
+{
+    sqlite3 *db = w->db;
+    sqlite3_stmt *head = w->head, *ins = w->ins, *pay = w->pay;
     drudge_code rc = DRUDGE_OK;
     size_t from = drudge_rec_flushed(rec), n = drudge_rec_count(rec);
     char prev[65];
@@ -103,20 +144,7 @@ drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err)
 
     memset(prev, '0', 64);
     prev[64] = '\0';
-    if (sqlite3_prepare_v2(db, "SELECT id, hash FROM steps ORDER BY id DESC LIMIT 1", -1, &head,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO steps(id, task_id, attempt, seq, parent, kind, name, "
-                           "request, response, started_at, duration_us, outcome, error, hash) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT OR IGNORE INTO payloads(sha256, content_type, size, data, "
-                           "created_at) VALUES (?,?,?,?,?)",
-                           -1, &pay, NULL) != SQLITE_OK) {
-        rc = drudge_db_err(db, "audit append", err);
-        goto cleanup;
-    }
+    sqlite3_reset(head);
     int step_rc = sqlite3_step(head);
     if (step_rc == SQLITE_ROW) {
         id = sqlite3_column_int64(head, 0);
@@ -127,17 +155,18 @@ drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err)
         rc = drudge_db_err(db, "audit append: reading chain head", err);
         goto cleanup;
     }
+    sqlite3_reset(head);
     for (size_t i = from; i < n; i++) {
         const drudge_step *s = drudge_rec_step(rec, i);
         if (s->duration_us < 0) /* still open: flushed later */
             break;
         id++;
-        drudge_buf_reset(&canon);
-        drudge_audit_canonical(&canon, id, drudge_rec_task(rec), drudge_rec_attempt(rec), s);
-        drudge_buf_reset(&input);
-        drudge_buf_add(&input, prev, 64);
-        drudge_buf_add(&input, canon.data, canon.len);
-        drudge_sha256_hex(input.data, input.len, prev);
+        drudge_buf_reset(&w->canon);
+        drudge_audit_canonical(&w->canon, id, drudge_rec_task(rec), drudge_rec_attempt(rec), s);
+        drudge_buf_reset(&w->input);
+        drudge_buf_add(&w->input, prev, 64);
+        drudge_buf_add(&w->input, w->canon.data, w->canon.len);
+        drudge_sha256_hex(w->input.data, w->input.len, prev);
         sqlite3_reset(ins);
         sqlite3_bind_int64(ins, 1, id);
         sqlite3_bind_int64(ins, 2, drudge_rec_task(rec));
@@ -177,10 +206,19 @@ drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err)
         }
     }
 cleanup:
-    sqlite3_finalize(head);
-    sqlite3_finalize(ins);
-    sqlite3_finalize(pay);
-    drudge_buf_free(&canon);
-    drudge_buf_free(&input);
+    sqlite3_reset(ins);
+    sqlite3_reset(pay);
+    sqlite3_clear_bindings(ins);
+    sqlite3_clear_bindings(pay);
+    return rc;
+}
+
+drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err)
+{
+    drudge_audit_writer *w = drudge_audit_writer_new(db, err);
+    if (!w)
+        return err ? err->code : DRUDGE_EDB;
+    drudge_code rc = drudge_audit_writer_append(w, rec, err);
+    drudge_audit_writer_free(w);
     return rc;
 }

@@ -158,6 +158,8 @@ static int l_step(lua_State *L)
         drudge_buf msg = {0};
         drudge_outcome o = drudge_host_error_text(L, -1, &msg, NULL);
         drudge_host *h = drudge_host_of(L);
+        if (o == DRUDGE_ERROR && !h->timed_out && !h->mem_exceeded)
+            drudge_host_step_error(L, seq);
         const char *outcome = h->timed_out ? "timeout"
                               : o == DRUDGE_FAILED ? "fail"
                               : o == DRUDGE_RETRY_LATER ? "retry" : "error";

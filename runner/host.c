@@ -46,6 +46,29 @@ void drudge_host_on_attempt(drudge_attempt_hook hook)
         attempt_hooks[nattempt_hooks++] = hook;
 }
 
+static drudge_step_error_hook step_error_hooks[8];
+static int nstep_error_hooks;
+
+void drudge_host_on_step_error(drudge_step_error_hook hook)
+{
+    for (int i = 0; i < nstep_error_hooks; i++)
+        if (step_error_hooks[i] == hook)
+            return;
+    if (nstep_error_hooks < (int)(sizeof step_error_hooks / sizeof step_error_hooks[0]))
+        step_error_hooks[nstep_error_hooks++] = hook;
+}
+
+void drudge_host_step_error(lua_State *L, int seq)
+{
+    for (int i = 0; i < nstep_error_hooks; i++)
+        step_error_hooks[i](L, seq);
+}
+
+const drudge_script_info *drudge_host_current_script(lua_State *L)
+{
+    return drudge_host_of(L)->current;
+}
+
 drudge_host *drudge_host_of(lua_State *L)
 {
     void *ud = NULL;
@@ -848,6 +871,7 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
     record_input(&b, task);
     int root = drudge_rec_begin(h->rec, "task", info->name, b.data);
     drudge_buf_reset(&b);
+    h->current = info;
     for (int i = 0; i < nattempt_hooks; i++)
         attempt_hooks[i](L);
 
@@ -898,6 +922,7 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         drudge_buf_free(&tb);
     }
     disarm_deadline(h);
+    h->current = NULL;
     res->duration_us = drudge_mono_us() - t0;
 
     drudge_buf_reset(&b);

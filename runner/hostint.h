@@ -27,9 +27,11 @@ struct drudge_host {
     int echo_logs;
     host_script *scripts;
     size_t nscripts;
+    const drudge_script_info *current; /* script of the running attempt */
 };
 
 drudge_host *drudge_host_of(lua_State *L);
+void drudge_host_step_error(lua_State *L, int seq);
 int drudge_host_msgh(lua_State *L);
 
 /* api.c */

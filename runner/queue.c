@@ -31,6 +31,7 @@ const char *const drudge_queue_migrations[] = {
     "  error TEXT,"
     "  error_kind TEXT,"
     "  schedule TEXT,"
+    "  window TEXT," /* the script's run window when enqueued, or NULL */
     "  created_at INTEGER NOT NULL,"
     "  finished_at INTEGER,"
     "  resolved_by TEXT,"
@@ -81,8 +82,8 @@ static drudge_code insert_task(sqlite3 *db, const drudge_task_spec *spec, const 
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO tasks(script, script_path, key, input, state, priority, "
                            "run_at, max_attempts, manual_minutes, exception_minutes, schedule, "
-                           "created_at, lease_owner, claimed_at) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "created_at, lease_owner, claimed_at, window) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK)
         return drudge_db_err(db, "enqueue", err);
     sqlite3_bind_text(st, 1, spec->script, -1, SQLITE_STATIC);
@@ -104,6 +105,8 @@ static drudge_code insert_task(sqlite3 *db, const drudge_task_spec *spec, const 
         sqlite3_bind_text(st, 13, worker, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 14, now);
     }
+    if (spec->window)
+        sqlite3_bind_text(st, 15, spec->window, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = drudge_db_err(db, "enqueue", err);
     else

@@ -15,6 +15,13 @@
  * chain head read here is the one the rows link to. */
 drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err);
 
+/* The same with prepared statements kept across calls, for a worker's writer
+ * (one per connection; free before closing the connection). */
+typedef struct drudge_audit_writer drudge_audit_writer;
+drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err);
+void drudge_audit_writer_free(drudge_audit_writer *w);
+drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err);
+
 /* The canonical encoding of a step row (see logs/README.md), appended to b. */
 struct drudge_buf;
 void drudge_audit_canonical(struct drudge_buf *b, int64_t id, int64_t task_id, int attempt,

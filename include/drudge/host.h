@@ -99,5 +99,11 @@ int luaopen_drudge_queue(lua_State *L);   /* runner/lqueue.c */
  * between tasks): a callback run at the start of every attempt. */
 typedef void (*drudge_attempt_hook)(lua_State *L);
 void drudge_host_on_attempt(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* Called when a step(...) ends in an error, with the step's seq still open
+ * (desktop uses it for screenshot_on_error). */
+typedef void (*drudge_step_error_hook)(lua_State *L, int seq);
+void drudge_host_on_step_error(drudge_step_error_hook hook); /* up to 8 */
+/* The info of the script whose attempt is running in L, or NULL. */
+const drudge_script_info *drudge_host_current_script(lua_State *L);
 
 #endif

@@ -25,6 +25,7 @@ typedef struct drudge_task_spec {
     double manual_minutes;   /* value in force for this task */
     double exception_minutes;
     const char *schedule;    /* schedule that created it, or NULL */
+    const char *window;      /* the script's run window, or NULL */
 } drudge_task_spec;
 
 /* Enqueues one task. A task with the same (script, key) already present is
