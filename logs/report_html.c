@@ -65,8 +65,8 @@ static const char css[] =
     "h1{font-size:22px;margin:0 0 2px}"
     ".sub{color:#64748b;margin:0 0 18px}"
     ".kpis{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:18px}"
-    ".kpi{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:10px 16px;"
-    "min-width:150px}"
+    ".kpi{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:10px 14px;"
+    "flex:1 1 120px}"
     ".kpi .v{display:block;font-size:24px;font-weight:600}"
     ".kpi .l{color:#64748b;font-size:12px}"
     ".kpi.net .v{color:#047857}.kpi.net.neg .v{color:#b91c1c}"
@@ -292,6 +292,7 @@ void drudge_report_html(const drudge_report *r, drudge_buf *b)
     double net = drudge_report_net_hours(&t->f);
 
     drudge_fmt_time(r->generated_at, gen);
+    gen[10] = ' '; /* "2026-11-23 09:37" */
     gen[16] = '\0';
     if (r->opts.since != INT64_MIN)
         drudge_fmt_time(r->opts.since, since);
