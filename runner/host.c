@@ -371,17 +371,17 @@ static int l_io_lines(lua_State *L)
 
 static int l_print(lua_State *L)
 {
-    drudge_host *h = drudge_host_of(L);
-    drudge_buf b = {0};
     int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b); /* Lua memory: luaL_tolstring may raise */
     for (int i = 1; i <= n; i++) {
         if (i > 1)
-            drudge_buf_puts(&b, "\t");
-        drudge_buf_puts(&b, luaL_tolstring(L, i, NULL));
-        lua_pop(L, 1);
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
     }
-    drudge_host_log(h, "info", b.data ? b.data : "");
-    drudge_buf_free(&b);
+    luaL_pushresult(&b);
+    drudge_host_log(drudge_host_of(L), "info", lua_tostring(L, -1));
     return 0;
 }
 
