@@ -930,6 +930,13 @@ static int push_task(lua_State *L)
         drudge_json_decode(L, task->input, strlen(task->input));
         lua_setfield(L, -2, "input");
     }
+    if (task->previous) {
+        drudge_json_decode(L, task->previous, strlen(task->previous));
+        lua_setfield(L, -2, "previous");
+    } else {
+        lua_newtable(L);
+        lua_setfield(L, -2, "previous");
+    }
     return 1;
 }
 
