@@ -10,7 +10,6 @@
  * The example script is compiled into the binary (cmake/embed.cmake) and
  * written into the demo directory, so `drudge demo` works from anywhere.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -63,12 +62,14 @@ typedef struct demo {
     const char *dir;
     int count, workers;
     unsigned fail_rate;
-    char self[PATH_MAX];
+    char self[PATH_MAX], abs[PATH_MAX];
     char db[PATH_MAX], files[PATH_MAX], script[PATH_MAX], backlog[PATH_MAX];
     char html[PATH_MAX], json[PATH_MAX], svc_log[PATH_MAX], work_log[PATH_MAX];
     char token[65], url[64];
     pid_t svc;
-    int svc_in; /* the service's stdin: closing it stops the service */
+    int svc_in;  /* the service's stdin: closing it stops the service */
+    int svc_out; /* its stdout: the port, and its counters when it stops */
+    char svc_stats[512];
     int unknown;
 } demo;
 
@@ -116,8 +117,6 @@ static int prepare_dir(demo *d)
     if (fd < 0)
         return say_err("cannot write %s: %s", marker, strerror(errno));
     close(fd);
-    if (mkdir(d->files, 0700) != 0)
-        return say_err("cannot create %s: %s", d->files, strerror(errno));
     return DRUDGE_EXIT_OK;
 }
 
@@ -197,6 +196,7 @@ static int write_backlog(demo *d, int ncases)
         snprintf(id, sizeof id, "<demo-%05d@mail.example>", i);
         t += (int64_t)(30 + rng_next(&seed) % 600) * 1000000;
         drudge_fmt_time(t, received);
+        strcpy(received + 19, "Z"); /* whole seconds, as mail headers have */
         snprintf(subject, sizeof subject, "%s: %s", ref, PICK(kinds, &seed));
         const char *sender = PICK(senders, &seed), *body = PICK(bodies, &seed);
         drudge_buf_puts(&b, "{\"message_id\":");
@@ -302,7 +302,7 @@ static int start_service(demo *d, int ncases)
         n += (size_t)r;
         line[n] = '\0';
     }
-    close(out[0]);
+    d->svc_out = out[0];
     int port = atoi(line);
     if (port <= 0 || port > 65535)
         return say_err("the demo service did not start; see %s", d->svc_log);
@@ -310,12 +310,25 @@ static int start_service(demo *d, int ncases)
     return DRUDGE_EXIT_OK;
 }
 
+/* Stops the service (closing its stdin is enough) and keeps the counters it
+ * prints as it stops. */
 static void stop_service(demo *d)
 {
     if (d->svc <= 0)
         return;
     close(d->svc_in);
-    kill(d->svc, SIGTERM);
+    size_t n = 0;
+    struct pollfd p = {.fd = d->svc_out, .events = POLLIN};
+    while (n < sizeof d->svc_stats - 1 && poll(&p, 1, 10000) > 0) {
+        ssize_t r = read(d->svc_out, d->svc_stats + n, sizeof d->svc_stats - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    d->svc_stats[n] = '\0';
+    if (!n)
+        kill(d->svc, SIGTERM);
+    close(d->svc_out);
     wait_exit(d->svc);
     d->svc = 0;
 }
@@ -414,61 +427,35 @@ static int work(demo *d)
     return DRUDGE_EXIT_OK;
 }
 
-static size_t collect(char *p, size_t sz, size_t n, void *ud)
-{
-    drudge_buf_add(ud, p, sz * n);
-    return sz * n;
-}
-
 static long long stat_field(const char *json, const char *key)
 {
     char pat[64];
     snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = json ? strstr(json, pat) : NULL;
+    const char *p = strstr(json, pat);
     return p ? atoll(p + strlen(pat)) : -1;
 }
 
-/* Asks the service what it saw and checks nothing was logged twice. */
+/* What the (stopped) service saw; checks that nothing was logged twice. */
 static int service_summary(demo *d, sqlite3 *db)
 {
-    CURL *h = curl_easy_init();
-    drudge_buf body = {0}, auth = {0}, url = {0};
-    struct curl_slist *hdr = NULL;
+    const char *js = d->svc_stats;
     counts c;
-    int rc = DRUDGE_EXIT_OK;
-    drudge_buf_printf(&url, "%s/api/stats", d->url);
-    drudge_buf_printf(&auth, "Authorization: Bearer %s", d->token);
-    hdr = curl_slist_append(hdr, auth.data);
-    curl_easy_setopt(h, CURLOPT_URL, url.data);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    if (curl_easy_perform(h) != CURLE_OK || !body.data) {
-        rc = say_err("cannot read the demo service's counters");
-        goto cleanup;
-    }
+    if (!strstr(js, "\"documents\":"))
+        return say_err("the demo service did not report its counters; see %s", d->svc_log);
     count_states(db, &c);
-    long long docs = stat_field(body.data, "documents");
+    long long docs = stat_field(js, "documents");
     printf("\nThe case-management service answered %lld requests: %lld with 503, %lld for "
            "unknown cases.\nIt logged %lld documents for %" PRId64
            " done tasks; %lld retried POSTs were answered\nfrom their Idempotency-Key instead of "
-           "being logged twice.\n",
-           stat_field(body.data, "requests"), stat_field(body.data, "unavailable"),
-           stat_field(body.data, "not_found"), docs, c.done, stat_field(body.data, "replayed"));
+           "being logged twice. The service is stopped.\n",
+           stat_field(js, "requests"), stat_field(js, "unavailable"), stat_field(js, "not_found"),
+           docs, c.done, stat_field(js, "replayed"));
     /* A dead task may have logged before its last answer was lost. */
     if (docs < c.done || docs > c.done + c.dead)
-        rc = say_err("the service logged %lld documents for %" PRId64 " done tasks: some "
-                     "email was logged twice or not at all",
-                     docs, c.done);
-cleanup:
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    drudge_buf_free(&body);
-    drudge_buf_free(&auth);
-    drudge_buf_free(&url);
-    return rc;
+        return say_err("the service logged %lld documents for %" PRId64 " done tasks: some "
+                       "email was logged twice or not at all",
+                       docs, c.done);
+    return DRUDGE_EXIT_OK;
 }
 
 static int report(demo *d, sqlite3 *db)
@@ -511,7 +498,12 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
         {"dir", required_argument, 0, 'd'},     {"count", required_argument, 0, 'n'},
         {"workers", required_argument, 0, 'j'}, {"fail-rate", required_argument, 0, 'f'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    demo d = {.dir = "drudge-demo", .count = 500, .workers = 4, .fail_rate = 60, .svc_in = -1};
+    demo d = {.dir = "drudge-demo",
+              .count = 500,
+              .workers = 4,
+              .fail_rate = 60,
+              .svc_in = -1,
+              .svc_out = -1};
     const int ncases = 300;
     long v;
     int c, rc;
@@ -555,14 +547,6 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
     if (n <= 0)
         return say_err("cannot find my own binary: %s", strerror(errno));
     d.self[n] = '\0';
-    snprintf(d.db, sizeof d.db, "%s/drudge.db", d.dir);
-    snprintf(d.files, sizeof d.files, "%s/files", d.dir);
-    snprintf(d.script, sizeof d.script, "%s/" SCRIPT_NAME ".lua", d.dir);
-    snprintf(d.backlog, sizeof d.backlog, "%s/backlog.jsonl", d.dir);
-    snprintf(d.html, sizeof d.html, "%s/report.html", d.dir);
-    snprintf(d.json, sizeof d.json, "%s/report.json", d.dir);
-    snprintf(d.svc_log, sizeof d.svc_log, "%s/service.log", d.dir);
-    snprintf(d.work_log, sizeof d.work_log, "%s/work.log", d.dir);
     unsigned char raw[32];
     if (RAND_bytes(raw, sizeof raw) != 1)
         return say_err("cannot make a random token");
@@ -571,7 +555,23 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
     int64_t t0 = drudge_mono_us();
     sqlite3 *db = NULL;
     drudge_err err = {0};
-    if ((rc = prepare_dir(&d)) || (rc = write_script(&d)) || (rc = write_backlog(&d, ncases)))
+    if ((rc = prepare_dir(&d)))
+        return rc;
+    /* Absolute paths from here on: the summary must say unambiguously where things are. */
+    if (!realpath(d.dir, d.abs))
+        return say_err("cannot resolve %s: %s", d.dir, strerror(errno));
+    d.dir = d.abs;
+    snprintf(d.db, sizeof d.db, "%s/drudge.db", d.dir);
+    snprintf(d.files, sizeof d.files, "%s/files", d.dir);
+    snprintf(d.script, sizeof d.script, "%s/" SCRIPT_NAME ".lua", d.dir);
+    snprintf(d.backlog, sizeof d.backlog, "%s/backlog.jsonl", d.dir);
+    snprintf(d.html, sizeof d.html, "%s/report.html", d.dir);
+    snprintf(d.json, sizeof d.json, "%s/report.json", d.dir);
+    snprintf(d.svc_log, sizeof d.svc_log, "%s/service.log", d.dir);
+    snprintf(d.work_log, sizeof d.work_log, "%s/work.log", d.dir);
+    if (mkdir(d.files, 0700) != 0)
+        return say_err("cannot create %s: %s", d.files, strerror(errno));
+    if ((rc = write_script(&d)) || (rc = write_backlog(&d, ncases)))
         return rc;
     if ((rc = start_service(&d, ncases)))
         goto cleanup;
@@ -596,9 +596,9 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
         rc = say_err("%s", err.msg);
         goto cleanup;
     }
+    stop_service(&d);
     if ((rc = service_summary(&d, db)))
         goto cleanup;
-    stop_service(&d);
     if ((rc = report(&d, db)))
         goto cleanup;
     printf("\n$ drudge audit verify\n");
@@ -608,7 +608,7 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
         say_err("`drudge audit verify` ended with exit %d", vrc);
         rc = vrc == DRUDGE_EXIT_INVALID ? DRUDGE_EXIT_INVALID : DRUDGE_EXIT_ERROR;
     }
-    printf("\nDone in %.1f s. The service is stopped.\n"
+    printf("\nDone in %.1f s.\n"
            "  database  %s\n"
            "  report    %s (and %s)\n"
            "  logs      %s, %s\n"

@@ -205,16 +205,21 @@ static enum MHD_Result post_document(drudge_demo_service *s, struct MHD_Connecti
     return reply(c, MHD_HTTP_CREATED, out);
 }
 
-static enum MHD_Result get_stats(drudge_demo_service *s, struct MHD_Connection *c)
+static void stats_json(drudge_demo_service *s, char *out, size_t n)
 {
-    char out[512];
-    snprintf(out, sizeof out,
+    snprintf(out, n,
              "{\"cases\":%d,\"requests\":%llu,\"unauthorized\":%llu,\"not_found\":%llu,"
              "\"unavailable\":%llu,\"documents\":%llu,\"replayed\":%llu}",
              s->opts.ncases, (unsigned long long)s->stats.requests,
              (unsigned long long)s->stats.unauthorized, (unsigned long long)s->stats.not_found,
              (unsigned long long)s->stats.unavailable, (unsigned long long)s->stats.documents,
              (unsigned long long)s->stats.replayed);
+}
+
+static enum MHD_Result get_stats(drudge_demo_service *s, struct MHD_Connection *c)
+{
+    char out[512];
+    stats_json(s, out, sizeof out);
     return reply(c, MHD_HTTP_OK, out);
 }
 
@@ -379,7 +384,8 @@ static const char serve_help[] =
     "  --cases N        known cases CR-2026-10001 ... (default 300)\n"
     "  --fail-rate N    requests per thousand answered 503 (default 60)\n"
     "  --exit-on-eof    stop when standard input closes (the demo's parent died)\n\n"
-    "Stops on SIGTERM or SIGINT, printing its counters on standard error.\n";
+    "Stops on SIGTERM or SIGINT, printing its counters as JSON on standard output\n"
+    "(as GET /api/stats gives them) and in words on standard error.\n";
 
 int drudge_demo_serve_main(int argc, char **argv)
 {
@@ -462,8 +468,14 @@ int drudge_demo_serve_main(int argc, char **argv)
         }
     }
     drudge_demo_stats st;
-    drudge_demo_service_stats(s, &st);
+    char json[512];
+    pthread_mutex_lock(&s->lock);
+    st = s->stats;
+    stats_json(s, json, sizeof json);
+    pthread_mutex_unlock(&s->lock);
     drudge_demo_service_stop(s);
+    printf("%s\n", json);
+    fflush(stdout);
     close(sfd);
     fprintf(stderr,
             "demo service: %llu requests, %llu documents logged, %llu answered 503, %llu "

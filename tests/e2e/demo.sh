@@ -11,8 +11,9 @@ contains "$err" "was not made by drudge demo" "refuses a directory it did not ma
 equals "$(cat "$TMP/mine/notes.txt")" "precious" "and leaves it alone"
 
 # The demo needs the queue (enqueue --from, work) and the http connector.
+echo 'return { run = function() require "drudge.http" end }' >"$TMP/needs_http.lua"
 if "$DRUDGE" enqueue --help 2>&1 | grep -q "not built yet" ||
-   ! "$DRUDGE" check -q "$SRC/scripts/examples/log_email_to_case.lua" >/dev/null 2>&1; then
+   ! "$DRUDGE" --db "$TMP/probe.db" run -q "$TMP/needs_http.lua" >/dev/null 2>&1; then
   echo "skipped: drudge enqueue/work or drudge.http is not in this build yet"
   finish
   exit 77
