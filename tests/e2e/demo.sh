@@ -10,11 +10,13 @@ expect_exit 2 "$DRUDGE" demo --dir "$TMP/mine"
 contains "$err" "was not made by drudge demo" "refuses a directory it did not make"
 equals "$(cat "$TMP/mine/notes.txt")" "precious" "and leaves it alone"
 
-# The demo needs the queue (enqueue --from, work) and the http connector.
+# The demo needs the queue (enqueue --from, work), the http connector and
+# the audit trail's verify.
 echo 'return { run = function() require "drudge.http" end }' >"$TMP/needs_http.lua"
 if "$DRUDGE" enqueue --help 2>&1 | grep -q "not built yet" ||
+   "$DRUDGE" audit verify --help 2>&1 | grep -q "not built yet" ||
    ! "$DRUDGE" --db "$TMP/probe.db" run -q "$TMP/needs_http.lua" >/dev/null 2>&1; then
-  echo "skipped: drudge enqueue/work or drudge.http is not in this build yet"
+  echo "skipped: drudge enqueue/work, drudge.http or audit verify is not in this build yet"
   finish
   exit 77
 fi
