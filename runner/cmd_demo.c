@@ -396,7 +396,7 @@ static int work(demo *d)
         close(log);
         return say_err("%s", err.msg);
     }
-    int64_t t0 = drudge_mono_us(), last = 0;
+    int64_t t0 = drudge_mono_us(), last = t0; /* without a terminal, a line every 5 s */
     fflush(stderr);
     pid_t pid = spawn(argv, -1, log, log);
     close(log);
