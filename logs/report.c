@@ -296,13 +296,11 @@ drudge_code drudge_report_compute(sqlite3 *db, const drudge_report_opts *opts, d
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc)
         goto cleanup;
-    if (r->opts.by == DRUDGE_REPORT_BY_SCRIPT) {
-        for (size_t i = 0; i < r->ngroups; i++)
-            r->groups[i].has_backlog = 1;
-        qsort(r->groups, r->ngroups, sizeof *r->groups, cmp_group_key);
-    } else if (r->ngroups) {
-        qsort(r->groups, r->ngroups, sizeof *r->groups, cmp_group_start);
-    }
+    for (size_t i = 0; i < r->ngroups; i++)
+        r->groups[i].has_backlog = r->opts.by == DRUDGE_REPORT_BY_SCRIPT;
+    if (r->ngroups)
+        qsort(r->groups, r->ngroups, sizeof *r->groups,
+              r->opts.by == DRUDGE_REPORT_BY_SCRIPT ? cmp_group_key : cmp_group_start);
     *out = r;
     return DRUDGE_OK;
 cleanup:
