@@ -34,6 +34,19 @@ static const char cells_sql[] =
     "      GROUP BY t.id) "
     "GROUP BY script, day ORDER BY day, script";
 
+static const char span_sql[] =
+    "SELECT MIN(finished_at), MAX(finished_at) FROM tasks"
+    " WHERE state IN ('done','failed','dead') AND finished_at >= ?1 AND finished_at < ?2"
+    " AND (?3 IS NULL OR script = ?3)";
+
+static const char timeline_sql[] =
+    "SELECT script, finished_at / ?4 AS step,"
+    "  TOTAL(CASE WHEN state = 'done' THEN manual_minutes END)"
+    "  - TOTAL(CASE WHEN state IN ('failed','dead') THEN exception_minutes END) "
+    "FROM tasks WHERE state IN ('done','failed','dead') AND finished_at >= ?1"
+    " AND finished_at < ?2 AND (?3 IS NULL OR script = ?3) "
+    "GROUP BY script, step ORDER BY step, script";
+
 static const char backlog_sql[] =
     "SELECT script, SUM(state = 'queued'), SUM(state = 'running') FROM tasks"
     " WHERE state IN ('queued','running') AND (?1 IS NULL OR script = ?1) GROUP BY script";
@@ -184,15 +197,20 @@ static void bind_script(sqlite3_stmt *st, int i, const char *script)
         sqlite3_bind_null(st, i);
 }
 
+static void bind_range(sqlite3_stmt *st, const drudge_report *r)
+{
+    sqlite3_bind_int64(st, 1, r->opts.since);
+    sqlite3_bind_int64(st, 2, r->opts.until);
+    bind_script(st, 3, r->opts.script);
+}
+
 static drudge_code load_cells(sqlite3 *db, drudge_report *r, drudge_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc;
     if (sqlite3_prepare_v2(db, cells_sql, -1, &st, NULL) != SQLITE_OK)
         return drudge_db_err(db, "report", err);
-    sqlite3_bind_int64(st, 1, r->opts.since);
-    sqlite3_bind_int64(st, 2, r->opts.until);
-    bind_script(st, 3, r->opts.script);
+    bind_range(st, r);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         r->cells = drudge_xrealloc(r->cells, (r->ncells + 1) * sizeof *r->cells);
         drudge_report_cell *c = &r->cells[r->ncells++];
@@ -209,6 +227,61 @@ static drudge_code load_cells(sqlite3 *db, drudge_report *r, drudge_err *err)
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "report", err);
+}
+
+/* The timeline for the chart: per script, the net minutes in each step. */
+static drudge_code load_timeline(sqlite3 *db, drudge_report *r, drudge_err *err)
+{
+    static const int64_t steps_ms[] = {10,
+                                       50,
+                                       100,
+                                       250,
+                                       500,
+                                       1000,
+                                       5000,
+                                       15000,
+                                       60000,
+                                       300000,
+                                       900000,
+                                       3600000,
+                                       3 * 3600000,
+                                       6 * 3600000,
+                                       86400000,
+                                       7 * INT64_C(86400000),
+                                       30 * INT64_C(86400000)};
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(db, span_sql, -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "report: timeline", err);
+    bind_range(st, r);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        r->first_us = sqlite3_column_int64(st, 0);
+        r->last_us = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return drudge_db_err(db, "report: timeline", err);
+    if (!r->first_us && !r->last_us)
+        return DRUDGE_OK;
+    size_t i = 0;
+    while (i + 1 < sizeof steps_ms / sizeof steps_ms[0] &&
+           (r->last_us - r->first_us) / (steps_ms[i] * 1000) >= 200)
+        i++;
+    r->step_us = steps_ms[i] * 1000;
+    if (sqlite3_prepare_v2(db, timeline_sql, -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "report: timeline", err);
+    bind_range(st, r);
+    sqlite3_bind_int64(st, 4, r->step_us);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        r->points = drudge_xrealloc(r->points, (r->npoints + 1) * sizeof *r->points);
+        drudge_report_point *p = &r->points[r->npoints++];
+        p->script = drudge_xstrdup((const char *)sqlite3_column_text(st, 0));
+        p->t = sqlite3_column_int64(st, 1) * r->step_us;
+        p->net_minutes = sqlite3_column_double(st, 2);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "report: timeline", err);
 }
 
 /* Adds queued/running (column 1, 2) or recent completions (column 1) per
@@ -293,6 +366,8 @@ drudge_code drudge_report_compute(sqlite3 *db, const drudge_report_opts *opts, d
         rc = load_backlog(db, r, 0, err);
     if (!rc)
         rc = load_backlog(db, r, 1, err);
+    if (!rc)
+        rc = load_timeline(db, r, err);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc)
         goto cleanup;
@@ -318,6 +393,9 @@ void drudge_report_free(drudge_report *r)
         free(r->cells[i].script);
     free(r->groups);
     free(r->cells);
+    for (size_t i = 0; i < r->npoints; i++)
+        free(r->points[i].script);
+    free(r->points);
     free(r->total.key);
     free((char *)r->opts.script);
     free(r);
