@@ -594,6 +594,7 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
             rc = err->code;
             goto cleanup;
         }
+        drudge_lqueue_set_db(drudge_host_lua(w->host), opts->db_path);
         p.created++; /* the host's own recorder */
     }
     if (opts->metrics_listen) {

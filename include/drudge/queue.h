@@ -158,6 +158,10 @@ drudge_code drudge_queue_idle(drudge_queue *q, int64_t now, int *idle /* OUT */,
  * jittered to between half and all of it. */
 int64_t drudge_queue_backoff(drudge_queue *q, int spent);
 
+/* The database drudge.queue.enqueue uses in this Lua state (runner/lqueue.c);
+ * without it, $DRUDGE_DB or ./drudge.db. */
+void drudge_lqueue_set_db(lua_State *L, const char *path);
+
 /* ---- operations (the CLI) ---- */
 
 /* One task as listed and shown. Strings malloc'd (drudge_task_row_clear). */
