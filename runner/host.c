@@ -155,6 +155,18 @@ drudge_rec *drudge_host_rec(drudge_host *h)
     return h->rec;
 }
 
+void drudge_host_cancel(drudge_host *h)
+{
+    h->cancelled = 1;
+}
+
+drudge_rec *drudge_host_swap_rec(drudge_host *h, drudge_rec *fresh)
+{
+    drudge_rec *old = h->rec;
+    h->rec = fresh;
+    return old;
+}
+
 drudge_rec *drudge_rec_from_lua(lua_State *L)
 {
     return drudge_host_of(L)->rec;
@@ -194,6 +206,8 @@ int drudge_host_raise(lua_State *L, const char *fmt, ...)
 double drudge_host_remaining(lua_State *L)
 {
     drudge_host *h = drudge_host_of(L);
+    if (h->cancelled)
+        return 0;
     if (!h->deadline_us)
         return 1e9;
     double left = (double)(h->deadline_us - drudge_mono_us()) / 1e6;
@@ -206,7 +220,7 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
 {
     drudge_host *h = drudge_host_of(L);
     (void)ar;
-    if (h->deadline_us && drudge_mono_us() > h->deadline_us) {
+    if (h->cancelled || (h->deadline_us && drudge_mono_us() > h->deadline_us)) {
         h->timed_out = 1;
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
         luaL_error(L, "timeout: the attempt ran longer than %f s", h->timeout_s);
@@ -217,6 +231,7 @@ static void arm_deadline(drudge_host *h, double seconds)
 {
     h->timeout_s = seconds;
     h->timed_out = 0;
+    h->cancelled = 0;
     h->mem_exceeded = 0;
     h->deadline_us = drudge_mono_us() + (int64_t)(seconds * 1e6);
     lua_sethook(h->L, deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
@@ -1006,7 +1021,10 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         }
     } else if (h->timed_out) {
         res->outcome = DRUDGE_TIMEOUT;
-        drudge_buf_printf(&b, "timeout: the attempt ran longer than %g s", info->timeout);
+        if (h->cancelled)
+            drudge_buf_puts(&b, "cancelled by an operator");
+        else
+            drudge_buf_printf(&b, "timeout: the attempt ran longer than %g s", info->timeout);
         res->error = drudge_xstrdup(b.data);
     } else if (h->mem_exceeded || st == LUA_ERRMEM) {
         res->outcome = DRUDGE_MEMORY;

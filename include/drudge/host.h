@@ -88,6 +88,12 @@ drudge_code drudge_host_load(drudge_host *h, const char *path,
 drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_view *task,
                             drudge_result *res, drudge_err *err);
 void drudge_result_clear(drudge_result *res);
+/* Ends the running attempt at its next deadline check, as a timeout (safe
+ * from another thread; cleared when the next attempt starts). */
+void drudge_host_cancel(drudge_host *h);
+/* Gives the host a fresh recorder and returns the last attempt's, so a worker
+ * can run on while the queue writer appends the old one (caller owns it). */
+drudge_rec *drudge_host_swap_rec(drudge_host *h, drudge_rec *fresh);
 const char *drudge_outcome_name(drudge_outcome o); /* "done", "failed", ... */
 
 /* Seconds left before the running attempt's deadline (for connectors that
