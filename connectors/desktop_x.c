@@ -665,7 +665,9 @@ drudge_code dx_geometry(dx_conn *c, Window w, int *x, int *y, int *width, int *h
     if (XGetWindowAttributes(c->dpy, w, &wa)) {
         *width = wa.width;
         *height = wa.height;
-        XTranslateCoordinates(c->dpy, w, wa.root, 0, 0, x, y, &child);
+        /* The outer corner, border included: where XMoveWindow puts it. */
+        XTranslateCoordinates(c->dpy, w, wa.root, -wa.border_width, -wa.border_width, x, y,
+                              &child);
     }
     return untrap(c, "geometry", err);
 }
@@ -849,7 +851,15 @@ drudge_code dx_screenshot(dx_conn *c, Window w, drudge_buf *png, int *width, int
                              "desktop: screenshot: display '%s' is not a TrueColor display",
                              c->name);
     if (w != None) {
+        XWindowAttributes wa;
         if ((rc = dx_geometry(c, w, &x, &y, &ww, &wh, err)))
+            return rc;
+        trap();
+        if (XGetWindowAttributes(c->dpy, w, &wa)) { /* inside the border */
+            x += wa.border_width;
+            y += wa.border_width;
+        }
+        if ((rc = untrap(c, "screenshot", err)))
             return rc;
         /* What is on screen where the window is: what a person would see. */
         int x2 = x + ww < sw ? x + ww : sw, y2 = y + wh < sh ? y + wh : sh;
