@@ -522,15 +522,16 @@ static int key_common(lua_State *L, const char *fn, int down)
     const char *seq = luaL_checkstring(L, 1);
     char bad[256];
     check_opts(L, 2, fn);
-    if (dx_bad_key_name(seq, bad, sizeof bad))
-        return luaL_argerror(
-            L, 1,
-            lua_pushfstring(
-                L,
-                bad[0] ? "unknown key name '%s' in \"%s\" (xdotool names: ctrl, alt, shift, super, "
-                         "Return, Tab, Escape, BackSpace, Delete, F1, a, ...)"
-                       : "no key given%s in \"%s\"",
-                bad, seq));
+    const char *wrong = dx_bad_key_name(seq, bad, sizeof bad);
+    if (wrong && !wrong[0])
+        return luaL_argerror(L, 1, lua_pushfstring(L, "a key name is missing in \"%s\"", seq));
+    if (wrong)
+        return luaL_argerror(L, 1,
+                             lua_pushfstring(L,
+                                             "unknown key name '%s' in \"%s\" (xdotool names: "
+                                             "ctrl, alt, shift, super, Return, Tab, Escape, "
+                                             "BackSpace, Delete, F1, a, ...)",
+                                             bad, seq));
     lua_Integer delay = opt_int(L, 2, "delay_ms", DEFAULT_DELAY_MS, 0, 1000, fn);
     dwindow *w = opt_window(L, 2, fn);
     drudge_buf req = {0};

@@ -394,19 +394,31 @@ const char *dx_bad_key_name(const char *seq, char *buf, size_t n)
     const char *p = seq;
     int any = 0;
     while (*p) {
-        size_t len = strcspn(p, " \t\n+");
-        if (len) {
-            snprintf(buf, n, "%.*s", (int)len, p);
+        size_t chord = strcspn(p, " \t\n");
+        /* A chord "ctrl+shift+t": every '+'-separated name must be known. */
+        for (size_t i = 0; i < chord;) {
+            size_t len = strcspn(p + i, "+ \t\n");
+            if (len > chord - i)
+                len = chord - i;
+            if (!len) {
+                snprintf(buf, n, "%s", ""); /* "ctrl+" or "+a" or "a++b" */
+                return buf;
+            }
+            snprintf(buf, n, "%.*s", (int)len, p + i);
             if (!known_key(buf))
                 return buf;
             any = 1;
-        } else if (*p == '+' &&
-                   (p == seq || p[1] == '\0' || p[1] == '+' || p[1] == ' ' || p[-1] == ' ')) {
-            snprintf(buf, n, "+");
-            return buf; /* "ctrl+" or "+a": a missing name */
+            i += len;
+            if (i < chord) { /* at a '+': a name must follow */
+                i++;
+                if (i == chord) {
+                    snprintf(buf, n, "%s", "");
+                    return buf;
+                }
+            }
         }
-        p += len;
-        if (*p)
+        p += chord;
+        while (*p == ' ' || *p == '\t' || *p == '\n')
             p++;
     }
     if (!any) {
@@ -666,8 +678,7 @@ drudge_code dx_geometry(dx_conn *c, Window w, int *x, int *y, int *width, int *h
         *width = wa.width;
         *height = wa.height;
         /* The outer corner, border included: where XMoveWindow puts it. */
-        XTranslateCoordinates(c->dpy, w, wa.root, -wa.border_width, -wa.border_width, x, y,
-                              &child);
+        XTranslateCoordinates(c->dpy, w, wa.root, -wa.border_width, -wa.border_width, x, y, &child);
     }
     return untrap(c, "geometry", err);
 }
