@@ -236,12 +236,10 @@ static void acquire(lua_State *L, dctx *c, drudge_rec *rec)
         return;
     if (c->acquired && strcmp(disp, c->display))
         release_desktop(c); /* the script switched displays */
-    drudge_buf req = {0}, resp = {0};
-    drudge_buf_puts(&req, "{");
-    json_str(&req, "display", disp);
-    drudge_buf_puts(&req, "}");
-    int seq = drudge_rec_begin(rec, "desktop", "acquire", req.data);
-    drudge_buf_free(&req);
+    drudge_buf resp = {0};
+    /* The display goes in the response: a replay elsewhere (no X, another
+     * DISPLAY) must not count as a divergence. */
+    int seq = drudge_rec_begin(rec, "desktop", "acquire", "{}");
     drudge_err err = {0};
     const char *outcome = "ok";
     int retry = 0;
@@ -308,13 +306,16 @@ done:;
     if (err.code) {
         outcome = retry ? "retry" : "error";
         drudge_buf_puts(&resp, "{");
+        json_str(&resp, "display", disp);
         json_str(&resp, "error", err.msg);
         if (retry)
             drudge_buf_printf(&resp, ",\"retry\":%g", later);
         drudge_buf_puts(&resp, "}");
     } else {
-        drudge_buf_printf(&resp, "{\"waited_ms\":%lld}",
-                          (long long)((drudge_mono_us() - t0) / 1000));
+        drudge_buf_puts(&resp, "{");
+        json_str(&resp, "display", disp);
+        json_int(&resp, "waited_ms", (drudge_mono_us() - t0) / 1000);
+        drudge_buf_puts(&resp, "}");
         c->acquired = 1;
         snprintf(c->display, sizeof c->display, "%s", disp);
     }
