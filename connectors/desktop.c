@@ -328,7 +328,8 @@ done:;
 }
 
 /* Starts a recorded call. req is the request JSON. Returns 1 when the
- * caller must do the work (live), 0 when replaying. */
+ * caller must do the work (live), 0 when replaying. May raise (no display,
+ * desktop busy): callers hold no C memory across it (see call_begin_buf). */
 static int call_begin(dcall *dc, lua_State *L, const char *name, const char *req)
 {
     memset(dc, 0, sizeof *dc);
@@ -342,6 +343,17 @@ static int call_begin(dcall *dc, lua_State *L, const char *name, const char *req
     dc->live = !drudge_rec_replaying(dc->rec);
     drudge_buf_puts(&dc->resp, "{");
     return dc->live;
+}
+
+/* call_begin with a request in a buffer, which it frees (the text moves to
+ * the Lua stack first, so an error raised inside leaks nothing). */
+static int call_begin_buf(dcall *dc, lua_State *L, const char *name, drudge_buf *req)
+{
+    lua_pushlstring(L, req->data ? req->data : "{}", req->len);
+    drudge_buf_free(req);
+    int live = call_begin(dc, L, name, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return live;
 }
 
 /* Ends the call: records it and pushes the response as a table, or raises
@@ -380,8 +392,10 @@ static void call_end(dcall *dc, drudge_code rc)
     }
     drudge_buf_puts(&dc->resp, "}");
     drudge_rec_end(dc->rec, dc->seq, "ok", dc->resp.data, NULL);
-    push_decoded(L, dc->resp.data);
+    lua_pushlstring(L, dc->resp.data, dc->resp.len);
     drudge_buf_free(&dc->resp);
+    push_decoded(L, lua_tostring(L, -1));
+    lua_remove(L, -2);
 }
 
 /* --- argument helpers --- */
@@ -503,8 +517,7 @@ static int l_type(lua_State *L)
         drudge_buf_printf(&req, ",\"window\":%lu", (unsigned long)w->id);
     drudge_buf_puts(&req, "}");
     dcall dc;
-    int live = call_begin(&dc, L, "type", req.data);
-    drudge_buf_free(&req);
+    int live = call_begin_buf(&dc, L, "type", &req);
     drudge_code rc = DRUDGE_OK;
     if (live) {
         size_t typed = 0;
@@ -543,8 +556,7 @@ static int key_common(lua_State *L, const char *fn, int down)
         drudge_buf_printf(&req, ",\"window\":%lu", (unsigned long)w->id);
     drudge_buf_puts(&req, "}");
     dcall dc;
-    int live = call_begin(&dc, L, fn, req.data);
-    drudge_buf_free(&req);
+    int live = call_begin_buf(&dc, L, fn, &req);
     drudge_code rc = DRUDGE_OK;
     if (live && !(rc = activate_for(&dc, w))) {
         rc = dx_key(dc.c->conn, seq, down, (unsigned)delay * 1000, &dc.err);
@@ -631,8 +643,7 @@ static int l_click(lua_State *L)
         json_int(&req, "window", (long long)w->id);
     drudge_buf_puts(&req, "}");
     dcall dc;
-    int live = call_begin(&dc, L, "click", req.data);
-    drudge_buf_free(&req);
+    int live = call_begin_buf(&dc, L, "click", &req);
     drudge_code rc = DRUDGE_OK;
     if (live) {
         int ax = (int)x, ay = (int)y;
@@ -779,8 +790,7 @@ static int l_find_windows(lua_State *L)
     match_json(&req, &a);
     drudge_buf_puts(&req, "}");
     dcall dc;
-    int live = call_begin(&dc, L, "find_windows", req.data);
-    drudge_buf_free(&req);
+    int live = call_begin_buf(&dc, L, "find_windows", &req);
     drudge_code rc = DRUDGE_OK;
     if (live) {
         Window *ws = NULL;
@@ -819,8 +829,7 @@ static int l_wait_window(lua_State *L)
     match_json(&req, &a);
     drudge_buf_printf(&req, ",\"timeout\":%g}", a.timeout);
     dcall dc;
-    int live = call_begin(&dc, L, "wait_window", req.data);
-    drudge_buf_free(&req);
+    int live = call_begin_buf(&dc, L, "wait_window", &req);
     drudge_code rc = DRUDGE_OK;
     if (live) {
         double left = drudge_host_remaining(L);
@@ -919,8 +928,7 @@ static int screenshot(lua_State *L, const char *name, dwindow *w, const char *pa
         json_str(&req, "path", path);
     drudge_buf_puts(&req, "}");
     dcall dc;
-    int live = call_begin(&dc, L, name, req.data);
-    drudge_buf_free(&req);
+    int live = call_begin_buf(&dc, L, name, &req);
     drudge_code rc = DRUDGE_OK;
     if (live) {
         drudge_buf png = {0};
@@ -1012,8 +1020,7 @@ static int window_call(lua_State *L, const char *name, win_op op, const char *ex
     drudge_buf req = {0};
     drudge_buf_printf(&req, "{\"window\":%lu%s}", (unsigned long)w->id, extra ? extra : "");
     dcall dc;
-    int live = call_begin(&dc, L, name, req.data);
-    drudge_buf_free(&req);
+    int live = call_begin_buf(&dc, L, name, &req);
     dc.timeout = timeout;
     drudge_code rc = DRUDGE_OK;
     if (live) {
