@@ -115,6 +115,15 @@ void drudge_host_on_attempt(drudge_attempt_hook hook)
         attempt_hooks[nattempt_hooks++] = hook;
 }
 
+static drudge_attempt_hook attempt_end_hooks[8];
+static int nattempt_end_hooks;
+
+void drudge_host_on_attempt_end(drudge_attempt_hook hook)
+{
+    if (nattempt_end_hooks < (int)(sizeof attempt_end_hooks / sizeof attempt_end_hooks[0]))
+        attempt_end_hooks[nattempt_end_hooks++] = hook;
+}
+
 static drudge_step_error_hook step_error_hooks[8];
 static int nstep_error_hooks;
 
@@ -356,6 +365,11 @@ static const char *confine_path(lua_State *L, const char *path)
             luaL_error(L, "io: '%s' is a link leading outside the files directory", path);
     }
     return resolved;
+}
+
+const char *drudge_host_file_path(lua_State *L, const char *path)
+{
+    return confine_path(L, path);
 }
 
 static int l_io_open(lua_State *L)
@@ -1041,6 +1055,8 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         drudge_buf_free(&tb);
     }
     disarm_deadline(h);
+    for (int i = 0; i < nattempt_end_hooks; i++)
+        attempt_end_hooks[i](L);
     h->current = NULL;
     res->duration_us = drudge_mono_us() - t0;
 

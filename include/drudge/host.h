@@ -117,6 +117,14 @@ int luaopen_drudge_queue(lua_State *L);   /* runner/lqueue.c */
  * between tasks): a callback run at the start of every attempt. */
 typedef void (*drudge_attempt_hook)(lua_State *L);
 void drudge_host_on_attempt(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* A callback run at the end of every attempt, its outcome known (desktop
+ * releases its display lock there). */
+void drudge_host_on_attempt_end(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* Resolves path inside the files directory as io.open does: pushes the full
+ * path and returns it, or raises if file access is off or path is outside. */
+const char *drudge_host_file_path(lua_State *L, const char *path);
+/* Raises what retry_later(seconds, msg) raises (never returns). */
+int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg);
 /* Called when a step(...) ends in an error, with the step's seq still open
  * (desktop uses it for screenshot_on_error). */
 typedef void (*drudge_step_error_hook)(lua_State *L, int seq);
