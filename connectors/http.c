@@ -125,8 +125,11 @@ static double opt_number(lua_State *L, int opts, int defs, const char *fn, const
         if (t != LUA_TNUMBER)
             luaL_error(L, "%s: '%s' must be a number, got %s", fn, name, luaL_typename(L, -1));
         v = lua_tonumber(L, -1);
-        if (!(v >= min && v <= max))
-            luaL_error(L, "%s: '%s' must be between %g and %g, got %g", fn, name, min, max, v);
+        if (!(v >= min && v <= max)) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "'%s' must be between %g and %g, got %g", name, min, max, v);
+            luaL_error(L, "%s: %s", fn, msg);
+        }
     }
     lua_pop(L, 1);
     return v;

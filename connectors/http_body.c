@@ -168,7 +168,7 @@ static void json_value(lua_State *L, int idx, drudge_buf *b, const char *what, i
         } else {
             double v = lua_tonumber(L, idx);
             if (!isfinite(v))
-                luaL_error(L, "%s: cannot encode %f as JSON", what, v);
+                luaL_error(L, "%s: cannot encode %s as JSON", what, isnan(v) ? "NaN" : "infinity");
             add_double(b, v);
         }
         break;
