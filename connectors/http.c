@@ -391,6 +391,9 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
     }
     req->body = lua_tolstring(L, -1, &req->body_len);
     req->body_is_text = drudge_http_utf8_valid(req->body, req->body_len);
+    /* Not curl's default (a form): say what a raw body is, unless told. */
+    if (which == 0)
+        ctype = req->body_is_text ? "text/plain; charset=utf-8" : "application/octet-stream";
     return ctype;
 }
 
