@@ -10,4 +10,3 @@ int drudge_cmd_report(drudge_cli *cli, int argc, char **argv)
     fputs("drudge report: not built yet\n", stderr);
     return DRUDGE_EXIT_ERROR;
 }
-

@@ -42,7 +42,7 @@ struct drudge_rec {
 #define GROW(arr, n, cap)                                                                          \
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
-            (cap) = (cap) ? (cap) * 2 : 16;                                                        \
+            (cap) = (cap) ? (cap)*2 : 16;                                                          \
             (arr) = drudge_xrealloc((arr), (cap) * sizeof *(arr));                                 \
         }                                                                                          \
     } while (0)

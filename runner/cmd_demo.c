@@ -10,4 +10,3 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
     fputs("drudge demo: not built yet\n", stderr);
     return DRUDGE_EXIT_ERROR;
 }
-

@@ -91,4 +91,3 @@ int drudge_cmd_resolve(drudge_cli *cli, int argc, char **argv)
     fputs("drudge resolve: not built yet\n", stderr);
     return DRUDGE_EXIT_ERROR;
 }
-

@@ -50,7 +50,7 @@ const char *const drudge_queue_migrations[] = {
     "  ended_at INTEGER NOT NULL,"
     "  outcome TEXT NOT NULL," /* done failed error timeout memory retry lost cancelled */
     "  error TEXT,"
-    "  error_kind TEXT,"       /* business system timeout memory lost */
+    "  error_kind TEXT," /* business system timeout memory lost */
     "  UNIQUE(task_id, n));"
     "CREATE INDEX attempts_ended ON attempts(ended_at);"
     "CREATE TABLE paused(script TEXT PRIMARY KEY, paused_at INTEGER NOT NULL, paused_by TEXT);",
@@ -150,11 +150,16 @@ drudge_code drudge_queue_start_adhoc(sqlite3 *db, const drudge_task_spec *spec, 
 static const char *error_kind(drudge_outcome o)
 {
     switch (o) {
-    case DRUDGE_FAILED: return "business";
-    case DRUDGE_ERROR: return "system";
-    case DRUDGE_TIMEOUT: return "timeout";
-    case DRUDGE_MEMORY: return "memory";
-    default: return NULL;
+    case DRUDGE_FAILED:
+        return "business";
+    case DRUDGE_ERROR:
+        return "system";
+    case DRUDGE_TIMEOUT:
+        return "timeout";
+    case DRUDGE_MEMORY:
+        return "memory";
+    default:
+        return NULL;
     }
 }
 
@@ -169,10 +174,18 @@ drudge_code drudge_queue_finish(sqlite3 *db, const drudge_finish *f, const char 
     if (rc)
         return rc;
     switch (res->outcome) {
-    case DRUDGE_DONE: state = "done"; break;
-    case DRUDGE_FAILED: state = "failed"; break;
-    case DRUDGE_RETRY_LATER: state = "queued"; break;
-    default: state = f->no_retry ? "dead" : "queued"; break;
+    case DRUDGE_DONE:
+        state = "done";
+        break;
+    case DRUDGE_FAILED:
+        state = "failed";
+        break;
+    case DRUDGE_RETRY_LATER:
+        state = "queued";
+        break;
+    default:
+        state = f->no_retry ? "dead" : "queued";
+        break;
     }
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO attempts(task_id, n, worker, started_at, ended_at, "

@@ -25,8 +25,8 @@ static void sql_in_window(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 drudge_code drudge_window_register(sqlite3 *db, drudge_err *err)
 {
-    if (sqlite3_create_function(db, "drudge_in_window", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                NULL, sql_in_window, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_create_function(db, "drudge_in_window", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                sql_in_window, NULL, NULL) != SQLITE_OK)
         return drudge_seterr(err, DRUDGE_EDB, "registering drudge_in_window: %s",
                              sqlite3_errmsg(db));
     return DRUDGE_OK;

@@ -24,8 +24,8 @@ typedef struct drudge_task_spec {
     int max_attempts;        /* from the script */
     double manual_minutes;   /* value in force for this task */
     double exception_minutes;
-    const char *schedule;    /* schedule that created it, or NULL */
-    const char *window;      /* the script's run window, or NULL */
+    const char *schedule; /* schedule that created it, or NULL */
+    const char *window;   /* the script's run window, or NULL */
 } drudge_task_spec;
 
 /* Enqueues one task. A task with the same (script, key) already present is
@@ -43,14 +43,14 @@ drudge_code drudge_queue_start_adhoc(sqlite3 *db, const drudge_task_spec *spec, 
  * recorder's steps appended to the audit chain. */
 typedef struct drudge_finish {
     int64_t task_id;
-    int attempt;         /* 1-based attempt number */
+    int attempt; /* 1-based attempt number */
     const char *worker;
     int64_t started_us;
     const drudge_result *res;
-    drudge_rec *rec;     /* steps to append; may be NULL */
-    int no_retry;        /* a foreground `drudge run`: a system error ends the task dead */
+    drudge_rec *rec; /* steps to append; may be NULL */
+    int no_retry;    /* a foreground `drudge run`: a system error ends the task dead */
 } drudge_finish;
-drudge_code drudge_queue_finish(sqlite3 *db, const drudge_finish *f, const char **new_state /* OUT */,
-                                drudge_err *err);
+drudge_code drudge_queue_finish(sqlite3 *db, const drudge_finish *f,
+                                const char **new_state /* OUT */, drudge_err *err);
 
 #endif
