@@ -367,7 +367,7 @@ static const char *confine_path(lua_State *L, const char *path)
     return resolved;
 }
 
-const char *drudge_host_file_path(lua_State *L, const char *path)
+const char *drudge_host_confine(lua_State *L, const char *path)
 {
     return confine_path(L, path);
 }
