@@ -343,6 +343,11 @@ static const char *confine_path(lua_State *L, const char *path)
     return resolved;
 }
 
+const char *drudge_host_confine(lua_State *L, const char *path)
+{
+    return confine_path(L, path);
+}
+
 static int l_io_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);

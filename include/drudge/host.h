@@ -83,6 +83,9 @@ const char *drudge_outcome_name(drudge_outcome o); /* "done", "failed", ... */
 /* Seconds left before the running attempt's deadline (for connectors that
  * block in C and must cap their own timeouts); a large number when idle. */
 double drudge_host_remaining(lua_State *L);
+/* For connectors that write files: resolves path inside the files directory
+ * (the rule io.open follows), pushes and returns the full path, or raises. */
+const char *drudge_host_confine(lua_State *L, const char *path);
 /* Raises a system error in L with a message (never returns). */
 int drudge_host_raise(lua_State *L, const char *fmt, ...);
 
