@@ -50,9 +50,15 @@ typedef struct imap_box {
 
 /* --- small helpers --- */
 
+/* A comma unless the value opens an object or array. */
+static const char *sep(const drudge_buf *b)
+{
+    return b->len && b->data[b->len - 1] != '{' && b->data[b->len - 1] != '[' ? "," : "";
+}
+
 static void json_kv_str(drudge_buf *b, const char *key, const char *v)
 {
-    drudge_buf_printf(b, "%s\"%s\":", b->len > 1 ? "," : "", key);
+    drudge_buf_printf(b, "%s\"%s\":", sep(b), key);
     if (v)
         drudge_buf_json_str(b, v, strlen(v));
     else
@@ -61,7 +67,7 @@ static void json_kv_str(drudge_buf *b, const char *key, const char *v)
 
 static void json_kv_int(drudge_buf *b, const char *key, long long v)
 {
-    drudge_buf_printf(b, "%s\"%s\":%lld", b->len > 1 ? "," : "", key, v);
+    drudge_buf_printf(b, "%s\"%s\":%lld", sep(b), key, v);
 }
 
 static double call_timeout(lua_State *L, double want)
@@ -270,7 +276,7 @@ static void safe_name(drudge_buf *b, const char *name)
 static int l_att_save(lua_State *L)
 {
     size_t len;
-    const char *dir = luaL_optstring(L, 2, ".");
+    const char *dir = luaL_optstring(L, 2, NULL);
     const char *name = luaL_optstring(L, 3, NULL);
     lua_settop(L, 3);
     const char *data = att_bytes(L, &len); /* at index 4 */
@@ -286,12 +292,17 @@ static int l_att_save(lua_State *L)
     lua_pushstring(L, fn.data);
     drudge_buf_free(&fn);
     const char *file = lua_tostring(L, -1);
-    const char *full_dir = drudge_host_confine(L, dir);
-    struct stat st;
-    if (stat(full_dir, &st) != 0 && mkdir(full_dir, 0700) != 0)
-        return luaL_error(L, "att:save: cannot create %s: %s", dir, strerror(errno));
-    lua_pushfstring(L, "%s/%s", full_dir, file);
-    const char *path = drudge_host_confine(L, lua_tostring(L, -1));
+    const char *path;
+    if (dir) {
+        const char *full_dir = drudge_host_confine(L, dir);
+        struct stat st;
+        if (stat(full_dir, &st) != 0 && mkdir(full_dir, 0700) != 0)
+            return luaL_error(L, "att:save: cannot create %s: %s", dir, strerror(errno));
+        lua_pushfstring(L, "%s/%s", full_dir, file);
+        path = drudge_host_confine(L, lua_tostring(L, -1));
+    } else {
+        path = drudge_host_confine(L, file);
+    }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return luaL_error(L, "att:save: %s: %s", path, strerror(errno));
@@ -390,11 +401,13 @@ static void split_url(lua_State *L, const char *url, imap_box *b)
 }
 
 /* Begins a mail step for an IMAP command on box b. */
-static int box_begin(lua_State *L, imap_box *b, const char *name, drudge_buf *req)
+static int box_begin(lua_State *L, imap_box *b, const char *name, lua_Integer uid, drudge_buf *req)
 {
     drudge_rec *rec = drudge_rec_from_lua(L);
     drudge_buf n = {0};
     drudge_buf_printf(&n, "IMAP %s %s", name, b->mailbox);
+    if (uid)
+        drudge_buf_printf(&n, " UID %lld", (long long)uid);
     drudge_buf_puts(req, "}");
     int seq = drudge_rec_begin(rec, "mail", n.data, req->data);
     drudge_buf_free(&n);
@@ -488,7 +501,7 @@ static int l_box_close(lua_State *L)
         drudge_rec *rec = drudge_rec_from_lua(L);
         drudge_buf req = {0};
         req_start(&req, b);
-        int seq = box_begin(L, b, "LOGOUT", &req);
+        int seq = box_begin(L, b, "LOGOUT", 0, &req);
         drudge_buf_free(&req);
         l_box_gc(L);
         drudge_rec_end(rec, seq, "ok", "{}", NULL);
@@ -496,7 +509,7 @@ static int l_box_close(lua_State *L)
         drudge_rec *rec = drudge_rec_from_lua(L);
         drudge_buf req = {0};
         req_start(&req, b);
-        int seq = box_begin(L, b, "LOGOUT", &req);
+        int seq = box_begin(L, b, "LOGOUT", 0, &req);
         drudge_buf_free(&req);
         drudge_rec_end(rec, seq, "ok", "{}", NULL);
         l_box_gc(L);
@@ -604,7 +617,7 @@ static int l_box_search(lua_State *L)
     drudge_buf req = {0};
     req_start(&req, b);
     json_kv_str(&req, "command", cmd.data);
-    int seq = box_begin(L, b, "SEARCH", &req);
+    int seq = box_begin(L, b, "SEARCH", 0, &req);
     drudge_buf_free(&req);
     if (b->replay) {
         drudge_buf_free(&cmd);
@@ -654,7 +667,7 @@ static int l_box_fetch(lua_State *L)
     drudge_buf req = {0};
     req_start(&req, b);
     json_kv_int(&req, "uid", uid);
-    int seq = box_begin(L, b, "FETCH", &req);
+    int seq = box_begin(L, b, "FETCH", uid, &req);
     drudge_buf_free(&req);
 
     drudge_buf raw = {0};
@@ -759,7 +772,7 @@ static int move_or_copy(lua_State *L, int move)
     req_start(&req, b);
     json_kv_int(&req, "uid", uid);
     json_kv_str(&req, "to", to);
-    int seq = box_begin(L, b, move ? "MOVE" : "COPY", &req);
+    int seq = box_begin(L, b, move ? "MOVE" : "COPY", uid, &req);
     drudge_buf_free(&req);
     if (b->replay) {
         replay_response(L, rec, seq, move ? "box:move" : "box:copy");
@@ -854,7 +867,7 @@ static int set_flag(lua_State *L, int add)
     req_start(&req, b);
     json_kv_int(&req, "uid", uid);
     json_kv_str(&req, "command", cmd.data);
-    int seq = box_begin(L, b, "STORE", &req);
+    int seq = box_begin(L, b, "STORE", uid, &req);
     drudge_buf_free(&req);
     if (b->replay) {
         drudge_buf_free(&cmd);
@@ -912,7 +925,7 @@ static int l_box_list(lua_State *L)
     drudge_buf req = {0};
     req_start(&req, b);
     json_kv_str(&req, "command", "LIST \"\" *");
-    int seq = box_begin(L, b, "LIST", &req);
+    int seq = box_begin(L, b, "LIST", 0, &req);
     drudge_buf_free(&req);
     if (b->replay) {
         replay_response(L, rec, seq, "box:list");
@@ -941,7 +954,7 @@ static int l_box_create(lua_State *L)
     drudge_buf req = {0};
     req_start(&req, b);
     json_kv_str(&req, "folder", folder);
-    int seq = box_begin(L, b, "CREATE", &req);
+    int seq = box_begin(L, b, "CREATE", 0, &req);
     drudge_buf_free(&req);
     if (b->replay) {
         replay_response(L, rec, seq, "box:create");

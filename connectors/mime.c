@@ -287,6 +287,9 @@ drudge_code drudge_mail_parse(const void *raw, size_t len, int lenient, drudge_m
     parser = g_mime_parser_new_with_stream(stream);
     opts = g_mime_parser_options_new();
     g_mime_parser_options_set_warning_callback(opts, on_warning, &ctx);
+    /* Raw 8-bit headers: UTF-8 if valid, else what Windows mailers send. */
+    static const char *fallback[] = {"UTF-8", "windows-1252", NULL};
+    g_mime_parser_options_set_fallback_charsets(opts, fallback);
     msg = g_mime_parser_construct_message(parser, opts);
     if (!msg) {
         rc = drudge_seterr(err, DRUDGE_EINPUT, "not a mail message (no headers could be read)");

@@ -62,6 +62,8 @@ default_login_user = dovenull
 first_valid_uid = 1
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
 $ssl_conf
 passdb {
   driver = passwd-file
@@ -78,6 +80,11 @@ namespace inbox {
 }
 service imap-login {
   $imap_listener
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service stats {
   unix_listener stats-reader {
@@ -109,8 +116,29 @@ start_smtp() {
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || { echo "aiosmtpd not installed" >&2; exit 77; }
   SMTP_PORT=$(free_port)
   mkdir -p "$dir"
-  /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$dir" \
-    >"$dir.log" 2>&1 &
+  # Saves each message's bytes as received (N.eml) and its envelope (N.env).
+  cat > "${dir}_handler.py" <<'PY'
+import os, sys
+class Saver:
+    def __init__(self, d):
+        self.d, self.n = d, 0
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(*args)
+    async def handle_DATA(self, server, session, envelope):
+        self.n += 1
+        base = os.path.join(self.d, "%03d" % self.n)
+        with open(base + ".env", "w") as f:
+            f.write("from " + envelope.mail_from + "\n")
+            for r in envelope.rcpt_tos:
+                f.write("rcpt " + r + "\n")
+        with open(base + ".tmp", "wb") as f:
+            f.write(envelope.original_content)
+        os.rename(base + ".tmp", base + ".eml")
+        return "250 OK"
+PY
+  (cd "$(dirname "$dir")" && exec /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
+    -c "$(basename "$dir")_handler.Saver" "$dir") >"$dir.log" 2>&1 &
   _mail_pids+=($!)
   wait_port "$SMTP_PORT" 10 || { cat "$dir.log" >&2; exit 1; }
 }
