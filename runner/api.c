@@ -228,7 +228,10 @@ static int l_secret(lua_State *L)
     drudge_rec *rec = h->rec;
     if (!valid_secret_name(name))
         return luaL_argerror(L, 1, "secret names are letters, digits and '_'");
-    drudge_buf req = {0}, env = {0};
+    char env[160];
+    if (strlen(name) > 100)
+        return luaL_argerror(L, 1, "secret names are at most 100 characters");
+    drudge_buf req = {0};
     drudge_buf_puts(&req, "{\"name\":");
     drudge_buf_json_str(&req, name, strlen(name));
     drudge_buf_puts(&req, "}");
@@ -238,21 +241,17 @@ static int l_secret(lua_State *L)
         lua_pushfstring(L, "[REDACTED:%s]", name);
         return 1;
     }
-    drudge_buf_puts(&env, "DRUDGE_SECRET_");
-    for (const char *p = name; *p; p++) {
-        char c = (char)toupper((unsigned char)*p);
-        drudge_buf_add(&env, &c, 1);
-    }
-    const char *v = getenv(env.data);
+    /* No heap memory from here on: the lookups below may raise. */
+    size_t n = (size_t)snprintf(env, sizeof env, "DRUDGE_SECRET_");
+    for (const char *p = name; *p && n + 1 < sizeof env; p++)
+        env[n++] = (char)toupper((unsigned char)*p);
+    env[n] = '\0';
+    const char *v = getenv(env);
     if (v && *v)
         lua_pushstring(L, v);
-    else if (!h->secrets_file || !secrets_file_lookup(L, h->secrets_file, name)) {
-        lua_pushfstring(L, "secret '%s' is not set: export %s or add %s=... to %s", name, env.data,
-                        name, h->secrets_file ? h->secrets_file : "a secrets file (--secrets)");
-        drudge_buf_free(&env);
-        return lua_error(L);
-    }
-    drudge_buf_free(&env);
+    else if (!h->secrets_file || !secrets_file_lookup(L, h->secrets_file, name))
+        return luaL_error(L, "secret '%s' is not set: export %s or add %s=... to %s", name, env,
+                          name, h->secrets_file ? h->secrets_file : "a secrets file (--secrets)");
     drudge_rec_add_secret(rec, name, lua_tostring(L, -1));
     return 1;
 }
@@ -275,16 +274,18 @@ void drudge_host_log(drudge_host *h, const char *level, const char *msg)
 static int log_at(lua_State *L)
 {
     const char *level = lua_tostring(L, lua_upvalueindex(1));
-    drudge_buf b = {0};
     int n = lua_gettop(L);
+    luaL_Buffer b;
+    /* luaL_tolstring may raise (a failing __tostring): build in Lua memory. */
+    luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
-            drudge_buf_puts(&b, " ");
-        drudge_buf_puts(&b, luaL_tolstring(L, i, NULL));
-        lua_pop(L, 1);
+            luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
     }
-    drudge_host_log(drudge_host_of(L), level, b.data ? b.data : "");
-    drudge_buf_free(&b);
+    luaL_pushresult(&b);
+    drudge_host_log(drudge_host_of(L), level, lua_tostring(L, -1));
     return 0;
 }
 

@@ -376,17 +376,17 @@ static int l_io_lines(lua_State *L)
 
 static int l_print(lua_State *L)
 {
-    drudge_host *h = drudge_host_of(L);
-    drudge_buf b = {0};
     int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b); /* Lua memory: luaL_tolstring may raise */
     for (int i = 1; i <= n; i++) {
         if (i > 1)
-            drudge_buf_puts(&b, "\t");
-        drudge_buf_puts(&b, luaL_tolstring(L, i, NULL));
-        lua_pop(L, 1);
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
     }
-    drudge_host_log(h, "info", b.data ? b.data : "");
-    drudge_buf_free(&b);
+    luaL_pushresult(&b);
+    drudge_host_log(drudge_host_of(L), "info", lua_tostring(L, -1));
     return 0;
 }
 
@@ -934,6 +934,13 @@ static int push_task(lua_State *L)
     if (task->input) {
         drudge_json_decode(L, task->input, strlen(task->input));
         lua_setfield(L, -2, "input");
+    }
+    if (task->previous) {
+        drudge_json_decode(L, task->previous, strlen(task->previous));
+        lua_setfield(L, -2, "previous");
+    } else {
+        lua_newtable(L);
+        lua_setfield(L, -2, "previous");
     }
     return 1;
 }
