@@ -10,10 +10,16 @@
 IMAP_PASS="s3cret-Imap-pw!"
 _mail_pids=()
 
+_mail_groups=()
+
 stop_servers() {
   local p
+  # Dovecot in its own session: the whole group at once, since a polite
+  # SIGTERM leaves login processes waiting seconds on the dying stats service.
+  for p in "${_mail_groups[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
   for p in "${_mail_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${_mail_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${_mail_pids[@]}" "${_mail_groups[@]}"; do wait "$p" 2>/dev/null || true; done
+  _mail_pids=() _mail_groups=()
 }
 
 start_dovecot() {
@@ -23,7 +29,8 @@ start_dovecot() {
   getent passwd dovecot >/dev/null || exit 77
   IMAP_PORT=$(free_port)
   mkdir -p "$dir/run" "$dir/state" "$dir/home/robot/Maildir"/{cur,new,tmp}
-  chmod 755 "$dir"
+  # Dovecot's auth and mail processes run as the dovecot user: let them in.
+  chmod 755 "$dir" "$(dirname "$dir")"
   echo "robot:{PLAIN}$IMAP_PASS::::::" > "$dir/passwd"
   local ssl_conf="ssl = no"
   if [ "$tls" = tls ]; then
@@ -96,8 +103,9 @@ service stats {
 }
 CONF
   chown -R dovecot:dovecot "$dir/home"
-  dovecot -F -c "$dir/dovecot.conf" >"$dir/dovecot.out" 2>&1 &
-  _mail_pids+=($!)
+  setsid dovecot -F -c "$dir/dovecot.conf" >"$dir/dovecot.out" 2>&1 &
+  _mail_groups+=($!)
+  DOVECOT_PID=$!
   wait_port "$IMAP_PORT" 10 || { cat "$dir/dovecot.out" "$dir/dovecot.log" >&2; exit 1; }
   MAILDIR=$dir/home/robot/Maildir
 }
