@@ -20,6 +20,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "drudge/host.h"
+#include "drudge/schedule.h"
 #include "drudge/util.h"
 #include "hostint.h"
 
@@ -783,7 +784,10 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
     lua_pop(L, 1);
 
     lua_getfield(L, t, "window");
-    if (lua_type(L, -1) == LUA_TSTRING)
+    drudge_err werr;
+    if (lua_type(L, -1) == LUA_TSTRING && drudge_window_parse(lua_tostring(L, -1), &werr))
+        problem(probs, path, src, "window", "%s", werr.msg);
+    else if (lua_type(L, -1) == LUA_TSTRING)
         info->window = drudge_xstrdup(lua_tostring(L, -1));
     else if (!lua_isnil(L, -1))
         problem(probs, path, src, "window",
