@@ -474,20 +474,24 @@ static void describe_range(const drudge_report *r, char *out, size_t n)
 
 void drudge_report_table(const drudge_report *r, drudge_buf *out)
 {
-    static const char *const heads[NCOLS] = {
-        NULL,      "done",     "failed",   "dead",       "saved min", "lost min",     "net hours",
-        "success", "1st time", "att/task", "robot time", "backlog",   "days to clear"};
+    /* Two header lines keep the table narrow enough for a terminal. */
+    static const char *const heads[2][NCOLS] = {
+        {"", "", "", "", "saved", "lost", "net", "", "1st", "att.", "robot", "", "days to"},
+        {NULL, "done", "failed", "dead", "min", "min", "hours", "success", "time", "/task", "time",
+         "backlog", "clear"}};
     int with_backlog = r->opts.by == DRUDGE_REPORT_BY_SCRIPT;
     int ncols = with_backlog ? NCOLS : NCOLS - 2;
-    size_t nrows = r->ngroups + 2;
+    size_t nrows = r->ngroups + 3;
     char(*cells)[NCOLS][64] = drudge_xmalloc(nrows * sizeof *cells);
     size_t width[NCOLS] = {0};
     char range[160], gen[40];
 
-    for (int c = 0; c < NCOLS; c++)
-        snprintf(cells[0][c], 64, "%s", c ? heads[c] : drudge_report_by_name(r->opts.by));
+    for (int c = 0; c < NCOLS; c++) {
+        snprintf(cells[0][c], 64, "%s", heads[0][c]);
+        snprintf(cells[1][c], 64, "%s", c ? heads[1][c] : drudge_report_by_name(r->opts.by));
+    }
     for (size_t i = 0; i < r->ngroups; i++)
-        table_row(&r->groups[i], with_backlog, cells[i + 1]);
+        table_row(&r->groups[i], with_backlog, cells[i + 2]);
     table_row(&r->total, with_backlog, cells[nrows - 1]);
     for (size_t i = 0; i < nrows; i++)
         for (int c = 0; c < ncols; c++) {
