@@ -362,7 +362,8 @@ static void count_states(sqlite3 *db, counts *c)
     sqlite3_finalize(st);
 }
 
-static void draw_progress(const counts *c, double secs, int tty)
+/* On a terminal the bar redraws in place; the final draw ends the line. */
+static void draw_progress(const counts *c, double secs, int tty, int final)
 {
     int64_t total = c->queued + c->running + c->done + c->failed + c->dead;
     int64_t fin = c->done + c->failed + c->dead;
@@ -375,7 +376,7 @@ static void draw_progress(const counts *c, double secs, int tty)
             "%sworking [%s] %" PRId64 "/%" PRId64 "  done %" PRId64 "  failed %" PRId64
             "  dead %" PRId64 "  %.1f s%s",
             tty ? "\r" : "", bar, fin, total, c->done, c->failed, c->dead, secs,
-            tty ? "\033[K" : "\n");
+            tty ? (final ? "\033[K\n" : "\033[K") : "\n");
 }
 
 /* Runs the workers, drawing a progress bar from the database meanwhile. */
@@ -411,13 +412,13 @@ static int work(demo *d)
         int64_t now = drudge_mono_us();
         if (tty || now - last > 5000000) {
             count_states(db, &c);
-            draw_progress(&c, (double)(now - t0) / 1e6, tty);
+            draw_progress(&c, (double)(now - t0) / 1e6, tty, 0);
             last = now;
         }
         usleep(100000);
     }
     count_states(db, &c);
-    draw_progress(&c, (double)(drudge_mono_us() - t0) / 1e6, 0);
+    draw_progress(&c, (double)(drudge_mono_us() - t0) / 1e6, tty, 1);
     sqlite3_close(db);
     if (rc != 0)
         return say_err("`drudge work` ended with exit %d; see %s", rc, d->work_log);
