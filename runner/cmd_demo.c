@@ -459,6 +459,20 @@ static int service_summary(demo *d, sqlite3 *db)
     return DRUDGE_EXIT_OK;
 }
 
+/* The id of the first task in a state, or 0. */
+static int64_t first_task(sqlite3 *db, const char *state)
+{
+    sqlite3_stmt *st;
+    int64_t id = 0;
+    if (sqlite3_prepare_v2(db, "SELECT MIN(id) FROM tasks WHERE state = ?", -1, &st, NULL))
+        return 0;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
 static int report(demo *d, sqlite3 *db)
 {
     drudge_report_opts o = {.since = INT64_MIN, .until = INT64_MAX, .by = DRUDGE_REPORT_BY_SCRIPT};
@@ -613,10 +627,17 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
            "  database  %s\n"
            "  report    %s (and %s)\n"
            "  logs      %s, %s\n"
-           "Look around: drudge --db %s status | tasks --state failed | show TASK | audit show "
-           "TASK\n",
+           "Look around:\n"
+           "  %s --db %s status\n"
+           "  %s --db %s tasks --state failed\n",
            (double)(drudge_mono_us() - t0) / 1e6, d.db, d.html, d.json, d.work_log, d.svc_log,
-           d.db);
+           d.self, d.db, d.self, d.db);
+    int64_t failed_id = first_task(db, "failed");
+    if (failed_id)
+        printf("  %s --db %s show %" PRId64 "   # an email about an unknown case\n", d.self, d.db,
+               failed_id);
+    printf("  %s --db %s audit show %" PRId64 "   # every step of a task\n", d.self, d.db,
+           first_task(db, "done"));
 cleanup:
     unsetenv("DRUDGE_SECRET_CMS_TOKEN");
     stop_service(&d);
