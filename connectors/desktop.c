@@ -648,7 +648,7 @@ static int l_click(lua_State *L)
     if (live) {
         int ax = (int)x, ay = (int)y;
         if (w) {
-            int wx, wy, ww, wh;
+            int wx = 0, wy = 0, ww = 0, wh = 0;
             rc = dx_check_window(dc.c->conn, w->id, &dc.err);
             if (!rc)
                 rc = dx_geometry(dc.c->conn, w->id, &wx, &wy, &ww, &wh, &dc.err);
