@@ -967,7 +967,7 @@ static int l_screenshot(lua_State *L)
         if (!lua_isnil(L, -1)) {
             path = luaL_checkstring(L, -1);
             if (!drudge_rec_replaying(drudge_rec_from_lua(L)))
-                full = drudge_host_file_path(L, path); /* raises if outside --files */
+                full = drudge_host_confine(L, path); /* raises if outside --files */
         }
     }
     return screenshot(L, "screenshot", w, path, full);
@@ -1248,7 +1248,7 @@ static int w_screenshot(lua_State *L)
         if (!lua_isnil(L, -1)) {
             path = luaL_checkstring(L, -1);
             if (!drudge_rec_replaying(drudge_rec_from_lua(L)))
-                full = drudge_host_file_path(L, path);
+                full = drudge_host_confine(L, path);
         }
     }
     return screenshot(L, "screenshot", w, path, full);
