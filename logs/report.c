@@ -19,42 +19,46 @@
 
 #define DAY_US INT64_C(86400000000)
 
-/* Per task: its attempts' count and duration; per (script, day): the sums. */
-static const char cells_sql[] =
-    "SELECT script, day, SUM(state = 'done'), SUM(state = 'failed'), SUM(state = 'dead'),"
-    "  TOTAL(CASE WHEN state = 'done' THEN mm END),"
-    "  TOTAL(CASE WHEN state IN ('failed','dead') THEN em END),"
-    "  SUM(state = 'done' AND natt = 1), SUM(natt), SUM(robot) "
-    "FROM (SELECT t.script AS script, t.state AS state, t.manual_minutes AS mm,"
-    "        t.exception_minutes AS em, t.finished_at / 86400000000 AS day,"
-    "        COUNT(a.id) AS natt, COALESCE(SUM(a.ended_at - a.started_at), 0) AS robot"
-    "      FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id"
-    "      WHERE t.state IN ('done','failed','dead') AND t.finished_at >= ?1"
-    "        AND t.finished_at < ?2 AND (?3 IS NULL OR t.script = ?3)"
-    "      GROUP BY t.id) "
-    "GROUP BY script, day ORDER BY day, script";
+/* Per task: its attempts' count and duration; per (script, day): the sums.
+ * Without a script filter the tasks are scanned in rowid order (NOT
+ * INDEXED), so the per-task GROUP BY streams instead of sorting a million
+ * rows (twice as fast); with one, the (state, script) index narrows the scan. */
+#define CELLS_SQL(tasks, script_cond)                                                              \
+    "SELECT script, day, SUM(state = 'done'), SUM(state = 'failed'), SUM(state = 'dead'),"         \
+    "  TOTAL(CASE WHEN state = 'done' THEN mm END),"                                               \
+    "  TOTAL(CASE WHEN state IN ('failed','dead') THEN em END),"                                   \
+    "  SUM(state = 'done' AND natt = 1), SUM(natt), SUM(robot), MIN(fin), MAX(fin) "               \
+    "FROM (SELECT t.script AS script, t.state AS state, t.manual_minutes AS mm,"                   \
+    "        t.finished_at AS fin,"                                                                \
+    "        t.exception_minutes AS em, t.finished_at / 86400000000 AS day,"                       \
+    "        COUNT(a.id) AS natt, COALESCE(SUM(a.ended_at - a.started_at), 0) AS robot"            \
+    "      FROM " tasks " LEFT JOIN attempts a ON a.task_id = t.id"                                \
+    "      WHERE t.state IN ('done','failed','dead') AND t.finished_at >= ?1"                      \
+    "        AND t.finished_at < ?2 AND " script_cond " GROUP BY t.id) "                           \
+    "GROUP BY script, day ORDER BY day, script"
+static const char cells_sql_all[] = CELLS_SQL("tasks t NOT INDEXED", "?3 IS NULL");
+static const char cells_sql_script[] = CELLS_SQL("tasks t", "t.script = ?3");
 
-static const char span_sql[] =
-    "SELECT MIN(finished_at), MAX(finished_at) FROM tasks"
-    " WHERE state IN ('done','failed','dead') AND finished_at >= ?1 AND finished_at < ?2"
-    " AND (?3 IS NULL OR script = ?3)";
+/* The timeline and the recent completions: table scans too, unless a script
+ * narrows them through the index. */
+#define TIMELINE_SQL(tasks, script_cond)                                                           \
+    "SELECT script, finished_at / ?4 AS step,"                                                     \
+    "  TOTAL(CASE WHEN state = 'done' THEN manual_minutes END)"                                    \
+    "  - TOTAL(CASE WHEN state IN ('failed','dead') THEN exception_minutes END) "                  \
+    "FROM " tasks " WHERE state IN ('done','failed','dead') AND finished_at >= ?1"                 \
+    " AND finished_at < ?2 AND " script_cond " GROUP BY script, step ORDER BY step, script"
+static const char timeline_sql_all[] = TIMELINE_SQL("tasks NOT INDEXED", "?3 IS NULL");
+static const char timeline_sql_script[] = TIMELINE_SQL("tasks", "script = ?3");
 
-static const char timeline_sql[] =
-    "SELECT script, finished_at / ?4 AS step,"
-    "  TOTAL(CASE WHEN state = 'done' THEN manual_minutes END)"
-    "  - TOTAL(CASE WHEN state IN ('failed','dead') THEN exception_minutes END) "
-    "FROM tasks WHERE state IN ('done','failed','dead') AND finished_at >= ?1"
-    " AND finished_at < ?2 AND (?3 IS NULL OR script = ?3) "
-    "GROUP BY script, step ORDER BY step, script";
+#define RECENT_SQL(tasks, script_cond)                                                             \
+    "SELECT script, COUNT(*) FROM " tasks " WHERE state IN ('done','failed','dead')"               \
+    " AND finished_at >= ?1 AND finished_at <= ?2 AND " script_cond " GROUP BY script"
+static const char recent_sql_all[] = RECENT_SQL("tasks NOT INDEXED", "?3 IS NULL");
+static const char recent_sql_script[] = RECENT_SQL("tasks", "script = ?3");
 
 static const char backlog_sql[] =
     "SELECT script, SUM(state = 'queued'), SUM(state = 'running') FROM tasks"
     " WHERE state IN ('queued','running') AND (?1 IS NULL OR script = ?1) GROUP BY script";
-
-static const char recent_sql[] =
-    "SELECT script, COUNT(*) FROM tasks WHERE state IN ('done','failed','dead')"
-    " AND finished_at >= ?1 AND finished_at <= ?2 AND (?3 IS NULL OR script = ?3)"
-    " GROUP BY script";
 
 int64_t drudge_report_finished(const drudge_report_figures *f)
 {
@@ -208,7 +212,8 @@ static drudge_code load_cells(sqlite3 *db, drudge_report *r, drudge_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(db, cells_sql, -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, r->opts.script ? cells_sql_script : cells_sql_all, -1, &st, NULL) !=
+        SQLITE_OK)
         return drudge_db_err(db, "report", err);
     bind_range(st, r);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -224,6 +229,11 @@ static drudge_code load_cells(sqlite3 *db, drudge_report *r, drudge_err *err)
         c->f.first_time_right = sqlite3_column_int64(st, 7);
         c->f.attempts = sqlite3_column_int64(st, 8);
         c->f.robot_us = sqlite3_column_int64(st, 9);
+        int64_t first = sqlite3_column_int64(st, 10), last = sqlite3_column_int64(st, 11);
+        if (r->ncells == 1 || first < r->first_us)
+            r->first_us = first;
+        if (r->ncells == 1 || last > r->last_us)
+            r->last_us = last;
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "report", err);
@@ -232,44 +242,20 @@ static drudge_code load_cells(sqlite3 *db, drudge_report *r, drudge_err *err)
 /* The timeline for the chart: per script, the net minutes in each step. */
 static drudge_code load_timeline(sqlite3 *db, drudge_report *r, drudge_err *err)
 {
-    static const int64_t steps_ms[] = {10,
-                                       50,
-                                       100,
-                                       250,
-                                       500,
-                                       1000,
-                                       5000,
-                                       15000,
-                                       60000,
-                                       300000,
-                                       900000,
-                                       3600000,
-                                       3 * 3600000,
-                                       6 * 3600000,
-                                       86400000,
-                                       7 * INT64_C(86400000),
-                                       30 * INT64_C(86400000)};
+    static const int64_t steps_ms[] = {10,       50,       100,      250,       500,       1000,
+                                       5000,     15000,    60000,    300000,    900000,    3600000,
+                                       10800000, 21600000, 86400000, 604800000, 2592000000};
     sqlite3_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(db, span_sql, -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "report: timeline", err);
-    bind_range(st, r);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        r->first_us = sqlite3_column_int64(st, 0);
-        r->last_us = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW)
-        return drudge_db_err(db, "report: timeline", err);
-    if (!r->first_us && !r->last_us)
-        return DRUDGE_OK;
     size_t i = 0;
+    if (!r->ncells)
+        return DRUDGE_OK;
     while (i + 1 < sizeof steps_ms / sizeof steps_ms[0] &&
            (r->last_us - r->first_us) / (steps_ms[i] * 1000) >= 200)
         i++;
     r->step_us = steps_ms[i] * 1000;
-    if (sqlite3_prepare_v2(db, timeline_sql, -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, r->opts.script ? timeline_sql_script : timeline_sql_all, -1, &st,
+                           NULL) != SQLITE_OK)
         return drudge_db_err(db, "report: timeline", err);
     bind_range(st, r);
     sqlite3_bind_int64(st, 4, r->step_us);
@@ -290,7 +276,8 @@ static drudge_code load_backlog(sqlite3 *db, drudge_report *r, int recent, drudg
 {
     sqlite3_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(db, recent ? recent_sql : backlog_sql, -1, &st, NULL) != SQLITE_OK)
+    const char *sql = !recent ? backlog_sql : r->opts.script ? recent_sql_script : recent_sql_all;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return drudge_db_err(db, "report: backlog", err);
     if (recent) {
         sqlite3_bind_int64(st, 1, r->opts.now - 7 * DAY_US);
