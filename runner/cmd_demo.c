@@ -39,8 +39,9 @@ typedef struct {
 } demo_embedded;
 extern const demo_embedded drudge_embedded_files[];
 
-#define SCRIPT_NAME "log_email_to_case"
-#define MARKER      ".drudge-demo"
+#define SCRIPT_NAME   "log_email_to_case"
+#define MARKER        ".drudge-demo"
+#define WORK_LIMIT_US (INT64_C(600) * 1000000)
 
 static const char demo_help[] =
     "usage: drudge demo [--dir DIR] [--count N] [-j N] [--fail-rate N]\n"
@@ -391,6 +392,7 @@ static int work(demo *d)
     drudge_err err = {0};
     counts c;
     int tty = isatty(2), rc = -1, status;
+    int64_t stopping = 0;
     int log = open(d->work_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (log < 0)
         return say_err("cannot write %s: %s", d->work_log, strerror(errno));
@@ -411,6 +413,15 @@ static int work(demo *d)
         if (w < 0 && errno != EINTR)
             break;
         int64_t now = drudge_mono_us();
+        /* A demo that hangs teaches nothing: after 10 minutes, drain, then stop. */
+        if (now - t0 > WORK_LIMIT_US && !stopping) {
+            say_err("the workers are still busy after %d s: stopping them",
+                    (int)(WORK_LIMIT_US / 1000000));
+            kill(pid, SIGTERM);
+            stopping = now;
+        } else if (stopping && now - stopping > 10000000) {
+            kill(pid, SIGKILL);
+        }
         if (tty || now - last > 5000000) {
             count_states(db, &c);
             draw_progress(&c, (double)(now - t0) / 1e6, tty, 0);
