@@ -272,7 +272,7 @@ static void safe_name(drudge_buf *b, const char *name)
 }
 
 /* att:save([dir [, name]]) -> path. dir (default: the files directory) is
- * created if missing (one level); the file is created 0600. */
+ * created if missing; the file is created 0600. */
 static int l_att_save(lua_State *L)
 {
     size_t len;
@@ -294,10 +294,22 @@ static int l_att_save(lua_State *L)
     const char *file = lua_tostring(L, -1);
     const char *path;
     if (dir) {
-        const char *full_dir = drudge_host_confine(L, dir);
-        struct stat st;
-        if (stat(full_dir, &st) != 0 && mkdir(full_dir, 0700) != 0)
-            return luaL_error(L, "att:save: cannot create %s: %s", dir, strerror(errno));
+        /* Create missing directories one level at a time, each checked
+         * against the files directory before it is made. */
+        const char *full_dir = NULL;
+        size_t n = strlen(dir);
+        for (size_t i = 1; i <= n; i++) {
+            if (i < n && dir[i] != '/')
+                continue;
+            lua_pushlstring(L, dir, i);
+            full_dir = drudge_host_confine(L, lua_tostring(L, -1));
+            struct stat st;
+            if (stat(full_dir, &st) != 0 && mkdir(full_dir, 0700) != 0)
+                return luaL_error(L, "att:save: cannot create %s: %s", lua_tostring(L, -2),
+                                  strerror(errno));
+        }
+        if (!full_dir)
+            return luaL_argerror(L, 2, "empty directory name");
         lua_pushfstring(L, "%s/%s", full_dir, file);
         path = drudge_host_confine(L, lua_tostring(L, -1));
     } else {
