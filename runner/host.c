@@ -20,6 +20,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "drudge/host.h"
+#include "drudge/schedule.h"
 #include "drudge/util.h"
 #include "hostint.h"
 
@@ -115,6 +116,15 @@ void drudge_host_on_attempt(drudge_attempt_hook hook)
         attempt_hooks[nattempt_hooks++] = hook;
 }
 
+static drudge_attempt_hook attempt_end_hooks[8];
+static int nattempt_end_hooks;
+
+void drudge_host_on_attempt_end(drudge_attempt_hook hook)
+{
+    if (nattempt_end_hooks < (int)(sizeof attempt_end_hooks / sizeof attempt_end_hooks[0]))
+        attempt_end_hooks[nattempt_end_hooks++] = hook;
+}
+
 static drudge_step_error_hook step_error_hooks[8];
 static int nstep_error_hooks;
 
@@ -153,6 +163,18 @@ lua_State *drudge_host_lua(drudge_host *h)
 drudge_rec *drudge_host_rec(drudge_host *h)
 {
     return h->rec;
+}
+
+void drudge_host_cancel(drudge_host *h)
+{
+    h->cancelled = 1;
+}
+
+drudge_rec *drudge_host_swap_rec(drudge_host *h, drudge_rec *fresh)
+{
+    drudge_rec *old = h->rec;
+    h->rec = fresh;
+    return old;
 }
 
 drudge_rec *drudge_rec_from_lua(lua_State *L)
@@ -194,6 +216,8 @@ int drudge_host_raise(lua_State *L, const char *fmt, ...)
 double drudge_host_remaining(lua_State *L)
 {
     drudge_host *h = drudge_host_of(L);
+    if (h->cancelled)
+        return 0;
     if (!h->deadline_us)
         return 1e9;
     double left = (double)(h->deadline_us - drudge_mono_us()) / 1e6;
@@ -206,7 +230,7 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
 {
     drudge_host *h = drudge_host_of(L);
     (void)ar;
-    if (h->deadline_us && drudge_mono_us() > h->deadline_us) {
+    if (h->cancelled || (h->deadline_us && drudge_mono_us() > h->deadline_us)) {
         h->timed_out = 1;
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
         luaL_error(L, "timeout: the attempt ran longer than %f s", h->timeout_s);
@@ -217,6 +241,7 @@ static void arm_deadline(drudge_host *h, double seconds)
 {
     h->timeout_s = seconds;
     h->timed_out = 0;
+    h->cancelled = 0;
     h->mem_exceeded = 0;
     h->deadline_us = drudge_mono_us() + (int64_t)(seconds * 1e6);
     lua_sethook(h->L, deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
@@ -759,7 +784,10 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
     lua_pop(L, 1);
 
     lua_getfield(L, t, "window");
-    if (lua_type(L, -1) == LUA_TSTRING)
+    drudge_err werr;
+    if (lua_type(L, -1) == LUA_TSTRING && drudge_window_parse(lua_tostring(L, -1), &werr))
+        problem(probs, path, src, "window", "%s", werr.msg);
+    else if (lua_type(L, -1) == LUA_TSTRING)
         info->window = drudge_xstrdup(lua_tostring(L, -1));
     else if (!lua_isnil(L, -1))
         problem(probs, path, src, "window",
@@ -1011,7 +1039,10 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         }
     } else if (h->timed_out) {
         res->outcome = DRUDGE_TIMEOUT;
-        drudge_buf_printf(&b, "timeout: the attempt ran longer than %g s", info->timeout);
+        if (h->cancelled)
+            drudge_buf_puts(&b, "cancelled by an operator");
+        else
+            drudge_buf_printf(&b, "timeout: the attempt ran longer than %g s", info->timeout);
         res->error = drudge_xstrdup(b.data);
     } else if (h->mem_exceeded || st == LUA_ERRMEM) {
         res->outcome = DRUDGE_MEMORY;
@@ -1028,6 +1059,8 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         drudge_buf_free(&tb);
     }
     disarm_deadline(h);
+    for (int i = 0; i < nattempt_end_hooks; i++)
+        attempt_end_hooks[i](L);
     h->current = NULL;
     res->duration_us = drudge_mono_us() - t0;
 
