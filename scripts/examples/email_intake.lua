@@ -13,6 +13,7 @@
 -- no-op) and moves it then. A message polled twice is never logged twice.
 -- A message that cannot be parsed goes to "Rejected" for a person to look at.
 local mail = require "drudge.mail"
+local queue = require "drudge.queue"
 
 return {
   name = "email_intake",
@@ -22,7 +23,6 @@ return {
   timeout = 600,
 
   run = function(task)
-    local queue = require "drudge.queue"
     local cfg = task.input or {}
     local queued_folder = cfg.queued_folder or "Queued"
     local rejected_folder = cfg.rejected_folder or "Rejected"

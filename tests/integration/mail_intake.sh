@@ -16,7 +16,7 @@ if ! "$DRUDGE" run -q "$TMP/probe.lua" >/dev/null 2>&1; then
   echo "drudge.queue is not available in this build" >&2
   exit 77
 fi
-rm -f "$DRUDGE_DB"*
+rm -rf "$DRUDGE_DB"*
 
 mkdir -p "$TMP/msgs"
 /usr/bin/python3 - "$TMP/msgs" <<'PY'
@@ -24,7 +24,7 @@ import sys, os
 d = sys.argv[1]
 for i in range(1, 51):
     mid = "" if i in (17, 33) else "Message-ID: <intake-%02d@example.org>\r\n" % i
-    subj = "=?UTF-8?Q?Proc=C3=A8s-verbal?= dossier n=C2=B0 2026/%d" % (100 + i) if i % 5 == 0 \
+    subj = "=?UTF-8?Q?Proc=C3=A8s-verbal_dossier_n=C2=B0?= 2026/%d" % (100 + i) if i % 5 == 0 \
         else "Dossier 2026/%d" % (100 + i)
     body = ("From: station%d@example.org\r\nTo: intake@example.fr\r\nSubject: %s\r\n"
             "Date: Mon, 23 Nov 2026 10:%02d:00 +0100\r\n%sMIME-Version: 1.0\r\n"
@@ -58,5 +58,5 @@ equals "$(sql "select count(distinct key) from tasks where script = 'email_to_ca
 equals "$(find "$MAILDIR/cur" "$MAILDIR/new" -type f | wc -l)" "0" "the inbox is empty"
 equals "$(find "$MAILDIR/.Queued" -path '*/cur/*' -o -path '*/new/*' -type f | wc -l)" "52" "every message kept in Queued"
 equals "$(sql "select count(*) from steps where kind = 'queue'")" "52" "each enqueue recorded"
-equals "$(cat "$DRUDGE_DB"* | grep -c -a -F -- "$IMAP_PASS" || true)" "0" "password never recorded"
+equals "$(cat "$DRUDGE_DB" "$DRUDGE_DB"-wal 2>/dev/null | grep -c -a -F -- "$IMAP_PASS" || true)" "0" "password never recorded"
 finish

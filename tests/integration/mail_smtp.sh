@@ -59,7 +59,7 @@ export DRUDGE_SECRET_SMTP_PASSWORD="smtp-Secret-42"
 expect_exit 0 "$DRUDGE" --files "$TMP/files" run -q "$D/send.lua" \
   --input "{\"smtp\":\"smtp://127.0.0.1:$SMTP_PORT\",\"user\":\"robot\"}"
 contains "$(sql "select request from steps where kind = 'mail' order by id desc limit 1")" '"user":"robot"' "SMTP user recorded"
-equals "$(cat "$DRUDGE_DB"* | grep -c -a -F -- "smtp-Secret-42" || true)" "0" "SMTP password never recorded"
+equals "$(cat "$DRUDGE_DB" "$DRUDGE_DB"-wal 2>/dev/null | grep -c -a -F -- "smtp-Secret-42" || true)" "0" "SMTP password never recorded"
 
 # Misuse is an error naming the field; a dead server is a system error.
 cat > "$TMP/bad.lua" <<'LUA'
