@@ -2,7 +2,11 @@
 --
 -- Polls a mailbox, queues one email_to_case task per message, keyed by the
 -- message (its Message-ID, or "sha256:<hex>" of the raw message when it has
--- none), then moves the message to the "Queued" folder. Run it on a schedule:
+-- none), then moves the message to the "Queued" folder. The task input has
+-- the fields log_email_to_case.lua reads (case_ref, subject, sender,
+-- received, body), so {"performer":"log_email_to_case.lua"} works too, plus
+-- what email_to_case.lua needs to find the message again (key, message_id,
+-- url, user). Run it on a schedule:
 --
 --   drudge schedule add intake --cron "*/5 * * * *" scripts/examples/email_intake.lua \
 --     --input '{"url":"imaps://mail.example.org/INBOX","user":"robot"}'
@@ -14,6 +18,16 @@
 -- A message that cannot be parsed goes to "Rejected" for a person to look at.
 local mail = require "drudge.mail"
 local queue = require "drudge.queue"
+
+-- The case a message is about, from its subject: "CR-2026-10001" as is,
+-- "dossier n° 2026/118" as "2026-118"; nil when there is none (the performer
+-- then fails the task for a person to file by hand).
+local function case_ref(subject)
+  local cr = subject:match("CR%-%d+%-%d+")
+  if cr then return cr end
+  local year, num = subject:match("(%d%d%d%d)[/%-](%d+)")
+  return year and (year .. "-" .. num) or nil
+end
 
 return {
   name = "email_intake",
@@ -48,9 +62,11 @@ return {
           url = (cfg.url or "imaps://mail.example.org/INBOX"):gsub("/[^/]*$", "/" .. queued_folder),
           user = cfg.user or "robot",
           ca_file = cfg.ca_file,
+          case_ref = case_ref(m.subject),
           subject = m.subject,
-          from = from.address,
-          date = m.date,
+          sender = from.address,
+          received = m.date,
+          body = m.text and m.text:sub(1, 65536),
           attachments = #m.attachments,
         }, { key = m.key })
         box:move(uid, queued_folder)

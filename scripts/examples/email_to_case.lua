@@ -1,19 +1,13 @@
 -- email_to_case: the performer of the email robot (queued by email_intake).
 --
--- Finds its message in the "Queued" folder, works out the case reference
--- from the subject ("dossier n° 2026/118", "[CASE 2026-118]", ...), files the
--- attachments under cases/<reference>/ in the files directory, registers the
--- message with the case management system when task.input.cms is set (a
--- base URL; token in the secret CMS_TOKEN), and moves the message to
+-- Finds its message in the "Queued" folder, takes the case reference that
+-- email_intake found in the subject ("CR-2026-10001", "dossier n° 2026/118"),
+-- files the attachments under cases/<reference>/ in the files directory, registers the
+-- message with the case management system when CMS_URL is set in the
+-- environment (token in the secret CMS_TOKEN), and moves the message to
 -- "Processed". A message with no case reference is a business exception:
 -- the task fails at once and the message stays in "Queued" for a person.
 local mail = require "drudge.mail"
-
-local function case_ref(subject)
-  local year, num = subject:match("(%d%d%d%d)[/%-](%d+)")
-  if year then return year .. "-" .. num end
-  return nil
-end
 
 -- The message with this key: by Message-ID when it has one, else by its hash.
 local function find(box, input)
@@ -42,7 +36,7 @@ return {
       -- Already processed by an earlier attempt (moved on), or moved by hand.
       fail("message " .. input.key .. " is no longer in " .. input.url)
     end
-    local ref = case_ref(m.subject)
+    local ref = input.case_ref   -- worked out from the subject by email_intake
     if not ref then fail("no case reference in the subject: " .. m.subject) end
 
     local files = step("file attachments", function()
@@ -53,13 +47,14 @@ return {
       return saved
     end)
 
-    if input.cms then
+    local cms = os.getenv("CMS_URL")
+    if cms then
       step("register in the case file", function()
         local http = require "drudge.http"
-        local r = http.post{ url = input.cms .. "/api/cases/" .. ref .. "/documents",
+        local r = http.post{ url = cms .. "/api/cases/" .. ref .. "/documents",
                              auth = { bearer = secret "CMS_TOKEN" },
                              headers = { ["Idempotency-Key"] = task.key },
-                             json = { subject = m.subject, from = m.from[1] and m.from[1].address,
+                             json = { subject = m.subject, sender = input.sender,
                                       date = m.date, message_id = m.message_id,
                                       attachments = files } }
         if r.status == 404 then fail("no such case: " .. ref) end

@@ -58,5 +58,14 @@ equals "$(sql "select count(distinct key) from tasks where script = 'email_to_ca
 equals "$(find "$MAILDIR/cur" "$MAILDIR/new" -type f | wc -l)" "0" "the inbox is empty"
 equals "$(find "$MAILDIR/.Queued" -path '*/cur/*' -o -path '*/new/*' -type f | wc -l)" "52" "every message kept in Queued"
 equals "$(sql "select count(*) from steps where kind = 'queue'")" "52" "each enqueue recorded"
+
+# The performers: two workers file every message and move it to Processed.
+mkdir -p "$TMP/files"
+expect_exit 0 "$DRUDGE" --files "$TMP/files" work -q -j 2 --until-empty --script email_to_case
+equals "$(sql "select state, count(*) from tasks where script = 'email_to_case' group by state")" \
+  "done|50" "every task done"
+equals "$(sql "select json_extract(output, '$.case') from tasks where key = 'intake-05@example.org'")" \
+  "2026-105" "case reference from the subject"
+equals "$(find "$MAILDIR/.Processed" -path '*/cur/*' -o -path '*/new/*' -type f | wc -l)" "50" "each message filed once"
 equals "$(cat "$DRUDGE_DB" "$DRUDGE_DB"-wal 2>/dev/null | grep -c -a -F -- "$IMAP_PASS" || true)" "0" "password never recorded"
 finish
