@@ -87,6 +87,12 @@ contains "$out" "give text=, html= or both" "no body"
 contains "$out" "smtp must be smtp:\\/\\/host:port" "bad URL"
 contains "$out" "outside the files directory" "attachment path confined"
 equals "$(ls "$TMP/inbox" | grep -c '\.eml$')" "2" "nothing else was sent"
+
+# Replay: the recorded Message-ID comes back, nothing is sent.
+expect_exit 0 "$BUILD/tests/mail_replay" "$D/send.lua" "{\"smtp\":\"smtp://127.0.0.1:$SMTP_PORT\"}" \
+  "$TMP/files" "true"
+contains "$out" "divergence: none" "replay of a send follows the recording"
+equals "$(ls "$TMP/inbox" | grep -c '\.eml$')" "3" "the replay sent nothing (only the live run did)"
 stop_servers
 expect_exit 4 "$DRUDGE" --files "$TMP/files" run -q "$D/send.lua" --input "{\"smtp\":\"smtp://127.0.0.1:$SMTP_PORT\"}"
 contains "$err" "Couldn't connect to server" "server down"
