@@ -9,12 +9,19 @@
 -- the task fails at once and the message stays in "Queued" for a person.
 local mail = require "drudge.mail"
 
--- The message with this key: by Message-ID when it has one, else by its hash.
+-- The message with this key: by Message-ID when it has one, else by its hash
+-- (reading the folder). Other workers move messages out meanwhile, so one
+-- gone between the search and the fetch is skipped, as is one that cannot be
+-- parsed (it cannot be ours: its key would be unknown).
 local function find(box, input)
   local uids = input.message_id and box:search{ message_id = input.message_id } or box:search()
   for _, uid in ipairs(uids) do
-    local m = box:fetch(uid)
-    if m.key == input.key then return m end
+    local ok, m = pcall(box.fetch, box, uid)
+    if ok and m.key == input.key then return m end
+    if not ok and not tostring(m):match("^mail: no message with UID")
+       and not tostring(m):match("^mail: message UID") then
+      error(m, 0)
+    end
   end
   return nil
 end
