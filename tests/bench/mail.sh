@@ -5,10 +5,9 @@
 set -euo pipefail
 cd "$TMP"
 TESTS="$SRC/tests"
-export DRUDGE_DB="$TMP/bench.db"
 source "$TESTS/lib.sh"
 source "$TESTS/data/mail/servers.sh"
-trap 'stop_servers; rm -rf "$TMP"' EXIT
+trap 'stop_servers; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 
 mkdir -p files
 cp "$TESTS/data/mail/attachments.eml" files/
