@@ -22,7 +22,7 @@
 #include "hostint.h"
 
 #define DB_PATH_KEY "drudge.queue.db_path"
-#define CONN_KEY    "drudge.queue.conn"
+#define CONN_KEY    "drudge.queue.connection" /* not CONN_MT: __gc checks the metatable */
 #define CONN_MT     "drudge.queue.conn"
 #define SCRIPTS_KEY "drudge.queue.scripts"
 
