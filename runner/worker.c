@@ -334,6 +334,7 @@ static void after_commit(writer *wr, drudge_claimed *claimed, size_t nclaimed)
     pool *p = wr->p;
     job *j;
     wr->last_batch = (int)wr->batch.n;
+    wr->stats->commits++;
     while ((j = list_pop(&wr->batch))) {
         tally(wr, j);
         pthread_mutex_lock(&p->mu);
