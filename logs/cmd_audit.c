@@ -19,4 +19,3 @@ int drudge_cmd_replay(drudge_cli *cli, int argc, char **argv)
     fputs("drudge replay: not built yet\n", stderr);
     return DRUDGE_EXIT_ERROR;
 }
-

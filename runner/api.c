@@ -64,8 +64,9 @@ drudge_outcome drudge_host_error_text(lua_State *L, int idx, drudge_buf *msg, dr
             drudge_buf_puts(tb, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    return o->kind == KIND_FAIL ? DRUDGE_FAILED
-                                : o->kind == KIND_RETRY ? DRUDGE_RETRY_LATER : DRUDGE_ERROR;
+    return o->kind == KIND_FAIL    ? DRUDGE_FAILED
+           : o->kind == KIND_RETRY ? DRUDGE_RETRY_LATER
+                                   : DRUDGE_ERROR;
 }
 
 double drudge_host_retry_after(lua_State *L, int idx)
@@ -90,7 +91,9 @@ static int outcome_index(lua_State *L)
     else if (!strcmp(k, "traceback"))
         lua_getiuservalue(L, 1, 2);
     else if (!strcmp(k, "kind"))
-        lua_pushstring(L, o->kind == KIND_FAIL ? "fail" : o->kind == KIND_RETRY ? "retry" : "error");
+        lua_pushstring(L, o->kind == KIND_FAIL    ? "fail"
+                          : o->kind == KIND_RETRY ? "retry"
+                                                  : "error");
     else if (!strcmp(k, "delay"))
         lua_pushnumber(L, o->delay);
     else
@@ -142,6 +145,12 @@ static int l_retry_later(lua_State *L)
     return lua_error(L);
 }
 
+int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg)
+{
+    push_outcome(L, DRUDGE_OUTCOME_MT, KIND_RETRY, msg, NULL, seconds);
+    return lua_error(L);
+}
+
 /* step(name, fn, ...) -> fn's results. Records a "step" with its duration and
  * outcome; an error inside is recorded and re-raised unchanged. */
 static int l_step(lua_State *L)
@@ -160,9 +169,10 @@ static int l_step(lua_State *L)
         drudge_host *h = drudge_host_of(L);
         if (o == DRUDGE_ERROR && !h->timed_out && !h->mem_exceeded)
             drudge_host_step_error(L, seq);
-        const char *outcome = h->timed_out ? "timeout"
-                              : o == DRUDGE_FAILED ? "fail"
-                              : o == DRUDGE_RETRY_LATER ? "retry" : "error";
+        const char *outcome = h->timed_out              ? "timeout"
+                              : o == DRUDGE_FAILED      ? "fail"
+                              : o == DRUDGE_RETRY_LATER ? "retry"
+                                                        : "error";
         drudge_rec_end(rec, seq, outcome, NULL, msg.data ? msg.data : "");
         drudge_buf_free(&msg);
         return lua_error(L);
@@ -188,11 +198,14 @@ static int secrets_file_lookup(lua_State *L, const char *file, const char *name)
     struct stat st;
     if (stat(file, &st) != 0)
         return luaL_error(L, "secret: cannot read secrets file %s: %s", file, strerror(errno));
-    if (st.st_mode & 077)
+    if (st.st_mode & 077) {
+        char mode[8];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 0777));
         return luaL_error(L,
-                          "secret: refusing secrets file %s: its mode is %04o, readable by "
+                          "secret: refusing secrets file %s: its mode is %s, readable by "
                           "others; run: chmod 600 %s",
-                          file, (unsigned)(st.st_mode & 0777), file);
+                          file, mode, file);
+    }
     FILE *f = fopen(file, "r");
     if (!f)
         return luaL_error(L, "secret: cannot read secrets file %s: %s", file, strerror(errno));
@@ -221,7 +234,10 @@ static int l_secret(lua_State *L)
     drudge_rec *rec = h->rec;
     if (!valid_secret_name(name))
         return luaL_argerror(L, 1, "secret names are letters, digits and '_'");
-    drudge_buf req = {0}, env = {0};
+    char env[160];
+    if (strlen(name) > 100)
+        return luaL_argerror(L, 1, "secret names are at most 100 characters");
+    drudge_buf req = {0};
     drudge_buf_puts(&req, "{\"name\":");
     drudge_buf_json_str(&req, name, strlen(name));
     drudge_buf_puts(&req, "}");
@@ -231,21 +247,17 @@ static int l_secret(lua_State *L)
         lua_pushfstring(L, "[REDACTED:%s]", name);
         return 1;
     }
-    drudge_buf_puts(&env, "DRUDGE_SECRET_");
-    for (const char *p = name; *p; p++) {
-        char c = (char)toupper((unsigned char)*p);
-        drudge_buf_add(&env, &c, 1);
-    }
-    const char *v = getenv(env.data);
+    /* No heap memory from here on: the lookups below may raise. */
+    size_t n = (size_t)snprintf(env, sizeof env, "DRUDGE_SECRET_");
+    for (const char *p = name; *p && n + 1 < sizeof env; p++)
+        env[n++] = (char)toupper((unsigned char)*p);
+    env[n] = '\0';
+    const char *v = getenv(env);
     if (v && *v)
         lua_pushstring(L, v);
-    else if (!h->secrets_file || !secrets_file_lookup(L, h->secrets_file, name)) {
-        lua_pushfstring(L, "secret '%s' is not set: export %s or add %s=... to %s", name,
-                        env.data, name, h->secrets_file ? h->secrets_file : "a secrets file (--secrets)");
-        drudge_buf_free(&env);
-        return lua_error(L);
-    }
-    drudge_buf_free(&env);
+    else if (!h->secrets_file || !secrets_file_lookup(L, h->secrets_file, name))
+        return luaL_error(L, "secret '%s' is not set: export %s or add %s=... to %s", name, env,
+                          name, h->secrets_file ? h->secrets_file : "a secrets file (--secrets)");
     drudge_rec_add_secret(rec, name, lua_tostring(L, -1));
     return 1;
 }
@@ -268,16 +280,18 @@ void drudge_host_log(drudge_host *h, const char *level, const char *msg)
 static int log_at(lua_State *L)
 {
     const char *level = lua_tostring(L, lua_upvalueindex(1));
-    drudge_buf b = {0};
     int n = lua_gettop(L);
+    luaL_Buffer b;
+    /* luaL_tolstring may raise (a failing __tostring): build in Lua memory. */
+    luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
-            drudge_buf_puts(&b, " ");
-        drudge_buf_puts(&b, luaL_tolstring(L, i, NULL));
-        lua_pop(L, 1);
+            luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
     }
-    drudge_host_log(drudge_host_of(L), level, b.data ? b.data : "");
-    drudge_buf_free(&b);
+    luaL_pushresult(&b);
+    drudge_host_log(drudge_host_of(L), level, lua_tostring(L, -1));
     return 0;
 }
 

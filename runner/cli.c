@@ -25,13 +25,17 @@ int drudge_cli_usage(const char *cmd, const char *fmt, ...)
 int drudge_cli_exit_code(drudge_code code)
 {
     switch (code) {
-    case DRUDGE_OK: return DRUDGE_EXIT_OK;
+    case DRUDGE_OK:
+        return DRUDGE_EXIT_OK;
     case DRUDGE_EUSAGE:
-    case DRUDGE_EINPUT: return DRUDGE_EXIT_USAGE;
+    case DRUDGE_EINPUT:
+        return DRUDGE_EXIT_USAGE;
     case DRUDGE_ESCRIPT:
     case DRUDGE_ETAMPER:
-    case DRUDGE_EDIVERGE: return DRUDGE_EXIT_INVALID;
-    default: return DRUDGE_EXIT_ERROR;
+    case DRUDGE_EDIVERGE:
+        return DRUDGE_EXIT_INVALID;
+    default:
+        return DRUDGE_EXIT_ERROR;
     }
 }
 

@@ -25,10 +25,14 @@ static const char run_help[] =
 static int outcome_exit(drudge_outcome o)
 {
     switch (o) {
-    case DRUDGE_DONE: return DRUDGE_EXIT_OK;
-    case DRUDGE_FAILED: return DRUDGE_EXIT_FAILED;
-    case DRUDGE_RETRY_LATER: return DRUDGE_EXIT_RETRY;
-    default: return DRUDGE_EXIT_SYSERR;
+    case DRUDGE_DONE:
+        return DRUDGE_EXIT_OK;
+    case DRUDGE_FAILED:
+        return DRUDGE_EXIT_FAILED;
+    case DRUDGE_RETRY_LATER:
+        return DRUDGE_EXIT_RETRY;
+    default:
+        return DRUDGE_EXIT_SYSERR;
     }
 }
 
@@ -68,11 +72,19 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":i:k:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'i': input_arg = optarg; break;
-        case 'k': key = optarg; break;
-        case 'h': fputs(run_help, stdout); return DRUDGE_EXIT_OK;
-        case ':': return drudge_cli_usage("run", "%s needs a value", argv[optind - 1]);
-        default: return drudge_cli_usage("run", "unknown option '%s'", argv[optind - 1]);
+        case 'i':
+            input_arg = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'h':
+            fputs(run_help, stdout);
+            return DRUDGE_EXIT_OK;
+        case ':':
+            return drudge_cli_usage("run", "%s needs a value", argv[optind - 1]);
+        default:
+            return drudge_cli_usage("run", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
@@ -83,8 +95,8 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
         return drudge_cli_fail("run", &err);
     if (!(files = drudge_cli_files_dir(cli)))
         goto cleanup;
-    drudge_host_opts hopts = {.files_dir = files, .secrets_file = cli->secrets_file,
-                              .echo_logs = !cli->quiet};
+    drudge_host_opts hopts = {
+        .files_dir = files, .secrets_file = cli->secrets_file, .echo_logs = !cli->quiet};
     if (!(host = drudge_host_new(&hopts, &err))) {
         rc = drudge_cli_fail("run", &err);
         goto cleanup;
@@ -116,15 +128,20 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
         rc = drudge_cli_fail("run", &err);
         goto cleanup;
     }
-    drudge_task_view view = {.id = id, .key = key, .attempt = 1, .input = input,
-                             .script = info->name};
+    drudge_task_view view = {
+        .id = id, .key = key, .attempt = 1, .input = input, .script = info->name};
     int64_t started = drudge_now_us();
     if (drudge_host_run(host, script, &view, &res, &err)) {
         rc = drudge_cli_fail("run", &err);
         goto cleanup;
     }
-    drudge_finish fin = {.task_id = id, .attempt = 1, .worker = worker, .started_us = started,
-                         .res = &res, .rec = drudge_host_rec(host), .no_retry = 1};
+    drudge_finish fin = {.task_id = id,
+                         .attempt = 1,
+                         .worker = worker,
+                         .started_us = started,
+                         .res = &res,
+                         .rec = drudge_host_rec(host),
+                         .no_retry = 1};
     const char *state = "?";
     if (drudge_queue_finish(db, &fin, &state, &err)) {
         rc = drudge_cli_fail("run", &err);

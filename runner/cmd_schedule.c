@@ -19,4 +19,3 @@ int drudge_cmd_metrics(drudge_cli *cli, int argc, char **argv)
     fputs("drudge metrics: not built yet\n", stderr);
     return DRUDGE_EXIT_ERROR;
 }
-

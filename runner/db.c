@@ -76,10 +76,9 @@ void drudge_db_rollback(sqlite3 *db)
 
 drudge_code drudge_db_set_durability(sqlite3 *db, drudge_durability d, drudge_err *err)
 {
-    return drudge_db_exec(db,
-                          d == DRUDGE_DURABILITY_FULL ? "PRAGMA synchronous=FULL"
-                                                      : "PRAGMA synchronous=NORMAL",
-                          err);
+    return drudge_db_exec(
+        db, d == DRUDGE_DURABILITY_FULL ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+        err);
 }
 
 /* Creates the file 0600 before SQLite sees it: SQLite would create it with

@@ -12,27 +12,97 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include "drudge/host.h"
+#include "drudge/schedule.h"
 #include "drudge/util.h"
 #include "hostint.h"
 
-#define DEFAULT_MEM_LIMIT ((size_t)256 << 20)
-#define DEFAULT_TIMEOUT 300.0
+#define DEFAULT_MEM_LIMIT    ((size_t)256 << 20)
+#define DEFAULT_TIMEOUT      300.0
 #define DEFAULT_MAX_ATTEMPTS 3
-#define LOAD_TIMEOUT 10.0 /* seconds for a file's top level */
-#define HOOK_COUNT 10000  /* instructions between deadline checks */
+#define LOAD_TIMEOUT         10.0  /* seconds for a file's top level */
+#define HOOK_COUNT           10000 /* instructions between deadline checks */
 
-static const struct {
+/* Connectors live in loadable modules (see CMakeLists.txt); the weak
+ * references are non-NULL only where a connector is linked in statically
+ * (the unit tests). */
+int luaopen_drudge_http(lua_State *L) __attribute__((weak));
+int luaopen_drudge_desktop(lua_State *L) __attribute__((weak));
+int luaopen_drudge_mail(lua_State *L) __attribute__((weak));
+
+static struct builtin {
     const char *name;
-    drudge_lua_open open;
+    drudge_lua_open open; /* linked in, or resolved from module on first use */
+    const char *module;   /* drudge_<module>.so, or NULL for the core */
 } builtins[] = {
-    {"drudge.json", luaopen_drudge_json},       {"drudge.log", luaopen_drudge_log},
-    {"drudge.http", luaopen_drudge_http},       {"drudge.desktop", luaopen_drudge_desktop},
-    {"drudge.mail", luaopen_drudge_mail},       {"drudge.queue", luaopen_drudge_queue},
+    {"drudge.json", luaopen_drudge_json, NULL},
+    {"drudge.log", luaopen_drudge_log, NULL},
+    {"drudge.queue", luaopen_drudge_queue, NULL},
+    {"drudge.http", luaopen_drudge_http, "http"},
+    {"drudge.desktop", luaopen_drudge_desktop, "desktop"},
+    {"drudge.mail", luaopen_drudge_mail, "mail"},
 };
+static pthread_mutex_t builtins_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Opens drudge_<module>.so from $DRUDGE_MODULE_DIR, the binary's directory,
+ * or the install directory; returns its luaopen function or NULL with why. */
+static drudge_lua_open open_module(const char *module, char *why, size_t n)
+{
+    char exe[PATH_MAX], sym[64];
+    const char *dirs[3];
+    int ndirs = 0;
+    drudge_lua_open f = NULL;
+    drudge_buf path = {0};
+    const char *env = getenv("DRUDGE_MODULE_DIR");
+    if (env && *env)
+        dirs[ndirs++] = env;
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = len > 0 ? (exe[len] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash) {
+        *slash = '\0';
+        dirs[ndirs++] = exe;
+    }
+    dirs[ndirs++] = DRUDGE_MODULE_DIR;
+    snprintf(sym, sizeof sym, "luaopen_drudge_%s", module);
+    snprintf(why, n, "no drudge_%s.so found", module);
+    for (int i = 0; i < ndirs; i++) {
+        drudge_buf_reset(&path);
+        drudge_buf_printf(&path, "%s/drudge_%s.so", dirs[i], module);
+        if (access(path.data, R_OK) != 0)
+            continue;
+        void *handle = dlopen(path.data, RTLD_NOW | RTLD_LOCAL);
+        if (!handle) {
+            snprintf(why, n, "%s", dlerror());
+            break;
+        }
+        f = (drudge_lua_open)(uintptr_t)dlsym(handle, sym);
+        if (!f)
+            snprintf(why, n, "drudge_%s.so has no %s", module, sym);
+        break;
+    }
+    drudge_buf_free(&path);
+    return f;
+}
+
+static drudge_lua_open builtin_open(lua_State *L, struct builtin *b)
+{
+    char why[512];
+    pthread_mutex_lock(&builtins_lock);
+    if (!b->open && b->module)
+        b->open = open_module(b->module, why, sizeof why);
+    drudge_lua_open f = b->open;
+    pthread_mutex_unlock(&builtins_lock);
+    if (!f)
+        luaL_error(L, "require: cannot load %s: %s (set DRUDGE_MODULE_DIR?)", b->name, why);
+    return f;
+}
 
 static drudge_attempt_hook attempt_hooks[8];
 static int nattempt_hooks;
@@ -44,6 +114,15 @@ void drudge_host_on_attempt(drudge_attempt_hook hook)
             return;
     if (nattempt_hooks < (int)(sizeof attempt_hooks / sizeof attempt_hooks[0]))
         attempt_hooks[nattempt_hooks++] = hook;
+}
+
+static drudge_attempt_hook attempt_end_hooks[8];
+static int nattempt_end_hooks;
+
+void drudge_host_on_attempt_end(drudge_attempt_hook hook)
+{
+    if (nattempt_end_hooks < (int)(sizeof attempt_end_hooks / sizeof attempt_end_hooks[0]))
+        attempt_end_hooks[nattempt_end_hooks++] = hook;
 }
 
 static drudge_step_error_hook step_error_hooks[8];
@@ -199,14 +278,21 @@ static int l_collectgarbage(lua_State *L)
     static const char *const allowed[] = {"collect", "count", "step", "isrunning", NULL};
     int opt = luaL_checkoption(L, 1, "collect", allowed);
     switch (opt) {
-    case 0: lua_gc(L, LUA_GCCOLLECT); lua_pushinteger(L, 0); return 1;
+    case 0:
+        lua_gc(L, LUA_GCCOLLECT);
+        lua_pushinteger(L, 0);
+        return 1;
     case 1: {
         int kb = lua_gc(L, LUA_GCCOUNT), b = lua_gc(L, LUA_GCCOUNTB);
         lua_pushnumber(L, (lua_Number)kb + (lua_Number)b / 1024);
         return 1;
     }
-    case 2: lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, (int)luaL_optinteger(L, 2, 0))); return 1;
-    default: lua_pushboolean(L, lua_gc(L, LUA_GCISRUNNING)); return 1;
+    case 2:
+        lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, (int)luaL_optinteger(L, 2, 0)));
+        return 1;
+    default:
+        lua_pushboolean(L, lua_gc(L, LUA_GCISRUNNING));
+        return 1;
     }
 }
 
@@ -241,8 +327,10 @@ static int l_getenv(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     if (!strncmp(name, "DRUDGE_SECRET_", 14))
-        return luaL_error(L, "os.getenv: secrets are read with secret(\"%s\"), which keeps them "
-                             "out of the audit trail", name + 14);
+        return luaL_error(L,
+                          "os.getenv: secrets are read with secret(\"%s\"), which keeps them "
+                          "out of the audit trail",
+                          name + 14);
     lua_pushstring(L, getenv(name));
     return 1;
 }
@@ -280,10 +368,16 @@ static const char *confine_path(lua_State *L, const char *path)
     return resolved;
 }
 
+const char *drudge_host_confine(lua_State *L, const char *path)
+{
+    return confine_path(L, path);
+}
+
 static int l_io_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *mode = luaL_optstring(L, 2, "r");
+    lua_settop(L, 2);
     const char *full = confine_path(L, path);
     lua_pushvalue(L, lua_upvalueindex(1)); /* the real io.open */
     lua_pushstring(L, full);
@@ -295,29 +389,29 @@ static int l_io_open(lua_State *L)
 static int l_io_lines(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    int n = lua_gettop(L); /* the path and any formats */
     const char *full = confine_path(L, path);
-    int nargs = lua_gettop(L) - 2; /* formats after the path, before the pushed full path */
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushstring(L, full);
-    for (int i = 2; i <= nargs + 1; i++)
+    for (int i = 2; i <= n; i++)
         lua_pushvalue(L, i);
-    lua_call(L, nargs + 1, 4);
+    lua_call(L, n, 4);
     return 4;
 }
 
 static int l_print(lua_State *L)
 {
-    drudge_host *h = drudge_host_of(L);
-    drudge_buf b = {0};
     int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b); /* Lua memory: luaL_tolstring may raise */
     for (int i = 1; i <= n; i++) {
         if (i > 1)
-            drudge_buf_puts(&b, "\t");
-        drudge_buf_puts(&b, luaL_tolstring(L, i, NULL));
-        lua_pop(L, 1);
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
     }
-    drudge_host_log(h, "info", b.data ? b.data : "");
-    drudge_buf_free(&b);
+    luaL_pushresult(&b);
+    drudge_host_log(drudge_host_of(L), "info", lua_tostring(L, -1));
     return 0;
 }
 
@@ -356,8 +450,8 @@ static int l_require(lua_State *L);
 static void push_sandbox_env(lua_State *L, const char *dir)
 {
     static const char *const base_fns[] = {
-        "assert", "error",  "ipairs",   "next",     "pairs",  "pcall",        "rawequal",
-        "rawget", "rawlen", "rawset",   "select",   "tonumber", "tostring",   "type",
+        "assert", "error",        "ipairs",       "next",     "pairs",    "pcall",    "rawequal",
+        "rawget", "rawlen",       "rawset",       "select",   "tonumber", "tostring", "type",
         "xpcall", "setmetatable", "getmetatable", "_VERSION", NULL};
     static const char *const os_fns[] = {"clock", "date", "difftime", "time", NULL};
     static const char *const libs[] = {"string", "table", "math", "utf8", "coroutine", NULL};
@@ -376,6 +470,11 @@ static void push_sandbox_env(lua_State *L, const char *dir)
         lua_setfield(L, env, *lib);
         lua_pop(L, 1);
     }
+    /* string.dump makes bytecode, which the sandbox refuses to load. */
+    lua_getfield(L, env, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
     lua_getfield(L, g, "os");
     push_copy(L, -1, os_fns);
     lua_pushcfunction(L, l_getenv);
@@ -436,7 +535,7 @@ static int l_require(lua_State *L)
     lua_pop(L, 1);
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
         if (!strcmp(name, builtins[i].name)) {
-            lua_pushcfunction(L, builtins[i].open);
+            lua_pushcfunction(L, builtin_open(L, &builtins[i]));
             lua_pushstring(L, name);
             lua_call(L, 1, 1);
             goto store;
@@ -485,10 +584,10 @@ store:
 static int open_host(lua_State *L)
 {
     static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},       {LUA_LOADLIBNAME, luaopen_package},
-        {LUA_TABLIBNAME, luaopen_table}, {LUA_IOLIBNAME, luaopen_io},
-        {LUA_OSLIBNAME, luaopen_os},     {LUA_STRLIBNAME, luaopen_string},
-        {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
+        {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package},
+        {LUA_TABLIBNAME, luaopen_table},    {LUA_IOLIBNAME, luaopen_io},
+        {LUA_OSLIBNAME, luaopen_os},        {LUA_STRLIBNAME, luaopen_string},
+        {LUA_MATHLIBNAME, luaopen_math},    {LUA_UTF8LIBNAME, luaopen_utf8},
         {LUA_COLIBNAME, luaopen_coroutine}, {NULL, NULL}};
     for (const luaL_Reg *lib = libs; lib->func; lib++) {
         luaL_requiref(L, lib->name, lib->func, 1);
@@ -577,7 +676,8 @@ static int field_line(const char *src, const char *field)
             line++;
             continue;
         }
-        if (!strncmp(p, field, n) && (p == src || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+        if (!strncmp(p, field, n) &&
+            (p == src || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
             const char *q = p + n;
             while (*q == ' ' || *q == '\t')
                 q++;
@@ -622,9 +722,9 @@ static int valid_name(const char *s)
 static void validate(lua_State *L, const char *path, const char *src, drudge_script_info *info,
                      drudge_buf *probs)
 {
-    static const char *const known[] = {"name",   "run",    "manual_minutes", "exception_minutes",
-                                        "max_attempts", "timeout", "window", "screenshot_on_error",
-                                        "description", NULL};
+    static const char *const known[] = {
+        "name",    "run",    "manual_minutes",      "exception_minutes", "max_attempts",
+        "timeout", "window", "screenshot_on_error", "description",       NULL};
     int t = lua_gettop(L);
     info->max_attempts = DEFAULT_MAX_ATTEMPTS;
     info->timeout = DEFAULT_TIMEOUT;
@@ -678,16 +778,22 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
     if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0)
         info->timeout = lua_tonumber(L, -1);
     else if (!lua_isnil(L, -1))
-        problem(probs, path, src, "timeout", "field 'timeout' must be a number of seconds > 0 (got %s)",
+        problem(probs, path, src, "timeout",
+                "field 'timeout' must be a number of seconds > 0 (got %s)",
                 lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_pop(L, 1);
 
     lua_getfield(L, t, "window");
-    if (lua_type(L, -1) == LUA_TSTRING)
+    drudge_err werr;
+    if (lua_type(L, -1) == LUA_TSTRING && drudge_window_parse(lua_tostring(L, -1), &werr))
+        problem(probs, path, src, "window", "%s", werr.msg);
+    else if (lua_type(L, -1) == LUA_TSTRING)
         info->window = drudge_xstrdup(lua_tostring(L, -1));
     else if (!lua_isnil(L, -1))
-        problem(probs, path, src, "window", "field 'window' must be a string such as "
-                "\"Mon-Fri 18:00-07:30\" (got %s)", luaL_typename(L, -1));
+        problem(probs, path, src, "window",
+                "field 'window' must be a string such as "
+                "\"Mon-Fri 18:00-07:30\" (got %s)",
+                luaL_typename(L, -1));
     lua_pop(L, 1);
 
     lua_getfield(L, t, "screenshot_on_error");
@@ -814,12 +920,18 @@ cleanup:
 const char *drudge_outcome_name(drudge_outcome o)
 {
     switch (o) {
-    case DRUDGE_DONE: return "done";
-    case DRUDGE_FAILED: return "failed";
-    case DRUDGE_ERROR: return "error";
-    case DRUDGE_RETRY_LATER: return "retry";
-    case DRUDGE_TIMEOUT: return "timeout";
-    case DRUDGE_MEMORY: return "memory";
+    case DRUDGE_DONE:
+        return "done";
+    case DRUDGE_FAILED:
+        return "failed";
+    case DRUDGE_ERROR:
+        return "error";
+    case DRUDGE_RETRY_LATER:
+        return "retry";
+    case DRUDGE_TIMEOUT:
+        return "timeout";
+    case DRUDGE_MEMORY:
+        return "memory";
     }
     return "error";
 }
@@ -850,6 +962,13 @@ static int push_task(lua_State *L)
     if (task->input) {
         drudge_json_decode(L, task->input, strlen(task->input));
         lua_setfield(L, -2, "input");
+    }
+    if (task->previous) {
+        drudge_json_decode(L, task->previous, strlen(task->previous));
+        lua_setfield(L, -2, "previous");
+    } else {
+        lua_newtable(L);
+        lua_setfield(L, -2, "previous");
     }
     return 1;
 }
@@ -940,6 +1059,8 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         drudge_buf_free(&tb);
     }
     disarm_deadline(h);
+    for (int i = 0; i < nattempt_end_hooks; i++)
+        attempt_end_hooks[i](L);
     h->current = NULL;
     res->duration_us = drudge_mono_us() - t0;
 

@@ -7,7 +7,7 @@
 #include "drudge/util.h"
 
 #define DRUDGE_OUTCOME_MT "drudge.outcome" /* fail() and retry_later() */
-#define DRUDGE_ERROR_MT "drudge.error"     /* a system error with its traceback */
+#define DRUDGE_ERROR_MT   "drudge.error"   /* a system error with its traceback */
 
 typedef struct host_script {
     char *path, *dir;
@@ -36,7 +36,7 @@ void drudge_host_step_error(lua_State *L, int seq);
 int drudge_host_msgh(lua_State *L);
 
 /* api.c */
-void drudge_api_open(lua_State *L);           /* metatables, once per state */
+void drudge_api_open(lua_State *L);             /* metatables, once per state */
 void drudge_api_install(lua_State *L, int env); /* step, fail, ... into a sandbox env */
 void drudge_host_log(drudge_host *h, const char *level, const char *msg);
 /* Pushes a drudge.error with msg and the traceback from level. */

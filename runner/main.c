@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
 #include "drudge/cli.h"
 #include "drudge/db.h"
+#include <lua.h>
 
 static const struct command {
     const char *name;
@@ -118,8 +118,7 @@ int main(int argc, char **argv)
         usage(stderr);
         rc = DRUDGE_EXIT_USAGE;
     } else if (!strcmp(rest[0], "--version") || !strcmp(rest[0], "version")) {
-        printf("drudge %s (Lua 5.4, SQLite %s, %s)\n", DRUDGE_VERSION, sqlite3_libversion(),
-               curl_version());
+        printf("drudge %s (%s, SQLite %s)\n", DRUDGE_VERSION, LUA_RELEASE, sqlite3_libversion());
         rc = DRUDGE_EXIT_OK;
     } else if (!strcmp(rest[0], "--help") || !strcmp(rest[0], "-h")) {
         usage(stdout);
@@ -147,9 +146,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "drudge: unknown command '%s' (see drudge --help)\n", rest[0]);
             rc = DRUDGE_EXIT_USAGE;
         } else {
-            curl_global_init(CURL_GLOBAL_DEFAULT);
             rc = c->fn(&cli, nrest, rest);
-            curl_global_cleanup();
         }
     }
     free(rest);

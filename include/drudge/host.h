@@ -35,20 +35,20 @@ typedef struct drudge_script_info {
 } drudge_script_info;
 
 typedef enum drudge_outcome {
-    DRUDGE_DONE = 0,       /* run returned; output holds its JSON */
-    DRUDGE_FAILED,         /* fail(msg): a business exception, not retried */
-    DRUDGE_ERROR,          /* a system error: retried with backoff */
-    DRUDGE_RETRY_LATER,    /* retry_later(s, msg): requeue without spending an attempt */
-    DRUDGE_TIMEOUT,        /* the attempt ran past its timeout (a system error) */
-    DRUDGE_MEMORY,         /* the memory cap was hit (a system error) */
+    DRUDGE_DONE = 0,    /* run returned; output holds its JSON */
+    DRUDGE_FAILED,      /* fail(msg): a business exception, not retried */
+    DRUDGE_ERROR,       /* a system error: retried with backoff */
+    DRUDGE_RETRY_LATER, /* retry_later(s, msg): requeue without spending an attempt */
+    DRUDGE_TIMEOUT,     /* the attempt ran past its timeout (a system error) */
+    DRUDGE_MEMORY,      /* the memory cap was hit (a system error) */
 } drudge_outcome;
 
 /* What one attempt produced. Strings are malloc'd; drudge_result_clear frees. */
 typedef struct drudge_result {
     drudge_outcome outcome;
-    char *output;      /* JSON text of run()'s return value (DONE), redacted */
-    char *error;       /* message, redacted (not DONE) */
-    char *traceback;   /* Lua traceback for system errors, redacted, or NULL */
+    char *output;       /* JSON text of run()'s return value (DONE), redacted */
+    char *error;        /* message, redacted (not DONE) */
+    char *traceback;    /* Lua traceback for system errors, redacted, or NULL */
     double retry_after; /* seconds, for DRUDGE_RETRY_LATER */
     int64_t duration_us;
 } drudge_result;
@@ -56,11 +56,21 @@ typedef struct drudge_result {
 /* A task as the script sees it. */
 typedef struct drudge_task_view {
     int64_t id;
-    const char *key;    /* may be NULL */
-    int attempt;        /* 1-based */
-    const char *input;  /* JSON text; NULL means null */
-    const char *script; /* script name */
+    const char *key;      /* may be NULL */
+    int attempt;          /* 1-based */
+    const char *input;    /* JSON text; NULL means null */
+    const char *script;   /* script name */
+    const char *previous; /* JSON array of earlier attempts and their steps
+                           * (drudge_previous_attempts), or NULL */
 } drudge_task_view;
+
+/* Builds the JSON array scripts see as task.previous: one object per earlier
+ * attempt of task_id (attempt number, outcome, error, and its recorded steps:
+ * seq, parent, kind, name, outcome, response, error), so a retried script can
+ * see what its earlier attempts already did. *out is malloc'd ("[]" if none). */
+struct sqlite3;
+drudge_code drudge_previous_attempts(struct sqlite3 *db, int64_t task_id, int before_attempt,
+                                     char **out /* OUT */, drudge_err *err);
 
 drudge_host *drudge_host_new(const drudge_host_opts *opts, drudge_err *err);
 void drudge_host_free(drudge_host *h);
@@ -89,22 +99,32 @@ const char *drudge_outcome_name(drudge_outcome o); /* "done", "failed", ... */
 /* Seconds left before the running attempt's deadline (for connectors that
  * block in C and must cap their own timeouts); a large number when idle. */
 double drudge_host_remaining(lua_State *L);
+/* Resolves path inside the files directory as io.open does; pushes the full
+ * path and returns it, or raises naming the path. */
+const char *drudge_host_confine(lua_State *L, const char *path);
 /* Raises a system error in L with a message (never returns). */
 int drudge_host_raise(lua_State *L, const char *fmt, ...);
 
 /* Built-in modules, in package.preload of every host (host.c's table). */
 typedef int (*drudge_lua_open)(lua_State *L);
-int luaopen_drudge_json(lua_State *L);    /* runner/json.c */
-int luaopen_drudge_log(lua_State *L);     /* runner/api.c */
-int luaopen_drudge_http(lua_State *L);    /* connectors/http.c */
-int luaopen_drudge_desktop(lua_State *L); /* connectors/desktop.c */
-int luaopen_drudge_mail(lua_State *L);    /* connectors/mail.c */
+int luaopen_drudge_json(lua_State *L); /* runner/json.c */
+int luaopen_drudge_log(lua_State *L);  /* runner/api.c */
+/* Connectors, in loadable modules drudge_NAME.so (host.c opens them on the
+ * first require; unit tests link them in): */
+int luaopen_drudge_http(lua_State *L);    /* connectors/http*.c */
+int luaopen_drudge_desktop(lua_State *L); /* connectors/desktop*.c */
+int luaopen_drudge_mail(lua_State *L);    /* connectors/mail*.c */
 int luaopen_drudge_queue(lua_State *L);   /* runner/lqueue.c */
 
 /* Per-task context for connectors that need it (e.g. http cookies cleared
  * between tasks): a callback run at the start of every attempt. */
 typedef void (*drudge_attempt_hook)(lua_State *L);
 void drudge_host_on_attempt(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* A callback run at the end of every attempt, its outcome known (desktop
+ * releases its display lock there). */
+void drudge_host_on_attempt_end(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* Raises what retry_later(seconds, msg) raises (never returns). */
+int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg);
 /* Called when a step(...) ends in an error, with the step's seq still open
  * (desktop uses it for screenshot_on_error). */
 typedef void (*drudge_step_error_hook)(lua_State *L, int seq);

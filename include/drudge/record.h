@@ -37,12 +37,12 @@ typedef struct drudge_rec drudge_rec;
 
 /* One recorded step. All strings owned by the recorder; NULL means absent. */
 typedef struct drudge_step {
-    int seq;        /* 1-based position within the attempt */
-    int parent;     /* seq of the enclosing step, 0 for the attempt's root */
-    char *kind;     /* "task", "step", "http", "desktop", "mail", "log", "secret", "queue" */
-    char *name;     /* human-readable: step name, "GET https://...", log level */
-    char *request;  /* JSON object text, redacted */
-    char *response; /* JSON object text, redacted */
+    int seq;             /* 1-based position within the attempt */
+    int parent;          /* seq of the enclosing step, 0 for the attempt's root */
+    char *kind;          /* "task", "step", "http", "desktop", "mail", "log", "secret", "queue" */
+    char *name;          /* human-readable: step name, "GET https://...", log level */
+    char *request;       /* JSON object text, redacted */
+    char *response;      /* JSON object text, redacted */
     int64_t started_us;  /* wall clock, UTC, µs since epoch */
     int64_t duration_us; /* -1 while open */
     char *outcome;       /* "ok", "error", "fail", "retry", "timeout", "lost" */

@@ -1,0 +1,12 @@
+# Core paths under valgrind: no leaks, no invalid accesses.
+source "$TESTS/lib.sh"
+command -v valgrind >/dev/null || { echo "valgrind not installed: skipped"; exit 77; }
+S="$TESTS/scripts"
+vg() { valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"; }
+expect_exit 0 vg "$DRUDGE" -q run "$SRC/scripts/examples/hello.lua" --input '{"name":"Zoë"}'
+expect_exit 3 vg "$DRUDGE" -q run "$S/outcomes.lua" --input '{"what":"fail","ref":"A"}'
+expect_exit 4 vg "$DRUDGE" -q run "$S/outcomes.lua" --input '{"what":"error"}'
+DRUDGE_SECRET_API_TOKEN=abcdefgh expect_exit 4 vg "$DRUDGE" -q run "$S/outcomes.lua" --input '{"what":"secret"}'
+expect_exit 6 vg "$DRUDGE" check "$S/bad_fields.lua" "$S/syntax.lua"
+expect_exit 0 vg "$DRUDGE" -q run "$S/steps.lua"
+finish

@@ -1,0 +1,5 @@
+return {
+  run = function(task)
+    local x = = 1
+  end,
+}
