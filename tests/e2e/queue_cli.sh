@@ -12,7 +12,7 @@ return { name = "flaky", max_attempts = 2, run = function(task)
   local k = task.input.kind
   if k == "fail" then fail("bad item " .. task.input.n) end
   if k == "error" then error("the service is down") end
-  if k == "later" and task.attempt == 1 then retry_later(0.05, "busy") end
+  if k == "later" and task.attempt == 1 then retry_later(0, "busy") end
   return { n = task.input.n }
 end }
 LUA
