@@ -648,7 +648,7 @@ static int l_click(lua_State *L)
     if (live) {
         int ax = (int)x, ay = (int)y;
         if (w) {
-            int wx, wy, ww, wh;
+            int wx = 0, wy = 0, ww = 0, wh = 0;
             rc = dx_check_window(dc.c->conn, w->id, &dc.err);
             if (!rc)
                 rc = dx_geometry(dc.c->conn, w->id, &wx, &wy, &ww, &wh, &dc.err);
@@ -1205,6 +1205,38 @@ static int w_exists(lua_State *L)
     return 1;
 }
 
+/* w:wait_closed{ timeout = 10 }: waits until the window is gone (closed,
+ * or unmapped); a system error past the timeout. */
+static int w_wait_closed(lua_State *L)
+{
+    dwindow *w = check_window(L, 1);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TTABLE);
+    double t = opt_num(L, 2, "timeout", DEFAULT_WAIT_WINDOW, "wait_closed");
+    double left = drudge_host_remaining(L);
+    t = t < left ? t : left;
+    char req[96];
+    snprintf(req, sizeof req, "{\"window\":%lu,\"timeout\":%g}", (unsigned long)w->id, t);
+    dcall dc;
+    drudge_code rc = DRUDGE_OK;
+    if (call_begin(&dc, L, "window.wait_closed", req)) {
+        int64_t until = drudge_mono_us() + (int64_t)(t * 1e6);
+        int gone = 0;
+        while (!(rc = dx_gone(dc.c->conn, w->id, &gone, &dc.err)) && !gone) {
+            if (drudge_mono_us() > until) {
+                rc = drudge_seterr(&dc.err, DRUDGE_ESTATE,
+                                   "desktop: window 0x%lx (\"%s\") was still open after %g s",
+                                   (unsigned long)w->id, w->title, t);
+                break;
+            }
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    call_end(&dc, rc);
+    return 0;
+}
+
 /* w:screenshot{ path = "x.png" } */
 static int w_screenshot(lua_State *L)
 {
@@ -1257,11 +1289,19 @@ static int w_eq(lua_State *L)
 
 static void open_window_mt(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        {"title", w_title},       {"class", w_class},           {"pid", w_pid},
-        {"geometry", w_geometry}, {"activate", w_activate},     {"focus", w_focus},
-        {"move", w_move},         {"resize", w_resize},         {"close", w_close},
-        {"exists", w_exists},     {"screenshot", w_screenshot}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"title", w_title},
+                                       {"class", w_class},
+                                       {"pid", w_pid},
+                                       {"geometry", w_geometry},
+                                       {"activate", w_activate},
+                                       {"focus", w_focus},
+                                       {"move", w_move},
+                                       {"resize", w_resize},
+                                       {"close", w_close},
+                                       {"exists", w_exists},
+                                       {"wait_closed", w_wait_closed},
+                                       {"screenshot", w_screenshot},
+                                       {NULL, NULL}};
     if (!luaL_newmetatable(L, WINDOW_MT)) {
         lua_pop(L, 1);
         return;

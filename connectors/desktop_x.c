@@ -643,6 +643,23 @@ drudge_code dx_check_window(dx_conn *c, Window w, drudge_err *err)
     return untrap(c, "window", err);
 }
 
+drudge_code dx_gone(dx_conn *c, Window w, int *gone, drudge_err *err)
+{
+    XWindowAttributes wa;
+    *gone = 0;
+    CHECK_LIVE(c, err);
+    trap();
+    int ok = XGetWindowAttributes(c->dpy, w, &wa);
+    drudge_code rc = untrap(c, "window", err);
+    if (rc == DRUDGE_ENOTFOUND || (!rc && !ok)) {
+        *gone = 1;
+        return DRUDGE_OK;
+    }
+    if (!rc)
+        *gone = wa.map_state == IsUnmapped;
+    return rc;
+}
+
 drudge_code dx_title(dx_conn *c, Window w, drudge_buf *out, drudge_err *err)
 {
     CHECK_LIVE(c, err);

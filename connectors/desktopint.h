@@ -64,6 +64,8 @@ typedef struct dx_match {
 drudge_code dx_find(dx_conn *c, const dx_match *m, Window **out, size_t *n, drudge_err *err);
 /* err is DRUDGE_ENOTFOUND for a window that no longer exists. */
 drudge_code dx_check_window(dx_conn *c, Window w, drudge_err *err);
+/* *gone = 1 if w no longer exists or is unmapped (closed or hidden). */
+drudge_code dx_gone(dx_conn *c, Window w, int *gone, drudge_err *err);
 /* Title, class (WM_CLASS class) into buf; "" if none. */
 drudge_code dx_title(dx_conn *c, Window w, drudge_buf *out, drudge_err *err);
 drudge_code dx_class(dx_conn *c, Window w, drudge_buf *out, drudge_err *err);

@@ -283,8 +283,8 @@ static void parse_multipart(lua_State *L, http_req *req, http_state *st, int idx
         lua_getfield(L, idx, name);
         curl_mimepart *part = curl_mime_addpart(req->mime);
         curl_mime_name(part, name);
-        const char *data, *filename = NULL, *type = NULL;
-        size_t len;
+        const char *data = NULL, *filename = NULL, *type = NULL;
+        size_t len = 0;
         char *file = NULL;
         if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
             data = lua_tolstring(L, -1, &len);

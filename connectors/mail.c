@@ -538,7 +538,7 @@ static void add_date(lua_State *L, drudge_buf *cmd, int t, const char *key, cons
         lua_pop(L, 1);
         return;
     }
-    int64_t us;
+    int64_t us = 0;
     if (ty == LUA_TNUMBER)
         us = (int64_t)(lua_tonumber(L, -1) * 1e6);
     else if (ty != LUA_TSTRING || drudge_parse_time(lua_tostring(L, -1), drudge_now_us(), &us) != 0)

@@ -63,8 +63,9 @@ typedef struct demo {
     int count, workers;
     unsigned fail_rate;
     char self[PATH_MAX], abs[PATH_MAX];
-    char db[PATH_MAX], files[PATH_MAX], script[PATH_MAX], backlog[PATH_MAX];
-    char html[PATH_MAX], json[PATH_MAX], svc_log[PATH_MAX], work_log[PATH_MAX];
+    /* abs plus a file name always fits */
+    char db[PATH_MAX + 32], files[PATH_MAX + 32], script[PATH_MAX + 32], backlog[PATH_MAX + 32];
+    char html[PATH_MAX + 32], json[PATH_MAX + 32], svc_log[PATH_MAX + 32], work_log[PATH_MAX + 32];
     char token[65], url[64];
     pid_t svc;
     int svc_in;  /* the service's stdin: closing it stops the service */

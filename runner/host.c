@@ -14,6 +14,7 @@
 #include <string.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,43 +105,60 @@ static drudge_lua_open builtin_open(lua_State *L, struct builtin *b)
     return f;
 }
 
-static drudge_attempt_hook attempt_hooks[8];
-static int nattempt_hooks;
+/* Hooks connectors register, possibly from a module's constructor while
+ * other workers run attempts: entries are written under a lock and published
+ * by the count (release), which readers load once (acquire). */
+typedef void (*any_fn)(void);
+typedef struct hook_list {
+    any_fn fns[8];
+    _Atomic int n;
+} hook_list;
+static hook_list attempt_hooks, attempt_end_hooks, step_error_hooks;
+static pthread_mutex_t hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void hook_add(hook_list *l, any_fn fn)
+{
+    pthread_mutex_lock(&hooks_lock);
+    int n = atomic_load_explicit(&l->n, memory_order_relaxed), dup = 0;
+    for (int i = 0; i < n; i++)
+        dup |= l->fns[i] == fn;
+    if (!dup && n < (int)(sizeof l->fns / sizeof l->fns[0])) {
+        l->fns[n] = fn;
+        atomic_store_explicit(&l->n, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&hooks_lock);
+}
+
+static int hook_count(hook_list *l)
+{
+    return atomic_load_explicit(&l->n, memory_order_acquire);
+}
+
+static void run_attempt_hooks(hook_list *l, lua_State *L)
+{
+    for (int i = 0, n = hook_count(l); i < n; i++)
+        ((drudge_attempt_hook)l->fns[i])(L);
+}
 
 void drudge_host_on_attempt(drudge_attempt_hook hook)
 {
-    for (int i = 0; i < nattempt_hooks; i++)
-        if (attempt_hooks[i] == hook)
-            return;
-    if (nattempt_hooks < (int)(sizeof attempt_hooks / sizeof attempt_hooks[0]))
-        attempt_hooks[nattempt_hooks++] = hook;
+    hook_add(&attempt_hooks, (any_fn)hook);
 }
-
-static drudge_attempt_hook attempt_end_hooks[8];
-static int nattempt_end_hooks;
 
 void drudge_host_on_attempt_end(drudge_attempt_hook hook)
 {
-    if (nattempt_end_hooks < (int)(sizeof attempt_end_hooks / sizeof attempt_end_hooks[0]))
-        attempt_end_hooks[nattempt_end_hooks++] = hook;
+    hook_add(&attempt_end_hooks, (any_fn)hook);
 }
-
-static drudge_step_error_hook step_error_hooks[8];
-static int nstep_error_hooks;
 
 void drudge_host_on_step_error(drudge_step_error_hook hook)
 {
-    for (int i = 0; i < nstep_error_hooks; i++)
-        if (step_error_hooks[i] == hook)
-            return;
-    if (nstep_error_hooks < (int)(sizeof step_error_hooks / sizeof step_error_hooks[0]))
-        step_error_hooks[nstep_error_hooks++] = hook;
+    hook_add(&step_error_hooks, (any_fn)hook);
 }
 
 void drudge_host_step_error(lua_State *L, int seq)
 {
-    for (int i = 0; i < nstep_error_hooks; i++)
-        step_error_hooks[i](L, seq);
+    for (int i = 0, n = hook_count(&step_error_hooks); i < n; i++)
+        ((drudge_step_error_hook)step_error_hooks.fns[i])(L, seq);
 }
 
 const drudge_script_info *drudge_host_current_script(lua_State *L)
@@ -1006,8 +1024,7 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
     int root = drudge_rec_begin(h->rec, "task", info->name, b.data);
     drudge_buf_reset(&b);
     h->current = info;
-    for (int i = 0; i < nattempt_hooks; i++)
-        attempt_hooks[i](L);
+    run_attempt_hooks(&attempt_hooks, L);
 
     int64_t t0 = drudge_mono_us();
     lua_pushcfunction(L, drudge_host_msgh);
@@ -1059,8 +1076,7 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         drudge_buf_free(&tb);
     }
     disarm_deadline(h);
-    for (int i = 0; i < nattempt_end_hooks; i++)
-        attempt_end_hooks[i](L);
+    run_attempt_hooks(&attempt_end_hooks, L);
     h->current = NULL;
     res->duration_us = drudge_mono_us() - t0;
 

@@ -113,7 +113,7 @@ static void spec_from_file(lua_State *L, const char *path, drudge_task_spec *spe
         lua_pop(L, 1);
         drudge_err err = {0};
         drudge_host *h = drudge_host_new(NULL, &err);
-        const drudge_script_info *info;
+        const drudge_script_info *info = NULL;
         if (!h || drudge_host_load(h, path, &info, &err)) {
             drudge_host_free(h);
             luaL_error(L, "queue.enqueue: %s", err.msg);

@@ -661,7 +661,10 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
     if (sqlite3_changes(q->db) != 1)
         return DRUDGE_OK; /* the lease was lost: another worker owns this task now */
     if (res) {
-        drudge_code rc = insert_attempt(q, t->id, t->attempt, c->worker, c->started_us, now,
+        /* The attempt ended when the script did, not when its batch committed. */
+        int64_t ended = c->started_us + res->duration_us;
+        drudge_code rc = insert_attempt(q, t->id, t->attempt, c->worker, c->started_us,
+                                        ended > c->started_us && ended < now ? ended : now,
                                         outcome, error, kind, err);
         if (rc)
             return rc;

@@ -96,9 +96,7 @@ return {
     w:resize(400, 300)
     local g = w:geometry()
     w:close()
-    for _ = 1, 200 do
-      if not w:exists() then break end
-    end
+    w:wait_closed{ timeout = 10 }
     local ok, err = pcall(w.title, w)
     return { x = g.x, y = g.y, width = g.width, height = g.height, ok = ok, err = tostring(err),
              exists = w:exists() }
