@@ -218,9 +218,11 @@ static drudge_code walk_chain(verifier *v, drudge_err *err)
             if (stored && !strcmp(own, stored))
                 why = "its content matches its stored hash, but that hash does not follow from "
                       "the row before: rows before it were changed, removed or reordered";
-            else if (v->row_task == last_task && v->row_attempt == last_attempt && s.seq < last_seq)
-                why = "its content does not match its hash, and its seq comes before the row "
-                      "above it: rows were reordered";
+            else if (v->row_task == last_task && v->row_attempt == last_attempt &&
+                     s.seq != last_seq + 1)
+                /* Within an attempt rows are appended in seq order, 1, 2, 3... */
+                why = "its content does not match its hash, and its seq does not follow the "
+                      "row above it in the same attempt: rows were reordered or removed";
             else
                 why = "its content does not match its hash: a field was changed after it was "
                       "written (or the row was moved)";
