@@ -12,6 +12,7 @@
 typedef struct secret_ent {
     char *name, *value;
     char *esc;   /* the value as escaped inside a JSON string, if that differs */
+    char *url;   /* the value percent-encoded (a token in a query string), if that differs */
     char *repl;  /* "[REDACTED:name]" */
     int persist; /* registered outside an attempt (a script's top level): kept */
 } secret_ent;
@@ -98,6 +99,9 @@ static void secret_free(secret_ent *e)
     free(e->name);
     free(e->value);
     free(e->esc);
+    if (e->url)
+        explicit_bzero(e->url, strlen(e->url));
+    free(e->url);
     free(e->repl);
 }
 
@@ -208,6 +212,8 @@ static void redact_buf(drudge_rec *r, drudge_buf *b)
         replace_all(b, r->secrets[i].value, r->secrets[i].repl);
         if (r->secrets[i].esc)
             replace_all(b, r->secrets[i].esc, r->secrets[i].repl);
+        if (r->secrets[i].url)
+            replace_all(b, r->secrets[i].url, r->secrets[i].repl);
     }
     for (size_t i = 0; i < r->npatterns; i++)
         replace_pattern(b, &r->patterns[i]);
@@ -416,6 +422,16 @@ void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value)
         b.data[b.len - 1] = '\0';
         e->esc = drudge_xstrdup(b.data + 1);
     }
+    drudge_buf_free(&b);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p))
+            drudge_buf_add(&b, p, 1);
+        else
+            drudge_buf_printf(&b, "%%%02X", *p);
+    }
+    if (strcmp(b.data, value) != 0)
+        e->url = drudge_xstrdup(b.data);
     drudge_buf_free(&b);
     drudge_buf_printf(&b, "[REDACTED:%s]", name);
     e->repl = drudge_buf_take(&b);

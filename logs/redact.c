@@ -25,9 +25,10 @@ static const struct {
 } builtins[] = {
     {"email", "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}",
      "e-mail addresses"},
-    /* Two prefix letters (D, F, I, Q, U, V never; O never second), six
-     * digits, suffix A-D, optionally spaced in pairs: "QQ 12 34 56 C". */
-    {"uk_nino", "\\<[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\\>",
+    /* Two letters, six digits optionally spaced in pairs, a suffix A-D:
+     * "QQ 12 34 56 C". Looser than the issuing rules (which never use D, F,
+     * I, Q, U, V first): redaction errs on the side of hiding. */
+    {"uk_nino", "\\<[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]\\>",
      "UK National Insurance numbers"},
 };
 #define NBUILTINS (sizeof builtins / sizeof builtins[0])
