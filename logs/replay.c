@@ -169,6 +169,8 @@ static int json_same(const char *a, const char *b)
     if (!L)
         return 0;
     int same = 0;
+    luaL_requiref(L, "_G", luaopen_base, 0); /* pairs, type */
+    lua_pop(L, 1);
     if (luaL_loadstring(L, eq) == LUA_OK) {
         luaopen_cjson(L);
         lua_pushstring(L, a);
