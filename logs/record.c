@@ -370,8 +370,7 @@ int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const ch
 static int is_text(const char *ct)
 {
     return ct && (!strncmp(ct, "text/", 5) || !strncmp(ct, "message/", 8) ||
-                  !strncmp(ct, "application/json", 16) ||
-                  strstr(ct, "+json") || strstr(ct, "xml"));
+                  !strncmp(ct, "application/json", 16) || strstr(ct, "+json") || strstr(ct, "xml"));
 }
 
 void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char *content_type,
@@ -408,6 +407,11 @@ void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char 
 void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value)
 {
     if (!value || strlen(value) < MIN_SECRET_LEN)
+        return;
+    /* A value holding a redaction marker was built from a redacted secret
+     * (replay hands those out): redacting it again would make the replayed
+     * requests differ from the recorded ones. */
+    if (strstr(value, "[REDACTED:"))
         return;
     for (size_t i = 0; i < r->nsecrets; i++)
         if (!strcmp(r->secrets[i].value, value))
@@ -492,6 +496,8 @@ size_t drudge_rec_flushed(const drudge_rec *r)
 }
 void drudge_rec_mark_flushed(drudge_rec *r, size_t upto)
 {
+    if (upto < r->flushed) /* rewound after a rollback: payloads are stored again too */
+        r->payflushed = 0;
     if (upto <= r->nsteps)
         r->flushed = upto;
 }

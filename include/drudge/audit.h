@@ -20,9 +20,9 @@
 /* Appends the recorder's closed steps not yet flushed (and its payloads not
  * yet flushed) to the chain, and marks them flushed. Must be called inside a
  * write transaction (BEGIN IMMEDIATE) so the chain head read here is the one
- * the rows link to. If that transaction is rolled back, the caller resets the
- * marks (drudge_rec_mark_flushed, drudge_rec_mark_payloads_flushed) to what
- * they were before, or the steps are lost. */
+ * the rows link to. If that transaction is rolled back, the caller rewinds
+ * the mark (drudge_rec_mark_flushed(rec, before), which rewinds the
+ * payloads' too) before appending again, or the steps are lost. */
 drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err);
 
 /* The same with prepared statements kept across calls, for a worker's writer

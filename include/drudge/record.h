@@ -82,7 +82,8 @@ void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char 
 
 /* Registers a secret value: from now on it is replaced by [REDACTED:<name>]
  * in everything recorded (also in its JSON-escaped form). Values shorter
- * than 4 bytes are ignored (too many false hits). Request and response
+ * than 4 bytes are ignored (too many false hits), as are values containing
+ * "[REDACTED:" (built from a redacted value, in replay). Request and response
  * summaries additionally get the values of JSON keys named Authorization,
  * Proxy-Authorization, Cookie, Set-Cookie and Password (any case, as object
  * members or ["Name","value"] pairs) replaced, as a safety net. */
@@ -111,6 +112,8 @@ const drudge_payload *drudge_rec_payload_at(const drudge_rec *r, size_t i);
 /* Index of the first step not yet handed out by drudge_rec_mark_flushed:
  * the queue writer may persist closed steps of a long attempt early. */
 size_t drudge_rec_flushed(const drudge_rec *r);
+/* Rewinding (upto below the current mark, e.g. 0 after a rolled-back
+ * transaction) also rewinds the payloads' mark to 0. */
 void drudge_rec_mark_flushed(drudge_rec *r, size_t upto);
 /* The same for payloads (so a long attempt flushed early stores each once). */
 size_t drudge_rec_payloads_flushed(const drudge_rec *r);
