@@ -154,47 +154,89 @@ static int is_hex64(const char *s)
     return s[64] == '"';
 }
 
-/* Within the object around pos (a crude scope: up to the nearest braces),
- * is there a "..stored":false member? */
-static int stored_false(const char *json, const char *pos)
+/* After the opening quote at p: the position after the closing quote. */
+static const char *skip_string(const char *p)
 {
-    const char *start = pos, *end = pos;
-    while (start > json && *start != '{')
-        start--;
-    while (*end && *end != '}')
-        end++;
-    for (const char *p = start; p < end; p++) {
-        const char *hit = strstr(p, "stored\":false");
-        if (!hit || hit >= end)
-            return 0;
-        if (hit > start && (hit[-1] == '"' || hit[-1] == '_'))
-            return 1;
-        p = hit;
+    for (p++; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '"')
+            return p + 1;
     }
-    return 0;
+    return p;
 }
 
+/* Does the key [k, e) (quotes excluded) equal name or end in "_" name? */
+static int key_is(const char *k, const char *e, const char *name)
+{
+    size_t n = strlen(name), len = (size_t)(e - k);
+    return (len == n || (len > n && k[len - n - 1] == '_')) && !memcmp(e - n, name, n);
+}
+
+typedef struct ref_frame {
+    size_t first; /* index of its first pending reference */
+    int not_stored;
+} ref_frame;
+
+/* One pass over the JSON text with a stack of objects: references wait in
+ * their object until it closes, and are dropped if it said "..stored":false. */
 void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char *sha), void *ud)
 {
+    enum { MAX_DEPTH = 32 };
+    ref_frame stack[MAX_DEPTH];
+    const char *small[16], **refs = small;
+    size_t nrefs = 0, cap = 16;
+    int depth = 0;
     if (!json)
         return;
-    const char *p = json;
-    while ((p = strstr(p, "sha256\":\""))) {
-        const char *key = p;
-        p += 9;
-        /* the key is "sha256" or "..._sha256" */
-        if (key == json || (key[-1] != '"' && key[-1] != '_'))
-            continue;
-        if (!is_hex64(p))
-            continue;
-        if (!stored_false(json, p)) {
-            char sha[65];
-            memcpy(sha, p, 64);
-            sha[64] = '\0';
-            fn(ud, sha);
+    for (const char *p = json; *p;) {
+        if (*p == '{') {
+            if (depth < MAX_DEPTH)
+                stack[depth] = (ref_frame){.first = nrefs, .not_stored = 0};
+            depth++;
+            p++;
+        } else if (*p == '}') {
+            if (depth > 0 && --depth < MAX_DEPTH) {
+                for (size_t i = stack[depth].first; i < nrefs; i++)
+                    if (!stack[depth].not_stored) {
+                        char sha[65];
+                        memcpy(sha, refs[i], 64);
+                        sha[64] = '\0';
+                        fn(ud, sha);
+                    }
+                nrefs = stack[depth].first;
+            }
+            p++;
+        } else if (*p == '"') {
+            const char *k = p + 1, *e = skip_string(p);
+            const char *q = e;
+            while (*q == ' ')
+                q++;
+            p = e;
+            if (*q != ':' || depth == 0 || depth > MAX_DEPTH || e - k < 2)
+                continue;
+            const char *kend = e - 1;
+            for (q++; *q == ' '; q++)
+                ;
+            if (*q == '"' && key_is(k, kend, "sha256") && is_hex64(q + 1)) {
+                if (nrefs == cap) {
+                    const char **grown = drudge_xmalloc(2 * cap * sizeof *grown);
+                    memcpy(grown, refs, cap * sizeof *refs);
+                    if (refs != small)
+                        free(refs);
+                    refs = grown;
+                    cap *= 2;
+                }
+                refs[nrefs++] = q + 1;
+            } else if (!strncmp(q, "false", 5) && key_is(k, kend, "stored")) {
+                stack[depth - 1].not_stored = 1;
+            }
+        } else {
+            p++;
         }
-        p += 64;
     }
+    if (refs != small)
+        free(refs);
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
