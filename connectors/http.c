@@ -79,18 +79,7 @@ static char limits_error[1024]; /* from $DRUDGE_HTTP_LIMITS, reported by every r
 
 static int req_gc(lua_State *L)
 {
-    http_req *req = luaL_checkudata(L, 1, HTTP_REQ_MT);
-    drudge_buf_free(&req->url);
-    drudge_buf_free(&req->shown);
-    curl_slist_free_all(req->headers);
-    req->headers = NULL;
-    drudge_buf_free(&req->rec_headers);
-    curl_mime_free(req->mime);
-    req->mime = NULL;
-    drudge_buf_free(&req->rec_mime);
-    drudge_buf_free(&req->rec_request);
-    drudge_buf_free(&req->rec_response);
-    http_resp_free(&req->resp);
+    http_req_free(luaL_checkudata(L, 1, HTTP_REQ_MT));
     return 0;
 }
 
@@ -283,8 +272,8 @@ static void parse_multipart(lua_State *L, http_req *req, http_state *st, int idx
         lua_getfield(L, idx, name);
         curl_mimepart *part = curl_mime_addpart(req->mime);
         curl_mime_name(part, name);
-        const char *data, *filename = NULL, *type = NULL;
-        size_t len;
+        const char *data = NULL, *filename = NULL, *type = NULL;
+        size_t len = 0;
         char *file = NULL;
         if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
             data = lua_tolstring(L, -1, &len);
@@ -627,8 +616,7 @@ static void parse_request(lua_State *L, http_req *req, http_state *st, int opts,
         if (!method)
             method = "GET";
     }
-    char *mb = lua_newuserdatauv(L, 16, 0);
-    req->method = method_name(L, method, fn, mb);
+    req->method = method_name(L, method, fn, req->method_buf);
     if (!url) {
         url = opt_string(L, opts, 0, fn, "url");
         if (!url)
@@ -941,7 +929,8 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
 {
     int defs = lua_upvalueindex(1);
     http_state *st = http_state_get(L);
-    http_req *req = push_req(L);
+    http_req *req = &st->req;
+    http_req_reset(req);
     parse_request(L, req, st, opts, defs, fn, method, url);
     const char *output_arg = NULL;
     if (req->output) {
@@ -959,8 +948,7 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
     const char *name = lua_tostring(L, -1);
     http_resp *resp = &req->resp;
     for (int try = 1;; try++) {
-        http_resp_free(resp);
-        memset(resp, 0, sizeof *resp);
+        http_resp_reset(resp);
         double remaining = drudge_host_remaining(L);
         int seq;
         if (replaying) {
