@@ -211,13 +211,13 @@ static void parse_url(lua_State *L, http_req *req, int opts, int defs, const cha
     if (opt(L, opts, 0, "query") != LUA_TNIL) {
         if (!lua_istable(L, -1))
             luaL_error(L, "%s: 'query' must be a table, got %s", fn, luaL_typename(L, -1));
-        drudge_buf q = {0};
-        http_encode_pairs(L, -1, &q, "query");
-        if (q.len) {
+        drudge_buf *q = &req->scratch;
+        drudge_buf_reset(q);
+        http_encode_pairs(L, -1, q, "query");
+        if (q->len) {
             drudge_buf_add(&req->url, strchr(req->url.data, '?') ? "&" : "?", 1);
-            drudge_buf_add(&req->url, q.data, q.len);
+            drudge_buf_add(&req->url, q->data, q->len);
         }
-        drudge_buf_free(&q);
     }
     lua_pop(L, 1);
     drudge_http_redact_url(req->url.data, &req->shown);
@@ -350,7 +350,8 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
         return NULL;
     lua_getfield(L, opts, kinds[which]);
     const char *ctype = NULL;
-    drudge_buf b = {0};
+    drudge_buf *b = &req->scratch;
+    drudge_buf_reset(b);
     switch (which) {
     case 0:
         if (!lua_isstring(L, -1))
@@ -358,13 +359,13 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
         lua_tostring(L, -1);
         break;
     case 1:
-        http_json_canon(L, -1, &b, "http: json body");
+        http_json_canon(L, -1, b, "http: json body");
         ctype = "application/json";
         break;
     case 2:
         if (!lua_istable(L, -1))
             luaL_error(L, "%s: 'form' must be a table, got %s", fn, luaL_typename(L, -1));
-        http_encode_pairs(L, -1, &b, "form");
+        http_encode_pairs(L, -1, b, "form");
         ctype = "application/x-www-form-urlencoded";
         break;
     case 3:
@@ -375,8 +376,7 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
     }
     if (which != 0) {
         lua_pop(L, 1);
-        lua_pushlstring(L, b.data ? b.data : "", b.len);
-        drudge_buf_free(&b);
+        lua_pushlstring(L, b->data ? b->data : "", b->len);
     }
     req->body = lua_tolstring(L, -1, &req->body_len);
     req->body_is_text = drudge_http_utf8_valid(req->body, req->body_len);

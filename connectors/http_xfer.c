@@ -96,6 +96,12 @@ http_state *http_state_get(lua_State *L)
     st->easy = curl_easy_init();
     if (!st->easy)
         luaL_error(L, "http: cannot create a curl handle (out of memory?)");
+    /* Start the cookie engine, in memory only: adding a cookie starts it
+     * (CURLOPT_COOKIEFILE "" would too, but curl 7.88 leaks that list when
+     * no transfer follows), then the cookie goes. curl_easy_reset keeps the
+     * engine running. */
+    curl_easy_setopt(st->easy, CURLOPT_COOKIELIST, "Set-Cookie: drudge=1; domain=drudge.invalid");
+    curl_easy_setopt(st->easy, CURLOPT_COOKIELIST, "ALL");
     set_constant_options(st->easy);
     return st;
 }
@@ -159,7 +165,6 @@ static void set_constant_options(CURL *c)
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_SHARE, share);
-    curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory only */
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "drudge/" DRUDGE_VERSION);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -326,12 +331,14 @@ void http_req_reset(http_req *req)
 {
     curl_slist_free_all(req->headers);
     curl_mime_free(req->mime);
-    drudge_buf bufs[6] = {req->url,      req->shown,       req->rec_headers,
-                          req->rec_mime, req->rec_request, req->rec_response};
+    drudge_buf bufs[7] = {req->url,         req->shown,        req->rec_headers, req->rec_mime,
+                          req->rec_request, req->rec_response, req->scratch};
     http_resp resp = req->resp;
     memset(req, 0, sizeof *req);
     req->url = bufs[0], req->shown = bufs[1], req->rec_headers = bufs[2];
     req->rec_mime = bufs[3], req->rec_request = bufs[4], req->rec_response = bufs[5];
+    req->scratch = bufs[6];
+    buf_empty(&req->scratch);
     buf_empty(&req->url);
     buf_empty(&req->shown);
     buf_empty(&req->rec_headers);
@@ -351,6 +358,7 @@ void http_req_free(http_req *req)
     drudge_buf_free(&req->rec_mime);
     drudge_buf_free(&req->rec_request);
     drudge_buf_free(&req->rec_response);
+    drudge_buf_free(&req->scratch);
     http_resp_free(&req->resp);
 }
 

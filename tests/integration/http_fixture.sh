@@ -171,6 +171,7 @@ script session <<'EOF'
 local http = require "drudge.http"
 return { run = function()
   http.get("@BASE@/cookies/set?session=sess-9f8e7d6c5b4a")
+  http.post("@BASE@/echo", { body = "x", verify_tls = false }) -- options that reset the handle
   local r = http.get("@BASE@/cookies")
   assert(r:json().cookie == "session=sess-9f8e7d6c5b4a", "cookie sent back: " .. r.body)
   r = http.get("@BASE@/basic-auth/alice/pw-Qx7-secret", { auth = { basic = { "alice", "pw-Qx7-secret" } } })
