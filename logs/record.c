@@ -281,7 +281,8 @@ int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const ch
 
 static int is_text(const char *ct)
 {
-    return ct && (!strncmp(ct, "text/", 5) || !strncmp(ct, "application/json", 16) ||
+    return ct && (!strncmp(ct, "text/", 5) || !strncmp(ct, "message/", 8) ||
+                  !strncmp(ct, "application/json", 16) ||
                   strstr(ct, "+json") || strstr(ct, "xml"));
 }
 

@@ -40,6 +40,7 @@ install() {
 build() { # build DIR [cmake args...]
   local dir=$1; shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  echo "setup: building in $dir"
   cmake --build "$dir" -j "$(nproc)"
 }
 
@@ -57,6 +58,8 @@ case "$job" in
   test)
     install "${packages[@]}" "${test_packages[@]}"
     build build
+    # The code must also compile warning-free with clang.
+    CC=clang build build-clang
     ctest --test-dir build --output-on-failure -j "$(nproc)"
     ;;
   asan)
