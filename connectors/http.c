@@ -668,14 +668,16 @@ static int headers_index(lua_State *L)
     return 1;
 }
 
-/* Pushes the headers table: lower-case name -> value; repeated fields are
- * joined with ", " (RFC 9110 5.3), except Set-Cookie, which keeps the
- * first. Its metatable keeps the raw block for r:header_all. */
-static void push_headers(lua_State *L, const drudge_buf *raw)
+#define HTTP_HEADERS_MT "drudge.http.headers"
+
+/* Pushes the headers table built from the raw block p[0..len): lower-case
+ * name -> value; repeated fields are joined with ", " (RFC 9110 5.3),
+ * except Set-Cookie, which keeps the first. */
+static void push_headers(lua_State *L, const char *p, size_t len)
 {
     lua_newtable(L);
     int t = lua_gettop(L);
-    const char *p = raw->data, *end = p ? p + raw->len : NULL;
+    const char *end = p ? p + len : NULL;
     char name[256];
     while (p && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -708,12 +710,26 @@ static void push_headers(lua_State *L, const drudge_buf *raw)
         }
         p = eol + 1;
     }
-    lua_createtable(L, 0, 2);
-    lua_pushcfunction(L, headers_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushlstring(L, raw->data ? raw->data : "", raw->len);
-    lua_setfield(L, -2, "raw");
-    lua_setmetatable(L, t);
+    luaL_setmetatable(L, HTTP_HEADERS_MT);
+}
+
+/* The response's __index: methods, and `headers`, built on first use from
+ * raw_headers (most calls only look at status and body) and then kept. */
+static int resp_index(lua_State *L)
+{
+    const char *k = lua_tostring(L, 2);
+    if (k && !strcmp(k, "headers") && lua_type(L, 2) == LUA_TSTRING) {
+        size_t len;
+        lua_getfield(L, 1, "raw_headers");
+        const char *raw = lua_tolstring(L, -1, &len);
+        push_headers(L, raw, raw ? len : 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, 1, "headers");
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
 }
 
 static void push_response(lua_State *L, const http_req *req, const http_resp *resp,
@@ -724,10 +740,14 @@ static void push_response(lua_State *L, const http_req *req, const http_resp *re
     lua_setfield(L, -2, "status");
     lua_pushstring(L, req->method);
     lua_setfield(L, -2, "method");
-    drudge_buf u = {0};
-    drudge_http_redact_url(resp->url, &u);
-    lua_pushlstring(L, u.data ? u.data : "", u.len);
-    drudge_buf_free(&u);
+    if (strchr(resp->url, '@') || strchr(resp->url, '#')) {
+        drudge_buf u = {0};
+        drudge_http_redact_url(resp->url, &u);
+        lua_pushlstring(L, u.data ? u.data : "", u.len);
+        drudge_buf_free(&u);
+    } else {
+        lua_pushstring(L, resp->url);
+    }
     lua_setfield(L, -2, "url");
     if (req->output) {
         lua_pushstring(L, output_arg);
@@ -742,8 +762,8 @@ static void push_response(lua_State *L, const http_req *req, const http_resp *re
     lua_setfield(L, -2, "elapsed");
     lua_pushinteger(L, tries);
     lua_setfield(L, -2, "attempts");
-    push_headers(L, &resp->headers);
-    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, resp->headers.data ? resp->headers.data : "", resp->headers.len);
+    lua_setfield(L, -2, "raw_headers");
     luaL_setmetatable(L, HTTP_RESPONSE_MT);
 }
 
@@ -796,10 +816,7 @@ static int l_resp_header_all(lua_State *L)
     size_t nl;
     const char *name = luaL_checklstring(L, 2, &nl);
     lua_newtable(L);
-    lua_getfield(L, 1, "headers");
-    if (!lua_getmetatable(L, -1))
-        return 1;
-    lua_getfield(L, -1, "raw");
+    lua_getfield(L, 1, "raw_headers");
     size_t len;
     const char *p = lua_tolstring(L, -1, &len), *end = p ? p + len : NULL;
     int n = 0;
@@ -1206,12 +1223,18 @@ int luaopen_drudge_http(lua_State *L)
         lua_setfield(L, -2, "__close");
     }
     lua_pop(L, 1);
+    if (luaL_newmetatable(L, HTTP_HEADERS_MT)) {
+        lua_pushcfunction(L, headers_index);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
     if (luaL_newmetatable(L, HTTP_RESPONSE_MT)) {
         static const luaL_Reg methods[] = {{"json", l_resp_json},
                                            {"ok", l_resp_ok},
                                            {"header_all", l_resp_header_all},
                                            {NULL, NULL}};
         luaL_newlib(L, methods);
+        lua_pushcclosure(L, resp_index, 1);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_resp_tostring);
         lua_setfield(L, -2, "__tostring");

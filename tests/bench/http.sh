@@ -28,14 +28,19 @@ end }
 LUA
 
 # best of ROUNDS for each, alternating, so both see the same machine load
-best_raw=0 best_drudge=0 best_drudge_total=0
+# CPU seconds (user + system) of a command, which a loaded machine disturbs less than wall time.
+cpu() { /usr/bin/time -f "%U %S" -o cpu.txt "$@" >/dev/null; awk '{ print $1 + $2 }' cpu.txt; }
+best_raw=0 best_drudge=0 best_drudge_total=0 cpu_raw=999 cpu_drudge=999
 for ((r = 0; r < ROUNDS; r++)); do
-  raw=$("$BUILD/tests/bench_curl_raw" "$URL" "$N")
+  raw=$(/usr/bin/time -f "%U %S" -o cpu.txt "$BUILD/tests/bench_curl_raw" "$URL" "$N")
+  c=$(awk '{ print $1 + $2 }' cpu.txt)
+  awk -v a="$c" -v b="$cpu_raw" 'BEGIN { exit !(a < b) }' && cpu_raw=$c
   [ "$raw" -gt "$best_raw" ] && best_raw=$raw
   rm -rf bench.db*
   start=$(date +%s%N)
   # the script's own time: from the recorded http steps' first start to last end
-  "$DRUDGE" -q run loop.lua --input "{\"n\":$N}" >/dev/null
+  c=$(cpu "$DRUDGE" -q run loop.lua --input "{\"n\":$N}")
+  awk -v a="$c" -v b="$cpu_drudge" 'BEGIN { exit !(a < b) }' && cpu_drudge=$c
   end=$(date +%s%N)
   inner=$(sqlite3 bench.db "select cast($N * 1e6 / (max(started_at + duration_us) - min(started_at)) as int) from steps where kind='http'")
   total=$(awk -v ns=$((end - start)) -v n="$N" 'BEGIN { printf "%d", n / (ns / 1e9) }')
@@ -45,6 +50,8 @@ done
 echo "raw libcurl keep-alive loop:   $best_raw req/s"
 echo "drudge script (requests only): $best_drudge req/s ($(awk -v a=$best_drudge -v b=$best_raw 'BEGIN{printf "%.0f", 100*a/b}')% of raw)"
 echo "drudge run, whole process:     $best_drudge_total req/s (start, $N recorded steps committed, exit)"
+awk -v r="$cpu_raw" -v d="$cpu_drudge" -v n="$N" 'BEGIN { printf "CPU per request (user+sys):    raw %.1f us, drudge %.1f us (whole process)\n", r * 1e6 / n, d * 1e6 / n }'
+echo "(wall-time ratios swing widely when other jobs share the CPUs; compare rounds on a quiet machine)"
 
 # -j 4 workers, once `drudge work` exists
 if "$DRUDGE" work --help >/dev/null 2>&1 && ! "$DRUDGE" work --help 2>&1 | grep -q "not built"; then
