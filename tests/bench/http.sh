@@ -3,6 +3,7 @@
 # with the attempt) against a plain libcurl keep-alive loop
 # (tests/fixtures/bench_curl_raw.c), in the same run. Target: drudge >= 90%.
 set -euo pipefail
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 cd "$TMP"
 N=${HTTP_BENCH_N:-10000}
 ROUNDS=${HTTP_BENCH_ROUNDS:-3}

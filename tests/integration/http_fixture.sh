@@ -2,6 +2,8 @@
 # methods and bodies, errors, timeouts, redirects, cookies, auth and redaction,
 # retries with Retry-After, per-host limits, large bodies, downloads.
 source "$TESTS/lib.sh"
+# curl honours proxy variables; these tests talk to loopback servers only.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 PORT=$(free_port)
 "$BUILD/tests/fixture_server" --port "$PORT" >"$TMP/server.log" 2>&1 &
