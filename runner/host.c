@@ -657,6 +657,11 @@ drudge_host *drudge_host_new(const drudge_host_opts *opts, drudge_err *err)
     if (opts && opts->secrets_file)
         h->secrets_file = drudge_xstrdup(opts->secrets_file);
     h->rec = drudge_rec_new();
+    const char *redact = opts && opts->redact_file ? opts->redact_file : getenv("DRUDGE_REDACT");
+    if (redact && *redact && drudge_rec_load_patterns(h->rec, redact, err) != DRUDGE_OK) {
+        drudge_host_free(h);
+        return NULL;
+    }
     h->L = lua_newstate(l_alloc, h);
     if (!h->L) {
         drudge_seterr(err, DRUDGE_ENOMEM, "out of memory creating a Lua state");
