@@ -10,7 +10,7 @@ pid=
 start() { # start FAIL_RATE
   DRUDGE_DEMO_TOKEN=s3cret-token "$DRUDGE" demo serve --fail-rate "$1" >"$TMP/port" 2>/dev/null &
   pid=$!
-  for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+  for _ in $(seq 400); do [ -s "$TMP/port" ] && break; sleep 0.05; done
   export CMS_URL="http://127.0.0.1:$(cat "$TMP/port")"
   wait_port "$(cat "$TMP/port")"
 }
