@@ -400,6 +400,14 @@ static int header_value_ok(const char *s)
 static void parse_headers(lua_State *L, http_req *req, int opts, int defs, const char *fn,
                           const char *ctype)
 {
+    if (!ctype) {
+        int top = lua_gettop(L);
+        int any = (opts && lua_getfield(L, opts, "headers") != LUA_TNIL) ||
+                  (defs && lua_getfield(L, defs, "headers") != LUA_TNIL);
+        lua_settop(L, top);
+        if (!any)
+            return; /* nothing to send beyond curl's own */
+    }
     lua_newtable(L); /* lower-case name -> {name, value} */
     int merged = lua_gettop(L);
     int srcs[2] = {defs, opts};
@@ -945,6 +953,11 @@ static int raise_call(lua_State *L, const char *name, const char *msg)
 static int do_request(lua_State *L, int opts, const char *fn, const char *method, const char *url)
 {
     int defs = lua_upvalueindex(1);
+    lua_pushnil(L);
+    if (lua_next(L, defs))
+        lua_pop(L, 2);
+    else
+        defs = 0; /* no defaults: skip looking each option up there */
     http_state *st = http_state_get(L);
     http_req *req = &st->req;
     http_req_reset(req);
