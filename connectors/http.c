@@ -1011,7 +1011,8 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
         }
         remaining = drudge_host_remaining(L);
         if (resp->code != CURLE_OK) {
-            double d = retry_delay_error(req, resp->code, try, remaining);
+            double d =
+                replaying ? resp->replay_retry : retry_delay_error(req, resp->code, try, remaining);
             http_rec_response(&req->rec_response, req, resp, rec, d);
             drudge_rec_end(rec, seq, "error", req->rec_response.data, resp->error);
             if (d < 0)
@@ -1020,7 +1021,7 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
                 sleep_s(d);
             continue;
         }
-        double d = retry_delay_status(req, resp, try, remaining);
+        double d = replaying ? resp->replay_retry : retry_delay_status(req, resp, try, remaining);
         http_rec_response(&req->rec_response, req, resp, rec, d);
         int bad = req->raise && resp->status >= 400 && d < 0;
         drudge_rec_end(rec, seq, bad ? "error" : "ok", req->rec_response.data,

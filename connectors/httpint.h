@@ -32,7 +32,8 @@ typedef struct http_resp {
     const char *url;    /* effective URL: curl's (valid until the next transfer) or urlbuf */
     drudge_buf urlbuf;
     double elapsed;
-    CURLcode code; /* CURLE_OK or the transport error */
+    CURLcode code;       /* CURLE_OK or the transport error */
+    double replay_retry; /* in replay: the recorded "retry_in", or -1 */
     char error[CURL_ERROR_SIZE + 256];
 } http_resp;
 
