@@ -959,8 +959,14 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
     else
         defs = 0; /* no defaults: skip looking each option up there */
     http_state *st = http_state_get(L);
-    http_req *req = &st->req;
-    http_req_reset(req);
+    http_req *req;
+    if (st->busy) {
+        req = push_req(L);
+    } else {
+        http_state_hold(L, st);
+        req = &st->req;
+        http_req_reset(req);
+    }
     parse_request(L, req, st, opts, defs, fn, method, url);
     const char *output_arg = NULL;
     if (req->output) {
