@@ -145,6 +145,12 @@ static int l_retry_later(lua_State *L)
     return lua_error(L);
 }
 
+int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg)
+{
+    push_outcome(L, DRUDGE_OUTCOME_MT, KIND_RETRY, msg, NULL, seconds);
+    return lua_error(L);
+}
+
 /* step(name, fn, ...) -> fn's results. Records a "step" with its duration and
  * outcome; an error inside is recorded and re-raised unchanged. */
 static int l_step(lua_State *L)

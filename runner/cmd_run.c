@@ -102,6 +102,7 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
         goto cleanup;
     }
     const drudge_script_info *info;
+    drudge_lqueue_set_db(drudge_host_lua(host), cli->db_path);
     if (drudge_host_load(host, script, &info, &err)) {
         rc = drudge_cli_fail("run", &err);
         goto cleanup;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,34 +105,60 @@ static drudge_lua_open builtin_open(lua_State *L, struct builtin *b)
     return f;
 }
 
-static drudge_attempt_hook attempt_hooks[8];
-static int nattempt_hooks;
+/* Hooks connectors register, possibly from a module's constructor while
+ * other workers run attempts: entries are written under a lock and published
+ * by the count (release), which readers load once (acquire). */
+typedef void (*any_fn)(void);
+typedef struct hook_list {
+    any_fn fns[8];
+    _Atomic int n;
+} hook_list;
+static hook_list attempt_hooks, attempt_end_hooks, step_error_hooks;
+static pthread_mutex_t hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void hook_add(hook_list *l, any_fn fn)
+{
+    pthread_mutex_lock(&hooks_lock);
+    int n = atomic_load_explicit(&l->n, memory_order_relaxed), dup = 0;
+    for (int i = 0; i < n; i++)
+        dup |= l->fns[i] == fn;
+    if (!dup && n < (int)(sizeof l->fns / sizeof l->fns[0])) {
+        l->fns[n] = fn;
+        atomic_store_explicit(&l->n, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&hooks_lock);
+}
+
+static int hook_count(hook_list *l)
+{
+    return atomic_load_explicit(&l->n, memory_order_acquire);
+}
+
+static void run_attempt_hooks(hook_list *l, lua_State *L)
+{
+    for (int i = 0, n = hook_count(l); i < n; i++)
+        ((drudge_attempt_hook)l->fns[i])(L);
+}
 
 void drudge_host_on_attempt(drudge_attempt_hook hook)
 {
-    for (int i = 0; i < nattempt_hooks; i++)
-        if (attempt_hooks[i] == hook)
-            return;
-    if (nattempt_hooks < (int)(sizeof attempt_hooks / sizeof attempt_hooks[0]))
-        attempt_hooks[nattempt_hooks++] = hook;
+    hook_add(&attempt_hooks, (any_fn)hook);
 }
 
-static drudge_step_error_hook step_error_hooks[8];
-static int nstep_error_hooks;
+void drudge_host_on_attempt_end(drudge_attempt_hook hook)
+{
+    hook_add(&attempt_end_hooks, (any_fn)hook);
+}
 
 void drudge_host_on_step_error(drudge_step_error_hook hook)
 {
-    for (int i = 0; i < nstep_error_hooks; i++)
-        if (step_error_hooks[i] == hook)
-            return;
-    if (nstep_error_hooks < (int)(sizeof step_error_hooks / sizeof step_error_hooks[0]))
-        step_error_hooks[nstep_error_hooks++] = hook;
+    hook_add(&step_error_hooks, (any_fn)hook);
 }
 
 void drudge_host_step_error(lua_State *L, int seq)
 {
-    for (int i = 0; i < nstep_error_hooks; i++)
-        step_error_hooks[i](L, seq);
+    for (int i = 0, n = hook_count(&step_error_hooks); i < n; i++)
+        ((drudge_step_error_hook)step_error_hooks.fns[i])(L, seq);
 }
 
 const drudge_script_info *drudge_host_current_script(lua_State *L)
@@ -156,10 +183,24 @@ drudge_rec *drudge_host_rec(drudge_host *h)
     return h->rec;
 }
 
+void drudge_host_cancel(drudge_host *h)
+{
+    h->cancelled = 1;
+}
+
+drudge_rec *drudge_host_swap_rec(drudge_host *h, drudge_rec *fresh)
+{
+    drudge_rec *old = h->rec;
+    h->rec = fresh;
+    return old;
+}
+
 drudge_rec *drudge_rec_from_lua(lua_State *L)
 {
     return drudge_host_of(L)->rec;
 }
+
+static void deadline_hook(lua_State *L, lua_Debug *ar);
 
 /* The allocator: counts every byte and refuses growth past the cap, which Lua
  * turns into a memory error the script cannot allocate its way out of. */
@@ -174,6 +215,10 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > osize && h->mem_used + (nsize - osize) > h->mem_limit) {
+        /* Like the timeout, the attempt is over: the hook keeps raising so a
+         * script that catches memory errors in a loop cannot go on. */
+        if (!h->mem_exceeded && h->L && h->deadline_us)
+            lua_sethook(h->L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
         h->mem_exceeded = 1;
         return NULL;
     }
@@ -195,6 +240,8 @@ int drudge_host_raise(lua_State *L, const char *fmt, ...)
 double drudge_host_remaining(lua_State *L)
 {
     drudge_host *h = drudge_host_of(L);
+    if (h->cancelled)
+        return 0;
     if (!h->deadline_us)
         return 1e9;
     double left = (double)(h->deadline_us - drudge_mono_us()) / 1e6;
@@ -207,7 +254,9 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
 {
     drudge_host *h = drudge_host_of(L);
     (void)ar;
-    if (h->deadline_us && drudge_mono_us() > h->deadline_us) {
+    if (h->mem_exceeded)
+        luaL_error(L, "memory limit exceeded");
+    if (h->cancelled || (h->deadline_us && drudge_mono_us() > h->deadline_us)) {
         h->timed_out = 1;
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
         luaL_error(L, "timeout: the attempt ran longer than %f s", h->timeout_s);
@@ -218,6 +267,7 @@ static void arm_deadline(drudge_host *h, double seconds)
 {
     h->timeout_s = seconds;
     h->timed_out = 0;
+    h->cancelled = 0;
     h->mem_exceeded = 0;
     h->deadline_us = drudge_mono_us() + (int64_t)(seconds * 1e6);
     lua_sethook(h->L, deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
@@ -342,6 +392,11 @@ static const char *confine_path(lua_State *L, const char *path)
             luaL_error(L, "io: '%s' is a link leading outside the files directory", path);
     }
     return resolved;
+}
+
+const char *drudge_host_confine(lua_State *L, const char *path)
+{
+    return confine_path(L, path);
 }
 
 static int l_io_open(lua_State *L)
@@ -602,6 +657,11 @@ drudge_host *drudge_host_new(const drudge_host_opts *opts, drudge_err *err)
     if (opts && opts->secrets_file)
         h->secrets_file = drudge_xstrdup(opts->secrets_file);
     h->rec = drudge_rec_new();
+    const char *redact = opts && opts->redact_file ? opts->redact_file : getenv("DRUDGE_REDACT");
+    if (redact && *redact && drudge_rec_load_patterns(h->rec, redact, err) != DRUDGE_OK) {
+        drudge_host_free(h);
+        return NULL;
+    }
     h->L = lua_newstate(l_alloc, h);
     if (!h->L) {
         drudge_seterr(err, DRUDGE_ENOMEM, "out of memory creating a Lua state");
@@ -977,8 +1037,7 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
     int root = drudge_rec_begin(h->rec, "task", info->name, b.data);
     drudge_buf_reset(&b);
     h->current = info;
-    for (int i = 0; i < nattempt_hooks; i++)
-        attempt_hooks[i](L);
+    run_attempt_hooks(&attempt_hooks, L);
 
     int64_t t0 = drudge_mono_us();
     lua_pushcfunction(L, drudge_host_msgh);
@@ -1010,7 +1069,10 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         }
     } else if (h->timed_out) {
         res->outcome = DRUDGE_TIMEOUT;
-        drudge_buf_printf(&b, "timeout: the attempt ran longer than %g s", info->timeout);
+        if (h->cancelled)
+            drudge_buf_puts(&b, "cancelled by an operator");
+        else
+            drudge_buf_printf(&b, "timeout: the attempt ran longer than %g s", info->timeout);
         res->error = drudge_xstrdup(b.data);
     } else if (h->mem_exceeded || st == LUA_ERRMEM) {
         res->outcome = DRUDGE_MEMORY;
@@ -1027,6 +1089,7 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         drudge_buf_free(&tb);
     }
     disarm_deadline(h);
+    run_attempt_hooks(&attempt_end_hooks, L);
     h->current = NULL;
     res->duration_us = drudge_mono_us() - t0;
 

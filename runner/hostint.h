@@ -22,6 +22,7 @@ struct drudge_host {
     int64_t deadline_us; /* monotonic; 0 = none */
     double timeout_s;
     int timed_out;
+    _Atomic int cancelled; /* drudge_host_cancel: end the running attempt */
     drudge_rec *rec;
     char *files_dir, *secrets_file;
     int echo_logs;

@@ -1,9 +1,22 @@
-/* queue.c: the task queue's tables and every SQL statement that touches them. */
+/* queue.c: the task queue's tables and every SQL statement that touches them.
+ *
+ * Nothing outside this file knows the queue's SQL, so a second backend
+ * (PostgreSQL with FOR UPDATE SKIP LOCKED) can replace it behind queue.h.
+ *
+ * Indexes are chosen for the hot path: a claim reads tasks_due in order and
+ * stops after LIMIT rows, so its cost does not grow with the backlog; renewal,
+ * reaping and the idle check read tasks_lease, which only holds running
+ * tasks. Statements on those paths name the index (INDEXED BY) so the
+ * planner, which has no statistics for partial indexes, never falls back to
+ * scanning the table. */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "drudge/audit.h"
 #include "drudge/db.h"
 #include "drudge/queue.h"
+#include "drudge/schedule.h"
 #include "drudge/util.h"
 
 const char *const drudge_queue_migrations[] = {
@@ -15,8 +28,11 @@ const char *const drudge_queue_migrations[] = {
     "  key TEXT,"
     "  input TEXT,"
     "  output TEXT,"
-    "  state TEXT NOT NULL CHECK (state IN "
-    "    ('queued','running','done','failed','dead','cancelled')),"
+    /* Comparisons, not IN (...): SQLite builds a lookup table for an IN list
+     * each time a statement runs, which costs more than the update itself on
+     * the one-row updates of the hot path. */
+    "  state TEXT NOT NULL CHECK (state = 'queued' OR state = 'running' OR state = 'done' OR "
+    "    state = 'failed' OR state = 'dead' OR state = 'cancelled'),"
     "  priority INTEGER NOT NULL DEFAULT 0,"
     "  run_at INTEGER NOT NULL,"
     "  attempts INTEGER NOT NULL DEFAULT 0," /* attempt rows so far */
@@ -38,9 +54,24 @@ const char *const drudge_queue_migrations[] = {
     "  resolved_at INTEGER,"
     "  resolved_note TEXT);"
     "CREATE UNIQUE INDEX tasks_key ON tasks(script, key) WHERE key IS NOT NULL;"
-    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id) WHERE state = 'queued';"
-    "CREATE INDEX tasks_lease ON tasks(lease_until) WHERE state = 'running';"
-    "CREATE INDEX tasks_state ON tasks(state, script);"
+    /* Each task is in exactly one of these three partial indexes, so a
+     * state change costs one index delete and one insert, and each index is
+     * small where it is hot. script is in each so counts per script and the
+     * claim's paused/script filters read the index alone. */
+    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id, script) WHERE state = 'queued';"
+    "CREATE INDEX tasks_lease ON tasks(lease_owner, lease_until, script) WHERE state = 'running';"
+    "CREATE INDEX tasks_finished ON tasks(state, script) "
+    "  WHERE state <> 'queued' AND state <> 'running';"
+    /* What each script was last enqueued with: `enqueue NAME` and
+     * queue.enqueue("NAME") find the file and contract here. */
+    "CREATE TABLE scripts("
+    "  name TEXT PRIMARY KEY,"
+    "  path TEXT NOT NULL,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  manual_minutes REAL NOT NULL,"
+    "  exception_minutes REAL NOT NULL,"
+    "  window TEXT,"
+    "  updated_at INTEGER NOT NULL);"
     "CREATE TABLE attempts("
     "  id INTEGER PRIMARY KEY,"
     "  task_id INTEGER NOT NULL REFERENCES tasks(id),"
@@ -50,101 +81,480 @@ const char *const drudge_queue_migrations[] = {
     "  ended_at INTEGER NOT NULL,"
     "  outcome TEXT NOT NULL," /* done failed error timeout memory retry lost cancelled */
     "  error TEXT,"
-    "  error_kind TEXT," /* business system timeout memory lost */
+    "  error_kind TEXT," /* business system timeout memory lost cancelled */
     "  UNIQUE(task_id, n));"
-    "CREATE INDEX attempts_ended ON attempts(ended_at);"
     "CREATE TABLE paused(script TEXT PRIMARY KEY, paused_at INTEGER NOT NULL, paused_by TEXT);",
     NULL,
 };
 
-static drudge_code insert_task(sqlite3 *db, const drudge_task_spec *spec, const char *state,
-                               const char *worker, int64_t *id, int *duplicate, drudge_err *err)
+const char *const drudge_task_states[DRUDGE_NSTATES] = {"queued", "running", "done",
+                                                        "failed", "dead",    "cancelled"};
+
+#define DEFAULT_LEASE_US        (60 * (int64_t)1000000)
+#define DEFAULT_BACKOFF_BASE_US (5 * (int64_t)1000000)
+#define DEFAULT_BACKOFF_CAP_US  (3600 * (int64_t)1000000)
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 {
-    sqlite3_stmt *st = NULL;
-    drudge_code rc = DRUDGE_OK;
-    int64_t now = drudge_now_us();
-    *duplicate = 0;
-    if (spec->key) {
-        if (sqlite3_prepare_v2(db, "SELECT id FROM tasks WHERE script = ? AND key = ?", -1, &st,
-                               NULL) != SQLITE_OK)
-            return drudge_db_err(db, "enqueue", err);
-        sqlite3_bind_text(st, 1, spec->script, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, spec->key, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            *id = sqlite3_column_int64(st, 0);
-            *duplicate = 1;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-        if (*duplicate)
-            return DRUDGE_OK;
-    }
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO tasks(script, script_path, key, input, state, priority, "
-                           "run_at, max_attempts, manual_minutes, exception_minutes, schedule, "
-                           "created_at, lease_owner, claimed_at, window) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "enqueue", err);
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static char *col_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    return s ? drudge_xstrdup((const char *)s) : NULL;
+}
+
+/* ---- enqueue ---- */
+
+struct drudge_enqueuer {
+    sqlite3 *db;
+    sqlite3_stmt *ins, *find, *script;
+    char *last_script, *last_path; /* the scripts row written last */
+};
+
+#define UPSERT_SCRIPT                                                                              \
+    "INSERT INTO scripts(name, path, max_attempts, manual_minutes, exception_minutes, window, "    \
+    "updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(name) DO UPDATE SET path = ?2, "        \
+    "max_attempts = ?3, manual_minutes = ?4, exception_minutes = ?5, window = ?6, "                \
+    "updated_at = ?7"
+
+static drudge_code upsert_script(sqlite3 *db, sqlite3_stmt *st, const drudge_task_spec *spec,
+                                 int64_t now, drudge_err *err)
+{
     sqlite3_bind_text(st, 1, spec->script, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, spec->script_path, -1, SQLITE_STATIC);
-    if (spec->key)
-        sqlite3_bind_text(st, 3, spec->key, -1, SQLITE_STATIC);
-    if (spec->input)
-        sqlite3_bind_text(st, 4, spec->input, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, state, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 6, spec->priority);
-    sqlite3_bind_int64(st, 7, spec->run_at ? spec->run_at : now);
-    sqlite3_bind_int(st, 8, spec->max_attempts > 0 ? spec->max_attempts : 3);
-    sqlite3_bind_double(st, 9, spec->manual_minutes);
-    sqlite3_bind_double(st, 10, spec->exception_minutes);
-    if (spec->schedule)
-        sqlite3_bind_text(st, 11, spec->schedule, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 12, now);
-    if (worker) {
-        sqlite3_bind_text(st, 13, worker, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 14, now);
+    sqlite3_bind_int(st, 3, spec->max_attempts > 0 ? spec->max_attempts : 3);
+    sqlite3_bind_double(st, 4, spec->manual_minutes);
+    sqlite3_bind_double(st, 5, spec->exception_minutes);
+    bind_text_or_null(st, 6, spec->window);
+    sqlite3_bind_int64(st, 7, now);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return s == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "recording the script", err);
+}
+
+drudge_enqueuer *drudge_enqueuer_new(sqlite3 *db, drudge_err *err)
+{
+    drudge_enqueuer *e = drudge_xmalloc(sizeof *e);
+    memset(e, 0, sizeof *e);
+    e->db = db;
+    /* The conflict target names the partial unique index, so a duplicate key
+     * is skipped while every other constraint still fails loudly. */
+    if (sqlite3_prepare_v3(db,
+                           "INSERT INTO tasks(script, script_path, key, input, state, priority, "
+                           "run_at, max_attempts, manual_minutes, exception_minutes, schedule, "
+                           "window, created_at) VALUES (?,?,?,?,'queued',?,?,?,?,?,?,?,?) "
+                           "ON CONFLICT(script, key) WHERE key IS NOT NULL DO NOTHING",
+                           -1, SQLITE_PREPARE_PERSISTENT, &e->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(db, "SELECT id FROM tasks WHERE script = ? AND key = ?", -1,
+                           SQLITE_PREPARE_PERSISTENT, &e->find, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(db, UPSERT_SCRIPT, -1, SQLITE_PREPARE_PERSISTENT, &e->script, NULL) !=
+            SQLITE_OK) {
+        drudge_db_err(db, "enqueue", err);
+        drudge_enqueuer_free(e);
+        return NULL;
     }
-    if (spec->window)
-        sqlite3_bind_text(st, 15, spec->window, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = drudge_db_err(db, "enqueue", err);
-    else
-        *id = sqlite3_last_insert_rowid(db);
-    sqlite3_finalize(st);
+    return e;
+}
+
+void drudge_enqueuer_free(drudge_enqueuer *e)
+{
+    if (!e)
+        return;
+    sqlite3_finalize(e->ins);
+    sqlite3_finalize(e->find);
+    sqlite3_finalize(e->script);
+    free(e->last_script);
+    free(e->last_path);
+    free(e);
+}
+
+drudge_code drudge_enqueuer_add(drudge_enqueuer *e, const drudge_task_spec *spec, int64_t now,
+                                int64_t *id, int *duplicate, drudge_err *err)
+{
+    sqlite3_stmt *st = e->ins;
+    drudge_code rc = DRUDGE_OK;
+    *duplicate = 0;
+    /* The scripts row once per script (a bulk load writes it once). */
+    if (!e->last_script || strcmp(e->last_script, spec->script) ||
+        strcmp(e->last_path, spec->script_path)) {
+        rc = upsert_script(e->db, e->script, spec, now, err);
+        if (rc)
+            return rc;
+        free(e->last_script);
+        free(e->last_path);
+        e->last_script = drudge_xstrdup(spec->script);
+        e->last_path = drudge_xstrdup(spec->script_path);
+    }
+    sqlite3_bind_text(st, 1, spec->script, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, spec->script_path, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, spec->key);
+    bind_text_or_null(st, 4, spec->input);
+    sqlite3_bind_int(st, 5, spec->priority);
+    sqlite3_bind_int64(st, 6, spec->run_at ? spec->run_at : now);
+    sqlite3_bind_int(st, 7, spec->max_attempts > 0 ? spec->max_attempts : 3);
+    sqlite3_bind_double(st, 8, spec->manual_minutes);
+    sqlite3_bind_double(st, 9, spec->exception_minutes);
+    bind_text_or_null(st, 10, spec->schedule);
+    bind_text_or_null(st, 11, spec->window);
+    sqlite3_bind_int64(st, 12, now);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = drudge_db_err(e->db, "enqueue", err);
+    } else if (sqlite3_changes(e->db) == 0) {
+        *duplicate = 1;
+        if (id) {
+            sqlite3_reset(e->find);
+            sqlite3_bind_text(e->find, 1, spec->script, -1, SQLITE_STATIC);
+            sqlite3_bind_text(e->find, 2, spec->key, -1, SQLITE_STATIC);
+            if (sqlite3_step(e->find) == SQLITE_ROW)
+                *id = sqlite3_column_int64(e->find, 0);
+            sqlite3_reset(e->find);
+        }
+    } else if (id) {
+        *id = sqlite3_last_insert_rowid(e->db);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 
 drudge_code drudge_queue_enqueue(sqlite3 *db, const drudge_task_spec *spec, int64_t *id,
                                  int *duplicate, drudge_err *err)
 {
+    drudge_enqueuer *e = drudge_enqueuer_new(db, err);
+    if (!e)
+        return err ? err->code : DRUDGE_EDB;
     drudge_code rc = drudge_db_begin(db, err);
-    if (rc)
-        return rc;
-    rc = insert_task(db, spec, "queued", NULL, id, duplicate, err);
+    if (!rc)
+        rc = drudge_enqueuer_add(e, spec, drudge_now_us(), id, duplicate, err);
     if (!rc)
         rc = drudge_db_commit(db, err);
     if (rc)
         drudge_db_rollback(db);
+    drudge_enqueuer_free(e);
+    return rc;
+}
+
+void drudge_task_spec_clear(drudge_task_spec *spec)
+{
+    free((char *)spec->script);
+    free((char *)spec->script_path);
+    free((char *)spec->window);
+    memset(spec, 0, sizeof *spec);
+}
+
+drudge_code drudge_queue_known_script(sqlite3 *db, const char *name, drudge_task_spec *spec,
+                                      drudge_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    drudge_code rc = DRUDGE_OK;
+    memset(spec, 0, sizeof *spec);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT name, path, max_attempts, manual_minutes, exception_minutes, "
+                           "window FROM scripts WHERE name = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "looking up a script", err);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        spec->script = col_strdup(st, 0);
+        spec->script_path = col_strdup(st, 1);
+        spec->max_attempts = sqlite3_column_int(st, 2);
+        spec->manual_minutes = sqlite3_column_double(st, 3);
+        spec->exception_minutes = sqlite3_column_double(st, 4);
+        spec->window = col_strdup(st, 5);
+    } else if (s == SQLITE_DONE) {
+        rc = drudge_seterr(err, DRUDGE_ENOTFOUND,
+                           "unknown script '%s': no such file, and no script of that name was "
+                           "queued before",
+                           name);
+    } else {
+        rc = drudge_db_err(db, "looking up a script", err);
+    }
+    sqlite3_finalize(st);
     return rc;
 }
 
 drudge_code drudge_queue_start_adhoc(sqlite3 *db, const drudge_task_spec *spec, const char *worker,
                                      int64_t *id, drudge_err *err)
 {
-    int dup = 0;
+    sqlite3_stmt *st = NULL;
+    int64_t now = drudge_now_us();
     drudge_code rc = drudge_db_begin(db, err);
     if (rc)
         return rc;
-    rc = insert_task(db, spec, "running", worker, id, &dup, err);
-    if (!rc && dup)
-        rc = drudge_seterr(err, DRUDGE_ESTATE, "a task with key '%s' already exists for %s (#%lld)",
-                           spec->key, spec->script, (long long)*id);
-    if (!rc)
-        rc = drudge_db_commit(db, err);
+    if (sqlite3_prepare_v2(db, UPSERT_SCRIPT, -1, &st, NULL) != SQLITE_OK) {
+        rc = drudge_db_err(db, "run", err);
+        goto cleanup;
+    }
+    rc = upsert_script(db, st, spec, now, err);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc)
+        goto cleanup;
+    if (spec->key) {
+        if (sqlite3_prepare_v2(db, "SELECT id FROM tasks WHERE script = ? AND key = ?", -1, &st,
+                               NULL) != SQLITE_OK) {
+            rc = drudge_db_err(db, "run", err);
+            goto cleanup;
+        }
+        sqlite3_bind_text(st, 1, spec->script, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, spec->key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            rc = drudge_seterr(err, DRUDGE_ESTATE,
+                               "a task with key '%s' already exists for %s (#%lld)", spec->key,
+                               spec->script, (long long)sqlite3_column_int64(st, 0));
+            goto cleanup;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO tasks(script, script_path, key, input, state, priority, "
+                           "run_at, max_attempts, manual_minutes, exception_minutes, created_at, "
+                           "lease_owner, lease_until, claimed_at) "
+                           "VALUES (?1,?2,?3,?4,'running',0,?5,?6,?7,?8,?5,?9,?10,?5)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = drudge_db_err(db, "run", err);
+        goto cleanup;
+    }
+    sqlite3_bind_text(st, 1, spec->script, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, spec->script_path, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, spec->key);
+    bind_text_or_null(st, 4, spec->input);
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int(st, 6, spec->max_attempts > 0 ? spec->max_attempts : 3);
+    sqlite3_bind_double(st, 7, spec->manual_minutes);
+    sqlite3_bind_double(st, 8, spec->exception_minutes);
+    sqlite3_bind_text(st, 9, worker, -1, SQLITE_STATIC);
+    /* A foreground run holds its lease for a day: it is never reaped while
+     * the person watches it, and still comes back if the process died. */
+    sqlite3_bind_int64(st, 10, now + 86400 * (int64_t)1000000);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = drudge_db_err(db, "run", err);
+        goto cleanup;
+    }
+    *id = sqlite3_last_insert_rowid(db);
+    rc = drudge_db_commit(db, err);
+cleanup:
+    sqlite3_finalize(st);
     if (rc)
         drudge_db_rollback(db);
     return rc;
+}
+
+/* ---- the worker side ---- */
+
+struct drudge_queue {
+    sqlite3 *db;
+    drudge_queue_opts opts;
+    char *owner, *scripts_json;
+    unsigned seed;
+    sqlite3_stmt *claim, *done, *attempt, *release, *renew, *cancels, *expired, *idle;
+    drudge_audit_writer *audit;
+    drudge_rec *rec; /* for the steps of lost attempts */
+};
+
+sqlite3 *drudge_queue_db(drudge_queue *q)
+{
+    return q->db;
+}
+
+/* The claim, and the idle check that must agree with it about what is
+ * claimable: due, not paused, inside its window, one of our scripts. */
+#define CLAIMABLE                                                                                  \
+    "state = 'queued' AND run_at <= ?1 AND script NOT IN (SELECT script FROM paused) "             \
+    "AND (?2 IS NULL OR script IN (SELECT value FROM json_each(?2))) "                             \
+    "AND (window IS NULL OR drudge_in_window(window, ?1))"
+
+drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudge_err *err)
+{
+    static const struct {
+        size_t off;
+        const char *sql;
+    } stmts[] = {
+        {offsetof(drudge_queue, claim),
+         "UPDATE tasks SET state = 'running', lease_owner = ?3, lease_until = ?4, claimed_at = ?1 "
+         "WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_due WHERE " CLAIMABLE
+         " ORDER BY priority DESC, run_at, id LIMIT ?5) "
+         "RETURNING id, script, script_path, key, input, attempts, spent, max_attempts, "
+         "priority, run_at"},
+        {offsetof(drudge_queue, done),
+         "UPDATE tasks SET state = ?2, attempts = attempts + 1, spent = spent + ?3, output = ?4, "
+         "error = ?5, error_kind = ?6, run_at = coalesce(?7, run_at), finished_at = ?8, "
+         "lease_owner = NULL, lease_until = NULL, claimed_at = NULL, cancel_requested = 0 "
+         "WHERE id = ?1 AND state = 'running' AND lease_owner = ?9 AND attempts = ?10"},
+        {offsetof(drudge_queue, attempt),
+         "INSERT INTO attempts(task_id, n, worker, started_at, ended_at, outcome, error, "
+         "error_kind) VALUES (?,?,?,?,?,?,?,?)"},
+        {offsetof(drudge_queue, release),
+         "UPDATE tasks SET state = 'queued', lease_owner = NULL, lease_until = NULL, "
+         "claimed_at = NULL WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 "
+         "AND attempts = ?3"},
+        {offsetof(drudge_queue, renew), "UPDATE tasks INDEXED BY tasks_lease SET lease_until = ?2 "
+                                        "WHERE state = 'running' AND lease_owner = ?1"},
+        {offsetof(drudge_queue, cancels),
+         "SELECT id FROM tasks INDEXED BY tasks_lease "
+         "WHERE state = 'running' AND lease_owner = ?1 AND cancel_requested"},
+        {offsetof(drudge_queue, expired),
+         "SELECT id, script, lease_owner, claimed_at, attempts, spent, max_attempts, key, input "
+         "FROM tasks INDEXED BY tasks_lease WHERE state = 'running' AND lease_until < ?1"},
+        {offsetof(drudge_queue, idle),
+         "SELECT EXISTS(SELECT 1 FROM tasks INDEXED BY tasks_lease WHERE state = 'running' "
+         "AND (?2 IS NULL OR script IN (SELECT value FROM json_each(?2)))) "
+         "OR EXISTS(SELECT 1 FROM tasks INDEXED BY tasks_due WHERE " CLAIMABLE ")"},
+    };
+    drudge_queue *q = drudge_xmalloc(sizeof *q);
+    memset(q, 0, sizeof *q);
+    q->db = db;
+    if (opts)
+        q->opts = *opts;
+    q->owner = drudge_xstrdup(q->opts.owner ? q->opts.owner : "worker");
+    q->opts.owner = q->owner;
+    if (!q->opts.lease_us)
+        q->opts.lease_us = DEFAULT_LEASE_US;
+    if (!q->opts.backoff_base_us)
+        q->opts.backoff_base_us = DEFAULT_BACKOFF_BASE_US;
+    if (!q->opts.backoff_cap_us)
+        q->opts.backoff_cap_us = DEFAULT_BACKOFF_CAP_US;
+    q->seed = q->opts.seed ? q->opts.seed : (unsigned)drudge_now_us();
+    if (q->opts.scripts && q->opts.scripts[0]) {
+        drudge_buf b = {0};
+        drudge_buf_puts(&b, "[");
+        for (const char *const *s = q->opts.scripts; *s; s++) {
+            if (s != q->opts.scripts)
+                drudge_buf_puts(&b, ",");
+            drudge_buf_json_str(&b, *s, strlen(*s));
+        }
+        drudge_buf_puts(&b, "]");
+        q->scripts_json = drudge_buf_take(&b);
+    }
+    q->opts.scripts = NULL; /* not kept: scripts_json carries them */
+    if (drudge_window_register(db, err))
+        goto fail;
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        sqlite3_stmt **slot = (sqlite3_stmt **)((char *)q + stmts[i].off);
+        if (sqlite3_prepare_v3(db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=
+            SQLITE_OK) {
+            drudge_db_err(db, "preparing the queue's statements", err);
+            goto fail;
+        }
+    }
+    if (!(q->audit = drudge_audit_writer_new(db, err)))
+        goto fail;
+    q->rec = drudge_rec_new();
+    return q;
+fail:
+    drudge_queue_free(q);
+    return NULL;
+}
+
+void drudge_queue_free(drudge_queue *q)
+{
+    if (!q)
+        return;
+    sqlite3_finalize(q->claim);
+    sqlite3_finalize(q->done);
+    sqlite3_finalize(q->attempt);
+    sqlite3_finalize(q->release);
+    sqlite3_finalize(q->renew);
+    sqlite3_finalize(q->cancels);
+    sqlite3_finalize(q->expired);
+    sqlite3_finalize(q->idle);
+    drudge_audit_writer_free(q->audit);
+    drudge_rec_free(q->rec);
+    free(q->owner);
+    free(q->scripts_json);
+    free(q);
+}
+
+void drudge_claimed_free(drudge_claimed *t)
+{
+    if (!t)
+        return;
+    free(t->script);
+    free(t->script_path);
+    free(t->key);
+    free(t->input);
+}
+
+static int claim_order(const void *a, const void *b)
+{
+    const drudge_claimed *x = a, *y = b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    if (x->run_at != y->run_at)
+        return x->run_at < y->run_at ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max, drudge_claimed **out,
+                               size_t *n, drudge_err *err)
+{
+    sqlite3_stmt *st = q->claim;
+    drudge_claimed *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int s;
+    *out = NULL;
+    *n = 0;
+    if (max <= 0)
+        return DRUDGE_OK;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text_or_null(st, 2, q->scripts_json);
+    sqlite3_bind_text(st, 3, q->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now + q->opts.lease_us);
+    sqlite3_bind_int(st, 5, max);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = drudge_xrealloc(v, cap * sizeof *v);
+        }
+        drudge_claimed *t = &v[cnt++];
+        t->id = sqlite3_column_int64(st, 0);
+        t->script = col_strdup(st, 1);
+        t->script_path = col_strdup(st, 2);
+        t->key = col_strdup(st, 3);
+        t->input = col_strdup(st, 4);
+        t->attempt = sqlite3_column_int(st, 5) + 1;
+        t->spent = sqlite3_column_int(st, 6);
+        t->max_attempts = sqlite3_column_int(st, 7);
+        t->priority = sqlite3_column_int(st, 8);
+        t->run_at = sqlite3_column_int64(st, 9);
+    }
+    sqlite3_reset(st);
+    if (s != SQLITE_DONE) {
+        for (size_t i = 0; i < cnt; i++)
+            drudge_claimed_free(&v[i]);
+        free(v);
+        return drudge_db_err(q->db, "claiming tasks", err);
+    }
+    /* RETURNING gives rows in no promised order; hand them out by priority. */
+    if (cnt > 1)
+        qsort(v, cnt, sizeof *v, claim_order);
+    *out = v;
+    *n = cnt;
+    return DRUDGE_OK;
+}
+
+int64_t drudge_queue_backoff(drudge_queue *q, int spent)
+{
+    int64_t base = q->opts.backoff_base_us, cap = q->opts.backoff_cap_us;
+    if (base <= 0)
+        return 0;
+    int64_t d = base;
+    for (int i = 1; i < spent && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    /* Equal jitter: half fixed, half random, so retries of a burst spread out
+     * but never come sooner than half the nominal delay. */
+    int64_t half = d / 2;
+    return half + (half > 0 ? (int64_t)(((double)rand_r(&q->seed) / RAND_MAX) * (double)half) : 0);
 }
 
 static const char *error_kind(drudge_outcome o)
@@ -163,101 +573,764 @@ static const char *error_kind(drudge_outcome o)
     }
 }
 
+static drudge_code insert_attempt(drudge_queue *q, int64_t task, int n, const char *worker,
+                                  int64_t started, int64_t ended, const char *outcome,
+                                  const char *error, const char *kind, drudge_err *err)
+{
+    sqlite3_stmt *st = q->attempt;
+    sqlite3_bind_int64(st, 1, task);
+    sqlite3_bind_int(st, 2, n);
+    sqlite3_bind_text(st, 3, worker, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, started);
+    sqlite3_bind_int64(st, 5, ended);
+    sqlite3_bind_text(st, 6, outcome, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 7, error);
+    bind_text_or_null(st, 8, kind);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (s != SQLITE_DONE)
+        return drudge_db_err(q->db, "recording an attempt", err);
+    return DRUDGE_OK;
+}
+
+drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, int64_t now,
+                                  const char **new_state, drudge_err *err)
+{
+    const drudge_claimed *t = c->task;
+    const drudge_result *res = c->res;
+    const char *state, *outcome, *error = NULL, *kind = NULL, *output = NULL;
+    int spend = 0, finished = 1;
+    int64_t run_at = 0;
+    *new_state = NULL;
+
+    if (c->cancelled) {
+        state = "cancelled";
+        outcome = "cancelled";
+        error = "cancelled by an operator";
+        kind = "cancelled";
+    } else {
+        outcome = drudge_outcome_name(res->outcome);
+        error = res->error;
+        kind = error_kind(res->outcome);
+        switch (res->outcome) {
+        case DRUDGE_DONE:
+            state = "done";
+            output = res->output;
+            break;
+        case DRUDGE_FAILED:
+            state = "failed";
+            break;
+        case DRUDGE_RETRY_LATER:
+            /* Asked for: a delay of the script's choosing, no attempt spent. */
+            state = "queued";
+            finished = 0;
+            run_at = now + (int64_t)(res->retry_after > 0 ? res->retry_after * 1e6 : 0);
+            break;
+        default:
+            spend = 1;
+            if (c->no_retry || t->spent + 1 >= t->max_attempts) {
+                state = "dead";
+            } else {
+                state = "queued";
+                finished = 0;
+                run_at = now + drudge_queue_backoff(q, t->spent + 1);
+            }
+            break;
+        }
+    }
+    sqlite3_stmt *st = q->done;
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, spend);
+    bind_text_or_null(st, 4, output);
+    bind_text_or_null(st, 5, error);
+    bind_text_or_null(st, 6, kind);
+    if (run_at)
+        sqlite3_bind_int64(st, 7, run_at);
+    else
+        sqlite3_bind_null(st, 7);
+    if (finished)
+        sqlite3_bind_int64(st, 8, now);
+    else
+        sqlite3_bind_null(st, 8);
+    sqlite3_bind_text(st, 9, q->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, t->attempt - 1);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (s != SQLITE_DONE)
+        return drudge_db_err(q->db, "recording a task's outcome", err);
+    if (sqlite3_changes(q->db) != 1)
+        return DRUDGE_OK; /* the lease was lost: another worker owns this task now */
+    if (res) {
+        /* The attempt ended when the script did, not when its batch committed. */
+        int64_t ended = c->started_us + res->duration_us;
+        drudge_code rc = insert_attempt(q, t->id, t->attempt, c->worker, c->started_us,
+                                        ended > c->started_us && ended < now ? ended : now, outcome,
+                                        error, kind, err);
+        if (rc)
+            return rc;
+        if (c->rec) {
+            rc = drudge_audit_writer_append(q->audit, c->rec, err);
+            if (rc)
+                return rc;
+        }
+    }
+    *new_state = state;
+    return DRUDGE_OK;
+}
+
+drudge_code drudge_queue_release(drudge_queue *q, const drudge_claimed *t, drudge_err *err)
+{
+    sqlite3_stmt *st = q->release;
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_text(st, 2, q->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, t->attempt - 1);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (s != SQLITE_DONE)
+        return drudge_db_err(q->db, "releasing a task", err);
+    return DRUDGE_OK;
+}
+
+drudge_code drudge_queue_renew(drudge_queue *q, int64_t now, int64_t *cancel, size_t max,
+                               size_t *ncancel, drudge_err *err)
+{
+    sqlite3_stmt *st = q->renew;
+    *ncancel = 0;
+    sqlite3_bind_text(st, 1, q->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now + q->opts.lease_us);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (s != SQLITE_DONE)
+        return drudge_db_err(q->db, "renewing leases", err);
+    st = q->cancels;
+    sqlite3_bind_text(st, 1, q->owner, -1, SQLITE_STATIC);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        if (*ncancel < max)
+            cancel[(*ncancel)++] = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (s != SQLITE_DONE)
+        return drudge_db_err(q->db, "reading cancel requests", err);
+    return DRUDGE_OK;
+}
+
+typedef struct expired_task {
+    drudge_claimed t;
+    char *owner;
+    int64_t claimed_at;
+} expired_task;
+
+drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, int *n, drudge_err *err)
+{
+    sqlite3_stmt *st = q->expired;
+    expired_task *v = NULL;
+    size_t cnt = 0, cap = 0;
+    drudge_code rc = DRUDGE_OK;
+    int s;
+    *n = 0;
+    /* Collect first: the updates below change the index being read. */
+    sqlite3_bind_int64(st, 1, now);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = drudge_xrealloc(v, cap * sizeof *v);
+        }
+        expired_task *e = &v[cnt++];
+        memset(e, 0, sizeof *e);
+        e->t.id = sqlite3_column_int64(st, 0);
+        e->t.script = col_strdup(st, 1);
+        e->owner = col_strdup(st, 2);
+        e->claimed_at = sqlite3_column_int64(st, 3);
+        e->t.attempt = sqlite3_column_int(st, 4) + 1;
+        e->t.spent = sqlite3_column_int(st, 5);
+        e->t.max_attempts = sqlite3_column_int(st, 6);
+        e->t.key = col_strdup(st, 7);
+        e->t.input = col_strdup(st, 8);
+    }
+    sqlite3_reset(st);
+    if (s != SQLITE_DONE) {
+        rc = drudge_db_err(q->db, "finding expired leases", err);
+        goto cleanup;
+    }
+    drudge_buf b = {0};
+    for (size_t i = 0; i < cnt && !rc; i++) {
+        expired_task *e = &v[i];
+        const char *msg = "lost: the worker's lease expired (it died or stalled) before the "
+                          "attempt's outcome was recorded";
+        int dead = e->t.spent + 1 >= e->t.max_attempts;
+        /* A lost attempt is retried at once: the task itself is rarely at fault. */
+        st = q->done;
+        sqlite3_bind_int64(st, 1, e->t.id);
+        sqlite3_bind_text(st, 2, dead ? "dead" : "queued", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, 1);
+        sqlite3_bind_null(st, 4);
+        sqlite3_bind_text(st, 5, msg, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, "lost", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, now);
+        if (dead)
+            sqlite3_bind_int64(st, 8, now);
+        else
+            sqlite3_bind_null(st, 8);
+        sqlite3_bind_text(st, 9, e->owner ? e->owner : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 10, e->t.attempt - 1);
+        s = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (s != SQLITE_DONE) {
+            rc = drudge_db_err(q->db, "requeueing a lost task", err);
+            break;
+        }
+        if (sqlite3_changes(q->db) != 1)
+            continue;
+        rc = insert_attempt(q, e->t.id, e->t.attempt, e->owner ? e->owner : "?",
+                            e->claimed_at ? e->claimed_at : now, now, "lost", msg, "lost", err);
+        if (rc)
+            break;
+        /* The lost attempt is on the audit chain too, as its root step. */
+        drudge_rec_reset(q->rec, e->t.id, e->t.attempt);
+        drudge_buf_reset(&b);
+        drudge_buf_puts(&b, "{\"input\":");
+        drudge_buf_puts(&b, e->t.input ? e->t.input : "null");
+        if (e->t.key) {
+            drudge_buf_puts(&b, ",\"key\":");
+            drudge_buf_json_str(&b, e->t.key, strlen(e->t.key));
+        }
+        drudge_buf_puts(&b, "}");
+        int seq = drudge_rec_begin(q->rec, "task", e->t.script, b.data);
+        drudge_rec_end(q->rec, seq, "lost", NULL, msg);
+        rc = drudge_audit_writer_append(q->audit, q->rec, err);
+        if (!rc)
+            (*n)++;
+    }
+    drudge_buf_free(&b);
+cleanup:
+    for (size_t i = 0; i < cnt; i++) {
+        drudge_claimed_free(&v[i].t);
+        free(v[i].owner);
+    }
+    free(v);
+    return rc;
+}
+
+drudge_code drudge_queue_idle(drudge_queue *q, int64_t now, int *idle, drudge_err *err)
+{
+    sqlite3_stmt *st = q->idle;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text_or_null(st, 2, q->scripts_json);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *idle = !sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    if (s != SQLITE_ROW)
+        return drudge_db_err(q->db, "checking for work", err);
+    return DRUDGE_OK;
+}
+
 drudge_code drudge_queue_finish(sqlite3 *db, const drudge_finish *f, const char **new_state,
                                 drudge_err *err)
 {
+    drudge_queue_opts opts = {.owner = f->worker};
+    drudge_queue *q = drudge_queue_new(db, &opts, err);
+    if (!q)
+        return err ? err->code : DRUDGE_EDB;
+    drudge_claimed t = {.id = f->task_id, .attempt = f->attempt, .max_attempts = 1};
+    drudge_completion c = {.task = &t,
+                           .worker = f->worker,
+                           .started_us = f->started_us,
+                           .res = f->res,
+                           .no_retry = f->no_retry,
+                           .rec = f->rec};
+    const char *state = NULL;
+    drudge_code rc = drudge_db_begin(db, err);
+    if (!rc)
+        rc = drudge_queue_complete(q, &c, drudge_now_us(), &state, err);
+    if (!rc && !state)
+        rc = drudge_seterr(err, DRUDGE_ESTATE, "task #%lld is no longer leased to %s",
+                           (long long)f->task_id, f->worker);
+    if (!rc)
+        rc = drudge_db_commit(db, err);
+    if (rc)
+        drudge_db_rollback(db);
+    else if (new_state)
+        *new_state = state;
+    drudge_queue_free(q);
+    return rc;
+}
+
+/* ---- operations ---- */
+
+#define TASK_COLS                                                                                  \
+    "id, script, script_path, key, state, input, output, error, error_kind, lease_owner, "         \
+    "schedule, resolved_by, resolved_note, priority, attempts, spent, max_attempts, "              \
+    "cancel_requested, manual_minutes, exception_minutes, run_at, created_at, finished_at, "       \
+    "lease_until, resolved_at"
+
+static void read_task(sqlite3_stmt *st, drudge_task_row *t)
+{
+    t->id = sqlite3_column_int64(st, 0);
+    t->script = col_strdup(st, 1);
+    t->script_path = col_strdup(st, 2);
+    t->key = col_strdup(st, 3);
+    t->state = col_strdup(st, 4);
+    t->input = col_strdup(st, 5);
+    t->output = col_strdup(st, 6);
+    t->error = col_strdup(st, 7);
+    t->error_kind = col_strdup(st, 8);
+    t->lease_owner = col_strdup(st, 9);
+    t->schedule = col_strdup(st, 10);
+    t->resolved_by = col_strdup(st, 11);
+    t->resolved_note = col_strdup(st, 12);
+    t->priority = sqlite3_column_int(st, 13);
+    t->attempts = sqlite3_column_int(st, 14);
+    t->spent = sqlite3_column_int(st, 15);
+    t->max_attempts = sqlite3_column_int(st, 16);
+    t->cancel_requested = sqlite3_column_int(st, 17);
+    t->manual_minutes = sqlite3_column_double(st, 18);
+    t->exception_minutes = sqlite3_column_double(st, 19);
+    t->run_at = sqlite3_column_int64(st, 20);
+    t->created_at = sqlite3_column_int64(st, 21);
+    t->finished_at = sqlite3_column_int64(st, 22);
+    t->lease_until = sqlite3_column_int64(st, 23);
+    t->resolved_at = sqlite3_column_int64(st, 24);
+}
+
+void drudge_task_row_clear(drudge_task_row *t)
+{
+    free(t->script);
+    free(t->script_path);
+    free(t->key);
+    free(t->state);
+    free(t->input);
+    free(t->output);
+    free(t->error);
+    free(t->error_kind);
+    free(t->lease_owner);
+    free(t->schedule);
+    free(t->resolved_by);
+    free(t->resolved_note);
+    memset(t, 0, sizeof *t);
+}
+
+void drudge_task_rows_free(drudge_task_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        drudge_task_row_clear(&rows[i]);
+    free(rows);
+}
+
+void drudge_attempt_rows_free(drudge_attempt_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].worker);
+        free(rows[i].outcome);
+        free(rows[i].error);
+        free(rows[i].error_kind);
+    }
+    free(rows);
+}
+
+drudge_code drudge_queue_list(sqlite3 *db, const char *state, const char *script, int limit,
+                              drudge_task_row **rows, size_t *n, drudge_err *err)
+{
     sqlite3_stmt *st = NULL;
-    const drudge_result *res = f->res;
-    int64_t now = drudge_now_us();
-    const char *state;
+    size_t cap = 0;
+    int s;
+    *rows = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT " TASK_COLS " FROM tasks WHERE (?1 IS NULL OR state = ?1) "
+                           "AND (?2 IS NULL OR script = ?2) ORDER BY id DESC LIMIT ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "listing tasks", err);
+    bind_text_or_null(st, 1, state);
+    bind_text_or_null(st, 2, script);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : 100);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            *rows = drudge_xrealloc(*rows, cap * sizeof **rows);
+        }
+        read_task(st, &(*rows)[(*n)++]);
+    }
+    drudge_code rc = s == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "listing tasks", err);
+    sqlite3_finalize(st);
+    if (rc) {
+        drudge_task_rows_free(*rows, *n);
+        *rows = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+drudge_code drudge_queue_get(sqlite3 *db, int64_t id, drudge_task_row *task,
+                             drudge_attempt_row **attempts, size_t *n, drudge_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    drudge_code rc = DRUDGE_OK;
+    size_t cap = 0;
+    int s;
+    memset(task, 0, sizeof *task);
+    *attempts = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT " TASK_COLS " FROM tasks WHERE id = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return drudge_db_err(db, "reading a task", err);
+    sqlite3_bind_int64(st, 1, id);
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        read_task(st, task);
+    else if (s == SQLITE_DONE)
+        rc = drudge_seterr(err, DRUDGE_ENOTFOUND, "no task #%lld", (long long)id);
+    else
+        rc = drudge_db_err(db, "reading a task", err);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT n, worker, outcome, error, error_kind, started_at, ended_at "
+                           "FROM attempts WHERE task_id = ? ORDER BY n",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = drudge_db_err(db, "reading attempts", err);
+        goto cleanup;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *attempts = drudge_xrealloc(*attempts, cap * sizeof **attempts);
+        }
+        drudge_attempt_row *a = &(*attempts)[(*n)++];
+        a->n = sqlite3_column_int(st, 0);
+        a->worker = col_strdup(st, 1);
+        a->outcome = col_strdup(st, 2);
+        a->error = col_strdup(st, 3);
+        a->error_kind = col_strdup(st, 4);
+        a->started_at = sqlite3_column_int64(st, 5);
+        a->ended_at = sqlite3_column_int64(st, 6);
+    }
+    if (s != SQLITE_DONE)
+        rc = drudge_db_err(db, "reading attempts", err);
+cleanup:
+    sqlite3_finalize(st);
+    if (rc) {
+        drudge_task_row_clear(task);
+        drudge_attempt_rows_free(*attempts, *n);
+        *attempts = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static drudge_script_counts *counts_for(drudge_queue_stats *s, const char *script)
+{
+    for (size_t i = 0; i < s->nscripts; i++)
+        if (!strcmp(s->scripts[i].script, script))
+            return &s->scripts[i];
+    s->scripts = drudge_xrealloc(s->scripts, (s->nscripts + 1) * sizeof *s->scripts);
+    drudge_script_counts *c = &s->scripts[s->nscripts++];
+    memset(c, 0, sizeof *c);
+    c->script = drudge_xstrdup(script);
+    return c;
+}
+
+static int by_script(const void *a, const void *b)
+{
+    return strcmp(((const drudge_script_counts *)a)->script,
+                  ((const drudge_script_counts *)b)->script);
+}
+
+void drudge_queue_stats_clear(drudge_queue_stats *s)
+{
+    for (size_t i = 0; i < s->nscripts; i++)
+        free(s->scripts[i].script);
+    free(s->scripts);
+    memset(s, 0, sizeof *s);
+}
+
+/* The first attempt row that ended at or after t, by binary search on the
+ * rowid: attempts are appended in (nearly) the order they end, so no index
+ * on ended_at is kept up to date on the hot path for this. */
+static drudge_code first_attempt_since(sqlite3 *db, int64_t t, int64_t *out, drudge_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t lo = 1, hi = 0;
+    drudge_code rc = DRUDGE_OK;
+    if (sqlite3_prepare_v2(db, "SELECT max(id) FROM attempts", -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "status", err);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        hi = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db, "SELECT ended_at FROM attempts WHERE id >= ? ORDER BY id LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "status", err);
+    hi++; /* answer in [lo, hi]; hi = none */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2, ended = INT64_MAX;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, mid);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW)
+            ended = sqlite3_column_int64(st, 0);
+        else if (s != SQLITE_DONE) {
+            rc = drudge_db_err(db, "status", err);
+            break;
+        }
+        if (ended >= t)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    sqlite3_finalize(st);
+    *out = lo;
+    return rc;
+}
+
+drudge_code drudge_queue_status(sqlite3 *db, int64_t now, drudge_queue_stats *out, drudge_err *err)
+{
+    /* Every query reads one of the partial indexes alone (queued, running,
+     * finished), or the few failed/dead rows, or the last minute's attempts,
+     * so status stays quick over a backlog of millions. Rows of the first two
+     * are counted here rather than grouped in SQL, which would sort them. */
+    static const char *const queries[] = {
+        "SELECT script, 0, id FROM tasks INDEXED BY tasks_due WHERE state = 'queued'",
+        "SELECT script, 1 FROM tasks INDEXED BY tasks_lease WHERE state = 'running'",
+        "SELECT script, state, count(*) FROM tasks INDEXED BY tasks_finished "
+        "WHERE state <> 'queued' AND state <> 'running' GROUP BY state, script",
+        /* The partial index is usable only when its own WHERE term is repeated. */
+        "SELECT script, count(*) FROM tasks INDEXED BY tasks_finished WHERE "
+        "state <> 'queued' AND state <> 'running' AND (state = 'failed' OR state = 'dead') "
+        "AND resolved_at IS NULL GROUP BY script",
+        "SELECT t.script, count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id "
+        "WHERE a.id >= ?1 GROUP BY t.script",
+        "SELECT script FROM paused",
+        "SELECT name FROM scripts",
+    };
+    drudge_code rc = DRUDGE_OK;
+    int64_t since = 0;
+    memset(out, 0, sizeof *out);
+    rc = first_attempt_since(db, now - 60 * (int64_t)1000000, &since, err);
+    for (size_t q = 0; q < sizeof queries / sizeof queries[0] && !rc; q++) {
+        sqlite3_stmt *st = NULL;
+        int s;
+        if (sqlite3_prepare_v2(db, queries[q], -1, &st, NULL) != SQLITE_OK) {
+            rc = drudge_db_err(db, "status", err);
+            break;
+        }
+        if (q == 4)
+            sqlite3_bind_int64(st, 1, since);
+        drudge_script_counts *c = NULL;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *script = (const char *)sqlite3_column_text(st, 0);
+            if (!script)
+                script = "";
+            if (!c || strcmp(c->script, script))
+                c = counts_for(out, script);
+            switch (q) {
+            case 0: {
+                int64_t id = sqlite3_column_int64(st, 2);
+                c->count[0]++;
+                if (!c->oldest_queued_us || id < c->oldest_queued_us)
+                    c->oldest_queued_us = id; /* an id for now: ids grow with created_at */
+                break;
+            }
+            case 1:
+                c->count[1]++;
+                break;
+            case 2: {
+                const char *state = (const char *)sqlite3_column_text(st, 1);
+                for (int i = 2; i < DRUDGE_NSTATES; i++)
+                    if (state && !strcmp(state, drudge_task_states[i]))
+                        c->count[i] += sqlite3_column_int64(st, 2);
+                break;
+            }
+            case 3:
+                c->unresolved = sqlite3_column_int64(st, 1);
+                break;
+            case 4:
+                c->done_last_minute = sqlite3_column_int64(st, 1);
+                break;
+            case 5:
+                c->paused = 1;
+                break;
+            default:
+                break; /* known scripts appear with zero counts */
+            }
+        }
+        if (s != SQLITE_DONE)
+            rc = drudge_db_err(db, "status", err);
+        sqlite3_finalize(st);
+        if (!rc && q == 0) {
+            /* Turn the oldest ids into their creation times. */
+            sqlite3_stmt *ct = NULL;
+            if (sqlite3_prepare_v2(db, "SELECT created_at FROM tasks WHERE id = ?", -1, &ct,
+                                   NULL) != SQLITE_OK) {
+                rc = drudge_db_err(db, "status", err);
+                break;
+            }
+            for (size_t i = 0; i < out->nscripts; i++) {
+                if (!out->scripts[i].oldest_queued_us)
+                    continue;
+                sqlite3_reset(ct);
+                sqlite3_bind_int64(ct, 1, out->scripts[i].oldest_queued_us);
+                out->scripts[i].oldest_queued_us =
+                    sqlite3_step(ct) == SQLITE_ROW ? sqlite3_column_int64(ct, 0) : 0;
+            }
+            sqlite3_finalize(ct);
+        }
+    }
+    if (rc) {
+        drudge_queue_stats_clear(out);
+        return rc;
+    }
+    qsort(out->scripts, out->nscripts, sizeof *out->scripts, by_script);
+    for (size_t i = 0; i < out->nscripts; i++) {
+        drudge_script_counts *c = &out->scripts[i];
+        for (int k = 0; k < DRUDGE_NSTATES; k++)
+            out->total.count[k] += c->count[k];
+        out->total.unresolved += c->unresolved;
+        out->total.done_last_minute += c->done_last_minute;
+        if (c->oldest_queued_us &&
+            (!out->total.oldest_queued_us || c->oldest_queued_us < out->total.oldest_queued_us))
+            out->total.oldest_queued_us = c->oldest_queued_us;
+    }
+    return DRUDGE_OK;
+}
+
+/* Runs one UPDATE with (id, now) bound in its own transaction; *changes gets
+ * the number of rows changed. */
+static drudge_code exec_update(sqlite3 *db, const char *what, const char *sql, int64_t id,
+                               int64_t now, const char *s3, const char *s4, int64_t *changes,
+                               drudge_err *err)
+{
+    sqlite3_stmt *st = NULL;
     drudge_code rc = drudge_db_begin(db, err);
     if (rc)
         return rc;
-    switch (res->outcome) {
-    case DRUDGE_DONE:
-        state = "done";
-        break;
-    case DRUDGE_FAILED:
-        state = "failed";
-        break;
-    case DRUDGE_RETRY_LATER:
-        state = "queued";
-        break;
-    default:
-        state = f->no_retry ? "dead" : "queued";
-        break;
-    }
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO attempts(task_id, n, worker, started_at, ended_at, "
-                           "outcome, error, error_kind) VALUES (?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = drudge_db_err(db, "finish", err);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = drudge_db_err(db, what, err);
         goto cleanup;
     }
-    sqlite3_bind_int64(st, 1, f->task_id);
-    sqlite3_bind_int(st, 2, f->attempt);
-    sqlite3_bind_text(st, 3, f->worker, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, f->started_us);
-    sqlite3_bind_int64(st, 5, now);
-    sqlite3_bind_text(st, 6, drudge_outcome_name(res->outcome), -1, SQLITE_STATIC);
-    if (res->error)
-        sqlite3_bind_text(st, 7, res->error, -1, SQLITE_STATIC);
-    if (error_kind(res->outcome))
-        sqlite3_bind_text(st, 8, error_kind(res->outcome), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    if (sqlite3_bind_parameter_count(st) >= 3)
+        bind_text_or_null(st, 3, s3);
+    if (sqlite3_bind_parameter_count(st) >= 4)
+        bind_text_or_null(st, 4, s4);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = drudge_db_err(db, "finish: attempt", err);
+        rc = drudge_db_err(db, what, err);
         goto cleanup;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    /* A system error spends an attempt; past max_attempts the task is dead.
-     * retry_later does not spend one. */
-    if (sqlite3_prepare_v2(
-            db,
-            "UPDATE tasks SET "
-            " attempts = attempts + 1,"
-            " spent = spent + (?2 NOT IN ('done','failed','retry')),"
-            " state = CASE WHEN ?3 = 'queued' AND ?2 <> 'retry' AND spent + 1 >= max_attempts"
-            "   THEN 'dead' ELSE ?3 END,"
-            " output = ?4, error = ?5, error_kind = ?6,"
-            " run_at = CASE WHEN ?3 = 'queued' THEN ?7 ELSE run_at END,"
-            " finished_at = CASE WHEN ?3 = 'queued' AND NOT (?2 <> 'retry' AND spent + 1 >= "
-            "   max_attempts) THEN NULL ELSE ?8 END,"
-            " lease_owner = NULL, lease_until = NULL, claimed_at = NULL "
-            "WHERE id = ?1 RETURNING state",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = drudge_db_err(db, "finish: task", err);
-        goto cleanup;
-    }
-    double delay = res->outcome == DRUDGE_RETRY_LATER ? res->retry_after : 0;
-    sqlite3_bind_int64(st, 1, f->task_id);
-    sqlite3_bind_text(st, 2, drudge_outcome_name(res->outcome), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-    if (res->output)
-        sqlite3_bind_text(st, 4, res->output, -1, SQLITE_STATIC);
-    if (res->error)
-        sqlite3_bind_text(st, 5, res->error, -1, SQLITE_STATIC);
-    if (error_kind(res->outcome))
-        sqlite3_bind_text(st, 6, error_kind(res->outcome), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, now + (int64_t)(delay * 1e6));
-    sqlite3_bind_int64(st, 8, now);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = drudge_db_err(db, "finish: task", err);
-        goto cleanup;
-    }
-    if (new_state)
-        *new_state = !strcmp((const char *)sqlite3_column_text(st, 0), "dead") ? "dead" : state;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (f->rec) {
-        rc = drudge_audit_append(db, f->rec, err);
-        if (rc)
-            goto cleanup;
-    }
+    *changes = sqlite3_changes(db);
     rc = drudge_db_commit(db, err);
 cleanup:
     sqlite3_finalize(st);
     if (rc)
         drudge_db_rollback(db);
+    return rc;
+}
+
+/* Explains why an operation did not apply to task id: missing, or its state. */
+static drudge_code state_error(sqlite3 *db, int64_t id, const char *op, const char *allowed,
+                               drudge_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    drudge_code rc;
+    if (sqlite3_prepare_v2(db, "SELECT state FROM tasks WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, op, err);
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = drudge_seterr(err, DRUDGE_ESTATE,
+                           "cannot %s task #%lld: it is %s (only %s tasks can be)", op,
+                           (long long)id, sqlite3_column_text(st, 0), allowed);
+    else
+        rc = drudge_seterr(err, DRUDGE_ENOTFOUND, "no task #%lld", (long long)id);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define REQUEUE                                                                                    \
+    "state = 'queued', spent = 0, run_at = ?2, finished_at = NULL, error = NULL, "                 \
+    "error_kind = NULL, output = NULL, resolved_by = NULL, resolved_at = NULL, "                   \
+    "resolved_note = NULL, cancel_requested = 0"
+
+drudge_code drudge_queue_retry(sqlite3 *db, int64_t id, int64_t now, drudge_err *err)
+{
+    int64_t changes = 0;
+    drudge_code rc = exec_update(db, "retry",
+                                 "UPDATE tasks SET " REQUEUE
+                                 " WHERE id = ?1 AND state IN ('failed','dead','cancelled')",
+                                 id, now, NULL, NULL, &changes, err);
+    if (!rc && !changes)
+        rc = state_error(db, id, "retry", "failed, dead or cancelled", err);
+    return rc;
+}
+
+drudge_code drudge_queue_retry_all(sqlite3 *db, const char *state, const char *script, int64_t now,
+                                   int64_t *count, drudge_err *err)
+{
+    return exec_update(db, "retry",
+                       "UPDATE tasks SET " REQUEUE " WHERE ?1 = ?1 AND state = ?3 AND "
+                       "(?4 IS NULL OR script = ?4)",
+                       0, now, state, script, count, err);
+}
+
+drudge_code drudge_queue_cancel(sqlite3 *db, int64_t id, int64_t now, int *deferred,
+                                drudge_err *err)
+{
+    int64_t changes = 0;
+    *deferred = 0;
+    drudge_code rc = exec_update(db, "cancel",
+                                 "UPDATE tasks SET state = 'cancelled', finished_at = ?2 "
+                                 "WHERE id = ?1 AND state = 'queued'",
+                                 id, now, NULL, NULL, &changes, err);
+    if (rc || changes)
+        return rc;
+    rc = exec_update(db, "cancel",
+                     "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1 AND ?2 = ?2 "
+                     "AND state = 'running'",
+                     id, now, NULL, NULL, &changes, err);
+    if (!rc && changes)
+        *deferred = 1;
+    else if (!rc)
+        rc = state_error(db, id, "cancel", "queued or running", err);
+    return rc;
+}
+
+drudge_code drudge_queue_pause(sqlite3 *db, const char *script, const char *who, int64_t now,
+                               int *changed, drudge_err *err)
+{
+    int64_t changes = 0;
+    drudge_code rc = exec_update(db, "pause",
+                                 "INSERT INTO paused(script, paused_at, paused_by) "
+                                 "SELECT ?3, ?2, ?4 WHERE ?1 = ?1 "
+                                 "ON CONFLICT(script) DO NOTHING",
+                                 0, now, script, who, &changes, err);
+    *changed = changes > 0;
+    return rc;
+}
+
+drudge_code drudge_queue_resume(sqlite3 *db, const char *script, int *changed, drudge_err *err)
+{
+    int64_t changes = 0;
+    drudge_code rc =
+        exec_update(db, "resume", "DELETE FROM paused WHERE ?1 = ?1 AND ?2 = ?2 AND script = ?3", 0,
+                    0, script, NULL, &changes, err);
+    *changed = changes > 0;
+    return rc;
+}
+
+drudge_code drudge_queue_resolve(sqlite3 *db, int64_t id, const char *who, const char *note,
+                                 int64_t now, drudge_err *err)
+{
+    int64_t changes = 0;
+    drudge_code rc = exec_update(db, "resolve",
+                                 "UPDATE tasks SET resolved_by = ?3, resolved_at = ?2, "
+                                 "resolved_note = ?4 WHERE id = ?1 AND state IN ('failed','dead')",
+                                 id, now, who, note, &changes, err);
+    if (!rc && !changes)
+        rc = state_error(db, id, "resolve", "failed or dead", err);
     return rc;
 }

@@ -40,6 +40,7 @@ install() {
 build() { # build DIR [cmake args...]
   local dir=$1; shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  echo "setup: building in $dir"
   cmake --build "$dir" -j "$(nproc)"
 }
 
@@ -51,12 +52,13 @@ case "$job" in
   demo)
     install "${packages[@]}"
     build build
-    if build/drudge help demo >/dev/null 2>&1; then exec build/drudge demo; fi
-    exec build/drudge run scripts/examples/hello.lua --input '{"name":"Zoë"}'
+    exec build/drudge demo
     ;;
   test)
     install "${packages[@]}" "${test_packages[@]}"
     build build
+    # The code must also compile warning-free with clang.
+    CC=clang build build-clang
     ctest --test-dir build --output-on-failure -j "$(nproc)"
     ;;
   asan)

@@ -20,6 +20,7 @@ typedef struct drudge_host_opts {
     const char *files_dir;    /* io.open is confined here; NULL = no file access */
     const char *secrets_file; /* NAME=value lines, must be mode 0600; NULL = env only */
     int echo_logs;            /* print log.* lines to stderr as well */
+    const char *redact_file;  /* redaction patterns (logs/redact.c); NULL = $DRUDGE_REDACT */
 } drudge_host_opts;
 
 /* What a script declares; filled by drudge_host_load. Strings owned by the host. */
@@ -88,11 +89,20 @@ drudge_code drudge_host_load(drudge_host *h, const char *path,
 drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_view *task,
                             drudge_result *res, drudge_err *err);
 void drudge_result_clear(drudge_result *res);
+/* Ends the running attempt at its next deadline check, as a timeout (safe
+ * from another thread; cleared when the next attempt starts). */
+void drudge_host_cancel(drudge_host *h);
+/* Gives the host a fresh recorder and returns the last attempt's, so a worker
+ * can run on while the queue writer appends the old one (caller owns it). */
+drudge_rec *drudge_host_swap_rec(drudge_host *h, drudge_rec *fresh);
 const char *drudge_outcome_name(drudge_outcome o); /* "done", "failed", ... */
 
 /* Seconds left before the running attempt's deadline (for connectors that
  * block in C and must cap their own timeouts); a large number when idle. */
 double drudge_host_remaining(lua_State *L);
+/* Resolves path inside the files directory as io.open does; pushes the full
+ * path and returns it, or raises naming the path. */
+const char *drudge_host_confine(lua_State *L, const char *path);
 /* Raises a system error in L with a message (never returns). */
 int drudge_host_raise(lua_State *L, const char *fmt, ...);
 
@@ -111,6 +121,11 @@ int luaopen_drudge_queue(lua_State *L);   /* runner/lqueue.c */
  * between tasks): a callback run at the start of every attempt. */
 typedef void (*drudge_attempt_hook)(lua_State *L);
 void drudge_host_on_attempt(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* A callback run at the end of every attempt, its outcome known (desktop
+ * releases its display lock there). */
+void drudge_host_on_attempt_end(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* Raises what retry_later(seconds, msg) raises (never returns). */
+int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg);
 /* Called when a step(...) ends in an error, with the step's seq still open
  * (desktop uses it for screenshot_on_error). */
 typedef void (*drudge_step_error_hook)(lua_State *L, int seq);

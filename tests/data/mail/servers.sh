@@ -1,0 +1,152 @@
+# Mail servers for the integration tests: source it after tests/lib.sh.
+#   start_dovecot DIR [tls]  Dovecot IMAP on a free loopback port ($IMAP_PORT),
+#                            user "robot" / password "$IMAP_PASS", Maildir in DIR;
+#                            with "tls": a self-signed certificate, $IMAP_CA is its file
+#   seed_maildir FILE...     delivers messages into the INBOX (new/)
+#   start_smtp DIR           aiosmtpd on $SMTP_PORT, each message saved in DIR
+#   stop_servers             (called from the EXIT trap)
+# Skips (exit 77) when Dovecot or aiosmtpd is not installed.
+
+IMAP_PASS="s3cret-Imap-pw!"
+_mail_pids=()
+
+_mail_groups=()
+
+stop_servers() {
+  local p
+  # Dovecot in its own session: the whole group at once, since a polite
+  # SIGTERM leaves login processes waiting seconds on the dying stats service.
+  for p in "${_mail_groups[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+  for p in "${_mail_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${_mail_pids[@]}" "${_mail_groups[@]}"; do wait "$p" 2>/dev/null || true; done
+  _mail_pids=() _mail_groups=()
+}
+
+start_dovecot() {
+  local dir=$1 tls=${2:-}
+  command -v dovecot >/dev/null || { echo "dovecot not installed" >&2; exit 77; }
+  [ "$(id -u)" = 0 ] || { echo "dovecot tests need root" >&2; exit 77; }
+  getent passwd dovecot >/dev/null || exit 77
+  IMAP_PORT=$(free_port)
+  mkdir -p "$dir/run" "$dir/state" "$dir/home/robot/Maildir"/{cur,new,tmp}
+  # Dovecot's auth and mail processes run as the dovecot user: let them in.
+  chmod 755 "$dir" "$(dirname "$dir")"
+  echo "robot:{PLAIN}$IMAP_PASS::::::" > "$dir/passwd"
+  local ssl_conf="ssl = no"
+  if [ "$tls" = tls ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1 -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+    IMAP_CA=$dir/cert.pem
+    ssl_conf="ssl = required
+ssl_cert = <$dir/cert.pem
+ssl_key = <$dir/key.pem"
+  fi
+  local imap_listener="inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }"
+  if [ "$tls" = tls ]; then
+    imap_listener="inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+    ssl = yes
+  }"
+  fi
+  cat > "$dir/dovecot.conf" <<CONF
+base_dir = $dir/run
+state_dir = $dir/state
+log_path = $dir/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
+$ssl_conf
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $dir/passwd
+}
+userdb {
+  driver = static
+  args = uid=dovecot gid=dovecot home=$dir/home/%u
+}
+mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  separator = /
+}
+service imap-login {
+  $imap_listener
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+service stats {
+  unix_listener stats-reader {
+    mode = 0666
+  }
+  unix_listener stats-writer {
+    mode = 0666
+  }
+}
+CONF
+  chown -R dovecot:dovecot "$dir/home"
+  setsid dovecot -F -c "$dir/dovecot.conf" >"$dir/dovecot.out" 2>&1 &
+  _mail_groups+=($!)
+  DOVECOT_PID=$!
+  wait_port "$IMAP_PORT" 10 || { cat "$dir/dovecot.out" "$dir/dovecot.log" >&2; exit 1; }
+  MAILDIR=$dir/home/robot/Maildir
+}
+
+seed_maildir() {
+  local f n=0
+  for f in "$@"; do
+    n=$((n + 1))
+    cp "$f" "$MAILDIR/new/$(date +%s).$$_$n.drudge-test"
+  done
+  chown -R dovecot:dovecot "$MAILDIR"
+}
+
+start_smtp() {
+  local dir=$1
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || { echo "aiosmtpd not installed" >&2; exit 77; }
+  SMTP_PORT=$(free_port)
+  mkdir -p "$dir"
+  # Saves each message's bytes as received (N.eml) and its envelope (N.env).
+  cat > "${dir}_handler.py" <<'PY'
+import os, sys
+class Saver:
+    def __init__(self, d):
+        self.d, self.n = d, 0
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(*args)
+    async def handle_DATA(self, server, session, envelope):
+        self.n += 1
+        base = os.path.join(self.d, "%03d" % self.n)
+        with open(base + ".env", "w") as f:
+            f.write("from " + envelope.mail_from + "\n")
+            for r in envelope.rcpt_tos:
+                f.write("rcpt " + r + "\n")
+        with open(base + ".tmp", "wb") as f:
+            f.write(envelope.original_content)
+        os.rename(base + ".tmp", base + ".eml")
+        return "250 OK"
+PY
+  (cd "$(dirname "$dir")" && exec /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
+    -c "$(basename "$dir")_handler.Saver" "$dir") >"$dir.log" 2>&1 &
+  _mail_pids+=($!)
+  wait_port "$SMTP_PORT" 10 || { cat "$dir.log" >&2; exit 1; }
+}
