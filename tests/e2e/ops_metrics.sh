@@ -18,7 +18,7 @@ expect_exit 3 "$DRUDGE" run "$TMP/ok.lua" --input '{"ref":"C\"q","bad":true}' -q
 now=$(date +%s%6N)
 sql "insert into tasks(script, script_path, state, run_at, max_attempts, created_at)
      values ('we\"ird\\name', '/x.lua', 'queued', $now - 5000000, 3, $now)"
-expect_exit 0 "$DRUDGE" schedule add nightly --cron "0 19 * * *" "$TMP/ok.lua" --tz Europe/London
+expect_exit 0 "$DRUDGE" schedule add nightly --cron "0 19 * * *" "$TMP/ok.lua" --tz Europe/London --input '{"ref":"S"}'
 
 expect_exit 0 "$DRUDGE" metrics
 printf '%s\n' "$out" >"$TMP/metrics.txt"

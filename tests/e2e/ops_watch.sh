@@ -58,6 +58,10 @@ if "$DRUDGE" status --json >"$TMP/st.json" 2>/dev/null; then
   # `drudge status --json` (queue module): counts by state, parsed back.
   /usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/st.json" && pass || fail "status --json is not JSON"
   contains "$(cat "$TMP/st.json")" "log-email" "status --json names the script"
+  # `drudge status --watch` off a terminal: the same plain snapshot.
+  expect_exit 0 "$DRUDGE" status --watch
+  contains "$out" "4/10" "status --watch progress"
+  contains "$out" "NEXT SCHEDULED RUNS" "status --watch schedules"
 fi
 
 # On a terminal: alternate screen, cursor home + clear to end of line each
