@@ -705,7 +705,15 @@ drudge_code drudge_queue_renew(drudge_queue *q, int64_t now, int64_t *cancel, si
     sqlite3_reset(st);
     if (s != SQLITE_DONE)
         return drudge_db_err(q->db, "renewing leases", err);
-    st = q->cancels;
+    return drudge_queue_cancel_requests(q, cancel, max, ncancel, err);
+}
+
+drudge_code drudge_queue_cancel_requests(drudge_queue *q, int64_t *cancel, size_t max,
+                                         size_t *ncancel, drudge_err *err)
+{
+    sqlite3_stmt *st = q->cancels;
+    int s;
+    *ncancel = 0;
     sqlite3_bind_text(st, 1, q->owner, -1, SQLITE_STATIC);
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         if (*ncancel < max)

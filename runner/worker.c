@@ -36,7 +36,7 @@
 #define MAX_PREFETCH 512
 #define MAX_RECS     4096    /* recorders in flight: bounds the writer's backlog */
 #define IDLE_POLL_US 250000  /* how often to look for new work when there was none */
-#define TICK_US      1000000 /* scheduler tick, reaper, lease renewal */
+#define TICK_US      1000000 /* scheduler tick, reaper, cancel requests */
 #define MAX_CANCELS  256
 
 static volatile sig_atomic_t work_signals;
@@ -312,6 +312,8 @@ static drudge_code write_turn(writer *wr, int64_t now, int renew, int reap, int 
     }
     if (!rc && renew)
         rc = drudge_queue_renew(wr->q, now, wr->cancel_ids, MAX_CANCELS, &wr->ncancel, err);
+    else if (!rc && reap)
+        rc = drudge_queue_cancel_requests(wr->q, wr->cancel_ids, MAX_CANCELS, &wr->ncancel, err);
     if (!rc && want > 0)
         rc = drudge_queue_claim(wr->q, now, want, claimed, nclaimed, err);
     if (!rc)
@@ -417,7 +419,9 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
     pool *p = wr->p;
     const drudge_work_opts *o = wr->opts;
     int64_t lease = o->lease_us > 0 ? o->lease_us : 60 * (int64_t)1000000;
-    int64_t renew_every = min64(TICK_US, lease / 3);
+    /* Renewals rewrite every lease this process holds, so they come at a
+     * third of the lease; cancel requests are read with each reap, every second. */
+    int64_t renew_every = lease / 3;
     int64_t now = drudge_now_us();
     int64_t next_renew = now + renew_every, next_reap = now, next_tick = now, next_claim = now;
     int prefetch_max = o->prefetch > 0 ? o->prefetch : MAX_PREFETCH;
