@@ -235,6 +235,8 @@ static int enqueue_bulk(drudge_cli *cli, sqlite3 *db, drudge_task_spec *spec, en
     int64_t t0 = drudge_mono_us(), last_draw = 0;
     if (!b)
         return drudge_cli_fail("enqueue", &err);
+    /* A big load touches index pages all over a big backlog: keep them cached. */
+    drudge_db_exec(db, "PRAGMA cache_size=-131072", NULL);
     if (!(e = drudge_enqueuer_new(db, &err)) || drudge_db_begin(db, &err)) {
         rc = drudge_cli_fail("enqueue", &err);
         goto cleanup;
