@@ -4,8 +4,11 @@
  *   SHA-256(previous row's hash as 64 hex digits || canonical encoding)
  * with 64 zeros before the first row. The canonical encoding is documented in
  * logs/README.md so auditors can verify an export with their own tools. */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include "drudge/audit.h"
 #include "drudge/db.h"
 #include "drudge/util.h"
@@ -32,13 +35,32 @@ const char *const drudge_audit_migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'audit steps are append-only'); END;"
     "CREATE TRIGGER steps_no_delete BEFORE DELETE ON steps"
     "  BEGIN SELECT RAISE(ABORT, 'audit steps are append-only'); END;"
+    /* Payloads are referenced by SHA-256 from chained rows and sit outside
+     * the chain so that retention can drop their bytes. The table is mutable
+     * only that far: no DELETE; an UPDATE may move used_at forward, prune
+     * (data NULL + pruned_at) or put the same bytes back after a prune (the
+     * bytes are re-hashed by audit verify, so a wrong restore is caught). */
     "CREATE TABLE payloads("
     "  sha256 TEXT PRIMARY KEY,"
     "  content_type TEXT NOT NULL,"
     "  size INTEGER NOT NULL,"
     "  data BLOB,"
     "  created_at INTEGER NOT NULL,"
+    "  used_at INTEGER NOT NULL,"
     "  pruned_at INTEGER);"
+    "CREATE INDEX payloads_used ON payloads(used_at) WHERE data IS NOT NULL;"
+    "CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads"
+    "  BEGIN SELECT RAISE(ABORT, 'audit payloads are never deleted; prune their data with "
+    "drudge audit prune'); END;"
+    "CREATE TRIGGER payloads_prune_only BEFORE UPDATE ON payloads"
+    "  WHEN NEW.sha256 IS NOT OLD.sha256 OR NEW.content_type IS NOT OLD.content_type"
+    "    OR NEW.size IS NOT OLD.size OR NEW.created_at IS NOT OLD.created_at"
+    "    OR NEW.used_at < OLD.used_at"
+    "    OR NOT ((NEW.data IS OLD.data AND NEW.pruned_at IS OLD.pruned_at)"
+    "      OR (OLD.data IS NOT NULL AND NEW.data IS NULL AND NEW.pruned_at IS NOT NULL)"
+    "      OR (OLD.data IS NULL AND NEW.pruned_at IS NULL AND length(NEW.data) = OLD.size))"
+    "  BEGIN SELECT RAISE(ABORT, 'audit payloads can only be pruned (data set NULL with "
+    "pruned_at)'); END;"
     "CREATE TABLE checkpoints("
     "  id INTEGER PRIMARY KEY,"
     "  step_id INTEGER NOT NULL,"
@@ -65,23 +87,156 @@ static void canon_str(drudge_buf *b, const char *s)
 void drudge_audit_canonical(drudge_buf *b, int64_t id, int64_t task_id, int attempt,
                             const drudge_step *s)
 {
-    drudge_buf_printf(b, "[%lld,%lld,%d,%d,", (long long)id, (long long)task_id, attempt, s->seq);
+    char num[96];
+    int n;
     if (s->parent)
-        drudge_buf_printf(b, "%d,", s->parent);
+        n = snprintf(num, sizeof num, "[%lld,%lld,%d,%d,%d,", (long long)id, (long long)task_id,
+                     attempt, s->seq, s->parent);
     else
-        drudge_buf_puts(b, "null,");
+        n = snprintf(num, sizeof num, "[%lld,%lld,%d,%d,null,", (long long)id, (long long)task_id,
+                     attempt, s->seq);
+    drudge_buf_add(b, num, (size_t)n);
     canon_str(b, s->kind);
-    drudge_buf_puts(b, ",");
+    drudge_buf_add(b, ",", 1);
     canon_str(b, s->name);
-    drudge_buf_puts(b, ",");
+    drudge_buf_add(b, ",", 1);
     canon_str(b, s->request);
-    drudge_buf_puts(b, ",");
+    drudge_buf_add(b, ",", 1);
     canon_str(b, s->response);
-    drudge_buf_printf(b, ",%lld,%lld,", (long long)s->started_us, (long long)s->duration_us);
+    n = snprintf(num, sizeof num, ",%lld,%lld,", (long long)s->started_us,
+                 (long long)s->duration_us);
+    drudge_buf_add(b, num, (size_t)n);
     canon_str(b, s->outcome);
-    drudge_buf_puts(b, ",");
+    drudge_buf_add(b, ",", 1);
     canon_str(b, s->error);
-    drudge_buf_puts(b, "]");
+    drudge_buf_add(b, "]", 1);
+}
+
+/* SHA-256 fetched once: an implicit fetch per digest costs more than the
+ * hashing of a short row. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static void hash_with(EVP_MD_CTX *ctx, const char prev[64], const char *canon, size_t len,
+                      char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    pthread_once(&sha256_once, fetch_sha256);
+    EVP_DigestInit_ex2(ctx, sha256_md, NULL);
+    EVP_DigestUpdate(ctx, prev, 64);
+    EVP_DigestUpdate(ctx, canon, len);
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    drudge_hex(md, 32, out);
+}
+
+void drudge_audit_hash(const char prev[64], const char *canon, size_t len, char out[65])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx) {
+        fputs("drudge: out of memory\n", stderr);
+        abort();
+    }
+    hash_with(ctx, prev, canon, len, out);
+    EVP_MD_CTX_free(ctx);
+}
+
+static int is_hex64(const char *s)
+{
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return s[64] == '"';
+}
+
+/* After the opening quote at p: the position after the closing quote. */
+static const char *skip_string(const char *p)
+{
+    for (p++; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return p;
+}
+
+/* Does the key [k, e) (quotes excluded) equal name or end in "_" name? */
+static int key_is(const char *k, const char *e, const char *name)
+{
+    size_t n = strlen(name), len = (size_t)(e - k);
+    return (len == n || (len > n && k[len - n - 1] == '_')) && !memcmp(e - n, name, n);
+}
+
+typedef struct ref_frame {
+    size_t first; /* index of its first pending reference */
+    int not_stored;
+} ref_frame;
+
+/* One pass over the JSON text with a stack of objects: references wait in
+ * their object until it closes, and are dropped if it said "..stored":false. */
+void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char *sha), void *ud)
+{
+    enum { MAX_DEPTH = 32 };
+    ref_frame stack[MAX_DEPTH];
+    const char *small[16], **refs = small;
+    size_t nrefs = 0, cap = 16;
+    int depth = 0;
+    if (!json)
+        return;
+    for (const char *p = json; *p;) {
+        if (*p == '{') {
+            if (depth < MAX_DEPTH)
+                stack[depth] = (ref_frame){.first = nrefs, .not_stored = 0};
+            depth++;
+            p++;
+        } else if (*p == '}') {
+            if (depth > 0 && --depth < MAX_DEPTH) {
+                for (size_t i = stack[depth].first; i < nrefs; i++)
+                    if (!stack[depth].not_stored) {
+                        char sha[65];
+                        memcpy(sha, refs[i], 64);
+                        sha[64] = '\0';
+                        fn(ud, sha);
+                    }
+                nrefs = stack[depth].first;
+            }
+            p++;
+        } else if (*p == '"') {
+            const char *k = p + 1, *e = skip_string(p);
+            const char *q = e;
+            while (*q == ' ')
+                q++;
+            p = e;
+            if (*q != ':' || depth == 0 || depth > MAX_DEPTH || e - k < 2)
+                continue;
+            const char *kend = e - 1;
+            for (q++; *q == ' '; q++)
+                ;
+            if (*q == '"' && key_is(k, kend, "sha256") && is_hex64(q + 1)) {
+                if (nrefs == cap) {
+                    const char **grown = drudge_xmalloc(2 * cap * sizeof *grown);
+                    memcpy(grown, refs, cap * sizeof *refs);
+                    if (refs != small)
+                        free(refs);
+                    refs = grown;
+                    cap *= 2;
+                }
+                refs[nrefs++] = q + 1;
+            } else if (!strncmp(q, "false", 5) && key_is(k, kend, "stored")) {
+                stack[depth - 1].not_stored = 1;
+            }
+        } else {
+            p++;
+        }
+    }
+    if (refs != small)
+        free(refs);
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
@@ -95,7 +250,8 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 struct drudge_audit_writer {
     sqlite3 *db;
     sqlite3_stmt *head, *ins, *pay;
-    drudge_buf canon, input;
+    EVP_MD_CTX *md;
+    drudge_buf canon;
 };
 
 drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err)
@@ -103,6 +259,12 @@ drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err)
     drudge_audit_writer *w = drudge_xmalloc(sizeof *w);
     memset(w, 0, sizeof *w);
     w->db = db;
+    w->md = EVP_MD_CTX_new();
+    if (!w->md) {
+        drudge_seterr(err, DRUDGE_ENOMEM, "audit writer: out of memory");
+        drudge_audit_writer_free(w);
+        return NULL;
+    }
     if (sqlite3_prepare_v3(db, "SELECT id, hash FROM steps ORDER BY id DESC LIMIT 1", -1,
                            SQLITE_PREPARE_PERSISTENT, &w->head, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(db,
@@ -110,9 +272,16 @@ drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err)
                            "request, response, started_at, duration_us, outcome, error, hash) "
                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, SQLITE_PREPARE_PERSISTENT, &w->ins, NULL) != SQLITE_OK ||
+        /* The same bytes seen again: note the later use (prune goes by it),
+         * and put the data back if it had been pruned. */
         sqlite3_prepare_v3(db,
-                           "INSERT OR IGNORE INTO payloads(sha256, content_type, size, data, "
-                           "created_at) VALUES (?,?,?,?,?)",
+                           "INSERT INTO payloads(sha256, content_type, size, data, created_at, "
+                           "used_at) VALUES (?1,?2,?3,?4,?5,?5) "
+                           "ON CONFLICT(sha256) DO UPDATE SET used_at = excluded.used_at, "
+                           "data = coalesce(payloads.data, excluded.data), "
+                           "pruned_at = CASE WHEN payloads.data IS NULL THEN NULL "
+                           "ELSE payloads.pruned_at END "
+                           "WHERE excluded.used_at > payloads.used_at OR payloads.data IS NULL",
                            -1, SQLITE_PREPARE_PERSISTENT, &w->pay, NULL) != SQLITE_OK) {
         drudge_db_err(db, "audit writer", err);
         drudge_audit_writer_free(w);
@@ -128,8 +297,8 @@ void drudge_audit_writer_free(drudge_audit_writer *w)
     sqlite3_finalize(w->head);
     sqlite3_finalize(w->ins);
     sqlite3_finalize(w->pay);
+    EVP_MD_CTX_free(w->md);
     drudge_buf_free(&w->canon);
-    drudge_buf_free(&w->input);
     free(w);
 }
 
@@ -139,12 +308,16 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
     sqlite3_stmt *head = w->head, *ins = w->ins, *pay = w->pay;
     drudge_code rc = DRUDGE_OK;
     size_t from = drudge_rec_flushed(rec), n = drudge_rec_count(rec);
+    size_t pfrom = drudge_rec_payloads_flushed(rec), np = drudge_rec_payload_count(rec);
+    int64_t task = drudge_rec_task(rec);
+    int attempt = drudge_rec_attempt(rec);
     char prev[65];
     int64_t id = 0;
 
+    if (from >= n && pfrom >= np)
+        return DRUDGE_OK;
     memset(prev, '0', 64);
     prev[64] = '\0';
-    sqlite3_reset(head);
     int step_rc = sqlite3_step(head);
     if (step_rc == SQLITE_ROW) {
         id = sqlite3_column_int64(head, 0);
@@ -162,15 +335,11 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
             break;
         id++;
         drudge_buf_reset(&w->canon);
-        drudge_audit_canonical(&w->canon, id, drudge_rec_task(rec), drudge_rec_attempt(rec), s);
-        drudge_buf_reset(&w->input);
-        drudge_buf_add(&w->input, prev, 64);
-        drudge_buf_add(&w->input, w->canon.data, w->canon.len);
-        drudge_sha256_hex(w->input.data, w->input.len, prev);
-        sqlite3_reset(ins);
+        drudge_audit_canonical(&w->canon, id, task, attempt, s);
+        hash_with(w->md, prev, w->canon.data, w->canon.len, prev);
         sqlite3_bind_int64(ins, 1, id);
-        sqlite3_bind_int64(ins, 2, drudge_rec_task(rec));
-        sqlite3_bind_int(ins, 3, drudge_rec_attempt(rec));
+        sqlite3_bind_int64(ins, 2, task);
+        sqlite3_bind_int(ins, 3, attempt);
         sqlite3_bind_int(ins, 4, s->seq);
         if (s->parent)
             sqlite3_bind_int(ins, 5, s->parent);
@@ -185,29 +354,32 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
         bind_text_or_null(ins, 12, s->outcome);
         bind_text_or_null(ins, 13, s->error);
         sqlite3_bind_text(ins, 14, prev, 64, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE) {
+        int irc = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (irc != SQLITE_DONE) {
             rc = drudge_db_err(db, "audit append", err);
             goto cleanup;
         }
         drudge_rec_mark_flushed(rec, i + 1);
     }
     int64_t now = drudge_now_us();
-    for (size_t i = 0; i < drudge_rec_payload_count(rec); i++) {
+    for (size_t i = pfrom; i < np; i++) {
         const drudge_payload *p = drudge_rec_payload_at(rec, i);
-        sqlite3_reset(pay);
         sqlite3_bind_text(pay, 1, p->sha256, 64, SQLITE_STATIC);
         sqlite3_bind_text(pay, 2, p->content_type, -1, SQLITE_STATIC);
         sqlite3_bind_int64(pay, 3, (sqlite3_int64)p->len);
-        sqlite3_bind_blob(pay, 4, p->data, (int)p->len, SQLITE_STATIC);
+        sqlite3_bind_blob64(pay, 4, p->len ? (const void *)p->data : "", p->len, SQLITE_STATIC);
         sqlite3_bind_int64(pay, 5, now);
-        if (sqlite3_step(pay) != SQLITE_DONE) {
+        int prc = sqlite3_step(pay);
+        sqlite3_reset(pay);
+        if (prc != SQLITE_DONE) {
             rc = drudge_db_err(db, "audit append: payload", err);
             goto cleanup;
         }
+        drudge_rec_mark_payloads_flushed(rec, i + 1);
     }
 cleanup:
-    sqlite3_reset(ins);
-    sqlite3_reset(pay);
+    sqlite3_reset(head);
     sqlite3_clear_bindings(ins);
     sqlite3_clear_bindings(pay);
     return rc;

@@ -5,11 +5,16 @@
 #include <string.h>
 #include "drudge/record.h"
 #include "drudge/util.h"
+#include "recordint.h"
 
 #define MIN_SECRET_LEN 4
 
 typedef struct secret_ent {
     char *name, *value;
+    char *esc;   /* the value as escaped inside a JSON string, if that differs */
+    char *url;   /* the value percent-encoded (a token in a query string), if that differs */
+    char *repl;  /* "[REDACTED:name]" */
+    int persist; /* registered outside an attempt (a script's top level): kept */
 } secret_ent;
 
 typedef struct pattern_ent {
@@ -28,6 +33,7 @@ struct drudge_rec {
     size_t npayloads, cappayloads;
     secret_ent *secrets;
     size_t nsecrets, capsecrets;
+    size_t payflushed; /* payloads handed to the audit writer */
     pattern_ent *patterns;
     size_t npatterns;
     /* replay */
@@ -36,7 +42,7 @@ struct drudge_rec {
     size_t nrsteps;
     drudge_payload *rpayloads;
     size_t nrpayloads;
-    char divergence[512];
+    char divergence[2048];
 };
 
 #define GROW(arr, n, cap)                                                                          \
@@ -85,17 +91,46 @@ static void clear_replay(drudge_rec *r)
     r->divergence[0] = '\0';
 }
 
+static void secret_free(secret_ent *e)
+{
+    explicit_bzero(e->value, strlen(e->value));
+    if (e->esc)
+        explicit_bzero(e->esc, strlen(e->esc));
+    free(e->name);
+    free(e->value);
+    free(e->esc);
+    if (e->url)
+        explicit_bzero(e->url, strlen(e->url));
+    free(e->url);
+    free(e->repl);
+}
+
 static void clear_attempt(drudge_rec *r)
 {
     for (size_t i = 0; i < r->nsteps; i++)
         step_free(&r->steps[i]);
     for (size_t i = 0; i < r->npayloads; i++)
         payload_free(&r->payloads[i]);
+    /* Secrets of the attempt (cookies, tokens fetched by it) are forgotten so
+     * the list does not grow without end in a long-lived worker; secrets read
+     * at a script's top level live as long as the host, like the value. */
+    size_t kept = 0;
     for (size_t i = 0; i < r->nsecrets; i++) {
-        free(r->secrets[i].name);
-        free(r->secrets[i].value);
+        if (r->secrets[i].persist) {
+            r->secrets[kept++] = r->secrets[i];
+            continue;
+        }
+        secret_free(&r->secrets[i]);
     }
-    r->nsteps = r->npayloads = r->nsecrets = r->nopen = r->flushed = 0;
+    r->nsecrets = kept;
+    r->nsteps = r->npayloads = r->nopen = r->flushed = r->payflushed = 0;
+}
+
+static void clear_secrets(drudge_rec *r)
+{
+    for (size_t i = 0; i < r->nsecrets; i++)
+        secret_free(&r->secrets[i]);
+    r->nsecrets = 0;
 }
 
 void drudge_rec_free(drudge_rec *r)
@@ -103,6 +138,7 @@ void drudge_rec_free(drudge_rec *r)
     if (!r)
         return;
     clear_attempt(r);
+    clear_secrets(r);
     clear_replay(r);
     free(r->steps);
     free(r->open);
@@ -167,29 +203,31 @@ static void replace_pattern(drudge_buf *b, const pattern_ent *pe)
     *b = out;
 }
 
+/* Secret values, then configured patterns, in b. */
+static void redact_buf(drudge_rec *r, drudge_buf *b)
+{
+    /* Values are replaced in registration order; a replaced value can no
+     * longer match a later, shorter one. */
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        replace_all(b, r->secrets[i].value, r->secrets[i].repl);
+        if (r->secrets[i].esc)
+            replace_all(b, r->secrets[i].esc, r->secrets[i].repl);
+        if (r->secrets[i].url)
+            replace_all(b, r->secrets[i].url, r->secrets[i].repl);
+    }
+    for (size_t i = 0; i < r->npatterns; i++)
+        replace_pattern(b, &r->patterns[i]);
+}
+
 char *drudge_rec_redact(drudge_rec *r, const char *s)
 {
     if (!s)
         return NULL;
+    if (!r->nsecrets && !r->npatterns)
+        return drudge_xstrdup(s);
     drudge_buf b = {0};
     drudge_buf_puts(&b, s);
-    /* Longest secrets first would matter only when one contains another;
-     * values are replaced in registration order, which is good enough since
-     * a replaced value can no longer match a later, shorter one. */
-    for (size_t i = 0; i < r->nsecrets; i++) {
-        char repl[160];
-        snprintf(repl, sizeof repl, "[REDACTED:%s]", r->secrets[i].name);
-        replace_all(&b, r->secrets[i].value, repl);
-        /* The value as it appears inside a JSON string (quotes, backslashes escaped). */
-        drudge_buf esc = {0};
-        drudge_buf_json_str(&esc, r->secrets[i].value, strlen(r->secrets[i].value));
-        esc.data[esc.len - 1] = '\0';
-        if (strcmp(esc.data + 1, r->secrets[i].value) != 0)
-            replace_all(&b, esc.data + 1, repl);
-        drudge_buf_free(&esc);
-    }
-    for (size_t i = 0; i < r->npatterns; i++)
-        replace_pattern(&b, &r->patterns[i]);
+    redact_buf(r, &b);
     return drudge_buf_take(&b);
 }
 
@@ -198,31 +236,80 @@ static char *dup_redacted(drudge_rec *r, const char *s)
     return s ? drudge_rec_redact(r, s) : NULL;
 }
 
+/* A request or response summary: JSON, so credentials under well-known keys
+ * are caught even when a connector forgot them (drudge_redact_json_keys). */
+static char *dup_redacted_json(drudge_rec *r, const char *s)
+{
+    if (!s)
+        return NULL;
+    drudge_buf b = {0};
+    drudge_buf_puts(&b, s);
+    drudge_redact_json_keys(&b);
+    if (r->nsecrets || r->npatterns)
+        redact_buf(r, &b);
+    return drudge_buf_take(&b);
+}
+
+static int streq(const char *a, const char *b)
+{
+    return !strcmp(a ? a : "", b ? b : "");
+}
+
 static void compare_replay(drudge_rec *r, const drudge_step *s)
 {
     if (!r->replaying || r->divergence[0])
         return;
     if ((size_t)s->seq > r->nrsteps) {
         snprintf(r->divergence, sizeof r->divergence,
-                 "step %d: the recording has no such step, the script made %s \"%s\"", s->seq,
-                 s->kind, s->name);
+                 "step %d: the recording ends at step %zu, but the script made %s \"%s\" %s",
+                 s->seq, r->nrsteps, s->kind, s->name, s->request ? s->request : "");
         return;
     }
     const drudge_step *want = &r->rsteps[s->seq - 1];
     const char *what = NULL;
-    if (strcmp(want->kind, s->kind) != 0)
+    if (!streq(want->kind, s->kind))
         what = "kind";
-    else if (strcmp(want->name, s->name) != 0)
+    else if (!streq(want->name, s->name))
         what = "name";
     else if (want->parent != s->parent)
         what = "parent";
-    else if (strcmp(want->request ? want->request : "", s->request ? s->request : "") != 0)
+    else if (!streq(want->request, s->request))
         what = "request";
     if (what)
         snprintf(r->divergence, sizeof r->divergence,
-                 "step %d: %s differs: expected %s \"%s\" %s, got %s \"%s\" %s", s->seq, what,
-                 want->kind, want->name, want->request ? want->request : "", s->kind, s->name,
-                 s->request ? s->request : "");
+                 "step %d: %s differs: expected %s \"%s\" %s (under step %d), got %s \"%s\" %s "
+                 "(under step %d)",
+                 s->seq, what, want->kind, want->name, want->request ? want->request : "",
+                 want->parent, s->kind, s->name, s->request ? s->request : "", s->parent);
+}
+
+/* At a step's end: its outcome, and for the attempt's root (kind "task")
+ * also the error, must be what was recorded. (The root's output is JSON of
+ * a Lua table, whose key order varies: replay.c compares it as values.) */
+static void compare_replay_end(drudge_rec *r, const drudge_step *s)
+{
+    if (!r->replaying || r->divergence[0] || (size_t)s->seq > r->nrsteps)
+        return;
+    const drudge_step *want = &r->rsteps[s->seq - 1];
+    const char *what = NULL, *exp = NULL, *got = NULL;
+    if (!streq(want->outcome, s->outcome))
+        what = "outcome", exp = want->outcome, got = s->outcome;
+    else if (!strcmp(s->kind, "task") && !streq(want->error, s->error))
+        what = "error", exp = want->error, got = s->error;
+    if (what)
+        snprintf(r->divergence, sizeof r->divergence,
+                 "step %d (%s \"%s\"): %s differs: expected %s, got %s", s->seq, s->kind, s->name,
+                 what, exp ? exp : "none", got ? got : "none");
+}
+
+void drudge_rec_replay_check_end(drudge_rec *r)
+{
+    if (!r->replaying || r->divergence[0] || r->nsteps >= r->nrsteps)
+        return;
+    const drudge_step *want = &r->rsteps[r->nsteps];
+    snprintf(r->divergence, sizeof r->divergence,
+             "step %d: expected %s \"%s\" %s, but the attempt ended after %zu steps", want->seq,
+             want->kind, want->name, want->request ? want->request : "", r->nsteps);
 }
 
 int drudge_rec_begin(drudge_rec *r, const char *kind, const char *name, const char *request)
@@ -234,7 +321,7 @@ int drudge_rec_begin(drudge_rec *r, const char *kind, const char *name, const ch
     s->parent = r->nopen ? r->open[r->nopen - 1] : 0;
     s->kind = drudge_xstrdup(kind);
     s->name = dup_redacted(r, name ? name : "");
-    s->request = dup_redacted(r, request);
+    s->request = dup_redacted_json(r, request);
     s->started_us = drudge_now_us();
     s->duration_us = -1;
     GROW(r->open, r->nopen, r->capopen);
@@ -264,9 +351,10 @@ void drudge_rec_end(drudge_rec *r, int seq, const char *outcome, const char *res
     s->duration_us = drudge_now_us() - s->started_us;
     s->outcome = drudge_xstrdup(outcome ? outcome : "ok");
     free(s->response);
-    s->response = dup_redacted(r, response);
+    s->response = dup_redacted_json(r, response);
     free(s->error);
     s->error = dup_redacted(r, error);
+    compare_replay_end(r, s);
 }
 
 int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const char *request)
@@ -282,8 +370,7 @@ int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const ch
 static int is_text(const char *ct)
 {
     return ct && (!strncmp(ct, "text/", 5) || !strncmp(ct, "message/", 8) ||
-                  !strncmp(ct, "application/json", 16) ||
-                  strstr(ct, "+json") || strstr(ct, "xml"));
+                  !strncmp(ct, "application/json", 16) || strstr(ct, "+json") || strstr(ct, "xml"));
 }
 
 void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char *content_type,
@@ -321,13 +408,41 @@ void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value)
 {
     if (!value || strlen(value) < MIN_SECRET_LEN)
         return;
+    /* A value holding a redaction marker was built from a redacted secret
+     * (replay hands those out): redacting it again would make the replayed
+     * requests differ from the recorded ones. */
+    if (strstr(value, "[REDACTED:"))
+        return;
     for (size_t i = 0; i < r->nsecrets; i++)
         if (!strcmp(r->secrets[i].value, value))
             return;
     GROW(r->secrets, r->nsecrets, r->capsecrets);
-    r->secrets[r->nsecrets].name = drudge_xstrdup(name);
-    r->secrets[r->nsecrets].value = drudge_xstrdup(value);
-    r->nsecrets++;
+    secret_ent *e = &r->secrets[r->nsecrets++];
+    memset(e, 0, sizeof *e);
+    e->name = drudge_xstrdup(name);
+    e->value = drudge_xstrdup(value);
+    drudge_buf b = {0};
+    drudge_buf_json_str(&b, value, strlen(value));
+    if (b.len - 2 != strlen(value)) {
+        b.data[b.len - 1] = '\0';
+        e->esc = drudge_xstrdup(b.data + 1);
+    }
+    drudge_buf_free(&b);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p))
+            drudge_buf_add(&b, p, 1);
+        else
+            drudge_buf_printf(&b, "%%%02X", *p);
+    }
+    if (strcmp(b.data, value) != 0)
+        e->url = drudge_xstrdup(b.data);
+    drudge_buf_free(&b);
+    drudge_buf_printf(&b, "[REDACTED:%s]", name);
+    e->repl = drudge_buf_take(&b);
+    /* Outside an attempt (no step open: a script's top level) the value is
+     * kept for the host's life; inside, it is forgotten with the attempt. */
+    e->persist = r->nopen == 0;
 }
 
 int drudge_rec_add_pattern(drudge_rec *r, const char *label, const char *regex)
@@ -366,12 +481,23 @@ const drudge_payload *drudge_rec_payload_at(const drudge_rec *r, size_t i)
 {
     return i < r->npayloads ? &r->payloads[i] : NULL;
 }
+size_t drudge_rec_payloads_flushed(const drudge_rec *r)
+{
+    return r->payflushed;
+}
+void drudge_rec_mark_payloads_flushed(drudge_rec *r, size_t upto)
+{
+    if (upto <= r->npayloads)
+        r->payflushed = upto;
+}
 size_t drudge_rec_flushed(const drudge_rec *r)
 {
     return r->flushed;
 }
 void drudge_rec_mark_flushed(drudge_rec *r, size_t upto)
 {
+    if (upto < r->flushed) /* rewound after a rollback: payloads are stored again too */
+        r->payflushed = 0;
     if (upto <= r->nsteps)
         r->flushed = upto;
 }

@@ -46,6 +46,7 @@ static void usage(FILE *f)
           "  --secrets FILE  secrets file, mode 0600 (default $DRUDGE_SECRETS)\n"
           "  --files DIR     the only directory scripts may open files in\n"
           "                  (default $DRUDGE_FILES, else DB.files)\n"
+          "  --redact FILE   redaction patterns for the audit trail (default $DRUDGE_REDACT)\n"
           "  -q, --quiet     less output\n"
           "  -h, --help      this help; drudge help COMMAND for a command's\n"
           "  --version       print the version\n\n"
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
             cli.secrets_file = option_value(argc, argv, &i, "--secrets");
         else if (is_opt(a, "--files"))
             cli.files_dir = option_value(argc, argv, &i, "--files");
+        else if (is_opt(a, "--redact")) /* every host reads $DRUDGE_REDACT */
+            setenv("DRUDGE_REDACT", cli.redact_file = option_value(argc, argv, &i, "--redact"), 1);
         else if (!strcmp(a, "--json"))
             cli.json = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))

@@ -13,6 +13,7 @@ typedef struct drudge_cli {
     const char *db_path;      /* --db, $DRUDGE_DB, ./drudge.db */
     const char *secrets_file; /* --secrets, $DRUDGE_SECRETS */
     const char *files_dir;    /* --files, $DRUDGE_FILES */
+    const char *redact_file;  /* --redact, $DRUDGE_REDACT (passed on to hosts via the env) */
     int json;                 /* --json */
     int quiet;                /* -q */
 } drudge_cli;

@@ -20,6 +20,7 @@ typedef struct drudge_host_opts {
     const char *files_dir;    /* io.open is confined here; NULL = no file access */
     const char *secrets_file; /* NAME=value lines, must be mode 0600; NULL = env only */
     int echo_logs;            /* print log.* lines to stderr as well */
+    const char *redact_file;  /* redaction patterns (logs/redact.c); NULL = $DRUDGE_REDACT */
 } drudge_host_opts;
 
 /* What a script declares; filled by drudge_host_load. Strings owned by the host. */

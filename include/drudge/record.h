@@ -60,7 +60,9 @@ typedef struct drudge_payload {
 
 drudge_rec *drudge_rec_new(void);
 void drudge_rec_free(drudge_rec *r);
-/* Starts a new attempt: forgets steps, payloads and secrets of the last one. */
+/* Starts a new attempt: forgets steps and payloads of the last one, and the
+ * secrets registered during it (those registered outside any attempt, e.g.
+ * by a script's top level, are kept for the recorder's life). */
 void drudge_rec_reset(drudge_rec *r, int64_t task_id, int attempt);
 
 /* Opens a step under the current one; returns its seq. Strings are copied
@@ -79,14 +81,26 @@ void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char 
                         char sha_out[65]);
 
 /* Registers a secret value: from now on it is replaced by [REDACTED:<name>]
- * in everything recorded. Values shorter than 4 bytes are ignored (too many
- * false hits). */
+ * in everything recorded (also in its JSON-escaped form). Values shorter
+ * than 4 bytes are ignored (too many false hits), as are values containing
+ * "[REDACTED:" (built from a redacted value, in replay). Request and response
+ * summaries additionally get the values of JSON keys named Authorization,
+ * Proxy-Authorization, Cookie, Set-Cookie and Password (any case, as object
+ * members or ["Name","value"] pairs) replaced, as a safety net. */
 void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value);
 /* Returns a redacted copy of s (caller frees). */
 char *drudge_rec_redact(drudge_rec *r, const char *s);
 /* Adds a redaction pattern (POSIX extended regex) with a label; 0 or -1 on a
  * bad pattern. Patterns are kept across attempts. */
 int drudge_rec_add_pattern(drudge_rec *r, const char *label, const char *regex);
+/* Switches on a built-in pattern by name ("email", "uk_nino"); -1 if unknown.
+ * (logs/redact.c) */
+int drudge_rec_enable_builtin(drudge_rec *r, const char *name);
+/* Loads a redaction config file: "label = regex" lines (POSIX ERE), or a
+ * built-in's name alone on a line; '#' starts a comment. Errors name the
+ * file and line. (logs/redact.c) */
+struct drudge_err;
+int drudge_rec_load_patterns(drudge_rec *r, const char *path, struct drudge_err *err);
 
 /* The attempt's steps and payloads, in seq order. */
 int64_t drudge_rec_task(const drudge_rec *r);
@@ -98,7 +112,12 @@ const drudge_payload *drudge_rec_payload_at(const drudge_rec *r, size_t i);
 /* Index of the first step not yet handed out by drudge_rec_mark_flushed:
  * the queue writer may persist closed steps of a long attempt early. */
 size_t drudge_rec_flushed(const drudge_rec *r);
+/* Rewinding (upto below the current mark, e.g. 0 after a rolled-back
+ * transaction) also rewinds the payloads' mark to 0. */
 void drudge_rec_mark_flushed(drudge_rec *r, size_t upto);
+/* The same for payloads (so a long attempt flushed early stores each once). */
+size_t drudge_rec_payloads_flushed(const drudge_rec *r);
+void drudge_rec_mark_payloads_flushed(drudge_rec *r, size_t upto);
 
 /* --- replay --- */
 /* Puts the recorder in replay mode with the steps recorded for an attempt
@@ -109,7 +128,13 @@ int drudge_rec_replaying(const drudge_rec *r);
 /* The recorded response for the step just begun with seq, or NULL. */
 const char *drudge_rec_replay_response(drudge_rec *r, int seq);
 const drudge_payload *drudge_rec_replay_payload(drudge_rec *r, const char *sha256);
-/* The first divergence found ("" if none). */
+/* After the replayed attempt: a recorded step the script never made is a
+ * divergence too. */
+void drudge_rec_replay_check_end(drudge_rec *r);
+/* The first divergence found ("" if none): a step whose kind, name, parent
+ * or request differs (checked as it begins), whose outcome differs (as it
+ * ends; for the attempt's root also its error), a step beyond the
+ * recording, or one the script did not make. */
 const char *drudge_rec_divergence(const drudge_rec *r);
 
 /* The recorder of the attempt running in L (set by the host). */

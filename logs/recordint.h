@@ -1,0 +1,13 @@
+/* recordint.h: internals shared by the recorder's files (record.c, redact.c). */
+#ifndef DRUDGE_RECORDINT_H
+#define DRUDGE_RECORDINT_H
+
+#include "drudge/util.h"
+
+/* In JSON text b, replaces the string value of every member or
+ * ["Name","value"] pair whose name is a credential header or field
+ * (authorization, proxy-authorization, cookie, set-cookie, password; any
+ * case) by "[REDACTED:<name in lower case>]". Values already redacted stay. */
+void drudge_redact_json_keys(drudge_buf *b);
+
+#endif

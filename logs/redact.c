@@ -1,0 +1,221 @@
+/* redact.c: configured redaction patterns and the credential-key safety net.
+ *
+ * Patterns are POSIX extended regular expressions (regex.h, with glibc's
+ * \< \> \b \w extensions): no extra library in the core, and the syntax
+ * operators know from grep -E. A deployment lists them in a file given by
+ * --redact or $DRUDGE_REDACT:
+ *
+ *     # label = regex
+ *     case_ref = CPS-[0-9]{6}
+ *     email            # a built-in, switched on by name
+ *
+ * Every match in anything recorded becomes [REDACTED:<label>]. */
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "drudge/error.h"
+#include "drudge/record.h"
+#include "recordint.h"
+
+static const struct {
+    const char *name, *regex, *what;
+} builtins[] = {
+    {"email", "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}",
+     "e-mail addresses"},
+    /* Two letters, six digits optionally spaced in pairs, a suffix A-D:
+     * "QQ 12 34 56 C". Looser than the issuing rules (which never use D, F,
+     * I, Q, U, V first): redaction errs on the side of hiding. */
+    {"uk_nino", "\\<[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]\\>",
+     "UK National Insurance numbers"},
+};
+#define NBUILTINS (sizeof builtins / sizeof builtins[0])
+
+int drudge_rec_enable_builtin(drudge_rec *r, const char *name)
+{
+    for (size_t i = 0; i < NBUILTINS; i++)
+        if (!strcmp(builtins[i].name, name))
+            return drudge_rec_add_pattern(r, name, builtins[i].regex);
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static int valid_label(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+            return 0;
+    return 1;
+}
+
+/* Checks one "label = regex" line; 0 if good, else fills why. */
+static int check_pattern(const char *regex, char *why, size_t n)
+{
+    regex_t re;
+    int rc = regcomp(&re, regex, REG_EXTENDED);
+    if (rc != 0) {
+        regerror(rc, &re, why, n);
+        return -1;
+    }
+    /* A pattern that matches nothing at all would redact between every byte. */
+    regmatch_t m;
+    int empty = regexec(&re, "", 1, &m, 0) == 0;
+    regfree(&re);
+    if (empty) {
+        snprintf(why, n, "it matches the empty string");
+        return -1;
+    }
+    return 0;
+}
+
+int drudge_rec_load_patterns(drudge_rec *r, const char *path, drudge_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return drudge_seterr(err, DRUDGE_EIO, "redaction patterns %s: %s", path, strerror(errno));
+    char line[4096], why[256];
+    int lineno = 0;
+    drudge_code rc = DRUDGE_OK;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = drudge_seterr(err, DRUDGE_EINPUT, "%s:%d: line too long (over %zu bytes)", path,
+                               lineno, sizeof line - 2);
+            break;
+        }
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            /* A built-in's name; a trailing comment is allowed. */
+            char *hash = strchr(s, '#');
+            if (hash)
+                *hash = '\0';
+            s = trim(s);
+            if (drudge_rec_enable_builtin(r, s) != 0) {
+                rc = drudge_seterr(err, DRUDGE_EINPUT,
+                                   "%s:%d: '%s' is not a built-in pattern (built-ins: email, "
+                                   "uk_nino); write 'label = regex' for your own",
+                                   path, lineno, s);
+                break;
+            }
+            continue;
+        }
+        *eq = '\0';
+        char *label = trim(s), *regex = trim(eq + 1);
+        if (!valid_label(label)) {
+            rc = drudge_seterr(err, DRUDGE_EINPUT,
+                               "%s:%d: label '%s' must be 1-64 letters, digits, '_', '-' or '.'",
+                               path, lineno, label);
+            break;
+        }
+        if (!*regex) {
+            rc = drudge_seterr(err, DRUDGE_EINPUT, "%s:%d: pattern '%s' has no regex after '='",
+                               path, lineno, label);
+            break;
+        }
+        if (check_pattern(regex, why, sizeof why) != 0 ||
+            drudge_rec_add_pattern(r, label, regex) != 0) {
+            rc = drudge_seterr(err, DRUDGE_EINPUT, "%s:%d: pattern '%s' (%s): %s", path, lineno,
+                               label, regex, why);
+            break;
+        }
+    }
+    if (!rc && ferror(f))
+        rc = drudge_seterr(err, DRUDGE_EIO, "redaction patterns %s: read error", path);
+    fclose(f);
+    return rc;
+}
+
+/* --- the safety net for credentials under well-known JSON keys --- */
+
+static const char *const sensitive[] = {
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "password", NULL};
+
+/* End of the JSON string starting at p (the opening quote); returns the
+ * position after the closing quote, or NULL if unterminated. */
+static const char *string_end(const char *p)
+{
+    for (p++; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* The sensitive name the string token [s, e) (quotes included) spells, or NULL. */
+static const char *sensitive_name(const char *s, const char *e)
+{
+    size_t n = (size_t)(e - s) - 2;
+    if (n < 6 || n > 19)
+        return NULL;
+    for (const char *const *k = sensitive; *k; k++)
+        if (strlen(*k) == n && !strncasecmp(s + 1, *k, n))
+            return *k;
+    return NULL;
+}
+
+void drudge_redact_json_keys(drudge_buf *b)
+{
+    if (!b->data)
+        return;
+    drudge_buf out = {0};
+    const char *p = b->data, *copied = b->data;
+    const char *prev = NULL; /* last structural character before the token */
+    while (*p) {
+        if (*p != '"') {
+            if (*p == '[' || *p == '{' || *p == ',' || *p == ':')
+                prev = p;
+            p++;
+            continue;
+        }
+        const char *e = string_end(p);
+        if (!e)
+            break;
+        const char *name = sensitive_name(p, e);
+        const char *q = skip_ws(e);
+        /* An object member "Name": "v", or a pair ["Name", "v"]. */
+        if (name && (*q == ':' || (*q == ',' && prev && *prev == '['))) {
+            const char *v = skip_ws(q + 1);
+            const char *ve = *v == '"' ? string_end(v) : NULL;
+            if (ve && strncmp(v + 1, "[REDACTED:", 10) != 0) {
+                drudge_buf_add(&out, copied, (size_t)(v - copied));
+                drudge_buf_printf(&out, "\"[REDACTED:%s]\"", name);
+                copied = ve;
+            }
+            p = ve ? ve : e;
+            prev = NULL;
+            continue;
+        }
+        prev = NULL;
+        p = e;
+    }
+    if (copied == b->data) /* nothing replaced */
+        return;
+    drudge_buf_puts(&out, copied);
+    drudge_buf_free(b);
+    *b = out;
+}

@@ -1,0 +1,84 @@
+# drudge replay: a recorded attempt re-run offline, compared step by step.
+source "$TESTS/lib.sh"
+
+export DRUDGE_SECRET_CMS_TOKEN=replay-secret-value-123
+cat > work.lua <<'EOF'
+return {
+  name = "work",
+  run = function(task)
+    local tok = secret "CMS_TOKEN"
+    step("find case", function()
+      log.info("looking up " .. task.input.ref .. " with " .. tok)
+    end)
+    local n = step("file document", function()
+      log.info("filing")
+      if task.input.ref == "BAD" then fail("no such case: BAD") end
+      return 3
+    end)
+    return { ref = task.input.ref, pages = n, nested = { a = 1, b = { 2, 3 }, c = "x" } }
+  end,
+}
+EOF
+cp work.lua original.lua
+expect_exit 0 "$DRUDGE" -q run work.lua --input '{"ref":"A1"}'
+expect_exit 3 "$DRUDGE" -q run work.lua --input '{"ref":"BAD"}'
+rows=$(sql "select count(*) from steps")
+
+# Identical: also without the secret (replay never reads it).
+unset DRUDGE_SECRET_CMS_TOKEN
+expect_exit 0 "$DRUDGE" -q replay 1
+equals "$out" "task #1 attempt 1: replayed 6 steps, identical outcome (done)" "replay identical"
+expect_exit 0 "$DRUDGE" -q replay 2 --attempt 1
+equals "$out" "task #2 attempt 1: replayed 6 steps, identical outcome (failed)" "failed attempt replays"
+expect_exit 0 "$DRUDGE" -q --json replay 1
+contains "$out" '"identical":true' "json identical"
+contains "$out" '"steps":6,"recorded":6' "json counts"
+equals "$(sql "select count(*) from steps")" "$rows" "replay writes nothing"
+
+# The script changed: a different call is the first divergence, named.
+sed 's/"looking up "/"searching for "/' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 1
+contains "$out" "DIVERGED at step 4: request differs" "changed call: step named"
+contains "$out" 'expected log "info" {"message":"looking up A1 with [REDACTED:CMS_TOKEN]"}' "changed call: expected"
+contains "$out" 'got log "info" {"message":"searching for A1 with [REDACTED:CMS_TOKEN]"}' "changed call: actual"
+
+# A step renamed.
+sed 's/step("file document"/step("file doc"/' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 1
+contains "$out" 'step 5: name differs: expected step "file document"' "renamed step"
+
+# An extra call at the end, and a call left out.
+sed 's/return { ref = task.input.ref/log.warn("extra"); return { ref = task.input.ref/' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 1
+contains "$out" 'step 7: the recording ends at step 6, but the script made log "warn"' "extra call"
+sed 's/log.info("filing")//' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 2
+contains "$out" 'step 6: expected log "info" {"message":"filing"}, but the attempt ended after 5 steps' "left-out call"
+sed 's/      log.info("filing")//; s/if task.input.ref == "BAD" then fail("no such case: BAD") end//' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 1
+contains "$out" 'expected log "info" {"message":"filing"}, but the attempt ended after 5 steps' "missing last call"
+
+# A different outcome, and a different output.
+sed 's/return 3/fail("changed")/' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 1
+contains "$out" 'step 5 (step "file document"): outcome differs: expected ok, got fail' "outcome differs"
+sed 's/return 3/return 4/' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 1
+contains "$out" 'step 1 (task "work"): output differs' "output differs"
+
+# --script: replay the recording against another version of the script.
+expect_exit 0 "$DRUDGE" -q replay 1 --script original.lua
+contains "$out" "identical outcome" "--script with the original"
+
+# Errors.
+expect_exit 1 "$DRUDGE" replay 99
+contains "$err" "no task #99" "unknown task"
+expect_exit 1 "$DRUDGE" replay 1 --attempt 2
+contains "$err" "no recorded attempt 2" "unknown attempt"
+expect_exit 2 "$DRUDGE" replay
+contains "$err" "give exactly one TASK" "no task given"
+rm work.lua
+expect_exit 1 "$DRUDGE" replay 1
+contains "$err" "cannot read script" "script gone"
+
+finish

@@ -1,0 +1,301 @@
+/* test_audit.c: the chain in a real SQLite file: canonical encoding, appends
+ * in the caller's transaction (and after a rollback), payload references,
+ * verify, checkpoints, prune, export and show through the C API. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "drudge/audit.h"
+#include "drudge/db.h"
+#include "drudge/util.h"
+
+typedef struct fixture {
+    char dir[64], db_path[128];
+    sqlite3 *db;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/drudge-audit.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->db_path, sizeof f->db_path, "%s/t.db", f->dir);
+    drudge_err err = {0};
+    if (drudge_db_open(f->db_path, 0, &f->db, &err))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    sqlite3_close(f->db);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+/* One attempt of task: root, a step, an http call with a payload. */
+static void record(drudge_rec *r, int64_t task, const char *body)
+{
+    char sha[65], resp[256];
+    drudge_rec_reset(r, task, 1);
+    int root = drudge_rec_begin(r, "task", "t", "{\"input\":{\"n\":1}}");
+    int s = drudge_rec_begin(r, "step", "tab\there \"q\" é \x01", NULL);
+    int h = drudge_rec_begin(r, "http", "GET http://x/", "{\"method\":\"GET\"}");
+    drudge_rec_payload(r, body, strlen(body), "application/octet-stream", sha);
+    snprintf(resp, sizeof resp, "{\"status\":200,\"body_sha256\":\"%s\"}", sha);
+    drudge_rec_end(r, h, "ok", resp, NULL);
+    drudge_rec_end(r, s, "ok", NULL, NULL);
+    drudge_rec_end(r, root, "done", "{\"output\":null}", NULL);
+}
+
+static void append(sqlite3 *db, drudge_rec *r)
+{
+    drudge_err err = {0};
+    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_append(db, r, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(db, &err), DRUDGE_OK);
+}
+
+static int verify(sqlite3 *db, const char *pubkey, drudge_verify_report *rep)
+{
+    drudge_err err = {0};
+    drudge_verify_opts o = {.pubkey_path = pubkey};
+    drudge_code rc = drudge_audit_verify(db, &o, rep, &err);
+    assert_true(rc == DRUDGE_OK || rc == DRUDGE_ETAMPER);
+    return rep->problems;
+}
+
+static void test_canonical_encoding(void **state)
+{
+    (void)state;
+    drudge_step s = {.seq = 2,
+                     .parent = 1,
+                     .kind = "step",
+                     .name = "tab\there \"q\" \\ é \x01\x1f",
+                     .request = NULL,
+                     .response = "{\"a\":1}",
+                     .started_us = 1795400000000001,
+                     .duration_us = 12,
+                     .outcome = "ok",
+                     .error = NULL};
+    drudge_buf b = {0};
+    drudge_audit_canonical(&b, 5, 3, 1, &s);
+    assert_string_equal(b.data,
+                        "[5,3,1,2,1,\"step\",\"tab\\there \\\"q\\\" \\\\ é \\u0001\\u001f\","
+                        "null,\"{\\\"a\\\":1}\",1795400000000001,12,\"ok\",null]");
+    /* hash = SHA-256(prev hex || canonical) */
+    char prev[65], h[65], want[65];
+    memset(prev, 'a', 64);
+    prev[64] = '\0';
+    drudge_audit_hash(prev, b.data, b.len, h);
+    drudge_buf in = {0};
+    drudge_buf_printf(&in, "%s%s", prev, b.data);
+    drudge_sha256_hex(in.data, in.len, want);
+    assert_string_equal(h, want);
+    s.parent = 0;
+    drudge_buf_reset(&b);
+    drudge_audit_canonical(&b, 1, 3, 1, &s);
+    assert_non_null(strstr(b.data, "[1,3,1,2,null,"));
+    drudge_buf_free(&b);
+    drudge_buf_free(&in);
+}
+
+static void collect(void *ud, const char *sha)
+{
+    drudge_buf *b = ud;
+    drudge_buf_printf(b, "%.4s,", sha);
+}
+
+static void test_payload_references(void **state)
+{
+    (void)state;
+    char a[65], c[65];
+    memset(a, 'a', 64);
+    a[64] = 0;
+    memset(c, 'c', 64);
+    c[64] = 0;
+    drudge_buf b = {0}, got = {0};
+    drudge_buf_printf(&b,
+                      "{\"sha256\":\"%s\",\"body_sha256\":\"%s\",\"xsha256\":\"%s\","
+                      "\"parts\":[{\"file_sha256\":\"%s\",\"file_stored\":false}],"
+                      "\"short_sha256\":\"abc\",\"upper_sha256\":\"%.63sA\"}",
+                      a, c, a, c, a);
+    drudge_audit_payload_refs(b.data, collect, &got);
+    assert_string_equal(got.data, "aaaa,cccc,");
+    drudge_buf_free(&b);
+    drudge_buf_free(&got);
+}
+
+static void test_append_verify_and_rollback(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    drudge_rec *r1 = drudge_rec_new(), *r2 = drudge_rec_new();
+    drudge_verify_report rep;
+    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(rep.rows, 0);
+    drudge_verify_report_clear(&rep);
+
+    record(r1, 1, "first body");
+    append(f->db, r1);
+    /* A rolled-back group commit: rewind, append again, nothing lost. */
+    record(r2, 2, "second body");
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    drudge_audit_writer *w = drudge_audit_writer_new(f->db, &err);
+    assert_non_null(w);
+    assert_int_equal(drudge_audit_writer_append(w, r2, &err), DRUDGE_OK);
+    assert_int_equal(drudge_rec_flushed(r2), 3);
+    drudge_db_rollback(f->db);
+    drudge_rec_mark_flushed(r2, 0);
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_writer_append(w, r2, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_writer_append(w, r2, &err), DRUDGE_OK); /* nothing new */
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    drudge_audit_writer_free(w);
+
+    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(rep.rows, 6);
+    assert_int_equal(rep.payloads, 2);
+    drudge_verify_report_clear(&rep);
+
+    /* Tampering (triggers dropped, as an attacker with the file could). */
+    assert_int_equal(
+        drudge_db_exec(f->db,
+                       "DROP TRIGGER steps_no_update; DROP TRIGGER payloads_prune_only;"
+                       "UPDATE steps SET duration_us = 13 WHERE id = 5;"
+                       "UPDATE payloads SET data = x'00' WHERE rowid = 1",
+                       &err),
+        DRUDGE_OK);
+    assert_int_equal(verify(f->db, NULL, &rep), 2);
+    assert_non_null(strstr(rep.text, "row 5 (task 2, attempt 1, seq 2, step"));
+    assert_non_null(
+        strstr(rep.text, "(referenced by row 3 (task 1, attempt 1, seq 3)): its bytes"));
+    drudge_verify_report_clear(&rep);
+    drudge_rec_free(r1);
+    drudge_rec_free(r2);
+}
+
+static void test_checkpoints(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    char key[160], pub[160], other[160], otherpub[160];
+    snprintf(key, sizeof key, "%s/k", f->dir);
+    snprintf(pub, sizeof pub, "%s/k.pub", f->dir);
+    snprintf(other, sizeof other, "%s/o", f->dir);
+    snprintf(otherpub, sizeof otherpub, "%s/o.pub", f->dir);
+    assert_int_equal(drudge_audit_keygen(key, pub, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_keygen(other, otherpub, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_keygen(key, "/nonexistent/x.pub", &err), DRUDGE_EIO);
+    struct stat st;
+    assert_int_equal(stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    drudge_rec *r = drudge_rec_new();
+    record(r, 1, "body");
+    append(f->db, r);
+    drudge_checkpoint cp;
+    assert_int_equal(drudge_audit_checkpoint_ex(f->db, key, &cp, &err), DRUDGE_OK);
+    assert_int_equal(cp.step_id, 3);
+    assert_int_equal(cp.row_count, 3);
+    assert_false(cp.unchanged);
+    assert_int_equal(drudge_audit_checkpoint_ex(f->db, key, &cp, &err), DRUDGE_OK);
+    assert_true(cp.unchanged);
+    record(r, 2, "body 2");
+    append(f->db, r);
+    assert_int_equal(drudge_audit_checkpoint(f->db, key, &err), DRUDGE_OK);
+
+    /* The signed message, byte for byte as documented. */
+    drudge_buf m = {0};
+    drudge_checkpoint_message(&m, "ab", 3, 3, 17);
+    assert_string_equal(m.data, "drudge-checkpoint-v1\nab\n3\n3\n17\n");
+    drudge_buf_free(&m);
+
+    drudge_verify_report rep;
+    assert_int_equal(verify(f->db, pub, &rep), 0);
+    assert_int_equal(rep.checkpoints, 2);
+    assert_int_equal(rep.signed_rows, 6);
+    drudge_verify_report_clear(&rep);
+    assert_int_equal(verify(f->db, otherpub, &rep), 2); /* both, the first named */
+    assert_non_null(strstr(rep.text, "signed by another key"));
+    drudge_verify_report_clear(&rep);
+    /* A bad public key file is an error of the check, not tampering. */
+    drudge_verify_opts o = {.pubkey_path = key};
+    assert_int_equal(drudge_audit_verify(f->db, &o, &rep, &err), DRUDGE_EINPUT);
+    assert_non_null(strstr(err.msg, "not a PEM Ed25519 public key"));
+    drudge_rec_free(r);
+}
+
+static void test_prune_export_show(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    drudge_rec *r = drudge_rec_new();
+    record(r, 1, "old body");
+    append(f->db, r);
+    int64_t n, bytes;
+    assert_int_equal(drudge_audit_prune(f->db, drudge_now_us() - 3600000000LL, 0, &n, &bytes, &err),
+                     DRUDGE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(drudge_audit_prune(f->db, drudge_now_us() + 1, 1, &n, &bytes, &err),
+                     DRUDGE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(bytes, 8);
+    assert_int_equal(drudge_audit_prune(f->db, drudge_now_us() + 1, 0, &n, &bytes, &err),
+                     DRUDGE_OK);
+    drudge_verify_report rep;
+    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(rep.pruned, 1);
+    drudge_verify_report_clear(&rep);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    drudge_export_opts eo = {.format = DRUDGE_EXPORT_JSONL};
+    int64_t rows;
+    assert_int_equal(drudge_audit_export(f->db, out, &eo, &rows, &err), DRUDGE_OK);
+    fclose(out);
+    assert_int_equal(rows, 3);
+    assert_non_null(strstr(text, "\"prev_hash\":\"0000000000000000000000000000000000000000000000"
+                                 "000000000000000000\""));
+    assert_non_null(strstr(text, "\"name\":\"tab\\there \\\"q\\\" é \\u0001\""));
+    free(text);
+
+    out = open_memstream(&text, &len);
+    assert_int_equal(drudge_audit_show(f->db, out, 1, 0, 0, &err), DRUDGE_OK);
+    fclose(out);
+    assert_non_null(strstr(text, "task #1  (not in the tasks table)"));
+    assert_non_null(strstr(text, "    [3] "));
+    assert_non_null(strstr(text, "http GET http://x/  ok  status 200"));
+    free(text);
+    out = open_memstream(&text, &len);
+    assert_int_equal(drudge_audit_show(f->db, out, 9, 0, 1, &err), DRUDGE_ENOTFOUND);
+    fclose(out);
+    free(text);
+    drudge_rec_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_canonical_encoding),
+        cmocka_unit_test(test_payload_references),
+        cmocka_unit_test_setup_teardown(test_append_verify_and_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_export_show, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
