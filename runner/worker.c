@@ -338,14 +338,17 @@ static void after_commit(writer *wr, drudge_claimed *claimed, size_t nclaimed)
     job *j;
     wr->last_batch = (int)wr->batch.n;
     wr->stats->commits++;
-    while ((j = list_pop(&wr->batch))) {
-        tally(wr, j);
-        pthread_mutex_lock(&p->mu);
+    joblist done = wr->batch;
+    memset(&wr->batch, 0, sizeof wr->batch);
+    pthread_mutex_lock(&p->mu); /* once per batch: the recorders go back */
+    for (j = done.head; j; j = j->next)
         if (j->rec)
             p->recs[p->nrecs++] = j->rec;
-        if (p->rec_waiting)
-            pthread_cond_broadcast(&p->rec_cv);
-        pthread_mutex_unlock(&p->mu);
+    if (p->rec_waiting)
+        pthread_cond_broadcast(&p->rec_cv);
+    pthread_mutex_unlock(&p->mu);
+    while ((j = list_pop(&done))) {
+        tally(wr, j);
         job_free(j);
     }
     wr->stats->claimed += (int64_t)nclaimed;
