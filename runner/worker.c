@@ -91,6 +91,8 @@ struct pool {
     worker *workers;
     int nworkers;
     char owner[160];
+    int fatal; /* a worker cannot go on safely: stop, recording nothing more */
+    char fatal_msg[1024];
 };
 
 static void list_push(joblist *l, job *j)
@@ -182,6 +184,27 @@ static void run_job(worker *w, job *j)
     j->res.error = drudge_xstrdup(err.msg);
 }
 
+/* A recorder configured like the hosts' own: the redaction patterns are
+ * per recorder, and a recorder without them would record what they hide. If
+ * the patterns cannot be loaded now, the pool stops (p->fatal). */
+static drudge_rec *new_recorder(pool *p)
+{
+    drudge_rec *r = drudge_rec_new();
+    const char *path = p->opts->redact_file ? p->opts->redact_file : getenv("DRUDGE_REDACT");
+    drudge_err err = {0};
+    if (path && *path && drudge_rec_load_patterns(r, path, &err) != DRUDGE_OK) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->fatal) {
+            p->fatal = 1;
+            snprintf(p->fatal_msg, sizeof p->fatal_msg, "%s", err.msg);
+        }
+        if (p->writer_waiting)
+            pthread_cond_signal(&p->writer_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return r;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -208,12 +231,15 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&p->rec_cv, &p->mu);
             p->rec_waiting--;
         }
-        drudge_rec *fresh;
-        if (p->nrecs) {
+        drudge_rec *fresh = NULL;
+        if (p->nrecs)
             fresh = p->recs[--p->nrecs];
-        } else {
-            fresh = drudge_rec_new();
+        else
             p->created++;
+        if (!fresh) {
+            pthread_mutex_unlock(&p->mu);
+            fresh = new_recorder(p);
+            pthread_mutex_lock(&p->mu);
         }
         j->rec = drudge_host_swap_rec(w->host, fresh);
         j->worker = w->idx;
@@ -432,6 +458,11 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
     drudge_code rc = DRUDGE_OK;
 
     for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int fatal = p->fatal;
+        pthread_mutex_unlock(&p->mu);
+        if (fatal)
+            return drudge_seterr(err, DRUDGE_EIO, "redaction patterns: %s", p->fatal_msg);
         int sig = work_signals;
         if (sig >= 1 && !draining) {
             draining = 1;
@@ -464,7 +495,7 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
             /* Claim alone (a commit of its own) only when the ready list runs
              * low; otherwise top it up with the next batch of outcomes. */
             int claim_now = want > 0 && have <= target / 2;
-            if (p->done.head || wr->cancelled.head || claim_now || now >= next_renew ||
+            if (p->done.head || wr->cancelled.head || claim_now || now >= next_renew || p->fatal ||
                 now >= next_reap || now >= next_tick || work_signals != sig)
                 break;
             if (draining && !p->inflight)
@@ -593,6 +624,7 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
     wr.stats = stats;
     drudge_host_opts ho = {.files_dir = opts->files_dir,
                            .secrets_file = opts->secrets_file,
+                           .redact_file = opts->redact_file,
                            .echo_logs = opts->echo_logs};
     for (int i = 0; i < nthreads; i++) {
         worker *w = &p.workers[i];
