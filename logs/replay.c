@@ -242,9 +242,13 @@ drudge_code drudge_replay(sqlite3 *db, const drudge_replay_opts *opts, drudge_re
     }
     res->recorded = n;
     recorded_output = steps[0].response ? drudge_xstrdup(steps[0].response) : NULL;
-    rc = drudge_previous_attempts(db, opts->task_id, res->attempt, &previous, err);
-    if (rc)
-        goto cleanup;
+    /* task.previous as the attempt saw it: built again from the trail (earlier
+     * attempts are immutable), if the attempt had it at all. */
+    if (steps[0].request && strstr(steps[0].request, ",\"previous\":true}")) {
+        rc = drudge_previous_attempts(db, opts->task_id, res->attempt, &previous, err);
+        if (rc)
+            goto cleanup;
+    }
     /* No secrets file: in replay secret() answers "[REDACTED:name]". */
     drudge_host_opts hopts = {.files_dir = opts->files_dir, .echo_logs = opts->echo_logs};
     if (!(host = drudge_host_new(&hopts, err))) {
