@@ -79,18 +79,7 @@ static char limits_error[1024]; /* from $DRUDGE_HTTP_LIMITS, reported by every r
 
 static int req_gc(lua_State *L)
 {
-    http_req *req = luaL_checkudata(L, 1, HTTP_REQ_MT);
-    drudge_buf_free(&req->url);
-    drudge_buf_free(&req->shown);
-    curl_slist_free_all(req->headers);
-    req->headers = NULL;
-    drudge_buf_free(&req->rec_headers);
-    curl_mime_free(req->mime);
-    req->mime = NULL;
-    drudge_buf_free(&req->rec_mime);
-    drudge_buf_free(&req->rec_request);
-    drudge_buf_free(&req->rec_response);
-    http_resp_free(&req->resp);
+    http_req_free(luaL_checkudata(L, 1, HTTP_REQ_MT));
     return 0;
 }
 
@@ -222,13 +211,13 @@ static void parse_url(lua_State *L, http_req *req, int opts, int defs, const cha
     if (opt(L, opts, 0, "query") != LUA_TNIL) {
         if (!lua_istable(L, -1))
             luaL_error(L, "%s: 'query' must be a table, got %s", fn, luaL_typename(L, -1));
-        drudge_buf q = {0};
-        http_encode_pairs(L, -1, &q, "query");
-        if (q.len) {
+        drudge_buf *q = &req->scratch;
+        drudge_buf_reset(q);
+        http_encode_pairs(L, -1, q, "query");
+        if (q->len) {
             drudge_buf_add(&req->url, strchr(req->url.data, '?') ? "&" : "?", 1);
-            drudge_buf_add(&req->url, q.data, q.len);
+            drudge_buf_add(&req->url, q->data, q->len);
         }
-        drudge_buf_free(&q);
     }
     lua_pop(L, 1);
     drudge_http_redact_url(req->url.data, &req->shown);
@@ -361,7 +350,8 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
         return NULL;
     lua_getfield(L, opts, kinds[which]);
     const char *ctype = NULL;
-    drudge_buf b = {0};
+    drudge_buf *b = &req->scratch;
+    drudge_buf_reset(b);
     switch (which) {
     case 0:
         if (!lua_isstring(L, -1))
@@ -369,13 +359,13 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
         lua_tostring(L, -1);
         break;
     case 1:
-        http_json_canon(L, -1, &b, "http: json body");
+        http_json_canon(L, -1, b, "http: json body");
         ctype = "application/json";
         break;
     case 2:
         if (!lua_istable(L, -1))
             luaL_error(L, "%s: 'form' must be a table, got %s", fn, luaL_typename(L, -1));
-        http_encode_pairs(L, -1, &b, "form");
+        http_encode_pairs(L, -1, b, "form");
         ctype = "application/x-www-form-urlencoded";
         break;
     case 3:
@@ -386,8 +376,7 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
     }
     if (which != 0) {
         lua_pop(L, 1);
-        lua_pushlstring(L, b.data ? b.data : "", b.len);
-        drudge_buf_free(&b);
+        lua_pushlstring(L, b->data ? b->data : "", b->len);
     }
     req->body = lua_tolstring(L, -1, &req->body_len);
     req->body_is_text = drudge_http_utf8_valid(req->body, req->body_len);
@@ -627,8 +616,7 @@ static void parse_request(lua_State *L, http_req *req, http_state *st, int opts,
         if (!method)
             method = "GET";
     }
-    char *mb = lua_newuserdatauv(L, 16, 0);
-    req->method = method_name(L, method, fn, mb);
+    req->method = method_name(L, method, fn, req->method_buf);
     if (!url) {
         url = opt_string(L, opts, 0, fn, "url");
         if (!url)
@@ -680,14 +668,16 @@ static int headers_index(lua_State *L)
     return 1;
 }
 
-/* Pushes the headers table: lower-case name -> value; repeated fields are
- * joined with ", " (RFC 9110 5.3), except Set-Cookie, which keeps the
- * first. Its metatable keeps the raw block for r:header_all. */
-static void push_headers(lua_State *L, const drudge_buf *raw)
+#define HTTP_HEADERS_MT "drudge.http.headers"
+
+/* Pushes the headers table built from the raw block p[0..len): lower-case
+ * name -> value; repeated fields are joined with ", " (RFC 9110 5.3),
+ * except Set-Cookie, which keeps the first. */
+static void push_headers(lua_State *L, const char *p, size_t len)
 {
     lua_newtable(L);
     int t = lua_gettop(L);
-    const char *p = raw->data, *end = p ? p + raw->len : NULL;
+    const char *end = p ? p + len : NULL;
     char name[256];
     while (p && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -720,12 +710,26 @@ static void push_headers(lua_State *L, const drudge_buf *raw)
         }
         p = eol + 1;
     }
-    lua_createtable(L, 0, 2);
-    lua_pushcfunction(L, headers_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushlstring(L, raw->data ? raw->data : "", raw->len);
-    lua_setfield(L, -2, "raw");
-    lua_setmetatable(L, t);
+    luaL_setmetatable(L, HTTP_HEADERS_MT);
+}
+
+/* The response's __index: methods, and `headers`, built on first use from
+ * raw_headers (most calls only look at status and body) and then kept. */
+static int resp_index(lua_State *L)
+{
+    const char *k = lua_tostring(L, 2);
+    if (k && !strcmp(k, "headers") && lua_type(L, 2) == LUA_TSTRING) {
+        size_t len;
+        lua_getfield(L, 1, "raw_headers");
+        const char *raw = lua_tolstring(L, -1, &len);
+        push_headers(L, raw, raw ? len : 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, 1, "headers");
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
 }
 
 static void push_response(lua_State *L, const http_req *req, const http_resp *resp,
@@ -736,10 +740,14 @@ static void push_response(lua_State *L, const http_req *req, const http_resp *re
     lua_setfield(L, -2, "status");
     lua_pushstring(L, req->method);
     lua_setfield(L, -2, "method");
-    drudge_buf u = {0};
-    drudge_http_redact_url(resp->url, &u);
-    lua_pushlstring(L, u.data ? u.data : "", u.len);
-    drudge_buf_free(&u);
+    if (strchr(resp->url, '@') || strchr(resp->url, '#')) {
+        drudge_buf u = {0};
+        drudge_http_redact_url(resp->url, &u);
+        lua_pushlstring(L, u.data ? u.data : "", u.len);
+        drudge_buf_free(&u);
+    } else {
+        lua_pushstring(L, resp->url);
+    }
     lua_setfield(L, -2, "url");
     if (req->output) {
         lua_pushstring(L, output_arg);
@@ -754,8 +762,8 @@ static void push_response(lua_State *L, const http_req *req, const http_resp *re
     lua_setfield(L, -2, "elapsed");
     lua_pushinteger(L, tries);
     lua_setfield(L, -2, "attempts");
-    push_headers(L, &resp->headers);
-    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, resp->headers.data ? resp->headers.data : "", resp->headers.len);
+    lua_setfield(L, -2, "raw_headers");
     luaL_setmetatable(L, HTTP_RESPONSE_MT);
 }
 
@@ -808,10 +816,7 @@ static int l_resp_header_all(lua_State *L)
     size_t nl;
     const char *name = luaL_checklstring(L, 2, &nl);
     lua_newtable(L);
-    lua_getfield(L, 1, "headers");
-    if (!lua_getmetatable(L, -1))
-        return 1;
-    lua_getfield(L, -1, "raw");
+    lua_getfield(L, 1, "raw_headers");
     size_t len;
     const char *p = lua_tolstring(L, -1, &len), *end = p ? p + len : NULL;
     int n = 0;
@@ -941,7 +946,8 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
 {
     int defs = lua_upvalueindex(1);
     http_state *st = http_state_get(L);
-    http_req *req = push_req(L);
+    http_req *req = &st->req;
+    http_req_reset(req);
     parse_request(L, req, st, opts, defs, fn, method, url);
     const char *output_arg = NULL;
     if (req->output) {
@@ -959,8 +965,7 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
     const char *name = lua_tostring(L, -1);
     http_resp *resp = &req->resp;
     for (int try = 1;; try++) {
-        http_resp_free(resp);
-        memset(resp, 0, sizeof *resp);
+        http_resp_reset(resp);
         double remaining = drudge_host_remaining(L);
         int seq;
         if (replaying) {
@@ -1218,12 +1223,18 @@ int luaopen_drudge_http(lua_State *L)
         lua_setfield(L, -2, "__close");
     }
     lua_pop(L, 1);
+    if (luaL_newmetatable(L, HTTP_HEADERS_MT)) {
+        lua_pushcfunction(L, headers_index);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
     if (luaL_newmetatable(L, HTTP_RESPONSE_MT)) {
         static const luaL_Reg methods[] = {{"json", l_resp_json},
                                            {"ok", l_resp_ok},
                                            {"header_all", l_resp_header_all},
                                            {NULL, NULL}};
         luaL_newlib(L, methods);
+        lua_pushcclosure(L, resp_index, 1);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_resp_tostring);
         lua_setfield(L, -2, "__tostring");

@@ -79,7 +79,7 @@ drudge_code drudge_http_limit_set(const char *host, double per_second, int concu
         for (size_t i = 0; i <= n; i++)
             l->host[i] = (char)tolower((unsigned char)host[i]);
         l->next = limits;
-        limits = l;
+        __atomic_store_n(&limits, l, __ATOMIC_RELEASE);
         l->refill_us = drudge_mono_us();
     }
     l->per_second = per_second > 0 ? per_second : 0;
@@ -97,7 +97,7 @@ void drudge_http_limits_clear(void)
     /* Entries may still be held as slots: keep the memory, park them. */
     while (limits) {
         drudge_http_limit *l = limits;
-        limits = l->next;
+        __atomic_store_n(&limits, l->next, __ATOMIC_RELEASE);
         l->host[0] = '\0';
         l->next = spare;
         spare = l;
@@ -194,7 +194,8 @@ drudge_code drudge_http_limit_acquire(const char *host, int port, double max_wai
     *slot = NULL;
     if (waited)
         *waited = 0;
-    if (!limits) /* the common case: no limits at all (a racy peek is harmless) */
+    /* The common case, no limits at all, takes no lock. */
+    if (!__atomic_load_n(&limits, __ATOMIC_ACQUIRE))
         return DRUDGE_OK;
     pthread_once(&cv_once, cv_init);
     int64_t start = drudge_mono_us();

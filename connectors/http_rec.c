@@ -144,10 +144,14 @@ void http_rec_response(drudge_buf *out, const http_req *req, const http_resp *re
     }
     register_cookies(rec, &resp->cookies);
     drudge_buf_printf(out, "{\"status\":%ld,\"url\":", resp->status);
-    drudge_buf u = {0};
-    drudge_http_redact_url(resp->url, &u);
-    drudge_buf_json_str(out, u.data ? u.data : "", u.len);
-    drudge_buf_free(&u);
+    if (strchr(resp->url, '@') || strchr(resp->url, '#')) {
+        drudge_buf u = {0};
+        drudge_http_redact_url(resp->url, &u);
+        drudge_buf_json_str(out, u.data ? u.data : "", u.len);
+        drudge_buf_free(&u);
+    } else {
+        drudge_buf_json_str(out, resp->url, strlen(resp->url));
+    }
     drudge_buf_puts(out, ",\"headers\":[");
     const char *p = resp->headers.data, *end = p ? p + resp->headers.len : NULL;
     int first = 1;

@@ -64,9 +64,12 @@ void http_global_init(void)
     pthread_once(&global_once, global_init);
 }
 
+static void set_constant_options(CURL *c);
+
 static int state_gc(lua_State *L)
 {
     http_state *st = lua_touserdata(L, 1);
+    http_req_free(&st->req);
     if (st->easy) {
         curl_easy_cleanup(st->easy);
         st->easy = NULL;
@@ -93,6 +96,13 @@ http_state *http_state_get(lua_State *L)
     st->easy = curl_easy_init();
     if (!st->easy)
         luaL_error(L, "http: cannot create a curl handle (out of memory?)");
+    /* Start the cookie engine, in memory only: adding a cookie starts it
+     * (CURLOPT_COOKIEFILE "" would too, but curl 7.88 leaks that list when
+     * no transfer follows), then the cookie goes. curl_easy_reset keeps the
+     * engine running. */
+    curl_easy_setopt(st->easy, CURLOPT_COOKIELIST, "Set-Cookie: drudge=1; domain=drudge.invalid");
+    curl_easy_setopt(st->easy, CURLOPT_COOKIELIST, "ALL");
+    set_constant_options(st->easy);
     return st;
 }
 
@@ -148,28 +158,47 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     return len;
 }
 
-static void set_options(CURL *c, const http_req *req, xfer_ctx *x, char *errbuf, double timeout)
+/* Options every request shares, set when the handle is new or reset. */
+static void set_constant_options(CURL *c)
 {
-    curl_easy_setopt(c, CURLOPT_URL, req->url.data);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_SHARE, share);
-    curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory only */
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "drudge/" DRUDGE_VERSION);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+}
+
+/* Sets this request's options. A plain request (GET or POST of a body
+ * without TLS, auth or proxy options) only overwrites the options every
+ * request sets, which saves a reset and a dozen options per call; anything
+ * else marks the handle dirty so that the next request starts from
+ * curl_easy_reset. */
+static void set_options(http_state *st, const http_req *req, xfer_ctx *x, double timeout)
+{
+    CURL *c = st->easy;
+    if (st->dirty) {
+        curl_easy_reset(c); /* keeps connections, DNS cache, TLS sessions, cookies */
+        set_constant_options(c);
+        st->dirty = 0;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, req->url.data);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, st->errbuf);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000 + 0.5));
     double ct = req->connect_timeout < timeout ? req->connect_timeout : timeout;
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(ct * 1000 + 0.5));
-    if (req->follow) {
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)req->max_redirects);
-    }
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, req->follow ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)req->max_redirects);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
+    int plain = !strcmp(req->method, "GET") && !req->body && !req->mime;
+    if (plain)
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    if (!plain || !req->verify_tls || req->ca_file || req->proxy || req->bearer || req->user)
+        st->dirty = 1;
     if (!req->verify_tls) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -178,8 +207,6 @@ static void set_options(CURL *c, const http_req *req, xfer_ctx *x, char *errbuf,
         curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
     if (req->proxy)
         curl_easy_setopt(c, CURLOPT_PROXY, req->proxy);
-    if (req->headers)
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
     if (req->bearer) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
         curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, req->bearer);
@@ -188,19 +215,22 @@ static void set_options(CURL *c, const http_req *req, xfer_ctx *x, char *errbuf,
         curl_easy_setopt(c, CURLOPT_USERNAME, req->user);
         curl_easy_setopt(c, CURLOPT_PASSWORD, req->pass ? req->pass : "");
     }
+    if (plain)
+        return;
     if (req->mime) {
         curl_easy_setopt(c, CURLOPT_MIMEPOST, req->mime);
     } else if (req->body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
     }
+    int post_like = req->body || req->mime;
     if (!strcmp(req->method, "HEAD"))
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    else if (!strcmp(req->method, "GET") && !req->body && !req->mime)
+    else if (!strcmp(req->method, "GET") && !post_like)
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    else if (strcmp(req->method, "POST") != 0 || (!req->body && !req->mime))
+    else if (strcmp(req->method, "POST") != 0 || !post_like)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
-    if (!strcmp(req->method, "POST") && !req->body && !req->mime) {
+    if (!strcmp(req->method, "POST") && !post_like) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     }
@@ -242,7 +272,6 @@ CURLcode http_perform(lua_State *L, http_state *st, const http_req *req, http_re
 {
     CURL *c = st->easy;
     xfer_ctx x = {.resp = resp, .fd = -1};
-    curl_easy_reset(c);
     st->errbuf[0] = '\0';
     if (req->output) {
         x.fd = open_output(req, resp);
@@ -251,7 +280,7 @@ CURLcode http_perform(lua_State *L, http_state *st, const http_req *req, http_re
         x.sha = EVP_MD_CTX_new();
         EVP_DigestInit_ex(x.sha, EVP_sha256(), NULL);
     }
-    set_options(c, req, &x, st->errbuf, timeout);
+    set_options(st, req, &x, timeout);
     resp->code = curl_easy_perform(c);
     if (resp->code != CURLE_OK && !resp->error[0]) {
         if (x.write_error)
@@ -278,6 +307,59 @@ CURLcode http_perform(lua_State *L, http_state *st, const http_req *req, http_re
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
     (void)L;
     return resp->code;
+}
+
+static void buf_empty(drudge_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void http_resp_reset(http_resp *resp)
+{
+    drudge_buf h = resp->headers, b = resp->body, u = resp->urlbuf, c = resp->cookies;
+    memset(resp, 0, sizeof *resp);
+    resp->headers = h, resp->body = b, resp->urlbuf = u, resp->cookies = c;
+    buf_empty(&resp->headers);
+    buf_empty(&resp->body);
+    buf_empty(&resp->urlbuf);
+    buf_empty(&resp->cookies);
+}
+
+void http_req_reset(http_req *req)
+{
+    curl_slist_free_all(req->headers);
+    curl_mime_free(req->mime);
+    drudge_buf bufs[7] = {req->url,         req->shown,        req->rec_headers, req->rec_mime,
+                          req->rec_request, req->rec_response, req->scratch};
+    http_resp resp = req->resp;
+    memset(req, 0, sizeof *req);
+    req->url = bufs[0], req->shown = bufs[1], req->rec_headers = bufs[2];
+    req->rec_mime = bufs[3], req->rec_request = bufs[4], req->rec_response = bufs[5];
+    req->scratch = bufs[6];
+    buf_empty(&req->scratch);
+    buf_empty(&req->url);
+    buf_empty(&req->shown);
+    buf_empty(&req->rec_headers);
+    buf_empty(&req->rec_mime);
+    buf_empty(&req->rec_request);
+    buf_empty(&req->rec_response);
+    req->resp = resp;
+    http_resp_reset(&req->resp);
+}
+
+void http_req_free(http_req *req)
+{
+    http_req_reset(req);
+    drudge_buf_free(&req->url);
+    drudge_buf_free(&req->shown);
+    drudge_buf_free(&req->rec_headers);
+    drudge_buf_free(&req->rec_mime);
+    drudge_buf_free(&req->rec_request);
+    drudge_buf_free(&req->rec_response);
+    drudge_buf_free(&req->scratch);
+    http_resp_free(&req->resp);
 }
 
 void http_resp_free(http_resp *resp)

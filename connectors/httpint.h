@@ -36,12 +36,13 @@ typedef struct http_resp {
     char error[CURL_ERROR_SIZE + 256];
 } http_resp;
 
-/* One call's request, parsed from the Lua options. It lives in a userdata
- * (HTTP_REQ_MT) whose __gc frees what it owns, so an error raised midway
- * leaks nothing. Plain const char * fields point into Lua strings that stay
+/* One call's request, parsed from the Lua options. It lives in the worker's
+ * http_state (or, to validate defaults, in a userdata with __gc), so an
+ * error raised midway leaks nothing. Plain const char * fields point into Lua strings that stay
  * on the stack for the whole call. */
 typedef struct http_req {
     const char *method;
+    char method_buf[16];
     drudge_buf url;   /* as sent, with the query appended */
     drudge_buf shown; /* url with userinfo redacted: for names and messages */
     char host[256];
@@ -61,6 +62,7 @@ typedef struct http_req {
     const char *output; /* confined path, or NULL */
     http_retry retry;
     size_t inline_max, record_max;
+    drudge_buf scratch;      /* query and body encoding (owned here: encoders may raise) */
     drudge_buf rec_request;  /* the request JSON, built once for every try */
     http_resp resp;          /* the current try's response */
     drudge_buf rec_response; /* its JSON */
@@ -78,10 +80,18 @@ void http_encode_pairs(lua_State *L, int idx, drudge_buf *b, const char *what);
 void http_json_canon(lua_State *L, int idx, drudge_buf *b, const char *what);
 
 /* http_xfer.c */
-/* A worker's transfer state, a userdata in its lua_State's registry. */
+/* Frees what req owns and empties it, keeping its buffers' memory. */
+void http_req_reset(http_req *req);
+void http_req_free(http_req *req);
+
+/* A worker's transfer state, a userdata in its lua_State's registry. Its
+ * request is reused call after call (no Lua code runs during a call, so
+ * calls never nest); each call starts by resetting it, and __gc frees it. */
 typedef struct http_state {
     CURL *easy;
+    http_req req;
     char errbuf[CURL_ERROR_SIZE];
+    int dirty; /* the last request set options beyond the common ones */
 } http_state;
 http_state *http_state_get(lua_State *L); /* creates it on first use */
 void http_global_init(void);
@@ -89,6 +99,8 @@ void http_global_init(void);
 CURLcode http_perform(lua_State *L, http_state *st, const http_req *req, http_resp *resp,
                       double timeout_cap);
 void http_resp_free(http_resp *resp);
+/* Empties resp for the next try, keeping its buffers' memory. */
+void http_resp_reset(http_resp *resp);
 void http_attempt_start(lua_State *L);
 
 /* http_rec.c */

@@ -272,7 +272,7 @@ static void safe_name(drudge_buf *b, const char *name)
 }
 
 /* att:save([dir [, name]]) -> path. dir (default: the files directory) is
- * created if missing (one level); the file is created 0600. */
+ * created if missing; the file is created 0600. */
 static int l_att_save(lua_State *L)
 {
     size_t len;
@@ -294,10 +294,22 @@ static int l_att_save(lua_State *L)
     const char *file = lua_tostring(L, -1);
     const char *path;
     if (dir) {
-        const char *full_dir = drudge_host_confine(L, dir);
-        struct stat st;
-        if (stat(full_dir, &st) != 0 && mkdir(full_dir, 0700) != 0)
-            return luaL_error(L, "att:save: cannot create %s: %s", dir, strerror(errno));
+        /* Create missing directories one level at a time, each checked
+         * against the files directory before it is made. */
+        const char *full_dir = NULL;
+        size_t n = strlen(dir);
+        for (size_t i = 1; i <= n; i++) {
+            if (i < n && dir[i] != '/')
+                continue;
+            lua_pushlstring(L, dir, i);
+            full_dir = drudge_host_confine(L, lua_tostring(L, -1));
+            struct stat st;
+            if (stat(full_dir, &st) != 0 && mkdir(full_dir, 0700) != 0)
+                return luaL_error(L, "att:save: cannot create %s: %s", lua_tostring(L, -2),
+                                  strerror(errno));
+        }
+        if (!full_dir)
+            return luaL_argerror(L, 2, "empty directory name");
         lua_pushfstring(L, "%s/%s", full_dir, file);
         path = drudge_host_confine(L, lua_tostring(L, -1));
     } else {
@@ -691,23 +703,29 @@ static int l_box_fetch(lua_State *L)
         len = p->len;
         drudge_buf_puts(&out, drudge_rec_replay_response(rec, seq));
     } else {
-        drudge_buf info = {0};
         char cmd[96];
-        snprintf(cmd, sizeof cmd, "UID FETCH %u (UID FLAGS RFC822.SIZE)", (unsigned)uid);
-        box_command(L, b, seq, b->mailbox, cmd, &info);
-        uint64_t size = 0;
-        int seen = 0;
-        int found = drudge_imap_parse_fetch_info(info.data ? info.data : "", info.len,
-                                                 (uint32_t)uid, &size, &seen);
-        drudge_buf_free(&info);
-        if (!found) {
-            lua_pushfstring(L, "mail: no message with UID %d in %s", (int)uid, b->mailbox);
-            return fail_step(L, rec, seq, lua_tostring(L, -1));
+        int seen = 1;
+        if (peek) { /* is it \Seen now? (one round trip, skipped with mark_seen) */
+            drudge_buf info = {0};
+            uint64_t size = 0;
+            snprintf(cmd, sizeof cmd, "UID FETCH %u (UID FLAGS RFC822.SIZE)", (unsigned)uid);
+            box_command(L, b, seq, b->mailbox, cmd, &info);
+            int found = drudge_imap_parse_fetch_info(info.data ? info.data : "", info.len,
+                                                     (uint32_t)uid, &size, &seen);
+            drudge_buf_free(&info);
+            if (!found) {
+                lua_pushfstring(L, "mail: no message with UID %d in %s", (int)uid, b->mailbox);
+                return fail_step(L, rec, seq, lua_tostring(L, -1));
+            }
         }
         drudge_err err = {0};
-        if (imap_fetch_body(&b->conn, b->mailbox, (uint32_t)uid, call_timeout(L, b->timeout), &raw,
-                            &err) != DRUDGE_OK) {
-            lua_pushfstring(L, "mail: fetch UID %d: %s", (int)uid, err.msg);
+        drudge_code frc = imap_fetch_body(&b->conn, b->mailbox, (uint32_t)uid,
+                                          call_timeout(L, b->timeout), &raw, &err);
+        if (frc != DRUDGE_OK) {
+            if (frc == DRUDGE_ENOTFOUND)
+                lua_pushfstring(L, "mail: %s", err.msg);
+            else
+                lua_pushfstring(L, "mail: fetch UID %d: %s", (int)uid, err.msg);
             drudge_buf_free(&raw);
             return fail_step(L, rec, seq, lua_tostring(L, -1));
         }
@@ -974,8 +992,32 @@ static int l_box_create(lua_State *L)
     if (!exists) {
         lua_pushfstring(L, "CREATE %s", lua_tostring(L, -1));
         drudge_buf resp = {0};
-        box_command(L, b, seq, NULL, lua_tostring(L, -1), &resp);
+        drudge_err err = {0};
+        drudge_code rc = imap_command(&b->conn, NULL, lua_tostring(L, -1),
+                                      call_timeout(L, b->timeout), &resp, &err);
         drudge_buf_free(&resp);
+        if (rc == DRUDGE_EINPUT) {
+            /* Refused: another session may have made it in between. */
+            drudge_buf json2 = {0};
+            list_folders(L, b, seq, &json2);
+            drudge_buf_free(&json2);
+            for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+                exists |= !strcmp(lua_tostring(L, -1), folder);
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 2);
+            if (!exists)
+                lua_pushfstring(L, "mail: the server refused to create folder %s", folder);
+        } else if (rc != DRUDGE_OK) {
+            lua_pushfstring(L, "mail: %s", err.msg);
+        }
+        if (rc != DRUDGE_OK && !exists)
+            return fail_step(L, rec, seq, lua_tostring(L, -1));
+        if (rc != DRUDGE_OK) { /* it exists after all: not made by us */
+            drudge_rec_end(rec, seq, "ok", "{\"created\":false}", NULL);
+            lua_pushboolean(L, 0);
+            return 1;
+        }
     }
     drudge_rec_end(rec, seq, "ok", exists ? "{\"created\":false}" : "{\"created\":true}", NULL);
     lua_pushboolean(L, !exists);

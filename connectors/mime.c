@@ -163,6 +163,8 @@ static GByteArray *part_bytes(GMimePart *part)
  * superset of ISO-8859-1's printable characters). */
 static char *to_utf8(const unsigned char *data, size_t len, const char *charset)
 {
+    if (!len)
+        return drudge_xstrdup("");
     const char *cs = charset ? g_mime_charset_iconv_name(charset) : NULL;
     gsize out_len = 0;
     gchar *conv = NULL;

@@ -19,29 +19,46 @@
 
 #define DAY_US INT64_C(86400000000)
 
-/* Per task: its attempts' count and duration; per (script, day): the sums. */
-static const char cells_sql[] =
-    "SELECT script, day, SUM(state = 'done'), SUM(state = 'failed'), SUM(state = 'dead'),"
-    "  TOTAL(CASE WHEN state = 'done' THEN mm END),"
-    "  TOTAL(CASE WHEN state IN ('failed','dead') THEN em END),"
-    "  SUM(state = 'done' AND natt = 1), SUM(natt), SUM(robot) "
-    "FROM (SELECT t.script AS script, t.state AS state, t.manual_minutes AS mm,"
-    "        t.exception_minutes AS em, t.finished_at / 86400000000 AS day,"
-    "        COUNT(a.id) AS natt, COALESCE(SUM(a.ended_at - a.started_at), 0) AS robot"
-    "      FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id"
-    "      WHERE t.state IN ('done','failed','dead') AND t.finished_at >= ?1"
-    "        AND t.finished_at < ?2 AND (?3 IS NULL OR t.script = ?3)"
-    "      GROUP BY t.id) "
-    "GROUP BY script, day ORDER BY day, script";
+/* Per task: its attempts' count and duration; per (script, day): the sums.
+ * Without a script filter the tasks are scanned in rowid order (NOT
+ * INDEXED), so the per-task GROUP BY streams instead of sorting a million
+ * rows (twice as fast); with one, the (state, script) index narrows the scan. */
+#define CELLS_SQL(tasks, script_cond)                                                              \
+    "SELECT script, day, SUM(state = 'done'), SUM(state = 'failed'), SUM(state = 'dead'),"         \
+    "  TOTAL(CASE WHEN state = 'done' THEN mm END),"                                               \
+    "  TOTAL(CASE WHEN state IN ('failed','dead') THEN em END),"                                   \
+    "  SUM(state = 'done' AND natt = 1), SUM(natt), SUM(robot), MIN(fin), MAX(fin) "               \
+    "FROM (SELECT t.script AS script, t.state AS state, t.manual_minutes AS mm,"                   \
+    "        t.finished_at AS fin,"                                                                \
+    "        t.exception_minutes AS em, t.finished_at / 86400000000 AS day,"                       \
+    "        COUNT(a.id) AS natt, COALESCE(SUM(a.ended_at - a.started_at), 0) AS robot"            \
+    "      FROM " tasks " LEFT JOIN attempts a ON a.task_id = t.id"                                \
+    "      WHERE t.state IN ('done','failed','dead') AND t.finished_at >= ?1"                      \
+    "        AND t.finished_at < ?2 AND " script_cond " GROUP BY t.id) "                           \
+    "GROUP BY script, day ORDER BY day, script"
+static const char cells_sql_all[] = CELLS_SQL("tasks t NOT INDEXED", "?3 IS NULL");
+static const char cells_sql_script[] = CELLS_SQL("tasks t", "t.script = ?3");
+
+/* The timeline and the recent completions: table scans too, unless a script
+ * narrows them through the index. */
+#define TIMELINE_SQL(tasks, script_cond)                                                           \
+    "SELECT script, finished_at / ?4 AS step,"                                                     \
+    "  TOTAL(CASE WHEN state = 'done' THEN manual_minutes END)"                                    \
+    "  - TOTAL(CASE WHEN state IN ('failed','dead') THEN exception_minutes END) "                  \
+    "FROM " tasks " WHERE state IN ('done','failed','dead') AND finished_at >= ?1"                 \
+    " AND finished_at < ?2 AND " script_cond " GROUP BY script, step ORDER BY step, script"
+static const char timeline_sql_all[] = TIMELINE_SQL("tasks NOT INDEXED", "?3 IS NULL");
+static const char timeline_sql_script[] = TIMELINE_SQL("tasks", "script = ?3");
+
+#define RECENT_SQL(tasks, script_cond)                                                             \
+    "SELECT script, COUNT(*) FROM " tasks " WHERE state IN ('done','failed','dead')"               \
+    " AND finished_at >= ?1 AND finished_at <= ?2 AND " script_cond " GROUP BY script"
+static const char recent_sql_all[] = RECENT_SQL("tasks NOT INDEXED", "?3 IS NULL");
+static const char recent_sql_script[] = RECENT_SQL("tasks", "script = ?3");
 
 static const char backlog_sql[] =
     "SELECT script, SUM(state = 'queued'), SUM(state = 'running') FROM tasks"
     " WHERE state IN ('queued','running') AND (?1 IS NULL OR script = ?1) GROUP BY script";
-
-static const char recent_sql[] =
-    "SELECT script, COUNT(*) FROM tasks WHERE state IN ('done','failed','dead')"
-    " AND finished_at >= ?1 AND finished_at <= ?2 AND (?3 IS NULL OR script = ?3)"
-    " GROUP BY script";
 
 int64_t drudge_report_finished(const drudge_report_figures *f)
 {
@@ -184,15 +201,21 @@ static void bind_script(sqlite3_stmt *st, int i, const char *script)
         sqlite3_bind_null(st, i);
 }
 
+static void bind_range(sqlite3_stmt *st, const drudge_report *r)
+{
+    sqlite3_bind_int64(st, 1, r->opts.since);
+    sqlite3_bind_int64(st, 2, r->opts.until);
+    bind_script(st, 3, r->opts.script);
+}
+
 static drudge_code load_cells(sqlite3 *db, drudge_report *r, drudge_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(db, cells_sql, -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, r->opts.script ? cells_sql_script : cells_sql_all, -1, &st, NULL) !=
+        SQLITE_OK)
         return drudge_db_err(db, "report", err);
-    sqlite3_bind_int64(st, 1, r->opts.since);
-    sqlite3_bind_int64(st, 2, r->opts.until);
-    bind_script(st, 3, r->opts.script);
+    bind_range(st, r);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         r->cells = drudge_xrealloc(r->cells, (r->ncells + 1) * sizeof *r->cells);
         drudge_report_cell *c = &r->cells[r->ncells++];
@@ -206,9 +229,45 @@ static drudge_code load_cells(sqlite3 *db, drudge_report *r, drudge_err *err)
         c->f.first_time_right = sqlite3_column_int64(st, 7);
         c->f.attempts = sqlite3_column_int64(st, 8);
         c->f.robot_us = sqlite3_column_int64(st, 9);
+        int64_t first = sqlite3_column_int64(st, 10), last = sqlite3_column_int64(st, 11);
+        if (r->ncells == 1 || first < r->first_us)
+            r->first_us = first;
+        if (r->ncells == 1 || last > r->last_us)
+            r->last_us = last;
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "report", err);
+}
+
+/* The timeline for the chart: per script, the net minutes in each step. */
+static drudge_code load_timeline(sqlite3 *db, drudge_report *r, drudge_err *err)
+{
+    static const int64_t steps_ms[] = {10,       50,       100,      250,       500,       1000,
+                                       5000,     15000,    60000,    300000,    900000,    3600000,
+                                       10800000, 21600000, 86400000, 604800000, 2592000000};
+    sqlite3_stmt *st = NULL;
+    int rc;
+    size_t i = 0;
+    if (!r->ncells)
+        return DRUDGE_OK;
+    while (i + 1 < sizeof steps_ms / sizeof steps_ms[0] &&
+           (r->last_us - r->first_us) / (steps_ms[i] * 1000) >= 200)
+        i++;
+    r->step_us = steps_ms[i] * 1000;
+    if (sqlite3_prepare_v2(db, r->opts.script ? timeline_sql_script : timeline_sql_all, -1, &st,
+                           NULL) != SQLITE_OK)
+        return drudge_db_err(db, "report: timeline", err);
+    bind_range(st, r);
+    sqlite3_bind_int64(st, 4, r->step_us);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        r->points = drudge_xrealloc(r->points, (r->npoints + 1) * sizeof *r->points);
+        drudge_report_point *p = &r->points[r->npoints++];
+        p->script = drudge_xstrdup((const char *)sqlite3_column_text(st, 0));
+        p->t = sqlite3_column_int64(st, 1) * r->step_us;
+        p->net_minutes = sqlite3_column_double(st, 2);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "report: timeline", err);
 }
 
 /* Adds queued/running (column 1, 2) or recent completions (column 1) per
@@ -217,7 +276,8 @@ static drudge_code load_backlog(sqlite3 *db, drudge_report *r, int recent, drudg
 {
     sqlite3_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(db, recent ? recent_sql : backlog_sql, -1, &st, NULL) != SQLITE_OK)
+    const char *sql = !recent ? backlog_sql : r->opts.script ? recent_sql_script : recent_sql_all;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return drudge_db_err(db, "report: backlog", err);
     if (recent) {
         sqlite3_bind_int64(st, 1, r->opts.now - 7 * DAY_US);
@@ -293,6 +353,8 @@ drudge_code drudge_report_compute(sqlite3 *db, const drudge_report_opts *opts, d
         rc = load_backlog(db, r, 0, err);
     if (!rc)
         rc = load_backlog(db, r, 1, err);
+    if (!rc)
+        rc = load_timeline(db, r, err);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc)
         goto cleanup;
@@ -318,6 +380,9 @@ void drudge_report_free(drudge_report *r)
         free(r->cells[i].script);
     free(r->groups);
     free(r->cells);
+    for (size_t i = 0; i < r->npoints; i++)
+        free(r->points[i].script);
+    free(r->points);
     free(r->total.key);
     free((char *)r->opts.script);
     free(r);
@@ -396,20 +461,24 @@ static void describe_range(const drudge_report *r, char *out, size_t n)
 
 void drudge_report_table(const drudge_report *r, drudge_buf *out)
 {
-    static const char *const heads[NCOLS] = {
-        NULL,      "done",     "failed",   "dead",       "saved min", "lost min",     "net hours",
-        "success", "1st time", "att/task", "robot time", "backlog",   "days to clear"};
+    /* Two header lines keep the table narrow enough for a terminal. */
+    static const char *const heads[2][NCOLS] = {
+        {"", "", "", "", "saved", "lost", "net", "", "1st", "att.", "robot", "", "days to"},
+        {NULL, "done", "failed", "dead", "min", "min", "hours", "success", "time", "/task", "time",
+         "backlog", "clear"}};
     int with_backlog = r->opts.by == DRUDGE_REPORT_BY_SCRIPT;
     int ncols = with_backlog ? NCOLS : NCOLS - 2;
-    size_t nrows = r->ngroups + 2;
+    size_t nrows = r->ngroups + 3;
     char(*cells)[NCOLS][64] = drudge_xmalloc(nrows * sizeof *cells);
     size_t width[NCOLS] = {0};
     char range[160], gen[40];
 
-    for (int c = 0; c < NCOLS; c++)
-        snprintf(cells[0][c], 64, "%s", c ? heads[c] : drudge_report_by_name(r->opts.by));
+    for (int c = 0; c < NCOLS; c++) {
+        snprintf(cells[0][c], 64, "%s", heads[0][c]);
+        snprintf(cells[1][c], 64, "%s", c ? heads[1][c] : drudge_report_by_name(r->opts.by));
+    }
     for (size_t i = 0; i < r->ngroups; i++)
-        table_row(&r->groups[i], with_backlog, cells[i + 1]);
+        table_row(&r->groups[i], with_backlog, cells[i + 2]);
     table_row(&r->total, with_backlog, cells[nrows - 1]);
     for (size_t i = 0; i < nrows; i++)
         for (int c = 0; c < ncols; c++) {

@@ -93,25 +93,6 @@ static void kpi(drudge_buf *b, const char *cls, const char *id, const char *labe
 
 /* ---- the chart ---- */
 
-typedef struct period {
-    char key[40];
-    int64_t start_day;
-} period;
-
-/* The chart's period: the report's own, or for a report by script, the
- * finest of day/week/month that keeps the chart readable. */
-static drudge_report_by chart_by(const drudge_report *r)
-{
-    if (r->opts.by != DRUDGE_REPORT_BY_SCRIPT)
-        return r->opts.by;
-    if (!r->ncells)
-        return DRUDGE_REPORT_BY_DAY;
-    int64_t span = r->cells[r->ncells - 1].day - r->cells[0].day;
-    return span <= 92    ? DRUDGE_REPORT_BY_DAY
-           : span <= 730 ? DRUDGE_REPORT_BY_WEEK
-                         : DRUDGE_REPORT_BY_MONTH;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -124,127 +105,165 @@ static double nice_step(double range, int n)
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
 }
 
+/* A time axis label: the date for day steps and longer, else the time of day
+ * (with the date when the range spans days). */
+static void time_label(const drudge_report *r, int64_t t, char *out, size_t n)
+{
+    time_t s = (time_t)(t / 1000000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    if (r->step_us >= 86400 * INT64_C(1000000))
+        strftime(out, n, "%Y-%m-%d", &tm);
+    else if (r->last_us - r->first_us >= 86400 * INT64_C(1000000))
+        strftime(out, n, "%m-%d %H:%M", &tm);
+    else if (r->step_us >= 60 * INT64_C(1000000))
+        strftime(out, n, "%H:%M", &tm);
+    else if (r->step_us >= 1000000)
+        strftime(out, n, "%H:%M:%S", &tm);
+    else {
+        size_t k = strftime(out, n, "%H:%M:%S", &tm);
+        snprintf(out + k, n - k, ".%02d", (int)(t / 10000 % 100));
+    }
+}
+
+static void step_name(int64_t us, char *out, size_t n)
+{
+    int64_t s = us / 1000000;
+    if (us < 1000000)
+        snprintf(out, n, "%lld ms", (long long)(us / 1000));
+    else if (s % 86400 == 0)
+        snprintf(out, n, "%lld day%s", (long long)(s / 86400), s == 86400 ? "" : "s");
+    else if (s % 3600 == 0)
+        snprintf(out, n, "%lld h", (long long)(s / 3600));
+    else if (s % 60 == 0)
+        snprintf(out, n, "%lld min", (long long)(s / 60));
+    else
+        snprintf(out, n, "%lld s", (long long)s);
+}
+
+/* The cumulative net hours of each script (and of all, when there are
+ * several) over the report's timeline. */
 static void chart(const drudge_report *r, drudge_buf *b)
 {
-    const double W = 960, H = 340, ml = 64, mr = 200, mt = 16, mb = 44;
+    const double W = 960, H = 340, ml = 64, mr = 210, mt = 16, mb = 44;
     const double pw = W - ml - mr, ph = H - mt - mb;
-    drudge_report_by by = chart_by(r);
-    period *periods = NULL;
-    char **scripts = NULL;
-    size_t np = 0, ns = 0;
+    char **scripts = NULL, label[40];
+    size_t ns = 0;
 
     drudge_buf_printf(b,
                       "<figure><svg id=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
                       "aria-label=\"Net hours saved over time per script\">\n",
                       W, H);
-    for (size_t i = 0; i < r->ncells; i++) {
-        period p;
-        drudge_report_period(by, r->cells[i].day, p.key, &p.start_day);
-        if (!np || strcmp(periods[np - 1].key, p.key)) {
-            periods = drudge_xrealloc(periods, (np + 1) * sizeof *periods);
-            periods[np++] = p;
-        }
-        size_t k = 0;
-        while (k < ns && strcmp(scripts[k], r->cells[i].script))
-            k++;
-        if (k == ns) {
-            scripts = drudge_xrealloc(scripts, (ns + 1) * sizeof *scripts);
-            scripts[ns++] = r->cells[i].script;
-        }
-    }
-    if (!np) {
+    if (!r->npoints) {
         drudge_buf_printf(b,
                           "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">No tasks finished "
                           "in this period.</text>\n</svg></figure>\n",
                           W / 2, H / 2);
         return;
     }
-    qsort(scripts, ns, sizeof *scripts, cmp_str);
-    /* Cumulative net hours: cum[s * np + p] after period p; series ns is the total. */
-    size_t nseries = ns > 1 ? ns + 1 : ns;
-    double *cum = calloc(nseries * np, sizeof *cum);
-    if (!cum)
-        abort();
-    for (size_t i = 0, p = 0; i < r->ncells; i++) {
-        char key[40];
-        int64_t start;
-        drudge_report_period(by, r->cells[i].day, key, &start);
-        while (strcmp(periods[p].key, key))
-            p++;
-        size_t s = 0;
-        while (strcmp(scripts[s], r->cells[i].script))
-            s++;
-        double h = drudge_report_net_hours(&r->cells[i].f);
-        cum[s * np + p] += h;
-        if (nseries > ns)
-            cum[ns * np + p] += h;
-    }
-    double lo = 0, hi = 0;
-    for (size_t s = 0; s < nseries; s++)
-        for (size_t p = 0; p < np; p++) {
-            if (p)
-                cum[s * np + p] += cum[s * np + p - 1];
-            lo = fmin(lo, cum[s * np + p]);
-            hi = fmax(hi, cum[s * np + p]);
+    for (size_t i = 0; i < r->npoints; i++) {
+        size_t k = 0;
+        while (k < ns && strcmp(scripts[k], r->points[i].script))
+            k++;
+        if (k == ns) {
+            scripts = drudge_xrealloc(scripts, (ns + 1) * sizeof *scripts);
+            scripts[ns++] = r->points[i].script;
         }
+    }
+    qsort(scripts, ns, sizeof *scripts, cmp_str);
+    size_t nseries = ns > 1 ? ns + 1 : ns;
+    /* The y range: every running sum, and 0. */
+    double lo = 0, hi = 0;
+    double *sum = calloc(nseries, sizeof *sum);
+    if (!sum)
+        abort();
+    for (size_t i = 0; i < r->npoints; i++) {
+        size_t s = 0;
+        while (strcmp(scripts[s], r->points[i].script))
+            s++;
+        sum[s] += r->points[i].net_minutes / 60;
+        lo = fmin(lo, sum[s]);
+        hi = fmax(hi, sum[s]);
+        if (nseries > ns) {
+            sum[ns] += r->points[i].net_minutes / 60;
+            lo = fmin(lo, sum[ns]);
+            hi = fmax(hi, sum[ns]);
+        }
+    }
     if (hi - lo < 1e-9)
         hi = lo + 1;
-    double step = nice_step(hi - lo, 5);
-    lo = floor(lo / step) * step;
-    hi = ceil(hi / step) * step;
-    int64_t d0 = periods[0].start_day, d1 = periods[np - 1].start_day;
-#define X(day) (d1 > d0 ? ml + pw * (double)((day)-d0) / (double)(d1 - d0) : ml + pw / 2)
-#define Y(v)   (mt + ph * (hi - (v)) / (hi - lo))
-    for (double v = lo; v <= hi + step / 2; v += step) {
-        double y = Y(v);
+    double ystep = nice_step(hi - lo, 5);
+    lo = floor(lo / ystep) * ystep;
+    hi = ceil(hi / ystep) * ystep;
+    /* x: from the first step's start to the last step's end. */
+    int64_t x0 = r->points[0].t, x1 = r->points[r->npoints - 1].t + r->step_us;
+#define X(t) (ml + pw * (double)((t)-x0) / (double)(x1 - x0))
+#define Y(v) (mt + ph * (hi - (v)) / (hi - lo))
+    for (double v = lo; v <= hi + ystep / 2; v += ystep) {
+        int zero = fabs(v) < ystep / 2;
         drudge_buf_printf(b,
                           "<line class=\"%s\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
                           "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                          fabs(v) < step / 2 ? "zero" : "grid", ml, ml + pw, y, y, ml - 6, y + 4,
-                          fabs(v) < step / 2 ? 0.0 : v);
+                          zero ? "zero" : "grid", ml, ml + pw, Y(v), Y(v), ml - 6, Y(v) + 4,
+                          zero ? 0.0 : v);
     }
     drudge_buf_printf(b,
                       "<text x=\"14\" y=\"%.1f\" transform=\"rotate(-90 14 %.1f)\" "
                       "text-anchor=\"middle\">net hours saved (cumulative)</text>\n",
                       mt + ph / 2, mt + ph / 2);
-    size_t every = np > 8 ? (np + 7) / 8 : 1;
-    for (size_t p = 0; p < np; p += every)
-        drudge_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
-                          X(periods[p].start_day), H - mb + 18, periods[p].key);
+    for (int k = 0; k <= 5; k++) {
+        int64_t t = x0 + (x1 - x0) * k / 5;
+        time_label(r, t, label, sizeof label);
+        drudge_buf_printf(b,
+                          "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%s</text>\n",
+                          X(t), X(t), mt + ph, mt + ph + 4, X(t), H - mb + 18,
+                          k == 0   ? "start"
+                          : k == 5 ? "end"
+                                   : "middle",
+                          label);
+    }
     for (size_t s = 0; s < nseries; s++) {
         const char *name = s < ns ? scripts[s] : "all scripts";
         const char *color = s < ns ? palette[s % NPALETTE] : "#334155";
-        drudge_buf_printf(b, "<g class=\"series\" data-script=\"");
+        double cum = 0;
+        drudge_buf_puts(b, "<g class=\"series\" data-script=\"");
         esc(b, name);
         drudge_buf_printf(b,
-                          "\"><polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
-                          color, s < ns ? "" : " stroke-dasharray=\"6 4\"");
-        for (size_t p = 0; p < np; p++)
-            drudge_buf_printf(b, "%s%.1f,%.1f", p ? " " : "", X(periods[p].start_day),
-                              Y(cum[s * np + p]));
-        drudge_buf_puts(b, "\"/>");
-        for (size_t p = 0; p < np; p++) {
-            drudge_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>",
-                              X(periods[p].start_day), Y(cum[s * np + p]), color);
-            esc(b, name);
-            drudge_buf_printf(b, ", %s: %.2f h</title></circle>", periods[p].key, cum[s * np + p]);
+                          "\"><polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                          "stroke-linejoin=\"round\"%s points=\"%.1f,%.1f",
+                          color, s < ns ? "" : " stroke-dasharray=\"6 4\"", X(x0), Y(0.0));
+        /* A vertex at the end of each step where the series changed. */
+        for (size_t i = 0; i < r->npoints; i++) {
+            if (s < ns && strcmp(r->points[i].script, name))
+                continue;
+            cum += r->points[i].net_minutes / 60;
+            int last = 1;
+            for (size_t j = i + 1; j < r->npoints && r->points[j].t == r->points[i].t; j++)
+                if (s == ns || !strcmp(r->points[j].script, name))
+                    last = 0;
+            if (last) {
+                drudge_buf_printf(b, " %.1f,%.1f", X(r->points[i].t + r->step_us), Y(cum));
+            }
         }
+        drudge_buf_printf(b, " %.1f,%.1f\"/>", X(x1), Y(cum));
         double ly = mt + 8 + 18.0 * (double)s;
-        drudge_buf_printf(b,
-                          "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                          "stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\">",
-                          ml + pw + 16, ml + pw + 36, ly, ly, color, ml + pw + 42, ly + 4);
+        drudge_buf_printf(
+            b,
+            "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+            "stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\" data-net-hours=\"%.2f\">",
+            ml + pw + 16, ml + pw + 36, ly, ly, color, ml + pw + 42, ly + 4, cum);
         esc(b, name);
-        drudge_buf_printf(b, " (%.1f h)</text></g>\n", cum[s * np + np - 1]);
+        drudge_buf_printf(b, " (%.2f h)</text></g>\n", cum);
     }
 #undef X
 #undef Y
+    step_name(r->step_us, label, sizeof label);
     drudge_buf_printf(b,
-                      "</svg><figcaption>Net hours saved, cumulative, per script, by %s of the "
-                      "finish time (UTC).</figcaption></figure>\n",
-                      drudge_report_by_name(by));
-    free(cum);
-    free(periods);
+                      "</svg><figcaption>Net hours saved, cumulative, per script, by finish time "
+                      "(UTC) in steps of %s.</figcaption></figure>\n",
+                      label);
+    free(sum);
     free(scripts);
 }
 

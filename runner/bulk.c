@@ -403,7 +403,10 @@ static int scan_value(jscan *j)
         rc = scan_literal(j, "null");
         break;
     default:
-        rc = scan_number(j);
+        if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))
+            rc = scan_number(j);
+        else
+            rc = jfail(j, "unexpected text (not a JSON value)");
         break;
     }
     j->depth--;

@@ -39,8 +39,9 @@ typedef struct {
 } demo_embedded;
 extern const demo_embedded drudge_embedded_files[];
 
-#define SCRIPT_NAME "log_email_to_case"
-#define MARKER      ".drudge-demo"
+#define SCRIPT_NAME   "log_email_to_case"
+#define MARKER        ".drudge-demo"
+#define WORK_LIMIT_US (INT64_C(600) * 1000000)
 
 static const char demo_help[] =
     "usage: drudge demo [--dir DIR] [--count N] [-j N] [--fail-rate N]\n"
@@ -363,7 +364,8 @@ static void count_states(sqlite3 *db, counts *c)
     sqlite3_finalize(st);
 }
 
-static void draw_progress(const counts *c, double secs, int tty)
+/* On a terminal the bar redraws in place; the final draw ends the line. */
+static void draw_progress(const counts *c, double secs, int tty, int final)
 {
     int64_t total = c->queued + c->running + c->done + c->failed + c->dead;
     int64_t fin = c->done + c->failed + c->dead;
@@ -376,7 +378,7 @@ static void draw_progress(const counts *c, double secs, int tty)
             "%sworking [%s] %" PRId64 "/%" PRId64 "  done %" PRId64 "  failed %" PRId64
             "  dead %" PRId64 "  %.1f s%s",
             tty ? "\r" : "", bar, fin, total, c->done, c->failed, c->dead, secs,
-            tty ? "\033[K" : "\n");
+            tty ? (final ? "\033[K\n" : "\033[K") : "\n");
 }
 
 /* Runs the workers, drawing a progress bar from the database meanwhile. */
@@ -390,6 +392,7 @@ static int work(demo *d)
     drudge_err err = {0};
     counts c;
     int tty = isatty(2), rc = -1, status;
+    int64_t stopping = 0;
     int log = open(d->work_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (log < 0)
         return say_err("cannot write %s: %s", d->work_log, strerror(errno));
@@ -410,15 +413,24 @@ static int work(demo *d)
         if (w < 0 && errno != EINTR)
             break;
         int64_t now = drudge_mono_us();
+        /* A demo that hangs teaches nothing: after 10 minutes, drain, then stop. */
+        if (now - t0 > WORK_LIMIT_US && !stopping) {
+            say_err("the workers are still busy after %d s: stopping them",
+                    (int)(WORK_LIMIT_US / 1000000));
+            kill(pid, SIGTERM);
+            stopping = now;
+        } else if (stopping && now - stopping > 10000000) {
+            kill(pid, SIGKILL);
+        }
         if (tty || now - last > 5000000) {
             count_states(db, &c);
-            draw_progress(&c, (double)(now - t0) / 1e6, tty);
+            draw_progress(&c, (double)(now - t0) / 1e6, tty, 0);
             last = now;
         }
         usleep(100000);
     }
     count_states(db, &c);
-    draw_progress(&c, (double)(drudge_mono_us() - t0) / 1e6, 0);
+    draw_progress(&c, (double)(drudge_mono_us() - t0) / 1e6, tty, 1);
     sqlite3_close(db);
     if (rc != 0)
         return say_err("`drudge work` ended with exit %d; see %s", rc, d->work_log);
@@ -457,6 +469,20 @@ static int service_summary(demo *d, sqlite3 *db)
                        "email was logged twice or not at all",
                        docs, c.done);
     return DRUDGE_EXIT_OK;
+}
+
+/* The id of the first task in a state, or 0. */
+static int64_t first_task(sqlite3 *db, const char *state)
+{
+    sqlite3_stmt *st;
+    int64_t id = 0;
+    if (sqlite3_prepare_v2(db, "SELECT MIN(id) FROM tasks WHERE state = ?", -1, &st, NULL))
+        return 0;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
 }
 
 static int report(demo *d, sqlite3 *db)
@@ -613,10 +639,17 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
            "  database  %s\n"
            "  report    %s (and %s)\n"
            "  logs      %s, %s\n"
-           "Look around: drudge --db %s status | tasks --state failed | show TASK | audit show "
-           "TASK\n",
+           "Look around:\n"
+           "  %s --db %s status\n"
+           "  %s --db %s tasks --state failed\n",
            (double)(drudge_mono_us() - t0) / 1e6, d.db, d.html, d.json, d.work_log, d.svc_log,
-           d.db);
+           d.self, d.db, d.self, d.db);
+    int64_t failed_id = first_task(db, "failed");
+    if (failed_id)
+        printf("  %s --db %s show %" PRId64 "   # an email about an unknown case\n", d.self, d.db,
+               failed_id);
+    printf("  %s --db %s audit show %" PRId64 "   # every step of a task\n", d.self, d.db,
+           first_task(db, "done"));
 cleanup:
     unsetenv("DRUDGE_SECRET_CMS_TOKEN");
     stop_service(&d);

@@ -614,12 +614,13 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
     int64_t finished = st.done + st.failed + st.dead + st.cancelled;
     if (cli->json) {
         printf("{\"claimed\":%lld,\"done\":%lld,\"failed\":%lld,\"retried\":%lld,\"dead\":%lld,"
-               "\"cancelled\":%lld,\"reaped\":%lld,\"lost_results\":%lld,\"aborted\":%s,"
-               "\"seconds\":%.3f}\n",
+               "\"cancelled\":%lld,\"reaped\":%lld,\"lost_results\":%lld,\"commits\":%lld,"
+               "\"aborted\":%s,"
+               "\"seconds\":%.3f,\"writer_cpu_seconds\":%.3f}\n",
                (long long)st.claimed, (long long)st.done, (long long)st.failed,
                (long long)st.retried, (long long)st.dead, (long long)st.cancelled,
-               (long long)st.reaped, (long long)st.lost_results, st.aborted ? "true" : "false",
-               secs);
+               (long long)st.reaped, (long long)st.lost_results, (long long)st.commits,
+               st.aborted ? "true" : "false", secs, st.writer_cpu_s);
     } else if (!cli->quiet) {
         fprintf(stderr,
                 "drudge work: %lld done, %lld failed, %lld dead, %lld cancelled, %lld to retry, "

@@ -200,6 +200,8 @@ drudge_rec *drudge_rec_from_lua(lua_State *L)
     return drudge_host_of(L)->rec;
 }
 
+static void deadline_hook(lua_State *L, lua_Debug *ar);
+
 /* The allocator: counts every byte and refuses growth past the cap, which Lua
  * turns into a memory error the script cannot allocate its way out of. */
 static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -213,6 +215,10 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > osize && h->mem_used + (nsize - osize) > h->mem_limit) {
+        /* Like the timeout, the attempt is over: the hook keeps raising so a
+         * script that catches memory errors in a loop cannot go on. */
+        if (!h->mem_exceeded && h->L && h->deadline_us)
+            lua_sethook(h->L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
         h->mem_exceeded = 1;
         return NULL;
     }
@@ -248,6 +254,8 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
 {
     drudge_host *h = drudge_host_of(L);
     (void)ar;
+    if (h->mem_exceeded)
+        luaL_error(L, "memory limit exceeded");
     if (h->cancelled || (h->deadline_us && drudge_mono_us() > h->deadline_us)) {
         h->timed_out = 1;
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);

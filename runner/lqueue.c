@@ -22,8 +22,8 @@
 #include "hostint.h"
 
 #define DB_PATH_KEY "drudge.queue.db_path"
-#define CONN_KEY    "drudge.queue.conn"
-#define CONN_MT     "drudge.queue.conn"
+#define CONN_KEY    "drudge.queue.db"
+#define CONN_MT     "drudge.queue.connection"
 #define SCRIPTS_KEY "drudge.queue.scripts"
 
 void drudge_lqueue_set_db(lua_State *L, const char *path)

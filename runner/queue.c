@@ -10,6 +10,7 @@
  * planner, which has no statistics for partial indexes, never falls back to
  * scanning the table. */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "drudge/audit.h"
@@ -27,8 +28,11 @@ const char *const drudge_queue_migrations[] = {
     "  key TEXT,"
     "  input TEXT,"
     "  output TEXT,"
-    "  state TEXT NOT NULL CHECK (state IN "
-    "    ('queued','running','done','failed','dead','cancelled')),"
+    /* Comparisons, not IN (...): SQLite builds a lookup table for an IN list
+     * each time a statement runs, which costs more than the update itself on
+     * the one-row updates of the hot path. */
+    "  state TEXT NOT NULL CHECK (state = 'queued' OR state = 'running' OR state = 'done' OR "
+    "    state = 'failed' OR state = 'dead' OR state = 'cancelled'),"
     "  priority INTEGER NOT NULL DEFAULT 0,"
     "  run_at INTEGER NOT NULL,"
     "  attempts INTEGER NOT NULL DEFAULT 0," /* attempt rows so far */
@@ -50,9 +54,24 @@ const char *const drudge_queue_migrations[] = {
     "  resolved_at INTEGER,"
     "  resolved_note TEXT);"
     "CREATE UNIQUE INDEX tasks_key ON tasks(script, key) WHERE key IS NOT NULL;"
-    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id) WHERE state = 'queued';"
-    "CREATE INDEX tasks_lease ON tasks(lease_owner, lease_until) WHERE state = 'running';"
-    "CREATE INDEX tasks_state ON tasks(state, script);"
+    /* Each task is in exactly one of these three partial indexes, so a
+     * state change costs one index delete and one insert, and each index is
+     * small where it is hot. script is in each so counts per script and the
+     * claim's paused/script filters read the index alone. */
+    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id, script) WHERE state = 'queued';"
+    "CREATE INDEX tasks_lease ON tasks(lease_owner, lease_until, script) WHERE state = 'running';"
+    "CREATE INDEX tasks_finished ON tasks(state, script) "
+    "  WHERE state <> 'queued' AND state <> 'running';"
+    /* What each script was last enqueued with: `enqueue NAME` and
+     * queue.enqueue("NAME") find the file and contract here. */
+    "CREATE TABLE scripts("
+    "  name TEXT PRIMARY KEY,"
+    "  path TEXT NOT NULL,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  manual_minutes REAL NOT NULL,"
+    "  exception_minutes REAL NOT NULL,"
+    "  window TEXT,"
+    "  updated_at INTEGER NOT NULL);"
     "CREATE TABLE attempts("
     "  id INTEGER PRIMARY KEY,"
     "  task_id INTEGER NOT NULL REFERENCES tasks(id),"
@@ -64,7 +83,6 @@ const char *const drudge_queue_migrations[] = {
     "  error TEXT,"
     "  error_kind TEXT," /* business system timeout memory lost cancelled */
     "  UNIQUE(task_id, n));"
-    "CREATE INDEX attempts_ended ON attempts(ended_at);"
     "CREATE TABLE paused(script TEXT PRIMARY KEY, paused_at INTEGER NOT NULL, paused_by TEXT);",
     NULL,
 };
@@ -94,8 +112,31 @@ static char *col_strdup(sqlite3_stmt *st, int i)
 
 struct drudge_enqueuer {
     sqlite3 *db;
-    sqlite3_stmt *ins, *find;
+    sqlite3_stmt *ins, *find, *script;
+    char *last_script, *last_path; /* the scripts row written last */
 };
+
+#define UPSERT_SCRIPT                                                                              \
+    "INSERT INTO scripts(name, path, max_attempts, manual_minutes, exception_minutes, window, "    \
+    "updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(name) DO UPDATE SET path = ?2, "        \
+    "max_attempts = ?3, manual_minutes = ?4, exception_minutes = ?5, window = ?6, "                \
+    "updated_at = ?7"
+
+static drudge_code upsert_script(sqlite3 *db, sqlite3_stmt *st, const drudge_task_spec *spec,
+                                 int64_t now, drudge_err *err)
+{
+    sqlite3_bind_text(st, 1, spec->script, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, spec->script_path, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, spec->max_attempts > 0 ? spec->max_attempts : 3);
+    sqlite3_bind_double(st, 4, spec->manual_minutes);
+    sqlite3_bind_double(st, 5, spec->exception_minutes);
+    bind_text_or_null(st, 6, spec->window);
+    sqlite3_bind_int64(st, 7, now);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return s == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "recording the script", err);
+}
 
 drudge_enqueuer *drudge_enqueuer_new(sqlite3 *db, drudge_err *err)
 {
@@ -111,7 +152,9 @@ drudge_enqueuer *drudge_enqueuer_new(sqlite3 *db, drudge_err *err)
                            "ON CONFLICT(script, key) WHERE key IS NOT NULL DO NOTHING",
                            -1, SQLITE_PREPARE_PERSISTENT, &e->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(db, "SELECT id FROM tasks WHERE script = ? AND key = ?", -1,
-                           SQLITE_PREPARE_PERSISTENT, &e->find, NULL) != SQLITE_OK) {
+                           SQLITE_PREPARE_PERSISTENT, &e->find, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(db, UPSERT_SCRIPT, -1, SQLITE_PREPARE_PERSISTENT, &e->script, NULL) !=
+            SQLITE_OK) {
         drudge_db_err(db, "enqueue", err);
         drudge_enqueuer_free(e);
         return NULL;
@@ -125,6 +168,9 @@ void drudge_enqueuer_free(drudge_enqueuer *e)
         return;
     sqlite3_finalize(e->ins);
     sqlite3_finalize(e->find);
+    sqlite3_finalize(e->script);
+    free(e->last_script);
+    free(e->last_path);
     free(e);
 }
 
@@ -134,6 +180,17 @@ drudge_code drudge_enqueuer_add(drudge_enqueuer *e, const drudge_task_spec *spec
     sqlite3_stmt *st = e->ins;
     drudge_code rc = DRUDGE_OK;
     *duplicate = 0;
+    /* The scripts row once per script (a bulk load writes it once). */
+    if (!e->last_script || strcmp(e->last_script, spec->script) ||
+        strcmp(e->last_path, spec->script_path)) {
+        rc = upsert_script(e->db, e->script, spec, now, err);
+        if (rc)
+            return rc;
+        free(e->last_script);
+        free(e->last_path);
+        e->last_script = drudge_xstrdup(spec->script);
+        e->last_path = drudge_xstrdup(spec->script_path);
+    }
     sqlite3_bind_text(st, 1, spec->script, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, spec->script_path, -1, SQLITE_STATIC);
     bind_text_or_null(st, 3, spec->key);
@@ -198,10 +255,8 @@ drudge_code drudge_queue_known_script(sqlite3 *db, const char *name, drudge_task
     drudge_code rc = DRUDGE_OK;
     memset(spec, 0, sizeof *spec);
     if (sqlite3_prepare_v2(db,
-                           "SELECT script, script_path, max_attempts, manual_minutes, "
-                           "exception_minutes, window FROM tasks INDEXED BY tasks_state "
-                           "WHERE state IN ('queued','running','done','failed','dead','cancelled') "
-                           "AND script = ? ORDER BY id DESC LIMIT 1",
+                           "SELECT name, path, max_attempts, manual_minutes, exception_minutes, "
+                           "window FROM scripts WHERE name = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return drudge_db_err(db, "looking up a script", err);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -215,8 +270,8 @@ drudge_code drudge_queue_known_script(sqlite3 *db, const char *name, drudge_task
         spec->window = col_strdup(st, 5);
     } else if (s == SQLITE_DONE) {
         rc = drudge_seterr(err, DRUDGE_ENOTFOUND,
-                           "unknown script '%s': no such file, and no task of a script of that "
-                           "name in the database",
+                           "unknown script '%s': no such file, and no script of that name was "
+                           "queued before",
                            name);
     } else {
         rc = drudge_db_err(db, "looking up a script", err);
@@ -233,6 +288,15 @@ drudge_code drudge_queue_start_adhoc(sqlite3 *db, const drudge_task_spec *spec, 
     drudge_code rc = drudge_db_begin(db, err);
     if (rc)
         return rc;
+    if (sqlite3_prepare_v2(db, UPSERT_SCRIPT, -1, &st, NULL) != SQLITE_OK) {
+        rc = drudge_db_err(db, "run", err);
+        goto cleanup;
+    }
+    rc = upsert_script(db, st, spec, now, err);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc)
+        goto cleanup;
     if (spec->key) {
         if (sqlite3_prepare_v2(db, "SELECT id FROM tasks WHERE script = ? AND key = ?", -1, &st,
                                NULL) != SQLITE_OK) {
@@ -603,8 +667,8 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
         /* The attempt ended when the script did, not when its batch committed. */
         int64_t ended = c->started_us + res->duration_us;
         drudge_code rc = insert_attempt(q, t->id, t->attempt, c->worker, c->started_us,
-                                        ended > c->started_us && ended < now ? ended : now,
-                                        outcome, error, kind, err);
+                                        ended > c->started_us && ended < now ? ended : now, outcome,
+                                        error, kind, err);
         if (rc)
             return rc;
         if (c->rec) {
@@ -986,23 +1050,68 @@ void drudge_queue_stats_clear(drudge_queue_stats *s)
     memset(s, 0, sizeof *s);
 }
 
+/* The first attempt row that ended at or after t, by binary search on the
+ * rowid: attempts are appended in (nearly) the order they end, so no index
+ * on ended_at is kept up to date on the hot path for this. */
+static drudge_code first_attempt_since(sqlite3 *db, int64_t t, int64_t *out, drudge_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t lo = 1, hi = 0;
+    drudge_code rc = DRUDGE_OK;
+    if (sqlite3_prepare_v2(db, "SELECT max(id) FROM attempts", -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "status", err);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        hi = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db, "SELECT ended_at FROM attempts WHERE id >= ? ORDER BY id LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "status", err);
+    hi++; /* answer in [lo, hi]; hi = none */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2, ended = INT64_MAX;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, mid);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW)
+            ended = sqlite3_column_int64(st, 0);
+        else if (s != SQLITE_DONE) {
+            rc = drudge_db_err(db, "status", err);
+            break;
+        }
+        if (ended >= t)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    sqlite3_finalize(st);
+    *out = lo;
+    return rc;
+}
+
 drudge_code drudge_queue_status(sqlite3 *db, int64_t now, drudge_queue_stats *out, drudge_err *err)
 {
-    /* Each query reads an index only (tasks_state, attempts_ended) or the
-     * few failed/dead rows, so status stays quick over a large backlog. The
-     * oldest queued task is found by its id (ids grow with created_at). */
+    /* Every query reads one of the partial indexes alone (queued, running,
+     * finished), or the few failed/dead rows, or the last minute's attempts,
+     * so status stays quick over a backlog of millions. Rows of the first two
+     * are counted here rather than grouped in SQL, which would sort them. */
     static const char *const queries[] = {
-        "SELECT script, state, count(*) FROM tasks INDEXED BY tasks_state GROUP BY state, script",
-        "SELECT t.script, t.created_at FROM (SELECT min(id) AS id FROM tasks INDEXED BY "
-        "tasks_state WHERE state = 'queued' GROUP BY script) m JOIN tasks t ON t.id = m.id",
-        "SELECT script, count(*) FROM tasks INDEXED BY tasks_state WHERE state IN "
-        "('failed','dead') AND resolved_at IS NULL GROUP BY script",
+        "SELECT script, 0, id FROM tasks INDEXED BY tasks_due WHERE state = 'queued'",
+        "SELECT script, 1 FROM tasks INDEXED BY tasks_lease WHERE state = 'running'",
+        "SELECT script, state, count(*) FROM tasks INDEXED BY tasks_finished "
+        "WHERE state <> 'queued' AND state <> 'running' GROUP BY state, script",
+        /* The partial index is usable only when its own WHERE term is repeated. */
+        "SELECT script, count(*) FROM tasks INDEXED BY tasks_finished WHERE "
+        "state <> 'queued' AND state <> 'running' AND (state = 'failed' OR state = 'dead') "
+        "AND resolved_at IS NULL GROUP BY script",
         "SELECT t.script, count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id "
-        "WHERE a.ended_at >= ?1 GROUP BY t.script",
+        "WHERE a.id >= ?1 GROUP BY t.script",
         "SELECT script FROM paused",
+        "SELECT name FROM scripts",
     };
     drudge_code rc = DRUDGE_OK;
+    int64_t since = 0;
     memset(out, 0, sizeof *out);
+    rc = first_attempt_since(db, now - 60 * (int64_t)1000000, &since, err);
     for (size_t q = 0; q < sizeof queries / sizeof queries[0] && !rc; q++) {
         sqlite3_stmt *st = NULL;
         int s;
@@ -1010,36 +1119,67 @@ drudge_code drudge_queue_status(sqlite3 *db, int64_t now, drudge_queue_stats *ou
             rc = drudge_db_err(db, "status", err);
             break;
         }
-        if (q == 3)
-            sqlite3_bind_int64(st, 1, now - 60 * (int64_t)1000000);
+        if (q == 4)
+            sqlite3_bind_int64(st, 1, since);
+        drudge_script_counts *c = NULL;
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
             const char *script = (const char *)sqlite3_column_text(st, 0);
-            drudge_script_counts *c = counts_for(out, script ? script : "");
+            if (!script)
+                script = "";
+            if (!c || strcmp(c->script, script))
+                c = counts_for(out, script);
             switch (q) {
             case 0: {
+                int64_t id = sqlite3_column_int64(st, 2);
+                c->count[0]++;
+                if (!c->oldest_queued_us || id < c->oldest_queued_us)
+                    c->oldest_queued_us = id; /* an id for now: ids grow with created_at */
+                break;
+            }
+            case 1:
+                c->count[1]++;
+                break;
+            case 2: {
                 const char *state = (const char *)sqlite3_column_text(st, 1);
-                for (int i = 0; i < DRUDGE_NSTATES; i++)
+                for (int i = 2; i < DRUDGE_NSTATES; i++)
                     if (state && !strcmp(state, drudge_task_states[i]))
                         c->count[i] += sqlite3_column_int64(st, 2);
                 break;
             }
-            case 1:
-                c->oldest_queued_us = sqlite3_column_int64(st, 1);
-                break;
-            case 2:
+            case 3:
                 c->unresolved = sqlite3_column_int64(st, 1);
                 break;
-            case 3:
+            case 4:
                 c->done_last_minute = sqlite3_column_int64(st, 1);
                 break;
-            default:
+            case 5:
                 c->paused = 1;
                 break;
+            default:
+                break; /* known scripts appear with zero counts */
             }
         }
         if (s != SQLITE_DONE)
             rc = drudge_db_err(db, "status", err);
         sqlite3_finalize(st);
+        if (!rc && q == 0) {
+            /* Turn the oldest ids into their creation times. */
+            sqlite3_stmt *ct = NULL;
+            if (sqlite3_prepare_v2(db, "SELECT created_at FROM tasks WHERE id = ?", -1, &ct,
+                                   NULL) != SQLITE_OK) {
+                rc = drudge_db_err(db, "status", err);
+                break;
+            }
+            for (size_t i = 0; i < out->nscripts; i++) {
+                if (!out->scripts[i].oldest_queued_us)
+                    continue;
+                sqlite3_reset(ct);
+                sqlite3_bind_int64(ct, 1, out->scripts[i].oldest_queued_us);
+                out->scripts[i].oldest_queued_us =
+                    sqlite3_step(ct) == SQLITE_ROW ? sqlite3_column_int64(ct, 0) : 0;
+            }
+            sqlite3_finalize(ct);
+        }
     }
     if (rc) {
         drudge_queue_stats_clear(out);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include "drudge/db.h"
@@ -334,6 +335,7 @@ static void after_commit(writer *wr, drudge_claimed *claimed, size_t nclaimed)
     pool *p = wr->p;
     job *j;
     wr->last_batch = (int)wr->batch.n;
+    wr->stats->commits++;
     while ((j = list_pop(&wr->batch))) {
         tally(wr, j);
         pthread_mutex_lock(&p->mu);
@@ -619,6 +621,10 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
 
     if (!rc)
         rc = writer_loop(&wr, err);
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0)
+        stats->writer_cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 
     /* Stop the workers. After an abort, or a failure, running attempts are
      * not recorded: their leases expire and they are retried. */

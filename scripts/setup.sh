@@ -52,8 +52,7 @@ case "$job" in
   demo)
     install "${packages[@]}"
     build build
-    if build/drudge help demo >/dev/null 2>&1; then exec build/drudge demo; fi
-    exec build/drudge run scripts/examples/hello.lua --input '{"name":"Zoë"}'
+    exec build/drudge demo
     ;;
   test)
     install "${packages[@]}" "${test_packages[@]}"

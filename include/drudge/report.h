@@ -64,6 +64,14 @@ typedef struct drudge_report_cell {
     drudge_report_figures f;
 } drudge_report_cell;
 
+/* The net minutes one script saved in one step of the timeline (for the
+ * chart of net hours over time). Sorted by time, then script. */
+typedef struct drudge_report_point {
+    char *script;
+    int64_t t; /* start of the step, µs (UTC) */
+    double net_minutes;
+} drudge_report_point;
+
 typedef struct drudge_report {
     drudge_report_opts opts;
     int64_t generated_at;        /* µs */
@@ -72,6 +80,13 @@ typedef struct drudge_report {
     drudge_report_group total;
     drudge_report_cell *cells;
     size_t ncells;
+    /* The timeline: the finish times in range cut into steps of step_us,
+     * the shortest of 10, 50, 100, 250, 500 ms, 1, 5, 15 s, 1, 5, 15 min,
+     * 1, 3, 6 h, 1, 7, 30 days giving at most 200 steps. */
+    drudge_report_point *points;
+    size_t npoints;
+    int64_t step_us;
+    int64_t first_us, last_us; /* first and last finish time in range */
 } drudge_report;
 
 /* Computes the report in one read transaction. *out is freed by the caller

@@ -35,7 +35,9 @@ typedef struct drudge_work_opts {
 
 typedef struct drudge_work_stats {
     int64_t claimed, done, failed, retried, dead, cancelled, reaped, lost_results;
-    int aborted; /* a second signal stopped running attempts */
+    int64_t commits;     /* write transactions: outcomes per commit = the group-commit factor */
+    int aborted;         /* a second signal stopped running attempts */
+    double writer_cpu_s; /* CPU time of the writer thread: what bounds throughput */
 } drudge_work_stats;
 
 /* Runs the pool until drudge_work_signal() is called (or, with until_empty,

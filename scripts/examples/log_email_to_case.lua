@@ -18,6 +18,8 @@
 -- body. The task key (task.key) is the email's Message-ID, so queueing the
 -- same email twice is a no-op (`drudge enqueue --from FILE --key-field message_id`).
 
+local http = require "drudge.http"   -- the web API connector (libcurl)
+
 -- Configuration comes from the environment (os.getenv is allowed); the
 -- credential does not: secret() reads DRUDGE_SECRET_CMS_TOKEN or the secrets
 -- file, and its value is redacted from everything drudge records.
@@ -38,7 +40,6 @@ return {
   timeout = 30,            -- seconds per attempt
 
   run = function(task)
-    local http = require "drudge.http"   -- the web API connector
     local email = task.input
     if type(email) ~= "table" or type(email.case_ref) ~= "string" then
       -- The item itself is wrong: a business exception, not retried.

@@ -13,8 +13,8 @@ equals "$(cat "$TMP/mine/notes.txt")" "precious" "and leaves it alone"
 # The demo needs the queue (enqueue --from, work), the http connector and
 # the audit trail's verify.
 echo 'return { run = function() require "drudge.http" end }' >"$TMP/needs_http.lua"
-if "$DRUDGE" enqueue --help 2>&1 | grep -q "not built yet" ||
-   "$DRUDGE" audit verify --help 2>&1 | grep -q "not built yet" ||
+probe=$("$DRUDGE" enqueue --help 2>&1; "$DRUDGE" audit verify --help 2>&1 || true)
+if [[ "$probe" == *"not built yet"* ]] ||
    ! "$DRUDGE" --db "$TMP/probe.db" run -q "$TMP/needs_http.lua" >/dev/null 2>&1; then
   echo "skipped: drudge enqueue/work, drudge.http or audit verify is not in this build yet"
   finish

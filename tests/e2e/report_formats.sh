@@ -72,6 +72,13 @@ contains "$out" '"total":{"done":3,' "--script hello only"
 expect_exit 0 "$DRUDGE" report --since -1d --format json
 contains "$out" '"total":{"done":3,"failed":0' "--since -1d"
 
+# The minutes in force at enqueue stay with the task: a task enqueued with
+# --manual-minutes 7 counts 7, whatever the script says (hello.lua: 1).
+expect_exit 0 "$DRUDGE" enqueue "$SRC/scripts/examples/hello.lua" --key override --manual-minutes 7
+expect_exit 0 "$DRUDGE" work --until-empty
+expect_exit 0 "$DRUDGE" report --script hello --format json
+contains "$out" '"total":{"done":4,"failed":0,"dead":0,"finished":4,"gross_minutes":10,' "manual minutes override counted"
+
 # HTML to a file.
 expect_exit 0 "$DRUDGE" report --format html -o "$TMP/r.html"
 contains "$err" "wrote $TMP/r.html" "says where it wrote"

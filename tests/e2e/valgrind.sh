@@ -1,6 +1,8 @@
 # Core paths under valgrind: no leaks, no invalid accesses.
 source "$TESTS/lib.sh"
 command -v valgrind >/dev/null || { echo "valgrind not installed: skipped"; exit 77; }
+# Valgrind cannot run a sanitizer build; that build has its own leak checks.
+[ "${DRUDGE_SANITIZE:-OFF}" = "ON" ] && { echo "sanitizer build: skipped"; exit 77; }
 S="$TESTS/scripts"
 vg() { valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"; }
 expect_exit 0 vg "$DRUDGE" -q run "$SRC/scripts/examples/hello.lua" --input '{"name":"Zoë"}'

@@ -1,6 +1,8 @@
 # drudge.http against httpbin (Debian's python3-httpbin), an independent peer:
 # what we send is checked from what it echoes back.
 source "$TESTS/lib.sh"
+# curl honours proxy variables; these tests talk to loopback servers only.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 /usr/bin/python3 -c 'import httpbin.core' 2>/dev/null || { echo "python3-httpbin not installed"; exit 77; }
 
 PORT=$(free_port)

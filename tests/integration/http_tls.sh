@@ -1,6 +1,8 @@
 # drudge.http over TLS: a local HTTPS server with a certificate from a
 # self-signed CA made here. Refused without the CA, accepted with ca_file.
 source "$TESTS/lib.sh"
+# curl honours proxy variables; these tests talk to loopback servers only.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 command -v openssl >/dev/null || { echo "openssl not installed"; exit 77; }
 
 cd "$TMP"

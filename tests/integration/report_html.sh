@@ -49,13 +49,13 @@ for by in script day; do
   timeout 60 chromium "${flags[@]}" --dump-dom "file://$TMP/report-$by.html" \
     >"$TMP/dom-$by.html" 2>/dev/null || true
   # Every number in the rendered table matches the JSON, formatted as documented.
-  got=$(/usr/bin/python3 - "$TMP/dom-$by.html" "$TMP/report-$by.json" <<'PY'
+  got=$(/usr/bin/python3 - "$TMP/dom-$by.html" "$TMP/report-$by.json" "$TMP/report-script.json" <<'PY'
 import json, sys
 from html.parser import HTMLParser
 dom = open(sys.argv[1], encoding="utf-8").read()
 rep = json.load(open(sys.argv[2]))
 class P(HTMLParser):
-    rows, group, key, series, texts = {}, None, None, [], []
+    rows, group, key, series, texts, legend = {}, None, None, [], [], {}
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "tr" and "data-group" in a:
@@ -64,6 +64,8 @@ class P(HTMLParser):
             self.key = a["data-k"]; self.texts = []
         if tag == "g" and "data-script" in a:
             self.series.append(a["data-script"])
+        if tag == "text" and "data-net-hours" in a:
+            self.legend[self.series[-1]] = a["data-net-hours"]
     def handle_data(self, d):
         if self.key: self.texts.append(d)
     def handle_endtag(self, tag):
@@ -89,12 +91,18 @@ for name, g in groups:
         if text != want: bad.append("%s %s: page %r, json %r" % (name, k, text, want))
 if len(p.rows) != len(groups): bad.append("rows: %d, groups: %d" % (len(p.rows), len(groups)))
 if sorted(p.series) != ["all scripts", "intake", "triage"]: bad.append("chart series %r" % p.series)
+# The chart ends at each script's net hours (from the by-script JSON).
+per_script = json.load(open(sys.argv[3]))
+ends = {g["group"]: g["net_hours"] for g in per_script["groups"]}
+ends["all scripts"] = per_script["total"]["net_hours"]
+for name, h in ends.items():
+    if p.legend.get(name) != "%.2f" % h: bad.append("chart %s ends at %r, json %.2f" % (name, p.legend.get(name), h))
 print("\n".join(bad) if bad else "ok %d" % checked)
 PY
 )
   contains "$got" "ok " "$by report: page numbers match the JSON ($got)"
 done
-# The chart has one point per day and series.
-points=$(grep -o '<circle' "$TMP/report-day.html" | wc -l)
-equals "$points" "30" "3 series x 10 days of points"
+# Ten days of finish times: the chart steps by hour (3-hour steps, as
+# 9 days in hours would be over 200 steps).
+contains "$(cat "$TMP/report-day.html")" "in steps of 3 h" "chart step"
 finish

@@ -19,12 +19,6 @@ return {
       while true do end
     elseif what == "pcall-loop" then
       while true do pcall(function() while true do end end) end
-    elseif what == "memory" then
-      local t = {}
-      for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end
-    elseif what == "pcall-memory" then
-      local t = {}
-      while true do pcall(function() for i = 1, 1e9 do t[#t + 1] = string.rep("y", 4096) .. i end end) end
     elseif what == "secret" then
       local tok = secret("api_token")
       log.info("using token " .. tok)

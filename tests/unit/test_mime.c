@@ -381,14 +381,14 @@ static void test_lua_parse(void **state)
                             "assert(a.filename == 'Procès-verbal n° 118.pdf')\n"
                             "assert(a.size == 286 and #a:data() == 286)\n"
                             "assert(a:data():sub(1, 8) == '%PDF-1.4')\n"
-                            "local p = a:save('cases')\n"
-                            "assert(p:match('/cases/Procès%-verbal n° 118%.pdf$'), p)\n"
+                            "local p = a:save('cases/2026/118')\n"
+                            "assert(p:match('/cases/2026/118/Procès%-verbal n° 118%.pdf$'), p)\n"
                             "local p2 = m.attachments[2]:save(nil, '../../etc/evil.txt')\n"
                             "assert(p2:match('/evil%.txt$'), p2)\n"
                             "return p");
     assert_null(e);
     char path[256];
-    snprintf(path, sizeof path, "%s/cases/Procès-verbal n° 118.pdf", f->dir);
+    snprintf(path, sizeof path, "%s/cases/2026/118/Procès-verbal n° 118.pdf", f->dir);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 286);

@@ -200,6 +200,35 @@ static void test_by_script(void **state)
     drudge_report_free(r);
 }
 
+/* The chart's timeline: 29 days of finish times in 6-hour steps (3-hour
+ * steps would make 232), one point per task here. */
+static void test_timeline(void **state)
+{
+    drudge_report *r = compute(state, DRUDGE_REPORT_BY_SCRIPT, INT64_MIN, INT64_MAX, NULL);
+    assert_int_equal(r->step_us, 6 * 3600 * S);
+    assert_int_equal(r->first_us, at(2026, 11, 2, 10, 0, 0));
+    assert_int_equal(r->last_us, at(2026, 12, 1, 9, 0, 0));
+    assert_int_equal(r->npoints, 6);
+    static const struct {
+        const char *script;
+        int d, h;
+        double net;
+    } want[] = {{"alpha", 2, 6, 4},  {"alpha", 2, 18, 2.5}, {"alpha", 3, 0, -6},
+                {"alpha", 9, 6, -6}, {"alpha", 30, 12, 4},  {"beta", 1, 6, 10}};
+    for (size_t i = 0; i < 6; i++) {
+        assert_string_equal(r->points[i].script, want[i].script);
+        assert_int_equal(r->points[i].t, at(2026, i == 5 ? 12 : 11, want[i].d, want[i].h, 0, 0));
+        assert_float_equal(r->points[i].net_minutes, want[i].net, 1e-12);
+    }
+    drudge_report_free(r);
+    /* A short range gets fine steps: tasks 1 and 2 are 14 h apart: 5 min steps. */
+    r = compute(state, DRUDGE_REPORT_BY_SCRIPT, at(2026, 11, 2, 0, 0, 0), at(2026, 11, 3, 0, 0, 0),
+                NULL);
+    assert_int_equal(r->step_us, 300 * S);
+    assert_int_equal(r->npoints, 2);
+    drudge_report_free(r);
+}
+
 static void test_by_day(void **state)
 {
     drudge_report *r = compute(state, DRUDGE_REPORT_BY_DAY, INT64_MIN, INT64_MAX, NULL);
@@ -371,13 +400,10 @@ static void test_renderings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_by_script),
-        cmocka_unit_test(test_by_day),
-        cmocka_unit_test(test_by_week_and_month),
-        cmocka_unit_test(test_range_and_script),
-        cmocka_unit_test(test_history_stays),
-        cmocka_unit_test(test_renderings),
-        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_by_script),        cmocka_unit_test(test_by_day),
+        cmocka_unit_test(test_timeline),         cmocka_unit_test(test_by_week_and_month),
+        cmocka_unit_test(test_range_and_script), cmocka_unit_test(test_history_stays),
+        cmocka_unit_test(test_renderings),       cmocka_unit_test(test_empty),
         cmocka_unit_test(test_periods),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -27,16 +27,21 @@ return {
     r.new_uid = box:move(r.all[1], "Queued")
     box:flag(r.all[2], "\\Seen")
     r.seen = box:search{ seen = true }
+    -- (fetch with mark_seen below adds UID 5 to the seen ones)
     local ok, e = pcall(box.fetch, box, 6)               -- truncated.eml
     r.truncated_error = tostring(e)
     r.truncated_lenient = box:fetch(6, { lenient = true }).warnings[1]
     ok, e = pcall(box.fetch, box, 999)
     r.missing_error = tostring(e)
+    ok, e = pcall(box.fetch, box, 998, { mark_seen = true })
+    r.missing_error2 = tostring(e)
+    r.marked = box:fetch(5, { mark_seen = true }).subject   -- no_message_id.eml
     ok, e = pcall(box.move, box, 3, "No such folder")
     r.move_error = tostring(e)
     ok, e = pcall(box.flag, box, 3, "bad flag)")
     r.flag_error = tostring(e)
     r.left = box:search()
+    r.seen_after = box:search{ seen = true }
     return r
   end,
 }

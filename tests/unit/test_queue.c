@@ -1,0 +1,477 @@
+/* test_queue.c: claim, complete, retry, backoff and lease expiry, driven by an
+ * injected clock (every queue function takes `now`), on a real SQLite file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "drudge/audit.h"
+#include "drudge/db.h"
+#include "drudge/queue.h"
+#include "drudge/record.h"
+#include "drudge/util.h"
+
+#define SEC ((int64_t)1000000)
+#define T0  ((int64_t)1795000000 * SEC) /* the test's "now" */
+
+typedef struct fixture {
+    char dir[64], db_path[128];
+    sqlite3 *db;
+    drudge_queue *q;
+} fixture;
+
+static drudge_queue *new_queue(sqlite3 *db, const char *owner, const char *const *scripts)
+{
+    drudge_err err = {0};
+    drudge_queue_opts o = {.owner = owner,
+                           .lease_us = 10 * SEC,
+                           .backoff_base_us = 4 * SEC,
+                           .backoff_cap_us = 30 * SEC,
+                           .scripts = scripts,
+                           .seed = 42};
+    drudge_queue *q = drudge_queue_new(db, &o, &err);
+    assert_non_null(q);
+    return q;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/drudge-queue.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db_path, sizeof f->db_path, "%s/t.db", f->dir);
+    drudge_err err = {0};
+    assert_int_equal(drudge_db_open(f->db_path, 0, &f->db, &err), DRUDGE_OK);
+    f->q = new_queue(f->db, "w1", NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    drudge_queue_free(f->q);
+    sqlite3_close(f->db);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static int64_t add(fixture *f, const char *script, const char *key, int priority, int64_t run_at,
+                   int max_attempts)
+{
+    drudge_err err = {0};
+    drudge_task_spec s = {.script = script,
+                          .script_path = "/nowhere/x.lua",
+                          .key = key,
+                          .input = "{\"n\":1}",
+                          .priority = priority,
+                          .run_at = run_at,
+                          .max_attempts = max_attempts};
+    int64_t id = 0;
+    int dup = 0;
+    assert_int_equal(drudge_queue_enqueue(f->db, &s, &id, &dup, &err), DRUDGE_OK);
+    assert_int_equal(dup, 0);
+    return id;
+}
+
+static int64_t num(fixture *f, const char *sql, int64_t id)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_bind_parameter_count(st))
+        sqlite3_bind_int64(st, 1, id);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static char *text(fixture *f, const char *sql, int64_t id)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const unsigned char *s = sqlite3_column_text(st, 0);
+    char *r = strdup(s ? (const char *)s : "(null)");
+    sqlite3_finalize(st);
+    return r;
+}
+
+static void assert_state(fixture *f, int64_t id, const char *want)
+{
+    char *s = text(f, "SELECT state FROM tasks WHERE id = ?", id);
+    assert_string_equal(s, want);
+    free(s);
+}
+
+/* Claims up to max in one transaction at now. */
+static size_t claim(drudge_queue *q, int64_t now, int max, drudge_claimed **out)
+{
+    drudge_err err = {0};
+    size_t n = 0;
+    sqlite3 *db = drudge_queue_db(q);
+    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_claim(q, now, max, out, &n, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(db, &err), DRUDGE_OK);
+    return n;
+}
+
+static void free_claimed(drudge_claimed *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        drudge_claimed_free(&v[i]);
+    free(v);
+}
+
+/* Records an outcome for t at now; returns the new state (NULL if the lease was lost). */
+static const char *complete(drudge_queue *q, const drudge_claimed *t, drudge_outcome o,
+                            double retry_after, drudge_rec *rec, int64_t now)
+{
+    drudge_err err = {0};
+    drudge_result res = {.outcome = o,
+                         .output = o == DRUDGE_DONE ? "{\"ok\":true}" : NULL,
+                         .error = o == DRUDGE_DONE ? NULL : "boom",
+                         .retry_after = retry_after};
+    drudge_completion c = {
+        .task = t, .worker = "w1/1", .started_us = now - 1000, .res = &res, .rec = rec};
+    const char *state = NULL;
+    sqlite3 *db = drudge_queue_db(q);
+    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_complete(q, &c, now, &state, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(db, &err), DRUDGE_OK);
+    return state;
+}
+
+static void test_claim_order_and_due(void **state)
+{
+    fixture *f = *state;
+    int64_t low = add(f, "s", NULL, 0, T0, 3);
+    int64_t high = add(f, "s", NULL, 5, T0, 3);
+    int64_t later = add(f, "s", NULL, 9, T0 + 60 * SEC, 3); /* highest, but not due */
+    int64_t low2 = add(f, "s", NULL, 0, T0 - SEC, 3);       /* older run_at first */
+    drudge_claimed *v;
+    size_t n = claim(f->q, T0, 10, &v);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].id, high);
+    assert_int_equal(v[1].id, low2);
+    assert_int_equal(v[2].id, low);
+    assert_int_equal(v[0].attempt, 1);
+    assert_string_equal(v[0].input, "{\"n\":1}");
+    assert_state(f, low, "running");
+    assert_state(f, later, "queued");
+    assert_int_equal(num(f, "SELECT lease_until FROM tasks WHERE id = ?", high), T0 + 10 * SEC);
+    free_claimed(v, n);
+    /* Nothing else is due until the clock reaches it. */
+    assert_int_equal(claim(f->q, T0 + SEC, 10, &v), 0);
+    free(v);
+    n = claim(f->q, T0 + 60 * SEC, 10, &v);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, later);
+    free_claimed(v, n);
+}
+
+static void test_limit_pause_and_filter(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 5; i++)
+        add(f, "a", NULL, 0, T0, 3);
+    int64_t b = add(f, "b", NULL, 0, T0, 3);
+    drudge_err err = {0};
+    int changed = 0;
+    assert_int_equal(drudge_queue_pause(f->db, "a", "tester", T0, &changed, &err), DRUDGE_OK);
+    assert_int_equal(changed, 1);
+    drudge_claimed *v;
+    size_t n = claim(f->q, T0, 10, &v);
+    assert_int_equal(n, 1); /* only b: a is paused */
+    assert_int_equal(v[0].id, b);
+    free_claimed(v, n);
+    assert_int_equal(drudge_queue_resume(f->db, "a", &changed, &err), DRUDGE_OK);
+    assert_int_equal(changed, 1);
+    n = claim(f->q, T0, 2, &v); /* the limit holds */
+    assert_int_equal(n, 2);
+    free_claimed(v, n);
+    /* A queue limited to script "b" sees none of a's. */
+    const char *only_b[] = {"b", NULL};
+    drudge_queue *qb = new_queue(f->db, "w2", only_b);
+    assert_int_equal(claim(qb, T0, 10, &v), 0);
+    free(v);
+    drudge_queue_free(qb);
+}
+
+static void test_done_records_attempt_and_audit(void **state)
+{
+    fixture *f = *state;
+    int64_t id = add(f, "s", "k1", 0, T0, 3);
+    drudge_claimed *v;
+    assert_int_equal(claim(f->q, T0, 1, &v), 1);
+    drudge_rec *rec = drudge_rec_new();
+    drudge_rec_reset(rec, id, 1);
+    int seq = drudge_rec_begin(rec, "task", "s", "{}");
+    drudge_rec_end(rec, seq, "done", NULL, NULL);
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_DONE, 0, rec, T0 + SEC), "done");
+    assert_state(f, id, "done");
+    char *out = text(f, "SELECT output FROM tasks WHERE id = ?", id);
+    assert_string_equal(out, "{\"ok\":true}");
+    free(out);
+    assert_int_equal(num(f, "SELECT finished_at FROM tasks WHERE id = ?", id), T0 + SEC);
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM attempts WHERE task_id = ? AND outcome = 'done' "
+                         "AND n = 1 AND ended_at = "
+                         "1795000001000000",
+                         id),
+                     1);
+    assert_int_equal(num(f, "SELECT count(*) FROM steps WHERE task_id = ?", id), 1);
+    assert_int_equal(num(f, "SELECT lease_owner IS NULL FROM tasks WHERE id = ?", id), 1);
+    drudge_rec_free(rec);
+    free_claimed(v, 1);
+}
+
+static void test_failed_is_final(void **state)
+{
+    fixture *f = *state;
+    int64_t id = add(f, "s", NULL, 0, T0, 3);
+    drudge_claimed *v;
+    assert_int_equal(claim(f->q, T0, 1, &v), 1);
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_FAILED, 0, NULL, T0), "failed");
+    char *kind = text(f, "SELECT error_kind FROM tasks WHERE id = ?", id);
+    assert_string_equal(kind, "business");
+    free(kind);
+    free_claimed(v, 1);
+    assert_int_equal(claim(f->q, T0 + 3600 * SEC, 1, &v), 0);
+    free(v);
+}
+
+static void test_system_errors_back_off_then_dead(void **state)
+{
+    fixture *f = *state;
+    int64_t id = add(f, "s", NULL, 0, T0, 3);
+    int64_t now = T0;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        drudge_claimed *v;
+        assert_int_equal(claim(f->q, now, 1, &v), 1);
+        assert_int_equal(v[0].attempt, attempt);
+        const char *st = complete(f->q, &v[0], DRUDGE_ERROR, 0, NULL, now);
+        free_claimed(v, 1);
+        if (attempt < 3) {
+            assert_string_equal(st, "queued");
+            /* base 4 s doubling: jittered into [d/2, d] */
+            int64_t d = 4 * SEC << (attempt - 1);
+            int64_t run_at = num(f, "SELECT run_at FROM tasks WHERE id = ?", id);
+            assert_true(run_at >= now + d / 2 && run_at <= now + d);
+            /* not claimable before it is due */
+            assert_int_equal(claim(f->q, run_at - 1, 1, &v), 0);
+            free(v);
+            now = run_at;
+        } else {
+            assert_string_equal(st, "dead");
+        }
+    }
+    assert_int_equal(num(f, "SELECT spent FROM tasks WHERE id = ?", id), 3);
+    assert_int_equal(num(f, "SELECT count(*) FROM attempts WHERE task_id = ?", id), 3);
+}
+
+static void test_backoff_cap_and_jitter(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 200; i++) {
+        int64_t d = drudge_queue_backoff(f->q, 1 + i % 12);
+        int64_t nominal = 4 * SEC << (i % 12 < 3 ? i % 12 : 3);
+        if (nominal > 30 * SEC)
+            nominal = 30 * SEC;
+        assert_true(d >= nominal / 2 && d <= nominal);
+    }
+}
+
+static void test_retry_later_spends_nothing(void **state)
+{
+    fixture *f = *state;
+    int64_t id = add(f, "s", NULL, 0, T0, 1);
+    drudge_claimed *v;
+    for (int i = 0; i < 5; i++) { /* more than max_attempts times */
+        assert_int_equal(claim(f->q, T0 + i * 100 * SEC, 1, &v), 1);
+        assert_string_equal(complete(f->q, &v[0], DRUDGE_RETRY_LATER, 30, NULL, T0 + i * 100 * SEC),
+                            "queued");
+        assert_int_equal(num(f, "SELECT run_at FROM tasks WHERE id = ?", id),
+                         T0 + i * 100 * SEC + 30 * SEC);
+        free_claimed(v, 1);
+    }
+    assert_int_equal(num(f, "SELECT spent FROM tasks WHERE id = ?", id), 0);
+    assert_int_equal(num(f, "SELECT attempts FROM tasks WHERE id = ?", id), 5);
+}
+
+static void test_lease_expiry_reaps_and_fences(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    int64_t id = add(f, "s", NULL, 0, T0, 2);
+    drudge_claimed *v;
+    assert_int_equal(claim(f->q, T0, 1, &v), 1);
+    /* Another worker's reaper: nothing before expiry. */
+    drudge_queue *q2 = new_queue(f->db, "w2", NULL);
+    int n = -1;
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_reap(q2, T0 + 9 * SEC, &n, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(n, 0);
+    /* A renewal at +8 s pushes expiry to +18 s. */
+    int64_t cancel[4];
+    size_t nc = 0;
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_renew(f->q, T0 + 8 * SEC, cancel, 4, &nc, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_reap(q2, T0 + 17 * SEC, &n, &err), DRUDGE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(drudge_queue_reap(q2, T0 + 19 * SEC, &n, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(n, 1);
+    assert_state(f, id, "queued");
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM attempts WHERE task_id = ? AND outcome = 'lost' "
+                         "AND worker = 'w1' AND n = 1",
+                         id),
+                     1);
+    assert_int_equal(
+        num(f, "SELECT count(*) FROM steps WHERE task_id = ? AND outcome = 'lost'", id), 1);
+    assert_int_equal(num(f, "SELECT spent FROM tasks WHERE id = ?", id), 1);
+    /* The first worker comes back late: its outcome is fenced off. */
+    assert_null(complete(f->q, &v[0], DRUDGE_DONE, 0, NULL, T0 + 20 * SEC));
+    assert_int_equal(num(f, "SELECT count(*) FROM attempts WHERE task_id = ?", id), 1);
+    free_claimed(v, 1);
+    /* Claimed again as attempt 2; losing that one too makes it dead. */
+    assert_int_equal(claim(q2, T0 + 20 * SEC, 1, &v), 1);
+    assert_int_equal(v[0].attempt, 2);
+    free_claimed(v, 1);
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_reap(f->q, T0 + 31 * SEC, &n, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(n, 1);
+    assert_state(f, id, "dead");
+    drudge_queue_free(q2);
+}
+
+static void test_release_and_cancel(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    int64_t a = add(f, "s", NULL, 0, T0, 3), b = add(f, "s", NULL, 0, T0, 3);
+    int64_t c = add(f, "s", NULL, 0, T0, 3);
+    drudge_claimed *v;
+    assert_int_equal(claim(f->q, T0, 2, &v), 2);
+    /* A claimed task that never started goes back with no attempt spent. */
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_release(f->q, &v[0], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_state(f, a, "queued");
+    assert_int_equal(num(f, "SELECT attempts + spent FROM tasks WHERE id = ?", a), 0);
+    /* Cancelling: a queued task at once, a running one through the renewal. */
+    int deferred = -1;
+    assert_int_equal(drudge_queue_cancel(f->db, c, T0, &deferred, &err), DRUDGE_OK);
+    assert_int_equal(deferred, 0);
+    assert_state(f, c, "cancelled");
+    assert_int_equal(drudge_queue_cancel(f->db, b, T0, &deferred, &err), DRUDGE_OK);
+    assert_int_equal(deferred, 1);
+    int64_t ids[4];
+    size_t nc = 0;
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_renew(f->q, T0 + SEC, ids, 4, &nc, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(nc, 1);
+    assert_int_equal(ids[0], b);
+    drudge_completion cc = {.task = &v[1], .worker = "w1/1", .cancelled = 1};
+    const char *st = NULL;
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_complete(f->q, &cc, T0 + SEC, &st, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_string_equal(st, "cancelled");
+    assert_state(f, b, "cancelled");
+    /* Finished tasks cannot be cancelled. */
+    assert_int_equal(drudge_queue_cancel(f->db, b, T0, &deferred, &err), DRUDGE_ESTATE);
+    assert_non_null(strstr(err.msg, "cancelled"));
+    assert_int_equal(drudge_queue_cancel(f->db, 999, T0, &deferred, &err), DRUDGE_ENOTFOUND);
+    free_claimed(v, 2);
+}
+
+static void test_duplicate_keys_retry_resolve(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    int64_t id = add(f, "s", "ref-1", 0, T0, 1);
+    drudge_task_spec s = {.script = "s", .script_path = "/x.lua", .key = "ref-1"};
+    int64_t id2 = 0;
+    int dup = 0;
+    assert_int_equal(drudge_queue_enqueue(f->db, &s, &id2, &dup, &err), DRUDGE_OK);
+    assert_int_equal(dup, 1);
+    assert_int_equal(id2, id);
+    s.script = "other"; /* keys are per script */
+    assert_int_equal(drudge_queue_enqueue(f->db, &s, &id2, &dup, &err), DRUDGE_OK);
+    assert_int_equal(dup, 0);
+    assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE key = 'ref-1'", 0), 2);
+    /* Only failed/dead can be resolved or retried. */
+    assert_int_equal(drudge_queue_resolve(f->db, id, "me", "done by hand", T0, &err),
+                     DRUDGE_ESTATE);
+    drudge_claimed *v;
+    assert_int_equal(claim(f->q, T0, 1, &v), 1);
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_ERROR, 0, NULL, T0), "dead");
+    free_claimed(v, 1);
+    assert_int_equal(drudge_queue_resolve(f->db, id, "me", "done by hand", T0, &err), DRUDGE_OK);
+    char *who = text(f, "SELECT resolved_by || ':' || resolved_note FROM tasks WHERE id = ?", id);
+    assert_string_equal(who, "me:done by hand");
+    free(who);
+    assert_int_equal(drudge_queue_retry(f->db, id, T0 + SEC, &err), DRUDGE_OK);
+    assert_state(f, id, "queued");
+    assert_int_equal(num(f, "SELECT spent FROM tasks WHERE id = ?", id), 0);
+    assert_int_equal(num(f, "SELECT resolved_at IS NULL FROM tasks WHERE id = ?", id), 1);
+    assert_int_equal(drudge_queue_retry(f->db, id, T0, &err), DRUDGE_ESTATE);
+}
+
+static void test_status_counts(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    add(f, "a", NULL, 0, T0 - 5 * SEC, 3);
+    add(f, "a", NULL, 0, T0, 3);
+    add(f, "b", NULL, 0, T0, 1);
+    drudge_claimed *v;
+    size_t n = claim(f->q, T0, 2, &v);
+    assert_int_equal(n, 2);
+    const char *st = complete(f->q, &v[0], DRUDGE_FAILED, 0, NULL, T0);
+    assert_string_equal(st, "failed");
+    free_claimed(v, n);
+    drudge_queue_stats s;
+    assert_int_equal(drudge_queue_status(f->db, T0 + SEC, &s, &err), DRUDGE_OK);
+    assert_int_equal(s.nscripts, 2);
+    assert_int_equal(s.total.count[0], 1); /* queued */
+    assert_int_equal(s.total.count[1], 1); /* running */
+    assert_int_equal(s.total.count[3], 1); /* failed */
+    assert_int_equal(s.total.unresolved, 1);
+    assert_int_equal(s.total.done_last_minute, 1);
+    assert_true(s.total.oldest_queued_us > 0);
+    drudge_queue_stats_clear(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_claim_order_and_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limit_pause_and_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_records_attempt_and_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_is_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_system_errors_back_off_then_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_cap_and_jitter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_later_spends_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_expiry_reaps_and_fences, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_keys_retry_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
