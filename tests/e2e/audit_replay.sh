@@ -66,6 +66,10 @@ sed 's/return 3/return 4/' original.lua > work.lua
 expect_exit 6 "$DRUDGE" -q replay 1
 contains "$out" 'step 1 (task "work"): output differs' "output differs"
 
+sed 's/fail("no such case: BAD")/fail("case BAD unknown")/' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 2
+contains "$out" 'step 1 (task "work"): error differs: expected no such case: BAD, got case BAD unknown' "attempt error differs"
+
 # --script: replay the recording against another version of the script.
 expect_exit 0 "$DRUDGE" -q replay 1 --script original.lua
 contains "$out" "identical outcome" "--script with the original"
