@@ -81,21 +81,35 @@ static void canon_str(drudge_buf *b, const char *s)
     if (s)
         drudge_buf_json_str(b, s, strlen(s));
     else
-        drudge_buf_puts(b, "null");
+        drudge_buf_add(b, "null", 4);
+}
+
+/* Appends v in decimal and a separator (snprintf costs more than the hash). */
+static void canon_int(drudge_buf *b, int64_t v, char sep)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    *--p = sep;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10));
+    if (v < 0)
+        *--p = '-';
+    drudge_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 void drudge_audit_canonical(drudge_buf *b, int64_t id, int64_t task_id, int attempt,
                             const drudge_step *s)
 {
-    char num[96];
-    int n;
+    drudge_buf_add(b, "[", 1);
+    canon_int(b, id, ',');
+    canon_int(b, task_id, ',');
+    canon_int(b, attempt, ',');
+    canon_int(b, s->seq, ',');
     if (s->parent)
-        n = snprintf(num, sizeof num, "[%lld,%lld,%d,%d,%d,", (long long)id, (long long)task_id,
-                     attempt, s->seq, s->parent);
+        canon_int(b, s->parent, ',');
     else
-        n = snprintf(num, sizeof num, "[%lld,%lld,%d,%d,null,", (long long)id, (long long)task_id,
-                     attempt, s->seq);
-    drudge_buf_add(b, num, (size_t)n);
+        drudge_buf_add(b, "null,", 5);
     canon_str(b, s->kind);
     drudge_buf_add(b, ",", 1);
     canon_str(b, s->name);
@@ -103,9 +117,9 @@ void drudge_audit_canonical(drudge_buf *b, int64_t id, int64_t task_id, int atte
     canon_str(b, s->request);
     drudge_buf_add(b, ",", 1);
     canon_str(b, s->response);
-    n = snprintf(num, sizeof num, ",%lld,%lld,", (long long)s->started_us,
-                 (long long)s->duration_us);
-    drudge_buf_add(b, num, (size_t)n);
+    drudge_buf_add(b, ",", 1);
+    canon_int(b, s->started_us, ',');
+    canon_int(b, s->duration_us, ',');
     canon_str(b, s->outcome);
     drudge_buf_add(b, ",", 1);
     canon_str(b, s->error);

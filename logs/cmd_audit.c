@@ -114,7 +114,7 @@ static int cmd_show(drudge_cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         {"attempt", required_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int attempt = 0, c, rc;
-    int64_t id;
+    int64_t id = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":a:h", opts, NULL)) != -1) {

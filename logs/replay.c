@@ -225,7 +225,8 @@ drudge_code drudge_replay(sqlite3 *db, const drudge_replay_opts *opts, drudge_re
     size_t n = 0, np = 0;
     drudge_host *host = NULL;
     drudge_result out = {0};
-    char *previous = NULL, *recorded_output = NULL;
+    char *previous = NULL, *recorded_output = NULL, *recorded_error = NULL;
+    char *recorded_outcome = NULL;
     memset(res, 0, sizeof *res);
     res->attempt = opts->attempt;
     drudge_code rc = load_task(db, opts->task_id, &res->attempt, &t, err);
@@ -242,9 +243,15 @@ drudge_code drudge_replay(sqlite3 *db, const drudge_replay_opts *opts, drudge_re
     }
     res->recorded = n;
     recorded_output = steps[0].response ? drudge_xstrdup(steps[0].response) : NULL;
-    rc = drudge_previous_attempts(db, opts->task_id, res->attempt, &previous, err);
-    if (rc)
-        goto cleanup;
+    recorded_error = steps[0].error ? drudge_xstrdup(steps[0].error) : NULL;
+    recorded_outcome = drudge_xstrdup(steps[0].outcome ? steps[0].outcome : "");
+    /* task.previous as the attempt saw it: built again from the trail (earlier
+     * attempts are immutable), if the attempt had it at all. */
+    if (steps[0].request && strstr(steps[0].request, ",\"previous\":true}")) {
+        rc = drudge_previous_attempts(db, opts->task_id, res->attempt, &previous, err);
+        if (rc)
+            goto cleanup;
+    }
     /* No secrets file: in replay secret() answers "[REDACTED:name]". */
     drudge_host_opts hopts = {.files_dir = opts->files_dir, .echo_logs = opts->echo_logs};
     if (!(host = drudge_host_new(&hopts, err))) {
@@ -274,14 +281,21 @@ drudge_code drudge_replay(sqlite3 *db, const drudge_replay_opts *opts, drudge_re
     drudge_rec_replay_check_end(rec);
     res->steps = drudge_rec_count(rec);
     res->outcome = drudge_xstrdup(drudge_outcome_name(out.outcome));
+    /* The attempt itself: outcome, error, and output as JSON values. */
     const drudge_step *root = drudge_rec_count(rec) ? drudge_rec_step(rec, 0) : NULL;
-    if (*drudge_rec_divergence(rec)) {
+    const char *what = NULL, *exp = NULL, *got = NULL;
+    if (*drudge_rec_divergence(rec))
         res->divergence = drudge_xstrdup(drudge_rec_divergence(rec));
-    } else if (root && !json_same(recorded_output, root->response)) {
+    else if (root && strcmp(recorded_outcome, root->outcome) != 0)
+        what = "outcome", exp = recorded_outcome, got = root->outcome;
+    else if (root && strcmp(recorded_error ? recorded_error : "", root->error ? root->error : ""))
+        what = "error", exp = recorded_error, got = root->error;
+    else if (root && !json_same(recorded_output, root->response))
+        what = "output", exp = recorded_output, got = root->response;
+    if (what) {
         drudge_buf d = {0};
-        drudge_buf_printf(&d, "step 1 (task \"%s\"): output differs: expected %s, got %s",
-                          root->name, recorded_output ? recorded_output : "none",
-                          root->response ? root->response : "none");
+        drudge_buf_printf(&d, "step 1 (task \"%s\"): %s differs: expected %s, got %s", root->name,
+                          what, exp ? exp : "none", got ? got : "none");
         res->divergence = drudge_buf_take(&d);
     }
     if (res->divergence) {
@@ -300,6 +314,8 @@ cleanup:
     free(pays);
     free(previous);
     free(recorded_output);
+    free(recorded_error);
+    free(recorded_outcome);
     free(t.script);
     free(t.path);
     free(t.key);

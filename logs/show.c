@@ -47,6 +47,13 @@ static const char *col(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
+/* For columns that are NOT NULL unless someone changed the schema. */
+static const char *col_str(sqlite3_stmt *st, int i)
+{
+    const char *s = col(st, i);
+    return s ? s : "?";
+}
+
 static void put_json_field(drudge_buf *b, const char *key, const char *v, int comma)
 {
     drudge_buf_printf(b, "%s\"%s\":", comma ? "," : "", key);
@@ -60,8 +67,8 @@ static void put_json_field(drudge_buf *b, const char *key, const char *v, int co
 static void step_text(drudge_buf *b, sqlite3_stmt *st, int depth)
 {
     char when[40], dur[32];
-    const char *kind = col(st, 2), *name = col(st, 3), *req = col(st, 4), *resp = col(st, 5);
-    const char *outcome = col(st, 8), *error = col(st, 9);
+    const char *kind = col_str(st, 2), *name = col_str(st, 3), *req = col(st, 4);
+    const char *resp = col(st, 5), *outcome = col_str(st, 8), *error = col(st, 9);
     drudge_fmt_time(sqlite3_column_int64(st, 6), when);
     fmt_duration(sqlite3_column_int64(st, 7), dur);
     drudge_buf_printf(b, "%*s[%d] %s  %10s  ", 2 * depth + 2, "", sqlite3_column_int(st, 0),
@@ -151,10 +158,10 @@ drudge_code drudge_audit_show(sqlite3 *db, FILE *out, int64_t task_id, int attem
         put_json_field(&b, "state", have_task ? col(t, 2) : NULL, 1);
         drudge_buf_puts(&b, "},\"attempts\":[");
     } else if (have_task) {
-        drudge_buf_printf(&b, "task #%lld  %s", (long long)task_id, col(t, 0));
+        drudge_buf_printf(&b, "task #%lld  %s", (long long)task_id, col_str(t, 0));
         if (col(t, 1))
             drudge_buf_printf(&b, "  key %s", col(t, 1));
-        drudge_buf_printf(&b, "  %s after %d attempt%s\n", col(t, 2), sqlite3_column_int(t, 3),
+        drudge_buf_printf(&b, "  %s after %d attempt%s\n", col_str(t, 2), sqlite3_column_int(t, 3),
                           sqlite3_column_int(t, 3) == 1 ? "" : "s");
     } else {
         drudge_buf_printf(&b, "task #%lld  (not in the tasks table)\n", (long long)task_id);

@@ -61,6 +61,13 @@ static void fmt_time(int64_t t, char out[40])
     drudge_fmt_time(t, out);
 }
 
+/* Columns are NOT NULL by schema, but the schema is in the attacker's hands too. */
+static const char *text_or_empty(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? s : "";
+}
+
 static drudge_code load_checkpoints(verifier *v, drudge_err *err)
 {
     sqlite3_stmt *st;
@@ -81,9 +88,9 @@ static drudge_code load_checkpoints(verifier *v, drudge_err *err)
         c->step_id = sqlite3_column_int64(st, 1);
         c->row_count = sqlite3_column_int64(st, 3);
         c->created_at = sqlite3_column_int64(st, 4);
-        snprintf(c->head, sizeof c->head, "%s", (const char *)sqlite3_column_text(st, 2));
-        snprintf(c->pub, sizeof c->pub, "%s", (const char *)sqlite3_column_text(st, 5));
-        snprintf(c->sig, sizeof c->sig, "%s", (const char *)sqlite3_column_text(st, 6));
+        snprintf(c->head, sizeof c->head, "%s", text_or_empty(st, 2));
+        snprintf(c->pub, sizeof c->pub, "%s", text_or_empty(st, 5));
+        snprintf(c->sig, sizeof c->sig, "%s", text_or_empty(st, 6));
     }
     sqlite3_finalize(st);
     return DRUDGE_OK;

@@ -976,6 +976,8 @@ static void record_input(drudge_buf *b, const drudge_task_view *task)
         drudge_buf_puts(b, ",\"key\":");
         drudge_buf_json_str(b, task->key, strlen(task->key));
     }
+    if (task->previous) /* replay gives task.previous only if the attempt had it */
+        drudge_buf_puts(b, ",\"previous\":true");
     drudge_buf_puts(b, "}");
 }
 

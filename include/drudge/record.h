@@ -132,8 +132,8 @@ const drudge_payload *drudge_rec_replay_payload(drudge_rec *r, const char *sha25
  * divergence too. */
 void drudge_rec_replay_check_end(drudge_rec *r);
 /* The first divergence found ("" if none): a step whose kind, name, parent
- * or request differs (checked as it begins), whose outcome differs (as it
- * ends; for the attempt's root also its error), a step beyond the
+ * or request differs (checked as it begins), a step(...) whose outcome
+ * differs (as it ends), a step beyond the
  * recording, or one the script did not make. */
 const char *drudge_rec_divergence(const drudge_rec *r);
 

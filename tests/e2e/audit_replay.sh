@@ -66,6 +66,10 @@ sed 's/return 3/return 4/' original.lua > work.lua
 expect_exit 6 "$DRUDGE" -q replay 1
 contains "$out" 'step 1 (task "work"): output differs' "output differs"
 
+sed 's/fail("no such case: BAD")/fail("case BAD unknown")/' original.lua > work.lua
+expect_exit 6 "$DRUDGE" -q replay 2
+contains "$out" 'step 1 (task "work"): error differs: expected no such case: BAD, got case BAD unknown' "attempt error differs"
+
 # --script: replay the recording against another version of the script.
 expect_exit 0 "$DRUDGE" -q replay 1 --script original.lua
 contains "$out" "identical outcome" "--script with the original"
@@ -80,5 +84,26 @@ contains "$err" "give exactly one TASK" "no task given"
 rm work.lua
 expect_exit 1 "$DRUDGE" replay 1
 contains "$err" "cannot read script" "script gone"
+
+# A queued task retried by `drudge work`: each attempt replays on its own.
+cat > retry.lua <<'EOF'
+return { max_attempts = 3, run = function(task)
+  log.info("attempt " .. task.attempt)
+  if task.attempt == 1 then error("transient failure") end
+  return { attempt = task.attempt }
+end }
+EOF
+expect_exit 0 "$DRUDGE" enqueue retry.lua --input '{}'
+id=$(sql "select max(id) from tasks")
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  "$DRUDGE" -q work --until-empty --backoff-base 1ms >/dev/null 2>&1 || true
+  [ "$(sql "select state from tasks where id = $id")" = done ] && break
+  sleep 0.2
+done
+equals "$(sql "select state, attempts from tasks where id = $id")" "done|2" "retried task done"
+expect_exit 0 "$DRUDGE" -q replay "$id"
+equals "$out" "task #$id attempt 2: replayed 2 steps, identical outcome (done)" "last attempt by default"
+expect_exit 0 "$DRUDGE" -q replay "$id" --attempt 1
+equals "$out" "task #$id attempt 1: replayed 2 steps, identical outcome (error)" "--attempt 1"
 
 finish
