@@ -484,7 +484,7 @@ static const char work_help[] =
     "  --script NAME           only tasks of this script (repeat for more)\n"
     "  --lease DUR             lease length, renewed while a task runs (default 60s)\n"
     "  --backoff-base DUR      first retry delay after a system error (default 5s);\n"
-    "                          it doubles per attempt, jittered to 50-100%%\n"
+    "                          it doubles per attempt, jittered to 50-100%\n"
     "  --backoff-cap DUR       longest retry delay (default 1h)\n"
     "  --durability full|normal  full (default): every outcome is on disk before it\n"
     "                          counts; normal: a power cut may lose the last ones\n"
