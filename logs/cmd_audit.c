@@ -2,10 +2,12 @@
  * drudge replay: flags and output; the work is in show.c, export.c,
  * verify.c, checkpoint.c, prune.c and replay.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "drudge/audit.h"
 #include "drudge/cli.h"
 #include "drudge/db.h"
@@ -208,7 +210,11 @@ static int cmd_export(drudge_cli *cli, int argc, char **argv)
         return rc;
     FILE *out = stdout;
     drudge_err err = {0};
-    if (outfile && !(out = fopen(outfile, "w"))) {
+    /* Case data, even redacted: the file is private (0600) like the database. */
+    int fd = outfile ? open(outfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (outfile && (fd < 0 || !(out = fdopen(fd, "w")))) {
+        if (fd >= 0)
+            close(fd);
         fprintf(stderr, "drudge audit export: cannot write %s: %s\n", outfile, strerror(errno));
         sqlite3_close(db);
         return DRUDGE_EXIT_ERROR;
