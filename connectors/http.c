@@ -400,6 +400,14 @@ static int header_value_ok(const char *s)
 static void parse_headers(lua_State *L, http_req *req, int opts, int defs, const char *fn,
                           const char *ctype)
 {
+    if (!ctype) {
+        int top = lua_gettop(L);
+        int any = (opts && lua_getfield(L, opts, "headers") != LUA_TNIL) ||
+                  (defs && lua_getfield(L, defs, "headers") != LUA_TNIL);
+        lua_settop(L, top);
+        if (!any)
+            return; /* nothing to send beyond curl's own */
+    }
     lua_newtable(L); /* lower-case name -> {name, value} */
     int merged = lua_gettop(L);
     int srcs[2] = {defs, opts};
@@ -945,9 +953,20 @@ static int raise_call(lua_State *L, const char *name, const char *msg)
 static int do_request(lua_State *L, int opts, const char *fn, const char *method, const char *url)
 {
     int defs = lua_upvalueindex(1);
+    lua_pushnil(L);
+    if (lua_next(L, defs))
+        lua_pop(L, 2);
+    else
+        defs = 0; /* no defaults: skip looking each option up there */
     http_state *st = http_state_get(L);
-    http_req *req = &st->req;
-    http_req_reset(req);
+    http_req *req;
+    if (st->busy) {
+        req = push_req(L);
+    } else {
+        http_state_hold(L, st);
+        req = &st->req;
+        http_req_reset(req);
+    }
     parse_request(L, req, st, opts, defs, fn, method, url);
     const char *output_arg = NULL;
     if (req->output) {
@@ -998,7 +1017,8 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
         }
         remaining = drudge_host_remaining(L);
         if (resp->code != CURLE_OK) {
-            double d = retry_delay_error(req, resp->code, try, remaining);
+            double d =
+                replaying ? resp->replay_retry : retry_delay_error(req, resp->code, try, remaining);
             http_rec_response(&req->rec_response, req, resp, rec, d);
             drudge_rec_end(rec, seq, "error", req->rec_response.data, resp->error);
             if (d < 0)
@@ -1007,7 +1027,7 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
                 sleep_s(d);
             continue;
         }
-        double d = retry_delay_status(req, resp, try, remaining);
+        double d = replaying ? resp->replay_retry : retry_delay_status(req, resp, try, remaining);
         http_rec_response(&req->rec_response, req, resp, rec, d);
         int bad = req->raise && resp->status >= 400 && d < 0;
         drudge_rec_end(rec, seq, bad ? "error" : "ok", req->rec_response.data,

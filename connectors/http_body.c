@@ -4,12 +4,12 @@
  * Everything here is deterministic on purpose: Lua's table iteration order
  * changes from run to run (string hashes are seeded), but replay compares a
  * request byte for byte with its recording, so keys are always sorted. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <lauxlib.h>
+#include "drudge/json.h"
 #include "httpint.h"
 
 void http_urlencode(drudge_buf *b, const char *s, size_t n)
@@ -25,36 +25,6 @@ void http_urlencode(drudge_buf *b, const char *s, size_t n)
             drudge_buf_add(b, esc, 3);
         }
     }
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Pushes a userdata array of the table's string keys, sorted; returns it and
- * sets *n. Non-string keys raise (they have no name in a query or object). */
-static const char **sorted_keys(lua_State *L, int idx, size_t *n, const char *what)
-{
-    idx = lua_absindex(L, idx);
-    size_t count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        count++;
-    }
-    const char **keys = lua_newuserdatauv(L, (count ? count : 1) * sizeof *keys, 0);
-    size_t i = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "%s: keys must be strings, got a %s key", what, luaL_typename(L, -1));
-        keys[i++] = lua_tostring(L, -1); /* anchored by the table */
-    }
-    qsort(keys, count, sizeof *keys, cmp_str);
-    *n = count;
-    return keys;
 }
 
 /* Appends a scalar (string, number, boolean) as text for a query or form. */
@@ -85,7 +55,7 @@ void http_encode_pairs(lua_State *L, int idx, drudge_buf *b, const char *what)
 {
     idx = lua_absindex(L, idx);
     size_t n;
-    const char **keys = sorted_keys(L, idx, &n, what);
+    const char **keys = drudge_json_sorted_keys(L, idx, &n, what);
     int first = 1;
     for (size_t i = 0; i < n; i++) {
         lua_getfield(L, idx, keys[i]);
@@ -114,130 +84,9 @@ void http_encode_pairs(lua_State *L, int idx, drudge_buf *b, const char *what)
     lua_pop(L, 1); /* keys */
 }
 
-/* Shortest "%.Ng" that reads back as the same double. */
-static void add_double(drudge_buf *b, double v)
-{
-    char s[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(s, sizeof s, "%.*g", prec, v);
-        if (strtod(s, NULL) == v)
-            break;
-    }
-    drudge_buf_puts(b, s);
-}
-
-/* 1 if the table at idx is a non-empty sequence 1..n with no other keys. */
-static int is_array(lua_State *L, int idx, lua_Integer *len)
-{
-    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-    if (n == 0)
-        return 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
-            lua_pop(L, 1);
-            return 0;
-        }
-        count++;
-    }
-    *len = n;
-    return count == n;
-}
-
-static void json_value(lua_State *L, int idx, drudge_buf *b, const char *what, int depth)
-{
-    idx = lua_absindex(L, idx);
-    if (depth > 200)
-        luaL_error(L, "%s: nested too deeply (a cycle?)", what);
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        drudge_buf_puts(b, "null");
-        break;
-    case LUA_TLIGHTUSERDATA: /* json.null is cjson's NULL light userdata */
-        if (lua_touserdata(L, idx) != NULL)
-            luaL_error(L, "%s: cannot encode a userdata as JSON", what);
-        drudge_buf_puts(b, "null");
-        break;
-    case LUA_TBOOLEAN:
-        drudge_buf_puts(b, lua_toboolean(L, idx) ? "true" : "false");
-        break;
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) {
-            drudge_buf_printf(b, "%lld", (long long)lua_tointeger(L, idx));
-        } else {
-            double v = lua_tonumber(L, idx);
-            if (!isfinite(v))
-                luaL_error(L, "%s: cannot encode %s as JSON", what, isnan(v) ? "NaN" : "infinity");
-            add_double(b, v);
-        }
-        break;
-    case LUA_TSTRING: {
-        size_t len;
-        const char *s = lua_tolstring(L, idx, &len);
-        drudge_buf_json_str(b, s, len);
-        break;
-    }
-    case LUA_TTABLE: {
-        lua_Integer len;
-        luaL_checkstack(L, 6, "json nesting");
-        if (is_array(L, idx, &len)) {
-            drudge_buf_add(b, "[", 1);
-            for (lua_Integer i = 1; i <= len; i++) {
-                if (i > 1)
-                    drudge_buf_add(b, ",", 1);
-                lua_rawgeti(L, idx, i);
-                json_value(L, -1, b, what, depth + 1);
-                lua_pop(L, 1);
-            }
-            drudge_buf_add(b, "]", 1);
-            break;
-        }
-        /* Objects: integer keys of sparse arrays become strings, as cjson does. */
-        lua_newtable(L);
-        int strtab = lua_gettop(L);
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            lua_pop(L, 1);
-            if (lua_type(L, -1) == LUA_TNUMBER) {
-                lua_pushvalue(L, -1);
-                lua_tostring(L, -1);
-                lua_pushvalue(L, -2);
-                lua_rawset(L, strtab); /* "3" -> 3 */
-            } else if (lua_type(L, -1) == LUA_TSTRING) {
-                lua_pushvalue(L, -1);
-                lua_pushvalue(L, -1);
-                lua_rawset(L, strtab);
-            } else {
-                luaL_error(L, "%s: cannot encode a table with %s keys as JSON", what,
-                           luaL_typename(L, -1));
-            }
-        }
-        size_t n;
-        const char **keys = sorted_keys(L, strtab, &n, what);
-        drudge_buf_add(b, "{", 1);
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                drudge_buf_add(b, ",", 1);
-            drudge_buf_json_str(b, keys[i], strlen(keys[i]));
-            drudge_buf_add(b, ":", 1);
-            lua_getfield(L, strtab, keys[i]); /* the original key */
-            lua_gettable(L, idx);
-            json_value(L, -1, b, what, depth + 1);
-            lua_pop(L, 1);
-        }
-        drudge_buf_add(b, "}", 1);
-        lua_pop(L, 2); /* keys, strtab */
-        break;
-    }
-    default:
-        luaL_error(L, "%s: cannot encode a %s as JSON", what, luaL_typename(L, idx));
-    }
-}
-
 void http_json_canon(lua_State *L, int idx, drudge_buf *b, const char *what)
 {
-    json_value(L, idx, b, what, 0);
+    drudge_json_encode(L, idx, b, what);
 }
 
 double drudge_http_retry_after(const char *value, int64_t now_us)

@@ -236,6 +236,9 @@ void http_rec_replay(lua_State *L, drudge_rec *rec, int seq, const http_req *req
     lua_call(L, 1, 1);
     int t = lua_gettop(L);
     size_t len;
+    /* Retry as the recording did, whatever the clock says now. */
+    resp->replay_retry = lua_getfield(L, t, "retry_in") == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+    lua_pop(L, 1);
     if (lua_getfield(L, t, "error") == LUA_TSTRING) {
         snprintf(resp->error, sizeof resp->error, "%s", lua_tostring(L, -1));
         lua_getfield(L, t, "curl_code");

@@ -77,6 +77,20 @@ static int state_gc(lua_State *L)
     return 0;
 }
 
+static int state_close(lua_State *L)
+{
+    http_state *st = lua_touserdata(L, 1);
+    st->busy = 0;
+    return 0;
+}
+
+void http_state_hold(lua_State *L, http_state *st)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, HTTP_STATE_KEY);
+    lua_toclose(L, -1);
+    st->busy = 1;
+}
+
 http_state *http_state_get(lua_State *L)
 {
     if (lua_getfield(L, LUA_REGISTRYINDEX, HTTP_STATE_KEY) == LUA_TUSERDATA) {
@@ -91,6 +105,8 @@ http_state *http_state_get(lua_State *L)
     lua_newtable(L);
     lua_pushcfunction(L, state_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, state_close);
+    lua_setfield(L, -2, "__close");
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, HTTP_STATE_KEY);
     st->easy = curl_easy_init();

@@ -32,7 +32,8 @@ typedef struct http_resp {
     const char *url;    /* effective URL: curl's (valid until the next transfer) or urlbuf */
     drudge_buf urlbuf;
     double elapsed;
-    CURLcode code; /* CURLE_OK or the transport error */
+    CURLcode code;       /* CURLE_OK or the transport error */
+    double replay_retry; /* in replay: the recorded "retry_in", or -1 */
     char error[CURL_ERROR_SIZE + 256];
 } http_resp;
 
@@ -85,14 +86,21 @@ void http_req_reset(http_req *req);
 void http_req_free(http_req *req);
 
 /* A worker's transfer state, a userdata in its lua_State's registry. Its
- * request is reused call after call (no Lua code runs during a call, so
- * calls never nest); each call starts by resetting it, and __gc frees it. */
+ * request is reused call after call; each call starts by resetting it, and
+ * __gc frees it. Calls can nest only through metamethods of the options
+ * tables (an __index in Lua calling http.get): a nested call finds the state
+ * busy and uses a request of its own. */
 typedef struct http_state {
     CURL *easy;
     http_req req;
     char errbuf[CURL_ERROR_SIZE];
     int dirty; /* the last request set options beyond the common ones */
+    int busy;  /* req is in use by a call (cleared by __close, also on errors) */
 } http_state;
+
+/* Marks st busy until the calling C function returns or raises (pushes the
+ * state as a to-be-closed value). */
+void http_state_hold(lua_State *L, http_state *st);
 http_state *http_state_get(lua_State *L); /* creates it on first use */
 void http_global_init(void);
 /* Performs one try. Fills *resp; returns resp->code. */

@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,7 @@ static pid_t spawn(char *const argv[], int in_fd, int out_fd, int err_fd)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    int null = open("/dev/null", O_RDONLY);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     dup2(in_fd >= 0 ? in_fd : null, 0);
     if (out_fd >= 0)
         dup2(out_fd, 1);
@@ -381,17 +382,35 @@ static void draw_progress(const counts *c, double secs, int tty, int final)
             tty ? (final ? "\033[K\n" : "\033[K") : "\n");
 }
 
-/* Runs the workers, drawing a progress bar from the database meanwhile. */
+/* The earliest run_at of a queued task (a retry waiting out its backoff), or 0. */
+static int64_t next_due(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int64_t t = 0;
+    if (sqlite3_prepare_v2(db, "SELECT MIN(run_at) FROM tasks WHERE state = 'queued'", -1, &st,
+                           NULL))
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        t = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return t;
+}
+
+/* Runs the workers, drawing a progress bar from the database meanwhile.
+ * `work --until-empty` stops when nothing is *due*; a task waiting out its
+ * retry backoff is not, so the workers run again once it is (short backoffs
+ * keep the demo quick). */
 static int work(demo *d)
 {
     char jobs[16];
     snprintf(jobs, sizeof jobs, "%d", d->workers);
-    char *argv[] = {d->self, "--db", d->db, "--files",       d->files, "-q",
-                    "work",  "-j",   jobs,  "--until-empty", NULL};
+    char *argv[] = {d->self,         "--db", d->db, "--files",       d->files,         "-q",
+                    "work",          "-j",   jobs,  "--until-empty", "--backoff-base", "250ms",
+                    "--backoff-cap", "2s",   NULL};
     sqlite3 *db = NULL;
     drudge_err err = {0};
     counts c;
-    int tty = isatty(2), rc = -1, status;
+    int tty = isatty(2), rc = 0, status;
     int64_t stopping = 0;
     int log = open(d->work_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (log < 0)
@@ -401,34 +420,45 @@ static int work(demo *d)
         return say_err("%s", err.msg);
     }
     int64_t t0 = drudge_mono_us(), last = t0; /* without a terminal, a line every 5 s */
-    fflush(stderr);
-    pid_t pid = spawn(argv, -1, log, log);
-    close(log);
-    while (pid > 0) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
-        if (w < 0 && errno != EINTR)
-            break;
-        int64_t now = drudge_mono_us();
-        /* A demo that hangs teaches nothing: after 10 minutes, drain, then stop. */
-        if (now - t0 > WORK_LIMIT_US && !stopping) {
-            say_err("the workers are still busy after %d s: stopping them",
-                    (int)(WORK_LIMIT_US / 1000000));
-            kill(pid, SIGTERM);
-            stopping = now;
-        } else if (stopping && now - stopping > 10000000) {
-            kill(pid, SIGKILL);
-        }
-        if (tty || now - last > 5000000) {
+    for (int round = 0; round < 50 && rc == 0 && !stopping; round++) {
+        if (round) {
             count_states(db, &c);
-            draw_progress(&c, (double)(now - t0) / 1e6, tty, 0);
-            last = now;
+            if (!c.queued)
+                break;
+            int64_t wait = next_due(db) - drudge_now_us();
+            if (wait > 0)
+                usleep((useconds_t)(wait < 5000000 ? wait : 5000000));
         }
-        usleep(100000);
+        fflush(stderr);
+        pid_t pid = spawn(argv, -1, log, log);
+        rc = pid > 0 ? -1 : rc;
+        while (pid > 0) {
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid) {
+                rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                break;
+            }
+            if (w < 0 && errno != EINTR)
+                break;
+            int64_t now = drudge_mono_us();
+            /* A demo that hangs teaches nothing: after 10 minutes, drain, then stop. */
+            if (now - t0 > WORK_LIMIT_US && !stopping) {
+                say_err("the workers are still busy after %d s: stopping them",
+                        (int)(WORK_LIMIT_US / 1000000));
+                kill(pid, SIGTERM);
+                stopping = now;
+            } else if (stopping && now - stopping > 10000000) {
+                kill(pid, SIGKILL);
+            }
+            if (tty || now - last > 5000000) {
+                count_states(db, &c);
+                draw_progress(&c, (double)(now - t0) / 1e6, tty, 0);
+                last = now;
+            }
+            usleep(100000);
+        }
     }
+    close(log);
     count_states(db, &c);
     draw_progress(&c, (double)(drudge_mono_us() - t0) / 1e6, tty, 1);
     sqlite3_close(db);

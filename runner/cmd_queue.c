@@ -235,6 +235,8 @@ static int enqueue_bulk(drudge_cli *cli, sqlite3 *db, drudge_task_spec *spec, en
     int64_t t0 = drudge_mono_us(), last_draw = 0;
     if (!b)
         return drudge_cli_fail("enqueue", &err);
+    /* A big load touches index pages all over a big backlog: keep them cached. */
+    drudge_db_exec(db, "PRAGMA cache_size=-131072", NULL);
     if (!(e = drudge_enqueuer_new(db, &err)) || drudge_db_begin(db, &err)) {
         rc = drudge_cli_fail("enqueue", &err);
         goto cleanup;
@@ -612,7 +614,7 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     int64_t finished = st.done + st.failed + st.dead + st.cancelled;
-    if (cli->json) {
+    if (cli->json && (!code || st.claimed)) {
         printf("{\"claimed\":%lld,\"done\":%lld,\"failed\":%lld,\"retried\":%lld,\"dead\":%lld,"
                "\"cancelled\":%lld,\"reaped\":%lld,\"lost_results\":%lld,\"commits\":%lld,"
                "\"aborted\":%s,"
@@ -621,7 +623,7 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
                (long long)st.retried, (long long)st.dead, (long long)st.cancelled,
                (long long)st.reaped, (long long)st.lost_results, (long long)st.commits,
                st.aborted ? "true" : "false", secs, st.writer_cpu_s);
-    } else if (!cli->quiet) {
+    } else if (!cli->quiet && (!code || st.claimed)) {
         fprintf(stderr,
                 "drudge work: %lld done, %lld failed, %lld dead, %lld cancelled, %lld to retry, "
                 "%lld reaped in %.2f s (%.0f tasks/s)%s\n",

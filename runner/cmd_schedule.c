@@ -135,7 +135,9 @@ static int cmd_add(drudge_cli *cli, int argc, char **argv)
      * refused here, not at 19:00. */
     drudge_cron cr;
     const drudge_tz *zone;
-    if (drudge_cron_parse(s.cron, &cr, &err) || drudge_tz_get(s.tz, &zone, &err) ||
+    if (drudge_tz_get(s.tz, &zone, &err) == DRUDGE_ENOTFOUND)
+        err.code = DRUDGE_EINPUT; /* a bad --tz is a bad argument */
+    if (err.code || drudge_cron_parse(s.cron, &cr, &err) ||
         (s.window && drudge_window_parse(s.window, &err))) {
         rc = drudge_cli_fail("schedule", &err);
         goto cleanup;

@@ -21,6 +21,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "drudge/host.h"
+#include "drudge/module.h"
 #include "drudge/schedule.h"
 #include "drudge/util.h"
 #include "hostint.h"
@@ -52,52 +53,15 @@ static struct builtin {
 };
 static pthread_mutex_t builtins_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Opens drudge_<module>.so from $DRUDGE_MODULE_DIR, the binary's directory,
- * or the install directory; returns its luaopen function or NULL with why. */
-static drudge_lua_open open_module(const char *module, char *why, size_t n)
-{
-    char exe[PATH_MAX], sym[64];
-    const char *dirs[3];
-    int ndirs = 0;
-    drudge_lua_open f = NULL;
-    drudge_buf path = {0};
-    const char *env = getenv("DRUDGE_MODULE_DIR");
-    if (env && *env)
-        dirs[ndirs++] = env;
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *slash = len > 0 ? (exe[len] = '\0', strrchr(exe, '/')) : NULL;
-    if (slash) {
-        *slash = '\0';
-        dirs[ndirs++] = exe;
-    }
-    dirs[ndirs++] = DRUDGE_MODULE_DIR;
-    snprintf(sym, sizeof sym, "luaopen_drudge_%s", module);
-    snprintf(why, n, "no drudge_%s.so found", module);
-    for (int i = 0; i < ndirs; i++) {
-        drudge_buf_reset(&path);
-        drudge_buf_printf(&path, "%s/drudge_%s.so", dirs[i], module);
-        if (access(path.data, R_OK) != 0)
-            continue;
-        void *handle = dlopen(path.data, RTLD_NOW | RTLD_LOCAL);
-        if (!handle) {
-            snprintf(why, n, "%s", dlerror());
-            break;
-        }
-        f = (drudge_lua_open)(uintptr_t)dlsym(handle, sym);
-        if (!f)
-            snprintf(why, n, "drudge_%s.so has no %s", module, sym);
-        break;
-    }
-    drudge_buf_free(&path);
-    return f;
-}
-
 static drudge_lua_open builtin_open(lua_State *L, struct builtin *b)
 {
     char why[512];
     pthread_mutex_lock(&builtins_lock);
-    if (!b->open && b->module)
-        b->open = open_module(b->module, why, sizeof why);
+    if (!b->open && b->module) {
+        char sym[64];
+        snprintf(sym, sizeof sym, "luaopen_drudge_%s", b->module);
+        b->open = (drudge_lua_open)(uintptr_t)drudge_module_sym(b->module, sym, why, sizeof why);
+    }
     drudge_lua_open f = b->open;
     pthread_mutex_unlock(&builtins_lock);
     if (!f)

@@ -5,9 +5,13 @@
  *
  * Objects decode to tables, arrays to sequences. Caveat of lua-cjson 2.1: an
  * empty table encodes as {} (there is no way to tell an empty array). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include <lua-cjson.h>
+#include "drudge/json.h"
 #include "hostint.h"
 
 #define CJSON_KEY "drudge.cjson"
@@ -52,6 +56,12 @@ static void integerize(lua_State *L, int idx, int depth)
     }
 }
 
+static int free_buf(lua_State *L)
+{
+    drudge_buf_free(lua_touserdata(L, 1));
+    return 0;
+}
+
 static int decode_raw(lua_State *L)
 {
     push_cjson(L);
@@ -71,6 +81,15 @@ static int decode_raw(lua_State *L)
     return 1;
 }
 
+static int decode_json(lua_State *L)
+{
+    lua_pushcfunction(L, decode_raw);
+    lua_pushvalue(L, 1);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return luaL_error(L, "json.decode: %s", lua_tostring(L, -1));
+    return 1;
+}
+
 void drudge_json_decode(lua_State *L, const char *s, size_t len)
 {
     lua_pushcfunction(L, decode_raw);
@@ -81,24 +100,192 @@ void drudge_json_decode(lua_State *L, const char *s, size_t len)
     }
 }
 
+/* --- encoding: deterministic, so that the same value always gives the
+ * same bytes (Lua's table order changes from run to run, and replay compares
+ * requests byte for byte): object keys sorted, shortest exact doubles. --- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Pushes a userdata array of the table's string keys, sorted; returns it and
+ * sets *n. Non-string keys raise (they have no name in a query or object). */
+const char **drudge_json_sorted_keys(lua_State *L, int idx, size_t *n, const char *what)
+{
+    idx = lua_absindex(L, idx);
+    size_t count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        count++;
+    }
+    const char **keys = lua_newuserdatauv(L, (count ? count : 1) * sizeof *keys, 0);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: keys must be strings, got a %s key", what, luaL_typename(L, -1));
+        keys[i++] = lua_tostring(L, -1); /* anchored by the table */
+    }
+    qsort(keys, count, sizeof *keys, cmp_str);
+    *n = count;
+    return keys;
+}
+
+/* Shortest "%.Ng" that reads back as the same double. */
+static void add_double(drudge_buf *b, double v)
+{
+    char s[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*g", prec, v);
+        if (strtod(s, NULL) == v)
+            break;
+    }
+    drudge_buf_puts(b, s);
+}
+
+/* 1 if the table at idx is a non-empty sequence 1..n with no other keys. */
+static int is_array(lua_State *L, int idx, lua_Integer *len)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+    if (n == 0)
+        return 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        count++;
+    }
+    *len = n;
+    return count == n;
+}
+
+static void json_value(lua_State *L, int idx, drudge_buf *b, const char *what, int depth)
+{
+    idx = lua_absindex(L, idx);
+    if (depth > 200)
+        luaL_error(L, "%s: nested too deeply (a cycle?)", what);
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        drudge_buf_puts(b, "null");
+        break;
+    case LUA_TLIGHTUSERDATA: /* json.null is cjson's NULL light userdata */
+        if (lua_touserdata(L, idx) != NULL)
+            luaL_error(L, "%s: cannot encode a userdata as JSON", what);
+        drudge_buf_puts(b, "null");
+        break;
+    case LUA_TBOOLEAN:
+        drudge_buf_puts(b, lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            drudge_buf_printf(b, "%lld", (long long)lua_tointeger(L, idx));
+        } else {
+            double v = lua_tonumber(L, idx);
+            if (!isfinite(v))
+                luaL_error(L, "%s: cannot encode %s as JSON", what, isnan(v) ? "NaN" : "infinity");
+            add_double(b, v);
+        }
+        break;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        drudge_buf_json_str(b, s, len);
+        break;
+    }
+    case LUA_TTABLE: {
+        lua_Integer len;
+        luaL_checkstack(L, 6, "json nesting");
+        if (is_array(L, idx, &len)) {
+            drudge_buf_add(b, "[", 1);
+            for (lua_Integer i = 1; i <= len; i++) {
+                if (i > 1)
+                    drudge_buf_add(b, ",", 1);
+                lua_rawgeti(L, idx, i);
+                json_value(L, -1, b, what, depth + 1);
+                lua_pop(L, 1);
+            }
+            drudge_buf_add(b, "]", 1);
+            break;
+        }
+        /* Objects: integer keys of sparse arrays become strings, as cjson does. */
+        lua_newtable(L);
+        int strtab = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) == LUA_TNUMBER) {
+                lua_pushvalue(L, -1);
+                lua_tostring(L, -1);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, strtab); /* "3" -> 3 */
+            } else if (lua_type(L, -1) == LUA_TSTRING) {
+                lua_pushvalue(L, -1);
+                lua_pushvalue(L, -1);
+                lua_rawset(L, strtab);
+            } else {
+                luaL_error(L, "%s: cannot encode a table with %s keys as JSON", what,
+                           luaL_typename(L, -1));
+            }
+        }
+        size_t n;
+        const char **keys = drudge_json_sorted_keys(L, strtab, &n, what);
+        drudge_buf_add(b, "{", 1);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                drudge_buf_add(b, ",", 1);
+            drudge_buf_json_str(b, keys[i], strlen(keys[i]));
+            drudge_buf_add(b, ":", 1);
+            lua_getfield(L, strtab, keys[i]); /* the original key */
+            lua_gettable(L, idx);
+            json_value(L, -1, b, what, depth + 1);
+            lua_pop(L, 1);
+        }
+        drudge_buf_add(b, "}", 1);
+        lua_pop(L, 2); /* keys, strtab */
+        break;
+    }
+    default:
+        luaL_error(L, "%s: cannot encode a %s as JSON", what, luaL_typename(L, idx));
+    }
+}
+
+void drudge_json_encode(lua_State *L, int idx, drudge_buf *b, const char *what)
+{
+    json_value(L, idx, b, what, 0);
+}
+
 int drudge_json_encode_cf(lua_State *L)
 {
+    drudge_buf b = {0};
     lua_settop(L, 1);
-    push_cjson(L);
-    lua_getfield(L, -1, "encode");
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
+    /* The buffer lives in a to-be-closed userdata so an error (a function
+     * value, a cycle) cannot leak it. */
+    drudge_buf *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    *ud = b;
+    lua_newtable(L);
+    lua_pushcfunction(L, free_buf);
+    lua_setfield(L, -2, "__close");
+    lua_setmetatable(L, -2);
+    lua_toclose(L, -1);
+    drudge_json_encode(L, 1, ud, "json.encode");
+    lua_pushlstring(L, ud->data ? ud->data : "", ud->len);
     return 1;
 }
 
-/* Re-raises a cjson error with the caller's position and a prefix. */
-static int call_cjson(lua_State *L, lua_CFunction f, const char *what)
+/* Calls f on argument 1; re-raises its error at the caller's position. */
+static int call_at_caller(lua_State *L, lua_CFunction f)
 {
     lua_pushcfunction(L, f);
     lua_pushvalue(L, 1);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         luaL_where(L, 1);
-        lua_pushfstring(L, "%s: %s", what, lua_tostring(L, -2));
+        lua_insert(L, -2);
         lua_concat(L, 2);
         return lua_error(L);
     }
@@ -108,13 +295,13 @@ static int call_cjson(lua_State *L, lua_CFunction f, const char *what)
 static int l_decode(lua_State *L)
 {
     luaL_checkstring(L, 1);
-    return call_cjson(L, decode_raw, "json.decode");
+    return call_at_caller(L, decode_json);
 }
 
 static int l_encode(lua_State *L)
 {
     luaL_checkany(L, 1);
-    return call_cjson(L, drudge_json_encode_cf, "json.encode");
+    return call_at_caller(L, drudge_json_encode_cf);
 }
 
 int luaopen_drudge_json(lua_State *L)

@@ -367,7 +367,7 @@ drudge_code drudge_metrics_serve(const char *db_path, const char *addr, drudge_m
                                  drudge_err *err)
 {
     struct sockaddr_storage sa;
-    socklen_t salen;
+    socklen_t salen = 0;
     drudge_code rc;
     int fd = -1, one = 1;
     *out = NULL;

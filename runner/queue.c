@@ -588,7 +588,6 @@ static drudge_code insert_attempt(drudge_queue *q, int64_t task, int n, const ch
     bind_text_or_null(st, 8, kind);
     int s = sqlite3_step(st);
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     if (s != SQLITE_DONE)
         return drudge_db_err(q->db, "recording an attempt", err);
     return DRUDGE_OK;
@@ -656,9 +655,8 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
         sqlite3_bind_null(st, 8);
     sqlite3_bind_text(st, 9, q->owner, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 10, t->attempt - 1);
-    int s = sqlite3_step(st);
+    int s = sqlite3_step(st); /* every parameter is bound each time: no clearing */
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     if (s != SQLITE_DONE)
         return drudge_db_err(q->db, "recording a task's outcome", err);
     if (sqlite3_changes(q->db) != 1)
@@ -705,7 +703,15 @@ drudge_code drudge_queue_renew(drudge_queue *q, int64_t now, int64_t *cancel, si
     sqlite3_reset(st);
     if (s != SQLITE_DONE)
         return drudge_db_err(q->db, "renewing leases", err);
-    st = q->cancels;
+    return drudge_queue_cancel_requests(q, cancel, max, ncancel, err);
+}
+
+drudge_code drudge_queue_cancel_requests(drudge_queue *q, int64_t *cancel, size_t max,
+                                         size_t *ncancel, drudge_err *err)
+{
+    sqlite3_stmt *st = q->cancels;
+    int s;
+    *ncancel = 0;
     sqlite3_bind_text(st, 1, q->owner, -1, SQLITE_STATIC);
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         if (*ncancel < max)

@@ -36,7 +36,7 @@
 #define MAX_PREFETCH 512
 #define MAX_RECS     4096    /* recorders in flight: bounds the writer's backlog */
 #define IDLE_POLL_US 250000  /* how often to look for new work when there was none */
-#define TICK_US      1000000 /* scheduler tick, reaper, lease renewal */
+#define TICK_US      1000000 /* scheduler tick, reaper, cancel requests */
 #define MAX_CANCELS  256
 
 static volatile sig_atomic_t work_signals;
@@ -91,6 +91,8 @@ struct pool {
     worker *workers;
     int nworkers;
     char owner[160];
+    int fatal; /* a worker cannot go on safely: stop, recording nothing more */
+    char fatal_msg[1024];
 };
 
 static void list_push(joblist *l, job *j)
@@ -182,6 +184,27 @@ static void run_job(worker *w, job *j)
     j->res.error = drudge_xstrdup(err.msg);
 }
 
+/* A recorder configured like the hosts' own: the redaction patterns are
+ * per recorder, and a recorder without them would record what they hide. If
+ * the patterns cannot be loaded now, the pool stops (p->fatal). */
+static drudge_rec *new_recorder(pool *p)
+{
+    drudge_rec *r = drudge_rec_new();
+    const char *path = p->opts->redact_file ? p->opts->redact_file : getenv("DRUDGE_REDACT");
+    drudge_err err = {0};
+    if (path && *path && drudge_rec_load_patterns(r, path, &err) != DRUDGE_OK) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->fatal) {
+            p->fatal = 1;
+            snprintf(p->fatal_msg, sizeof p->fatal_msg, "%s", err.msg);
+        }
+        if (p->writer_waiting)
+            pthread_cond_signal(&p->writer_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return r;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -208,12 +231,15 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&p->rec_cv, &p->mu);
             p->rec_waiting--;
         }
-        drudge_rec *fresh;
-        if (p->nrecs) {
+        drudge_rec *fresh = NULL;
+        if (p->nrecs)
             fresh = p->recs[--p->nrecs];
-        } else {
-            fresh = drudge_rec_new();
+        else
             p->created++;
+        if (!fresh) {
+            pthread_mutex_unlock(&p->mu);
+            fresh = new_recorder(p);
+            pthread_mutex_lock(&p->mu);
         }
         j->rec = drudge_host_swap_rec(w->host, fresh);
         j->worker = w->idx;
@@ -312,6 +338,8 @@ static drudge_code write_turn(writer *wr, int64_t now, int renew, int reap, int 
     }
     if (!rc && renew)
         rc = drudge_queue_renew(wr->q, now, wr->cancel_ids, MAX_CANCELS, &wr->ncancel, err);
+    else if (!rc && reap)
+        rc = drudge_queue_cancel_requests(wr->q, wr->cancel_ids, MAX_CANCELS, &wr->ncancel, err);
     if (!rc && want > 0)
         rc = drudge_queue_claim(wr->q, now, want, claimed, nclaimed, err);
     if (!rc)
@@ -336,14 +364,17 @@ static void after_commit(writer *wr, drudge_claimed *claimed, size_t nclaimed)
     job *j;
     wr->last_batch = (int)wr->batch.n;
     wr->stats->commits++;
-    while ((j = list_pop(&wr->batch))) {
-        tally(wr, j);
-        pthread_mutex_lock(&p->mu);
+    joblist done = wr->batch;
+    memset(&wr->batch, 0, sizeof wr->batch);
+    pthread_mutex_lock(&p->mu); /* once per batch: the recorders go back */
+    for (j = done.head; j; j = j->next)
         if (j->rec)
             p->recs[p->nrecs++] = j->rec;
-        if (p->rec_waiting)
-            pthread_cond_broadcast(&p->rec_cv);
-        pthread_mutex_unlock(&p->mu);
+    if (p->rec_waiting)
+        pthread_cond_broadcast(&p->rec_cv);
+    pthread_mutex_unlock(&p->mu);
+    while ((j = list_pop(&done))) {
+        tally(wr, j);
         job_free(j);
     }
     wr->stats->claimed += (int64_t)nclaimed;
@@ -417,7 +448,9 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
     pool *p = wr->p;
     const drudge_work_opts *o = wr->opts;
     int64_t lease = o->lease_us > 0 ? o->lease_us : 60 * (int64_t)1000000;
-    int64_t renew_every = min64(TICK_US, lease / 3);
+    /* Renewals rewrite every lease this process holds, so they come at a
+     * third of the lease; cancel requests are read with each reap, every second. */
+    int64_t renew_every = lease / 3;
     int64_t now = drudge_now_us();
     int64_t next_renew = now + renew_every, next_reap = now, next_tick = now, next_claim = now;
     int prefetch_max = o->prefetch > 0 ? o->prefetch : MAX_PREFETCH;
@@ -425,6 +458,11 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
     drudge_code rc = DRUDGE_OK;
 
     for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int fatal = p->fatal;
+        pthread_mutex_unlock(&p->mu);
+        if (fatal)
+            return drudge_seterr(err, DRUDGE_EIO, "redaction patterns: %s", p->fatal_msg);
         int sig = work_signals;
         if (sig >= 1 && !draining) {
             draining = 1;
@@ -457,7 +495,7 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
             /* Claim alone (a commit of its own) only when the ready list runs
              * low; otherwise top it up with the next batch of outcomes. */
             int claim_now = want > 0 && have <= target / 2;
-            if (p->done.head || wr->cancelled.head || claim_now || now >= next_renew ||
+            if (p->done.head || wr->cancelled.head || claim_now || now >= next_renew || p->fatal ||
                 now >= next_reap || now >= next_tick || work_signals != sig)
                 break;
             if (draining && !p->inflight)
@@ -586,6 +624,7 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
     wr.stats = stats;
     drudge_host_opts ho = {.files_dir = opts->files_dir,
                            .secrets_file = opts->secrets_file,
+                           .redact_file = opts->redact_file,
                            .echo_logs = opts->echo_logs};
     for (int i = 0; i < nthreads; i++) {
         worker *w = &p.workers[i];

@@ -144,6 +144,9 @@ drudge_code drudge_queue_release(drudge_queue *q, const drudge_claimed *t, drudg
  * asked to cancel. */
 drudge_code drudge_queue_renew(drudge_queue *q, int64_t now, int64_t *cancel, size_t max,
                                size_t *ncancel /* OUT */, drudge_err *err);
+/* Only the cancel requests, as above (cheaper: run it more often than renewals). */
+drudge_code drudge_queue_cancel_requests(drudge_queue *q, int64_t *cancel, size_t max,
+                                         size_t *ncancel /* OUT */, drudge_err *err);
 
 /* Requeues tasks whose lease expired before now (their worker died or
  * stalled), recording each lost attempt (outcome "lost", counted against

@@ -70,8 +70,22 @@ drudge_code drudge_window_parse(const char *spec, drudge_err *err);
  * claim query can skip tasks outside their window. */
 drudge_code drudge_window_register(sqlite3 *db, drudge_err *err);
 
-/* `drudge status --watch`: the live terminal view until q or Ctrl-C. */
+/* `drudge status --watch`: the live terminal view until q or Ctrl-C. When
+ * stdout is not a terminal (or with --json) it prints one snapshot and
+ * returns. Respects NO_COLOR. */
 int drudge_watch_run(drudge_cli *cli, sqlite3 *db);
+
+/* The watch view's data as one JSON object, appended to out:
+ * {"workers":N,"scripts":[{"script","paused","queued","running","retrying",
+ *   "backlog":{"since","total","finished","done","failed","cancelled"},
+ *   "rate_per_minute","eta_seconds"|null,"last_failure":{"task","error"}|null}],
+ *  "next_runs":[{"schedule","script","at"}]}
+ * The current backlog of a script starts at its oldest open task (or, when
+ * all are finished, at the oldest of those finished in the last 10 minutes);
+ * rates count tasks finished in the last 5 minutes. For `status --json`. */
+struct drudge_buf;
+drudge_code drudge_status_json(sqlite3 *db, int64_t now_us, struct drudge_buf *out,
+                               drudge_err *err);
 
 /* Prometheus text exposition of the database's state, appended to out. */
 struct drudge_buf;

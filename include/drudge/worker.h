@@ -27,6 +27,7 @@ typedef struct drudge_work_opts {
     drudge_durability durability;
     const char *files_dir; /* for the hosts (io confined here) */
     const char *secrets_file;
+    const char *redact_file;    /* redaction patterns; NULL = $DRUDGE_REDACT */
     int echo_logs;              /* script log lines to stderr */
     int prefetch;               /* most claimed-but-unstarted tasks held; 0 = auto (<= 512) */
     const char *metrics_listen; /* ADDR:PORT for /metrics, or NULL */

@@ -25,10 +25,12 @@ local http = require "drudge.http"   -- the web API connector (libcurl)
 -- file, and its value is redacted from everything drudge records.
 local CMS = os.getenv("CMS_URL") or "http://127.0.0.1:8080"
 
--- Transient trouble (503 and friends, a dropped connection) is retried inside
--- the call, a few times with a short backoff; each try is in the audit trail.
--- If it still fails, the http call raises a system error and the queue retries
--- the whole task later, up to max_attempts.
+-- Transient trouble is retried inside the call: 429/502/503/504 answers and,
+-- for requests safe to repeat (a GET, or a POST with an Idempotency-Key), a
+-- dropped connection; 4 tries with a short backoff, each in the audit trail.
+-- If the last try fails too, a bad status is returned (below, error() turns
+-- it into a system error) and a transport failure raises one: either way the
+-- queue retries the whole task later, up to max_attempts.
 local RETRY = { attempts = 4, backoff = 0.05 }
 
 return {
@@ -44,6 +46,10 @@ return {
     if type(email) ~= "table" or type(email.case_ref) ~= "string" then
       -- The item itself is wrong: a business exception, not retried.
       fail("the task input is not an email with a case_ref")
+    end
+    if not email.case_ref:match("^[%w%-]+$") then
+      -- It goes into a URL: refuse anything but letters, digits and dashes.
+      fail("malformed case reference: " .. email.case_ref)
     end
     local token = secret "CMS_TOKEN"
 

@@ -31,15 +31,24 @@ run_case() { # label
   t0=$(now)
   "$DRUDGE" -q enqueue noop.lua --from "$1" --key-field ref >/dev/null
   t1=$(now)
-  "$DRUDGE" -q work -j "$J" --until-empty
+  "$DRUDGE" -q --json work -j "$J" --until-empty >work.json
   t2=$(now)
   local done
   done=$(sqlite3 drudge.db "select count(*) from tasks where script='noop' and state='done'")
   echo "  bulk enqueue (JSONL, key field): $(rate "$N" "$t0" "$t1") tasks/s"
   echo "  full lifecycle, no-op, -j $J, FULL: $(rate "$N" "$t1" "$t2") tasks/s ($done done so far)"
+  python3 - "$N" work.json <<'PY'
+import json, sys
+n, w = int(sys.argv[1]), json.load(open(sys.argv[2]))
+print("    %d commits (%.0f outcomes each); writer thread CPU %.2f s = %.1f us/task, "
+      "so at most %.0f tasks/s with this writer on this machine now"
+      % (w["commits"], n / max(w["commits"], 1), w["writer_cpu_seconds"],
+         w["writer_cpu_seconds"] * 1e6 / n, n / max(w["writer_cpu_seconds"], 1e-9)))
+PY
 }
 
 export DRUDGE_DB="$TMP/drudge.db"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 echo "empty queue, $N tasks:"
 run_case small.jsonl
 echo "with $BACKLOG queued (due in a day):"
@@ -49,3 +58,4 @@ t1=$(now)
 echo "  (backlog load: $(rate "$BACKLOG" "$t0" "$t1") tasks/s)"
 run_case small2.jsonl
 echo "steps on the audit chain: $(sqlite3 drudge.db 'select count(*) from steps')"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -5,7 +5,7 @@ source "$TESTS/lib.sh"
 start() { # start FAIL_RATE: starts the service, sets $pid and $base
   DRUDGE_DEMO_TOKEN=tok "$DRUDGE" demo serve --fail-rate "$1" --cases 20 >"$TMP/port" 2>"$TMP/svc.err" &
   pid=$!
-  for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+  for _ in $(seq 400); do [ -s "$TMP/port" ] && break; sleep 0.05; done
   base="http://127.0.0.1:$(cat "$TMP/port")"
   wait_port "$(cat "$TMP/port")"
 }
@@ -60,7 +60,7 @@ contains "$seq1" "200" "some requests answer 200"
 
 # --exit-on-eof: the service stops when its parent's pipe closes.
 exec 3> >(DRUDGE_DEMO_TOKEN=tok exec "$DRUDGE" demo serve --exit-on-eof >"$TMP/port2" 2>/dev/null)
-for _ in $(seq 100); do [ -s "$TMP/port2" ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ -s "$TMP/port2" ] && break; sleep 0.05; done
 wait_port "$(cat "$TMP/port2")"
 exec 3>&-
 for _ in $(seq 100); do (exec 4<>"/dev/tcp/127.0.0.1/$(cat "$TMP/port2")") 2>/dev/null || break; sleep 0.05; done

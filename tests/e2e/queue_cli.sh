@@ -121,6 +121,20 @@ expect_exit 0 "$DRUDGE" -q work --until-empty --backoff-base 0
 equals "$(sql "select state from tasks where id = $dead")" dead "requeued dead task ran and died again"
 equals "$(sql "select count(*) from tasks where state in ('queued','running') and run_at <= created_at")" 0 "nothing left"
 
+# redaction patterns apply to every attempt of every worker, not just the first
+printf 'case_ref = CPS-[0-9]{6}\n' >redact.conf
+cat >leak.lua <<'LUA'
+return { name = "leak", run = function(task)
+  log.info("working on CPS-" .. task.input.n)
+  return { ref = "CPS-" .. task.input.n }
+end }
+LUA
+for n in 123456 234567 345678 456789 567890; do "$DRUDGE" -q enqueue leak.lua --input "{\"n\":\"$n\"}"; done
+expect_exit 0 "$DRUDGE" -q --redact redact.conf work -j 2 --until-empty
+equals "$(sql "select count(*) from tasks where script = 'leak' and state = 'done'")" 5 "leak tasks done"
+equals "$(sql "select count(*) from steps where task_id in (select id from tasks where script = 'leak') and (coalesce(request,'') || coalesce(response,'') || name) like '%CPS-%'")" 0 "no case reference in the audit trail"
+equals "$(sql "select count(*) from tasks where script = 'leak' and output like '%REDACTED:case_ref%'")" 5 "outputs redacted"
+
 # usage errors
 expect_exit 2 "$DRUDGE" work -j 0
 expect_exit 2 "$DRUDGE" work --lease soon

@@ -61,6 +61,13 @@ return { run = function()
   assert(j.body:find("file content here", 1, true), "file content")
   assert(j.body:find('name="note"', 1, true) and j.body:find("hi", 1, true), "text part")
 
+  -- an options table whose metamethod makes a request of its own
+  local nested = 0
+  local opts = setmetatable({ query = { a = 1 } }, { __index = function(_, k)
+    if k == "timeout" then nested = http.get("@BASE@/hello").status end
+  end })
+  r = http.get("@BASE@/echo", opts)
+  assert(r.status == 200 and r:json().args[1][2] == "1" and nested == 200, "nested call")
   -- a header set to false removes curl's default
   j = http.get("@BASE@/echo", { headers = { Accept = false } }):json()
   assert(j.headers.accept == nil, "Accept removed")

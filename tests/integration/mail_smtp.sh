@@ -84,7 +84,7 @@ expect_exit 0 "$DRUDGE" --files "$TMP/files" run -q "$TMP/bad.lua" --input "{\"s
 contains "$out" "to[1]: not a mail address: 'not an address'" "bad recipient"
 contains "$out" "no recipient" "no recipient"
 contains "$out" "give text=, html= or both" "no body"
-contains "$out" "smtp must be smtp:\\/\\/host:port" "bad URL"
+contains "$out" "smtp must be smtp://host:port" "bad URL"
 contains "$out" "outside the files directory" "attachment path confined"
 equals "$(ls "$TMP/inbox" | grep -c '\.eml$')" "2" "nothing else was sent"
 

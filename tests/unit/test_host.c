@@ -536,7 +536,7 @@ static void test_json_invalid_is_a_clear_error(void **state)
     drudge_result_clear(&res);
     snippet(f, "return require('drudge.json').encode(function() end)", &res);
     assert_int_equal(res.outcome, DRUDGE_ERROR);
-    assert_contains(res.error, "json.encode: Cannot serialise function");
+    assert_contains(res.error, "snippet:1: json.encode: cannot encode a function as JSON");
     drudge_result_clear(&res);
 }
 

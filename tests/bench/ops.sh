@@ -1,0 +1,5 @@
+# Ops hot paths: cron next-fire, run-window checks (the claim query calls one
+# per passed-over task), a scheduler pass, a metrics scrape, a status frame.
+set -euo pipefail
+"$BUILD/tests/ops_bench" "$TMP/ops.db"
+rm -rf "$TMP"
