@@ -369,17 +369,21 @@ static int cmd_checkpoint(drudge_cli *cli, int argc, char **argv)
 
 static int cmd_keygen(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"pub", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *pub = NULL;
+    static const struct option opts[] = {{"pub", required_argument, 0, 'p'},
+                                         {"key", required_argument, 0, 'k'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *pub = NULL, *key = NULL;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:k:h", opts, NULL)) != -1) {
         if (c == 'p') {
             pub = optarg;
+        } else if (c == 'k') {
+            key = optarg;
         } else if (c == 'h') {
-            fputs("usage: drudge audit keygen KEYFILE [--pub FILE]\n\n"
+            fputs("usage: drudge audit keygen KEYFILE|--key KEYFILE [--pub FILE]\n\n"
                   "Makes an Ed25519 key pair for signing checkpoints: the private key in\n"
                   "KEYFILE (PEM, mode 0600) and the public key in FILE (default KEYFILE.pub).\n"
                   "Existing files are never overwritten.\n",
@@ -389,9 +393,10 @@ static int cmd_keygen(drudge_cli *cli, int argc, char **argv)
             return opt_error("audit keygen", c, argv);
         }
     }
-    if (optind != argc - 1)
+    if (optind != argc - (key ? 0 : 1))
         return drudge_cli_usage("audit keygen", "give exactly one KEYFILE");
-    const char *key = argv[optind];
+    if (!key)
+        key = argv[optind];
     drudge_buf def = {0};
     if (!pub) {
         drudge_buf_printf(&def, "%s.pub", key);
