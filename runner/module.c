@@ -13,8 +13,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *open_module(const char *module, char *why, size_t n)
 {
-    char exe[PATH_MAX];
-    const char *dirs[3];
+    char exe[PATH_MAX], rel[PATH_MAX + 16];
+    const char *dirs[4];
     int ndirs = 0;
     void *handle = NULL;
     drudge_buf path = {0};
@@ -25,7 +25,9 @@ static void *open_module(const char *module, char *why, size_t n)
     char *slash = len > 0 ? (exe[len] = '\0', strrchr(exe, '/')) : NULL;
     if (slash) {
         *slash = '\0';
-        dirs[ndirs++] = exe;
+        dirs[ndirs++] = exe; /* a build tree */
+        snprintf(rel, sizeof rel, "%s/../lib/drudge", exe); /* an installed tree */
+        dirs[ndirs++] = rel;
     }
     dirs[ndirs++] = DRUDGE_MODULE_DIR;
     snprintf(why, n, "no drudge_%s.so in $DRUDGE_MODULE_DIR, beside the binary, or in %s", module,

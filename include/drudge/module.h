@@ -4,7 +4,8 @@
  * needs libcurl, X11, GMime or libmicrohttpd lives in drudge_NAME.so and is
  * opened on first use: the connectors (http, desktop, mail) and "serve" (the
  * metrics endpoint and the demo service). Modules are looked for in
- * $DRUDGE_MODULE_DIR, beside the binary, then in the install's lib/drudge.
+ * $DRUDGE_MODULE_DIR, beside the binary (a build tree), in ../lib/drudge
+ * from it (an installed tree), then in the configured install prefix.
  */
 #ifndef DRUDGE_MODULE_H
 #define DRUDGE_MODULE_H
