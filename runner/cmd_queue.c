@@ -490,6 +490,8 @@ static const char work_help[] =
     "                          counts; normal: a power cut may lose the last ones\n"
     "  --prefetch N            most tasks claimed ahead of the workers (default: auto, <= 512)\n"
     "  --metrics-listen ADDR:PORT  serve Prometheus /metrics while working\n"
+    "  --checkpoint-key FILE   sign the audit chain head with this Ed25519 key\n"
+    "  --checkpoint-every DUR  how often to sign (default 10m; see drudge audit)\n"
     "  -v, --verbose           a line per finished attempt, and script log lines\n"
     "  --json                  print the summary as JSON\n\n"
     "DUR is 250ms, 5s, 2m, 1h, 1d or a number of seconds.\n"
@@ -512,6 +514,8 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
                                          {"durability", required_argument, 0, 'D'},
                                          {"prefetch", required_argument, 0, 'P'},
                                          {"metrics-listen", required_argument, 0, 'm'},
+                                         {"checkpoint-key", required_argument, 0, 'K'},
+                                         {"checkpoint-every", required_argument, 0, 'E'},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -529,7 +533,7 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
         free(scripts);                                                                             \
         return drudge_cli_usage("work", __VA_ARGS__);                                              \
     } while (0)
-    while ((c = getopt_long(argc, argv, ":j:us:L:B:C:D:P:m:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":j:us:L:B:C:D:P:m:K:E:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'j':
             if (parse_long(optarg, 1, 256, &v))
@@ -571,6 +575,15 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
         case 'm':
             wo.metrics_listen = optarg;
             break;
+        case 'K':
+            if (access(optarg, R_OK) != 0)
+                WORK_USAGE("--checkpoint-key %s: %s", optarg, strerror(errno));
+            wo.checkpoint_key = optarg;
+            break;
+        case 'E':
+            if (parse_duration(optarg, &wo.checkpoint_every_us) || wo.checkpoint_every_us < 1000000)
+                WORK_USAGE("--checkpoint-every '%s' is not a duration of at least 1s", optarg);
+            break;
         case 'v':
             wo.verbose = 1;
             break;
@@ -589,6 +602,8 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
 #undef WORK_USAGE
     if (base_set)
         wo.backoff_base_us = base_us ? base_us : -1;
+    if (!wo.checkpoint_every_us)
+        wo.checkpoint_every_us = 600 * (int64_t)1000000;
     scripts[nscripts] = NULL;
     wo.scripts = nscripts ? scripts : NULL;
     wo.echo_logs = wo.verbose;

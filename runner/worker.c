@@ -31,6 +31,7 @@
 #include "drudge/queue.h"
 #include "drudge/schedule.h"
 #include "drudge/util.h"
+#include "drudge/audit.h"
 #include "drudge/worker.h"
 
 #define MAX_PREFETCH 512
@@ -75,6 +76,8 @@ typedef struct worker {
     drudge_host *host;
     job *current;      /* guarded by p->mu */
     int64_t cancel_id; /* the task an operator cancelled while it ran */
+    sqlite3 *ro;       /* read-only, opened for the first retry: task.previous */
+    int ro_warned;
     char name[192];
 } worker;
 
@@ -166,9 +169,24 @@ static void run_job(worker *w, job *j)
                              .input = j->t.input,
                              .script = j->t.script};
     drudge_err err = {0};
+    char *previous = NULL;
+    /* A retry sees what its earlier attempts recorded (task.previous); their
+     * rows were committed before the task was requeued. */
+    if (j->t.attempt > 1) {
+        drudge_code prc =
+            w->ro ? DRUDGE_OK
+                  : drudge_db_open(w->p->opts->db_path, DRUDGE_DB_READONLY, &w->ro, &err);
+        if (!prc)
+            prc = drudge_previous_attempts(w->ro, j->t.id, j->t.attempt, &previous, &err);
+        if (prc && !w->ro_warned++)
+            fprintf(stderr, "drudge work: task.previous unavailable: %s\n", err.msg);
+        view.previous = previous;
+    }
     j->started_us = drudge_now_us();
     j->ran = 1;
-    if (drudge_host_run(w->host, j->t.script_path, &view, &j->res, &err) == DRUDGE_OK)
+    drudge_code hrc = drudge_host_run(w->host, j->t.script_path, &view, &j->res, &err);
+    free(previous);
+    if (hrc == DRUDGE_OK)
         return;
     /* The script could not be loaded (moved, broken since it was enqueued):
      * a system error of this attempt, recorded like any other. */
@@ -453,6 +471,7 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
     int64_t renew_every = lease / 3;
     int64_t now = drudge_now_us();
     int64_t next_renew = now + renew_every, next_reap = now, next_tick = now, next_claim = now;
+    int64_t next_checkpoint = o->checkpoint_key ? now + o->checkpoint_every_us : INT64_MAX;
     int prefetch_max = o->prefetch > 0 ? o->prefetch : MAX_PREFETCH;
     int min_want = 2 * p->nworkers, draining = 0, failures = 0;
     drudge_code rc = DRUDGE_OK;
@@ -555,6 +574,13 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
                         return DRUDGE_OK;
                 }
             }
+        }
+        if (now >= next_checkpoint) {
+            /* Signs the chain head (nothing is written if it has not moved). */
+            drudge_err cerr = {0};
+            next_checkpoint = now + o->checkpoint_every_us;
+            if (drudge_audit_checkpoint(wr->db, o->checkpoint_key, &cerr) != DRUDGE_OK)
+                fprintf(stderr, "drudge work: checkpoint: %s\n", cerr.msg);
         }
         if (now >= next_tick) {
             drudge_err terr = {0};
@@ -694,6 +720,8 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
         } else {
             pthread_join(p.workers[i].th, NULL);
         }
+        sqlite3_close(p.workers[i].ro);
+        p.workers[i].ro = NULL;
         p.workers[i].started = 0;
     }
     if (!rc && !stats->aborted) {
@@ -708,6 +736,9 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
             if (!rc)
                 after_commit(&wr, c, nc);
         }
+        /* A drained worker signs the head it leaves behind. */
+        if (!rc && opts->checkpoint_key)
+            rc = drudge_audit_checkpoint(db, opts->checkpoint_key, err);
     }
 
 cleanup:

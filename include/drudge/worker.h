@@ -27,11 +27,13 @@ typedef struct drudge_work_opts {
     drudge_durability durability;
     const char *files_dir; /* for the hosts (io confined here) */
     const char *secrets_file;
-    const char *redact_file;    /* redaction patterns; NULL = $DRUDGE_REDACT */
-    int echo_logs;              /* script log lines to stderr */
-    int prefetch;               /* most claimed-but-unstarted tasks held; 0 = auto (<= 512) */
-    const char *metrics_listen; /* ADDR:PORT for /metrics, or NULL */
-    int verbose;                /* a line per finished task on stderr */
+    const char *redact_file;     /* redaction patterns; NULL = $DRUDGE_REDACT */
+    int echo_logs;               /* script log lines to stderr */
+    int prefetch;                /* most claimed-but-unstarted tasks held; 0 = auto (<= 512) */
+    const char *metrics_listen;  /* ADDR:PORT for /metrics, or NULL */
+    const char *checkpoint_key;  /* sign the audit chain head with this key, or NULL */
+    int64_t checkpoint_every_us; /* how often (with checkpoint_key) */
+    int verbose;                 /* a line per finished task on stderr */
 } drudge_work_opts;
 
 typedef struct drudge_work_stats {
