@@ -2,10 +2,12 @@
  * drudge replay: flags and output; the work is in show.c, export.c,
  * verify.c, checkpoint.c, prune.c and replay.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "drudge/audit.h"
 #include "drudge/cli.h"
 #include "drudge/db.h"
@@ -208,7 +210,11 @@ static int cmd_export(drudge_cli *cli, int argc, char **argv)
         return rc;
     FILE *out = stdout;
     drudge_err err = {0};
-    if (outfile && !(out = fopen(outfile, "w"))) {
+    /* Case data, even redacted: the file is private (0600) like the database. */
+    int fd = outfile ? open(outfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (outfile && (fd < 0 || !(out = fdopen(fd, "w")))) {
+        if (fd >= 0)
+            close(fd);
         fprintf(stderr, "drudge audit export: cannot write %s: %s\n", outfile, strerror(errno));
         sqlite3_close(db);
         return DRUDGE_EXIT_ERROR;
@@ -363,17 +369,21 @@ static int cmd_checkpoint(drudge_cli *cli, int argc, char **argv)
 
 static int cmd_keygen(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"pub", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *pub = NULL;
+    static const struct option opts[] = {{"pub", required_argument, 0, 'p'},
+                                         {"key", required_argument, 0, 'k'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *pub = NULL, *key = NULL;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:k:h", opts, NULL)) != -1) {
         if (c == 'p') {
             pub = optarg;
+        } else if (c == 'k') {
+            key = optarg;
         } else if (c == 'h') {
-            fputs("usage: drudge audit keygen KEYFILE [--pub FILE]\n\n"
+            fputs("usage: drudge audit keygen KEYFILE|--key KEYFILE [--pub FILE]\n\n"
                   "Makes an Ed25519 key pair for signing checkpoints: the private key in\n"
                   "KEYFILE (PEM, mode 0600) and the public key in FILE (default KEYFILE.pub).\n"
                   "Existing files are never overwritten.\n",
@@ -383,9 +393,10 @@ static int cmd_keygen(drudge_cli *cli, int argc, char **argv)
             return opt_error("audit keygen", c, argv);
         }
     }
-    if (optind != argc - 1)
+    if (optind != argc - (key ? 0 : 1))
         return drudge_cli_usage("audit keygen", "give exactly one KEYFILE");
-    const char *key = argv[optind];
+    if (!key)
+        key = argv[optind];
     drudge_buf def = {0};
     if (!pub) {
         drudge_buf_printf(&def, "%s.pub", key);

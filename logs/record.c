@@ -364,6 +364,27 @@ int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const ch
     return seq;
 }
 
+/* Replaces every occurrence of needle in the n bytes at data (takes and
+ * returns ownership; *n updated). */
+static unsigned char *replace_bytes(unsigned char *data, size_t *n, const char *needle,
+                                    const char *repl)
+{
+    size_t nl = strlen(needle), rl = strlen(repl);
+    if (!memmem(data, *n, needle, nl))
+        return data;
+    drudge_buf out = {0};
+    const unsigned char *p = data, *end = data + *n, *hit;
+    while ((hit = memmem(p, (size_t)(end - p), needle, nl))) {
+        drudge_buf_add(&out, p, (size_t)(hit - p));
+        drudge_buf_add(&out, repl, rl);
+        p = hit + nl;
+    }
+    drudge_buf_add(&out, p, (size_t)(end - p));
+    free(data);
+    *n = out.len;
+    return (unsigned char *)drudge_buf_take(&out);
+}
+
 static int is_text(const char *ct)
 {
     return ct && (!strncmp(ct, "text/", 5) || !strncmp(ct, "message/", 8) ||
@@ -386,6 +407,11 @@ void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char 
         copy = drudge_xmalloc(len ? len : 1);
         if (len)
             memcpy(copy, data, len);
+        /* Binary is not searched for patterns, but a secret's exact bytes
+         * are replaced even there (an octet-stream that is really text, a
+         * token echoed in a file): a leak is worse than a damaged blob. */
+        for (size_t i = 0; i < r->nsecrets; i++)
+            copy = replace_bytes(copy, &len, r->secrets[i].value, r->secrets[i].repl);
     }
     drudge_sha256_hex(copy, len, sha_out);
     for (size_t i = 0; i < r->npayloads; i++)

@@ -267,6 +267,12 @@ drudge_code drudge_replay(sqlite3 *db, const drudge_replay_opts *opts, drudge_re
     const char *path = opts->script_path ? opts->script_path : t.path;
     const drudge_script_info *info;
     rc = drudge_host_load(host, path, &info, err);
+    if (rc == DRUDGE_ENOTFOUND && !opts->script_path && err) {
+        char detail[sizeof err->msg];
+        snprintf(detail, sizeof detail, "%s", err->msg);
+        drudge_seterr(err, rc, "%s (the task's script moved? replay it with --script FILE)",
+                      detail);
+    }
     if (rc)
         goto cleanup;
     drudge_task_view view = {.id = opts->task_id,

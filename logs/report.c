@@ -407,7 +407,10 @@ static void build_timeline(drudge_report *r, scan *sc)
         i++;
     r->step_us = steps_ms[i] * 1000;
     /* At most 200 steps per script: a (script, step) table indexed directly. */
-    int64_t base = r->first_us / r->step_us, nsteps = r->last_us / r->step_us - base + 1;
+    /* Week steps start on Mondays (1970-01-05 was one); others at the epoch. */
+    int64_t origin = r->step_us == 7 * DAY_US ? 4 * DAY_US : 0;
+    int64_t base = (r->first_us - origin) / r->step_us;
+    int64_t nsteps = (r->last_us - origin) / r->step_us - base + 1;
     size_t ns = sc->nscripts;
     double *net = calloc((size_t)nsteps * ns, sizeof *net);
     unsigned char *seen = calloc((size_t)nsteps * ns, 1);
@@ -415,7 +418,7 @@ static void build_timeline(drudge_report *r, scan *sc)
         abort();
     for (size_t k = 0; k < sc->ntasks; k++) {
         const task_row *t = &sc->tasks[k];
-        size_t at = (size_t)(t->finished / r->step_us - base) * ns + t->script;
+        size_t at = (size_t)((t->finished - origin) / r->step_us - base) * ns + t->script;
         net[at] += t->net_minutes;
         seen[at] = 1;
     }
@@ -427,7 +430,7 @@ static void build_timeline(drudge_report *r, scan *sc)
             r->points = drudge_xrealloc(r->points, (r->npoints + 1) * sizeof *r->points);
             r->points[r->npoints++] =
                 (drudge_report_point){.script = drudge_xstrdup(sc->scripts[s]),
-                                      .t = (base + st) * r->step_us,
+                                      .t = origin + (base + st) * r->step_us,
                                       .net_minutes = net[at]};
         }
     qsort(r->points, r->npoints, sizeof *r->points, cmp_point);

@@ -83,11 +83,28 @@ static const char css[] =
     "tfoot td{font-weight:600;border-top:2px solid #cbd5e1}"
     ".note{color:#64748b;font-size:12px;max-width:70em}";
 
+/* A headline figure, its thousands grouped by narrow no-break spaces (the
+ * ISO 31-0 way, which no locale reads as a decimal sign): 62 842.8. */
 static void kpi(drudge_buf *b, const char *cls, const char *id, const char *label, const char *fmt,
                 double v)
 {
+    char s[64];
     drudge_buf_printf(b, "<div class=\"kpi %s\"><span class=\"v\" id=\"%s\">", cls, id);
-    num(b, fmt, v);
+    if (!isfinite(v)) {
+        num(b, fmt, v);
+    } else {
+        snprintf(s, sizeof s, fmt, v);
+        size_t digits = strspn(s + (s[0] == '-'), "0123456789");
+        const char *p = s;
+        if (*p == '-')
+            drudge_buf_add(b, p++, 1);
+        for (size_t i = 0; i < digits; i++, p++) {
+            if (i && (digits - i) % 3 == 0)
+                drudge_buf_puts(b, "\u202f");
+            drudge_buf_add(b, p, 1);
+        }
+        drudge_buf_puts(b, p);
+    }
     drudge_buf_printf(b, "</span><span class=\"l\">%s</span></div>\n", label);
 }
 

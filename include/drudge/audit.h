@@ -17,8 +17,10 @@
 
 /* --- appending (logs/chain.c) --- */
 
-/* Appends the recorder's closed steps not yet flushed (and its payloads not
- * yet flushed) to the chain, and marks them flushed. Must be called inside a
+/* Appends the recorder's steps not yet flushed, in seq order up to the first
+ * one still open (so in practice a whole attempt once it has ended: its root
+ * step stays open while it runs), and its payloads not yet flushed, to the
+ * chain, and marks them flushed. Must be called inside a
  * write transaction (BEGIN IMMEDIATE) so the chain head read here is the one
  * the rows link to. If that transaction is rolled back, the caller rewinds
  * the mark (drudge_rec_mark_flushed(rec, before), which rewinds the

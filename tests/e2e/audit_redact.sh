@@ -62,6 +62,15 @@ for v in "$TOKEN" "$FILETOKEN" "tok-9f8e7d6c5b4a" 'tok-9f8e7d6c5b4a-\"quoted\"\\
   fi
 done
 
+# Workers redact the same way (--redact reaches every host in the process).
+cat > queued.lua <<'EOF'
+return { run = function(task) log.info("write to " .. task.input.email .. " with " .. secret "CMS_TOKEN") end }
+EOF
+expect_exit 0 "$DRUDGE" enqueue queued.lua --input '{"email":"queued.person@example.org"}'
+expect_exit 0 "$DRUDGE" --redact redact.conf work --until-empty
+equals "$(sql "select request from steps where kind = 'log' and task_id = 3")" \
+  '{"message":"write to [REDACTED:email] with [REDACTED:CMS_TOKEN]"}' "worker redacts"
+
 # A bad pattern file is refused with the file and line.
 printf 'ok = [0-9]+\nbroken = (unclosed\n' > bad.conf
 expect_exit 2 "$DRUDGE" --redact bad.conf run leak.lua --input "$INPUT"

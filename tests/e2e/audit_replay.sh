@@ -84,6 +84,7 @@ contains "$err" "give exactly one TASK" "no task given"
 rm work.lua
 expect_exit 1 "$DRUDGE" replay 1
 contains "$err" "cannot read script" "script gone"
+contains "$err" "replay it with --script FILE" "script gone: hint"
 
 # A queued task retried by `drudge work`: each attempt replays on its own.
 cat > retry.lua <<'EOF'

@@ -64,6 +64,7 @@ sed -n '/^```python$/,/^```$/p' "$SRC/logs/README.md" | sed '1d;$d' > verify.py
 test -s verify.py && pass || fail "README has the Python verifier"
 expect_exit 0 "$DRUDGE" audit export -o all.jsonl
 contains "$err" "exported 12 steps to all.jsonl" "export to a file"
+equals "$(stat -c %a all.jsonl)" "600" "export file is private"
 expect_exit 0 /usr/bin/python3 verify.py all.jsonl
 contains "$out" "ok: 12 rows, last 12" "README verifier accepts the export"
 head="$(sql "select hash from steps where id = 12")"

@@ -149,7 +149,8 @@ contains "$err" "rows 1 to 18 were rewritten" "rewrite: rows named"
 # verify that trusts the database's keys, but not --pubkey.
 tamper "delete from checkpoints"
 /usr/bin/python3 rewrite.py t.db "update steps set name = 'nothing to see' where id = 9"
-expect_exit 0 "$DRUDGE" audit keygen evil.key
+expect_exit 0 "$DRUDGE" audit keygen --key evil.key
+test -s evil.key.pub && pass || fail "keygen --key"
 expect_exit 0 "$DRUDGE" --db t.db audit checkpoint --key evil.key
 verify_t 0
 verify_t 6 --pubkey audit.key.pub

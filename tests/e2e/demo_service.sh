@@ -3,6 +3,7 @@
 source "$TESTS/lib.sh"
 
 start() { # start FAIL_RATE: starts the service, sets $pid and $base
+  rm -f "$TMP/port" # else the loop below may read the previous service's port
   DRUDGE_DEMO_TOKEN=tok "$DRUDGE" demo serve --fail-rate "$1" --cases 20 >"$TMP/port" 2>"$TMP/svc.err" &
   pid=$!
   for _ in $(seq 400); do [ -s "$TMP/port" ] && break; sleep 0.05; done

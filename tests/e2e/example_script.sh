@@ -8,6 +8,7 @@ echo 'return { run = function() require "drudge.http" end }' >"$TMP/needs_http.l
 
 pid=
 start() { # start FAIL_RATE
+  rm -f "$TMP/port" # else the loop below may read the previous service's port
   DRUDGE_DEMO_TOKEN=s3cret-token "$DRUDGE" demo serve --fail-rate "$1" >"$TMP/port" 2>/dev/null &
   pid=$!
   for _ in $(seq 400); do [ -s "$TMP/port" ] && break; sleep 0.05; done

@@ -55,7 +55,7 @@ from html.parser import HTMLParser
 dom = open(sys.argv[1], encoding="utf-8").read()
 rep = json.load(open(sys.argv[2]))
 class P(HTMLParser):
-    rows, group, key, series, texts, legend = {}, None, None, [], [], {}
+    rows, group, key, series, texts, legend, kpis, kpi = {}, None, None, [], [], {}, {}, None
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "tr" and "data-group" in a:
@@ -64,11 +64,15 @@ class P(HTMLParser):
             self.key = a["data-k"]; self.texts = []
         if tag == "g" and "data-script" in a:
             self.series.append(a["data-script"])
+        if tag == "span" and a.get("id", "").startswith("kpi-"):
+            self.kpi = a["id"]; self.kpis[self.kpi] = ""
         if tag == "text" and "data-net-hours" in a:
             self.legend[self.series[-1]] = a["data-net-hours"]
     def handle_data(self, d):
         if self.key: self.texts.append(d)
+        if self.kpi: self.kpis[self.kpi] += d
     def handle_endtag(self, tag):
+        if tag == "span": self.kpi = None
         if tag == "td" and self.key:
             self.rows[self.group][self.key] = "".join(self.texts).strip(); self.key = None
 p = P(); p.feed(dom)
@@ -97,6 +101,11 @@ ends = {g["group"]: g["net_hours"] for g in per_script["groups"]}
 ends["all scripts"] = per_script["total"]["net_hours"]
 for name, h in ends.items():
     if p.legend.get(name) != "%.2f" % h: bad.append("chart %s ends at %r, json %.2f" % (name, p.legend.get(name), h))
+# The headline figures (thousands grouped by U+202F).
+t = rep["total"]
+for k, want in (("kpi-net-hours", "%.1f" % t["net_hours"]), ("kpi-done", str(t["done"])),
+                ("kpi-lost-hours", "%.1f" % (t["lost_minutes"] / 60)), ("kpi-backlog", str(t["backlog"]))):
+    if p.kpis.get(k, "").replace("\u202f", "") != want: bad.append("%s: page %r, json %r" % (k, p.kpis.get(k), want))
 print("\n".join(bad) if bad else "ok %d" % checked)
 PY
 )

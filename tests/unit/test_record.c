@@ -116,10 +116,15 @@ static void test_patterns_and_builtins(void **state)
     assert_string_equal(sha, want);
     assert_int_equal(drudge_rec_payload_count(r), 1);
     assert_memory_equal(drudge_rec_payload_at(r, 0)->data, "to [REDACTED:email]", 19);
-    /* ... but not to binary ones. */
+    /* ... but not to binary ones; a secret's bytes are replaced even there. */
     drudge_rec_payload(r, "jane@example.org", 16, "image/png", sha);
     drudge_sha256_hex("jane@example.org", 16, want);
     assert_string_equal(sha, want);
+    drudge_rec_add_secret(r, "KEY", "s3cret-bytes");
+    drudge_rec_payload(r, "\x89PNG\0s3cret-bytes\0", 18, "application/octet-stream", sha);
+    const drudge_payload *bin = drudge_rec_payload_at(r, 2);
+    assert_int_equal(bin->len, 20);
+    assert_memory_equal(bin->data, "\x89PNG\0[REDACTED:KEY]\0", 20);
     drudge_rec_free(r);
 }
 
