@@ -57,8 +57,11 @@ const char *const drudge_queue_migrations[] = {
     /* Each task is in exactly one of these three partial indexes, so a
      * state change costs one index delete and one insert, and each index is
      * small where it is hot. script is in each so counts per script and the
-     * claim's paused/script filters read the index alone. */
-    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id, script) WHERE state = 'queued';"
+     * claim's paused/script filters read the index alone; so is window for
+     * tasks_due, so tasks waiting for their run window are skipped without
+     * reading their rows. */
+    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id, script, window) "
+    "  WHERE state = 'queued';"
     "CREATE INDEX tasks_lease ON tasks(lease_owner, lease_until, script) WHERE state = 'running';"
     "CREATE INDEX tasks_finished ON tasks(state, script) "
     "  WHERE state <> 'queued' AND state <> 'running';"
@@ -370,7 +373,52 @@ sqlite3 *drudge_queue_db(drudge_queue *q)
 #define CLAIMABLE                                                                                  \
     "state = 'queued' AND run_at <= ?1 AND script NOT IN (SELECT script FROM paused) "             \
     "AND (?2 IS NULL OR script IN (SELECT value FROM json_each(?2))) "                             \
-    "AND (window IS NULL OR drudge_in_window(window, ?1))"
+    "AND (window IS NULL OR drudge_queue_window_open(window, ?1))"
+
+/* drudge_queue_window_open(spec, now): drudge_window_allows with the last
+ * few answers kept. A claim may pass many tasks waiting for the same closed
+ * window; parsing the window once per task would make every claim as slow as
+ * that backlog is long. */
+#define WINDOW_CACHE 8
+typedef struct window_cache {
+    struct {
+        char *spec;
+        int64_t now;
+        int open;
+    } e[WINDOW_CACHE];
+    int next;
+} window_cache;
+
+static void window_cache_free(void *p)
+{
+    window_cache *c = p;
+    for (int i = 0; i < WINDOW_CACHE; i++)
+        free(c->e[i].spec);
+    free(c);
+}
+
+static void sql_window_open(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    window_cache *c = sqlite3_user_data(ctx);
+    const char *spec = (const char *)sqlite3_value_text(argv[0]);
+    int64_t now = sqlite3_value_int64(argv[1]);
+    (void)argc;
+    if (!spec) {
+        sqlite3_result_int(ctx, 1);
+        return;
+    }
+    for (int i = 0; i < WINDOW_CACHE; i++)
+        if (c->e[i].spec && c->e[i].now == now && !strcmp(c->e[i].spec, spec)) {
+            sqlite3_result_int(ctx, c->e[i].open);
+            return;
+        }
+    int k = c->next++ % WINDOW_CACHE;
+    free(c->e[k].spec);
+    c->e[k].spec = drudge_xstrdup(spec);
+    c->e[k].now = now;
+    c->e[k].open = drudge_window_allows(spec, now);
+    sqlite3_result_int(ctx, c->e[k].open);
+}
 
 drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudge_err *err)
 {
@@ -437,6 +485,13 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
     q->opts.scripts = NULL; /* not kept: scripts_json carries them */
     if (drudge_window_register(db, err))
         goto fail;
+    window_cache *wc = drudge_xmalloc(sizeof *wc);
+    memset(wc, 0, sizeof *wc);
+    if (sqlite3_create_function_v2(db, "drudge_queue_window_open", 2, SQLITE_UTF8, wc,
+                                   sql_window_open, NULL, NULL, window_cache_free) != SQLITE_OK) {
+        drudge_db_err(db, "registering drudge_queue_window_open", err);
+        goto fail;
+    }
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         sqlite3_stmt **slot = (sqlite3_stmt **)((char *)q + stmts[i].off);
         if (sqlite3_prepare_v3(db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=

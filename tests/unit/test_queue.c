@@ -206,6 +206,34 @@ static void test_limit_pause_and_filter(void **state)
     drudge_queue_free(qb);
 }
 
+/* T0 is Wednesday 2026-11-18 11:06 UTC. */
+static void test_run_windows(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    drudge_task_spec s = {.script = "night",
+                          .script_path = "/x.lua",
+                          .max_attempts = 3,
+                          .window = "Mon-Fri 18:00-07:30 UTC",
+                          .run_at = T0 - SEC};
+    int64_t id = 0, open_id = 0;
+    int dup = 0;
+    for (int i = 0; i < 50; i++) /* a backlog waiting for its window, ahead in order */
+        assert_int_equal(drudge_queue_enqueue(f->db, &s, &id, &dup, &err), DRUDGE_OK);
+    open_id = add(f, "day", NULL, 0, T0, 3);
+    drudge_claimed *v;
+    size_t n = claim(f->q, T0, 10, &v);
+    assert_int_equal(n, 1); /* 11:06: only the task without a window */
+    assert_int_equal(v[0].id, open_id);
+    free_claimed(v, n);
+    int idle = 0;
+    assert_int_equal(drudge_queue_idle(f->q, T0, &idle, &err), DRUDGE_OK);
+    assert_int_equal(idle, 0);                     /* the claimed task is running */
+    n = claim(f->q, T0 + 7 * 3600 * SEC, 100, &v); /* 18:06: the window is open */
+    assert_int_equal(n, 50);
+    free_claimed(v, n);
+}
+
 static void test_done_records_attempt_and_audit(void **state)
 {
     fixture *f = *state;
@@ -463,6 +491,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claim_order_and_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit_pause_and_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_records_attempt_and_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_system_errors_back_off_then_dead, setup, teardown),
