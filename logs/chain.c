@@ -4,11 +4,9 @@
  *   SHA-256(previous row's hash as 64 hex digits || canonical encoding)
  * with 64 zeros before the first row. The canonical encoding is documented in
  * logs/README.md so auditors can verify an export with their own tools. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 #include "drudge/audit.h"
 #include "drudge/db.h"
 #include "drudge/util.h"
@@ -187,38 +185,9 @@ void drudge_audit_canonical(drudge_buf *b, int64_t id, int64_t task_id, int atte
     drudge_buf_add(b, "]", 1);
 }
 
-/* SHA-256 fetched once: an implicit fetch per digest costs more than the
- * hashing of a short row. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void fetch_sha256(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static void hash_with(EVP_MD_CTX *ctx, const char prev[64], const char *canon, size_t len,
-                      char out[65])
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    pthread_once(&sha256_once, fetch_sha256);
-    EVP_DigestInit_ex2(ctx, sha256_md, NULL);
-    EVP_DigestUpdate(ctx, prev, 64);
-    EVP_DigestUpdate(ctx, canon, len);
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
-    drudge_hex(md, 32, out);
-}
-
 void drudge_audit_hash(const char prev[64], const char *canon, size_t len, char out[65])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx) {
-        fputs("drudge: out of memory\n", stderr);
-        abort();
-    }
-    hash_with(ctx, prev, canon, len, out);
-    EVP_MD_CTX_free(ctx);
+    drudge_sha256_pair_hex(prev, 64, canon, len, out);
 }
 
 static int is_hex64(const char *s)
@@ -325,7 +294,6 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 struct drudge_audit_writer {
     sqlite3 *db;
     sqlite3_stmt *head, *ins, *pay;
-    EVP_MD_CTX *md;
     drudge_buf canon;
 };
 
@@ -334,12 +302,6 @@ drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err)
     drudge_audit_writer *w = drudge_xmalloc(sizeof *w);
     memset(w, 0, sizeof *w);
     w->db = db;
-    w->md = EVP_MD_CTX_new();
-    if (!w->md) {
-        drudge_seterr(err, DRUDGE_ENOMEM, "audit writer: out of memory");
-        drudge_audit_writer_free(w);
-        return NULL;
-    }
     if (sqlite3_prepare_v3(db, "SELECT id, hash FROM steps ORDER BY id DESC LIMIT 1", -1,
                            SQLITE_PREPARE_PERSISTENT, &w->head, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(db,
@@ -372,7 +334,6 @@ void drudge_audit_writer_free(drudge_audit_writer *w)
     sqlite3_finalize(w->head);
     sqlite3_finalize(w->ins);
     sqlite3_finalize(w->pay);
-    EVP_MD_CTX_free(w->md);
     drudge_buf_free(&w->canon);
     free(w);
 }
@@ -411,7 +372,7 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
         id++;
         drudge_buf_reset(&w->canon);
         drudge_audit_canonical(&w->canon, id, task, attempt, s);
-        hash_with(w->md, prev, w->canon.data, w->canon.len, prev);
+        drudge_audit_hash(prev, w->canon.data, w->canon.len, prev);
         sqlite3_bind_int64(ins, 1, id);
         sqlite3_bind_int64(ins, 2, task);
         sqlite3_bind_int(ins, 3, attempt);

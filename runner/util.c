@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <pthread.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+/* SHA256_Init and friends are deprecated in OpenSSL 3 in favour of EVP,
+ * but remain supported; see drudge_sha256_hex. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include "drudge/util.h"
 
 int64_t drudge_now_us(void)
@@ -288,25 +289,25 @@ void drudge_hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-/* SHA-256 is fetched from the provider once per process: an implicit fetch
- * on every digest cost ~2 µs per audit row, and OpenSSL's configuration file
- * (which drudge does not use) took a millisecond of every start-up. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_init(void)
-{
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
+/* SHA-256 through libcrypto's direct implementation: the EVP interface
+ * would first initialise OpenSSL's provider machinery (every algorithm's
+ * tables), which cost most of a millisecond of each `drudge run`, for a
+ * digest whose implementation is the same. */
 void drudge_sha256_hex(const void *data, size_t n, char out[65])
 {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    pthread_once(&sha256_once, sha256_init);
-    EVP_Digest(data, n, md, &mdlen, sha256_md ? sha256_md : EVP_sha256(), NULL);
-    drudge_hex(md, 32, out);
+    drudge_sha256_pair_hex(data, n, NULL, 0, out);
+}
+
+void drudge_sha256_pair_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, a, alen);
+    if (blen)
+        SHA256_Update(&ctx, b, blen);
+    SHA256_Final(md, &ctx);
+    drudge_hex(md, sizeof md, out);
 }
 
 char *drudge_read_file(const char *path, size_t *len)

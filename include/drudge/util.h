@@ -41,6 +41,8 @@ char *drudge_buf_take(drudge_buf *b);
 void drudge_hex(const unsigned char *in, size_t n, char *out);
 /* SHA-256 of data as 64 lower-case hex digits plus NUL. */
 void drudge_sha256_hex(const void *data, size_t n, char out[65]);
+/* SHA-256 of a followed by b (no copy to concatenate them). */
+void drudge_sha256_pair_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65]);
 
 /* Memory helpers that abort on exhaustion. */
 void *drudge_xmalloc(size_t n);
