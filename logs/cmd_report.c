@@ -1,6 +1,8 @@
 /* cmd_report.c: `drudge report`, the time saved net of time lost to failures. */
 #include <ctype.h>
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,8 +64,12 @@ static int parse_bound(const char *s, int is_until, int64_t now, int64_t *out)
 
 static int write_output(const char *path, const drudge_buf *b)
 {
-    FILE *f = path ? fopen(path, "w") : stdout;
+    /* Reports name scripts and volumes of case work: private, like the database. */
+    int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    FILE *f = path ? (fd >= 0 ? fdopen(fd, "w") : NULL) : stdout;
     if (!f) {
+        if (fd >= 0)
+            close(fd);
         fprintf(stderr, "drudge report: cannot write %s: %s\n", path, strerror(errno));
         return DRUDGE_EXIT_ERROR;
     }

@@ -81,6 +81,7 @@ contains "$out" '"total":{"done":4,"failed":0,"dead":0,"finished":4,"gross_minut
 
 # HTML to a file.
 expect_exit 0 "$DRUDGE" report --format html -o "$TMP/r.html"
+equals "$(stat -c %a "$TMP/r.html")" "600" "report file is private (0600)"
 contains "$err" "wrote $TMP/r.html" "says where it wrote"
 html=$(cat "$TMP/r.html")
 contains "$html" "<svg" "html has the chart"
