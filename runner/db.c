@@ -176,6 +176,11 @@ drudge_code drudge_db_open(const char *path, int flags, sqlite3 **out, drudge_er
         goto cleanup;
     }
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* The last connection to close would checkpoint the WAL into the
+     * database and delete it: three more fsyncs on every short command (and
+     * a directory fsync to create the WAL again next time). Leave that to
+     * SQLite's automatic checkpoints; the WAL is as durable as the file. */
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     sqlite3_extended_result_codes(db, 0);
     if (!(flags & DRUDGE_DB_READONLY)) {
         if (access(path, W_OK) != 0) {
