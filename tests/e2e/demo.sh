@@ -10,16 +10,6 @@ expect_exit 2 "$DRUDGE" demo --dir "$TMP/mine"
 contains "$err" "was not made by drudge demo" "refuses a directory it did not make"
 equals "$(cat "$TMP/mine/notes.txt")" "precious" "and leaves it alone"
 
-# The demo needs the queue (enqueue --from, work), the http connector and
-# the audit trail's verify.
-echo 'return { run = function() require "drudge.http" end }' >"$TMP/needs_http.lua"
-probe=$("$DRUDGE" enqueue --help 2>&1; "$DRUDGE" audit verify --help 2>&1 || true)
-if [[ "$probe" == *"not built yet"* ]] ||
-   ! "$DRUDGE" --db "$TMP/probe.db" run -q "$TMP/needs_http.lua" >/dev/null 2>&1; then
-  echo "skipped: drudge enqueue/work, drudge.http or audit verify is not in this build yet"
-  finish
-  exit 77
-fi
 
 # A different directory than the demo's: it must work from anywhere.
 mkdir "$TMP/elsewhere" && cd "$TMP/elsewhere"

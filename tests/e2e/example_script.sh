@@ -3,8 +3,6 @@
 # trail, the idempotency key, and the token kept out of the database.
 source "$TESTS/lib.sh"
 script="$SRC/scripts/examples/log_email_to_case.lua"
-echo 'return { run = function() require "drudge.http" end }' >"$TMP/needs_http.lua"
-"$DRUDGE" --db "$TMP/probe.db" run -q "$TMP/needs_http.lua" >/dev/null 2>&1 || { echo "no drudge.http"; exit 77; }
 
 pid=
 start() { # start FAIL_RATE

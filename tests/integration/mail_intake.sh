@@ -8,14 +8,6 @@ source "$TESTS/data/mail/servers.sh"
 trap stop_servers EXIT
 EX="$SRC/scripts/examples"
 
-# drudge.queue (queue.enqueue from Lua) must be in this build.
-cat > "$TMP/probe.lua" <<'LUA'
-return { run = function() require "drudge.queue" end }
-LUA
-if ! "$DRUDGE" run -q "$TMP/probe.lua" >/dev/null 2>&1; then
-  echo "drudge.queue is not available in this build" >&2
-  exit 77
-fi
 rm -rf "$DRUDGE_DB"*
 
 mkdir -p "$TMP/msgs"
