@@ -165,6 +165,34 @@ static int is_array(lua_State *L, int idx, lua_Integer *len)
     return count == n;
 }
 
+#define ARRAY_MT "drudge.json.array"
+
+/* 1 if the table at idx was made by json.array(): an array even when empty. */
+static int marked_array(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    luaL_getmetatable(L, ARRAY_MT);
+    int marked = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return marked;
+}
+
+/* json.array([t]) -> t: marks t (a new table if absent) as a JSON array, so
+ * that it encodes as [] when empty. */
+static int l_array(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    luaL_newmetatable(L, ARRAY_MT);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
 static void json_value(lua_State *L, int idx, drudge_buf *b, const char *what, int depth)
 {
     idx = lua_absindex(L, idx);
@@ -201,7 +229,10 @@ static void json_value(lua_State *L, int idx, drudge_buf *b, const char *what, i
     case LUA_TTABLE: {
         lua_Integer len;
         luaL_checkstack(L, 6, "json nesting");
-        if (is_array(L, idx, &len)) {
+        int marked = marked_array(L, idx);
+        if (marked)
+            len = (lua_Integer)lua_rawlen(L, idx);
+        if (marked || is_array(L, idx, &len)) {
             drudge_buf_add(b, "[", 1);
             for (lua_Integer i = 1; i <= len; i++) {
                 if (i > 1)
@@ -311,6 +342,8 @@ int luaopen_drudge_json(lua_State *L)
     lua_setfield(L, -2, "encode");
     lua_pushcfunction(L, l_decode);
     lua_setfield(L, -2, "decode");
+    lua_pushcfunction(L, l_array);
+    lua_setfield(L, -2, "array");
     push_cjson(L);
     lua_getfield(L, -1, "null");
     lua_setfield(L, -3, "null");

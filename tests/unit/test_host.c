@@ -516,6 +516,11 @@ static void test_json_round_trips(void **state)
                "assert(v.text == 'Zoë O\\'Brien — £40 ☃ \"quoted\" \\n', 'text') "
                "assert(json.encode({1,2,3}) == '[1,2,3]', 'array') "
                "assert(json.encode({a=1}) == '{\"a\":1}', 'object') "
+               "assert(json.encode({}) == '{}', 'empty table') "
+               "assert(json.encode({items = json.array()}) == '{\"items\":[]}', 'empty array') "
+               "assert(json.encode(json.array({1, 2})) == '[1,2]', 'marked array') "
+               "assert(json.encode({b = 1, a = {2.5, 'x'}}) == '{\"a\":[2.5,\"x\"],\"b\":1}', "
+               "'sorted keys') "
                "return 'ok'");
     drudge_result_clear(&res);
     snippet(f, code.data, &res);
