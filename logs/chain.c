@@ -74,73 +74,14 @@ const char *const drudge_audit_migrations[] = {
     NULL,
 };
 
-/* Room for n more bytes (and the NUL) in b. */
-static char *canon_reserve(drudge_buf *b, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = drudge_xrealloc(b->data, cap);
-        b->cap = cap;
-    }
-    return b->data + b->len;
-}
-
-/* A JSON string exactly as drudge_buf_json_str writes it (Python's
- * json.dumps with ensure_ascii=False), written straight into the buffer:
- * this is the hot part of every append, and the summaries are full of
- * quotes to escape. */
+/* A string of the canonical encoding: drudge_buf_json_str's escaping
+ * (Python's json.dumps with ensure_ascii=False), or null. */
 static void canon_str(drudge_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (!s) {
+    if (s)
+        drudge_buf_json_str(b, s, strlen(s));
+    else
         drudge_buf_add(b, "null", 4);
-        return;
-    }
-    size_t n = strlen(s);
-    char *o = canon_reserve(b, 6 * n + 2), *start = o;
-    *o++ = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-        case '"':
-            *o++ = '"';
-            break;
-        case '\\':
-            *o++ = '\\';
-            break;
-        case '\b':
-            *o++ = 'b';
-            break;
-        case '\f':
-            *o++ = 'f';
-            break;
-        case '\n':
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = 'r';
-            break;
-        case '\t':
-            *o++ = 't';
-            break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    *o++ = '"';
-    b->len += (size_t)(o - start);
-    b->data[b->len] = '\0';
 }
 
 /* Appends v in decimal and a separator (snprintf costs more than the hash). */

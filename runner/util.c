@@ -210,51 +210,54 @@ void drudge_buf_printf(drudge_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Written straight into the buffer, one pass: this runs for every string of
+ * every audit row (logs/chain.c's canonical encoding) and request summary. */
 void drudge_buf_json_str(drudge_buf *b, const char *s, size_t n)
 {
-    buf_reserve(b, n + 2);
-    b->data[b->len++] = '"';
-    size_t run = 0; /* start of the pending verbatim run */
+    static const char hex[] = "0123456789abcdef";
+    buf_reserve(b, 6 * n + 2); /* the worst case: every byte as \u00XX */
+    char *o = b->data + b->len, *start = o;
+    *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char ubuf[8];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
         switch (c) {
         case '"':
-            esc = "\\\"";
+            *o++ = '"';
             break;
         case '\\':
-            esc = "\\\\";
+            *o++ = '\\';
             break;
         case '\b':
-            esc = "\\b";
+            *o++ = 'b';
             break;
         case '\f':
-            esc = "\\f";
+            *o++ = 'f';
             break;
         case '\n':
-            esc = "\\n";
+            *o++ = 'n';
             break;
         case '\r':
-            esc = "\\r";
+            *o++ = 'r';
             break;
         case '\t':
-            esc = "\\t";
+            *o++ = 't';
             break;
         default:
-            if (c < 0x20) {
-                snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
-                esc = ubuf;
-            }
-        }
-        if (esc) {
-            drudge_buf_add(b, s + run, i - run);
-            drudge_buf_puts(b, esc);
-            run = i + 1;
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
         }
     }
-    drudge_buf_add(b, s + run, n - run);
-    drudge_buf_add(b, "\"", 1);
+    *o++ = '"';
+    b->len += (size_t)(o - start);
+    b->data[b->len] = '\0';
 }
 
 void drudge_buf_reset(drudge_buf *b)
