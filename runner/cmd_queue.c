@@ -273,15 +273,10 @@ static int enqueue_bulk(drudge_cli *cli, sqlite3 *db, drudge_task_spec *spec, en
         rows++;
         spec->input = row.input;
         spec->key = row.key;
-        int d = 0;
-        if (drudge_enqueuer_add(e, spec, now, NULL, &d, &err)) {
+        if (drudge_enqueuer_push(e, spec, now, &err)) {
             rc = drudge_cli_fail("enqueue", &err);
             goto cleanup;
         }
-        if (d)
-            dup++;
-        else
-            enq++;
         if (tty && !(rows & 8191)) {
             int64_t t = drudge_mono_us();
             if (t - last_draw > 100000) {
@@ -290,11 +285,13 @@ static int enqueue_bulk(drudge_cli *cli, sqlite3 *db, drudge_task_spec *spec, en
             }
         }
     }
-    if (drudge_db_commit(db, &err)) {
+    if (drudge_enqueuer_flush(e, &err) || drudge_db_commit(db, &err)) {
         rc = drudge_cli_fail("enqueue", &err);
         goto cleanup;
     }
     in_txn = 0;
+    drudge_enqueuer_counts(e, &enq, &dup);
+    drudge_db_trim_wal(db);
     if (tty && last_draw)
         progress(b, rows, 1);
     double secs = (double)(drudge_mono_us() - t0) / 1e6;

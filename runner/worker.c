@@ -633,7 +633,10 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
     rc = drudge_db_set_durability(db, opts->durability, err);
     if (rc)
         goto cleanup;
-    drudge_db_exec(db, "PRAGMA cache_size=-65536", NULL);
+    /* temp_store: the claim is one UPDATE of up to a batch of rows, whose
+     * statement journal would spill to a temp file (open, write, unlink)
+     * every turn; it stays in memory. */
+    drudge_db_exec(db, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY", NULL);
     drudge_queue_opts qo = {.owner = p.owner,
                             .lease_us = opts->lease_us,
                             .backoff_base_us = opts->backoff_base_us,
@@ -770,6 +773,8 @@ cleanup:
     free(p.workers);
     drudge_metrics_stop(metrics);
     drudge_queue_free(wr.q);
+    if (db)
+        drudge_db_trim_wal(db); /* the next command need not replay this run's WAL */
     sqlite3_close(db);
     if (!stats->aborted) {
         pthread_mutex_destroy(&p.mu);

@@ -46,6 +46,8 @@ drudge_code drudge_db_err(sqlite3 *db, const char *what, drudge_err *err);
 drudge_code drudge_db_begin(sqlite3 *db, drudge_err *err);
 drudge_code drudge_db_commit(sqlite3 *db, drudge_err *err);
 void drudge_db_rollback(sqlite3 *db);
+/* After a big write: checkpoint and truncate the WAL (without waiting). */
+void drudge_db_trim_wal(sqlite3 *db);
 
 /* Schema version this binary migrates to. */
 int drudge_db_schema_version(void);

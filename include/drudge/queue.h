@@ -47,6 +47,16 @@ drudge_enqueuer *drudge_enqueuer_new(sqlite3 *db, drudge_err *err);
  * sets *duplicate and inserts nothing. id may be NULL. */
 drudge_code drudge_enqueuer_add(drudge_enqueuer *e, const drudge_task_spec *spec, int64_t now,
                                 int64_t *id /* OUT */, int *duplicate /* OUT */, drudge_err *err);
+/* Bulk rows, batched into multi-row INSERTs: push copies spec's key and
+ * input; its other fields (and their strings) must stay valid until the
+ * next flush. flush writes what is pending (call it before committing);
+ * counts says how many pushed rows were added and how many were duplicates,
+ * as far as flushed. */
+drudge_code drudge_enqueuer_push(drudge_enqueuer *e, const drudge_task_spec *spec, int64_t now,
+                                 drudge_err *err);
+drudge_code drudge_enqueuer_flush(drudge_enqueuer *e, drudge_err *err);
+void drudge_enqueuer_counts(const drudge_enqueuer *e, int64_t *added /* OUT */,
+                            int64_t *duplicates /* OUT */);
 void drudge_enqueuer_free(drudge_enqueuer *e);
 
 /* What a script was last enqueued with, looked up by name: for

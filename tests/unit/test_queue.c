@@ -461,6 +461,57 @@ static void test_duplicate_keys_retry_resolve(void **state)
     assert_int_equal(drudge_queue_retry(f->db, id, T0, &err), DRUDGE_ESTATE);
 }
 
+/* Bulk rows go in batches of multi-row INSERTs: every row lands once, in
+ * file order, duplicates (within a batch, across batches, of tasks already
+ * there) are counted and skipped, and a change of script or priority
+ * mid-batch starts a new one. */
+static void test_bulk_push_batches(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    add(f, "bulk", "k5", 0, T0, 3); /* already queued: row 5 is a duplicate */
+    drudge_enqueuer *e = drudge_enqueuer_new(f->db, &err);
+    assert_non_null(e);
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    drudge_task_spec s = {.script = "bulk", .script_path = "/x.lua", .max_attempts = 2};
+    char key[32], input[64];
+    for (int i = 0; i < 100; i++) {
+        /* rows 40..49 repeat keys 0..9; rows 70.. have priority 7 */
+        snprintf(key, sizeof key, "k%d", i >= 40 && i < 50 ? i - 40 : i);
+        snprintf(input, sizeof input, "{\"row\":%d}", i);
+        s.key = key;
+        s.input = input;
+        s.priority = i >= 70 ? 7 : 0;
+        assert_int_equal(drudge_enqueuer_push(e, &s, T0, &err), DRUDGE_OK);
+    }
+    s.script = "other"; /* a new script mid-batch: its scripts row is written too */
+    s.key = "k1";
+    s.input = NULL;
+    assert_int_equal(drudge_enqueuer_push(e, &s, T0, &err), DRUDGE_OK);
+    assert_int_equal(drudge_enqueuer_flush(e, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    int64_t added = 0, dups = 0;
+    drudge_enqueuer_counts(e, &added, &dups);
+    drudge_enqueuer_free(e);
+    assert_int_equal(added, 100 - 10 - 1 + 1);
+    assert_int_equal(dups, 11);
+    assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE script = 'bulk'", 0), 90);
+    /* The first row with a key wins; ids follow the file. */
+    assert_int_equal(num(f, "SELECT json_extract(input, '$.row') FROM tasks WHERE key = 'k3'", 0),
+                     3);
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM tasks a JOIN tasks b ON b.id > a.id WHERE "
+                         "a.script = 'bulk' AND b.script = 'bulk' AND a.key <> 'k5' AND "
+                         "json_extract(b.input, '$.row') < json_extract(a.input, '$.row')",
+                         0),
+                     0);
+    assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE script = 'bulk' AND priority = 7", 0),
+                     30);
+    assert_int_equal(num(f, "SELECT max_attempts FROM tasks WHERE key = 'k99'", 0), 2);
+    assert_int_equal(num(f, "SELECT count(*) FROM scripts WHERE name IN ('bulk', 'other')", 0), 2);
+    assert_int_equal(num(f, "SELECT input IS NULL FROM tasks WHERE script = 'other'", 0), 1);
+}
+
 static void test_status_counts(void **state)
 {
     fixture *f = *state;
@@ -500,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_expiry_reaps_and_fences, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_keys_retry_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_push_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
