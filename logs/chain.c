@@ -236,6 +236,11 @@ struct drudge_audit_writer {
     sqlite3 *db;
     sqlite3_stmt *head, *ins, *pay;
     drudge_buf canon;
+    /* The chain head as of the last append in this transaction (see
+     * drudge_audit_writer_begin): saves a query per attempt. */
+    int scoped, cached;
+    int64_t head_id;
+    char head_hash[65];
 };
 
 drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err)
@@ -279,6 +284,12 @@ void drudge_audit_writer_free(drudge_audit_writer *w)
     free(w);
 }
 
+void drudge_audit_writer_begin(drudge_audit_writer *w)
+{
+    w->scoped = 1;
+    w->cached = 0;
+}
+
 drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err)
 {
     sqlite3 *db = w->db;
@@ -295,8 +306,11 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
         return DRUDGE_OK;
     memset(prev, '0', 64);
     prev[64] = '\0';
-    int step_rc = sqlite3_step(head);
-    if (step_rc == SQLITE_ROW) {
+    int step_rc = SQLITE_DONE;
+    if (w->scoped && w->cached) {
+        id = w->head_id;
+        memcpy(prev, w->head_hash, 65);
+    } else if ((step_rc = sqlite3_step(head)) == SQLITE_ROW) {
         id = sqlite3_column_int64(head, 0);
         const unsigned char *h = sqlite3_column_text(head, 1);
         if (h && strlen((const char *)h) == 64)
@@ -306,6 +320,7 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
         goto cleanup;
     }
     sqlite3_reset(head);
+    w->cached = 0; /* until this append has fully succeeded */
     for (size_t i = from; i < n; i++) {
         const drudge_step *s = drudge_rec_step(rec, i);
         if (s->duration_us < 0) /* still open: flushed later */
@@ -354,6 +369,11 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
             goto cleanup;
         }
         drudge_rec_mark_payloads_flushed(rec, i + 1);
+    }
+    if (w->scoped) {
+        w->cached = 1;
+        w->head_id = id;
+        memcpy(w->head_hash, prev, 65);
     }
 cleanup:
     sqlite3_reset(head);

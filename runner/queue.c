@@ -652,6 +652,11 @@ void drudge_queue_free(drudge_queue *q)
     free(q);
 }
 
+void drudge_queue_begin_turn(drudge_queue *q)
+{
+    drudge_audit_writer_begin(q->audit);
+}
+
 void drudge_claimed_free(drudge_claimed *t)
 {
     if (!t)

@@ -333,6 +333,7 @@ static drudge_code write_turn(writer *wr, int64_t now, int renew, int reap, int 
     *nclaimed = 0;
     if (rc)
         return rc;
+    drudge_queue_begin_turn(wr->q);
     for (job *j = wr->batch.head; j && !rc; j = j->next) {
         drudge_completion c = {.task = &j->t,
                                .worker = p->workers[j->worker].name,

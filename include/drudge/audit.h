@@ -33,6 +33,11 @@ typedef struct drudge_audit_writer drudge_audit_writer;
 drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err);
 void drudge_audit_writer_free(drudge_audit_writer *w);
 drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err);
+/* Call right after beginning a write transaction (BEGIN IMMEDIATE): until
+ * the next call, appends carry the chain head from one to the next instead
+ * of reading it back, since no other connection can append meanwhile. A
+ * writer never begun reads the head on every append. */
+void drudge_audit_writer_begin(drudge_audit_writer *w);
 
 /* The canonical encoding of a step row (see logs/README.md), appended to b. */
 struct drudge_buf;

@@ -119,6 +119,10 @@ void drudge_claimed_free(drudge_claimed *t);
 /* Every function below runs inside the caller's write transaction
  * (drudge_db_begin on drudge_queue_db(q)), so one commit can carry many. */
 
+/* Call right after beginning each write transaction that will record
+ * outcomes (lets the audit writer carry the chain head within it). */
+void drudge_queue_begin_turn(drudge_queue *q);
+
 /* Claims up to max due tasks, highest priority first, leasing them to the
  * owner until now + lease. Skips paused scripts, tasks outside their run
  * window and scripts not in opts->scripts. *out is a malloc'd array of *n

@@ -139,6 +139,45 @@ static void test_payload_references(void **state)
     drudge_buf_free(&got);
 }
 
+/* A begun writer carries the chain head from append to append inside its
+ * transaction, and reads it again in the next one: rows another writer
+ * appended in between, or a rolled-back turn, never break the chain. */
+static void test_writer_carries_head(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    drudge_rec *r[5];
+    drudge_verify_report rep;
+    for (int i = 0; i < 5; i++) {
+        r[i] = drudge_rec_new();
+        record(r[i], 10 + i, "body");
+    }
+    drudge_audit_writer *w = drudge_audit_writer_new(f->db, &err);
+    assert_non_null(w);
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    drudge_audit_writer_begin(w);
+    assert_int_equal(drudge_audit_writer_append(w, r[0], &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_writer_append(w, r[1], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    append(f->db, r[2]); /* another writer (as another process would) */
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    drudge_audit_writer_begin(w);
+    assert_int_equal(drudge_audit_writer_append(w, r[3], &err), DRUDGE_OK);
+    drudge_db_rollback(f->db); /* a failed turn: its rows are gone */
+    drudge_rec_mark_flushed(r[3], 0);
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    drudge_audit_writer_begin(w);
+    assert_int_equal(drudge_audit_writer_append(w, r[3], &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_writer_append(w, r[4], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    drudge_audit_writer_free(w);
+    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(rep.rows, 15);
+    drudge_verify_report_clear(&rep);
+    for (int i = 0; i < 5; i++)
+        drudge_rec_free(r[i]);
+}
+
 static void test_append_verify_and_rollback(void **state)
 {
     fixture *f = *state;
@@ -294,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_canonical_encoding),
         cmocka_unit_test(test_payload_references),
         cmocka_unit_test_setup_teardown(test_append_verify_and_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_carries_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_export_show, setup, teardown),
     };
