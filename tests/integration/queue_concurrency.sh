@@ -14,15 +14,16 @@ return { name = "rec", run = function(task)
   end
   mark("S")
   local t = os.clock()
-  while os.clock() - t < 0.002 do end
+  while os.clock() - t < 0.003 do end
   mark("E")
   return { id = task.id }
 end }
 LUA
-N=600
+N=900
 awk -v n=$N 'BEGIN { for (i = 1; i <= n; i++) printf "{\"ref\":\"r%d\"}\n", i }' >items.jsonl
 "$DRUDGE" -q enqueue rec.lua --from items.jsonl --key-field ref >/dev/null
-# a small prefetch so both processes get a share
+# a small prefetch and ~1 s of work so both processes get a share even when
+# one starts late on a loaded machine
 "$DRUDGE" --files files -q work -j 3 --until-empty --prefetch 6 & p1=$!
 "$DRUDGE" --files files -q work -j 3 --until-empty --prefetch 6 & p2=$!
 wait $p1; r1=$?
