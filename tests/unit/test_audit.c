@@ -214,7 +214,7 @@ static void test_append_verify_and_rollback(void **state)
     assert_int_equal(
         drudge_db_exec(f->db,
                        "DROP TRIGGER steps_no_update; DROP TRIGGER payloads_prune_only;"
-                       "UPDATE steps SET duration_us = 13 WHERE id = 5;"
+                       "UPDATE steps SET duration_us = duration_us + 13 WHERE id = 5;"
                        "UPDATE payloads SET data = x'00' WHERE rowid = 1",
                        &err),
         DRUDGE_OK);
