@@ -575,6 +575,18 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
                         return DRUDGE_OK;
                 }
             }
+            /* --until-empty: when the last claim found nothing and these were
+             * the last outcomes, look again at once rather than after the idle
+             * poll, which added a quarter second or more to the end of a run.
+             * Only after a turn with outcomes, so an empty queue is not polled
+             * in a loop. */
+            if (o->until_empty && wr->last_batch > 0 && now < next_claim) {
+                pthread_mutex_lock(&p->mu);
+                int busy = p->inflight || p->ready.head || p->done.head;
+                pthread_mutex_unlock(&p->mu);
+                if (!busy)
+                    next_claim = now;
+            }
         }
         if (now >= next_checkpoint) {
             /* Signs the chain head (nothing is written if it has not moved). */
