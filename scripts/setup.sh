@@ -64,7 +64,7 @@ case "$job" in
   asan)
     install "${packages[@]}" "${test_packages[@]}"
     build build-asan -DDRUDGE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-    ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+    ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
     ;;
   *)
     echo "usage: scripts/setup.sh demo|test|asan|build" >&2
