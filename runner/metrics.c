@@ -5,7 +5,9 @@
  *
  * Everything is computed from the tables at scrape time, so every worker
  * process and the CLI report the same numbers: counters are totals over the
- * whole database (they only fall if tasks are deleted).
+ * whole database (they only fall if tasks are deleted). The step histogram
+ * is the exception in how, not what: a server adds up only the steps
+ * appended since its last scrape (see steps_hist).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,26 +92,99 @@ static drudge_code attempt_row(drudge_buf *b, sqlite3_stmt *st)
     return DRUDGE_OK;
 }
 
-static drudge_code step_row(drudge_buf *b, sqlite3_stmt *st)
+/* The step-duration histogram, kept per kind and brought up to date by
+ * reading only the steps appended since the last scrape: steps are
+ * append-only (triggers forbid UPDATE and DELETE), so a server's totals stay
+ * exact while a scrape of a database with millions of steps costs what was
+ * added since the one before, not a scan of all of them. */
+typedef struct step_kind {
+    char *kind;
+    int64_t count, le[NBUCKETS];
+    double sum_us;
+} step_kind;
+
+typedef struct steps_hist {
+    int64_t last_id;
+    step_kind *kinds; /* sorted by kind */
+    size_t n;
+} steps_hist;
+
+static void steps_hist_clear(steps_hist *h)
 {
-    const unsigned char *kind = sqlite3_column_text(st, 0);
-    for (size_t i = 0; i < NBUCKETS; i++) {
+    for (size_t i = 0; i < h->n; i++)
+        free(h->kinds[i].kind);
+    free(h->kinds);
+    memset(h, 0, sizeof *h);
+}
+
+static step_kind *kind_of(steps_hist *h, const char *kind)
+{
+    size_t lo = 0, hi = h->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(h->kinds[mid].kind, kind);
+        if (!c)
+            return &h->kinds[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    h->kinds = drudge_xrealloc(h->kinds, (h->n + 1) * sizeof *h->kinds);
+    memmove(&h->kinds[lo + 1], &h->kinds[lo], (h->n - lo) * sizeof *h->kinds);
+    memset(&h->kinds[lo], 0, sizeof *h->kinds);
+    h->kinds[lo].kind = drudge_xstrdup(kind);
+    h->n++;
+    return &h->kinds[lo];
+}
+
+static drudge_code steps_hist_update(sqlite3 *db, steps_hist *h, drudge_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT id, kind, duration_us FROM steps WHERE id > ? ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return drudge_db_err(db, "metrics", err);
+    sqlite3_bind_int64(st, 1, h->last_id);
+    int r;
+    step_kind *k = NULL;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(st, 1);
+        int64_t us = sqlite3_column_int64(st, 2);
+        h->last_id = sqlite3_column_int64(st, 0);
+        if (!k || strcmp(k->kind, kind ? kind : ""))
+            k = kind_of(h, kind ? kind : "");
+        k->count++;
+        k->sum_us += (double)us;
+        for (size_t i = 0; i < NBUCKETS; i++)
+            if (us <= (int64_t)(buckets[i] * 1e6 + 0.5))
+                k->le[i]++;
+    }
+    drudge_code rc = r == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "metrics", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void steps_hist_render(drudge_buf *b, const steps_hist *h)
+{
+    for (size_t j = 0; j < h->n; j++) {
+        const step_kind *k = &h->kinds[j];
+        const unsigned char *kind = (const unsigned char *)k->kind;
+        for (size_t i = 0; i < NBUCKETS; i++) {
+            drudge_buf_puts(b, "drudge_step_duration_seconds_bucket{kind=");
+            label(b, kind);
+            drudge_buf_printf(b, ",le=\"%g\"} %lld\n", buckets[i], (long long)k->le[i]);
+        }
         drudge_buf_puts(b, "drudge_step_duration_seconds_bucket{kind=");
         label(b, kind);
-        drudge_buf_printf(b, ",le=\"%g\"} %lld\n", buckets[i],
-                          (long long)sqlite3_column_int64(st, 3 + (int)i));
+        drudge_buf_printf(b, ",le=\"+Inf\"} %lld\n", (long long)k->count);
+        drudge_buf_puts(b, "drudge_step_duration_seconds_sum{kind=");
+        label(b, kind);
+        drudge_buf_puts(b, "} ");
+        number(b, k->sum_us / 1e6);
+        drudge_buf_puts(b, "drudge_step_duration_seconds_count{kind=");
+        label(b, kind);
+        drudge_buf_printf(b, "} %lld\n", (long long)k->count);
     }
-    drudge_buf_puts(b, "drudge_step_duration_seconds_bucket{kind=");
-    label(b, kind);
-    drudge_buf_printf(b, ",le=\"+Inf\"} %lld\n", (long long)sqlite3_column_int64(st, 1));
-    drudge_buf_puts(b, "drudge_step_duration_seconds_sum{kind=");
-    label(b, kind);
-    drudge_buf_puts(b, "} ");
-    number(b, sqlite3_column_double(st, 2) / 1e6);
-    drudge_buf_puts(b, "drudge_step_duration_seconds_count{kind=");
-    label(b, kind);
-    drudge_buf_printf(b, "} %lld\n", (long long)sqlite3_column_int64(st, 1));
-    return DRUDGE_OK;
 }
 
 static drudge_code saved_row(drudge_buf *b, sqlite3_stmt *st)
@@ -186,10 +261,10 @@ static drudge_code sched_next_row(drudge_buf *b, sqlite3_stmt *st)
     return DRUDGE_OK;
 }
 
-drudge_code drudge_metrics_render(sqlite3 *db, struct drudge_buf *out, drudge_err *err)
+static drudge_code render(sqlite3 *db, steps_hist *hist, struct drudge_buf *out, drudge_err *err)
 {
     drudge_code rc;
-    drudge_buf bucket_sql = {0};
+    drudge_buf gross = {0}, lost = {0};
     /* One read transaction: every number comes from the same snapshot. */
     if ((rc = drudge_db_exec(db, "BEGIN", err)))
         return rc;
@@ -215,31 +290,39 @@ drudge_code drudge_metrics_render(sqlite3 *db, struct drudge_buf *out, drudge_er
 
     header(out, "drudge_step_duration_seconds", "histogram",
            "Durations of recorded steps by kind (task, step, http, desktop, log, ...).");
-    drudge_buf_puts(&bucket_sql, "SELECT kind, count(*), total(duration_us)");
-    for (size_t i = 0; i < NBUCKETS; i++)
-        drudge_buf_printf(&bucket_sql, ", sum(duration_us <= %lld)",
-                          (long long)(buckets[i] * 1e6 + 0.5));
-    drudge_buf_puts(&bucket_sql, " FROM steps GROUP BY kind ORDER BY kind");
-    if ((rc = each_row(db, bucket_sql.data, out, step_row, err)))
+    if ((rc = steps_hist_update(db, hist, err)))
         goto cleanup;
+    steps_hist_render(out, hist);
 
     static const char saved_sql[] =
         "SELECT script, total(CASE WHEN state = 'done' THEN manual_minutes END), "
         "total(CASE WHEN state IN ('failed','dead') THEN exception_minutes END) "
         "FROM tasks GROUP BY script ORDER BY script";
+    /* One scan of the tasks for the three families. */
     header(out, "drudge_time_saved_minutes", "gauge",
            "Staff minutes saved so far, net: manual_minutes of done tasks minus "
            "exception_minutes of failed and dead ones.");
-    if ((rc = each_row(db, saved_sql, out, saved_row, err)))
-        goto cleanup;
-    header(out, "drudge_manual_minutes_total", "counter",
+    header(&gross, "drudge_manual_minutes_total", "counter",
            "Gross staff minutes saved: manual_minutes of done tasks.");
-    if ((rc = each_row(db, saved_sql, out, gross_row, err)))
-        goto cleanup;
-    header(out, "drudge_exception_minutes_total", "counter",
+    header(&lost, "drudge_exception_minutes_total", "counter",
            "Staff minutes lost to exceptions: exception_minutes of failed and dead tasks.");
-    if ((rc = each_row(db, saved_sql, out, lost_row, err)))
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, saved_sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = drudge_db_err(db, "metrics", err);
         goto cleanup;
+    }
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        saved_row(out, st);
+        gross_row(&gross, st);
+        lost_row(&lost, st);
+    }
+    rc = r == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "metrics", err);
+    sqlite3_finalize(st);
+    if (rc)
+        goto cleanup;
+    drudge_buf_add(out, gross.data, gross.len);
+    drudge_buf_add(out, lost.data, lost.len);
 
     header(out, "drudge_queue_oldest_due_seconds", "gauge",
            "How long the oldest due queued task of a script has waited past its run_at.");
@@ -268,8 +351,17 @@ drudge_code drudge_metrics_render(sqlite3 *db, struct drudge_buf *out, drudge_er
            "Unix time of the schedule's next tick (absent while paused).");
     rc = each_row(db, sched_sql, out, sched_next_row, err);
 cleanup:
-    drudge_buf_free(&bucket_sql);
+    drudge_buf_free(&gross);
+    drudge_buf_free(&lost);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+drudge_code drudge_metrics_render(sqlite3 *db, struct drudge_buf *out, drudge_err *err)
+{
+    steps_hist h = {0};
+    drudge_code rc = render(db, &h, out, err);
+    steps_hist_clear(&h);
     return rc;
 }
 
@@ -277,7 +369,8 @@ cleanup:
 
 struct drudge_metrics_server {
     struct MHD_Daemon *daemon;
-    sqlite3 *db; /* read-only; used only by the daemon's one thread */
+    sqlite3 *db;     /* read-only; used only by the daemon's one thread */
+    steps_hist hist; /* likewise: carried from scrape to scrape */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
@@ -313,7 +406,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                      drudge_xstrdup("drudge serves its metrics at /metrics\n"));
     drudge_buf b = {0};
     drudge_err err = {0};
-    if (drudge_metrics_render(s->db, &b, &err)) {
+    if (render(s->db, &s->hist, &b, &err)) {
         drudge_buf_free(&b);
         drudge_buf_printf(&b, "metrics: %s\n", err.msg);
         return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", drudge_buf_take(&b));
@@ -410,5 +503,6 @@ void drudge_metrics_stop(drudge_metrics_server *s)
         return;
     MHD_stop_daemon(s->daemon); /* joins its thread and closes the socket */
     sqlite3_close(s->db);
+    steps_hist_clear(&s->hist);
     free(s);
 }

@@ -56,6 +56,13 @@ check=$($PARSE "$TMP/scraped.txt" 'drudge_tasks{script="log-email",state="done"}
 expect_exit 0 "$DRUDGE" run "$TMP/ok.lua" --input '{"ref":"D"}' -q
 curl -sS "http://127.0.0.1:$port/metrics" >"$TMP/scraped.txt"
 check=$($PARSE "$TMP/scraped.txt" 'drudge_tasks{script="log-email",state="done"}=3' 2>&1) && pass || fail "second scrape: $check"
+# The server adds up only the steps appended since its last scrape; its
+# histogram must still equal a full count (`drudge metrics` starts afresh).
+check=$($PARSE "$TMP/scraped.txt" 'drudge_step_duration_seconds_count{kind="step"}=4' \
+  'drudge_step_duration_seconds_count{kind="task"}=4' 2>&1) && pass || fail "second scrape steps: $check"
+expect_exit 0 "$DRUDGE" metrics
+equals "$(grep '^drudge_step_duration' "$TMP/scraped.txt")" "$(printf '%s\n' "$out" | grep '^drudge_step_duration')" \
+  "served histogram = full count"
 equals "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")" "404" "other paths"
 equals "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$port/metrics")" "405" "other methods"
 # The port is taken now: the error names the address and the reason.
