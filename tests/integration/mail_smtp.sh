@@ -96,4 +96,17 @@ equals "$(ls "$TMP/inbox" | grep -c '\.eml$')" "3" "the replay sent nothing (onl
 stop_servers
 expect_exit 4 "$DRUDGE" --files "$TMP/files" run -q "$D/send.lua" --input "{\"smtp\":\"smtp://127.0.0.1:$SMTP_PORT\"}"
 contains "$err" "Couldn't connect to server" "server down"
+
+# A relay that wants AUTH before MAIL FROM: user + secret password log in
+# (the server saw the login), a wrong password is refused by name, no
+# password at all is refused, and the password is never recorded.
+start_smtp_auth "$TMP/authbox"
+auth_in="{\"smtp\":\"smtp://127.0.0.1:$SMTP_PORT\",\"user\":\"robot\"}"
+expect_exit 0 env DRUDGE_SECRET_SMTP_PASSWORD="$SMTP_PASS" "$DRUDGE" --files "$TMP/files" run -q "$D/send.lua" --input "$auth_in"
+equals "$(cat "$TMP/authbox/001.auth" 2>/dev/null)" "robot" "sent after logging in as robot"
+expect_exit 4 env DRUDGE_SECRET_SMTP_PASSWORD=wrong-pw "$DRUDGE" --files "$TMP/files" run -q "$D/send.lua" --input "$auth_in"
+contains "$err" "login as 'robot' denied" "a wrong password is refused by name"
+expect_exit 4 "$DRUDGE" --files "$TMP/files" run -q "$D/send.lua" --input "{\"smtp\":\"smtp://127.0.0.1:$SMTP_PORT\"}"
+equals "$(ls "$TMP/authbox" | grep -c '\.eml$')" "1" "only the logged-in send arrived"
+equals "$(cat "$DRUDGE_DB" "$DRUDGE_DB"-wal 2>/dev/null | grep -c -a -F -- "$SMTP_PASS" || true)" "0" "password never recorded"
 finish

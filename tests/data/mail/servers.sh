@@ -4,10 +4,14 @@
 #                            with "tls": a self-signed certificate, $IMAP_CA is its file
 #   seed_maildir FILE...     delivers messages into the INBOX (new/)
 #   start_smtp DIR           aiosmtpd on $SMTP_PORT, each message saved in DIR
+#   start_smtp_auth DIR      the same, but AUTH (PLAIN/LOGIN) is required before
+#                            MAIL FROM: user robot, password $SMTP_PASS; each
+#                            message's N.auth holds the login it came under
 #   stop_servers             (called from the EXIT trap)
 # Skips (exit 77) when Dovecot or aiosmtpd is not installed.
 
 IMAP_PASS="s3cret-Imap-pw!"
+SMTP_PASS="s3cret-Smtp-pw!"
 _mail_pids=()
 
 _mail_groups=()
@@ -147,6 +151,45 @@ class Saver:
 PY
   (cd "$(dirname "$dir")" && exec /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
     -c "$(basename "$dir")_handler.Saver" "$dir") >"$dir.log" 2>&1 &
+  _mail_pids+=($!)
+  wait_port "$SMTP_PORT" 10 || { cat "$dir.log" >&2; exit 1; }
+}
+
+start_smtp_auth() {
+  local dir=$1
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || { echo "aiosmtpd not installed" >&2; exit 77; }
+  SMTP_PORT=$(free_port)
+  mkdir -p "$dir"
+  # aiosmtpd's own AUTH (its command line has no authenticator): required
+  # before MAIL FROM, over plain TCP since the test has no certificate.
+  cat > "${dir}_auth.py" <<'PY'
+import os, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+d, port, password = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"robot" \
+        and auth_data.password == password
+    # handled=False: a refusal is answered by aiosmtpd (535), not by us
+    return AuthResult(success=ok, handled=False,
+                      auth_data=auth_data.login.decode() if ok else None)
+class Saver:
+    n = 0
+    async def handle_DATA(self, server, session, envelope):
+        Saver.n += 1
+        base = os.path.join(d, "%03d" % Saver.n)
+        with open(base + ".auth", "w") as f:
+            f.write(str(session.auth_data) + "\n")
+        with open(base + ".tmp", "wb") as f:
+            f.write(envelope.original_content)
+        os.rename(base + ".tmp", base + ".eml")
+        return "250 OK"
+c = Controller(Saver(), hostname="127.0.0.1", port=port, authenticator=authenticator,
+               auth_required=True, auth_require_tls=False)
+c.start()
+threading.Event().wait()
+PY
+  /usr/bin/python3 "${dir}_auth.py" "$dir" "$SMTP_PORT" "$SMTP_PASS" >"$dir.log" 2>&1 &
   _mail_pids+=($!)
   wait_port "$SMTP_PORT" 10 || { cat "$dir.log" >&2; exit 1; }
 }
