@@ -325,6 +325,10 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
         const drudge_step *s = drudge_rec_step(rec, i);
         if (s->duration_us < 0) /* still open: flushed later */
             break;
+        if (s->handed) { /* appended earlier, from a drudge_rec_take_closed copy */
+            drudge_rec_mark_flushed(rec, i + 1);
+            continue;
+        }
         id++;
         drudge_buf_reset(&w->canon);
         drudge_audit_canonical(&w->canon, id, task, attempt, s);
@@ -357,6 +361,10 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
     int64_t now = drudge_now_us();
     for (size_t i = pfrom; i < np; i++) {
         const drudge_payload *p = drudge_rec_payload_at(rec, i);
+        if (p->handed) {
+            drudge_rec_mark_payloads_flushed(rec, i + 1);
+            continue;
+        }
         sqlite3_bind_text(pay, 1, p->sha256, 64, SQLITE_STATIC);
         sqlite3_bind_text(pay, 2, p->content_type, -1, SQLITE_STATIC);
         sqlite3_bind_int64(pay, 3, (sqlite3_int64)p->len);

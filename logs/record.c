@@ -34,6 +34,8 @@ struct drudge_rec {
     secret_ent *secrets;
     size_t nsecrets, capsecrets;
     size_t payflushed; /* payloads handed to the audit writer */
+    void (*on_end)(drudge_rec *r, void *ud);
+    void *on_end_ud;
     pattern_ent *patterns;
     size_t npatterns;
     /* replay */
@@ -352,6 +354,60 @@ void drudge_rec_end(drudge_rec *r, int seq, const char *outcome, const char *res
     free(s->error);
     s->error = dup_redacted(r, error);
     compare_replay_end(r, s);
+    if (r->on_end && !r->replaying)
+        r->on_end(r, r->on_end_ud);
+}
+
+void drudge_rec_on_end(drudge_rec *r, void (*fn)(drudge_rec *r, void *ud), void *ud)
+{
+    r->on_end = fn;
+    r->on_end_ud = ud;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? drudge_xstrdup(s) : NULL;
+}
+
+drudge_rec *drudge_rec_take_closed(drudge_rec *r)
+{
+    drudge_rec *out = NULL;
+    for (size_t i = 0; i < r->nsteps; i++) {
+        drudge_step *s = &r->steps[i];
+        if (s->handed || s->duration_us < 0)
+            continue;
+        if (!out) {
+            out = drudge_rec_new();
+            out->task_id = r->task_id;
+            out->attempt = r->attempt;
+        }
+        GROW(out->steps, out->nsteps, out->capsteps);
+        drudge_step *c = &out->steps[out->nsteps++];
+        *c = *s;
+        c->kind = dup_or_null(s->kind);
+        c->name = dup_or_null(s->name);
+        c->request = dup_or_null(s->request);
+        c->response = dup_or_null(s->response);
+        c->outcome = dup_or_null(s->outcome);
+        c->error = dup_or_null(s->error);
+        s->handed = 1;
+    }
+    if (!out)
+        return NULL; /* payloads go with the steps that reference them, or at the end */
+    for (size_t i = 0; i < r->npayloads; i++) {
+        drudge_payload *p = &r->payloads[i];
+        if (p->handed)
+            continue;
+        GROW(out->payloads, out->npayloads, out->cappayloads);
+        drudge_payload *c = &out->payloads[out->npayloads++];
+        *c = *p;
+        c->content_type = dup_or_null(p->content_type);
+        c->data = drudge_xmalloc(p->len ? p->len : 1);
+        if (p->len)
+            memcpy(c->data, p->data, p->len);
+        p->handed = 1;
+    }
+    return out;
 }
 
 int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const char *request)
@@ -425,6 +481,7 @@ void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char 
     p->content_type = drudge_xstrdup(content_type ? content_type : "application/octet-stream");
     p->data = copy;
     p->len = len;
+    p->handed = 0;
 }
 
 void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value)

@@ -116,6 +116,7 @@ drudge_code drudge_audit_load_attempt(sqlite3 *db, int64_t task_id, int attempt,
             continue;
         }
         drudge_payload *p = &pays[np++];
+        memset(p, 0, sizeof *p);
         memcpy(p->sha256, refs.sha[i], 65);
         p->content_type = dup_col(pq, 0);
         if (!p->content_type)

@@ -867,6 +867,11 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
     return DRUDGE_OK;
 }
 
+drudge_code drudge_queue_append_steps(drudge_queue *q, drudge_rec *rec, drudge_err *err)
+{
+    return drudge_audit_writer_append(q->audit, rec, err);
+}
+
 drudge_code drudge_queue_release(drudge_queue *q, const drudge_claimed *t, drudge_err *err)
 {
     sqlite3_stmt *st = q->release;

@@ -39,6 +39,10 @@
 #define IDLE_POLL_US 250000  /* how often to look for new work when there was none */
 #define TICK_US      1000000 /* scheduler tick, reaper, cancel requests */
 #define MAX_CANCELS  256
+/* A long attempt hands its closed steps to the writer this often, so a
+ * worker killed mid-attempt leaves on the chain what it had done by then
+ * (and task.previous shows it to the retry). */
+#define EARLY_FLUSH_US 1000000
 
 static volatile sig_atomic_t work_signals;
 
@@ -59,6 +63,7 @@ typedef struct job {
     int cancelled;
     int worker;        /* index of the worker that ran it */
     const char *state; /* new state, set by the writer */
+    int partial;       /* only rec: steps of an attempt still running */
 } job;
 
 typedef struct joblist {
@@ -77,6 +82,7 @@ typedef struct worker {
     job *current;      /* guarded by p->mu */
     int64_t cancel_id; /* the task an operator cancelled while it ran */
     sqlite3 *ro;       /* read-only, opened for the first retry: task.previous */
+    int64_t flush_at;  /* when the running attempt next hands its closed steps over */
     int ro_warned;
     char name[192];
 } worker;
@@ -160,6 +166,34 @@ static void append_input_json(drudge_buf *b, const drudge_claimed *t)
     drudge_buf_puts(b, "}");
 }
 
+/* drudge_rec_on_end hook of the running attempt's recorder (worker
+ * thread): at most every EARLY_FLUSH_US, the steps closed so far go to the
+ * writer as a partial job, appended to the chain in its next turn. */
+static void early_flush(drudge_rec *rec, void *ud)
+{
+    worker *w = ud;
+    int64_t now = drudge_mono_us();
+    if (now < w->flush_at)
+        return;
+    w->flush_at = now + EARLY_FLUSH_US;
+    drudge_rec *part = drudge_rec_take_closed(rec);
+    if (!part)
+        return;
+    job *j = drudge_xmalloc(sizeof *j);
+    memset(j, 0, sizeof *j);
+    j->partial = 1;
+    j->rec = part;
+    j->worker = w->idx;
+    j->t.id = drudge_rec_task(part);
+    j->t.attempt = drudge_rec_attempt(part);
+    pool *p = w->p;
+    pthread_mutex_lock(&p->mu);
+    list_push(&p->done, j);
+    if (p->writer_waiting)
+        pthread_cond_signal(&p->writer_cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* Runs one attempt of j on w's host. */
 static void run_job(worker *w, job *j)
 {
@@ -182,6 +216,8 @@ static void run_job(worker *w, job *j)
             fprintf(stderr, "drudge work: task.previous unavailable: %s\n", err.msg);
         view.previous = previous;
     }
+    w->flush_at = drudge_mono_us() + EARLY_FLUSH_US;
+    drudge_rec_on_end(drudge_host_rec(w->host), early_flush, w);
     j->started_us = drudge_now_us();
     j->ran = 1;
     drudge_code hrc = drudge_host_run(w->host, j->t.script_path, &view, &j->res, &err);
@@ -335,6 +371,11 @@ static drudge_code write_turn(writer *wr, int64_t now, int renew, int reap, int 
         return rc;
     drudge_queue_begin_turn(wr->q);
     for (job *j = wr->batch.head; j && !rc; j = j->next) {
+        if (j->partial) {
+            drudge_rec_mark_flushed(j->rec, 0); /* again from the start after a rollback */
+            rc = drudge_queue_append_steps(wr->q, j->rec, err);
+            continue;
+        }
         drudge_completion c = {.task = &j->t,
                                .worker = p->workers[j->worker].name,
                                .started_us = j->started_us,
@@ -387,13 +428,16 @@ static void after_commit(writer *wr, drudge_claimed *claimed, size_t nclaimed)
     memset(&wr->batch, 0, sizeof wr->batch);
     pthread_mutex_lock(&p->mu); /* once per batch: the recorders go back */
     for (j = done.head; j; j = j->next)
-        if (j->rec)
+        if (j->rec && !j->partial)
             p->recs[p->nrecs++] = j->rec;
     if (p->rec_waiting)
         pthread_cond_broadcast(&p->rec_cv);
     pthread_mutex_unlock(&p->mu);
     while ((j = list_pop(&done))) {
-        tally(wr, j);
+        if (j->partial)
+            drudge_rec_free(j->rec); /* a copy, not one of the pool's recorders */
+        else
+            tally(wr, j);
         job_free(j);
     }
     wr->stats->claimed += (int64_t)nclaimed;

@@ -150,6 +150,10 @@ typedef struct drudge_completion {
 drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, int64_t now,
                                   const char **new_state /* OUT */, drudge_err *err);
 
+/* Appends steps of an attempt still running (drudge_rec_take_closed) to
+ * the audit chain, in the caller's transaction. */
+drudge_code drudge_queue_append_steps(drudge_queue *q, drudge_rec *rec, drudge_err *err);
+
 /* Puts claimed tasks that never started back to queued (no attempt spent). */
 drudge_code drudge_queue_release(drudge_queue *q, const drudge_claimed *t, drudge_err *err);
 

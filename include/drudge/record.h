@@ -47,6 +47,7 @@ typedef struct drudge_step {
     int64_t duration_us; /* -1 while open */
     char *outcome;       /* "ok", "error", "fail", "retry", "timeout", "lost" */
     char *error;         /* redacted message, or NULL */
+    int handed;          /* copied out by drudge_rec_take_closed: appended already */
 } drudge_step;
 
 /* A large blob (a body, a screenshot) stored apart from the chain and
@@ -56,6 +57,7 @@ typedef struct drudge_payload {
     char *content_type;
     unsigned char *data;
     size_t len;
+    int handed; /* copied out by drudge_rec_take_closed */
 } drudge_payload;
 
 drudge_rec *drudge_rec_new(void);
@@ -118,6 +120,17 @@ void drudge_rec_mark_flushed(drudge_rec *r, size_t upto);
 /* The same for payloads (so a long attempt flushed early stores each once). */
 size_t drudge_rec_payloads_flushed(const drudge_rec *r);
 void drudge_rec_mark_payloads_flushed(drudge_rec *r, size_t upto);
+
+/* Early flush of a long attempt. take_closed copies the closed steps not
+ * yet handed out (and the payloads not yet handed out) into a new recorder
+ * for the same task and attempt, and marks them handed in r, so the audit
+ * writer appends them now and skips them when the whole attempt is
+ * appended at its end; NULL when there is nothing new. The root step stays
+ * open until the attempt ends, so handed steps come before it in the chain.
+ * on_end registers fn to run after each drudge_rec_end (in the recording
+ * thread; never while replaying). */
+drudge_rec *drudge_rec_take_closed(drudge_rec *r);
+void drudge_rec_on_end(drudge_rec *r, void (*fn)(drudge_rec *r, void *ud), void *ud);
 
 /* --- replay --- */
 /* Puts the recorder in replay mode with the steps recorded for an attempt

@@ -178,6 +178,65 @@ static void test_writer_carries_head(void **state)
         drudge_rec_free(r[i]);
 }
 
+static int64_t count_of(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Early flush of a long attempt: closed steps (and payloads) handed out
+ * while it runs are appended once, before the root step, and skipped when
+ * the whole attempt is appended at its end, also after a rolled-back turn. */
+static void test_take_closed(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    drudge_verify_report rep;
+    char sha[65];
+    drudge_rec *r = drudge_rec_new();
+    drudge_rec_reset(r, 7, 1);
+    int root = drudge_rec_begin(r, "task", "long", NULL);
+    int a = drudge_rec_begin(r, "step", "A", NULL);
+    drudge_rec_payload(r, "body of A", 9, "text/plain", sha);
+    drudge_rec_end(r, a, "ok", NULL, NULL);
+    int open = drudge_rec_begin(r, "step", "still open", NULL);
+    drudge_rec *part = drudge_rec_take_closed(r);
+    assert_non_null(part);
+    assert_int_equal(drudge_rec_count(part), 1);
+    assert_string_equal(drudge_rec_step(part, 0)->name, "A");
+    assert_int_equal(drudge_rec_payload_count(part), 1);
+    assert_null(drudge_rec_take_closed(r)); /* nothing new */
+    append(f->db, part);
+    drudge_rec_end(r, open, "ok", NULL, NULL);
+    int c = drudge_rec_begin(r, "step", "C", NULL);
+    drudge_rec_end(r, c, "ok", NULL, NULL);
+    drudge_rec_end(r, root, "done", NULL, NULL);
+    /* The end of the attempt, first in a turn that rolls back. */
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_append(f->db, r, &err), DRUDGE_OK);
+    drudge_db_rollback(f->db);
+    drudge_rec_mark_flushed(r, 0);
+    append(f->db, r);
+    assert_int_equal(count_of(f->db, "SELECT count(*) FROM steps WHERE task_id = 7"), 4);
+    assert_int_equal(count_of(f->db, "SELECT count(DISTINCT seq) FROM steps WHERE task_id = 7"), 4);
+    assert_int_equal(count_of(f->db, "SELECT count(*) FROM payloads"), 1);
+    /* A came first; the root, open until the end, after it. */
+    assert_int_equal(count_of(f->db, "SELECT seq FROM steps WHERE task_id = 7 ORDER BY id LIMIT 1"),
+                     a);
+    assert_int_equal(count_of(f->db, "SELECT (SELECT id FROM steps WHERE seq = 1) > "
+                                     "(SELECT id FROM steps WHERE seq = 2)"),
+                     1);
+    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(rep.rows, 4);
+    drudge_verify_report_clear(&rep);
+    drudge_rec_free(part);
+    drudge_rec_free(r);
+}
+
 static void test_append_verify_and_rollback(void **state)
 {
     fixture *f = *state;
@@ -334,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_payload_references),
         cmocka_unit_test_setup_teardown(test_append_verify_and_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_carries_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_take_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_export_show, setup, teardown),
     };
