@@ -374,7 +374,10 @@ drudge_rec *drudge_rec_take_closed(drudge_rec *r)
     drudge_rec *out = NULL;
     for (size_t i = 0; i < r->nsteps; i++) {
         drudge_step *s = &r->steps[i];
-        if (s->handed || s->duration_us < 0)
+        /* Never the root: it goes with the attempt's outcome, in the same
+         * transaction, or a crash in between would leave a root saying
+         * "done" beside the "lost" one the reaper appends. */
+        if (s->handed || s->duration_us < 0 || s->parent == 0)
             continue;
         if (!out) {
             out = drudge_rec_new();

@@ -125,8 +125,9 @@ void drudge_rec_mark_payloads_flushed(drudge_rec *r, size_t upto);
  * yet handed out (and the payloads not yet handed out) into a new recorder
  * for the same task and attempt, and marks them handed in r, so the audit
  * writer appends them now and skips them when the whole attempt is
- * appended at its end; NULL when there is nothing new. The root step stays
- * open until the attempt ends, so handed steps come before it in the chain.
+ * appended at its end; NULL when there is nothing new. The root step is
+ * never handed out (it goes with the attempt's outcome), so handed steps
+ * come before it in the chain.
  * on_end registers fn to run after each drudge_rec_end (in the recording
  * thread; never while replaying). */
 drudge_rec *drudge_rec_take_closed(drudge_rec *r);

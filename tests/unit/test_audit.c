@@ -215,6 +215,13 @@ static void test_take_closed(void **state)
     int c = drudge_rec_begin(r, "step", "C", NULL);
     drudge_rec_end(r, c, "ok", NULL, NULL);
     drudge_rec_end(r, root, "done", NULL, NULL);
+    drudge_rec *rest = drudge_rec_take_closed(r); /* the root stays behind */
+    assert_non_null(rest);
+    assert_int_equal(drudge_rec_count(rest), 2);
+    assert_int_equal(drudge_rec_step(rest, 0)->seq, open);
+    assert_int_equal(drudge_rec_step(rest, 1)->seq, c);
+    append(f->db, rest);
+    drudge_rec_free(rest);
     /* The end of the attempt, first in a turn that rolls back. */
     assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
     assert_int_equal(drudge_audit_append(f->db, r, &err), DRUDGE_OK);
