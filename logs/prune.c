@@ -15,6 +15,12 @@ drudge_code drudge_audit_prune(sqlite3 *db, int64_t cutoff_us, int dry_run, int6
 {
     sqlite3_stmt *st = NULL;
     *n = *bytes = 0;
+    /* Retention means the bytes are gone from the file, not only from the
+     * table: freed space is overwritten with zeros (some SQLite builds do
+     * not by default), and the WAL, which still holds the pages as they were,
+     * is checkpointed and truncated after the commit. */
+    if (!dry_run)
+        drudge_db_exec(db, "PRAGMA secure_delete=ON", NULL);
     drudge_code rc = drudge_db_begin(db, err);
     if (rc)
         return rc;
@@ -48,6 +54,8 @@ drudge_code drudge_audit_prune(sqlite3 *db, int64_t cutoff_us, int dry_run, int6
         }
     }
     rc = drudge_db_commit(db, err);
+    if (!rc && !dry_run && *n)
+        drudge_db_trim_wal(db);
 cleanup:
     sqlite3_finalize(st);
     if (rc)

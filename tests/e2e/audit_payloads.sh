@@ -33,6 +33,22 @@ sql "pragma wal_checkpoint(truncate)" >/dev/null
 cp "$DRUDGE_DB" pristine.db
 expect_exit 0 "$DRUDGE" --json audit prune --payloads-older-than 0s
 equals "$out" '{"pruned":20,"bytes":40960,"dry_run":false}' "pruned"
+# Gone from the files too, checked before another connection can tidy up:
+# no payload's bytes are left in the database file or its WAL (freed space
+# zeroed, the WAL checkpointed and truncated).
+left=$(/usr/bin/python3 - pristine.db "$DRUDGE_DB" <<'PY'
+import sqlite3, sys
+blobs = [r[0] for r in sqlite3.connect(sys.argv[1]).execute("select data from payloads")]
+files = b""
+for suffix in ("", "-wal"):
+    try:
+        files += open(sys.argv[2] + suffix, "rb").read()
+    except FileNotFoundError:
+        pass
+print(sum(1 for b in blobs if b and b in files))
+PY
+)
+equals "$left" "0" "pruned bytes left in the database files"
 equals "$(sql "select count(*) from payloads where data is null and pruned_at is not null")" "20" "rows kept, data gone"
 expect_exit 0 "$DRUDGE" audit verify
 contains "$out" "20 payloads (20 pruned)" "pruned payloads reported as pruned, chain intact"
