@@ -69,7 +69,14 @@ start=$(date +%s)
 expect_exit 0 "$DRUDGE" -q run "$TMP/lost.lua"
 took=$(( $(date +%s) - start ))
 contains "$out" "lost the connection to X display '$DISPLAY'" "lost connection message"
-contains "$out" "\"second\":\"desktop: cannot open display '$DISPLAY'" "the next call tries to reconnect"
+# The next call opens a new connection instead of using the dead one. It
+# usually finds no server; under a parallel test run another test's Xvfb may
+# already have taken the freed display number, and then it succeeds.
+case "$out" in
+  *"\"second\":\"desktop: cannot open display '$DISPLAY'"*) pass ;;
+  *'"second":"'[0-9]*) pass ;;
+  *) fail "the next call tries to reconnect: got $out" ;;
+esac
 [ "$took" -lt 15 ] && pass || fail "lost connection noticed after ${took}s"
 wait
 
