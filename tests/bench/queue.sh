@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Queue benchmark: bulk enqueue from JSONL and the full no-op lifecycle with
 # -j 2 and durability FULL (attempt rows, task states and audit steps
-# committed before a task counts), on an empty queue and again with a
+# committed before a task counts), on an empty queue and on one with a
 # backlog of 1,000,000 queued tasks (scheduled a day ahead, so they stay
-# queued but sit in the same table and indexes).
-# Env: N (tasks per run, default 200000), BACKLOG (default 1000000), J (default 2).
+# queued but sit in the same table and indexes). The two cases alternate,
+# ROUNDS times, each round on a fresh empty database and on the backlog
+# database: this machine's speed drifts over minutes, and pairing the rounds
+# keeps that drift out of the backlog-vs-empty ratios.
+# Env: N (tasks per run, default 200000), BACKLOG (default 1000000), J
+# (default 2), ROUNDS (default 2).
 set -euo pipefail
 : "${DRUDGE:?}" "${TMP:?}"
 N=${N:-200000}
 BACKLOG=${BACKLOG:-1000000}
 J=${J:-2}
+ROUNDS=${ROUNDS:-2}
 cd "$TMP"
 trap 'rm -rf "$TMP"' EXIT
 cat >noop.lua <<'LUA'
@@ -19,43 +24,46 @@ cat >later.lua <<'LUA'
 return { name = "later", run = function(task) return true end }
 LUA
 gen() { awk -v n="$1" -v p="$2" 'BEGIN { for (i = 0; i < n; i++) printf "{\"ref\":\"%s%d\",\"n\":%d}\n", p, i, i }'; }
-gen "$N" a >small.jsonl
-gen "$N" b >small2.jsonl
 gen "$BACKLOG" c >backlog.jsonl
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", n / (e - s) }'; }
 
-run_case() { # label
+# run_case DB LABEL ROUND: a fresh batch of N tasks into DB, then worked off.
+# Prints one line and sets $bulk and $life (tasks/s).
+run_case() {
   local t0 t1 t2
+  gen "$N" "r$3x" >batch.jsonl
   t0=$(now)
-  "$DRUDGE" -q enqueue noop.lua --from "$1" --key-field ref >/dev/null
+  DRUDGE_DB="$1" "$DRUDGE" -q enqueue noop.lua --from batch.jsonl --key-field ref >/dev/null
   t1=$(now)
-  "$DRUDGE" -q --json work -j "$J" --until-empty >work.json
+  DRUDGE_DB="$1" "$DRUDGE" -q --json work -j "$J" --until-empty >work.json
   t2=$(now)
-  local done
-  done=$(sqlite3 drudge.db "select count(*) from tasks where script='noop' and state='done'")
-  echo "  bulk enqueue (JSONL, key field): $(rate "$N" "$t0" "$t1") tasks/s"
-  echo "  full lifecycle, no-op, -j $J, FULL: $(rate "$N" "$t1" "$t2") tasks/s ($done done so far)"
-  python3 - "$N" work.json <<'PY'
-import json, sys
-n, w = int(sys.argv[1]), json.load(open(sys.argv[2]))
-print("    %d commits (%.0f outcomes each); writer thread CPU %.2f s = %.1f us/task, "
-      "so at most %.0f tasks/s with this writer on this machine now"
-      % (w["commits"], n / max(w["commits"], 1), w["writer_cpu_seconds"],
-         w["writer_cpu_seconds"] * 1e6 / n, n / max(w["writer_cpu_seconds"], 1e-9)))
-PY
+  bulk=$(rate "$N" "$t0" "$t1")
+  life=$(rate "$N" "$t1" "$t2")
+  local writer
+  writer=$(python3 -c 'import json,sys; w=json.load(open("work.json")); print("%.1f us/task in %d commits" % (w["writer_cpu_seconds"] * 1e6 / int(sys.argv[1]), w["commits"]))' "$N")
+  printf "  %-13s bulk enqueue %7d tasks/s   lifecycle %6d tasks/s   (writer thread CPU %s)\n" \
+    "$2" "$bulk" "$life" "$writer"
 }
 
-export DRUDGE_DB="$TMP/drudge.db"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-echo "empty queue, $N tasks:"
-run_case small.jsonl
-echo "with $BACKLOG queued (due in a day):"
 t0=$(now)
-"$DRUDGE" -q enqueue later.lua --from backlog.jsonl --key-field ref --at +1d >/dev/null
+DRUDGE_DB="$TMP/backlog.db" "$DRUDGE" -q enqueue later.lua --from backlog.jsonl --key-field ref --at +1d >/dev/null
 t1=$(now)
-echo "  (backlog load: $(rate "$BACKLOG" "$t0" "$t1") tasks/s)"
-run_case small2.jsonl
-echo "steps on the audit chain: $(sqlite3 drudge.db 'select count(*) from steps')"
+echo "backlog of $BACKLOG loaded at $(rate "$BACKLOG" "$t0" "$t1") tasks/s; $N tasks per case, -j $J, FULL"
+ratios_bulk="" ratios_life="" all_bulk="" all_life=""
+for ((r = 1; r <= ROUNDS; r++)); do
+  echo "round $r:"
+  rm -f empty.db empty.db-*
+  run_case "$TMP/empty.db" "empty queue" "$r"
+  eb=$bulk el=$life
+  run_case "$TMP/backlog.db" "1M backlog" "$r"
+  all_bulk="$all_bulk $eb" all_life="$all_life $el"
+  ratios_bulk="$ratios_bulk $(awk -v a="$bulk" -v b="$eb" 'BEGIN { printf "%.0f", 100 * a / b }')"
+  ratios_life="$ratios_life $(awk -v a="$life" -v b="$el" 'BEGIN { printf "%.0f", 100 * a / b }')"
+done
+echo "empty queue: bulk enqueue$all_bulk tasks/s (target 200000); lifecycle$all_life tasks/s (target 45000)"
+echo "backlog / empty, same round: bulk enqueue$(printf ' %s%%' $ratios_bulk); lifecycle$(printf ' %s%%' $ratios_life) (target: within 10%)"
+echo "steps on the backlog database's audit chain: $(sqlite3 backlog.db 'select count(*) from steps')"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
