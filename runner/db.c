@@ -122,6 +122,9 @@ static drudge_code migrate(sqlite3 *db, const char *path, drudge_err *err)
         rc = drudge_db_err(db, path, err);
         goto cleanup;
     }
+    /* Done with it: an active statement would lock out a migration's DROP. */
+    sqlite3_finalize(st);
+    st = NULL;
     if (version > target) {
         rc = drudge_seterr(err, DRUDGE_EDB,
                            "database %s has schema version %d, newer than this drudge (%d): "

@@ -403,6 +403,8 @@ static drudge_code write_turn(writer *wr, int64_t now, int renew, int reap, int 
     if (!rc && want > 0)
         rc = drudge_queue_claim(wr->q, now, want, claimed, nclaimed, err);
     if (!rc)
+        rc = drudge_queue_end_turn(wr->q, err);
+    if (!rc)
         rc = drudge_db_commit(wr->db, err);
     if (rc) {
         drudge_db_rollback(wr->db);

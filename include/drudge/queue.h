@@ -120,8 +120,12 @@ void drudge_claimed_free(drudge_claimed *t);
  * (drudge_db_begin on drudge_queue_db(q)), so one commit can carry many. */
 
 /* Call right after beginning each write transaction that will record
- * outcomes (lets the audit writer carry the chain head within it). */
+ * outcomes (lets the audit writer carry the chain head within it, and
+ * gathers the turn's done outcomes), and end_turn just before committing
+ * it (writes the done counts). Outcomes recorded outside a turn are counted
+ * at once. */
 void drudge_queue_begin_turn(drudge_queue *q);
+drudge_code drudge_queue_end_turn(drudge_queue *q, drudge_err *err);
 
 /* Claims up to max due tasks, highest priority first, leasing them to the
  * owner until now + lease. Skips paused scripts, tasks outside their run

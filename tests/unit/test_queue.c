@@ -537,6 +537,99 @@ static void test_status_counts(void **state)
     drudge_queue_stats_clear(&s);
 }
 
+/* Done tasks are counted, not indexed: per turn in the writer (a rolled-back
+ * turn counts nothing), at once outside a turn, and a task deleted by hand
+ * leaves the count. */
+static void test_done_counts(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    for (int i = 0; i < 5; i++)
+        add(f, i < 4 ? "a" : "b", NULL, 0, T0, 3);
+    drudge_claimed *v;
+    size_t n = claim(f->q, T0, 5, &v);
+    assert_int_equal(n, 5);
+    /* A turn that rolls back: nothing is counted, nothing is done. */
+    sqlite3 *db = f->db;
+    const char *st = NULL;
+    drudge_result ok = {.outcome = DRUDGE_DONE, .output = "true"};
+    drudge_completion c = {.worker = "w1/1", .started_us = T0, .res = &ok};
+    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
+    drudge_queue_begin_turn(f->q);
+    c.task = &v[0];
+    assert_int_equal(drudge_queue_complete(f->q, &c, T0, &st, &err), DRUDGE_OK);
+    drudge_db_rollback(db);
+    /* The turn again, with three of a and the b. */
+    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
+    drudge_queue_begin_turn(f->q);
+    for (size_t i = 0; i < 3; i++) {
+        c.task = &v[i];
+        assert_int_equal(drudge_queue_complete(f->q, &c, T0, &st, &err), DRUDGE_OK);
+        assert_string_equal(st, "done");
+    }
+    c.task = &v[4];
+    assert_int_equal(drudge_queue_complete(f->q, &c, T0, &st, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_end_turn(f->q, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(db, &err), DRUDGE_OK);
+    /* Outside a turn: counted at once. */
+    assert_string_equal(complete(f->q, &v[3], DRUDGE_DONE, 0, NULL, T0), "done");
+    free_claimed(v, n);
+    assert_int_equal(num(f, "SELECT n FROM done_counts WHERE script = 'a'", 0), 4);
+    assert_int_equal(num(f, "SELECT n FROM done_counts WHERE script = 'b'", 0), 1);
+    drudge_queue_stats s;
+    assert_int_equal(drudge_queue_status(db, T0 + SEC, &s, &err), DRUDGE_OK);
+    assert_int_equal(s.total.count[2], 5); /* done */
+    drudge_queue_stats_clear(&s);
+    assert_int_equal(
+        drudge_db_exec(db, "DELETE FROM attempts; DELETE FROM tasks WHERE id = 1", &err),
+        DRUDGE_OK);
+    assert_int_equal(num(f, "SELECT n FROM done_counts WHERE script = 'a'", 0), 3);
+    assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE state = 'done'", 0), 4);
+}
+
+/* A version 1 database (done tasks indexed) migrates: its done tasks are
+ * counted, the exceptions keep an index, the old index is gone. */
+static void test_migration_v2_counts_done(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    char path[160];
+    snprintf(path, sizeof path, "%s/v1.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(drudge_db_exec(db, drudge_queue_migrations[0], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_exec(db, drudge_audit_migrations[0], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_exec(db, drudge_schedule_migrations[0], &err), DRUDGE_OK);
+    assert_int_equal(
+        drudge_db_exec(db,
+                       "INSERT INTO tasks(script, script_path, state, run_at, "
+                       "max_attempts, created_at) VALUES "
+                       "('a', '/a.lua', 'done', 1, 3, 1), ('a', '/a.lua', 'done', 1, 3, 1),"
+                       "('b', '/b.lua', 'done', 1, 3, 1), ('b', '/b.lua', 'dead', 1, 3, 1);"
+                       "PRAGMA user_version = 1",
+                       &err),
+        DRUDGE_OK);
+    sqlite3_close(db);
+    assert_int_equal(drudge_db_open(path, 0, &db, &err), DRUDGE_OK);
+    drudge_queue_stats s;
+    assert_int_equal(drudge_queue_status(db, T0, &s, &err), DRUDGE_OK);
+    assert_int_equal(s.total.count[2], 3); /* done */
+    assert_int_equal(s.total.count[4], 1); /* dead */
+    assert_int_equal(s.total.unresolved, 1);
+    drudge_queue_stats_clear(&s);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(name) FROM (SELECT name FROM "
+                                        "sqlite_master WHERE name LIKE 'tasks_%' ORDER BY name)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "tasks_due,tasks_exceptions,tasks_key,tasks_lease");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +646,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_keys_retry_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_push_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_v2_counts_done, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
