@@ -89,7 +89,7 @@ const char *const drudge_queue_migrations[] = {
     "CREATE TABLE paused(script TEXT PRIMARY KEY, paused_at INTEGER NOT NULL, paused_by TEXT);",
     /* v2: done tasks are counted, not indexed. 'done' is where nearly every
      * task ends, and its index entry cost the writer a B-tree insert per
-     * task (about a tenth of its work); the writer adds each turn's done
+     * task (about 5% of its work); the writer adds each turn's done
      * outcomes per script to done_counts instead (drudge_queue_end_turn).
      * The exceptions keep an index: they are few, and status lists them. A
      * task only enters 'done' through drudge_queue_complete and never leaves
