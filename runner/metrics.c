@@ -187,39 +187,37 @@ static void steps_hist_render(drudge_buf *b, const steps_hist *h)
     }
 }
 
-static drudge_code saved_row(drudge_buf *b, sqlite3_stmt *st)
+/* One sample of a per-script family: NAME{script="..."} VALUE */
+static void script_sample(drudge_buf *b, const char *name, sqlite3_stmt *st, double v)
 {
-    drudge_buf_puts(b, "drudge_time_saved_minutes{script=");
+    drudge_buf_printf(b, "%s{script=", name);
     label(b, sqlite3_column_text(st, 0));
     drudge_buf_puts(b, "} ");
-    number(b, sqlite3_column_double(st, 1) - sqlite3_column_double(st, 2));
+    number(b, v);
+}
+
+static drudge_code saved_row(drudge_buf *b, sqlite3_stmt *st)
+{
+    script_sample(b, "drudge_time_saved_minutes", st,
+                  sqlite3_column_double(st, 1) - sqlite3_column_double(st, 2));
     return DRUDGE_OK;
 }
 
 static drudge_code gross_row(drudge_buf *b, sqlite3_stmt *st)
 {
-    drudge_buf_puts(b, "drudge_manual_minutes_total{script=");
-    label(b, sqlite3_column_text(st, 0));
-    drudge_buf_puts(b, "} ");
-    number(b, sqlite3_column_double(st, 1));
+    script_sample(b, "drudge_manual_minutes_total", st, sqlite3_column_double(st, 1));
     return DRUDGE_OK;
 }
 
 static drudge_code lost_row(drudge_buf *b, sqlite3_stmt *st)
 {
-    drudge_buf_puts(b, "drudge_exception_minutes_total{script=");
-    label(b, sqlite3_column_text(st, 0));
-    drudge_buf_puts(b, "} ");
-    number(b, sqlite3_column_double(st, 2));
+    script_sample(b, "drudge_exception_minutes_total", st, sqlite3_column_double(st, 2));
     return DRUDGE_OK;
 }
 
 static drudge_code oldest_row(drudge_buf *b, sqlite3_stmt *st)
 {
-    drudge_buf_puts(b, "drudge_queue_oldest_due_seconds{script=");
-    label(b, sqlite3_column_text(st, 0));
-    drudge_buf_puts(b, "} ");
-    number(b, sqlite3_column_double(st, 1) / 1e6);
+    script_sample(b, "drudge_queue_oldest_due_seconds", st, sqlite3_column_double(st, 1) / 1e6);
     return DRUDGE_OK;
 }
 

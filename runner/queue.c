@@ -690,13 +690,19 @@ void drudge_queue_free(drudge_queue *q)
     free(q);
 }
 
+/* Runs one of the done_counts statements, already bound. */
+static drudge_code step_count(drudge_queue *q, sqlite3_stmt *st, drudge_err *err)
+{
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(q->db, "counting done tasks", err);
+}
+
 static drudge_code count_done(drudge_queue *q, const char *script, int64_t n, drudge_err *err)
 {
     sqlite3_bind_text(q->count, 1, script, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q->count, 2, n);
-    int s = sqlite3_step(q->count);
-    sqlite3_reset(q->count);
-    return s == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(q->db, "counting done tasks", err);
+    return step_count(q, q->count, err);
 }
 
 static void clear_done_by(drudge_queue *q)
@@ -729,9 +735,7 @@ static drudge_code add_done(drudge_queue *q, const drudge_claimed *t, drudge_err
 {
     if (!q->in_turn || !t->script) {
         sqlite3_bind_int64(q->count_id, 1, t->id);
-        int s = sqlite3_step(q->count_id);
-        sqlite3_reset(q->count_id);
-        return s == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(q->db, "counting done tasks", err);
+        return step_count(q, q->count_id, err);
     }
     const char *script = t->script;
     for (size_t i = 0; i < q->ndone_by; i++)

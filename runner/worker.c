@@ -166,6 +166,24 @@ static void append_input_json(drudge_buf *b, const drudge_claimed *t)
     drudge_buf_puts(b, "}");
 }
 
+/* Hands j to the writer; the caller holds p->mu. */
+static void to_writer(pool *p, job *j)
+{
+    list_push(&p->done, j);
+    if (p->writer_waiting)
+        pthread_cond_signal(&p->writer_cv);
+}
+
+/* Anything handed out and not yet written: claimed tasks waiting or running,
+ * outcomes not yet taken by the writer. */
+static int pool_busy(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int busy = p->inflight || p->ready.head || p->done.head;
+    pthread_mutex_unlock(&p->mu);
+    return busy;
+}
+
 /* drudge_rec_on_end hook of the running attempt's recorder (worker
  * thread): at most every EARLY_FLUSH_US, the steps closed so far go to the
  * writer as a partial job, appended to the chain in its next turn. */
@@ -188,9 +206,7 @@ static void early_flush(drudge_rec *rec, void *ud)
     j->t.attempt = drudge_rec_attempt(part);
     pool *p = w->p;
     pthread_mutex_lock(&p->mu);
-    list_push(&p->done, j);
-    if (p->writer_waiting)
-        pthread_cond_signal(&p->writer_cv);
+    to_writer(p, j);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -301,9 +317,7 @@ static void *worker_main(void *arg)
         w->cancel_id = 0;
         w->current = NULL;
         p->inflight--;
-        list_push(&p->done, j);
-        if (p->writer_waiting)
-            pthread_cond_signal(&p->writer_cv);
+        to_writer(p, j);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -610,10 +624,7 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
             if (want > 0 && nclaimed == 0 && o->until_empty && !ready && !inflight &&
                 !wr->batch.head) {
                 int idle = 0;
-                pthread_mutex_lock(&p->mu);
-                int busy = p->inflight || p->ready.head || p->done.head;
-                pthread_mutex_unlock(&p->mu);
-                if (!busy) {
+                if (!pool_busy(p)) {
                     rc = drudge_queue_idle(wr->q, now, &idle, err);
                     if (rc)
                         return rc;
@@ -626,13 +637,8 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
              * poll, which added a quarter second or more to the end of a run.
              * Only after a turn with outcomes, so an empty queue is not polled
              * in a loop. */
-            if (o->until_empty && wr->last_batch > 0 && now < next_claim) {
-                pthread_mutex_lock(&p->mu);
-                int busy = p->inflight || p->ready.head || p->done.head;
-                pthread_mutex_unlock(&p->mu);
-                if (!busy)
-                    next_claim = now;
-            }
+            if (o->until_empty && wr->last_batch > 0 && now < next_claim && !pool_busy(p))
+                next_claim = now;
         }
         if (now >= next_checkpoint) {
             /* Signs the chain head (nothing is written if it has not moved). */
