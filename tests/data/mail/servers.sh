@@ -123,11 +123,22 @@ seed_maildir() {
   chown -R dovecot:dovecot "$MAILDIR"
 }
 
-start_smtp() {
-  local dir=$1
+# _smtp_prepare DIR: skips without aiosmtpd, picks $SMTP_PORT, makes DIR.
+_smtp_prepare() {
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || { echo "aiosmtpd not installed" >&2; exit 77; }
   SMTP_PORT=$(free_port)
-  mkdir -p "$dir"
+  mkdir -p "$1"
+}
+
+# _smtp_started DIR PID: keeps PID for stop_servers and waits for the port.
+_smtp_started() {
+  _mail_pids+=("$2")
+  wait_port "$SMTP_PORT" 10 || { cat "$1.log" >&2; exit 1; }
+}
+
+start_smtp() {
+  local dir=$1
+  _smtp_prepare "$dir"
   # Saves each message's bytes as received (N.eml) and its envelope (N.env).
   cat > "${dir}_handler.py" <<'PY'
 import os, sys
@@ -151,15 +162,12 @@ class Saver:
 PY
   (cd "$(dirname "$dir")" && exec /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
     -c "$(basename "$dir")_handler.Saver" "$dir") >"$dir.log" 2>&1 &
-  _mail_pids+=($!)
-  wait_port "$SMTP_PORT" 10 || { cat "$dir.log" >&2; exit 1; }
+  _smtp_started "$dir" $!
 }
 
 start_smtp_auth() {
   local dir=$1
-  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || { echo "aiosmtpd not installed" >&2; exit 77; }
-  SMTP_PORT=$(free_port)
-  mkdir -p "$dir"
+  _smtp_prepare "$dir"
   # aiosmtpd's own AUTH (its command line has no authenticator): required
   # before MAIL FROM, over plain TCP since the test has no certificate.
   cat > "${dir}_auth.py" <<'PY'
@@ -190,6 +198,5 @@ c.start()
 threading.Event().wait()
 PY
   /usr/bin/python3 "${dir}_auth.py" "$dir" "$SMTP_PORT" "$SMTP_PASS" >"$dir.log" 2>&1 &
-  _mail_pids+=($!)
-  wait_port "$SMTP_PORT" 10 || { cat "$dir.log" >&2; exit 1; }
+  _smtp_started "$dir" $!
 }
