@@ -396,7 +396,8 @@ static int header_value_ok(const char *s)
 
 /* Merges defaults.headers and opts.headers (the call wins, names compared
  * without case) and builds the curl list and the recorded JSON, sorted by
- * name. A header set to false is removed (also curl's own, e.g. Accept). */
+ * name. A header set to false is removed (also curl's own, e.g. Accept).
+ * Without any, the request goes out with http_xfer.c's default list. */
 static void parse_headers(lua_State *L, http_req *req, int opts, int defs, const char *fn,
                           const char *ctype)
 {
@@ -523,6 +524,20 @@ static void parse_headers(lua_State *L, http_req *req, int opts, int defs, const
         lua_pop(L, 3);
     }
     drudge_buf_free(&line);
+    /* drudge's own defaults, unless the script set (or removed) them */
+    static const char *const own[][2] = {{"user-agent", HTTP_USER_AGENT_LINE},
+                                         {"accept-encoding", NULL}};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        int set = lua_getfield(L, merged, own[i][0]) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (set)
+            continue;
+        struct curl_slist *nh =
+            curl_slist_append(req->headers, own[i][1] ? own[i][1] : http_accept_encoding_line());
+        if (!nh)
+            luaL_error(L, "%s: out of memory", fn);
+        req->headers = nh;
+    }
     lua_getfield(L, merged, "idempotency-key");
     if (!lua_isnil(L, -1))
         req->idempotent = 1;

@@ -143,7 +143,9 @@ void http_rec_response(drudge_buf *out, const http_req *req, const http_resp *re
         return;
     }
     register_cookies(rec, &resp->cookies);
-    drudge_buf_printf(out, "{\"status\":%ld,\"url\":", resp->status);
+    drudge_buf_puts(out, "{\"status\":");
+    drudge_buf_int(out, resp->status);
+    drudge_buf_puts(out, ",\"url\":");
     if (strchr(resp->url, '@') || strchr(resp->url, '#')) {
         drudge_buf u = {0};
         drudge_http_redact_url(resp->url, &u);
@@ -184,7 +186,8 @@ void http_rec_response(drudge_buf *out, const http_req *req, const http_resp *re
         }
         p = eol + 1;
     }
-    drudge_buf_printf(out, "],\"size\":%zu", resp->size);
+    drudge_buf_puts(out, "],\"size\":");
+    drudge_buf_int(out, (int64_t)resp->size);
     size_t ctlen = 0;
     const char *ct = find_header(&resp->headers, "content-type", &ctlen);
     char ctype[128];

@@ -31,6 +31,14 @@ typedef struct xfer_ctx {
 
 static CURLSH *share;
 static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+/* User-Agent and Accept-Encoding go out as ready-made header lines rather
+ * than through CURLOPT_USERAGENT: curl formats that option into a header
+ * with its own printf on every request (about 5,000 instructions, a tenth
+ * of a keep-alive GET), and a header the list already has is not added
+ * again. CURLOPT_ACCEPT_ENCODING stays set, which is what makes curl decode
+ * the body; the encodings offered are the ones it was built to decode. */
+static char accept_encoding[64];
+static struct curl_slist *default_headers; /* for requests without headers of their own */
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
@@ -57,6 +65,23 @@ static void global_init(void)
         curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
         curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     }
+    /* curl's own list for "" (content_encoding.c): deflate, gzip, br, zstd */
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    snprintf(accept_encoding, sizeof accept_encoding, "Accept-Encoding: deflate, gzip%s%s",
+             v->features & CURL_VERSION_BROTLI ? ", br" : "",
+             v->features & CURL_VERSION_ZSTD ? ", zstd" : "");
+    default_headers = curl_slist_append(NULL, HTTP_USER_AGENT_LINE);
+    if (default_headers) {
+        struct curl_slist *l = curl_slist_append(default_headers, accept_encoding);
+        if (l)
+            default_headers = l;
+    }
+}
+
+const char *http_accept_encoding_line(void)
+{
+    pthread_once(&global_once, global_init);
+    return accept_encoding;
 }
 
 void http_global_init(void)
@@ -182,7 +207,6 @@ static void set_constant_options(CURL *c)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_SHARE, share);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "drudge/" DRUDGE_VERSION);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 }
@@ -209,7 +233,7 @@ static void set_options(http_state *st, const http_req *req, xfer_ctx *x, double
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(ct * 1000 + 0.5));
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, req->follow ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)req->max_redirects);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers ? req->headers : default_headers);
     int plain = !strcmp(req->method, "GET") && !req->body && !req->mime;
     if (plain)
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
@@ -221,8 +245,11 @@ static void set_options(http_state *st, const http_req *req, xfer_ctx *x, double
     }
     if (req->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
-    if (req->proxy)
+    if (req->proxy) {
         curl_easy_setopt(c, CURLOPT_PROXY, req->proxy);
+        /* the header list is not sent to the proxy (CURLHEADER_SEPARATE) */
+        curl_easy_setopt(c, CURLOPT_USERAGENT, HTTP_USER_AGENT);
+    }
     if (req->bearer) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
         curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, req->bearer);

@@ -103,6 +103,10 @@ typedef struct http_state {
 void http_state_hold(lua_State *L, http_state *st);
 http_state *http_state_get(lua_State *L); /* creates it on first use */
 void http_global_init(void);
+#define HTTP_USER_AGENT      "drudge/" DRUDGE_VERSION
+#define HTTP_USER_AGENT_LINE "User-Agent: " HTTP_USER_AGENT
+/* "Accept-Encoding: ..." with what this libcurl decodes. */
+const char *http_accept_encoding_line(void);
 /* Performs one try. Fills *resp; returns resp->code. */
 CURLcode http_perform(lua_State *L, http_state *st, const http_req *req, http_resp *resp,
                       double timeout_cap);

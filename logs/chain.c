@@ -84,18 +84,10 @@ static void canon_str(drudge_buf *b, const char *s)
         drudge_buf_add(b, "null", 4);
 }
 
-/* Appends v in decimal and a separator (snprintf costs more than the hash). */
 static void canon_int(drudge_buf *b, int64_t v, char sep)
 {
-    char tmp[24], *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    *--p = sep;
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10));
-    if (v < 0)
-        *--p = '-';
-    drudge_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
+    drudge_buf_int(b, v);
+    drudge_buf_add(b, &sep, 1);
 }
 
 void drudge_audit_canonical(drudge_buf *b, int64_t id, int64_t task_id, int attempt,

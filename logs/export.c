@@ -68,7 +68,7 @@ static void json_int(drudge_buf *b, sqlite3_stmt *st, int col)
     if (sqlite3_column_type(st, col) == SQLITE_NULL)
         drudge_buf_puts(b, "null");
     else
-        drudge_buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, col));
+        drudge_buf_int(b, sqlite3_column_int64(st, col));
 }
 
 static void row_jsonl(drudge_buf *b, sqlite3_stmt *st, const char *started)

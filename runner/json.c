@@ -212,7 +212,7 @@ static void json_value(lua_State *L, int idx, drudge_buf *b, const char *what, i
         break;
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) {
-            drudge_buf_printf(b, "%lld", (long long)lua_tointeger(L, idx));
+            drudge_buf_int(b, (int64_t)lua_tointeger(L, idx));
         } else {
             double v = lua_tonumber(L, idx);
             if (!isfinite(v))

@@ -28,6 +28,8 @@ typedef struct drudge_buf {
 void drudge_buf_add(drudge_buf *b, const void *p, size_t n);
 void drudge_buf_puts(drudge_buf *b, const char *s);
 void drudge_buf_printf(drudge_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal: what "%lld" gives, without printf's cost on hot paths. */
+void drudge_buf_int(drudge_buf *b, int64_t v);
 /* Appends s (n bytes) as a JSON string literal, quotes included, escaping as
  * Python's json.dumps(ensure_ascii=False) does: \" \\ \b \f \n \r \t and
  * other bytes below 0x20 as \u00XX; everything else verbatim. */

@@ -24,6 +24,16 @@ return { run = function()
   check("get header", j.headers["X-Case"] == "R-17", r.body)
   check("get url", j.url == "@BASE@/get?case=R-17%2F2024&n=2", j.url)
   check("gzip offered", j.headers["Accept-Encoding"]:find("gzip"), j.headers["Accept-Encoding"])
+  check("user agent with headers", j.headers["User-Agent"]:match("^drudge/%d"), j.headers["User-Agent"])
+  j = http.get("@BASE@/get"):json()
+  check("user agent", j.headers["User-Agent"]:match("^drudge/%d[^,]*$"), j.headers["User-Agent"])
+  check("gzip offered without headers", j.headers["Accept-Encoding"]:find("gzip"), j.headers["Accept-Encoding"])
+  -- the script's own User-Agent replaces drudge's (sent once); false removes a default
+  j = http.get("@BASE@/get", { headers = { ["user-agent"] = "clerk-bot/2", ["Accept-Encoding"] = false } }):json()
+  check("own user agent", j.headers["User-Agent"] == "clerk-bot/2", j.headers["User-Agent"])
+  check("accept-encoding removed", j.headers["Accept-Encoding"] == nil, j.headers["Accept-Encoding"])
+  j = http.get("@BASE@/get", { headers = { ["Accept-Encoding"] = "identity" } }):json()
+  check("own accept-encoding", j.headers["Accept-Encoding"] == "identity", j.headers["Accept-Encoding"])
 
   -- /post: JSON, form, multipart
   j = http.post("@BASE@/post", { json = { subject = "Zoë's statement", pages = 3, urgent = true } }):json()

@@ -545,9 +545,39 @@ static void test_json_invalid_is_a_clear_error(void **state)
     drudge_result_clear(&res);
 }
 
+/* The buffer's formatting, which the audit encoding and every recorded
+ * request go through: integers at the limits, and printf output that fits
+ * the room left, fills it exactly, or needs the buffer to grow. */
+static void test_buf_formatting(void **state)
+{
+    (void)state;
+    drudge_buf b = {0};
+    int64_t v[] = {0, 7, -1, 1234567890123LL, INT64_MAX, INT64_MIN};
+    char want[256] = "", tmp[32];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        drudge_buf_int(&b, v[i]);
+        drudge_buf_add(&b, ",", 1);
+        snprintf(tmp, sizeof tmp, "%lld,", (long long)v[i]);
+        strcat(want, tmp);
+    }
+    assert_string_equal(b.data, want);
+    assert_int_equal(b.len, strlen(want));
+    for (size_t n = 0; n < 300; n += 37) {
+        drudge_buf_reset(&b);
+        drudge_buf_puts(&b, "ab");
+        drudge_buf_printf(&b, "%0*d|%s", (int)n, 5, "end");
+        assert_int_equal(b.len, 2 + (n ? n : 1) + 4);
+        assert_int_equal(b.data[b.len], '\0');
+        assert_string_equal(b.data + b.len - 5, "5|end");
+        assert_int_equal(b.data[2], n > 1 ? '0' : '5');
+    }
+    drudge_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_formatting),
         cmocka_unit_test_setup_teardown(test_contract_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contract_defaults_and_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contract_every_problem_with_line, setup, teardown),
