@@ -118,16 +118,22 @@ static int setup(void **state)
     return 0;
 }
 
+/* The database file and what WAL mode keeps beside it. */
+static void remove_db(const char *path)
+{
+    char p[80];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
+
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char p[80];
     sqlite3_close(f->db);
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    remove_db(f->path);
     free(f);
     return 0;
 }
@@ -310,7 +316,7 @@ static void test_empty(void **state)
     sqlite3 *db;
     drudge_err err = {0};
     snprintf(path, sizeof path, "/tmp/test_report_empty.%d.db", (int)getpid());
-    unlink(path);
+    remove_db(path);
     assert_int_equal(drudge_db_open(path, 0, &db, &err), DRUDGE_OK);
     drudge_report_opts o = {.since = INT64_MIN, .until = INT64_MAX};
     drudge_report *r;
@@ -328,7 +334,7 @@ static void test_empty(void **state)
     drudge_buf_free(&b);
     drudge_report_free(r);
     sqlite3_close(db);
-    unlink(path);
+    remove_db(path);
 }
 
 static void test_periods(void **state)
