@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "drudge/audit.h"
 #include "drudge/cli.h"
 #include "drudge/db.h"
 #include "drudge/host.h"
@@ -55,6 +56,62 @@ static void print_result_json(int64_t id, const char *state, const drudge_result
     drudge_buf_free(&b);
 }
 
+/* Early flush, as `drudge work` does it (worker.c): about once a second a
+ * long run's closed steps go on the audit chain in a transaction of their
+ * own, so a run killed midway (kill -9, power) leaves on the chain what it
+ * had done. The hook runs in the script's thread between two steps and
+ * never waits for the database: when another process is writing, the steps
+ * wait for the next try, at the latest for the final commit. */
+#define RUN_FLUSH_US 1000000
+
+typedef struct run_flush {
+    sqlite3 *db;
+    int64_t next_us;
+    drudge_rec **pending; /* taken from the run's recorder, not yet committed */
+    size_t npending;
+} run_flush;
+
+/* Appends the pending steps in one transaction; wait: through the busy
+ * timeout, or not at all. On failure they stay pending, ready to go again. */
+static drudge_code flush_pending(run_flush *f, int wait, drudge_err *err)
+{
+    if (!f->npending)
+        return DRUDGE_OK;
+    drudge_code rc = wait ? drudge_db_begin(f->db, err) : drudge_db_try_begin(f->db, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < f->npending && !rc; i++)
+        rc = drudge_audit_append(f->db, f->pending[i], err);
+    if (!rc)
+        rc = drudge_db_commit(f->db, err);
+    if (rc) {
+        drudge_db_rollback(f->db);
+        for (size_t i = 0; i < f->npending; i++)
+            drudge_rec_mark_flushed(f->pending[i], 0);
+        return rc;
+    }
+    for (size_t i = 0; i < f->npending; i++)
+        drudge_rec_free(f->pending[i]);
+    f->npending = 0;
+    return DRUDGE_OK;
+}
+
+static void run_on_end(drudge_rec *rec, void *ud)
+{
+    run_flush *f = ud;
+    int64_t now = drudge_mono_us();
+    if (now < f->next_us)
+        return;
+    f->next_us = now + RUN_FLUSH_US;
+    drudge_rec *part = drudge_rec_take_closed(rec);
+    if (part) {
+        f->pending = drudge_xrealloc(f->pending, (f->npending + 1) * sizeof *f->pending);
+        f->pending[f->npending++] = part;
+    }
+    drudge_err err = {0};
+    flush_pending(f, 0, &err); /* busy or failing: tried again later */
+}
+
 int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
@@ -67,6 +124,7 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
     drudge_host *host = NULL;
     drudge_err err = {0};
     drudge_result res = {0};
+    run_flush flush = {0};
     int rc = DRUDGE_EXIT_ERROR, c;
     optind = 1;
     opterr = 0;
@@ -131,7 +189,16 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
     drudge_task_view view = {
         .id = id, .key = key, .attempt = 1, .input = input, .script = info->name};
     int64_t started = drudge_now_us();
+    flush.db = db;
+    flush.next_us = drudge_mono_us() + RUN_FLUSH_US;
+    drudge_rec_on_end(drudge_host_rec(host), run_on_end, &flush);
     if (drudge_host_run(host, script, &view, &res, &err)) {
+        rc = drudge_cli_fail("run", &err);
+        goto cleanup;
+    }
+    /* Steps taken early but not yet committed go first: the final append
+     * skips them. */
+    if (flush_pending(&flush, 1, &err)) {
         rc = drudge_cli_fail("run", &err);
         goto cleanup;
     }
@@ -162,6 +229,9 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
     }
     rc = outcome_exit(res.outcome);
 cleanup:
+    for (size_t i = 0; i < flush.npending; i++)
+        drudge_rec_free(flush.pending[i]);
+    free(flush.pending);
     drudge_result_clear(&res);
     drudge_host_free(host);
     sqlite3_close(db);

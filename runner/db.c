@@ -64,6 +64,14 @@ drudge_code drudge_db_begin(sqlite3 *db, drudge_err *err)
     return drudge_db_exec(db, "BEGIN IMMEDIATE", err);
 }
 
+drudge_code drudge_db_try_begin(sqlite3 *db, drudge_err *err)
+{
+    sqlite3_busy_timeout(db, 0);
+    drudge_code rc = drudge_db_begin(db, err);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    return rc;
+}
+
 drudge_code drudge_db_commit(sqlite3 *db, drudge_err *err)
 {
     return drudge_db_exec(db, "COMMIT", err);

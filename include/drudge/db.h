@@ -44,6 +44,8 @@ drudge_code drudge_db_exec(sqlite3 *db, const char *sql, drudge_err *err);
 drudge_code drudge_db_err(sqlite3 *db, const char *what, drudge_err *err);
 /* BEGIN IMMEDIATE, retrying on SQLITE_BUSY until the busy timeout. */
 drudge_code drudge_db_begin(sqlite3 *db, drudge_err *err);
+/* BEGIN IMMEDIATE now or DRUDGE_EBUSY: for work that can wait for a later try. */
+drudge_code drudge_db_try_begin(sqlite3 *db, drudge_err *err);
 drudge_code drudge_db_commit(sqlite3 *db, drudge_err *err);
 void drudge_db_rollback(sqlite3 *db);
 /* After a big write: checkpoint and truncate the WAL (without waiting). */

@@ -1,0 +1,41 @@
+# `drudge run` of a long script hands its closed steps to the audit chain
+# about once a second, as `drudge work` does: a run killed midway (kill -9)
+# leaves on the chain what it had done, and a run that ends normally has
+# every step once and a chain that verifies.
+source "$TESTS/lib.sh"
+cat > long.lua <<'LUA'
+return {
+  run = function(task)
+    step("post document", function() return 201 end)
+    local t = os.clock()
+    while os.clock() - t < 1.2 do end
+    step("file receipt", function() return true end)
+    t = os.clock()
+    while os.clock() - t < (task.input.spin or 0) do end
+    step("close case", function() return true end)
+    return "ok"
+  end,
+}
+LUA
+# A run killed while it spins: its first two steps are already committed.
+"$DRUDGE" -q run long.lua --input '{"spin":60}' >run1.out 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+  [ "$(sql "select count(*) from steps where task_id = 1" 2>/dev/null)" = 2 ] && break
+  sleep 0.1
+done
+equals "$(sql "select group_concat(name, ',') from (select name from steps where task_id = 1 order by seq)")" \
+  "post document,file receipt" "closed steps committed while the run still ran"
+kill -9 $pid
+wait $pid 2>/dev/null || true
+equals "$(sql "select state from tasks where id = 1")" "running" "the killed run's task is still leased"
+expect_exit 0 "$DRUDGE" audit verify
+
+# A run that ends normally: every step once (those flushed early first, then
+# the rest in seq order, root included), the chain whole.
+expect_exit 0 "$DRUDGE" -q run long.lua --input '{"spin":0}'
+equals "$(sql "select state from tasks where id = 2")" "done" "the second run is done"
+equals "$(sql "select group_concat(seq || ':' || name, ',') from (select * from steps where task_id = 2 order by id)")" \
+  "2:post document,3:file receipt,1:long,4:close case" "steps once each; the early ones precede the root"
+expect_exit 0 "$DRUDGE" audit verify
+finish
