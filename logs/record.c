@@ -369,6 +369,15 @@ static char *dup_or_null(const char *s)
     return s ? drudge_xstrdup(s) : NULL;
 }
 
+drudge_rec *drudge_rec_take_due(drudge_rec *r, int64_t *next_us)
+{
+    int64_t now = drudge_mono_us();
+    if (now < *next_us)
+        return NULL;
+    *next_us = now + DRUDGE_REC_FLUSH_US;
+    return drudge_rec_take_closed(r);
+}
+
 drudge_rec *drudge_rec_take_closed(drudge_rec *r)
 {
     drudge_rec *out = NULL;

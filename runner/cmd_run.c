@@ -62,7 +62,6 @@ static void print_result_json(int64_t id, const char *state, const drudge_result
  * had done. The hook runs in the script's thread between two steps and
  * never waits for the database: when another process is writing, the steps
  * wait for the next try, at the latest for the final commit. */
-#define RUN_FLUSH_US 1000000
 
 typedef struct run_flush {
     sqlite3 *db;
@@ -99,11 +98,10 @@ static drudge_code flush_pending(run_flush *f, int wait, drudge_err *err)
 static void run_on_end(drudge_rec *rec, void *ud)
 {
     run_flush *f = ud;
-    int64_t now = drudge_mono_us();
-    if (now < f->next_us)
-        return;
-    f->next_us = now + RUN_FLUSH_US;
-    drudge_rec *part = drudge_rec_take_closed(rec);
+    int64_t due = f->next_us;
+    drudge_rec *part = drudge_rec_take_due(rec, &f->next_us);
+    if (f->next_us == due)
+        return; /* not yet: steps that failed to go wait for the next turn too */
     if (part) {
         f->pending = drudge_xrealloc(f->pending, (f->npending + 1) * sizeof *f->pending);
         f->pending[f->npending++] = part;
@@ -190,7 +188,7 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
         .id = id, .key = key, .attempt = 1, .input = input, .script = info->name};
     int64_t started = drudge_now_us();
     flush.db = db;
-    flush.next_us = drudge_mono_us() + RUN_FLUSH_US;
+    flush.next_us = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
     drudge_rec_on_end(drudge_host_rec(host), run_on_end, &flush);
     if (drudge_host_run(host, script, &view, &res, &err)) {
         rc = drudge_cli_fail("run", &err);

@@ -39,10 +39,6 @@
 #define IDLE_POLL_US 250000  /* how often to look for new work when there was none */
 #define TICK_US      1000000 /* scheduler tick, reaper, cancel requests */
 #define MAX_CANCELS  256
-/* A long attempt hands its closed steps to the writer this often, so a
- * worker killed mid-attempt leaves on the chain what it had done by then
- * (and task.previous shows it to the retry). */
-#define EARLY_FLUSH_US 1000000
 
 static volatile sig_atomic_t work_signals;
 
@@ -185,16 +181,12 @@ static int pool_busy(pool *p)
 }
 
 /* drudge_rec_on_end hook of the running attempt's recorder (worker
- * thread): at most every EARLY_FLUSH_US, the steps closed so far go to the
- * writer as a partial job, appended to the chain in its next turn. */
+ * thread): at most every DRUDGE_REC_FLUSH_US, the steps closed so far go
+ * to the writer as a partial job, appended to the chain in its next turn. */
 static void early_flush(drudge_rec *rec, void *ud)
 {
     worker *w = ud;
-    int64_t now = drudge_mono_us();
-    if (now < w->flush_at)
-        return;
-    w->flush_at = now + EARLY_FLUSH_US;
-    drudge_rec *part = drudge_rec_take_closed(rec);
+    drudge_rec *part = drudge_rec_take_due(rec, &w->flush_at);
     if (!part)
         return;
     job *j = drudge_xmalloc(sizeof *j);
@@ -232,7 +224,7 @@ static void run_job(worker *w, job *j)
             fprintf(stderr, "drudge work: task.previous unavailable: %s\n", err.msg);
         view.previous = previous;
     }
-    w->flush_at = drudge_mono_us() + EARLY_FLUSH_US;
+    w->flush_at = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
     drudge_rec_on_end(drudge_host_rec(w->host), early_flush, w);
     j->started_us = drudge_now_us();
     j->ran = 1;

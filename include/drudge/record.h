@@ -131,6 +131,13 @@ void drudge_rec_mark_payloads_flushed(drudge_rec *r, size_t upto);
  * on_end registers fn to run after each drudge_rec_end (in the recording
  * thread; never while replaying). */
 drudge_rec *drudge_rec_take_closed(drudge_rec *r);
+/* How often a running attempt hands its closed steps over (`work`, `run`):
+ * a process killed mid-attempt leaves on the chain what it had done by then
+ * (and task.previous shows it to the retry). */
+#define DRUDGE_REC_FLUSH_US 1000000
+/* take_closed at most every DRUDGE_REC_FLUSH_US: NULL until the monotonic
+ * clock reaches *next_us, which it then moves on. */
+drudge_rec *drudge_rec_take_due(drudge_rec *r, int64_t *next_us);
 void drudge_rec_on_end(drudge_rec *r, void (*fn)(drudge_rec *r, void *ud), void *ud);
 
 /* --- replay --- */
