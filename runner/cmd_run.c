@@ -62,7 +62,6 @@ static void print_result_json(int64_t id, const char *state, const drudge_result
  * had done. The hook runs in the script's thread between two steps and
  * never waits for the database: when another process is writing, the steps
  * wait for the next try, at the latest for the final commit. */
-
 typedef struct run_flush {
     sqlite3 *db;
     int64_t next_us;
