@@ -525,15 +525,14 @@ static void parse_headers(lua_State *L, http_req *req, int opts, int defs, const
     }
     drudge_buf_free(&line);
     /* drudge's own defaults, unless the script set (or removed) them */
-    static const char *const own[][2] = {{"user-agent", HTTP_USER_AGENT_LINE},
-                                         {"accept-encoding", NULL}};
+    const char *const own[][2] = {{"user-agent", HTTP_USER_AGENT_LINE},
+                                  {"accept-encoding", http_accept_encoding_line()}};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
         int set = lua_getfield(L, merged, own[i][0]) != LUA_TNIL;
         lua_pop(L, 1);
         if (set)
             continue;
-        struct curl_slist *nh =
-            curl_slist_append(req->headers, own[i][1] ? own[i][1] : http_accept_encoding_line());
+        struct curl_slist *nh = curl_slist_append(req->headers, own[i][1]);
         if (!nh)
             luaL_error(L, "%s: out of memory", fn);
         req->headers = nh;

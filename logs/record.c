@@ -378,6 +378,26 @@ drudge_rec *drudge_rec_take_due(drudge_rec *r, int64_t *next_us)
     return drudge_rec_take_closed(r);
 }
 
+void drudge_step_copy(drudge_step *d, const drudge_step *s)
+{
+    *d = *s;
+    d->kind = dup_or_null(s->kind);
+    d->name = dup_or_null(s->name);
+    d->request = dup_or_null(s->request);
+    d->response = dup_or_null(s->response);
+    d->outcome = dup_or_null(s->outcome);
+    d->error = dup_or_null(s->error);
+}
+
+void drudge_payload_copy(drudge_payload *d, const drudge_payload *p)
+{
+    *d = *p;
+    d->content_type = dup_or_null(p->content_type);
+    d->data = drudge_xmalloc(p->len ? p->len : 1);
+    if (p->len)
+        memcpy(d->data, p->data, p->len);
+}
+
 drudge_rec *drudge_rec_take_closed(drudge_rec *r)
 {
     drudge_rec *out = NULL;
@@ -394,14 +414,7 @@ drudge_rec *drudge_rec_take_closed(drudge_rec *r)
             out->attempt = r->attempt;
         }
         GROW(out->steps, out->nsteps, out->capsteps);
-        drudge_step *c = &out->steps[out->nsteps++];
-        *c = *s;
-        c->kind = dup_or_null(s->kind);
-        c->name = dup_or_null(s->name);
-        c->request = dup_or_null(s->request);
-        c->response = dup_or_null(s->response);
-        c->outcome = dup_or_null(s->outcome);
-        c->error = dup_or_null(s->error);
+        drudge_step_copy(&out->steps[out->nsteps++], s);
         s->handed = 1;
     }
     if (!out)
@@ -411,12 +424,7 @@ drudge_rec *drudge_rec_take_closed(drudge_rec *r)
         if (p->handed)
             continue;
         GROW(out->payloads, out->npayloads, out->cappayloads);
-        drudge_payload *c = &out->payloads[out->npayloads++];
-        *c = *p;
-        c->content_type = dup_or_null(p->content_type);
-        c->data = drudge_xmalloc(p->len ? p->len : 1);
-        if (p->len)
-            memcpy(c->data, p->data, p->len);
+        drudge_payload_copy(&out->payloads[out->npayloads++], p);
         p->handed = 1;
     }
     return out;

@@ -60,6 +60,10 @@ typedef struct drudge_payload {
     int handed; /* copied out by drudge_rec_take_closed */
 } drudge_payload;
 
+/* Deep copies: d gets its own strings and bytes (freed as a recorder's are). */
+void drudge_step_copy(drudge_step *d, const drudge_step *s);
+void drudge_payload_copy(drudge_payload *d, const drudge_payload *p);
+
 drudge_rec *drudge_rec_new(void);
 void drudge_rec_free(drudge_rec *r);
 /* Starts a new attempt: forgets steps and payloads of the last one, and the

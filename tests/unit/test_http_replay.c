@@ -139,11 +139,6 @@ static void run(drudge_host *h, const char *path, const char *input, int attempt
     assert_int_equal(lua_gettop(L), top);
 }
 
-static char *dup0(const char *s)
-{
-    return s ? drudge_xstrdup(s) : NULL;
-}
-
 /* Deep copies of a recorder's steps and payloads, as drudge_rec_replay_load
  * takes ownership of them (in real use they come from the database). */
 static void copy_recording(drudge_rec *rec, drudge_step **steps, size_t *n,
@@ -151,28 +146,12 @@ static void copy_recording(drudge_rec *rec, drudge_step **steps, size_t *n,
 {
     *n = drudge_rec_count(rec);
     *steps = calloc(*n, sizeof **steps);
-    for (size_t i = 0; i < *n; i++) {
-        const drudge_step *s = drudge_rec_step(rec, i);
-        drudge_step *d = &(*steps)[i];
-        *d = *s;
-        d->kind = dup0(s->kind);
-        d->name = dup0(s->name);
-        d->request = dup0(s->request);
-        d->response = dup0(s->response);
-        d->outcome = dup0(s->outcome);
-        d->error = dup0(s->error);
-    }
+    for (size_t i = 0; i < *n; i++)
+        drudge_step_copy(&(*steps)[i], drudge_rec_step(rec, i));
     *np = drudge_rec_payload_count(rec);
     *payloads = calloc(*np ? *np : 1, sizeof **payloads);
-    for (size_t i = 0; i < *np; i++) {
-        const drudge_payload *p = drudge_rec_payload_at(rec, i);
-        drudge_payload *d = &(*payloads)[i];
-        memcpy(d->sha256, p->sha256, 65);
-        d->content_type = dup0(p->content_type);
-        d->len = p->len;
-        d->data = malloc(p->len ? p->len : 1);
-        memcpy(d->data, p->data, p->len);
-    }
+    for (size_t i = 0; i < *np; i++)
+        drudge_payload_copy(&(*payloads)[i], drudge_rec_payload_at(rec, i));
 }
 
 static const char *replay_src =
