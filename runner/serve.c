@@ -45,11 +45,21 @@ FORWARD(drudge_code, drudge_metrics_render, (sqlite3 * db, struct drudge_buf *ou
 FORWARD(drudge_code, drudge_metrics_serve,
         (const char *db_path, const char *listen, drudge_metrics_server **out, drudge_err *err),
         (db_path, listen, out, err), err, err->code)
-FORWARD_VOID(drudge_metrics_stop, (drudge_metrics_server * s), (s))
+/* Stopping nothing needs no module: `drudge work` without --metrics runs
+ * where the module is not installed. */
+void drudge_metrics_stop(drudge_metrics_server *s)
+{
+    if (s)
+        ((void (*)(drudge_metrics_server *))serve_sym("drudge_metrics_stop", NULL))(s);
+}
 FORWARD(drudge_demo_service *, drudge_demo_service_start,
         (const drudge_demo_opts *opts, drudge_err *err), (opts, err), err, NULL)
 FORWARD(unsigned short, drudge_demo_service_port, (const drudge_demo_service *s), (s), NULL, 0)
 FORWARD_VOID(drudge_demo_service_stats, (drudge_demo_service * s, drudge_demo_stats *out), (s, out))
-FORWARD_VOID(drudge_demo_service_stop, (drudge_demo_service * s), (s))
+void drudge_demo_service_stop(drudge_demo_service *s)
+{
+    if (s)
+        ((void (*)(drudge_demo_service *))serve_sym("drudge_demo_service_stop", NULL))(s);
+}
 FORWARD_VOID(drudge_demo_case_ref, (int i, char out[32]), (i, out))
 FORWARD(int, drudge_demo_serve_main, (int argc, char **argv), (argc, argv), NULL, 1)
