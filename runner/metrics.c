@@ -271,7 +271,7 @@ static drudge_code render(sqlite3 *db, steps_hist *hist, struct drudge_buf *out,
     rc = each_row(db,
                   "SELECT script, sum(state = 'queued'), sum(state = 'running'), "
                   "sum(state = 'done'), sum(state = 'failed'), sum(state = 'dead'), "
-                  "sum(state = 'cancelled') FROM tasks GROUP BY script ORDER BY script",
+                  "sum(state = 'cancelled') FROM task_state GROUP BY script ORDER BY script",
                   out, task_row, err);
     if (rc)
         goto cleanup;

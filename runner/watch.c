@@ -67,19 +67,20 @@ static drudge_code collect_scripts(sqlite3 *db, snapshot *s, drudge_err *err)
      * oldest of those finished recently). */
     static const char sql[] =
         "WITH open AS (SELECT script, min(created_at) AS since FROM tasks "
-        "  WHERE state IN ('queued','running') GROUP BY script),"
+        "  WHERE state = 'queued' GROUP BY script)," /* running tasks are 'queued' in their row */
         " recent AS (SELECT script, min(created_at) AS since FROM tasks "
         "  WHERE finished_at >= ?1 - ?3 AND script NOT IN (SELECT script FROM open) "
         "  GROUP BY script),"
         " backlog AS (SELECT * FROM open UNION ALL SELECT * FROM recent) "
         "SELECT b.script, b.since,"
         " (SELECT count(*) FROM paused p WHERE p.script = b.script),"
-        " sum(t.state = 'queued'), sum(t.state = 'running'),"
-        " sum(t.state = 'queued' AND t.attempts > 0),"
+        " sum(t.state = 'queued' AND r.task_id IS NULL), sum(r.task_id IS NOT NULL),"
+        " sum(t.state = 'queued' AND r.task_id IS NULL AND t.attempts > 0),"
         " count(*), sum(t.state IN ('done','failed','dead','cancelled')),"
         " sum(t.state = 'done'), sum(t.state IN ('failed','dead')), sum(t.state = 'cancelled'),"
         " sum(t.finished_at >= ?1 - ?2) "
         "FROM backlog b JOIN tasks t ON t.script = b.script AND t.created_at >= b.since "
+        "LEFT JOIN running r ON r.task_id = t.id "
         "GROUP BY b.script ORDER BY b.script LIMIT ?4";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -156,10 +157,9 @@ static drudge_code collect(sqlite3 *db, int64_t now, snapshot *s, drudge_err *er
     if ((rc = collect_scripts(db, s, err)))
         goto cleanup;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(DISTINCT lease_owner) FROM tasks WHERE state = 'running'",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM leases WHERE until >= ?", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_bind_int64(st, 1, s->now) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         s->workers = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     drudge_schedule *list;

@@ -799,6 +799,9 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
             if (!rc)
                 after_commit(&wr, c, nc);
         }
+        /* Nothing of ours runs any more: the lease goes (autocommit). */
+        if (!rc)
+            rc = drudge_queue_drop_lease(wr.q, err);
         /* A drained worker signs the head it leaves behind. */
         if (!rc && opts->checkpoint_key)
             rc = drudge_audit_checkpoint(db, opts->checkpoint_key, err);

@@ -127,8 +127,8 @@ void drudge_claimed_free(drudge_claimed *t);
 void drudge_queue_begin_turn(drudge_queue *q);
 drudge_code drudge_queue_end_turn(drudge_queue *q, drudge_err *err);
 
-/* Claims up to max due tasks, highest priority first, leasing them to the
- * owner until now + lease. Skips paused scripts, tasks outside their run
+/* Claims up to max due tasks, highest priority first, for the owner, whose
+ * lease it extends to now + lease. Skips paused scripts, tasks outside their run
  * window and scripts not in opts->scripts. *out is a malloc'd array of *n
  * tasks in claim order (caller frees each with drudge_claimed_free, then the
  * array). */
@@ -161,7 +161,8 @@ drudge_code drudge_queue_append_steps(drudge_queue *q, drudge_rec *rec, drudge_e
 /* Puts claimed tasks that never started back to queued (no attempt spent). */
 drudge_code drudge_queue_release(drudge_queue *q, const drudge_claimed *t, drudge_err *err);
 
-/* Extends every lease the owner holds to now + lease. *ncancel gets the
+/* Extends the owner's lease (one per process, covering every task it holds)
+ * to now + lease. *ncancel gets the
  * number of ids written to cancel[] (at most max): tasks of ours an operator
  * asked to cancel. */
 drudge_code drudge_queue_renew(drudge_queue *q, int64_t now, int64_t *cancel, size_t max,
@@ -172,8 +173,13 @@ drudge_code drudge_queue_cancel_requests(drudge_queue *q, int64_t *cancel, size_
 
 /* Requeues tasks whose lease expired before now (their worker died or
  * stalled), recording each lost attempt (outcome "lost", counted against
- * max_attempts) and its audit step. *n gets how many. */
+ * max_attempts) and its audit step, then drops the expired leases. *n gets
+ * how many tasks. */
 drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, int *n /* OUT */, drudge_err *err);
+
+/* Gives up the owner's lease when it holds no task any more (a process that
+ * drained); a lease still holding tasks is left to expire and be reaped. */
+drudge_code drudge_queue_drop_lease(drudge_queue *q, drudge_err *err);
 
 /* Whether anything is left for this queue: due tasks it could claim, or
  * running tasks (anyone's, as an expired lease comes back). */

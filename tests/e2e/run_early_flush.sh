@@ -28,7 +28,7 @@ equals "$(sql "select group_concat(name, ',') from (select name from steps where
   "post document,file receipt" "closed steps committed while the run still ran"
 kill -9 $pid
 wait $pid 2>/dev/null || true
-equals "$(sql "select state from tasks where id = 1")" "running" "the killed run's task is still leased"
+equals "$(sql "select state from task_state where id = 1")" "running" "the killed run's task is still leased"
 expect_exit 0 "$DRUDGE" audit verify
 
 # A run that ends normally: every step once (those flushed early first, then

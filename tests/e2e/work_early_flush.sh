@@ -35,7 +35,7 @@ equals "$(sql "select group_concat(name, ',') from (select name from steps where
   "post document,file receipt" "closed steps committed while the attempt still ran"
 kill -9 $pid
 wait $pid 2>/dev/null || true
-equals "$(sql "select state from tasks")" "running" "the killed worker's task is still leased"
+equals "$(sql "select state from task_state")" "running" "the killed worker's task is still leased"
 sleep 2.2 # the lease runs out
 expect_exit 0 "$DRUDGE" -q work --until-empty --backoff-base 0
 equals "$(sql "select state, attempts from tasks")" "done|2" "done on the second attempt"

@@ -107,7 +107,7 @@ static char *text(fixture *f, const char *sql, int64_t id)
 
 static void assert_state(fixture *f, int64_t id, const char *want)
 {
-    char *s = text(f, "SELECT state FROM tasks WHERE id = ?", id);
+    char *s = text(f, "SELECT state FROM task_state WHERE id = ?", id);
     assert_string_equal(s, want);
     free(s);
 }
@@ -167,7 +167,10 @@ static void test_claim_order_and_due(void **state)
     assert_string_equal(v[0].input, "{\"n\":1}");
     assert_state(f, low, "running");
     assert_state(f, later, "queued");
-    assert_int_equal(num(f, "SELECT lease_until FROM tasks WHERE id = ?", high), T0 + 10 * SEC);
+    assert_int_equal(
+        num(f, "SELECT until FROM leases l JOIN running r ON r.owner = l.owner WHERE r.task_id = ?",
+            high),
+        T0 + 10 * SEC);
     free_claimed(v, n);
     /* Nothing else is due until the clock reaches it. */
     assert_int_equal(claim(f->q, T0 + SEC, 10, &v), 0);
@@ -257,7 +260,7 @@ static void test_done_records_attempt_and_audit(void **state)
                          id),
                      1);
     assert_int_equal(num(f, "SELECT count(*) FROM steps WHERE task_id = ?", id), 1);
-    assert_int_equal(num(f, "SELECT lease_owner IS NULL FROM tasks WHERE id = ?", id), 1);
+    assert_int_equal(num(f, "SELECT count(*) FROM running WHERE task_id = ?", id), 0);
     drudge_rec_free(rec);
     free_claimed(v, 1);
 }
@@ -362,6 +365,8 @@ static void test_lease_expiry_reaps_and_fences(void **state)
     assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
     assert_int_equal(n, 1);
     assert_state(f, id, "queued");
+    /* The dead worker's lease went with its last task; the reaper holds none. */
+    assert_int_equal(num(f, "SELECT count(*) FROM leases", 0), 0);
     assert_int_equal(num(f,
                          "SELECT count(*) FROM attempts WHERE task_id = ? AND outcome = 'lost' "
                          "AND worker = 'w1' AND n = 1",
@@ -383,6 +388,45 @@ static void test_lease_expiry_reaps_and_fences(void **state)
     assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
     assert_int_equal(n, 1);
     assert_state(f, id, "dead");
+    drudge_queue_free(q2);
+}
+
+/* A process that stalled past its lease, was reaped, and woke up: its next
+ * claim takes a lease again, so its new tasks are not taken for orphans. Its
+ * lease goes when it drains, and not while it still holds a task. */
+static void test_lease_after_reaping_and_drop(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    int64_t a = add(f, "s", NULL, 0, T0, 3), b = add(f, "s", NULL, 0, T0, 3);
+    drudge_claimed *v, *w;
+    assert_int_equal(claim(f->q, T0, 1, &v), 1);
+    assert_int_equal(v[0].id, a);
+    drudge_queue *q2 = new_queue(f->db, "w2", NULL);
+    int n = -1;
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_reap(q2, T0 + 11 * SEC, &n, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(num(f, "SELECT count(*) FROM leases WHERE owner = 'w1'", 0), 0);
+    /* w1 wakes up and claims again (the highest first: a, requeued). */
+    assert_int_equal(claim(f->q, T0 + 12 * SEC, 2, &w), 2);
+    assert_int_equal(num(f, "SELECT until FROM leases WHERE owner = 'w1'", 0), T0 + 22 * SEC);
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_reap(q2, T0 + 13 * SEC, &n, &err), DRUDGE_OK);
+    assert_int_equal(n, 0);
+    /* Holding tasks, the lease stays; once they are done, it goes. */
+    assert_int_equal(drudge_queue_drop_lease(f->q, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(num(f, "SELECT count(*) FROM leases WHERE owner = 'w1'", 0), 1);
+    assert_state(f, b, "running");
+    assert_string_equal(complete(f->q, &w[0], DRUDGE_DONE, 0, NULL, T0 + 14 * SEC), "done");
+    assert_string_equal(complete(f->q, &w[1], DRUDGE_DONE, 0, NULL, T0 + 14 * SEC), "done");
+    assert_int_equal(drudge_queue_drop_lease(f->q, &err), DRUDGE_OK);
+    assert_int_equal(num(f, "SELECT count(*) FROM leases", 0), 0);
+    assert_int_equal(num(f, "SELECT count(*) FROM running", 0), 0);
+    free_claimed(v, 1);
+    free_claimed(w, 2);
     drudge_queue_free(q2);
 }
 
@@ -625,9 +669,71 @@ static void test_migration_v2_counts_done(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0),
-                        "tasks_due,tasks_exceptions,tasks_key,tasks_lease");
+                        "tasks_due,tasks_exceptions,tasks_key");
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* A v2 database with tasks running under per-task leases (one worker alive,
+ * one dead) opens as v3: they are running under per-process leases, the
+ * live one keeps running and the dead one's task is reaped as lost. */
+static void test_migration_v3_moves_leases(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    char path[160];
+    snprintf(path, sizeof path, "%s/v2.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(drudge_db_exec(db, drudge_queue_migrations[i], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_exec(db, drudge_audit_migrations[0], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_exec(db, drudge_schedule_migrations[0], &err), DRUDGE_OK);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tasks(script, script_path, state, run_at, max_attempts, created_at, "
+             "lease_owner, lease_until, claimed_at, cancel_requested) VALUES "
+             "('a', '/a.lua', 'running', 1, 3, 1, 'alive', %lld, %lld, 1),"
+             "('a', '/a.lua', 'running', 1, 3, 1, 'gone', %lld, %lld, 0),"
+             "('a', '/a.lua', 'queued', 1, 3, 1, NULL, NULL, NULL, 0);"
+             "PRAGMA user_version = 2",
+             (long long)(T0 + 60 * SEC), (long long)(T0 - SEC), (long long)(T0 - 5 * SEC),
+             (long long)(T0 - 20 * SEC));
+    assert_int_equal(drudge_db_exec(db, sql, &err), DRUDGE_OK);
+    sqlite3_close(db);
+    sqlite3_close(f->db);
+    drudge_queue_free(f->q);
+    assert_int_equal(drudge_db_open(path, 0, &f->db, &err), DRUDGE_OK);
+    f->q = new_queue(f->db, "w1", NULL);
+    assert_state(f, 1, "running");
+    assert_state(f, 2, "running");
+    assert_state(f, 3, "queued");
+    assert_int_equal(num(f, "SELECT until FROM leases WHERE owner = 'alive'", 0), T0 + 60 * SEC);
+    assert_int_equal(num(f, "SELECT cancel_requested FROM running WHERE task_id = ?", 1), 1);
+    assert_int_equal(num(f, "SELECT claimed_at FROM running WHERE task_id = ?", 2), T0 - 20 * SEC);
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM pragma_table_info('tasks') WHERE name IN "
+                         "('lease_owner', 'lease_until', 'claimed_at', 'cancel_requested')",
+                         0),
+                     0);
+    int n = -1;
+    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_reap(f->q, T0, &n, &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(n, 1);
+    assert_state(f, 1, "running");
+    assert_state(f, 2, "queued");
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM attempts WHERE task_id = ? AND outcome = 'lost' "
+                         "AND worker = 'gone' AND started_at = 1794999980000000",
+                         2),
+                     1);
+    /* Only the task nobody runs can be claimed. */
+    drudge_claimed *v;
+    assert_int_equal(claim(f->q, T0, 5, &v), 2);
+    assert_int_equal(v[0].id, 3); /* due since 1; the requeued one since T0 */
+    assert_int_equal(v[1].id, 2);
+    free_claimed(v, 2);
 }
 
 int main(void)
@@ -648,6 +754,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_v2_counts_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_v3_moves_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_after_reaping_and_drop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
