@@ -32,7 +32,7 @@ static const char tasks_sql_script[] = TASKS_SQL("tasks", " AND script = ?1");
 static const char attempts_sql[] = "SELECT task_id, ended_at - started_at FROM attempts";
 
 static const char backlog_sql[] =
-    "SELECT script, SUM(state = 'queued'), SUM(state = 'running') FROM tasks"
+    "SELECT script, SUM(state = 'queued'), SUM(state = 'running') FROM task_state"
     " WHERE state IN ('queued','running') AND (?1 IS NULL OR script = ?1) GROUP BY script";
 
 int64_t drudge_report_finished(const drudge_report_figures *f)

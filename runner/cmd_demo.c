@@ -346,7 +346,8 @@ static void count_states(sqlite3 *db, counts *c)
 {
     sqlite3_stmt *st;
     memset(c, 0, sizeof *c);
-    if (sqlite3_prepare_v2(db, "SELECT state, COUNT(*) FROM tasks GROUP BY state", -1, &st, NULL))
+    if (sqlite3_prepare_v2(db, "SELECT state, COUNT(*) FROM task_state GROUP BY state", -1, &st,
+                           NULL))
         return;
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *s = (const char *)sqlite3_column_text(st, 0);

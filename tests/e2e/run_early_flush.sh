@@ -29,6 +29,13 @@ equals "$(sql "select group_concat(name, ',') from (select name from steps where
 kill -9 $pid
 wait $pid 2>/dev/null || true
 equals "$(sql "select state from task_state where id = 1")" "running" "the killed run's task is still leased"
+# Its row says queued (a claim leaves it alone); every command shows it running.
+expect_exit 0 "$DRUDGE" tasks --state running --json
+contains "$out" '"id":1,' "tasks --state running"
+expect_exit 0 "$DRUDGE" status --json
+contains "$out" '"running":1' "status counts it running"
+expect_exit 0 "$DRUDGE" report --format json
+contains "$out" '"running":1' "report counts it in the backlog as running"
 expect_exit 0 "$DRUDGE" audit verify
 
 # A run that ends normally: every step once (those flushed early first, then
