@@ -130,6 +130,28 @@ const char *const drudge_queue_migrations[] = {
     "CREATE VIEW task_state(id, script, state) AS "
     "  SELECT t.id, t.script, CASE WHEN r.task_id IS NULL THEN t.state ELSE 'running' END "
     "  FROM tasks t LEFT JOIN running r ON r.task_id = t.id;",
+    /* v4: a task's final attempt (the one that left it done, failed, dead or
+     * cancelled) is kept in the task's own row, which the outcome rewrites
+     * anyway; only an attempt that another follows (a retry, a lost attempt
+     * requeued, or a final one that `drudge retry` reopens) gets a row of its
+     * own, in attempt_log. The row and its unique index cost the writer
+     * about a seventh of its work per task. The view `attempts` shows both,
+     * as the table did; inserting into it goes to attempt_log. Final
+     * attempts recorded before v4 stay in attempt_log (their tasks' outcome
+     * is NULL), so nothing is moved. */
+    "ALTER TABLE attempts RENAME TO attempt_log;"
+    "ALTER TABLE tasks ADD COLUMN worker TEXT;" /* the final attempt's */
+    "ALTER TABLE tasks ADD COLUMN started_at INTEGER;"
+    "ALTER TABLE tasks ADD COLUMN outcome TEXT;" /* NULL: no final attempt in the row */
+    "CREATE VIEW attempts(task_id, n, worker, started_at, ended_at, outcome, error, error_kind) "
+    "  AS SELECT task_id, n, worker, started_at, ended_at, outcome, error, error_kind "
+    "  FROM attempt_log UNION ALL "
+    "  SELECT id, attempts, worker, started_at, finished_at, outcome, error, error_kind "
+    "  FROM tasks WHERE outcome IS NOT NULL;"
+    "CREATE TRIGGER attempts_insert INSTEAD OF INSERT ON attempts BEGIN "
+    "  INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
+    "    error_kind) VALUES (NEW.task_id, NEW.n, NEW.worker, NEW.started_at, NEW.ended_at, "
+    "    NEW.outcome, NEW.error, NEW.error_kind); END;",
     NULL,
 };
 
@@ -644,10 +666,11 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
         {offsetof(drudge_queue, unrun), "DELETE FROM running WHERE task_id = ?1 AND owner = ?2"},
         {offsetof(drudge_queue, done),
          "UPDATE tasks SET state = ?2, attempts = attempts + 1, spent = spent + ?3, output = ?4, "
-         "error = ?5, error_kind = ?6, run_at = coalesce(?7, run_at), finished_at = ?8 "
+         "error = ?5, error_kind = ?6, run_at = coalesce(?7, run_at), finished_at = ?8, "
+         "worker = ?10, started_at = ?11, outcome = ?12 "
          "WHERE id = ?1 AND state = 'queued' AND attempts = ?9"},
         {offsetof(drudge_queue, attempt),
-         "INSERT INTO attempts(task_id, n, worker, started_at, ended_at, outcome, error, "
+         "INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
          "error_kind) VALUES (?,?,?,?,?,?,?,?)"},
         {offsetof(drudge_queue, cancels),
          "SELECT task_id FROM running WHERE owner = ?1 AND cancel_requested"},
@@ -973,6 +996,13 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
             break;
         }
     }
+    /* The attempt ended when the script did, not when its batch committed. */
+    int64_t ended = now;
+    if (res && c->started_us + res->duration_us > c->started_us &&
+        c->started_us + res->duration_us < now)
+        ended = c->started_us + res->duration_us;
+    /* A final attempt is kept in the task's row, any other in attempt_log. */
+    int in_row = res && finished;
     /* The task is still ours only if its `running` row is. */
     sqlite3_bind_int64(q->unrun, 1, t->id);
     sqlite3_bind_text(q->unrun, 2, q->owner, -1, SQLITE_STATIC);
@@ -993,10 +1023,19 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
     else
         sqlite3_bind_null(st, 7);
     if (finished)
-        sqlite3_bind_int64(st, 8, now);
+        sqlite3_bind_int64(st, 8, ended);
     else
         sqlite3_bind_null(st, 8);
     sqlite3_bind_int(st, 9, t->attempt - 1);
+    if (in_row) {
+        sqlite3_bind_text(st, 10, c->worker, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 11, c->started_us);
+        sqlite3_bind_text(st, 12, outcome, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, 10);
+        sqlite3_bind_null(st, 11);
+        sqlite3_bind_null(st, 12);
+    }
     /* Every parameter is bound each time: no clearing. */
     if ((rc = step_done(q, st, "recording a task's outcome", err)))
         return rc;
@@ -1004,20 +1043,12 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
         return DRUDGE_OK; /* deleted or edited by hand while it ran: the result is dropped */
     if (!strcmp(state, "done") && (rc = add_done(q, t, err)))
         return rc;
-    if (res) {
-        /* The attempt ended when the script did, not when its batch committed. */
-        int64_t ended = c->started_us + res->duration_us;
-        rc = insert_attempt(q, t->id, t->attempt, c->worker, c->started_us,
-                            ended > c->started_us && ended < now ? ended : now, outcome, error,
-                            kind, err);
-        if (rc)
-            return rc;
-        if (c->rec) {
-            rc = drudge_audit_writer_append(q->audit, c->rec, err);
-            if (rc)
-                return rc;
-        }
-    }
+    if (res && !in_row &&
+        (rc = insert_attempt(q, t->id, t->attempt, c->worker, c->started_us, ended, outcome, error,
+                             kind, err)))
+        return rc;
+    if (res && c->rec && (rc = drudge_audit_writer_append(q->audit, c->rec, err)))
+        return rc;
     *new_state = state;
     return DRUDGE_OK;
 }
@@ -1128,6 +1159,11 @@ drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, int *n, drudge_err *
         else
             sqlite3_bind_null(st, 8);
         sqlite3_bind_int(st, 9, e->t.attempt - 1);
+        if (dead) { /* the final attempt: kept in the row */
+            sqlite3_bind_text(st, 10, e->owner ? e->owner : "?", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 11, e->claimed_at ? e->claimed_at : now);
+            sqlite3_bind_text(st, 12, "lost", -1, SQLITE_STATIC);
+        }
         s = sqlite3_step(st);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -1137,9 +1173,9 @@ drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, int *n, drudge_err *
         }
         if (sqlite3_changes(q->db) != 1)
             continue;
-        rc = insert_attempt(q, e->t.id, e->t.attempt, e->owner ? e->owner : "?",
-                            e->claimed_at ? e->claimed_at : now, now, "lost", msg, "lost", err);
-        if (rc)
+        if (!dead && (rc = insert_attempt(q, e->t.id, e->t.attempt, e->owner ? e->owner : "?",
+                                          e->claimed_at ? e->claimed_at : now, now, "lost", msg,
+                                          "lost", err)))
             break;
         /* The lost attempt is on the audit chain too, as its root step. */
         drudge_rec_reset(q->rec, e->t.id, e->t.attempt);
@@ -1420,20 +1456,24 @@ void drudge_queue_stats_clear(drudge_queue_stats *s)
     memset(s, 0, sizeof *s);
 }
 
-/* The first attempt row that ended at or after t, by binary search on the
- * rowid: attempts are appended in (nearly) the order they end, so no index
- * on ended_at is kept up to date on the hot path for this. */
+/* Each attempt's root step (seq 1) goes on the audit chain when the attempt
+ * ends, so root steps are in (nearly) the order attempts end: the first one
+ * that ended at or after t is found by binary search on the step id, and no
+ * index on end times is kept up to date on the hot path for this. */
+#define ROOT_STEP "seq = 1 AND parent IS NULL"
 static drudge_code first_attempt_since(sqlite3 *db, int64_t t, int64_t *out, drudge_err *err)
 {
     sqlite3_stmt *st = NULL;
     int64_t lo = 1, hi = 0;
     drudge_code rc = DRUDGE_OK;
-    if (sqlite3_prepare_v2(db, "SELECT max(id) FROM attempts", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT max(id) FROM steps", -1, &st, NULL) != SQLITE_OK)
         return drudge_db_err(db, "status", err);
     if (sqlite3_step(st) == SQLITE_ROW)
         hi = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(db, "SELECT ended_at FROM attempts WHERE id >= ? ORDER BY id LIMIT 1",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT started_at + duration_us FROM steps WHERE id >= ? AND " ROOT_STEP
+                           " ORDER BY id LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return drudge_db_err(db, "status", err);
     hi++; /* answer in [lo, hi]; hi = none */
@@ -1477,8 +1517,8 @@ drudge_code drudge_queue_status(sqlite3 *db, int64_t now, drudge_queue_stats *ou
         ("SELECT script, count(*) FROM tasks INDEXED BY tasks_exceptions WHERE "
          "(state = 'failed' OR state = 'dead' OR state = 'cancelled') AND "
          "(state = 'failed' OR state = 'dead') AND resolved_at IS NULL GROUP BY script"),
-        ("SELECT t.script, count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id "
-         "WHERE a.id >= ?1 GROUP BY t.script"),
+        /* A root step is named after its script. */
+        "SELECT name, count(*) FROM steps WHERE id >= ?1 AND " ROOT_STEP " GROUP BY name",
         "SELECT script FROM paused",
         "SELECT name FROM scripts",
     };
@@ -1582,30 +1622,39 @@ drudge_code drudge_queue_status(sqlite3 *db, int64_t now, drudge_queue_stats *ou
     return DRUDGE_OK;
 }
 
-/* Runs one UPDATE with (id, now) bound in its own transaction; *changes gets
- * the number of rows changed. */
-static drudge_code exec_update(sqlite3 *db, const char *what, const char *sql, int64_t id,
-                               int64_t now, const char *s3, const char *s4, int64_t *changes,
-                               drudge_err *err)
+/* Runs pre (if not NULL), then one UPDATE, each with (id, now, s3, s4) bound
+ * as far as it has parameters, in one transaction; *changes gets the number
+ * of rows the UPDATE changed. */
+static drudge_code exec_update2(sqlite3 *db, const char *what, const char *pre, const char *sql,
+                                int64_t id, int64_t now, const char *s3, const char *s4,
+                                int64_t *changes, drudge_err *err)
 {
+    const char *const stmts[2] = {pre, sql};
     sqlite3_stmt *st = NULL;
     drudge_code rc = drudge_db_begin(db, err);
     if (rc)
         return rc;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = drudge_db_err(db, what, err);
-        goto cleanup;
+    for (int i = 0; i < 2 && !rc; i++) {
+        if (!stmts[i])
+            continue;
+        if (sqlite3_prepare_v2(db, stmts[i], -1, &st, NULL) != SQLITE_OK) {
+            rc = drudge_db_err(db, what, err);
+            goto cleanup;
+        }
+        int nparams = sqlite3_bind_parameter_count(st);
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now);
+        if (nparams >= 3)
+            bind_text_or_null(st, 3, s3);
+        if (nparams >= 4)
+            bind_text_or_null(st, 4, s4);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = drudge_db_err(db, what, err);
+        sqlite3_finalize(st);
+        st = NULL;
     }
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
-    if (sqlite3_bind_parameter_count(st) >= 3)
-        bind_text_or_null(st, 3, s3);
-    if (sqlite3_bind_parameter_count(st) >= 4)
-        bind_text_or_null(st, 4, s4);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = drudge_db_err(db, what, err);
+    if (rc)
         goto cleanup;
-    }
     *changes = sqlite3_changes(db);
     rc = drudge_db_commit(db, err);
 cleanup:
@@ -1613,6 +1662,13 @@ cleanup:
     if (rc)
         drudge_db_rollback(db);
     return rc;
+}
+
+static drudge_code exec_update(sqlite3 *db, const char *what, const char *sql, int64_t id,
+                               int64_t now, const char *s3, const char *s4, int64_t *changes,
+                               drudge_err *err)
+{
+    return exec_update2(db, what, NULL, sql, id, now, s3, s4, changes, err);
 }
 
 /* Explains why an operation did not apply to task id: missing, or its state. */
@@ -1638,15 +1694,22 @@ static drudge_code state_error(sqlite3 *db, int64_t id, const char *op, const ch
 #define REQUEUE                                                                                    \
     "state = 'queued', spent = 0, run_at = ?2, finished_at = NULL, error = NULL, "                 \
     "error_kind = NULL, output = NULL, resolved_by = NULL, resolved_at = NULL, "                   \
-    "resolved_note = NULL"
+    "resolved_note = NULL, worker = NULL, started_at = NULL, outcome = NULL"
+
+/* Before a task is requeued, its final attempt moves from its row to
+ * attempt_log (WHERE: the requeue's own condition). */
+#define KEEP_FINAL_ATTEMPT(WHERE)                                                                  \
+    "INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "           \
+    "error_kind) SELECT id, attempts, worker, started_at, finished_at, outcome, error, "           \
+    "error_kind FROM tasks " WHERE " AND outcome IS NOT NULL"
 
 drudge_code drudge_queue_retry(sqlite3 *db, int64_t id, int64_t now, drudge_err *err)
 {
     int64_t changes = 0;
-    drudge_code rc = exec_update(db, "retry",
-                                 "UPDATE tasks SET " REQUEUE
-                                 " WHERE id = ?1 AND state IN ('failed','dead','cancelled')",
-                                 id, now, NULL, NULL, &changes, err);
+#define RETRY_ONE "WHERE id = ?1 AND ?2 = ?2 AND state IN ('failed','dead','cancelled')"
+    drudge_code rc =
+        exec_update2(db, "retry", KEEP_FINAL_ATTEMPT(RETRY_ONE),
+                     "UPDATE tasks SET " REQUEUE " " RETRY_ONE, id, now, NULL, NULL, &changes, err);
     if (!rc && !changes)
         rc = state_error(db, id, "retry", "failed, dead or cancelled", err);
     return rc;
@@ -1655,10 +1718,10 @@ drudge_code drudge_queue_retry(sqlite3 *db, int64_t id, int64_t now, drudge_err 
 drudge_code drudge_queue_retry_all(sqlite3 *db, const char *state, const char *script, int64_t now,
                                    int64_t *count, drudge_err *err)
 {
-    return exec_update(db, "retry",
-                       "UPDATE tasks SET " REQUEUE " WHERE ?1 = ?1 AND state = ?3 AND "
-                       "(?4 IS NULL OR script = ?4)",
-                       0, now, state, script, count, err);
+#define RETRY_ALL "WHERE ?1 = ?1 AND ?2 = ?2 AND state = ?3 AND (?4 IS NULL OR script = ?4)"
+    return exec_update2(db, "retry", KEEP_FINAL_ATTEMPT(RETRY_ALL),
+                        "UPDATE tasks SET " REQUEUE " " RETRY_ALL, 0, now, state, script, count,
+                        err);
 }
 
 drudge_code drudge_queue_cancel(sqlite3 *db, int64_t id, int64_t now, int *deferred,

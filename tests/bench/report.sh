@@ -7,7 +7,7 @@ cd "$TMP"
 export DRUDGE_DB="$TMP/bench.db"
 "$DRUDGE" -q run "$SRC/scripts/examples/hello.lua" >/dev/null # the schema
 sqlite3 "$DRUDGE_DB" <<'SQL'
-DELETE FROM attempts; DELETE FROM tasks;
+DELETE FROM attempt_log; DELETE FROM tasks;
 PRAGMA synchronous=OFF;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)

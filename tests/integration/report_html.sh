@@ -10,7 +10,7 @@ db = sys.argv[1]
 subprocess.run([os.environ["DRUDGE"], "run", "-q", os.environ["SRC"] + "/scripts/examples/hello.lua"],
                check=True, stdout=subprocess.DEVNULL)  # creates the schema
 c = sqlite3.connect(db)
-c.execute("DELETE FROM attempts"); c.execute("DELETE FROM tasks")
+c.execute("DELETE FROM attempt_log"); c.execute("DELETE FROM tasks")
 day0 = 1740787200 * 10**6  # 2025-03-01T00:00Z
 tid = 1000
 for d in range(10):

@@ -309,6 +309,56 @@ static void test_system_errors_back_off_then_dead(void **state)
     assert_int_equal(num(f, "SELECT count(*) FROM attempts WHERE task_id = ?", id), 3);
 }
 
+/* Where attempts are kept: the final one in the task's row, the earlier ones
+ * in attempt_log, and the view `attempts` shows them all, in order, as one
+ * table would. `drudge retry` moves the final one to the log first. */
+static void test_final_attempt_in_row(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    int64_t id = add(f, "s", NULL, 0, T0, 3);
+    drudge_claimed *v;
+    assert_int_equal(claim(f->q, T0, 1, &v), 1);
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_ERROR, 0, NULL, T0 + SEC), "queued");
+    free_claimed(v, 1);
+    int64_t due = num(f, "SELECT run_at FROM tasks WHERE id = ?", id);
+    assert_int_equal(claim(f->q, due, 1, &v), 1);
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_FAILED, 0, NULL, due + SEC), "failed");
+    free_claimed(v, 1);
+    assert_int_equal(num(f, "SELECT count(*) FROM attempt_log WHERE task_id = ?", id), 1);
+    char *s = text(f,
+                   "SELECT group_concat(n || ':' || outcome || ':' || worker || ':' || "
+                   "(ended_at - started_at), ',') FROM (SELECT * FROM attempts WHERE task_id = ? "
+                   "ORDER BY n)",
+                   id);
+    assert_string_equal(s, "1:error:w1/1:1000,2:failed:w1/1:1000");
+    free(s);
+    assert_int_equal(num(f, "SELECT finished_at FROM tasks WHERE id = ?", id), due + SEC);
+    /* Reopened: the failed attempt joins the log, the row is clear again. */
+    assert_int_equal(drudge_queue_retry(f->db, id, due + 2 * SEC, &err), DRUDGE_OK);
+    assert_int_equal(num(f, "SELECT count(*) FROM attempt_log WHERE task_id = ?", id), 2);
+    assert_int_equal(
+        num(f, "SELECT outcome IS NULL AND worker IS NULL FROM tasks WHERE id = ?", id), 1);
+    assert_int_equal(num(f, "SELECT count(*) FROM attempts WHERE task_id = ?", id), 2);
+    assert_int_equal(claim(f->q, due + 2 * SEC, 1, &v), 1);
+    assert_int_equal(v[0].attempt, 3);
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_DONE, 0, NULL, due + 3 * SEC), "done");
+    free_claimed(v, 1);
+    s = text(f,
+             "SELECT group_concat(n || ':' || outcome, ',') FROM (SELECT * FROM attempts "
+             "WHERE task_id = ? ORDER BY n)",
+             id);
+    assert_string_equal(s, "1:error,2:failed,3:done");
+    free(s);
+    /* Rows written straight into the view (older tools, tests) go to the log. */
+    assert_int_equal(drudge_db_exec(f->db,
+                                    "INSERT INTO attempts(task_id, n, worker, started_at, "
+                                    "ended_at, outcome) VALUES (1, 9, 'x', 1, 2, 'lost')",
+                                    &err),
+                     DRUDGE_OK);
+    assert_int_equal(num(f, "SELECT count(*) FROM attempt_log WHERE n = 9", 0), 1);
+}
+
 static void test_backoff_cap_and_jitter(void **state)
 {
     fixture *f = *state;
@@ -566,8 +616,13 @@ static void test_status_counts(void **state)
     drudge_claimed *v;
     size_t n = claim(f->q, T0, 2, &v);
     assert_int_equal(n, 2);
-    const char *st = complete(f->q, &v[0], DRUDGE_FAILED, 0, NULL, T0);
+    /* The last minute's attempts are counted by their root steps. */
+    drudge_rec *rec = drudge_rec_new();
+    drudge_rec_reset(rec, v[0].id, 1);
+    drudge_rec_end(rec, drudge_rec_begin(rec, "task", "a", "{}"), "failed", NULL, "boom");
+    const char *st = complete(f->q, &v[0], DRUDGE_FAILED, 0, rec, T0);
     assert_string_equal(st, "failed");
+    drudge_rec_free(rec);
     free_claimed(v, n);
     drudge_queue_stats s;
     assert_int_equal(drudge_queue_status(f->db, T0 + SEC, &s, &err), DRUDGE_OK);
@@ -625,7 +680,7 @@ static void test_done_counts(void **state)
     assert_int_equal(s.total.count[2], 5); /* done */
     drudge_queue_stats_clear(&s);
     assert_int_equal(
-        drudge_db_exec(db, "DELETE FROM attempts; DELETE FROM tasks WHERE id = 1", &err),
+        drudge_db_exec(db, "DELETE FROM attempt_log; DELETE FROM tasks WHERE id = 1", &err),
         DRUDGE_OK);
     assert_int_equal(num(f, "SELECT n FROM done_counts WHERE script = 'a'", 0), 3);
     assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE state = 'done'", 0), 4);
@@ -676,8 +731,9 @@ static void test_migration_v2_counts_done(void **state)
 
 /* A v2 database with tasks running under per-task leases (one worker alive,
  * one dead) opens as v3: they are running under per-process leases, the
- * live one keeps running and the dead one's task is reaped as lost. */
-static void test_migration_v3_moves_leases(void **state)
+ * live one keeps running and the dead one's task is reaped as lost. Its
+ * attempt rows are still there through v4's view. */
+static void test_migration_v3_v4(void **state)
 {
     fixture *f = *state;
     drudge_err err = {0};
@@ -689,13 +745,18 @@ static void test_migration_v3_moves_leases(void **state)
         assert_int_equal(drudge_db_exec(db, drudge_queue_migrations[i], &err), DRUDGE_OK);
     assert_int_equal(drudge_db_exec(db, drudge_audit_migrations[0], &err), DRUDGE_OK);
     assert_int_equal(drudge_db_exec(db, drudge_schedule_migrations[0], &err), DRUDGE_OK);
-    char sql[1024];
+    char sql[2048];
     snprintf(sql, sizeof sql,
              "INSERT INTO tasks(script, script_path, state, run_at, max_attempts, created_at, "
              "lease_owner, lease_until, claimed_at, cancel_requested) VALUES "
              "('a', '/a.lua', 'running', 1, 3, 1, 'alive', %lld, %lld, 1),"
              "('a', '/a.lua', 'running', 1, 3, 1, 'gone', %lld, %lld, 0),"
              "('a', '/a.lua', 'queued', 1, 3, 1, NULL, NULL, NULL, 0);"
+             /* A task done before v4, when every attempt had a row. */
+             "INSERT INTO tasks(id, script, script_path, state, run_at, attempts, max_attempts, "
+             "created_at) VALUES (4, 'a', '/a.lua', 'done', 1, 1, 3, 1);"
+             "INSERT INTO attempts(task_id, n, worker, started_at, ended_at, outcome) "
+             "VALUES (4, 1, 'old', 5, 7, 'done');"
              "PRAGMA user_version = 2",
              (long long)(T0 + 60 * SEC), (long long)(T0 - SEC), (long long)(T0 - 5 * SEC),
              (long long)(T0 - 20 * SEC));
@@ -711,6 +772,10 @@ static void test_migration_v3_moves_leases(void **state)
     assert_int_equal(num(f, "SELECT until FROM leases WHERE owner = 'alive'", 0), T0 + 60 * SEC);
     assert_int_equal(num(f, "SELECT cancel_requested FROM running WHERE task_id = ?", 1), 1);
     assert_int_equal(num(f, "SELECT claimed_at FROM running WHERE task_id = ?", 2), T0 - 20 * SEC);
+    char *old = text(f, "SELECT worker || ':' || outcome FROM attempts WHERE task_id = ?", 4);
+    assert_string_equal(old, "old:done");
+    free(old);
+    assert_int_equal(num(f, "SELECT count(*) FROM attempt_log", 0), 1);
     assert_int_equal(num(f,
                          "SELECT count(*) FROM pragma_table_info('tasks') WHERE name IN "
                          "('lease_owner', 'lease_until', 'claimed_at', 'cancel_requested')",
@@ -746,6 +811,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_system_errors_back_off_then_dead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_cap_and_jitter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_final_attempt_in_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_later_spends_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_reaps_and_fences, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_and_cancel, setup, teardown),
@@ -754,7 +820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_v2_counts_done, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migration_v3_moves_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_v3_v4, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_after_reaping_and_drop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
