@@ -762,8 +762,8 @@ static void test_migration_v3_v4(void **state)
              (long long)(T0 - 20 * SEC));
     assert_int_equal(drudge_db_exec(db, sql, &err), DRUDGE_OK);
     sqlite3_close(db);
+    drudge_queue_free(f->q); /* before its connection, which it has statements on */
     sqlite3_close(f->db);
-    drudge_queue_free(f->q);
     assert_int_equal(drudge_db_open(path, 0, &f->db, &err), DRUDGE_OK);
     f->q = new_queue(f->db, "w1", NULL);
     assert_state(f, 1, "running");
