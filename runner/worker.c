@@ -39,6 +39,14 @@
 #define IDLE_POLL_US 250000  /* how often to look for new work when there was none */
 #define TICK_US      1000000 /* scheduler tick, reaper, cancel requests */
 #define MAX_CANCELS  256
+/* A turn waits for MIN_BATCH outcomes (or half the prefetch, if that is
+ * less), for BATCH_WAIT_US at most, unless the workers would run out of
+ * claimed tasks first. A commit costs the writer about as much as a dozen
+ * outcomes, and turns taken as fast as outcomes came averaged 150 outcomes:
+ * waiting for 256 cut commits by a third and raised the no-op lifecycle
+ * from 39,500-44,000 to 43,700-49,000 tasks/s. */
+#define MIN_BATCH     256
+#define BATCH_WAIT_US 3000
 
 static volatile sig_atomic_t work_signals;
 
@@ -93,6 +101,7 @@ struct pool {
     int inflight;
     int stopping; /* workers exit once ready is empty */
     int writer_waiting, workers_waiting, rec_waiting;
+    int min_batch; /* outcomes worth waking the writer for (see MIN_BATCH) */
     worker *workers;
     int nworkers;
     char owner[160];
@@ -163,10 +172,13 @@ static void append_input_json(drudge_buf *b, const drudge_claimed *t)
 }
 
 /* Hands j to the writer; the caller holds p->mu. */
+/* The writer is woken by the first outcome of a batch (it starts the wait),
+ * by the one that completes it, and by any once the workers run dry; not by
+ * every one, which would wake it hundreds of times a turn. */
 static void to_writer(pool *p, job *j)
 {
     list_push(&p->done, j);
-    if (p->writer_waiting)
+    if (p->writer_waiting && (p->done.n == 1 || (int)p->done.n >= p->min_batch || !p->ready.head))
         pthread_cond_signal(&p->writer_cv);
 }
 
@@ -527,6 +539,7 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
     int64_t next_checkpoint = o->checkpoint_key ? now + o->checkpoint_every_us : INT64_MAX;
     int prefetch_max = o->prefetch > 0 ? o->prefetch : MAX_PREFETCH;
     int min_want = 2 * p->nworkers, draining = 0, failures = 0;
+    int64_t batch_since = 0; /* when the oldest outcome not yet written came in */
     drudge_code rc = DRUDGE_OK;
 
     for (;;) {
@@ -567,7 +580,13 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
             /* Claim alone (a commit of its own) only when the ready list runs
              * low; otherwise top it up with the next batch of outcomes. */
             int claim_now = want > 0 && have <= target / 2;
-            if (p->done.head || wr->cancelled.head || claim_now || now >= next_renew || p->fatal ||
+            if (!p->done.head)
+                batch_since = 0;
+            else if (!batch_since)
+                batch_since = now;
+            int batch_due = p->done.head && ((int)p->done.n >= p->min_batch || !have || draining ||
+                                             now >= batch_since + BATCH_WAIT_US);
+            if (batch_due || wr->cancelled.head || claim_now || now >= next_renew || p->fatal ||
                 now >= next_reap || now >= next_tick || work_signals != sig)
                 break;
             if (draining && !p->inflight)
@@ -575,6 +594,8 @@ static drudge_code writer_loop(writer *wr, drudge_err *err)
             int64_t until = min64(next_renew, min64(next_reap, next_tick));
             if (want > 0)
                 until = min64(until, next_claim);
+            if (batch_since)
+                until = min64(until, batch_since + BATCH_WAIT_US);
             p->writer_waiting = 1;
             cond_wait_until(&p->writer_cv, &p->mu, min64(until, now + 200000));
             p->writer_waiting = 0;
@@ -680,6 +701,11 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
     p.opts = opts;
     p.recs = drudge_xmalloc(MAX_RECS * sizeof *p.recs);
     p.nworkers = nthreads;
+    p.min_batch = ((opts->prefetch > 0 ? opts->prefetch : MAX_PREFETCH) - nthreads) / 2;
+    if (p.min_batch > MIN_BATCH)
+        p.min_batch = MIN_BATCH;
+    if (p.min_batch < 1)
+        p.min_batch = 1;
     p.workers = drudge_xmalloc((size_t)nthreads * sizeof *p.workers);
     memset(p.workers, 0, (size_t)nthreads * sizeof *p.workers);
     make_owner(p.owner, sizeof p.owner);
