@@ -1625,9 +1625,9 @@ drudge_code drudge_queue_status(sqlite3 *db, int64_t now, drudge_queue_stats *ou
 /* Runs pre (if not NULL), then one UPDATE, each with (id, now, s3, s4) bound
  * as far as it has parameters, in one transaction; *changes gets the number
  * of rows the UPDATE changed. */
-static drudge_code exec_update2(sqlite3 *db, const char *what, const char *pre, const char *sql,
-                                int64_t id, int64_t now, const char *s3, const char *s4,
-                                int64_t *changes, drudge_err *err)
+static drudge_code exec_pre_update(sqlite3 *db, const char *what, const char *pre, const char *sql,
+                                   int64_t id, int64_t now, const char *s3, const char *s4,
+                                   int64_t *changes, drudge_err *err)
 {
     const char *const stmts[2] = {pre, sql};
     sqlite3_stmt *st = NULL;
@@ -1668,7 +1668,7 @@ static drudge_code exec_update(sqlite3 *db, const char *what, const char *sql, i
                                int64_t now, const char *s3, const char *s4, int64_t *changes,
                                drudge_err *err)
 {
-    return exec_update2(db, what, NULL, sql, id, now, s3, s4, changes, err);
+    return exec_pre_update(db, what, NULL, sql, id, now, s3, s4, changes, err);
 }
 
 /* Explains why an operation did not apply to task id: missing, or its state. */
@@ -1707,9 +1707,9 @@ drudge_code drudge_queue_retry(sqlite3 *db, int64_t id, int64_t now, drudge_err 
 {
     int64_t changes = 0;
 #define RETRY_ONE "WHERE id = ?1 AND ?2 = ?2 AND state IN ('failed','dead','cancelled')"
-    drudge_code rc =
-        exec_update2(db, "retry", KEEP_FINAL_ATTEMPT(RETRY_ONE),
-                     "UPDATE tasks SET " REQUEUE " " RETRY_ONE, id, now, NULL, NULL, &changes, err);
+    drudge_code rc = exec_pre_update(db, "retry", KEEP_FINAL_ATTEMPT(RETRY_ONE),
+                                     "UPDATE tasks SET " REQUEUE " " RETRY_ONE, id, now, NULL, NULL,
+                                     &changes, err);
     if (!rc && !changes)
         rc = state_error(db, id, "retry", "failed, dead or cancelled", err);
     return rc;
@@ -1719,9 +1719,9 @@ drudge_code drudge_queue_retry_all(sqlite3 *db, const char *state, const char *s
                                    int64_t *count, drudge_err *err)
 {
 #define RETRY_ALL "WHERE ?1 = ?1 AND ?2 = ?2 AND state = ?3 AND (?4 IS NULL OR script = ?4)"
-    return exec_update2(db, "retry", KEEP_FINAL_ATTEMPT(RETRY_ALL),
-                        "UPDATE tasks SET " REQUEUE " " RETRY_ALL, 0, now, state, script, count,
-                        err);
+    return exec_pre_update(db, "retry", KEEP_FINAL_ATTEMPT(RETRY_ALL),
+                           "UPDATE tasks SET " REQUEUE " " RETRY_ALL, 0, now, state, script, count,
+                           err);
 }
 
 drudge_code drudge_queue_cancel(sqlite3 *db, int64_t id, int64_t now, int *deferred,
