@@ -8,7 +8,9 @@
  * requests, reaping and the idle check read `running`, which only holds
  * running tasks. Statements on those paths name the index (INDEXED BY) so the
  * planner, which has no statistics for partial indexes, never falls back to
- * scanning the table. */
+ * scanning the table; for the same reason, joins from `running` to tasks are
+ * written CROSS JOIN, which keeps the small table outermost (the planner had
+ * chosen to scan every task and look each one up in `running`). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -572,8 +574,8 @@ struct drudge_queue {
     drudge_queue_opts opts;
     char *owner, *scripts_json;
     unsigned seed;
-    sqlite3_stmt *claim, *take, *lease, *unrun, *done, *attempt, *cancels, *expired, *expire, *idle,
-        *count, *count_id, *drop;
+    sqlite3_stmt *claim, *top, *claim_rest, *take, *lease, *unrun, *done, *attempt, *cancels,
+        *expired, *expire, *idle, *count, *count_id, *drop;
     drudge_audit_writer *audit;
     drudge_rec *rec; /* for the steps of lost attempts */
     /* Between drudge_queue_begin_turn and _end_turn: done outcomes per
@@ -591,8 +593,8 @@ sqlite3 *drudge_queue_db(drudge_queue *q)
     return q->db;
 }
 
-/* The claim, and the idle check that must agree with it about what is
- * claimable: due, not paused, inside its window, one of our scripts. */
+/* What a claim may take (and so what keeps --until-empty going): due, not
+ * paused, inside its window, one of our scripts. */
 #define CLAIMABLE                                                                                  \
     "state = 'queued' AND run_at <= ?1 AND script NOT IN (SELECT script FROM paused) "             \
     "AND (?2 IS NULL OR script IN (SELECT value FROM json_each(?2))) "                             \
@@ -643,6 +645,10 @@ static void sql_window_open(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_int(ctx, c->e[k].open);
 }
 
+#define CLAIM_COLS                                                                                 \
+    "id, script, script_path, key, input, attempts, spent, max_attempts, priority, run_at"
+#define CLAIM_LEVELS 64
+
 drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudge_err *err)
 {
     static const struct {
@@ -651,9 +657,21 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
     } stmts[] = {
         /* Running tasks keep their place in tasks_due; the claim walks past
          * them (a lookup in the small `running` table each). */
+        /* One priority at a time: within one, tasks_due is in run_at order,
+         * so the scan stops at the first task not yet due instead of walking
+         * through every task scheduled for later (a backlog of a million
+         * made each claim that came up short take 50 ms). */
         {offsetof(drudge_queue, claim),
-         "SELECT id, script, script_path, key, input, attempts, spent, max_attempts, priority, "
-         "run_at FROM tasks INDEXED BY tasks_due WHERE " CLAIMABLE
+         "SELECT " CLAIM_COLS " FROM tasks INDEXED BY tasks_due WHERE priority = ?4 AND " CLAIMABLE
+         " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) "
+         "ORDER BY run_at, id LIMIT ?3"},
+        /* Not max(): with a WHERE term SQLite reads every entry for it. */
+        {offsetof(drudge_queue, top),
+         "SELECT priority FROM tasks INDEXED BY tasks_due "
+         "WHERE state = 'queued' AND priority < ?1 ORDER BY priority DESC LIMIT 1"},
+        /* After CLAIM_LEVELS priorities, the rest in one scan. */
+        {offsetof(drudge_queue, claim_rest),
+         "SELECT " CLAIM_COLS " FROM tasks INDEXED BY tasks_due WHERE priority < ?4 AND " CLAIMABLE
          " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) "
          "ORDER BY priority DESC, run_at, id LIMIT ?3"},
         {offsetof(drudge_queue, take),
@@ -678,7 +696,7 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
          * none at all (its lease was reaped). */
         {offsetof(drudge_queue, expired),
          "SELECT t.id, t.script, r.owner, r.claimed_at, t.attempts, t.spent, t.max_attempts, "
-         "t.key, t.input FROM running r JOIN tasks t ON t.id = r.task_id "
+         "t.key, t.input FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
          "WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.owner = r.owner AND l.until >= ?1)"},
         {offsetof(drudge_queue, expire),
          "DELETE FROM leases WHERE until < ?1 "
@@ -689,9 +707,8 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
          "INSERT INTO done_counts(script, n) SELECT script, 1 FROM tasks WHERE id = ?1 "
          "ON CONFLICT(script) DO UPDATE SET n = n + 1"},
         {offsetof(drudge_queue, idle),
-         "SELECT EXISTS(SELECT 1 FROM running r JOIN tasks t ON t.id = r.task_id "
-         "WHERE ?2 IS NULL OR t.script IN (SELECT value FROM json_each(?2))) "
-         "OR EXISTS(SELECT 1 FROM tasks INDEXED BY tasks_due WHERE " CLAIMABLE ")"},
+         "SELECT EXISTS(SELECT 1 FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
+         "WHERE ?2 IS NULL OR t.script IN (SELECT value FROM json_each(?2)))"},
         {offsetof(drudge_queue, drop), "DELETE FROM leases WHERE owner = ?1 "
                                        "AND NOT EXISTS (SELECT 1 FROM running WHERE owner = ?1)"},
     };
@@ -751,9 +768,9 @@ void drudge_queue_free(drudge_queue *q)
 {
     if (!q)
         return;
-    sqlite3_stmt **all[] = {&q->claim,   &q->take,     &q->lease,   &q->unrun,  &q->done,
-                            &q->attempt, &q->cancels,  &q->expired, &q->expire, &q->idle,
-                            &q->count,   &q->count_id, &q->drop};
+    sqlite3_stmt **all[] = {&q->claim,  &q->top,  &q->claim_rest, &q->take,     &q->lease,
+                            &q->unrun,  &q->done, &q->attempt,    &q->cancels,  &q->expired,
+                            &q->expire, &q->idle, &q->count,      &q->count_id, &q->drop};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(*all[i]);
     for (size_t i = 0; i < q->ndone_by; i++)
@@ -844,27 +861,16 @@ static drudge_code hold_lease(drudge_queue *q, int64_t until, drudge_err *err)
     return step_done(q, q->lease, "taking the lease", err);
 }
 
-drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max, drudge_claimed **out,
-                               size_t *n, drudge_err *err)
+/* Appends the rows of one claim statement, already bound, to *v. */
+static int claim_rows(sqlite3_stmt *st, drudge_claimed **v, size_t *cnt, size_t *cap)
 {
-    sqlite3_stmt *st = q->claim;
-    drudge_claimed *v = NULL;
-    size_t cnt = 0, cap = 0;
-    drudge_code rc = DRUDGE_OK;
     int s;
-    *out = NULL;
-    *n = 0;
-    if (max <= 0)
-        return DRUDGE_OK;
-    sqlite3_bind_int64(st, 1, now);
-    bind_text_or_null(st, 2, q->scripts_json);
-    sqlite3_bind_int(st, 3, max);
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 16;
-            v = drudge_xrealloc(v, cap * sizeof *v);
+        if (*cnt == *cap) {
+            *cap = *cap ? *cap * 2 : 16;
+            *v = drudge_xrealloc(*v, *cap * sizeof **v);
         }
-        drudge_claimed *t = &v[cnt++];
+        drudge_claimed *t = &(*v)[(*cnt)++];
         t->id = sqlite3_column_int64(st, 0);
         t->script = col_strdup(st, 1);
         t->script_path = col_strdup(st, 2);
@@ -877,11 +883,58 @@ drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max, drudge_cla
         t->run_at = sqlite3_column_int64(st, 9);
     }
     sqlite3_reset(st);
-    if (s != SQLITE_DONE)
+    return s;
+}
+
+/* Finds up to max claimable tasks, highest priority first, appending them to
+ * *v (*cnt of *cap). Returns SQLITE_DONE or the failing step's code. */
+static int find_claimable(drudge_queue *q, int64_t now, int max, drudge_claimed **v, size_t *cnt,
+                          size_t *cap)
+{
+    int s = SQLITE_DONE;
+    /* Priorities from the highest down, while the claim is short. */
+    int64_t below = INT64_MAX;
+    for (int level = 0; (int)*cnt < max && s == SQLITE_DONE; level++) {
+        sqlite3_stmt *st = level < CLAIM_LEVELS ? q->claim : q->claim_rest;
+        if (level < CLAIM_LEVELS) {
+            sqlite3_bind_int64(q->top, 1, below);
+            s = sqlite3_step(q->top);
+            int none = s != SQLITE_ROW;
+            if (s == SQLITE_ROW)
+                below = sqlite3_column_int64(q->top, 0);
+            sqlite3_reset(q->top);
+            if (s != SQLITE_ROW && s != SQLITE_DONE)
+                break;
+            s = SQLITE_DONE;
+            if (none)
+                break;
+        }
+        sqlite3_bind_int64(st, 1, now);
+        bind_text_or_null(st, 2, q->scripts_json);
+        sqlite3_bind_int(st, 3, max - (int)*cnt);
+        sqlite3_bind_int64(st, 4, below);
+        s = claim_rows(st, v, cnt, cap);
+        if (level >= CLAIM_LEVELS)
+            break;
+    }
+    return s;
+}
+
+drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max, drudge_claimed **out,
+                               size_t *n, drudge_err *err)
+{
+    drudge_claimed *v = NULL;
+    size_t cnt = 0, cap = 0;
+    drudge_code rc = DRUDGE_OK;
+    *out = NULL;
+    *n = 0;
+    if (max <= 0)
+        return DRUDGE_OK;
+    if (find_claimable(q, now, max, &v, &cnt, &cap) != SQLITE_DONE)
         rc = drudge_db_err(q->db, "claiming tasks", err);
     if (!rc && cnt)
         rc = hold_lease(q, now + q->opts.lease_us, err);
-    st = q->take;
+    sqlite3_stmt *st = q->take;
     sqlite3_bind_text(st, 2, q->owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
     for (size_t i = 0; i < cnt && !rc; i++) {
@@ -1209,13 +1262,21 @@ cleanup:
 
 drudge_code drudge_queue_idle(drudge_queue *q, int64_t now, int *idle, drudge_err *err)
 {
-    sqlite3_stmt *st = q->idle;
-    sqlite3_bind_int64(st, 1, now);
+    sqlite3_stmt *st = q->idle; /* anything running */
     bind_text_or_null(st, 2, q->scripts_json);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         *idle = !sqlite3_column_int(st, 0);
     sqlite3_reset(st);
+    if (s == SQLITE_ROW && *idle) { /* anything the claim would take */
+        drudge_claimed *v = NULL;
+        size_t cnt = 0, cap = 0;
+        s = find_claimable(q, now, 1, &v, &cnt, &cap) == SQLITE_DONE ? SQLITE_ROW : SQLITE_ERROR;
+        *idle = !cnt;
+        for (size_t i = 0; i < cnt; i++)
+            drudge_claimed_free(&v[i]);
+        free(v);
+    }
     if (s != SQLITE_ROW)
         return drudge_db_err(q->db, "checking for work", err);
     return DRUDGE_OK;
@@ -1507,7 +1568,7 @@ drudge_code drudge_queue_status(sqlite3 *db, int64_t now, drudge_queue_stats *ou
     static const char *const queries[] = {
         /* Running tasks keep their entry in tasks_due: the first query
          * notes their ids, which the second skips. */
-        "SELECT t.script, 1, t.id FROM running r JOIN tasks t ON t.id = r.task_id "
+        "SELECT t.script, 1, t.id FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
         "ORDER BY r.task_id",
         "SELECT script, 0, id FROM tasks INDEXED BY tasks_due WHERE state = 'queued'",
         /* The partial index is usable only when its own WHERE term is repeated. */

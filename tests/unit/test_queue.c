@@ -181,6 +181,43 @@ static void test_claim_order_and_due(void **state)
     free_claimed(v, n);
 }
 
+/* Claims go one priority at a time for the first 64 distinct priorities and
+ * take the rest in one scan; the order is the same either way, and tasks not
+ * yet due are never claimed, whatever their priority. */
+static void test_claim_across_many_priorities(void **state)
+{
+    fixture *f = *state;
+    for (int p = 1; p <= 80; p++)
+        add(f, "s", NULL, p, T0 - p, 3);
+    for (int i = 0; i < 3; i++)
+        add(f, "s", NULL, 0, T0 - 10 + i, 3);
+    add(f, "s", NULL, 100, T0 + SEC, 3); /* highest, not due */
+    add(f, "s", NULL, 35, T0 + SEC, 3);  /* in the middle, not due */
+    drudge_claimed *v;
+    size_t n = claim(f->q, T0, 10, &v);
+    assert_int_equal(n, 10);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(v[i].priority, 80 - (int)i);
+    free_claimed(v, n);
+    /* 71 priorities: the last 7 (6 down to 0) in the one scan. */
+    n = claim(f->q, T0, 100, &v);
+    assert_int_equal(n, 73);
+    for (size_t i = 0; i < 70; i++)
+        assert_int_equal(v[i].priority, 70 - (int)i);
+    for (size_t i = 70; i < 73; i++) {
+        assert_int_equal(v[i].priority, 0);
+        assert_int_equal(v[i].run_at, T0 - 10 + (int64_t)(i - 70));
+    }
+    free_claimed(v, n);
+    assert_int_equal(claim(f->q, T0, 100, &v), 0);
+    free(v);
+    n = claim(f->q, T0 + SEC, 100, &v);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].priority, 100);
+    assert_int_equal(v[1].priority, 35);
+    free_claimed(v, n);
+}
+
 static void test_limit_pause_and_filter(void **state)
 {
     fixture *f = *state;
@@ -806,6 +843,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claim_order_and_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit_pause_and_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_across_many_priorities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_records_attempt_and_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_is_final, setup, teardown),
