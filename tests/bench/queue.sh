@@ -32,15 +32,20 @@ rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", n / (e - s) }
 # run_case DB LABEL ROUND: a fresh batch of N tasks into DB, then worked off.
 # Prints one line and sets $bulk and $life (tasks/s).
 run_case() {
-  local t0 t1 t2
+  local t0 t1 t2 t3
   gen "$N" "r$3x" >batch.jsonl
+  # The kernel may still be writing back the previous case's database; a
+  # sync here keeps that writeback out of this case's commits.
+  sync
   t0=$(now)
   DRUDGE_DB="$1" "$DRUDGE" -q enqueue noop.lua --from batch.jsonl --key-field ref >/dev/null
   t1=$(now)
-  DRUDGE_DB="$1" "$DRUDGE" -q --json work -j "$J" --until-empty >work.json
+  sync
   t2=$(now)
+  DRUDGE_DB="$1" "$DRUDGE" -q --json work -j "$J" --until-empty >work.json
+  t3=$(now)
   bulk=$(rate "$N" "$t0" "$t1")
-  life=$(rate "$N" "$t1" "$t2")
+  life=$(rate "$N" "$t2" "$t3")
   local writer
   writer=$(python3 -c 'import json,sys; w=json.load(open("work.json")); print("%.1f us/task in %d commits" % (w["writer_cpu_seconds"] * 1e6 / int(sys.argv[1]), w["commits"]))' "$N")
   printf "  %-13s bulk enqueue %7d tasks/s   lifecycle %6d tasks/s   (writer thread CPU %s)\n" \
