@@ -128,10 +128,10 @@ void drudge_queue_begin_turn(drudge_queue *q);
 drudge_code drudge_queue_end_turn(drudge_queue *q, drudge_err *err);
 
 /* Claims up to max due tasks, highest priority first, for the owner, whose
- * lease it extends to now + lease. Skips paused scripts, tasks outside their run
- * window and scripts not in opts->scripts. *out is a malloc'd array of *n
- * tasks in claim order (caller frees each with drudge_claimed_free, then the
- * array). */
+ * lease it extends to now + lease. Skips paused scripts, tasks outside their
+ * run window and scripts not in opts->scripts. *out is a malloc'd array of
+ * *n tasks in claim order (caller frees each with drudge_claimed_free, then
+ * the array). */
 drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max,
                                drudge_claimed **out /* OUT */, size_t *n /* OUT */,
                                drudge_err *err);
@@ -162,9 +162,8 @@ drudge_code drudge_queue_append_steps(drudge_queue *q, drudge_rec *rec, drudge_e
 drudge_code drudge_queue_release(drudge_queue *q, const drudge_claimed *t, drudge_err *err);
 
 /* Extends the owner's lease (one per process, covering every task it holds)
- * to now + lease. *ncancel gets the
- * number of ids written to cancel[] (at most max): tasks of ours an operator
- * asked to cancel. */
+ * to now + lease. *ncancel gets the number of ids written to cancel[] (at
+ * most max): tasks of ours an operator asked to cancel. */
 drudge_code drudge_queue_renew(drudge_queue *q, int64_t now, int64_t *cancel, size_t max,
                                size_t *ncancel /* OUT */, drudge_err *err);
 /* Only the cancel requests, as above (cheaper: run it more often than renewals). */

@@ -98,12 +98,17 @@ fi
 # The binary on its own, without drudge_serve.so (copied elsewhere, or a
 # package that left the module out): `work` still runs, and only the commands
 # that serve need the module, each saying so instead of crashing.
-mkdir -p "$TMP/alone" "$TMP/nomods"
-cp "$DRUDGE" "$TMP/alone/drudge"
-expect_exit 0 env DRUDGE_MODULE_DIR="$TMP/nomods" "$TMP/alone/drudge" -q work --until-empty
-port=$(free_port)
-expect_exit 1 env DRUDGE_MODULE_DIR="$TMP/nomods" "$TMP/alone/drudge" -q work --until-empty \
-  --metrics-listen "127.0.0.1:$port"
-contains "$err" "cannot load the serve module" "work --metrics-listen without the module"
+# (Not where an installed drudge_serve.so would be found anyway.)
+if [ -e /usr/local/lib/drudge/drudge_serve.so ]; then
+  echo "note: an installed drudge_serve.so is found; lone-binary check skipped"
+else
+  mkdir -p "$TMP/alone" "$TMP/nomods"
+  cp "$DRUDGE" "$TMP/alone/drudge"
+  expect_exit 0 env DRUDGE_MODULE_DIR="$TMP/nomods" "$TMP/alone/drudge" -q work --until-empty
+  port=$(free_port)
+  expect_exit 1 env DRUDGE_MODULE_DIR="$TMP/nomods" "$TMP/alone/drudge" -q work --until-empty \
+    --metrics-listen "127.0.0.1:$port"
+  contains "$err" "cannot load the serve module" "work --metrics-listen without the module"
+fi
 
 finish
