@@ -645,8 +645,11 @@ static void sql_window_open(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_int(ctx, c->e[k].open);
 }
 
-#define CLAIM_COLS                                                                                 \
-    "id, script, script_path, key, input, attempts, spent, max_attempts, priority, run_at"
+/* Claimable tasks not running already, with what the worker needs of each. */
+#define CLAIM_SELECT                                                                               \
+    "SELECT id, script, script_path, key, input, attempts, spent, max_attempts, priority, run_at " \
+    "FROM tasks INDEXED BY tasks_due WHERE " CLAIMABLE                                             \
+    " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) "
 #define CLAIM_LEVELS 64
 
 drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudge_err *err)
@@ -662,18 +665,14 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
          * through every task scheduled for later (a backlog of a million
          * made each claim that came up short take 50 ms). */
         {offsetof(drudge_queue, claim),
-         "SELECT " CLAIM_COLS " FROM tasks INDEXED BY tasks_due WHERE priority = ?4 AND " CLAIMABLE
-         " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) "
-         "ORDER BY run_at, id LIMIT ?3"},
+         CLAIM_SELECT "AND priority = ?4 ORDER BY run_at, id LIMIT ?3"},
         /* Not max(): with a WHERE term SQLite reads every entry for it. */
         {offsetof(drudge_queue, top),
          "SELECT priority FROM tasks INDEXED BY tasks_due "
          "WHERE state = 'queued' AND priority < ?1 ORDER BY priority DESC LIMIT 1"},
         /* After CLAIM_LEVELS priorities, the rest in one scan. */
         {offsetof(drudge_queue, claim_rest),
-         "SELECT " CLAIM_COLS " FROM tasks INDEXED BY tasks_due WHERE priority < ?4 AND " CLAIMABLE
-         " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) "
-         "ORDER BY priority DESC, run_at, id LIMIT ?3"},
+         CLAIM_SELECT "AND priority < ?4 ORDER BY priority DESC, run_at, id LIMIT ?3"},
         {offsetof(drudge_queue, take),
          "INSERT INTO running(task_id, owner, claimed_at) VALUES (?1, ?2, ?3)"},
         /* Taken with every claim, so a process whose lease was reaped while

@@ -723,6 +723,24 @@ static void test_done_counts(void **state)
     assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE state = 'done'", 0), 4);
 }
 
+/* Writes path as a database of queue schema version `version` (the audit
+ * and schedule tables at their first), with sql run in it. */
+static void old_database(const char *path, int version, const char *sql)
+{
+    drudge_err err = {0};
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int i = 0; i < version; i++)
+        assert_int_equal(drudge_db_exec(db, drudge_queue_migrations[i], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_exec(db, drudge_audit_migrations[0], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_exec(db, drudge_schedule_migrations[0], &err), DRUDGE_OK);
+    assert_int_equal(drudge_db_exec(db, sql, &err), DRUDGE_OK);
+    char v[40];
+    snprintf(v, sizeof v, "PRAGMA user_version = %d", version);
+    assert_int_equal(drudge_db_exec(db, v, &err), DRUDGE_OK);
+    sqlite3_close(db);
+}
+
 /* A version 1 database (done tasks indexed) migrates: its done tasks are
  * counted, the exceptions keep an index, the old index is gone. */
 static void test_migration_v2_counts_done(void **state)
@@ -731,21 +749,11 @@ static void test_migration_v2_counts_done(void **state)
     drudge_err err = {0};
     char path[160];
     snprintf(path, sizeof path, "%s/v1.db", f->dir);
+    old_database(path, 1,
+                 "INSERT INTO tasks(script, script_path, state, run_at, max_attempts, created_at) "
+                 "VALUES ('a', '/a.lua', 'done', 1, 3, 1), ('a', '/a.lua', 'done', 1, 3, 1),"
+                 "('b', '/b.lua', 'done', 1, 3, 1), ('b', '/b.lua', 'dead', 1, 3, 1)");
     sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(drudge_db_exec(db, drudge_queue_migrations[0], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_exec(db, drudge_audit_migrations[0], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_exec(db, drudge_schedule_migrations[0], &err), DRUDGE_OK);
-    assert_int_equal(
-        drudge_db_exec(db,
-                       "INSERT INTO tasks(script, script_path, state, run_at, "
-                       "max_attempts, created_at) VALUES "
-                       "('a', '/a.lua', 'done', 1, 3, 1), ('a', '/a.lua', 'done', 1, 3, 1),"
-                       "('b', '/b.lua', 'done', 1, 3, 1), ('b', '/b.lua', 'dead', 1, 3, 1);"
-                       "PRAGMA user_version = 1",
-                       &err),
-        DRUDGE_OK);
-    sqlite3_close(db);
     assert_int_equal(drudge_db_open(path, 0, &db, &err), DRUDGE_OK);
     drudge_queue_stats s;
     assert_int_equal(drudge_queue_status(db, T0, &s, &err), DRUDGE_OK);
@@ -776,12 +784,6 @@ static void test_migration_v3_v4(void **state)
     drudge_err err = {0};
     char path[160];
     snprintf(path, sizeof path, "%s/v2.db", f->dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(drudge_db_exec(db, drudge_queue_migrations[i], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_exec(db, drudge_audit_migrations[0], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_exec(db, drudge_schedule_migrations[0], &err), DRUDGE_OK);
     char sql[2048];
     snprintf(sql, sizeof sql,
              "INSERT INTO tasks(script, script_path, state, run_at, max_attempts, created_at, "
@@ -793,12 +795,10 @@ static void test_migration_v3_v4(void **state)
              "INSERT INTO tasks(id, script, script_path, state, run_at, attempts, max_attempts, "
              "created_at) VALUES (4, 'a', '/a.lua', 'done', 1, 1, 3, 1);"
              "INSERT INTO attempts(task_id, n, worker, started_at, ended_at, outcome) "
-             "VALUES (4, 1, 'old', 5, 7, 'done');"
-             "PRAGMA user_version = 2",
+             "VALUES (4, 1, 'old', 5, 7, 'done')",
              (long long)(T0 + 60 * SEC), (long long)(T0 - SEC), (long long)(T0 - 5 * SEC),
              (long long)(T0 - 20 * SEC));
-    assert_int_equal(drudge_db_exec(db, sql, &err), DRUDGE_OK);
-    sqlite3_close(db);
+    old_database(path, 2, sql);
     drudge_queue_free(f->q); /* before its connection, which it has statements on */
     sqlite3_close(f->db);
     assert_int_equal(drudge_db_open(path, 0, &f->db, &err), DRUDGE_OK);
