@@ -719,9 +719,9 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
     /* cache_size: with a backlog of a million tasks the indexes the writer
      * touches outgrow 64 MiB, and the writer spent a fifth more per task
      * re-reading pages; 256 MiB is allocated only as pages are used.
-     * temp_store: the claim is one UPDATE of up to a batch of rows, whose
-     * statement journal would spill to a temp file (open, write, unlink)
-     * every turn; it stays in memory. */
+     * temp_store: statement journals and temporary tables (a retry's
+     * requeue, the status queries) stay in memory instead of spilling to a
+     * temp file (open, write, unlink). */
     drudge_db_exec(db, "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY", NULL);
     drudge_queue_opts qo = {.owner = p.owner,
                             .lease_us = opts->lease_us,
