@@ -11,10 +11,13 @@
  * scanning the table; for the same reason, joins from `running` to tasks are
  * written CROSS JOIN, which keeps the small table outermost (the planner had
  * chosen to scan every task and look each one up in `running`). */
+#include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "drudge/audit.h"
 #include "drudge/db.h"
 #include "drudge/queue.h"
@@ -573,9 +576,10 @@ struct drudge_queue {
     sqlite3 *db;
     drudge_queue_opts opts;
     char *owner, *scripts_json;
+    char run_prefix[96]; /* "run@HOST:": the owners of `drudge run`s on this machine */
     unsigned seed;
-    sqlite3_stmt *claim, *top, *claim_rest, *take, *lease, *unrun, *done, *attempt, *cancels,
-        *expired, *expire, *idle, *count, *count_id, *drop;
+    sqlite3_stmt *runs, *end_lease, *claim, *top, *claim_rest, *take, *lease, *unrun, *done,
+        *attempt, *cancels, *expired, *expire, *idle, *count, *count_id, *drop;
     drudge_audit_writer *audit;
     drudge_rec *rec; /* for the steps of lost attempts */
     /* Between drudge_queue_begin_turn and _end_turn: done outcomes per
@@ -673,6 +677,9 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
         /* After CLAIM_LEVELS priorities, the rest in one scan. */
         {offsetof(drudge_queue, claim_rest),
          CLAIM_SELECT "AND priority < ?4 ORDER BY priority DESC, run_at, id LIMIT ?3"},
+        {offsetof(drudge_queue, runs),
+         "SELECT owner FROM leases WHERE substr(owner, 1, length(?1)) = ?1 AND until >= ?2"},
+        {offsetof(drudge_queue, end_lease), "UPDATE leases SET until = ?2 WHERE owner = ?1"},
         {offsetof(drudge_queue, take),
          "INSERT INTO running(task_id, owner, claimed_at) VALUES (?1, ?2, ?3)"},
         /* Taken with every claim, so a process whose lease was reaped while
@@ -725,6 +732,10 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
     if (!q->opts.backoff_cap_us)
         q->opts.backoff_cap_us = DEFAULT_BACKOFF_CAP_US;
     q->seed = q->opts.seed ? q->opts.seed : (unsigned)drudge_now_us();
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    snprintf(q->run_prefix, sizeof q->run_prefix, "run@%s:", host);
     if (q->opts.scripts && q->opts.scripts[0]) {
         drudge_buf b = {0};
         drudge_buf_puts(&b, "[");
@@ -767,9 +778,10 @@ void drudge_queue_free(drudge_queue *q)
 {
     if (!q)
         return;
-    sqlite3_stmt **all[] = {&q->claim,  &q->top,  &q->claim_rest, &q->take,     &q->lease,
-                            &q->unrun,  &q->done, &q->attempt,    &q->cancels,  &q->expired,
-                            &q->expire, &q->idle, &q->count,      &q->count_id, &q->drop};
+    sqlite3_stmt **all[] = {&q->runs,     &q->end_lease, &q->claim,  &q->top,  &q->claim_rest,
+                            &q->take,     &q->lease,     &q->unrun,  &q->done, &q->attempt,
+                            &q->cancels,  &q->expired,   &q->expire, &q->idle, &q->count,
+                            &q->count_id, &q->drop};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(*all[i]);
     for (size_t i = 0; i < q->ndone_by; i++)
@@ -1153,6 +1165,37 @@ typedef struct expired_task {
     int64_t claimed_at;
 } expired_task;
 
+/* A `drudge run` holds its lease for a day, so that it is never reaped while
+ * a person watches it. Where its process is known to be gone (a run on this
+ * machine whose pid no longer exists: killed), its lease ends now, and its
+ * task comes back with the others. A reused pid only keeps the day. */
+static drudge_code end_dead_runs(drudge_queue *q, int64_t now, drudge_err *err)
+{
+    char dead[8][128];
+    int ndead = 0, s;
+    size_t plen = strlen(q->run_prefix);
+    sqlite3_bind_text(q->runs, 1, q->run_prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q->runs, 2, now);
+    while ((s = sqlite3_step(q->runs)) == SQLITE_ROW && ndead < 8) {
+        const char *owner = (const char *)sqlite3_column_text(q->runs, 0);
+        char *end;
+        long pid = owner ? strtol(owner + plen, &end, 10) : 0;
+        if (pid > 0 && !*end && kill((pid_t)pid, 0) != 0 && errno == ESRCH &&
+            strlen(owner) < sizeof dead[0])
+            snprintf(dead[ndead++], sizeof dead[0], "%s", owner);
+    }
+    sqlite3_reset(q->runs);
+    if (s != SQLITE_ROW && s != SQLITE_DONE)
+        return drudge_db_err(q->db, "finding runs that died", err);
+    drudge_code rc = DRUDGE_OK;
+    for (int i = 0; i < ndead && !rc; i++) {
+        sqlite3_bind_text(q->end_lease, 1, dead[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q->end_lease, 2, now - 1);
+        rc = step_done(q, q->end_lease, "ending the lease of a run that died", err);
+    }
+    return rc;
+}
+
 drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, int *n, drudge_err *err)
 {
     sqlite3_stmt *st = q->expired;
@@ -1161,6 +1204,8 @@ drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, int *n, drudge_err *
     drudge_code rc = DRUDGE_OK;
     int s;
     *n = 0;
+    if ((rc = end_dead_runs(q, now, err)))
+        return rc;
     /* Collect first: the updates below change the index being read. */
     sqlite3_bind_int64(st, 1, now);
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {

@@ -45,4 +45,25 @@ equals "$(sql "select state from tasks where id = 2")" "done" "the second run is
 equals "$(sql "select group_concat(seq || ':' || name, ',') from (select * from steps where task_id = 2 order by id)")" \
   "2:post document,3:file receipt,1:long,4:close case" "steps once each; the early ones precede the root"
 expect_exit 0 "$DRUDGE" audit verify
+
+# The killed run's lease would hold for a day; its process is gone, so the
+# next `drudge work` on this machine takes it back at once, as a lost attempt
+# (one attempt allowed here, so it ends dead rather than running again).
+sql "update tasks set max_attempts = 1 where id = 1"
+expect_exit 0 timeout 20 "$DRUDGE" -q work --until-empty
+equals "$(sql "select state from task_state where id = 1")" "dead" "the killed run's task came back"
+equals "$(sql "select outcome || ' ' || substr(worker, 1, 4) from attempts where task_id = 1")" "lost run@" \
+  "its attempt is recorded as lost, by the run"
+# A run that is alive keeps its task while a worker reaps around it.
+"$DRUDGE" -q run long.lua --input '{"spin":2}' >run3.out 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+  [ "$(sql "select count(*) from running" 2>/dev/null)" = 1 ] && break
+  sleep 0.1
+done
+expect_exit 0 timeout 20 "$DRUDGE" -q work --until-empty
+wait $pid
+equals "$?" 0 "the live run finished"
+equals "$(sql "select state || ' ' || attempts from tasks where id = 3")" "done 1" "the live run's task was not reaped"
+expect_exit 0 "$DRUDGE" audit verify
 finish
