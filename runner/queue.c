@@ -478,6 +478,9 @@ drudge_code drudge_queue_known_script(sqlite3 *db, const char *name, drudge_task
     return rc;
 }
 
+static drudge_code hold_adhoc(sqlite3 *db, const char *worker, int64_t id, int64_t now,
+                              drudge_err *err);
+
 drudge_code drudge_queue_start_adhoc(sqlite3 *db, const drudge_task_spec *spec, const char *worker,
                                      int64_t *id, drudge_err *err)
 {
@@ -533,35 +536,9 @@ drudge_code drudge_queue_start_adhoc(sqlite3 *db, const drudge_task_spec *spec, 
         goto cleanup;
     }
     *id = sqlite3_last_insert_rowid(db);
-    sqlite3_finalize(st);
-    st = NULL;
-    /* Running from the start, under a lease of the run's own. A foreground
-     * run holds it for a day: it is never reaped while the person watches
-     * it, and still comes back if the process died. */
-    static const char *const hold[] = {
-        "INSERT INTO leases(owner, until) VALUES (?1, ?2) "
-        "ON CONFLICT(owner) DO UPDATE SET until = excluded.until",
-        "INSERT INTO running(task_id, owner, claimed_at) VALUES (?3, ?1, ?4)",
-    };
-    for (int i = 0; i < 2; i++) {
-        if (sqlite3_prepare_v2(db, hold[i], -1, &st, NULL) != SQLITE_OK) {
-            rc = drudge_db_err(db, "run", err);
-            goto cleanup;
-        }
-        sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
-        if (i == 0)
-            sqlite3_bind_int64(st, 2, now + 86400 * (int64_t)1000000);
-        else {
-            sqlite3_bind_int64(st, 3, *id);
-            sqlite3_bind_int64(st, 4, now);
-        }
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = drudge_db_err(db, "run", err);
-            goto cleanup;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-    }
+    /* Running from the start, under a lease of the run's own. */
+    if ((rc = hold_adhoc(db, worker, *id, now, err)))
+        goto cleanup;
     rc = drudge_db_commit(db, err);
 cleanup:
     sqlite3_finalize(st);
@@ -662,12 +639,12 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
         size_t off;
         const char *sql;
     } stmts[] = {
-        /* Running tasks keep their place in tasks_due; the claim walks past
-         * them (a lookup in the small `running` table each). */
         /* One priority at a time: within one, tasks_due is in run_at order,
          * so the scan stops at the first task not yet due instead of walking
          * through every task scheduled for later (a backlog of a million
-         * made each claim that came up short take 50 ms). */
+         * made each claim that came up short take 50 ms). Running tasks keep
+         * their place in tasks_due; the claim walks past them (a lookup in
+         * the small `running` table each). */
         {offsetof(drudge_queue, claim),
          CLAIM_SELECT "AND priority = ?4 ORDER BY run_at, id LIMIT ?3"},
         /* Not max(): with a WHERE term SQLite reads every entry for it. */
@@ -872,6 +849,27 @@ static drudge_code hold_lease(drudge_queue *q, int64_t until, drudge_err *err)
     return step_done(q, q->lease, "taking the lease", err);
 }
 
+/* Marks task id running under this process's lease. */
+static drudge_code take_task(drudge_queue *q, int64_t id, int64_t now, drudge_err *err)
+{
+    sqlite3_bind_int64(q->take, 1, id);
+    sqlite3_bind_text(q->take, 2, q->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q->take, 3, now);
+    return step_done(q, q->take, "claiming tasks", err);
+}
+
+/* Deletes task id's `running` row if owner holds it; *held says whether it
+ * did (if not, the task is someone else's now, or no one's). */
+static drudge_code stop_running(drudge_queue *q, int64_t id, const char *owner, const char *what,
+                                int *held, drudge_err *err)
+{
+    sqlite3_bind_int64(q->unrun, 1, id);
+    sqlite3_bind_text(q->unrun, 2, owner, -1, SQLITE_STATIC);
+    drudge_code rc = step_done(q, q->unrun, what, err);
+    *held = !rc && sqlite3_changes(q->db) == 1;
+    return rc;
+}
+
 /* Appends the rows of one claim statement, already bound, to *v. */
 static int claim_rows(sqlite3_stmt *st, drudge_claimed **v, size_t *cnt, size_t *cap)
 {
@@ -931,6 +929,24 @@ static int find_claimable(drudge_queue *q, int64_t now, int max, drudge_claimed 
     return s;
 }
 
+/* A foreground run's task, running from the moment it is inserted. The run
+ * holds its lease for a day: it is never reaped while the person watches it,
+ * and still comes back if the process died (at once, from a worker on the
+ * same machine: end_dead_runs). */
+static drudge_code hold_adhoc(sqlite3 *db, const char *worker, int64_t id, int64_t now,
+                              drudge_err *err)
+{
+    drudge_queue_opts o = {.owner = worker, .lease_us = 86400 * (int64_t)1000000};
+    drudge_queue *q = drudge_queue_new(db, &o, err);
+    if (!q)
+        return err ? err->code : DRUDGE_EDB;
+    drudge_code rc = hold_lease(q, now + q->opts.lease_us, err);
+    if (!rc)
+        rc = take_task(q, id, now, err);
+    drudge_queue_free(q);
+    return rc;
+}
+
 drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max, drudge_claimed **out,
                                size_t *n, drudge_err *err)
 {
@@ -945,13 +961,8 @@ drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max, drudge_cla
         rc = drudge_db_err(q->db, "claiming tasks", err);
     if (!rc && cnt)
         rc = hold_lease(q, now + q->opts.lease_us, err);
-    sqlite3_stmt *st = q->take;
-    sqlite3_bind_text(st, 2, q->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    for (size_t i = 0; i < cnt && !rc; i++) {
-        sqlite3_bind_int64(st, 1, v[i].id);
-        rc = step_done(q, st, "claiming tasks", err);
-    }
+    for (size_t i = 0; i < cnt && !rc; i++)
+        rc = take_task(q, v[i].id, now, err);
     if (rc) {
         for (size_t i = 0; i < cnt; i++)
             drudge_claimed_free(&v[i]);
@@ -1068,13 +1079,10 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
     /* A final attempt is kept in the task's row, any other in attempt_log. */
     int in_row = res && finished;
     /* The task is still ours only if its `running` row is. */
-    sqlite3_bind_int64(q->unrun, 1, t->id);
-    sqlite3_bind_text(q->unrun, 2, q->owner, -1, SQLITE_STATIC);
-    drudge_code rc = step_done(q, q->unrun, "recording a task's outcome", err);
-    if (rc)
-        return rc;
-    if (sqlite3_changes(q->db) != 1)
-        return DRUDGE_OK; /* the lease was lost: another worker owns this task now */
+    int held;
+    drudge_code rc = stop_running(q, t->id, q->owner, "recording a task's outcome", &held, err);
+    if (rc || !held)
+        return rc; /* not held: the lease was lost, another worker owns this task now */
     sqlite3_stmt *st = q->done;
     sqlite3_bind_int64(st, 1, t->id);
     sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
@@ -1124,9 +1132,8 @@ drudge_code drudge_queue_append_steps(drudge_queue *q, drudge_rec *rec, drudge_e
 
 drudge_code drudge_queue_release(drudge_queue *q, const drudge_claimed *t, drudge_err *err)
 {
-    sqlite3_bind_int64(q->unrun, 1, t->id);
-    sqlite3_bind_text(q->unrun, 2, q->owner, -1, SQLITE_STATIC);
-    return step_done(q, q->unrun, "releasing a task", err);
+    int held;
+    return stop_running(q, t->id, q->owner, "releasing a task", &held, err);
 }
 
 drudge_code drudge_queue_renew(drudge_queue *q, int64_t now, int64_t *cancel, size_t max,
@@ -1168,15 +1175,17 @@ typedef struct expired_task {
 /* A `drudge run` holds its lease for a day, so that it is never reaped while
  * a person watches it. Where its process is known to be gone (a run on this
  * machine whose pid no longer exists: killed), its lease ends now, and its
- * task comes back with the others. A reused pid only keeps the day. */
+ * task comes back with the others. A reused pid only keeps the day. At most
+ * DEAD_RUNS a reap; any more, the next second. */
+#define DEAD_RUNS 8
 static drudge_code end_dead_runs(drudge_queue *q, int64_t now, drudge_err *err)
 {
-    char dead[8][128];
+    char dead[DEAD_RUNS][128];
     int ndead = 0, s;
     size_t plen = strlen(q->run_prefix);
     sqlite3_bind_text(q->runs, 1, q->run_prefix, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q->runs, 2, now);
-    while ((s = sqlite3_step(q->runs)) == SQLITE_ROW && ndead < 8) {
+    while ((s = sqlite3_step(q->runs)) == SQLITE_ROW && ndead < DEAD_RUNS) {
         const char *owner = (const char *)sqlite3_column_text(q->runs, 0);
         char *end;
         long pid = owner ? strtol(owner + plen, &end, 10) : 0;
@@ -1236,11 +1245,11 @@ drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, int *n, drudge_err *
         const char *msg = "lost: the worker's lease expired (it died or stalled) before the "
                           "attempt's outcome was recorded";
         int dead = e->t.spent + 1 >= e->t.max_attempts;
-        sqlite3_bind_int64(q->unrun, 1, e->t.id);
-        sqlite3_bind_text(q->unrun, 2, e->owner ? e->owner : "", -1, SQLITE_STATIC);
-        if ((rc = step_done(q, q->unrun, "requeueing a lost task", err)))
+        int held;
+        if ((rc = stop_running(q, e->t.id, e->owner ? e->owner : "", "requeueing a lost task",
+                               &held, err)))
             break;
-        if (sqlite3_changes(q->db) != 1)
+        if (!held)
             continue;
         /* A lost attempt is retried at once: the task itself is rarely at fault. */
         st = q->done;
