@@ -17,6 +17,7 @@
 #include "mailint.h"
 
 #define CONNECT_TIMEOUT 15.0 /* seconds, at most */
+#define FETCH_TRIES     3    /* a body fetch that met another session's news (imap_fetch_body) */
 
 /* --- transport --- */
 
@@ -141,7 +142,21 @@ drudge_code imap_fetch_body(imap_conn *c, const char *mailbox, uint32_t uid, dou
     char suffix[32];
     snprintf(suffix, sizeof suffix, "/;UID=%u", uid);
     char *url = mailbox_url(c, mailbox, suffix);
-    CURLcode rc = perform(c, url, NULL, timeout, body);
+    /* libcurl takes the first untagged FETCH line of the reply for the body
+     * and fails ("Failed to parse FETCH response") when it has no literal:
+     * a flag change another session made in the mailbox (two workers filing
+     * from one folder) can be reported just there. libcurl then drops the
+     * connection, and the same fetch on a new one succeeds. */
+    CURLcode rc;
+    size_t had = body->len;
+    for (int tries = 0;; tries++) {
+        rc = perform(c, url, NULL, timeout, body);
+        if (rc != CURLE_WEIRD_SERVER_REPLY || tries == FETCH_TRIES - 1)
+            break;
+        body->len = had; /* nothing of the failed reply stays */
+        if (body->data)
+            body->data[had] = '\0';
+    }
     drudge_code code = DRUDGE_OK;
     if (rc == CURLE_REMOTE_FILE_NOT_FOUND)
         code = drudge_seterr(err, DRUDGE_ENOTFOUND, "no message with UID %u in %s", uid, mailbox);
