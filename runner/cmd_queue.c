@@ -485,7 +485,7 @@ static const char work_help[] =
     "  --backoff-cap DUR       longest retry delay (default 1h)\n"
     "  --durability full|normal  full (default): every outcome is on disk before it\n"
     "                          counts; normal: a power cut may lose the last ones\n"
-    "  --prefetch N            most tasks claimed ahead of the workers (default: auto, <= 512)\n"
+    "  --prefetch N            most tasks claimed ahead of the workers (default: auto, <= 1024)\n"
     "  --metrics-listen ADDR:PORT  serve Prometheus /metrics while working\n"
     "  --checkpoint-key FILE   sign the audit chain head with this Ed25519 key\n"
     "  --checkpoint-every DUR  how often to sign (default 10m; see drudge audit)\n"

@@ -29,7 +29,7 @@ typedef struct drudge_work_opts {
     const char *secrets_file;
     const char *redact_file;     /* redaction patterns; NULL = $DRUDGE_REDACT */
     int echo_logs;               /* script log lines to stderr */
-    int prefetch;                /* most claimed-but-unstarted tasks held; 0 = auto (<= 512) */
+    int prefetch;                /* most claimed-but-unstarted tasks held; 0 = auto (<= 1024) */
     const char *metrics_listen;  /* ADDR:PORT for /metrics, or NULL */
     const char *checkpoint_key;  /* sign the audit chain head with this key, or NULL */
     int64_t checkpoint_every_us; /* how often (with checkpoint_key) */
