@@ -157,6 +157,23 @@ const char *const drudge_queue_migrations[] = {
     "  INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
     "    error_kind) VALUES (NEW.task_id, NEW.n, NEW.worker, NEW.started_at, NEW.ended_at, "
     "    NEW.outcome, NEW.error, NEW.error_kind); END;",
+    /* v5: tasks not yet due wait outside tasks_due. A new task is due now,
+     * so in tasks_due it went in front of every task scheduled for later
+     * (a backlog queued with --at, retries waiting out a backoff), into the
+     * middle of the index, where each page split moves the neighbouring
+     * entries again: a bulk load into a database holding 1,000,000 tasks
+     * for tomorrow cost a quarter more per task than into an empty one.
+     * Queued tasks with run_at in the future when they were written have
+     * later = 1 and sit in tasks_later, by time; each claim first moves the
+     * ones whose time has come into tasks_due (drudge_queue_claim), so new
+     * tasks of a priority are appended to it. */
+    "ALTER TABLE tasks ADD COLUMN later INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE tasks SET later = 1 WHERE state = 'queued' "
+    "  AND run_at > CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER);"
+    "DROP INDEX tasks_due;"
+    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id, script, window) "
+    "  WHERE state = 'queued' AND later = 0;"
+    "CREATE INDEX tasks_later ON tasks(run_at, script) WHERE state = 'queued' AND later = 1;",
     NULL,
 };
 
@@ -191,7 +208,7 @@ static char *col_strdup(sqlite3_stmt *st, int i)
  * page writes for a 200,000-row load); the caller rolls back the whole load
  * on any error anyway. Duplicate keys are still skipped by the upsert. */
 #define ENQ_BATCH 32
-#define ENQ_COLS  12
+#define ENQ_COLS  13
 
 struct drudge_enqueuer {
     sqlite3 *db;
@@ -239,19 +256,22 @@ static void bind_row(sqlite3_stmt *st, int r, const drudge_task_spec *spec, cons
     bind_text_or_null(st, o + 3, key);
     bind_text_or_null(st, o + 4, input);
     sqlite3_bind_int(st, o + 5, spec->priority);
-    sqlite3_bind_int64(st, o + 6, spec->run_at ? spec->run_at : now);
+    int64_t run_at = spec->run_at ? spec->run_at : now;
+    sqlite3_bind_int64(st, o + 6, run_at);
     sqlite3_bind_int(st, o + 7, spec->max_attempts > 0 ? spec->max_attempts : 3);
     sqlite3_bind_double(st, o + 8, spec->manual_minutes);
     sqlite3_bind_double(st, o + 9, spec->exception_minutes);
     bind_text_or_null(st, o + 10, spec->schedule);
     bind_text_or_null(st, o + 11, spec->window);
     sqlite3_bind_int64(st, o + 12, now);
+    sqlite3_bind_int(st, o + 13, run_at > now); /* later: see schema v5 */
 }
 
 #define ENQ_INSERT                                                                                 \
     "INSERT OR FAIL INTO tasks(script, script_path, key, input, state, priority, run_at, "         \
-    "max_attempts, manual_minutes, exception_minutes, schedule, window, created_at) VALUES "
-#define ENQ_VALUES "(?,?,?,?,'queued',?,?,?,?,?,?,?,?)"
+    "max_attempts, manual_minutes, exception_minutes, schedule, window, created_at, later) "       \
+    "VALUES "
+#define ENQ_VALUES "(?,?,?,?,'queued',?,?,?,?,?,?,?,?,?)"
 /* The conflict target names the partial unique index, so a duplicate key is
  * skipped while every other constraint still fails loudly. */
 #define ENQ_CONFLICT " ON CONFLICT(script, key) WHERE key IS NOT NULL DO NOTHING"
@@ -556,7 +576,8 @@ struct drudge_queue {
     char run_prefix[96]; /* "run@HOST:": the owners of `drudge run`s on this machine */
     unsigned seed;
     sqlite3_stmt *runs, *end_lease, *claim, *top, *claim_rest, *take, *lease, *unrun, *done,
-        *attempt, *cancels, *expired, *expire, *idle, *count, *count_id, *drop;
+        *attempt, *cancels, *expired, *expire, *idle, *count, *count_id, *drop, *promote,
+        *due_later;
     drudge_audit_writer *audit;
     drudge_rec *rec; /* for the steps of lost attempts */
     /* Between drudge_queue_begin_turn and _end_turn: done outcomes per
@@ -629,72 +650,84 @@ static void sql_window_open(sqlite3_context *ctx, int argc, sqlite3_value **argv
 /* Claimable tasks not running already, with what the worker needs of each. */
 #define CLAIM_SELECT                                                                               \
     "SELECT id, script, script_path, key, input, attempts, spent, max_attempts, priority, run_at " \
-    "FROM tasks INDEXED BY tasks_due WHERE " CLAIMABLE                                             \
+    "FROM tasks INDEXED BY tasks_due WHERE later = 0 AND " CLAIMABLE                               \
     " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) "
 #define CLAIM_LEVELS 64
+#define PROMOTE_MAX  10000
+
+/* The queue's statements, prepared by drudge_queue_new into the fields at
+ * off and finalized by drudge_queue_free. */
+static const struct {
+    size_t off;
+    const char *sql;
+} queue_stmts[] = {
+    /* One priority at a time: within one, tasks_due is in run_at order,
+     * so the scan stops at the first task not yet due instead of walking
+     * through every task scheduled for later (a backlog of a million
+     * made each claim that came up short take 50 ms). Running tasks keep
+     * their place in tasks_due; the claim walks past them (a lookup in
+     * the small `running` table each). */
+    {offsetof(drudge_queue, claim), CLAIM_SELECT "AND priority = ?4 ORDER BY run_at, id LIMIT ?3"},
+    /* Not max(): with a WHERE term SQLite reads every entry for it. */
+    {offsetof(drudge_queue, top),
+     "SELECT priority FROM tasks INDEXED BY tasks_due "
+     "WHERE state = 'queued' AND later = 0 AND priority < ?1 ORDER BY priority DESC LIMIT 1"},
+    /* Tasks whose time has come join tasks_due (schema v5), oldest
+     * first and PROMOTE_MAX per claim, so that a million tasks all due
+     * at once do not make one claim rewrite a million rows. */
+    {offsetof(drudge_queue, promote),
+     "UPDATE tasks SET later = 0 WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_later "
+     "WHERE state = 'queued' AND later = 1 AND run_at <= ?1 ORDER BY run_at LIMIT ?2)"},
+    /* For --until-empty: due tasks a claim has not moved yet. */
+    {offsetof(drudge_queue, due_later),
+     "SELECT EXISTS(SELECT 1 FROM tasks INDEXED BY tasks_later WHERE later = 1 AND " CLAIMABLE ")"},
+    /* After CLAIM_LEVELS priorities, the rest in one scan. */
+    {offsetof(drudge_queue, claim_rest),
+     CLAIM_SELECT "AND priority < ?4 ORDER BY priority DESC, run_at, id LIMIT ?3"},
+    {offsetof(drudge_queue, runs),
+     "SELECT owner FROM leases WHERE substr(owner, 1, length(?1)) = ?1 AND until >= ?2"},
+    {offsetof(drudge_queue, end_lease), "UPDATE leases SET until = ?2 WHERE owner = ?1"},
+    {offsetof(drudge_queue, take),
+     "INSERT INTO running(task_id, owner, claimed_at) VALUES (?1, ?2, ?3)"},
+    /* Taken with every claim, so a process whose lease was reaped while
+     * it stalled holds one again before it holds new tasks. */
+    {offsetof(drudge_queue, lease),
+     "INSERT INTO leases(owner, until) VALUES (?1, ?2) "
+     "ON CONFLICT(owner) DO UPDATE SET until = max(until, excluded.until)"},
+    {offsetof(drudge_queue, unrun), "DELETE FROM running WHERE task_id = ?1 AND owner = ?2"},
+    {offsetof(drudge_queue, done),
+     "UPDATE tasks SET state = ?2, attempts = attempts + 1, spent = spent + ?3, output = ?4, "
+     "error = ?5, error_kind = ?6, run_at = coalesce(?7, run_at), finished_at = ?8, "
+     "worker = ?10, started_at = ?11, outcome = ?12, later = ?13 "
+     "WHERE id = ?1 AND state = 'queued' AND attempts = ?9"},
+    {offsetof(drudge_queue, attempt),
+     "INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
+     "error_kind) VALUES (?,?,?,?,?,?,?,?)"},
+    {offsetof(drudge_queue, cancels),
+     "SELECT task_id FROM running WHERE owner = ?1 AND cancel_requested"},
+    /* Running tasks whose owner's lease expired, or whose owner holds
+     * none at all (its lease was reaped). */
+    {offsetof(drudge_queue, expired),
+     "SELECT t.id, t.script, r.owner, r.claimed_at, t.attempts, t.spent, t.max_attempts, "
+     "t.key, t.input FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
+     "WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.owner = r.owner AND l.until >= ?1)"},
+    {offsetof(drudge_queue, expire),
+     "DELETE FROM leases WHERE until < ?1 "
+     "AND NOT EXISTS (SELECT 1 FROM running r WHERE r.owner = leases.owner)"},
+    {offsetof(drudge_queue, count), "INSERT INTO done_counts(script, n) VALUES (?1, ?2) "
+                                    "ON CONFLICT(script) DO UPDATE SET n = n + excluded.n"},
+    {offsetof(drudge_queue, count_id),
+     "INSERT INTO done_counts(script, n) SELECT script, 1 FROM tasks WHERE id = ?1 "
+     "ON CONFLICT(script) DO UPDATE SET n = n + 1"},
+    {offsetof(drudge_queue, idle),
+     "SELECT EXISTS(SELECT 1 FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
+     "WHERE ?2 IS NULL OR t.script IN (SELECT value FROM json_each(?2)))"},
+    {offsetof(drudge_queue, drop), "DELETE FROM leases WHERE owner = ?1 "
+                                   "AND NOT EXISTS (SELECT 1 FROM running WHERE owner = ?1)"},
+};
 
 drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudge_err *err)
 {
-    static const struct {
-        size_t off;
-        const char *sql;
-    } stmts[] = {
-        /* One priority at a time: within one, tasks_due is in run_at order,
-         * so the scan stops at the first task not yet due instead of walking
-         * through every task scheduled for later (a backlog of a million
-         * made each claim that came up short take 50 ms). Running tasks keep
-         * their place in tasks_due; the claim walks past them (a lookup in
-         * the small `running` table each). */
-        {offsetof(drudge_queue, claim),
-         CLAIM_SELECT "AND priority = ?4 ORDER BY run_at, id LIMIT ?3"},
-        /* Not max(): with a WHERE term SQLite reads every entry for it. */
-        {offsetof(drudge_queue, top),
-         "SELECT priority FROM tasks INDEXED BY tasks_due "
-         "WHERE state = 'queued' AND priority < ?1 ORDER BY priority DESC LIMIT 1"},
-        /* After CLAIM_LEVELS priorities, the rest in one scan. */
-        {offsetof(drudge_queue, claim_rest),
-         CLAIM_SELECT "AND priority < ?4 ORDER BY priority DESC, run_at, id LIMIT ?3"},
-        {offsetof(drudge_queue, runs),
-         "SELECT owner FROM leases WHERE substr(owner, 1, length(?1)) = ?1 AND until >= ?2"},
-        {offsetof(drudge_queue, end_lease), "UPDATE leases SET until = ?2 WHERE owner = ?1"},
-        {offsetof(drudge_queue, take),
-         "INSERT INTO running(task_id, owner, claimed_at) VALUES (?1, ?2, ?3)"},
-        /* Taken with every claim, so a process whose lease was reaped while
-         * it stalled holds one again before it holds new tasks. */
-        {offsetof(drudge_queue, lease),
-         "INSERT INTO leases(owner, until) VALUES (?1, ?2) "
-         "ON CONFLICT(owner) DO UPDATE SET until = max(until, excluded.until)"},
-        {offsetof(drudge_queue, unrun), "DELETE FROM running WHERE task_id = ?1 AND owner = ?2"},
-        {offsetof(drudge_queue, done),
-         "UPDATE tasks SET state = ?2, attempts = attempts + 1, spent = spent + ?3, output = ?4, "
-         "error = ?5, error_kind = ?6, run_at = coalesce(?7, run_at), finished_at = ?8, "
-         "worker = ?10, started_at = ?11, outcome = ?12 "
-         "WHERE id = ?1 AND state = 'queued' AND attempts = ?9"},
-        {offsetof(drudge_queue, attempt),
-         "INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
-         "error_kind) VALUES (?,?,?,?,?,?,?,?)"},
-        {offsetof(drudge_queue, cancels),
-         "SELECT task_id FROM running WHERE owner = ?1 AND cancel_requested"},
-        /* Running tasks whose owner's lease expired, or whose owner holds
-         * none at all (its lease was reaped). */
-        {offsetof(drudge_queue, expired),
-         "SELECT t.id, t.script, r.owner, r.claimed_at, t.attempts, t.spent, t.max_attempts, "
-         "t.key, t.input FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
-         "WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.owner = r.owner AND l.until >= ?1)"},
-        {offsetof(drudge_queue, expire),
-         "DELETE FROM leases WHERE until < ?1 "
-         "AND NOT EXISTS (SELECT 1 FROM running r WHERE r.owner = leases.owner)"},
-        {offsetof(drudge_queue, count), "INSERT INTO done_counts(script, n) VALUES (?1, ?2) "
-                                        "ON CONFLICT(script) DO UPDATE SET n = n + excluded.n"},
-        {offsetof(drudge_queue, count_id),
-         "INSERT INTO done_counts(script, n) SELECT script, 1 FROM tasks WHERE id = ?1 "
-         "ON CONFLICT(script) DO UPDATE SET n = n + 1"},
-        {offsetof(drudge_queue, idle),
-         "SELECT EXISTS(SELECT 1 FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
-         "WHERE ?2 IS NULL OR t.script IN (SELECT value FROM json_each(?2)))"},
-        {offsetof(drudge_queue, drop), "DELETE FROM leases WHERE owner = ?1 "
-                                       "AND NOT EXISTS (SELECT 1 FROM running WHERE owner = ?1)"},
-    };
     drudge_queue *q = drudge_xmalloc(sizeof *q);
     memset(q, 0, sizeof *q);
     q->db = db;
@@ -734,9 +767,9 @@ drudge_queue *drudge_queue_new(sqlite3 *db, const drudge_queue_opts *opts, drudg
         drudge_db_err(db, "registering drudge_queue_window_open", err);
         goto fail;
     }
-    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
-        sqlite3_stmt **slot = (sqlite3_stmt **)((char *)q + stmts[i].off);
-        if (sqlite3_prepare_v3(db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=
+    for (size_t i = 0; i < sizeof queue_stmts / sizeof queue_stmts[0]; i++) {
+        sqlite3_stmt **slot = (sqlite3_stmt **)((char *)q + queue_stmts[i].off);
+        if (sqlite3_prepare_v3(db, queue_stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=
             SQLITE_OK) {
             drudge_db_err(db, "preparing the queue's statements", err);
             goto fail;
@@ -755,12 +788,8 @@ void drudge_queue_free(drudge_queue *q)
 {
     if (!q)
         return;
-    sqlite3_stmt **all[] = {&q->runs,     &q->end_lease, &q->claim,  &q->top,  &q->claim_rest,
-                            &q->take,     &q->lease,     &q->unrun,  &q->done, &q->attempt,
-                            &q->cancels,  &q->expired,   &q->expire, &q->idle, &q->count,
-                            &q->count_id, &q->drop};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        sqlite3_finalize(*all[i]);
+    for (size_t i = 0; i < sizeof queue_stmts / sizeof queue_stmts[0]; i++)
+        sqlite3_finalize(*(sqlite3_stmt **)((char *)q + queue_stmts[i].off));
     for (size_t i = 0; i < q->ndone_by; i++)
         free(q->done_by[i].script);
     free(q->done_by);
@@ -957,6 +986,11 @@ drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max, drudge_cla
     *n = 0;
     if (max <= 0)
         return DRUDGE_OK;
+    sqlite3_bind_int64(q->promote, 1, now);
+    sqlite3_bind_int(q->promote, 2, PROMOTE_MAX);
+    rc = step_done(q, q->promote, "moving tasks whose time has come", err);
+    if (rc)
+        return rc;
     if (find_claimable(q, now, max, &v, &cnt, &cap) != SQLITE_DONE)
         rc = drudge_db_err(q->db, "claiming tasks", err);
     if (!rc && cnt)
@@ -1108,6 +1142,7 @@ drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, i
         sqlite3_bind_null(st, 11);
         sqlite3_bind_null(st, 12);
     }
+    sqlite3_bind_int(st, 13, run_at > now); /* a backoff or retry_later(s > 0): tasks_later */
     /* Every parameter is bound each time: no clearing. */
     if ((rc = step_done(q, st, "recording a task's outcome", err)))
         return rc;
@@ -1270,6 +1305,7 @@ drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, int *n, drudge_err *
             sqlite3_bind_int64(st, 11, e->claimed_at ? e->claimed_at : now);
             sqlite3_bind_text(st, 12, "lost", -1, SQLITE_STATIC);
         }
+        sqlite3_bind_int(st, 13, 0); /* due now */
         s = sqlite3_step(st);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -1329,6 +1365,15 @@ drudge_code drudge_queue_idle(drudge_queue *q, int64_t now, int *idle, drudge_er
         for (size_t i = 0; i < cnt; i++)
             drudge_claimed_free(&v[i]);
         free(v);
+    }
+    if (s == SQLITE_ROW && *idle) { /* or would take once moved to tasks_due */
+        st = q->due_later;
+        sqlite3_bind_int64(st, 1, now);
+        bind_text_or_null(st, 2, q->scripts_json);
+        s = sqlite3_step(st);
+        if (s == SQLITE_ROW)
+            *idle = !sqlite3_column_int(st, 0);
+        sqlite3_reset(st);
     }
     if (s != SQLITE_ROW)
         return drudge_db_err(q->db, "checking for work", err);
@@ -1614,16 +1659,19 @@ static drudge_code first_attempt_since(sqlite3 *db, int64_t t, int64_t *out, dru
 
 drudge_code drudge_queue_status(sqlite3 *db, int64_t now, drudge_queue_stats *out, drudge_err *err)
 {
-    /* Every query reads one of the partial indexes alone (queued, running,
+    /* Every query reads partial indexes alone (queued, running,
      * exceptions), the done counts, or the last minute's attempts,
      * so status stays quick over a backlog of millions. Rows of the first two
      * are counted here rather than grouped in SQL, which would sort them. */
     static const char *const queries[] = {
         /* Running tasks keep their entry in tasks_due: the first query
-         * notes their ids, which the second skips. */
+         * notes their ids, which the second skips. Queued tasks are in
+         * tasks_due, or in tasks_later until they are due. */
         "SELECT t.script, 1, t.id FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
         "ORDER BY r.task_id",
-        "SELECT script, 0, id FROM tasks INDEXED BY tasks_due WHERE state = 'queued'",
+        "SELECT script, 0, id FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND later = 0 "
+        "UNION ALL SELECT script, 0, id FROM tasks INDEXED BY tasks_later "
+        "WHERE state = 'queued' AND later = 1",
         /* The partial index is usable only when its own WHERE term is repeated. */
         ("SELECT script, state, count(*) FROM tasks INDEXED BY tasks_exceptions "
          "WHERE (state = 'failed' OR state = 'dead' OR state = 'cancelled') GROUP BY state, script "
@@ -1806,7 +1854,7 @@ static drudge_code state_error(sqlite3 *db, int64_t id, const char *op, const ch
 }
 
 #define REQUEUE                                                                                    \
-    "state = 'queued', spent = 0, run_at = ?2, finished_at = NULL, error = NULL, "                 \
+    "state = 'queued', later = 0, spent = 0, run_at = ?2, finished_at = NULL, error = NULL, "      \
     "error_kind = NULL, output = NULL, resolved_by = NULL, resolved_at = NULL, "                   \
     "resolved_note = NULL, worker = NULL, started_at = NULL, outcome = NULL"
 

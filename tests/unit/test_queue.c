@@ -769,7 +769,7 @@ static void test_migration_v2_counts_done(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0),
-                        "tasks_due,tasks_exceptions,tasks_key");
+                        "tasks_due,tasks_exceptions,tasks_key,tasks_later");
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -838,6 +838,98 @@ static void test_migration_v3_v4(void **state)
     free_claimed(v, 2);
 }
 
+/* A task whose time has not come when it is written waits in tasks_later
+ * (later = 1), out of the claims' index; a claim moves it to tasks_due once
+ * due, before it picks, so its priority counts at once. FAR is in 2100:
+ * "not due yet" for the real clock that enqueue and the outcome use. */
+#define FAR ((int64_t)4102444800 * SEC)
+static void test_later_tasks_wait_outside_due(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    int64_t a = add(f, "s", NULL, 9, FAR, 3);
+    int64_t b = add(f, "s", NULL, 0, T0, 3);
+    const char *later = "SELECT later FROM tasks WHERE id = ?";
+    assert_int_equal(num(f, later, a), 1);
+    assert_int_equal(num(f, later, b), 0);
+    drudge_queue_stats s;
+    assert_int_equal(drudge_queue_status(f->db, T0, &s, &err), DRUDGE_OK);
+    assert_int_equal(s.total.count[0], 2); /* both queued, wherever they wait */
+    drudge_queue_stats_clear(&s);
+
+    drudge_claimed *v;
+    size_t n = claim(f->q, FAR - SEC, 10, &v);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, b);
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_DONE, 0, NULL, FAR - SEC), "done");
+    free_claimed(v, n);
+    int idle = 0;
+    assert_int_equal(drudge_queue_idle(f->q, FAR - SEC, &idle, &err), DRUDGE_OK);
+    assert_int_equal(idle, 1);
+    /* Due but not moved yet: --until-empty must not stop. */
+    assert_int_equal(drudge_queue_idle(f->q, FAR, &idle, &err), DRUDGE_OK);
+    assert_int_equal(idle, 0);
+
+    /* Moved and claimed ahead of a due task of lower priority. */
+    int64_t c = add(f, "s", NULL, 0, T0, 3);
+    n = claim(f->q, FAR, 1, &v);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, a);
+    assert_int_equal(num(f, later, a), 0);
+    /* A system error's backoff puts it back in tasks_later. */
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_ERROR, 0, NULL, FAR), "queued");
+    free_claimed(v, n);
+    assert_int_equal(num(f, later, a), 1);
+    int64_t run_at = num(f, "SELECT run_at FROM tasks WHERE id = ?", a);
+    n = claim(f->q, run_at - 1, 10, &v);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, c);
+    free_claimed(v, n);
+    n = claim(f->q, run_at, 10, &v);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, a);
+    assert_int_equal(v[0].attempt, 2);
+    free_claimed(v, n);
+}
+
+/* A version 4 database migrates to 5: queued tasks not yet due move to
+ * tasks_later, the rest stay where they were, and claims find both. */
+static void test_migration_v5_later(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    char path[160];
+    snprintf(path, sizeof path, "%s/v4.db", f->dir);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tasks(id, script, script_path, state, run_at, max_attempts, "
+             "created_at) VALUES (1, 'a', '/a.lua', 'queued', %lld, 3, 1),"
+             "(2, 'a', '/a.lua', 'queued', 1, 3, 1), (3, 'a', '/a.lua', 'done', %lld, 3, 1)",
+             (long long)FAR, (long long)FAR);
+    old_database(path, 4, sql);
+    drudge_queue_free(f->q);
+    sqlite3_close(f->db);
+    assert_int_equal(drudge_db_open(path, 0, &f->db, &err), DRUDGE_OK);
+    f->q = new_queue(f->db, "w1", NULL);
+    const char *later = "SELECT later FROM tasks WHERE id = ?";
+    assert_int_equal(num(f, later, 1), 1);
+    assert_int_equal(num(f, later, 2), 0);
+    assert_int_equal(num(f, later, 3), 0);
+    drudge_queue_stats s;
+    assert_int_equal(drudge_queue_status(f->db, T0, &s, &err), DRUDGE_OK);
+    assert_int_equal(s.total.count[0], 2);
+    drudge_queue_stats_clear(&s);
+    drudge_claimed *v;
+    size_t n = claim(f->q, T0, 5, &v);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, 2);
+    free_claimed(v, n);
+    n = claim(f->q, FAR, 5, &v);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, 1);
+    free_claimed(v, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -860,6 +952,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_v2_counts_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_v3_v4, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_after_reaping_and_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_tasks_wait_outside_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_v5_later, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
