@@ -25,7 +25,7 @@ static void *open_module(const char *module, char *why, size_t n)
     char *slash = len > 0 ? (exe[len] = '\0', strrchr(exe, '/')) : NULL;
     if (slash) {
         *slash = '\0';
-        dirs[ndirs++] = exe; /* a build tree */
+        dirs[ndirs++] = exe;                                /* a build tree */
         snprintf(rel, sizeof rel, "%s/../lib/drudge", exe); /* an installed tree */
         dirs[ndirs++] = rel;
     }
