@@ -1128,8 +1128,9 @@ int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv)
 static const char cancel_help[] =
     "usage: drudge cancel TASK\n\n"
     "Cancels a queued task at once. A running task is cancelled when its worker\n"
-    "next renews its lease (within a second or two): the attempt is stopped and\n"
-    "recorded as cancelled. Finished tasks cannot be cancelled.\n";
+    "next renews its lease, or its `drudge run` next looks (within a second or\n"
+    "two): the attempt is stopped and recorded as cancelled. Finished tasks cannot\n"
+    "be cancelled.\n";
 
 static int one_task_arg(const char *cmd, const char *help, int argc, char **argv, int64_t *id)
 {
@@ -1171,8 +1172,8 @@ int drudge_cmd_cancel(drudge_cli *cli, int argc, char **argv)
         print_ok_json("{\"id\":%lld,\"cancelled\":%s,\"requested\":%s}", (long long)id,
                       deferred ? "false" : "true", deferred ? "true" : "false");
     else if (!cli->quiet)
-        printf(deferred ? "task #%lld is running: cancel requested; it stops at its worker's next "
-                          "lease renewal\n"
+        printf(deferred ? "task #%lld is running: cancel requested; it stops within a second or "
+                          "two\n"
                         : "task #%lld cancelled\n",
                (long long)id);
     sqlite3_close(db);

@@ -1,9 +1,11 @@
 /* cmd_run.c: `drudge run` (one task now, in the foreground) and `drudge check`. */
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "drudge/audit.h"
 #include "drudge/cli.h"
@@ -20,8 +22,9 @@ static const char run_help[] =
     "  --input JSON|@FILE  the task input (task.input), inline or from a file\n"
     "  --key REF           the task key (unique per script)\n"
     "  -q, --quiet         do not echo log lines to stderr\n\n"
-    "exit: 0 done, 3 failed (fail), 4 system error/timeout/memory, 5 retry_later,\n"
-    "      6 the script is invalid, 1 database or file error, 2 usage\n";
+    "`drudge cancel` of the task stops it within about a second (state cancelled).\n\n"
+    "exit: 0 done, 3 failed (fail), 4 system error/timeout/memory or cancelled,\n"
+    "      5 retry_later, 6 the script is invalid, 1 database or file error, 2 usage\n";
 
 static int outcome_exit(drudge_outcome o)
 {
@@ -35,6 +38,85 @@ static int outcome_exit(drudge_outcome o)
     default:
         return DRUDGE_EXIT_SYSERR;
     }
+}
+
+/* `drudge cancel` of a running task sets cancel_requested on its `running`
+ * row; a worker reads that when it renews its lease, and a run reads it
+ * here, once a second, on a connection of its own (the main thread's is the
+ * script's, for its early flushes). */
+typedef struct cancel_watch {
+    const char *db_path;
+    int64_t task_id;
+    drudge_host *host;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, stop;
+    int requested; /* the run was cancelled (guarded by mu) */
+} cancel_watch;
+
+static void *cancel_watch_main(void *arg)
+{
+    cancel_watch *w = arg;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    drudge_err err = {0};
+    if (drudge_db_open(w->db_path, DRUDGE_DB_READONLY, &db, &err) != DRUDGE_OK ||
+        sqlite3_prepare_v2(db, "SELECT cancel_requested FROM running WHERE task_id = ?", -1, &st,
+                           NULL) != SQLITE_OK) {
+        fprintf(stderr, "drudge run: cannot watch for drudge cancel: %s\n",
+                db ? sqlite3_errmsg(db) : err.msg);
+        goto cleanup;
+    }
+    sqlite3_bind_int64(st, 1, w->task_id);
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        if (w->stop)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        int requested = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+        sqlite3_reset(st);
+        pthread_mutex_lock(&w->mu);
+        if (requested) {
+            w->requested = 1;
+            drudge_host_cancel(w->host);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+cleanup:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return NULL;
+}
+
+static void cancel_watch_start(cancel_watch *w)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->started = pthread_create(&w->th, NULL, cancel_watch_main, w) == 0;
+    if (!w->started)
+        fprintf(stderr, "drudge run: cannot watch for drudge cancel: no thread\n");
+}
+
+/* Ends the watch; returns whether the run was cancelled. */
+static int cancel_watch_stop(cancel_watch *w)
+{
+    if (!w->started)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    w->started = 0;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    return w->requested;
 }
 
 static void print_result_json(int64_t id, const char *state, const drudge_result *res)
@@ -122,7 +204,8 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
     drudge_err err = {0};
     drudge_result res = {0};
     run_flush flush = {0};
-    int rc = DRUDGE_EXIT_ERROR, c;
+    cancel_watch watch = {0};
+    int rc = DRUDGE_EXIT_ERROR, c, cancelled = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":i:k:h", opts, NULL)) != -1) {
@@ -189,7 +272,14 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
     flush.db = db;
     flush.next_us = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
     drudge_rec_on_end(drudge_host_rec(host), run_on_end, &flush);
-    if (drudge_host_run(host, script, &view, &res, &err)) {
+    watch.db_path = cli->db_path;
+    watch.task_id = id;
+    watch.host = host;
+    cancel_watch_start(&watch);
+    drudge_code hrc = drudge_host_run(host, script, &view, &res, &err);
+    /* As in a worker: a cancel counts if it is what stopped the script. */
+    cancelled = cancel_watch_stop(&watch) && res.outcome == DRUDGE_TIMEOUT;
+    if (hrc) {
         rc = drudge_cli_fail("run", &err);
         goto cleanup;
     }
@@ -205,7 +295,8 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
                          .started_us = started,
                          .res = &res,
                          .rec = drudge_host_rec(host),
-                         .no_retry = 1};
+                         .no_retry = 1,
+                         .cancelled = cancelled};
     const char *state = "?";
     if (drudge_queue_finish(db, &fin, &state, &err)) {
         rc = drudge_cli_fail("run", &err);
@@ -215,6 +306,8 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
         print_result_json(id, state, &res);
     } else if (res.outcome == DRUDGE_DONE) {
         printf("%s\n", res.output);
+    } else if (cancelled) {
+        fprintf(stderr, "drudge run: task #%lld cancelled by an operator\n", (long long)id);
     } else {
         fprintf(stderr, "drudge run: task #%lld %s: %s\n", (long long)id,
                 res.outcome == DRUDGE_FAILED        ? "failed"
@@ -226,6 +319,7 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
     }
     rc = outcome_exit(res.outcome);
 cleanup:
+    cancel_watch_stop(&watch);
     for (size_t i = 0; i < flush.npending; i++)
         drudge_rec_free(flush.pending[i]);
     free(flush.pending);

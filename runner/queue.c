@@ -1393,6 +1393,7 @@ drudge_code drudge_queue_finish(sqlite3 *db, const drudge_finish *f, const char 
                            .started_us = f->started_us,
                            .res = f->res,
                            .no_retry = f->no_retry,
+                           .cancelled = f->cancelled,
                            .rec = f->rec};
     const char *state = NULL;
     drudge_code rc = drudge_db_begin(db, err);

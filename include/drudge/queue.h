@@ -81,6 +81,7 @@ typedef struct drudge_finish {
     const drudge_result *res;
     drudge_rec *rec; /* steps to append; may be NULL */
     int no_retry;    /* a foreground `drudge run`: a system error ends the task dead */
+    int cancelled;   /* `drudge cancel` stopped it: recorded as cancelled */
 } drudge_finish;
 drudge_code drudge_queue_finish(sqlite3 *db, const drudge_finish *f,
                                 const char **new_state /* OUT */, drudge_err *err);

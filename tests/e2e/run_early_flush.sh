@@ -1,7 +1,7 @@
 # `drudge run` of a long script hands its closed steps to the audit chain
 # about once a second, as `drudge work` does: a run killed midway (kill -9)
 # leaves on the chain what it had done, and a run that ends normally has
-# every step once and a chain that verifies.
+# every step once and a chain that verifies. A run's task can be cancelled.
 source "$TESTS/lib.sh"
 cat > long.lua <<'LUA'
 return {
@@ -65,5 +65,28 @@ expect_exit 0 timeout 20 "$DRUDGE" -q work --until-empty
 wait $pid
 equals "$?" 0 "the live run finished"
 equals "$(sql "select state || ' ' || attempts from tasks where id = 3")" "done 1" "the live run's task was not reaped"
+expect_exit 0 "$DRUDGE" audit verify
+
+# `drudge cancel` of a run's task stops the run within about a second, as a
+# worker's would be at its next lease renewal: state and attempt cancelled,
+# exit 4, the steps it took on the chain.
+"$DRUDGE" -q run long.lua --input '{"spin":60}' >run4.out 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+  [ "$(sql "select count(*) from running where task_id = 4" 2>/dev/null)" = 1 ] && break
+  sleep 0.1
+done
+expect_exit 0 "$DRUDGE" cancel 4
+contains "$out" "cancel requested" "a running task's cancel is a request"
+start=$(date +%s)
+rc=0
+wait $pid || rc=$?
+equals "$rc" 4 "the cancelled run exits 4"
+took=$(($(date +%s) - start))
+[ "$took" -le 5 ] || fail "the run took ${took}s to stop after drudge cancel"
+contains "$(cat run4.out)" "task #4 cancelled by an operator" "the run says why it stopped"
+equals "$(sql "select state from task_state where id = 4")" "cancelled" "the run's task is cancelled"
+equals "$(sql "select outcome || ': ' || error from attempts where task_id = 4")" \
+  "cancelled: cancelled by an operator" "its attempt is recorded as cancelled"
 expect_exit 0 "$DRUDGE" audit verify
 finish
