@@ -39,6 +39,15 @@ equals() {
 # sql QUERY: runs a query against the test database.
 sql() { sqlite3 "$DRUDGE_DB" "$@"; }
 
+# wait_sql QUERY WANT: polls the database (10 s at most) until QUERY prints WANT.
+wait_sql() {
+  for _ in $(seq 100); do
+    [ "$(sql "$1" 2>/dev/null)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # A free TCP port on loopback.
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -82,10 +82,7 @@ if "$DRUDGE" help work 2>/dev/null | grep -q -- --metrics-listen; then
   "$DRUDGE" work --metrics-listen "127.0.0.1:$port" >"$TMP/work.out" 2>&1 &
   work_pid=$!
   wait_port "$port"
-  for _ in $(seq 100); do
-    [ "$(sql "select count(*) from tasks where schedule = 'nightly' and state = 'done'")" = 1 ] && break
-    sleep 0.1
-  done
+  wait_sql "select count(*) from tasks where schedule = 'nightly' and state = 'done'" 1 || true
   equals "$(sql "select count(*) from tasks where schedule = 'nightly' and key like 'schedule:nightly@%:00Z'")" "1" "worker ran the tick"
   curl -sS "http://127.0.0.1:$port/metrics" >"$TMP/work.txt"
   check=$($PARSE "$TMP/work.txt" 'drudge_tasks{script="log-email",state="done"}=4' 2>&1) && pass || fail "work scrape: $check"

@@ -20,10 +20,7 @@ LUA
 # A run killed while it spins: its first two steps are already committed.
 "$DRUDGE" -q run long.lua --input '{"spin":60}' >run1.out 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-  [ "$(sql "select count(*) from steps where task_id = 1" 2>/dev/null)" = 2 ] && break
-  sleep 0.1
-done
+wait_sql "select count(*) from steps where task_id = 1" 2 || true
 equals "$(sql "select group_concat(name, ',') from (select name from steps where task_id = 1 order by seq)")" \
   "post document,file receipt" "closed steps committed while the run still ran"
 kill -9 $pid
@@ -57,10 +54,7 @@ equals "$(sql "select outcome || ' ' || substr(worker, 1, 4) from attempts where
 # A run that is alive keeps its task while a worker reaps around it.
 "$DRUDGE" -q run long.lua --input '{"spin":2}' >run3.out 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-  [ "$(sql "select count(*) from running" 2>/dev/null)" = 1 ] && break
-  sleep 0.1
-done
+wait_sql "select count(*) from running" 1 || true
 expect_exit 0 timeout 20 "$DRUDGE" -q work --until-empty
 wait $pid
 equals "$?" 0 "the live run finished"
@@ -72,10 +66,7 @@ expect_exit 0 "$DRUDGE" audit verify
 # exit 4, the steps it took on the chain.
 "$DRUDGE" -q run long.lua --input '{"spin":60}' >run4.out 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-  [ "$(sql "select count(*) from running where task_id = 4" 2>/dev/null)" = 1 ] && break
-  sleep 0.1
-done
+wait_sql "select count(*) from running where task_id = 4" 1 || true
 expect_exit 0 "$DRUDGE" cancel 4
 contains "$out" "cancel requested" "a running task's cancel is a request"
 start=$(date +%s)

@@ -27,10 +27,7 @@ expect_exit 0 "$DRUDGE" enqueue long.lua --input '{}' --key doc-1
 "$DRUDGE" -q work --lease 2s >work1.out 2>&1 &
 pid=$!
 # Wait until both closed steps are on the chain, then kill -9 the worker.
-for _ in $(seq 100); do
-  [ "$(sql "select count(*) from steps where task_id = 1 and attempt = 1")" = 2 ] && break
-  sleep 0.1
-done
+wait_sql "select count(*) from steps where task_id = 1 and attempt = 1" 2 || true
 equals "$(sql "select group_concat(name, ',') from (select name from steps where task_id = 1 and attempt = 1 order by seq)")" \
   "post document,file receipt" "closed steps committed while the attempt still ran"
 kill -9 $pid
