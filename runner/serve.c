@@ -39,27 +39,25 @@ static void *serve_sym(const char *name, drudge_err *err)
         void(*f) params = (void(*) params)serve_sym(#name, NULL);                                  \
         f args;                                                                                    \
     }
+/* Stopping nothing needs no module: `drudge work` without --metrics runs
+ * where the module is not installed. */
+#define FORWARD_STOP(name, type)                                                                   \
+    void name(type *s)                                                                             \
+    {                                                                                              \
+        if (s)                                                                                     \
+            ((void (*)(type *))serve_sym(#name, NULL))(s);                                         \
+    }
 
 FORWARD(drudge_code, drudge_metrics_render, (sqlite3 * db, struct drudge_buf *out, drudge_err *err),
         (db, out, err), err, err->code)
 FORWARD(drudge_code, drudge_metrics_serve,
         (const char *db_path, const char *listen, drudge_metrics_server **out, drudge_err *err),
         (db_path, listen, out, err), err, err->code)
-/* Stopping nothing needs no module: `drudge work` without --metrics runs
- * where the module is not installed. */
-void drudge_metrics_stop(drudge_metrics_server *s)
-{
-    if (s)
-        ((void (*)(drudge_metrics_server *))serve_sym("drudge_metrics_stop", NULL))(s);
-}
+FORWARD_STOP(drudge_metrics_stop, drudge_metrics_server)
 FORWARD(drudge_demo_service *, drudge_demo_service_start,
         (const drudge_demo_opts *opts, drudge_err *err), (opts, err), err, NULL)
 FORWARD(unsigned short, drudge_demo_service_port, (const drudge_demo_service *s), (s), NULL, 0)
 FORWARD_VOID(drudge_demo_service_stats, (drudge_demo_service * s, drudge_demo_stats *out), (s, out))
-void drudge_demo_service_stop(drudge_demo_service *s)
-{
-    if (s)
-        ((void (*)(drudge_demo_service *))serve_sym("drudge_demo_service_stop", NULL))(s);
-}
+FORWARD_STOP(drudge_demo_service_stop, drudge_demo_service)
 FORWARD_VOID(drudge_demo_case_ref, (int i, char out[32]), (i, out))
 FORWARD(int, drudge_demo_serve_main, (int argc, char **argv), (argc, argv), NULL, 1)

@@ -741,6 +741,16 @@ static void old_database(const char *path, int version, const char *sql)
     sqlite3_close(db);
 }
 
+/* Switches the fixture to the database at path (opening it migrates it). */
+static void use_database(fixture *f, const char *path)
+{
+    drudge_err err = {0};
+    drudge_queue_free(f->q); /* before its connection, which it has statements on */
+    sqlite3_close(f->db);
+    assert_int_equal(drudge_db_open(path, 0, &f->db, &err), DRUDGE_OK);
+    f->q = new_queue(f->db, "w1", NULL);
+}
+
 /* A version 1 database (done tasks indexed) migrates: its done tasks are
  * counted, the exceptions keep an index, the old index is gone. */
 static void test_migration_v2_counts_done(void **state)
@@ -799,10 +809,7 @@ static void test_migration_v3_v4(void **state)
              (long long)(T0 + 60 * SEC), (long long)(T0 - SEC), (long long)(T0 - 5 * SEC),
              (long long)(T0 - 20 * SEC));
     old_database(path, 2, sql);
-    drudge_queue_free(f->q); /* before its connection, which it has statements on */
-    sqlite3_close(f->db);
-    assert_int_equal(drudge_db_open(path, 0, &f->db, &err), DRUDGE_OK);
-    f->q = new_queue(f->db, "w1", NULL);
+    use_database(f, path);
     assert_state(f, 1, "running");
     assert_state(f, 2, "running");
     assert_state(f, 3, "queued");
@@ -907,10 +914,7 @@ static void test_migration_v5_later(void **state)
              "(2, 'a', '/a.lua', 'queued', 1, 3, 1), (3, 'a', '/a.lua', 'done', %lld, 3, 1)",
              (long long)FAR, (long long)FAR);
     old_database(path, 4, sql);
-    drudge_queue_free(f->q);
-    sqlite3_close(f->db);
-    assert_int_equal(drudge_db_open(path, 0, &f->db, &err), DRUDGE_OK);
-    f->q = new_queue(f->db, "w1", NULL);
+    use_database(f, path);
     const char *later = "SELECT later FROM tasks WHERE id = ?";
     assert_int_equal(num(f, later, 1), 1);
     assert_int_equal(num(f, later, 2), 0);
