@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "drudge/cli.h"
-#include "drudge/db.h"
+#include "runner/cli/cli.h"
+#include "runner/store/db.h"
 #include <lua.h>
 
 static const struct command {

@@ -1,12 +1,9 @@
-/* drudge.h: umbrella header for the drudge host. */
+/* drudge.h: umbrella header for what a connector or an embedder uses. */
 #ifndef DRUDGE_H
 #define DRUDGE_H
 #include "error.h"
 #include "util.h"
-#include "db.h"
+#include "json.h"
 #include "record.h"
 #include "host.h"
-#include "queue.h"
-#include "audit.h"
-#include "cli.h"
 #endif

@@ -20,7 +20,7 @@ typedef struct drudge_host_opts {
     const char *files_dir;    /* io.open is confined here; NULL = no file access */
     const char *secrets_file; /* NAME=value lines, must be mode 0600; NULL = env only */
     int echo_logs;            /* print log.* lines to stderr as well */
-    const char *redact_file;  /* redaction patterns (logs/redact.c); NULL = $DRUDGE_REDACT */
+    const char *redact_file;  /* redaction patterns (logs/audit/redact.c); NULL = $DRUDGE_REDACT */
 } drudge_host_opts;
 
 /* What a script declares; filled by drudge_host_load. Strings owned by the host. */
@@ -108,14 +108,14 @@ int drudge_host_raise(lua_State *L, const char *fmt, ...);
 
 /* Built-in modules, in package.preload of every host (host.c's table). */
 typedef int (*drudge_lua_open)(lua_State *L);
-int luaopen_drudge_json(lua_State *L); /* runner/json.c */
-int luaopen_drudge_log(lua_State *L);  /* runner/api.c */
+int luaopen_drudge_json(lua_State *L); /* runner/host/json.c */
+int luaopen_drudge_log(lua_State *L);  /* runner/host/api.c */
 /* Connectors, in loadable modules drudge_NAME.so (host.c opens them on the
  * first require; unit tests link them in): */
 int luaopen_drudge_http(lua_State *L);    /* connectors/http*.c */
 int luaopen_drudge_desktop(lua_State *L); /* connectors/desktop*.c */
 int luaopen_drudge_mail(lua_State *L);    /* connectors/mail*.c */
-int luaopen_drudge_queue(lua_State *L);   /* runner/lqueue.c */
+int luaopen_drudge_queue(lua_State *L);   /* connectors/queue/lqueue.c */
 
 /* Per-task context for connectors that need it (e.g. http cookies cleared
  * between tasks): a callback run at the start of every attempt. */

@@ -1,5 +1,5 @@
 /*
- * json.h: JSON for the host and connectors (runner/json.c). Decoding is
+ * json.h: JSON for the host and connectors (runner/host/json.c). Decoding is
  * lua-cjson's; encoding is drudge's own and deterministic: object keys
  * sorted, integers as integers, doubles in their shortest exact form, so the
  * same value always gives the same bytes (replay compares requests byte for

@@ -4,7 +4,7 @@
  * One drudge_rec belongs to one worker (one Lua state) and holds the steps of
  * the attempt it is running, in memory, until the attempt's outcome is
  * committed: the queue writes them to the audit chain in the same transaction
- * (logs/chain.c, drudge_audit_append). Nothing here touches SQLite.
+ * (logs/audit/chain.c, drudge_audit_append). Nothing here touches SQLite.
  *
  * Steps form a tree: drudge_rec_begin pushes a step (its parent is the step
  * open at the time), drudge_rec_end closes it. Strings are copied and
@@ -100,11 +100,11 @@ char *drudge_rec_redact(drudge_rec *r, const char *s);
  * bad pattern. Patterns are kept across attempts. */
 int drudge_rec_add_pattern(drudge_rec *r, const char *label, const char *regex);
 /* Switches on a built-in pattern by name ("email", "uk_nino"); -1 if unknown.
- * (logs/redact.c) */
+ * (logs/audit/redact.c) */
 int drudge_rec_enable_builtin(drudge_rec *r, const char *name);
 /* Loads a redaction config file: "label = regex" lines (POSIX ERE), or a
  * built-in's name alone on a line; '#' starts a comment. Errors name the
- * file and line. (logs/redact.c) */
+ * file and line. (logs/audit/redact.c) */
 struct drudge_err;
 int drudge_rec_load_patterns(drudge_rec *r, const char *path, struct drudge_err *err);
 

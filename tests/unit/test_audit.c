@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "drudge/audit.h"
-#include "drudge/db.h"
+#include "logs/audit/audit.h"
+#include "runner/store/db.h"
 #include "drudge/util.h"
 
 typedef struct fixture {

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "../../connectors/desktopint.h"
-#include "drudge/desktop.h"
+#include "connectors/desktop/desktopint.h"
+#include "connectors/desktop/desktop.h"
 #include "drudge/host.h"
 #include "drudge/record.h"
 #include "drudge/util.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "drudge/http.h"
+#include "connectors/http/http.h"
 #include "drudge/util.h"
 
 static void test_retry_after(void **state)

@@ -1,5 +1,5 @@
-/* test_mime.c: MIME parsing and building (connectors/mime.c) on the corpus
- * in tests/data/mail/, the IMAP response parsers (connectors/imap.c), and
+/* test_mime.c: MIME parsing and building (connectors/mail/mime.c) on the corpus
+ * in tests/data/mail/, the IMAP response parsers (connectors/mail/imap.c), and
  * mail.parse / attachments from Lua. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "drudge/host.h"
-#include "drudge/mail.h"
+#include "connectors/mail/mail.h"
 #include "drudge/util.h"
 
 static char *corpus(const char *name, size_t *len)

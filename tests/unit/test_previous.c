@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "drudge/db.h"
+#include "runner/store/db.h"
 #include "drudge/host.h"
-#include "drudge/queue.h"
+#include "runner/queue/queue.h"
 
 static void test_previous_attempts_reach_the_script(void **state)
 {

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "drudge/audit.h"
-#include "drudge/db.h"
-#include "drudge/queue.h"
+#include "logs/audit/audit.h"
+#include "runner/store/db.h"
+#include "runner/queue/queue.h"
 #include "drudge/record.h"
 #include "drudge/util.h"
 

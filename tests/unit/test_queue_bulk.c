@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "drudge/bulk.h"
+#include "runner/queue/bulk.h"
 
 static char dir[64];
 

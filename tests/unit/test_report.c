@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "drudge/db.h"
-#include "drudge/report.h"
+#include "runner/store/db.h"
+#include "logs/report/report.h"
 #include "drudge/util.h"
 
 #define S INT64_C(1000000)

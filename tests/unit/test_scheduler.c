@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "drudge/db.h"
-#include "drudge/schedule.h"
+#include "runner/store/db.h"
+#include "runner/work/schedule.h"
 
 typedef struct fixture {
     char dir[64], db_path[128], script[128];

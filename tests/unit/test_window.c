@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "drudge/schedule.h"
+#include "runner/work/schedule.h"
 
 /* "2026-05-08T18:00Z" -> µs since the epoch. */
 static int64_t utc_us(const char *s)

@@ -1,0 +1,130 @@
+/* httpint.h: internals shared by the http connector's files. */
+#ifndef DRUDGE_HTTPINT_H
+#define DRUDGE_HTTPINT_H
+
+#include <curl/curl.h>
+#include <lua.h>
+#include "connectors/http/http.h"
+#include "drudge/record.h"
+#include "drudge/util.h"
+
+#define HTTP_RESPONSE_MT  "drudge.http.response"
+#define HTTP_REQ_MT       "drudge.http.req"
+#define HTTP_STATE_KEY    "drudge.http.state"
+#define HTTP_MAX_RETRY_ON 16
+
+typedef struct http_retry {
+    int attempts; /* total tries, 1 = no retry */
+    int on[HTTP_MAX_RETRY_ON], non;
+    double backoff;   /* seconds before the 2nd try; doubles each time */
+    double max_delay; /* no single wait longer than this */
+    int errors;       /* retry transport errors (idempotent requests only) */
+} http_retry;
+
+/* One try's result. */
+typedef struct http_resp {
+    long status;
+    drudge_buf headers; /* raw header lines of the final response, "Name: value\r\n" */
+    drudge_buf body;
+    drudge_buf cookies; /* Set-Cookie values of every response, redirects included */
+    size_t size;        /* body bytes (also when written to a file) */
+    char sha256[65];    /* of the body, set for output files */
+    const char *url;    /* effective URL: curl's (valid until the next transfer) or urlbuf */
+    drudge_buf urlbuf;
+    double elapsed;
+    CURLcode code;       /* CURLE_OK or the transport error */
+    double replay_retry; /* in replay: the recorded "retry_in", or -1 */
+    char error[CURL_ERROR_SIZE + 256];
+} http_resp;
+
+/* One call's request, parsed from the Lua options. It lives in the worker's
+ * http_state (or, to validate defaults, in a userdata with __gc), so an
+ * error raised midway leaks nothing. Plain const char * fields point into Lua strings that stay
+ * on the stack for the whole call. */
+typedef struct http_req {
+    const char *method;
+    char method_buf[16];
+    drudge_buf url;   /* as sent, with the query appended */
+    drudge_buf shown; /* url with userinfo redacted: for names and messages */
+    char host[256];
+    int port;
+    struct curl_slist *headers; /* owned */
+    drudge_buf rec_headers;     /* JSON object of the request headers, redacted */
+    const char *body;
+    size_t body_len;
+    int body_is_text;
+    curl_mime *mime;         /* owned; multipart bodies */
+    drudge_buf rec_mime;     /* JSON array describing the parts */
+    const char *bearer;      /* auth = { bearer = token } */
+    const char *user, *pass; /* auth = { basic = { user, pass } } */
+    double timeout, connect_timeout;
+    int follow, max_redirects, verify_tls, raise, idempotent;
+    const char *ca_file, *proxy;
+    const char *output; /* confined path, or NULL */
+    http_retry retry;
+    size_t inline_max, record_max;
+    drudge_buf scratch;      /* query and body encoding (owned here: encoders may raise) */
+    drudge_buf rec_request;  /* the request JSON, built once for every try */
+    http_resp resp;          /* the current try's response */
+    drudge_buf rec_response; /* its JSON */
+} http_req;
+
+/* http_body.c */
+void http_urlencode(drudge_buf *b, const char *s, size_t n);
+/* Appends the table at idx as "k=v&k=v" with sorted keys; values may be
+ * strings, numbers, booleans or arrays of them (repeated keys). Raises on
+ * other values, naming `what`. */
+void http_encode_pairs(lua_State *L, int idx, drudge_buf *b, const char *what);
+/* Appends the value at idx as canonical JSON (object keys sorted, so the
+ * same value gives the same bytes). Raises naming `what` on values JSON
+ * cannot hold. */
+void http_json_canon(lua_State *L, int idx, drudge_buf *b, const char *what);
+
+/* http_xfer.c */
+/* Frees what req owns and empties it, keeping its buffers' memory. */
+void http_req_reset(http_req *req);
+void http_req_free(http_req *req);
+
+/* A worker's transfer state, a userdata in its lua_State's registry. Its
+ * request is reused call after call; each call starts by resetting it, and
+ * __gc frees it. Calls can nest only through metamethods of the options
+ * tables (an __index in Lua calling http.get): a nested call finds the state
+ * busy and uses a request of its own. */
+typedef struct http_state {
+    CURL *easy;
+    http_req req;
+    char errbuf[CURL_ERROR_SIZE];
+    int dirty; /* the last request set options beyond the common ones */
+    int busy;  /* req is in use by a call (cleared by __close, also on errors) */
+} http_state;
+
+/* Marks st busy until the calling C function returns or raises (pushes the
+ * state as a to-be-closed value). */
+void http_state_hold(lua_State *L, http_state *st);
+http_state *http_state_get(lua_State *L); /* creates it on first use */
+void http_global_init(void);
+#define HTTP_USER_AGENT      "drudge/" DRUDGE_VERSION
+#define HTTP_USER_AGENT_LINE "User-Agent: " HTTP_USER_AGENT
+/* "Accept-Encoding: ..." with what this libcurl decodes. */
+const char *http_accept_encoding_line(void);
+/* Performs one try. Fills *resp; returns resp->code. */
+CURLcode http_perform(lua_State *L, http_state *st, const http_req *req, http_resp *resp,
+                      double timeout_cap);
+void http_resp_free(http_resp *resp);
+/* Empties resp for the next try, keeping its buffers' memory. */
+void http_resp_reset(http_resp *resp);
+void http_attempt_start(lua_State *L);
+
+/* http_rec.c */
+/* Registers the secret parts of a header value (the whole value, and the
+ * token after an auth scheme) with the recorder, so that echoes of it in
+ * bodies are redacted too. */
+void http_rec_secret_header(drudge_rec *rec, const char *label, const char *value);
+void http_rec_request(http_req *req, drudge_rec *rec);
+/* The response JSON for a try; retry_in >= 0 notes a retry to come. */
+void http_rec_response(drudge_buf *out, const http_req *req, const http_resp *resp, drudge_rec *rec,
+                       double retry_in);
+/* Rebuilds *resp from a recorded response JSON; raises if it cannot. */
+void http_rec_replay(lua_State *L, drudge_rec *rec, int seq, const http_req *req, http_resp *resp);
+
+#endif

@@ -1,0 +1,1318 @@
+/*
+ * mail.c: drudge.mail, the Lua face of the mail connector.
+ *
+ *   mail.parse(raw [, {lenient=}])      -> message
+ *   mail.imap{ url=, user=, password=, verify_tls=, ca_file=, starttls=, timeout= } -> box
+ *     box:search{...} box:fetch(uid) box:move(uid, folder) box:copy(uid, folder)
+ *     box:flag(uid, flag) box:unflag(uid, flag) box:list() box:create(folder) box:close()
+ *   mail.send{ smtp=, from=, to=, cc=, bcc=, subject=, text=, html=, attachments=, ... } -> id
+ *
+ * Every IMAP/SMTP call is a "mail" step in the audit trail: the command,
+ * mailbox and UIDs in the request, counts and sizes in the response, raw
+ * messages as message/rfc822 payloads (redacted like text). Passwords are
+ * never part of a request. In replay nothing touches the network: results
+ * are rebuilt from the recorded responses and payloads.
+ *
+ * Misuse raises with luaL_error/argerror; a failure of the world (server
+ * down, login denied, a refused command, a malformed message) raises a
+ * plain error, so the task is retried or the script can pcall it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "drudge/host.h"
+#include "connectors/mail/mail.h"
+#include "drudge/record.h"
+#include "runner/host/hostint.h"
+#include "mailint.h"
+
+#define BOX_MT          "drudge.mail.imap"
+#define ATT_MT          "drudge.mail.attachment"
+#define DEFAULT_TIMEOUT 60.0
+#define ATT_DATA_KEY    "drudge.mail.attdata" /* registry: attachment table -> bytes */
+
+typedef struct imap_box {
+    imap_conn conn; /* conn.curl NULL while closed or replaying */
+    char *url;      /* as given, minus any user info */
+    char *base;     /* scheme://host:port */
+    char *mailbox;
+    char *user;
+    double timeout;
+    int replay, closed;
+} imap_box;
+
+/* --- small helpers --- */
+
+/* A comma unless the value opens an object or array. */
+static const char *sep(const drudge_buf *b)
+{
+    return b->len && b->data[b->len - 1] != '{' && b->data[b->len - 1] != '[' ? "," : "";
+}
+
+static void json_kv_str(drudge_buf *b, const char *key, const char *v)
+{
+    drudge_buf_printf(b, "%s\"%s\":", sep(b), key);
+    if (v)
+        drudge_buf_json_str(b, v, strlen(v));
+    else
+        drudge_buf_puts(b, "null");
+}
+
+static void json_kv_int(drudge_buf *b, const char *key, long long v)
+{
+    drudge_buf_printf(b, "%s\"%s\":%lld", sep(b), key, v);
+}
+
+static double call_timeout(lua_State *L, double want)
+{
+    double left = drudge_host_remaining(L);
+    if (left <= 0)
+        drudge_host_raise(L, "mail: the attempt's time is up");
+    return want < left ? want : left;
+}
+
+/* Ends step seq as an error (the message also in the response, so replay
+ * can raise it again) and raises it as a system error. */
+static int fail_step(lua_State *L, drudge_rec *rec, int seq, const char *msg)
+{
+    drudge_buf resp = {0};
+    drudge_buf_puts(&resp, "{");
+    json_kv_str(&resp, "error", msg);
+    drudge_buf_puts(&resp, "}");
+    drudge_rec_end(rec, seq, "error", resp.data, msg);
+    lua_pushstring(L, msg);
+    drudge_buf_free(&resp);
+    return drudge_host_raise(L, "%s", lua_tostring(L, -1));
+}
+
+/* Replay: pushes the decoded recorded response of seq (a table), re-raising
+ * a recorded error. */
+static void replay_response(lua_State *L, drudge_rec *rec, int seq, const char *what)
+{
+    const char *resp = drudge_rec_replay_response(rec, seq);
+    if (!resp) {
+        const char *div = drudge_rec_divergence(rec);
+        drudge_rec_end(rec, seq, "error", NULL, "no recorded response");
+        drudge_host_raise(L, "replay: no recorded response for %s%s%s", what, *div ? ": " : "",
+                          div);
+    }
+    drudge_json_decode(L, resp, strlen(resp));
+    if (lua_type(L, -1) != LUA_TTABLE)
+        drudge_host_raise(L, "replay: the recorded response for %s is not an object", what);
+    if (lua_getfield(L, -1, "error") == LUA_TSTRING) {
+        const char *msg = lua_tostring(L, -1);
+        drudge_rec_end(rec, seq, "error", resp, msg);
+        drudge_host_raise(L, "%s", msg);
+    }
+    lua_pop(L, 1);
+}
+
+/* --- messages as Lua tables --- */
+
+static void push_addrs(lua_State *L, const drudge_mail_addrs *a)
+{
+    lua_createtable(L, (int)a->n, 0);
+    for (size_t i = 0; i < a->n; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, a->v[i].name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, a->v[i].address);
+        lua_setfield(L, -2, "address");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+static void set_str(lua_State *L, const char *key, const char *v)
+{
+    if (!v)
+        return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, key);
+}
+
+/* Pushes the message table; attachments carry their bytes in the registry
+ * (weak keys), so the table stays plain data that json.encode accepts. */
+static void push_message(lua_State *L, const drudge_mail_msg *m)
+{
+    lua_createtable(L, 0, 16);
+    set_str(L, "message_id", m->message_id);
+    set_str(L, "key", m->key);
+    push_addrs(L, &m->from);
+    lua_setfield(L, -2, "from");
+    push_addrs(L, &m->to);
+    lua_setfield(L, -2, "to");
+    push_addrs(L, &m->cc);
+    lua_setfield(L, -2, "cc");
+    push_addrs(L, &m->reply_to);
+    lua_setfield(L, -2, "reply_to");
+    set_str(L, "subject", m->subject);
+    set_str(L, "date", m->date);
+    set_str(L, "text", m->text);
+    set_str(L, "html", m->html);
+    lua_pushinteger(L, (lua_Integer)m->raw_size);
+    lua_setfield(L, -2, "size");
+    lua_getfield(L, LUA_REGISTRYINDEX, ATT_DATA_KEY);
+    lua_createtable(L, (int)m->natts, 0);
+    for (size_t i = 0; i < m->natts; i++) {
+        const drudge_mail_att *a = &m->atts[i];
+        lua_createtable(L, 0, 3);
+        set_str(L, "filename", a->filename);
+        set_str(L, "content_type", a->content_type);
+        lua_pushinteger(L, (lua_Integer)a->size);
+        lua_setfield(L, -2, "size");
+        luaL_setmetatable(L, ATT_MT);
+        lua_pushvalue(L, -1);
+        lua_pushlstring(L, (const char *)a->data, a->size);
+        lua_rawset(L, -5); /* attdata[att] = bytes */
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -3, "attachments");
+    lua_pop(L, 1); /* attdata */
+    lua_createtable(L, (int)m->nwarnings, 0);
+    for (size_t i = 0; i < m->nwarnings; i++) {
+        lua_pushstring(L, m->warnings[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "warnings");
+}
+
+/* Parses raw and pushes the message, or returns the error text in err. */
+static int parse_and_push(lua_State *L, const void *raw, size_t len, int lenient, drudge_err *err)
+{
+    drudge_mail_msg *m = NULL;
+    if (drudge_mail_parse(raw, len, lenient, &m, err) != DRUDGE_OK)
+        return -1;
+    push_message(L, m);
+    drudge_mail_msg_free(m);
+    return 0;
+}
+
+static int opt_bool(lua_State *L, int t, const char *key, int dflt)
+{
+    int ty = lua_getfield(L, t, key);
+    int v = ty == LUA_TNIL ? dflt : lua_toboolean(L, -1);
+    if (ty != LUA_TNIL && ty != LUA_TBOOLEAN)
+        luaL_error(L, "%s: expected a boolean, got %s", key, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The string field key of table t, or NULL; raises if it is not a string. */
+static const char *opt_str(lua_State *L, int t, const char *key)
+{
+    int ty = lua_getfield(L, t, key);
+    const char *s = NULL;
+    if (ty == LUA_TSTRING)
+        s = lua_tostring(L, -1);
+    else if (ty != LUA_TNIL)
+        luaL_error(L, "%s: expected a string, got %s", key, luaL_typename(L, -1));
+    lua_pop(L, 1); /* the string stays alive in the table */
+    return s;
+}
+
+static int l_parse(lua_State *L)
+{
+    size_t len;
+    const char *raw = luaL_checklstring(L, 1, &len);
+    int lenient = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lenient = opt_bool(L, 2, "lenient", 0);
+    }
+    drudge_err err = {0};
+    if (parse_and_push(L, raw, len, lenient, &err) != 0)
+        return luaL_error(L, "mail.parse: %s", err.msg);
+    return 1;
+}
+
+/* --- attachments --- */
+
+static const char *att_bytes(lua_State *L, size_t *len)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, LUA_REGISTRYINDEX, ATT_DATA_KEY);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    const char *data = lua_tolstring(L, -1, len);
+    if (!data)
+        luaL_argerror(L, 1, "not an attachment of a parsed message");
+    lua_replace(L, -2);
+    return data; /* the string stays on the stack */
+}
+
+static int l_att_data(lua_State *L)
+{
+    size_t len;
+    att_bytes(L, &len);
+    return 1;
+}
+
+/* A file name safe to create: the last path component, without control
+ * characters; "attachment" if nothing is left. */
+static void safe_name(drudge_buf *b, const char *name)
+{
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    const char *bs = strrchr(base, '\\');
+    base = bs ? bs + 1 : base;
+    for (const char *p = base; *p; p++)
+        if ((unsigned char)*p >= 0x20 && *p != 0x7f)
+            drudge_buf_add(b, p, 1);
+    if (!b->len || !strcmp(b->data, ".") || !strcmp(b->data, "..")) {
+        drudge_buf_reset(b);
+        drudge_buf_puts(b, "attachment");
+    }
+}
+
+/* att:save([dir [, name]]) -> path. dir (default: the files directory) is
+ * created if missing; the file is created 0600. */
+static int l_att_save(lua_State *L)
+{
+    size_t len;
+    const char *dir = luaL_optstring(L, 2, NULL);
+    const char *name = luaL_optstring(L, 3, NULL);
+    lua_settop(L, 3);
+    const char *data = att_bytes(L, &len); /* at index 4 */
+    int data_idx = lua_gettop(L);
+    if (!name) {
+        lua_getfield(L, 1, "filename");
+        name = lua_tostring(L, -1);
+        if (!name)
+            name = "";
+    }
+    drudge_buf fn = {0};
+    safe_name(&fn, name);
+    lua_pushstring(L, fn.data);
+    drudge_buf_free(&fn);
+    const char *file = lua_tostring(L, -1);
+    const char *path;
+    if (dir) {
+        /* Create missing directories one level at a time, each checked
+         * against the files directory before it is made. */
+        const char *full_dir = NULL;
+        size_t n = strlen(dir);
+        for (size_t i = 1; i <= n; i++) {
+            if (i < n && dir[i] != '/')
+                continue;
+            lua_pushlstring(L, dir, i);
+            full_dir = drudge_host_confine(L, lua_tostring(L, -1));
+            struct stat st;
+            if (stat(full_dir, &st) != 0 && mkdir(full_dir, 0700) != 0)
+                return luaL_error(L, "att:save: cannot create %s: %s", lua_tostring(L, -2),
+                                  strerror(errno));
+        }
+        if (!full_dir)
+            return luaL_argerror(L, 2, "empty directory name");
+        lua_pushfstring(L, "%s/%s", full_dir, file);
+        path = drudge_host_confine(L, lua_tostring(L, -1));
+    } else {
+        path = drudge_host_confine(L, file);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return luaL_error(L, "att:save: %s: %s", path, strerror(errno));
+    data = lua_tostring(L, data_idx);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return luaL_error(L, "att:save: %s: %s", path, strerror(e));
+        }
+        off += (size_t)n;
+    }
+    if (close(fd) != 0)
+        return luaL_error(L, "att:save: %s: %s", path, strerror(errno));
+    lua_pushstring(L, path);
+    return 1;
+}
+
+/* --- IMAP sessions --- */
+
+static imap_box *check_box(lua_State *L)
+{
+    imap_box *b = luaL_checkudata(L, 1, BOX_MT);
+    if (b->closed)
+        luaL_error(L, "mail: the IMAP session for %s is closed", b->url ? b->url : "?");
+    return b;
+}
+
+static int l_box_gc(lua_State *L)
+{
+    imap_box *b = luaL_checkudata(L, 1, BOX_MT);
+    if (b->conn.curl || b->conn.base)
+        imap_conn_close(&b->conn);
+    free(b->url);
+    free(b->base);
+    free(b->mailbox);
+    free(b->user);
+    b->url = b->base = b->mailbox = b->user = NULL;
+    b->closed = 1;
+    return 0;
+}
+
+static int l_box_tostring(lua_State *L)
+{
+    imap_box *b = luaL_checkudata(L, 1, BOX_MT);
+    lua_pushfstring(L, "mail.imap(%s%s)", b->url ? b->url : "?", b->closed ? ", closed" : "");
+    return 1;
+}
+
+/* Splits an imap(s):// URL into base and mailbox (percent-decoded). */
+static void split_url(lua_State *L, const char *url, imap_box *b)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *userinfo = NULL;
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (rc == CURLUE_OK)
+        rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    if (rc == CURLUE_OK)
+        rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+    if (rc == CURLUE_OK)
+        rc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+    if (rc == CURLUE_OK)
+        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE);
+    int bad = rc != CURLUE_OK || !scheme || (strcmp(scheme, "imap") && strcmp(scheme, "imaps"));
+    if (curl_url_get(u, CURLUPART_USER, &userinfo, 0) == CURLUE_OK && userinfo)
+        bad = 2;
+    if (!bad) {
+        drudge_buf s = {0};
+        drudge_buf_printf(&s, "%s://%s:%s", scheme, host, port);
+        b->base = drudge_buf_take(&s);
+        const char *mb = path && path[0] == '/' ? path + 1 : (path ? path : "");
+        size_t n = strlen(mb);
+        while (n && mb[n - 1] == '/')
+            n--;
+        b->mailbox = n ? strndup(mb, n) : drudge_xstrdup("INBOX");
+        drudge_buf_printf(&s, "%s://%s:%s/%s", scheme, host, port, b->mailbox);
+        b->url = drudge_buf_take(&s);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(userinfo);
+    curl_url_cleanup(u);
+    if (bad == 2)
+        luaL_error(L, "mail.imap: put the user and password in user= and password=, not in the "
+                      "URL (the URL is recorded)");
+    if (bad)
+        luaL_error(L, "mail.imap: url must be imap://host[:port]/MAILBOX or imaps://..., got '%s'",
+                   url);
+    if (strpbrk(b->mailbox, "\r\n\"*%"))
+        luaL_error(L, "mail.imap: bad mailbox name '%s'", b->mailbox);
+}
+
+/* Begins a mail step for an IMAP command on box b. */
+static int box_begin(lua_State *L, imap_box *b, const char *name, lua_Integer uid, drudge_buf *req)
+{
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    drudge_buf n = {0};
+    drudge_buf_printf(&n, "IMAP %s %s", name, b->mailbox);
+    if (uid)
+        drudge_buf_printf(&n, " UID %lld", (long long)uid);
+    drudge_buf_puts(req, "}");
+    int seq = drudge_rec_begin(rec, "mail", n.data, req->data);
+    drudge_buf_free(&n);
+    return seq;
+}
+
+static void req_start(drudge_buf *req, imap_box *b)
+{
+    drudge_buf_puts(req, "{");
+    json_kv_str(req, "url", b->url);
+}
+
+/* Runs a command; on failure ends the step and raises. */
+static void box_command(lua_State *L, imap_box *b, int seq, const char *mailbox, const char *cmd,
+                        drudge_buf *resp)
+{
+    drudge_err err = {0};
+    double t = call_timeout(L, b->timeout);
+    if (imap_command(&b->conn, mailbox, cmd, t, resp, &err) != DRUDGE_OK) {
+        drudge_buf msg = {0};
+        drudge_buf_printf(&msg, "mail: %s", err.msg);
+        lua_pushstring(L, msg.data);
+        drudge_buf_free(&msg);
+        fail_step(L, drudge_rec_from_lua(L), seq, lua_tostring(L, -1));
+    }
+}
+
+static int l_imap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *url = opt_str(L, 1, "url");
+    const char *user = opt_str(L, 1, "user");
+    const char *password = opt_str(L, 1, "password");
+    const char *ca_file = opt_str(L, 1, "ca_file");
+    if (!url)
+        return luaL_error(L, "mail.imap: url is required (imaps://host/INBOX)");
+    mail_tls tls = {opt_bool(L, 1, "verify_tls", 1), ca_file, opt_bool(L, 1, "starttls", 0)};
+    lua_getfield(L, 1, "timeout");
+    double timeout = luaL_optnumber(L, -1, DEFAULT_TIMEOUT);
+    lua_pop(L, 1);
+    if (timeout <= 0)
+        return luaL_error(L, "mail.imap: timeout must be > 0");
+    if (ca_file && access(ca_file, R_OK) != 0)
+        return luaL_error(L, "mail.imap: ca_file %s: %s", ca_file, strerror(errno));
+
+    imap_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    b->closed = 1; /* safe state until fully built */
+    luaL_setmetatable(L, BOX_MT);
+    split_url(L, url, b);
+    b->user = drudge_xstrdup(user ? user : "");
+    b->timeout = timeout;
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    b->replay = drudge_rec_replaying(rec);
+    b->closed = 0;
+
+    drudge_buf req = {0};
+    req_start(&req, b);
+    json_kv_str(&req, "user", b->user);
+    drudge_buf_printf(&req, ",\"verify_tls\":%s", tls.verify ? "true" : "false");
+    if (tls.starttls)
+        drudge_buf_puts(&req, ",\"starttls\":true");
+    drudge_buf_puts(&req, "}");
+    drudge_buf name = {0};
+    drudge_buf_printf(&name, "IMAP LOGIN %s", b->base);
+    int seq = drudge_rec_begin(rec, "mail", name.data, req.data);
+    drudge_buf_free(&name);
+    drudge_buf_free(&req);
+    if (b->replay) {
+        replay_response(L, rec, seq, "mail.imap");
+        lua_pop(L, 1);
+        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
+        return 1;
+    }
+    drudge_err err = {0};
+    if (imap_conn_init(&b->conn, b->base, user, password, &tls, &err) != DRUDGE_OK)
+        fail_step(L, rec, seq, err.msg);
+    /* NOOP logs in now, so a wrong password shows here and not at the
+     * first search. */
+    drudge_buf resp = {0};
+    box_command(L, b, seq, NULL, "NOOP", &resp);
+    drudge_buf_free(&resp);
+    drudge_rec_end(rec, seq, "ok", "{\"ok\":true}", NULL);
+    return 1;
+}
+
+static int l_box_close(lua_State *L)
+{
+    imap_box *b = luaL_checkudata(L, 1, BOX_MT);
+    if (!b->closed && !b->replay) {
+        drudge_rec *rec = drudge_rec_from_lua(L);
+        drudge_buf req = {0};
+        req_start(&req, b);
+        int seq = box_begin(L, b, "LOGOUT", 0, &req);
+        drudge_buf_free(&req);
+        l_box_gc(L);
+        drudge_rec_end(rec, seq, "ok", "{}", NULL);
+    } else if (!b->closed) {
+        drudge_rec *rec = drudge_rec_from_lua(L);
+        drudge_buf req = {0};
+        req_start(&req, b);
+        int seq = box_begin(L, b, "LOGOUT", 0, &req);
+        drudge_buf_free(&req);
+        drudge_rec_end(rec, seq, "ok", "{}", NULL);
+        l_box_gc(L);
+    }
+    return 0;
+}
+
+static lua_Integer check_uid(lua_State *L, int idx)
+{
+    lua_Integer uid = luaL_checkinteger(L, idx);
+    if (uid < 1 || uid > (lua_Integer)UINT32_MAX)
+        luaL_argerror(L, idx, "a UID is a positive 32-bit integer");
+    return uid;
+}
+
+/* --- search --- */
+
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* Appends " KEY d-Mon-yyyy" from a date string or an os.time() number. */
+static void add_date(lua_State *L, drudge_buf *cmd, int t, const char *key, const char *imap_key)
+{
+    int ty = lua_getfield(L, t, key);
+    if (ty == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    int64_t us = 0;
+    if (ty == LUA_TNUMBER)
+        us = (int64_t)(lua_tonumber(L, -1) * 1e6);
+    else if (ty != LUA_TSTRING || drudge_parse_time(lua_tostring(L, -1), drudge_now_us(), &us) != 0)
+        luaL_error(L,
+                   "search: %s: expected a date (\"2026-11-23\", \"-7d\" is not one) or "
+                   "os.time(), got '%s'",
+                   key, luaL_tolstring(L, -1, NULL));
+    time_t secs = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    drudge_buf_printf(cmd, " %s %d-%s-%d", imap_key, tm.tm_mday, months[tm.tm_mon],
+                      tm.tm_year + 1900);
+    lua_pop(L, 1);
+}
+
+static int add_text(lua_State *L, drudge_buf *cmd, int t, const char *key, const char *imap_key)
+{
+    const char *v = opt_str(L, t, key);
+    if (!v)
+        return 0;
+    drudge_buf_printf(cmd, " %s ", imap_key);
+    if (drudge_imap_quote(cmd, v) != 0)
+        luaL_error(L, "search: %s must not contain line breaks", key);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p >= 0x80)
+            return 1;
+    return 0;
+}
+
+static int l_box_search(lua_State *L)
+{
+    imap_box *b = check_box(L);
+    drudge_buf crit = {0};
+    int utf8 = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        static const char *const known[] = {"unseen", "seen",       "flagged", "since",
+                                            "before", "from",       "to",      "subject",
+                                            "text",   "message_id", "deleted", NULL};
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            int ok = 0;
+            for (int i = 0; k && known[i]; i++)
+                ok |= !strcmp(k, known[i]);
+            if (!ok)
+                return luaL_error(L,
+                                  "search: unknown criterion '%s' (known: unseen, seen, "
+                                  "flagged, deleted, since, before, from, to, subject, text, "
+                                  "message_id)",
+                                  k ? k : luaL_typename(L, -2));
+            lua_pop(L, 1);
+        }
+        if (opt_bool(L, 2, "unseen", 0))
+            drudge_buf_puts(&crit, " UNSEEN");
+        if (opt_bool(L, 2, "seen", 0))
+            drudge_buf_puts(&crit, " SEEN");
+        if (opt_bool(L, 2, "flagged", 0))
+            drudge_buf_puts(&crit, " FLAGGED");
+        if (opt_bool(L, 2, "deleted", 0))
+            drudge_buf_puts(&crit, " DELETED");
+        add_date(L, &crit, 2, "since", "SINCE");
+        add_date(L, &crit, 2, "before", "BEFORE");
+        utf8 |= add_text(L, &crit, 2, "from", "FROM");
+        utf8 |= add_text(L, &crit, 2, "to", "TO");
+        utf8 |= add_text(L, &crit, 2, "subject", "SUBJECT");
+        utf8 |= add_text(L, &crit, 2, "text", "TEXT");
+        utf8 |= add_text(L, &crit, 2, "message_id", "HEADER Message-ID");
+    }
+    drudge_buf cmd = {0};
+    drudge_buf_printf(&cmd, "UID SEARCH%s%s", utf8 ? " CHARSET UTF-8" : "",
+                      crit.len ? crit.data : " ALL");
+    drudge_buf_free(&crit);
+
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    drudge_buf req = {0};
+    req_start(&req, b);
+    json_kv_str(&req, "command", cmd.data);
+    int seq = box_begin(L, b, "SEARCH", 0, &req);
+    drudge_buf_free(&req);
+    if (b->replay) {
+        drudge_buf_free(&cmd);
+        replay_response(L, rec, seq, "box:search");
+        lua_getfield(L, -1, "uids");
+        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
+        return 1;
+    }
+    drudge_buf resp = {0};
+    lua_pushstring(L, cmd.data); /* keep for error text */
+    drudge_buf_free(&cmd);
+    box_command(L, b, seq, b->mailbox, lua_tostring(L, -1), &resp);
+    uint32_t *uids = NULL;
+    long n = drudge_imap_parse_search(resp.data ? resp.data : "", resp.len, &uids);
+    drudge_buf_free(&resp);
+    if (n < 0)
+        return fail_step(L, rec, seq,
+                         "mail: search: the server's SEARCH reply is not a list of UIDs");
+    drudge_buf out = {0};
+    drudge_buf_printf(&out, "{\"count\":%ld,\"uids\":[", n);
+    lua_createtable(L, (int)n, 0);
+    for (long i = 0; i < n; i++) {
+        drudge_buf_printf(&out, "%s%u", i ? "," : "", uids[i]);
+        lua_pushinteger(L, uids[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    drudge_buf_puts(&out, "]}");
+    free(uids);
+    drudge_rec_end(rec, seq, "ok", out.data, NULL);
+    drudge_buf_free(&out);
+    return 1;
+}
+
+/* --- fetch --- */
+
+static int l_box_fetch(lua_State *L)
+{
+    imap_box *b = check_box(L);
+    lua_Integer uid = check_uid(L, 2);
+    int lenient = 0, peek = 1;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lenient = opt_bool(L, 3, "lenient", 0);
+        peek = !opt_bool(L, 3, "mark_seen", 0);
+    }
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    drudge_buf req = {0};
+    req_start(&req, b);
+    json_kv_int(&req, "uid", uid);
+    int seq = box_begin(L, b, "FETCH", uid, &req);
+    drudge_buf_free(&req);
+
+    drudge_buf raw = {0};
+    drudge_buf out = {0};
+    const void *bytes = NULL;
+    size_t len = 0;
+    if (b->replay) {
+        replay_response(L, rec, seq, "box:fetch");
+        lua_getfield(L, -1, "message");
+        const char *sha = lua_tostring(L, -1);
+        const drudge_payload *p = sha ? drudge_rec_replay_payload(rec, sha) : NULL;
+        if (!p) {
+            drudge_rec_end(rec, seq, "error", NULL, "payload missing");
+            return drudge_host_raise(L,
+                                     "replay: the message of UID %d in %s was not kept "
+                                     "(payload %s pruned?)",
+                                     (int)uid, b->mailbox, sha ? sha : "?");
+        }
+        lua_pop(L, 2);
+        bytes = p->data;
+        len = p->len;
+        drudge_buf_puts(&out, drudge_rec_replay_response(rec, seq));
+    } else {
+        char cmd[96];
+        int seen = 1;
+        if (peek) { /* is it \Seen now? (one round trip, skipped with mark_seen) */
+            drudge_buf info = {0};
+            uint64_t size = 0;
+            snprintf(cmd, sizeof cmd, "UID FETCH %u (UID FLAGS RFC822.SIZE)", (unsigned)uid);
+            box_command(L, b, seq, b->mailbox, cmd, &info);
+            int found = drudge_imap_parse_fetch_info(info.data ? info.data : "", info.len,
+                                                     (uint32_t)uid, &size, &seen);
+            drudge_buf_free(&info);
+            if (!found) {
+                lua_pushfstring(L, "mail: no message with UID %d in %s", (int)uid, b->mailbox);
+                return fail_step(L, rec, seq, lua_tostring(L, -1));
+            }
+        }
+        drudge_err err = {0};
+        drudge_code frc = imap_fetch_body(&b->conn, b->mailbox, (uint32_t)uid,
+                                          call_timeout(L, b->timeout), &raw, &err);
+        if (frc != DRUDGE_OK) {
+            if (frc == DRUDGE_ENOTFOUND)
+                lua_pushfstring(L, "mail: %s", err.msg);
+            else
+                lua_pushfstring(L, "mail: fetch UID %d: %s", (int)uid, err.msg);
+            drudge_buf_free(&raw);
+            return fail_step(L, rec, seq, lua_tostring(L, -1));
+        }
+        /* libcurl's fetch is BODY[], which sets \Seen: put the flag back so
+         * fetching stays a read that changes nothing (as BODY.PEEK[]). */
+        if (peek && !seen) {
+            drudge_buf ign = {0};
+            snprintf(cmd, sizeof cmd, "UID STORE %u -FLAGS.SILENT (\\Seen)", (unsigned)uid);
+            box_command(L, b, seq, b->mailbox, cmd, &ign);
+            drudge_buf_free(&ign);
+        }
+        char sha[65];
+        drudge_rec_payload(rec, raw.data ? raw.data : "", raw.len, "message/rfc822", sha);
+        drudge_buf_puts(&out, "{");
+        json_kv_int(&out, "uid", uid);
+        json_kv_int(&out, "size", (long long)raw.len);
+        json_kv_str(&out, "message", sha);
+        drudge_buf_puts(&out, "}");
+        bytes = raw.data ? raw.data : "";
+        len = raw.len;
+    }
+    drudge_err err = {0};
+    if (parse_and_push(L, bytes, len, lenient, &err) != 0) {
+        drudge_buf_free(&raw);
+        lua_pushfstring(L, "mail: message UID %d in %s: %s", (int)uid, b->mailbox, err.msg);
+        drudge_rec_end(rec, seq, "error", out.data, lua_tostring(L, -1));
+        drudge_buf_free(&out);
+        return drudge_host_raise(L, "%s", lua_tostring(L, -1));
+    }
+    drudge_buf_free(&raw);
+    lua_pushinteger(L, uid);
+    lua_setfield(L, -2, "uid");
+    lua_pushstring(L, b->mailbox);
+    lua_setfield(L, -2, "mailbox");
+    drudge_rec_end(rec, seq, "ok", out.data, NULL);
+    drudge_buf_free(&out);
+    return 1;
+}
+
+/* --- move, copy, flags --- */
+
+static const char *check_folder(lua_State *L, int idx, drudge_buf *quoted)
+{
+    const char *f = luaL_checkstring(L, idx);
+    if (!*f || drudge_imap_quote(quoted, f) != 0 || strpbrk(f, "*%"))
+        luaL_argerror(L, idx, "bad folder name");
+    return f;
+}
+
+/* box:move(uid, folder) / box:copy(uid, folder) -> new UID or nil */
+static int move_or_copy(lua_State *L, int move)
+{
+    imap_box *b = check_box(L);
+    lua_Integer uid = check_uid(L, 2);
+    drudge_buf folder = {0};
+    const char *to = check_folder(L, 3, &folder);
+    lua_pushstring(L, folder.data);
+    drudge_buf_free(&folder);
+    const char *qto = lua_tostring(L, -1);
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    drudge_buf req = {0};
+    req_start(&req, b);
+    json_kv_int(&req, "uid", uid);
+    json_kv_str(&req, "to", to);
+    int seq = box_begin(L, b, move ? "MOVE" : "COPY", uid, &req);
+    drudge_buf_free(&req);
+    if (b->replay) {
+        replay_response(L, rec, seq, move ? "box:move" : "box:copy");
+        lua_getfield(L, -1, "new_uid");
+        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
+        return 1;
+    }
+    drudge_buf cmd = {0}, resp = {0};
+    drudge_err err = {0};
+    const char *method = move ? "MOVE" : "COPY";
+    drudge_buf_printf(&cmd, "UID %s %u %s", method, (unsigned)uid, qto);
+    drudge_code rc =
+        imap_command(&b->conn, b->mailbox, cmd.data, call_timeout(L, b->timeout), &resp, &err);
+    if (rc == DRUDGE_EINPUT && move) {
+        /* No MOVE (RFC 6851) on this server, or the folder is missing:
+         * COPY tells which; then flag \Deleted and expunge that UID. */
+        method = "COPY+EXPUNGE";
+        drudge_buf_reset(&cmd);
+        drudge_buf_printf(&cmd, "UID COPY %u %s", (unsigned)uid, qto);
+        rc = imap_command(&b->conn, b->mailbox, cmd.data, call_timeout(L, b->timeout), &resp, &err);
+        if (rc == DRUDGE_OK) {
+            drudge_buf_reset(&cmd);
+            drudge_buf_printf(&cmd, "UID STORE %u +FLAGS.SILENT (\\Deleted)", (unsigned)uid);
+            rc = imap_command(&b->conn, b->mailbox, cmd.data, call_timeout(L, b->timeout), &resp,
+                              &err);
+        }
+        if (rc == DRUDGE_OK) {
+            drudge_buf_reset(&cmd);
+            drudge_buf_printf(&cmd, "UID EXPUNGE %u", (unsigned)uid);
+            rc = imap_command(&b->conn, b->mailbox, cmd.data, call_timeout(L, b->timeout), &resp,
+                              &err);
+        }
+    }
+    drudge_buf_free(&cmd);
+    if (rc != DRUDGE_OK) {
+        drudge_buf_free(&resp);
+        if (rc == DRUDGE_EINPUT)
+            lua_pushfstring(L,
+                            "mail: cannot %s UID %d from %s to %s: the server refused (no such "
+                            "message or folder? box:create(\"%s\") makes one)",
+                            move ? "move" : "copy", (int)uid, b->mailbox, to, to);
+        else
+            lua_pushfstring(L, "mail: %s", err.msg);
+        return fail_step(L, rec, seq, lua_tostring(L, -1));
+    }
+    uint32_t nu = drudge_imap_parse_copyuid(resp.data ? resp.data : "", resp.len, (uint32_t)uid);
+    drudge_buf_free(&resp);
+    drudge_buf out = {0};
+    drudge_buf_puts(&out, "{");
+    json_kv_str(&out, "method", method);
+    if (nu)
+        json_kv_int(&out, "new_uid", nu);
+    drudge_buf_puts(&out, "}");
+    drudge_rec_end(rec, seq, "ok", out.data, NULL);
+    drudge_buf_free(&out);
+    if (nu)
+        lua_pushinteger(L, nu);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int l_box_move(lua_State *L)
+{
+    return move_or_copy(L, 1);
+}
+
+static int l_box_copy(lua_State *L)
+{
+    return move_or_copy(L, 0);
+}
+
+static int set_flag(lua_State *L, int add)
+{
+    imap_box *b = check_box(L);
+    lua_Integer uid = check_uid(L, 2);
+    const char *flag = luaL_checkstring(L, 3);
+    const char *p = flag + (flag[0] == '\\');
+    if (!*p)
+        luaL_argerror(L, 3, "empty flag");
+    for (; *p; p++)
+        if (!(((*p | 32) >= 'a' && (*p | 32) <= 'z') || (*p >= '0' && *p <= '9') || *p == '$' ||
+              *p == '_' || *p == '-' || *p == '.'))
+            luaL_argerror(L, 3,
+                          "a flag is \\Seen, \\Flagged, \\Answered, \\Deleted, \\Draft or "
+                          "a keyword of letters, digits, $ _ - .");
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    drudge_buf cmd = {0};
+    drudge_buf_printf(&cmd, "UID STORE %u %cFLAGS.SILENT (%s)", (unsigned)uid, add ? '+' : '-',
+                      flag);
+    drudge_buf req = {0};
+    req_start(&req, b);
+    json_kv_int(&req, "uid", uid);
+    json_kv_str(&req, "command", cmd.data);
+    int seq = box_begin(L, b, "STORE", uid, &req);
+    drudge_buf_free(&req);
+    if (b->replay) {
+        drudge_buf_free(&cmd);
+        replay_response(L, rec, seq, "box:flag");
+        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
+        return 0;
+    }
+    lua_pushstring(L, cmd.data);
+    drudge_buf_free(&cmd);
+    drudge_buf resp = {0};
+    box_command(L, b, seq, b->mailbox, lua_tostring(L, -1), &resp);
+    drudge_buf_free(&resp);
+    drudge_rec_end(rec, seq, "ok", "{}", NULL);
+    return 0;
+}
+
+static int l_box_flag(lua_State *L)
+{
+    return set_flag(L, 1);
+}
+
+static int l_box_unflag(lua_State *L)
+{
+    return set_flag(L, 0);
+}
+
+/* --- folders --- */
+
+/* Lists folders; pushes an array of names. seq is the step to fail. */
+static void list_folders(lua_State *L, imap_box *b, int seq, drudge_buf *json)
+{
+    drudge_buf resp = {0};
+    box_command(L, b, seq, NULL, "LIST \"\" *", &resp);
+    char **names = NULL;
+    size_t n = drudge_imap_parse_list(resp.data ? resp.data : "", resp.len, &names);
+    drudge_buf_free(&resp);
+    lua_createtable(L, (int)n, 0);
+    drudge_buf_puts(json, "[");
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        if (i)
+            drudge_buf_puts(json, ",");
+        drudge_buf_json_str(json, names[i], strlen(names[i]));
+        free(names[i]);
+    }
+    drudge_buf_puts(json, "]");
+    free(names);
+}
+
+static int l_box_list(lua_State *L)
+{
+    imap_box *b = check_box(L);
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    drudge_buf req = {0};
+    req_start(&req, b);
+    json_kv_str(&req, "command", "LIST \"\" *");
+    int seq = box_begin(L, b, "LIST", 0, &req);
+    drudge_buf_free(&req);
+    if (b->replay) {
+        replay_response(L, rec, seq, "box:list");
+        lua_getfield(L, -1, "folders");
+        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
+        return 1;
+    }
+    drudge_buf out = {0};
+    drudge_buf_puts(&out, "{\"folders\":");
+    list_folders(L, b, seq, &out);
+    drudge_buf_puts(&out, "}");
+    drudge_rec_end(rec, seq, "ok", out.data, NULL);
+    drudge_buf_free(&out);
+    return 1;
+}
+
+/* box:create(folder) -> true if created, false if it already existed */
+static int l_box_create(lua_State *L)
+{
+    imap_box *b = check_box(L);
+    drudge_buf quoted = {0};
+    const char *folder = check_folder(L, 2, &quoted);
+    lua_pushstring(L, quoted.data);
+    drudge_buf_free(&quoted);
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    drudge_buf req = {0};
+    req_start(&req, b);
+    json_kv_str(&req, "folder", folder);
+    int seq = box_begin(L, b, "CREATE", 0, &req);
+    drudge_buf_free(&req);
+    if (b->replay) {
+        replay_response(L, rec, seq, "box:create");
+        lua_getfield(L, -1, "created");
+        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
+        return 1;
+    }
+    drudge_buf json = {0};
+    list_folders(L, b, seq, &json);
+    drudge_buf_free(&json);
+    int exists = 0;
+    for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+        exists |= !strcmp(lua_tostring(L, -1), folder);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    if (!exists) {
+        lua_pushfstring(L, "CREATE %s", lua_tostring(L, -1));
+        drudge_buf resp = {0};
+        drudge_err err = {0};
+        drudge_code rc = imap_command(&b->conn, NULL, lua_tostring(L, -1),
+                                      call_timeout(L, b->timeout), &resp, &err);
+        drudge_buf_free(&resp);
+        if (rc == DRUDGE_EINPUT) {
+            /* Refused: another session may have made it in between. */
+            drudge_buf json2 = {0};
+            list_folders(L, b, seq, &json2);
+            drudge_buf_free(&json2);
+            for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+                exists |= !strcmp(lua_tostring(L, -1), folder);
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 2);
+            if (!exists)
+                lua_pushfstring(L, "mail: the server refused to create folder %s", folder);
+        } else if (rc != DRUDGE_OK) {
+            lua_pushfstring(L, "mail: %s", err.msg);
+        }
+        if (rc != DRUDGE_OK && !exists)
+            return fail_step(L, rec, seq, lua_tostring(L, -1));
+        if (rc != DRUDGE_OK) { /* it exists after all: not made by us */
+            drudge_rec_end(rec, seq, "ok", "{\"created\":false}", NULL);
+            lua_pushboolean(L, 0);
+            return 1;
+        }
+    }
+    drudge_rec_end(rec, seq, "ok", exists ? "{\"created\":false}" : "{\"created\":true}", NULL);
+    lua_pushboolean(L, !exists);
+    return 1;
+}
+
+/* --- SMTP --- */
+
+/* Reads a string or a list of strings at field key into a NULL-terminated
+ * array of bare addresses (rcpt) and of the originals (hdr); both point into
+ * Lua strings kept in a table at keep. Returns the count. */
+static size_t read_addrs(lua_State *L, int t, const char *key, const char ***hdr, int keep)
+{
+    int ty = lua_getfield(L, t, key);
+    size_t n = 0;
+    *hdr = NULL;
+    if (ty == LUA_TNIL) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (ty == LUA_TSTRING) {
+        lua_createtable(L, 1, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+    } else if (ty != LUA_TTABLE) {
+        luaL_error(L, "mail.send: %s: expected an address or a list of addresses", key);
+    }
+    n = lua_rawlen(L, -1);
+    *hdr = lua_newuserdatauv(L, (n + 1) * sizeof **hdr, 0);
+    lua_rawseti(L, keep, (lua_Integer)lua_rawlen(L, keep) + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (lua_rawgeti(L, -1, (lua_Integer)i + 1) != LUA_TSTRING)
+            luaL_error(L, "mail.send: %s[%d]: expected an address string", key, (int)i + 1);
+        (*hdr)[i] = lua_tostring(L, -1);
+        char *bare = drudge_mail_bare_address((*hdr)[i]);
+        if (!bare)
+            luaL_error(L, "mail.send: %s[%d]: not a mail address: '%s'", key, (int)i + 1,
+                       (*hdr)[i]);
+        free(bare);
+        lua_rawseti(L, keep, (lua_Integer)lua_rawlen(L, keep) + 1);
+    }
+    (*hdr)[n] = NULL;
+    lua_pop(L, 1);
+    return n;
+}
+
+static void json_list(drudge_buf *b, const char *key, const char *const *v)
+{
+    drudge_buf_printf(b, ",\"%s\":[", key);
+    for (size_t i = 0; v && v[i]; i++) {
+        if (i)
+            drudge_buf_puts(b, ",");
+        drudge_buf_json_str(b, v[i], strlen(v[i]));
+    }
+    drudge_buf_puts(b, "]");
+}
+
+/* Reads attachments = { {filename=, content_type=, data=} | {path=, ...} }. */
+static drudge_mail_out_att *read_atts(lua_State *L, int t, size_t *count, int keep)
+{
+    *count = 0;
+    if (lua_getfield(L, t, "attachments") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    luaL_argexpected(L, lua_istable(L, -1), t, "attachments as a list of tables");
+    size_t n = lua_rawlen(L, -1);
+    drudge_mail_out_att *atts = lua_newuserdatauv(L, (n ? n : 1) * sizeof *atts, 0);
+    lua_rawseti(L, keep, (lua_Integer)lua_rawlen(L, keep) + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (lua_rawgeti(L, -1, (lua_Integer)i + 1) != LUA_TTABLE)
+            luaL_error(L, "mail.send: attachments[%d]: expected a table", (int)i + 1);
+        int a = lua_gettop(L);
+        drudge_mail_out_att *o = &atts[i];
+        memset(o, 0, sizeof *o);
+        o->filename = opt_str(L, a, "filename");
+        o->content_type = opt_str(L, a, "content_type");
+        const char *path = opt_str(L, a, "path");
+        if (lua_getfield(L, a, "data") == LUA_TSTRING) {
+            o->data = lua_tolstring(L, -1, &o->size);
+            lua_pop(L, 1);
+        } else if (path) {
+            lua_pop(L, 1);
+            const char *full = drudge_host_confine(L, path);
+            size_t len;
+            char *bytes = drudge_read_file(full, &len);
+            if (!bytes)
+                luaL_error(L, "mail.send: attachments[%d]: %s: %s", (int)i + 1, path,
+                           strerror(errno));
+            lua_pushlstring(L, bytes, len);
+            free(bytes);
+            o->data = lua_tolstring(L, -1, &o->size);
+            lua_rawseti(L, keep, (lua_Integer)lua_rawlen(L, keep) + 1);
+            lua_pop(L, 1); /* full path */
+            if (!o->filename) {
+                const char *slash = strrchr(path, '/');
+                o->filename = slash ? slash + 1 : path;
+            }
+        } else {
+            luaL_error(L, "mail.send: attachments[%d]: give data= or path=", (int)i + 1);
+        }
+        if (!o->filename)
+            luaL_error(L,
+                       "mail.send: attachments[%d]: filename is required with data=", (int)i + 1);
+        lua_pop(L, 1); /* the attachment table; its strings stay alive in it */
+    }
+    lua_pop(L, 1);
+    *count = n;
+    return atts;
+}
+
+static int l_send(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_newtable(L); /* 2: keeps the strings and arrays we point into */
+    const char *url = opt_str(L, 1, "smtp");
+    if (!url)
+        return luaL_error(L, "mail.send: smtp is required (smtp://host:port or smtps://...)");
+    if (strncmp(url, "smtp://", 7) && strncmp(url, "smtps://", 8))
+        return luaL_error(L,
+                          "mail.send: smtp must be smtp://host:port or smtps://host:port, got "
+                          "'%s'",
+                          url);
+    if (strchr(url + 7, '@'))
+        return luaL_error(L, "mail.send: put the user and password in user= and password=, not "
+                             "in the URL (the URL is recorded)");
+    drudge_mail_out out = {0};
+    out.from = opt_str(L, 1, "from");
+    if (!out.from)
+        return luaL_error(L, "mail.send: from is required");
+    char *from_bare = drudge_mail_bare_address(out.from);
+    if (!from_bare)
+        return luaL_error(L, "mail.send: from: not a mail address: '%s'", out.from);
+    lua_pushstring(L, from_bare);
+    free(from_bare);
+    const char *from = lua_tostring(L, -1);
+    lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1); /* stays alive in the keep table */
+    const char **to, **cc, **bcc, **reply_to;
+    size_t nto = read_addrs(L, 1, "to", &to, 2);
+    size_t ncc = read_addrs(L, 1, "cc", &cc, 2);
+    size_t nbcc = read_addrs(L, 1, "bcc", &bcc, 2);
+    read_addrs(L, 1, "reply_to", &reply_to, 2);
+    if (nto + ncc + nbcc == 0)
+        return luaL_error(L, "mail.send: no recipient (to, cc or bcc)");
+    out.to = to;
+    out.cc = cc;
+    out.reply_to = reply_to;
+    out.subject = opt_str(L, 1, "subject");
+    out.text = opt_str(L, 1, "text");
+    out.html = opt_str(L, 1, "html");
+    out.in_reply_to = opt_str(L, 1, "in_reply_to");
+    if (!out.text && !out.html)
+        return luaL_error(L, "mail.send: give text=, html= or both");
+    out.atts = read_atts(L, 1, &out.natts, 2);
+    const char *user = opt_str(L, 1, "user");
+    const char *password = opt_str(L, 1, "password");
+    const char *ca_file = opt_str(L, 1, "ca_file");
+    mail_tls tls = {opt_bool(L, 1, "verify_tls", 1), ca_file, opt_bool(L, 1, "starttls", 0)};
+    lua_getfield(L, 1, "timeout");
+    double timeout = luaL_optnumber(L, -1, DEFAULT_TIMEOUT);
+    lua_pop(L, 1);
+
+    /* Envelope recipients: to, cc and bcc, bare. */
+    size_t nr = nto + ncc + nbcc;
+    char **rcpts = calloc(nr + 1, sizeof *rcpts);
+    size_t k = 0;
+    for (size_t i = 0; to && to[i]; i++)
+        rcpts[k++] = drudge_mail_bare_address(to[i]);
+    for (size_t i = 0; cc && cc[i]; i++)
+        rcpts[k++] = drudge_mail_bare_address(cc[i]);
+    for (size_t i = 0; bcc && bcc[i]; i++)
+        rcpts[k++] = drudge_mail_bare_address(bcc[i]);
+
+    drudge_rec *rec = drudge_rec_from_lua(L);
+    drudge_buf req = {0};
+    drudge_buf_puts(&req, "{");
+    json_kv_str(&req, "url", url);
+    json_kv_str(&req, "from", out.from);
+    json_list(&req, "to", to);
+    json_list(&req, "cc", cc);
+    json_list(&req, "bcc", bcc);
+    json_kv_str(&req, "subject", out.subject ? out.subject : "");
+    if (user)
+        json_kv_str(&req, "user", user);
+    drudge_buf_puts(&req, ",\"attachments\":[");
+    for (size_t i = 0; i < out.natts; i++) {
+        drudge_buf_printf(&req, "%s{", i ? "," : "");
+        json_kv_str(&req, "filename", out.atts[i].filename);
+        json_kv_int(&req, "size", (long long)out.atts[i].size);
+        drudge_buf_puts(&req, "}");
+    }
+    drudge_buf_puts(&req, "]}");
+    drudge_buf name = {0};
+    drudge_buf_printf(&name, "SMTP send %s", url);
+    int seq = drudge_rec_begin(rec, "mail", name.data, req.data);
+    drudge_buf_free(&name);
+    drudge_buf_free(&req);
+
+    char *raw = NULL, *mid = NULL;
+    size_t len = 0;
+    drudge_err err = {0};
+    int failed = 0;
+    if (drudge_rec_replaying(rec)) {
+        for (size_t i = 0; i < nr; i++)
+            free(rcpts[i]);
+        free(rcpts);
+        replay_response(L, rec, seq, "mail.send");
+        lua_getfield(L, -1, "message_id");
+        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
+        return 1;
+    }
+    if (drudge_mail_build(&out, &raw, &len, &mid, &err) != DRUDGE_OK) {
+        lua_pushfstring(L, "mail.send: %s", err.msg);
+        failed = 1;
+    } else if (smtp_send(url, user, password, &tls, from, (const char *const *)rcpts, raw, len,
+                         call_timeout(L, timeout), &err) != DRUDGE_OK) {
+        lua_pushfstring(L, "mail.send: %s", err.msg);
+        failed = 2;
+    }
+    for (size_t i = 0; i < nr; i++)
+        free(rcpts[i]);
+    free(rcpts);
+    if (failed) {
+        free(raw);
+        free(mid);
+        if (failed == 1) { /* bad input: misuse, not recorded as a world failure */
+            drudge_rec_end(rec, seq, "error", NULL, lua_tostring(L, -1));
+            return lua_error(L);
+        }
+        return fail_step(L, rec, seq, lua_tostring(L, -1));
+    }
+    char sha[65];
+    drudge_rec_payload(rec, raw, len, "message/rfc822", sha);
+    drudge_buf resp = {0};
+    drudge_buf_puts(&resp, "{");
+    json_kv_str(&resp, "message_id", mid);
+    json_kv_int(&resp, "size", (long long)len);
+    json_kv_str(&resp, "message", sha);
+    drudge_buf_puts(&resp, "}");
+    drudge_rec_end(rec, seq, "ok", resp.data, NULL);
+    drudge_buf_free(&resp);
+    lua_pushstring(L, mid);
+    free(raw);
+    free(mid);
+    return 1;
+}
+
+/* --- module --- */
+
+static void init_curl_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int luaopen_drudge_mail(lua_State *L)
+{
+    static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+    static const luaL_Reg box_methods[] = {{"search", l_box_search}, {"fetch", l_box_fetch},
+                                           {"move", l_box_move},     {"copy", l_box_copy},
+                                           {"flag", l_box_flag},     {"unflag", l_box_unflag},
+                                           {"list", l_box_list},     {"create", l_box_create},
+                                           {"close", l_box_close},   {NULL, NULL}};
+    static const luaL_Reg att_methods[] = {
+        {"data", l_att_data}, {"save", l_att_save}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        {"parse", l_parse}, {"imap", l_imap}, {"send", l_send}, {NULL, NULL}};
+    pthread_once(&curl_once, init_curl_once);
+    drudge_mail_init();
+
+    if (luaL_newmetatable(L, BOX_MT)) {
+        luaL_newlib(L, box_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_box_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_box_close);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, l_box_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, ATT_MT)) {
+        luaL_newlib(L, att_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, ATT_DATA_KEY) != LUA_TTABLE) {
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_setfield(L, LUA_REGISTRYINDEX, ATT_DATA_KEY);
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, funcs);
+    return 1;
+}

@@ -1,0 +1,185 @@
+/*
+ * audit.h: the audit trail in the database (logs/). Steps recorded in memory
+ * by a drudge_rec are appended to one hash chain per database:
+ * hash = SHA-256(prev_hash || canonical encoding of the row); see logs/README.md.
+ * Large payloads live in their own table, referenced by SHA-256 from the
+ * chained rows, so they can be pruned without breaking the chain. Signed
+ * checkpoints (Ed25519) pin the chain head against a wholesale rewrite.
+ */
+#ifndef DRUDGE_AUDIT_H
+#define DRUDGE_AUDIT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sqlite3.h>
+#include "drudge/error.h"
+#include "drudge/record.h"
+
+/* --- appending (logs/audit/chain.c) --- */
+
+/* Appends the recorder's steps not yet flushed, in seq order up to the first
+ * one still open (so in practice a whole attempt once it has ended: its root
+ * step stays open while it runs), and its payloads not yet flushed, to the
+ * chain, and marks them flushed. Must be called inside a
+ * write transaction (BEGIN IMMEDIATE) so the chain head read here is the one
+ * the rows link to. If that transaction is rolled back, the caller rewinds
+ * the mark (drudge_rec_mark_flushed(rec, before), which rewinds the
+ * payloads' too) before appending again, or the steps are lost. */
+drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err);
+
+/* The same with prepared statements kept across calls, for a worker's writer
+ * (one per connection; free before closing the connection). */
+typedef struct drudge_audit_writer drudge_audit_writer;
+drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err);
+void drudge_audit_writer_free(drudge_audit_writer *w);
+drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err);
+/* Call right after beginning a write transaction (BEGIN IMMEDIATE): until
+ * the next call, appends carry the chain head from one to the next instead
+ * of reading it back, since no other connection can append meanwhile. A
+ * writer never begun reads the head on every append. */
+void drudge_audit_writer_begin(drudge_audit_writer *w);
+
+/* The canonical encoding of a step row (see logs/README.md), appended to b. */
+struct drudge_buf;
+void drudge_audit_canonical(struct drudge_buf *b, int64_t id, int64_t task_id, int attempt,
+                            const drudge_step *s);
+/* hash = SHA-256(prev as 64 hex digits || canonical), as hex into out. */
+void drudge_audit_hash(const char prev[64], const char *canon, size_t len, char out[65]);
+
+/* Calls fn(ud, sha256, start-of-key) for every payload reference in a JSON
+ * summary: a string of 64 lower-case hex digits under a key "sha256" or
+ * "*_sha256", unless the same object says "*_stored":false or "stored":false
+ * (hashed, deliberately not kept). */
+void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char *sha), void *ud);
+
+/* --- verifying (logs/audit/verify.c) --- */
+
+typedef struct drudge_verify_opts {
+    const char
+        *pubkey_path;  /* PEM Ed25519 public key the checkpoints must be signed with, or NULL */
+    int skip_payloads; /* do not re-hash payload contents */
+} drudge_verify_opts;
+
+typedef struct drudge_verify_report {
+    int64_t rows;             /* step rows walked */
+    char head[65];            /* recomputed hash of the last row ("" if none) */
+    int64_t payloads, pruned; /* payload rows, of which pruned */
+    int64_t checkpoints;      /* checkpoints checked */
+    int64_t signed_rows;      /* rows covered by the last good checkpoint */
+    int problems;             /* number of problems found (0 = intact) */
+    char *text;               /* malloc'd: one line per problem, first per kind */
+} drudge_verify_report;
+
+/* Walks the chain, the payloads and the checkpoints. Returns DRUDGE_OK with
+ * report->problems == 0 when everything matches, DRUDGE_ETAMPER with the
+ * problems listed in report->text (each names the row: id, task, attempt,
+ * seq, and what does not match), or another code when the check itself could
+ * not run. Free report->text with drudge_verify_report_clear. */
+drudge_code drudge_audit_verify(sqlite3 *db, const drudge_verify_opts *opts,
+                                drudge_verify_report *report /* OUT */, drudge_err *err);
+void drudge_verify_report_clear(drudge_verify_report *report);
+
+/* --- checkpoints (logs/audit/checkpoint.c) --- */
+
+/* Writes a new Ed25519 key pair: the private key (PEM, PKCS#8) to key_path
+ * created 0600, the public key (PEM, SubjectPublicKeyInfo) to pub_path.
+ * Refuses to overwrite an existing file. */
+drudge_code drudge_audit_keygen(const char *key_path, const char *pub_path, drudge_err *err);
+
+typedef struct drudge_checkpoint {
+    int64_t id;         /* checkpoint row id; 0 if none was written */
+    int64_t step_id;    /* the chain row it pins (0 for an empty chain) */
+    int64_t row_count;  /* rows in the chain up to step_id */
+    int64_t created_at; /* µs since the epoch, UTC */
+    char head_hash[65];
+    char public_key[65]; /* raw Ed25519 public key, hex */
+    int unchanged;       /* the head was already checkpointed: nothing written */
+} drudge_checkpoint;
+
+/* Signs the current chain head with the private key at key_path (a PEM file
+ * that must not be readable by group or others) and stores the checkpoint, in
+ * its own BEGIN IMMEDIATE transaction (call it outside any transaction). If
+ * the newest checkpoint already pins the head, nothing is written. For a
+ * worker checkpointing periodically (drudge work --checkpoint-key FILE
+ * --checkpoint-every 10m). */
+drudge_code drudge_audit_checkpoint(sqlite3 *db, const char *key_path, drudge_err *err);
+/* The same, describing what was (or was not) written in *out. */
+drudge_code drudge_audit_checkpoint_ex(sqlite3 *db, const char *key_path,
+                                       drudge_checkpoint *out /* OUT */, drudge_err *err);
+/* The exact bytes a checkpoint's signature covers (see logs/README.md):
+ * "drudge-checkpoint-v1\n<head_hash>\n<step_id>\n<row_count>\n<created_at>\n". */
+void drudge_checkpoint_message(struct drudge_buf *b, const char *head_hash, int64_t step_id,
+                               int64_t row_count, int64_t created_at);
+/* Checks an Ed25519 signature (hex) over msg with a raw public key (hex). */
+int drudge_checkpoint_sig_ok(const char *pub_hex, const char *sig_hex, const char *msg, size_t len);
+/* Reads a PEM public key file as raw hex (out[65]). */
+drudge_code drudge_audit_read_pubkey(const char *path, char out[65], drudge_err *err);
+
+/* --- pruning (logs/audit/prune.c) --- */
+
+/* Drops the data of payloads last used before cutoff_us (data set NULL,
+ * pruned_at set; the rows and their hashes stay, so the chain and verify are
+ * unaffected). With dry_run nothing changes. Counts go to *n and *bytes. */
+drudge_code drudge_audit_prune(sqlite3 *db, int64_t cutoff_us, int dry_run, int64_t *n /* OUT */,
+                               int64_t *bytes /* OUT */, drudge_err *err);
+
+/* --- reading (logs/audit/show.c, logs/audit/export.c) --- */
+
+/* A readable timeline of a task's attempts (all, or only attempt if > 0),
+ * or the same as one JSON object with json. */
+drudge_code drudge_audit_show(sqlite3 *db, FILE *out, int64_t task_id, int attempt, int json,
+                              drudge_err *err);
+
+typedef enum drudge_export_format {
+    DRUDGE_EXPORT_JSONL = 0,
+    DRUDGE_EXPORT_CSV
+} drudge_export_format;
+typedef struct drudge_export_opts {
+    drudge_export_format format;
+    int64_t since_us, until_us; /* started_at in [since, until); 0 = open */
+    const char *script;         /* only tasks of this script, or NULL */
+    int64_t task_id;            /* only this task, or 0 */
+} drudge_export_opts;
+/* One record per step, in chain order, with its hash and the previous row's
+ * hash (prev_hash), so an export can be verified outside drudge. *rows gets
+ * the number written. */
+drudge_code drudge_audit_export(sqlite3 *db, FILE *out, const drudge_export_opts *opts,
+                                int64_t *rows /* OUT */, drudge_err *err);
+
+/* --- replay (logs/replay/replay.c) --- */
+
+typedef struct drudge_replay_opts {
+    int64_t task_id;
+    int attempt;             /* 0 = the last recorded attempt */
+    const char *script_path; /* run this file instead of the task's script, or NULL */
+    const char *files_dir;   /* as for drudge run */
+    int echo_logs;
+} drudge_replay_opts;
+
+typedef struct drudge_replay_result {
+    int attempt;      /* the attempt replayed */
+    size_t steps;     /* steps the replay made */
+    size_t recorded;  /* steps in the recording */
+    int pruned;       /* payloads of the attempt that were pruned */
+    char *divergence; /* malloc'd first divergence, or NULL when identical */
+    char *outcome;    /* malloc'd outcome of the replayed attempt ("done", ...) */
+} drudge_replay_result;
+
+/* Re-runs a recorded attempt with its recorded input: connectors answer from
+ * the recording instead of touching the world, secrets read as
+ * "[REDACTED:name]", and every step is compared with the recorded one.
+ * Returns DRUDGE_OK (identical), DRUDGE_EDIVERGE (res->divergence says
+ * where), or an error if the replay could not run. */
+drudge_code drudge_replay(sqlite3 *db, const drudge_replay_opts *opts,
+                          drudge_replay_result *res /* OUT */, drudge_err *err);
+void drudge_replay_result_clear(drudge_replay_result *res);
+
+/* Loads the steps of one recorded attempt in seq order as the recorder's
+ * replay input (caller owns; see drudge_rec_replay_load), and the payloads
+ * they reference that still hold data. *pruned counts those that do not. */
+drudge_code drudge_audit_load_attempt(sqlite3 *db, int64_t task_id, int attempt,
+                                      drudge_step **steps /* OUT */, size_t *n /* OUT */,
+                                      drudge_payload **payloads /* OUT */, size_t *np /* OUT */,
+                                      int *pruned /* OUT */, drudge_err *err);
+
+#endif

@@ -1,0 +1,355 @@
+/* util.c: clocks, string buffers, JSON escaping, hex and hashing. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+/* SHA256_Init and friends are deprecated in OpenSSL 3 in favour of EVP,
+ * but remain supported; see drudge_sha256_hex. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+#include "drudge/util.h"
+
+int64_t drudge_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t drudge_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void drudge_fmt_time(int64_t t, char out[40])
+{
+    time_t secs = (time_t)(t / 1000000);
+    int64_t us = t % 1000000;
+    struct tm tm;
+    if (us < 0) {
+        us += 1000000;
+        secs -= 1;
+    }
+    gmtime_r(&secs, &tm);
+    /* strftime bounds every field; the year cannot overflow the buffer. */
+    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 40 - n, ".%06dZ", (int)us);
+}
+
+/* Parses the digits of a fixed-width number; -1 if any is not a digit. */
+static int fixed_num(const char *s, int width)
+{
+    int v = 0;
+    for (int i = 0; i < width; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static int parse_relative(const char *s, int64_t now_us, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s + 1, &end);
+    if (errno || end == s + 1 || v < 0)
+        return -1;
+    double unit;
+    if (!strcmp(end, "s") || !*end)
+        unit = 1;
+    else if (!strcmp(end, "m"))
+        unit = 60;
+    else if (!strcmp(end, "h"))
+        unit = 3600;
+    else if (!strcmp(end, "d"))
+        unit = 86400;
+    else
+        return -1;
+    *out = now_us + (int64_t)(v * unit * 1e6);
+    return 0;
+}
+
+int drudge_parse_time(const char *s, int64_t now_us, int64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    if (!strcmp(s, "now")) {
+        *out = now_us;
+        return 0;
+    }
+    if (s[0] == '+')
+        return parse_relative(s, now_us, out);
+    size_t n = strlen(s);
+    if (n < 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    struct tm tm = {0};
+    int y = fixed_num(s, 4), mo = fixed_num(s + 5, 2), d = fixed_num(s + 8, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    const char *p = s + 10;
+    int64_t frac_us = 0;
+    if (*p == 'T' || *p == ' ') {
+        int h = fixed_num(p + 1, 2);
+        if (h < 0 || h > 23 || p[3] != ':')
+            return -1;
+        int mi = fixed_num(p + 4, 2);
+        if (mi < 0 || mi > 59)
+            return -1;
+        tm.tm_hour = h;
+        tm.tm_min = mi;
+        p += 6;
+        if (*p == ':') {
+            int sec = fixed_num(p + 1, 2);
+            if (sec < 0 || sec > 60)
+                return -1;
+            tm.tm_sec = sec;
+            p += 3;
+            if (*p == '.') {
+                int64_t scale = 100000;
+                for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+                    frac_us += (*p - '0') * scale;
+            }
+        }
+    }
+    time_t secs;
+    if (*p == 'Z' && !p[1]) {
+        secs = timegm(&tm);
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int oh = fixed_num(p + 1, 2), om = fixed_num(p + 4, 2);
+        if (oh < 0 || om < 0)
+            return -1;
+        int off = (oh * 60 + om) * 60;
+        secs = timegm(&tm) - (*p == '+' ? off : -off);
+    } else if (!*p) {
+        tm.tm_isdst = -1;
+        secs = mktime(&tm);
+    } else {
+        return -1;
+    }
+    /* Reject dates that normalised away (2026-02-31). */
+    struct tm check;
+    gmtime_r(&secs, &check);
+    if (*p == 'Z' && (check.tm_mday != d || check.tm_mon != mo - 1))
+        return -1;
+    *out = (int64_t)secs * 1000000 + frac_us;
+    return 0;
+}
+
+void *drudge_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fputs("drudge: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+void *drudge_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fputs("drudge: out of memory\n", stderr);
+        abort();
+    }
+    return q;
+}
+
+char *drudge_xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(drudge_xmalloc(n), s, n);
+}
+
+static void buf_reserve(drudge_buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    b->data = drudge_xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void drudge_buf_add(drudge_buf *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void drudge_buf_puts(drudge_buf *b, const char *s)
+{
+    drudge_buf_add(b, s, strlen(s));
+}
+
+void drudge_buf_printf(drudge_buf *b, const char *fmt, ...)
+{
+    /* One pass when the text fits the room already there (the usual case:
+     * buffers are reused call after call), a second after growing if not. */
+    buf_reserve(b, 63);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->data[b->len] = '\0';
+        return;
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        buf_reserve(b, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+}
+
+void drudge_buf_int(drudge_buf *b, int64_t v)
+{
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    drudge_buf_add(b, p, (size_t)(e - p));
+}
+
+/* Written straight into the buffer, one pass: this runs for every string of
+ * every audit row (logs/audit/chain.c's canonical encoding) and request summary. */
+void drudge_buf_json_str(drudge_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_reserve(b, 6 * n + 2); /* the worst case: every byte as \u00XX */
+    char *o = b->data + b->len, *start = o;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len += (size_t)(o - start);
+    b->data[b->len] = '\0';
+}
+
+void drudge_buf_reset(drudge_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void drudge_buf_free(drudge_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+char *drudge_buf_take(drudge_buf *b)
+{
+    char *s = b->data ? b->data : drudge_xstrdup("");
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+void drudge_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* SHA-256 through libcrypto's direct implementation: the EVP interface
+ * would first initialise OpenSSL's provider machinery (every algorithm's
+ * tables), which cost most of a millisecond of each `drudge run`, for a
+ * digest whose implementation is the same. */
+void drudge_sha256_hex(const void *data, size_t n, char out[65])
+{
+    drudge_sha256_pair_hex(data, n, NULL, 0, out);
+}
+
+void drudge_sha256_pair_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, a, alen);
+    if (blen)
+        SHA256_Update(&ctx, b, blen);
+    SHA256_Final(md, &ctx);
+    drudge_hex(md, sizeof md, out);
+}
+
+char *drudge_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    drudge_buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        drudge_buf_add(&b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        drudge_buf_free(&b);
+        errno = EIO;
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    return drudge_buf_take(&b);
+}

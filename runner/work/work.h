@@ -1,0 +1,56 @@
+/*
+ * worker.h: the worker pool behind `drudge work` (runner/work/worker.c).
+ *
+ * N worker threads each own a drudge_host (one Lua state, its cached
+ * scripts, its connector handles) and run claimed tasks. One writer thread
+ * (the caller's) owns the only SQLite connection that changes the queue: it
+ * group-commits, in one write transaction, the outcomes workers handed in
+ * (attempt rows, task states, audit steps), new claims, lease renewals and
+ * the reaping of expired leases. A task counts as done only once that
+ * transaction has committed.
+ */
+#ifndef DRUDGE_WORKER_H
+#define DRUDGE_WORKER_H
+
+#include <stdint.h>
+#include "runner/store/db.h"
+#include "drudge/error.h"
+
+typedef struct drudge_work_opts {
+    const char *db_path;
+    int threads;                /* workers; 0 = 1 */
+    int until_empty;            /* return once nothing is due or running */
+    const char *const *scripts; /* only these scripts (NULL-terminated), or NULL */
+    int64_t lease_us;           /* 0 = 60 s */
+    int64_t backoff_base_us;    /* 0 = 5 s; < 0 = retry at once */
+    int64_t backoff_cap_us;     /* 0 = 1 h */
+    drudge_durability durability;
+    const char *files_dir; /* for the hosts (io confined here) */
+    const char *secrets_file;
+    const char *redact_file;     /* redaction patterns; NULL = $DRUDGE_REDACT */
+    int echo_logs;               /* script log lines to stderr */
+    int prefetch;                /* most claimed-but-unstarted tasks held; 0 = auto (<= 1024) */
+    const char *metrics_listen;  /* ADDR:PORT for /metrics, or NULL */
+    const char *checkpoint_key;  /* sign the audit chain head with this key, or NULL */
+    int64_t checkpoint_every_us; /* how often (with checkpoint_key) */
+    int verbose;                 /* a line per finished task on stderr */
+} drudge_work_opts;
+
+typedef struct drudge_work_stats {
+    int64_t claimed, done, failed, retried, dead, cancelled, reaped, lost_results;
+    int64_t commits;     /* write transactions: outcomes per commit = the group-commit factor */
+    int aborted;         /* a second signal stopped running attempts */
+    double writer_cpu_s; /* CPU time of the writer thread: what bounds throughput */
+} drudge_work_stats;
+
+/* Runs the pool until drudge_work_signal() is called (or, with until_empty,
+ * until nothing is left), then drains: no new claims, tasks claimed but not
+ * started are released, running ones finish and are recorded. */
+drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *stats /* OUT */,
+                            drudge_err *err);
+
+/* First call: drain. Second: abort running attempts; their leases expire and
+ * they are retried. Async-signal-safe (for SIGINT/SIGTERM handlers). */
+void drudge_work_signal(void);
+
+#endif
