@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <lauxlib.h>
-#include "runner/store/db.h"
 #include "runner/queue/queue.h"
 #include "drudge/record.h"
 #include "runner/host/hostint.h"
@@ -33,19 +32,19 @@ void drudge_lqueue_set_db(lua_State *L, const char *path)
 }
 
 typedef struct conn_ud {
-    sqlite3 *db;
+    drudge_store *db;
 } conn_ud;
 
 static int conn_gc(lua_State *L)
 {
     conn_ud *c = luaL_checkudata(L, 1, CONN_MT);
-    sqlite3_close(c->db);
+    drudge_store_close(c->db);
     c->db = NULL;
     return 0;
 }
 
 /* The host's connection, opened on first use. Raises a system error. */
-static sqlite3 *get_db(lua_State *L)
+static drudge_store *get_db(lua_State *L)
 {
     if (lua_getfield(L, LUA_REGISTRYINDEX, CONN_KEY) == LUA_TUSERDATA) {
         conn_ud *c = lua_touserdata(L, -1);
@@ -56,7 +55,7 @@ static sqlite3 *get_db(lua_State *L)
         lua_pop(L, 1);
     }
     lua_getfield(L, LUA_REGISTRYINDEX, DB_PATH_KEY);
-    const char *path = lua_isstring(L, -1) ? lua_tostring(L, -1) : drudge_db_default_path();
+    const char *path = lua_isstring(L, -1) ? lua_tostring(L, -1) : drudge_store_default();
     conn_ud *c = lua_newuserdatauv(L, sizeof *c, 0);
     c->db = NULL;
     if (luaL_newmetatable(L, CONN_MT)) {
@@ -67,7 +66,7 @@ static sqlite3 *get_db(lua_State *L)
     }
     lua_setmetatable(L, -2);
     drudge_err err = {0};
-    if (drudge_db_open(path, DRUDGE_DB_NOCREATE, &c->db, &err) != DRUDGE_OK)
+    if (drudge_store_open(path, DRUDGE_STORE_NOCREATE, &c->db, &err) != DRUDGE_OK)
         drudge_host_raise(L, "queue.enqueue: %s", err.msg);
     lua_setfield(L, LUA_REGISTRYINDEX, CONN_KEY);
     lua_pop(L, 1); /* the path */
@@ -154,7 +153,7 @@ static void spec_from_file(lua_State *L, const char *path, drudge_task_spec *spe
 }
 
 /* Resolves the script argument into spec; pushes what keeps its strings alive. */
-static void resolve(lua_State *L, const char *script, sqlite3 *db, drudge_task_spec *spec)
+static void resolve(lua_State *L, const char *script, drudge_store *db, drudge_task_spec *spec)
 {
     int is_path = strchr(script, '/') || strstr(script, ".lua");
     char real[PATH_MAX];
@@ -173,7 +172,7 @@ static void resolve(lua_State *L, const char *script, sqlite3 *db, drudge_task_s
     }
     drudge_task_spec known;
     drudge_err err = {0};
-    drudge_code rc = drudge_queue_known_script(db, script, &known, &err);
+    drudge_code rc = drudge_store_known_script(db, script, &known, &err);
     if (rc == DRUDGE_OK) {
         lua_pop(L, 1);
         /* Keep the strings as Lua values, so nothing leaks on a later error. */
@@ -318,7 +317,7 @@ static int l_enqueue(lua_State *L)
         return 2;
     }
 
-    sqlite3 *db = get_db(L);
+    drudge_store *db = get_db(L);
     resolve(L, script, db, &spec); /* pushes the value that keeps spec's strings */
     spec.key = key;
     spec.input = lua_tostring(L, 5);

@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <microhttpd.h>
 #include "runner/store/db.h"
+#include "connectors/serve/serve.h"
+#include "runner/store/sqlite/sqliteint.h" /* TRANSITION */
 #include "runner/work/schedule.h"
 #include "drudge/util.h"
 
@@ -355,10 +357,10 @@ cleanup:
     return rc;
 }
 
-drudge_code drudge_metrics_render(sqlite3 *db, struct drudge_buf *out, drudge_err *err)
+drudge_code drudge_metrics_render(drudge_store *st, drudge_buf *out, drudge_err *err)
 {
     steps_hist h = {0};
-    drudge_code rc = render(db, &h, out, err);
+    drudge_code rc = render(drudge_store_sqlite3(st), &h, out, err);
     steps_hist_clear(&h);
     return rc;
 }
@@ -367,7 +369,7 @@ drudge_code drudge_metrics_render(sqlite3 *db, struct drudge_buf *out, drudge_er
 
 struct drudge_metrics_server {
     struct MHD_Daemon *daemon;
-    sqlite3 *db;     /* read-only; used only by the daemon's one thread */
+    drudge_store *db; /* read-only; used only by the daemon's one thread */
     steps_hist hist; /* likewise: carried from scrape to scrape */
 };
 
@@ -404,7 +406,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                      drudge_xstrdup("drudge serves its metrics at /metrics\n"));
     drudge_buf b = {0};
     drudge_err err = {0};
-    if (render(s->db, &s->hist, &b, &err)) {
+    if (render(drudge_store_sqlite3(s->db), &s->hist, &b, &err)) {
         drudge_buf_free(&b);
         drudge_buf_printf(&b, "metrics: %s\n", err.msg);
         return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", drudge_buf_take(&b));
@@ -467,7 +469,7 @@ drudge_code drudge_metrics_serve(const char *db_path, const char *addr, drudge_m
     drudge_metrics_server *s = calloc(1, sizeof *s);
     if (!s)
         return drudge_seterr(err, DRUDGE_ENOMEM, "out of memory");
-    if ((rc = drudge_db_open(db_path, DRUDGE_DB_READONLY, &s->db, err)))
+    if ((rc = drudge_store_open(db_path, DRUDGE_STORE_READONLY, &s->db, err)))
         goto fail;
     /* Bind ourselves: MHD would not say why a bind failed. */
     fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -490,7 +492,7 @@ drudge_code drudge_metrics_serve(const char *db_path, const char *addr, drudge_m
 fail:
     if (fd >= 0)
         close(fd);
-    sqlite3_close(s->db);
+    drudge_store_close(s->db);
     free(s);
     return rc;
 }
@@ -500,7 +502,7 @@ void drudge_metrics_stop(drudge_metrics_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon); /* joins its thread and closes the socket */
-    sqlite3_close(s->db);
+    drudge_store_close(s->db);
     steps_hist_clear(&s->hist);
     free(s);
 }

@@ -65,14 +65,6 @@ typedef struct drudge_task_view {
                            * (drudge_previous_attempts), or NULL */
 } drudge_task_view;
 
-/* Builds the JSON array scripts see as task.previous: one object per earlier
- * attempt of task_id (attempt number, outcome, error, and its recorded steps:
- * seq, parent, kind, name, outcome, response, error), so a retried script can
- * see what its earlier attempts already did. *out is malloc'd ("[]" if none). */
-struct sqlite3;
-drudge_code drudge_previous_attempts(struct sqlite3 *db, int64_t task_id, int before_attempt,
-                                     char **out /* OUT */, drudge_err *err);
-
 drudge_host *drudge_host_new(const drudge_host_opts *opts, drudge_err *err);
 void drudge_host_free(drudge_host *h);
 lua_State *drudge_host_lua(drudge_host *h);

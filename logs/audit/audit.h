@@ -14,30 +14,47 @@
 #include <sqlite3.h>
 #include "drudge/error.h"
 #include "drudge/record.h"
+#include "runner/store/store.h"
 
-/* --- appending (logs/audit/chain.c) --- */
+/* --- appending (logs/audit/writer.c) --- */
 
 /* Appends the recorder's steps not yet flushed, in seq order up to the first
  * one still open (so in practice a whole attempt once it has ended: its root
  * step stays open while it runs), and its payloads not yet flushed, to the
- * chain, and marks them flushed. Must be called inside a
- * write transaction (BEGIN IMMEDIATE) so the chain head read here is the one
- * the rows link to. If that transaction is rolled back, the caller rewinds
- * the mark (drudge_rec_mark_flushed(rec, before), which rewinds the
- * payloads' too) before appending again, or the steps are lost. */
-drudge_code drudge_audit_append(sqlite3 *db, drudge_rec *rec, drudge_err *err);
+ * chain, and marks them flushed. Must be called inside a write transaction
+ * (drudge_store_begin) so the chain head read here is the one the rows link
+ * to. If that transaction is rolled back, the caller rewinds the mark
+ * (drudge_rec_mark_flushed(rec, before), which rewinds the payloads' too)
+ * before appending again, or the steps are lost. */
+drudge_code drudge_audit_append(drudge_store *s, drudge_rec *rec, drudge_err *err);
 
-/* The same with prepared statements kept across calls, for a worker's writer
- * (one per connection; free before closing the connection). */
+/* The same for a worker's writer, which appends many attempts per
+ * transaction (one writer per store). */
 typedef struct drudge_audit_writer drudge_audit_writer;
-drudge_audit_writer *drudge_audit_writer_new(sqlite3 *db, drudge_err *err);
+drudge_audit_writer *drudge_audit_writer_new(drudge_store *s);
 void drudge_audit_writer_free(drudge_audit_writer *w);
 drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err);
-/* Call right after beginning a write transaction (BEGIN IMMEDIATE): until
- * the next call, appends carry the chain head from one to the next instead
- * of reading it back, since no other connection can append meanwhile. A
- * writer never begun reads the head on every append. */
+/* Call right after beginning a write transaction: until the next call,
+ * appends carry the chain head from one to the next instead of reading it
+ * back, since no other connection can append meanwhile. A writer never
+ * begun reads the head on every append. */
 void drudge_audit_writer_begin(drudge_audit_writer *w);
+
+/* Resets rec for (task_id, attempt) and records the attempt as its root
+ * step alone (kind "task", named after the script, with the task's input
+ * and key as its request), ended with outcome and error: for an attempt no
+ * host ran (a script that would not load, a lost attempt). */
+void drudge_audit_root_only(drudge_rec *rec, int64_t task_id, int attempt, const char *script,
+                            const char *input, const char *key, const char *outcome,
+                            const char *error);
+
+/* Builds the JSON array scripts see as task.previous (logs/audit/previous.c):
+ * one object per earlier attempt of task_id (attempt number, outcome, error,
+ * and its recorded steps: seq, parent, kind, name, outcome, response,
+ * error), so a retried script can see what its earlier attempts already did.
+ * *out is malloc'd ("[]" if none). */
+drudge_code drudge_previous_attempts(drudge_store *s, int64_t task_id, int before_attempt,
+                                     char **out /* OUT */, drudge_err *err);
 
 /* The canonical encoding of a step row (see logs/README.md), appended to b. */
 struct drudge_buf;
@@ -145,41 +162,5 @@ typedef struct drudge_export_opts {
  * the number written. */
 drudge_code drudge_audit_export(sqlite3 *db, FILE *out, const drudge_export_opts *opts,
                                 int64_t *rows /* OUT */, drudge_err *err);
-
-/* --- replay (logs/replay/replay.c) --- */
-
-typedef struct drudge_replay_opts {
-    int64_t task_id;
-    int attempt;             /* 0 = the last recorded attempt */
-    const char *script_path; /* run this file instead of the task's script, or NULL */
-    const char *files_dir;   /* as for drudge run */
-    int echo_logs;
-} drudge_replay_opts;
-
-typedef struct drudge_replay_result {
-    int attempt;      /* the attempt replayed */
-    size_t steps;     /* steps the replay made */
-    size_t recorded;  /* steps in the recording */
-    int pruned;       /* payloads of the attempt that were pruned */
-    char *divergence; /* malloc'd first divergence, or NULL when identical */
-    char *outcome;    /* malloc'd outcome of the replayed attempt ("done", ...) */
-} drudge_replay_result;
-
-/* Re-runs a recorded attempt with its recorded input: connectors answer from
- * the recording instead of touching the world, secrets read as
- * "[REDACTED:name]", and every step is compared with the recorded one.
- * Returns DRUDGE_OK (identical), DRUDGE_EDIVERGE (res->divergence says
- * where), or an error if the replay could not run. */
-drudge_code drudge_replay(sqlite3 *db, const drudge_replay_opts *opts,
-                          drudge_replay_result *res /* OUT */, drudge_err *err);
-void drudge_replay_result_clear(drudge_replay_result *res);
-
-/* Loads the steps of one recorded attempt in seq order as the recorder's
- * replay input (caller owns; see drudge_rec_replay_load), and the payloads
- * they reference that still hold data. *pruned counts those that do not. */
-drudge_code drudge_audit_load_attempt(sqlite3 *db, int64_t task_id, int attempt,
-                                      drudge_step **steps /* OUT */, size_t *n /* OUT */,
-                                      drudge_payload **payloads /* OUT */, size_t *np /* OUT */,
-                                      int *pruned /* OUT */, drudge_err *err);
 
 #endif

@@ -2,84 +2,81 @@
  *
  * Delivery is at least once: an attempt may have acted in the world and then
  * died before its outcome was committed. A script made idempotent looks at
- * task.previous (built here from the attempts table and the audit trail) to
+ * task.previous (built here from the task's attempts and the audit trail) to
  * see what was already done, e.g. a POST that returned 201. */
-#include <sqlite3.h>
 #include <string.h>
-#include "runner/store/db.h"
-#include "drudge/host.h"
 #include "drudge/util.h"
+#include "logs/audit/audit.h"
 
-static void add_text(drudge_buf *b, const char *key, const unsigned char *v, int first)
+static void add_text(drudge_buf *b, const char *key, const char *v, int first)
 {
     drudge_buf_printf(b, "%s\"%s\":", first ? "" : ",", key);
     if (v)
-        drudge_buf_json_str(b, (const char *)v, strlen((const char *)v));
+        drudge_buf_json_str(b, v, strlen(v));
     else
         drudge_buf_puts(b, "null");
 }
 
 /* The recorded JSON summaries are objects already: embed them as values. */
-static void add_json(drudge_buf *b, const char *key, const unsigned char *v)
+static void add_json(drudge_buf *b, const char *key, const char *v)
 {
-    drudge_buf_printf(b, ",\"%s\":%s", key, v && *v ? (const char *)v : "null");
+    drudge_buf_printf(b, ",\"%s\":%s", key, v && *v ? v : "null");
 }
 
-drudge_code drudge_previous_attempts(sqlite3 *db, int64_t task_id, int before_attempt, char **out,
-                                     drudge_err *err)
+typedef struct steps_out {
+    drudge_buf *b;
+    int first;
+} steps_out;
+
+static int add_step(void *ud, const drudge_step_row *r)
 {
-    sqlite3_stmt *at = NULL, *st = NULL;
+    steps_out *o = ud;
+    const drudge_step *s = &r->step;
+    drudge_buf_printf(o->b, "%s{\"seq\":%d,\"parent\":%d,", o->first ? "" : ",", s->seq,
+                      s->parent);
+    add_text(o->b, "kind", s->kind, 1);
+    add_text(o->b, "name", s->name, 0);
+    add_text(o->b, "outcome", s->outcome, 0);
+    add_json(o->b, "response", s->response);
+    add_text(o->b, "error", s->error, 0);
+    drudge_buf_puts(o->b, "}");
+    o->first = 0;
+    return 0;
+}
+
+drudge_code drudge_previous_attempts(drudge_store *s, int64_t task_id, int before_attempt,
+                                     char **out, drudge_err *err)
+{
+    drudge_task_row t;
+    drudge_attempt_row *att = NULL;
+    size_t n = 0;
     drudge_buf b = {0};
-    drudge_code rc = DRUDGE_OK;
     *out = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT n, outcome, error, started_at, ended_at FROM attempts "
-                           "WHERE task_id = ? AND n < ? ORDER BY n",
-                           -1, &at, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "SELECT seq, parent, kind, name, outcome, response, error FROM steps "
-                           "WHERE task_id = ? AND attempt = ? ORDER BY seq",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = drudge_db_err(db, "previous attempts", err);
-        goto cleanup;
+    drudge_code rc = drudge_store_get(s, task_id, &t, &att, &n, err);
+    if (rc == DRUDGE_ENOTFOUND) { /* no task, no attempts */
+        *out = drudge_xstrdup("[]");
+        return DRUDGE_OK;
     }
-    sqlite3_bind_int64(at, 1, task_id);
-    sqlite3_bind_int(at, 2, before_attempt);
+    if (rc)
+        return rc;
     drudge_buf_puts(&b, "[");
-    int first = 1, step_rc;
-    while ((step_rc = sqlite3_step(at)) == SQLITE_ROW) {
-        int n = sqlite3_column_int(at, 0);
-        drudge_buf_printf(&b, "%s{\"attempt\":%d,", first ? "" : ",", n);
-        add_text(&b, "outcome", sqlite3_column_text(at, 1), 1);
-        add_text(&b, "error", sqlite3_column_text(at, 2), 0);
+    for (size_t i = 0; i < n && att[i].n < before_attempt && !rc; i++) {
+        drudge_buf_printf(&b, "%s{\"attempt\":%d,", i ? "," : "", att[i].n);
+        add_text(&b, "outcome", att[i].outcome, 1);
+        add_text(&b, "error", att[i].error, 0);
         drudge_buf_puts(&b, ",\"steps\":[");
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, task_id);
-        sqlite3_bind_int(st, 2, n);
-        int sfirst = 1;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            drudge_buf_printf(&b, "%s{\"seq\":%d,\"parent\":%d,", sfirst ? "" : ",",
-                              sqlite3_column_int(st, 0), sqlite3_column_int(st, 1));
-            add_text(&b, "kind", sqlite3_column_text(st, 2), 1);
-            add_text(&b, "name", sqlite3_column_text(st, 3), 0);
-            add_text(&b, "outcome", sqlite3_column_text(st, 4), 0);
-            add_json(&b, "response", sqlite3_column_text(st, 5));
-            add_text(&b, "error", sqlite3_column_text(st, 6), 0);
-            drudge_buf_puts(&b, "}");
-            sfirst = 0;
-        }
+        steps_out o = {.b = &b, .first = 1};
+        drudge_step_filter f = {.task_id = task_id, .attempt = att[i].n, .by_seq = 1};
+        rc = drudge_store_steps(s, &f, add_step, &o, err);
         drudge_buf_puts(&b, "]}");
-        first = 0;
-    }
-    if (step_rc != SQLITE_DONE) {
-        rc = drudge_db_err(db, "previous attempts", err);
-        goto cleanup;
     }
     drudge_buf_puts(&b, "]");
+    drudge_task_row_clear(&t);
+    drudge_attempt_rows_free(att, n);
+    if (rc) {
+        drudge_buf_free(&b);
+        return rc;
+    }
     *out = drudge_buf_take(&b);
-cleanup:
-    sqlite3_finalize(at);
-    sqlite3_finalize(st);
-    drudge_buf_free(&b);
-    return rc;
+    return DRUDGE_OK;
 }

@@ -1,10 +1,13 @@
 /* cli.c: helpers shared by the command implementations. */
 #include <errno.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "runner/cli/cli.h"
 #include "drudge/util.h"
 #include <lauxlib.h>
@@ -88,4 +91,116 @@ char *drudge_cli_read_input(const char *arg, drudge_err *err)
     }
     lua_close(L);
     return text;
+}
+
+drudge_store *drudge_cli_store(const drudge_cli *cli, const char *cmd, int flags, int *exit)
+{
+    drudge_err err = {0};
+    drudge_store *s = NULL;
+    *exit = DRUDGE_EXIT_OK;
+    if (drudge_store_open(cli->db_path, flags, &s, &err) != DRUDGE_OK)
+        *exit = drudge_cli_fail(cmd, &err);
+    return s;
+}
+
+int drudge_cli_done(const char *cmd, drudge_store *s, drudge_code code, const drudge_err *err)
+{
+    drudge_store_close(s);
+    return code ? drudge_cli_fail(cmd, err) : DRUDGE_EXIT_OK;
+}
+
+int drudge_cli_parse_duration(const char *s, int64_t *us)
+{
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {{"ms", 1e3}, {"s", 1e6}, {"", 1e6}, {"m", 60e6}, {"h", 3600e6}, {"d", 86400e6}};
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) != 0)
+            continue;
+        if (v * units[i].mult > 1e15)
+            return -1;
+        *us = (int64_t)(v * units[i].mult);
+        return 0;
+    }
+    return -1;
+}
+
+int drudge_cli_parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int drudge_cli_parse_minutes(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || v < 0 || v > 1e6)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int drudge_cli_parse_task_id(const char *s, int64_t *id)
+{
+    long v;
+    if (*s == '#')
+        s++;
+    if (drudge_cli_parse_long(s, 1, LONG_MAX, &v))
+        return -1;
+    *id = v;
+    return 0;
+}
+
+const char *drudge_cli_os_user(void)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw && pw->pw_name)
+        return pw->pw_name;
+    const char *u = getenv("USER");
+    return u && *u ? u : "unknown";
+}
+
+void drudge_cli_fmt_age(int64_t us, char *out, size_t n)
+{
+    long long s = us > 0 ? us / 1000000 : 0;
+    if (s < 60)
+        snprintf(out, n, "%llds", s);
+    else if (s < 3600)
+        snprintf(out, n, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(out, n, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(out, n, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+void drudge_cli_json_str(drudge_buf *b, const char *s)
+{
+    if (s)
+        drudge_buf_json_str(b, s, strlen(s));
+    else
+        drudge_buf_puts(b, "null");
+}
+
+void drudge_cli_json_time(drudge_buf *b, int64_t t)
+{
+    if (!t) {
+        drudge_buf_puts(b, "null");
+        return;
+    }
+    char ts[40];
+    drudge_fmt_time(t, ts);
+    drudge_buf_printf(b, "\"%s\"", ts);
 }

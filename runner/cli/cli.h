@@ -6,8 +6,11 @@
 #ifndef DRUDGE_CLI_H
 #define DRUDGE_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include "drudge/error.h"
+#include "drudge/util.h"
+#include "runner/store/store.h"
 
 typedef struct drudge_cli {
     const char *db_path;      /* --db, $DRUDGE_DB, ./drudge.db */
@@ -33,12 +36,43 @@ char *drudge_cli_files_dir(const drudge_cli *cli);
  * Returns malloc'd text or NULL with err set. */
 char *drudge_cli_read_input(const char *arg, drudge_err *err);
 
+/* Opens the store named by --db for cmd (DRUDGE_STORE_* flags); on
+ * failure prints why and returns NULL with *exit set. */
+drudge_store *drudge_cli_store(const drudge_cli *cli, const char *cmd, int flags, int *exit);
+/* The same with the error: for commands that close the store themselves
+ * first. Returns an exit code: DRUDGE_EXIT_OK or the failure's. */
+int drudge_cli_done(const char *cmd, drudge_store *s, drudge_code code, const drudge_err *err);
+
+/* Parsers for flag values: 0, or -1 if s is not what is asked for. */
+/* "250ms", "5s", "2m", "1h", "1d", or plain seconds ("1.5"). */
+int drudge_cli_parse_duration(const char *s, int64_t *us /* OUT */);
+int drudge_cli_parse_long(const char *s, long min, long max, long *out /* OUT */);
+/* A number of minutes, 0 to 1e6. */
+int drudge_cli_parse_minutes(const char *s, double *out /* OUT */);
+/* A task id: "12" or "#12". */
+int drudge_cli_parse_task_id(const char *s, int64_t *id /* OUT */);
+/* The OS user running the command (for resolve, pause, ...). */
+const char *drudge_cli_os_user(void);
+/* An age as "42s", "3m07s", "2h05m", "4d03h". */
+void drudge_cli_fmt_age(int64_t us, char *out, size_t n);
+/* JSON: a string or null; a time as "2026-11-23T09:15:02.123456Z" or null. */
+void drudge_cli_json_str(drudge_buf *b, const char *s);
+void drudge_cli_json_time(drudge_buf *b, int64_t t);
+/* getopt_long's ':' and '?' cases for cmd (inside its switch). */
+#define DRUDGE_CLI_GETOPT_ERRORS(cmd)                                                              \
+    case ':':                                                                                      \
+        return drudge_cli_usage(cmd, "%s needs a value", argv[optind - 1]);                        \
+    default:                                                                                       \
+        return drudge_cli_usage(cmd, "unknown option '%s'", argv[optind - 1])
+
 /* runner/cli/cmd_run.c */
 int drudge_cmd_run(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_check(drudge_cli *cli, int argc, char **argv);
-/* runner/cli/cmd_queue.c */
+/* runner/cli/cmd_enqueue.c */
 int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv);
+/* runner/cli/cmd_work.c */
 int drudge_cmd_work(drudge_cli *cli, int argc, char **argv);
+/* runner/cli/cmd_tasks.c */
 int drudge_cmd_status(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_show(drudge_cli *cli, int argc, char **argv);
@@ -47,6 +81,21 @@ int drudge_cmd_cancel(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_pause(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_resume(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_resolve(drudge_cli *cli, int argc, char **argv);
+/* runner/cli/watch.c: `drudge status --watch`, the live terminal view until
+ * q or Ctrl-C. When stdout is not a terminal (or with --json) it prints one
+ * snapshot and returns. Respects NO_COLOR. */
+int drudge_watch_run(drudge_cli *cli, drudge_store *s);
+/* The watch view's data as one JSON object, appended to out:
+ * {"workers":N,"scripts":[{"script","paused","queued","running","retrying",
+ *   "backlog":{"since","total","finished","done","failed","cancelled"},
+ *   "rate_per_minute","eta_seconds"|null,"last_failure":{"task","error"}|null}],
+ *  "next_runs":[{"schedule","script","at"}]}
+ * The current backlog of a script starts at its oldest open task (or, when
+ * all are finished, at the oldest of those finished in the last 10 minutes);
+ * rates count tasks finished in the last 5 minutes. For `status --json`. */
+drudge_code drudge_status_json(drudge_store *s, int64_t now_us, drudge_buf *out,
+                               drudge_err *err);
+
 /* runner/cli/cmd_schedule.c */
 int drudge_cmd_schedule(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_metrics(drudge_cli *cli, int argc, char **argv);

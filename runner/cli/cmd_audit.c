@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "logs/audit/audit.h"
+#include "runner/work/replay.h"
 #include "runner/cli/cli.h"
 #include "runner/store/db.h"
 #include "drudge/util.h"
@@ -524,15 +525,15 @@ int drudge_cmd_replay(drudge_cli *cli, int argc, char **argv)
         return drudge_cli_usage("replay", "give exactly one TASK");
     if ((rc = parse_task("replay", argv[optind], &ro.task_id)))
         return rc;
-    sqlite3 *db;
-    if ((rc = open_db(cli, "replay", DRUDGE_DB_READONLY, &db)))
+    drudge_store *st = drudge_cli_store(cli, "replay", DRUDGE_STORE_READONLY, &rc);
+    if (!st)
         return rc;
     char *files = drudge_cli_files_dir(cli);
     ro.files_dir = files;
     drudge_err err = {0};
     drudge_replay_result res;
-    drudge_code code = drudge_replay(db, &ro, &res, &err);
-    sqlite3_close(db);
+    drudge_code code = drudge_replay(st, &ro, &res, &err);
+    drudge_store_close(st);
     free(files);
     if (code && code != DRUDGE_EDIVERGE)
         return drudge_cli_fail("replay", &err);

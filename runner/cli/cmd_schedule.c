@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runner/cli/cli.h"
-#include "runner/work/cron.h"
-#include "runner/store/db.h"
+#include "runner/calendar/cron.h"
+#include "connectors/serve/serve.h"
 #include "drudge/host.h"
 #include "runner/work/schedule.h"
 #include "drudge/util.h"
@@ -85,7 +85,7 @@ static int cmd_add(drudge_cli *cli, int argc, char **argv)
     const char *input_arg = NULL;
     char *input = NULL, *end;
     drudge_host *host = NULL;
-    sqlite3 *db = NULL;
+    drudge_store *db = NULL;
     drudge_err err = {0};
     int rc = DRUDGE_EXIT_ERROR, c;
     optind = 1;
@@ -157,7 +157,7 @@ static int cmd_add(drudge_cli *cli, int argc, char **argv)
     s.max_attempts = info->max_attempts;
     s.manual_minutes = info->manual_minutes;
     s.exception_minutes = info->exception_minutes;
-    if (drudge_db_open(cli->db_path, 0, &db, &err) ||
+    if (drudge_store_open(cli->db_path, 0, &db, &err) ||
         drudge_schedule_add(db, &s, drudge_now_us(), &err)) {
         rc = drudge_cli_fail("schedule", &err);
         goto cleanup;
@@ -183,7 +183,7 @@ static int cmd_add(drudge_cli *cli, int argc, char **argv)
     rc = DRUDGE_EXIT_OK;
 cleanup:
     drudge_host_free(host);
-    sqlite3_close(db);
+    drudge_store_close(db);
     free(input);
     return rc;
 }
@@ -227,7 +227,7 @@ static void list_json(drudge_schedule *list, int n, int64_t now)
     drudge_buf_free(&b);
 }
 
-static int cmd_list(drudge_cli *cli, sqlite3 *db)
+static int cmd_list(drudge_cli *cli, drudge_store *db)
 {
     drudge_schedule *list;
     int n;
@@ -262,7 +262,7 @@ static int cmd_list(drudge_cli *cli, sqlite3 *db)
     return DRUDGE_EXIT_OK;
 }
 
-static int cmd_next(drudge_cli *cli, sqlite3 *db, int argc, char **argv)
+static int cmd_next(drudge_cli *cli, drudge_store *db, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"cron", required_argument, 0, 'c'}, {"tz", required_argument, 0, 'z'}, {0, 0, 0, 0}};
@@ -361,11 +361,11 @@ int drudge_cmd_schedule(drudge_cli *cli, int argc, char **argv)
         return drudge_cli_usage("schedule", "%s wants one schedule NAME", sub);
     if ((!strcmp(sub, "list") || !strcmp(sub, "ls")) && argc != 2)
         return drudge_cli_usage("schedule", "list takes no arguments");
-    sqlite3 *db = NULL;
+    drudge_store *db = NULL;
     drudge_err err = {0};
     int rc = DRUDGE_EXIT_OK;
     int is_next_cron = !strcmp(sub, "next") && argc > 2 && !strncmp(argv[2], "--cron", 6);
-    if (!is_next_cron && drudge_db_open(cli->db_path, 0, &db, &err))
+    if (!is_next_cron && drudge_store_open(cli->db_path, 0, &db, &err))
         return drudge_cli_fail("schedule", &err);
     if (!strcmp(sub, "list") || !strcmp(sub, "ls")) {
         rc = cmd_list(cli, db);
@@ -389,7 +389,7 @@ int drudge_cmd_schedule(drudge_cli *cli, int argc, char **argv)
         else if (cli->json)
             printf("{\"name\":\"%s\",\"done\":\"%s\"}\n", name, sub);
     }
-    sqlite3_close(db);
+    drudge_store_close(db);
     return rc;
 }
 
@@ -402,15 +402,15 @@ int drudge_cmd_metrics(drudge_cli *cli, int argc, char **argv)
         }
         return drudge_cli_usage("metrics", "unexpected argument '%s'", argv[i]);
     }
-    sqlite3 *db = NULL;
+    drudge_store *db = NULL;
     drudge_err err = {0};
     drudge_buf b = {0};
     int rc = DRUDGE_EXIT_OK;
-    if (drudge_db_open(cli->db_path, 0, &db, &err) || drudge_metrics_render(db, &b, &err))
+    if (drudge_store_open(cli->db_path, 0, &db, &err) || drudge_metrics_render(db, &b, &err))
         rc = drudge_cli_fail("metrics", &err);
     else
         fputs(b.data ? b.data : "", stdout);
     drudge_buf_free(&b);
-    sqlite3_close(db);
+    drudge_store_close(db);
     return rc;
 }

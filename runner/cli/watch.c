@@ -18,8 +18,10 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
-#include "runner/work/cron.h"
-#include "runner/store/db.h"
+#include "runner/calendar/cron.h"
+#include "runner/cli/cli.h"
+#include "runner/store/db.h"               /* TRANSITION */
+#include "runner/store/sqlite/sqliteint.h" /* TRANSITION */
 #include "runner/work/schedule.h"
 #include "drudge/util.h"
 
@@ -147,8 +149,9 @@ static int cmp_next(const void *a, const void *b)
     return x->at < y->at ? -1 : x->at > y->at;
 }
 
-static drudge_code collect(sqlite3 *db, int64_t now, snapshot *s, drudge_err *err)
+static drudge_code collect(drudge_store *store, int64_t now, snapshot *s, drudge_err *err)
 {
+    sqlite3 *db = drudge_store_sqlite3(store);
     memset(s, 0, sizeof *s);
     s->now = now;
     drudge_code rc = drudge_db_exec(db, "BEGIN", err);
@@ -164,7 +167,7 @@ static drudge_code collect(sqlite3 *db, int64_t now, snapshot *s, drudge_err *er
     sqlite3_finalize(st);
     drudge_schedule *list;
     int n;
-    if ((rc = drudge_schedule_list(db, &list, &n, err)))
+    if ((rc = drudge_schedule_list(store, &list, &n, err)))
         goto cleanup;
     next_run all[64];
     int nall = 0;
@@ -204,7 +207,7 @@ static void fmt_duration(int64_t s, char out[24])
         snprintf(out, 24, "%lldd%02lldh", (long long)(s / 86400), (long long)(s / 3600 % 24));
 }
 
-drudge_code drudge_status_json(sqlite3 *db, int64_t now_us, drudge_buf *out, drudge_err *err)
+drudge_code drudge_status_json(drudge_store *db, int64_t now_us, drudge_buf *out, drudge_err *err)
 {
     snapshot *s = malloc(sizeof *s);
     if (!s)
@@ -421,7 +424,7 @@ static int fail_msg(const char *msg)
     return DRUDGE_EXIT_ERROR;
 }
 
-int drudge_watch_run(drudge_cli *cli, sqlite3 *db)
+int drudge_watch_run(drudge_cli *cli, drudge_store *db)
 {
     view v = {0};
     drudge_err err = {0};

@@ -12,9 +12,9 @@
 #define BUSY_TIMEOUT_MS 30000
 
 static const char *const *const module_migrations[] = {
-    drudge_queue_migrations,
-    drudge_audit_migrations,
-    drudge_schedule_migrations,
+    sq_queue_migrations,
+    sq_audit_migrations,
+    sq_schedule_migrations,
 };
 #define NMODULES (sizeof module_migrations / sizeof module_migrations[0])
 

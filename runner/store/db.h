@@ -13,20 +13,19 @@
 
 #include <sqlite3.h>
 #include "drudge/error.h"
+#include "runner/store/store.h"
 
-extern const char *const drudge_queue_migrations[];    /* runner/queue/queue.c */
-extern const char *const drudge_audit_migrations[];    /* logs/audit/chain.c */
-extern const char *const drudge_schedule_migrations[]; /* runner/work/scheduler.c */
+/* Going away: callers move to runner/store/store.h; the schema is in
+ * runner/store/sqlite/schema.c. */
+extern const char *const sq_queue_migrations[];
+extern const char *const sq_audit_migrations[];
+extern const char *const sq_schedule_migrations[];
 
 enum {
     DRUDGE_DB_READONLY = 1, /* open for reading only: no create, no migration */
     DRUDGE_DB_NOCREATE = 2, /* fail if the file does not exist */
 };
 
-typedef enum drudge_durability {
-    DRUDGE_DURABILITY_FULL = 0, /* synchronous=FULL: every commit is on disk */
-    DRUDGE_DURABILITY_NORMAL,   /* synchronous=NORMAL: a power cut may lose the last commits */
-} drudge_durability;
 
 /* Opens (creating 0600 if needed) and migrates the database at path.
  * On success *out is an open connection the caller closes with sqlite3_close.

@@ -1,6 +1,6 @@
 /*
- * scheduler.c: cron schedules that enqueue batch runs. The schedules table
- * and every statement on it live here; tasks are enqueued through queue.h.
+ * scheduler.c: cron schedules that enqueue batch runs. Schedules are rows of
+ * the store (runner/store/store.h); tasks are enqueued through queue.h.
  *
  * Exactly once: each tick's task has the key "schedule:NAME@TICK", unique per
  * script in the tasks table, so when two workers see the same due tick the
@@ -11,33 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "runner/work/cron.h"
-#include "runner/store/db.h"
+#include "runner/calendar/cron.h"
 #include "drudge/host.h"
 #include "runner/queue/queue.h"
 #include "runner/work/schedule.h"
 #include "drudge/util.h"
-
-const char *const drudge_schedule_migrations[] = {
-    /* v1 */
-    "CREATE TABLE schedules("
-    "  name TEXT PRIMARY KEY,"
-    "  cron TEXT NOT NULL,"
-    "  tz TEXT," /* IANA zone; NULL = the machine's */
-    "  script TEXT NOT NULL,"
-    "  script_path TEXT NOT NULL,"
-    "  input TEXT,"
-    "  priority INTEGER NOT NULL DEFAULT 0,"
-    "  catch_up TEXT NOT NULL DEFAULT 'latest' CHECK (catch_up IN ('none','latest','all')),"
-    "  window TEXT,"
-    "  max_attempts INTEGER NOT NULL DEFAULT 3,"
-    "  manual_minutes REAL NOT NULL DEFAULT 0,"
-    "  exception_minutes REAL NOT NULL DEFAULT 0,"
-    "  paused INTEGER NOT NULL DEFAULT 0,"
-    "  last_tick INTEGER NOT NULL," /* µs: newest tick handled */
-    "  created_at INTEGER NOT NULL);",
-    NULL,
-};
 
 static int64_t floor_secs(int64_t us)
 {
@@ -87,175 +65,51 @@ static char *window_with_zone(const char *window, const char *tz)
     return drudge_buf_take(&b);
 }
 
-drudge_code drudge_schedule_add(sqlite3 *db, const drudge_schedule *s, int64_t now_us,
+drudge_code drudge_schedule_add(drudge_store *st, const drudge_schedule *s, int64_t now_us,
                                 drudge_err *err)
 {
     drudge_cron c;
     const drudge_tz *zone;
-    sqlite3_stmt *st = NULL;
     char *window = NULL;
-    drudge_code rc;
     if (!s->name || !valid_name(s->name))
         return drudge_seterr(err, DRUDGE_EINPUT,
                              "schedule name '%s': use 1-64 letters, digits, '.', '_' or '-'",
                              s->name ? s->name : "");
-    if ((rc = drudge_cron_parse(s->cron, &c, err)))
-        return rc;
-    if ((rc = drudge_tz_get(s->tz, &zone, err)))
+    drudge_code rc = drudge_cron_parse(s->cron, &c, err);
+    if (!rc)
+        rc = drudge_tz_get(s->tz, &zone, err);
+    if (rc)
         return rc;
     if (s->catch_up && !valid_catch_up(s->catch_up))
         return drudge_seterr(err, DRUDGE_EINPUT, "catch-up '%s': use none, latest or all",
                              s->catch_up);
     if (s->window && *s->window) {
         window = window_with_zone(s->window, s->tz);
-        if ((rc = drudge_window_parse(window, err)))
-            goto cleanup;
+        rc = drudge_window_parse(window, err);
     }
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO schedules(name, cron, tz, script, script_path, input, "
-                           "priority, catch_up, window, max_attempts, manual_minutes, "
-                           "exception_minutes, paused, last_tick, created_at) "
-                           "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?14) "
-                           "ON CONFLICT(name) DO NOTHING",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = drudge_db_err(db, "schedule add", err);
-        goto cleanup;
+    if (!rc) {
+        drudge_schedule row = *s;
+        row.window = window;
+        rc = drudge_store_schedule_add(st, &row, now_us, err);
     }
-    sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, s->cron, -1, SQLITE_STATIC);
-    if (s->tz && *s->tz)
-        sqlite3_bind_text(st, 3, s->tz, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, s->script, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, s->script_path, -1, SQLITE_STATIC);
-    if (s->input)
-        sqlite3_bind_text(st, 6, s->input, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 7, s->priority);
-    sqlite3_bind_text(st, 8, s->catch_up ? s->catch_up : "latest", -1, SQLITE_STATIC);
-    if (window)
-        sqlite3_bind_text(st, 9, window, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 10, s->max_attempts > 0 ? s->max_attempts : 3);
-    sqlite3_bind_double(st, 11, s->manual_minutes);
-    sqlite3_bind_double(st, 12, s->exception_minutes);
-    sqlite3_bind_int(st, 13, s->paused != 0);
-    sqlite3_bind_int64(st, 14, now_us);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = drudge_db_err(db, "schedule add", err);
-    else if (sqlite3_changes(db) == 0)
-        rc = drudge_seterr(err, DRUDGE_ESTATE,
-                           "schedule '%s' already exists (remove it first with schedule rm)",
-                           s->name);
-cleanup:
-    sqlite3_finalize(st);
     free(window);
     return rc;
 }
 
-static drudge_code exec_named(sqlite3 *db, const char *sql, const char *name, int64_t a,
-                              const char *what, drudge_err *err)
+drudge_code drudge_schedule_remove(drudge_store *s, const char *name, drudge_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    drudge_code rc = DRUDGE_OK;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, what, err);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, a);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = drudge_db_err(db, what, err);
-    else if (sqlite3_changes(db) == 0)
-        rc = drudge_seterr(err, DRUDGE_ENOTFOUND, "no schedule named '%s'", name);
-    sqlite3_finalize(st);
-    return rc;
+    return drudge_store_schedule_remove(s, name, err);
 }
 
-drudge_code drudge_schedule_remove(sqlite3 *db, const char *name, drudge_err *err)
+drudge_code drudge_schedule_set_paused(drudge_store *s, const char *name, int paused,
+                                       int64_t now_us, drudge_err *err)
 {
-    return exec_named(db, "DELETE FROM schedules WHERE name = ?1 AND ?2 = ?2", name, 0,
-                      "schedule rm", err);
+    return drudge_store_schedule_set_paused(s, name, paused, now_us, err);
 }
 
-drudge_code drudge_schedule_set_paused(sqlite3 *db, const char *name, int paused, int64_t now_us,
-                                       drudge_err *err)
+drudge_code drudge_schedule_list(drudge_store *s, drudge_schedule **out, int *n, drudge_err *err)
 {
-    return exec_named(db,
-                      paused ? "UPDATE schedules SET paused = 1 WHERE name = ?1 AND ?2 = ?2"
-                             : "UPDATE schedules SET paused = 0, last_tick = max(last_tick, ?2) "
-                               "WHERE name = ?1",
-                      name, now_us, paused ? "schedule pause" : "schedule resume", err);
-}
-
-static char *col_str(sqlite3_stmt *st, int i)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
-    return s ? drudge_xstrdup((const char *)s) : NULL;
-}
-
-static drudge_code list_where(sqlite3 *db, const char *where, drudge_schedule **out, int *n,
-                              drudge_err *err)
-{
-    char sql[512];
-    sqlite3_stmt *st = NULL;
-    int cap = 0;
-    *out = NULL;
-    *n = 0;
-    snprintf(sql, sizeof sql,
-             "SELECT name, cron, tz, script, script_path, input, catch_up, window, priority, "
-             "paused, max_attempts, manual_minutes, exception_minutes, last_tick, created_at "
-             "FROM schedules %s ORDER BY name",
-             where);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "schedules", err);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            *out = drudge_xrealloc(*out, (size_t)cap * sizeof **out);
-        }
-        drudge_schedule *s = &(*out)[(*n)++];
-        s->name = col_str(st, 0);
-        s->cron = col_str(st, 1);
-        s->tz = col_str(st, 2);
-        s->script = col_str(st, 3);
-        s->script_path = col_str(st, 4);
-        s->input = col_str(st, 5);
-        s->catch_up = col_str(st, 6);
-        s->window = col_str(st, 7);
-        s->priority = sqlite3_column_int(st, 8);
-        s->paused = sqlite3_column_int(st, 9);
-        s->max_attempts = sqlite3_column_int(st, 10);
-        s->manual_minutes = sqlite3_column_double(st, 11);
-        s->exception_minutes = sqlite3_column_double(st, 12);
-        s->last_tick = sqlite3_column_int64(st, 13);
-        s->created_at = sqlite3_column_int64(st, 14);
-    }
-    drudge_code rc = r == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "schedules", err);
-    sqlite3_finalize(st);
-    if (rc) {
-        drudge_schedule_list_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return rc;
-}
-
-drudge_code drudge_schedule_list(sqlite3 *db, drudge_schedule **out, int *n, drudge_err *err)
-{
-    return list_where(db, "", out, n, err);
-}
-
-void drudge_schedule_list_free(drudge_schedule *list, int n)
-{
-    for (int i = 0; i < n; i++) {
-        drudge_schedule *s = &list[i];
-        free(s->name);
-        free(s->cron);
-        free(s->tz);
-        free(s->script);
-        free(s->script_path);
-        free(s->input);
-        free(s->catch_up);
-        free(s->window);
-    }
-    free(list);
+    return drudge_store_schedules(s, 0, out, n, err);
 }
 
 /* The script's current declarations (manual_minutes, window, ...): a script
@@ -277,7 +131,7 @@ static void refresh_script_info(drudge_host **host, drudge_schedule *s)
         s->window = drudge_xstrdup(info->window);
 }
 
-static drudge_code enqueue_tick(sqlite3 *db, const drudge_schedule *s, int64_t tick,
+static drudge_code enqueue_tick(drudge_store *db, const drudge_schedule *s, int64_t tick,
                                 drudge_err *err)
 {
     char key[160], iso[40];
@@ -303,24 +157,8 @@ static drudge_code enqueue_tick(sqlite3 *db, const drudge_schedule *s, int64_t t
     return drudge_queue_enqueue(db, &spec, &id, &dup, err);
 }
 
-static drudge_code advance(sqlite3 *db, const char *name, int64_t tick_us, drudge_err *err)
-{
-    sqlite3_stmt *st = NULL;
-    drudge_code rc = DRUDGE_OK;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE schedules SET last_tick = ?2 WHERE name = ?1 AND last_tick < ?2",
-                           -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "scheduler", err);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, tick_us);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = drudge_db_err(db, "scheduler", err);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* Handles one schedule's due ticks in (last_tick, now]. */
-static drudge_code tick_one(sqlite3 *db, drudge_schedule *s, int64_t now_us, drudge_host **host,
+static drudge_code tick_one(drudge_store *db, drudge_schedule *s, int64_t now_us, drudge_host **host,
                             drudge_err *err)
 {
     drudge_cron c;
@@ -359,18 +197,18 @@ static drudge_code tick_one(sqlite3 *db, drudge_schedule *s, int64_t now_us, dru
     for (int i = 0; i < n; i++) {
         if ((rc = enqueue_tick(db, s, ticks[i], err)))
             return rc;
-        if ((rc = advance(db, s->name, ticks[i] * 1000000, err)))
+        if ((rc = drudge_store_schedule_advance(db, s->name, ticks[i] * 1000000, err)))
             return rc;
     }
-    return advance(db, s->name, handled * 1000000, err);
+    return drudge_store_schedule_advance(db, s->name, handled * 1000000, err);
 }
 
-drudge_code drudge_scheduler_tick(sqlite3 *db, int64_t now_us, drudge_err *err)
+drudge_code drudge_scheduler_tick(drudge_store *db, int64_t now_us, drudge_err *err)
 {
     drudge_schedule *list;
     drudge_host *host = NULL;
     int n;
-    drudge_code rc = list_where(db, "WHERE paused = 0", &list, &n, err), first = DRUDGE_OK;
+    drudge_code rc = drudge_store_schedules(db, 1, &list, &n, err), first = DRUDGE_OK;
     if (rc)
         return rc;
     for (int i = 0; i < n; i++) {

@@ -1,19 +1,20 @@
 /*
- * worker.h: the worker pool behind `drudge work` (runner/work/worker.c).
+ * work.h: the worker pool behind `drudge work` (runner/work/).
  *
  * N worker threads each own a drudge_host (one Lua state, its cached
  * scripts, its connector handles) and run claimed tasks. One writer thread
- * (the caller's) owns the only SQLite connection that changes the queue: it
+ * (the caller's) owns the only store connection that changes the queue: it
  * group-commits, in one write transaction, the outcomes workers handed in
  * (attempt rows, task states, audit steps), new claims, lease renewals and
  * the reaping of expired leases. A task counts as done only once that
- * transaction has committed.
+ * transaction has committed. (pool.c, writer.c, work.c; workint.h says who
+ * owns what.)
  */
-#ifndef DRUDGE_WORKER_H
-#define DRUDGE_WORKER_H
+#ifndef DRUDGE_WORK_H
+#define DRUDGE_WORK_H
 
 #include <stdint.h>
-#include "runner/store/db.h"
+#include "runner/store/store.h"
 #include "drudge/error.h"
 
 typedef struct drudge_work_opts {

@@ -13,11 +13,13 @@
 #include <unistd.h>
 #include "logs/audit/audit.h"
 #include "runner/store/db.h"
+#include "runner/store/sqlite/sqliteint.h"
 #include "drudge/util.h"
 
 typedef struct fixture {
     char dir[64], db_path[128];
-    sqlite3 *db;
+    drudge_store *s;
+    sqlite3 *db; /* the store's connection */
 } fixture;
 
 static int setup(void **state)
@@ -28,8 +30,9 @@ static int setup(void **state)
         return -1;
     snprintf(f->db_path, sizeof f->db_path, "%s/t.db", f->dir);
     drudge_err err = {0};
-    if (drudge_db_open(f->db_path, 0, &f->db, &err))
+    if (drudge_store_open(f->db_path, 0, &f->s, &err))
         return -1;
+    f->db = drudge_store_sqlite3(f->s);
     *state = f;
     return 0;
 }
@@ -37,7 +40,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    sqlite3_close(f->db);
+    drudge_store_close(f->s);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     if (system(cmd) != 0)
@@ -61,12 +64,12 @@ static void record(drudge_rec *r, int64_t task, const char *body)
     drudge_rec_end(r, root, "done", "{\"output\":null}", NULL);
 }
 
-static void append(sqlite3 *db, drudge_rec *r)
+static void append(drudge_store *s, drudge_rec *r)
 {
     drudge_err err = {0};
-    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_audit_append(db, r, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_begin(s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_append(s, r, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(s, &err), DRUDGE_OK);
 }
 
 static int verify(sqlite3 *db, const char *pubkey, drudge_verify_report *rep)
@@ -152,24 +155,24 @@ static void test_writer_carries_head(void **state)
         r[i] = drudge_rec_new();
         record(r[i], 10 + i, "body");
     }
-    drudge_audit_writer *w = drudge_audit_writer_new(f->db, &err);
+    drudge_audit_writer *w = drudge_audit_writer_new(f->s);
     assert_non_null(w);
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_begin(f->s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
     drudge_audit_writer_begin(w);
     assert_int_equal(drudge_audit_writer_append(w, r[0], &err), DRUDGE_OK);
     assert_int_equal(drudge_audit_writer_append(w, r[1], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
-    append(f->db, r[2]); /* another writer (as another process would) */
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(f->s, &err), DRUDGE_OK);
+    append(f->s, r[2]); /* another writer (as another process would) */
+    assert_int_equal(drudge_store_begin(f->s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
     drudge_audit_writer_begin(w);
     assert_int_equal(drudge_audit_writer_append(w, r[3], &err), DRUDGE_OK);
-    drudge_db_rollback(f->db); /* a failed turn: its rows are gone */
+    drudge_store_rollback(f->s); /* a failed turn: its rows are gone */
     drudge_rec_mark_flushed(r[3], 0);
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_begin(f->s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
     drudge_audit_writer_begin(w);
     assert_int_equal(drudge_audit_writer_append(w, r[3], &err), DRUDGE_OK);
     assert_int_equal(drudge_audit_writer_append(w, r[4], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(f->s, &err), DRUDGE_OK);
     drudge_audit_writer_free(w);
     assert_int_equal(verify(f->db, NULL, &rep), 0);
     assert_int_equal(rep.rows, 15);
@@ -210,7 +213,7 @@ static void test_take_closed(void **state)
     assert_string_equal(drudge_rec_step(part, 0)->name, "A");
     assert_int_equal(drudge_rec_payload_count(part), 1);
     assert_null(drudge_rec_take_closed(r)); /* nothing new */
-    append(f->db, part);
+    append(f->s, part);
     drudge_rec_end(r, open, "ok", NULL, NULL);
     int c = drudge_rec_begin(r, "step", "C", NULL);
     drudge_rec_end(r, c, "ok", NULL, NULL);
@@ -220,14 +223,14 @@ static void test_take_closed(void **state)
     assert_int_equal(drudge_rec_count(rest), 2);
     assert_int_equal(drudge_rec_step(rest, 0)->seq, open);
     assert_int_equal(drudge_rec_step(rest, 1)->seq, c);
-    append(f->db, rest);
+    append(f->s, rest);
     drudge_rec_free(rest);
     /* The end of the attempt, first in a turn that rolls back. */
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_audit_append(f->db, r, &err), DRUDGE_OK);
-    drudge_db_rollback(f->db);
+    assert_int_equal(drudge_store_begin(f->s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_append(f->s, r, &err), DRUDGE_OK);
+    drudge_store_rollback(f->s);
     drudge_rec_mark_flushed(r, 0);
-    append(f->db, r);
+    append(f->s, r);
     assert_int_equal(count_of(f->db, "SELECT count(*) FROM steps WHERE task_id = 7"), 4);
     assert_int_equal(count_of(f->db, "SELECT count(DISTINCT seq) FROM steps WHERE task_id = 7"), 4);
     assert_int_equal(count_of(f->db, "SELECT count(*) FROM payloads"), 1);
@@ -255,20 +258,20 @@ static void test_append_verify_and_rollback(void **state)
     drudge_verify_report_clear(&rep);
 
     record(r1, 1, "first body");
-    append(f->db, r1);
+    append(f->s, r1);
     /* A rolled-back group commit: rewind, append again, nothing lost. */
     record(r2, 2, "second body");
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    drudge_audit_writer *w = drudge_audit_writer_new(f->db, &err);
+    assert_int_equal(drudge_store_begin(f->s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
+    drudge_audit_writer *w = drudge_audit_writer_new(f->s);
     assert_non_null(w);
     assert_int_equal(drudge_audit_writer_append(w, r2, &err), DRUDGE_OK);
     assert_int_equal(drudge_rec_flushed(r2), 3);
-    drudge_db_rollback(f->db);
+    drudge_store_rollback(f->s);
     drudge_rec_mark_flushed(r2, 0);
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_begin(f->s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
     assert_int_equal(drudge_audit_writer_append(w, r2, &err), DRUDGE_OK);
     assert_int_equal(drudge_audit_writer_append(w, r2, &err), DRUDGE_OK); /* nothing new */
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(f->s, &err), DRUDGE_OK);
     drudge_audit_writer_free(w);
 
     assert_int_equal(verify(f->db, NULL, &rep), 0);
@@ -311,7 +314,7 @@ static void test_checkpoints(void **state)
 
     drudge_rec *r = drudge_rec_new();
     record(r, 1, "body");
-    append(f->db, r);
+    append(f->s, r);
     drudge_checkpoint cp;
     assert_int_equal(drudge_audit_checkpoint_ex(f->db, key, &cp, &err), DRUDGE_OK);
     assert_int_equal(cp.step_id, 3);
@@ -320,7 +323,7 @@ static void test_checkpoints(void **state)
     assert_int_equal(drudge_audit_checkpoint_ex(f->db, key, &cp, &err), DRUDGE_OK);
     assert_true(cp.unchanged);
     record(r, 2, "body 2");
-    append(f->db, r);
+    append(f->s, r);
     assert_int_equal(drudge_audit_checkpoint(f->db, key, &err), DRUDGE_OK);
 
     /* The signed message, byte for byte as documented. */
@@ -350,7 +353,7 @@ static void test_prune_export_show(void **state)
     drudge_err err = {0};
     drudge_rec *r = drudge_rec_new();
     record(r, 1, "old body");
-    append(f->db, r);
+    append(f->s, r);
     int64_t n, bytes;
     assert_int_equal(drudge_audit_prune(f->db, drudge_now_us() - 3600000000LL, 0, &n, &bytes, &err),
                      DRUDGE_OK);

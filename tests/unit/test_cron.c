@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "runner/work/cron.h"
+#include "runner/calendar/cron.h"
 
 /* "2026-03-29T01:00Z" -> seconds since the epoch. */
 static int64_t utc(const char *s)

@@ -8,9 +8,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "runner/store/db.h"
 #include "drudge/host.h"
+#include "drudge/util.h"
+#include "logs/audit/audit.h"
 #include "runner/queue/queue.h"
+
+/* Records the end of a `drudge run`-like attempt: its outcome and steps in
+ * one transaction. */
+static const char *finish(drudge_store *s, int64_t id, const drudge_result *res, drudge_rec *rec)
+{
+    drudge_err err = {0};
+    drudge_queue_opts qo = {.owner = "w1"};
+    drudge_queue *q = drudge_queue_new(s, &qo);
+    drudge_claimed t = {.id = id, .attempt = 1, .max_attempts = 1};
+    drudge_completion c = {.task = &t, .worker = "w1", .started_us = 1, .res = res};
+    const char *state = NULL;
+    assert_int_equal(drudge_store_begin(s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_complete(q, &c, drudge_now_us(), &state, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_append(s, rec, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(s, &err), DRUDGE_OK);
+    drudge_queue_free(q);
+    return state;
+}
 
 static void test_previous_attempts_reach_the_script(void **state)
 {
@@ -19,9 +38,9 @@ static void test_previous_attempts_reach_the_script(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(dbpath, sizeof dbpath, "%s/t.db", dir);
     snprintf(script, sizeof script, "%s/scripts/previous.lua", getenv("TESTS"));
-    sqlite3 *db;
+    drudge_store *db;
     drudge_err err = {0};
-    assert_int_equal(drudge_db_open(dbpath, 0, &db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_open(dbpath, 0, &db, &err), DRUDGE_OK);
     drudge_host *h = drudge_host_new(NULL, &err);
     assert_non_null(h);
 
@@ -32,14 +51,7 @@ static void test_previous_attempts_reach_the_script(void **state)
     drudge_result res;
     assert_int_equal(drudge_host_run(h, script, &view, &res, &err), DRUDGE_OK);
     assert_int_equal(res.outcome, DRUDGE_ERROR);
-    drudge_finish fin = {.task_id = id,
-                         .attempt = 1,
-                         .worker = "w1",
-                         .started_us = 1,
-                         .res = &res,
-                         .rec = drudge_host_rec(h)};
-    const char *state_after;
-    assert_int_equal(drudge_queue_finish(db, &fin, &state_after, &err), DRUDGE_OK);
+    assert_non_null(finish(db, id, &res, drudge_host_rec(h)));
     drudge_result_clear(&res);
 
     char *prev = NULL;
@@ -63,7 +75,7 @@ static void test_previous_attempts_reach_the_script(void **state)
     assert_string_equal(prev, "[]");
     free(prev);
     drudge_host_free(h);
-    sqlite3_close(db);
+    drudge_store_close(db);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);

@@ -1,5 +1,7 @@
 /* test_queue.c: claim, complete, retry, backoff and lease expiry, driven by an
- * injected clock (every queue function takes `now`), on a real SQLite file. */
+ * injected clock (every queue function takes `now`), on a real SQLite file:
+ * the queue works through a store (f->s); f->db is a connection of the
+ * test's own to the same file, to look at the rows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sqlite3.h>
 #include "logs/audit/audit.h"
-#include "runner/store/db.h"
 #include "runner/queue/queue.h"
+#include "runner/store/sqlite/sqliteint.h"
 #include "drudge/record.h"
 #include "drudge/util.h"
 
@@ -20,22 +23,57 @@
 
 typedef struct fixture {
     char dir[64], db_path[128];
+    drudge_store *s;
     sqlite3 *db;
     drudge_queue *q;
 } fixture;
 
-static drudge_queue *new_queue(sqlite3 *db, const char *owner, const char *const *scripts)
+static drudge_queue *new_queue(drudge_store *s, const char *owner, const char *const *scripts)
 {
-    drudge_err err = {0};
     drudge_queue_opts o = {.owner = owner,
                            .lease_us = 10 * SEC,
                            .backoff_base_us = 4 * SEC,
                            .backoff_cap_us = 30 * SEC,
                            .scripts = scripts,
                            .seed = 42};
-    drudge_queue *q = drudge_queue_new(db, &o, &err);
+    drudge_queue *q = drudge_queue_new(s, &o);
     assert_non_null(q);
     return q;
+}
+
+/* Opens the store at path and the test's own connection beside it. */
+static void open_both(fixture *f, const char *path)
+{
+    drudge_err err = {0};
+    assert_int_equal(drudge_store_open(path, 0, &f->s, &err), DRUDGE_OK);
+    assert_int_equal(sqlite3_open(path, &f->db), SQLITE_OK);
+    sqlite3_busy_timeout(f->db, 5000);
+}
+
+static void close_both(fixture *f)
+{
+    drudge_queue_free(f->q); /* before its store */
+    f->q = NULL;
+    drudge_store_close(f->s);
+    sqlite3_close(f->db);
+}
+
+static void begin(fixture *f)
+{
+    drudge_err err = {0};
+    assert_int_equal(drudge_store_begin(f->s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
+}
+
+static void commit(fixture *f)
+{
+    drudge_err err = {0};
+    assert_int_equal(drudge_store_commit(f->s, &err), DRUDGE_OK);
+}
+
+/* SQL on the test's own connection. */
+static void exec_sql(fixture *f, const char *sql)
+{
+    assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
 static int setup(void **state)
@@ -44,9 +82,8 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/drudge-queue.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->db_path, sizeof f->db_path, "%s/t.db", f->dir);
-    drudge_err err = {0};
-    assert_int_equal(drudge_db_open(f->db_path, 0, &f->db, &err), DRUDGE_OK);
-    f->q = new_queue(f->db, "w1", NULL);
+    open_both(f, f->db_path);
+    f->q = new_queue(f->s, "w1", NULL);
     *state = f;
     return 0;
 }
@@ -54,8 +91,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    drudge_queue_free(f->q);
-    sqlite3_close(f->db);
+    close_both(f);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);
@@ -76,7 +112,7 @@ static int64_t add(fixture *f, const char *script, const char *key, int priority
                           .max_attempts = max_attempts};
     int64_t id = 0;
     int dup = 0;
-    assert_int_equal(drudge_queue_enqueue(f->db, &s, &id, &dup, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_enqueue(f->s, &s, &id, &dup, &err), DRUDGE_OK);
     assert_int_equal(dup, 0);
     return id;
 }
@@ -117,21 +153,42 @@ static size_t claim(drudge_queue *q, int64_t now, int max, drudge_claimed **out)
 {
     drudge_err err = {0};
     size_t n = 0;
-    sqlite3 *db = drudge_queue_db(q);
-    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
+    drudge_store *s = drudge_queue_store(q);
+    assert_int_equal(drudge_store_begin(s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
     assert_int_equal(drudge_queue_claim(q, now, max, out, &n, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(db, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(s, &err), DRUDGE_OK);
     return n;
 }
 
 static void free_claimed(drudge_claimed *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        drudge_claimed_free(&v[i]);
-    free(v);
+    drudge_claimed_free_all(v, n);
 }
 
-/* Records an outcome for t at now; returns the new state (NULL if the lease was lost). */
+/* Reaps at now as a worker's writer does (each lost attempt's root step on
+ * the chain), in one transaction; returns how many tasks came back. */
+static int reap(drudge_queue *q, int64_t now)
+{
+    drudge_err err = {0};
+    drudge_store *s = drudge_queue_store(q);
+    drudge_expired *lost = NULL;
+    size_t n = 0;
+    drudge_rec *rec = drudge_rec_new();
+    assert_int_equal(drudge_store_begin(s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_reap(q, now, &lost, &n, &err), DRUDGE_OK);
+    for (size_t i = 0; i < n; i++) {
+        drudge_audit_root_only(rec, lost[i].t.id, lost[i].t.attempt, lost[i].t.script,
+                               lost[i].t.input, lost[i].t.key, "lost", DRUDGE_LOST_ERROR);
+        assert_int_equal(drudge_audit_append(s, rec, &err), DRUDGE_OK);
+    }
+    assert_int_equal(drudge_store_commit(s, &err), DRUDGE_OK);
+    drudge_expired_free_all(lost, n);
+    drudge_rec_free(rec);
+    return (int)n;
+}
+
+/* Records an outcome for t at now (and rec's steps); returns the new state
+ * (NULL if the lease was lost). */
 static const char *complete(drudge_queue *q, const drudge_claimed *t, drudge_outcome o,
                             double retry_after, drudge_rec *rec, int64_t now)
 {
@@ -140,13 +197,14 @@ static const char *complete(drudge_queue *q, const drudge_claimed *t, drudge_out
                          .output = o == DRUDGE_DONE ? "{\"ok\":true}" : NULL,
                          .error = o == DRUDGE_DONE ? NULL : "boom",
                          .retry_after = retry_after};
-    drudge_completion c = {
-        .task = t, .worker = "w1/1", .started_us = now - 1000, .res = &res, .rec = rec};
+    drudge_completion c = {.task = t, .worker = "w1/1", .started_us = now - 1000, .res = &res};
     const char *state = NULL;
-    sqlite3 *db = drudge_queue_db(q);
-    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
+    drudge_store *s = drudge_queue_store(q);
+    assert_int_equal(drudge_store_begin(s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
     assert_int_equal(drudge_queue_complete(q, &c, now, &state, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(db, &err), DRUDGE_OK);
+    if (state && rec)
+        assert_int_equal(drudge_audit_append(s, rec, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(s, &err), DRUDGE_OK);
     return state;
 }
 
@@ -226,21 +284,21 @@ static void test_limit_pause_and_filter(void **state)
     int64_t b = add(f, "b", NULL, 0, T0, 3);
     drudge_err err = {0};
     int changed = 0;
-    assert_int_equal(drudge_queue_pause(f->db, "a", "tester", T0, &changed, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_pause(f->s, "a", "tester", T0, &changed, &err), DRUDGE_OK);
     assert_int_equal(changed, 1);
     drudge_claimed *v;
     size_t n = claim(f->q, T0, 10, &v);
     assert_int_equal(n, 1); /* only b: a is paused */
     assert_int_equal(v[0].id, b);
     free_claimed(v, n);
-    assert_int_equal(drudge_queue_resume(f->db, "a", &changed, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_resume(f->s, "a", &changed, &err), DRUDGE_OK);
     assert_int_equal(changed, 1);
     n = claim(f->q, T0, 2, &v); /* the limit holds */
     assert_int_equal(n, 2);
     free_claimed(v, n);
     /* A queue limited to script "b" sees none of a's. */
     const char *only_b[] = {"b", NULL};
-    drudge_queue *qb = new_queue(f->db, "w2", only_b);
+    drudge_queue *qb = new_queue(f->s, "w2", only_b);
     assert_int_equal(claim(qb, T0, 10, &v), 0);
     free(v);
     drudge_queue_free(qb);
@@ -259,7 +317,7 @@ static void test_run_windows(void **state)
     int64_t id = 0, open_id = 0;
     int dup = 0;
     for (int i = 0; i < 50; i++) /* a backlog waiting for its window, ahead in order */
-        assert_int_equal(drudge_queue_enqueue(f->db, &s, &id, &dup, &err), DRUDGE_OK);
+        assert_int_equal(drudge_queue_enqueue(f->s, &s, &id, &dup, &err), DRUDGE_OK);
     open_id = add(f, "day", NULL, 0, T0, 3);
     drudge_claimed *v;
     size_t n = claim(f->q, T0, 10, &v);
@@ -372,7 +430,7 @@ static void test_final_attempt_in_row(void **state)
     free(s);
     assert_int_equal(num(f, "SELECT finished_at FROM tasks WHERE id = ?", id), due + SEC);
     /* Reopened: the failed attempt joins the log, the row is clear again. */
-    assert_int_equal(drudge_queue_retry(f->db, id, due + 2 * SEC, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_retry(f->s, id, due + 2 * SEC, &err), DRUDGE_OK);
     assert_int_equal(num(f, "SELECT count(*) FROM attempt_log WHERE task_id = ?", id), 2);
     assert_int_equal(
         num(f, "SELECT outcome IS NULL AND worker IS NULL FROM tasks WHERE id = ?", id), 1);
@@ -388,11 +446,8 @@ static void test_final_attempt_in_row(void **state)
     assert_string_equal(s, "1:error,2:failed,3:done");
     free(s);
     /* Rows written straight into the view (older tools, tests) go to the log. */
-    assert_int_equal(drudge_db_exec(f->db,
-                                    "INSERT INTO attempts(task_id, n, worker, started_at, "
-                                    "ended_at, outcome) VALUES (1, 9, 'x', 1, 2, 'lost')",
-                                    &err),
-                     DRUDGE_OK);
+    exec_sql(f, "INSERT INTO attempts(task_id, n, worker, started_at, ended_at, outcome) "
+                "VALUES (1, 9, 'x', 1, 2, 'lost')");
     assert_int_equal(num(f, "SELECT count(*) FROM attempt_log WHERE n = 9", 0), 1);
 }
 
@@ -433,23 +488,18 @@ static void test_lease_expiry_reaps_and_fences(void **state)
     drudge_claimed *v;
     assert_int_equal(claim(f->q, T0, 1, &v), 1);
     /* Another worker's reaper: nothing before expiry. */
-    drudge_queue *q2 = new_queue(f->db, "w2", NULL);
-    int n = -1;
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_queue_reap(q2, T0 + 9 * SEC, &n, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    drudge_queue *q2 = new_queue(f->s, "w2", NULL);
+    int n = reap(q2, T0 + 9 * SEC);
     assert_int_equal(n, 0);
     /* A renewal at +8 s pushes expiry to +18 s. */
     int64_t cancel[4];
     size_t nc = 0;
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    begin(f);
     assert_int_equal(drudge_queue_renew(f->q, T0 + 8 * SEC, cancel, 4, &nc, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_queue_reap(q2, T0 + 17 * SEC, &n, &err), DRUDGE_OK);
+    commit(f);
+    n = reap(q2, T0 + 17 * SEC);
     assert_int_equal(n, 0);
-    assert_int_equal(drudge_queue_reap(q2, T0 + 19 * SEC, &n, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    n = reap(q2, T0 + 19 * SEC);
     assert_int_equal(n, 1);
     assert_state(f, id, "queued");
     /* The dead worker's lease went with its last task; the reaper holds none. */
@@ -470,9 +520,7 @@ static void test_lease_expiry_reaps_and_fences(void **state)
     assert_int_equal(claim(q2, T0 + 20 * SEC, 1, &v), 1);
     assert_int_equal(v[0].attempt, 2);
     free_claimed(v, 1);
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_queue_reap(f->q, T0 + 31 * SEC, &n, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    n = reap(f->q, T0 + 31 * SEC);
     assert_int_equal(n, 1);
     assert_state(f, id, "dead");
     drudge_queue_free(q2);
@@ -489,22 +537,19 @@ static void test_lease_after_reaping_and_drop(void **state)
     drudge_claimed *v, *w;
     assert_int_equal(claim(f->q, T0, 1, &v), 1);
     assert_int_equal(v[0].id, a);
-    drudge_queue *q2 = new_queue(f->db, "w2", NULL);
-    int n = -1;
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_queue_reap(q2, T0 + 11 * SEC, &n, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    drudge_queue *q2 = new_queue(f->s, "w2", NULL);
+    int n = reap(q2, T0 + 11 * SEC);
     assert_int_equal(n, 1);
     assert_int_equal(num(f, "SELECT count(*) FROM leases WHERE owner = 'w1'", 0), 0);
     /* w1 wakes up and claims again (the highest first: a, requeued). */
     assert_int_equal(claim(f->q, T0 + 12 * SEC, 2, &w), 2);
     assert_int_equal(num(f, "SELECT until FROM leases WHERE owner = 'w1'", 0), T0 + 22 * SEC);
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_queue_reap(q2, T0 + 13 * SEC, &n, &err), DRUDGE_OK);
+    n = reap(q2, T0 + 13 * SEC);
     assert_int_equal(n, 0);
     /* Holding tasks, the lease stays; once they are done, it goes. */
+    begin(f);
     assert_int_equal(drudge_queue_drop_lease(f->q, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    commit(f);
     assert_int_equal(num(f, "SELECT count(*) FROM leases WHERE owner = 'w1'", 0), 1);
     assert_state(f, b, "running");
     assert_string_equal(complete(f->q, &w[0], DRUDGE_DONE, 0, NULL, T0 + 14 * SEC), "done");
@@ -526,36 +571,36 @@ static void test_release_and_cancel(void **state)
     drudge_claimed *v;
     assert_int_equal(claim(f->q, T0, 2, &v), 2);
     /* A claimed task that never started goes back with no attempt spent. */
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    begin(f);
     assert_int_equal(drudge_queue_release(f->q, &v[0], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    commit(f);
     assert_state(f, a, "queued");
     assert_int_equal(num(f, "SELECT attempts + spent FROM tasks WHERE id = ?", a), 0);
     /* Cancelling: a queued task at once, a running one through the renewal. */
     int deferred = -1;
-    assert_int_equal(drudge_queue_cancel(f->db, c, T0, &deferred, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_cancel(f->s, c, T0, &deferred, &err), DRUDGE_OK);
     assert_int_equal(deferred, 0);
     assert_state(f, c, "cancelled");
-    assert_int_equal(drudge_queue_cancel(f->db, b, T0, &deferred, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_cancel(f->s, b, T0, &deferred, &err), DRUDGE_OK);
     assert_int_equal(deferred, 1);
     int64_t ids[4];
     size_t nc = 0;
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    begin(f);
     assert_int_equal(drudge_queue_renew(f->q, T0 + SEC, ids, 4, &nc, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    commit(f);
     assert_int_equal(nc, 1);
     assert_int_equal(ids[0], b);
     drudge_completion cc = {.task = &v[1], .worker = "w1/1", .cancelled = 1};
     const char *st = NULL;
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
+    begin(f);
     assert_int_equal(drudge_queue_complete(f->q, &cc, T0 + SEC, &st, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    commit(f);
     assert_string_equal(st, "cancelled");
     assert_state(f, b, "cancelled");
     /* Finished tasks cannot be cancelled. */
-    assert_int_equal(drudge_queue_cancel(f->db, b, T0, &deferred, &err), DRUDGE_ESTATE);
+    assert_int_equal(drudge_queue_cancel(f->s, b, T0, &deferred, &err), DRUDGE_ESTATE);
     assert_non_null(strstr(err.msg, "cancelled"));
-    assert_int_equal(drudge_queue_cancel(f->db, 999, T0, &deferred, &err), DRUDGE_ENOTFOUND);
+    assert_int_equal(drudge_queue_cancel(f->s, 999, T0, &deferred, &err), DRUDGE_ENOTFOUND);
     free_claimed(v, 2);
 }
 
@@ -567,29 +612,29 @@ static void test_duplicate_keys_retry_resolve(void **state)
     drudge_task_spec s = {.script = "s", .script_path = "/x.lua", .key = "ref-1"};
     int64_t id2 = 0;
     int dup = 0;
-    assert_int_equal(drudge_queue_enqueue(f->db, &s, &id2, &dup, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_enqueue(f->s, &s, &id2, &dup, &err), DRUDGE_OK);
     assert_int_equal(dup, 1);
     assert_int_equal(id2, id);
     s.script = "other"; /* keys are per script */
-    assert_int_equal(drudge_queue_enqueue(f->db, &s, &id2, &dup, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_enqueue(f->s, &s, &id2, &dup, &err), DRUDGE_OK);
     assert_int_equal(dup, 0);
     assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE key = 'ref-1'", 0), 2);
     /* Only failed/dead can be resolved or retried. */
-    assert_int_equal(drudge_queue_resolve(f->db, id, "me", "done by hand", T0, &err),
+    assert_int_equal(drudge_queue_resolve(f->s, id, "me", "done by hand", T0, &err),
                      DRUDGE_ESTATE);
     drudge_claimed *v;
     assert_int_equal(claim(f->q, T0, 1, &v), 1);
     assert_string_equal(complete(f->q, &v[0], DRUDGE_ERROR, 0, NULL, T0), "dead");
     free_claimed(v, 1);
-    assert_int_equal(drudge_queue_resolve(f->db, id, "me", "done by hand", T0, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_resolve(f->s, id, "me", "done by hand", T0, &err), DRUDGE_OK);
     char *who = text(f, "SELECT resolved_by || ':' || resolved_note FROM tasks WHERE id = ?", id);
     assert_string_equal(who, "me:done by hand");
     free(who);
-    assert_int_equal(drudge_queue_retry(f->db, id, T0 + SEC, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_retry(f->s, id, T0 + SEC, &err), DRUDGE_OK);
     assert_state(f, id, "queued");
     assert_int_equal(num(f, "SELECT spent FROM tasks WHERE id = ?", id), 0);
     assert_int_equal(num(f, "SELECT resolved_at IS NULL FROM tasks WHERE id = ?", id), 1);
-    assert_int_equal(drudge_queue_retry(f->db, id, T0, &err), DRUDGE_ESTATE);
+    assert_int_equal(drudge_queue_retry(f->s, id, T0, &err), DRUDGE_ESTATE);
 }
 
 /* Bulk rows go in batches of multi-row INSERTs: every row lands once, in
@@ -601,29 +646,27 @@ static void test_bulk_push_batches(void **state)
     fixture *f = *state;
     drudge_err err = {0};
     add(f, "bulk", "k5", 0, T0, 3); /* already queued: row 5 is a duplicate */
-    drudge_enqueuer *e = drudge_enqueuer_new(f->db, &err);
-    assert_non_null(e);
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    drudge_task_spec s = {.script = "bulk", .script_path = "/x.lua", .max_attempts = 2};
-    char key[32], input[64];
+    drudge_task_spec s[101];
+    char key[100][32], input[100][64];
     for (int i = 0; i < 100; i++) {
         /* rows 40..49 repeat keys 0..9; rows 70.. have priority 7 */
-        snprintf(key, sizeof key, "k%d", i >= 40 && i < 50 ? i - 40 : i);
-        snprintf(input, sizeof input, "{\"row\":%d}", i);
-        s.key = key;
-        s.input = input;
-        s.priority = i >= 70 ? 7 : 0;
-        assert_int_equal(drudge_enqueuer_push(e, &s, T0, &err), DRUDGE_OK);
+        snprintf(key[i], sizeof key[i], "k%d", i >= 40 && i < 50 ? i - 40 : i);
+        snprintf(input[i], sizeof input[i], "{\"row\":%d}", i);
+        s[i] = (drudge_task_spec){.script = "bulk",
+                                  .script_path = "/x.lua",
+                                  .max_attempts = 2,
+                                  .key = key[i],
+                                  .input = input[i],
+                                  .priority = i >= 70 ? 7 : 0};
     }
-    s.script = "other"; /* a new script mid-batch: its scripts row is written too */
-    s.key = "k1";
-    s.input = NULL;
-    assert_int_equal(drudge_enqueuer_push(e, &s, T0, &err), DRUDGE_OK);
-    assert_int_equal(drudge_enqueuer_flush(e, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    /* A new script mid-batch: its scripts row is written too. */
+    s[100] = (drudge_task_spec){
+        .script = "other", .script_path = "/x.lua", .max_attempts = 2, .key = "k1"};
     int64_t added = 0, dups = 0;
-    drudge_enqueuer_counts(e, &added, &dups);
-    drudge_enqueuer_free(e);
+    begin(f);
+    assert_int_equal(drudge_store_enqueue(f->s, s, 101, T0, NULL, NULL, &added, &dups, &err),
+                     DRUDGE_OK);
+    commit(f);
     assert_int_equal(added, 100 - 10 - 1 + 1);
     assert_int_equal(dups, 11);
     assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE script = 'bulk'", 0), 90);
@@ -662,7 +705,7 @@ static void test_status_counts(void **state)
     drudge_rec_free(rec);
     free_claimed(v, n);
     drudge_queue_stats s;
-    assert_int_equal(drudge_queue_status(f->db, T0 + SEC, &s, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_status(f->s, T0 + SEC, &s, &err), DRUDGE_OK);
     assert_int_equal(s.nscripts, 2);
     assert_int_equal(s.total.count[0], 1); /* queued */
     assert_int_equal(s.total.count[1], 1); /* running */
@@ -686,18 +729,15 @@ static void test_done_counts(void **state)
     size_t n = claim(f->q, T0, 5, &v);
     assert_int_equal(n, 5);
     /* A turn that rolls back: nothing is counted, nothing is done. */
-    sqlite3 *db = f->db;
     const char *st = NULL;
     drudge_result ok = {.outcome = DRUDGE_DONE, .output = "true"};
     drudge_completion c = {.worker = "w1/1", .started_us = T0, .res = &ok};
-    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
-    drudge_queue_begin_turn(f->q);
+    begin(f);
     c.task = &v[0];
     assert_int_equal(drudge_queue_complete(f->q, &c, T0, &st, &err), DRUDGE_OK);
-    drudge_db_rollback(db);
+    drudge_store_rollback(f->s);
     /* The turn again, with three of a and the b. */
-    assert_int_equal(drudge_db_begin(db, &err), DRUDGE_OK);
-    drudge_queue_begin_turn(f->q);
+    begin(f);
     for (size_t i = 0; i < 3; i++) {
         c.task = &v[i];
         assert_int_equal(drudge_queue_complete(f->q, &c, T0, &st, &err), DRUDGE_OK);
@@ -705,20 +745,17 @@ static void test_done_counts(void **state)
     }
     c.task = &v[4];
     assert_int_equal(drudge_queue_complete(f->q, &c, T0, &st, &err), DRUDGE_OK);
-    assert_int_equal(drudge_queue_end_turn(f->q, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(db, &err), DRUDGE_OK);
-    /* Outside a turn: counted at once. */
+    commit(f);
+    /* A transaction of its own. */
     assert_string_equal(complete(f->q, &v[3], DRUDGE_DONE, 0, NULL, T0), "done");
     free_claimed(v, n);
     assert_int_equal(num(f, "SELECT n FROM done_counts WHERE script = 'a'", 0), 4);
     assert_int_equal(num(f, "SELECT n FROM done_counts WHERE script = 'b'", 0), 1);
     drudge_queue_stats s;
-    assert_int_equal(drudge_queue_status(db, T0 + SEC, &s, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_status(f->s, T0 + SEC, &s, &err), DRUDGE_OK);
     assert_int_equal(s.total.count[2], 5); /* done */
     drudge_queue_stats_clear(&s);
-    assert_int_equal(
-        drudge_db_exec(db, "DELETE FROM attempt_log; DELETE FROM tasks WHERE id = 1", &err),
-        DRUDGE_OK);
+    exec_sql(f, "DELETE FROM attempt_log; DELETE FROM tasks WHERE id = 1");
     assert_int_equal(num(f, "SELECT n FROM done_counts WHERE script = 'a'", 0), 3);
     assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE state = 'done'", 0), 4);
 }
@@ -727,28 +764,25 @@ static void test_done_counts(void **state)
  * and schedule tables at their first), with sql run in it. */
 static void old_database(const char *path, int version, const char *sql)
 {
-    drudge_err err = {0};
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     for (int i = 0; i < version; i++)
-        assert_int_equal(drudge_db_exec(db, drudge_queue_migrations[i], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_exec(db, drudge_audit_migrations[0], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_exec(db, drudge_schedule_migrations[0], &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_exec(db, sql, &err), DRUDGE_OK);
+        assert_int_equal(sqlite3_exec(db, sq_queue_migrations[i], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sq_audit_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sq_schedule_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     char v[40];
     snprintf(v, sizeof v, "PRAGMA user_version = %d", version);
-    assert_int_equal(drudge_db_exec(db, v, &err), DRUDGE_OK);
+    assert_int_equal(sqlite3_exec(db, v, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 }
 
 /* Switches the fixture to the database at path (opening it migrates it). */
 static void use_database(fixture *f, const char *path)
 {
-    drudge_err err = {0};
-    drudge_queue_free(f->q); /* before its connection, which it has statements on */
-    sqlite3_close(f->db);
-    assert_int_equal(drudge_db_open(path, 0, &f->db, &err), DRUDGE_OK);
-    f->q = new_queue(f->db, "w1", NULL);
+    close_both(f);
+    open_both(f, path);
+    f->q = new_queue(f->s, "w1", NULL);
 }
 
 /* A version 1 database (done tasks indexed) migrates: its done tasks are
@@ -763,10 +797,10 @@ static void test_migration_v2_counts_done(void **state)
                  "INSERT INTO tasks(script, script_path, state, run_at, max_attempts, created_at) "
                  "VALUES ('a', '/a.lua', 'done', 1, 3, 1), ('a', '/a.lua', 'done', 1, 3, 1),"
                  "('b', '/b.lua', 'done', 1, 3, 1), ('b', '/b.lua', 'dead', 1, 3, 1)");
-    sqlite3 *db;
-    assert_int_equal(drudge_db_open(path, 0, &db, &err), DRUDGE_OK);
+    use_database(f, path);
+    sqlite3 *db = f->db;
     drudge_queue_stats s;
-    assert_int_equal(drudge_queue_status(db, T0, &s, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_status(f->s, T0, &s, &err), DRUDGE_OK);
     assert_int_equal(s.total.count[2], 3); /* done */
     assert_int_equal(s.total.count[4], 1); /* dead */
     assert_int_equal(s.total.unresolved, 1);
@@ -781,7 +815,6 @@ static void test_migration_v2_counts_done(void **state)
     assert_string_equal((const char *)sqlite3_column_text(st, 0),
                         "tasks_due,tasks_exceptions,tasks_key,tasks_later");
     sqlite3_finalize(st);
-    sqlite3_close(db);
 }
 
 /* A v2 database with tasks running under per-task leases (one worker alive,
@@ -791,7 +824,6 @@ static void test_migration_v2_counts_done(void **state)
 static void test_migration_v3_v4(void **state)
 {
     fixture *f = *state;
-    drudge_err err = {0};
     char path[160];
     snprintf(path, sizeof path, "%s/v2.db", f->dir);
     char sql[2048];
@@ -825,10 +857,7 @@ static void test_migration_v3_v4(void **state)
                          "('lease_owner', 'lease_until', 'claimed_at', 'cancel_requested')",
                          0),
                      0);
-    int n = -1;
-    assert_int_equal(drudge_db_begin(f->db, &err), DRUDGE_OK);
-    assert_int_equal(drudge_queue_reap(f->q, T0, &n, &err), DRUDGE_OK);
-    assert_int_equal(drudge_db_commit(f->db, &err), DRUDGE_OK);
+    int n = reap(f->q, T0);
     assert_int_equal(n, 1);
     assert_state(f, 1, "running");
     assert_state(f, 2, "queued");
@@ -860,7 +889,7 @@ static void test_later_tasks_wait_outside_due(void **state)
     assert_int_equal(num(f, later, a), 1);
     assert_int_equal(num(f, later, b), 0);
     drudge_queue_stats s;
-    assert_int_equal(drudge_queue_status(f->db, T0, &s, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_status(f->s, T0, &s, &err), DRUDGE_OK);
     assert_int_equal(s.total.count[0], 2); /* both queued, wherever they wait */
     drudge_queue_stats_clear(&s);
 
@@ -920,7 +949,7 @@ static void test_migration_v5_later(void **state)
     assert_int_equal(num(f, later, 2), 0);
     assert_int_equal(num(f, later, 3), 0);
     drudge_queue_stats s;
-    assert_int_equal(drudge_queue_status(f->db, T0, &s, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_status(f->s, T0, &s, &err), DRUDGE_OK);
     assert_int_equal(s.total.count[0], 2);
     drudge_queue_stats_clear(&s);
     drudge_claimed *v;

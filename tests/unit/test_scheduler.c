@@ -10,11 +10,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "runner/store/db.h"
+#include <sqlite3.h>
 #include "runner/work/schedule.h"
 
+/* The scheduler works through a store (s); db is a connection of the
+ * test's own to the same file, to look at the rows. */
 typedef struct fixture {
     char dir[64], db_path[128], script[128];
+    drudge_store *s;
     sqlite3 *db;
 } fixture;
 
@@ -45,8 +48,10 @@ static int setup(void **state)
           fp);
     fclose(fp);
     drudge_err err = {0};
-    assert_int_equal(drudge_db_open(f->db_path, 0, &f->db, &err), DRUDGE_OK);
-    drudge_db_set_durability(f->db, DRUDGE_DURABILITY_NORMAL, NULL); /* the racers keep FULL */
+    assert_int_equal(drudge_store_open(f->db_path, 0, &f->s, &err), DRUDGE_OK);
+    drudge_store_set_durability(f->s, DRUDGE_DURABILITY_NORMAL, NULL); /* the racers keep FULL */
+    assert_int_equal(sqlite3_open(f->db_path, &f->db), SQLITE_OK);
+    sqlite3_busy_timeout(f->db, 5000);
     *state = f;
     return 0;
 }
@@ -54,6 +59,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    drudge_store_close(f->s);
     sqlite3_close(f->db);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
@@ -74,14 +80,14 @@ static void add(fixture *f, const char *name, const char *cron, const char *tz,
                          .catch_up = (char *)catch_up,
                          .window = (char *)window};
     drudge_err err = {0};
-    if (drudge_schedule_add(f->db, &s, utc_us(added_at), &err))
+    if (drudge_schedule_add(f->s, &s, utc_us(added_at), &err))
         fail_msg("schedule add %s: %s", name, err.msg);
 }
 
 static void tick(fixture *f, const char *at)
 {
     drudge_err err = {0};
-    if (drudge_scheduler_tick(f->db, utc_us(at), &err))
+    if (drudge_scheduler_tick(f->s, utc_us(at), &err))
         fail_msg("tick at %s: %s", at, err.msg);
 }
 
@@ -169,13 +175,13 @@ static void test_dst_days(void **state)
     add(f, "autumn", "30 1 * * *", "Europe/London", "all", NULL, "2026-10-23T12:00");
     for (int64_t t = utc_us("2026-03-27T12:00"); t <= utc_us("2026-03-30T12:00");
          t += 600 * 1000000LL)
-        assert_int_equal(drudge_scheduler_tick(f->db, t, NULL), DRUDGE_OK);
+        assert_int_equal(drudge_scheduler_tick(f->s, t, NULL), DRUDGE_OK);
     assert_string_equal(keys(f, "spring"), "schedule:spring@2026-03-28T01:30:00Z "
                                            "schedule:spring@2026-03-29T01:00:00Z "
                                            "schedule:spring@2026-03-30T00:30:00Z");
     for (int64_t t = utc_us("2026-10-23T12:00"); t <= utc_us("2026-10-26T12:00");
          t += 600 * 1000000LL)
-        assert_int_equal(drudge_scheduler_tick(f->db, t, NULL), DRUDGE_OK);
+        assert_int_equal(drudge_scheduler_tick(f->s, t, NULL), DRUDGE_OK);
     assert_string_equal(keys(f, "autumn"), "schedule:autumn@2026-10-24T00:30:00Z "
                                            "schedule:autumn@2026-10-25T00:30:00Z "
                                            "schedule:autumn@2026-10-26T01:30:00Z");
@@ -192,9 +198,9 @@ typedef struct racer {
 static void *race(void *arg)
 {
     racer *r = arg;
-    sqlite3 *db;
+    drudge_store *db;
     drudge_err err = {0};
-    if (drudge_db_open(r->db_path, 0, &db, &err)) {
+    if (drudge_store_open(r->db_path, 0, &db, &err)) {
         r->errors++;
         snprintf(r->msg, sizeof r->msg, "%s", err.msg);
         return NULL;
@@ -206,7 +212,7 @@ static void *race(void *arg)
             snprintf(r->msg, sizeof r->msg, "%s", err.msg);
         }
     }
-    sqlite3_close(db);
+    drudge_store_close(db);
     return NULL;
 }
 
@@ -252,20 +258,20 @@ static void test_pause_resume_remove(void **state)
     drudge_err err = {0};
     add(f, "hourly", "@hourly", "UTC", "all", NULL, "2026-01-01T00:00");
     tick(f, "2026-01-01T01:00:10");
-    assert_int_equal(drudge_schedule_set_paused(f->db, "hourly", 1, 0, &err), DRUDGE_OK);
+    assert_int_equal(drudge_schedule_set_paused(f->s, "hourly", 1, 0, &err), DRUDGE_OK);
     tick(f, "2026-01-01T03:30");
     assert_int_equal(count(f, "SELECT count(*) FROM tasks"), 1);
     /* Resuming does not catch up the paused hours, even with catch-up all. */
     assert_int_equal(
-        drudge_schedule_set_paused(f->db, "hourly", 0, utc_us("2026-01-01T03:30"), &err),
+        drudge_schedule_set_paused(f->s, "hourly", 0, utc_us("2026-01-01T03:30"), &err),
         DRUDGE_OK);
     tick(f, "2026-01-01T04:00:05");
     assert_string_equal(keys(f, "hourly"), "schedule:hourly@2026-01-01T01:00:00Z "
                                            "schedule:hourly@2026-01-01T04:00:00Z");
-    assert_int_equal(drudge_schedule_set_paused(f->db, "nope", 1, 0, &err), DRUDGE_ENOTFOUND);
+    assert_int_equal(drudge_schedule_set_paused(f->s, "nope", 1, 0, &err), DRUDGE_ENOTFOUND);
     assert_string_equal(err.msg, "no schedule named 'nope'");
-    assert_int_equal(drudge_schedule_remove(f->db, "hourly", &err), DRUDGE_OK);
-    assert_int_equal(drudge_schedule_remove(f->db, "hourly", &err), DRUDGE_ENOTFOUND);
+    assert_int_equal(drudge_schedule_remove(f->s, "hourly", &err), DRUDGE_OK);
+    assert_int_equal(drudge_schedule_remove(f->s, "hourly", &err), DRUDGE_ENOTFOUND);
     tick(f, "2026-01-01T05:00:05");
     assert_int_equal(count(f, "SELECT count(*) FROM tasks"), 2);
 }
@@ -312,17 +318,17 @@ static void test_add_refuses_bad_schedules(void **state)
                              .catch_up = (char *)cases[i].catch_up,
                              .window = (char *)cases[i].window};
         drudge_err err = {0};
-        if (drudge_schedule_add(f->db, &s, 0, &err) == DRUDGE_OK || !strstr(err.msg, cases[i].want))
+        if (drudge_schedule_add(f->s, &s, 0, &err) == DRUDGE_OK || !strstr(err.msg, cases[i].want))
             fail_msg("case %zu: got \"%s\", want \"%s\"", i, err.msg, cases[i].want);
     }
     add(f, "once", "@daily", NULL, NULL, NULL, "2026-01-01T00:00");
     drudge_schedule s = {.name = "once", .cron = "@daily", .script = "x", .script_path = "/x"};
     drudge_err err = {0};
-    assert_int_equal(drudge_schedule_add(f->db, &s, 0, &err), DRUDGE_ESTATE);
+    assert_int_equal(drudge_schedule_add(f->s, &s, 0, &err), DRUDGE_ESTATE);
     assert_non_null(strstr(err.msg, "schedule 'once' already exists"));
     drudge_schedule *list;
     int n;
-    assert_int_equal(drudge_schedule_list(f->db, &list, &n, &err), DRUDGE_OK);
+    assert_int_equal(drudge_schedule_list(f->s, &list, &n, &err), DRUDGE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].catch_up, "latest");
     assert_null(list[0].tz);
@@ -341,7 +347,7 @@ static void test_broken_schedule_does_not_block_others(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     drudge_err err = {0};
-    assert_int_not_equal(drudge_scheduler_tick(f->db, utc_us("2026-01-01T01:00:01"), &err),
+    assert_int_not_equal(drudge_scheduler_tick(f->s, utc_us("2026-01-01T01:00:01"), &err),
                          DRUDGE_OK);
     assert_non_null(strstr(err.msg, "schedule 'broken': unknown time zone 'Gone/Away'"));
     assert_string_equal(keys(f, "good"), "schedule:good@2026-01-01T01:00:00Z");

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "runner/work/schedule.h"
+#include <sqlite3.h>
+#include "runner/calendar/window.h"
+#include "runner/store/sqlite/sqliteint.h" /* drudge_window_register */
 
 /* "2026-05-08T18:00Z" -> µs since the epoch. */
 static int64_t utc_us(const char *s)

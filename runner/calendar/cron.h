@@ -1,5 +1,5 @@
 /*
- * cron.h: five-field cron expressions and IANA time zones (runner/work/cron.c).
+ * cron.h: five-field cron expressions and IANA time zones (runner/calendar/cron.c).
  *
  * Time zones are read from the system's tzdata (TZif files under
  * /usr/share/zoneinfo, or $TZDIR) by drudge's own code: no setenv("TZ") and

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "runner/work/cron.h"
+#include "runner/calendar/cron.h"
 #include "drudge/util.h"
 
 #define EXPAND_UNTIL_YEAR 2200

@@ -1,0 +1,257 @@
+/* schema.c: the SQLite database's tables, as migrations.
+ *
+ * The schema is versioned with PRAGMA user_version. Each area keeps its own
+ * list (the queue's tasks, leases and attempts; the audit trail; the
+ * schedules): element i brings that area's tables from version i to i+1 (""
+ * when it has nothing to change at that version). Opening a database runs
+ * every area's pending steps in one BEGIN IMMEDIATE transaction, in version
+ * order (db.c). Append new steps; never edit a released one.
+ *
+ * Indexes are chosen for the hot path: a claim reads tasks_due in order and
+ * stops after LIMIT rows, so its cost does not grow with the backlog; cancel
+ * requests, reaping and the idle check read `running`, which only holds
+ * running tasks (queue.c says how each statement uses them). */
+#include "runner/store/sqlite/sqliteint.h"
+
+/* ---- the queue: tasks, scripts, attempts, leases ---- */
+
+const char *const sq_queue_migrations[] = {
+    /* v1 */
+    "CREATE TABLE tasks("
+    "  id INTEGER PRIMARY KEY,"
+    "  script TEXT NOT NULL,"
+    "  script_path TEXT NOT NULL,"
+    "  key TEXT,"
+    "  input TEXT,"
+    "  output TEXT,"
+    /* Comparisons, not IN (...): SQLite builds a lookup table for an IN list
+     * each time a statement runs, which costs more than the update itself on
+     * the one-row updates of the hot path. */
+    "  state TEXT NOT NULL CHECK (state = 'queued' OR state = 'running' OR state = 'done' OR "
+    "    state = 'failed' OR state = 'dead' OR state = 'cancelled'),"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  run_at INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0," /* attempt rows so far */
+    "  spent INTEGER NOT NULL DEFAULT 0,"    /* attempts counted against max_attempts */
+    "  max_attempts INTEGER NOT NULL,"
+    "  manual_minutes REAL NOT NULL DEFAULT 0,"
+    "  exception_minutes REAL NOT NULL DEFAULT 0,"
+    "  lease_owner TEXT,"
+    "  lease_until INTEGER,"
+    "  claimed_at INTEGER,"
+    "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT,"
+    "  error_kind TEXT,"
+    "  schedule TEXT,"
+    "  window TEXT," /* the script's run window when enqueued, or NULL */
+    "  created_at INTEGER NOT NULL,"
+    "  finished_at INTEGER,"
+    "  resolved_by TEXT,"
+    "  resolved_at INTEGER,"
+    "  resolved_note TEXT);"
+    "CREATE UNIQUE INDEX tasks_key ON tasks(script, key) WHERE key IS NOT NULL;"
+    /* Each task is in exactly one of these three partial indexes, so a
+     * state change costs one index delete and one insert, and each index is
+     * small where it is hot. script is in each so counts per script and the
+     * claim's paused/script filters read the index alone; so is window for
+     * tasks_due, so tasks waiting for their run window are skipped without
+     * reading their rows. */
+    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id, script, window) "
+    "  WHERE state = 'queued';"
+    "CREATE INDEX tasks_lease ON tasks(lease_owner, lease_until, script) WHERE state = 'running';"
+    "CREATE INDEX tasks_finished ON tasks(state, script) "
+    "  WHERE state <> 'queued' AND state <> 'running';"
+    /* What each script was last enqueued with: `enqueue NAME` and
+     * queue.enqueue("NAME") find the file and contract here. */
+    "CREATE TABLE scripts("
+    "  name TEXT PRIMARY KEY,"
+    "  path TEXT NOT NULL,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  manual_minutes REAL NOT NULL,"
+    "  exception_minutes REAL NOT NULL,"
+    "  window TEXT,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE attempts("
+    "  id INTEGER PRIMARY KEY,"
+    "  task_id INTEGER NOT NULL REFERENCES tasks(id),"
+    "  n INTEGER NOT NULL,"
+    "  worker TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL," /* done failed error timeout memory retry lost cancelled */
+    "  error TEXT,"
+    "  error_kind TEXT," /* business system timeout memory lost cancelled */
+    "  UNIQUE(task_id, n));"
+    "CREATE TABLE paused(script TEXT PRIMARY KEY, paused_at INTEGER NOT NULL, paused_by TEXT);",
+    /* v2: done tasks are counted, not indexed. 'done' is where nearly every
+     * task ends, and its index entry cost the writer a B-tree insert per
+     * task (about 5% of its work); the writer adds each turn's done
+     * outcomes per script to done_counts instead (drudge_queue_end_turn).
+     * The exceptions keep an index: they are few, and status lists them. A
+     * task only enters 'done' through drudge_queue_complete and never leaves
+     * it, except by being deleted by hand, which the trigger accounts for. */
+    "DROP INDEX tasks_finished;"
+    "CREATE INDEX tasks_exceptions ON tasks(state, script) "
+    "  WHERE state = 'failed' OR state = 'dead' OR state = 'cancelled';"
+    "CREATE TABLE done_counts(script TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO done_counts SELECT script, count(*) FROM tasks WHERE state = 'done' "
+    "  GROUP BY script;"
+    "CREATE TRIGGER done_counts_delete AFTER DELETE ON tasks WHEN OLD.state = 'done' "
+    "  BEGIN UPDATE done_counts SET n = n - 1 WHERE script = OLD.script; END;",
+    /* v3: a claim no longer rewrites the task. Rewriting the whole row, with
+     * an index delete and an index insert, cost the writer about a fifth of
+     * its work per task. A claimed task keeps its row (state 'queued', still
+     * in tasks_due, which claims skip past) and gets a row in `running`, a
+     * small table that holds only what is running now. Leases are per
+     * process: the writer renews one row in `leases` instead of every task it
+     * holds, and the reaper finds expired work by scanning `running`. The
+     * effective state (running when a `running` row exists) is what the
+     * view task_state shows. */
+    "CREATE TABLE leases(owner TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE running("
+    "  task_id INTEGER PRIMARY KEY," /* tasks.id */
+    "  owner TEXT NOT NULL,"         /* leases.owner */
+    "  claimed_at INTEGER NOT NULL,"
+    "  cancel_requested INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO leases SELECT coalesce(lease_owner, '?'), max(coalesce(lease_until, 0)) "
+    "  FROM tasks WHERE state = 'running' GROUP BY 1;"
+    "INSERT INTO running SELECT id, coalesce(lease_owner, '?'), coalesce(claimed_at, created_at), "
+    "  cancel_requested FROM tasks WHERE state = 'running';"
+    "UPDATE tasks SET state = 'queued' WHERE state = 'running';"
+    "DROP INDEX tasks_lease;"
+    "ALTER TABLE tasks DROP COLUMN lease_owner;"
+    "ALTER TABLE tasks DROP COLUMN lease_until;"
+    "ALTER TABLE tasks DROP COLUMN claimed_at;"
+    "ALTER TABLE tasks DROP COLUMN cancel_requested;"
+    "CREATE VIEW task_state(id, script, state) AS "
+    "  SELECT t.id, t.script, CASE WHEN r.task_id IS NULL THEN t.state ELSE 'running' END "
+    "  FROM tasks t LEFT JOIN running r ON r.task_id = t.id;",
+    /* v4: a task's final attempt (the one that left it done, failed, dead or
+     * cancelled) is kept in the task's own row, which the outcome rewrites
+     * anyway; only an attempt that another follows (a retry, a lost attempt
+     * requeued, or a final one that `drudge retry` reopens) gets a row of its
+     * own, in attempt_log. The row and its unique index cost the writer
+     * about a seventh of its work per task. The view `attempts` shows both,
+     * as the table did; inserting into it goes to attempt_log. Final
+     * attempts recorded before v4 stay in attempt_log (their tasks' outcome
+     * is NULL), so nothing is moved. */
+    "ALTER TABLE attempts RENAME TO attempt_log;"
+    "ALTER TABLE tasks ADD COLUMN worker TEXT;" /* the final attempt's */
+    "ALTER TABLE tasks ADD COLUMN started_at INTEGER;"
+    "ALTER TABLE tasks ADD COLUMN outcome TEXT;" /* NULL: no final attempt in the row */
+    "CREATE VIEW attempts(task_id, n, worker, started_at, ended_at, outcome, error, error_kind) "
+    "  AS SELECT task_id, n, worker, started_at, ended_at, outcome, error, error_kind "
+    "  FROM attempt_log UNION ALL "
+    "  SELECT id, attempts, worker, started_at, finished_at, outcome, error, error_kind "
+    "  FROM tasks WHERE outcome IS NOT NULL;"
+    "CREATE TRIGGER attempts_insert INSTEAD OF INSERT ON attempts BEGIN "
+    "  INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
+    "    error_kind) VALUES (NEW.task_id, NEW.n, NEW.worker, NEW.started_at, NEW.ended_at, "
+    "    NEW.outcome, NEW.error, NEW.error_kind); END;",
+    /* v5: tasks not yet due wait outside tasks_due. A new task is due now,
+     * so in tasks_due it went in front of every task scheduled for later
+     * (a backlog queued with --at, retries waiting out a backoff), into the
+     * middle of the index, where each page split moves the neighbouring
+     * entries again: a bulk load into a database holding 1,000,000 tasks
+     * for tomorrow cost a quarter more per task than into an empty one.
+     * Queued tasks with run_at in the future when they were written have
+     * later = 1 and sit in tasks_later, by time; each claim first moves the
+     * ones whose time has come into tasks_due (drudge_queue_claim), so new
+     * tasks of a priority are appended to it. */
+    "ALTER TABLE tasks ADD COLUMN later INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE tasks SET later = 1 WHERE state = 'queued' "
+    "  AND run_at > CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER);"
+    "DROP INDEX tasks_due;"
+    "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id, script, window) "
+    "  WHERE state = 'queued' AND later = 0;"
+    "CREATE INDEX tasks_later ON tasks(run_at, script) WHERE state = 'queued' AND later = 1;",
+    NULL,
+};
+
+/* ---- the audit trail: chained steps, payloads, checkpoints ---- */
+
+const char *const sq_audit_migrations[] = {
+    /* v1 */
+    "CREATE TABLE steps("
+    "  id INTEGER PRIMARY KEY,"
+    "  task_id INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  parent INTEGER,"
+    "  kind TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  request TEXT,"
+    "  response TEXT,"
+    "  started_at INTEGER NOT NULL,"
+    "  duration_us INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  error TEXT,"
+    "  hash TEXT NOT NULL);"
+    "CREATE INDEX steps_task ON steps(task_id, attempt, seq);"
+    "CREATE TRIGGER steps_no_update BEFORE UPDATE ON steps"
+    "  BEGIN SELECT RAISE(ABORT, 'audit steps are append-only'); END;"
+    "CREATE TRIGGER steps_no_delete BEFORE DELETE ON steps"
+    "  BEGIN SELECT RAISE(ABORT, 'audit steps are append-only'); END;"
+    /* Payloads are referenced by SHA-256 from chained rows and sit outside
+     * the chain so that retention can drop their bytes. The table is mutable
+     * only that far: no DELETE; an UPDATE may move used_at forward, prune
+     * (data NULL + pruned_at) or put the same bytes back after a prune (the
+     * bytes are re-hashed by audit verify, so a wrong restore is caught). */
+    "CREATE TABLE payloads("
+    "  sha256 TEXT PRIMARY KEY,"
+    "  content_type TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  data BLOB,"
+    "  created_at INTEGER NOT NULL,"
+    "  used_at INTEGER NOT NULL,"
+    "  pruned_at INTEGER);"
+    "CREATE INDEX payloads_used ON payloads(used_at) WHERE data IS NOT NULL;"
+    "CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads"
+    "  BEGIN SELECT RAISE(ABORT, 'audit payloads are never deleted; prune their data with "
+    "drudge audit prune'); END;"
+    "CREATE TRIGGER payloads_prune_only BEFORE UPDATE ON payloads"
+    "  WHEN NEW.sha256 IS NOT OLD.sha256 OR NEW.content_type IS NOT OLD.content_type"
+    "    OR NEW.size IS NOT OLD.size OR NEW.created_at IS NOT OLD.created_at"
+    "    OR NEW.used_at < OLD.used_at"
+    "    OR NOT ((NEW.data IS OLD.data AND NEW.pruned_at IS OLD.pruned_at)"
+    "      OR (OLD.data IS NOT NULL AND NEW.data IS NULL AND NEW.pruned_at IS NOT NULL)"
+    "      OR (OLD.data IS NULL AND NEW.pruned_at IS NULL AND length(NEW.data) = OLD.size))"
+    "  BEGIN SELECT RAISE(ABORT, 'audit payloads can only be pruned (data set NULL with "
+    "pruned_at)'); END;"
+    "CREATE TABLE checkpoints("
+    "  id INTEGER PRIMARY KEY,"
+    "  step_id INTEGER NOT NULL,"
+    "  head_hash TEXT NOT NULL,"
+    "  row_count INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  public_key TEXT NOT NULL,"
+    "  signature TEXT NOT NULL);"
+    "CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
+    "CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;",
+    NULL,
+};
+
+/* ---- schedules ---- */
+
+const char *const sq_schedule_migrations[] = {
+    /* v1 */
+    "CREATE TABLE schedules("
+    "  name TEXT PRIMARY KEY,"
+    "  cron TEXT NOT NULL,"
+    "  tz TEXT," /* IANA zone; NULL = the machine's */
+    "  script TEXT NOT NULL,"
+    "  script_path TEXT NOT NULL,"
+    "  input TEXT,"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  catch_up TEXT NOT NULL DEFAULT 'latest' CHECK (catch_up IN ('none','latest','all')),"
+    "  window TEXT,"
+    "  max_attempts INTEGER NOT NULL DEFAULT 3,"
+    "  manual_minutes REAL NOT NULL DEFAULT 0,"
+    "  exception_minutes REAL NOT NULL DEFAULT 0,"
+    "  paused INTEGER NOT NULL DEFAULT 0,"
+    "  last_tick INTEGER NOT NULL," /* µs: newest tick handled */
+    "  created_at INTEGER NOT NULL);",
+    NULL,
+};

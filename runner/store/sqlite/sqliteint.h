@@ -1,0 +1,187 @@
+/*
+ * sqliteint.h: internals shared by the SQLite backend's files: db.c
+ * (connection, schema migration, transactions, the methods table), schema.c
+ * (the tables), queue.c (tasks, leases, attempts), audit.c (the chain,
+ * payloads, checkpoints), schedule.c (schedules), reads.c (what reports, the
+ * live view and metrics read).
+ */
+#ifndef DRUDGE_SQLITEINT_H
+#define DRUDGE_SQLITEINT_H
+
+#include <sqlite3.h>
+#include "runner/store/storeint.h"
+
+#define SQ_CACHE 128 /* prepared statements kept per connection (a power of 2) */
+
+typedef struct sq_store {
+    drudge_store base;
+    sqlite3 *db;
+    int flags; /* DRUDGE_STORE_* it was opened with */
+    /* Statements prepared once and kept, by the address of their SQL text
+     * (a string constant): see sq_stmt. */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[SQ_CACHE];
+    /* Tasks that reached 'done' in the open write transaction, per script:
+     * added to done_counts once, just before it commits (one row per
+     * script instead of one update per task). */
+    struct sq_done {
+        char *script;
+        int64_t n;
+    } * done;
+    size_t ndone;
+} sq_store;
+
+static inline sq_store *sq(drudge_store *s)
+{
+    return (sq_store *)s;
+}
+
+/* Fills err with "database NAME: what: SQLite's message"; DRUDGE_EBUSY for
+ * a lock held past the busy timeout, else DRUDGE_EDB. */
+drudge_code sq_err(sq_store *q, const char *what, drudge_err *err);
+/* Runs sql (no rows), naming what on failure. */
+drudge_code sq_exec(sq_store *q, const char *sql, const char *what, drudge_err *err);
+/* The cached statement for sql, a string constant (its address is the key),
+ * reset and with its bindings cleared; NULL with err set if it does not
+ * prepare. Never finalize it: the store does on close. */
+sqlite3_stmt *sq_stmt(sq_store *q, const char *sql, const char *what, drudge_err *err);
+/* Steps a statement that returns no rows and resets it. */
+drudge_code sq_done(sq_store *q, sqlite3_stmt *st, const char *what, drudge_err *err);
+/* Binds s, or NULL as SQL null. */
+void sq_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* A copy of column i's text, or NULL. */
+char *sq_col_strdup(sqlite3_stmt *st, int i);
+/* Column i's text, or "" for NULL (for NOT NULL columns someone may have
+ * changed by hand). */
+const char *sq_col_text(sqlite3_stmt *st, int i);
+/* Notes one more done task of script (NULL: of task_id, looked up) for
+ * the commit. */
+drudge_code sq_count_done(sq_store *q, const char *script, int64_t task_id, drudge_err *err);
+/* Begins an IMMEDIATE transaction, or commits/rolls back one, for the
+ * operations that run in a transaction of their own. */
+drudge_code sq_begin(sq_store *q, drudge_err *err);
+drudge_code sq_commit(sq_store *q, drudge_err *err);
+void sq_rollback(sq_store *q);
+/* sqlite3_changes of the last statement. */
+int64_t sq_changes(sq_store *q);
+/* Registers the SQL functions claims use (run windows). */
+drudge_code sq_register_functions(sq_store *q, drudge_err *err);
+/* Registers drudge_in_window(spec, now_us) on any connection (queue.c). */
+drudge_code drudge_window_register(sqlite3 *db, drudge_err *err);
+
+/* TRANSITION: the connection under a SQLite store, for the callers not yet
+ * moved onto store.h (they go, and this with them, before the storage
+ * interface is done). NULL for another backend. */
+sqlite3 *drudge_store_sqlite3(drudge_store *s);
+
+/* schema.c: each area's migrations; element i brings its tables from
+ * version i to i+1 ("" when it has nothing to change then). Append new
+ * steps; never edit a released one. */
+extern const char *const sq_queue_migrations[];
+extern const char *const sq_audit_migrations[];
+extern const char *const sq_schedule_migrations[];
+
+/* The operations, one per method (storeint.h), by file. */
+
+/* queue.c */
+drudge_code sq_enqueue(drudge_store *s, const drudge_task_spec *specs, size_t n, int64_t now,
+                       int64_t *id, int *dup, int64_t *added, int64_t *duplicates,
+                       drudge_err *err);
+drudge_code sq_known_script(drudge_store *s, const char *name, drudge_task_spec *spec,
+                            drudge_err *err);
+drudge_code sq_claim(drudge_store *s, const drudge_claim_req *req, drudge_claimed **out,
+                     size_t *n, drudge_err *err);
+drudge_code sq_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const char *owner,
+                           int64_t now, int64_t lease_until, int64_t *id, drudge_err *err);
+drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
+                      drudge_err *err);
+drudge_code sq_release(drudge_store *s, const char *owner, int64_t task_id, drudge_err *err);
+drudge_code sq_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
+drudge_code sq_cancel_requests(drudge_store *s, const char *owner, int64_t *ids, size_t max,
+                               size_t *n, drudge_err *err);
+drudge_code sq_cancel_requested(drudge_store *s, int64_t task_id, int *requested,
+                                drudge_err *err);
+drudge_code sq_expired(drudge_store *s, int64_t now, drudge_expired **out, size_t *n,
+                       drudge_err *err);
+drudge_code sq_expire_leases(drudge_store *s, int64_t now, drudge_err *err);
+drudge_code sq_leases_like(drudge_store *s, const char *prefix, int64_t now,
+                           void (*fn)(void *ud, const char *owner), void *ud, drudge_err *err);
+drudge_code sq_end_lease(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
+drudge_code sq_drop_lease(drudge_store *s, const char *owner, drudge_err *err);
+drudge_code sq_idle(drudge_store *s, int64_t now, const char *const *scripts, int *idle,
+                    drudge_err *err);
+drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows,
+                    size_t *n, drudge_err *err);
+drudge_code sq_get(drudge_store *s, int64_t id, drudge_task_row *task,
+                   drudge_attempt_row **attempts, size_t *n, drudge_err *err);
+drudge_code sq_task_state(drudge_store *s, int64_t id, char state[16], drudge_err *err);
+drudge_code sq_status(drudge_store *s, int64_t now, drudge_queue_stats *out, drudge_err *err);
+drudge_code sq_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed,
+                     drudge_err *err);
+drudge_code sq_retry_all(drudge_store *s, const char *state, const char *script, int64_t now,
+                         int64_t *changed, drudge_err *err);
+drudge_code sq_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed, int *deferred,
+                      drudge_err *err);
+drudge_code sq_pause(drudge_store *s, const char *script, const char *who, int64_t now,
+                     int64_t *changed, drudge_err *err);
+drudge_code sq_resume(drudge_store *s, const char *script, int64_t *changed, drudge_err *err);
+drudge_code sq_resolve(drudge_store *s, int64_t id, const char *who, const char *note,
+                       int64_t now, int64_t *changed, drudge_err *err);
+drudge_code sq_next_due(drudge_store *s, int64_t *run_at, drudge_err *err);
+
+/* audit.c */
+drudge_code sq_steps(drudge_store *s, const drudge_step_filter *f, drudge_step_fn fn, void *ud,
+                     drudge_err *err);
+drudge_code sq_chain_head(drudge_store *s, int64_t *id, char hash[65], drudge_err *err);
+drudge_code sq_step_hash(drudge_store *s, int64_t id, char hash[65], drudge_err *err);
+drudge_code sq_append_step(drudge_store *s, int64_t id, int64_t task_id, int attempt,
+                           const drudge_step *step, const char *hash, drudge_err *err);
+drudge_code sq_put_payload(drudge_store *s, const drudge_payload *p, int64_t now,
+                           drudge_err *err);
+drudge_code sq_payload(drudge_store *s, const char *sha256, int want_data,
+                       drudge_payload_row *out, drudge_err *err);
+drudge_code sq_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p),
+                        void *ud, drudge_err *err);
+drudge_code sq_payload_referrer(drudge_store *s, const char *sha256, drudge_step_row *out,
+                                drudge_err *err);
+drudge_code sq_prune(drudge_store *s, int64_t cutoff, int64_t now, int dry_run, int64_t *n,
+                     int64_t *bytes, drudge_err *err);
+drudge_code sq_checkpoints(drudge_store *s, drudge_checkpoint_row **out, size_t *n,
+                           drudge_err *err);
+drudge_code sq_last_checkpoint(drudge_store *s, drudge_checkpoint_row *out, int *found,
+                               drudge_err *err);
+drudge_code sq_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c, drudge_err *err);
+drudge_code sq_count_steps(drudge_store *s, int64_t upto_id, int64_t *n, drudge_err *err);
+drudge_code sq_attempts_unchained(drudge_store *s, int64_t *task_id, int *attempt,
+                                  int64_t *ended_at, int64_t *count, drudge_err *err);
+drudge_code sq_last_recorded_attempt(drudge_store *s, int64_t task_id, int *attempt,
+                                     drudge_err *err);
+
+/* schedule.c */
+drudge_code sq_schedule_add(drudge_store *s, const drudge_schedule *sc, int64_t now,
+                            drudge_err *err);
+drudge_code sq_schedule_remove(drudge_store *s, const char *name, drudge_err *err);
+drudge_code sq_schedule_set_paused(drudge_store *s, const char *name, int paused, int64_t now,
+                                   drudge_err *err);
+drudge_code sq_schedules(drudge_store *s, int active_only, drudge_schedule **out, int *n,
+                         drudge_err *err);
+drudge_code sq_schedule_advance(drudge_store *s, const char *name, int64_t tick,
+                                drudge_err *err);
+
+/* reads.c */
+drudge_code sq_finished(drudge_store *s, const char *script,
+                        int (*fn)(void *ud, const drudge_finished_row *t), void *ud,
+                        drudge_err *err);
+drudge_code sq_attempt_times(drudge_store *s, int (*fn)(void *ud, int64_t task_id, int64_t us),
+                             void *ud, drudge_err *err);
+drudge_code sq_backlog(drudge_store *s, const char *script,
+                       int (*fn)(void *ud, const char *script, int64_t queued, int64_t running),
+                       void *ud, drudge_err *err);
+drudge_code sq_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
+                        drudge_backlog_row *rows, int max, int *n, int *workers,
+                        drudge_err *err);
+drudge_code sq_metrics(drudge_store *s, int64_t now, drudge_metrics_data *out, drudge_err *err);
+
+#endif

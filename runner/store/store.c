@@ -1,0 +1,493 @@
+/* store.c: opening a store by the name of its database, the dispatch of
+ * every operation to the backend's table (storeint.h), and the row structs'
+ * free functions, which every backend shares. */
+#include <stdlib.h>
+#include <string.h>
+#include "runner/store/storeint.h"
+
+const char *const drudge_task_states[DRUDGE_NSTATES] = {"queued", "running", "done",
+                                                        "failed", "dead",    "cancelled"};
+
+static int is_url(const char *where, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return !strncmp(where, scheme, n) && !strncmp(where + n, "://", 3);
+}
+
+drudge_code drudge_store_open(const char *where, int flags, drudge_store **out, drudge_err *err)
+{
+    *out = NULL;
+    if (is_url(where, "postgresql") || is_url(where, "postgres"))
+        return drudge_seterr(err, DRUDGE_EUSAGE,
+                             "database %s: this drudge was built without PostgreSQL support",
+                             where);
+    return drudge_sqlite_open(where, flags, out, err);
+}
+
+const char *drudge_store_name(const drudge_store *s)
+{
+    return s->name;
+}
+
+const char *drudge_store_default(void)
+{
+    const char *env = getenv("DRUDGE_DB");
+    return env && *env ? env : "drudge.db";
+}
+
+/* ---- the rows' free functions ---- */
+
+void drudge_task_spec_clear(drudge_task_spec *spec)
+{
+    free((char *)spec->script);
+    free((char *)spec->script_path);
+    free((char *)spec->window);
+    memset(spec, 0, sizeof *spec);
+}
+
+void drudge_claimed_free(drudge_claimed *t)
+{
+    if (!t)
+        return;
+    free(t->script);
+    free(t->script_path);
+    free(t->key);
+    free(t->input);
+}
+
+void drudge_claimed_free_all(drudge_claimed *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        drudge_claimed_free(&v[i]);
+    free(v);
+}
+
+void drudge_expired_free_all(drudge_expired *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        drudge_claimed_free(&v[i].t);
+        free(v[i].owner);
+    }
+    free(v);
+}
+
+void drudge_task_row_clear(drudge_task_row *t)
+{
+    char **strs[] = {&t->script,      &t->script_path, &t->key,         &t->state,
+                     &t->input,       &t->output,      &t->error,       &t->error_kind,
+                     &t->lease_owner, &t->schedule,    &t->resolved_by, &t->resolved_note};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
+    memset(t, 0, sizeof *t);
+}
+
+void drudge_task_rows_free(drudge_task_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        drudge_task_row_clear(&rows[i]);
+    free(rows);
+}
+
+void drudge_attempt_rows_free(drudge_attempt_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].worker);
+        free(rows[i].outcome);
+        free(rows[i].error);
+        free(rows[i].error_kind);
+    }
+    free(rows);
+}
+
+void drudge_queue_stats_clear(drudge_queue_stats *s)
+{
+    for (size_t i = 0; i < s->nscripts; i++)
+        free(s->scripts[i].script);
+    free(s->scripts);
+    memset(s, 0, sizeof *s);
+}
+
+void drudge_payload_row_clear(drudge_payload_row *p)
+{
+    free(p->content_type);
+    free(p->data);
+    memset(p, 0, sizeof *p);
+}
+
+void drudge_schedule_list_free(drudge_schedule *list, int n)
+{
+    for (int i = 0; i < n; i++) {
+        drudge_schedule *s = &list[i];
+        free(s->name);
+        free(s->cron);
+        free(s->tz);
+        free(s->script);
+        free(s->script_path);
+        free(s->input);
+        free(s->catch_up);
+        free(s->window);
+    }
+    free(list);
+}
+
+void drudge_metrics_data_clear(drudge_metrics_data *d)
+{
+    for (size_t i = 0; i < d->nscripts; i++)
+        free(d->scripts[i].script);
+    for (size_t i = 0; i < d->noutcomes; i++) {
+        free(d->outcomes[i].script);
+        free(d->outcomes[i].outcome);
+    }
+    free(d->scripts);
+    free(d->outcomes);
+    memset(d, 0, sizeof *d);
+}
+
+/* ---- dispatch: each operation to the backend's function ---- */
+
+void drudge_store_close(drudge_store *s)
+{
+    if (s)
+        s->m->close(s);
+}
+
+drudge_code drudge_store_set_durability(drudge_store *s, drudge_durability d, drudge_err *err)
+{
+    return s->m->set_durability(s, d, err);
+}
+
+void drudge_store_trim(drudge_store *s)
+{
+    s->m->trim(s);
+}
+
+drudge_code drudge_store_begin(drudge_store *s, drudge_tx how, drudge_err *err)
+{
+    return s->m->begin(s, how, err);
+}
+
+drudge_code drudge_store_commit(drudge_store *s, drudge_err *err)
+{
+    return s->m->commit(s, err);
+}
+
+void drudge_store_rollback(drudge_store *s)
+{
+    s->m->rollback(s);
+}
+
+drudge_code drudge_store_enqueue(drudge_store *s, const drudge_task_spec *specs, size_t n,
+                                 int64_t now, int64_t *id /* OUT, n or NULL */,
+                                 int *dup /* OUT, n or NULL */, int64_t *added /* OUT */,
+                                 int64_t *duplicates /* OUT */, drudge_err *err)
+{
+    return s->m->enqueue(s, specs, n, now, id, dup, added, duplicates, err);
+}
+
+drudge_code drudge_store_known_script(drudge_store *s, const char *name,
+                                      drudge_task_spec *spec /* OUT */, drudge_err *err)
+{
+    return s->m->known_script(s, name, spec, err);
+}
+
+drudge_code drudge_store_claim(drudge_store *s, const drudge_claim_req *req,
+                               drudge_claimed **out /* OUT */, size_t *n /* OUT */,
+                               drudge_err *err)
+{
+    return s->m->claim(s, req, out, n, err);
+}
+
+drudge_code drudge_store_start_adhoc(drudge_store *s, const drudge_task_spec *spec,
+                                     const char *owner, int64_t now, int64_t lease_until,
+                                     int64_t *id /* OUT */, drudge_err *err)
+{
+    return s->m->start_adhoc(s, spec, owner, now, lease_until, id, err);
+}
+
+drudge_code drudge_store_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e,
+                                int *held /* OUT */, drudge_err *err)
+{
+    return s->m->finish(s, owner, e, held, err);
+}
+
+drudge_code drudge_store_release(drudge_store *s, const char *owner, int64_t task_id,
+                                 drudge_err *err)
+{
+    return s->m->release(s, owner, task_id, err);
+}
+
+drudge_code drudge_store_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err)
+{
+    return s->m->renew(s, owner, until, err);
+}
+
+drudge_code drudge_store_cancel_requests(drudge_store *s, const char *owner, int64_t *ids,
+                                         size_t max, size_t *n /* OUT */, drudge_err *err)
+{
+    return s->m->cancel_requests(s, owner, ids, max, n, err);
+}
+
+drudge_code drudge_store_cancel_requested(drudge_store *s, int64_t task_id, int *requested /* OUT */,
+                                          drudge_err *err)
+{
+    return s->m->cancel_requested(s, task_id, requested, err);
+}
+
+drudge_code drudge_store_expired(drudge_store *s, int64_t now, drudge_expired **out /* OUT */,
+                                 size_t *n /* OUT */, drudge_err *err)
+{
+    return s->m->expired(s, now, out, n, err);
+}
+
+drudge_code drudge_store_expire_leases(drudge_store *s, int64_t now, drudge_err *err)
+{
+    return s->m->expire_leases(s, now, err);
+}
+
+drudge_code drudge_store_leases_like(drudge_store *s, const char *prefix, int64_t now,
+                                     void (*fn)(void *ud, const char *owner), void *ud,
+                                     drudge_err *err)
+{
+    return s->m->leases_like(s, prefix, now, fn, ud, err);
+}
+
+drudge_code drudge_store_end_lease(drudge_store *s, const char *owner, int64_t until,
+                                   drudge_err *err)
+{
+    return s->m->end_lease(s, owner, until, err);
+}
+
+drudge_code drudge_store_drop_lease(drudge_store *s, const char *owner, drudge_err *err)
+{
+    return s->m->drop_lease(s, owner, err);
+}
+
+drudge_code drudge_store_idle(drudge_store *s, int64_t now, const char *const *scripts,
+                              int *idle /* OUT */, drudge_err *err)
+{
+    return s->m->idle(s, now, scripts, idle, err);
+}
+
+drudge_code drudge_store_list(drudge_store *s, const drudge_task_filter *f,
+                              drudge_task_row **rows /* OUT */, size_t *n /* OUT */,
+                              drudge_err *err)
+{
+    return s->m->list(s, f, rows, n, err);
+}
+
+drudge_code drudge_store_get(drudge_store *s, int64_t id, drudge_task_row *task /* OUT */,
+                             drudge_attempt_row **attempts /* OUT */, size_t *n /* OUT */,
+                             drudge_err *err)
+{
+    return s->m->get(s, id, task, attempts, n, err);
+}
+
+drudge_code drudge_store_task_state(drudge_store *s, int64_t id, char state[16], drudge_err *err)
+{
+    return s->m->task_state(s, id, state, err);
+}
+
+drudge_code drudge_store_status(drudge_store *s, int64_t now, drudge_queue_stats *out /* OUT */,
+                                drudge_err *err)
+{
+    return s->m->status(s, now, out, err);
+}
+
+drudge_code drudge_store_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
+                               drudge_err *err)
+{
+    return s->m->retry(s, id, now, changed, err);
+}
+
+drudge_code drudge_store_retry_all(drudge_store *s, const char *state, const char *script,
+                                   int64_t now, int64_t *changed /* OUT */, drudge_err *err)
+{
+    return s->m->retry_all(s, state, script, now, changed, err);
+}
+
+drudge_code drudge_store_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
+                                int *deferred /* OUT */, drudge_err *err)
+{
+    return s->m->cancel(s, id, now, changed, deferred, err);
+}
+
+drudge_code drudge_store_pause(drudge_store *s, const char *script, const char *who, int64_t now,
+                               int64_t *changed /* OUT */, drudge_err *err)
+{
+    return s->m->pause(s, script, who, now, changed, err);
+}
+
+drudge_code drudge_store_resume(drudge_store *s, const char *script, int64_t *changed /* OUT */,
+                                drudge_err *err)
+{
+    return s->m->resume(s, script, changed, err);
+}
+
+drudge_code drudge_store_resolve(drudge_store *s, int64_t id, const char *who, const char *note,
+                                 int64_t now, int64_t *changed /* OUT */, drudge_err *err)
+{
+    return s->m->resolve(s, id, who, note, now, changed, err);
+}
+
+drudge_code drudge_store_next_due(drudge_store *s, int64_t *run_at /* OUT */, drudge_err *err)
+{
+    return s->m->next_due(s, run_at, err);
+}
+
+drudge_code drudge_store_steps(drudge_store *s, const drudge_step_filter *f, drudge_step_fn fn,
+                               void *ud, drudge_err *err)
+{
+    return s->m->steps(s, f, fn, ud, err);
+}
+
+drudge_code drudge_store_chain_head(drudge_store *s, int64_t *id /* OUT */, char hash[65] /* OUT */,
+                                    drudge_err *err)
+{
+    return s->m->chain_head(s, id, hash, err);
+}
+
+drudge_code drudge_store_step_hash(drudge_store *s, int64_t id, char hash[65] /* OUT */,
+                                   drudge_err *err)
+{
+    return s->m->step_hash(s, id, hash, err);
+}
+
+drudge_code drudge_store_append_step(drudge_store *s, int64_t id, int64_t task_id, int attempt,
+                                     const drudge_step *step, const char *hash, drudge_err *err)
+{
+    return s->m->append_step(s, id, task_id, attempt, step, hash, err);
+}
+
+drudge_code drudge_store_put_payload(drudge_store *s, const drudge_payload *p, int64_t now,
+                                     drudge_err *err)
+{
+    return s->m->put_payload(s, p, now, err);
+}
+
+drudge_code drudge_store_payload(drudge_store *s, const char *sha256, int want_data,
+                                 drudge_payload_row *out /* OUT */, drudge_err *err)
+{
+    return s->m->payload(s, sha256, want_data, out, err);
+}
+
+drudge_code drudge_store_payloads(drudge_store *s,
+                                  int (*fn)(void *ud, const drudge_payload_row *p), void *ud,
+                                  drudge_err *err)
+{
+    return s->m->payloads(s, fn, ud, err);
+}
+
+drudge_code drudge_store_payload_referrer(drudge_store *s, const char *sha256,
+                                          drudge_step_row *out /* OUT: ids only */,
+                                          drudge_err *err)
+{
+    return s->m->payload_referrer(s, sha256, out, err);
+}
+
+drudge_code drudge_store_prune(drudge_store *s, int64_t cutoff, int64_t now, int dry_run,
+                               int64_t *n /* OUT */, int64_t *bytes /* OUT */, drudge_err *err)
+{
+    return s->m->prune(s, cutoff, now, dry_run, n, bytes, err);
+}
+
+drudge_code drudge_store_checkpoints(drudge_store *s, drudge_checkpoint_row **out /* OUT */,
+                                     size_t *n /* OUT */, drudge_err *err)
+{
+    return s->m->checkpoints(s, out, n, err);
+}
+
+drudge_code drudge_store_last_checkpoint(drudge_store *s, drudge_checkpoint_row *out /* OUT */,
+                                         int *found /* OUT */, drudge_err *err)
+{
+    return s->m->last_checkpoint(s, out, found, err);
+}
+
+drudge_code drudge_store_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c,
+                                        drudge_err *err)
+{
+    return s->m->add_checkpoint(s, c, err);
+}
+
+drudge_code drudge_store_count_steps(drudge_store *s, int64_t upto_id, int64_t *n /* OUT */,
+                                     drudge_err *err)
+{
+    return s->m->count_steps(s, upto_id, n, err);
+}
+
+drudge_code drudge_store_attempts_unchained(drudge_store *s, int64_t *task_id /* OUT */,
+                                            int *attempt /* OUT */, int64_t *ended_at /* OUT */,
+                                            int64_t *count /* OUT */, drudge_err *err)
+{
+    return s->m->attempts_unchained(s, task_id, attempt, ended_at, count, err);
+}
+
+drudge_code drudge_store_last_recorded_attempt(drudge_store *s, int64_t task_id,
+                                               int *attempt /* OUT */, drudge_err *err)
+{
+    return s->m->last_recorded_attempt(s, task_id, attempt, err);
+}
+
+drudge_code drudge_store_schedule_add(drudge_store *s, const drudge_schedule *sc, int64_t now,
+                                      drudge_err *err)
+{
+    return s->m->schedule_add(s, sc, now, err);
+}
+
+drudge_code drudge_store_schedule_remove(drudge_store *s, const char *name, drudge_err *err)
+{
+    return s->m->schedule_remove(s, name, err);
+}
+
+drudge_code drudge_store_schedule_set_paused(drudge_store *s, const char *name, int paused,
+                                             int64_t now, drudge_err *err)
+{
+    return s->m->schedule_set_paused(s, name, paused, now, err);
+}
+
+drudge_code drudge_store_schedules(drudge_store *s, int active_only,
+                                   drudge_schedule **out /* OUT */, int *n /* OUT */,
+                                   drudge_err *err)
+{
+    return s->m->schedules(s, active_only, out, n, err);
+}
+
+drudge_code drudge_store_schedule_advance(drudge_store *s, const char *name, int64_t tick,
+                                          drudge_err *err)
+{
+    return s->m->schedule_advance(s, name, tick, err);
+}
+
+drudge_code drudge_store_finished(drudge_store *s, const char *script,
+                                  int (*fn)(void *ud, const drudge_finished_row *t), void *ud,
+                                  drudge_err *err)
+{
+    return s->m->finished(s, script, fn, ud, err);
+}
+
+drudge_code drudge_store_attempt_times(drudge_store *s,
+                                       int (*fn)(void *ud, int64_t task_id, int64_t us), void *ud,
+                                       drudge_err *err)
+{
+    return s->m->attempt_times(s, fn, ud, err);
+}
+
+drudge_code drudge_store_backlog(drudge_store *s, const char *script,
+                                 int (*fn)(void *ud, const char *script, int64_t queued,
+                                           int64_t running),
+                                 void *ud, drudge_err *err)
+{
+    return s->m->backlog(s, script, fn, ud, err);
+}
+
+drudge_code drudge_store_backlogs(drudge_store *s, int64_t now, int64_t rate_window,
+                                  int64_t recent, drudge_backlog_row *rows, int max,
+                                  int *n /* OUT */, int *workers /* OUT */, drudge_err *err)
+{
+    return s->m->backlogs(s, now, rate_window, recent, rows, max, n, workers, err);
+}
+
+drudge_code drudge_store_metrics(drudge_store *s, int64_t now, drudge_metrics_data *out /* OUT */,
+                                 drudge_err *err)
+{
+    return s->m->metrics(s, now, out, err);
+}

@@ -1,0 +1,496 @@
+/*
+ * store.h: every read and write of the drudge database goes through here.
+ *
+ * A drudge_store is one connection to one database: SQLite (a file path, the
+ * embedded default) or, for a fleet, PostgreSQL (a postgresql:// URL). The
+ * handle is opaque; each backend fills in the same table of operations
+ * (struct drudge_store_methods in storeint.h, as SQLite's VFS does), and
+ * these functions dispatch to it. No SQL and no engine type is seen outside
+ * runner/store/.
+ *
+ * The operations are shaped by what their callers need: enqueue a batch,
+ * claim a batch, record an attempt's outcome, reap, status statistics, a
+ * task and its attempts, a chain walk, report aggregates, schedule ticks,
+ * pruning. Rows are the structs below; strings in them are malloc'd and
+ * freed by the matching _clear/_free function, unless a comment says they
+ * are only valid during a callback.
+ *
+ * Transactions are the caller's: drudge_store_begin, then any number of
+ * operations, then commit (or rollback). Operations that are documented as
+ * "own transaction" begin and commit themselves and must be called outside
+ * one. A callback that receives rows may call other operations on the same
+ * store. Times are µs since the epoch, UTC; functions that depend on the time
+ * take it as an argument so tests can drive the clock.
+ *
+ * Errors: every failing operation fills err with what was being done and the
+ * database's name (drudge_store_name), and returns DRUDGE_EDB, DRUDGE_EBUSY
+ * (locked past the busy timeout) or a code of the operation's own
+ * (DRUDGE_ENOTFOUND, DRUDGE_ESTATE, ...).
+ */
+#ifndef DRUDGE_STORE_H
+#define DRUDGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "drudge/error.h"
+#include "drudge/record.h"
+
+typedef struct drudge_store drudge_store;
+
+/* ---- opening ---- */
+
+enum {
+    DRUDGE_STORE_READONLY = 1, /* reading only: no create, no migration */
+    DRUDGE_STORE_NOCREATE = 2, /* fail if the database does not exist */
+    DRUDGE_STORE_WRITER = 4,   /* the connection of a `work` writer: bigger caches */
+    DRUDGE_STORE_BULK = 8,     /* a bulk load: bigger caches for one big transaction */
+};
+
+typedef enum drudge_durability {
+    DRUDGE_DURABILITY_FULL = 0, /* every commit is on disk before it returns */
+    DRUDGE_DURABILITY_NORMAL,   /* a power cut may lose the last commits (SQLite WAL NORMAL) */
+} drudge_durability;
+
+/* Opens (creating 0600 if needed, unless READONLY or NOCREATE) and migrates
+ * the database named by where: a postgresql:// or postgres:// URL, else a
+ * file path. *out is closed with drudge_store_close. Errors name the
+ * database: not a database, read-only, locked, newer schema. */
+drudge_code drudge_store_open(const char *where, int flags, drudge_store **out /* OUT */,
+                              drudge_err *err);
+void drudge_store_close(drudge_store *s);
+/* The database as people know it: the file path, or host/dbname. */
+const char *drudge_store_name(const drudge_store *s);
+/* --db, $DRUDGE_DB, or "./drudge.db". */
+const char *drudge_store_default(void);
+/* The engines this drudge can use, with their library versions, for
+ * `drudge --version` ("SQLite 3.40.1"). */
+const char *drudge_store_engines(void);
+drudge_code drudge_store_set_durability(drudge_store *s, drudge_durability d, drudge_err *err);
+/* After a big write: lets the next command open the database without
+ * replaying what this one wrote (SQLite: checkpoint and truncate the WAL,
+ * without waiting). Best effort. */
+void drudge_store_trim(drudge_store *s);
+
+/* ---- transactions ---- */
+
+typedef enum drudge_tx {
+    DRUDGE_TX_WRITE = 0, /* a write transaction, waiting for other writers up to the busy timeout */
+    DRUDGE_TX_TRY,       /* a write transaction now, or DRUDGE_EBUSY at once */
+    DRUDGE_TX_READ,      /* a read transaction: one consistent snapshot */
+} drudge_tx;
+drudge_code drudge_store_begin(drudge_store *s, drudge_tx how, drudge_err *err);
+drudge_code drudge_store_commit(drudge_store *s, drudge_err *err);
+/* Rolls back the open transaction, if any. */
+void drudge_store_rollback(drudge_store *s);
+
+/* ---- tasks: what is enqueued ---- */
+
+/* What to enqueue. NULL/0 fields take defaults. */
+typedef struct drudge_task_spec {
+    const char *script;      /* script name (from the scripts table) */
+    const char *script_path; /* where to load it from (absolute) */
+    const char *key;         /* unique per script, or NULL */
+    const char *input;       /* JSON text, or NULL for null */
+    int priority;            /* higher runs first */
+    int64_t run_at;          /* not before; 0 = now */
+    int max_attempts;        /* from the script; 0 = 3 */
+    double manual_minutes;   /* value in force for this task */
+    double exception_minutes;
+    const char *schedule; /* schedule that created it, or NULL */
+    const char *window;   /* the script's run window, or NULL */
+} drudge_task_spec;
+/* Frees the strings of a spec filled by drudge_store_known_script. */
+void drudge_task_spec_clear(drudge_task_spec *spec);
+
+/* Enqueues n tasks with created_at = now, in the caller's write transaction.
+ * A task whose (script, key) is already present is not added: dup[i] = 1
+ * and id[i] is the existing task. id and dup may be NULL (a bulk load wants
+ * only the counts, *added and *duplicates, either of which may be NULL).
+ * The scripts table records what each script was last enqueued with. */
+drudge_code drudge_store_enqueue(drudge_store *s, const drudge_task_spec *specs, size_t n,
+                                 int64_t now, int64_t *id /* OUT, n or NULL */,
+                                 int *dup /* OUT, n or NULL */, int64_t *added /* OUT */,
+                                 int64_t *duplicates /* OUT */, drudge_err *err);
+/* What a script was last enqueued with, by name (`drudge enqueue NAME`).
+ * Strings malloc'd into *spec. DRUDGE_ENOTFOUND if none. */
+drudge_code drudge_store_known_script(drudge_store *s, const char *name,
+                                      drudge_task_spec *spec /* OUT */, drudge_err *err);
+
+/* ---- tasks: the worker side ---- */
+
+/* A claimed task; strings malloc'd, freed by drudge_claimed_free. */
+typedef struct drudge_claimed {
+    int64_t id;
+    char *script, *script_path, *key, *input;
+    int attempt; /* the attempt this claim is: attempt rows so far + 1 */
+    int spent;   /* attempts counted against max_attempts so far */
+    int max_attempts;
+    int priority;
+    int64_t run_at;
+} drudge_claimed;
+void drudge_claimed_free(drudge_claimed *t);
+/* Frees n claimed tasks and the array. */
+void drudge_claimed_free_all(drudge_claimed *v, size_t n);
+
+typedef struct drudge_claim_req {
+    const char *owner;          /* the lease owner: unique per process */
+    int64_t now;                /* due at or before now */
+    int64_t lease_until;        /* the owner's lease is extended to this */
+    int max;                    /* at most this many */
+    const char *const *scripts; /* only these scripts (NULL-terminated), or NULL */
+} drudge_claim_req;
+/* Claims up to req->max due tasks, highest priority first, then oldest
+ * run_at: not paused, inside their run window, not running already. Each
+ * is marked running under req->owner, whose lease is extended. *out is a
+ * malloc'd array of *n (drudge_claimed_free_all). Write transaction. */
+drudge_code drudge_store_claim(drudge_store *s, const drudge_claim_req *req,
+                               drudge_claimed **out /* OUT */, size_t *n /* OUT */,
+                               drudge_err *err);
+/* For `drudge run`: inserts a task that runs now, already running under
+ * owner with a lease until lease_until. DRUDGE_ESTATE if spec->key is taken.
+ * Own transaction. */
+drudge_code drudge_store_start_adhoc(drudge_store *s, const drudge_task_spec *spec,
+                                     const char *owner, int64_t now, int64_t lease_until,
+                                     int64_t *id /* OUT */, drudge_err *err);
+
+/* The end of an attempt, as the queue decided it (runner/queue/queue.c). */
+typedef struct drudge_attempt_end {
+    int64_t task_id;
+    const char *script;    /* the task's script, or NULL (then looked up if it is done) */
+    int attempt;           /* 1-based: the task must have attempt - 1 attempts so far */
+    const char *new_state; /* queued (a retry), done, failed, dead, cancelled */
+    int spend;             /* 1 if the attempt counts against max_attempts */
+    const char *output;    /* JSON (done), or NULL */
+    const char *error, *error_kind;
+    int64_t run_at;      /* when a requeued task is due again; 0 = unchanged */
+    int64_t finished_at; /* when it left for good; 0 for a requeue */
+    int recorded;        /* 0: the attempt never ran (cancelled before it started): no attempt row */
+    const char *worker;  /* who ran it */
+    const char *outcome; /* the attempt's outcome: done failed error timeout memory retry lost cancelled */
+    int64_t started_at, ended_at;
+    int64_t now; /* when the outcome is recorded */
+} drudge_attempt_end;
+/* Records e if owner still holds the task (its `running` row): the task's
+ * new state, its attempt row, and its done count. *held = 0 (and nothing
+ * written) if the lease was lost and the task is someone else's now, or
+ * the task was changed by hand meanwhile. Write transaction. */
+drudge_code drudge_store_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e,
+                                int *held /* OUT */, drudge_err *err);
+/* Gives back a claimed task that never started (no attempt spent). */
+drudge_code drudge_store_release(drudge_store *s, const char *owner, int64_t task_id,
+                                 drudge_err *err);
+/* Extends owner's lease (one per process, covering all it holds). */
+drudge_code drudge_store_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
+/* Ids of owner's running tasks an operator asked to cancel (at most max
+ * into ids). */
+drudge_code drudge_store_cancel_requests(drudge_store *s, const char *owner, int64_t *ids,
+                                         size_t max, size_t *n /* OUT */, drudge_err *err);
+/* Whether an operator asked to cancel running task id (a `drudge run`). */
+drudge_code drudge_store_cancel_requested(drudge_store *s, int64_t task_id, int *requested /* OUT */,
+                                          drudge_err *err);
+
+/* A running task whose owner's lease expired. */
+typedef struct drudge_expired {
+    drudge_claimed t; /* id, script, key, input, attempt, spent, max_attempts */
+    char *owner;
+    int64_t claimed_at;
+} drudge_expired;
+void drudge_expired_free_all(drudge_expired *v, size_t n);
+/* Running tasks whose owner holds no lease valid at now. */
+drudge_code drudge_store_expired(drudge_store *s, int64_t now, drudge_expired **out /* OUT */,
+                                 size_t *n /* OUT */, drudge_err *err);
+/* Drops leases that expired before now and hold no task any more. */
+drudge_code drudge_store_expire_leases(drudge_store *s, int64_t now, drudge_err *err);
+/* Lease owners starting with prefix whose lease is valid at now, for
+ * fn(ud, owner) (the `drudge run`s of this machine); then end_lease sets
+ * one owner's lease to end at until. */
+drudge_code drudge_store_leases_like(drudge_store *s, const char *prefix, int64_t now,
+                                     void (*fn)(void *ud, const char *owner), void *ud,
+                                     drudge_err *err);
+drudge_code drudge_store_end_lease(drudge_store *s, const char *owner, int64_t until,
+                                   drudge_err *err);
+/* Gives up owner's lease if it holds no task any more. */
+drudge_code drudge_store_drop_lease(drudge_store *s, const char *owner, drudge_err *err);
+/* Whether nothing is left for these scripts (NULL: all): no task running
+ * (anyone's: an expired lease comes back) and none claimable at now. */
+drudge_code drudge_store_idle(drudge_store *s, int64_t now, const char *const *scripts,
+                              int *idle /* OUT */, drudge_err *err);
+
+/* ---- tasks: operations ---- */
+
+/* One task as listed and shown. Strings malloc'd (drudge_task_row_clear). */
+typedef struct drudge_task_row {
+    int64_t id;
+    char *script, *script_path, *key, *state, *input, *output, *error, *error_kind;
+    char *lease_owner, *schedule, *resolved_by, *resolved_note;
+    int priority, attempts, spent, max_attempts, cancel_requested;
+    double manual_minutes, exception_minutes;
+    int64_t run_at, created_at, finished_at, lease_until, resolved_at;
+} drudge_task_row;
+void drudge_task_row_clear(drudge_task_row *t);
+void drudge_task_rows_free(drudge_task_row *rows, size_t n);
+
+typedef struct drudge_attempt_row {
+    int n;
+    char *worker, *outcome, *error, *error_kind;
+    int64_t started_at, ended_at;
+} drudge_attempt_row;
+void drudge_attempt_rows_free(drudge_attempt_row *rows, size_t n);
+
+#define DRUDGE_NSTATES 6
+extern const char
+    *const drudge_task_states[DRUDGE_NSTATES]; /* queued running done failed dead cancelled */
+
+typedef struct drudge_task_filter {
+    const char *state;  /* NULL for any */
+    const char *script; /* NULL for any */
+    int limit;          /* <= 0: 100 */
+    int oldest_first;   /* by id ascending; else newest first */
+} drudge_task_filter;
+drudge_code drudge_store_list(drudge_store *s, const drudge_task_filter *f,
+                              drudge_task_row **rows /* OUT */, size_t *n /* OUT */,
+                              drudge_err *err);
+/* One task and its attempts in order (attempts may be NULL when not
+ * wanted). DRUDGE_ENOTFOUND if there is no such task. */
+drudge_code drudge_store_get(drudge_store *s, int64_t id, drudge_task_row *task /* OUT */,
+                             drudge_attempt_row **attempts /* OUT */, size_t *n /* OUT */,
+                             drudge_err *err);
+/* The task's effective state into state[16] ("" and DRUDGE_ENOTFOUND if none). */
+drudge_code drudge_store_task_state(drudge_store *s, int64_t id, char state[16], drudge_err *err);
+
+typedef struct drudge_script_counts {
+    char *script;
+    int64_t count[DRUDGE_NSTATES]; /* by drudge_task_states index */
+    int64_t unresolved;            /* failed or dead, not resolved */
+    int64_t oldest_queued_us;      /* created_at of the oldest queued, or 0 */
+    int64_t done_last_minute;      /* attempts ended in the last 60 s */
+    int paused;
+} drudge_script_counts;
+
+typedef struct drudge_queue_stats {
+    drudge_script_counts *scripts; /* sorted by name */
+    size_t nscripts;
+    drudge_script_counts total; /* script = NULL */
+} drudge_queue_stats;
+/* Counts per script and state, quick over millions of tasks. */
+drudge_code drudge_store_status(drudge_store *s, int64_t now, drudge_queue_stats *out /* OUT */,
+                                drudge_err *err);
+void drudge_queue_stats_clear(drudge_queue_stats *s);
+
+/* Operator actions, each in its own transaction; *changed counts the tasks
+ * (or scripts) it changed: 0 when nothing matched (the caller says why). */
+/* Requeues task id if failed, dead or cancelled (spent reset). */
+drudge_code drudge_store_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
+                               drudge_err *err);
+/* Requeues every task in state (failed, dead, cancelled), of script or any. */
+drudge_code drudge_store_retry_all(drudge_store *s, const char *state, const char *script,
+                                   int64_t now, int64_t *changed /* OUT */, drudge_err *err);
+/* Cancels a queued task not running (*changed = 1), else asks the worker of
+ * a running one to cancel it (*deferred = 1). */
+drudge_code drudge_store_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
+                                int *deferred /* OUT */, drudge_err *err);
+drudge_code drudge_store_pause(drudge_store *s, const char *script, const char *who, int64_t now,
+                               int64_t *changed /* OUT */, drudge_err *err);
+drudge_code drudge_store_resume(drudge_store *s, const char *script, int64_t *changed /* OUT */,
+                                drudge_err *err);
+/* Marks a failed or dead task as handled by hand. */
+drudge_code drudge_store_resolve(drudge_store *s, int64_t id, const char *who, const char *note,
+                                 int64_t now, int64_t *changed /* OUT */, drudge_err *err);
+/* The earliest run_at of a queued task (0 if none): the demo's progress. */
+drudge_code drudge_store_next_due(drudge_store *s, int64_t *run_at /* OUT */, drudge_err *err);
+
+/* ---- the audit chain ---- */
+
+/* A chained step row: the recorder's step plus where it sits. Strings are
+ * the store's and valid only during the callback that receives the row. */
+typedef struct drudge_step_row {
+    int64_t id, task_id;
+    int attempt;
+    drudge_step step; /* step.handed unused */
+    const char *hash;
+    const char *script; /* the task's script (only with drudge_step_filter.want_script) */
+} drudge_step_row;
+
+typedef struct drudge_step_filter {
+    int64_t from_id;    /* id >= from_id (0: from the start) */
+    int64_t task_id;    /* only this task (0: any) */
+    int attempt;        /* only this attempt (0: any) */
+    int64_t since, until; /* started_at in [since, until) (0: open) */
+    const char *script; /* only steps of this script's tasks, or NULL */
+    int want_script;    /* fill drudge_step_row.script */
+    int by_seq;         /* with task_id: in attempt, then seq order (as recorded), not id order */
+} drudge_step_filter;
+/* Calls fn for each step row matching f, in id (chain) order, or with
+ * f->by_seq in attempt and seq order. fn returns 0 to go on, non-zero to
+ * stop (the walk then returns DRUDGE_OK); it may start another walk. */
+typedef int (*drudge_step_fn)(void *ud, const drudge_step_row *row);
+drudge_code drudge_store_steps(drudge_store *s, const drudge_step_filter *f, drudge_step_fn fn,
+                               void *ud, drudge_err *err);
+/* The chain head: the last row's id and hash (0 and 64 zeros when empty).
+ * In a write transaction it is the head the next append links to (a
+ * PostgreSQL backend locks it until commit). */
+drudge_code drudge_store_chain_head(drudge_store *s, int64_t *id /* OUT */, char hash[65] /* OUT */,
+                                    drudge_err *err);
+/* The hash of row id into hash[65] ("" if there is no such row). */
+drudge_code drudge_store_step_hash(drudge_store *s, int64_t id, char hash[65] /* OUT */,
+                                   drudge_err *err);
+/* Appends one chained row (id must be the head's + 1). Write transaction. */
+drudge_code drudge_store_append_step(drudge_store *s, int64_t id, int64_t task_id, int attempt,
+                                     const drudge_step *step, const char *hash, drudge_err *err);
+/* Keeps a payload's bytes (or notes a later use of the same bytes, putting
+ * them back if they had been pruned). Write transaction. */
+drudge_code drudge_store_put_payload(drudge_store *s, const drudge_payload *p, int64_t now,
+                                     drudge_err *err);
+
+/* A payload row. data is NULL when pruned (or not wanted). */
+typedef struct drudge_payload_row {
+    char sha256[65];
+    char *content_type;
+    unsigned char *data; /* malloc'd, NUL-terminated beyond len, or NULL */
+    size_t len;          /* of data */
+    int64_t size;        /* as recorded */
+    int64_t pruned_at;   /* 0 if not pruned */
+} drudge_payload_row;
+void drudge_payload_row_clear(drudge_payload_row *p);
+/* Payload sha256 (data too with want_data). DRUDGE_ENOTFOUND if absent. */
+drudge_code drudge_store_payload(drudge_store *s, const char *sha256, int want_data,
+                                 drudge_payload_row *out /* OUT */, drudge_err *err);
+/* Every payload row in insertion order; the row is valid during fn only. */
+drudge_code drudge_store_payloads(drudge_store *s,
+                                  int (*fn)(void *ud, const drudge_payload_row *p), void *ud,
+                                  drudge_err *err);
+/* The first step row whose request or response mentions sha256 (0 if none). */
+drudge_code drudge_store_payload_referrer(drudge_store *s, const char *sha256,
+                                          drudge_step_row *out /* OUT: ids only */,
+                                          drudge_err *err);
+/* Drops the data of payloads last used before cutoff (pruned_at = now);
+ * with dry_run, only counts. Counts go to *n and *bytes. Own transaction;
+ * freed space is overwritten and the WAL truncated afterwards. */
+drudge_code drudge_store_prune(drudge_store *s, int64_t cutoff, int64_t now, int dry_run,
+                               int64_t *n /* OUT */, int64_t *bytes /* OUT */, drudge_err *err);
+
+typedef struct drudge_checkpoint_row {
+    int64_t id, step_id, row_count, created_at;
+    char head_hash[65], public_key[65], signature[129];
+} drudge_checkpoint_row;
+/* Every checkpoint, by step_id then id (*out malloc'd). */
+drudge_code drudge_store_checkpoints(drudge_store *s, drudge_checkpoint_row **out /* OUT */,
+                                     size_t *n /* OUT */, drudge_err *err);
+/* The newest checkpoint; *found = 0 if there is none. */
+drudge_code drudge_store_last_checkpoint(drudge_store *s, drudge_checkpoint_row *out /* OUT */,
+                                         int *found /* OUT */, drudge_err *err);
+/* Appends a checkpoint (its id is set). Write transaction. */
+drudge_code drudge_store_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c,
+                                        drudge_err *err);
+/* How many chain rows have id <= id. */
+drudge_code drudge_store_count_steps(drudge_store *s, int64_t upto_id, int64_t *n /* OUT */,
+                                     drudge_err *err);
+/* Attempts the queue recorded as run by a host whose root step is missing
+ * from the chain: the one that ended first, and how many there are. */
+drudge_code drudge_store_attempts_unchained(drudge_store *s, int64_t *task_id /* OUT */,
+                                            int *attempt /* OUT */, int64_t *ended_at /* OUT */,
+                                            int64_t *count /* OUT */, drudge_err *err);
+/* The highest attempt of task_id with steps on the chain (0 if none). */
+drudge_code drudge_store_last_recorded_attempt(drudge_store *s, int64_t task_id,
+                                               int *attempt /* OUT */, drudge_err *err);
+
+/* ---- schedules ---- */
+
+/* A schedule row. Strings are malloc'd by drudge_store_schedules. */
+typedef struct drudge_schedule {
+    char *name;
+    char *cron;        /* five-field expression or @macro */
+    char *tz;          /* IANA zone, or NULL for the machine's zone */
+    char *script;      /* the script's name */
+    char *script_path; /* absolute path it is loaded from */
+    char *input;       /* JSON text for every task, or NULL */
+    char *catch_up;    /* "none" | "latest" | "all" */
+    char *window;      /* run window for its tasks (zone appended), or NULL */
+    int priority;
+    int paused;
+    int max_attempts; /* the script's, when added (refreshed at each tick) */
+    double manual_minutes, exception_minutes;
+    int64_t last_tick; /* µs: the newest tick handled (enqueued or skipped) */
+    int64_t created_at;
+} drudge_schedule;
+void drudge_schedule_list_free(drudge_schedule *list, int n);
+/* Inserts s (validated by the caller) with last_tick = created_at = now;
+ * DRUDGE_ESTATE if its name is taken. */
+drudge_code drudge_store_schedule_add(drudge_store *s, const drudge_schedule *sc, int64_t now,
+                                      drudge_err *err);
+/* DRUDGE_ENOTFOUND if there is no schedule of that name. */
+drudge_code drudge_store_schedule_remove(drudge_store *s, const char *name, drudge_err *err);
+/* Resuming moves last_tick to now (no catch-up of the paused time). */
+drudge_code drudge_store_schedule_set_paused(drudge_store *s, const char *name, int paused,
+                                             int64_t now, drudge_err *err);
+/* All schedules (active_only: not paused), by name. */
+drudge_code drudge_store_schedules(drudge_store *s, int active_only,
+                                   drudge_schedule **out /* OUT */, int *n /* OUT */,
+                                   drudge_err *err);
+/* Moves a schedule's last_tick forward to tick (never back). */
+drudge_code drudge_store_schedule_advance(drudge_store *s, const char *name, int64_t tick,
+                                          drudge_err *err);
+
+/* ---- reading for reports, the live view and metrics ---- */
+
+/* A finished (done, failed or dead) task, for the time-saved report. */
+typedef struct drudge_finished_row {
+    int64_t id, finished_at;
+    const char *script, *state; /* valid during the callback */
+    double manual_minutes, exception_minutes;
+} drudge_finished_row;
+/* Every finished task (of script, or all), in no promised order. */
+drudge_code drudge_store_finished(drudge_store *s, const char *script,
+                                  int (*fn)(void *ud, const drudge_finished_row *t), void *ud,
+                                  drudge_err *err);
+/* Every attempt as (task_id, ended_at - started_at), mostly in task order. */
+drudge_code drudge_store_attempt_times(drudge_store *s,
+                                       int (*fn)(void *ud, int64_t task_id, int64_t us), void *ud,
+                                       drudge_err *err);
+/* Queued and running tasks per script (of script, or all). */
+drudge_code drudge_store_backlog(drudge_store *s, const char *script,
+                                 int (*fn)(void *ud, const char *script, int64_t queued,
+                                           int64_t running),
+                                 void *ud, drudge_err *err);
+
+/* One script's current backlog for `status --watch`: it starts at the
+ * oldest open task (or, once all finished, at the oldest of those finished
+ * in the last `recent` µs). */
+typedef struct drudge_backlog_row {
+    char name[64];
+    int paused;
+    int64_t queued, running, retrying;                /* now */
+    int64_t total, finished, done, failed, cancelled; /* in the current backlog */
+    int64_t since;                                    /* backlog start */
+    int64_t finished_recently;                        /* in the last rate_window µs */
+    char last_error[160];                             /* the latest failure, one line */
+    int64_t last_error_task, last_error_at;
+} drudge_backlog_row;
+/* Up to max rows, by script name, and the number of live workers. */
+drudge_code drudge_store_backlogs(drudge_store *s, int64_t now, int64_t rate_window,
+                                  int64_t recent, drudge_backlog_row *rows, int max,
+                                  int *n /* OUT */, int *workers /* OUT */, drudge_err *err);
+
+/* What /metrics shows per script, and attempts per (script, outcome). */
+typedef struct drudge_metrics_script {
+    char *script;
+    int64_t count[DRUDGE_NSTATES];
+    double gross_minutes, lost_minutes;
+    int64_t oldest_due_us; /* now - min(run_at) of due queued tasks; -1 if none */
+    int paused;
+} drudge_metrics_script;
+typedef struct drudge_metrics_outcome {
+    char *script, *outcome;
+    int64_t count;
+} drudge_metrics_outcome;
+typedef struct drudge_metrics_data {
+    drudge_metrics_script *scripts; /* by name */
+    size_t nscripts;
+    drudge_metrics_outcome *outcomes; /* by script, outcome */
+    size_t noutcomes;
+} drudge_metrics_data;
+drudge_code drudge_store_metrics(drudge_store *s, int64_t now, drudge_metrics_data *out /* OUT */,
+                                 drudge_err *err);
+void drudge_metrics_data_clear(drudge_metrics_data *d);
+
+#endif

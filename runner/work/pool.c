@@ -1,0 +1,373 @@
+/* pool.c: the worker threads of `drudge work`: each takes a claimed task
+ * from the ready list, runs one attempt on its own host and hands the
+ * outcome to the writer (see workint.h for who owns what). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "connectors/queue/lqueue.h"
+#include "drudge/util.h"
+#include "runner/work/workint.h"
+
+/* ---- job lists ---- */
+
+void list_push(joblist *l, job *j)
+{
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->n++;
+}
+
+job *list_pop(joblist *l)
+{
+    job *j = l->head;
+    if (j) {
+        l->head = j->next;
+        if (!l->head)
+            l->tail = NULL;
+        l->n--;
+        j->next = NULL;
+    }
+    return j;
+}
+
+job *list_take(joblist *l, int64_t id)
+{
+    job *prev = NULL;
+    for (job *j = l->head; j; prev = j, j = j->next) {
+        if (j->t.id != id)
+            continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            l->head = j->next;
+        if (l->tail == j)
+            l->tail = prev;
+        l->n--;
+        j->next = NULL;
+        return j;
+    }
+    return NULL;
+}
+
+void job_free(job *j)
+{
+    drudge_claimed_free(&j->t);
+    drudge_result_clear(&j->res);
+    free(j);
+}
+
+void list_free(joblist *l, int recs)
+{
+    job *j = list_pop(l);
+    for (; j; j = list_pop(l)) {
+        if (recs)
+            drudge_rec_free(j->rec);
+        job_free(j);
+    }
+}
+
+/* ---- handing over ---- */
+
+/* The writer is woken by the first outcome of a batch (it starts the wait),
+ * by the one that completes it, and by any once the workers run dry; not by
+ * every one, which would wake it hundreds of times a turn. */
+void pool_to_writer(pool *p, job *j)
+{
+    list_push(&p->done, j);
+    if (p->writer_waiting && (p->done.n == 1 || (int)p->done.n >= p->min_batch || !p->ready.head))
+        pthread_cond_signal(&p->writer_cv);
+}
+
+int pool_busy(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int busy = p->inflight || p->ready.head || p->done.head;
+    pthread_mutex_unlock(&p->mu);
+    return busy;
+}
+
+void pool_cancel_running(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    for (int k = 0; k < p->nworkers; k++)
+        if (p->workers[k].current)
+            drudge_host_cancel(p->workers[k].host);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* drudge_rec_on_end hook of the running attempt's recorder (worker
+ * thread): at most every DRUDGE_REC_FLUSH_US, the steps closed so far go
+ * to the writer as a partial job, appended to the chain in its next turn. */
+static void early_flush(drudge_rec *rec, void *ud)
+{
+    worker *w = ud;
+    drudge_rec *part = drudge_rec_take_due(rec, &w->flush_at);
+    if (!part)
+        return;
+    job *j = drudge_xmalloc(sizeof *j);
+    memset(j, 0, sizeof *j);
+    j->partial = 1;
+    j->rec = part;
+    j->worker = w->idx;
+    j->t.id = drudge_rec_task(part);
+    j->t.attempt = drudge_rec_attempt(part);
+    pool *p = w->p;
+    pthread_mutex_lock(&p->mu);
+    pool_to_writer(p, j);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- running an attempt ---- */
+
+/* task.previous for a retry: what its earlier attempts recorded (their rows
+ * were committed before the task was requeued), read on the worker's own
+ * read-only connection. NULL (and a warning, once) if it cannot be read. */
+static char *previous_of(worker *w, const job *j)
+{
+    drudge_err err = {0};
+    char *previous = NULL;
+    drudge_code rc = DRUDGE_OK;
+    if (!w->ro)
+        rc = drudge_store_open(w->p->opts->db_path, DRUDGE_STORE_READONLY, &w->ro, &err);
+    if (!rc)
+        rc = drudge_previous_attempts(w->ro, j->t.id, j->t.attempt, &previous, &err);
+    if (rc && !w->ro_warned++)
+        fprintf(stderr, "drudge work: task.previous unavailable: %s\n", err.msg);
+    return previous;
+}
+
+/* Runs one attempt of j on w's host. */
+static void run_job(worker *w, job *j)
+{
+    drudge_task_view view = {.id = j->t.id,
+                             .key = j->t.key,
+                             .attempt = j->t.attempt,
+                             .input = j->t.input,
+                             .script = j->t.script};
+    drudge_err err = {0};
+    char *previous = j->t.attempt > 1 ? previous_of(w, j) : NULL;
+    view.previous = previous;
+    w->flush_at = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
+    drudge_rec_on_end(drudge_host_rec(w->host), early_flush, w);
+    j->started_us = drudge_now_us();
+    j->ran = 1;
+    drudge_code hrc = drudge_host_run(w->host, j->t.script_path, &view, &j->res, &err);
+    free(previous);
+    if (hrc == DRUDGE_OK)
+        return;
+    /* The script could not be loaded (moved, broken since it was enqueued):
+     * a system error of this attempt, recorded like any other. */
+    drudge_audit_root_only(drudge_host_rec(w->host), j->t.id, j->t.attempt, j->t.script,
+                           j->t.input, j->t.key, "error", err.msg);
+    drudge_result_clear(&j->res);
+    j->res.outcome = DRUDGE_ERROR;
+    j->res.error = drudge_xstrdup(err.msg);
+}
+
+/* A recorder configured like the hosts' own: the redaction patterns are
+ * per recorder, and a recorder without them would record what they hide. If
+ * the patterns cannot be loaded now, the pool stops (p->fatal). */
+static drudge_rec *new_recorder(pool *p)
+{
+    drudge_rec *r = drudge_rec_new();
+    const char *path = p->opts->redact_file ? p->opts->redact_file : getenv("DRUDGE_REDACT");
+    drudge_err err = {0};
+    if (path && *path && drudge_rec_load_patterns(r, path, &err) != DRUDGE_OK) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->fatal) {
+            p->fatal = 1;
+            snprintf(p->fatal_msg, sizeof p->fatal_msg, "%s", err.msg);
+        }
+        if (p->writer_waiting)
+            pthread_cond_signal(&p->writer_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return r;
+}
+
+/* A recorder for the worker's next attempt (the writer still holds the
+ * last one); waits while MAX_RECS are in flight. Called with p->mu held. */
+static drudge_rec *fresh_recorder(pool *p)
+{
+    while (!p->nrecs && p->created >= MAX_RECS) {
+        p->rec_waiting++;
+        pthread_cond_wait(&p->rec_cv, &p->mu);
+        p->rec_waiting--;
+    }
+    if (p->nrecs)
+        return p->recs[--p->nrecs];
+    p->created++;
+    pthread_mutex_unlock(&p->mu);
+    drudge_rec *r = new_recorder(p);
+    pthread_mutex_lock(&p->mu);
+    return r;
+}
+
+/* Waits for a claimed task; NULL when the pool stops. Called with p->mu held. */
+static job *next_job(pool *p)
+{
+    while (!p->ready.head && !p->stopping) {
+        p->workers_waiting++;
+        pthread_cond_wait(&p->work_cv, &p->mu);
+        p->workers_waiting--;
+    }
+    return list_pop(&p->ready);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    pool *p = w->p;
+    pthread_mutex_lock(&p->mu);
+    for (job *j = next_job(p); j; j = next_job(p)) {
+        w->current = j;
+        p->inflight++;
+        pthread_mutex_unlock(&p->mu);
+
+        run_job(w, j);
+
+        pthread_mutex_lock(&p->mu);
+        j->rec = drudge_host_swap_rec(w->host, fresh_recorder(p));
+        j->worker = w->idx;
+        /* A cancel counts if it is what stopped the script. */
+        j->cancelled = w->cancel_id == j->t.id && j->res.outcome == DRUDGE_TIMEOUT;
+        w->cancel_id = 0;
+        w->current = NULL;
+        p->inflight--;
+        pool_to_writer(p, j);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* ---- the pool's life ---- */
+
+static void make_owner(char *out, size_t n)
+{
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    unsigned r = (unsigned)drudge_now_us() ^ (unsigned)getpid() * 2654435761u;
+    snprintf(out, n, "%s:%d.%04x", host, (int)getpid(), r & 0xffff);
+}
+
+void pool_init(pool *p, const drudge_work_opts *opts)
+{
+    int n = opts->threads > 0 ? opts->threads : 1;
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->writer_cv, NULL);
+    pthread_cond_init(&p->rec_cv, NULL);
+    p->opts = opts;
+    p->recs = drudge_xmalloc(MAX_RECS * sizeof *p->recs);
+    p->nworkers = n;
+    p->min_batch = ((opts->prefetch > 0 ? opts->prefetch : MAX_PREFETCH) - n) / 2;
+    if (p->min_batch > 256)
+        p->min_batch = 256;
+    if (p->min_batch < 1)
+        p->min_batch = 1;
+    p->workers = drudge_xmalloc((size_t)n * sizeof *p->workers);
+    memset(p->workers, 0, (size_t)n * sizeof *p->workers);
+    make_owner(p->owner, sizeof p->owner);
+}
+
+drudge_code pool_hosts(pool *p, drudge_err *err)
+{
+    const drudge_work_opts *o = p->opts;
+    drudge_host_opts ho = {.files_dir = o->files_dir,
+                           .secrets_file = o->secrets_file,
+                           .redact_file = o->redact_file,
+                           .echo_logs = o->echo_logs};
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
+        w->p = p;
+        w->idx = i;
+        snprintf(w->name, sizeof w->name, "%s/%d", p->owner, i + 1);
+        w->host = drudge_host_new(&ho, err);
+        if (!w->host)
+            return err->code;
+        drudge_lqueue_set_db(drudge_host_lua(w->host), o->db_path);
+        p->created++; /* the host's own recorder */
+    }
+    return DRUDGE_OK;
+}
+
+drudge_code pool_start(pool *p, drudge_err *err)
+{
+    drudge_code rc = DRUDGE_OK;
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (int i = 0; i < p->nworkers; i++) {
+        if (pthread_create(&p->workers[i].th, NULL, worker_main, &p->workers[i]) != 0) {
+            rc = drudge_seterr(err, DRUDGE_ENOMEM, "cannot start worker thread %d", i + 1);
+            break;
+        }
+        p->workers[i].started = 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* Joins w; with patience, only for a few seconds (a worker stuck in a
+ * blocking call cannot be joined: it is left). 0 if it was left. */
+static int join_worker(worker *w, int patience)
+{
+    if (!patience) {
+        pthread_join(w->th, NULL);
+        return 1;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 3;
+    return pthread_timedjoin_np(w->th, NULL, &ts) == 0;
+}
+
+void pool_stop(pool *p, int cancel, int *leaked)
+{
+    *leaked = 0;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    if (cancel)
+        pool_cancel_running(p);
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
+        if (!w->started)
+            continue;
+        if (!join_worker(w, cancel)) {
+            (*leaked)++;
+            continue;
+        }
+        drudge_store_close(w->ro);
+        w->ro = NULL;
+        w->started = 0;
+    }
+}
+
+void pool_free(pool *p)
+{
+    list_free(&p->done, 1);
+    list_free(&p->ready, 0);
+    for (int i = 0; i < p->nworkers; i++)
+        if (!p->workers[i].started)
+            drudge_host_free(p->workers[i].host);
+    for (size_t i = 0; i < p->nrecs; i++)
+        drudge_rec_free(p->recs[i]);
+    free(p->recs);
+    free(p->workers);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->writer_cv);
+    pthread_cond_destroy(&p->rec_cv);
+}

@@ -1,0 +1,255 @@
+/* run.c: `drudge run`: one task now, in the foreground, recorded like a
+ * queued one: its task row (running under a lease of the run's own), its
+ * steps (flushed early about once a second), its outcome. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "connectors/queue/lqueue.h"
+#include "drudge/util.h"
+#include "logs/audit/audit.h"
+#include "runner/queue/queue.h"
+#include "runner/work/run.h"
+
+/* `drudge cancel` of a running task sets cancel_requested on its `running`
+ * row; a worker reads that when it renews its lease, and a run reads it
+ * here, once a second, on a connection of its own (the main thread's is the
+ * script's, for its early flushes). */
+typedef struct cancel_watch {
+    const char *db_path;
+    int64_t task_id;
+    drudge_host *host;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, stop;
+    int requested; /* the run was cancelled (guarded by mu) */
+} cancel_watch;
+
+static void *cancel_watch_main(void *arg)
+{
+    cancel_watch *w = arg;
+    drudge_store *s = NULL;
+    drudge_err err = {0};
+    if (drudge_store_open(w->db_path, DRUDGE_STORE_READONLY, &s, &err) != DRUDGE_OK) {
+        fprintf(stderr, "drudge run: cannot watch for drudge cancel: %s\n", err.msg);
+        return NULL;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        if (w->stop)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        int requested = 0;
+        drudge_store_cancel_requested(s, w->task_id, &requested, NULL);
+        pthread_mutex_lock(&w->mu);
+        if (requested) {
+            w->requested = 1;
+            drudge_host_cancel(w->host);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    drudge_store_close(s);
+    return NULL;
+}
+
+static void cancel_watch_start(cancel_watch *w)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->started = pthread_create(&w->th, NULL, cancel_watch_main, w) == 0;
+    if (!w->started)
+        fprintf(stderr, "drudge run: cannot watch for drudge cancel: no thread\n");
+}
+
+/* Ends the watch; returns whether the run was cancelled. */
+static int cancel_watch_stop(cancel_watch *w)
+{
+    if (!w->started)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    w->started = 0;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    return w->requested;
+}
+
+/* Early flush, as `drudge work` does it (pool.c): about once a second a
+ * long run's closed steps go on the audit chain in a transaction of their
+ * own, so a run killed midway (kill -9, power) leaves on the chain what it
+ * had done. The hook runs in the script's thread between two steps and
+ * never waits for the database: when another process is writing, the steps
+ * wait for the next try, at the latest for the final commit. */
+typedef struct run_flush {
+    drudge_store *s;
+    int64_t next_us;
+    drudge_rec **pending; /* taken from the run's recorder, not yet committed */
+    size_t npending;
+} run_flush;
+
+/* Appends the pending steps in one transaction; wait: through the busy
+ * timeout, or not at all. On failure they stay pending, ready to go again. */
+static drudge_code flush_pending(run_flush *f, int wait, drudge_err *err)
+{
+    if (!f->npending)
+        return DRUDGE_OK;
+    drudge_code rc = drudge_store_begin(f->s, wait ? DRUDGE_TX_WRITE : DRUDGE_TX_TRY, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < f->npending && !rc; i++)
+        rc = drudge_audit_append(f->s, f->pending[i], err);
+    if (!rc)
+        rc = drudge_store_commit(f->s, err);
+    if (rc) {
+        drudge_store_rollback(f->s);
+        for (size_t i = 0; i < f->npending; i++)
+            drudge_rec_mark_flushed(f->pending[i], 0);
+        return rc;
+    }
+    for (size_t i = 0; i < f->npending; i++)
+        drudge_rec_free(f->pending[i]);
+    f->npending = 0;
+    return DRUDGE_OK;
+}
+
+static void run_on_end(drudge_rec *rec, void *ud)
+{
+    run_flush *f = ud;
+    int64_t due = f->next_us;
+    drudge_rec *part = drudge_rec_take_due(rec, &f->next_us);
+    if (f->next_us == due)
+        return; /* not yet: steps that failed to go wait for the next turn too */
+    if (part) {
+        f->pending = drudge_xrealloc(f->pending, (f->npending + 1) * sizeof *f->pending);
+        f->pending[f->npending++] = part;
+    }
+    drudge_err err = {0};
+    flush_pending(f, 0, &err); /* busy or failing: tried again later */
+}
+
+
+/* The run's task: its row, running from the start. */
+static drudge_code start(drudge_store *s, const drudge_run_opts *o,
+                         const drudge_script_info *info, const char *worker, int64_t *id,
+                         drudge_err *err)
+{
+    char real[PATH_MAX];
+    if (!realpath(o->script, real))
+        snprintf(real, sizeof real, "%s", o->script);
+    drudge_task_spec spec = {.script = info->name,
+                             .script_path = real,
+                             .key = o->key,
+                             .input = o->input,
+                             .max_attempts = info->max_attempts,
+                             .manual_minutes = info->manual_minutes,
+                             .exception_minutes = info->exception_minutes};
+    return drudge_queue_start_adhoc(s, &spec, worker, id, err);
+}
+
+/* The outcome and the steps not flushed yet, in one transaction; the run's
+ * lease goes with it. */
+static drudge_code finish(drudge_store *s, drudge_host *host, const char *worker,
+                          int64_t started, drudge_run_result *out, drudge_err *err)
+{
+    drudge_queue_opts qo = {.owner = worker};
+    drudge_queue *q = drudge_queue_new(s, &qo);
+    drudge_claimed t = {.id = out->task_id, .attempt = 1, .max_attempts = 1};
+    drudge_completion c = {.task = &t,
+                           .worker = worker,
+                           .started_us = started,
+                           .res = &out->res,
+                           .no_retry = 1,
+                           .cancelled = out->cancelled};
+    const char *state = NULL;
+    drudge_code rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
+    if (!rc)
+        rc = drudge_queue_complete(q, &c, drudge_now_us(), &state, err);
+    if (!rc && !state)
+        rc = drudge_seterr(err, DRUDGE_ESTATE, "task #%lld is no longer leased to %s",
+                           (long long)out->task_id, worker);
+    if (!rc)
+        rc = drudge_audit_append(s, drudge_host_rec(host), err);
+    if (!rc)
+        rc = drudge_queue_drop_lease(q, err);
+    if (!rc)
+        rc = drudge_store_commit(s, err);
+    if (rc)
+        drudge_store_rollback(s);
+    else
+        out->state = state;
+    drudge_queue_free(q);
+    return rc;
+}
+
+/* Runs the attempt with the cancel watch and the early flush; returns the
+ * host's own failure, if any (the attempt's is in out->res). */
+static drudge_code attempt(drudge_store *s, drudge_host *host, const drudge_run_opts *o,
+                           const drudge_script_info *info, run_flush *flush,
+                           drudge_run_result *out, drudge_err *err)
+{
+    cancel_watch watch = {.db_path = o->db_path, .task_id = out->task_id, .host = host};
+    drudge_task_view view = {.id = out->task_id,
+                             .key = o->key,
+                             .attempt = 1,
+                             .input = o->input,
+                             .script = info->name};
+    flush->s = s;
+    flush->next_us = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
+    drudge_rec_on_end(drudge_host_rec(host), run_on_end, flush);
+    cancel_watch_start(&watch);
+    drudge_code rc = drudge_host_run(host, o->script, &view, &out->res, err);
+    /* As in a worker: a cancel counts if it is what stopped the script. */
+    out->cancelled = cancel_watch_stop(&watch) && out->res.outcome == DRUDGE_TIMEOUT;
+    /* Steps taken early but not yet committed go first: the final append
+     * skips them. */
+    if (!rc)
+        rc = flush_pending(flush, 1, err);
+    return rc;
+}
+
+drudge_code drudge_run_task(const drudge_run_opts *o, drudge_run_result *out, drudge_err *err)
+{
+    drudge_host_opts hopts = {
+        .files_dir = o->files_dir, .secrets_file = o->secrets_file, .echo_logs = o->echo_logs};
+    const drudge_script_info *info;
+    drudge_store *s = NULL;
+    run_flush flush = {0};
+    memset(out, 0, sizeof *out);
+    drudge_host *host = drudge_host_new(&hopts, err);
+    if (!host)
+        return err->code;
+    drudge_lqueue_set_db(drudge_host_lua(host), o->db_path);
+    drudge_code rc = drudge_host_load(host, o->script, &info, err);
+    if (!rc)
+        rc = drudge_store_open(o->db_path, 0, &s, err);
+    char worker[128], host_name[64] = "localhost";
+    gethostname(host_name, sizeof host_name - 1);
+    snprintf(worker, sizeof worker, "run@%s:%d", host_name, (int)getpid());
+    int64_t started = 0;
+    if (!rc)
+        rc = start(s, o, info, worker, &out->task_id, err);
+    if (!rc) {
+        started = drudge_now_us();
+        rc = attempt(s, host, o, info, &flush, out, err);
+    }
+    if (!rc)
+        rc = finish(s, host, worker, started, out, err);
+    for (size_t i = 0; i < flush.npending; i++)
+        drudge_rec_free(flush.pending[i]);
+    free(flush.pending);
+    drudge_host_free(host);
+    drudge_store_close(s);
+    return rc;
+}
