@@ -2,8 +2,8 @@
  * sqliteint.h: internals shared by the SQLite backend's files: db.c
  * (connection, schema migration, transactions, the methods table), schema.c
  * (the tables), queue.c (tasks, leases, attempts), audit.c (the chain,
- * payloads, checkpoints), schedule.c (schedules), reads.c (what reports, the
- * live view and metrics read).
+ * payloads, checkpoints), schedule.c (schedules), report.c (what the
+ * time-saved report reads), reads.c (what the live view and metrics read).
  */
 #ifndef DRUDGE_SQLITEINT_H
 #define DRUDGE_SQLITEINT_H
@@ -170,7 +170,7 @@ drudge_code sq_schedules(drudge_store *s, int active_only, drudge_schedule **out
 drudge_code sq_schedule_advance(drudge_store *s, const char *name, int64_t tick,
                                 drudge_err *err);
 
-/* reads.c */
+/* report.c */
 drudge_code sq_finished(drudge_store *s, const char *script,
                         int (*fn)(void *ud, const drudge_finished_row *t), void *ud,
                         drudge_err *err);
@@ -179,6 +179,7 @@ drudge_code sq_attempt_times(drudge_store *s, int (*fn)(void *ud, int64_t task_i
 drudge_code sq_backlog(drudge_store *s, const char *script,
                        int (*fn)(void *ud, const char *script, int64_t queued, int64_t running),
                        void *ud, drudge_err *err);
+/* reads.c */
 drudge_code sq_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
                         drudge_backlog_row *rows, int max, int *n, int *workers,
                         drudge_err *err);
