@@ -32,8 +32,7 @@ static int add_step(void *ud, const drudge_step_row *r)
 {
     steps_out *o = ud;
     const drudge_step *s = &r->step;
-    drudge_buf_printf(o->b, "%s{\"seq\":%d,\"parent\":%d,", o->first ? "" : ",", s->seq,
-                      s->parent);
+    drudge_buf_printf(o->b, "%s{\"seq\":%d,\"parent\":%d,", o->first ? "" : ",", s->seq, s->parent);
     add_text(o->b, "kind", s->kind, 1);
     add_text(o->b, "name", s->name, 0);
     add_text(o->b, "outcome", s->outcome, 0);

@@ -39,8 +39,8 @@ void drudge_audit_writer_begin(drudge_audit_writer *w)
 
 /* Appends rec's closed steps from the flushed mark on, linking them from
  * (*id, prev); moves both to the last row appended. */
-static drudge_code append_steps(drudge_audit_writer *w, drudge_rec *rec, int64_t *id,
-                                char prev[65], drudge_err *err)
+static drudge_code append_steps(drudge_audit_writer *w, drudge_rec *rec, int64_t *id, char prev[65],
+                                drudge_err *err)
 {
     size_t from = drudge_rec_flushed(rec), n = drudge_rec_count(rec);
     int64_t task = drudge_rec_task(rec);

@@ -52,7 +52,6 @@ void drudge_payloads_free(drudge_payload *pays, size_t n)
     free(pays);
 }
 
-
 /* Copies the attempt's steps, in seq order, checking they are complete. */
 typedef struct loading {
     int64_t task_id;
@@ -109,8 +108,8 @@ static drudge_code load_payloads(drudge_store *st, const ref_list *refs, drudge_
         drudge_payload *p = &pays[(*np)++];
         memset(p, 0, sizeof *p);
         memcpy(p->sha256, refs->sha[i], 65);
-        p->content_type = row.content_type ? row.content_type
-                                           : drudge_xstrdup("application/octet-stream");
+        p->content_type =
+            row.content_type ? row.content_type : drudge_xstrdup("application/octet-stream");
         p->data = row.data;
         p->len = row.len;
     }
@@ -177,4 +176,3 @@ int drudge_replay_json_same(const char *a, const char *b)
     lua_close(L);
     return same;
 }
-

@@ -227,17 +227,21 @@ static int parse_posix_rule(const char *s, posix_rule *r)
     int32_t off;
     memset(r, 0, sizeof *r);
     const char *p = posix_name(s);
-    if (!p || !(p = posix_hms(p, &off)))
+    if (p)
+        p = posix_hms(p, &off);
+    if (!p)
         return -1;
     r->std_off = -off; /* POSIX offsets count west of Greenwich */
     if (!*p)
         return 0;
-    if (!(p = posix_name(p)))
+    p = posix_name(p);
+    if (!p)
         return -1;
     r->has_dst = 1;
     r->dst_off = r->std_off + 3600;
     if (*p && *p != ',') {
-        if (!(p = posix_hms(p, &off)))
+        p = posix_hms(p, &off);
+        if (!p)
             return -1;
         r->dst_off = -off;
     }
@@ -248,8 +252,13 @@ static int parse_posix_rule(const char *s, posix_rule *r)
         r->has_dates = 1;
         return 0;
     }
-    if (*p != ',' || !(p = posix_date(p + 1, &r->start)) || *p != ',' ||
-        !(p = posix_date(p + 1, &r->end)) || *p)
+    if (*p != ',')
+        return -1;
+    p = posix_date(p + 1, &r->start);
+    if (!p || *p != ',')
+        return -1;
+    p = posix_date(p + 1, &r->end);
+    if (!p || *p)
         return -1;
     r->has_dates = 1;
     return 0;

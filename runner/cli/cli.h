@@ -93,8 +93,7 @@ int drudge_watch_run(drudge_cli *cli, drudge_store *s);
  * The current backlog of a script starts at its oldest open task (or, when
  * all are finished, at the oldest of those finished in the last 10 minutes);
  * rates count tasks finished in the last 5 minutes. For `status --json`. */
-drudge_code drudge_status_json(drudge_store *s, int64_t now_us, drudge_buf *out,
-                               drudge_err *err);
+drudge_code drudge_status_json(drudge_store *s, int64_t now_us, drudge_buf *out, drudge_err *err);
 
 /* runner/cli/cmd_schedule.c */
 int drudge_cmd_schedule(drudge_cli *cli, int argc, char **argv);

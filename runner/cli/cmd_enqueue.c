@@ -129,9 +129,8 @@ static void clear_rows(bulk_load *l)
 static drudge_code flush_rows(bulk_load *l, drudge_err *err)
 {
     int64_t added = 0, dups = 0;
-    drudge_code rc =
-        drudge_store_enqueue(l->s, l->rows, (size_t)l->nrows, l->now, NULL, NULL, &added, &dups,
-                             err);
+    drudge_code rc = drudge_store_enqueue(l->s, l->rows, (size_t)l->nrows, l->now, NULL, NULL,
+                                          &added, &dups, err);
     l->added += added;
     l->dups += dups;
     clear_rows(l);
@@ -225,8 +224,7 @@ static void print_bulk(const bulk_load *l)
            (long long)l->dups, l->dups == 1 ? "" : "s", (long long)l->rejected, secs);
 }
 
-static int enqueue_bulk(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec,
-                        enqueue_args *a)
+static int enqueue_bulk(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec, enqueue_args *a)
 {
     drudge_err err = {0};
     bulk_load l = {.cli = cli,
@@ -377,8 +375,10 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
     int c;
     optind = 1;
     opterr = 0;
-    for (c = getopt_long(argc, argv, ":i:k:p:a:f:F:K:SM:E:h", opts, NULL); c != -1;
-         c = getopt_long(argc, argv, ":i:k:p:a:f:F:K:SM:E:h", opts, NULL)) {
+    for (;;) {
+        c = getopt_long(argc, argv, ":i:k:p:a:f:F:K:SM:E:h", opts, NULL);
+        if (c == -1)
+            break;
         int rc = enqueue_opt(c, a, argv);
         if (rc >= 0)
             return rc;

@@ -84,8 +84,10 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
     drudge_err err = {0};
     optind = 1;
     opterr = 0;
-    for (int c = getopt_long(argc, argv, ":i:k:h", opts, NULL); c != -1;
-         c = getopt_long(argc, argv, ":i:k:h", opts, NULL)) {
+    for (;;) {
+        int c = getopt_long(argc, argv, ":i:k:h", opts, NULL);
+        if (c == -1)
+            break;
         switch (c) {
         case 'i':
             input_arg = optarg;

@@ -188,7 +188,10 @@ int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":s:S:n:h", opts, NULL)) != -1) {
+    for (;;) {
+        c = getopt_long(argc, argv, ":s:S:n:h", opts, NULL);
+        if (c == -1)
+            break;
         switch (c) {
         case 's':
             if (!valid_state(optarg))
@@ -408,7 +411,10 @@ int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv)
     const char *script = NULL;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":dfs:h", opts, NULL)) != -1) {
+    for (;;) {
+        c = getopt_long(argc, argv, ":dfs:h", opts, NULL);
+        if (c == -1)
+            break;
         switch (c) {
         case 'd':
             dead = 1;
@@ -549,9 +555,9 @@ static int pause_resume(drudge_cli *cli, int argc, char **argv, int pause)
         return rc;
     drudge_err err = {0};
     int changed = 0;
-    drudge_code code =
-        pause ? drudge_queue_pause(st, script, drudge_cli_os_user(), drudge_now_us(), &changed, &err)
-              : drudge_queue_resume(st, script, &changed, &err);
+    drudge_code code = pause ? drudge_queue_pause(st, script, drudge_cli_os_user(), drudge_now_us(),
+                                                  &changed, &err)
+                             : drudge_queue_resume(st, script, &changed, &err);
     rc = drudge_cli_done(cmd, st, code, &err);
     if (rc)
         return rc;
@@ -596,7 +602,10 @@ int drudge_cmd_resolve(drudge_cli *cli, int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
+    for (;;) {
+        c = getopt_long(argc, argv, ":n:h", opts, NULL);
+        if (c == -1)
+            break;
         switch (c) {
         case 'n':
             note = optarg;

@@ -101,9 +101,8 @@ static int work_opt(int c, work_args *a, char **argv)
     case 'E':
         if (drudge_cli_parse_duration(optarg, &wo->checkpoint_every_us) ||
             wo->checkpoint_every_us < 1000000)
-            return drudge_cli_usage("work",
-                                    "--checkpoint-every '%s' is not a duration of at least 1s",
-                                    optarg);
+            return drudge_cli_usage(
+                "work", "--checkpoint-every '%s' is not a duration of at least 1s", optarg);
         return -1;
     case 'v':
         wo->verbose = 1;
@@ -135,8 +134,10 @@ static int work_args_parse(int argc, char **argv, work_args *a)
     static const char shorts[] = ":j:us:L:B:C:D:P:m:K:E:vh";
     optind = 1;
     opterr = 0;
-    for (int c = getopt_long(argc, argv, shorts, opts, NULL); c != -1;
-         c = getopt_long(argc, argv, shorts, opts, NULL)) {
+    for (;;) {
+        int c = getopt_long(argc, argv, shorts, opts, NULL);
+        if (c == -1)
+            break;
         int rc = work_opt(c, a, argv);
         if (rc >= 0)
             return rc;
@@ -202,7 +203,8 @@ static drudge_code run_pool(const drudge_work_opts *wo, drudge_work_stats *st, d
 
 int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
 {
-    work_args a = {.wo = {.db_path = cli->db_path, .threads = 1, .secrets_file = cli->secrets_file}};
+    work_args a = {
+        .wo = {.db_path = cli->db_path, .threads = 1, .secrets_file = cli->secrets_file}};
     a.scripts = drudge_xmalloc((size_t)argc * sizeof *a.scripts);
     int rc = work_args_parse(argc, argv, &a);
     char *files = rc < 0 ? drudge_cli_files_dir(cli) : NULL;

@@ -135,8 +135,7 @@ static const char *error_kind(drudge_outcome o)
 
 /* What the attempt's result means for the task: e's state, spend, output,
  * error and, for a requeue, when it is due again. */
-static void decide(drudge_queue *q, const drudge_completion *c, int64_t now,
-                   drudge_attempt_end *e)
+static void decide(drudge_queue *q, const drudge_completion *c, int64_t now, drudge_attempt_end *e)
 {
     const drudge_claimed *t = c->task;
     const drudge_result *res = c->res;
@@ -293,8 +292,8 @@ static drudge_code lose(drudge_queue *q, const drudge_expired *x, int64_t now, i
     return drudge_store_finish(q->s, owner, &e, held, err);
 }
 
-drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, drudge_expired **lost,
-                              size_t *nlost, drudge_err *err)
+drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, drudge_expired **lost, size_t *nlost,
+                              drudge_err *err)
 {
     drudge_expired *v = NULL;
     size_t n = 0, kept = 0;
@@ -341,8 +340,9 @@ static drudge_code state_error(drudge_store *s, int64_t id, const char *op, cons
     drudge_code rc = drudge_store_task_state(s, id, state, err);
     if (rc)
         return rc; /* DRUDGE_ENOTFOUND: "no task #N" */
-    return drudge_seterr(err, DRUDGE_ESTATE, "cannot %s task #%lld: it is %s (only %s tasks can be)",
-                         op, (long long)id, state, allowed);
+    return drudge_seterr(err, DRUDGE_ESTATE,
+                         "cannot %s task #%lld: it is %s (only %s tasks can be)", op, (long long)id,
+                         state, allowed);
 }
 
 drudge_code drudge_queue_retry(drudge_store *s, int64_t id, int64_t now, drudge_err *err)
@@ -379,8 +379,7 @@ drudge_code drudge_queue_pause(drudge_store *s, const char *script, const char *
     return rc;
 }
 
-drudge_code drudge_queue_resume(drudge_store *s, const char *script, int *changed,
-                                drudge_err *err)
+drudge_code drudge_queue_resume(drudge_store *s, const char *script, int *changed, drudge_err *err)
 {
     int64_t n = 0;
     drudge_code rc = drudge_store_resume(s, script, &n, err);

@@ -23,8 +23,7 @@
  * key) already present is not duplicated: *duplicate is set to 1 and *id to
  * the existing task. */
 drudge_code drudge_queue_enqueue(drudge_store *s, const drudge_task_spec *spec,
-                                 int64_t *id /* OUT */, int *duplicate /* OUT */,
-                                 drudge_err *err);
+                                 int64_t *id /* OUT */, int *duplicate /* OUT */, drudge_err *err);
 
 /* ---- the worker side: one drudge_queue per writer connection ---- */
 
@@ -103,8 +102,7 @@ drudge_code drudge_queue_drop_lease(drudge_queue *q, drudge_err *err);
 
 /* Whether anything is left for this queue: due tasks it could claim, or
  * running tasks (anyone's, as an expired lease comes back). */
-drudge_code drudge_queue_idle(drudge_queue *q, int64_t now, int *idle /* OUT */,
-                              drudge_err *err);
+drudge_code drudge_queue_idle(drudge_queue *q, int64_t now, int *idle /* OUT */, drudge_err *err);
 
 /* The retry delay after `spent` counted attempts: min(cap, base * 2^(spent-1)),
  * jittered to between half and all of it. */

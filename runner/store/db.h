@@ -26,7 +26,6 @@ enum {
     DRUDGE_DB_NOCREATE = 2, /* fail if the file does not exist */
 };
 
-
 /* Opens (creating 0600 if needed) and migrates the database at path.
  * On success *out is an open connection the caller closes with sqlite3_close.
  * Errors name the path: not a database, read-only, locked, newer schema. */

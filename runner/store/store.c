@@ -191,8 +191,7 @@ drudge_code drudge_store_known_script(drudge_store *s, const char *name,
 }
 
 drudge_code drudge_store_claim(drudge_store *s, const drudge_claim_req *req,
-                               drudge_claimed **out /* OUT */, size_t *n /* OUT */,
-                               drudge_err *err)
+                               drudge_claimed **out /* OUT */, size_t *n /* OUT */, drudge_err *err)
 {
     return s->m->claim(s, req, out, n, err);
 }
@@ -227,8 +226,8 @@ drudge_code drudge_store_cancel_requests(drudge_store *s, const char *owner, int
     return s->m->cancel_requests(s, owner, ids, max, n, err);
 }
 
-drudge_code drudge_store_cancel_requested(drudge_store *s, int64_t task_id, int *requested /* OUT */,
-                                          drudge_err *err)
+drudge_code drudge_store_cancel_requested(drudge_store *s, int64_t task_id,
+                                          int *requested /* OUT */, drudge_err *err)
 {
     return s->m->cancel_requested(s, task_id, requested, err);
 }
@@ -305,8 +304,9 @@ drudge_code drudge_store_retry_all(drudge_store *s, const char *state, const cha
     return s->m->retry_all(s, state, script, now, changed, err);
 }
 
-drudge_code drudge_store_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
-                                int *deferred /* OUT */, drudge_err *err)
+drudge_code drudge_store_cancel(drudge_store *s, int64_t id, int64_t now,
+                                int64_t *changed /* OUT */, int *deferred /* OUT */,
+                                drudge_err *err)
 {
     return s->m->cancel(s, id, now, changed, deferred, err);
 }
@@ -370,16 +370,14 @@ drudge_code drudge_store_payload(drudge_store *s, const char *sha256, int want_d
     return s->m->payload(s, sha256, want_data, out, err);
 }
 
-drudge_code drudge_store_payloads(drudge_store *s,
-                                  int (*fn)(void *ud, const drudge_payload_row *p), void *ud,
-                                  drudge_err *err)
+drudge_code drudge_store_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p),
+                                  void *ud, drudge_err *err)
 {
     return s->m->payloads(s, fn, ud, err);
 }
 
 drudge_code drudge_store_payload_referrer(drudge_store *s, const char *sha256,
-                                          drudge_step_row *out /* OUT: ids only */,
-                                          drudge_err *err)
+                                          drudge_step_row *out /* OUT: ids only */, drudge_err *err)
 {
     return s->m->payload_referrer(s, sha256, out, err);
 }
@@ -402,8 +400,7 @@ drudge_code drudge_store_last_checkpoint(drudge_store *s, drudge_checkpoint_row 
     return s->m->last_checkpoint(s, out, found, err);
 }
 
-drudge_code drudge_store_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c,
-                                        drudge_err *err)
+drudge_code drudge_store_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c, drudge_err *err)
 {
     return s->m->add_checkpoint(s, c, err);
 }
@@ -479,9 +476,9 @@ drudge_code drudge_store_backlog(drudge_store *s, const char *script,
     return s->m->backlog(s, script, fn, ud, err);
 }
 
-drudge_code drudge_store_backlogs(drudge_store *s, int64_t now, int64_t rate_window,
-                                  int64_t recent, drudge_backlog_row *rows, int max,
-                                  int *n /* OUT */, int *workers /* OUT */, drudge_err *err)
+drudge_code drudge_store_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
+                                  drudge_backlog_row *rows, int max, int *n /* OUT */,
+                                  int *workers /* OUT */, drudge_err *err)
 {
     return s->m->backlogs(s, now, rate_window, recent, rows, max, n, workers, err);
 }

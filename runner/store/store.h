@@ -164,9 +164,10 @@ typedef struct drudge_attempt_end {
     const char *error, *error_kind;
     int64_t run_at;      /* when a requeued task is due again; 0 = unchanged */
     int64_t finished_at; /* when it left for good; 0 for a requeue */
-    int recorded;        /* 0: the attempt never ran (cancelled before it started): no attempt row */
-    const char *worker;  /* who ran it */
-    const char *outcome; /* the attempt's outcome: done failed error timeout memory retry lost cancelled */
+    int recorded;       /* 0: the attempt never ran (cancelled before it started): no attempt row */
+    const char *worker; /* who ran it */
+    const char
+        *outcome; /* the attempt's outcome: done failed error timeout memory retry lost cancelled */
     int64_t started_at, ended_at;
     int64_t now; /* when the outcome is recorded */
 } drudge_attempt_end;
@@ -186,8 +187,8 @@ drudge_code drudge_store_renew(drudge_store *s, const char *owner, int64_t until
 drudge_code drudge_store_cancel_requests(drudge_store *s, const char *owner, int64_t *ids,
                                          size_t max, size_t *n /* OUT */, drudge_err *err);
 /* Whether an operator asked to cancel running task id (a `drudge run`). */
-drudge_code drudge_store_cancel_requested(drudge_store *s, int64_t task_id, int *requested /* OUT */,
-                                          drudge_err *err);
+drudge_code drudge_store_cancel_requested(drudge_store *s, int64_t task_id,
+                                          int *requested /* OUT */, drudge_err *err);
 
 /* A running task whose owner's lease expired. */
 typedef struct drudge_expired {
@@ -287,8 +288,9 @@ drudge_code drudge_store_retry_all(drudge_store *s, const char *state, const cha
                                    int64_t now, int64_t *changed /* OUT */, drudge_err *err);
 /* Cancels a queued task not running (*changed = 1), else asks the worker of
  * a running one to cancel it (*deferred = 1). */
-drudge_code drudge_store_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
-                                int *deferred /* OUT */, drudge_err *err);
+drudge_code drudge_store_cancel(drudge_store *s, int64_t id, int64_t now,
+                                int64_t *changed /* OUT */, int *deferred /* OUT */,
+                                drudge_err *err);
 drudge_code drudge_store_pause(drudge_store *s, const char *script, const char *who, int64_t now,
                                int64_t *changed /* OUT */, drudge_err *err);
 drudge_code drudge_store_resume(drudge_store *s, const char *script, int64_t *changed /* OUT */,
@@ -312,13 +314,13 @@ typedef struct drudge_step_row {
 } drudge_step_row;
 
 typedef struct drudge_step_filter {
-    int64_t from_id;    /* id >= from_id (0: from the start) */
-    int64_t task_id;    /* only this task (0: any) */
-    int attempt;        /* only this attempt (0: any) */
+    int64_t from_id;      /* id >= from_id (0: from the start) */
+    int64_t task_id;      /* only this task (0: any) */
+    int attempt;          /* only this attempt (0: any) */
     int64_t since, until; /* started_at in [since, until) (0: open) */
-    const char *script; /* only steps of this script's tasks, or NULL */
-    int want_script;    /* fill drudge_step_row.script */
-    int by_seq;         /* with task_id: in attempt, then seq order (as recorded), not id order */
+    const char *script;   /* only steps of this script's tasks, or NULL */
+    int want_script;      /* fill drudge_step_row.script */
+    int by_seq;           /* with task_id: in attempt, then seq order (as recorded), not id order */
 } drudge_step_filter;
 /* Calls fn for each step row matching f, in id (chain) order, or with
  * f->by_seq in attempt and seq order. fn returns 0 to go on, non-zero to
@@ -356,9 +358,8 @@ void drudge_payload_row_clear(drudge_payload_row *p);
 drudge_code drudge_store_payload(drudge_store *s, const char *sha256, int want_data,
                                  drudge_payload_row *out /* OUT */, drudge_err *err);
 /* Every payload row in insertion order; the row is valid during fn only. */
-drudge_code drudge_store_payloads(drudge_store *s,
-                                  int (*fn)(void *ud, const drudge_payload_row *p), void *ud,
-                                  drudge_err *err);
+drudge_code drudge_store_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p),
+                                  void *ud, drudge_err *err);
 /* The first step row whose request or response mentions sha256 (0 if none). */
 drudge_code drudge_store_payload_referrer(drudge_store *s, const char *sha256,
                                           drudge_step_row *out /* OUT: ids only */,
@@ -380,8 +381,7 @@ drudge_code drudge_store_checkpoints(drudge_store *s, drudge_checkpoint_row **ou
 drudge_code drudge_store_last_checkpoint(drudge_store *s, drudge_checkpoint_row *out /* OUT */,
                                          int *found /* OUT */, drudge_err *err);
 /* Appends a checkpoint (its id is set). Write transaction. */
-drudge_code drudge_store_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c,
-                                        drudge_err *err);
+drudge_code drudge_store_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c, drudge_err *err);
 /* How many chain rows have id <= id. */
 drudge_code drudge_store_count_steps(drudge_store *s, int64_t upto_id, int64_t *n /* OUT */,
                                      drudge_err *err);
@@ -467,9 +467,9 @@ typedef struct drudge_backlog_row {
     int64_t last_error_task, last_error_at;
 } drudge_backlog_row;
 /* Up to max rows, by script name, and the number of live workers. */
-drudge_code drudge_store_backlogs(drudge_store *s, int64_t now, int64_t rate_window,
-                                  int64_t recent, drudge_backlog_row *rows, int max,
-                                  int *n /* OUT */, int *workers /* OUT */, drudge_err *err);
+drudge_code drudge_store_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
+                                  drudge_backlog_row *rows, int max, int *n /* OUT */,
+                                  int *workers /* OUT */, drudge_err *err);
 
 /* What /metrics shows per script, and attempts per (script, outcome). */
 typedef struct drudge_metrics_script {

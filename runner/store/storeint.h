@@ -24,57 +24,106 @@ struct drudge_store_methods {
     drudge_code (*begin)(drudge_store *s, drudge_tx how, drudge_err *err);
     drudge_code (*commit)(drudge_store *s, drudge_err *err);
     void (*rollback)(drudge_store *s);
-    drudge_code (*enqueue)(drudge_store *s, const drudge_task_spec *specs, size_t n, int64_t now, int64_t *id /* OUT, n or NULL */, int *dup /* OUT, n or NULL */, int64_t *added /* OUT */, int64_t *duplicates /* OUT */, drudge_err *err);
-    drudge_code (*known_script)(drudge_store *s, const char *name, drudge_task_spec *spec /* OUT */, drudge_err *err);
-    drudge_code (*claim)(drudge_store *s, const drudge_claim_req *req, drudge_claimed **out /* OUT */, size_t *n /* OUT */, drudge_err *err);
-    drudge_code (*start_adhoc)(drudge_store *s, const drudge_task_spec *spec, const char *owner, int64_t now, int64_t lease_until, int64_t *id /* OUT */, drudge_err *err);
-    drudge_code (*finish)(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held /* OUT */, drudge_err *err);
+    drudge_code (*enqueue)(drudge_store *s, const drudge_task_spec *specs, size_t n, int64_t now,
+                           int64_t *id /* OUT, n or NULL */, int *dup /* OUT, n or NULL */,
+                           int64_t *added /* OUT */, int64_t *duplicates /* OUT */,
+                           drudge_err *err);
+    drudge_code (*known_script)(drudge_store *s, const char *name, drudge_task_spec *spec /* OUT */,
+                                drudge_err *err);
+    drudge_code (*claim)(drudge_store *s, const drudge_claim_req *req,
+                         drudge_claimed **out /* OUT */, size_t *n /* OUT */, drudge_err *err);
+    drudge_code (*start_adhoc)(drudge_store *s, const drudge_task_spec *spec, const char *owner,
+                               int64_t now, int64_t lease_until, int64_t *id /* OUT */,
+                               drudge_err *err);
+    drudge_code (*finish)(drudge_store *s, const char *owner, const drudge_attempt_end *e,
+                          int *held /* OUT */, drudge_err *err);
     drudge_code (*release)(drudge_store *s, const char *owner, int64_t task_id, drudge_err *err);
     drudge_code (*renew)(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
-    drudge_code (*cancel_requests)(drudge_store *s, const char *owner, int64_t *ids, size_t max, size_t *n /* OUT */, drudge_err *err);
-    drudge_code (*cancel_requested)(drudge_store *s, int64_t task_id, int *requested /* OUT */, drudge_err *err);
-    drudge_code (*expired)(drudge_store *s, int64_t now, drudge_expired **out /* OUT */, size_t *n /* OUT */, drudge_err *err);
+    drudge_code (*cancel_requests)(drudge_store *s, const char *owner, int64_t *ids, size_t max,
+                                   size_t *n /* OUT */, drudge_err *err);
+    drudge_code (*cancel_requested)(drudge_store *s, int64_t task_id, int *requested /* OUT */,
+                                    drudge_err *err);
+    drudge_code (*expired)(drudge_store *s, int64_t now, drudge_expired **out /* OUT */,
+                           size_t *n /* OUT */, drudge_err *err);
     drudge_code (*expire_leases)(drudge_store *s, int64_t now, drudge_err *err);
-    drudge_code (*leases_like)(drudge_store *s, const char *prefix, int64_t now, void (*fn)(void *ud, const char *owner), void *ud, drudge_err *err);
+    drudge_code (*leases_like)(drudge_store *s, const char *prefix, int64_t now,
+                               void (*fn)(void *ud, const char *owner), void *ud, drudge_err *err);
     drudge_code (*end_lease)(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
     drudge_code (*drop_lease)(drudge_store *s, const char *owner, drudge_err *err);
-    drudge_code (*idle)(drudge_store *s, int64_t now, const char *const *scripts, int *idle /* OUT */, drudge_err *err);
-    drudge_code (*list)(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows /* OUT */, size_t *n /* OUT */, drudge_err *err);
-    drudge_code (*get)(drudge_store *s, int64_t id, drudge_task_row *task /* OUT */, drudge_attempt_row **attempts /* OUT */, size_t *n /* OUT */, drudge_err *err);
+    drudge_code (*idle)(drudge_store *s, int64_t now, const char *const *scripts,
+                        int *idle /* OUT */, drudge_err *err);
+    drudge_code (*list)(drudge_store *s, const drudge_task_filter *f,
+                        drudge_task_row **rows /* OUT */, size_t *n /* OUT */, drudge_err *err);
+    drudge_code (*get)(drudge_store *s, int64_t id, drudge_task_row *task /* OUT */,
+                       drudge_attempt_row **attempts /* OUT */, size_t *n /* OUT */,
+                       drudge_err *err);
     drudge_code (*task_state)(drudge_store *s, int64_t id, char state[16], drudge_err *err);
-    drudge_code (*status)(drudge_store *s, int64_t now, drudge_queue_stats *out /* OUT */, drudge_err *err);
-    drudge_code (*retry)(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */, drudge_err *err);
-    drudge_code (*retry_all)(drudge_store *s, const char *state, const char *script, int64_t now, int64_t *changed /* OUT */, drudge_err *err);
-    drudge_code (*cancel)(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */, int *deferred /* OUT */, drudge_err *err);
-    drudge_code (*pause)(drudge_store *s, const char *script, const char *who, int64_t now, int64_t *changed /* OUT */, drudge_err *err);
-    drudge_code (*resume)(drudge_store *s, const char *script, int64_t *changed /* OUT */, drudge_err *err);
-    drudge_code (*resolve)(drudge_store *s, int64_t id, const char *who, const char *note, int64_t now, int64_t *changed /* OUT */, drudge_err *err);
+    drudge_code (*status)(drudge_store *s, int64_t now, drudge_queue_stats *out /* OUT */,
+                          drudge_err *err);
+    drudge_code (*retry)(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
+                         drudge_err *err);
+    drudge_code (*retry_all)(drudge_store *s, const char *state, const char *script, int64_t now,
+                             int64_t *changed /* OUT */, drudge_err *err);
+    drudge_code (*cancel)(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
+                          int *deferred /* OUT */, drudge_err *err);
+    drudge_code (*pause)(drudge_store *s, const char *script, const char *who, int64_t now,
+                         int64_t *changed /* OUT */, drudge_err *err);
+    drudge_code (*resume)(drudge_store *s, const char *script, int64_t *changed /* OUT */,
+                          drudge_err *err);
+    drudge_code (*resolve)(drudge_store *s, int64_t id, const char *who, const char *note,
+                           int64_t now, int64_t *changed /* OUT */, drudge_err *err);
     drudge_code (*next_due)(drudge_store *s, int64_t *run_at /* OUT */, drudge_err *err);
-    drudge_code (*steps)(drudge_store *s, const drudge_step_filter *f, drudge_step_fn fn, void *ud, drudge_err *err);
-    drudge_code (*chain_head)(drudge_store *s, int64_t *id /* OUT */, char hash[65] /* OUT */, drudge_err *err);
+    drudge_code (*steps)(drudge_store *s, const drudge_step_filter *f, drudge_step_fn fn, void *ud,
+                         drudge_err *err);
+    drudge_code (*chain_head)(drudge_store *s, int64_t *id /* OUT */, char hash[65] /* OUT */,
+                              drudge_err *err);
     drudge_code (*step_hash)(drudge_store *s, int64_t id, char hash[65] /* OUT */, drudge_err *err);
-    drudge_code (*append_step)(drudge_store *s, int64_t id, int64_t task_id, int attempt, const drudge_step *step, const char *hash, drudge_err *err);
-    drudge_code (*put_payload)(drudge_store *s, const drudge_payload *p, int64_t now, drudge_err *err);
-    drudge_code (*payload)(drudge_store *s, const char *sha256, int want_data, drudge_payload_row *out /* OUT */, drudge_err *err);
-    drudge_code (*payloads)(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p), void *ud, drudge_err *err);
-    drudge_code (*payload_referrer)(drudge_store *s, const char *sha256, drudge_step_row *out /* OUT: ids only */, drudge_err *err);
-    drudge_code (*prune)(drudge_store *s, int64_t cutoff, int64_t now, int dry_run, int64_t *n /* OUT */, int64_t *bytes /* OUT */, drudge_err *err);
-    drudge_code (*checkpoints)(drudge_store *s, drudge_checkpoint_row **out /* OUT */, size_t *n /* OUT */, drudge_err *err);
-    drudge_code (*last_checkpoint)(drudge_store *s, drudge_checkpoint_row *out /* OUT */, int *found /* OUT */, drudge_err *err);
+    drudge_code (*append_step)(drudge_store *s, int64_t id, int64_t task_id, int attempt,
+                               const drudge_step *step, const char *hash, drudge_err *err);
+    drudge_code (*put_payload)(drudge_store *s, const drudge_payload *p, int64_t now,
+                               drudge_err *err);
+    drudge_code (*payload)(drudge_store *s, const char *sha256, int want_data,
+                           drudge_payload_row *out /* OUT */, drudge_err *err);
+    drudge_code (*payloads)(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p),
+                            void *ud, drudge_err *err);
+    drudge_code (*payload_referrer)(drudge_store *s, const char *sha256,
+                                    drudge_step_row *out /* OUT: ids only */, drudge_err *err);
+    drudge_code (*prune)(drudge_store *s, int64_t cutoff, int64_t now, int dry_run,
+                         int64_t *n /* OUT */, int64_t *bytes /* OUT */, drudge_err *err);
+    drudge_code (*checkpoints)(drudge_store *s, drudge_checkpoint_row **out /* OUT */,
+                               size_t *n /* OUT */, drudge_err *err);
+    drudge_code (*last_checkpoint)(drudge_store *s, drudge_checkpoint_row *out /* OUT */,
+                                   int *found /* OUT */, drudge_err *err);
     drudge_code (*add_checkpoint)(drudge_store *s, drudge_checkpoint_row *c, drudge_err *err);
-    drudge_code (*count_steps)(drudge_store *s, int64_t upto_id, int64_t *n /* OUT */, drudge_err *err);
-    drudge_code (*attempts_unchained)(drudge_store *s, int64_t *task_id /* OUT */, int *attempt /* OUT */, int64_t *ended_at /* OUT */, int64_t *count /* OUT */, drudge_err *err);
-    drudge_code (*last_recorded_attempt)(drudge_store *s, int64_t task_id, int *attempt /* OUT */, drudge_err *err);
-    drudge_code (*schedule_add)(drudge_store *s, const drudge_schedule *sc, int64_t now, drudge_err *err);
+    drudge_code (*count_steps)(drudge_store *s, int64_t upto_id, int64_t *n /* OUT */,
+                               drudge_err *err);
+    drudge_code (*attempts_unchained)(drudge_store *s, int64_t *task_id /* OUT */,
+                                      int *attempt /* OUT */, int64_t *ended_at /* OUT */,
+                                      int64_t *count /* OUT */, drudge_err *err);
+    drudge_code (*last_recorded_attempt)(drudge_store *s, int64_t task_id, int *attempt /* OUT */,
+                                         drudge_err *err);
+    drudge_code (*schedule_add)(drudge_store *s, const drudge_schedule *sc, int64_t now,
+                                drudge_err *err);
     drudge_code (*schedule_remove)(drudge_store *s, const char *name, drudge_err *err);
-    drudge_code (*schedule_set_paused)(drudge_store *s, const char *name, int paused, int64_t now, drudge_err *err);
-    drudge_code (*schedules)(drudge_store *s, int active_only, drudge_schedule **out /* OUT */, int *n /* OUT */, drudge_err *err);
-    drudge_code (*schedule_advance)(drudge_store *s, const char *name, int64_t tick, drudge_err *err);
-    drudge_code (*finished)(drudge_store *s, const char *script, int (*fn)(void *ud, const drudge_finished_row *t), void *ud, drudge_err *err);
-    drudge_code (*attempt_times)(drudge_store *s, int (*fn)(void *ud, int64_t task_id, int64_t us), void *ud, drudge_err *err);
-    drudge_code (*backlog)(drudge_store *s, const char *script, int (*fn)(void *ud, const char *script, int64_t queued, int64_t running), void *ud, drudge_err *err);
-    drudge_code (*backlogs)(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent, drudge_backlog_row *rows, int max, int *n /* OUT */, int *workers /* OUT */, drudge_err *err);
-    drudge_code (*metrics)(drudge_store *s, int64_t now, drudge_metrics_data *out /* OUT */, drudge_err *err);
+    drudge_code (*schedule_set_paused)(drudge_store *s, const char *name, int paused, int64_t now,
+                                       drudge_err *err);
+    drudge_code (*schedules)(drudge_store *s, int active_only, drudge_schedule **out /* OUT */,
+                             int *n /* OUT */, drudge_err *err);
+    drudge_code (*schedule_advance)(drudge_store *s, const char *name, int64_t tick,
+                                    drudge_err *err);
+    drudge_code (*finished)(drudge_store *s, const char *script,
+                            int (*fn)(void *ud, const drudge_finished_row *t), void *ud,
+                            drudge_err *err);
+    drudge_code (*attempt_times)(drudge_store *s, int (*fn)(void *ud, int64_t task_id, int64_t us),
+                                 void *ud, drudge_err *err);
+    drudge_code (*backlog)(drudge_store *s, const char *script,
+                           int (*fn)(void *ud, const char *script, int64_t queued, int64_t running),
+                           void *ud, drudge_err *err);
+    drudge_code (*backlogs)(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
+                            drudge_backlog_row *rows, int max, int *n /* OUT */,
+                            int *workers /* OUT */, drudge_err *err);
+    drudge_code (*metrics)(drudge_store *s, int64_t now, drudge_metrics_data *out /* OUT */,
+                           drudge_err *err);
 };
 
 /* The SQLite backend (runner/store/sqlite/db.c). */

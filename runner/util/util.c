@@ -340,7 +340,7 @@ char *drudge_read_file(const char *path, size_t *len)
     drudge_buf b = {0};
     char chunk[65536];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    for (n = fread(chunk, 1, sizeof chunk, f); n > 0; n = fread(chunk, 1, sizeof chunk, f))
         drudge_buf_add(&b, chunk, n);
     int bad = ferror(f);
     fclose(f);

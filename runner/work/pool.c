@@ -163,8 +163,8 @@ static void run_job(worker *w, job *j)
         return;
     /* The script could not be loaded (moved, broken since it was enqueued):
      * a system error of this attempt, recorded like any other. */
-    drudge_audit_root_only(drudge_host_rec(w->host), j->t.id, j->t.attempt, j->t.script,
-                           j->t.input, j->t.key, "error", err.msg);
+    drudge_audit_root_only(drudge_host_rec(w->host), j->t.id, j->t.attempt, j->t.script, j->t.input,
+                           j->t.key, "error", err.msg);
     drudge_result_clear(&j->res);
     j->res.outcome = DRUDGE_ERROR;
     j->res.error = drudge_xstrdup(err.msg);

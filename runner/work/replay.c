@@ -31,8 +31,8 @@ static drudge_code load_task(drudge_store *s, int64_t id, int *attempt, drudge_t
     return rc;
 }
 
-drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts, drudge_replay_result *res,
-                          drudge_err *err)
+drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts,
+                          drudge_replay_result *res, drudge_err *err)
 {
     drudge_task_row t = {0};
     drudge_step *steps = NULL;
@@ -69,7 +69,8 @@ drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts, drud
     }
     /* No secrets file: in replay secret() answers "[REDACTED:name]". */
     drudge_host_opts hopts = {.files_dir = opts->files_dir, .echo_logs = opts->echo_logs};
-    if (!(host = drudge_host_new(&hopts, err))) {
+    host = drudge_host_new(&hopts, err);
+    if (!host) {
         rc = err ? err->code : DRUDGE_EIO;
         goto cleanup;
     }

@@ -139,11 +139,9 @@ static void run_on_end(drudge_rec *rec, void *ud)
     flush_pending(f, 0, &err); /* busy or failing: tried again later */
 }
 
-
 /* The run's task: its row, running from the start. */
-static drudge_code start(drudge_store *s, const drudge_run_opts *o,
-                         const drudge_script_info *info, const char *worker, int64_t *id,
-                         drudge_err *err)
+static drudge_code start(drudge_store *s, const drudge_run_opts *o, const drudge_script_info *info,
+                         const char *worker, int64_t *id, drudge_err *err)
 {
     char real[PATH_MAX];
     if (!realpath(o->script, real))
@@ -160,8 +158,8 @@ static drudge_code start(drudge_store *s, const drudge_run_opts *o,
 
 /* The outcome and the steps not flushed yet, in one transaction; the run's
  * lease goes with it. */
-static drudge_code finish(drudge_store *s, drudge_host *host, const char *worker,
-                          int64_t started, drudge_run_result *out, drudge_err *err)
+static drudge_code finish(drudge_store *s, drudge_host *host, const char *worker, int64_t started,
+                          drudge_run_result *out, drudge_err *err)
 {
     drudge_queue_opts qo = {.owner = worker};
     drudge_queue *q = drudge_queue_new(s, &qo);
@@ -196,15 +194,12 @@ static drudge_code finish(drudge_store *s, drudge_host *host, const char *worker
 /* Runs the attempt with the cancel watch and the early flush; returns the
  * host's own failure, if any (the attempt's is in out->res). */
 static drudge_code attempt(drudge_store *s, drudge_host *host, const drudge_run_opts *o,
-                           const drudge_script_info *info, run_flush *flush,
-                           drudge_run_result *out, drudge_err *err)
+                           const drudge_script_info *info, run_flush *flush, drudge_run_result *out,
+                           drudge_err *err)
 {
     cancel_watch watch = {.db_path = o->db_path, .task_id = out->task_id, .host = host};
-    drudge_task_view view = {.id = out->task_id,
-                             .key = o->key,
-                             .attempt = 1,
-                             .input = o->input,
-                             .script = info->name};
+    drudge_task_view view = {
+        .id = out->task_id, .key = o->key, .attempt = 1, .input = o->input, .script = info->name};
     flush->s = s;
     flush->next_us = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
     drudge_rec_on_end(drudge_host_rec(host), run_on_end, flush);

@@ -36,8 +36,8 @@ drudge_code drudge_schedule_remove(drudge_store *s, const char *name, drudge_err
 drudge_code drudge_schedule_set_paused(drudge_store *s, const char *name, int paused,
                                        int64_t now_us, drudge_err *err);
 /* All schedules by name; free with drudge_schedule_list_free. */
-drudge_code drudge_schedule_list(drudge_store *s, drudge_schedule **out /* OUT */,
-                                 int *n /* OUT */, drudge_err *err);
+drudge_code drudge_schedule_list(drudge_store *s, drudge_schedule **out /* OUT */, int *n /* OUT */,
+                                 drudge_err *err);
 /* The first fire time (µs) after after_us, or -1 if none or invalid. */
 int64_t drudge_schedule_next(const char *cron, const char *tz, int64_t after_us);
 

@@ -158,13 +158,15 @@ static drudge_code enqueue_tick(drudge_store *db, const drudge_schedule *s, int6
 }
 
 /* Handles one schedule's due ticks in (last_tick, now]. */
-static drudge_code tick_one(drudge_store *db, drudge_schedule *s, int64_t now_us, drudge_host **host,
-                            drudge_err *err)
+static drudge_code tick_one(drudge_store *db, drudge_schedule *s, int64_t now_us,
+                            drudge_host **host, drudge_err *err)
 {
     drudge_cron c;
     const drudge_tz *zone;
-    drudge_code rc;
-    if ((rc = drudge_cron_parse(s->cron, &c, err)) || (rc = drudge_tz_get(s->tz, &zone, err))) {
+    drudge_code rc = drudge_cron_parse(s->cron, &c, err);
+    if (!rc)
+        rc = drudge_tz_get(s->tz, &zone, err);
+    if (rc) {
         char detail[sizeof err->msg];
         snprintf(detail, sizeof detail, "%s", err->msg);
         return drudge_seterr(err, rc, "schedule '%s': %s", s->name, detail);
@@ -194,13 +196,12 @@ static drudge_code tick_one(drudge_store *db, drudge_schedule *s, int64_t now_us
     }
     if (n > 0)
         refresh_script_info(host, s);
-    for (int i = 0; i < n; i++) {
-        if ((rc = enqueue_tick(db, s, ticks[i], err)))
-            return rc;
-        if ((rc = drudge_store_schedule_advance(db, s->name, ticks[i] * 1000000, err)))
-            return rc;
+    for (int i = 0; i < n && !rc; i++) {
+        rc = enqueue_tick(db, s, ticks[i], err);
+        if (!rc)
+            rc = drudge_store_schedule_advance(db, s->name, ticks[i] * 1000000, err);
     }
-    return drudge_store_schedule_advance(db, s->name, handled * 1000000, err);
+    return rc ? rc : drudge_store_schedule_advance(db, s->name, handled * 1000000, err);
 }
 
 drudge_code drudge_scheduler_tick(drudge_store *db, int64_t now_us, drudge_err *err)

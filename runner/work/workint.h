@@ -70,10 +70,10 @@ typedef struct worker {
     pthread_t th;
     int started;
     drudge_host *host;
-    job *current;       /* guarded by p->mu */
-    int64_t cancel_id;  /* the task an operator cancelled while it ran */
-    drudge_store *ro;   /* read-only, opened for the first retry: task.previous */
-    int64_t flush_at;   /* when the running attempt next hands its closed steps over */
+    job *current;      /* guarded by p->mu */
+    int64_t cancel_id; /* the task an operator cancelled while it ran */
+    drudge_store *ro;  /* read-only, opened for the first retry: task.previous */
+    int64_t flush_at;  /* when the running attempt next hands its closed steps over */
     int ro_warned;
     char name[192];
 } worker;

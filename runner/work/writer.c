@@ -63,8 +63,8 @@ static void tally(writer *wr, job *j)
         fprintf(stderr, "task #%lld %s attempt %d: %s (%s)\n", (long long)j->t.id, name,
                 j->t.attempt, j->state, j->res.error);
     else
-        fprintf(stderr, "task #%lld %s attempt %d: %s\n", (long long)j->t.id, name,
-                j->t.attempt, j->state);
+        fprintf(stderr, "task #%lld %s attempt %d: %s\n", (long long)j->t.id, name, j->t.attempt,
+                j->state);
 }
 
 /* ---- one turn ---- */
@@ -373,8 +373,8 @@ static drudge_code check_empty(writer *wr, int64_t now, size_t ready, int inflig
 }
 
 /* Runs a turn and what follows it; *stop = 1 when --until-empty is met. */
-static drudge_code take_turn(writer *wr, clocks *k, turn *t, size_t ready, int inflight,
-                             int *stop, drudge_err *err)
+static drudge_code take_turn(writer *wr, clocks *k, turn *t, size_t ready, int inflight, int *stop,
+                             drudge_err *err)
 {
     *stop = 0;
     drudge_code rc = write_turn(wr, t, err);
@@ -405,8 +405,7 @@ static drudge_code take_turn(writer *wr, clocks *k, turn *t, size_t ready, int i
      * last outcomes, look again at once rather than after the idle poll,
      * which added a quarter second or more to the end of a run. Only after a
      * turn with outcomes, so an empty queue is not polled in a loop. */
-    if (wr->opts->until_empty && wr->last_batch > 0 && t->now < k->next_claim &&
-        !pool_busy(wr->p))
+    if (wr->opts->until_empty && wr->last_batch > 0 && t->now < k->next_claim && !pool_busy(wr->p))
         k->next_claim = t->now;
     return DRUDGE_OK;
 }
@@ -418,7 +417,8 @@ static void periodic(writer *wr, clocks *k, int64_t now)
     if (now >= k->next_checkpoint) {
         drudge_err cerr = {0};
         k->next_checkpoint = now + wr->opts->checkpoint_every_us;
-        if (drudge_audit_checkpoint(drudge_store_sqlite3(wr->s), wr->opts->checkpoint_key, &cerr) != DRUDGE_OK)
+        if (drudge_audit_checkpoint(drudge_store_sqlite3(wr->s), wr->opts->checkpoint_key, &cerr) !=
+            DRUDGE_OK)
             fprintf(stderr, "drudge work: checkpoint: %s\n", cerr.msg);
     }
     if (now >= k->next_tick) {

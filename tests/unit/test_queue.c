@@ -620,8 +620,7 @@ static void test_duplicate_keys_retry_resolve(void **state)
     assert_int_equal(dup, 0);
     assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE key = 'ref-1'", 0), 2);
     /* Only failed/dead can be resolved or retried. */
-    assert_int_equal(drudge_queue_resolve(f->s, id, "me", "done by hand", T0, &err),
-                     DRUDGE_ESTATE);
+    assert_int_equal(drudge_queue_resolve(f->s, id, "me", "done by hand", T0, &err), DRUDGE_ESTATE);
     drudge_claimed *v;
     assert_int_equal(claim(f->q, T0, 1, &v), 1);
     assert_string_equal(complete(f->q, &v[0], DRUDGE_ERROR, 0, NULL, T0), "dead");

@@ -263,8 +263,7 @@ static void test_pause_resume_remove(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM tasks"), 1);
     /* Resuming does not catch up the paused hours, even with catch-up all. */
     assert_int_equal(
-        drudge_schedule_set_paused(f->s, "hourly", 0, utc_us("2026-01-01T03:30"), &err),
-        DRUDGE_OK);
+        drudge_schedule_set_paused(f->s, "hourly", 0, utc_us("2026-01-01T03:30"), &err), DRUDGE_OK);
     tick(f, "2026-01-01T04:00:05");
     assert_string_equal(keys(f, "hourly"), "schedule:hourly@2026-01-01T01:00:00Z "
                                            "schedule:hourly@2026-01-01T04:00:00Z");

@@ -78,8 +78,7 @@ sqlite3_stmt *sq_stmt(sq_store *q, const char *sql, const char *what, drudge_err
         if (q->cache[i].sql)
             continue;
         sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
-            SQLITE_OK) {
+        if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
             sq_err(q, what, err);
             return NULL;
         }
@@ -295,8 +294,7 @@ static drudge_code read_version(sq_store *q, int *version, drudge_err *err)
     drudge_code rc = DRUDGE_OK;
     if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW)
-        rc = drudge_seterr(err, DRUDGE_EDB, "database %s: %s", q->base.name,
-                           sqlite3_errmsg(q->db));
+        rc = drudge_seterr(err, DRUDGE_EDB, "database %s: %s", q->base.name, sqlite3_errmsg(q->db));
     else
         *version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);

@@ -192,8 +192,8 @@ static int same_batch(const drudge_task_spec *a, const drudge_task_spec *b)
 }
 
 /* One row; a duplicate key sets *dup and, if id is wanted, finds the task. */
-static drudge_code enqueue_one(sq_store *q, const drudge_task_spec *spec, int64_t now,
-                               int64_t *id, int *dup, drudge_err *err)
+static drudge_code enqueue_one(sq_store *q, const drudge_task_spec *spec, int64_t now, int64_t *id,
+                               int *dup, drudge_err *err)
 {
     sqlite3_stmt *st = sq_stmt(q, enq_one_sql, "enqueue", err);
     if (!st)
@@ -250,8 +250,7 @@ static size_t batch_run(const drudge_task_spec *specs, size_t n)
 }
 
 drudge_code sq_enqueue(drudge_store *s, const drudge_task_spec *specs, size_t n, int64_t now,
-                       int64_t *id, int *dup, int64_t *added, int64_t *duplicates,
-                       drudge_err *err)
+                       int64_t *id, int *dup, int64_t *added, int64_t *duplicates, drudge_err *err)
 {
     sq_store *q = sq(s);
     drudge_code rc = DRUDGE_OK;
@@ -356,11 +355,13 @@ static const char promote_sql[] =
 /* For --until-empty: due tasks a claim has not moved yet. */
 static const char due_later_sql[] =
     "SELECT EXISTS(SELECT 1 FROM tasks INDEXED BY tasks_later WHERE later = 1 AND " CLAIMABLE ")";
-static const char take_sql[] = "INSERT INTO running(task_id, owner, claimed_at) VALUES (?1, ?2, ?3)";
+static const char take_sql[] =
+    "INSERT INTO running(task_id, owner, claimed_at) VALUES (?1, ?2, ?3)";
 /* Taken with every claim, so a process whose lease was reaped while it
  * stalled holds one again before it holds new tasks. */
-static const char lease_sql[] = "INSERT INTO leases(owner, until) VALUES (?1, ?2) "
-                                "ON CONFLICT(owner) DO UPDATE SET until = max(until, excluded.until)";
+static const char lease_sql[] =
+    "INSERT INTO leases(owner, until) VALUES (?1, ?2) "
+    "ON CONFLICT(owner) DO UPDATE SET until = max(until, excluded.until)";
 static const char unrun_sql[] = "DELETE FROM running WHERE task_id = ?1 AND owner = ?2";
 
 /* The scripts filter as a JSON array for json_each, or NULL for all. */
@@ -388,7 +389,7 @@ typedef struct claim_list {
 static int claim_rows(sqlite3_stmt *st, claim_list *l)
 {
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 16;
             l->v = drudge_xrealloc(l->v, l->cap * sizeof *l->v);
@@ -503,8 +504,8 @@ static drudge_code promote_due(sq_store *q, int64_t now, drudge_err *err)
     return sq_done(q, st, "moving tasks whose time has come", err);
 }
 
-drudge_code sq_claim(drudge_store *s, const drudge_claim_req *req, drudge_claimed **out,
-                     size_t *n, drudge_err *err)
+drudge_code sq_claim(drudge_store *s, const drudge_claim_req *req, drudge_claimed **out, size_t *n,
+                     drudge_err *err)
 {
     sq_store *q = sq(s);
     claim_list l = {0};
@@ -612,8 +613,8 @@ static void bind_int64_or_null(sqlite3_stmt *st, int i, int64_t v)
 /* The task's row: its new state, and its final attempt if in_row (a
  * task's final attempt is kept in its own row, which the outcome rewrites
  * anyway; any other in attempt_log). *changed: whether the row matched. */
-static drudge_code write_outcome(sq_store *q, const drudge_attempt_end *e, int in_row,
-                                 int *changed, drudge_err *err)
+static drudge_code write_outcome(sq_store *q, const drudge_attempt_end *e, int in_row, int *changed,
+                                 drudge_err *err)
 {
     const char *what = "recording a task's outcome";
     sqlite3_stmt *st = sq_stmt(q, outcome_sql, what, err);
@@ -701,15 +702,14 @@ drudge_code sq_cancel_requests(drudge_store *s, const char *owner, int64_t *ids,
         return err ? err->code : DRUDGE_EDB;
     sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st))
         if (*n < max)
             ids[(*n)++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "reading cancel requests", err);
 }
 
-drudge_code sq_cancel_requested(drudge_store *s, int64_t task_id, int *requested,
-                                drudge_err *err)
+drudge_code sq_cancel_requested(drudge_store *s, int64_t task_id, int *requested, drudge_err *err)
 {
     static const char sql[] = "SELECT cancel_requested FROM running WHERE task_id = ?";
     sq_store *q = sq(s);
@@ -745,7 +745,7 @@ drudge_code sq_expired(drudge_store *s, int64_t now, drudge_expired **out, size_
         return err ? err->code : DRUDGE_EDB;
     sqlite3_bind_int64(st, 1, now);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (cnt == cap) {
             cap = cap ? cap * 2 : 16;
             v = drudge_xrealloc(v, cap * sizeof *v);
@@ -797,7 +797,7 @@ drudge_code sq_leases_like(drudge_store *s, const char *prefix, int64_t now,
     sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st))
         fn(ud, sq_col_text(st, 0));
     sqlite3_reset(st);
     return r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "reading leases", err);
@@ -893,8 +893,8 @@ cleanup:
 
 static void read_task(sqlite3_stmt *st, drudge_task_row *t)
 {
-    char **strs[] = {&t->script,      &t->script_path, &t->key,      &t->state,
-                     &t->input,       &t->output,      &t->error,    &t->error_kind,
+    char **strs[] = {&t->script,      &t->script_path, &t->key,         &t->state,
+                     &t->input,       &t->output,      &t->error,       &t->error_kind,
                      &t->lease_owner, &t->schedule,    &t->resolved_by, &t->resolved_note};
     t->id = sqlite3_column_int64(st, 0);
     for (int i = 0; i < 12; i++)
@@ -913,8 +913,8 @@ static void read_task(sqlite3_stmt *st, drudge_task_row *t)
     t->resolved_at = sqlite3_column_int64(st, 24);
 }
 
-drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows,
-                    size_t *n, drudge_err *err)
+drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
+                    drudge_err *err)
 {
     static const char newest_sql[] = TASK_SELECT "WHERE (?1 IS NULL OR " TASK_STATE " = ?1) "
                                                  "AND (?2 IS NULL OR t.script = ?2) "
@@ -933,7 +933,7 @@ drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     sq_bind_text(st, 2, f->script);
     sqlite3_bind_int(st, 3, f->limit > 0 ? f->limit : 100);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 32;
             *rows = drudge_xrealloc(*rows, cap * sizeof **rows);
@@ -949,8 +949,8 @@ drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     return sq_err(q, "listing tasks", err);
 }
 
-static drudge_code read_attempts(sq_store *q, int64_t id, drudge_attempt_row **attempts,
-                                 size_t *n, drudge_err *err)
+static drudge_code read_attempts(sq_store *q, int64_t id, drudge_attempt_row **attempts, size_t *n,
+                                 drudge_err *err)
 {
     static const char sql[] = "SELECT n, worker, outcome, error, error_kind, started_at, ended_at "
                               "FROM attempts WHERE task_id = ? ORDER BY n";
@@ -960,7 +960,7 @@ static drudge_code read_attempts(sq_store *q, int64_t id, drudge_attempt_row **a
         return err ? err->code : DRUDGE_EDB;
     sqlite3_bind_int64(st, 1, id);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
             *attempts = drudge_xrealloc(*attempts, cap * sizeof **attempts);
@@ -1178,7 +1178,7 @@ static drudge_code status_query(sq_store *q, status_scan *sc, int which, int64_t
         sqlite3_bind_int64(st, 1, since);
     drudge_script_counts *c = NULL;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         const char *script = sq_col_text(st, 0);
         if (!c || strcmp(c->script, script))
             c = counts_for(sc->out, script);
@@ -1294,8 +1294,7 @@ static drudge_code exec_tx(sq_store *q, const char *what, const char *const *sql
 #define RETRY_ONE "WHERE id = ?1 AND ?2 = ?2 AND state IN ('failed','dead','cancelled')"
 #define RETRY_ALL "WHERE ?1 = ?1 AND ?2 = ?2 AND state = ?3 AND (?4 IS NULL OR script = ?4)"
 
-drudge_code sq_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed,
-                     drudge_err *err)
+drudge_code sq_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed, drudge_err *err)
 {
     static const char *const sql[] = {KEEP_FINAL_ATTEMPT(RETRY_ONE),
                                       "UPDATE tasks SET " REQUEUE " " RETRY_ONE, NULL};
@@ -1346,8 +1345,8 @@ drudge_code sq_resume(drudge_store *s, const char *script, int64_t *changed, dru
     return exec_tx(sq(s), "resume", sql, 0, 0, script, NULL, changed, err);
 }
 
-drudge_code sq_resolve(drudge_store *s, int64_t id, const char *who, const char *note,
-                       int64_t now, int64_t *changed, drudge_err *err)
+drudge_code sq_resolve(drudge_store *s, int64_t id, const char *who, const char *note, int64_t now,
+                       int64_t *changed, drudge_err *err)
 {
     static const char *const sql[] = {
         "UPDATE tasks SET resolved_by = ?3, resolved_at = ?2, resolved_note = ?4 "

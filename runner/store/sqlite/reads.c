@@ -10,8 +10,7 @@ static drudge_code todo(drudge_store *s, const char *op, drudge_err *err)
 }
 
 drudge_code sq_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
-                        drudge_backlog_row *rows, int max, int *n, int *workers,
-                        drudge_err *err)
+                        drudge_backlog_row *rows, int max, int *n, int *workers, drudge_err *err)
 {
     (void)now, (void)rate_window, (void)recent, (void)rows, (void)max, (void)n, (void)workers;
     return todo(s, "backlogs", err);

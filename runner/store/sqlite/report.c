@@ -31,4 +31,3 @@ drudge_code sq_backlog(drudge_store *s, const char *script,
     (void)script, (void)fn, (void)ud;
     return todo(s, "backlog", err);
 }
-

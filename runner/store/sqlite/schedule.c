@@ -72,7 +72,7 @@ drudge_code sq_schedule_set_paused(drudge_store *s, const char *name, int paused
 }
 
 #define SCHEDULE_COLS                                                                              \
-    "SELECT name, cron, tz, script, script_path, input, catch_up, window, priority, paused, "     \
+    "SELECT name, cron, tz, script, script_path, input, catch_up, window, priority, paused, "      \
     "max_attempts, manual_minutes, exception_minutes, last_tick, created_at FROM schedules "
 
 static void read_schedule(sqlite3_stmt *st, drudge_schedule *s)
@@ -103,7 +103,7 @@ drudge_code sq_schedules(drudge_store *s, int active_only, drudge_schedule **out
     if (!st)
         return err ? err->code : DRUDGE_EDB;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
             *out = drudge_xrealloc(*out, (size_t)cap * sizeof **out);
@@ -119,8 +119,7 @@ drudge_code sq_schedules(drudge_store *s, int active_only, drudge_schedule **out
     return sq_err(q, "schedules", err);
 }
 
-drudge_code sq_schedule_advance(drudge_store *s, const char *name, int64_t tick,
-                                drudge_err *err)
+drudge_code sq_schedule_advance(drudge_store *s, const char *name, int64_t tick, drudge_err *err)
 {
     static const char sql[] =
         "UPDATE schedules SET last_tick = ?2 WHERE name = ?1 AND last_tick < ?2";

@@ -87,12 +87,11 @@ extern const char *const sq_schedule_migrations[];
 
 /* queue.c */
 drudge_code sq_enqueue(drudge_store *s, const drudge_task_spec *specs, size_t n, int64_t now,
-                       int64_t *id, int *dup, int64_t *added, int64_t *duplicates,
-                       drudge_err *err);
+                       int64_t *id, int *dup, int64_t *added, int64_t *duplicates, drudge_err *err);
 drudge_code sq_known_script(drudge_store *s, const char *name, drudge_task_spec *spec,
                             drudge_err *err);
-drudge_code sq_claim(drudge_store *s, const drudge_claim_req *req, drudge_claimed **out,
-                     size_t *n, drudge_err *err);
+drudge_code sq_claim(drudge_store *s, const drudge_claim_req *req, drudge_claimed **out, size_t *n,
+                     drudge_err *err);
 drudge_code sq_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const char *owner,
                            int64_t now, int64_t lease_until, int64_t *id, drudge_err *err);
 drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
@@ -101,8 +100,7 @@ drudge_code sq_release(drudge_store *s, const char *owner, int64_t task_id, drud
 drudge_code sq_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
 drudge_code sq_cancel_requests(drudge_store *s, const char *owner, int64_t *ids, size_t max,
                                size_t *n, drudge_err *err);
-drudge_code sq_cancel_requested(drudge_store *s, int64_t task_id, int *requested,
-                                drudge_err *err);
+drudge_code sq_cancel_requested(drudge_store *s, int64_t task_id, int *requested, drudge_err *err);
 drudge_code sq_expired(drudge_store *s, int64_t now, drudge_expired **out, size_t *n,
                        drudge_err *err);
 drudge_code sq_expire_leases(drudge_store *s, int64_t now, drudge_err *err);
@@ -112,14 +110,13 @@ drudge_code sq_end_lease(drudge_store *s, const char *owner, int64_t until, drud
 drudge_code sq_drop_lease(drudge_store *s, const char *owner, drudge_err *err);
 drudge_code sq_idle(drudge_store *s, int64_t now, const char *const *scripts, int *idle,
                     drudge_err *err);
-drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows,
-                    size_t *n, drudge_err *err);
+drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
+                    drudge_err *err);
 drudge_code sq_get(drudge_store *s, int64_t id, drudge_task_row *task,
                    drudge_attempt_row **attempts, size_t *n, drudge_err *err);
 drudge_code sq_task_state(drudge_store *s, int64_t id, char state[16], drudge_err *err);
 drudge_code sq_status(drudge_store *s, int64_t now, drudge_queue_stats *out, drudge_err *err);
-drudge_code sq_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed,
-                     drudge_err *err);
+drudge_code sq_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed, drudge_err *err);
 drudge_code sq_retry_all(drudge_store *s, const char *state, const char *script, int64_t now,
                          int64_t *changed, drudge_err *err);
 drudge_code sq_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed, int *deferred,
@@ -127,8 +124,8 @@ drudge_code sq_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed
 drudge_code sq_pause(drudge_store *s, const char *script, const char *who, int64_t now,
                      int64_t *changed, drudge_err *err);
 drudge_code sq_resume(drudge_store *s, const char *script, int64_t *changed, drudge_err *err);
-drudge_code sq_resolve(drudge_store *s, int64_t id, const char *who, const char *note,
-                       int64_t now, int64_t *changed, drudge_err *err);
+drudge_code sq_resolve(drudge_store *s, int64_t id, const char *who, const char *note, int64_t now,
+                       int64_t *changed, drudge_err *err);
 drudge_code sq_next_due(drudge_store *s, int64_t *run_at, drudge_err *err);
 
 /* audit.c */
@@ -138,12 +135,11 @@ drudge_code sq_chain_head(drudge_store *s, int64_t *id, char hash[65], drudge_er
 drudge_code sq_step_hash(drudge_store *s, int64_t id, char hash[65], drudge_err *err);
 drudge_code sq_append_step(drudge_store *s, int64_t id, int64_t task_id, int attempt,
                            const drudge_step *step, const char *hash, drudge_err *err);
-drudge_code sq_put_payload(drudge_store *s, const drudge_payload *p, int64_t now,
-                           drudge_err *err);
-drudge_code sq_payload(drudge_store *s, const char *sha256, int want_data,
-                       drudge_payload_row *out, drudge_err *err);
-drudge_code sq_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p),
-                        void *ud, drudge_err *err);
+drudge_code sq_put_payload(drudge_store *s, const drudge_payload *p, int64_t now, drudge_err *err);
+drudge_code sq_payload(drudge_store *s, const char *sha256, int want_data, drudge_payload_row *out,
+                       drudge_err *err);
+drudge_code sq_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p), void *ud,
+                        drudge_err *err);
 drudge_code sq_payload_referrer(drudge_store *s, const char *sha256, drudge_step_row *out,
                                 drudge_err *err);
 drudge_code sq_prune(drudge_store *s, int64_t cutoff, int64_t now, int dry_run, int64_t *n,
@@ -167,8 +163,7 @@ drudge_code sq_schedule_set_paused(drudge_store *s, const char *name, int paused
                                    drudge_err *err);
 drudge_code sq_schedules(drudge_store *s, int active_only, drudge_schedule **out, int *n,
                          drudge_err *err);
-drudge_code sq_schedule_advance(drudge_store *s, const char *name, int64_t tick,
-                                drudge_err *err);
+drudge_code sq_schedule_advance(drudge_store *s, const char *name, int64_t tick, drudge_err *err);
 
 /* report.c */
 drudge_code sq_finished(drudge_store *s, const char *script,
@@ -181,8 +176,7 @@ drudge_code sq_backlog(drudge_store *s, const char *script,
                        void *ud, drudge_err *err);
 /* reads.c */
 drudge_code sq_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
-                        drudge_backlog_row *rows, int max, int *n, int *workers,
-                        drudge_err *err);
+                        drudge_backlog_row *rows, int max, int *n, int *workers, drudge_err *err);
 drudge_code sq_metrics(drudge_store *s, int64_t now, drudge_metrics_data *out, drudge_err *err);
 
 #endif
