@@ -45,6 +45,8 @@ drudge_code sq_append_step(drudge_store *s, int64_t id, int64_t task_id, int att
     sqlite3_bind_int(st, 4, step->seq);
     if (step->parent)
         sqlite3_bind_int(st, 5, step->parent);
+    else
+        sqlite3_bind_null(st, 5);
     sq_bind_text(st, 6, step->kind);
     sq_bind_text(st, 7, step->name);
     sq_bind_text(st, 8, step->request);

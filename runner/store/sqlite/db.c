@@ -72,7 +72,6 @@ sqlite3_stmt *sq_stmt(sq_store *q, const char *sql, const char *what, drudge_err
         if (q->cache[i].sql == sql) {
             sqlite3_stmt *st = q->cache[i].st;
             sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
             return st;
         }
         if (q->cache[i].sql)

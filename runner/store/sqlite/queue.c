@@ -633,6 +633,10 @@ static drudge_code write_outcome(sq_store *q, const drudge_attempt_end *e, int i
         sqlite3_bind_text(st, 10, e->worker, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 11, e->started_at);
         sqlite3_bind_text(st, 12, e->outcome, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, 10);
+        sqlite3_bind_null(st, 11);
+        sqlite3_bind_null(st, 12);
     }
     /* A backoff or retry_later(s > 0) waits in tasks_later (schema v5). */
     sqlite3_bind_int(st, 13, e->run_at > e->now);

@@ -44,8 +44,10 @@ drudge_code sq_err(sq_store *q, const char *what, drudge_err *err);
 /* Runs sql (no rows), naming what on failure. */
 drudge_code sq_exec(sq_store *q, const char *sql, const char *what, drudge_err *err);
 /* The cached statement for sql, a string constant (its address is the key),
- * reset and with its bindings cleared; NULL with err set if it does not
- * prepare. Never finalize it: the store does on close. */
+ * reset; NULL with err set if it does not prepare. Its bindings are those
+ * of its last use (clearing them cost a bulk load 1.5% of its instructions):
+ * bind every parameter, NULL included. Never finalize it: the store does on
+ * close. */
 sqlite3_stmt *sq_stmt(sq_store *q, const char *sql, const char *what, drudge_err *err);
 /* Steps a statement that returns no rows and resets it. */
 drudge_code sq_done(sq_store *q, sqlite3_stmt *st, const char *what, drudge_err *err);
