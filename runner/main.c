@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runner/cli/cli.h"
-#include "runner/store/db.h"
+#include "runner/store/store.h"
 #include <lua.h>
 
 static const struct command {
@@ -115,13 +115,13 @@ int main(int argc, char **argv)
             rest[nrest++] = argv[i];
     }
     if (!cli.db_path)
-        cli.db_path = drudge_db_default_path();
+        cli.db_path = drudge_store_default();
     int rc;
     if (nrest == 0) {
         usage(stderr);
         rc = DRUDGE_EXIT_USAGE;
     } else if (!strcmp(rest[0], "--version") || !strcmp(rest[0], "version")) {
-        printf("drudge %s (%s, SQLite %s)\n", DRUDGE_VERSION, LUA_RELEASE, sqlite3_libversion());
+        printf("drudge %s (%s, %s)\n", DRUDGE_VERSION, LUA_RELEASE, drudge_store_engines());
         rc = DRUDGE_EXIT_OK;
     } else if (!strcmp(rest[0], "--help") || !strcmp(rest[0], "-h")) {
         usage(stdout);
