@@ -191,10 +191,12 @@ static void set_error(drudge_call_ctx *c, int end, const char *fmt, va_list ap)
 
 static void answer_live(lua_State *L, drudge_call_ctx *c)
 {
+    int top = lua_gettop(L);
     drudge_buf_reset(&c->resp);
     drudge_buf_add(&c->resp, "{", 1);
     c->phase = PHASE_LIVE;
     drudge_code rc = c->spec->live(L, c, c->spec->ud);
+    lua_settop(L, top); /* what live kept alive on the stack is done with */
     if (rc != DRUDGE_OK && c->end < END_FAIL)
         drudge_call_fail(c, rc, "%s", drudge_strerror(rc));
     if (c->again_s >= 0) {
@@ -416,6 +418,9 @@ int drudge_call(lua_State *L, const drudge_call_spec *spec)
         c->phase = PHASE_DONE;
         if (!c->replaying)
             sleep_s(c->again_s);
+        /* Closed on its own first: Lua 5.4.4's lua_settop may keep a stale
+         * stack pointer when it closes a slot itself. */
+        lua_closeslot(L, slot);
         lua_settop(L, slot - 1);
         return DRUDGE_CALL_AGAIN;
     }
