@@ -776,72 +776,112 @@ static void replay_output(lua_State *L, const http_req *req, const char *data, s
         luaL_error(L, "http: replay: cannot write %s: %s", req->output, strerror(errno));
 }
 
-/* Pushes the body (or, with output, writes it in replay) from the response. */
-static void push_body(lua_State *L, drudge_call_ctx *c, const http_call *hc,
-                      const http_rec_view *v)
+/* A response as push builds the Lua table from it (strings unescaped). */
+typedef struct http_view {
+    long status;
+    int64_t size;
+    const char *url, *raw, *body; /* body NULL: not in memory (output = ...) */
+    size_t url_len, raw_len, body_len;
+} http_view;
+
+/* Live: the values the response JSON was just built from. A keep-alive GET
+ * takes this cheap path instead of reading that JSON back (a tenth of
+ * its instructions); replay reads the recording into the same view. */
+static void view_live(http_req *req, http_view *v)
 {
-    const http_req *req = hc->req;
-    int replaying = drudge_call_replaying(c);
-    if (v->body && !req->output) {
-        drudge_json_push_string(L, v->body, v->body_len);
-        return;
+    const http_resp *resp = &req->resp;
+    v->status = resp->status;
+    v->size = (int64_t)resp->size;
+    v->url = resp->url;
+    v->url_len = strlen(resp->url);
+    if (strchr(resp->url, '@') || strchr(resp->url, '#')) {
+        drudge_buf_reset(&req->scratch);
+        drudge_http_redact_url(resp->url, &req->scratch);
+        v->url = req->scratch.data ? req->scratch.data : "";
+        v->url_len = req->scratch.len;
     }
-    if (req->output && !replaying)
-        return; /* the transfer wrote the file */
-    size_t n = 0;
-    const char *data = NULL;
-    if (v->body) {
-        drudge_json_push_string(L, v->body, v->body_len);
-        data = lua_tolstring(L, -1, &n);
-    } else {
-        data = drudge_call_payload(c, v->sha256, &n);
-        if (!data)
-            luaL_error(L, "http: replay: the body of step %d (%s) was not recorded",
-                       drudge_call_seq(c), hc->name);
-        lua_pushlstring(L, data, n);
+    v->raw = resp->headers.data ? resp->headers.data : "";
+    v->raw_len = resp->headers.len;
+    v->body = req->output ? NULL : (resp->body.data ? resp->body.data : "");
+    v->body_len = resp->body.len;
+}
+
+/* The body of a recorded response: inline, or its payload (pushed). */
+static const char *recorded_body(lua_State *L, drudge_call_ctx *c, const http_call *hc,
+                                 const http_rec_view *r, size_t *len)
+{
+    if (r->body) {
+        drudge_json_push_string(L, r->body, r->body_len);
+        return lua_tolstring(L, -1, len);
     }
+    const char *data = drudge_call_payload(c, r->sha256, len);
+    if (!data)
+        luaL_error(L, "http: replay: the body of step %d (%s) was not recorded",
+                   drudge_call_seq(c), hc->name);
+    return data;
+}
+
+/* Replay: the recorded response into v; its strings are pushed. The body
+ * of a download is written to its file, as the live call did. */
+static void view_recorded(lua_State *L, drudge_call_ctx *c, const http_call *hc, http_view *v)
+{
+    http_req *req = hc->req;
+    size_t len;
+    const char *json = drudge_call_response(c, &len);
+    http_rec_view r;
+    if (http_rec_read(json, len, &r) != 0 || http_rec_raw_headers(&r, &req->scratch) != 0)
+        luaL_error(L, "http: replay: step %d's recorded response is not one of http's",
+                   drudge_call_seq(c));
+    v->status = r.status;
+    v->size = r.size;
+    drudge_json_push_string(L, r.url, r.url_len);
+    v->url = lua_tolstring(L, -1, &v->url_len);
+    v->raw = req->scratch.data ? req->scratch.data : "";
+    v->raw_len = req->scratch.len;
+    v->body = recorded_body(L, c, hc, &r, &v->body_len);
+    v->size = (int64_t)v->body_len;
     if (req->output) {
-        replay_output(L, req, data, n);
-        lua_pop(L, 1);
+        replay_output(L, req, v->body, v->body_len);
+        v->body = NULL;
     }
 }
 
-/* The call path's push: the response table, built from the response JSON
- * (text mode: read in place, no table decoded), the same in live and replay.
- * A 4xx/5xx with raise = true is raised here, after its step is marked. */
+/* The call path's push: the response table, from the view of the response
+ * (live: the transfer's values; replay: the recording), one builder for
+ * both. A 4xx/5xx with raise = true is raised here, its step marked. */
 static int http_push(lua_State *L, drudge_call_ctx *c, void *ud)
 {
     http_call *hc = ud;
     http_req *req = hc->req;
-    size_t len;
-    const char *json = drudge_call_response(c, &len);
-    http_rec_view v;
-    if (http_rec_read(json, len, &v) != 0 || http_rec_raw_headers(&v, &req->scratch) != 0)
-        return luaL_error(L, "http: step %d's response is not one of http's", drudge_call_seq(c));
-    if (req->raise && v.status >= 400)
-        return luaL_error(L, "http: %s: HTTP %d", hc->name, (int)v.status);
     lua_createtable(L, 0, 10);
+    int t = lua_gettop(L);
+    http_view v;
+    if (drudge_call_replaying(c))
+        view_recorded(L, c, hc, &v);
+    else
+        view_live(req, &v);
+    if (req->raise && v.status >= 400)
+        return drudge_host_raise(L, "http: %s: HTTP %d", hc->name, (int)v.status);
     lua_pushinteger(L, v.status);
-    lua_setfield(L, -2, "status");
+    lua_setfield(L, t, "status");
     lua_pushstring(L, req->method);
-    lua_setfield(L, -2, "method");
-    drudge_json_push_string(L, v.url, v.url_len);
-    lua_setfield(L, -2, "url");
-    push_body(L, c, hc, &v);
-    if (req->output) {
+    lua_setfield(L, t, "method");
+    lua_pushlstring(L, v.url, v.url_len);
+    lua_setfield(L, t, "url");
+    if (v.body)
+        lua_pushlstring(L, v.body, v.body_len);
+    else
         lua_pushstring(L, hc->output_arg);
-        lua_setfield(L, -2, "output");
-    } else {
-        lua_setfield(L, -2, "body");
-    }
+    lua_setfield(L, t, v.body ? "body" : "output");
     lua_pushinteger(L, (lua_Integer)v.size);
-    lua_setfield(L, -2, "size");
+    lua_setfield(L, t, "size");
     lua_pushnumber(L, req->resp.elapsed); /* timing: not recorded, 0 in replay */
-    lua_setfield(L, -2, "elapsed");
+    lua_setfield(L, t, "elapsed");
     lua_pushinteger(L, hc->try);
-    lua_setfield(L, -2, "attempts");
-    lua_pushlstring(L, req->scratch.data ? req->scratch.data : "", req->scratch.len);
-    lua_setfield(L, -2, "raw_headers");
+    lua_setfield(L, t, "attempts");
+    lua_pushlstring(L, v.raw, v.raw_len);
+    lua_setfield(L, t, "raw_headers");
+    lua_settop(L, t);
     luaL_setmetatable(L, HTTP_RESPONSE_MT);
     return 1;
 }
@@ -1084,7 +1124,7 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
     drudge_call_spec spec = {.kind = "http",
                              .name = hc.name,
                              .request = req->rec_request.data,
-                             .error_prefix = lua_pushfstring(L, "http: %s: ", hc.name),
+                             .error_prefix = "http: %s: ",
                              .live = http_live,
                              .push = http_push,
                              .ud = &hc,

@@ -248,37 +248,54 @@ int http_rec_read(const char *json, size_t len, http_rec_view *v)
     return more == 0 && v->url ? 0 : -1;
 }
 
-/* Appends the JSON string literal s[0..n) unescaped. */
-static int add_unescaped(drudge_buf *b, const char *s, size_t n)
+/* Writes the string literal s[0..n) unescaped at *o, moving *o on. */
+static int put_unescaped(char **o, const char *s, size_t n)
 {
-    size_t at = b->len;
-    drudge_buf_add(b, s, n); /* room for the result, which is never longer */
-    size_t k = drudge_json_unescape(s, n, b->data + at);
+    size_t k = drudge_json_unescape(s, n, *o);
     if (k == (size_t)-1)
         return -1;
-    b->len = at + k;
-    b->data[b->len] = '\0';
+    *o += k;
+    return 0;
+}
+
+/* One ["Name","value"] element as "Name: value\r\n" at *o. */
+static int put_header(char **o, const char *el, size_t ellen)
+{
+    drudge_json_iter pair;
+    const char *k, *name, *value;
+    size_t klen, nlen, vlen;
+    if (drudge_json_iter_init(&pair, el, ellen) != 0 ||
+        drudge_json_iter_next(&pair, &k, &klen, &name, &nlen) != 1 ||
+        drudge_json_iter_next(&pair, &k, &klen, &value, &vlen) != 1 ||
+        put_unescaped(o, name, nlen) != 0)
+        return -1;
+    memcpy(*o, ": ", 2);
+    *o += 2;
+    if (put_unescaped(o, value, vlen) != 0)
+        return -1;
+    memcpy(*o, "\r\n", 2);
+    *o += 2;
     return 0;
 }
 
 int http_rec_raw_headers(const http_rec_view *v, drudge_buf *out)
 {
-    drudge_json_iter list, pair;
-    const char *k, *name, *value, *el;
-    size_t klen, nlen, vlen, ellen;
+    drudge_json_iter list;
+    const char *k, *el;
+    size_t klen, ellen;
     drudge_buf_reset(out);
     if (!v->headers || drudge_json_iter_init(&list, v->headers, v->headers_len) != 0)
         return 0;
-    while (drudge_json_iter_next(&list, &k, &klen, &el, &ellen) == 1) {
-        if (drudge_json_iter_init(&pair, el, ellen) != 0 ||
-            drudge_json_iter_next(&pair, &k, &klen, &name, &nlen) != 1 ||
-            drudge_json_iter_next(&pair, &k, &klen, &value, &vlen) != 1 ||
-            add_unescaped(out, name, nlen) != 0)
+    /* Each ["N","v"] (7 bytes around name and value) becomes "N: v\r\n" (4),
+     * and unescaping never lengthens: the array's size is room enough. */
+    drudge_buf_add(out, v->headers, v->headers_len);
+    char *o = out->data;
+    int more;
+    for (more = drudge_json_iter_next(&list, &k, &klen, &el, &ellen); more == 1;
+         more = drudge_json_iter_next(&list, &k, &klen, &el, &ellen))
+        if (put_header(&o, el, ellen) != 0)
             return -1;
-        drudge_buf_add(out, ": ", 2);
-        if (add_unescaped(out, value, vlen) != 0)
-            return -1;
-        drudge_buf_add(out, "\r\n", 2);
-    }
-    return 0;
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = '\0';
+    return more;
 }

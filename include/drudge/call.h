@@ -63,7 +63,8 @@ typedef struct drudge_call_spec {
     const char *kind;         /* step kind: "http", "desktop", "mail", "queue" */
     const char *name;         /* step name: "GET https://x/y", "type", "enqueue x.lua" */
     const char *request;      /* request JSON object text, or NULL */
-    const char *error_prefix; /* put before a failure's message when raised ("http: GET ...: "), or NULL */
+    const char *error_prefix; /* put before a failure's message when raised, or NULL; a
+                               * format where %s is the name ("http: %s: ") */
     drudge_call_live_fn live;
     drudge_call_push_fn push; /* NULL: the result is the response table */
     void *ud;                 /* passed to live and push */

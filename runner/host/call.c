@@ -170,7 +170,9 @@ static int raise_failure(lua_State *L, drudge_call_ctx *c)
 {
     c->phase = PHASE_DONE;
     const char *prefix = c->spec->error_prefix;
-    lua_pushfstring(L, "%s%s", prefix ? prefix : "", c->error.data ? c->error.data : "");
+    lua_pushfstring(L, prefix ? prefix : "", c->spec->name);
+    lua_pushstring(L, c->error.data ? c->error.data : "");
+    lua_concat(L, 2);
     if (c->end == END_RETRY)
         return drudge_host_raise_retry(L, c->retry_s, lua_tostring(L, -1));
     return lua_error(L);

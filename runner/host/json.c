@@ -356,11 +356,22 @@ int luaopen_drudge_json(lua_State *L)
 void drudge_json_key(drudge_buf *b, const char *key)
 {
     char last = b->len ? b->data[b->len - 1] : '{';
+    size_t klen = strlen(key), n = 0;
+    char tmp[64]; /* one append: this runs for every member of every response */
+    if (klen + 4 > sizeof tmp) {
+        drudge_buf_puts(b, last != '{' && last != '[' ? ",\"" : "\"");
+        drudge_buf_puts(b, key);
+        drudge_buf_add(b, "\":", 2);
+        return;
+    }
     if (last != '{' && last != '[')
-        drudge_buf_add(b, ",", 1);
-    drudge_buf_add(b, "\"", 1);
-    drudge_buf_puts(b, key);
-    drudge_buf_add(b, "\":", 2);
+        tmp[n++] = ',';
+    tmp[n++] = '"';
+    memcpy(tmp + n, key, klen);
+    n += klen;
+    tmp[n++] = '"';
+    tmp[n++] = ':';
+    drudge_buf_add(b, tmp, n);
 }
 
 void drudge_json_lstr(drudge_buf *b, const char *key, const char *v, size_t n)
@@ -406,14 +417,22 @@ static const char *skip_space(const char *p, const char *end)
     return p;
 }
 
-/* The end of the string literal at p (its opening quote), or NULL. */
+/* The end of the string literal at p (its opening quote), or NULL. A quote
+ * ends it unless an odd number of backslashes stands before it; memchr
+ * finds the quotes (this runs over every byte of a response body). */
 static const char *string_end(const char *p, const char *end)
 {
-    for (p++; p < end; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
-            return p + 1;
+    const char *q = p + 1;
+    while (q < end) {
+        q = memchr(q, '"', (size_t)(end - q));
+        if (!q)
+            return NULL;
+        size_t bs = 0;
+        while (q - bs > p + 1 && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q + 1;
+        q++;
     }
     return NULL;
 }
