@@ -1325,32 +1325,15 @@ int luaopen_drudge_http(lua_State *L)
     pthread_once(&init_once, process_init);
     if (limits_error[0])
         return luaL_error(L, "drudge.http: $DRUDGE_HTTP_LIMITS: %s", limits_error);
-    if (luaL_newmetatable(L, HTTP_REQ_MT)) {
-        lua_pushcfunction(L, req_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, req_gc);
-        lua_setfield(L, -2, "__close");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, HTTP_HEADERS_MT)) {
-        lua_pushcfunction(L, headers_index);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, HTTP_RESPONSE_MT)) {
-        static const luaL_Reg methods[] = {{"json", l_resp_json},
-                                           {"ok", l_resp_ok},
-                                           {"header_all", l_resp_header_all},
-                                           {NULL, NULL}};
-        luaL_newlib(L, methods);
-        lua_pushcclosure(L, resp_index, 1);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_resp_tostring);
-        lua_setfield(L, -2, "__tostring");
-        lua_pushliteral(L, "drudge.http.response");
-        lua_setfield(L, -2, "__name");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg req_meta[] = {{"__gc", req_gc}, {"__close", req_gc}, {NULL, NULL}};
+    static const luaL_Reg headers_meta[] = {{"__index", headers_index}, {NULL, NULL}};
+    static const luaL_Reg resp_meta[] = {
+        {"__index", resp_index}, {"__tostring", l_resp_tostring}, {NULL, NULL}};
+    static const luaL_Reg resp_methods[] = {
+        {"json", l_resp_json}, {"ok", l_resp_ok}, {"header_all", l_resp_header_all}, {NULL, NULL}};
+    drudge_lua_class(L, HTTP_REQ_MT, req_meta, NULL);
+    drudge_lua_class(L, HTTP_HEADERS_MT, headers_meta, NULL);
+    drudge_lua_class(L, HTTP_RESPONSE_MT, resp_meta, resp_methods);
     http_state_get(L); /* the worker's curl handle, ready for keep-alive */
     lua_newtable(L);   /* this module's defaults */
     push_module(L, -1);

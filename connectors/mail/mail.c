@@ -1285,22 +1285,10 @@ int luaopen_drudge_mail(lua_State *L)
     pthread_once(&curl_once, init_curl_once);
     drudge_mail_init();
 
-    if (luaL_newmetatable(L, BOX_MT)) {
-        luaL_newlib(L, box_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_box_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_box_close);
-        lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, l_box_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, ATT_MT)) {
-        luaL_newlib(L, att_methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg box_meta[] = {
+        {"__gc", l_box_gc}, {"__close", l_box_close}, {"__tostring", l_box_tostring}, {NULL, NULL}};
+    drudge_lua_class(L, BOX_MT, box_meta, box_methods);
+    drudge_lua_class(L, ATT_MT, NULL, att_methods);
     if (lua_getfield(L, LUA_REGISTRYINDEX, ATT_DATA_KEY) != LUA_TTABLE) {
         lua_newtable(L);
         lua_createtable(L, 0, 1);
