@@ -194,10 +194,10 @@ struct dcall {
     dctx *c;
     drudge_call_ctx *call; /* set while the live function runs */
     drudge_err err;
-    double timeout;    /* window methods that wait */
-    dwindow *w;        /* the window it acts on, or NULL */
-    win_op op;         /* window methods */
-    const char *text;  /* type: the text; key*: the key sequence */
+    double timeout;   /* window methods that wait */
+    dwindow *w;       /* the window it acts on, or NULL */
+    win_op op;        /* window methods */
+    const char *text; /* type: the text; key*: the key sequence */
     size_t len;
     lua_Integer delay; /* ms between keystrokes */
     int down;          /* key: -1 press and release, 1 down, 0 up */
@@ -266,8 +266,8 @@ static drudge_code acquire_live(lua_State *L, drudge_call_ctx *call, void *ud)
         wait = left > 0 ? left : 0;
     char owner[256], holder[256] = "";
     owner_text(L, owner, sizeof owner);
-    rc = drudge_desktop_lock_take(&a->c->lock, a->display, wait, owner, holder, sizeof holder,
-                                  &err);
+    rc =
+        drudge_desktop_lock_take(&a->c->lock, a->display, wait, owner, holder, sizeof holder, &err);
     if (rc == DRUDGE_EBUSY) {
         double later = module_number(L, "lock_retry", DEFAULT_LOCK_RETRY);
         return drudge_call_retry_later(call, later, "%s; waited %.0f s, retrying in %.0f s",
@@ -311,8 +311,8 @@ static void acquire(lua_State *L, dctx *c)
 /* A desktop call with request req (JSON text on the stack or static):
  * acquires the desktop for the attempt, then makes the call. Pushes the
  * response table. */
-static void desktop_call(lua_State *L, const char *name, const char *req,
-                         drudge_call_live_fn live, dcall *dc)
+static void desktop_call(lua_State *L, const char *name, const char *req, drudge_call_live_fn live,
+                         dcall *dc)
 {
     dc->c = find_ctx(L);
     dc->c->used = 1;

@@ -816,8 +816,8 @@ static const char *recorded_body(lua_State *L, drudge_call_ctx *c, const http_ca
     }
     const char *data = drudge_call_payload(c, r->sha256, len);
     if (!data)
-        luaL_error(L, "http: replay: the body of step %d (%s) was not recorded",
-                   drudge_call_seq(c), hc->name);
+        luaL_error(L, "http: replay: the body of step %d (%s) was not recorded", drudge_call_seq(c),
+                   hc->name);
     return data;
 }
 

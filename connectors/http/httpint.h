@@ -63,7 +63,7 @@ typedef struct http_req {
     const char *output; /* confined path, or NULL */
     http_retry retry;
     size_t inline_max, record_max;
-    drudge_buf scratch;      /* query and body encoding (owned here: encoders may raise) */
+    drudge_buf scratch;     /* query and body encoding (owned here: encoders may raise) */
     drudge_buf rec_request; /* the request JSON, built once for every try */
     http_resp resp;         /* the current try's response */
 } http_req;

@@ -65,9 +65,9 @@ typedef struct mcall {
     imap_box *b;
     int box_idx; /* the box on the stack (mail.imap) */
     lua_Integer uid;
-    const char *cmd;       /* the IMAP command */
-    const char *folder;    /* create, move, copy: as given */
-    const char *quoted;    /* and quoted for IMAP */
+    const char *cmd;    /* the IMAP command */
+    const char *folder; /* create, move, copy: as given */
+    const char *quoted; /* and quoted for IMAP */
     int move, peek, lenient;
     const char *user, *password;
     const mail_tls *tls;
@@ -78,29 +78,37 @@ typedef struct mcall {
     double timeout;
 } mcall;
 
+/* A mail call named by the string on top of the stack, with the request
+ * req (freed here: the texts live on the stack, so an error raised by the
+ * call leaks nothing). Returns push's results. */
+static int mail_call(lua_State *L, drudge_buf *req, drudge_call_live_fn live,
+                     drudge_call_push_fn push, mcall *mc)
+{
+    lua_pushstring(L, req->data);
+    drudge_buf_free(req);
+    drudge_call_spec spec = {.kind = "mail",
+                             .name = lua_tostring(L, -2),
+                             .request = lua_tostring(L, -1),
+                             .live = live,
+                             .push = push,
+                             .ud = mc};
+    return drudge_call(L, &spec);
+}
+
 /* An IMAP call on box b: the step "IMAP <name> <mailbox>[ UID n]" with
- * the request req (closed here, then freed: the texts move to the stack so
- * an error raised by the call leaks nothing). Returns push's results. */
+ * the request req (closed here). */
 static int box_call(lua_State *L, const char *name, drudge_buf *req, drudge_call_live_fn live,
                     drudge_call_push_fn push, mcall *mc)
 {
     imap_box *b = mc->b;
-    drudge_buf_puts(req, "}");
-    lua_pushstring(L, req->data);
-    drudge_buf_free(req);
     drudge_buf n = {0};
+    drudge_buf_puts(req, "}");
     drudge_buf_printf(&n, "IMAP %s %s", name, b->mailbox);
     if (mc->uid)
         drudge_buf_printf(&n, " UID %lld", (long long)mc->uid);
     lua_pushstring(L, n.data);
     drudge_buf_free(&n);
-    drudge_call_spec spec = {.kind = "mail",
-                             .name = lua_tostring(L, -1),
-                             .request = lua_tostring(L, -2),
-                             .live = live,
-                             .push = push,
-                             .ud = mc};
-    return drudge_call(L, &spec);
+    return mail_call(L, req, live, push, mc);
 }
 
 /* Runs a command; a refusal or a failure fails the call. */
@@ -485,16 +493,8 @@ static int l_imap(lua_State *L)
     if (tls.starttls)
         drudge_json_bool(&req, "starttls", 1);
     drudge_buf_puts(&req, "}");
-    lua_pushstring(L, req.data);
-    drudge_buf_free(&req);
     lua_pushfstring(L, "IMAP LOGIN %s", b->base);
-    drudge_call_spec spec = {.kind = "mail",
-                             .name = lua_tostring(L, -1),
-                             .request = lua_tostring(L, -2),
-                             .live = login_live,
-                             .push = push_box,
-                             .ud = &mc};
-    return drudge_call(L, &spec);
+    return mail_call(L, &req, login_live, push_box, &mc);
 }
 
 static drudge_code logout_live(lua_State *L, drudge_call_ctx *call, void *ud)
@@ -682,8 +682,8 @@ static drudge_code fetch_live(lua_State *L, drudge_call_ctx *call, void *ud)
         return rc;
     drudge_err err = {0};
     drudge_buf raw = {0};
-    rc = imap_fetch_body(&b->conn, b->mailbox, (uint32_t)mc->uid, call_timeout(L, b->timeout),
-                         &raw, &err);
+    rc = imap_fetch_body(&b->conn, b->mailbox, (uint32_t)mc->uid, call_timeout(L, b->timeout), &raw,
+                         &err);
     if (rc == DRUDGE_ENOTFOUND)
         drudge_call_fail(call, rc, "mail: %s", err.msg);
     else if (rc != DRUDGE_OK)
@@ -824,15 +824,21 @@ static int push_new_uid(lua_State *L, drudge_call_ctx *call, void *ud)
     return 1;
 }
 
+/* The folder argument at idx into mc, as given and quoted (pushed). */
+static void folder_arg(lua_State *L, int idx, mcall *mc)
+{
+    drudge_buf quoted = {0};
+    mc->folder = check_folder(L, idx, &quoted);
+    lua_pushstring(L, quoted.data);
+    drudge_buf_free(&quoted);
+    mc->quoted = lua_tostring(L, -1);
+}
+
 /* box:move(uid, folder) / box:copy(uid, folder) -> new UID or nil */
 static int move_or_copy(lua_State *L, int move)
 {
     mcall mc = {.b = check_box(L), .uid = check_uid(L, 2), .move = move};
-    drudge_buf folder = {0};
-    mc.folder = check_folder(L, 3, &folder);
-    lua_pushstring(L, folder.data);
-    drudge_buf_free(&folder);
-    mc.quoted = lua_tostring(L, -1);
+    folder_arg(L, 3, &mc);
     drudge_buf req = {0};
     req_start(&req, mc.b);
     drudge_json_int(&req, "uid", mc.uid);
@@ -1006,11 +1012,7 @@ static int push_created(lua_State *L, drudge_call_ctx *call, void *ud)
 static int l_box_create(lua_State *L)
 {
     mcall mc = {.b = check_box(L)};
-    drudge_buf quoted = {0};
-    mc.folder = check_folder(L, 2, &quoted);
-    lua_pushstring(L, quoted.data);
-    drudge_buf_free(&quoted);
-    mc.quoted = lua_tostring(L, -1);
+    folder_arg(L, 2, &mc);
     drudge_buf req = {0};
     req_start(&req, mc.b);
     drudge_json_str(&req, "folder", mc.folder);
@@ -1152,8 +1154,8 @@ static drudge_code send_live(lua_State *L, drudge_call_ctx *call, void *ud)
     if (rc != DRUDGE_OK)
         return drudge_call_abort(call, rc, "mail.send: %s", err.msg);
     char **rcpts = envelope(mc, &nr);
-    rc = smtp_send(mc->url, mc->user, mc->password, mc->tls, mc->from,
-                   (const char *const *)rcpts, raw, len, t, &err);
+    rc = smtp_send(mc->url, mc->user, mc->password, mc->tls, mc->from, (const char *const *)rcpts,
+                   raw, len, t, &err);
     free_names(rcpts, nr);
     if (rc != DRUDGE_OK) {
         drudge_call_fail(call, rc, "mail.send: %s", err.msg);
@@ -1251,16 +1253,8 @@ static int l_send(lua_State *L)
         drudge_buf_puts(&req, "}");
     }
     drudge_buf_puts(&req, "]}");
-    lua_pushstring(L, req.data); /* nothing to free if the call raises */
-    drudge_buf_free(&req);
     lua_pushfstring(L, "SMTP send %s", url);
-    drudge_call_spec spec = {.kind = "mail",
-                             .name = lua_tostring(L, -1),
-                             .request = lua_tostring(L, -2),
-                             .live = send_live,
-                             .push = push_message_id,
-                             .ud = &mc};
-    return drudge_call(L, &spec);
+    return mail_call(L, &req, send_live, push_message_id, &mc);
 }
 
 /* --- module --- */

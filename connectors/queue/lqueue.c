@@ -9,8 +9,8 @@
  * database; a bare name with NAME.lua beside the calling script works too.
  * Each call commits at once on the host's own connection to the database and
  * is a "queue" step on the connector call path (drudge_call): in replay the
- * recorded id is returned and nothing is queued. API misuse raises; a database failure is a system error
- * (the calling task is retried, so pass a key to make the enqueue idempotent). */
+ * recorded id is returned and nothing is queued. API misuse raises; a database failure is a system
+ * error (the calling task is retried, so pass a key to make the enqueue idempotent). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +98,56 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Pushes a table with the contract c (name, path, max_attempts,
+ * manual_minutes, exception_minutes, window): its strings then live in Lua,
+ * so nothing leaks on a later error. */
+static void push_contract(lua_State *L, const drudge_task_spec *c)
+{
+    const char *const strs[][2] = {
+        {"name", c->script}, {"path", c->script_path}, {"window", c->window}};
+    const struct {
+        const char *key;
+        double v;
+    } nums[] = {{"max_attempts", c->max_attempts},
+                {"manual_minutes", c->manual_minutes},
+                {"exception_minutes", c->exception_minutes}};
+    lua_createtable(L, 0, 6);
+    for (size_t i = 0; i < 3; i++) {
+        lua_pushstring(L, strs[i][1]);
+        lua_setfield(L, -2, strs[i][0]);
+        lua_pushnumber(L, nums[i].v);
+        lua_setfield(L, -2, nums[i].key);
+    }
+}
+
+/* Field key of the table on top: its string stays alive in the table. */
+static const char *field_str(lua_State *L, const char *key)
+{
+    lua_getfield(L, -1, key);
+    const char *s = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
+static double field_num(lua_State *L, const char *key)
+{
+    lua_getfield(L, -1, key);
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Points spec at the contract in the table on top (which keeps its strings). */
+static void spec_from_contract(lua_State *L, drudge_task_spec *spec)
+{
+    spec->script = field_str(L, "name");
+    spec->script_path = field_str(L, "path");
+    spec->window = field_str(L, "window");
+    spec->max_attempts = (int)field_num(L, "max_attempts");
+    spec->manual_minutes = field_num(L, "manual_minutes");
+    spec->exception_minutes = field_num(L, "exception_minutes");
+}
+
 /* Fills spec from a script file, loaded and checked once per state in a host
  * of its own (the running attempt's state is not disturbed). Strings in spec
  * live in the registry cache table. Raises on an invalid script. */
@@ -119,38 +169,18 @@ static void spec_from_file(lua_State *L, const char *path, drudge_task_spec *spe
             drudge_host_free(h);
             luaL_error(L, "queue.enqueue: %s", err.msg);
         }
-        lua_createtable(L, 0, 5);
-        lua_pushstring(L, info->name);
-        lua_setfield(L, -2, "name");
-        lua_pushinteger(L, info->max_attempts);
-        lua_setfield(L, -2, "max_attempts");
-        lua_pushnumber(L, info->manual_minutes);
-        lua_setfield(L, -2, "manual_minutes");
-        lua_pushnumber(L, info->exception_minutes);
-        lua_setfield(L, -2, "exception_minutes");
-        if (info->window) {
-            lua_pushstring(L, info->window);
-            lua_setfield(L, -2, "window");
-        }
+        drudge_task_spec c = {.script = info->name,
+                              .script_path = path,
+                              .max_attempts = info->max_attempts,
+                              .manual_minutes = info->manual_minutes,
+                              .exception_minutes = info->exception_minutes,
+                              .window = info->window};
+        push_contract(L, &c);
         drudge_host_free(h);
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, path);
     }
-    lua_pushstring(L, path);
-    lua_setfield(L, -2, "path");
-    lua_getfield(L, -1, "name");
-    spec->script = lua_tostring(L, -1);
-    lua_getfield(L, -2, "path");
-    spec->script_path = lua_tostring(L, -1);
-    lua_getfield(L, -3, "max_attempts");
-    spec->max_attempts = (int)lua_tointeger(L, -1);
-    lua_getfield(L, -4, "manual_minutes");
-    spec->manual_minutes = lua_tonumber(L, -1);
-    lua_getfield(L, -5, "exception_minutes");
-    spec->exception_minutes = lua_tonumber(L, -1);
-    lua_getfield(L, -6, "window");
-    spec->window = lua_tostring(L, -1);
-    lua_pop(L, 6);
+    spec_from_contract(L, spec);
     /* The strings stay referenced by the cache table, left on the stack. */
 }
 
@@ -161,31 +191,6 @@ typedef struct enqueue_args {
     int64_t run_at;
     double manual, exception; /* < 0: the script's own */
 } enqueue_args;
-
-/* Keeps the strings of a script queued before as Lua values (pushed), so
- * nothing leaks on a later error, and points spec at them. */
-static void keep_known(lua_State *L, drudge_task_spec *known, drudge_task_spec *spec)
-{
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, known->script);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, known->script_path);
-    lua_setfield(L, -2, "path");
-    if (known->window) {
-        lua_pushstring(L, known->window);
-        lua_setfield(L, -2, "window");
-    }
-    spec->max_attempts = known->max_attempts;
-    spec->manual_minutes = known->manual_minutes;
-    spec->exception_minutes = known->exception_minutes;
-    lua_getfield(L, -1, "name");
-    spec->script = lua_tostring(L, -1);
-    lua_getfield(L, -2, "path");
-    spec->script_path = lua_tostring(L, -1);
-    lua_getfield(L, -3, "window");
-    spec->window = lua_tostring(L, -1);
-    lua_pop(L, 3);
-}
 
 /* Everything queue.enqueue asks of the database, in this one function: when
  * name is given, the contract of the script queued before under that name
@@ -200,8 +205,9 @@ static drudge_code queue_store(lua_State *L, const enqueue_args *a, const char *
         drudge_code rc = drudge_queue_known_script(db, name, &known, err);
         if (rc != DRUDGE_OK)
             return rc;
-        keep_known(L, &known, spec);
+        push_contract(L, &known); /* keeps its strings */
         drudge_task_spec_clear(&known);
+        spec_from_contract(L, spec);
     }
     spec->key = a->key;
     spec->input = a->input;
@@ -258,8 +264,9 @@ static drudge_code enqueue_live(lua_State *L, drudge_call_ctx *c, void *ud)
         const char *file = script_file(L, a->script);
         if (!file) {
             push_script_dir(L);
-            return luaL_error(L, "queue.enqueue: unknown script '%s': not queued before, and no "
-                                 "%s/%s.lua",
+            return luaL_error(L,
+                              "queue.enqueue: unknown script '%s': not queued before, and no "
+                              "%s/%s.lua",
                               a->script, lua_tostring(L, -1), a->script);
         }
         spec_from_file(L, file, &spec); /* pushes what keeps spec's strings */

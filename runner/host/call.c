@@ -279,31 +279,31 @@ void drudge_call_bytes(drudge_call_ctx *c, const char *key, const void *data, si
     hold_bytes(c, sha, data, n);
 }
 
+/* The failures below differ only in how the call ended. */
+#define SET_ERROR(c, end, fmt)                                                                     \
+    do {                                                                                           \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        set_error(c, end, fmt, ap);                                                                \
+        va_end(ap);                                                                                \
+    } while (0)
+
 drudge_code drudge_call_fail(drudge_call_ctx *c, drudge_code code, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    set_error(c, END_FAIL, fmt, ap);
-    va_end(ap);
+    SET_ERROR(c, END_FAIL, fmt);
     drudge_json_str(&c->resp, "error", c->error.data);
     return code;
 }
 
 drudge_code drudge_call_abort(drudge_call_ctx *c, drudge_code code, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    set_error(c, END_ABORT, fmt, ap);
-    va_end(ap);
+    SET_ERROR(c, END_ABORT, fmt);
     return code;
 }
 
 drudge_code drudge_call_retry_later(drudge_call_ctx *c, double seconds, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    set_error(c, END_RETRY, fmt, ap);
-    va_end(ap);
+    SET_ERROR(c, END_RETRY, fmt);
     c->retry_s = seconds;
     drudge_json_str(&c->resp, "error", c->error.data);
     drudge_json_key(&c->resp, "retry");

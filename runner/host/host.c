@@ -164,8 +164,7 @@ drudge_rec *drudge_rec_from_lua(lua_State *L)
     return drudge_host_of(L)->rec;
 }
 
-void drudge_lua_class(lua_State *L, const char *name, const luaL_Reg *meta,
-                      const luaL_Reg *methods)
+void drudge_lua_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
 {
     if (!luaL_newmetatable(L, name)) {
         lua_pop(L, 1);

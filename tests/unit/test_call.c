@@ -20,6 +20,7 @@
 #include "drudge/json.h"
 #include "drudge/record.h"
 #include "runner/host/hostint.h"
+#include "unit/recording.h"
 
 /* --- the echo connector: what a call does is chosen by its name --- */
 
@@ -130,12 +131,13 @@ static int l_echo(lua_State *L)
 
 typedef struct call_result {
     int ok;
-    char text[512];   /* results as JSON, or the error's message */
-    int kind;         /* drudge_outcome of an error */
-    double retry;     /* retry_later's delay */
+    char text[512]; /* results as JSON, or the error's message */
+    int kind;       /* drudge_outcome of an error */
+    double retry;   /* retry_later's delay */
 } call_result;
 
-static const char *const names[] = {"ok", "fail", "abort", "busy", "bytes", "again", "mark", "text"};
+static const char *const names[] = {"ok",    "fail",  "abort", "busy",
+                                    "bytes", "again", "mark",  "text"};
 #define NCALLS (sizeof names / sizeof names[0])
 
 /* Runs the call `what` in L (inside the attempt's root step); the stack is
@@ -216,7 +218,8 @@ static void test_live(void **state)
 
     run_call(L, "ok", &o);
     assert_true(o.ok);
-    assert_string_equal(o.text, "{\"list\":[1,2],\"n\":42,\"text\":\"hi\",\"x\":1.5,\"yes\":true};");
+    assert_string_equal(o.text,
+                        "{\"list\":[1,2],\"n\":42,\"text\":\"hi\",\"x\":1.5,\"yes\":true};");
     assert_step(rec, "ok", "ok", "{\"text\":\"hi\",\"n\":42,\"x\":1.5,\"yes\":true,\"list\":[1,2]}",
                 NULL);
 
@@ -234,8 +237,8 @@ static void test_live(void **state)
     assert_int_equal(o.kind, DRUDGE_RETRY_LATER);
     assert_true(o.retry == 15);
     assert_string_equal(o.text, "echo: display busy");
-    assert_step(rec, "busy", "retry", "{\"display\":\":9\",\"error\":\"display busy\",\"retry\":15}",
-                "display busy");
+    assert_step(rec, "busy", "retry",
+                "{\"display\":\":9\",\"error\":\"display busy\",\"retry\":15}", "display busy");
 
     /* push sees the real bytes; the kept payload is redacted */
     run_call(L, "bytes", &o);
@@ -270,19 +273,6 @@ static void test_live(void **state)
 }
 
 /* --- replay --- */
-
-static void copy_recording(drudge_rec *rec, drudge_step **steps, size_t *n,
-                           drudge_payload **payloads, size_t *np)
-{
-    *n = drudge_rec_count(rec);
-    *steps = calloc(*n, sizeof **steps);
-    for (size_t i = 0; i < *n; i++)
-        drudge_step_copy(&(*steps)[i], drudge_rec_step(rec, i));
-    *np = drudge_rec_payload_count(rec);
-    *payloads = calloc(*np ? *np : 1, sizeof **payloads);
-    for (size_t i = 0; i < *np; i++)
-        drudge_payload_copy(&(*payloads)[i], drudge_rec_payload_at(rec, i));
-}
 
 /* Records every call, then replays them in a host of its own. */
 static void test_replay_same_results(void **state)
