@@ -2,9 +2,11 @@
  * way a clerk would (keyboard, mouse, windows, screenshots as evidence).
  * The contract is documented in scripts/README.md (section drudge.desktop).
  *
- * Every call is a "desktop" step in the audit trail. The live path and the
- * replay path build the Lua result from the same response JSON, so a replay
- * returns exactly what the recorded run saw, without touching X.
+ * Every call is a "desktop" step in the audit trail, made through the
+ * connector call path (drudge_call): the live functions below fill the
+ * response, and the Lua result is built from that response table in live
+ * and replay alike, so a replay returns exactly what the recorded run saw,
+ * without touching X.
  *
  * Per Lua state (one per worker) a context in the registry holds the X
  * connection (opened lazily, closed with the state) and the display lock,
@@ -22,12 +24,13 @@
 #include <lauxlib.h>
 #include "desktopint.h"
 #include "connectors/desktop/desktop.h"
+#include "drudge/call.h"
 #include "drudge/host.h"
+#include "drudge/json.h"
 #include "drudge/record.h"
 
 #define CTX_KEY             "drudge.desktop.ctx"
 #define MODULE_KEY          "drudge.desktop.module"
-#define DECODE_KEY          "drudge.desktop.decode"
 #define WINDOW_MT           "drudge.desktop.window"
 #define DEFAULT_DELAY_MS    12 /* xdotool's default between keystrokes */
 #define DEFAULT_LOCK_WAIT   30 /* seconds a task waits for a busy desktop */
@@ -137,27 +140,6 @@ static void display_name(lua_State *L, char *buf, size_t n)
     lua_pop(L, 2);
 }
 
-/* --- JSON helpers --- */
-
-static void json_str(drudge_buf *b, const char *key, const char *s)
-{
-    drudge_buf_printf(b, "%s\"%s\":", b->len > 1 ? "," : "", key);
-    drudge_buf_json_str(b, s, strlen(s));
-}
-
-static void json_int(drudge_buf *b, const char *key, long long v)
-{
-    drudge_buf_printf(b, "%s\"%s\":%lld", b->len > 1 ? "," : "", key, v);
-}
-
-/* Decodes JSON text and pushes the value (drudge.json's decoder). */
-static void push_decoded(lua_State *L, const char *json)
-{
-    lua_getfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
-    lua_pushstring(L, json);
-    lua_call(L, 1, 1);
-}
-
 static lua_Integer field_int(lua_State *L, int t, const char *k)
 {
     lua_getfield(L, t, k);
@@ -186,215 +168,168 @@ static void push_window_json(lua_State *L, int t)
     lua_remove(L, -2);
 }
 
+/* Appends {"id":..,"title":..,"class":..} of window w. */
 static void window_json(dctx *c, drudge_buf *b, Window w)
 {
     drudge_buf t = {0}, cls = {0};
     drudge_err err;
     dx_title(c->conn, w, &t, &err);
     dx_class(c->conn, w, &cls, &err);
-    drudge_buf_printf(b, "{\"id\":%lu,\"title\":", (unsigned long)w);
-    drudge_buf_json_str(b, t.data ? t.data : "", t.len);
-    drudge_buf_puts(b, ",\"class\":");
-    drudge_buf_json_str(b, cls.data ? cls.data : "", cls.len);
+    drudge_buf_printf(b, "{\"id\":%lu", (unsigned long)w);
+    drudge_json_lstr(b, "title", t.data ? t.data : "", t.len);
+    drudge_json_lstr(b, "class", cls.data ? cls.data : "", cls.len);
     drudge_buf_puts(b, "}");
     drudge_buf_free(&t);
     drudge_buf_free(&cls);
 }
 
-/* --- the recorded call --- */
+/* --- the call --- */
 
-typedef struct dcall {
-    lua_State *L;
+typedef struct match_args match_args;
+typedef struct dcall dcall;
+typedef drudge_code (*win_op)(dcall *dc, dwindow *w, lua_State *L);
+
+/* One desktop call: the context and the arguments its live function uses. */
+struct dcall {
     dctx *c;
-    drudge_rec *rec;
-    int seq;
-    int live;
-    char name[64];
-    double timeout;  /* for window methods that wait */
-    drudge_buf resp; /* live: the response JSON the work builds */
+    drudge_call_ctx *call; /* set while the live function runs */
     drudge_err err;
-} dcall;
+    double timeout;   /* window methods that wait */
+    dwindow *w;       /* the window it acts on, or NULL */
+    win_op op;        /* window methods */
+    const char *text; /* type: the text; key*: the key sequence */
+    size_t len;
+    lua_Integer delay; /* ms between keystrokes */
+    int down;          /* key: -1 press and release, 1 down, 0 up */
+    lua_Integer x, y, button, count, dx, dy;
+    int has_xy;
+    match_args *match;
+    const char *path, *full; /* screenshot: as given, and confined */
+};
 
-static void owner_text(lua_State *L, drudge_rec *rec, char *out, size_t n)
+/* Ends a live function: a failure is recorded with its message. */
+static drudge_code done(dcall *dc, drudge_code rc)
+{
+    if (rc == DRUDGE_OK)
+        return rc;
+    return drudge_call_fail(dc->call, rc, "%s", dc->err.msg);
+}
+
+static void owner_text(lua_State *L, char *out, size_t n)
 {
     const drudge_script_info *si = drudge_host_current_script(L);
+    drudge_rec *rec = drudge_rec_from_lua(L);
     char now[40];
     drudge_fmt_time(drudge_now_us(), now);
     snprintf(out, n, "pid %d, task #%lld attempt %d (%s), since %s\n", (int)getpid(),
              (long long)drudge_rec_task(rec), drudge_rec_attempt(rec), si ? si->name : "?", now);
 }
 
-/* Makes the display and its lock ours for this attempt (recorded once per
- * attempt as the step "acquire"). Raises a system error when there is no
- * display, retry_later when another task holds it past desktop.lock_wait. */
-static void acquire(lua_State *L, dctx *c, drudge_rec *rec)
+typedef struct acquire_args {
+    dctx *c;
+    char display[256];
+} acquire_args;
+
+/* Opens the display (again, if it was lost or is another one). */
+static drudge_code open_display(dctx *c, const char *disp, drudge_err *err)
 {
-    char disp[256];
-    display_name(L, disp, sizeof disp);
-    if (c->acquired && !strcmp(disp, c->display) &&
-        (drudge_rec_replaying(rec) || (c->conn && !c->conn->lost)))
-        return;
-    if (c->acquired && strcmp(disp, c->display))
-        release_desktop(c); /* the script switched displays */
-    drudge_buf resp = {0};
-    /* The display goes in the response: a replay elsewhere (no X, another
-     * DISPLAY) must not count as a divergence. */
-    int seq = drudge_rec_begin(rec, "desktop", "acquire", "{}");
-    drudge_err err = {0};
-    const char *outcome = "ok";
-    int retry = 0;
-    if (drudge_rec_replaying(rec)) {
-        const char *r = drudge_rec_replay_response(rec, seq);
-        if (!r) {
-            drudge_rec_end(rec, seq, "error", NULL, "no recorded response");
-            drudge_host_raise(L,
-                              "desktop: replay: no recorded response for the acquire of '%s' "
-                              "(step %d): the run diverged",
-                              disp, seq);
-        }
-        push_decoded(L, r);
-        lua_getfield(L, -1, "error");
-        lua_getfield(L, -2, "retry");
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s", lua_tostring(L, -2));
-            double later = lua_tonumber(L, -1);
-            int was_retry = lua_type(L, -1) == LUA_TNUMBER;
-            lua_pop(L, 3);
-            drudge_rec_end(rec, seq, was_retry ? "retry" : "error", r, msg);
-            if (was_retry)
-                drudge_host_raise_retry(L, later, msg);
-            drudge_host_raise(L, "%s", msg);
-        }
-        lua_pop(L, 3);
-        drudge_rec_end(rec, seq, "ok", r, NULL);
-        c->acquired = 1;
-        snprintf(c->display, sizeof c->display, "%s", disp);
-        return;
-    }
-    int64_t t0 = drudge_mono_us();
-    if (!disp[0]) {
-        drudge_seterr(&err, DRUDGE_ECONNECT,
-                      "desktop: no X display: DISPLAY is not set (export DISPLAY=:0 or set "
-                      "desktop.display)");
-        goto done;
-    }
     if (c->conn && (c->conn->lost || strcmp(c->conn->name, disp))) {
         release_desktop(c);
         dx_close(c->conn);
         c->conn = NULL;
     }
-    if (!c->conn && !(c->conn = dx_open(disp, &err)))
-        goto done;
+    if (!c->conn)
+        c->conn = dx_open(disp, err);
+    if (c->conn)
+        return DRUDGE_OK;
+    return err->code ? err->code : DRUDGE_ECONNECT;
+}
+
+/* The live "acquire": the display and its lock. The display goes in the
+ * response, so a replay elsewhere (no X, another DISPLAY) is no divergence. */
+static drudge_code acquire_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    acquire_args *a = ud;
+    drudge_err err = {0};
+    int64_t t0 = drudge_mono_us();
+    drudge_call_str(call, "display", a->display);
+    if (!a->display[0])
+        return drudge_call_fail(call, DRUDGE_ECONNECT,
+                                "desktop: no X display: DISPLAY is not set (export DISPLAY=:0 "
+                                "or set desktop.display)");
+    drudge_code rc = open_display(a->c, a->display, &err);
+    if (rc != DRUDGE_OK)
+        return drudge_call_fail(call, rc, "%s", err.msg);
     double wait = module_number(L, "lock_wait", DEFAULT_LOCK_WAIT);
     double left = drudge_host_remaining(L) - 1;
     if (wait > left)
         wait = left > 0 ? left : 0;
     char owner[256], holder[256] = "";
-    owner_text(L, rec, owner, sizeof owner);
-    drudge_code rc =
-        drudge_desktop_lock_take(&c->lock, disp, wait, owner, holder, sizeof holder, &err);
-    if (rc == DRUDGE_EBUSY)
-        retry = 1;
-done:;
-    double later = module_number(L, "lock_retry", DEFAULT_LOCK_RETRY);
-    if (retry) {
-        size_t n = strlen(err.msg);
-        snprintf(err.msg + n, sizeof err.msg - n, "; waited %.0f s, retrying in %.0f s",
-                 (double)(drudge_mono_us() - t0) / 1e6, later);
+    owner_text(L, owner, sizeof owner);
+    rc =
+        drudge_desktop_lock_take(&a->c->lock, a->display, wait, owner, holder, sizeof holder, &err);
+    if (rc == DRUDGE_EBUSY) {
+        double later = module_number(L, "lock_retry", DEFAULT_LOCK_RETRY);
+        return drudge_call_retry_later(call, later, "%s; waited %.0f s, retrying in %.0f s",
+                                       err.msg, (double)(drudge_mono_us() - t0) / 1e6, later);
     }
-    if (err.code) {
-        outcome = retry ? "retry" : "error";
-        drudge_buf_puts(&resp, "{");
-        json_str(&resp, "display", disp);
-        json_str(&resp, "error", err.msg);
-        if (retry)
-            drudge_buf_printf(&resp, ",\"retry\":%g", later);
-        drudge_buf_puts(&resp, "}");
-    } else {
-        drudge_buf_puts(&resp, "{");
-        json_str(&resp, "display", disp);
-        json_int(&resp, "waited_ms", (drudge_mono_us() - t0) / 1000);
-        drudge_buf_puts(&resp, "}");
-        c->acquired = 1;
-        snprintf(c->display, sizeof c->display, "%s", disp);
-    }
-    drudge_rec_end(rec, seq, outcome, resp.data, err.code ? err.msg : NULL);
-    drudge_buf_free(&resp);
-    if (retry)
-        drudge_host_raise_retry(L, later, err.msg);
-    if (err.code)
-        drudge_host_raise(L, "%s", err.msg);
+    if (rc != DRUDGE_OK)
+        return drudge_call_fail(call, rc, "%s", err.msg);
+    drudge_call_int(call, "waited_ms", (drudge_mono_us() - t0) / 1000);
+    return DRUDGE_OK;
 }
 
-/* Starts a recorded call. req is the request JSON. Returns 1 when the
- * caller must do the work (live), 0 when replaying. May raise (no display,
- * desktop busy): callers hold no C memory across it (see call_begin_buf). */
-static int call_begin(dcall *dc, lua_State *L, const char *name, const char *req)
+static int acquire_push(lua_State *L, drudge_call_ctx *call, void *ud)
 {
-    memset(dc, 0, sizeof *dc);
-    dc->L = L;
-    dc->c = find_ctx(L);
-    dc->rec = drudge_rec_from_lua(L);
-    snprintf(dc->name, sizeof dc->name, "%s", name);
-    dc->c->used = 1;
-    acquire(L, dc->c, dc->rec);
-    dc->seq = drudge_rec_begin(dc->rec, "desktop", name, req);
-    dc->live = !drudge_rec_replaying(dc->rec);
-    drudge_buf_puts(&dc->resp, "{");
-    return dc->live;
+    acquire_args *a = ud;
+    a->c->acquired = 1;
+    snprintf(a->c->display, sizeof a->c->display, "%s", a->display);
+    return 0;
 }
 
-/* call_begin with a request in a buffer, which it frees (the text moves to
- * the Lua stack first, so an error raised inside leaks nothing). */
-static int call_begin_buf(dcall *dc, lua_State *L, const char *name, drudge_buf *req)
+/* Makes the display and its lock ours for this attempt (recorded once per
+ * attempt as the step "acquire"). Raises a system error when there is no
+ * display, retry_later when another task holds it past desktop.lock_wait. */
+static void acquire(lua_State *L, dctx *c)
+{
+    acquire_args a = {.c = c};
+    display_name(L, a.display, sizeof a.display);
+    int same = !strcmp(a.display, c->display);
+    if (c->acquired && same && !(c->conn && c->conn->lost))
+        return;
+    if (c->acquired && !same)
+        release_desktop(c); /* the script switched displays */
+    drudge_call_spec spec = {.kind = "desktop",
+                             .name = "acquire",
+                             .request = "{}",
+                             .live = acquire_live,
+                             .push = acquire_push,
+                             .ud = &a};
+    drudge_call(L, &spec);
+}
+
+/* A desktop call with request req (JSON text on the stack or static):
+ * acquires the desktop for the attempt, then makes the call. Pushes the
+ * response table. */
+static void desktop_call(lua_State *L, const char *name, const char *req, drudge_call_live_fn live,
+                         dcall *dc)
+{
+    dc->c = find_ctx(L);
+    dc->c->used = 1;
+    acquire(L, dc->c);
+    drudge_call_spec spec = {
+        .kind = "desktop", .name = name, .request = req, .live = live, .ud = dc};
+    drudge_call(L, &spec);
+}
+
+/* desktop_call with a request in a buffer, which it frees (the text moves
+ * to the Lua stack first, so an error raised inside leaks nothing). */
+static void desktop_call_buf(lua_State *L, const char *name, drudge_buf *req,
+                             drudge_call_live_fn live, dcall *dc)
 {
     lua_pushlstring(L, req->data ? req->data : "{}", req->len);
     drudge_buf_free(req);
-    int live = call_begin(dc, L, name, lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return live;
-}
-
-/* Ends the call: records it and pushes the response as a table, or raises
- * (a system error) with the error of the work or of the recording. */
-static void call_end(dcall *dc, drudge_code rc)
-{
-    lua_State *L = dc->L;
-    if (!dc->live) {
-        drudge_buf_free(&dc->resp);
-        const char *r = drudge_rec_replay_response(dc->rec, dc->seq);
-        if (!r) {
-            drudge_rec_end(dc->rec, dc->seq, "error", NULL, "no recorded response");
-            drudge_host_raise(L,
-                              "desktop.%s: replay: no recorded response for step %d (the run "
-                              "diverged)",
-                              dc->name, dc->seq);
-        }
-        push_decoded(L, r);
-        lua_getfield(L, -1, "error");
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            drudge_rec_end(dc->rec, dc->seq, "error", r, lua_tostring(L, -1));
-            lua_error(L); /* the recorded error, as it was raised */
-        }
-        lua_pop(L, 1);
-        drudge_rec_end(dc->rec, dc->seq, "ok", r, NULL);
-        return;
-    }
-    if (rc) {
-        drudge_buf_reset(&dc->resp);
-        drudge_buf_puts(&dc->resp, "{");
-        json_str(&dc->resp, "error", dc->err.msg);
-        drudge_buf_puts(&dc->resp, "}");
-        drudge_rec_end(dc->rec, dc->seq, "error", dc->resp.data, dc->err.msg);
-        drudge_buf_free(&dc->resp);
-        drudge_host_raise(L, "%s", dc->err.msg);
-    }
-    drudge_buf_puts(&dc->resp, "}");
-    drudge_rec_end(dc->rec, dc->seq, "ok", dc->resp.data, NULL);
-    lua_pushlstring(L, dc->resp.data, dc->resp.len);
-    drudge_buf_free(&dc->resp);
-    push_decoded(L, lua_tostring(L, -1));
+    desktop_call(L, name, lua_tostring(L, -1), live, dc);
     lua_remove(L, -2);
 }
 
@@ -465,12 +400,12 @@ static void check_opts(lua_State *L, int idx, const char *fn)
 }
 
 /* Activates opts.window before typing into it (inside the same step). */
-static drudge_code activate_for(dcall *dc, dwindow *w)
+static drudge_code activate_for(lua_State *L, dcall *dc)
 {
-    if (!w)
+    if (!dc->w)
         return DRUDGE_OK;
-    double t = drudge_host_remaining(dc->L);
-    return dx_activate(dc->c->conn, w->id, 0, t < DEFAULT_ACTIVATE ? t : DEFAULT_ACTIVATE,
+    double t = drudge_host_remaining(L);
+    return dx_activate(dc->c->conn, dc->w->id, 0, t < DEFAULT_ACTIVATE ? t : DEFAULT_ACTIVATE,
                        &dc->err);
 }
 
@@ -500,35 +435,65 @@ static void check_text(lua_State *L, const char *s, size_t len)
     }
 }
 
+static drudge_code type_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    size_t typed = 0;
+    double left = drudge_host_remaining(L);
+    int64_t deadline = drudge_mono_us() + (int64_t)(left * 1e6);
+    drudge_code rc = activate_for(L, dc);
+    if (rc == DRUDGE_OK)
+        rc = dx_type(dc->c->conn, dc->text, dc->len, (unsigned)dc->delay * 1000, deadline, &typed,
+                     &dc->err);
+    if (rc == DRUDGE_OK)
+        drudge_call_int(call, "typed", (int64_t)typed);
+    return done(dc, rc);
+}
+
 /* desktop.type(text [, { delay_ms = 12, window = w }]) */
 static int l_type(lua_State *L)
 {
-    size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
+    dcall dc = {0};
+    dc.text = luaL_checklstring(L, 1, &dc.len);
     check_opts(L, 2, "type");
-    check_text(L, text, len);
-    lua_Integer delay = opt_int(L, 2, "delay_ms", DEFAULT_DELAY_MS, 0, 1000, "type");
-    dwindow *w = opt_window(L, 2, "type");
+    check_text(L, dc.text, dc.len);
+    dc.delay = opt_int(L, 2, "delay_ms", DEFAULT_DELAY_MS, 0, 1000, "type");
+    dc.w = opt_window(L, 2, "type");
     drudge_buf req = {0};
     drudge_buf_puts(&req, "{\"text\":");
-    drudge_buf_json_str(&req, text, len);
-    drudge_buf_printf(&req, ",\"delay_ms\":%lld", (long long)delay);
-    if (w)
-        drudge_buf_printf(&req, ",\"window\":%lu", (unsigned long)w->id);
+    drudge_buf_json_str(&req, dc.text, dc.len);
+    drudge_buf_printf(&req, ",\"delay_ms\":%lld", (long long)dc.delay);
+    if (dc.w)
+        drudge_buf_printf(&req, ",\"window\":%lu", (unsigned long)dc.w->id);
     drudge_buf_puts(&req, "}");
-    dcall dc;
-    int live = call_begin_buf(&dc, L, "type", &req);
-    drudge_code rc = DRUDGE_OK;
-    if (live) {
-        size_t typed = 0;
-        double left = drudge_host_remaining(L);
-        int64_t deadline = drudge_mono_us() + (int64_t)(left * 1e6);
-        if (!(rc = activate_for(&dc, w)))
-            rc = dx_type(dc.c->conn, text, len, (unsigned)delay * 1000, deadline, &typed, &dc.err);
-        json_int(&dc.resp, "typed", (long long)typed);
-    }
-    call_end(&dc, rc);
+    desktop_call_buf(L, "type", &req, type_live, &dc);
     return 0;
+}
+
+/* Keeps track of keys held down, so the end of the attempt releases them. */
+static void note_key(dctx *c, const char *seq, int down)
+{
+    if (down == 1 && c->ndown < MAX_DOWN)
+        c->down[c->ndown++] = drudge_xstrdup(seq);
+    for (int i = 0; down == 0 && i < c->ndown; i++)
+        if (!strcmp(c->down[i], seq)) {
+            free(c->down[i]);
+            c->down[i] = c->down[--c->ndown];
+            break;
+        }
+}
+
+static drudge_code key_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    drudge_code rc = activate_for(L, dc);
+    if (rc == DRUDGE_OK)
+        rc = dx_key(dc->c->conn, dc->text, dc->down, (unsigned)dc->delay * 1000, &dc->err);
+    if (rc == DRUDGE_OK)
+        note_key(dc->c, dc->text, dc->down);
+    return done(dc, rc);
 }
 
 static int key_common(lua_State *L, const char *fn, int down)
@@ -546,31 +511,17 @@ static int key_common(lua_State *L, const char *fn, int down)
                                              "ctrl, alt, shift, super, Return, Tab, Escape, "
                                              "BackSpace, Delete, F1, a, ...)",
                                              bad, seq));
-    lua_Integer delay = opt_int(L, 2, "delay_ms", DEFAULT_DELAY_MS, 0, 1000, fn);
-    dwindow *w = opt_window(L, 2, fn);
+    dcall dc = {.text = seq, .down = down};
+    dc.delay = opt_int(L, 2, "delay_ms", DEFAULT_DELAY_MS, 0, 1000, fn);
+    dc.w = opt_window(L, 2, fn);
     drudge_buf req = {0};
     drudge_buf_puts(&req, "{\"keys\":");
     drudge_buf_json_str(&req, seq, strlen(seq));
-    drudge_buf_printf(&req, ",\"delay_ms\":%lld", (long long)delay);
-    if (w)
-        drudge_buf_printf(&req, ",\"window\":%lu", (unsigned long)w->id);
+    drudge_buf_printf(&req, ",\"delay_ms\":%lld", (long long)dc.delay);
+    if (dc.w)
+        drudge_buf_printf(&req, ",\"window\":%lu", (unsigned long)dc.w->id);
     drudge_buf_puts(&req, "}");
-    dcall dc;
-    int live = call_begin_buf(&dc, L, fn, &req);
-    drudge_code rc = DRUDGE_OK;
-    if (live && !(rc = activate_for(&dc, w))) {
-        rc = dx_key(dc.c->conn, seq, down, (unsigned)delay * 1000, &dc.err);
-        if (!rc && down == 1 && dc.c->ndown < MAX_DOWN)
-            dc.c->down[dc.c->ndown++] = drudge_xstrdup(seq);
-        if (!rc && down == 0)
-            for (int i = 0; i < dc.c->ndown; i++)
-                if (!strcmp(dc.c->down[i], seq)) {
-                    free(dc.c->down[i]);
-                    dc.c->down[i] = dc.c->down[--dc.c->ndown];
-                    break;
-                }
-    }
-    call_end(&dc, rc);
+    desktop_call_buf(L, fn, &req, key_live, &dc);
     return 0;
 }
 
@@ -592,20 +543,60 @@ static int l_key_up(lua_State *L)
 
 /* --- mouse --- */
 
+static drudge_code move_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    return done(dc, dx_move(dc->c->conn, (int)dc->x, (int)dc->y, &dc->err));
+}
+
 /* desktop.move(x, y) */
 static int l_move(lua_State *L)
 {
-    lua_Integer x = luaL_checkinteger(L, 1), y = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, x >= 0 && x < 65536, 1, "x must be a screen coordinate >= 0");
-    luaL_argcheck(L, y >= 0 && y < 65536, 2, "y must be a screen coordinate >= 0");
+    dcall dc = {0};
+    dc.x = luaL_checkinteger(L, 1);
+    dc.y = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, dc.x >= 0 && dc.x < 65536, 1, "x must be a screen coordinate >= 0");
+    luaL_argcheck(L, dc.y >= 0 && dc.y < 65536, 2, "y must be a screen coordinate >= 0");
     char req[96];
-    snprintf(req, sizeof req, "{\"x\":%lld,\"y\":%lld}", (long long)x, (long long)y);
-    dcall dc;
-    drudge_code rc = DRUDGE_OK;
-    if (call_begin(&dc, L, "move", req))
-        rc = dx_move(dc.c->conn, (int)x, (int)y, &dc.err);
-    call_end(&dc, rc);
+    snprintf(req, sizeof req, "{\"x\":%lld,\"y\":%lld}", (long long)dc.x, (long long)dc.y);
+    desktop_call(L, "move", req, move_live, &dc);
     return 0;
+}
+
+/* Where a click goes: relative to the window (its centre without x, y),
+ * else x, y, else where the pointer is. */
+static drudge_code click_point(dcall *dc, int *ax, int *ay)
+{
+    *ax = (int)dc->x, *ay = (int)dc->y;
+    if (!dc->w && !dc->has_xy)
+        return dx_mouse_location(dc->c->conn, ax, ay, &dc->err);
+    if (!dc->w)
+        return DRUDGE_OK;
+    int wx = 0, wy = 0, ww = 0, wh = 0;
+    drudge_code rc = dx_check_window(dc->c->conn, dc->w->id, &dc->err);
+    if (rc == DRUDGE_OK)
+        rc = dx_geometry(dc->c->conn, dc->w->id, &wx, &wy, &ww, &wh, &dc->err);
+    *ax = wx + (dc->has_xy ? (int)dc->x : ww / 2);
+    *ay = wy + (dc->has_xy ? (int)dc->y : wh / 2);
+    return rc;
+}
+
+static drudge_code click_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    int ax, ay;
+    drudge_code rc = click_point(dc, &ax, &ay);
+    if (rc == DRUDGE_OK && (dc->w || dc->has_xy))
+        rc = dx_move(dc->c->conn, ax, ay, &dc->err);
+    if (rc == DRUDGE_OK)
+        rc = dx_click(dc->c->conn, (int)dc->button, (int)dc->count, 80000, &dc->err);
+    if (rc == DRUDGE_OK) {
+        drudge_call_int(call, "x", ax);
+        drudge_call_int(call, "y", ay);
+    }
+    return done(dc, rc);
 }
 
 /* desktop.click{ x, y, button = 1, count = 1, window = w }: x, y are relative
@@ -614,75 +605,71 @@ static int l_click(lua_State *L)
 {
     if (!lua_isnoneornil(L, 1))
         luaL_checktype(L, 1, LUA_TTABLE);
-    int has_xy = 0;
-    lua_Integer x = 0, y = 0;
+    dcall dc = {0};
     if (lua_istable(L, 1)) {
         lua_getfield(L, 1, "x");
         lua_getfield(L, 1, "y");
-        has_xy = !lua_isnil(L, -2) || !lua_isnil(L, -1);
+        dc.has_xy = !lua_isnil(L, -2) || !lua_isnil(L, -1);
         lua_pop(L, 2);
     }
-    if (has_xy) {
-        x = opt_int(L, 1, "x", -1, -65535, 65535, "click");
-        y = opt_int(L, 1, "y", -1, -65535, 65535, "click");
-        if (x == -1 || y == -1)
+    if (dc.has_xy) {
+        dc.x = opt_int(L, 1, "x", -1, -65535, 65535, "click");
+        dc.y = opt_int(L, 1, "y", -1, -65535, 65535, "click");
+        if (dc.x == -1 || dc.y == -1)
             return luaL_error(L, "desktop.click: give both 'x' and 'y', or neither");
     }
-    lua_Integer button = opt_int(L, 1, "button", 1, 1, 9, "click");
-    lua_Integer count = opt_int(L, 1, "count", 1, 1, 10, "click");
-    dwindow *w = opt_window(L, 1, "click");
+    dc.button = opt_int(L, 1, "button", 1, 1, 9, "click");
+    dc.count = opt_int(L, 1, "count", 1, 1, 10, "click");
+    dc.w = opt_window(L, 1, "click");
     drudge_buf req = {0};
     drudge_buf_puts(&req, "{");
-    if (has_xy) {
-        json_int(&req, "x", x);
-        json_int(&req, "y", y);
+    if (dc.has_xy) {
+        drudge_json_int(&req, "x", dc.x);
+        drudge_json_int(&req, "y", dc.y);
     }
-    json_int(&req, "button", button);
-    json_int(&req, "count", count);
-    if (w)
-        json_int(&req, "window", (long long)w->id);
+    drudge_json_int(&req, "button", dc.button);
+    drudge_json_int(&req, "count", dc.count);
+    if (dc.w)
+        drudge_json_int(&req, "window", (int64_t)dc.w->id);
     drudge_buf_puts(&req, "}");
-    dcall dc;
-    int live = call_begin_buf(&dc, L, "click", &req);
-    drudge_code rc = DRUDGE_OK;
-    if (live) {
-        int ax = (int)x, ay = (int)y;
-        if (w) {
-            int wx = 0, wy = 0, ww = 0, wh = 0;
-            rc = dx_check_window(dc.c->conn, w->id, &dc.err);
-            if (!rc)
-                rc = dx_geometry(dc.c->conn, w->id, &wx, &wy, &ww, &wh, &dc.err);
-            ax = wx + (has_xy ? (int)x : ww / 2);
-            ay = wy + (has_xy ? (int)y : wh / 2);
-        } else if (!has_xy) {
-            rc = dx_mouse_location(dc.c->conn, &ax, &ay, &dc.err);
-        }
-        if (!rc && (w || has_xy))
-            rc = dx_move(dc.c->conn, ax, ay, &dc.err);
-        if (!rc)
-            rc = dx_click(dc.c->conn, (int)button, (int)count, 80000, &dc.err);
-        json_int(&dc.resp, "x", ax);
-        json_int(&dc.resp, "y", ay);
-    }
-    call_end(&dc, rc);
+    desktop_call_buf(L, "click", &req, click_live, &dc);
     return 0;
+}
+
+static drudge_code mouse_location_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    int x = 0, y = 0;
+    drudge_code rc = dx_mouse_location(dc->c->conn, &x, &y, &dc->err);
+    if (rc == DRUDGE_OK) {
+        drudge_call_int(call, "x", x);
+        drudge_call_int(call, "y", y);
+    }
+    return done(dc, rc);
 }
 
 /* desktop.mouse_location() -> x, y */
 static int l_mouse_location(lua_State *L)
 {
-    dcall dc;
-    drudge_code rc = DRUDGE_OK;
-    if (call_begin(&dc, L, "mouse_location", "{}")) {
-        int x = 0, y = 0;
-        rc = dx_mouse_location(dc.c->conn, &x, &y, &dc.err);
-        json_int(&dc.resp, "x", x);
-        json_int(&dc.resp, "y", y);
-    }
-    call_end(&dc, rc);
+    dcall dc = {0};
+    desktop_call(L, "mouse_location", "{}", mouse_location_live, &dc);
     lua_pushinteger(L, field_int(L, -1, "x"));
     lua_pushinteger(L, field_int(L, -2, "y"));
     return 2;
+}
+
+static drudge_code scroll_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    lua_Integer dy = dc->dy, dx = dc->dx;
+    drudge_code rc = DRUDGE_OK;
+    if (dy)
+        rc = dx_click(dc->c->conn, dy > 0 ? 5 : 4, (int)(dy > 0 ? dy : -dy), 20000, &dc->err);
+    if (rc == DRUDGE_OK && dx)
+        rc = dx_click(dc->c->conn, dx > 0 ? 7 : 6, (int)(dx > 0 ? dx : -dx), 20000, &dc->err);
+    return done(dc, rc);
 }
 
 /* desktop.scroll{ dy = n, dx = n }: dy > 0 scrolls down, dx > 0 right, in
@@ -690,30 +677,23 @@ static int l_mouse_location(lua_State *L)
 static int l_scroll(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_Integer dy = opt_int(L, 1, "dy", 0, -1000, 1000, "scroll");
-    lua_Integer dx = opt_int(L, 1, "dx", 0, -1000, 1000, "scroll");
-    if (!dx && !dy)
+    dcall dc = {0};
+    dc.dy = opt_int(L, 1, "dy", 0, -1000, 1000, "scroll");
+    dc.dx = opt_int(L, 1, "dx", 0, -1000, 1000, "scroll");
+    if (!dc.dx && !dc.dy)
         return luaL_error(L, "desktop.scroll: give 'dy' (down > 0) or 'dx' (right > 0)");
     char req[96];
-    snprintf(req, sizeof req, "{\"dy\":%lld,\"dx\":%lld}", (long long)dy, (long long)dx);
-    dcall dc;
-    drudge_code rc = DRUDGE_OK;
-    if (call_begin(&dc, L, "scroll", req)) {
-        if (dy)
-            rc = dx_click(dc.c->conn, dy > 0 ? 5 : 4, (int)(dy > 0 ? dy : -dy), 20000, &dc.err);
-        if (!rc && dx)
-            rc = dx_click(dc.c->conn, dx > 0 ? 7 : 6, (int)(dx > 0 ? dx : -dx), 20000, &dc.err);
-    }
-    call_end(&dc, rc);
+    snprintf(req, sizeof req, "{\"dy\":%lld,\"dx\":%lld}", (long long)dc.dy, (long long)dc.dx);
+    desktop_call(L, "scroll", req, scroll_live, &dc);
     return 0;
 }
 
 /* --- finding windows --- */
 
-typedef struct match_args {
+struct match_args {
     dx_match m;
     double timeout;
-} match_args;
+};
 
 static const char *opt_pattern(lua_State *L, int t, const char *k, const char *fn)
 {
@@ -755,15 +735,14 @@ static void match_json(drudge_buf *b, const match_args *a)
 {
     drudge_buf_puts(b, "{");
     if (a->m.name)
-        json_str(b, "name", a->m.name);
+        drudge_json_str(b, "name", a->m.name);
     if (a->m.cls)
-        json_str(b, "class", a->m.cls);
+        drudge_json_str(b, "class", a->m.cls);
     if (a->m.instance)
-        json_str(b, "instance", a->m.instance);
+        drudge_json_str(b, "instance", a->m.instance);
     if (a->m.pid)
-        json_int(b, "pid", a->m.pid);
-    drudge_buf_printf(b, "%s\"visible_only\":%s", b->len > 1 ? "," : "",
-                      a->m.visible_only ? "true" : "false");
+        drudge_json_int(b, "pid", a->m.pid);
+    drudge_json_bool(b, "visible_only", a->m.visible_only);
 }
 
 /* What was looked for, for error messages: name ~ 'x', class ~ 'y'. */
@@ -781,6 +760,27 @@ static void match_text(char *out, size_t n, const match_args *a)
         snprintf(out + k, n - (size_t)k, "%spid %ld", k ? ", " : "", a->m.pid);
 }
 
+static drudge_code find_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    Window *ws = NULL;
+    size_t n = 0;
+    drudge_code rc = dx_find(dc->c->conn, &dc->match->m, &ws, &n, &dc->err);
+    if (rc == DRUDGE_OK) {
+        drudge_buf *b = drudge_call_value(call, "windows");
+        drudge_buf_puts(b, "[");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                drudge_buf_puts(b, ",");
+            window_json(dc->c, b, ws[i]);
+        }
+        drudge_buf_puts(b, "]");
+    }
+    free(ws);
+    return done(dc, rc);
+}
+
 /* desktop.find_windows{ name, class, instance, pid, visible_only = true } -> { window... } */
 static int l_find_windows(lua_State *L)
 {
@@ -789,23 +789,8 @@ static int l_find_windows(lua_State *L)
     drudge_buf req = {0};
     match_json(&req, &a);
     drudge_buf_puts(&req, "}");
-    dcall dc;
-    int live = call_begin_buf(&dc, L, "find_windows", &req);
-    drudge_code rc = DRUDGE_OK;
-    if (live) {
-        Window *ws = NULL;
-        size_t n = 0;
-        rc = dx_find(dc.c->conn, &a.m, &ws, &n, &dc.err);
-        drudge_buf_puts(&dc.resp, "\"windows\":[");
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                drudge_buf_puts(&dc.resp, ",");
-            window_json(dc.c, &dc.resp, ws[i]);
-        }
-        drudge_buf_puts(&dc.resp, "]");
-        free(ws);
-    }
-    call_end(&dc, rc);
+    dcall dc = {.match = &a};
+    desktop_call_buf(L, "find_windows", &req, find_live, &dc);
     lua_getfield(L, -1, "windows");
     int t = lua_gettop(L);
     lua_Integer n = luaL_len(L, t);
@@ -819,66 +804,66 @@ static int l_find_windows(lua_State *L)
     return 1;
 }
 
+static drudge_code wait_window_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    double left = drudge_host_remaining(L);
+    double t = dc->timeout < left ? dc->timeout : left;
+    int64_t until = drudge_mono_us() + (int64_t)(t * 1e6);
+    for (;;) {
+        Window *ws = NULL;
+        size_t n = 0;
+        drudge_code rc = dx_find(dc->c->conn, &dc->match->m, &ws, &n, &dc->err);
+        if (rc == DRUDGE_OK && n)
+            window_json(dc->c, drudge_call_value(call, "window"), ws[0]);
+        free(ws);
+        if (rc != DRUDGE_OK || n)
+            return done(dc, rc);
+        if (drudge_mono_us() > until) {
+            char what[600];
+            match_text(what, sizeof what, dc->match);
+            return drudge_call_fail(call, DRUDGE_ENOTFOUND,
+                                    "desktop.wait_window: no window with %s appeared within %g s",
+                                    what, t);
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* desktop.wait_window{ name, class, instance, pid, visible_only, timeout = 10 } -> window */
 static int l_wait_window(lua_State *L)
 {
     match_args a;
     read_match(L, &a, "wait_window");
-    a.timeout = opt_num(L, 1, "timeout", DEFAULT_WAIT_WINDOW, "wait_window");
+    dcall dc = {.match = &a};
+    dc.timeout = opt_num(L, 1, "timeout", DEFAULT_WAIT_WINDOW, "wait_window");
     drudge_buf req = {0};
     match_json(&req, &a);
-    drudge_buf_printf(&req, ",\"timeout\":%g}", a.timeout);
-    dcall dc;
-    int live = call_begin_buf(&dc, L, "wait_window", &req);
-    drudge_code rc = DRUDGE_OK;
-    if (live) {
-        double left = drudge_host_remaining(L);
-        double t = a.timeout < left ? a.timeout : left;
-        int64_t until = drudge_mono_us() + (int64_t)(t * 1e6);
-        for (;;) {
-            Window *ws = NULL;
-            size_t n = 0;
-            if ((rc = dx_find(dc.c->conn, &a.m, &ws, &n, &dc.err)))
-                break;
-            if (n) {
-                drudge_buf_puts(&dc.resp, "\"window\":");
-                window_json(dc.c, &dc.resp, ws[0]);
-                free(ws);
-                break;
-            }
-            free(ws);
-            if (drudge_mono_us() > until) {
-                char what[600];
-                match_text(what, sizeof what, &a);
-                rc = drudge_seterr(&dc.err, DRUDGE_ENOTFOUND,
-                                   "desktop.wait_window: no window with %s appeared within %g s",
-                                   what, t);
-                break;
-            }
-            struct timespec ts = {0, 50 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    call_end(&dc, rc);
+    drudge_buf_printf(&req, ",\"timeout\":%g}", dc.timeout);
+    desktop_call_buf(L, "wait_window", &req, wait_window_live, &dc);
     lua_getfield(L, -1, "window");
     push_window_json(L, -1);
     return 1;
 }
 
+static drudge_code active_window_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    Window w = None;
+    drudge_code rc = dx_active_window(dc->c->conn, &w, &dc->err);
+    if (rc == DRUDGE_OK && w != None)
+        window_json(dc->c, drudge_call_value(call, "window"), w);
+    return done(dc, rc);
+}
+
 /* desktop.active_window() -> window or nil */
 static int l_active_window(lua_State *L)
 {
-    dcall dc;
-    drudge_code rc = DRUDGE_OK;
-    if (call_begin(&dc, L, "active_window", "{}")) {
-        Window w = None;
-        rc = dx_active_window(dc.c->conn, &w, &dc.err);
-        if (!rc && w != None) {
-            drudge_buf_puts(&dc.resp, "\"window\":");
-            window_json(dc.c, &dc.resp, w);
-        }
-    }
-    call_end(&dc, rc);
+    dcall dc = {0};
+    desktop_call(L, "active_window", "{}", active_window_live, &dc);
     lua_getfield(L, -1, "window");
     if (lua_isnil(L, -1))
         return 1;
@@ -916,6 +901,32 @@ static drudge_code write_file(const char *path, const void *data, size_t len, dr
     return DRUDGE_OK;
 }
 
+static drudge_code screenshot_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    drudge_buf png = {0};
+    int width = 0, height = 0;
+    drudge_code rc = DRUDGE_OK;
+    if (dc->w)
+        rc = dx_check_window(dc->c->conn, dc->w->id, &dc->err);
+    if (rc == DRUDGE_OK)
+        rc = dx_screenshot(dc->c->conn, dc->w ? dc->w->id : None, &png, &width, &height, &dc->err);
+    if (rc == DRUDGE_OK && dc->full)
+        rc = write_file(dc->full, png.data, png.len, &dc->err);
+    if (rc == DRUDGE_OK) {
+        drudge_call_bytes(call, "sha256", png.data, png.len, "image/png", 1);
+        drudge_call_int(call, "width", width);
+        drudge_call_int(call, "height", height);
+        drudge_call_int(call, "size", (int64_t)png.len);
+        drudge_call_str(call, "content_type", "image/png");
+        if (dc->path)
+            drudge_call_str(call, "path", dc->path);
+    }
+    drudge_buf_free(&png);
+    return done(dc, rc);
+}
+
 /* Takes the screenshot (live or replayed) and pushes the result table. */
 static int screenshot(lua_State *L, const char *name, dwindow *w, const char *path,
                       const char *full)
@@ -923,36 +934,12 @@ static int screenshot(lua_State *L, const char *name, dwindow *w, const char *pa
     drudge_buf req = {0};
     drudge_buf_puts(&req, "{");
     if (w)
-        json_int(&req, "window", (long long)w->id);
+        drudge_json_int(&req, "window", (int64_t)w->id);
     if (path)
-        json_str(&req, "path", path);
+        drudge_json_str(&req, "path", path);
     drudge_buf_puts(&req, "}");
-    dcall dc;
-    int live = call_begin_buf(&dc, L, name, &req);
-    drudge_code rc = DRUDGE_OK;
-    if (live) {
-        drudge_buf png = {0};
-        int width = 0, height = 0;
-        if (w)
-            rc = dx_check_window(dc.c->conn, w->id, &dc.err);
-        if (!rc)
-            rc = dx_screenshot(dc.c->conn, w ? w->id : None, &png, &width, &height, &dc.err);
-        if (!rc && full)
-            rc = write_file(full, png.data, png.len, &dc.err);
-        if (!rc) {
-            char sha[65];
-            drudge_rec_payload(dc.rec, png.data, png.len, "image/png", sha);
-            json_str(&dc.resp, "sha256", sha);
-            json_int(&dc.resp, "width", width);
-            json_int(&dc.resp, "height", height);
-            json_int(&dc.resp, "size", (long long)png.len);
-            json_str(&dc.resp, "content_type", "image/png");
-            if (path)
-                json_str(&dc.resp, "path", path);
-        }
-        drudge_buf_free(&png);
-    }
-    call_end(&dc, rc);
+    dcall dc = {.w = w, .path = path, .full = full};
+    desktop_call_buf(L, name, &req, screenshot_live, &dc);
     return 1;
 }
 
@@ -993,47 +980,52 @@ static void on_step_error(lua_State *L, int seq)
     lua_settop(L, top);
 }
 
+static drudge_code release_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    release_desktop(ud);
+    return DRUDGE_OK;
+}
+
 /* desktop.release(): lets other tasks have the desktop before this attempt
  * ends (keys held down are released first). */
 static int l_release(lua_State *L)
 {
     dctx *c = find_ctx(L);
-    drudge_rec *rec = drudge_rec_from_lua(L);
     if (!c->acquired)
         return 0;
-    int seq = drudge_rec_begin(rec, "desktop", "release", "{}");
-    if (!drudge_rec_replaying(rec))
-        release_desktop(c);
+    drudge_call_spec spec = {
+        .kind = "desktop", .name = "release", .request = "{}", .live = release_live, .ud = c};
+    drudge_call(L, &spec);
     c->acquired = 0;
-    drudge_rec_end(rec, seq, "ok", "{}", NULL);
     return 0;
 }
 
 /* --- window methods --- */
 
-typedef drudge_code (*win_op)(dcall *dc, dwindow *w, lua_State *L);
+/* A window method's live part: checks the window still exists, then op. */
+static drudge_code window_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    dwindow *w = dc->w;
+    drudge_code rc = dx_check_window(dc->c->conn, w->id, &dc->err);
+    if (rc == DRUDGE_ENOTFOUND && w->title[0])
+        drudge_seterr(&dc->err, rc,
+                      "desktop: window 0x%lx (\"%s\") no longer exists (it was "
+                      "closed)",
+                      (unsigned long)w->id, w->title);
+    if (rc == DRUDGE_OK)
+        rc = dc->op(dc, w, L);
+    return done(dc, rc);
+}
 
-/* A recorded window method: checks the window still exists, then op. */
+/* A recorded window method: pushes its response table. */
 static int window_call(lua_State *L, const char *name, win_op op, const char *extra, double timeout)
 {
-    dwindow *w = check_window(L, 1);
+    dcall dc = {.w = check_window(L, 1), .op = op, .timeout = timeout};
     drudge_buf req = {0};
-    drudge_buf_printf(&req, "{\"window\":%lu%s}", (unsigned long)w->id, extra ? extra : "");
-    dcall dc;
-    int live = call_begin_buf(&dc, L, name, &req);
-    dc.timeout = timeout;
-    drudge_code rc = DRUDGE_OK;
-    if (live) {
-        rc = dx_check_window(dc.c->conn, w->id, &dc.err);
-        if (rc == DRUDGE_ENOTFOUND && w->title[0])
-            drudge_seterr(&dc.err, rc,
-                          "desktop: window 0x%lx (\"%s\") no longer exists (it was "
-                          "closed)",
-                          (unsigned long)w->id, w->title);
-        if (!rc)
-            rc = op(&dc, w, L);
-    }
-    call_end(&dc, rc);
+    drudge_buf_printf(&req, "{\"window\":%lu%s}", (unsigned long)dc.w->id, extra ? extra : "");
+    desktop_call_buf(L, name, &req, window_live, &dc);
     return 1;
 }
 
@@ -1041,7 +1033,8 @@ static drudge_code op_title(dcall *dc, dwindow *w, lua_State *L)
 {
     drudge_buf t = {0};
     drudge_code rc = dx_title(dc->c->conn, w->id, &t, &dc->err);
-    json_str(&dc->resp, "title", t.data ? t.data : "");
+    if (rc == DRUDGE_OK)
+        drudge_call_lstr(dc->call, "title", t.data ? t.data : "", t.len);
     drudge_buf_free(&t);
     return rc;
 }
@@ -1057,7 +1050,8 @@ static drudge_code op_class(dcall *dc, dwindow *w, lua_State *L)
 {
     drudge_buf t = {0};
     drudge_code rc = dx_class(dc->c->conn, w->id, &t, &dc->err);
-    json_str(&dc->resp, "class", t.data ? t.data : "");
+    if (rc == DRUDGE_OK)
+        drudge_call_lstr(dc->call, "class", t.data ? t.data : "", t.len);
     drudge_buf_free(&t);
     return rc;
 }
@@ -1072,12 +1066,12 @@ static int w_class(lua_State *L)
 static drudge_code op_pid(dcall *dc, dwindow *w, lua_State *L)
 {
     long pid = dx_pid(dc->c->conn, w->id);
+    if (dc->c->conn->lost)
+        return drudge_seterr(&dc->err, DRUDGE_ECONNECT,
+                             "desktop: lost the connection to X display '%s'", dc->c->conn->name);
     if (pid)
-        json_int(&dc->resp, "pid", pid);
-    return dc->c->conn->lost
-               ? drudge_seterr(&dc->err, DRUDGE_ECONNECT,
-                               "desktop: lost the connection to X display '%s'", dc->c->conn->name)
-               : DRUDGE_OK;
+        drudge_call_int(dc->call, "pid", pid);
+    return DRUDGE_OK;
 }
 
 static int w_pid(lua_State *L)
@@ -1091,10 +1085,12 @@ static drudge_code op_geometry(dcall *dc, dwindow *w, lua_State *L)
 {
     int x, y, width, height;
     drudge_code rc = dx_geometry(dc->c->conn, w->id, &x, &y, &width, &height, &dc->err);
-    json_int(&dc->resp, "x", x);
-    json_int(&dc->resp, "y", y);
-    json_int(&dc->resp, "width", width);
-    json_int(&dc->resp, "height", height);
+    if (rc != DRUDGE_OK)
+        return rc;
+    drudge_call_int(dc->call, "x", x);
+    drudge_call_int(dc->call, "y", y);
+    drudge_call_int(dc->call, "width", width);
+    drudge_call_int(dc->call, "height", height);
     return rc;
 }
 
@@ -1186,54 +1182,60 @@ static int w_close(lua_State *L)
     return 0;
 }
 
+static drudge_code exists_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    drudge_code rc = dx_check_window(dc->c->conn, dc->w->id, &dc->err);
+    if (rc == DRUDGE_OK || rc == DRUDGE_ENOTFOUND)
+        drudge_call_bool(call, "exists", rc == DRUDGE_OK);
+    return done(dc, rc == DRUDGE_ENOTFOUND ? DRUDGE_OK : rc);
+}
+
 /* w:exists() -> boolean: false for a window that was closed. */
 static int w_exists(lua_State *L)
 {
-    dwindow *w = check_window(L, 1);
+    dcall dc = {.w = check_window(L, 1)};
     char req[64];
-    snprintf(req, sizeof req, "{\"window\":%lu}", (unsigned long)w->id);
-    dcall dc;
-    drudge_code rc = DRUDGE_OK;
-    if (call_begin(&dc, L, "window.exists", req)) {
-        rc = dx_check_window(dc.c->conn, w->id, &dc.err);
-        drudge_buf_printf(&dc.resp, "\"exists\":%s", rc ? "false" : "true");
-        if (rc == DRUDGE_ENOTFOUND)
-            rc = DRUDGE_OK;
-    }
-    call_end(&dc, rc);
+    snprintf(req, sizeof req, "{\"window\":%lu}", (unsigned long)dc.w->id);
+    desktop_call(L, "window.exists", req, exists_live, &dc);
     lua_getfield(L, -1, "exists");
     return 1;
+}
+
+static drudge_code wait_closed_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    dcall *dc = ud;
+    dc->call = call;
+    int64_t until = drudge_mono_us() + (int64_t)(dc->timeout * 1e6);
+    int gone = 0;
+    for (;;) {
+        drudge_code rc = dx_gone(dc->c->conn, dc->w->id, &gone, &dc->err);
+        if (rc != DRUDGE_OK || gone)
+            return done(dc, rc);
+        if (drudge_mono_us() > until)
+            return drudge_call_fail(call, DRUDGE_ESTATE,
+                                    "desktop: window 0x%lx (\"%s\") was still open after %g s",
+                                    (unsigned long)dc->w->id, dc->w->title, dc->timeout);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* w:wait_closed{ timeout = 10 }: waits until the window is gone (closed,
  * or unmapped); a system error past the timeout. */
 static int w_wait_closed(lua_State *L)
 {
-    dwindow *w = check_window(L, 1);
+    dcall dc = {.w = check_window(L, 1)};
     if (!lua_isnoneornil(L, 2))
         luaL_checktype(L, 2, LUA_TTABLE);
     double t = opt_num(L, 2, "timeout", DEFAULT_WAIT_WINDOW, "wait_closed");
     double left = drudge_host_remaining(L);
-    t = t < left ? t : left;
+    dc.timeout = t < left ? t : left;
     char req[96];
-    snprintf(req, sizeof req, "{\"window\":%lu,\"timeout\":%g}", (unsigned long)w->id, t);
-    dcall dc;
-    drudge_code rc = DRUDGE_OK;
-    if (call_begin(&dc, L, "window.wait_closed", req)) {
-        int64_t until = drudge_mono_us() + (int64_t)(t * 1e6);
-        int gone = 0;
-        while (!(rc = dx_gone(dc.c->conn, w->id, &gone, &dc.err)) && !gone) {
-            if (drudge_mono_us() > until) {
-                rc = drudge_seterr(&dc.err, DRUDGE_ESTATE,
-                                   "desktop: window 0x%lx (\"%s\") was still open after %g s",
-                                   (unsigned long)w->id, w->title, t);
-                break;
-            }
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    call_end(&dc, rc);
+    snprintf(req, sizeof req, "{\"window\":%lu,\"timeout\":%g}", (unsigned long)dc.w->id,
+             dc.timeout);
+    desktop_call(L, "window.wait_closed", req, wait_closed_live, &dc);
     return 0;
 }
 
@@ -1262,9 +1264,7 @@ static int w_index(lua_State *L)
         lua_pushinteger(L, (lua_Integer)w->id);
         return 1;
     }
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "methods");
-    lua_getfield(L, -1, k);
+    lua_getfield(L, lua_upvalueindex(1), k); /* the methods */
     return 1;
 }
 
@@ -1302,21 +1302,12 @@ static void open_window_mt(lua_State *L)
                                        {"wait_closed", w_wait_closed},
                                        {"screenshot", w_screenshot},
                                        {NULL, NULL}};
-    if (!luaL_newmetatable(L, WINDOW_MT)) {
-        lua_pop(L, 1);
-        return;
-    }
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "methods");
-    lua_pushcfunction(L, w_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, w_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, w_eq);
-    lua_setfield(L, -2, "__eq");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {{"__index", w_index},
+                                    {"__tostring", w_tostring},
+                                    {"__eq", w_eq},
+                                    {"__metatable", NULL},
+                                    {NULL, NULL}};
+    drudge_lua_class(L, WINDOW_MT, meta, methods);
 }
 
 /* --- the module --- */
@@ -1353,11 +1344,6 @@ int luaopen_drudge_desktop(lua_State *L)
         lua_setfield(L, -2, "__gc");
         lua_setmetatable(L, -2);
         lua_setfield(L, LUA_REGISTRYINDEX, CTX_KEY);
-        lua_pushcfunction(L, luaopen_drudge_json);
-        lua_call(L, 0, 1);
-        lua_getfield(L, -1, "decode");
-        lua_setfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
-        lua_pop(L, 1);
         open_window_mt(L);
     }
     luaL_newlib(L, fns);

@@ -348,7 +348,8 @@ drudge_code dx_type(dx_conn *c, const char *text, size_t len, unsigned delay_us,
         KeyCode code = 0;
         int shift = 0;
         if (!keymap_find(&km, sym, &code, &shift)) {
-            if ((rc = bind_scratch(c, &km, sym, &code, err)))
+            rc = bind_scratch(c, &km, sym, &code, err);
+            if (rc != DRUDGE_OK)
                 goto cleanup;
         } else {
             for (int j = 0; j < c->nscratch; j++)
@@ -771,7 +772,8 @@ drudge_code dx_activate(dx_conn *c, Window w, int focus_only, double timeout_s, 
 {
     drudge_code rc;
     CHECK_LIVE(c, err);
-    if ((rc = dx_check_window(c, w, err)))
+    rc = dx_check_window(c, w, err);
+    if (rc != DRUDGE_OK)
         return rc;
     XWindowAttributes wa;
     trap();
@@ -796,12 +798,14 @@ drudge_code dx_activate(dx_conn *c, Window w, int focus_only, double timeout_s, 
             XRaiseWindow(c->dpy, w);
         XSetInputFocus(c->dpy, w, RevertToParent, CurrentTime);
     }
-    if ((rc = untrap(c, focus_only ? "focus" : "activate", err)))
+    rc = untrap(c, focus_only ? "focus" : "activate", err);
+    if (rc != DRUDGE_OK)
         return rc;
     int64_t until = drudge_mono_us() + (int64_t)(timeout_s * 1e6);
     for (;;) {
         Window now = None;
-        if ((rc = dx_active_window(c, &now, err)))
+        rc = dx_active_window(c, &now, err);
+        if (rc != DRUDGE_OK)
             return rc;
         if (now == w)
             return DRUDGE_OK;
@@ -880,14 +884,16 @@ drudge_code dx_screenshot(dx_conn *c, Window w, drudge_buf *png, int *width, int
                              c->name);
     if (w != None) {
         XWindowAttributes wa;
-        if ((rc = dx_geometry(c, w, &x, &y, &ww, &wh, err)))
+        rc = dx_geometry(c, w, &x, &y, &ww, &wh, err);
+        if (rc != DRUDGE_OK)
             return rc;
         trap();
         if (XGetWindowAttributes(c->dpy, w, &wa)) { /* inside the border */
             x += wa.border_width;
             y += wa.border_width;
         }
-        if ((rc = untrap(c, "screenshot", err)))
+        rc = untrap(c, "screenshot", err);
+        if (rc != DRUDGE_OK)
             return rc;
         /* What is on screen where the window is: what a person would see. */
         int x2 = x + ww < sw ? x + ww : sw, y2 = y + wh < sh ? y + wh : sh;
@@ -902,7 +908,8 @@ drudge_code dx_screenshot(dx_conn *c, Window w, drudge_buf *png, int *width, int
     trap();
     XImage *img = XGetImage(c->dpy, RootWindow(c->dpy, scr), x, y, (unsigned)ww, (unsigned)wh,
                             AllPlanes, ZPixmap);
-    if ((rc = untrap(c, "screenshot", err))) {
+    rc = untrap(c, "screenshot", err);
+    if (rc != DRUDGE_OK) {
         if (img)
             XDestroyImage(img);
         return rc;

@@ -14,6 +14,7 @@
  * reason; HTTP statuses come back as a response unless raise = true. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,8 +22,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include "drudge/host.h"
+#include "drudge/json.h"
 #include "httpint.h"
 
 #define DEFAULT_TIMEOUT         60.0
@@ -754,39 +757,133 @@ static int resp_index(lua_State *L)
     return 1;
 }
 
-static void push_response(lua_State *L, const http_req *req, const http_resp *resp,
-                          const char *output_arg, int tries)
+/* What push needs besides the response: the request and this try. */
+typedef struct http_call {
+    http_req *req;
+    const char *name;       /* "GET https://...", for messages */
+    const char *output_arg; /* output = as the script gave it */
+    int try;
+} http_call;
+
+/* Replay: writes the recorded body to the output file, as the live call did. */
+static void replay_output(lua_State *L, const http_req *req, const char *data, size_t n)
 {
-    lua_createtable(L, 0, 10);
-    lua_pushinteger(L, resp->status);
-    lua_setfield(L, -2, "status");
-    lua_pushstring(L, req->method);
-    lua_setfield(L, -2, "method");
+    int fd = open(req->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && write(fd, data, n) == (ssize_t)n;
+    if (fd >= 0 && close(fd) != 0)
+        ok = 0;
+    if (!ok)
+        luaL_error(L, "http: replay: cannot write %s: %s", req->output, strerror(errno));
+}
+
+/* A response as push builds the Lua table from it (strings unescaped). */
+typedef struct http_view {
+    long status;
+    int64_t size;
+    const char *url, *raw, *body; /* body NULL: not in memory (output = ...) */
+    size_t url_len, raw_len, body_len;
+} http_view;
+
+/* Live: the values the response JSON was just built from. A keep-alive GET
+ * takes this cheap path instead of reading that JSON back (a tenth of
+ * its instructions); replay reads the recording into the same view. */
+static void view_live(http_req *req, http_view *v)
+{
+    const http_resp *resp = &req->resp;
+    v->status = resp->status;
+    v->size = (int64_t)resp->size;
+    v->url = resp->url;
+    v->url_len = strlen(resp->url);
     if (strchr(resp->url, '@') || strchr(resp->url, '#')) {
-        drudge_buf u = {0};
-        drudge_http_redact_url(resp->url, &u);
-        lua_pushlstring(L, u.data ? u.data : "", u.len);
-        drudge_buf_free(&u);
-    } else {
-        lua_pushstring(L, resp->url);
+        drudge_buf_reset(&req->scratch);
+        drudge_http_redact_url(resp->url, &req->scratch);
+        v->url = req->scratch.data ? req->scratch.data : "";
+        v->url_len = req->scratch.len;
     }
-    lua_setfield(L, -2, "url");
+    v->raw = resp->headers.data ? resp->headers.data : "";
+    v->raw_len = resp->headers.len;
+    v->body = req->output ? NULL : (resp->body.data ? resp->body.data : "");
+    v->body_len = resp->body.len;
+}
+
+/* The body of a recorded response: inline, or its payload (pushed). */
+static const char *recorded_body(lua_State *L, drudge_call_ctx *c, const http_call *hc,
+                                 const http_rec_view *r, size_t *len)
+{
+    if (r->body) {
+        drudge_json_push_string(L, r->body, r->body_len);
+        return lua_tolstring(L, -1, len);
+    }
+    const char *data = drudge_call_payload(c, r->sha256, len);
+    if (!data)
+        luaL_error(L, "http: replay: the body of step %d (%s) was not recorded", drudge_call_seq(c),
+                   hc->name);
+    return data;
+}
+
+/* Replay: the recorded response into v; its strings are pushed. The body
+ * of a download is written to its file, as the live call did. */
+static void view_recorded(lua_State *L, drudge_call_ctx *c, const http_call *hc, http_view *v)
+{
+    http_req *req = hc->req;
+    size_t len;
+    const char *json = drudge_call_response(c, &len);
+    http_rec_view r;
+    if (http_rec_read(json, len, &r) != 0 || http_rec_raw_headers(&r, &req->scratch) != 0)
+        luaL_error(L, "http: replay: step %d's recorded response is not one of http's",
+                   drudge_call_seq(c));
+    v->status = r.status;
+    v->size = r.size;
+    drudge_json_push_string(L, r.url, r.url_len);
+    v->url = lua_tolstring(L, -1, &v->url_len);
+    v->raw = req->scratch.data ? req->scratch.data : "";
+    v->raw_len = req->scratch.len;
+    v->body = recorded_body(L, c, hc, &r, &v->body_len);
+    v->size = (int64_t)v->body_len;
     if (req->output) {
-        lua_pushstring(L, output_arg);
-        lua_setfield(L, -2, "output");
-    } else {
-        lua_pushlstring(L, resp->body.data ? resp->body.data : "", resp->body.len);
-        lua_setfield(L, -2, "body");
+        replay_output(L, req, v->body, v->body_len);
+        v->body = NULL;
     }
-    lua_pushinteger(L, (lua_Integer)resp->size);
-    lua_setfield(L, -2, "size");
-    lua_pushnumber(L, resp->elapsed);
-    lua_setfield(L, -2, "elapsed");
-    lua_pushinteger(L, tries);
-    lua_setfield(L, -2, "attempts");
-    lua_pushlstring(L, resp->headers.data ? resp->headers.data : "", resp->headers.len);
-    lua_setfield(L, -2, "raw_headers");
+}
+
+/* The call path's push: the response table, from the view of the response
+ * (live: the transfer's values; replay: the recording), one builder for
+ * both. A 4xx/5xx with raise = true is raised here, its step marked. */
+static int http_push(lua_State *L, drudge_call_ctx *c, void *ud)
+{
+    http_call *hc = ud;
+    http_req *req = hc->req;
+    lua_createtable(L, 0, 10);
+    int t = lua_gettop(L);
+    http_view v;
+    if (drudge_call_replaying(c))
+        view_recorded(L, c, hc, &v);
+    else
+        view_live(req, &v);
+    if (req->raise && v.status >= 400)
+        return drudge_host_raise(L, "http: %s: HTTP %d", hc->name, (int)v.status);
+    lua_pushinteger(L, v.status);
+    lua_setfield(L, t, "status");
+    lua_pushstring(L, req->method);
+    lua_setfield(L, t, "method");
+    lua_pushlstring(L, v.url, v.url_len);
+    lua_setfield(L, t, "url");
+    if (v.body)
+        lua_pushlstring(L, v.body, v.body_len);
+    else
+        lua_pushstring(L, hc->output_arg);
+    lua_setfield(L, t, v.body ? "body" : "output");
+    lua_pushinteger(L, (lua_Integer)v.size);
+    lua_setfield(L, t, "size");
+    lua_pushnumber(L, req->resp.elapsed); /* timing: not recorded, 0 in replay */
+    lua_setfield(L, t, "elapsed");
+    lua_pushinteger(L, hc->try);
+    lua_setfield(L, t, "attempts");
+    lua_pushlstring(L, v.raw, v.raw_len);
+    lua_setfield(L, t, "raw_headers");
+    lua_settop(L, t);
     luaL_setmetatable(L, HTTP_RESPONSE_MT);
+    return 1;
 }
 
 /* r:json() -> value; raises naming the request and the position. */
@@ -903,15 +1000,6 @@ static double backoff_delay(const http_retry *r, int try)
     return d / 2 + d / 2 * ((double)rand_r(&seed) / RAND_MAX);
 }
 
-static void sleep_s(double s)
-{
-    if (s <= 0)
-        return;
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 /* Seconds to wait before retrying a response, or -1 for no retry. */
 static double retry_delay_status(const http_req *req, const http_resp *resp, int try,
                                  double remaining)
@@ -958,10 +1046,49 @@ static double retry_delay_error(const http_req *req, CURLcode code, int try, dou
     return d < remaining ? d : -1;
 }
 
-/* Raises "http: <name>: <msg>" after recording nothing more. */
-static int raise_call(lua_State *L, const char *name, const char *msg)
+/* The call path's live call: one try. Waits for a slot of the host's
+ * limit, performs, records the response, and says whether another try
+ * follows. */
+static drudge_code http_live(lua_State *L, drudge_call_ctx *c, void *ud)
 {
-    return drudge_host_raise(L, "http: %s: %s", name, msg);
+    http_call *hc = ud;
+    http_req *req = hc->req;
+    http_resp *resp = &req->resp;
+    http_state *st = http_state_get(L);
+    drudge_err err = {0};
+    drudge_http_limit *slot = NULL;
+    http_resp_reset(resp);
+    if (drudge_http_limit_acquire(req->host, req->port, drudge_host_remaining(L), &slot, NULL,
+                                  &err) != DRUDGE_OK)
+        return drudge_call_abort(c, DRUDGE_ECONNECT, "%s", err.msg);
+    double remaining = drudge_host_remaining(L);
+    double cap = req->timeout < remaining ? req->timeout : remaining;
+    if (cap < 0.001) {
+        resp->code = CURLE_OPERATION_TIMEDOUT;
+        snprintf(resp->error, sizeof resp->error, "no time left before the attempt's deadline");
+    } else {
+        http_perform(L, st, req, resp, cap);
+        size_t el = strlen(resp->error);
+        if (resp->code == CURLE_OPERATION_TIMEDOUT && cap < req->timeout)
+            snprintf(resp->error + el, sizeof resp->error - el,
+                     " (capped at %.3g s by the attempt's deadline)", cap);
+    }
+    drudge_http_limit_release(slot);
+    remaining = drudge_host_remaining(L);
+    if (resp->code != CURLE_OK) {
+        double d = retry_delay_error(req, resp->code, hc->try, remaining);
+        http_rec_error(c, resp);
+        if (d >= 0)
+            drudge_call_again(c, d);
+        return DRUDGE_ECONNECT;
+    }
+    double d = retry_delay_status(req, resp, hc->try, remaining);
+    http_rec_response(c, req, resp, drudge_rec_from_lua(L));
+    if (d >= 0)
+        drudge_call_again(c, d);
+    else if (req->raise && resp->status >= 400)
+        drudge_call_mark_error(c, "HTTP error status");
+    return DRUDGE_OK;
 }
 
 static int do_request(lua_State *L, int opts, const char *fn, const char *method, const char *url)
@@ -982,82 +1109,30 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
         http_req_reset(req);
     }
     parse_request(L, req, st, opts, defs, fn, method, url);
-    const char *output_arg = NULL;
+    http_call hc = {.req = req};
     if (req->output) {
         lua_getfield(L, opts, "output");
-        output_arg = lua_tostring(L, -1);
+        hc.output_arg = lua_tostring(L, -1);
     }
     drudge_rec *rec = drudge_rec_from_lua(L);
-    int replaying = drudge_rec_replaying(rec);
     if (req->bearer)
         drudge_rec_add_secret(rec, "bearer", req->bearer);
     if (req->pass)
         drudge_rec_add_secret(rec, "password", req->pass);
     http_rec_request(req, rec);
-    lua_pushfstring(L, "%s %s", req->method, req->shown.data);
-    const char *name = lua_tostring(L, -1);
-    http_resp *resp = &req->resp;
-    for (int try = 1;; try++) {
-        http_resp_reset(resp);
-        double remaining = drudge_host_remaining(L);
-        int seq;
-        if (replaying) {
-            seq = drudge_rec_begin(rec, "http", name, req->rec_request.data);
-            http_rec_replay(L, rec, seq, req, resp);
-        } else {
-            drudge_err err = {0};
-            drudge_http_limit *slot = NULL;
-            if (drudge_http_limit_acquire(req->host, req->port, remaining, &slot, NULL, &err) !=
-                DRUDGE_OK) {
-                seq = drudge_rec_begin(rec, "http", name, req->rec_request.data);
-                drudge_rec_end(rec, seq, "error", NULL, err.msg);
-                return raise_call(L, name, err.msg);
-            }
-            remaining = drudge_host_remaining(L);
-            double cap = req->timeout < remaining ? req->timeout : remaining;
-            seq = drudge_rec_begin(rec, "http", name, req->rec_request.data);
-            if (cap < 0.001) {
-                resp->code = CURLE_OPERATION_TIMEDOUT;
-                snprintf(resp->error, sizeof resp->error,
-                         "no time left before the attempt's deadline");
-            } else {
-                http_perform(L, st, req, resp, cap);
-                size_t el = strlen(resp->error);
-                if (resp->code == CURLE_OPERATION_TIMEDOUT && cap < req->timeout)
-                    snprintf(resp->error + el, sizeof resp->error - el,
-                             " (capped at %.3g s by the attempt's deadline)", cap);
-            }
-            drudge_http_limit_release(slot);
-        }
-        remaining = drudge_host_remaining(L);
-        if (resp->code != CURLE_OK) {
-            double d =
-                replaying ? resp->replay_retry : retry_delay_error(req, resp->code, try, remaining);
-            http_rec_response(&req->rec_response, req, resp, rec, d);
-            drudge_rec_end(rec, seq, "error", req->rec_response.data, resp->error);
-            if (d < 0)
-                return raise_call(L, name, resp->error);
-            if (!replaying)
-                sleep_s(d);
-            continue;
-        }
-        double d = replaying ? resp->replay_retry : retry_delay_status(req, resp, try, remaining);
-        http_rec_response(&req->rec_response, req, resp, rec, d);
-        int bad = req->raise && resp->status >= 400 && d < 0;
-        drudge_rec_end(rec, seq, bad ? "error" : "ok", req->rec_response.data,
-                       bad ? "HTTP error status" : NULL);
-        if (d >= 0) {
-            if (!replaying)
-                sleep_s(d);
-            continue;
-        }
-        if (bad) {
-            char msg[64];
-            snprintf(msg, sizeof msg, "HTTP %ld", resp->status);
-            return raise_call(L, name, msg);
-        }
-        push_response(L, req, resp, output_arg, try);
-        return 1;
+    hc.name = lua_pushfstring(L, "%s %s", req->method, req->shown.data);
+    drudge_call_spec spec = {.kind = "http",
+                             .name = hc.name,
+                             .request = req->rec_request.data,
+                             .error_prefix = "http: %s: ",
+                             .live = http_live,
+                             .push = http_push,
+                             .ud = &hc,
+                             .text = 1};
+    for (hc.try = 1;; hc.try++) {
+        int n = drudge_call(L, &spec);
+        if (n != DRUDGE_CALL_AGAIN)
+            return n;
     }
 }
 
@@ -1250,32 +1325,15 @@ int luaopen_drudge_http(lua_State *L)
     pthread_once(&init_once, process_init);
     if (limits_error[0])
         return luaL_error(L, "drudge.http: $DRUDGE_HTTP_LIMITS: %s", limits_error);
-    if (luaL_newmetatable(L, HTTP_REQ_MT)) {
-        lua_pushcfunction(L, req_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, req_gc);
-        lua_setfield(L, -2, "__close");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, HTTP_HEADERS_MT)) {
-        lua_pushcfunction(L, headers_index);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, HTTP_RESPONSE_MT)) {
-        static const luaL_Reg methods[] = {{"json", l_resp_json},
-                                           {"ok", l_resp_ok},
-                                           {"header_all", l_resp_header_all},
-                                           {NULL, NULL}};
-        luaL_newlib(L, methods);
-        lua_pushcclosure(L, resp_index, 1);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_resp_tostring);
-        lua_setfield(L, -2, "__tostring");
-        lua_pushliteral(L, "drudge.http.response");
-        lua_setfield(L, -2, "__name");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg req_meta[] = {{"__gc", req_gc}, {"__close", req_gc}, {NULL, NULL}};
+    static const luaL_Reg headers_meta[] = {{"__index", headers_index}, {NULL, NULL}};
+    static const luaL_Reg resp_meta[] = {
+        {"__index", resp_index}, {"__tostring", l_resp_tostring}, {NULL, NULL}};
+    static const luaL_Reg resp_methods[] = {
+        {"json", l_resp_json}, {"ok", l_resp_ok}, {"header_all", l_resp_header_all}, {NULL, NULL}};
+    drudge_lua_class(L, HTTP_REQ_MT, req_meta, NULL);
+    drudge_lua_class(L, HTTP_HEADERS_MT, headers_meta, NULL);
+    drudge_lua_class(L, HTTP_RESPONSE_MT, resp_meta, resp_methods);
     http_state_get(L); /* the worker's curl handle, ready for keep-alive */
     lua_newtable(L);   /* this module's defaults */
     push_module(L, -1);

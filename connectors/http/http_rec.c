@@ -1,5 +1,6 @@
-/* http_rec.c: what drudge.http records for each try, and rebuilding a
- * response from a recording in replay.
+/* http_rec.c: what drudge.http records for each try, and reading a
+ * response back from that JSON (push builds the Lua response from it, the
+ * same in live and replay).
  *
  * Request JSON, deterministic so replay can compare it byte for byte:
  *   {"method":"POST","url":"https://h/p?q=1","headers":{"Authorization":"[REDACTED:authorization]"},
@@ -8,18 +9,20 @@
  *   {"status":200,"url":"https://h/p","headers":[["Content-Type","text/plain"],...],
  *    "size":N,"body":"..."}  or "body_sha256":".." (a payload, or "body_stored":false)
  *   {"error":"Failed to connect ...","curl_code":7} for a transport failure,
- *   plus "retry_in":S when another try follows.
+ *   plus "retry_in":S when another try follows (added by the call path).
  * Bodies are inline when they are UTF-8 text no longer than inline_max,
- * stored as a payload (by SHA-256) up to record_max, else only hashed. */
-#include <errno.h>
-#include <fcntl.h>
+ * stored as a payload (by SHA-256) up to record_max, else only hashed.
+ * Header values are written as received: the recorder replaces those of
+ * credential headers (Set-Cookie, ...) by [REDACTED:name] on the way in, and
+ * the live script sees the real ones. */
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <lauxlib.h>
+#include "drudge/call.h"
 #include "drudge/host.h"
+#include "drudge/json.h"
 #include "httpint.h"
 
 /* Adds "body" or "body_sha256"+"size" for n bytes at data. */
@@ -129,33 +132,22 @@ static void register_cookies(drudge_rec *rec, const drudge_buf *cookies)
     }
 }
 
-void http_rec_response(drudge_buf *out, const http_req *req, const http_resp *resp, drudge_rec *rec,
-                       double retry_in)
+/* A response body: inline when it is short text, else as bytes. */
+static void response_body(drudge_call_ctx *c, const char *data, size_t n, const char *ctype,
+                          size_t inline_max, size_t record_max)
 {
-    drudge_buf_reset(out);
-    if (resp->code != CURLE_OK) {
-        drudge_buf_puts(out, "{\"error\":");
-        drudge_buf_json_str(out, resp->error, strlen(resp->error));
-        drudge_buf_printf(out, ",\"curl_code\":%d", (int)resp->code);
-        if (retry_in >= 0)
-            drudge_buf_printf(out, ",\"retry_in\":%.3f", retry_in);
-        drudge_buf_puts(out, "}");
+    if (n <= inline_max && drudge_http_utf8_valid(data, n)) {
+        drudge_call_lstr(c, "body", data, n);
         return;
     }
-    register_cookies(rec, &resp->cookies);
-    drudge_buf_puts(out, "{\"status\":");
-    drudge_buf_int(out, resp->status);
-    drudge_buf_puts(out, ",\"url\":");
-    if (strchr(resp->url, '@') || strchr(resp->url, '#')) {
-        drudge_buf u = {0};
-        drudge_http_redact_url(resp->url, &u);
-        drudge_buf_json_str(out, u.data ? u.data : "", u.len);
-        drudge_buf_free(&u);
-    } else {
-        drudge_buf_json_str(out, resp->url, strlen(resp->url));
-    }
-    drudge_buf_puts(out, ",\"headers\":[");
-    const char *p = resp->headers.data, *end = p ? p + resp->headers.len : NULL;
+    drudge_call_bytes(c, "body_sha256", data, n, ctype, n <= record_max);
+}
+
+/* "headers": [["Name","value"], ...] from the raw header block. */
+static void response_headers(drudge_buf *out, const drudge_buf *headers)
+{
+    drudge_buf_puts(out, "[");
+    const char *p = headers->data, *end = p ? p + headers->len : NULL;
     int first = 1;
     while (p && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -172,128 +164,138 @@ void http_rec_response(drudge_buf *out, const http_req *req, const http_resp *re
             first = 0;
             drudge_buf_json_str(out, p, (size_t)(colon - p));
             drudge_buf_puts(out, ",");
-            if (drudge_http_header_is_secret(p, (size_t)(colon - p))) {
-                drudge_buf_puts(out, "\"[REDACTED:");
-                for (const char *q = p; q < colon; q++) {
-                    char c = (char)((*q >= 'A' && *q <= 'Z') ? *q + 32 : *q);
-                    drudge_buf_add(out, &c, 1);
-                }
-                drudge_buf_puts(out, "]\"");
-            } else {
-                drudge_buf_json_str(out, v, (size_t)(ve - v));
-            }
+            drudge_buf_json_str(out, v, (size_t)(ve - v));
             drudge_buf_puts(out, "]");
         }
         p = eol + 1;
     }
-    drudge_buf_puts(out, "],\"size\":");
-    drudge_buf_int(out, (int64_t)resp->size);
+    drudge_buf_puts(out, "]");
+}
+
+void http_rec_error(drudge_call_ctx *c, const http_resp *resp)
+{
+    drudge_call_fail(c, DRUDGE_ECONNECT, "%s", resp->error);
+    drudge_call_int(c, "curl_code", (int)resp->code);
+}
+
+void http_rec_response(drudge_call_ctx *c, const http_req *req, const http_resp *resp,
+                       drudge_rec *rec)
+{
+    register_cookies(rec, &resp->cookies);
+    drudge_call_int(c, "status", resp->status);
+    if (strchr(resp->url, '@') || strchr(resp->url, '#')) {
+        drudge_buf u = {0};
+        drudge_http_redact_url(resp->url, &u);
+        drudge_call_lstr(c, "url", u.data ? u.data : "", u.len);
+        drudge_buf_free(&u);
+    } else {
+        drudge_call_str(c, "url", resp->url);
+    }
+    response_headers(drudge_call_value(c, "headers"), &resp->headers);
+    drudge_call_int(c, "size", (int64_t)resp->size);
     size_t ctlen = 0;
     const char *ct = find_header(&resp->headers, "content-type", &ctlen);
     char ctype[128];
     snprintf(ctype, sizeof ctype, "%.*s", (int)(ct ? ctlen : 0), ct ? ct : "");
-    if (req->output) {
-        /* The file's bytes, read back only when small enough to keep. */
-        if (resp->size <= req->record_max) {
-            size_t n = 0;
-            char *data = drudge_read_file(req->output, &n);
-            if (data && n == resp->size)
-                add_body(out, rec, data, n, ctype, 0, req->record_max);
-            else
-                drudge_buf_printf(out, ",\"body_sha256\":\"%s\",\"body_stored\":false",
-                                  resp->sha256);
-            free(data);
-        } else {
-            drudge_buf_printf(out, ",\"body_sha256\":\"%s\",\"body_stored\":false", resp->sha256);
-        }
-    } else {
-        add_body(out, rec, resp->body.data ? resp->body.data : "", resp->body.len, ctype,
-                 req->inline_max, req->record_max);
-    }
-    if (retry_in >= 0)
-        drudge_buf_printf(out, ",\"retry_in\":%.3f", retry_in);
-    drudge_buf_puts(out, "}");
-}
-
-/* Pushes field k of the table at idx as a string, or raises naming the step. */
-static const char *replay_str(lua_State *L, int idx, const char *k, size_t *len, int seq)
-{
-    lua_getfield(L, idx, k);
-    if (!lua_isstring(L, -1))
-        luaL_error(L, "http: replay: step %d's recorded response has no '%s'", seq, k);
-    return lua_tolstring(L, -1, len);
-}
-
-void http_rec_replay(lua_State *L, drudge_rec *rec, int seq, const http_req *req, http_resp *resp)
-{
-    const char *json = drudge_rec_replay_response(rec, seq);
-    if (!json) {
-        const char *div = drudge_rec_divergence(rec);
-        luaL_error(L, "http: replay: no recorded response for step %d (%s %s)%s%s", seq,
-                   req->method, req->shown.data, *div ? ": " : "", div);
-    }
-    int top = lua_gettop(L);
-    luaopen_drudge_json(L);
-    lua_getfield(L, -1, "decode");
-    lua_pushstring(L, json);
-    lua_call(L, 1, 1);
-    int t = lua_gettop(L);
-    size_t len;
-    /* Retry as the recording did, whatever the clock says now. */
-    resp->replay_retry = lua_getfield(L, t, "retry_in") == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
-    lua_pop(L, 1);
-    if (lua_getfield(L, t, "error") == LUA_TSTRING) {
-        snprintf(resp->error, sizeof resp->error, "%s", lua_tostring(L, -1));
-        lua_getfield(L, t, "curl_code");
-        resp->code = (CURLcode)lua_tointeger(L, -1);
-        if (resp->code == CURLE_OK)
-            resp->code = CURLE_RECV_ERROR;
-        lua_settop(L, top);
+    if (!req->output) {
+        response_body(c, resp->body.data ? resp->body.data : "", resp->body.len, ctype,
+                      req->inline_max, req->record_max);
         return;
     }
-    lua_getfield(L, t, "status");
-    resp->status = (long)lua_tointeger(L, -1);
-    lua_getfield(L, t, "size");
-    resp->size = (size_t)lua_tointeger(L, -1);
-    lua_settop(L, t);
-    const char *url = replay_str(L, t, "url", &len, seq);
-    drudge_buf_add(&resp->urlbuf, url, len);
-    resp->url = resp->urlbuf.data;
-    if (lua_getfield(L, t, "headers") == LUA_TTABLE) {
-        lua_Integer n = luaL_len(L, -1);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, -1, i);
-            lua_rawgeti(L, -1, 1);
-            lua_rawgeti(L, -2, 2);
-            drudge_buf_printf(&resp->headers, "%s: %s\r\n", lua_tostring(L, -2),
-                              lua_tostring(L, -1));
-            lua_pop(L, 3);
+    /* The file's bytes, read back only when small enough to keep. */
+    size_t n = 0;
+    char *data = resp->size <= req->record_max ? drudge_read_file(req->output, &n) : NULL;
+    if (data && n == resp->size) {
+        response_body(c, data, n, ctype, 0, req->record_max);
+    } else {
+        drudge_call_str(c, "body_sha256", resp->sha256);
+        drudge_call_bool(c, "body_stored", 0);
+    }
+    free(data);
+}
+
+static int is_key(const char *k, size_t klen, const char *name)
+{
+    return klen == strlen(name) && !memcmp(k, name, klen);
+}
+
+int http_rec_read(const char *json, size_t len, http_rec_view *v)
+{
+    drudge_json_iter it;
+    const char *k, *val;
+    size_t klen, vlen;
+    int more;
+    memset(v, 0, sizeof *v);
+    if (drudge_json_iter_init(&it, json, len) != 0)
+        return -1;
+    for (more = drudge_json_iter_next(&it, &k, &klen, &val, &vlen); more == 1;
+         more = drudge_json_iter_next(&it, &k, &klen, &val, &vlen)) {
+        if (is_key(k, klen, "status")) {
+            v->status = strtol(val, NULL, 10);
+        } else if (is_key(k, klen, "size")) {
+            v->size = strtoll(val, NULL, 10);
+        } else if (is_key(k, klen, "url")) {
+            v->url = val, v->url_len = vlen;
+        } else if (is_key(k, klen, "headers")) {
+            v->headers = val, v->headers_len = vlen;
+        } else if (is_key(k, klen, "body")) {
+            v->body = val, v->body_len = vlen;
+        } else if (is_key(k, klen, "body_sha256") && vlen == 66) {
+            memcpy(v->sha256, val + 1, 64);
+            v->sha256[64] = '\0';
         }
     }
-    lua_settop(L, t);
-    const char *data = NULL;
-    size_t n = 0;
-    if (lua_getfield(L, t, "body") == LUA_TSTRING) {
-        data = lua_tolstring(L, -1, &n);
-    } else {
-        const char *sha = replay_str(L, t, "body_sha256", &len, seq);
-        const drudge_payload *p = drudge_rec_replay_payload(rec, sha);
-        if (!p)
-            luaL_error(L, "http: replay: the body of step %d (%s %s) was not recorded", seq,
-                       req->method, req->shown.data);
-        data = (const char *)p->data;
-        n = p->len;
-    }
-    if (req->output) {
-        int fd = open(req->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        int ok = fd >= 0 && write(fd, data, n) == (ssize_t)n;
-        if (fd >= 0 && close(fd) != 0)
-            ok = 0;
-        if (!ok)
-            luaL_error(L, "http: replay: cannot write %s: %s", req->output, strerror(errno));
-    } else {
-        drudge_buf_add(&resp->body, data, n);
-    }
-    resp->size = n;
-    lua_settop(L, top);
+    return more == 0 && v->url ? 0 : -1;
+}
+
+/* Writes the string literal s[0..n) unescaped at *o, moving *o on. */
+static int put_unescaped(char **o, const char *s, size_t n)
+{
+    size_t k = drudge_json_unescape(s, n, *o);
+    if (k == (size_t)-1)
+        return -1;
+    *o += k;
+    return 0;
+}
+
+/* One ["Name","value"] element as "Name: value\r\n" at *o. */
+static int put_header(char **o, const char *el, size_t ellen)
+{
+    drudge_json_iter pair;
+    const char *k, *name, *value;
+    size_t klen, nlen, vlen;
+    if (drudge_json_iter_init(&pair, el, ellen) != 0 ||
+        drudge_json_iter_next(&pair, &k, &klen, &name, &nlen) != 1 ||
+        drudge_json_iter_next(&pair, &k, &klen, &value, &vlen) != 1 ||
+        put_unescaped(o, name, nlen) != 0)
+        return -1;
+    memcpy(*o, ": ", 2);
+    *o += 2;
+    if (put_unescaped(o, value, vlen) != 0)
+        return -1;
+    memcpy(*o, "\r\n", 2);
+    *o += 2;
+    return 0;
+}
+
+int http_rec_raw_headers(const http_rec_view *v, drudge_buf *out)
+{
+    drudge_json_iter list;
+    const char *k, *el;
+    size_t klen, ellen;
+    drudge_buf_reset(out);
+    if (!v->headers || drudge_json_iter_init(&list, v->headers, v->headers_len) != 0)
+        return 0;
+    /* Each ["N","v"] (7 bytes around name and value) becomes "N: v\r\n" (4),
+     * and unescaping never lengthens: the array's size is room enough. */
+    drudge_buf_add(out, v->headers, v->headers_len);
+    char *o = out->data;
+    int more;
+    for (more = drudge_json_iter_next(&list, &k, &klen, &el, &ellen); more == 1;
+         more = drudge_json_iter_next(&list, &k, &klen, &el, &ellen))
+        if (put_header(&o, el, ellen) != 0)
+            return -1;
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = '\0';
+    return more;
 }

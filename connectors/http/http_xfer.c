@@ -374,20 +374,18 @@ void http_req_reset(http_req *req)
 {
     curl_slist_free_all(req->headers);
     curl_mime_free(req->mime);
-    drudge_buf bufs[7] = {req->url,         req->shown,        req->rec_headers, req->rec_mime,
-                          req->rec_request, req->rec_response, req->scratch};
+    drudge_buf bufs[6] = {req->url,      req->shown,       req->rec_headers,
+                          req->rec_mime, req->rec_request, req->scratch};
     http_resp resp = req->resp;
     memset(req, 0, sizeof *req);
     req->url = bufs[0], req->shown = bufs[1], req->rec_headers = bufs[2];
-    req->rec_mime = bufs[3], req->rec_request = bufs[4], req->rec_response = bufs[5];
-    req->scratch = bufs[6];
+    req->rec_mime = bufs[3], req->rec_request = bufs[4], req->scratch = bufs[5];
     buf_empty(&req->scratch);
     buf_empty(&req->url);
     buf_empty(&req->shown);
     buf_empty(&req->rec_headers);
     buf_empty(&req->rec_mime);
     buf_empty(&req->rec_request);
-    buf_empty(&req->rec_response);
     req->resp = resp;
     http_resp_reset(&req->resp);
 }
@@ -400,7 +398,6 @@ void http_req_free(http_req *req)
     drudge_buf_free(&req->rec_headers);
     drudge_buf_free(&req->rec_mime);
     drudge_buf_free(&req->rec_request);
-    drudge_buf_free(&req->rec_response);
     drudge_buf_free(&req->scratch);
     http_resp_free(&req->resp);
 }

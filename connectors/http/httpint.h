@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <lua.h>
 #include "connectors/http/http.h"
+#include "drudge/call.h"
 #include "drudge/record.h"
 #include "drudge/util.h"
 
@@ -32,8 +33,7 @@ typedef struct http_resp {
     const char *url;    /* effective URL: curl's (valid until the next transfer) or urlbuf */
     drudge_buf urlbuf;
     double elapsed;
-    CURLcode code;       /* CURLE_OK or the transport error */
-    double replay_retry; /* in replay: the recorded "retry_in", or -1 */
+    CURLcode code; /* CURLE_OK or the transport error */
     char error[CURL_ERROR_SIZE + 256];
 } http_resp;
 
@@ -63,10 +63,9 @@ typedef struct http_req {
     const char *output; /* confined path, or NULL */
     http_retry retry;
     size_t inline_max, record_max;
-    drudge_buf scratch;      /* query and body encoding (owned here: encoders may raise) */
-    drudge_buf rec_request;  /* the request JSON, built once for every try */
-    http_resp resp;          /* the current try's response */
-    drudge_buf rec_response; /* its JSON */
+    drudge_buf scratch;     /* query and body encoding (owned here: encoders may raise) */
+    drudge_buf rec_request; /* the request JSON, built once for every try */
+    http_resp resp;         /* the current try's response */
 } http_req;
 
 /* http_body.c */
@@ -121,10 +120,24 @@ void http_attempt_start(lua_State *L);
  * bodies are redacted too. */
 void http_rec_secret_header(drudge_rec *rec, const char *label, const char *value);
 void http_rec_request(http_req *req, drudge_rec *rec);
-/* The response JSON for a try; retry_in >= 0 notes a retry to come. */
-void http_rec_response(drudge_buf *out, const http_req *req, const http_resp *resp, drudge_rec *rec,
-                       double retry_in);
-/* Rebuilds *resp from a recorded response JSON; raises if it cannot. */
-void http_rec_replay(lua_State *L, drudge_rec *rec, int seq, const http_req *req, http_resp *resp);
+/* The response of a try, into the call's response (live). */
+void http_rec_response(drudge_call_ctx *c, const http_req *req, const http_resp *resp,
+                       drudge_rec *rec);
+/* A transport failure: "error" and "curl_code". */
+void http_rec_error(drudge_call_ctx *c, const http_resp *resp);
+
+/* A response read back from its JSON (live as built, or as recorded):
+ * spans of the JSON text, string literals with their quotes. */
+typedef struct http_rec_view {
+    long status;
+    int64_t size;
+    const char *url, *headers, *body; /* body NULL: it is in a payload, sha256 */
+    size_t url_len, headers_len, body_len;
+    char sha256[65]; /* "" if none */
+} http_rec_view;
+/* 0, or -1 if json is no response of a try. */
+int http_rec_read(const char *json, size_t len, http_rec_view *v);
+/* The header lines "Name: value\r\n" into out; -1 if malformed. */
+int http_rec_raw_headers(const http_rec_view *v, drudge_buf *out);
 
 #endif

@@ -7,11 +7,13 @@
  *     box:flag(uid, flag) box:unflag(uid, flag) box:list() box:create(folder) box:close()
  *   mail.send{ smtp=, from=, to=, cc=, bcc=, subject=, text=, html=, attachments=, ... } -> id
  *
- * Every IMAP/SMTP call is a "mail" step in the audit trail: the command,
- * mailbox and UIDs in the request, counts and sizes in the response, raw
- * messages as message/rfc822 payloads (redacted like text). Passwords are
- * never part of a request. In replay nothing touches the network: results
- * are rebuilt from the recorded responses and payloads.
+ * Every IMAP/SMTP call is a "mail" step in the audit trail, made through the
+ * connector call path (drudge_call): the command, mailbox and UIDs in the
+ * request, counts and sizes in the response, raw messages as message/rfc822
+ * payloads (redacted like text). Passwords are never part of a request. The
+ * live functions below do the IMAP/SMTP work; the Lua results are built
+ * from the response (and the message bytes) the same way in live and
+ * replay, where nothing touches the network.
  *
  * Misuse raises with luaL_error/argerror; a failure of the world (server
  * down, login denied, a refused command, a malformed message) raises a
@@ -27,10 +29,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "drudge/call.h"
 #include "drudge/host.h"
+#include "drudge/json.h"
 #include "connectors/mail/mail.h"
-#include "drudge/record.h"
-#include "runner/host/hostint.h"
 #include "mailint.h"
 
 #define BOX_MT          "drudge.mail.imap"
@@ -45,30 +47,10 @@ typedef struct imap_box {
     char *mailbox;
     char *user;
     double timeout;
-    int replay, closed;
+    int closed;
 } imap_box;
 
 /* --- small helpers --- */
-
-/* A comma unless the value opens an object or array. */
-static const char *sep(const drudge_buf *b)
-{
-    return b->len && b->data[b->len - 1] != '{' && b->data[b->len - 1] != '[' ? "," : "";
-}
-
-static void json_kv_str(drudge_buf *b, const char *key, const char *v)
-{
-    drudge_buf_printf(b, "%s\"%s\":", sep(b), key);
-    if (v)
-        drudge_buf_json_str(b, v, strlen(v));
-    else
-        drudge_buf_puts(b, "null");
-}
-
-static void json_kv_int(drudge_buf *b, const char *key, long long v)
-{
-    drudge_buf_printf(b, "%s\"%s\":%lld", sep(b), key, v);
-}
 
 static double call_timeout(lua_State *L, double want)
 {
@@ -78,40 +60,72 @@ static double call_timeout(lua_State *L, double want)
     return want < left ? want : left;
 }
 
-/* Ends step seq as an error (the message also in the response, so replay
- * can raise it again) and raises it as a system error. */
-static int fail_step(lua_State *L, drudge_rec *rec, int seq, const char *msg)
+/* One IMAP or SMTP call: what its live function and push use. */
+typedef struct mcall {
+    imap_box *b;
+    int box_idx; /* the box on the stack (mail.imap) */
+    lua_Integer uid;
+    const char *cmd;    /* the IMAP command */
+    const char *folder; /* create, move, copy: as given */
+    const char *quoted; /* and quoted for IMAP */
+    int move, peek, lenient;
+    const char *user, *password;
+    const mail_tls *tls;
+    /* mail.send */
+    drudge_mail_out *out;
+    const char *url, *from;
+    const char *const *rcpt[3]; /* to, cc, bcc */
+    double timeout;
+} mcall;
+
+/* A mail call named by the string on top of the stack, with the request
+ * req (freed here: the texts live on the stack, so an error raised by the
+ * call leaks nothing). Returns push's results. */
+static int mail_call(lua_State *L, drudge_buf *req, drudge_call_live_fn live,
+                     drudge_call_push_fn push, mcall *mc)
 {
-    drudge_buf resp = {0};
-    drudge_buf_puts(&resp, "{");
-    json_kv_str(&resp, "error", msg);
-    drudge_buf_puts(&resp, "}");
-    drudge_rec_end(rec, seq, "error", resp.data, msg);
-    lua_pushstring(L, msg);
-    drudge_buf_free(&resp);
-    return drudge_host_raise(L, "%s", lua_tostring(L, -1));
+    lua_pushstring(L, req->data);
+    drudge_buf_free(req);
+    drudge_call_spec spec = {.kind = "mail",
+                             .name = lua_tostring(L, -2),
+                             .request = lua_tostring(L, -1),
+                             .live = live,
+                             .push = push,
+                             .ud = mc};
+    return drudge_call(L, &spec);
 }
 
-/* Replay: pushes the decoded recorded response of seq (a table), re-raising
- * a recorded error. */
-static void replay_response(lua_State *L, drudge_rec *rec, int seq, const char *what)
+/* An IMAP call on box b: the step "IMAP <name> <mailbox>[ UID n]" with
+ * the request req (closed here). */
+static int box_call(lua_State *L, const char *name, drudge_buf *req, drudge_call_live_fn live,
+                    drudge_call_push_fn push, mcall *mc)
 {
-    const char *resp = drudge_rec_replay_response(rec, seq);
-    if (!resp) {
-        const char *div = drudge_rec_divergence(rec);
-        drudge_rec_end(rec, seq, "error", NULL, "no recorded response");
-        drudge_host_raise(L, "replay: no recorded response for %s%s%s", what, *div ? ": " : "",
-                          div);
-    }
-    drudge_json_decode(L, resp, strlen(resp));
-    if (lua_type(L, -1) != LUA_TTABLE)
-        drudge_host_raise(L, "replay: the recorded response for %s is not an object", what);
-    if (lua_getfield(L, -1, "error") == LUA_TSTRING) {
-        const char *msg = lua_tostring(L, -1);
-        drudge_rec_end(rec, seq, "error", resp, msg);
-        drudge_host_raise(L, "%s", msg);
-    }
-    lua_pop(L, 1);
+    imap_box *b = mc->b;
+    drudge_buf n = {0};
+    drudge_buf_puts(req, "}");
+    drudge_buf_printf(&n, "IMAP %s %s", name, b->mailbox);
+    if (mc->uid)
+        drudge_buf_printf(&n, " UID %lld", (long long)mc->uid);
+    lua_pushstring(L, n.data);
+    drudge_buf_free(&n);
+    return mail_call(L, req, live, push, mc);
+}
+
+/* Runs a command; a refusal or a failure fails the call. */
+static drudge_code box_command(lua_State *L, drudge_call_ctx *call, imap_box *b,
+                               const char *mailbox, const char *cmd, drudge_buf *resp)
+{
+    drudge_err err = {0};
+    double t = call_timeout(L, b->timeout);
+    if (imap_command(&b->conn, mailbox, cmd, t, resp, &err) != DRUDGE_OK)
+        return drudge_call_fail(call, DRUDGE_ECONNECT, "mail: %s", err.msg);
+    return DRUDGE_OK;
+}
+
+/* push for calls whose only result is that they were done. */
+static int push_nothing(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    return 0;
 }
 
 /* --- messages as Lua tables --- */
@@ -412,47 +426,42 @@ static void split_url(lua_State *L, const char *url, imap_box *b)
         luaL_error(L, "mail.imap: bad mailbox name '%s'", b->mailbox);
 }
 
-/* Begins a mail step for an IMAP command on box b. */
-static int box_begin(lua_State *L, imap_box *b, const char *name, lua_Integer uid, drudge_buf *req)
-{
-    drudge_rec *rec = drudge_rec_from_lua(L);
-    drudge_buf n = {0};
-    drudge_buf_printf(&n, "IMAP %s %s", name, b->mailbox);
-    if (uid)
-        drudge_buf_printf(&n, " UID %lld", (long long)uid);
-    drudge_buf_puts(req, "}");
-    int seq = drudge_rec_begin(rec, "mail", n.data, req->data);
-    drudge_buf_free(&n);
-    return seq;
-}
-
 static void req_start(drudge_buf *req, imap_box *b)
 {
     drudge_buf_puts(req, "{");
-    json_kv_str(req, "url", b->url);
+    drudge_json_str(req, "url", b->url);
 }
 
-/* Runs a command; on failure ends the step and raises. */
-static void box_command(lua_State *L, imap_box *b, int seq, const char *mailbox, const char *cmd,
-                        drudge_buf *resp)
+/* Logs in now (NOOP), so a wrong password shows here and not at the first
+ * search. */
+static drudge_code login_live(lua_State *L, drudge_call_ctx *call, void *ud)
 {
+    mcall *mc = ud;
+    imap_box *b = mc->b;
     drudge_err err = {0};
-    double t = call_timeout(L, b->timeout);
-    if (imap_command(&b->conn, mailbox, cmd, t, resp, &err) != DRUDGE_OK) {
-        drudge_buf msg = {0};
-        drudge_buf_printf(&msg, "mail: %s", err.msg);
-        lua_pushstring(L, msg.data);
-        drudge_buf_free(&msg);
-        fail_step(L, drudge_rec_from_lua(L), seq, lua_tostring(L, -1));
-    }
+    if (imap_conn_init(&b->conn, b->base, mc->user, mc->password, mc->tls, &err) != DRUDGE_OK)
+        return drudge_call_fail(call, DRUDGE_ECONNECT, "%s", err.msg);
+    drudge_buf resp = {0};
+    drudge_code rc = box_command(L, call, b, NULL, "NOOP", &resp);
+    drudge_buf_free(&resp);
+    if (rc == DRUDGE_OK)
+        drudge_call_bool(call, "ok", 1);
+    return rc;
+}
+
+static int push_box(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    lua_pushvalue(L, ((mcall *)ud)->box_idx);
+    return 1;
 }
 
 static int l_imap(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     const char *url = opt_str(L, 1, "url");
-    const char *user = opt_str(L, 1, "user");
-    const char *password = opt_str(L, 1, "password");
+    mcall mc = {0};
+    mc.user = opt_str(L, 1, "user");
+    mc.password = opt_str(L, 1, "password");
     const char *ca_file = opt_str(L, 1, "ca_file");
     if (!url)
         return luaL_error(L, "mail.imap: url is required (imaps://host/INBOX)");
@@ -469,63 +478,42 @@ static int l_imap(lua_State *L)
     memset(b, 0, sizeof *b);
     b->closed = 1; /* safe state until fully built */
     luaL_setmetatable(L, BOX_MT);
+    mc.box_idx = lua_gettop(L);
     split_url(L, url, b);
-    b->user = drudge_xstrdup(user ? user : "");
+    b->user = drudge_xstrdup(mc.user ? mc.user : "");
     b->timeout = timeout;
-    drudge_rec *rec = drudge_rec_from_lua(L);
-    b->replay = drudge_rec_replaying(rec);
     b->closed = 0;
+    mc.b = b;
+    mc.tls = &tls;
 
     drudge_buf req = {0};
     req_start(&req, b);
-    json_kv_str(&req, "user", b->user);
-    drudge_buf_printf(&req, ",\"verify_tls\":%s", tls.verify ? "true" : "false");
+    drudge_json_str(&req, "user", b->user);
+    drudge_json_bool(&req, "verify_tls", tls.verify);
     if (tls.starttls)
-        drudge_buf_puts(&req, ",\"starttls\":true");
+        drudge_json_bool(&req, "starttls", 1);
     drudge_buf_puts(&req, "}");
-    drudge_buf name = {0};
-    drudge_buf_printf(&name, "IMAP LOGIN %s", b->base);
-    int seq = drudge_rec_begin(rec, "mail", name.data, req.data);
-    drudge_buf_free(&name);
-    drudge_buf_free(&req);
-    if (b->replay) {
-        replay_response(L, rec, seq, "mail.imap");
-        lua_pop(L, 1);
-        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
-        return 1;
-    }
-    drudge_err err = {0};
-    if (imap_conn_init(&b->conn, b->base, user, password, &tls, &err) != DRUDGE_OK)
-        fail_step(L, rec, seq, err.msg);
-    /* NOOP logs in now, so a wrong password shows here and not at the
-     * first search. */
-    drudge_buf resp = {0};
-    box_command(L, b, seq, NULL, "NOOP", &resp);
-    drudge_buf_free(&resp);
-    drudge_rec_end(rec, seq, "ok", "{\"ok\":true}", NULL);
-    return 1;
+    lua_pushfstring(L, "IMAP LOGIN %s", b->base);
+    return mail_call(L, &req, login_live, push_box, &mc);
+}
+
+static drudge_code logout_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    imap_conn_close(&((mcall *)ud)->b->conn); /* curl sends LOGOUT */
+    return DRUDGE_OK;
 }
 
 static int l_box_close(lua_State *L)
 {
     imap_box *b = luaL_checkudata(L, 1, BOX_MT);
-    if (!b->closed && !b->replay) {
-        drudge_rec *rec = drudge_rec_from_lua(L);
-        drudge_buf req = {0};
-        req_start(&req, b);
-        int seq = box_begin(L, b, "LOGOUT", 0, &req);
-        drudge_buf_free(&req);
-        l_box_gc(L);
-        drudge_rec_end(rec, seq, "ok", "{}", NULL);
-    } else if (!b->closed) {
-        drudge_rec *rec = drudge_rec_from_lua(L);
-        drudge_buf req = {0};
-        req_start(&req, b);
-        int seq = box_begin(L, b, "LOGOUT", 0, &req);
-        drudge_buf_free(&req);
-        drudge_rec_end(rec, seq, "ok", "{}", NULL);
-        l_box_gc(L);
-    }
+    if (b->closed)
+        return 0;
+    mcall mc = {.b = b};
+    drudge_buf req = {0};
+    req_start(&req, b);
+    box_call(L, "LOGOUT", &req, logout_live, push_nothing, &mc);
+    lua_settop(L, 1);
+    l_box_gc(L);
     return 0;
 }
 
@@ -580,6 +568,35 @@ static int add_text(lua_State *L, drudge_buf *cmd, int t, const char *key, const
     return 0;
 }
 
+static drudge_code search_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    mcall *mc = ud;
+    drudge_buf resp = {0};
+    drudge_code rc = box_command(L, call, mc->b, mc->b->mailbox, mc->cmd, &resp);
+    uint32_t *uids = NULL;
+    long n = rc ? 0 : drudge_imap_parse_search(resp.data ? resp.data : "", resp.len, &uids);
+    drudge_buf_free(&resp);
+    if (rc != DRUDGE_OK)
+        return rc;
+    if (n < 0)
+        return drudge_call_fail(call, DRUDGE_EINPUT,
+                                "mail: search: the server's SEARCH reply is not a list of UIDs");
+    drudge_call_int(call, "count", n);
+    drudge_buf *list = drudge_call_value(call, "uids");
+    drudge_buf_puts(list, "[");
+    for (long i = 0; i < n; i++)
+        drudge_buf_printf(list, "%s%u", i ? "," : "", uids[i]);
+    drudge_buf_puts(list, "]");
+    free(uids);
+    return DRUDGE_OK;
+}
+
+static int push_uids(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    lua_getfield(L, -1, "uids");
+    return 1;
+}
+
 static int l_box_search(lua_State *L)
 {
     imap_box *b = check_box(L);
@@ -625,144 +642,108 @@ static int l_box_search(lua_State *L)
                       crit.len ? crit.data : " ALL");
     drudge_buf_free(&crit);
 
-    drudge_rec *rec = drudge_rec_from_lua(L);
+    lua_pushstring(L, cmd.data);
+    drudge_buf_free(&cmd);
+    mcall mc = {.b = b, .cmd = lua_tostring(L, -1)};
     drudge_buf req = {0};
     req_start(&req, b);
-    json_kv_str(&req, "command", cmd.data);
-    int seq = box_begin(L, b, "SEARCH", 0, &req);
-    drudge_buf_free(&req);
-    if (b->replay) {
-        drudge_buf_free(&cmd);
-        replay_response(L, rec, seq, "box:search");
-        lua_getfield(L, -1, "uids");
-        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
-        return 1;
-    }
-    drudge_buf resp = {0};
-    lua_pushstring(L, cmd.data); /* keep for error text */
-    drudge_buf_free(&cmd);
-    box_command(L, b, seq, b->mailbox, lua_tostring(L, -1), &resp);
-    uint32_t *uids = NULL;
-    long n = drudge_imap_parse_search(resp.data ? resp.data : "", resp.len, &uids);
-    drudge_buf_free(&resp);
-    if (n < 0)
-        return fail_step(L, rec, seq,
-                         "mail: search: the server's SEARCH reply is not a list of UIDs");
-    drudge_buf out = {0};
-    drudge_buf_printf(&out, "{\"count\":%ld,\"uids\":[", n);
-    lua_createtable(L, (int)n, 0);
-    for (long i = 0; i < n; i++) {
-        drudge_buf_printf(&out, "%s%u", i ? "," : "", uids[i]);
-        lua_pushinteger(L, uids[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    drudge_buf_puts(&out, "]}");
-    free(uids);
-    drudge_rec_end(rec, seq, "ok", out.data, NULL);
-    drudge_buf_free(&out);
-    return 1;
+    drudge_json_str(&req, "command", mc.cmd);
+    return box_call(L, "SEARCH", &req, search_live, push_uids, &mc);
 }
 
 /* --- fetch --- */
 
-static int l_box_fetch(lua_State *L)
+/* Is the message \Seen now? (one round trip, skipped with mark_seen) */
+static drudge_code fetch_seen(lua_State *L, drudge_call_ctx *call, mcall *mc, int *seen)
 {
-    imap_box *b = check_box(L);
-    lua_Integer uid = check_uid(L, 2);
-    int lenient = 0, peek = 1;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lenient = opt_bool(L, 3, "lenient", 0);
-        peek = !opt_bool(L, 3, "mark_seen", 0);
-    }
-    drudge_rec *rec = drudge_rec_from_lua(L);
-    drudge_buf req = {0};
-    req_start(&req, b);
-    json_kv_int(&req, "uid", uid);
-    int seq = box_begin(L, b, "FETCH", uid, &req);
-    drudge_buf_free(&req);
+    imap_box *b = mc->b;
+    char cmd[96];
+    drudge_buf info = {0};
+    uint64_t size = 0;
+    snprintf(cmd, sizeof cmd, "UID FETCH %u (UID FLAGS RFC822.SIZE)", (unsigned)mc->uid);
+    drudge_code rc = box_command(L, call, b, b->mailbox, cmd, &info);
+    int found = rc ? 1
+                   : drudge_imap_parse_fetch_info(info.data ? info.data : "", info.len,
+                                                  (uint32_t)mc->uid, &size, seen);
+    drudge_buf_free(&info);
+    if (!found)
+        return drudge_call_fail(call, DRUDGE_ENOTFOUND, "mail: no message with UID %d in %s",
+                                (int)mc->uid, b->mailbox);
+    return rc;
+}
 
-    drudge_buf raw = {0};
-    drudge_buf out = {0};
-    const void *bytes = NULL;
-    size_t len = 0;
-    if (b->replay) {
-        replay_response(L, rec, seq, "box:fetch");
-        lua_getfield(L, -1, "message");
-        const char *sha = lua_tostring(L, -1);
-        const drudge_payload *p = sha ? drudge_rec_replay_payload(rec, sha) : NULL;
-        if (!p) {
-            drudge_rec_end(rec, seq, "error", NULL, "payload missing");
-            return drudge_host_raise(L,
-                                     "replay: the message of UID %d in %s was not kept "
-                                     "(payload %s pruned?)",
-                                     (int)uid, b->mailbox, sha ? sha : "?");
-        }
-        lua_pop(L, 2);
-        bytes = p->data;
-        len = p->len;
-        drudge_buf_puts(&out, drudge_rec_replay_response(rec, seq));
-    } else {
-        char cmd[96];
-        int seen = 1;
-        if (peek) { /* is it \Seen now? (one round trip, skipped with mark_seen) */
-            drudge_buf info = {0};
-            uint64_t size = 0;
-            snprintf(cmd, sizeof cmd, "UID FETCH %u (UID FLAGS RFC822.SIZE)", (unsigned)uid);
-            box_command(L, b, seq, b->mailbox, cmd, &info);
-            int found = drudge_imap_parse_fetch_info(info.data ? info.data : "", info.len,
-                                                     (uint32_t)uid, &size, &seen);
-            drudge_buf_free(&info);
-            if (!found) {
-                lua_pushfstring(L, "mail: no message with UID %d in %s", (int)uid, b->mailbox);
-                return fail_step(L, rec, seq, lua_tostring(L, -1));
-            }
-        }
-        drudge_err err = {0};
-        drudge_code frc = imap_fetch_body(&b->conn, b->mailbox, (uint32_t)uid,
-                                          call_timeout(L, b->timeout), &raw, &err);
-        if (frc != DRUDGE_OK) {
-            if (frc == DRUDGE_ENOTFOUND)
-                lua_pushfstring(L, "mail: %s", err.msg);
-            else
-                lua_pushfstring(L, "mail: fetch UID %d: %s", (int)uid, err.msg);
-            drudge_buf_free(&raw);
-            return fail_step(L, rec, seq, lua_tostring(L, -1));
-        }
-        /* libcurl's fetch is BODY[], which sets \Seen: put the flag back so
-         * fetching stays a read that changes nothing (as BODY.PEEK[]). */
-        if (peek && !seen) {
-            drudge_buf ign = {0};
-            snprintf(cmd, sizeof cmd, "UID STORE %u -FLAGS.SILENT (\\Seen)", (unsigned)uid);
-            box_command(L, b, seq, b->mailbox, cmd, &ign);
-            drudge_buf_free(&ign);
-        }
-        char sha[65];
-        drudge_rec_payload(rec, raw.data ? raw.data : "", raw.len, "message/rfc822", sha);
-        drudge_buf_puts(&out, "{");
-        json_kv_int(&out, "uid", uid);
-        json_kv_int(&out, "size", (long long)raw.len);
-        json_kv_str(&out, "message", sha);
-        drudge_buf_puts(&out, "}");
-        bytes = raw.data ? raw.data : "";
-        len = raw.len;
-    }
+static drudge_code fetch_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    mcall *mc = ud;
+    imap_box *b = mc->b;
+    int seen = 1;
+    drudge_code rc = mc->peek ? fetch_seen(L, call, mc, &seen) : DRUDGE_OK;
+    if (rc != DRUDGE_OK)
+        return rc;
     drudge_err err = {0};
-    if (parse_and_push(L, bytes, len, lenient, &err) != 0) {
-        drudge_buf_free(&raw);
-        lua_pushfstring(L, "mail: message UID %d in %s: %s", (int)uid, b->mailbox, err.msg);
-        drudge_rec_end(rec, seq, "error", out.data, lua_tostring(L, -1));
-        drudge_buf_free(&out);
-        return drudge_host_raise(L, "%s", lua_tostring(L, -1));
+    drudge_buf raw = {0};
+    rc = imap_fetch_body(&b->conn, b->mailbox, (uint32_t)mc->uid, call_timeout(L, b->timeout), &raw,
+                         &err);
+    if (rc == DRUDGE_ENOTFOUND)
+        drudge_call_fail(call, rc, "mail: %s", err.msg);
+    else if (rc != DRUDGE_OK)
+        drudge_call_fail(call, rc, "mail: fetch UID %d: %s", (int)mc->uid, err.msg);
+    /* libcurl's fetch is BODY[], which sets \Seen: put the flag back so
+     * fetching stays a read that changes nothing (as BODY.PEEK[]). */
+    if (rc == DRUDGE_OK && mc->peek && !seen) {
+        char cmd[96];
+        drudge_buf ign = {0};
+        snprintf(cmd, sizeof cmd, "UID STORE %u -FLAGS.SILENT (\\Seen)", (unsigned)mc->uid);
+        rc = box_command(L, call, b, b->mailbox, cmd, &ign);
+        drudge_buf_free(&ign);
+    }
+    if (rc == DRUDGE_OK) {
+        drudge_call_int(call, "uid", mc->uid);
+        drudge_call_int(call, "size", (int64_t)raw.len);
+        drudge_call_bytes(call, "message", raw.data ? raw.data : "", raw.len, "message/rfc822", 1);
     }
     drudge_buf_free(&raw);
-    lua_pushinteger(L, uid);
+    return rc;
+}
+
+/* The message table, parsed from the bytes of the response's "message". */
+static int push_message_of(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    mcall *mc = ud;
+    imap_box *b = mc->b;
+    lua_getfield(L, -1, "message");
+    const char *sha = lua_tostring(L, -1);
+    size_t len = 0;
+    const void *bytes = sha ? drudge_call_payload(call, sha, &len) : NULL;
+    if (!bytes)
+        return drudge_host_raise(L,
+                                 "replay: the message of UID %d in %s was not kept (payload %s "
+                                 "pruned?)",
+                                 (int)mc->uid, b->mailbox, sha ? sha : "?");
+    lua_pop(L, 1);
+    drudge_err err = {0};
+    if (parse_and_push(L, bytes, len, mc->lenient, &err) != 0)
+        return drudge_host_raise(L, "mail: message UID %d in %s: %s", (int)mc->uid, b->mailbox,
+                                 err.msg);
+    lua_pushinteger(L, mc->uid);
     lua_setfield(L, -2, "uid");
     lua_pushstring(L, b->mailbox);
     lua_setfield(L, -2, "mailbox");
-    drudge_rec_end(rec, seq, "ok", out.data, NULL);
-    drudge_buf_free(&out);
     return 1;
+}
+
+static int l_box_fetch(lua_State *L)
+{
+    mcall mc = {.b = check_box(L), .uid = check_uid(L, 2), .peek = 1};
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        mc.lenient = opt_bool(L, 3, "lenient", 0);
+        mc.peek = !opt_bool(L, 3, "mark_seen", 0);
+    }
+    drudge_buf req = {0};
+    req_start(&req, mc.b);
+    drudge_json_int(&req, "uid", mc.uid);
+    return box_call(L, "FETCH", &req, fetch_live, push_message_of, &mc);
 }
 
 /* --- move, copy, flags --- */
@@ -775,82 +756,94 @@ static const char *check_folder(lua_State *L, int idx, drudge_buf *quoted)
     return f;
 }
 
+/* Runs cmd (printf-style) in the box's mailbox: 0 or imap_command's code. */
+static drudge_code box_run(lua_State *L, imap_box *b, drudge_buf *resp, drudge_err *err,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static drudge_code box_run(lua_State *L, imap_box *b, drudge_buf *resp, drudge_err *err,
+                           const char *fmt, ...)
+{
+    double t = call_timeout(L, b->timeout);
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return drudge_seterr(err, DRUDGE_ENOMEM, "out of memory");
+    drudge_code rc = imap_command(&b->conn, b->mailbox, cmd, t, resp, err);
+    free(cmd);
+    return rc;
+}
+
+/* No MOVE (RFC 6851) on this server, or the folder is missing: COPY tells
+ * which; then flag \Deleted and expunge that UID. */
+static drudge_code copy_expunge(lua_State *L, mcall *mc, drudge_buf *resp, drudge_err *err)
+{
+    unsigned uid = (unsigned)mc->uid;
+    drudge_code rc = box_run(L, mc->b, resp, err, "UID COPY %u %s", uid, mc->quoted);
+    if (rc == DRUDGE_OK)
+        rc = box_run(L, mc->b, resp, err, "UID STORE %u +FLAGS.SILENT (\\Deleted)", uid);
+    if (rc == DRUDGE_OK)
+        rc = box_run(L, mc->b, resp, err, "UID EXPUNGE %u", uid);
+    return rc;
+}
+
+static drudge_code move_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    mcall *mc = ud;
+    imap_box *b = mc->b;
+    drudge_buf resp = {0};
+    drudge_err err = {0};
+    const char *method = mc->move ? "MOVE" : "COPY";
+    drudge_code rc =
+        box_run(L, b, &resp, &err, "UID %s %u %s", method, (unsigned)mc->uid, mc->quoted);
+    if (rc == DRUDGE_EINPUT && mc->move) {
+        method = "COPY+EXPUNGE";
+        rc = copy_expunge(L, mc, &resp, &err);
+    }
+    uint32_t nu =
+        rc ? 0 : drudge_imap_parse_copyuid(resp.data ? resp.data : "", resp.len, (uint32_t)mc->uid);
+    drudge_buf_free(&resp);
+    if (rc == DRUDGE_EINPUT)
+        return drudge_call_fail(call, rc,
+                                "mail: cannot %s UID %d from %s to %s: the server refused (no "
+                                "such message or folder? box:create(\"%s\") makes one)",
+                                mc->move ? "move" : "copy", (int)mc->uid, b->mailbox, mc->folder,
+                                mc->folder);
+    if (rc != DRUDGE_OK)
+        return drudge_call_fail(call, rc, "mail: %s", err.msg);
+    drudge_call_str(call, "method", method);
+    if (nu)
+        drudge_call_int(call, "new_uid", nu);
+    return DRUDGE_OK;
+}
+
+static int push_new_uid(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    lua_getfield(L, -1, "new_uid");
+    return 1;
+}
+
+/* The folder argument at idx into mc, as given and quoted (pushed). */
+static void folder_arg(lua_State *L, int idx, mcall *mc)
+{
+    drudge_buf quoted = {0};
+    mc->folder = check_folder(L, idx, &quoted);
+    lua_pushstring(L, quoted.data);
+    drudge_buf_free(&quoted);
+    mc->quoted = lua_tostring(L, -1);
+}
+
 /* box:move(uid, folder) / box:copy(uid, folder) -> new UID or nil */
 static int move_or_copy(lua_State *L, int move)
 {
-    imap_box *b = check_box(L);
-    lua_Integer uid = check_uid(L, 2);
-    drudge_buf folder = {0};
-    const char *to = check_folder(L, 3, &folder);
-    lua_pushstring(L, folder.data);
-    drudge_buf_free(&folder);
-    const char *qto = lua_tostring(L, -1);
-    drudge_rec *rec = drudge_rec_from_lua(L);
+    mcall mc = {.b = check_box(L), .uid = check_uid(L, 2), .move = move};
+    folder_arg(L, 3, &mc);
     drudge_buf req = {0};
-    req_start(&req, b);
-    json_kv_int(&req, "uid", uid);
-    json_kv_str(&req, "to", to);
-    int seq = box_begin(L, b, move ? "MOVE" : "COPY", uid, &req);
-    drudge_buf_free(&req);
-    if (b->replay) {
-        replay_response(L, rec, seq, move ? "box:move" : "box:copy");
-        lua_getfield(L, -1, "new_uid");
-        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
-        return 1;
-    }
-    drudge_buf cmd = {0}, resp = {0};
-    drudge_err err = {0};
-    const char *method = move ? "MOVE" : "COPY";
-    drudge_buf_printf(&cmd, "UID %s %u %s", method, (unsigned)uid, qto);
-    drudge_code rc =
-        imap_command(&b->conn, b->mailbox, cmd.data, call_timeout(L, b->timeout), &resp, &err);
-    if (rc == DRUDGE_EINPUT && move) {
-        /* No MOVE (RFC 6851) on this server, or the folder is missing:
-         * COPY tells which; then flag \Deleted and expunge that UID. */
-        method = "COPY+EXPUNGE";
-        drudge_buf_reset(&cmd);
-        drudge_buf_printf(&cmd, "UID COPY %u %s", (unsigned)uid, qto);
-        rc = imap_command(&b->conn, b->mailbox, cmd.data, call_timeout(L, b->timeout), &resp, &err);
-        if (rc == DRUDGE_OK) {
-            drudge_buf_reset(&cmd);
-            drudge_buf_printf(&cmd, "UID STORE %u +FLAGS.SILENT (\\Deleted)", (unsigned)uid);
-            rc = imap_command(&b->conn, b->mailbox, cmd.data, call_timeout(L, b->timeout), &resp,
-                              &err);
-        }
-        if (rc == DRUDGE_OK) {
-            drudge_buf_reset(&cmd);
-            drudge_buf_printf(&cmd, "UID EXPUNGE %u", (unsigned)uid);
-            rc = imap_command(&b->conn, b->mailbox, cmd.data, call_timeout(L, b->timeout), &resp,
-                              &err);
-        }
-    }
-    drudge_buf_free(&cmd);
-    if (rc != DRUDGE_OK) {
-        drudge_buf_free(&resp);
-        if (rc == DRUDGE_EINPUT)
-            lua_pushfstring(L,
-                            "mail: cannot %s UID %d from %s to %s: the server refused (no such "
-                            "message or folder? box:create(\"%s\") makes one)",
-                            move ? "move" : "copy", (int)uid, b->mailbox, to, to);
-        else
-            lua_pushfstring(L, "mail: %s", err.msg);
-        return fail_step(L, rec, seq, lua_tostring(L, -1));
-    }
-    uint32_t nu = drudge_imap_parse_copyuid(resp.data ? resp.data : "", resp.len, (uint32_t)uid);
-    drudge_buf_free(&resp);
-    drudge_buf out = {0};
-    drudge_buf_puts(&out, "{");
-    json_kv_str(&out, "method", method);
-    if (nu)
-        json_kv_int(&out, "new_uid", nu);
-    drudge_buf_puts(&out, "}");
-    drudge_rec_end(rec, seq, "ok", out.data, NULL);
-    drudge_buf_free(&out);
-    if (nu)
-        lua_pushinteger(L, nu);
-    else
-        lua_pushnil(L);
-    return 1;
+    req_start(&req, mc.b);
+    drudge_json_int(&req, "uid", mc.uid);
+    drudge_json_str(&req, "to", mc.folder);
+    return box_call(L, move ? "MOVE" : "COPY", &req, move_live, push_new_uid, &mc);
 }
 
 static int l_box_move(lua_State *L)
@@ -861,6 +854,16 @@ static int l_box_move(lua_State *L)
 static int l_box_copy(lua_State *L)
 {
     return move_or_copy(L, 0);
+}
+
+/* A command whose reply only says it was done (STORE). */
+static drudge_code command_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    mcall *mc = ud;
+    drudge_buf resp = {0};
+    drudge_code rc = box_command(L, call, mc->b, mc->b->mailbox, mc->cmd, &resp);
+    drudge_buf_free(&resp);
+    return rc;
 }
 
 static int set_flag(lua_State *L, int add)
@@ -877,29 +880,17 @@ static int set_flag(lua_State *L, int add)
             luaL_argerror(L, 3,
                           "a flag is \\Seen, \\Flagged, \\Answered, \\Deleted, \\Draft or "
                           "a keyword of letters, digits, $ _ - .");
-    drudge_rec *rec = drudge_rec_from_lua(L);
     drudge_buf cmd = {0};
     drudge_buf_printf(&cmd, "UID STORE %u %cFLAGS.SILENT (%s)", (unsigned)uid, add ? '+' : '-',
                       flag);
-    drudge_buf req = {0};
-    req_start(&req, b);
-    json_kv_int(&req, "uid", uid);
-    json_kv_str(&req, "command", cmd.data);
-    int seq = box_begin(L, b, "STORE", uid, &req);
-    drudge_buf_free(&req);
-    if (b->replay) {
-        drudge_buf_free(&cmd);
-        replay_response(L, rec, seq, "box:flag");
-        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
-        return 0;
-    }
     lua_pushstring(L, cmd.data);
     drudge_buf_free(&cmd);
-    drudge_buf resp = {0};
-    box_command(L, b, seq, b->mailbox, lua_tostring(L, -1), &resp);
-    drudge_buf_free(&resp);
-    drudge_rec_end(rec, seq, "ok", "{}", NULL);
-    return 0;
+    mcall mc = {.b = b, .uid = uid, .cmd = lua_tostring(L, -1)};
+    drudge_buf req = {0};
+    req_start(&req, b);
+    drudge_json_int(&req, "uid", uid);
+    drudge_json_str(&req, "command", mc.cmd);
+    return box_call(L, "STORE", &req, command_live, push_nothing, &mc);
 }
 
 static int l_box_flag(lua_State *L)
@@ -914,114 +905,118 @@ static int l_box_unflag(lua_State *L)
 
 /* --- folders --- */
 
-/* Lists folders; pushes an array of names. seq is the step to fail. */
-static void list_folders(lua_State *L, imap_box *b, int seq, drudge_buf *json)
+/* The folder names (*names, caller frees with free_names). */
+static drudge_code list_folders(lua_State *L, drudge_call_ctx *call, imap_box *b, char ***names,
+                                size_t *n)
 {
     drudge_buf resp = {0};
-    box_command(L, b, seq, NULL, "LIST \"\" *", &resp);
-    char **names = NULL;
-    size_t n = drudge_imap_parse_list(resp.data ? resp.data : "", resp.len, &names);
+    *names = NULL;
+    *n = 0;
+    drudge_code rc = box_command(L, call, b, NULL, "LIST \"\" *", &resp);
+    if (rc == DRUDGE_OK)
+        *n = drudge_imap_parse_list(resp.data ? resp.data : "", resp.len, names);
     drudge_buf_free(&resp);
-    lua_createtable(L, (int)n, 0);
-    drudge_buf_puts(json, "[");
-    for (size_t i = 0; i < n; i++) {
-        lua_pushstring(L, names[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-        if (i)
-            drudge_buf_puts(json, ",");
-        drudge_buf_json_str(json, names[i], strlen(names[i]));
+    return rc;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
         free(names[i]);
-    }
-    drudge_buf_puts(json, "]");
     free(names);
+}
+
+static drudge_code list_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    char **names;
+    size_t n;
+    drudge_code rc = list_folders(L, call, ((mcall *)ud)->b, &names, &n);
+    if (rc != DRUDGE_OK)
+        return rc;
+    drudge_buf *list = drudge_call_value(call, "folders");
+    drudge_buf_puts(list, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            drudge_buf_puts(list, ",");
+        drudge_buf_json_str(list, names[i], strlen(names[i]));
+    }
+    drudge_buf_puts(list, "]");
+    free_names(names, n);
+    return DRUDGE_OK;
+}
+
+static int push_folders(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    lua_getfield(L, -1, "folders");
+    return 1;
 }
 
 static int l_box_list(lua_State *L)
 {
-    imap_box *b = check_box(L);
-    drudge_rec *rec = drudge_rec_from_lua(L);
+    mcall mc = {.b = check_box(L)};
     drudge_buf req = {0};
-    req_start(&req, b);
-    json_kv_str(&req, "command", "LIST \"\" *");
-    int seq = box_begin(L, b, "LIST", 0, &req);
-    drudge_buf_free(&req);
-    if (b->replay) {
-        replay_response(L, rec, seq, "box:list");
-        lua_getfield(L, -1, "folders");
-        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
-        return 1;
+    req_start(&req, mc.b);
+    drudge_json_str(&req, "command", "LIST \"\" *");
+    return box_call(L, "LIST", &req, list_live, push_folders, &mc);
+}
+
+/* Does the folder exist? (a LIST) */
+static drudge_code folder_exists(lua_State *L, drudge_call_ctx *call, mcall *mc, int *exists)
+{
+    char **names;
+    size_t n;
+    drudge_code rc = list_folders(L, call, mc->b, &names, &n);
+    for (size_t i = 0; i < n; i++)
+        *exists |= !strcmp(names[i], mc->folder);
+    free_names(names, n);
+    return rc;
+}
+
+static drudge_code create_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    mcall *mc = ud;
+    int exists = 0;
+    drudge_code rc = folder_exists(L, call, mc, &exists);
+    if (rc != DRUDGE_OK)
+        return rc;
+    if (exists) {
+        drudge_call_bool(call, "created", 0);
+        return DRUDGE_OK;
     }
-    drudge_buf out = {0};
-    drudge_buf_puts(&out, "{\"folders\":");
-    list_folders(L, b, seq, &out);
-    drudge_buf_puts(&out, "}");
-    drudge_rec_end(rec, seq, "ok", out.data, NULL);
-    drudge_buf_free(&out);
+    drudge_buf cmd = {0}, resp = {0};
+    drudge_err err = {0};
+    double t = call_timeout(L, mc->b->timeout);
+    drudge_buf_printf(&cmd, "CREATE %s", mc->quoted);
+    rc = imap_command(&mc->b->conn, NULL, cmd.data, t, &resp, &err);
+    drudge_buf_free(&cmd);
+    drudge_buf_free(&resp);
+    /* Refused: another session may have made it in between. */
+    if (rc == DRUDGE_EINPUT && folder_exists(L, call, mc, &exists) != DRUDGE_OK)
+        return DRUDGE_ECONNECT;
+    if (rc == DRUDGE_EINPUT && !exists)
+        return drudge_call_fail(call, rc, "mail: the server refused to create folder %s",
+                                mc->folder);
+    if (rc != DRUDGE_OK && rc != DRUDGE_EINPUT)
+        return drudge_call_fail(call, rc, "mail: %s", err.msg);
+    drudge_call_bool(call, "created", rc == DRUDGE_OK); /* it exists after all: not made by us */
+    return DRUDGE_OK;
+}
+
+static int push_created(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    lua_getfield(L, -1, "created");
     return 1;
 }
 
 /* box:create(folder) -> true if created, false if it already existed */
 static int l_box_create(lua_State *L)
 {
-    imap_box *b = check_box(L);
-    drudge_buf quoted = {0};
-    const char *folder = check_folder(L, 2, &quoted);
-    lua_pushstring(L, quoted.data);
-    drudge_buf_free(&quoted);
-    drudge_rec *rec = drudge_rec_from_lua(L);
+    mcall mc = {.b = check_box(L)};
+    folder_arg(L, 2, &mc);
     drudge_buf req = {0};
-    req_start(&req, b);
-    json_kv_str(&req, "folder", folder);
-    int seq = box_begin(L, b, "CREATE", 0, &req);
-    drudge_buf_free(&req);
-    if (b->replay) {
-        replay_response(L, rec, seq, "box:create");
-        lua_getfield(L, -1, "created");
-        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
-        return 1;
-    }
-    drudge_buf json = {0};
-    list_folders(L, b, seq, &json);
-    drudge_buf_free(&json);
-    int exists = 0;
-    for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
-        exists |= !strcmp(lua_tostring(L, -1), folder);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
-    if (!exists) {
-        lua_pushfstring(L, "CREATE %s", lua_tostring(L, -1));
-        drudge_buf resp = {0};
-        drudge_err err = {0};
-        drudge_code rc = imap_command(&b->conn, NULL, lua_tostring(L, -1),
-                                      call_timeout(L, b->timeout), &resp, &err);
-        drudge_buf_free(&resp);
-        if (rc == DRUDGE_EINPUT) {
-            /* Refused: another session may have made it in between. */
-            drudge_buf json2 = {0};
-            list_folders(L, b, seq, &json2);
-            drudge_buf_free(&json2);
-            for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
-                exists |= !strcmp(lua_tostring(L, -1), folder);
-                lua_pop(L, 1);
-            }
-            lua_pop(L, 2);
-            if (!exists)
-                lua_pushfstring(L, "mail: the server refused to create folder %s", folder);
-        } else if (rc != DRUDGE_OK) {
-            lua_pushfstring(L, "mail: %s", err.msg);
-        }
-        if (rc != DRUDGE_OK && !exists)
-            return fail_step(L, rec, seq, lua_tostring(L, -1));
-        if (rc != DRUDGE_OK) { /* it exists after all: not made by us */
-            drudge_rec_end(rec, seq, "ok", "{\"created\":false}", NULL);
-            lua_pushboolean(L, 0);
-            return 1;
-        }
-    }
-    drudge_rec_end(rec, seq, "ok", exists ? "{\"created\":false}" : "{\"created\":true}", NULL);
-    lua_pushboolean(L, !exists);
-    return 1;
+    req_start(&req, mc.b);
+    drudge_json_str(&req, "folder", mc.folder);
+    return box_call(L, "CREATE", &req, create_live, push_created, &mc);
 }
 
 /* --- SMTP --- */
@@ -1066,7 +1061,8 @@ static size_t read_addrs(lua_State *L, int t, const char *key, const char ***hdr
 
 static void json_list(drudge_buf *b, const char *key, const char *const *v)
 {
-    drudge_buf_printf(b, ",\"%s\":[", key);
+    drudge_json_key(b, key);
+    drudge_buf_puts(b, "[");
     for (size_t i = 0; v && v[i]; i++) {
         if (i)
             drudge_buf_puts(b, ",");
@@ -1129,6 +1125,56 @@ static drudge_mail_out_att *read_atts(lua_State *L, int t, size_t *count, int ke
     return atts;
 }
 
+/* Envelope recipients: to, cc and bcc, bare (caller frees with free_names). */
+static char **envelope(const mcall *mc, size_t *n)
+{
+    *n = 0;
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; mc->rcpt[l] && mc->rcpt[l][i]; i++)
+            (*n)++;
+    char **rcpts = drudge_xmalloc((*n + 1) * sizeof *rcpts);
+    size_t k = 0;
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; mc->rcpt[l] && mc->rcpt[l][i]; i++)
+            rcpts[k++] = drudge_mail_bare_address(mc->rcpt[l][i]);
+    rcpts[k] = NULL;
+    return rcpts;
+}
+
+/* Builds the message and sends it. A message that cannot be built is bad
+ * input found late: no response, only the step's error. */
+static drudge_code send_live(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    mcall *mc = ud;
+    double t = call_timeout(L, mc->timeout);
+    char *raw = NULL, *mid = NULL;
+    size_t len = 0, nr;
+    drudge_err err = {0};
+    drudge_code rc = drudge_mail_build(mc->out, &raw, &len, &mid, &err);
+    if (rc != DRUDGE_OK)
+        return drudge_call_abort(call, rc, "mail.send: %s", err.msg);
+    char **rcpts = envelope(mc, &nr);
+    rc = smtp_send(mc->url, mc->user, mc->password, mc->tls, mc->from, (const char *const *)rcpts,
+                   raw, len, t, &err);
+    free_names(rcpts, nr);
+    if (rc != DRUDGE_OK) {
+        drudge_call_fail(call, rc, "mail.send: %s", err.msg);
+    } else {
+        drudge_call_str(call, "message_id", mid);
+        drudge_call_int(call, "size", (int64_t)len);
+        drudge_call_bytes(call, "message", raw, len, "message/rfc822", 1);
+    }
+    free(raw);
+    free(mid);
+    return rc;
+}
+
+static int push_message_id(lua_State *L, drudge_call_ctx *call, void *ud)
+{
+    lua_getfield(L, -1, "message_id");
+    return 1;
+}
+
 static int l_send(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -1181,89 +1227,34 @@ static int l_send(lua_State *L)
     double timeout = luaL_optnumber(L, -1, DEFAULT_TIMEOUT);
     lua_pop(L, 1);
 
-    /* Envelope recipients: to, cc and bcc, bare. */
-    size_t nr = nto + ncc + nbcc;
-    char **rcpts = calloc(nr + 1, sizeof *rcpts);
-    size_t k = 0;
-    for (size_t i = 0; to && to[i]; i++)
-        rcpts[k++] = drudge_mail_bare_address(to[i]);
-    for (size_t i = 0; cc && cc[i]; i++)
-        rcpts[k++] = drudge_mail_bare_address(cc[i]);
-    for (size_t i = 0; bcc && bcc[i]; i++)
-        rcpts[k++] = drudge_mail_bare_address(bcc[i]);
-
-    drudge_rec *rec = drudge_rec_from_lua(L);
+    mcall mc = {.out = &out,
+                .url = url,
+                .from = from,
+                .user = user,
+                .password = password,
+                .tls = &tls,
+                .rcpt = {to, cc, bcc},
+                .timeout = timeout};
     drudge_buf req = {0};
     drudge_buf_puts(&req, "{");
-    json_kv_str(&req, "url", url);
-    json_kv_str(&req, "from", out.from);
+    drudge_json_str(&req, "url", url);
+    drudge_json_str(&req, "from", out.from);
     json_list(&req, "to", to);
     json_list(&req, "cc", cc);
     json_list(&req, "bcc", bcc);
-    json_kv_str(&req, "subject", out.subject ? out.subject : "");
+    drudge_json_str(&req, "subject", out.subject ? out.subject : "");
     if (user)
-        json_kv_str(&req, "user", user);
+        drudge_json_str(&req, "user", user);
     drudge_buf_puts(&req, ",\"attachments\":[");
     for (size_t i = 0; i < out.natts; i++) {
         drudge_buf_printf(&req, "%s{", i ? "," : "");
-        json_kv_str(&req, "filename", out.atts[i].filename);
-        json_kv_int(&req, "size", (long long)out.atts[i].size);
+        drudge_json_str(&req, "filename", out.atts[i].filename);
+        drudge_json_int(&req, "size", (int64_t)out.atts[i].size);
         drudge_buf_puts(&req, "}");
     }
     drudge_buf_puts(&req, "]}");
-    drudge_buf name = {0};
-    drudge_buf_printf(&name, "SMTP send %s", url);
-    int seq = drudge_rec_begin(rec, "mail", name.data, req.data);
-    drudge_buf_free(&name);
-    drudge_buf_free(&req);
-
-    char *raw = NULL, *mid = NULL;
-    size_t len = 0;
-    drudge_err err = {0};
-    int failed = 0;
-    if (drudge_rec_replaying(rec)) {
-        for (size_t i = 0; i < nr; i++)
-            free(rcpts[i]);
-        free(rcpts);
-        replay_response(L, rec, seq, "mail.send");
-        lua_getfield(L, -1, "message_id");
-        drudge_rec_end(rec, seq, "ok", drudge_rec_replay_response(rec, seq), NULL);
-        return 1;
-    }
-    if (drudge_mail_build(&out, &raw, &len, &mid, &err) != DRUDGE_OK) {
-        lua_pushfstring(L, "mail.send: %s", err.msg);
-        failed = 1;
-    } else if (smtp_send(url, user, password, &tls, from, (const char *const *)rcpts, raw, len,
-                         call_timeout(L, timeout), &err) != DRUDGE_OK) {
-        lua_pushfstring(L, "mail.send: %s", err.msg);
-        failed = 2;
-    }
-    for (size_t i = 0; i < nr; i++)
-        free(rcpts[i]);
-    free(rcpts);
-    if (failed) {
-        free(raw);
-        free(mid);
-        if (failed == 1) { /* bad input: misuse, not recorded as a world failure */
-            drudge_rec_end(rec, seq, "error", NULL, lua_tostring(L, -1));
-            return lua_error(L);
-        }
-        return fail_step(L, rec, seq, lua_tostring(L, -1));
-    }
-    char sha[65];
-    drudge_rec_payload(rec, raw, len, "message/rfc822", sha);
-    drudge_buf resp = {0};
-    drudge_buf_puts(&resp, "{");
-    json_kv_str(&resp, "message_id", mid);
-    json_kv_int(&resp, "size", (long long)len);
-    json_kv_str(&resp, "message", sha);
-    drudge_buf_puts(&resp, "}");
-    drudge_rec_end(rec, seq, "ok", resp.data, NULL);
-    drudge_buf_free(&resp);
-    lua_pushstring(L, mid);
-    free(raw);
-    free(mid);
-    return 1;
+    lua_pushfstring(L, "SMTP send %s", url);
+    return mail_call(L, &req, send_live, push_message_id, &mc);
 }
 
 /* --- module --- */
@@ -1288,22 +1279,10 @@ int luaopen_drudge_mail(lua_State *L)
     pthread_once(&curl_once, init_curl_once);
     drudge_mail_init();
 
-    if (luaL_newmetatable(L, BOX_MT)) {
-        luaL_newlib(L, box_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_box_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_box_close);
-        lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, l_box_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, ATT_MT)) {
-        luaL_newlib(L, att_methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg box_meta[] = {
+        {"__gc", l_box_gc}, {"__close", l_box_close}, {"__tostring", l_box_tostring}, {NULL, NULL}};
+    drudge_lua_class(L, BOX_MT, box_meta, box_methods);
+    drudge_lua_class(L, ATT_MT, NULL, att_methods);
     if (lua_getfield(L, LUA_REGISTRYINDEX, ATT_DATA_KEY) != LUA_TTABLE) {
         lua_newtable(L);
         lua_createtable(L, 0, 1);

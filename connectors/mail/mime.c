@@ -503,10 +503,14 @@ drudge_code drudge_mail_build(const drudge_mail_out *spec, char **raw, size_t *l
 
     msg = g_mime_message_new(TRUE);
     const char *from[] = {spec->from, NULL};
-    if ((rc = add_addresses(msg, GMIME_ADDRESS_TYPE_FROM, from, "from", err)) ||
-        (rc = add_addresses(msg, GMIME_ADDRESS_TYPE_TO, spec->to, "to", err)) ||
-        (rc = add_addresses(msg, GMIME_ADDRESS_TYPE_CC, spec->cc, "cc", err)) ||
-        (rc = add_addresses(msg, GMIME_ADDRESS_TYPE_REPLY_TO, spec->reply_to, "reply_to", err)))
+    rc = add_addresses(msg, GMIME_ADDRESS_TYPE_FROM, from, "from", err);
+    if (rc == DRUDGE_OK)
+        rc = add_addresses(msg, GMIME_ADDRESS_TYPE_TO, spec->to, "to", err);
+    if (rc == DRUDGE_OK)
+        rc = add_addresses(msg, GMIME_ADDRESS_TYPE_CC, spec->cc, "cc", err);
+    if (rc == DRUDGE_OK)
+        rc = add_addresses(msg, GMIME_ADDRESS_TYPE_REPLY_TO, spec->reply_to, "reply_to", err);
+    if (rc != DRUDGE_OK)
         goto cleanup;
     g_mime_message_set_subject(msg, spec->subject ? spec->subject : "", "utf-8");
     GDateTime *now = g_date_time_new_now_utc();

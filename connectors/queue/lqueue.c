@@ -8,17 +8,20 @@
  * script's directory) or the name of a script already queued in the
  * database; a bare name with NAME.lua beside the calling script works too.
  * Each call commits at once on the host's own connection to the database and
- * is recorded as a "queue" step; in replay the recorded id is returned and
- * nothing is queued. API misuse raises; a database failure is a system error
- * (the calling task is retried, so pass a key to make the enqueue idempotent). */
+ * is a "queue" step on the connector call path (drudge_call): in replay the
+ * recorded id is returned and nothing is queued. API misuse raises; a database failure is a system
+ * error (the calling task is retried, so pass a key to make the enqueue idempotent). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <lauxlib.h>
-#include "runner/queue/queue.h"
-#include "drudge/record.h"
-#include "runner/host/hostint.h"
+#include "drudge/call.h"
+#include "drudge/host.h"
+#include "drudge/json.h"
+#include "drudge/util.h"
+#include "connectors/queue/lqueue.h"
+#include "runner/store/store.h"
 
 #define DB_PATH_KEY "drudge.queue.db_path"
 #define CONN_KEY    "drudge.queue.db"
@@ -96,6 +99,56 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Pushes a table with the contract c (name, path, max_attempts,
+ * manual_minutes, exception_minutes, window): its strings then live in Lua,
+ * so nothing leaks on a later error. */
+static void push_contract(lua_State *L, const drudge_task_spec *c)
+{
+    const char *const strs[][2] = {
+        {"name", c->script}, {"path", c->script_path}, {"window", c->window}};
+    const struct {
+        const char *key;
+        double v;
+    } nums[] = {{"max_attempts", c->max_attempts},
+                {"manual_minutes", c->manual_minutes},
+                {"exception_minutes", c->exception_minutes}};
+    lua_createtable(L, 0, 6);
+    for (size_t i = 0; i < 3; i++) {
+        lua_pushstring(L, strs[i][1]);
+        lua_setfield(L, -2, strs[i][0]);
+        lua_pushnumber(L, nums[i].v);
+        lua_setfield(L, -2, nums[i].key);
+    }
+}
+
+/* Field key of the table on top: its string stays alive in the table. */
+static const char *field_str(lua_State *L, const char *key)
+{
+    lua_getfield(L, -1, key);
+    const char *s = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
+static double field_num(lua_State *L, const char *key)
+{
+    lua_getfield(L, -1, key);
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Points spec at the contract in the table on top (which keeps its strings). */
+static void spec_from_contract(lua_State *L, drudge_task_spec *spec)
+{
+    spec->script = field_str(L, "name");
+    spec->script_path = field_str(L, "path");
+    spec->window = field_str(L, "window");
+    spec->max_attempts = (int)field_num(L, "max_attempts");
+    spec->manual_minutes = field_num(L, "manual_minutes");
+    spec->exception_minutes = field_num(L, "exception_minutes");
+}
+
 /* Fills spec from a script file, loaded and checked once per state in a host
  * of its own (the running attempt's state is not disturbed). Strings in spec
  * live in the registry cache table. Raises on an invalid script. */
@@ -117,97 +170,129 @@ static void spec_from_file(lua_State *L, const char *path, drudge_task_spec *spe
             drudge_host_free(h);
             luaL_error(L, "queue.enqueue: %s", err.msg);
         }
-        lua_createtable(L, 0, 5);
-        lua_pushstring(L, info->name);
-        lua_setfield(L, -2, "name");
-        lua_pushinteger(L, info->max_attempts);
-        lua_setfield(L, -2, "max_attempts");
-        lua_pushnumber(L, info->manual_minutes);
-        lua_setfield(L, -2, "manual_minutes");
-        lua_pushnumber(L, info->exception_minutes);
-        lua_setfield(L, -2, "exception_minutes");
-        if (info->window) {
-            lua_pushstring(L, info->window);
-            lua_setfield(L, -2, "window");
-        }
+        drudge_task_spec c = {.script = info->name,
+                              .script_path = path,
+                              .max_attempts = info->max_attempts,
+                              .manual_minutes = info->manual_minutes,
+                              .exception_minutes = info->exception_minutes,
+                              .window = info->window};
+        push_contract(L, &c);
         drudge_host_free(h);
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, path);
     }
-    lua_pushstring(L, path);
-    lua_setfield(L, -2, "path");
-    lua_getfield(L, -1, "name");
-    spec->script = lua_tostring(L, -1);
-    lua_getfield(L, -2, "path");
-    spec->script_path = lua_tostring(L, -1);
-    lua_getfield(L, -3, "max_attempts");
-    spec->max_attempts = (int)lua_tointeger(L, -1);
-    lua_getfield(L, -4, "manual_minutes");
-    spec->manual_minutes = lua_tonumber(L, -1);
-    lua_getfield(L, -5, "exception_minutes");
-    spec->exception_minutes = lua_tonumber(L, -1);
-    lua_getfield(L, -6, "window");
-    spec->window = lua_tostring(L, -1);
-    lua_pop(L, 6);
+    spec_from_contract(L, spec);
     /* The strings stay referenced by the cache table, left on the stack. */
 }
 
-/* Resolves the script argument into spec; pushes what keeps its strings alive. */
-static void resolve(lua_State *L, const char *script, drudge_store *db, drudge_task_spec *spec)
+/* The options of one queue.enqueue, read before anything is recorded. */
+typedef struct enqueue_args {
+    const char *script, *key, *input;
+    lua_Integer priority;
+    int64_t run_at;
+    double manual, exception; /* < 0: the script's own */
+} enqueue_args;
+
+/* Everything queue.enqueue asks of the database, in this one function: when
+ * name is given, the contract of the script queued before under that name
+ * (DRUDGE_ENOTFOUND if there is none), then the enqueue of spec with the
+ * call's options. */
+static drudge_code queue_store(lua_State *L, const enqueue_args *a, const char *name,
+                               drudge_task_spec *spec, int64_t *id, int *dup, drudge_err *err)
+{
+    drudge_store *db = get_db(L);
+    if (name) {
+        drudge_task_spec known;
+        drudge_code rc = drudge_store_known_script(db, name, &known, err);
+        if (rc != DRUDGE_OK)
+            return rc;
+        push_contract(L, &known); /* keeps its strings */
+        drudge_task_spec_clear(&known);
+        spec_from_contract(L, spec);
+    }
+    spec->key = a->key;
+    spec->input = a->input;
+    spec->priority = (int)a->priority;
+    spec->run_at = a->run_at;
+    if (a->manual >= 0)
+        spec->manual_minutes = a->manual;
+    if (a->exception >= 0)
+        spec->exception_minutes = a->exception;
+    drudge_code rc = drudge_store_begin(db, DRUDGE_TX_WRITE, err);
+    if (!rc)
+        rc = drudge_store_enqueue(db, spec, 1, drudge_now_us(), id, dup, NULL, NULL, err);
+    if (!rc)
+        rc = drudge_store_commit(db, err);
+    if (rc)
+        drudge_store_rollback(db);
+    return rc;
+}
+
+/* The script file for a script argument that is a path, or NAME.lua beside
+ * the calling script for a bare name (pushes its real path), or NULL
+ * (pushes nothing) for a bare name with no such file. Raises for a path
+ * that is not a file. */
+static const char *script_file(lua_State *L, const char *script)
 {
     int is_path = strchr(script, '/') || strstr(script, ".lua");
     char real[PATH_MAX];
     push_script_dir(L);
     const char *dir = lua_tostring(L, -1);
-    if (is_path) {
-        if (script[0] == '/')
-            lua_pushstring(L, script);
-        else
-            lua_pushfstring(L, "%s/%s", dir, script);
-        if (!realpath(lua_tostring(L, -1), real))
-            luaL_error(L, "queue.enqueue: no script file %s", lua_tostring(L, -1));
-        lua_pop(L, 2);
-        spec_from_file(L, real, spec);
-        return;
-    }
-    drudge_task_spec known;
+    if (is_path && script[0] == '/')
+        lua_pushstring(L, script);
+    else if (is_path)
+        lua_pushfstring(L, "%s/%s", dir, script);
+    else
+        lua_pushfstring(L, "%s/%s.lua", dir, script);
+    const char *path = lua_tostring(L, -1);
+    int found = (is_path || file_exists(path)) && realpath(path, real);
+    if (!found && is_path)
+        luaL_error(L, "queue.enqueue: no script file %s", path);
+    lua_pop(L, 2);
+    if (!found)
+        return NULL;
+    lua_pushstring(L, real);
+    return lua_tostring(L, -1);
+}
+
+/* The live call: resolves the script (a file; else a script queued before;
+ * else NAME.lua beside the caller) and enqueues it. */
+static drudge_code enqueue_live(lua_State *L, drudge_call_ctx *c, void *ud)
+{
+    const enqueue_args *a = ud;
+    drudge_task_spec spec = {0};
     drudge_err err = {0};
-    drudge_code rc = drudge_store_known_script(db, script, &known, &err);
-    if (rc == DRUDGE_OK) {
-        lua_pop(L, 1);
-        /* Keep the strings as Lua values, so nothing leaks on a later error. */
-        lua_createtable(L, 0, 3);
-        lua_pushstring(L, known.script);
-        lua_setfield(L, -2, "name");
-        lua_pushstring(L, known.script_path);
-        lua_setfield(L, -2, "path");
-        if (known.window) {
-            lua_pushstring(L, known.window);
-            lua_setfield(L, -2, "window");
+    int64_t id = 0;
+    int dup = 0;
+    int is_path = strchr(a->script, '/') || strstr(a->script, ".lua");
+    drudge_code rc = DRUDGE_ENOTFOUND;
+    if (!is_path)
+        rc = queue_store(L, a, a->script, &spec, &id, &dup, &err);
+    if (rc == DRUDGE_ENOTFOUND) {
+        const char *file = script_file(L, a->script);
+        if (!file) {
+            push_script_dir(L);
+            return luaL_error(L,
+                              "queue.enqueue: unknown script '%s': not queued before, and no "
+                              "%s/%s.lua",
+                              a->script, lua_tostring(L, -1), a->script);
         }
-        spec->max_attempts = known.max_attempts;
-        spec->manual_minutes = known.manual_minutes;
-        spec->exception_minutes = known.exception_minutes;
-        drudge_task_spec_clear(&known);
-        lua_getfield(L, -1, "name");
-        spec->script = lua_tostring(L, -1);
-        lua_getfield(L, -2, "path");
-        spec->script_path = lua_tostring(L, -1);
-        lua_getfield(L, -3, "window");
-        spec->window = lua_tostring(L, -1);
-        lua_pop(L, 3);
-        return;
+        spec_from_file(L, file, &spec); /* pushes what keeps spec's strings */
+        rc = queue_store(L, a, NULL, &spec, &id, &dup, &err);
     }
-    if (rc != DRUDGE_ENOTFOUND)
-        drudge_host_raise(L, "queue.enqueue: %s", err.msg);
-    lua_pushfstring(L, "%s/%s.lua", dir, script);
-    if (file_exists(lua_tostring(L, -1)) && realpath(lua_tostring(L, -1), real)) {
-        lua_pop(L, 2);
-        spec_from_file(L, real, spec);
-        return;
-    }
-    luaL_error(L, "queue.enqueue: unknown script '%s': not queued before, and no %s", script,
-               lua_tostring(L, -1));
+    if (rc != DRUDGE_OK)
+        return drudge_call_abort(c, rc, "%s", err.msg);
+    drudge_call_int(c, "id", id);
+    drudge_call_bool(c, "duplicate", dup);
+    return DRUDGE_OK;
+}
+
+/* id, duplicate from the response {"id":..,"duplicate":..}. */
+static int enqueue_push(lua_State *L, drudge_call_ctx *c, void *ud)
+{
+    lua_getfield(L, -1, "id");
+    lua_getfield(L, -2, "duplicate");
+    return 2;
 }
 
 static void opt_number(lua_State *L, int opts, const char *field, double *out)
@@ -223,12 +308,7 @@ static void opt_number(lua_State *L, int opts, const char *field, double *out)
 /* queue.enqueue(script, input [, opts]) -> id, duplicate */
 static int l_enqueue(lua_State *L)
 {
-    const char *script = luaL_checkstring(L, 1);
-    drudge_task_spec spec = {0};
-    drudge_rec *rec = drudge_rec_from_lua(L);
-    int64_t run_at = 0;
-    const char *key = NULL;
-    lua_Integer priority = 0;
+    enqueue_args a = {.script = luaL_checkstring(L, 1), .manual = -1, .exception = -1};
     lua_settop(L, 3);
     if (!lua_isnil(L, 3))
         luaL_checktype(L, 3, LUA_TTABLE);
@@ -240,32 +320,31 @@ static int l_enqueue(lua_State *L)
     if (lua_getfield(L, 3, "key") != LUA_TNIL) {
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
             return luaL_error(L, "queue.enqueue: option 'key' must be a string or a number");
-        key = lua_tostring(L, -1);
-        if (!*key)
+        a.key = lua_tostring(L, -1);
+        if (!*a.key)
             return luaL_error(L, "queue.enqueue: option 'key' must not be empty");
     }
     /* the key (or nil) stays at index 4, keeping the string alive */
     if (lua_getfield(L, 3, "priority") != LUA_TNIL) {
         int ok;
-        priority = lua_tointegerx(L, -1, &ok);
-        if (!ok || priority < -1000000 || priority > 1000000)
+        a.priority = lua_tointegerx(L, -1, &ok);
+        if (!ok || a.priority < -1000000 || a.priority > 1000000)
             return luaL_error(L, "queue.enqueue: option 'priority' must be a whole number from "
                                  "-1000000 to 1000000");
     }
     lua_pop(L, 1);
     if (lua_getfield(L, 3, "at") != LUA_TNIL) {
         if (lua_type(L, -1) == LUA_TNUMBER) {
-            run_at = (int64_t)(lua_tonumber(L, -1) * 1e6); /* seconds since the epoch, os.time() */
+            a.run_at = (int64_t)(lua_tonumber(L, -1) * 1e6); /* seconds since the epoch */
         } else if (lua_type(L, -1) != LUA_TSTRING ||
-                   drudge_parse_time(lua_tostring(L, -1), drudge_now_us(), &run_at)) {
+                   drudge_parse_time(lua_tostring(L, -1), drudge_now_us(), &a.run_at)) {
             return luaL_error(L, "queue.enqueue: option 'at' must be a time such as "
                                  "\"2026-11-23T19:00\" or \"+30m\", or os.time() seconds");
         }
     }
     lua_pop(L, 1);
-    double manual = -1, exception = -1;
-    opt_number(L, 3, "manual_minutes", &manual);
-    opt_number(L, 3, "exception_minutes", &exception);
+    opt_number(L, 3, "manual_minutes", &a.manual);
+    opt_number(L, 3, "exception_minutes", &a.exception);
 
     /* The input as JSON text (index 5). */
     lua_pushcfunction(L, drudge_json_encode_cf);
@@ -277,18 +356,18 @@ static int l_enqueue(lua_State *L)
         return luaL_error(L, "queue.enqueue: the input cannot be stored as JSON: %s",
                           lua_tostring(L, -1));
     }
-    const char *input = lua_tostring(L, 5);
+    a.input = lua_tostring(L, 5);
 
     drudge_buf req = {0};
     drudge_buf_puts(&req, "{\"script\":");
-    drudge_buf_json_str(&req, script, strlen(script));
-    drudge_buf_printf(&req, ",\"input\":%s,\"key\":", input);
-    if (key)
-        drudge_buf_json_str(&req, key, strlen(key));
+    drudge_buf_json_str(&req, a.script, strlen(a.script));
+    drudge_buf_printf(&req, ",\"input\":%s,\"key\":", a.input);
+    if (a.key)
+        drudge_buf_json_str(&req, a.key, strlen(a.key));
     else
         drudge_buf_puts(&req, "null");
     /* "at" as the script gave it, so a replay asks for the same thing. */
-    drudge_buf_printf(&req, ",\"priority\":%lld,\"at\":", (long long)priority);
+    drudge_buf_printf(&req, ",\"priority\":%lld,\"at\":", (long long)a.priority);
     lua_getfield(L, 3, "at");
     if (lua_type(L, -1) == LUA_TNUMBER)
         drudge_buf_printf(&req, "%.17g", lua_tonumber(L, -1));
@@ -298,49 +377,17 @@ static int l_enqueue(lua_State *L)
         drudge_buf_puts(&req, "null");
     lua_pop(L, 1);
     drudge_buf_puts(&req, "}");
-    char name[300];
-    snprintf(name, sizeof name, "enqueue %s", script);
-    int seq = drudge_rec_begin(rec, "queue", name, req.data);
+    lua_pushlstring(L, req.data, req.len); /* index 6: nothing to free if the call raises */
     drudge_buf_free(&req);
-
-    if (drudge_rec_replaying(rec)) {
-        const char *resp = drudge_rec_replay_response(rec, seq);
-        if (!resp) {
-            drudge_rec_end(rec, seq, "error", NULL, "no recorded response");
-            return drudge_host_raise(L, "queue.enqueue: replay: no recorded response for step %d",
-                                     seq);
-        }
-        drudge_json_decode(L, resp, strlen(resp));
-        lua_getfield(L, -1, "id");
-        lua_getfield(L, -2, "duplicate");
-        drudge_rec_end(rec, seq, "ok", resp, NULL);
-        return 2;
-    }
-
-    drudge_store *db = get_db(L);
-    resolve(L, script, db, &spec); /* pushes the value that keeps spec's strings */
-    spec.key = key;
-    spec.input = lua_tostring(L, 5);
-    spec.priority = (int)priority;
-    spec.run_at = run_at;
-    if (manual >= 0)
-        spec.manual_minutes = manual;
-    if (exception >= 0)
-        spec.exception_minutes = exception;
-    int64_t id = 0;
-    int dup = 0;
-    drudge_err err = {0};
-    if (drudge_queue_enqueue(db, &spec, &id, &dup, &err) != DRUDGE_OK) {
-        drudge_rec_end(rec, seq, "error", NULL, err.msg);
-        return drudge_host_raise(L, "queue.enqueue: %s", err.msg);
-    }
-    char resp[96];
-    snprintf(resp, sizeof resp, "{\"id\":%lld,\"duplicate\":%s}", (long long)id,
-             dup ? "true" : "false");
-    drudge_rec_end(rec, seq, "ok", resp, NULL);
-    lua_pushinteger(L, id);
-    lua_pushboolean(L, dup);
-    return 2;
+    lua_pushfstring(L, "enqueue %s", a.script);
+    drudge_call_spec spec = {.kind = "queue",
+                             .name = lua_tostring(L, 7),
+                             .request = lua_tostring(L, 6),
+                             .error_prefix = "queue.enqueue: ",
+                             .live = enqueue_live,
+                             .push = enqueue_push,
+                             .ud = &a};
+    return drudge_call(L, &spec);
 }
 
 int luaopen_drudge_queue(lua_State *L)

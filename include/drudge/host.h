@@ -125,4 +125,13 @@ void drudge_host_on_step_error(drudge_step_error_hook hook); /* up to 8 */
 /* The info of the script whose attempt is running in L, or NULL. */
 const drudge_script_info *drudge_host_current_script(lua_State *L);
 
+/* Creates the metatable `name` in L's registry, once per state: the
+ * functions of meta become its fields ({"__metatable", NULL} sets false,
+ * which hides it from getmetatable), and methods, if given, its __index: a
+ * table of them, or, when meta has an __index function of its own, that
+ * function's first upvalue. Leaves the stack as it was. */
+struct luaL_Reg;
+void drudge_lua_class(lua_State *L, const char *name, const struct luaL_Reg *meta,
+                      const struct luaL_Reg *methods);
+
 #endif

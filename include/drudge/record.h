@@ -11,17 +11,9 @@
  * redacted on the way in (secret values, configured patterns), so a secret
  * never reaches the database.
  *
- * Connectors use it like this:
- *
- *     drudge_rec *rec = drudge_rec_from_lua(L);
- *     int seq = drudge_rec_begin(rec, "http", "GET https://x/y", req_json);
- *     if (drudge_rec_replaying(rec)) {
- *         const char *resp = drudge_rec_replay_response(rec, seq); // recorded JSON
- *         ... build the Lua result from resp (payloads via drudge_rec_replay_payload) ...
- *     } else {
- *         ... do the real call ...
- *     }
- *     drudge_rec_end(rec, seq, "ok", resp_json, NULL);
+ * Connectors do not call it themselves: every connector call goes through
+ * drudge_call (drudge/call.h), which opens the step, records the request and
+ * the response, and answers from the recording in replay.
  *
  * request/response are JSON object texts (built with drudge_buf_json_str),
  * compact, keys in a fixed order, so replay can compare them byte for byte.
@@ -153,6 +145,9 @@ int drudge_rec_replaying(const drudge_rec *r);
 /* The recorded response for the step just begun with seq, or NULL. */
 const char *drudge_rec_replay_response(drudge_rec *r, int seq);
 const drudge_payload *drudge_rec_replay_payload(drudge_rec *r, const char *sha256);
+/* The recorded step for seq (its outcome and error too), or NULL beyond the
+ * recording or when not replaying. */
+const drudge_step *drudge_rec_replay_step(const drudge_rec *r, int seq);
 /* After the replayed attempt: a recorded step the script never made is a
  * divergence too. */
 void drudge_rec_replay_check_end(drudge_rec *r);

@@ -625,6 +625,13 @@ const char *drudge_rec_replay_response(drudge_rec *r, int seq)
     return r->rsteps[seq - 1].response;
 }
 
+const drudge_step *drudge_rec_replay_step(const drudge_rec *r, int seq)
+{
+    if (!r->replaying || seq < 1 || (size_t)seq > r->nrsteps)
+        return NULL;
+    return &r->rsteps[seq - 1];
+}
+
 const drudge_payload *drudge_rec_replay_payload(drudge_rec *r, const char *sha256)
 {
     for (size_t i = 0; i < r->nrpayloads; i++)

@@ -112,19 +112,13 @@ static int outcome_concat(lua_State *L)
 
 void drudge_api_open(lua_State *L)
 {
-    static const char *const mts[] = {DRUDGE_OUTCOME_MT, DRUDGE_ERROR_MT};
-    for (int i = 0; i < 2; i++) {
-        luaL_newmetatable(L, mts[i]);
-        lua_pushcfunction(L, outcome_tostring);
-        lua_setfield(L, -2, "__tostring");
-        lua_pushcfunction(L, outcome_index);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, outcome_concat);
-        lua_setfield(L, -2, "__concat");
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "__metatable");
-        lua_pop(L, 1);
-    }
+    static const luaL_Reg meta[] = {{"__tostring", outcome_tostring},
+                                    {"__index", outcome_index},
+                                    {"__concat", outcome_concat},
+                                    {"__metatable", NULL},
+                                    {NULL, NULL}};
+    drudge_lua_class(L, DRUDGE_OUTCOME_MT, meta, NULL);
+    drudge_lua_class(L, DRUDGE_ERROR_MT, meta, NULL);
 }
 
 /* fail(message): a business exception; the task ends failed, not retried. */

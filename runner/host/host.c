@@ -164,6 +164,34 @@ drudge_rec *drudge_rec_from_lua(lua_State *L)
     return drudge_host_of(L)->rec;
 }
 
+void drudge_lua_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
+{
+    if (!luaL_newmetatable(L, name)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_CFunction index = NULL;
+    for (const luaL_Reg *r = meta; r && r->name; r++) {
+        if (methods && r->func && !strcmp(r->name, "__index")) {
+            index = r->func; /* takes the methods as its upvalue, below */
+            continue;
+        }
+        if (r->func)
+            lua_pushcfunction(L, r->func);
+        else
+            lua_pushboolean(L, 0);
+        lua_setfield(L, -2, r->name);
+    }
+    if (methods) {
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        if (index)
+            lua_pushcclosure(L, index, 1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+}
+
 static void deadline_hook(lua_State *L, lua_Debug *ar);
 
 /* The allocator: counts every byte and refuses growth past the cap, which Lua

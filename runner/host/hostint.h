@@ -4,6 +4,7 @@
 
 #include <lua.h>
 #include "drudge/host.h"
+#include "drudge/json.h"
 #include "drudge/util.h"
 
 #define DRUDGE_OUTCOME_MT "drudge.outcome" /* fail() and retry_later() */
@@ -46,11 +47,5 @@ void drudge_host_push_error(lua_State *L, const char *msg, int level);
 drudge_outcome drudge_host_error_text(lua_State *L, int idx, drudge_buf *msg, drudge_buf *tb);
 /* The delay of a retry_later() value at idx, else 0. */
 double drudge_host_retry_after(lua_State *L, int idx);
-
-/* json.c */
-/* Decodes JSON text and pushes the value; raises a clear error if invalid. */
-void drudge_json_decode(lua_State *L, const char *s, size_t len);
-/* lua_CFunction: encodes its argument, returns the JSON string; raises if it cannot. */
-int drudge_json_encode_cf(lua_State *L);
 
 #endif

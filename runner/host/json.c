@@ -188,8 +188,8 @@ static int l_array(lua_State *L)
     }
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    luaL_newmetatable(L, ARRAY_MT);
-    lua_setmetatable(L, 1);
+    drudge_lua_class(L, ARRAY_MT, NULL, NULL);
+    luaL_setmetatable(L, ARRAY_MT);
     return 1;
 }
 
@@ -349,4 +349,264 @@ int luaopen_drudge_json(lua_State *L)
     lua_setfield(L, -3, "null");
     lua_pop(L, 1);
     return 1;
+}
+
+/* --- building objects member by member --- */
+
+void drudge_json_key(drudge_buf *b, const char *key)
+{
+    char last = b->len ? b->data[b->len - 1] : '{';
+    size_t klen = strlen(key), n = 0;
+    char tmp[64]; /* one append: this runs for every member of every response */
+    if (klen + 4 > sizeof tmp) {
+        drudge_buf_puts(b, last != '{' && last != '[' ? ",\"" : "\"");
+        drudge_buf_puts(b, key);
+        drudge_buf_add(b, "\":", 2);
+        return;
+    }
+    if (last != '{' && last != '[')
+        tmp[n++] = ',';
+    tmp[n++] = '"';
+    memcpy(tmp + n, key, klen);
+    n += klen;
+    tmp[n++] = '"';
+    tmp[n++] = ':';
+    drudge_buf_add(b, tmp, n);
+}
+
+void drudge_json_lstr(drudge_buf *b, const char *key, const char *v, size_t n)
+{
+    drudge_json_key(b, key);
+    drudge_buf_json_str(b, v, n);
+}
+
+void drudge_json_str(drudge_buf *b, const char *key, const char *v)
+{
+    if (!v) {
+        drudge_json_key(b, key);
+        drudge_buf_puts(b, "null");
+        return;
+    }
+    drudge_json_lstr(b, key, v, strlen(v));
+}
+
+void drudge_json_int(drudge_buf *b, const char *key, int64_t v)
+{
+    drudge_json_key(b, key);
+    drudge_buf_int(b, v);
+}
+
+void drudge_json_num(drudge_buf *b, const char *key, double v)
+{
+    drudge_json_key(b, key);
+    add_double(b, v);
+}
+
+void drudge_json_bool(drudge_buf *b, const char *key, int v)
+{
+    drudge_json_key(b, key);
+    drudge_buf_puts(b, v ? "true" : "false");
+}
+
+/* --- reading without Lua --- */
+
+static const char *skip_space(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* The end of the string literal at p (its opening quote), or NULL. A quote
+ * ends it unless an odd number of backslashes stands before it; memchr
+ * finds the quotes (this runs over every byte of a response body). */
+static const char *string_end(const char *p, const char *end)
+{
+    const char *q = p + 1;
+    while (q < end) {
+        q = memchr(q, '"', (size_t)(end - q));
+        if (!q)
+            return NULL;
+        size_t bs = 0;
+        while (q - bs > p + 1 && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q + 1;
+        q++;
+    }
+    return NULL;
+}
+
+/* The end of the value at p, or NULL if it is malformed. Nested values are
+ * skipped by counting brackets outside strings. */
+static const char *value_end(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return string_end(p, end);
+    if (*p != '{' && *p != '[') {
+        while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' &&
+               *p != '\r' && *p != '\t')
+            p++;
+        return p;
+    }
+    int depth = 0;
+    while (p < end) {
+        if (*p == '"') {
+            p = string_end(p, end);
+            if (!p)
+                return NULL;
+            continue;
+        }
+        if (*p == '{' || *p == '[')
+            depth++;
+        else if ((*p == '}' || *p == ']') && --depth == 0)
+            return p + 1;
+        p++;
+    }
+    return NULL;
+}
+
+int drudge_json_iter_init(drudge_json_iter *it, const char *text, size_t len)
+{
+    const char *end = text + len;
+    const char *p = skip_space(text, end);
+    if (p >= end || (*p != '{' && *p != '['))
+        return -1;
+    it->close = *p == '{' ? '}' : ']';
+    it->p = p + 1;
+    it->end = end;
+    return 0;
+}
+
+int drudge_json_iter_next(drudge_json_iter *it, const char **key, size_t *klen, const char **val,
+                          size_t *vlen)
+{
+    const char *p = skip_space(it->p, it->end);
+    if (p < it->end && *p == ',')
+        p = skip_space(p + 1, it->end);
+    if (p >= it->end)
+        return -1;
+    if (*p == it->close) {
+        it->p = p + 1;
+        return 0;
+    }
+    *key = NULL;
+    *klen = 0;
+    if (it->close == '}') {
+        const char *ke = *p == '"' ? string_end(p, it->end) : NULL;
+        if (!ke)
+            return -1;
+        *key = p + 1;
+        *klen = (size_t)(ke - p) - 2;
+        p = skip_space(ke, it->end);
+        if (p >= it->end || *p != ':')
+            return -1;
+        p = skip_space(p + 1, it->end);
+    }
+    const char *ve = value_end(p, it->end);
+    if (!ve || ve == p)
+        return -1;
+    *val = p;
+    *vlen = (size_t)(ve - p);
+    it->p = ve;
+    return 1;
+}
+
+static int hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char ch = s[i];
+        v <<= 4;
+        if (ch >= '0' && ch <= '9')
+            v |= (unsigned)(ch - '0');
+        else if ((ch | 32) >= 'a' && (ch | 32) <= 'f')
+            v |= (unsigned)((ch | 32) - 'a' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* One escape at s (after the backslash, before end) into o; advances *s. */
+static size_t unescape_one(const char **s, const char *end, char *o)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *p = *s;
+    const char *hit = p < end ? memchr(from, *p, sizeof from - 1) : NULL;
+    if (hit) {
+        *o = to[hit - from];
+        *s = p + 1;
+        return 1;
+    }
+    unsigned cp, lo;
+    if (p >= end || *p != 'u' || end - p < 5 || hex4(p + 1, &cp))
+        return (size_t)-1;
+    p += 5;
+    if (cp >= 0xD800 && cp < 0xDC00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+        !hex4(p + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        p += 6;
+    }
+    *s = p;
+    return put_utf8(o, cp);
+}
+
+size_t drudge_json_unescape(const char *s, size_t n, char *out)
+{
+    if (n < 2 || s[0] != '"' || s[n - 1] != '"')
+        return (size_t)-1;
+    const char *p = s + 1, *end = s + n - 1;
+    size_t len = 0;
+    while (p < end) {
+        const char *bs = memchr(p, '\\', (size_t)(end - p));
+        size_t run = (size_t)((bs ? bs : end) - p);
+        memcpy(out + len, p, run);
+        len += run;
+        if (!bs)
+            break;
+        p = bs + 1;
+        size_t k = unescape_one(&p, end, out + len);
+        if (k == (size_t)-1)
+            return k;
+        len += k;
+    }
+    return len;
+}
+
+void drudge_json_push_string(lua_State *L, const char *s, size_t n)
+{
+    luaL_Buffer b;
+    char *out = luaL_buffinitsize(L, &b, n ? n : 1);
+    size_t len = drudge_json_unescape(s, n, out);
+    if (len == (size_t)-1)
+        luaL_error(L, "invalid JSON string: %.40s", s);
+    luaL_pushresultsize(&b, len);
 }

@@ -20,6 +20,7 @@
 #include "drudge/host.h"
 #include "drudge/record.h"
 #include "drudge/util.h"
+#include "unit/recording.h"
 
 static int flaky_hits;
 
@@ -137,21 +138,6 @@ static void run(drudge_host *h, const char *path, const char *input, int attempt
     int top = lua_gettop(L);
     assert_int_equal(drudge_host_run(h, path, &task, res, &err), DRUDGE_OK);
     assert_int_equal(lua_gettop(L), top);
-}
-
-/* Deep copies of a recorder's steps and payloads, as drudge_rec_replay_load
- * takes ownership of them (in real use they come from the database). */
-static void copy_recording(drudge_rec *rec, drudge_step **steps, size_t *n,
-                           drudge_payload **payloads, size_t *np)
-{
-    *n = drudge_rec_count(rec);
-    *steps = calloc(*n, sizeof **steps);
-    for (size_t i = 0; i < *n; i++)
-        drudge_step_copy(&(*steps)[i], drudge_rec_step(rec, i));
-    *np = drudge_rec_payload_count(rec);
-    *payloads = calloc(*np ? *np : 1, sizeof **payloads);
-    for (size_t i = 0; i < *np; i++)
-        drudge_payload_copy(&(*payloads)[i], drudge_rec_payload_at(rec, i));
 }
 
 static const char *replay_src =
