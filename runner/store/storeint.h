@@ -74,7 +74,7 @@ struct drudge_store_methods {
     drudge_code (*attempt_times)(drudge_store *s, int (*fn)(void *ud, int64_t task_id, int64_t us), void *ud, drudge_err *err);
     drudge_code (*backlog)(drudge_store *s, const char *script, int (*fn)(void *ud, const char *script, int64_t queued, int64_t running), void *ud, drudge_err *err);
     drudge_code (*backlogs)(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent, drudge_backlog_row *rows, int max, int *n /* OUT */, int *workers /* OUT */, drudge_err *err);
-    drudge_code (*metrics)(drudge_store *s, int64_t now, drudge_metrics_data *out /* OUT */, drudge_err *err);
+    drudge_code (*metrics)(drudge_store *s, int64_t now, int64_t steps_from, drudge_step_time_fn fn, void *ud, drudge_metrics_data *out /* OUT */, drudge_err *err);
 };
 
 /* The SQLite backend (runner/store/sqlite/db.c). */
