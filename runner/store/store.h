@@ -459,14 +459,14 @@ drudge_code drudge_store_backlog(drudge_store *s, const char *script,
  * in the last `recent` µs; else the script has none. Counts are over the
  * script's tasks created at or after that start. */
 typedef struct drudge_backlog_row {
-    char name[64];                         /* the script (cut short if longer) */
-    int paused;                            /* by drudge pause */
-    int64_t queued, running, retrying;     /* now; retrying: queued after an attempt */
-    int64_t total, finished;               /* finished: done, failed, dead or cancelled */
-    int64_t done, failed, cancelled;       /* failed: failed or dead */
-    int64_t since;                         /* backlog start */
-    int64_t finished_recently;             /* finished in the last rate_window µs */
-    char last_error[160];                  /* the latest failure's error, as stored (cut short) */
+    char name[64];                          /* the script (cut short if longer) */
+    int paused;                             /* by drudge pause */
+    int64_t queued, running, retrying;      /* now; retrying: queued after an attempt */
+    int64_t total, finished;                /* finished: done, failed, dead or cancelled */
+    int64_t done, failed, cancelled;        /* failed: failed or dead */
+    int64_t since;                          /* backlog start */
+    int64_t finished_recently;              /* finished in the last rate_window µs */
+    char last_error[160];                   /* the latest failure's error, as stored (cut short) */
     int64_t last_error_task, last_error_at; /* its task and finished_at; 0 if none */
 } drudge_backlog_row;
 /* Up to max rows, by script name, into rows (*n of them), and the number
