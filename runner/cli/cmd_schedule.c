@@ -6,8 +6,8 @@
 #include <string.h>
 #include "runner/cli/cli.h"
 #include "runner/calendar/cron.h"
-#include "connectors/serve/serve.h"
 #include "drudge/host.h"
+#include "runner/work/metrics.h"
 #include "runner/work/schedule.h"
 #include "drudge/util.h"
 
