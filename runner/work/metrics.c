@@ -28,7 +28,8 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 
 typedef struct step_kind {
     char *kind;
-    int64_t count, le[NBUCKETS];
+    int64_t count;
+    int64_t in[NBUCKETS]; /* in bucket i and not below: rendered cumulative */
     double sum_us;
 } step_kind;
 
@@ -87,8 +88,10 @@ static void add_step(void *ud, int64_t id, const char *kind, int64_t us)
     k->count++;
     k->sum_us += (double)us;
     for (size_t i = 0; i < NBUCKETS; i++)
-        if (us <= (int64_t)(buckets[i] * 1e6 + 0.5))
-            k->le[i]++;
+        if (us <= (int64_t)(buckets[i] * 1e6 + 0.5)) {
+            k->in[i]++;
+            break;
+        }
 }
 
 /* ---- the text format ---- */
@@ -161,10 +164,12 @@ static void render_steps(drudge_buf *b, const drudge_metrics *m)
            "Durations of recorded steps by kind (task, step, http, desktop, log, ...).");
     for (size_t j = 0; j < m->nkinds; j++) {
         const step_kind *k = &m->kinds[j];
+        int64_t le = 0;
         for (size_t i = 0; i < NBUCKETS; i++) {
+            le += k->in[i];
             drudge_buf_printf(b, "%s{kind=", bucket);
             label(b, k->kind);
-            drudge_buf_printf(b, ",le=\"%g\"} %lld\n", buckets[i], (long long)k->le[i]);
+            drudge_buf_printf(b, ",le=\"%g\"} %lld\n", buckets[i], (long long)le);
         }
         drudge_buf_printf(b, "%s{kind=", bucket);
         label(b, k->kind);
