@@ -63,7 +63,7 @@ static const char demo_help[] =
 typedef struct demo {
     const char *dir;
     int count, workers;
-    unsigned fail_rate;
+    int fail_rate; /* per thousand */
     char self[PATH_MAX], abs[PATH_MAX];
     /* abs plus a file name always fits */
     char db[PATH_MAX + 32], files[PATH_MAX + 32], script[PATH_MAX + 32], backlog[PATH_MAX + 32];
@@ -275,7 +275,7 @@ static int start_service(demo *d, int ncases)
 {
     int in[2], out[2];
     char fail[16], cases[16], line[32] = "";
-    snprintf(fail, sizeof fail, "%u", d->fail_rate);
+    snprintf(fail, sizeof fail, "%d", d->fail_rate);
     snprintf(cases, sizeof cases, "%d", ncases);
     char *argv[] = {d->self,   "demo", "serve", "--exit-on-eof", "--fail-rate", fail,
                     "--cases", cases,  NULL};
@@ -552,29 +552,29 @@ static int report(demo *d, drudge_store *st)
 
 #define GO_ON (-1) /* an option parsed: go on */
 
+/* optarg, a whole number from lo to hi, into *out; GO_ON, or the exit code. */
+static int int_opt(const char *flag, long lo, long hi, int *out)
+{
+    long v;
+    if (drudge_cli_parse_long(optarg, lo, hi, &v))
+        return drudge_cli_usage("demo", "%s: '%s' is not %ld to %ld", flag, optarg, lo, hi);
+    *out = (int)v;
+    return GO_ON;
+}
+
 /* One option into d; GO_ON, or the exit code to return now. */
 static int demo_opt(int c, demo *d, char **argv)
 {
-    long v;
     switch (c) {
     case 'd':
         d->dir = optarg;
         return GO_ON;
     case 'n':
-        if (drudge_cli_parse_long(optarg, 1, 1000000, &v))
-            return drudge_cli_usage("demo", "--count: '%s' is not 1 to 1000000", optarg);
-        d->count = (int)v;
-        return GO_ON;
+        return int_opt("--count", 1, 1000000, &d->count);
     case 'j':
-        if (drudge_cli_parse_long(optarg, 1, 64, &v))
-            return drudge_cli_usage("demo", "--workers: '%s' is not 1 to 64", optarg);
-        d->workers = (int)v;
-        return GO_ON;
+        return int_opt("--workers", 1, 64, &d->workers);
     case 'f':
-        if (drudge_cli_parse_long(optarg, 0, 500, &v))
-            return drudge_cli_usage("demo", "--fail-rate: '%s' is not 0 to 500", optarg);
-        d->fail_rate = (unsigned)v;
-        return GO_ON;
+        return int_opt("--fail-rate", 0, 500, &d->fail_rate);
     case 'h':
         fputs(demo_help, stdout);
         return DRUDGE_EXIT_OK;

@@ -50,8 +50,8 @@ void drudge_metrics_free(drudge_metrics *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->nkinds; i++)
-        free(m->kinds[i].kind);
+    while (m->nkinds)
+        free(m->kinds[--m->nkinds].kind);
     free(m->kinds);
     free(m);
 }

@@ -56,16 +56,16 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Runs SQL made with SQLite's printf (%lld, %q) on the test's connection. */
 static void sql(fixture *f, const char *fmt, ...)
 {
-    char q[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(q, sizeof q, fmt, ap);
+    char *q = sqlite3_vmprintf(fmt, ap);
     va_end(ap);
-    char *msg = NULL;
-    if (sqlite3_exec(f->db, q, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", q, msg);
+    if (sqlite3_exec(f->db, q, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", q, sqlite3_errmsg(f->db));
+    sqlite3_free(q);
 }
 
 /* A task row: state as stored, created and finished (0: NULL) relative to T0. */
@@ -78,7 +78,7 @@ static int64_t task(fixture *f, const char *script, const char *state, int64_t c
     sql(f,
         "INSERT INTO tasks(script, script_path, state, run_at, max_attempts, created_at, "
         "finished_at, attempts, manual_minutes, exception_minutes) "
-        "VALUES ('%s', '/x.lua', '%s', %lld, 3, %lld, %s, %d, 4, 6)",
+        "VALUES ('%q', '/x.lua', '%q', %lld, 3, %lld, %s, %d, 4, 6)",
         script, state, (long long)(T0 + created), (long long)(T0 + created), fin, attempts);
     return sqlite3_last_insert_rowid(f->db);
 }
@@ -91,6 +91,42 @@ static void backlogs(fixture *f, drudge_backlog_row *rows, int max, int *n, int 
         drudge_store_backlogs(f->s, T0, 300 * SEC, 600 * SEC, rows, max, n, workers, &err),
         DRUDGE_OK);
     assert_int_equal(drudge_store_commit(f->s, &err), DRUDGE_OK);
+}
+
+static void expect_backlog(const drudge_backlog_row *got, const drudge_backlog_row *want)
+{
+    const int64_t g[] = {got->paused,
+                         got->queued,
+                         got->running,
+                         got->retrying,
+                         got->total,
+                         got->finished,
+                         got->done,
+                         got->failed,
+                         got->cancelled,
+                         got->since,
+                         got->finished_recently,
+                         got->last_error_task,
+                         got->last_error_at};
+    const int64_t w[] = {want->paused,
+                         want->queued,
+                         want->running,
+                         want->retrying,
+                         want->total,
+                         want->finished,
+                         want->done,
+                         want->failed,
+                         want->cancelled,
+                         want->since,
+                         want->finished_recently,
+                         want->last_error_task,
+                         want->last_error_at};
+    assert_string_equal(got->name, want->name);
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        if (g[i] != w[i])
+            fail_msg("%s: field %zu is %lld, not %lld", want->name, i, (long long)g[i],
+                     (long long)w[i]);
+    assert_string_equal(got->last_error, want->last_error);
 }
 
 static void test_backlogs(void **state)
@@ -125,38 +161,44 @@ static void test_backlogs(void **state)
     char lng[80];
     memset(lng, 'z', 70);
     lng[70] = '\0';
-    task(f, lng, "dead", -30 * SEC, -5 * SEC, 3);
+    int64_t dead = task(f, lng, "dead", -30 * SEC, -5 * SEC, 3);
 
     backlogs(f, rows, 8, &n, &workers);
     assert_int_equal(n, 4);
     assert_int_equal(workers, 1);
-    assert_string_equal(rows[0].name, "a");
-    assert_int_equal(rows[0].since, T0 - 100 * SEC);
-    assert_int_equal(rows[0].queued, 1);
-    assert_int_equal(rows[0].retrying, 1);
-    assert_int_equal(rows[0].running, 0);
-    assert_int_equal(rows[0].total, 3);
-    assert_int_equal(rows[0].finished, 2);
-    assert_int_equal(rows[0].done, 1);
-    assert_int_equal(rows[0].failed, 1);
-    assert_int_equal(rows[0].finished_recently, 2);
-    assert_int_equal(rows[0].last_error_task, failed);
-    assert_int_equal(rows[0].last_error_at, T0 - 20 * SEC);
-    assert_string_equal(rows[0].last_error, "no such case:\nX-17"); /* as stored */
-    assert_string_equal(rows[1].name, "b");
-    assert_int_equal(rows[1].paused, 1);
-    assert_int_equal(rows[1].since, T0 - 500 * SEC);
-    assert_int_equal(rows[1].total, 2);
-    assert_int_equal(rows[1].finished, 2);
-    assert_int_equal(rows[1].cancelled, 1);
-    assert_int_equal(rows[1].finished_recently, 1);
-    assert_int_equal(rows[1].last_error_task, 0);
-    assert_string_equal(rows[2].name, "d");
-    assert_int_equal(rows[2].running, 1);
-    assert_int_equal(rows[2].queued, 0);
-    assert_int_equal(strlen(rows[3].name), sizeof rows[3].name - 1);
-    assert_int_equal(rows[3].failed, 1);
-    assert_int_not_equal(rows[3].last_error_task, 0);
+    drudge_backlog_row want[4] = {
+        {.name = "a",
+         .since = T0 - 100 * SEC,
+         .queued = 1,
+         .retrying = 1,
+         .total = 3,
+         .finished = 2,
+         .done = 1,
+         .failed = 1,
+         .finished_recently = 2,
+         .last_error = "no such case:\nX-17", /* as stored */
+         .last_error_task = failed,
+         .last_error_at = T0 - 20 * SEC},
+        {.name = "b",
+         .paused = 1,
+         .since = T0 - 500 * SEC,
+         .total = 2,
+         .finished = 2,
+         .done = 1,
+         .cancelled = 1,
+         .finished_recently = 1},
+        {.name = "d", .since = T0 - 50 * SEC, .running = 1, .total = 1},
+        {.since = T0 - 30 * SEC,
+         .total = 1,
+         .finished = 1,
+         .failed = 1,
+         .finished_recently = 1,
+         .last_error_task = dead,
+         .last_error_at = T0 - 5 * SEC},
+    };
+    memset(want[3].name, 'z', sizeof want[3].name - 1); /* cut short */
+    for (int i = 0; i < 4; i++)
+        expect_backlog(&rows[i], &want[i]);
 
     backlogs(f, rows, 2, &n, &workers); /* at most max, by name */
     assert_int_equal(n, 2);
@@ -265,12 +307,11 @@ static void test_scrape_incremental(void **state)
     drudge_buf_free(&fresh);
 }
 
+#define WITH_DB(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_backlogs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scrape_incremental, setup, teardown),
-    };
+    const struct CMUnitTest tests[] = {WITH_DB(test_backlogs), WITH_DB(test_metrics),
+                                       WITH_DB(test_scrape_incremental)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
