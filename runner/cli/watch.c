@@ -240,6 +240,55 @@ static void bar(view *v, int64_t done, int64_t failed, int64_t total, int width)
     drudge_buf_puts(&v->frame, sgr(v, "\033[0m"));
 }
 
+/* One script's lines: its progress, its retries, its latest failure. */
+static void render_script(view *v, const drudge_backlog_row *r, const pace *p, int64_t now,
+                          int barw)
+{
+    drudge_buf *f = &v->frame;
+    char eta[24], fin[32];
+    fmt_duration(p->eta_s, eta);
+    snprintf(fin, sizeof fin, "%lld/%lld", (long long)r->finished, (long long)r->total);
+    drudge_buf_printf(f, "%-20.20s ", r->name);
+    bar(v, r->done + r->cancelled, r->failed, r->total, barw);
+    drudge_buf_printf(f, " %3d%% %13s %8.1f %8s %s%7lld%s %6lld",
+                      r->total ? (int)(r->finished * 100 / r->total) : 0, fin, p->rate,
+                      r->paused ? "paused" : eta, r->failed ? sgr(v, "\033[31m") : "",
+                      (long long)r->failed, r->failed ? sgr(v, "\033[0m") : "",
+                      (long long)r->running);
+    eol(v);
+    if (r->retrying) {
+        drudge_buf_printf(f, "%-20s %lld waiting to retry", "", (long long)r->retrying);
+        eol(v);
+    }
+    if (r->last_error_task) {
+        char ago[24];
+        fmt_duration((now - r->last_error_at) / 1000000, ago);
+        int room = v->width - 45;
+        drudge_buf_printf(f, "%-20s %slast failure #%lld, %s ago: %.*s%s", "", sgr(v, "\033[31m"),
+                          (long long)r->last_error_task, ago, room > 10 ? room : 10, r->last_error,
+                          sgr(v, "\033[0m"));
+        eol(v);
+    }
+}
+
+static void render_next(view *v, const snapshot *s)
+{
+    drudge_buf *f = &v->frame;
+    drudge_buf_printf(f, "%sNEXT SCHEDULED RUNS%s", sgr(v, "\033[1m"), sgr(v, "\033[0m"));
+    eol(v);
+    if (s->nnext == 0) {
+        drudge_buf_puts(f, "(no active schedules)");
+        eol(v);
+    }
+    for (int i = 0; i < s->nnext; i++) {
+        char in[24];
+        fmt_duration((s->next[i].at - s->now) / 1000000, in);
+        drudge_buf_printf(f, "%-20.20s %-20.20s %s  in %s", s->next[i].schedule, s->next[i].script,
+                          s->next[i].when, in);
+        eol(v);
+    }
+}
+
 static void render(view *v, const snapshot *s, const char *db_path)
 {
     drudge_buf *f = &v->frame;
@@ -266,48 +315,10 @@ static void render(view *v, const snapshot *s, const char *db_path)
         drudge_buf_puts(f, "(nothing queued, running or recently finished)");
         eol(v);
     }
-    for (int i = 0; i < s->nrows; i++) {
-        const drudge_backlog_row *r = &s->rows[i];
-        const pace *p = &s->pace[i];
-        char eta[24], fin[32];
-        fmt_duration(p->eta_s, eta);
-        snprintf(fin, sizeof fin, "%lld/%lld", (long long)r->finished, (long long)r->total);
-        drudge_buf_printf(f, "%-20.20s ", r->name);
-        bar(v, r->done + r->cancelled, r->failed, r->total, barw);
-        drudge_buf_printf(f, " %3d%% %13s %8.1f %8s %s%7lld%s %6lld",
-                          r->total ? (int)(r->finished * 100 / r->total) : 0, fin, p->rate,
-                          r->paused ? "paused" : eta, r->failed ? sgr(v, "\033[31m") : "",
-                          (long long)r->failed, r->failed ? sgr(v, "\033[0m") : "",
-                          (long long)r->running);
-        eol(v);
-        if (r->retrying) {
-            drudge_buf_printf(f, "%-20s %lld waiting to retry", "", (long long)r->retrying);
-            eol(v);
-        }
-        if (r->last_error_task) {
-            char ago[24];
-            fmt_duration((s->now - r->last_error_at) / 1000000, ago);
-            int room = v->width - 45;
-            drudge_buf_printf(f, "%-20s %slast failure #%lld, %s ago: %.*s%s", "",
-                              sgr(v, "\033[31m"), (long long)r->last_error_task, ago,
-                              room > 10 ? room : 10, r->last_error, sgr(v, "\033[0m"));
-            eol(v);
-        }
-    }
+    for (int i = 0; i < s->nrows; i++)
+        render_script(v, &s->rows[i], &s->pace[i], s->now, barw);
     eol(v);
-    drudge_buf_printf(f, "%sNEXT SCHEDULED RUNS%s", sgr(v, "\033[1m"), sgr(v, "\033[0m"));
-    eol(v);
-    if (s->nnext == 0) {
-        drudge_buf_puts(f, "(no active schedules)");
-        eol(v);
-    }
-    for (int i = 0; i < s->nnext; i++) {
-        char in[24];
-        fmt_duration((s->next[i].at - s->now) / 1000000, in);
-        drudge_buf_printf(f, "%-20.20s %-20.20s %s  in %s", s->next[i].schedule, s->next[i].script,
-                          s->next[i].when, in);
-        eol(v);
-    }
+    render_next(v, s);
 }
 
 /* ---- the terminal ---- */

@@ -503,10 +503,12 @@ typedef struct drudge_metrics_data {
 typedef void (*drudge_step_time_fn)(void *ud, int64_t id, const char *kind, int64_t duration_us);
 /* What /metrics reads: the per-script and per-outcome numbers into *out
  * (freed with drudge_metrics_data_clear), and each step with id >=
- * steps_from, in id order, for fn: a scraper that keeps its histogram
- * between scrapes reads only the steps appended since the last one (steps
- * are append-only). Only id, kind and duration are read, not the steps'
- * requests and responses. Call it in a read transaction for one snapshot. */
+ * steps_from, in id order, for fn (none if fn is NULL): a scraper that
+ * keeps its histogram between scrapes reads only the steps appended since
+ * the last one (steps are append-only). Only id, kind and duration are
+ * read, not the steps' requests and responses, which a scrape from scratch
+ * of millions of steps cannot afford. Call it in a read transaction for
+ * one snapshot. */
 drudge_code drudge_store_metrics(drudge_store *s, int64_t now, int64_t steps_from,
                                  drudge_step_time_fn fn, void *ud,
                                  drudge_metrics_data *out /* OUT */, drudge_err *err);
