@@ -28,7 +28,7 @@
 #include <unistd.h>
 #include "connectors/serve/demo.h"
 #include "runner/cli/cli.h"
-#include "runner/store/db.h"
+#include "runner/store/sqlite/sqliteint.h" /* TRANSITION: drudge_store_sqlite3 for the report */
 #include "logs/report/report.h"
 #include "drudge/util.h"
 
@@ -63,7 +63,7 @@ static const char demo_help[] =
 typedef struct demo {
     const char *dir;
     int count, workers;
-    unsigned fail_rate;
+    int fail_rate; /* per thousand */
     char self[PATH_MAX], abs[PATH_MAX];
     /* abs plus a file name always fits */
     char db[PATH_MAX + 32], files[PATH_MAX + 32], script[PATH_MAX + 32], backlog[PATH_MAX + 32];
@@ -275,7 +275,7 @@ static int start_service(demo *d, int ncases)
 {
     int in[2], out[2];
     char fail[16], cases[16], line[32] = "";
-    snprintf(fail, sizeof fail, "%u", d->fail_rate);
+    snprintf(fail, sizeof fail, "%d", d->fail_rate);
     snprintf(cases, sizeof cases, "%d", ncases);
     char *argv[] = {d->self,   "demo", "serve", "--exit-on-eof", "--fail-rate", fail,
                     "--cases", cases,  NULL};
@@ -342,28 +342,26 @@ typedef struct counts {
     int64_t queued, running, done, failed, dead;
 } counts;
 
-static void count_states(sqlite3 *db, counts *c)
+/* The tasks by state, from one snapshot; zeros if the database cannot be
+ * read now (the progress bar is best effort; the checks after the work
+ * read it again). */
+static void count_states(drudge_store *st, counts *c)
 {
-    sqlite3_stmt *st;
+    drudge_queue_stats s;
     memset(c, 0, sizeof *c);
-    if (sqlite3_prepare_v2(db, "SELECT state, COUNT(*) FROM task_state GROUP BY state", -1, &st,
-                           NULL))
+    if (drudge_store_begin(st, DRUDGE_TX_READ, NULL))
         return;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *s = (const char *)sqlite3_column_text(st, 0);
-        int64_t n = sqlite3_column_int64(st, 1);
-        if (!strcmp(s, "queued"))
-            c->queued = n;
-        else if (!strcmp(s, "running"))
-            c->running = n;
-        else if (!strcmp(s, "done"))
-            c->done = n;
-        else if (!strcmp(s, "failed"))
-            c->failed = n;
-        else if (!strcmp(s, "dead"))
-            c->dead = n;
-    }
-    sqlite3_finalize(st);
+    drudge_code rc = drudge_store_status(st, drudge_now_us(), &s, NULL);
+    drudge_store_rollback(st); /* only read */
+    if (rc)
+        return;
+    /* by drudge_task_states: queued running done failed dead cancelled */
+    c->queued = s.total.count[0];
+    c->running = s.total.count[1];
+    c->done = s.total.count[2];
+    c->failed = s.total.count[3];
+    c->dead = s.total.count[4];
+    drudge_queue_stats_clear(&s);
 }
 
 /* On a terminal the bar redraws in place; the final draw ends the line. */
@@ -383,18 +381,59 @@ static void draw_progress(const counts *c, double secs, int tty, int final)
             tty ? (final ? "\033[K\n" : "\033[K") : "\n");
 }
 
-/* The earliest run_at of a queued task (a retry waiting out its backoff), or 0. */
-static int64_t next_due(sqlite3 *db)
+/* The workers' rounds: the progress bar and the time limit across them. */
+typedef struct progress {
+    drudge_store *st;
+    int tty;
+    int64_t t0, drawn; /* without a terminal, a line every 5 s */
+    int64_t stopping;  /* when the workers were told to stop, or 0 */
+} progress;
+
+/* Waits for one `drudge work` to exit, drawing progress from the database
+ * meanwhile; returns its exit code (-1 if it cannot be waited for). */
+static int wait_workers(progress *p, pid_t pid)
 {
-    sqlite3_stmt *st;
-    int64_t t = 0;
-    if (sqlite3_prepare_v2(db, "SELECT MIN(run_at) FROM tasks WHERE state = 'queued'", -1, &st,
-                           NULL))
+    int status;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (w < 0 && errno != EINTR)
+            return -1;
+        int64_t now = drudge_mono_us();
+        /* A demo that hangs teaches nothing: after 10 minutes, drain, then stop. */
+        if (now - p->t0 > WORK_LIMIT_US && !p->stopping) {
+            say_err("the workers are still busy after %d s: stopping them",
+                    (int)(WORK_LIMIT_US / 1000000));
+            kill(pid, SIGTERM);
+            p->stopping = now;
+        } else if (p->stopping && now - p->stopping > 10000000) {
+            kill(pid, SIGKILL);
+        }
+        if (p->tty || now - p->drawn > 5000000) {
+            counts c;
+            count_states(p->st, &c);
+            draw_progress(&c, (double)(now - p->t0) / 1e6, p->tty, 0);
+            p->drawn = now;
+        }
+        usleep(100000);
+    }
+}
+
+/* Between rounds: 0 if nothing is queued any more, else 1 once the next
+ * task is due (a retry waiting out its backoff), or after 5 s at most. */
+static int wait_due(drudge_store *st)
+{
+    counts c;
+    int64_t due = 0;
+    count_states(st, &c);
+    if (!c.queued)
         return 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        t = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return t;
+    drudge_store_next_due(st, &due, NULL);
+    int64_t wait = due - drudge_now_us();
+    if (wait > 0)
+        usleep((useconds_t)(wait < 5000000 ? wait : 5000000));
+    return 1;
 }
 
 /* Runs the workers, drawing a progress bar from the database meanwhile.
@@ -408,61 +447,29 @@ static int work(demo *d)
     char *argv[] = {d->self,         "--db", d->db, "--files",       d->files,         "-q",
                     "work",          "-j",   jobs,  "--until-empty", "--backoff-base", "250ms",
                     "--backoff-cap", "2s",   NULL};
-    sqlite3 *db = NULL;
     drudge_err err = {0};
+    progress p = {.tty = isatty(2)};
     counts c;
-    int tty = isatty(2), rc = 0, status;
-    int64_t stopping = 0;
+    int rc = 0;
     int log = open(d->work_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (log < 0)
         return say_err("cannot write %s: %s", d->work_log, strerror(errno));
-    if (drudge_db_open(d->db, DRUDGE_DB_NOCREATE, &db, &err) != DRUDGE_OK) {
+    if (drudge_store_open(d->db, DRUDGE_STORE_NOCREATE, &p.st, &err) != DRUDGE_OK) {
         close(log);
         return say_err("%s", err.msg);
     }
-    int64_t t0 = drudge_mono_us(), last = t0; /* without a terminal, a line every 5 s */
-    for (int round = 0; round < 50 && rc == 0 && !stopping; round++) {
-        if (round) {
-            count_states(db, &c);
-            if (!c.queued)
-                break;
-            int64_t wait = next_due(db) - drudge_now_us();
-            if (wait > 0)
-                usleep((useconds_t)(wait < 5000000 ? wait : 5000000));
-        }
+    p.t0 = p.drawn = drudge_mono_us();
+    for (int round = 0; round < 50 && rc == 0 && !p.stopping; round++) {
+        if (round && !wait_due(p.st))
+            break;
         fflush(stderr);
         pid_t pid = spawn(argv, -1, log, log);
-        rc = pid > 0 ? -1 : rc;
-        while (pid > 0) {
-            pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid) {
-                rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                break;
-            }
-            if (w < 0 && errno != EINTR)
-                break;
-            int64_t now = drudge_mono_us();
-            /* A demo that hangs teaches nothing: after 10 minutes, drain, then stop. */
-            if (now - t0 > WORK_LIMIT_US && !stopping) {
-                say_err("the workers are still busy after %d s: stopping them",
-                        (int)(WORK_LIMIT_US / 1000000));
-                kill(pid, SIGTERM);
-                stopping = now;
-            } else if (stopping && now - stopping > 10000000) {
-                kill(pid, SIGKILL);
-            }
-            if (tty || now - last > 5000000) {
-                count_states(db, &c);
-                draw_progress(&c, (double)(now - t0) / 1e6, tty, 0);
-                last = now;
-            }
-            usleep(100000);
-        }
+        rc = pid > 0 ? wait_workers(&p, pid) : -1;
     }
     close(log);
-    count_states(db, &c);
-    draw_progress(&c, (double)(drudge_mono_us() - t0) / 1e6, tty, 1);
-    sqlite3_close(db);
+    count_states(p.st, &c);
+    draw_progress(&c, (double)(drudge_mono_us() - p.t0) / 1e6, p.tty, 1);
+    drudge_store_close(p.st);
     if (rc != 0)
         return say_err("`drudge work` ended with exit %d; see %s", rc, d->work_log);
     if (c.queued + c.running)
@@ -480,13 +487,13 @@ static long long stat_field(const char *json, const char *key)
 }
 
 /* What the (stopped) service saw; checks that nothing was logged twice. */
-static int service_summary(demo *d, sqlite3 *db)
+static int service_summary(demo *d, drudge_store *st)
 {
     const char *js = d->svc_stats;
     counts c;
     if (!strstr(js, "\"documents\":"))
         return say_err("the demo service did not report its counters; see %s", d->svc_log);
-    count_states(db, &c);
+    count_states(st, &c);
     long long docs = stat_field(js, "documents");
     printf("\nThe case-management service answered %lld requests: %lld with 503, %lld for "
            "unknown cases.\nIt logged %lld documents for %" PRId64
@@ -503,26 +510,28 @@ static int service_summary(demo *d, sqlite3 *db)
 }
 
 /* The id of the first task in a state, or 0. */
-static int64_t first_task(sqlite3 *db, const char *state)
+static int64_t first_task(drudge_store *st, const char *state)
 {
-    sqlite3_stmt *st;
+    drudge_task_filter f = {.state = state, .limit = 1, .oldest_first = 1};
+    drudge_task_row *rows;
+    size_t n;
     int64_t id = 0;
-    if (sqlite3_prepare_v2(db, "SELECT MIN(id) FROM tasks WHERE state = ?", -1, &st, NULL))
+    if (drudge_store_list(st, &f, &rows, &n, NULL))
         return 0;
-    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    if (n)
+        id = rows[0].id;
+    drudge_task_rows_free(rows, n);
     return id;
 }
 
-static int report(demo *d, sqlite3 *db)
+static int report(demo *d, drudge_store *st)
 {
     drudge_report_opts o = {.since = INT64_MIN, .until = INT64_MAX, .by = DRUDGE_REPORT_BY_SCRIPT};
     drudge_report *r = NULL;
     drudge_err err = {0};
     drudge_buf b = {0};
-    if (drudge_report_compute(db, &o, &r, &err) != DRUDGE_OK)
+    /* TRANSITION: the report takes the store once it is moved onto it. */
+    if (drudge_report_compute(drudge_store_sqlite3(st), &o, &r, &err) != DRUDGE_OK)
         return say_err("report: %s", err.msg);
     putchar('\n');
     drudge_report_table(r, &b);
@@ -539,133 +548,142 @@ static int report(demo *d, sqlite3 *db)
     return rc;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+/* ---- the command ---- */
+
+#define GO_ON (-1) /* an option parsed: go on */
+
+/* optarg, a whole number from lo to hi, into *out; GO_ON, or the exit code. */
+static int int_opt(const char *flag, long lo, long hi, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    long v;
+    if (drudge_cli_parse_long(optarg, lo, hi, &v))
+        return drudge_cli_usage("demo", "%s: '%s' is not %ld to %ld", flag, optarg, lo, hi);
+    *out = (int)v;
+    return GO_ON;
 }
 
-int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
+/* One option into d; GO_ON, or the exit code to return now. */
+static int demo_opt(int c, demo *d, char **argv)
+{
+    switch (c) {
+    case 'd':
+        d->dir = optarg;
+        return GO_ON;
+    case 'n':
+        return int_opt("--count", 1, 1000000, &d->count);
+    case 'j':
+        return int_opt("--workers", 1, 64, &d->workers);
+    case 'f':
+        return int_opt("--fail-rate", 0, 500, &d->fail_rate);
+    case 'h':
+        fputs(demo_help, stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("demo");
+    }
+}
+
+static int parse_args(demo *d, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, 0, 'd'},     {"count", required_argument, 0, 'n'},
         {"workers", required_argument, 0, 'j'}, {"fail-rate", required_argument, 0, 'f'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    demo d = {.dir = "drudge-demo",
-              .count = 500,
-              .workers = 4,
-              .fail_rate = 60,
-              .svc_in = -1,
-              .svc_out = -1};
-    const int ncases = 300;
-    long v;
-    int c, rc;
-    if (argc >= 2 && !strcmp(argv[1], "serve"))
-        return drudge_demo_serve_main(argc - 1, argv + 1);
+    static const char shorts[] = ":j:h";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":j:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            d.dir = optarg;
-            break;
-        case 'n':
-            if (parse_int(optarg, 1, 1000000, &v))
-                return drudge_cli_usage("demo", "--count: '%s' is not 1 to 1000000", optarg);
-            d.count = (int)v;
-            break;
-        case 'j':
-            if (parse_int(optarg, 1, 64, &v))
-                return drudge_cli_usage("demo", "--workers: '%s' is not 1 to 64", optarg);
-            d.workers = (int)v;
-            break;
-        case 'f':
-            if (parse_int(optarg, 0, 500, &v))
-                return drudge_cli_usage("demo", "--fail-rate: '%s' is not 0 to 500", optarg);
-            d.fail_rate = (unsigned)v;
-            break;
-        case 'h':
-            fputs(demo_help, stdout);
-            return DRUDGE_EXIT_OK;
-        case ':':
-            return drudge_cli_usage("demo", "%s needs a value", argv[optind - 1]);
-        default:
-            return drudge_cli_usage("demo", "unknown option '%s'", argv[optind - 1]);
-        }
+    for (int c = getopt_long(argc, argv, shorts, opts, NULL); c != -1;
+         c = getopt_long(argc, argv, shorts, opts, NULL)) {
+        int rc = demo_opt(c, d, argv);
+        if (rc != GO_ON)
+            return rc;
     }
     if (optind < argc)
         return drudge_cli_usage("demo", "unexpected argument '%s'", argv[optind]);
+    return GO_ON;
+}
 
-    ssize_t n = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
+/* The binary (to run its commands), the service's token, and the demo
+ * directory made afresh with the script and the backlog in it. */
+static int prepare(demo *d, int ncases)
+{
+    ssize_t n = readlink("/proc/self/exe", d->self, sizeof d->self - 1);
     if (n <= 0)
         return say_err("cannot find my own binary: %s", strerror(errno));
-    d.self[n] = '\0';
+    d->self[n] = '\0';
     unsigned char raw[32];
     if (RAND_bytes(raw, sizeof raw) != 1)
         return say_err("cannot make a random token");
-    drudge_hex(raw, sizeof raw, d.token);
-
-    int64_t t0 = drudge_mono_us();
-    sqlite3 *db = NULL;
-    drudge_err err = {0};
-    if ((rc = prepare_dir(&d)))
+    drudge_hex(raw, sizeof raw, d->token);
+    int rc = prepare_dir(d);
+    if (rc)
         return rc;
     /* Absolute paths from here on: the summary must say unambiguously where things are. */
-    if (!realpath(d.dir, d.abs))
-        return say_err("cannot resolve %s: %s", d.dir, strerror(errno));
-    d.dir = d.abs;
-    snprintf(d.db, sizeof d.db, "%s/drudge.db", d.dir);
-    snprintf(d.files, sizeof d.files, "%s/files", d.dir);
-    snprintf(d.script, sizeof d.script, "%s/" SCRIPT_NAME ".lua", d.dir);
-    snprintf(d.backlog, sizeof d.backlog, "%s/backlog.jsonl", d.dir);
-    snprintf(d.html, sizeof d.html, "%s/report.html", d.dir);
-    snprintf(d.json, sizeof d.json, "%s/report.json", d.dir);
-    snprintf(d.svc_log, sizeof d.svc_log, "%s/service.log", d.dir);
-    snprintf(d.work_log, sizeof d.work_log, "%s/work.log", d.dir);
-    if (mkdir(d.files, 0700) != 0)
-        return say_err("cannot create %s: %s", d.files, strerror(errno));
-    if ((rc = write_script(&d)) || (rc = write_backlog(&d, ncases)))
+    if (!realpath(d->dir, d->abs))
+        return say_err("cannot resolve %s: %s", d->dir, strerror(errno));
+    d->dir = d->abs;
+    snprintf(d->db, sizeof d->db, "%s/drudge.db", d->dir);
+    snprintf(d->files, sizeof d->files, "%s/files", d->dir);
+    snprintf(d->script, sizeof d->script, "%s/" SCRIPT_NAME ".lua", d->dir);
+    snprintf(d->backlog, sizeof d->backlog, "%s/backlog.jsonl", d->dir);
+    snprintf(d->html, sizeof d->html, "%s/report.html", d->dir);
+    snprintf(d->json, sizeof d->json, "%s/report.json", d->dir);
+    snprintf(d->svc_log, sizeof d->svc_log, "%s/service.log", d->dir);
+    snprintf(d->work_log, sizeof d->work_log, "%s/work.log", d->dir);
+    if (mkdir(d->files, 0700) != 0)
+        return say_err("cannot create %s: %s", d->files, strerror(errno));
+    rc = write_script(d);
+    if (!rc)
+        rc = write_backlog(d, ncases);
+    return rc;
+}
+
+/* The service started, the backlog enqueued and worked. */
+static int run_backlog(demo *d, int ncases)
+{
+    int rc = start_service(d, ncases);
+    if (rc)
         return rc;
-    if ((rc = start_service(&d, ncases)))
-        goto cleanup;
     printf("drudge demo: the main job on a demo backlog, in %s/\n"
            "  service   demo case management at %s (a separate process)\n"
            "  backlog   %d emails in %s, %d with a case reference the service does not know\n"
            "  script    %s\n\n",
-           d.dir, d.url, d.count, d.backlog, d.unknown, d.script);
+           d->dir, d->url, d->count, d->backlog, d->unknown, d->script);
     /* What the script reads: the API token as a secret, the service's address as configuration. */
-    setenv("DRUDGE_SECRET_CMS_TOKEN", d.token, 1);
-    setenv("CMS_URL", d.url, 1);
-    const char *enqueue[] = {"enqueue",     d.script,     "--from", d.backlog,
+    setenv("DRUDGE_SECRET_CMS_TOKEN", d->token, 1);
+    setenv("CMS_URL", d->url, 1);
+    const char *enqueue[] = {"enqueue",     d->script,    "--from", d->backlog,
                              "--key-field", "message_id", NULL};
-    rc = run_drudge(&d, -1, enqueue);
-    if (rc != 0) {
-        rc = say_err("`drudge enqueue` ended with exit %d", rc);
-        goto cleanup;
-    }
-    if ((rc = work(&d)))
-        goto cleanup;
-    if (drudge_db_open(d.db, DRUDGE_DB_NOCREATE, &db, &err) != DRUDGE_OK) {
-        rc = say_err("%s", err.msg);
-        goto cleanup;
-    }
-    stop_service(&d);
-    if ((rc = service_summary(&d, db)))
-        goto cleanup;
-    if ((rc = report(&d, db)))
-        goto cleanup;
+    rc = run_drudge(d, -1, enqueue);
+    if (rc != 0)
+        return say_err("`drudge enqueue` ended with exit %d", rc);
+    return work(d);
+}
+
+/* What the demo did: the service's counters and the report. */
+static int results(demo *d, drudge_store *st)
+{
+    stop_service(d);
+    int rc = service_summary(d, st);
+    if (!rc)
+        rc = report(d, st);
+    return rc;
+}
+
+/* `drudge audit verify`, as a user would run it. */
+static int audit_verify(demo *d)
+{
     printf("\n$ drudge audit verify\n");
     const char *verify[] = {"audit", "verify", NULL};
-    int vrc = run_drudge(&d, -1, verify);
-    if (vrc != 0) {
-        say_err("`drudge audit verify` ended with exit %d", vrc);
-        rc = vrc == DRUDGE_EXIT_INVALID ? DRUDGE_EXIT_INVALID : DRUDGE_EXIT_ERROR;
-    }
+    int rc = run_drudge(d, -1, verify);
+    if (rc == 0)
+        return DRUDGE_EXIT_OK;
+    say_err("`drudge audit verify` ended with exit %d", rc);
+    return rc == DRUDGE_EXIT_INVALID ? DRUDGE_EXIT_INVALID : DRUDGE_EXIT_ERROR;
+}
+
+/* Where everything is, and what to look at next. */
+static void where_things_are(const demo *d, drudge_store *st, int64_t t0)
+{
     printf("\nDone in %.1f s.\n"
            "  database  %s\n"
            "  report    %s (and %s)\n"
@@ -673,18 +691,52 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
            "Look around:\n"
            "  %s --db %s status\n"
            "  %s --db %s tasks --state failed\n",
-           (double)(drudge_mono_us() - t0) / 1e6, d.db, d.html, d.json, d.work_log, d.svc_log,
-           d.self, d.db, d.self, d.db);
-    int64_t failed_id = first_task(db, "failed");
+           (double)(drudge_mono_us() - t0) / 1e6, d->db, d->html, d->json, d->work_log, d->svc_log,
+           d->self, d->db, d->self, d->db);
+    int64_t failed_id = first_task(st, "failed");
     if (failed_id)
-        printf("  %s --db %s show %" PRId64 "   # an email about an unknown case\n", d.self, d.db,
+        printf("  %s --db %s show %" PRId64 "   # an email about an unknown case\n", d->self, d->db,
                failed_id);
-    printf("  %s --db %s audit show %" PRId64 "   # every step of a task\n", d.self, d.db,
-           first_task(db, "done"));
+    printf("  %s --db %s audit show %" PRId64 "   # every step of a task\n", d->self, d->db,
+           first_task(st, "done"));
+}
+
+int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
+{
+    demo d = {.dir = "drudge-demo",
+              .count = 500,
+              .workers = 4,
+              .fail_rate = 60,
+              .svc_in = -1,
+              .svc_out = -1};
+    const int ncases = 300;
+    drudge_store *st = NULL;
+    drudge_err err = {0};
+    (void)cli;
+    if (argc >= 2 && !strcmp(argv[1], "serve"))
+        return drudge_demo_serve_main(argc - 1, argv + 1);
+    int rc = parse_args(&d, argc, argv);
+    if (rc != GO_ON)
+        return rc;
+    int64_t t0 = drudge_mono_us();
+    rc = prepare(&d, ncases);
+    if (rc)
+        return rc;
+    rc = run_backlog(&d, ncases);
+    if (rc)
+        goto cleanup;
+    if (drudge_store_open(d.db, DRUDGE_STORE_NOCREATE, &st, &err) != DRUDGE_OK) {
+        rc = say_err("%s", err.msg);
+        goto cleanup;
+    }
+    rc = results(&d, st);
+    if (rc)
+        goto cleanup;
+    rc = audit_verify(&d); /* a failure is reported, and where things are still said */
+    where_things_are(&d, st, t0);
 cleanup:
     unsetenv("DRUDGE_SECRET_CMS_TOKEN");
     stop_service(&d);
-    sqlite3_close(db);
-    (void)cli;
+    drudge_store_close(st);
     return rc;
 }

@@ -6,8 +6,8 @@
 #include <string.h>
 #include "runner/cli/cli.h"
 #include "runner/calendar/cron.h"
-#include "connectors/serve/serve.h"
 #include "drudge/host.h"
+#include "runner/work/metrics.h"
 #include "runner/work/schedule.h"
 #include "drudge/util.h"
 
@@ -43,14 +43,6 @@ static const char metrics_help[] =
     "by script and state, attempts by outcome, step durations by kind, time saved.\n"
     "`drudge work --metrics-listen 127.0.0.1:PORT` serves the same at /metrics.\n";
 
-static void json_str_or_null(drudge_buf *b, const char *s)
-{
-    if (s)
-        drudge_buf_json_str(b, s, strlen(s));
-    else
-        drudge_buf_puts(b, "null");
-}
-
 static void fmt_in(const char *tz, int64_t us, char out[32])
 {
     const drudge_tz *zone;
@@ -74,114 +66,165 @@ static void fmt_relative(int64_t delta_us, char out[32])
         snprintf(out, 32, "in %lldd %lldh", (long long)(s / 86400), (long long)(s / 3600 % 24));
 }
 
-static int cmd_add(drudge_cli *cli, int argc, char **argv)
+#define GO_ON (-1) /* an option parsed: go on */
+
+/* `schedule add`'s arguments. */
+typedef struct add_args {
+    drudge_schedule s;     /* its strings are argv's */
+    const char *input_arg; /* --input: JSON or @FILE */
+    const char *script;    /* the script's path as given */
+} add_args;
+
+/* One option into a; GO_ON, or the exit code to return now. */
+static int add_opt(int c, add_args *a, char **argv)
+{
+    char *end;
+    switch (c) {
+    case 'c':
+        a->s.cron = optarg;
+        return GO_ON;
+    case 'i':
+        a->input_arg = optarg;
+        return GO_ON;
+    case 'z':
+        a->s.tz = optarg;
+        return GO_ON;
+    case 'u':
+        a->s.catch_up = optarg;
+        return GO_ON;
+    case 'w':
+        a->s.window = optarg;
+        return GO_ON;
+    case 'P':
+        a->s.paused = 1;
+        return GO_ON;
+    case 'p':
+        a->s.priority = (int)strtol(optarg, &end, 10);
+        if (*end || !*optarg)
+            return drudge_cli_usage("schedule", "--priority wants a whole number, not '%s'",
+                                    optarg);
+        return GO_ON;
+        DRUDGE_CLI_GETOPT_ERRORS("schedule");
+    }
+}
+
+static int parse_add(add_args *a, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"cron", required_argument, 0, 'c'},   {"input", required_argument, 0, 'i'},
         {"tz", required_argument, 0, 'z'},     {"catch-up", required_argument, 0, 'u'},
         {"window", required_argument, 0, 'w'}, {"priority", required_argument, 0, 'p'},
         {"paused", no_argument, 0, 'P'},       {0, 0, 0, 0}};
-    drudge_schedule s = {.catch_up = "latest"};
-    const char *input_arg = NULL;
-    char *input = NULL, *end;
-    drudge_host *host = NULL;
-    drudge_store *db = NULL;
-    drudge_err err = {0};
-    int rc = DRUDGE_EXIT_ERROR, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            s.cron = optarg;
-            break;
-        case 'i':
-            input_arg = optarg;
-            break;
-        case 'z':
-            s.tz = optarg;
-            break;
-        case 'u':
-            s.catch_up = optarg;
-            break;
-        case 'w':
-            s.window = optarg;
-            break;
-        case 'P':
-            s.paused = 1;
-            break;
-        case 'p':
-            s.priority = (int)strtol(optarg, &end, 10);
-            if (*end || !*optarg)
-                return drudge_cli_usage("schedule", "--priority wants a whole number, not '%s'",
-                                        optarg);
-            break;
-        case ':':
-            return drudge_cli_usage("schedule", "%s needs a value", argv[optind - 1]);
-        default:
-            return drudge_cli_usage("schedule", "unknown option '%s'", argv[optind - 1]);
-        }
+    for (int c = getopt_long(argc, argv, ":", opts, NULL); c != -1;
+         c = getopt_long(argc, argv, ":", opts, NULL)) {
+        int rc = add_opt(c, a, argv);
+        if (rc != GO_ON)
+            return rc;
     }
     if (argc - optind != 2)
         return drudge_cli_usage("schedule", "add wants NAME and SCRIPT (and --cron EXPR)");
-    if (!s.cron)
+    if (!a->s.cron)
         return drudge_cli_usage("schedule", "add needs --cron EXPR");
-    s.name = argv[optind];
-    const char *script = argv[optind + 1];
-    if (input_arg && !(input = drudge_cli_read_input(input_arg, &err)))
-        return drudge_cli_fail("schedule", &err);
-    s.input = input;
-    /* Check the schedule's own fields first, then the script: a broken one is
-     * refused here, not at 19:00. */
+    a->s.name = argv[optind];
+    a->script = argv[optind + 1];
+    return GO_ON;
+}
+
+/* The schedule's own fields, checked before the script. */
+static drudge_code check_fields(const drudge_schedule *s, drudge_err *err)
+{
     drudge_cron cr;
     const drudge_tz *zone;
-    if (drudge_tz_get(s.tz, &zone, &err) == DRUDGE_ENOTFOUND)
-        err.code = DRUDGE_EINPUT; /* a bad --tz is a bad argument */
-    if (err.code || drudge_cron_parse(s.cron, &cr, &err) ||
-        (s.window && drudge_window_parse(s.window, &err))) {
-        rc = drudge_cli_fail("schedule", &err);
-        goto cleanup;
+    drudge_code rc = drudge_tz_get(s->tz, &zone, err);
+    if (rc == DRUDGE_ENOTFOUND) {
+        rc = DRUDGE_EINPUT; /* a bad --tz is a bad argument */
+        err->code = rc;
     }
-    /* Load the script now: a broken script is refused here, not at 19:00. */
+    if (!rc)
+        rc = drudge_cron_parse(s->cron, &cr, err);
+    if (!rc && s->window)
+        rc = drudge_window_parse(s->window, err);
+    return rc;
+}
+
+/* Loads the script into host and takes its name and contract into s, with
+ * its absolute path in real (s points into both). */
+static drudge_code load_script(const drudge_cli *cli, const char *script, drudge_host **host,
+                               drudge_schedule *s, char real[PATH_MAX], drudge_err *err)
+{
     drudge_host_opts hopts = {.secrets_file = cli->secrets_file};
     const drudge_script_info *info;
-    if (!(host = drudge_host_new(&hopts, &err)) || drudge_host_load(host, script, &info, &err)) {
-        rc = drudge_cli_fail("schedule", &err);
-        goto cleanup;
-    }
-    char real[PATH_MAX];
+    *host = drudge_host_new(&hopts, err);
+    if (!*host)
+        return err->code ? err->code : DRUDGE_ENOMEM;
+    drudge_code rc = drudge_host_load(*host, script, &info, err);
+    if (rc)
+        return rc;
     if (!realpath(script, real))
-        snprintf(real, sizeof real, "%s", script);
-    s.script = (char *)info->name;
-    s.script_path = real;
-    s.max_attempts = info->max_attempts;
-    s.manual_minutes = info->manual_minutes;
-    s.exception_minutes = info->exception_minutes;
-    if (drudge_store_open(cli->db_path, 0, &db, &err) ||
-        drudge_schedule_add(db, &s, drudge_now_us(), &err)) {
-        rc = drudge_cli_fail("schedule", &err);
-        goto cleanup;
-    }
-    int64_t next = drudge_schedule_next(s.cron, s.tz, drudge_now_us());
+        snprintf(real, PATH_MAX, "%s", script);
+    s->script = (char *)info->name;
+    s->script_path = real;
+    s->max_attempts = info->max_attempts;
+    s->manual_minutes = info->manual_minutes;
+    s->exception_minutes = info->exception_minutes;
+    return DRUDGE_OK;
+}
+
+static void print_added(const drudge_cli *cli, const drudge_schedule *s)
+{
+    int64_t next = drudge_schedule_next(s->cron, s->tz, drudge_now_us());
     char when[32];
-    fmt_in(s.tz, next, when);
+    fmt_in(s->tz, next, when);
     if (cli->json) {
         drudge_buf b = {0};
         drudge_buf_puts(&b, "{\"name\":");
-        json_str_or_null(&b, s.name);
+        drudge_cli_json_str(&b, s->name);
         drudge_buf_puts(&b, ",\"script\":");
-        json_str_or_null(&b, s.script);
+        drudge_cli_json_str(&b, s->script);
         drudge_buf_puts(&b, ",\"next\":");
-        json_str_or_null(&b, next < 0 ? NULL : when);
+        drudge_cli_json_str(&b, next < 0 ? NULL : when);
         drudge_buf_puts(&b, "}\n");
         fputs(b.data, stdout);
         drudge_buf_free(&b);
     } else if (!cli->quiet) {
-        printf("schedule %s added: %s every \"%s\"%s%s, next %s%s\n", s.name, s.script, s.cron,
-               s.tz ? " in " : "", s.tz ? s.tz : "", when, s.paused ? " (paused)" : "");
+        printf("schedule %s added: %s every \"%s\"%s%s, next %s%s\n", s->name, s->script, s->cron,
+               s->tz ? " in " : "", s->tz ? s->tz : "", when, s->paused ? " (paused)" : "");
     }
-    rc = DRUDGE_EXIT_OK;
-cleanup:
+}
+
+static int cmd_add(drudge_cli *cli, int argc, char **argv)
+{
+    add_args a = {.s = {.catch_up = "latest"}};
+    char *input = NULL, real[PATH_MAX];
+    drudge_host *host = NULL;
+    drudge_store *db = NULL;
+    drudge_err err = {0};
+    int rc = parse_add(&a, argc, argv);
+    if (rc != GO_ON)
+        return rc;
+    if (a.input_arg) {
+        input = drudge_cli_read_input(a.input_arg, &err);
+        if (!input)
+            return drudge_cli_fail("schedule", &err);
+    }
+    a.s.input = input;
+    /* The schedule's fields first, then the script: a broken one is refused
+     * here, not at 19:00. */
+    drudge_code code = check_fields(&a.s, &err);
+    if (!code)
+        code = load_script(cli, a.script, &host, &a.s, real, &err);
+    if (!code)
+        code = drudge_store_open(cli->db_path, 0, &db, &err);
+    if (!code)
+        code = drudge_schedule_add(db, &a.s, drudge_now_us(), &err);
+    if (code) {
+        rc = drudge_cli_fail("schedule", &err);
+    } else {
+        print_added(cli, &a.s);
+        rc = DRUDGE_EXIT_OK;
+    }
     drudge_host_free(host);
     drudge_store_close(db);
     free(input);
@@ -200,26 +243,26 @@ static void list_json(drudge_schedule *list, int n, int64_t now)
         fmt_in(s->tz, nx, next);
         fmt_in(s->tz, s->last_tick, last);
         drudge_buf_puts(&b, i ? ",\n {\"name\":" : "{\"name\":");
-        json_str_or_null(&b, s->name);
+        drudge_cli_json_str(&b, s->name);
         drudge_buf_puts(&b, ",\"cron\":");
-        json_str_or_null(&b, s->cron);
+        drudge_cli_json_str(&b, s->cron);
         drudge_buf_puts(&b, ",\"tz\":");
-        json_str_or_null(&b, s->tz);
+        drudge_cli_json_str(&b, s->tz);
         drudge_buf_puts(&b, ",\"zone\":");
-        json_str_or_null(&b, drudge_tz_get(s->tz, &zone, NULL) ? NULL : drudge_tz_name(zone));
+        drudge_cli_json_str(&b, drudge_tz_get(s->tz, &zone, NULL) ? NULL : drudge_tz_name(zone));
         drudge_buf_puts(&b, ",\"script\":");
-        json_str_or_null(&b, s->script);
+        drudge_cli_json_str(&b, s->script);
         drudge_buf_puts(&b, ",\"script_path\":");
-        json_str_or_null(&b, s->script_path);
+        drudge_cli_json_str(&b, s->script_path);
         drudge_buf_printf(&b, ",\"input\":%s,\"catch_up\":", s->input ? s->input : "null");
-        json_str_or_null(&b, s->catch_up);
+        drudge_cli_json_str(&b, s->catch_up);
         drudge_buf_puts(&b, ",\"window\":");
-        json_str_or_null(&b, s->window);
+        drudge_cli_json_str(&b, s->window);
         drudge_buf_printf(&b, ",\"priority\":%d,\"paused\":%s,\"last_tick\":", s->priority,
                           s->paused ? "true" : "false");
-        json_str_or_null(&b, last);
+        drudge_cli_json_str(&b, last);
         drudge_buf_puts(&b, ",\"next\":");
-        json_str_or_null(&b, nx < 0 ? NULL : next);
+        drudge_cli_json_str(&b, nx < 0 ? NULL : next);
         drudge_buf_printf(&b, ",\"next_us\":%lld}", (long long)nx);
     }
     drudge_buf_puts(&b, "]\n");
@@ -262,64 +305,63 @@ static int cmd_list(drudge_cli *cli, drudge_store *db)
     return DRUDGE_EXIT_OK;
 }
 
-static int cmd_next(drudge_cli *cli, drudge_store *db, int argc, char **argv)
+/* `schedule next`'s arguments. */
+typedef struct next_args {
+    const char *cron, *tz;
+    int count;
+} next_args;
+
+/* One option into a; GO_ON, or the exit code to return now. */
+static int next_opt(int c, next_args *a, char **argv)
 {
-    static const struct option opts[] = {
-        {"cron", required_argument, 0, 'c'}, {"tz", required_argument, 0, 'z'}, {0, 0, 0, 0}};
-    const char *cron = NULL, *tz = NULL;
-    char *owned_cron = NULL, *owned_tz = NULL, *end;
-    int count = 5, c, rc = DRUDGE_EXIT_OK;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            cron = optarg;
-            break;
-        case 'z':
-            tz = optarg;
-            break;
-        case 'n':
-            count = (int)strtol(optarg, &end, 10);
-            if (*end || count < 1 || count > 1000)
-                return drudge_cli_usage("schedule", "-n wants a count 1-1000, not '%s'", optarg);
-            break;
-        case ':':
-            return drudge_cli_usage("schedule", "%s needs a value", argv[optind - 1]);
-        default:
-            return drudge_cli_usage("schedule", "unknown option '%s'", argv[optind - 1]);
+    char *end;
+    switch (c) {
+    case 'c':
+        a->cron = optarg;
+        return GO_ON;
+    case 'z':
+        a->tz = optarg;
+        return GO_ON;
+    case 'n':
+        a->count = (int)strtol(optarg, &end, 10);
+        if (*end || a->count < 1 || a->count > 1000)
+            return drudge_cli_usage("schedule", "-n wants a count 1-1000, not '%s'", optarg);
+        return GO_ON;
+        DRUDGE_CLI_GETOPT_ERRORS("schedule");
+    }
+}
+
+/* The cron expression of the schedule called name into *cron, and its zone
+ * into *tz (both malloc'd; *tz stays NULL without one). */
+static drudge_code schedule_cron(drudge_store *db, const char *name, char **cron, char **tz,
+                                 drudge_err *err)
+{
+    drudge_schedule *list;
+    int n;
+    drudge_code rc = drudge_schedule_list(db, &list, &n, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < n && !*cron; i++)
+        if (!strcmp(list[i].name, name)) {
+            *cron = drudge_xstrdup(list[i].cron);
+            *tz = list[i].tz ? drudge_xstrdup(list[i].tz) : NULL;
         }
-    }
-    drudge_err err = {0};
-    if (!cron) {
-        if (argc - optind != 1)
-            return drudge_cli_usage("schedule", "next wants a schedule NAME or --cron EXPR");
-        drudge_schedule *list;
-        int n;
-        if (!db || drudge_schedule_list(db, &list, &n, &err))
-            return drudge_cli_fail("schedule", &err);
-        for (int i = 0; i < n; i++)
-            if (!strcmp(list[i].name, argv[optind])) {
-                cron = owned_cron = drudge_xstrdup(list[i].cron);
-                if (!tz && list[i].tz)
-                    tz = owned_tz = drudge_xstrdup(list[i].tz);
-            }
-        drudge_schedule_list_free(list, n);
-        if (!cron) {
-            drudge_seterr(&err, DRUDGE_ENOTFOUND, "no schedule named '%s'", argv[optind]);
-            return drudge_cli_fail("schedule", &err);
-        }
-    }
-    drudge_cron cr;
-    const drudge_tz *zone;
-    if (drudge_cron_parse(cron, &cr, &err) || drudge_tz_get(tz, &zone, &err)) {
-        rc = drudge_cli_fail("schedule", &err);
-        goto cleanup;
-    }
+    drudge_schedule_list_free(list, n);
+    if (!*cron)
+        return drudge_seterr(err, DRUDGE_ENOTFOUND, "no schedule named '%s'", name);
+    return DRUDGE_OK;
+}
+
+static void print_next(const drudge_cli *cli, const drudge_cron *cr, const drudge_tz *zone,
+                       int count)
+{
     int64_t t = drudge_now_us() / 1000000;
     if (cli->json)
         fputs("[", stdout);
-    for (int i = 0; i < count && (t = drudge_cron_next(&cr, zone, t)) >= 0; i++) {
+    for (int i = 0; i < count; i++) {
+        t = drudge_cron_next(cr, zone, t);
+        if (t < 0)
+            break;
         char when[32];
         drudge_tz_format(zone, t, when);
         if (cli->json)
@@ -329,10 +371,81 @@ static int cmd_next(drudge_cli *cli, drudge_store *db, int argc, char **argv)
     }
     if (cli->json)
         fputs("]\n", stdout);
-cleanup:
-    free(owned_cron);
-    free(owned_tz);
-    return rc;
+}
+
+/* `schedule next`: with NAME, the schedule's expression is read from the
+ * database; with --cron, no database is needed. */
+static int cmd_next(drudge_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"cron", required_argument, 0, 'c'}, {"tz", required_argument, 0, 'z'}, {0, 0, 0, 0}};
+    next_args a = {.count = 5};
+    char *named_cron = NULL, *named_tz = NULL;
+    drudge_err err = {0};
+    drudge_cron cr;
+    const drudge_tz *zone;
+    optind = 1;
+    opterr = 0;
+    for (int c = getopt_long(argc, argv, ":n:", opts, NULL); c != -1;
+         c = getopt_long(argc, argv, ":n:", opts, NULL)) {
+        int rc = next_opt(c, &a, argv);
+        if (rc != GO_ON)
+            return rc;
+    }
+    if (!a.cron && argc - optind != 1)
+        return drudge_cli_usage("schedule", "next wants a schedule NAME or --cron EXPR");
+    drudge_code code = DRUDGE_OK;
+    if (!a.cron) {
+        drudge_store *db = NULL;
+        code = drudge_store_open(cli->db_path, 0, &db, &err);
+        if (!code)
+            code = schedule_cron(db, argv[optind], &named_cron, &named_tz, &err);
+        drudge_store_close(db);
+        a.cron = named_cron;
+        if (!a.tz)
+            a.tz = named_tz; /* a --tz given wins over the schedule's zone */
+    }
+    if (!code)
+        code = drudge_cron_parse(a.cron, &cr, &err);
+    if (!code)
+        code = drudge_tz_get(a.tz, &zone, &err);
+    if (!code)
+        print_next(cli, &cr, zone, a.count);
+    free(named_cron);
+    free(named_tz);
+    return code ? drudge_cli_fail("schedule", &err) : DRUDGE_EXIT_OK;
+}
+
+/* rm, pause or resume one schedule. */
+static int cmd_change(drudge_cli *cli, drudge_store *db, const char *sub, const char *name)
+{
+    drudge_err err = {0};
+    drudge_code code;
+    int rm = !strcmp(sub, "rm") || !strcmp(sub, "remove"), pause = !strcmp(sub, "pause");
+    if (rm)
+        code = drudge_schedule_remove(db, name, &err);
+    else
+        code = drudge_schedule_set_paused(db, name, pause, drudge_now_us(), &err);
+    if (code)
+        return drudge_cli_fail("schedule", &err);
+    if (cli->json) {
+        drudge_buf b = {0};
+        drudge_buf_puts(&b, "{\"name\":");
+        drudge_cli_json_str(&b, name);
+        drudge_buf_puts(&b, ",\"done\":");
+        drudge_cli_json_str(&b, sub);
+        drudge_buf_puts(&b, "}\n");
+        fputs(b.data, stdout);
+        drudge_buf_free(&b);
+    } else if (!cli->quiet) {
+        printf("schedule %s %s\n", name, rm ? "removed" : pause ? "paused" : "resumed");
+    }
+    return DRUDGE_EXIT_OK;
+}
+
+static int is_help(const char *arg)
+{
+    return !strcmp(arg, "--help") || !strcmp(arg, "-h");
 }
 
 int drudge_cmd_schedule(drudge_cli *cli, int argc, char **argv)
@@ -340,77 +453,52 @@ int drudge_cmd_schedule(drudge_cli *cli, int argc, char **argv)
     if (argc < 2)
         return drudge_cli_usage("schedule", "which? add, list, rm, pause, resume or next");
     const char *sub = argv[1];
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+    int help = !strcmp(sub, "help");
+    for (int i = 1; i < argc && !help; i++)
+        help = is_help(argv[i]);
+    if (help) {
         fputs(schedule_help, stdout);
         return DRUDGE_EXIT_OK;
     }
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(schedule_help, stdout);
-            return DRUDGE_EXIT_OK;
-        }
     if (!strcmp(sub, "add"))
         return cmd_add(cli, argc - 1, argv + 1);
-    int known = !strcmp(sub, "list") || !strcmp(sub, "ls") || !strcmp(sub, "rm") ||
-                !strcmp(sub, "remove") || !strcmp(sub, "pause") || !strcmp(sub, "resume") ||
-                !strcmp(sub, "next");
-    if (!known)
+    if (!strcmp(sub, "next"))
+        return cmd_next(cli, argc - 1, argv + 1);
+    int list = !strcmp(sub, "list") || !strcmp(sub, "ls");
+    int change = !strcmp(sub, "rm") || !strcmp(sub, "remove") || !strcmp(sub, "pause") ||
+                 !strcmp(sub, "resume");
+    if (!list && !change)
         return drudge_cli_usage("schedule", "unknown subcommand '%s'", sub);
-    int takes_name = strcmp(sub, "list") && strcmp(sub, "ls") && strcmp(sub, "next");
-    if (takes_name && argc != 3)
+    if (change && argc != 3)
         return drudge_cli_usage("schedule", "%s wants one schedule NAME", sub);
-    if ((!strcmp(sub, "list") || !strcmp(sub, "ls")) && argc != 2)
+    if (list && argc != 2)
         return drudge_cli_usage("schedule", "list takes no arguments");
-    drudge_store *db = NULL;
-    drudge_err err = {0};
-    int rc = DRUDGE_EXIT_OK;
-    int is_next_cron = !strcmp(sub, "next") && argc > 2 && !strncmp(argv[2], "--cron", 6);
-    if (!is_next_cron && drudge_store_open(cli->db_path, 0, &db, &err))
-        return drudge_cli_fail("schedule", &err);
-    if (!strcmp(sub, "list") || !strcmp(sub, "ls")) {
-        rc = cmd_list(cli, db);
-    } else if (!strcmp(sub, "next")) {
-        rc = cmd_next(cli, db, argc - 1, argv + 1);
-    } else {
-        const char *name = argv[2];
-        drudge_code code;
-        if (!strcmp(sub, "rm") || !strcmp(sub, "remove"))
-            code = drudge_schedule_remove(db, name, &err);
-        else
-            code =
-                drudge_schedule_set_paused(db, name, !strcmp(sub, "pause"), drudge_now_us(), &err);
-        if (code)
-            rc = drudge_cli_fail("schedule", &err);
-        else if (!cli->quiet && !cli->json)
-            printf("schedule %s %s\n", name,
-                   !strcmp(sub, "pause")    ? "paused"
-                   : !strcmp(sub, "resume") ? "resumed"
-                                            : "removed");
-        else if (cli->json)
-            printf("{\"name\":\"%s\",\"done\":\"%s\"}\n", name, sub);
-    }
+    int rc;
+    drudge_store *db = drudge_cli_store(cli, "schedule", 0, &rc);
+    if (!db)
+        return rc;
+    rc = list ? cmd_list(cli, db) : cmd_change(cli, db, sub, argv[2]);
     drudge_store_close(db);
     return rc;
 }
 
 int drudge_cmd_metrics(drudge_cli *cli, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(metrics_help, stdout);
-            return DRUDGE_EXIT_OK;
-        }
-        return drudge_cli_usage("metrics", "unexpected argument '%s'", argv[i]);
+    if (argc > 1 && is_help(argv[1])) {
+        fputs(metrics_help, stdout);
+        return DRUDGE_EXIT_OK;
     }
-    drudge_store *db = NULL;
+    if (argc > 1)
+        return drudge_cli_usage("metrics", "unexpected argument '%s'", argv[1]);
+    int rc;
+    drudge_store *db = drudge_cli_store(cli, "metrics", 0, &rc);
+    if (!db)
+        return rc;
     drudge_err err = {0};
     drudge_buf b = {0};
-    int rc = DRUDGE_EXIT_OK;
-    if (drudge_store_open(cli->db_path, 0, &db, &err) || drudge_metrics_render(db, &b, &err))
-        rc = drudge_cli_fail("metrics", &err);
-    else
+    drudge_code code = drudge_metrics_render(db, &b, &err);
+    if (!code)
         fputs(b.data ? b.data : "", stdout);
     drudge_buf_free(&b);
-    drudge_store_close(db);
-    return rc;
+    return drudge_cli_done("metrics", db, code, &err);
 }

@@ -20,8 +20,6 @@
 #include <unistd.h>
 #include "runner/calendar/cron.h"
 #include "runner/cli/cli.h"
-#include "runner/store/db.h"               /* TRANSITION */
-#include "runner/store/sqlite/sqliteint.h" /* TRANSITION */
 #include "runner/work/schedule.h"
 #include "drudge/util.h"
 
@@ -30,17 +28,11 @@
 #define MAX_SCRIPTS    64
 #define MAX_NEXT       6
 
-typedef struct script_row {
-    char name[64];
-    int paused;
-    int64_t queued, running, retrying;                /* now */
-    int64_t total, finished, done, failed, cancelled; /* in the current backlog */
-    int64_t since;                                    /* backlog start, µs */
-    double rate;                                      /* finished per minute */
-    int64_t eta_s;                                    /* -1 unknown */
-    char last_error[160];
-    int64_t last_error_task, last_error_at;
-} script_row;
+/* How fast a backlog goes, from what the store counted. */
+typedef struct pace {
+    double rate;   /* finished per minute */
+    int64_t eta_s; /* -1 unknown */
+} pace;
 
 typedef struct next_run {
     char schedule[64], script[64], when[32];
@@ -49,98 +41,34 @@ typedef struct next_run {
 
 typedef struct snapshot {
     int64_t now;
-    script_row rows[MAX_SCRIPTS];
+    drudge_backlog_row rows[MAX_SCRIPTS];
+    pace pace[MAX_SCRIPTS];
     int nrows;
     int workers;
     next_run next[MAX_NEXT];
     int nnext;
 } snapshot;
 
-static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int i)
+static pace pace_of(const drudge_backlog_row *r, int64_t now)
 {
-    const unsigned char *s = sqlite3_column_text(st, i);
-    snprintf(dst, n, "%s", s ? (const char *)s : "");
+    pace p;
+    /* Rate over the rate window, or since the backlog started if later. */
+    int64_t from = r->since > now - RATE_WINDOW_US ? r->since : now - RATE_WINDOW_US;
+    int64_t span = now - from, open = r->queued + r->running;
+    p.rate = span > 0 ? (double)r->finished_recently * 60e6 / (double)span : 0;
+    if (p.rate > 0)
+        p.eta_s = (int64_t)((double)open / p.rate * 60);
+    else
+        p.eta_s = open ? -1 : 0;
+    return p;
 }
 
-static drudge_code collect_scripts(sqlite3 *db, snapshot *s, drudge_err *err)
+/* An error message on one line of the view. */
+static void one_line(char *s)
 {
-    /* One row per script with open tasks or tasks finished recently. The
-     * backlog starts at the oldest open task (or, once all finished, at the
-     * oldest of those finished recently). */
-    static const char sql[] =
-        "WITH open AS (SELECT script, min(created_at) AS since FROM tasks "
-        "  WHERE state = 'queued' GROUP BY script)," /* running tasks are 'queued' in their row */
-        " recent AS (SELECT script, min(created_at) AS since FROM tasks "
-        "  WHERE finished_at >= ?1 - ?3 AND script NOT IN (SELECT script FROM open) "
-        "  GROUP BY script),"
-        " backlog AS (SELECT * FROM open UNION ALL SELECT * FROM recent) "
-        "SELECT b.script, b.since,"
-        " (SELECT count(*) FROM paused p WHERE p.script = b.script),"
-        " sum(t.state = 'queued' AND r.task_id IS NULL), sum(r.task_id IS NOT NULL),"
-        " sum(t.state = 'queued' AND r.task_id IS NULL AND t.attempts > 0),"
-        " count(*), sum(t.state IN ('done','failed','dead','cancelled')),"
-        " sum(t.state = 'done'), sum(t.state IN ('failed','dead')), sum(t.state = 'cancelled'),"
-        " sum(t.finished_at >= ?1 - ?2) "
-        "FROM backlog b JOIN tasks t ON t.script = b.script AND t.created_at >= b.since "
-        "LEFT JOIN running r ON r.task_id = t.id "
-        "GROUP BY b.script ORDER BY b.script LIMIT ?4";
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "status", err);
-    sqlite3_bind_int64(st, 1, s->now);
-    sqlite3_bind_int64(st, 2, RATE_WINDOW_US);
-    sqlite3_bind_int64(st, 3, RECENT_US);
-    sqlite3_bind_int(st, 4, MAX_SCRIPTS);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        script_row *row = &s->rows[s->nrows++];
-        memset(row, 0, sizeof *row);
-        copy_col(row->name, sizeof row->name, st, 0);
-        row->since = sqlite3_column_int64(st, 1);
-        row->paused = sqlite3_column_int(st, 2) > 0;
-        row->queued = sqlite3_column_int64(st, 3);
-        row->running = sqlite3_column_int64(st, 4);
-        row->retrying = sqlite3_column_int64(st, 5);
-        row->total = sqlite3_column_int64(st, 6);
-        row->finished = sqlite3_column_int64(st, 7);
-        row->done = sqlite3_column_int64(st, 8);
-        row->failed = sqlite3_column_int64(st, 9);
-        row->cancelled = sqlite3_column_int64(st, 10);
-        int64_t recent = sqlite3_column_int64(st, 11);
-        /* Rate over the rate window, or since the backlog started if later. */
-        int64_t span =
-            s->now - (row->since > s->now - RATE_WINDOW_US ? row->since : s->now - RATE_WINDOW_US);
-        row->rate = span > 0 ? (double)recent * 60e6 / (double)span : 0;
-        int64_t open = row->queued + row->running;
-        row->eta_s = row->rate > 0 ? (int64_t)((double)open / row->rate * 60) : open ? -1 : 0;
-    }
-    drudge_code rc = r == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "status", err);
-    sqlite3_finalize(st);
-    if (rc)
-        return rc;
-    /* The latest failure of each script's backlog. */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, error, finished_at FROM tasks WHERE script = ?1 AND "
-                           "created_at >= ?2 AND state IN ('failed','dead') "
-                           "ORDER BY finished_at DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "status", err);
-    for (int i = 0; i < s->nrows; i++) {
-        script_row *row = &s->rows[i];
-        sqlite3_bind_text(st, 1, row->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, row->since);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            row->last_error_task = sqlite3_column_int64(st, 0);
-            copy_col(row->last_error, sizeof row->last_error, st, 1);
-            for (char *p = row->last_error; *p; p++)
-                if (*p == '\n' || *p == '\r' || *p == '\t')
-                    *p = ' ';
-            row->last_error_at = sqlite3_column_int64(st, 2);
-        }
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return DRUDGE_OK;
+    for (; *s; s++)
+        if (*s == '\n' || *s == '\r' || *s == '\t')
+            *s = ' ';
 }
 
 static int cmp_next(const void *a, const void *b)
@@ -149,32 +77,18 @@ static int cmp_next(const void *a, const void *b)
     return x->at < y->at ? -1 : x->at > y->at;
 }
 
-static drudge_code collect(drudge_store *store, int64_t now, snapshot *s, drudge_err *err)
+/* The next fire times of the active schedules, soonest first. */
+static drudge_code collect_next(drudge_store *store, snapshot *s, drudge_err *err)
 {
-    sqlite3 *db = drudge_store_sqlite3(store);
-    memset(s, 0, sizeof *s);
-    s->now = now;
-    drudge_code rc = drudge_db_exec(db, "BEGIN", err);
-    if (rc)
-        return rc;
-    if ((rc = collect_scripts(db, s, err)))
-        goto cleanup;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM leases WHERE until >= ?", -1, &st, NULL) ==
-            SQLITE_OK &&
-        sqlite3_bind_int64(st, 1, s->now) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        s->workers = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
     drudge_schedule *list;
     int n;
-    if ((rc = drudge_schedule_list(store, &list, &n, err)))
-        goto cleanup;
+    drudge_code rc = drudge_store_schedules(store, 1, &list, &n, err);
+    if (rc)
+        return rc;
     next_run all[64];
     int nall = 0;
     for (int i = 0; i < n && nall < 64; i++) {
-        if (list[i].paused)
-            continue;
-        int64_t at = drudge_schedule_next(list[i].cron, list[i].tz, now);
+        int64_t at = drudge_schedule_next(list[i].cron, list[i].tz, s->now);
         const drudge_tz *zone;
         if (at < 0 || drudge_tz_get(list[i].tz, &zone, NULL))
             continue;
@@ -188,9 +102,32 @@ static drudge_code collect(drudge_store *store, int64_t now, snapshot *s, drudge
     qsort(all, (size_t)nall, sizeof all[0], cmp_next);
     s->nnext = nall < MAX_NEXT ? nall : MAX_NEXT;
     memcpy(s->next, all, (size_t)s->nnext * sizeof all[0]);
-cleanup:
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    return rc;
+    return DRUDGE_OK;
+}
+
+/* One snapshot of the backlogs and schedules, from one read transaction. */
+static drudge_code collect(drudge_store *store, int64_t now, snapshot *s, drudge_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->now = now;
+    drudge_code rc = drudge_store_begin(store, DRUDGE_TX_READ, err);
+    if (rc)
+        return rc;
+    rc = drudge_store_backlogs(store, now, RATE_WINDOW_US, RECENT_US, s->rows, MAX_SCRIPTS,
+                               &s->nrows, &s->workers, err);
+    if (!rc)
+        rc = collect_next(store, s, err);
+    if (!rc)
+        rc = drudge_store_commit(store, err);
+    if (rc) {
+        drudge_store_rollback(store);
+        return rc;
+    }
+    for (int i = 0; i < s->nrows; i++) {
+        s->pace[i] = pace_of(&s->rows[i], now);
+        one_line(s->rows[i].last_error);
+    }
+    return DRUDGE_OK;
 }
 
 static void fmt_duration(int64_t s, char out[24])
@@ -207,6 +144,35 @@ static void fmt_duration(int64_t s, char out[24])
         snprintf(out, 24, "%lldd%02lldh", (long long)(s / 86400), (long long)(s / 3600 % 24));
 }
 
+static void json_backlog(drudge_buf *out, const drudge_backlog_row *r, const pace *p)
+{
+    char since[40];
+    drudge_fmt_time(r->since, since);
+    drudge_buf_puts(out, "{\"script\":");
+    drudge_buf_json_str(out, r->name, strlen(r->name));
+    drudge_buf_printf(out,
+                      ",\"paused\":%s,\"queued\":%lld,\"running\":%lld,\"retrying\":%lld,"
+                      "\"backlog\":{\"since\":\"%s\",\"total\":%lld,\"finished\":%lld,"
+                      "\"done\":%lld,\"failed\":%lld,\"cancelled\":%lld},"
+                      "\"rate_per_minute\":%.2f,\"eta_seconds\":",
+                      r->paused ? "true" : "false", (long long)r->queued, (long long)r->running,
+                      (long long)r->retrying, since, (long long)r->total, (long long)r->finished,
+                      (long long)r->done, (long long)r->failed, (long long)r->cancelled, p->rate);
+    if (p->eta_s < 0)
+        drudge_buf_puts(out, "null");
+    else
+        drudge_buf_printf(out, "%lld", (long long)p->eta_s);
+    drudge_buf_puts(out, ",\"last_failure\":");
+    if (r->last_error_task) {
+        drudge_buf_printf(out, "{\"task\":%lld,\"error\":", (long long)r->last_error_task);
+        drudge_buf_json_str(out, r->last_error, strlen(r->last_error));
+        drudge_buf_puts(out, "}");
+    } else {
+        drudge_buf_puts(out, "null");
+    }
+    drudge_buf_puts(out, "}");
+}
+
 drudge_code drudge_status_json(drudge_store *db, int64_t now_us, drudge_buf *out, drudge_err *err)
 {
     snapshot *s = malloc(sizeof *s);
@@ -219,33 +185,9 @@ drudge_code drudge_status_json(drudge_store *db, int64_t now_us, drudge_buf *out
     }
     drudge_buf_printf(out, "{\"workers\":%d,\"scripts\":[", s->workers);
     for (int i = 0; i < s->nrows; i++) {
-        script_row *r = &s->rows[i];
-        char since[40];
-        drudge_fmt_time(r->since, since);
-        drudge_buf_puts(out, i ? ",{\"script\":" : "{\"script\":");
-        drudge_buf_json_str(out, r->name, strlen(r->name));
-        drudge_buf_printf(out,
-                          ",\"paused\":%s,\"queued\":%lld,\"running\":%lld,\"retrying\":%lld,"
-                          "\"backlog\":{\"since\":\"%s\",\"total\":%lld,\"finished\":%lld,"
-                          "\"done\":%lld,\"failed\":%lld,\"cancelled\":%lld},"
-                          "\"rate_per_minute\":%.2f,\"eta_seconds\":",
-                          r->paused ? "true" : "false", (long long)r->queued, (long long)r->running,
-                          (long long)r->retrying, since, (long long)r->total,
-                          (long long)r->finished, (long long)r->done, (long long)r->failed,
-                          (long long)r->cancelled, r->rate);
-        if (r->eta_s < 0)
-            drudge_buf_puts(out, "null");
-        else
-            drudge_buf_printf(out, "%lld", (long long)r->eta_s);
-        drudge_buf_puts(out, ",\"last_failure\":");
-        if (r->last_error_task) {
-            drudge_buf_printf(out, "{\"task\":%lld,\"error\":", (long long)r->last_error_task);
-            drudge_buf_json_str(out, r->last_error, strlen(r->last_error));
-            drudge_buf_puts(out, "}");
-        } else {
-            drudge_buf_puts(out, "null");
-        }
-        drudge_buf_puts(out, "}");
+        if (i)
+            drudge_buf_puts(out, ",");
+        json_backlog(out, &s->rows[i], &s->pace[i]);
     }
     drudge_buf_puts(out, "],\"next_runs\":[");
     for (int i = 0; i < s->nnext; i++) {
@@ -298,6 +240,55 @@ static void bar(view *v, int64_t done, int64_t failed, int64_t total, int width)
     drudge_buf_puts(&v->frame, sgr(v, "\033[0m"));
 }
 
+/* One script's lines: its progress, its retries, its latest failure. */
+static void render_script(view *v, const drudge_backlog_row *r, const pace *p, int64_t now,
+                          int barw)
+{
+    drudge_buf *f = &v->frame;
+    char eta[24], fin[32];
+    fmt_duration(p->eta_s, eta);
+    snprintf(fin, sizeof fin, "%lld/%lld", (long long)r->finished, (long long)r->total);
+    drudge_buf_printf(f, "%-20.20s ", r->name);
+    bar(v, r->done + r->cancelled, r->failed, r->total, barw);
+    drudge_buf_printf(f, " %3d%% %13s %8.1f %8s %s%7lld%s %6lld",
+                      r->total ? (int)(r->finished * 100 / r->total) : 0, fin, p->rate,
+                      r->paused ? "paused" : eta, r->failed ? sgr(v, "\033[31m") : "",
+                      (long long)r->failed, r->failed ? sgr(v, "\033[0m") : "",
+                      (long long)r->running);
+    eol(v);
+    if (r->retrying) {
+        drudge_buf_printf(f, "%-20s %lld waiting to retry", "", (long long)r->retrying);
+        eol(v);
+    }
+    if (r->last_error_task) {
+        char ago[24];
+        fmt_duration((now - r->last_error_at) / 1000000, ago);
+        int room = v->width - 45;
+        drudge_buf_printf(f, "%-20s %slast failure #%lld, %s ago: %.*s%s", "", sgr(v, "\033[31m"),
+                          (long long)r->last_error_task, ago, room > 10 ? room : 10, r->last_error,
+                          sgr(v, "\033[0m"));
+        eol(v);
+    }
+}
+
+static void render_next(view *v, const snapshot *s)
+{
+    drudge_buf *f = &v->frame;
+    drudge_buf_printf(f, "%sNEXT SCHEDULED RUNS%s", sgr(v, "\033[1m"), sgr(v, "\033[0m"));
+    eol(v);
+    if (s->nnext == 0) {
+        drudge_buf_puts(f, "(no active schedules)");
+        eol(v);
+    }
+    for (int i = 0; i < s->nnext; i++) {
+        char in[24];
+        fmt_duration((s->next[i].at - s->now) / 1000000, in);
+        drudge_buf_printf(f, "%-20.20s %-20.20s %s  in %s", s->next[i].schedule, s->next[i].script,
+                          s->next[i].when, in);
+        eol(v);
+    }
+}
+
 static void render(view *v, const snapshot *s, const char *db_path)
 {
     drudge_buf *f = &v->frame;
@@ -324,47 +315,10 @@ static void render(view *v, const snapshot *s, const char *db_path)
         drudge_buf_puts(f, "(nothing queued, running or recently finished)");
         eol(v);
     }
-    for (int i = 0; i < s->nrows; i++) {
-        const script_row *r = &s->rows[i];
-        char eta[24], fin[32];
-        fmt_duration(r->eta_s, eta);
-        snprintf(fin, sizeof fin, "%lld/%lld", (long long)r->finished, (long long)r->total);
-        drudge_buf_printf(f, "%-20.20s ", r->name);
-        bar(v, r->done + r->cancelled, r->failed, r->total, barw);
-        drudge_buf_printf(f, " %3d%% %13s %8.1f %8s %s%7lld%s %6lld",
-                          r->total ? (int)(r->finished * 100 / r->total) : 0, fin, r->rate,
-                          r->paused ? "paused" : eta, r->failed ? sgr(v, "\033[31m") : "",
-                          (long long)r->failed, r->failed ? sgr(v, "\033[0m") : "",
-                          (long long)r->running);
-        eol(v);
-        if (r->retrying) {
-            drudge_buf_printf(f, "%-20s %lld waiting to retry", "", (long long)r->retrying);
-            eol(v);
-        }
-        if (r->last_error_task) {
-            char ago[24];
-            fmt_duration((s->now - r->last_error_at) / 1000000, ago);
-            int room = v->width - 45;
-            drudge_buf_printf(f, "%-20s %slast failure #%lld, %s ago: %.*s%s", "",
-                              sgr(v, "\033[31m"), (long long)r->last_error_task, ago,
-                              room > 10 ? room : 10, r->last_error, sgr(v, "\033[0m"));
-            eol(v);
-        }
-    }
+    for (int i = 0; i < s->nrows; i++)
+        render_script(v, &s->rows[i], &s->pace[i], s->now, barw);
     eol(v);
-    drudge_buf_printf(f, "%sNEXT SCHEDULED RUNS%s", sgr(v, "\033[1m"), sgr(v, "\033[0m"));
-    eol(v);
-    if (s->nnext == 0) {
-        drudge_buf_puts(f, "(no active schedules)");
-        eol(v);
-    }
-    for (int i = 0; i < s->nnext; i++) {
-        char in[24];
-        fmt_duration((s->next[i].at - s->now) / 1000000, in);
-        drudge_buf_printf(f, "%-20.20s %-20.20s %s  in %s", s->next[i].schedule, s->next[i].script,
-                          s->next[i].when, in);
-        eol(v);
-    }
+    render_next(v, s);
 }
 
 /* ---- the terminal ---- */
@@ -424,38 +378,39 @@ static int fail_msg(const char *msg)
     return DRUDGE_EXIT_ERROR;
 }
 
-int drudge_watch_run(drudge_cli *cli, drudge_store *db)
+/* Not a terminal, or --json: one snapshot (run it in a loop for a log). */
+static int print_once(drudge_cli *cli, drudge_store *db, view *v, snapshot *s)
 {
-    view v = {0};
     drudge_err err = {0};
-    snapshot *s = malloc(sizeof *s);
-    if (!s)
-        return fail_msg("out of memory");
-    v.tty = isatty(STDOUT_FILENO);
-    const char *nc = getenv("NO_COLOR");
-    v.color = v.tty && !(nc && *nc) && !cli->json;
-    v.utf8 = utf8_locale();
-    v.width = term_width();
-    int rc = DRUDGE_EXIT_OK;
-    if (!v.tty || cli->json) {
-        /* Not a terminal: one plain snapshot (run it in a loop for a log). */
-        if (cli->json) {
-            if (drudge_status_json(db, drudge_now_us(), &v.frame, &err))
-                rc = drudge_cli_fail("status", &err);
-            else
-                printf("%s\n", v.frame.data);
-        } else if (collect(db, drudge_now_us(), s, &err)) {
-            rc = drudge_cli_fail("status", &err);
-        } else {
-            render(&v, s, cli->db_path);
-            fputs(v.frame.data, stdout);
-        }
-        drudge_buf_free(&v.frame);
-        free(s);
-        return rc;
+    drudge_code rc;
+    if (cli->json)
+        rc = drudge_status_json(db, drudge_now_us(), &v->frame, &err);
+    else
+        rc = collect(db, drudge_now_us(), s, &err);
+    if (rc)
+        return drudge_cli_fail("status", &err);
+    if (cli->json) {
+        printf("%s\n", v->frame.data);
+    } else {
+        render(v, s, cli->db_path);
+        fputs(v->frame.data, stdout);
     }
-    int keys = isatty(STDIN_FILENO);
-    if (keys && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
+    return DRUDGE_EXIT_OK;
+}
+
+/* The signals the live view handles, and their handlers before it. */
+static const int watched_signals[4] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+
+typedef struct terminal {
+    struct sigaction old[4];
+    int keys; /* stdin is a terminal: keys are read raw */
+} terminal;
+
+/* Raw keys, the signal handlers, then the alternate screen without a cursor. */
+static void terminal_enter(terminal *t)
+{
+    t->keys = isatty(STDIN_FILENO);
+    if (t->keys && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
         struct termios raw = saved_termios;
         /* No line buffering or echo; keep ISIG so Ctrl-C raises SIGINT. */
         raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
@@ -467,59 +422,96 @@ int drudge_watch_run(drudge_cli *cli, drudge_store *db)
     static int registered;
     if (!registered++)
         atexit(restore_terminal);
-    struct sigaction sa = {0}, old[4];
+    struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     /* Handlers reset after one signal: a second Ctrl-C or SIGTERM kills even
      * if a write to a stuck terminal blocks. */
-    int sigs[4] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
     for (int i = 0; i < 4; i++) {
-        sa.sa_flags = sigs[i] == SIGWINCH ? 0 : SA_RESETHAND;
-        sigaction(sigs[i], &sa, &old[i]);
+        sa.sa_flags = watched_signals[i] == SIGWINCH ? 0 : SA_RESETHAND;
+        sigaction(watched_signals[i], &sa, &t->old[i]);
     }
     stop_signal = 0;
     fputs("\033[?1049h\033[?25l\033[H\033[2J", stdout);
     fflush(stdout);
     screen_active = 1;
-    while (!stop_signal) {
-        if (resized) {
-            resized = 0;
-            v.width = term_width();
-        }
-        drudge_buf_reset(&v.frame);
-        drudge_buf_puts(&v.frame, "\033[H");
-        if (collect(db, drudge_now_us(), s, &err)) {
-            drudge_buf_printf(&v.frame, "drudge status: %s", err.msg);
-            eol(&v);
-        } else {
-            render(&v, s, cli->db_path);
-        }
-        drudge_buf_puts(&v.frame, "\033[J");
-        fwrite(v.frame.data, 1, v.frame.len, stdout);
-        fflush(stdout);
-        /* Wait a second, or less if a key comes. */
-        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
-        int64_t until = drudge_mono_us() + 1000000;
-        while (!stop_signal && !resized) {
-            int left = (int)((until - drudge_mono_us()) / 1000);
-            if (left <= 0)
-                break;
-            int pr = poll(&pfd, keys ? 1 : 0, left);
-            if (pr > 0 && (pfd.revents & POLLIN)) {
-                char c;
-                ssize_t n = read(STDIN_FILENO, &c, 1);
-                if (n == 1 && (c == 'q' || c == 'Q' || c == 3))
-                    stop_signal = -1;
-                else if (n == 0)
-                    keys = 0; /* end of input: keep watching until a signal */
-            } else if (pr < 0 && errno != EINTR) {
-                break;
-            }
-        }
-    }
+}
+
+static void terminal_leave(terminal *t)
+{
     restore_terminal();
     for (int i = 0; i < 4; i++)
-        sigaction(sigs[i], &old[i], NULL);
+        sigaction(watched_signals[i], &t->old[i], NULL);
+}
+
+/* Draws one frame over the last, from the cursor home. */
+static void draw_frame(view *v, drudge_cli *cli, drudge_store *db, snapshot *s)
+{
+    drudge_err err = {0};
+    if (resized) {
+        resized = 0;
+        v->width = term_width();
+    }
+    drudge_buf_reset(&v->frame);
+    drudge_buf_puts(&v->frame, "\033[H");
+    if (collect(db, drudge_now_us(), s, &err)) {
+        drudge_buf_printf(&v->frame, "drudge status: %s", err.msg);
+        eol(v);
+    } else {
+        render(v, s, cli->db_path);
+    }
+    drudge_buf_puts(&v->frame, "\033[J");
+    fwrite(v->frame.data, 1, v->frame.len, stdout);
+    fflush(stdout);
+}
+
+/* Waits a second, or less if a key, a resize or a signal comes; q or
+ * Ctrl-C (as a key) stops the view. */
+static void wait_key(terminal *t)
+{
+    struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+    int64_t until = drudge_mono_us() + 1000000;
+    while (!stop_signal && !resized) {
+        int left = (int)((until - drudge_mono_us()) / 1000);
+        if (left <= 0)
+            break;
+        int pr = poll(&pfd, t->keys ? 1 : 0, left);
+        if (pr > 0 && (pfd.revents & POLLIN)) {
+            char c;
+            ssize_t n = read(STDIN_FILENO, &c, 1);
+            if (n == 1 && (c == 'q' || c == 'Q' || c == 3))
+                stop_signal = -1;
+            else if (n == 0)
+                t->keys = 0; /* end of input: keep watching until a signal */
+        } else if (pr < 0 && errno != EINTR) {
+            break;
+        }
+    }
+}
+
+int drudge_watch_run(drudge_cli *cli, drudge_store *db)
+{
+    view v = {0};
+    snapshot *s = malloc(sizeof *s);
+    if (!s)
+        return fail_msg("out of memory");
+    v.tty = isatty(STDOUT_FILENO);
+    const char *nc = getenv("NO_COLOR");
+    v.color = v.tty && !(nc && *nc) && !cli->json;
+    v.utf8 = utf8_locale();
+    v.width = term_width();
+    int rc = DRUDGE_EXIT_OK;
+    if (!v.tty || cli->json) {
+        rc = print_once(cli, db, &v, s);
+    } else {
+        terminal t;
+        terminal_enter(&t);
+        while (!stop_signal) {
+            draw_frame(&v, cli, db, s);
+            wait_key(&t);
+        }
+        terminal_leave(&t);
+    }
     drudge_buf_free(&v.frame);
     free(s);
     return rc;

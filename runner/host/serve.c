@@ -48,8 +48,6 @@ static void *serve_sym(const char *name, drudge_err *err)
             ((void (*)(type *))serve_sym(#name, NULL))(s);                                         \
     }
 
-FORWARD(drudge_code, drudge_metrics_render, (drudge_store * s, drudge_buf *out, drudge_err *err),
-        (s, out, err), err, err->code)
 FORWARD(drudge_code, drudge_metrics_serve,
         (const char *db_path, const char *listen, drudge_metrics_server **out, drudge_err *err),
         (db_path, listen, out, err), err, err->code)

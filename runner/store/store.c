@@ -483,8 +483,9 @@ drudge_code drudge_store_backlogs(drudge_store *s, int64_t now, int64_t rate_win
     return s->m->backlogs(s, now, rate_window, recent, rows, max, n, workers, err);
 }
 
-drudge_code drudge_store_metrics(drudge_store *s, int64_t now, drudge_metrics_data *out /* OUT */,
-                                 drudge_err *err)
+drudge_code drudge_store_metrics(drudge_store *s, int64_t now, int64_t steps_from,
+                                 drudge_step_time_fn fn, void *ud,
+                                 drudge_metrics_data *out /* OUT */, drudge_err *err)
 {
-    return s->m->metrics(s, now, out, err);
+    return s->m->metrics(s, now, steps_from, fn, ud, out, err);
 }

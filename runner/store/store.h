@@ -453,30 +453,40 @@ drudge_code drudge_store_backlog(drudge_store *s, const char *script,
                                            int64_t running),
                                  void *ud, drudge_err *err);
 
-/* One script's current backlog for `status --watch`: it starts at the
- * oldest open task (or, once all finished, at the oldest of those finished
- * in the last `recent` µs). */
+/* One script's current backlog for `status --watch`. A script has one while
+ * it has open tasks (queued or running): it starts at the oldest of them by
+ * created_at; once all are finished, at the oldest of those that finished
+ * in the last `recent` µs; else the script has none. Counts are over the
+ * script's tasks created at or after that start. */
 typedef struct drudge_backlog_row {
-    char name[64];
-    int paused;
-    int64_t queued, running, retrying;                /* now */
-    int64_t total, finished, done, failed, cancelled; /* in the current backlog */
-    int64_t since;                                    /* backlog start */
-    int64_t finished_recently;                        /* in the last rate_window µs */
-    char last_error[160];                             /* the latest failure, one line */
-    int64_t last_error_task, last_error_at;
+    char name[64];                          /* the script (cut short if longer) */
+    int paused;                             /* by drudge pause */
+    int64_t queued, running, retrying;      /* now; retrying: queued after an attempt */
+    int64_t total, finished;                /* finished: done, failed, dead or cancelled */
+    int64_t done, failed, cancelled;        /* failed: failed or dead */
+    int64_t since;                          /* backlog start */
+    int64_t finished_recently;              /* finished in the last rate_window µs */
+    char last_error[160];                   /* the latest failure's error, as stored (cut short) */
+    int64_t last_error_task, last_error_at; /* its task and finished_at; 0 if none */
 } drudge_backlog_row;
-/* Up to max rows, by script name, and the number of live workers. */
+/* Up to max rows, by script name, into rows (*n of them), and the number
+ * of workers whose lease is valid at now. Call it in a read transaction
+ * (drudge_store_begin DRUDGE_TX_READ) for one consistent snapshot. */
 drudge_code drudge_store_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
                                   drudge_backlog_row *rows, int max, int *n /* OUT */,
                                   int *workers /* OUT */, drudge_err *err);
 
-/* What /metrics shows per script, and attempts per (script, outcome). */
+/* What /metrics shows per script (every script with tasks, and every
+ * paused one), and attempts per (script, outcome). */
 typedef struct drudge_metrics_script {
     char *script;
-    int64_t count[DRUDGE_NSTATES];
-    double gross_minutes, lost_minutes;
-    int64_t oldest_due_us; /* now - min(run_at) of due queued tasks; -1 if none */
+    int64_t tasks;                 /* all its tasks; 0 for a script known only as paused */
+    int64_t count[DRUDGE_NSTATES]; /* by drudge_task_states index */
+    double gross_minutes;          /* manual_minutes of its done tasks */
+    double lost_minutes;           /* exception_minutes of its failed and dead tasks */
+    /* now - the earliest run_at (at or before now) of its tasks not yet
+     * finished, running ones included; -1 if none */
+    int64_t oldest_due_us;
     int paused;
 } drudge_metrics_script;
 typedef struct drudge_metrics_outcome {
@@ -489,8 +499,19 @@ typedef struct drudge_metrics_data {
     drudge_metrics_outcome *outcomes; /* by script, outcome */
     size_t noutcomes;
 } drudge_metrics_data;
-drudge_code drudge_store_metrics(drudge_store *s, int64_t now, drudge_metrics_data *out /* OUT */,
-                                 drudge_err *err);
+/* One step for the duration histogram; kind is valid during the call. */
+typedef void (*drudge_step_time_fn)(void *ud, int64_t id, const char *kind, int64_t duration_us);
+/* What /metrics reads: the per-script and per-outcome numbers into *out
+ * (freed with drudge_metrics_data_clear), and each step with id >=
+ * steps_from, in id order, for fn (none if fn is NULL): a scraper that
+ * keeps its histogram between scrapes reads only the steps appended since
+ * the last one (steps are append-only). Only id, kind and duration are
+ * read, not the steps' requests and responses, which a scrape from scratch
+ * of millions of steps cannot afford. Call it in a read transaction for
+ * one snapshot. */
+drudge_code drudge_store_metrics(drudge_store *s, int64_t now, int64_t steps_from,
+                                 drudge_step_time_fn fn, void *ud,
+                                 drudge_metrics_data *out /* OUT */, drudge_err *err);
 void drudge_metrics_data_clear(drudge_metrics_data *d);
 
 #endif

@@ -122,8 +122,8 @@ struct drudge_store_methods {
     drudge_code (*backlogs)(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
                             drudge_backlog_row *rows, int max, int *n /* OUT */,
                             int *workers /* OUT */, drudge_err *err);
-    drudge_code (*metrics)(drudge_store *s, int64_t now, drudge_metrics_data *out /* OUT */,
-                           drudge_err *err);
+    drudge_code (*metrics)(drudge_store *s, int64_t now, int64_t steps_from, drudge_step_time_fn fn,
+                           void *ud, drudge_metrics_data *out /* OUT */, drudge_err *err);
 };
 
 /* The SQLite backend (runner/store/sqlite/db.c). */

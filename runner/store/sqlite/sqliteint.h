@@ -179,6 +179,7 @@ drudge_code sq_backlog(drudge_store *s, const char *script,
 /* reads.c */
 drudge_code sq_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
                         drudge_backlog_row *rows, int max, int *n, int *workers, drudge_err *err);
-drudge_code sq_metrics(drudge_store *s, int64_t now, drudge_metrics_data *out, drudge_err *err);
+drudge_code sq_metrics(drudge_store *s, int64_t now, int64_t steps_from, drudge_step_time_fn fn,
+                       void *ud, drudge_metrics_data *out, drudge_err *err);
 
 #endif

@@ -1,0 +1,316 @@
+/*
+ * metrics.c: the database's state in the Prometheus text exposition format
+ * (version 0.0.4), printed by `drudge metrics` and served at /metrics by
+ * `drudge work --metrics-listen ADDR:PORT` (connectors/serve/metrics.c).
+ *
+ * Everything is computed from the database at scrape time, so every worker
+ * process and the CLI report the same numbers: counters are totals over the
+ * whole database (they only fall if tasks are deleted). The step histogram
+ * is the exception in how, not what: a scraper adds up only the steps
+ * appended since its last scrape (steps are append-only), so a server's
+ * totals stay exact while a scrape of a database with millions of steps
+ * costs what was added since the one before, not a read of all of them.
+ *
+ * A scrape reads everything in one read transaction, then writes the text:
+ * the families below, in this order, with these names, labels and HELP
+ * texts, are what dashboards and alerts are built on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "runner/work/metrics.h"
+#include "runner/work/schedule.h"
+
+/* Step durations: from a fast local call to a slow desktop screen. */
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                 1,     2.5,  5,     10,   30,  60,   300};
+#define NBUCKETS (sizeof buckets / sizeof buckets[0])
+
+typedef struct step_kind {
+    char *kind;
+    int64_t count;
+    int64_t in[NBUCKETS]; /* in bucket i and not below: rendered cumulative */
+    double sum_us;
+} step_kind;
+
+struct drudge_metrics {
+    int64_t last_step; /* the newest step added up */
+    step_kind *kinds;  /* sorted by kind */
+    size_t nkinds;
+};
+
+drudge_metrics *drudge_metrics_new(void)
+{
+    drudge_metrics *m = drudge_xmalloc(sizeof *m);
+    memset(m, 0, sizeof *m);
+    return m;
+}
+
+void drudge_metrics_free(drudge_metrics *m)
+{
+    if (!m)
+        return;
+    while (m->nkinds)
+        free(m->kinds[--m->nkinds].kind);
+    free(m->kinds);
+    free(m);
+}
+
+/* ---- the step histogram ---- */
+
+static step_kind *kind_of(drudge_metrics *m, const char *kind)
+{
+    size_t lo = 0, hi = m->nkinds;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(m->kinds[mid].kind, kind);
+        if (!c)
+            return &m->kinds[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    m->kinds = drudge_xrealloc(m->kinds, (m->nkinds + 1) * sizeof *m->kinds);
+    memmove(&m->kinds[lo + 1], &m->kinds[lo], (m->nkinds - lo) * sizeof *m->kinds);
+    memset(&m->kinds[lo], 0, sizeof *m->kinds);
+    m->kinds[lo].kind = drudge_xstrdup(kind);
+    m->nkinds++;
+    return &m->kinds[lo];
+}
+
+/* A step read by the store since the last scrape. */
+static void add_step(void *ud, int64_t id, const char *kind, int64_t us)
+{
+    drudge_metrics *m = ud;
+    step_kind *k = kind_of(m, kind);
+    m->last_step = id;
+    k->count++;
+    k->sum_us += (double)us;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        if (us <= (int64_t)(buckets[i] * 1e6 + 0.5)) {
+            k->in[i]++;
+            break;
+        }
+}
+
+/* ---- the text format ---- */
+
+/* A label value with \\, \" and \n escaped, as the format requires. */
+static void label(drudge_buf *b, const char *s)
+{
+    drudge_buf_puts(b, "\"");
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            drudge_buf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            drudge_buf_puts(b, "\\n");
+        else
+            drudge_buf_add(b, s, 1);
+    }
+    drudge_buf_puts(b, "\"");
+}
+
+static void header(drudge_buf *b, const char *name, const char *type, const char *help)
+{
+    drudge_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void number(drudge_buf *b, double v)
+{
+    drudge_buf_printf(b, "%.15g\n", v);
+}
+
+/* NAME{LABEL="value"} and a space, before the sample's value. */
+static void sample(drudge_buf *b, const char *name, const char *lbl, const char *value)
+{
+    drudge_buf_printf(b, "%s{%s=", name, lbl);
+    label(b, value);
+    drudge_buf_puts(b, "} ");
+}
+
+static void render_tasks(drudge_buf *b, const drudge_metrics_data *d)
+{
+    header(b, "drudge_tasks", "gauge", "Tasks by script and state.");
+    for (size_t i = 0; i < d->nscripts; i++) {
+        const drudge_metrics_script *sc = &d->scripts[i];
+        for (int k = 0; k < DRUDGE_NSTATES && sc->tasks; k++) {
+            drudge_buf_puts(b, "drudge_tasks{script=");
+            label(b, sc->script);
+            drudge_buf_printf(b, ",state=\"%s\"} %lld\n", drudge_task_states[k],
+                              (long long)sc->count[k]);
+        }
+    }
+}
+
+static void render_attempts(drudge_buf *b, const drudge_metrics_data *d)
+{
+    header(b, "drudge_attempts_total", "counter",
+           "Attempts by script and outcome (done, failed, error, timeout, memory, retry, lost, "
+           "cancelled).");
+    for (size_t i = 0; i < d->noutcomes; i++) {
+        drudge_buf_puts(b, "drudge_attempts_total{script=");
+        label(b, d->outcomes[i].script);
+        drudge_buf_puts(b, ",outcome=");
+        label(b, d->outcomes[i].outcome);
+        drudge_buf_printf(b, "} %lld\n", (long long)d->outcomes[i].count);
+    }
+}
+
+static void render_steps(drudge_buf *b, const drudge_metrics *m)
+{
+    static const char bucket[] = "drudge_step_duration_seconds_bucket";
+    header(b, "drudge_step_duration_seconds", "histogram",
+           "Durations of recorded steps by kind (task, step, http, desktop, log, ...).");
+    for (size_t j = 0; j < m->nkinds; j++) {
+        const step_kind *k = &m->kinds[j];
+        int64_t le = 0;
+        for (size_t i = 0; i < NBUCKETS; i++) {
+            le += k->in[i];
+            drudge_buf_printf(b, "%s{kind=", bucket);
+            label(b, k->kind);
+            drudge_buf_printf(b, ",le=\"%g\"} %lld\n", buckets[i], (long long)le);
+        }
+        drudge_buf_printf(b, "%s{kind=", bucket);
+        label(b, k->kind);
+        drudge_buf_printf(b, ",le=\"+Inf\"} %lld\n", (long long)k->count);
+        sample(b, "drudge_step_duration_seconds_sum", "kind", k->kind);
+        number(b, k->sum_us / 1e6);
+        sample(b, "drudge_step_duration_seconds_count", "kind", k->kind);
+        drudge_buf_printf(b, "%lld\n", (long long)k->count);
+    }
+}
+
+static double net_minutes(const drudge_metrics_script *sc)
+{
+    return sc->gross_minutes - sc->lost_minutes;
+}
+
+static double gross_minutes(const drudge_metrics_script *sc)
+{
+    return sc->gross_minutes;
+}
+
+static double lost_minutes(const drudge_metrics_script *sc)
+{
+    return sc->lost_minutes;
+}
+
+/* The three time-saved families, over the scripts with tasks. */
+static void render_minutes(drudge_buf *b, const drudge_metrics_data *d)
+{
+    static const struct {
+        const char *name, *type, *help;
+        double (*value)(const drudge_metrics_script *sc);
+    } families[] = {
+        {"drudge_time_saved_minutes", "gauge",
+         "Staff minutes saved so far, net: manual_minutes of done tasks minus "
+         "exception_minutes of failed and dead ones.",
+         net_minutes},
+        {"drudge_manual_minutes_total", "counter",
+         "Gross staff minutes saved: manual_minutes of done tasks.", gross_minutes},
+        {"drudge_exception_minutes_total", "counter",
+         "Staff minutes lost to exceptions: exception_minutes of failed and dead tasks.",
+         lost_minutes},
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        header(b, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < d->nscripts; i++) {
+            if (!d->scripts[i].tasks)
+                continue;
+            sample(b, families[f].name, "script", d->scripts[i].script);
+            number(b, families[f].value(&d->scripts[i]));
+        }
+    }
+}
+
+static void render_queue(drudge_buf *b, const drudge_metrics_data *d)
+{
+    header(b, "drudge_queue_oldest_due_seconds", "gauge",
+           "How long the oldest due queued task of a script has waited past its run_at.");
+    for (size_t i = 0; i < d->nscripts; i++)
+        if (d->scripts[i].oldest_due_us >= 0) {
+            sample(b, "drudge_queue_oldest_due_seconds", "script", d->scripts[i].script);
+            number(b, (double)d->scripts[i].oldest_due_us / 1e6);
+        }
+    header(b, "drudge_script_paused", "gauge", "1 for each script paused with drudge pause.");
+    for (size_t i = 0; i < d->nscripts; i++)
+        if (d->scripts[i].paused) {
+            sample(b, "drudge_script_paused", "script", d->scripts[i].script);
+            drudge_buf_puts(b, "1\n");
+        }
+}
+
+static void render_schedules(drudge_buf *b, const drudge_schedule *list, int n, int64_t now)
+{
+    header(b, "drudge_schedule_paused", "gauge", "1 if the schedule is paused.");
+    for (int i = 0; i < n; i++) {
+        sample(b, "drudge_schedule_paused", "schedule", list[i].name);
+        drudge_buf_printf(b, "%d\n", list[i].paused);
+    }
+    header(b, "drudge_schedule_last_tick_timestamp_seconds", "gauge",
+           "Unix time of the newest tick the schedule handled.");
+    for (int i = 0; i < n; i++) {
+        sample(b, "drudge_schedule_last_tick_timestamp_seconds", "schedule", list[i].name);
+        drudge_buf_printf(b, "%lld\n", (long long)(list[i].last_tick / 1000000));
+    }
+    header(b, "drudge_schedule_next_fire_timestamp_seconds", "gauge",
+           "Unix time of the schedule's next tick (absent while paused).");
+    for (int i = 0; i < n; i++) {
+        int64_t next = list[i].paused ? -1 : drudge_schedule_next(list[i].cron, list[i].tz, now);
+        if (next < 0)
+            continue;
+        sample(b, "drudge_schedule_next_fire_timestamp_seconds", "schedule", list[i].name);
+        drudge_buf_printf(b, "%lld\n", (long long)(next / 1000000));
+    }
+}
+
+/* ---- a scrape ---- */
+
+/* Everything a scrape shows, from one snapshot; the histogram is brought up
+ * to date on the way. */
+static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
+                               drudge_metrics_data *d, drudge_schedule **list, int *n,
+                               drudge_err *err)
+{
+    drudge_code rc = drudge_store_begin(s, DRUDGE_TX_READ, err);
+    if (rc)
+        return rc;
+    rc = drudge_store_metrics(s, now, m->last_step + 1, add_step, m, d, err);
+    if (!rc)
+        rc = drudge_store_schedules(s, 0, list, n, err);
+    if (!rc)
+        rc = drudge_store_commit(s, err);
+    if (rc)
+        drudge_store_rollback(s);
+    return rc;
+}
+
+drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t now, drudge_buf *out,
+                                  drudge_err *err)
+{
+    drudge_metrics_data d = {0};
+    drudge_schedule *list = NULL;
+    int n = 0;
+    drudge_code rc = scrape_read(m, s, now, &d, &list, &n, err);
+    if (rc)
+        goto cleanup;
+    render_tasks(out, &d);
+    render_attempts(out, &d);
+    render_steps(out, m);
+    render_minutes(out, &d);
+    render_queue(out, &d);
+    render_schedules(out, list, n, now);
+cleanup:
+    drudge_metrics_data_clear(&d);
+    drudge_schedule_list_free(list, n);
+    return rc;
+}
+
+drudge_code drudge_metrics_render(drudge_store *s, drudge_buf *out, drudge_err *err)
+{
+    drudge_metrics *m = drudge_metrics_new();
+    drudge_code rc = drudge_metrics_scrape(m, s, drudge_now_us(), out, err);
+    drudge_metrics_free(m);
+    return rc;
+}
