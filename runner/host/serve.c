@@ -48,10 +48,10 @@ static void *serve_sym(const char *name, drudge_err *err)
             ((void (*)(type *))serve_sym(#name, NULL))(s);                                         \
     }
 
-FORWARD(drudge_code, drudge_metrics_serve,
-        (const char *db_path, const char *listen, drudge_metrics_server **out, drudge_err *err),
-        (db_path, listen, out, err), err, err->code)
-FORWARD_STOP(drudge_metrics_stop, drudge_metrics_server)
+FORWARD(drudge_code, drudge_text_serve,
+        (const drudge_text_opts *o, drudge_text_server **out, drudge_err *err), (o, out, err), err,
+        err->code)
+FORWARD_STOP(drudge_text_stop, drudge_text_server)
 FORWARD(drudge_demo_service *, drudge_demo_service_start,
         (const drudge_demo_opts *opts, drudge_err *err), (opts, err), err, NULL)
 FORWARD(unsigned short, drudge_demo_service_port, (const drudge_demo_service *s), (s), NULL, 0)

@@ -1,7 +1,8 @@
 /*
  * metrics.c: the database's state in the Prometheus text exposition format
  * (version 0.0.4), printed by `drudge metrics` and served at /metrics by
- * `drudge work --metrics-listen ADDR:PORT` (connectors/serve/metrics.c).
+ * `drudge work --metrics-listen ADDR:PORT` (drudge_metrics_serve, below, on
+ * the serve module's text server).
  *
  * Everything is computed from the database at scrape time, so every worker
  * process and the CLI report the same numbers: counters are totals over the
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "connectors/serve/serve.h"
 #include "runner/work/metrics.h"
 #include "runner/work/schedule.h"
 
@@ -313,4 +315,61 @@ drudge_code drudge_metrics_render(drudge_store *s, drudge_buf *out, drudge_err *
     drudge_code rc = drudge_metrics_scrape(m, s, drudge_now_us(), out, err);
     drudge_metrics_free(m);
     return rc;
+}
+
+/* ---- the /metrics endpoint ---- */
+
+struct drudge_metrics_server {
+    drudge_text_server *http;
+    drudge_store *s;   /* read-only; used only by the server's one thread */
+    drudge_metrics *m; /* likewise: carried from scrape to scrape */
+};
+
+static drudge_code serve_scrape(void *ud, drudge_buf *out, drudge_err *err)
+{
+    drudge_metrics_server *ms = ud;
+    return drudge_metrics_scrape(ms->m, ms->s, drudge_now_us(), out, err);
+}
+
+static void server_free(drudge_metrics_server *ms)
+{
+    drudge_metrics_free(ms->m);
+    drudge_store_close(ms->s);
+    free(ms);
+}
+
+drudge_code drudge_metrics_serve(const char *db_path, const char *listen,
+                                 drudge_metrics_server **out, drudge_err *err)
+{
+    drudge_metrics_server *ms = drudge_xmalloc(sizeof *ms);
+    memset(ms, 0, sizeof *ms);
+    *out = NULL;
+    drudge_code rc = drudge_store_open(db_path, DRUDGE_STORE_READONLY, &ms->s, err);
+    if (rc) {
+        server_free(ms);
+        return rc;
+    }
+    ms->m = drudge_metrics_new();
+    drudge_text_opts o = {.listen = listen,
+                          .option = "--metrics-listen",
+                          .path = "/metrics",
+                          .content_type = "text/plain; version=0.0.4; charset=utf-8",
+                          .what = "metrics",
+                          .fn = serve_scrape,
+                          .ud = ms};
+    rc = drudge_text_serve(&o, &ms->http, err);
+    if (rc) {
+        server_free(ms);
+        return rc;
+    }
+    *out = ms;
+    return DRUDGE_OK;
+}
+
+void drudge_metrics_stop(drudge_metrics_server *ms)
+{
+    if (!ms)
+        return;
+    drudge_text_stop(ms->http); /* joins the server's thread first */
+    server_free(ms);
 }

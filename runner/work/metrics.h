@@ -1,8 +1,8 @@
 /*
  * metrics.h: the database's state in the Prometheus text exposition format
  * (version 0.0.4), printed by `drudge metrics` and served at /metrics by
- * `drudge work --metrics-listen` (the HTTP server is the serve module's:
- * connectors/serve/serve.h). runner/work/metrics.c.
+ * `drudge work --metrics-listen` (the HTTP server is the serve module's
+ * text server: connectors/serve/serve.h). runner/work/metrics.c.
  */
 #ifndef DRUDGE_METRICS_H
 #define DRUDGE_METRICS_H
@@ -25,5 +25,13 @@ drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t no
                                   drudge_err *err);
 /* One scrape from scratch, at the current time (`drudge metrics`). */
 drudge_code drudge_metrics_render(drudge_store *s, drudge_buf *out, drudge_err *err);
+
+/* `drudge work --metrics-listen ADDR:PORT`: serves /metrics over HTTP from a
+ * background thread with its own read-only connection to db_path and a
+ * scraper of its own (the serve module's text server). */
+typedef struct drudge_metrics_server drudge_metrics_server;
+drudge_code drudge_metrics_serve(const char *db_path, const char *listen,
+                                 drudge_metrics_server **out /* OUT */, drudge_err *err);
+void drudge_metrics_stop(drudge_metrics_server *s);
 
 #endif

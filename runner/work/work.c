@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include "connectors/serve/serve.h"
+#include "runner/work/metrics.h"
 #include "runner/work/workint.h"
 
 /* The writer's own CPU time: what bounds the throughput. */
