@@ -33,6 +33,7 @@ typedef struct drudge_demo_opts {
 } drudge_demo_opts;
 
 typedef struct drudge_demo_stats {
+    int cases; /* known cases */
     uint64_t requests, unauthorized, not_found, unavailable;
     uint64_t documents; /* logged, each once */
     uint64_t replayed;  /* POSTs answered from their Idempotency-Key */
@@ -47,8 +48,7 @@ void drudge_demo_service_stop(drudge_demo_service *s);
 /* The ref of known case i (1-based): "CR-2026-10001" for i = 1. */
 void drudge_demo_case_ref(int i, char out[32]);
 
-/* `drudge demo serve`: runs the service until SIGTERM/SIGINT (or, with
- * --exit-on-eof, until its standard input closes), printing the port first. */
-int drudge_demo_serve_main(int argc, char **argv);
+/* The counters as GET /api/stats gives them (JSON), into out[n]. */
+void drudge_demo_stats_json(const drudge_demo_stats *st, char *out, size_t n);
 
 #endif

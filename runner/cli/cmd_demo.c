@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -701,6 +703,120 @@ static void where_things_are(const demo *d, drudge_store *st, int64_t t0)
            first_task(st, "done"));
 }
 
+/* ---- `drudge demo serve`: the service alone, in the foreground ---- */
+
+static const char serve_help[] =
+    "usage: drudge demo serve [--port N] [--cases N] [--fail-rate PER_MILLE] [--exit-on-eof]\n\n"
+    "Runs the demo case-management service on 127.0.0.1 and prints its port on\n"
+    "standard output. Clients must send \"Authorization: Bearer $DRUDGE_DEMO_TOKEN\"\n"
+    "(the token is taken from that environment variable, never from the command line).\n\n"
+    "  --port N         port to listen on (default 0: any free port)\n"
+    "  --cases N        known cases CR-2026-10001 ... (default 300)\n"
+    "  --fail-rate N    requests per thousand answered 503 (default 60)\n"
+    "  --exit-on-eof    stop when standard input closes (the demo's parent died)\n\n"
+    "Stops on SIGTERM or SIGINT, printing its counters as JSON on standard output\n"
+    "(as GET /api/stats gives them) and in words on standard error.\n";
+
+static int demo_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {{"port", required_argument, 0, 'p'},
+                                         {"cases", required_argument, 0, 'c'},
+                                         {"fail-rate", required_argument, 0, 'f'},
+                                         {"exit-on-eof", no_argument, 0, 'e'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    drudge_demo_opts o = {.ncases = 300, .fail_per_mille = 60};
+    int eof = 0, c;
+    char *end;
+    long v;
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        c = getopt_long(argc, argv, ":h", opts, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'p':
+        case 'c':
+        case 'f':
+            v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 0 || (c == 'p' && v > 65535) ||
+                (c == 'c' && (v < 1 || v > 89999)) || (c == 'f' && v > 1000))
+                return drudge_cli_usage("demo serve", "--%s: '%s' is out of range",
+                                        c == 'p'   ? "port"
+                                        : c == 'c' ? "cases"
+                                                   : "fail-rate",
+                                        optarg);
+            if (c == 'p')
+                o.port = (unsigned short)v;
+            else if (c == 'c')
+                o.ncases = (int)v;
+            else
+                o.fail_per_mille = (unsigned)v;
+            break;
+        case 'e':
+            eof = 1;
+            break;
+        case 'h':
+            fputs(serve_help, stdout);
+            return DRUDGE_EXIT_OK;
+        case ':':
+            return drudge_cli_usage("demo serve", "%s needs a value", argv[optind - 1]);
+        default:
+            return drudge_cli_usage("demo serve", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return drudge_cli_usage("demo serve", "unexpected argument '%s'", argv[optind]);
+    o.token = getenv("DRUDGE_DEMO_TOKEN");
+    if (!o.token || !*o.token)
+        return drudge_cli_usage("demo serve", "set DRUDGE_DEMO_TOKEN to the bearer token");
+
+    /* Signals arrive on a descriptor, so one poll() waits for them and for EOF. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* before MHD's threads inherit the mask */
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    drudge_err err = {0};
+    drudge_demo_service *s = drudge_demo_service_start(&o, &err);
+    if (!s || sfd < 0) {
+        if (sfd >= 0)
+            close(sfd);
+        return s ? DRUDGE_EXIT_ERROR : drudge_cli_fail("demo serve", &err);
+    }
+    printf("%u\n", drudge_demo_service_port(s));
+    fflush(stdout);
+    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, eof ? 2 : 1, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents)
+            break;
+        if (eof && p[1].revents) {
+            char buf[256];
+            if (read(0, buf, sizeof buf) <= 0)
+                break;
+        }
+    }
+    drudge_demo_stats st;
+    char json[512];
+    drudge_demo_service_stats(s, &st);
+    drudge_demo_stats_json(&st, json, sizeof json);
+    drudge_demo_service_stop(s);
+    printf("%s\n", json);
+    fflush(stdout);
+    close(sfd);
+    fprintf(stderr,
+            "demo service: %llu requests, %llu documents logged, %llu answered 503, %llu "
+            "idempotent replays, %llu not found, %llu unauthorized\n",
+            (unsigned long long)st.requests, (unsigned long long)st.documents,
+            (unsigned long long)st.unavailable, (unsigned long long)st.replayed,
+            (unsigned long long)st.not_found, (unsigned long long)st.unauthorized);
+    return DRUDGE_EXIT_OK;
+}
+
 int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
 {
     demo d = {.dir = "drudge-demo",
@@ -714,7 +830,7 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
     drudge_err err = {0};
     (void)cli;
     if (argc >= 2 && !strcmp(argv[1], "serve"))
-        return drudge_demo_serve_main(argc - 1, argv + 1);
+        return demo_serve(argc - 1, argv + 1);
     int rc = parse_args(&d, argc, argv);
     if (rc != GO_ON)
         return rc;

@@ -58,4 +58,5 @@ FORWARD(unsigned short, drudge_demo_service_port, (const drudge_demo_service *s)
 FORWARD_VOID(drudge_demo_service_stats, (drudge_demo_service * s, drudge_demo_stats *out), (s, out))
 FORWARD_STOP(drudge_demo_service_stop, drudge_demo_service)
 FORWARD_VOID(drudge_demo_case_ref, (int i, char out[32]), (i, out))
-FORWARD(int, drudge_demo_serve_main, (int argc, char **argv), (argc, argv), NULL, 1)
+FORWARD_VOID(drudge_demo_stats_json, (const drudge_demo_stats *st, char *out, size_t n),
+             (st, out, n))
