@@ -522,7 +522,14 @@ static int report(demo *d, sqlite3 *db)
     drudge_report *r = NULL;
     drudge_err err = {0};
     drudge_buf b = {0};
-    if (drudge_report_compute(db, &o, &r, &err) != DRUDGE_OK)
+    /* The report reads through the store; db goes when the demo moves onto it. */
+    drudge_store *s = NULL;
+    (void)db;
+    if (drudge_store_open(d->db, DRUDGE_STORE_NOCREATE, &s, &err) != DRUDGE_OK)
+        return say_err("report: %s", err.msg);
+    drudge_code code = drudge_report_compute(s, &o, &r, &err);
+    drudge_store_close(s);
+    if (code != DRUDGE_OK)
         return say_err("report: %s", err.msg);
     putchar('\n');
     drudge_report_table(r, &b);

@@ -139,12 +139,13 @@ drudge_code sq_steps(drudge_store *s, const drudge_step_filter *f, drudge_step_f
     sqlite3_bind_int64(st, 5, f->until);
     if (sql == steps_script_sql)
         sq_bind_text(st, 6, f->script);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    int r = sqlite3_step(st);
+    while (r == SQLITE_ROW) {
         drudge_step_row row;
         read_step(st, &row);
         if (fn(ud, &row))
             break;
+        r = sqlite3_step(st);
     }
     drudge_code rc = r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK
                                                          : sq_err(q, "reading the audit trail", err);
@@ -286,8 +287,8 @@ drudge_code sq_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payloa
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
         return sq_err(q, "reading payloads", err);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    int r = sqlite3_step(st);
+    while (r == SQLITE_ROW) {
         drudge_payload_row p = {0};
         snprintf(p.sha256, sizeof p.sha256, "%s", sq_col_text(st, 0));
         p.content_type = (char *)sqlite3_column_text(st, 1);
@@ -301,6 +302,7 @@ drudge_code sq_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payloa
         }
         if (fn(ud, &p))
             break;
+        r = sqlite3_step(st);
     }
     drudge_code rc =
         r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "reading payloads", err);
@@ -414,13 +416,14 @@ drudge_code sq_checkpoints(drudge_store *s, drudge_checkpoint_row **out, size_t 
     sqlite3_stmt *st = sq_stmt(q, sql, "reading checkpoints", err);
     if (!st)
         return err ? err->code : DRUDGE_EDB;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    int r = sqlite3_step(st);
+    while (r == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             *out = drudge_xrealloc(*out, cap * sizeof **out);
         }
         read_checkpoint(st, &(*out)[(*n)++]);
+        r = sqlite3_step(st);
     }
     sqlite3_reset(st);
     if (r == SQLITE_DONE)
