@@ -77,11 +77,9 @@ typedef enum drudge_chain_problem {
     DRUDGE_CHAIN_ANCHOR_CHANGED, /* that row no longer has the hash it was given */
     DRUDGE_CHAIN_BAD_START,      /* from the start: an id below 1 */
     DRUDGE_CHAIN_GAP,            /* rows before this one are missing */
-    DRUDGE_CHAIN_RELINKED,  /* its content matches its stored hash, but that hash does not
-                               follow from the row before: rows before it changed */
-    DRUDGE_CHAIN_REORDERED, /* its content does not match its hash and its seq does not
-                               follow the row above it in the same attempt */
-    DRUDGE_CHAIN_EDITED,    /* its content does not match its hash */
+    DRUDGE_CHAIN_RELINKED,       /* its stored hash is its own but does not follow the row before */
+    DRUDGE_CHAIN_REORDERED,      /* it does not match its hash nor follow the seq above it */
+    DRUDGE_CHAIN_EDITED,         /* it does not match its hash */
 } drudge_chain_problem;
 
 typedef struct drudge_chain_fault {
@@ -102,9 +100,9 @@ typedef struct drudge_chain_visitor {
 } drudge_chain_visitor;
 
 typedef struct drudge_chain_walk {
-    int64_t rows;                /* rows verified */
-    int64_t head_id;             /* the last of them (the anchor if none) */
-    char head[65];               /* its recomputed hash (the anchor's if none) */
+    int64_t rows;                 /* rows verified */
+    int64_t head_id;              /* the last of them (the anchor if none) */
+    char head[65];                /* its recomputed hash (the anchor's if none) */
     drudge_chain_problem problem; /* DRUDGE_CHAIN_INTACT unless a fault stopped it */
 } drudge_chain_walk;
 
@@ -190,8 +188,8 @@ drudge_code drudge_audit_read_pubkey(const char *path, char out[65], drudge_err 
  * pruned_at set; the rows and their hashes stay, so the chain and verify are
  * unaffected). With dry_run nothing changes. Counts go to *n and *bytes.
  * Own transaction. */
-drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run, int64_t *n /* OUT */,
-                               int64_t *bytes /* OUT */, drudge_err *err);
+drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run,
+                               int64_t *n /* OUT */, int64_t *bytes /* OUT */, drudge_err *err);
 
 /* --- reading (logs/audit/show.c, logs/audit/export.c) --- */
 

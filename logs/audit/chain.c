@@ -94,6 +94,20 @@ typedef struct ref_frame {
     int not_stored;
 } ref_frame;
 
+/* The object of frame f closes: its references are reported, unless it
+ * said "..stored":false, and dropped. */
+static void close_object(const ref_frame *f, const char **refs, size_t *nrefs,
+                         void (*fn)(void *ud, const char *sha), void *ud)
+{
+    for (size_t i = f->first; i < *nrefs && !f->not_stored; i++) {
+        char sha[65];
+        memcpy(sha, refs[i], 64);
+        sha[64] = '\0';
+        fn(ud, sha);
+    }
+    *nrefs = f->first;
+}
+
 /* One pass over the JSON text with a stack of objects: references wait in
  * their object until it closes, and are dropped if it said "..stored":false. */
 void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char *sha), void *ud)
@@ -112,15 +126,10 @@ void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char
             depth++;
             p++;
         } else if (*p == '}') {
-            if (depth > 0 && --depth < MAX_DEPTH) {
-                for (size_t i = stack[depth].first; i < nrefs; i++)
-                    if (!stack[depth].not_stored) {
-                        char sha[65];
-                        memcpy(sha, refs[i], 64);
-                        sha[64] = '\0';
-                        fn(ud, sha);
-                    }
-                nrefs = stack[depth].first;
+            if (depth > 0) {
+                depth--;
+                if (depth < MAX_DEPTH)
+                    close_object(&stack[depth], refs, &nrefs, fn, ud);
             }
             p++;
         } else if (*p == '"') {

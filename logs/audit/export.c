@@ -130,10 +130,10 @@ typedef struct exporter {
     int csv;
     drudge_buf b;
     int64_t rows;
-    int64_t last_id;     /* the row exported last (0: none yet) */
+    int64_t last_id;      /* the row exported last (0: none yet) */
     drudge_buf last_hash; /* its hash */
-    int last_null;       /* its hash is null */
-    drudge_code rc;      /* a lookup that failed during the walk */
+    int last_null;        /* its hash is null */
+    drudge_code rc;       /* a lookup that failed during the walk */
     drudge_err *err;
 } exporter;
 

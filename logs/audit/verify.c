@@ -42,7 +42,8 @@ static void problem(verifier *v, int kind, const char *fmt, ...)
 static void problem(verifier *v, int kind, const char *fmt, ...)
 {
     v->rep->problems++;
-    if (v->seen[kind]++) /* the first of each kind is what a person needs */
+    v->seen[kind]++;
+    if (v->seen[kind] > 1) /* the first of each kind is what a person needs */
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -191,8 +192,8 @@ static void checkpoints_past_end(verifier *v, int64_t rows)
         problem(v, P_CHECKPOINT,
                 "checkpoint #%lld (%s) signed the chain up to row %lld, but the chain ends at "
                 "row %lld: rows %lld to %lld were removed",
-                (long long)c->id, when, (long long)c->step_id, (long long)rows,
-                (long long)rows + 1, (long long)c->step_id);
+                (long long)c->id, when, (long long)c->step_id, (long long)rows, (long long)rows + 1,
+                (long long)c->step_id);
     }
 }
 

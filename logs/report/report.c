@@ -177,8 +177,9 @@ typedef struct scan {
     size_t cap;
     task_row *tasks;
     size_t ntasks, tcap;
-    int sorted;  /* tasks arrived in id order */
-    size_t hint; /* the task the last attempt belonged to */
+    int64_t recent_from; /* the start of the 7 days before now */
+    int sorted;          /* tasks arrived in id order */
+    size_t hint;         /* the task the last attempt belonged to */
 } scan;
 
 static size_t intern_script(scan *sc, const char *name)
@@ -253,7 +254,7 @@ static int add_finished(void *ud, const drudge_finished_row *t)
     drudge_report *r = sc->r;
     int64_t fin = t->finished_at;
     size_t script = intern_script(sc, t->script);
-    if (fin >= r->opts.now - 7 * DAY_US && fin <= r->opts.now)
+    if (fin >= sc->recent_from && fin <= r->opts.now)
         sc->recent[script]++;
     if (fin < r->opts.since || fin >= r->opts.until)
         return 0;
@@ -468,6 +469,7 @@ static drudge_code read_figures(drudge_store *s, scan *sc, drudge_err *err)
     if (rc)
         return rc;
     sc->sorted = 1;
+    sc->recent_from = r->opts.now - 7 * DAY_US;
     rc = drudge_store_finished(s, r->opts.script, add_finished, sc, err);
     if (!rc)
         rc = scan_attempts(s, sc, err);

@@ -278,8 +278,8 @@ static void print_verify_json(const drudge_verify_report *rep)
                       "\"pruned\":%lld,\"checkpoints\":%lld,\"signed_rows\":%lld,"
                       "\"problems\":[",
                       rep->problems ? "false" : "true", (long long)rep->rows, rep->head,
-                      (long long)rep->payloads, (long long)rep->pruned,
-                      (long long)rep->checkpoints, (long long)rep->signed_rows);
+                      (long long)rep->payloads, (long long)rep->pruned, (long long)rep->checkpoints,
+                      (long long)rep->signed_rows);
     /* One problem per line of the text. */
     const char *line = rep->text ? rep->text : "";
     const char *nl = strchr(line, '\n');
@@ -369,16 +369,15 @@ static void print_checkpoint(const drudge_cli *cli, const drudge_checkpoint *cp)
     if (cli->json)
         printf("{\"checkpoint\":%lld,\"step_id\":%lld,\"row_count\":%lld,\"head\":\"%s\","
                "\"created_at\":%lld,\"public_key\":\"%s\",\"unchanged\":%s}\n",
-               (long long)cp->id, (long long)cp->step_id, (long long)cp->row_count,
-               cp->head_hash, (long long)cp->created_at, cp->public_key,
-               cp->unchanged ? "true" : "false");
+               (long long)cp->id, (long long)cp->step_id, (long long)cp->row_count, cp->head_hash,
+               (long long)cp->created_at, cp->public_key, cp->unchanged ? "true" : "false");
     else if (cp->unchanged)
         printf("the chain head (row %lld) is already checkpointed; nothing written\n",
                (long long)cp->step_id);
     else if (!cli->quiet)
         printf("checkpoint #%lld: row %lld, %lld rows, head %.16s..., key %.16s...\n",
-               (long long)cp->id, (long long)cp->step_id, (long long)cp->row_count,
-               cp->head_hash, cp->public_key);
+               (long long)cp->id, (long long)cp->step_id, (long long)cp->row_count, cp->head_hash,
+               cp->public_key);
 }
 
 static int cmd_checkpoint(drudge_cli *cli, int argc, char **argv)

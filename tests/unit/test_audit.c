@@ -15,6 +15,8 @@
 #include "logs/audit/audit.h"
 #include "drudge/util.h"
 
+#define ZEROS64 "0000000000000000000000000000000000000000000000000000000000000000"
+
 typedef struct fixture {
     char dir[64], db_path[128];
     drudge_store *s;
@@ -347,6 +349,51 @@ static void test_checkpoints(void **state)
     drudge_rec_free(r);
 }
 
+/* Checkpointing re-hashes the rows since the last checkpoint (one chain
+ * walker with verify) and refuses to sign a tail that does not follow from
+ * it, naming the row: edited, missing, or the signed row itself changed or
+ * gone. */
+static void test_checkpoint_refuses_tampered_tail(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    char key[160], pub[160];
+    snprintf(key, sizeof key, "%s/k", f->dir);
+    snprintf(pub, sizeof pub, "%s/k.pub", f->dir);
+    assert_int_equal(drudge_audit_keygen(key, pub, &err), DRUDGE_OK);
+    drudge_rec *r = drudge_rec_new();
+    record(r, 1, "body");
+    append(f->s, r);
+    assert_int_equal(drudge_audit_checkpoint(f->s, key, &err), DRUDGE_OK);
+    record(r, 2, "body 2");
+    append(f->s, r); /* rows 4 to 6 */
+    static const struct {
+        const char *sql, *says;
+    } tamper[] = {
+        {"UPDATE steps SET outcome = 'error' WHERE id = 5",
+         "refusing to checkpoint: row 5 does not match its hash"},
+        {"DELETE FROM steps WHERE id = 5", "refusing to checkpoint: rows 5 to 5 are missing"},
+        {"UPDATE steps SET hash = '" ZEROS64 "' WHERE id = 3",
+         "refusing to checkpoint: row 3 no longer has the hash the last checkpoint signed"},
+        {"DELETE FROM steps WHERE id = 3",
+         "refusing to checkpoint: row 3, signed by the last checkpoint, is gone"},
+    };
+    assert_int_equal(sqlite3_exec(f->db,
+                                  "DROP TRIGGER steps_no_update; DROP TRIGGER steps_no_delete",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (size_t i = 0; i < sizeof tamper / sizeof tamper[0]; i++) {
+        assert_int_equal(sqlite3_exec(f->db, tamper[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        drudge_checkpoint cp;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(drudge_audit_checkpoint_ex(f->s, key, &cp, &err), DRUDGE_ETAMPER);
+        assert_non_null(strstr(err.msg, tamper[i].says));
+        assert_int_equal(cp.id, 0);
+    }
+    assert_int_equal(count_of(f->db, "SELECT count(*) FROM checkpoints"), 1);
+    drudge_rec_free(r);
+}
+
 static void test_prune_export_show(void **state)
 {
     fixture *f = *state;
@@ -358,12 +405,10 @@ static void test_prune_export_show(void **state)
     assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() - 3600000000LL, 0, &n, &bytes, &err),
                      DRUDGE_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 1, &n, &bytes, &err),
-                     DRUDGE_OK);
+    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 1, &n, &bytes, &err), DRUDGE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(bytes, 8);
-    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 0, &n, &bytes, &err),
-                     DRUDGE_OK);
+    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 0, &n, &bytes, &err), DRUDGE_OK);
     drudge_verify_report rep;
     assert_int_equal(verify(f->s, NULL, &rep), 0);
     assert_int_equal(rep.pruned, 1);
@@ -390,6 +435,11 @@ static void test_prune_export_show(void **state)
     assert_non_null(strstr(text, "http GET http://x/  ok  status 200"));
     free(text);
     out = open_memstream(&text, &len);
+    assert_int_equal(drudge_audit_show(f->s, out, 1, 2, 0, &err), DRUDGE_ENOTFOUND);
+    fclose(out);
+    assert_non_null(strstr(err.msg, "no task #1 in ")); /* no row, and no steps of attempt 2 */
+    free(text);
+    out = open_memstream(&text, &len);
     assert_int_equal(drudge_audit_show(f->s, out, 9, 0, 1, &err), DRUDGE_ENOTFOUND);
     fclose(out);
     free(text);
@@ -405,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_carries_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_refuses_tampered_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_export_show, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,8 +57,7 @@ drudge_code sq_append_step(drudge_store *s, int64_t id, int64_t task_id, int att
     return sq_done(q, st, "audit append", err);
 }
 
-drudge_code sq_put_payload(drudge_store *s, const drudge_payload *p, int64_t now,
-                           drudge_err *err)
+drudge_code sq_put_payload(drudge_store *s, const drudge_payload *p, int64_t now, drudge_err *err)
 {
     /* The same bytes seen again: note the later use (prune goes by it), and
      * put the data back if it had been pruned. */
@@ -84,20 +83,21 @@ drudge_code sq_put_payload(drudge_store *s, const drudge_payload *p, int64_t now
 /* ---- walking the chain ---- */
 
 #define STEP_COLS                                                                                  \
-    "s.id, s.task_id, s.attempt, s.seq, s.parent, s.kind, s.name, s.request, s.response, "        \
+    "s.id, s.task_id, s.attempt, s.seq, s.parent, s.kind, s.name, s.request, s.response, "         \
     "s.started_at, s.duration_us, s.outcome, s.error, s.hash"
 #define STEP_FILTER                                                                                \
-    "s.id >= ?1 AND (?2 = 0 OR s.task_id = ?2) AND (?3 = 0 OR s.attempt = ?3) "                   \
+    "s.id >= ?1 AND (?2 = 0 OR s.task_id = ?2) AND (?3 = 0 OR s.attempt = ?3) "                    \
     "AND (?4 = 0 OR s.started_at >= ?4) AND (?5 = 0 OR s.started_at < ?5) "
 /* The plain walk reads steps alone: a join per row would cost a verify of
  * millions of rows as much again. */
-static const char steps_sql[] = "SELECT " STEP_COLS ", NULL FROM steps s WHERE " STEP_FILTER
-                                "ORDER BY s.id";
+static const char steps_sql[] =
+    "SELECT " STEP_COLS ", NULL FROM steps s WHERE " STEP_FILTER "ORDER BY s.id";
 static const char steps_script_sql[] =
-    "SELECT " STEP_COLS ", t.script FROM steps s LEFT JOIN tasks t ON t.id = s.task_id WHERE "
-    STEP_FILTER "AND (?6 IS NULL OR t.script = ?6) ORDER BY s.id";
-static const char steps_seq_sql[] = "SELECT " STEP_COLS ", NULL FROM steps s WHERE " STEP_FILTER
-                                    "ORDER BY s.attempt, s.seq";
+    "SELECT " STEP_COLS
+    ", t.script FROM steps s LEFT JOIN tasks t ON t.id = s.task_id WHERE " STEP_FILTER
+    "AND (?6 IS NULL OR t.script = ?6) ORDER BY s.id";
+static const char steps_seq_sql[] =
+    "SELECT " STEP_COLS ", NULL FROM steps s WHERE " STEP_FILTER "ORDER BY s.attempt, s.seq";
 
 /* The row at st's cursor; its strings are SQLite's until the next step. */
 static void read_step(sqlite3_stmt *st, drudge_step_row *r)
@@ -126,7 +126,7 @@ drudge_code sq_steps(drudge_store *s, const drudge_step_filter *f, drudge_step_f
                      drudge_err *err)
 {
     sq_store *q = sq(s);
-    const char *sql = f->by_seq && f->task_id             ? steps_seq_sql
+    const char *sql = f->by_seq && f->task_id       ? steps_seq_sql
                       : f->want_script || f->script ? steps_script_sql
                                                     : steps_sql;
     sqlite3_stmt *st = NULL;
@@ -147,8 +147,8 @@ drudge_code sq_steps(drudge_store *s, const drudge_step_filter *f, drudge_step_f
             break;
         r = sqlite3_step(st);
     }
-    drudge_code rc = r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK
-                                                         : sq_err(q, "reading the audit trail", err);
+    drudge_code rc =
+        r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "reading the audit trail", err);
     sqlite3_finalize(st);
     return rc;
 }
@@ -254,8 +254,8 @@ static void read_payload(sqlite3_stmt *st, int want_data, drudge_payload_row *p)
     p->data[p->len] = 0;
 }
 
-drudge_code sq_payload(drudge_store *s, const char *sha256, int want_data,
-                       drudge_payload_row *out, drudge_err *err)
+drudge_code sq_payload(drudge_store *s, const char *sha256, int want_data, drudge_payload_row *out,
+                       drudge_err *err)
 {
     static const char sql[] =
         "SELECT sha256, content_type, size, data, coalesce(pruned_at, 0) FROM payloads "
@@ -277,8 +277,8 @@ drudge_code sq_payload(drudge_store *s, const char *sha256, int want_data,
 
 /* Like sq_steps, a walk of its own statement. The row's data is the
  * statement's (not copied) during fn. */
-drudge_code sq_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p),
-                        void *ud, drudge_err *err)
+drudge_code sq_payloads(drudge_store *s, int (*fn)(void *ud, const drudge_payload_row *p), void *ud,
+                        drudge_err *err)
 {
     static const char sql[] =
         "SELECT sha256, content_type, size, data, coalesce(pruned_at, 0) FROM payloads "
@@ -391,7 +391,8 @@ cleanup:
 /* ---- checkpoints ---- */
 
 #define CHECKPOINT_COLS                                                                            \
-    "SELECT id, step_id, head_hash, row_count, created_at, public_key, signature FROM checkpoints "
+    "SELECT id, step_id, head_hash, row_count, created_at, public_key, signature FROM "            \
+    "checkpoints "
 
 static void read_checkpoint(sqlite3_stmt *st, drudge_checkpoint_row *c)
 {
@@ -405,8 +406,7 @@ static void read_checkpoint(sqlite3_stmt *st, drudge_checkpoint_row *c)
     snprintf(c->signature, sizeof c->signature, "%s", sq_col_text(st, 6));
 }
 
-drudge_code sq_checkpoints(drudge_store *s, drudge_checkpoint_row **out, size_t *n,
-                           drudge_err *err)
+drudge_code sq_checkpoints(drudge_store *s, drudge_checkpoint_row **out, size_t *n, drudge_err *err)
 {
     static const char sql[] = CHECKPOINT_COLS "ORDER BY step_id, id";
     sq_store *q = sq(s);
@@ -448,8 +448,7 @@ drudge_code sq_last_checkpoint(drudge_store *s, drudge_checkpoint_row *out, int 
     if (*found)
         read_checkpoint(st, out);
     sqlite3_reset(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK
-                                               : sq_err(q, "reading checkpoints", err);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "reading checkpoints", err);
 }
 
 drudge_code sq_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c, drudge_err *err)

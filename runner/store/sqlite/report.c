@@ -33,8 +33,7 @@ static sqlite3_stmt *prepare(sq_store *q, const char *sql, const char *what, dru
 }
 
 /* The end of a scan that stepped to r (SQLITE_ROW when a callback stopped it). */
-static drudge_code scan_end(sq_store *q, sqlite3_stmt *st, int r, const char *what,
-                            drudge_err *err)
+static drudge_code scan_end(sq_store *q, sqlite3_stmt *st, int r, const char *what, drudge_err *err)
 {
     drudge_code rc = r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, what, err);
     sqlite3_finalize(st);
@@ -54,10 +53,14 @@ drudge_code sq_finished(drudge_store *s, const char *script,
         sqlite3_bind_text(st, 1, script, -1, SQLITE_STATIC);
     int r = sqlite3_step(st);
     while (r == SQLITE_ROW) {
+        /* script and state are NOT NULL; sq_col_text's call per column
+         * would be a measurable part of a million rows' cost. */
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *state = (const char *)sqlite3_column_text(st, 2);
         drudge_finished_row t = {
             .id = sqlite3_column_int64(st, 0),
-            .script = sq_col_text(st, 1),
-            .state = sq_col_text(st, 2),
+            .script = name ? name : "",
+            .state = state ? state : "",
             .finished_at = sqlite3_column_int64(st, 3),
             .manual_minutes = sqlite3_column_double(st, 4),
             .exception_minutes = sqlite3_column_double(st, 5),
