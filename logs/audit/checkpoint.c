@@ -178,32 +178,25 @@ static drudge_code sign(EVP_PKEY *key, const char *msg, size_t len, char out[129
 /* Why the chain cannot be signed, as an error. */
 static void tail_fault(void *ud, const drudge_chain_fault *f)
 {
+    static const char *const why[] = {
+        [DRUDGE_CHAIN_ANCHOR_GONE] = ", signed by the last checkpoint, is gone",
+        [DRUDGE_CHAIN_ANCHOR_CHANGED] = " no longer has the hash the last checkpoint signed",
+        [DRUDGE_CHAIN_BAD_START] = " is before the chain's first row, 1",
+        [DRUDGE_CHAIN_RELINKED] = " does not match its hash",
+        [DRUDGE_CHAIN_REORDERED] = " does not match its hash",
+        [DRUDGE_CHAIN_EDITED] = " does not match its hash",
+    };
     drudge_err *err = ud;
     int64_t id = f->row ? f->row->id : f->expected;
-    const char *why;
-    switch (f->problem) {
-    case DRUDGE_CHAIN_GAP:
+    if (f->problem == DRUDGE_CHAIN_GAP)
         drudge_seterr(err, DRUDGE_ETAMPER,
                       "refusing to checkpoint: rows %lld to %lld are missing; run drudge audit "
                       "verify",
                       (long long)f->expected, (long long)id - 1);
-        return;
-    case DRUDGE_CHAIN_ANCHOR_GONE:
-        why = ", signed by the last checkpoint, is gone";
-        break;
-    case DRUDGE_CHAIN_ANCHOR_CHANGED:
-        why = " no longer has the hash the last checkpoint signed";
-        break;
-    case DRUDGE_CHAIN_BAD_START:
-        why = " is before the chain's first row, 1";
-        break;
-    default:
-        why = " does not match its hash";
-        break;
-    }
-    drudge_seterr(err, DRUDGE_ETAMPER,
-                  "refusing to checkpoint: row %lld%s; run drudge audit verify", (long long)id,
-                  why);
+    else
+        drudge_seterr(err, DRUDGE_ETAMPER,
+                      "refusing to checkpoint: row %lld%s; run drudge audit verify", (long long)id,
+                      why[f->problem]);
 }
 
 /* Re-hashes the rows after the newest checkpoint (last; NULL if none), from

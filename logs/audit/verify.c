@@ -236,34 +236,35 @@ typedef struct payload_check {
     int rehash;
 } payload_check;
 
+/* A payload that does not match, named with the row that references it. */
+static void payload_problem(verifier *v, const char *sha, const char *why)
+{
+    char where[160];
+    name_referrer(v, sha, where, sizeof where);
+    problem(v, P_PAYLOAD, "payload %.16s... (%s): %s", sha, where, why);
+}
+
 static int check_payload(void *ud, const drudge_payload_row *p)
 {
     payload_check *pc = ud;
     verifier *v = pc->v;
-    char where[160], h[65];
+    char h[65];
     v->rep->payloads++;
     if (!p->data) {
-        if (p->pruned_at) {
+        if (p->pruned_at)
             v->rep->pruned++;
-        } else {
-            name_referrer(v, p->sha256, where, sizeof where);
-            problem(v, P_PAYLOAD,
-                    "payload %.16s... (%s): its data is gone but it is not marked pruned: it "
-                    "was removed outside drudge audit prune",
-                    p->sha256, where);
-        }
+        else
+            payload_problem(v, p->sha256,
+                            "its data is gone but it is not marked pruned: it was removed "
+                            "outside drudge audit prune");
         return v->rc != DRUDGE_OK;
     }
     if (!pc->rehash)
         return 0;
     drudge_sha256_hex(p->data, p->len, h);
-    if (strcmp(h, p->sha256) != 0 || (int64_t)p->len != p->size) {
-        name_referrer(v, p->sha256, where, sizeof where);
-        problem(v, P_PAYLOAD,
-                "payload %.16s... (%s): its bytes do not match its hash: it was changed after it "
-                "was recorded",
-                p->sha256, where);
-    }
+    if (strcmp(h, p->sha256) != 0 || (int64_t)p->len != p->size)
+        payload_problem(v, p->sha256,
+                        "its bytes do not match its hash: it was changed after it was recorded");
     return v->rc != DRUDGE_OK;
 }
 

@@ -60,7 +60,8 @@ static int parse_opts(int argc, char **argv, const char *shorts, const struct op
 static int task_arg(const char *cmd, const char *s, int64_t *id)
 {
     if (drudge_cli_parse_task_id(s, id))
-        return drudge_cli_usage(cmd, "TASK must be a task id such as 12 (got '%s')", s);
+        return drudge_cli_usage(cmd, "TASK must be a task id such as 12 (got '%s')",
+                                s + (*s == '#'));
     return -1;
 }
 
