@@ -77,7 +77,6 @@ typedef enum drudge_chain_problem {
     DRUDGE_CHAIN_ANCHOR_CHANGED, /* that row no longer has the hash it was given */
     DRUDGE_CHAIN_BAD_START,      /* from the start: an id below 1 */
     DRUDGE_CHAIN_GAP,            /* rows before this one are missing */
-    DRUDGE_CHAIN_RELINKED,       /* its stored hash is its own but does not follow the row before */
     DRUDGE_CHAIN_REORDERED,      /* it does not match its hash nor follow the seq above it */
     DRUDGE_CHAIN_EDITED,         /* it does not match its hash */
 } drudge_chain_problem;

@@ -170,10 +170,9 @@ typedef struct walker {
     const drudge_chain_visitor *v;
     drudge_chain_walk *out;
     int64_t from_id;
-    int anchored;         /* the anchor row was seen (or the walk has none) */
-    char prev[65];        /* the recomputed hash of the row before */
-    char stored_prev[65]; /* the hash the row before has stored */
-    int64_t last_task;    /* the row before, to tell a reordered row */
+    int anchored;      /* the anchor row was seen (or the walk has none) */
+    char prev[65];     /* the hash of the row before (recomputed, and as stored) */
+    int64_t last_task; /* the row before, to tell a reordered row */
     int last_attempt, last_seq;
     drudge_buf canon;
 } walker;
@@ -195,7 +194,6 @@ static void follow(walker *w, const drudge_step_row *r, const char *hash)
 {
     if (hash)
         memcpy(w->prev, hash, sizeof w->prev);
-    snprintf(w->stored_prev, sizeof w->stored_prev, "%s", r->hash);
     w->last_task = r->task_id;
     w->last_attempt = r->attempt;
     w->last_seq = r->step.seq;
@@ -214,13 +212,11 @@ static int check_anchor(walker *w, const drudge_step_row *r)
     return 0;
 }
 
-/* Why r's hash is not the one that follows from the row before. */
-static drudge_chain_problem mismatch(walker *w, const drudge_step_row *r)
+/* Why r's hash is not the one that follows from the row before. (That the
+ * row before was changed cannot be the reason: the walk stops at the first
+ * row that does not match, so the one before has the hash it stored.) */
+static drudge_chain_problem mismatch(const walker *w, const drudge_step_row *r)
 {
-    char own[65];
-    drudge_audit_hash(w->stored_prev, w->canon.data, w->canon.len, own);
-    if (r->hash && !strcmp(own, r->hash))
-        return DRUDGE_CHAIN_RELINKED;
     /* Within an attempt rows are appended in seq order, 1, 2, 3... */
     if (r->task_id == w->last_task && r->attempt == w->last_attempt &&
         r->step.seq != w->last_seq + 1)
@@ -259,7 +255,6 @@ drudge_code drudge_audit_walk(drudge_store *s, int64_t from_id, const char *from
         snprintf(w.prev, sizeof w.prev, "%s", from_hash);
     else
         memset(w.prev, '0', 64);
-    memcpy(w.stored_prev, w.prev, sizeof w.prev);
     drudge_code rc = drudge_store_steps(s, &f, walk_row, &w, err);
     if (!rc && !w.anchored && !out->problem)
         stop(&w, DRUDGE_CHAIN_ANCHOR_GONE, NULL);

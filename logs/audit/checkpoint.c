@@ -182,7 +182,6 @@ static void tail_fault(void *ud, const drudge_chain_fault *f)
         [DRUDGE_CHAIN_ANCHOR_GONE] = ", signed by the last checkpoint, is gone",
         [DRUDGE_CHAIN_ANCHOR_CHANGED] = " no longer has the hash the last checkpoint signed",
         [DRUDGE_CHAIN_BAD_START] = " is before the chain's first row, 1",
-        [DRUDGE_CHAIN_RELINKED] = " does not match its hash",
         [DRUDGE_CHAIN_REORDERED] = " does not match its hash",
         [DRUDGE_CHAIN_EDITED] = " does not match its hash",
     };

@@ -164,10 +164,6 @@ static void chain_fault(void *ud, const drudge_chain_fault *f)
     case DRUDGE_CHAIN_BAD_START:
         problem(v, P_CHAIN, "row %lld: ids do not start at 1", (long long)r->id);
         return;
-    case DRUDGE_CHAIN_RELINKED:
-        why = "its content matches its stored hash, but that hash does not follow from the row "
-              "before: rows before it were changed, removed or reordered";
-        break;
     case DRUDGE_CHAIN_REORDERED:
         why = "its content does not match its hash, and its seq does not follow the row above "
               "it in the same attempt: rows were reordered or removed";
