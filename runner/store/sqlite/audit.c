@@ -279,12 +279,17 @@ static void read_payload(sqlite3_stmt *st, int want_data, drudge_payload_row *p)
 drudge_code sq_payload(drudge_store *s, const char *sha256, int want_data, drudge_payload_row *out,
                        drudge_err *err)
 {
+    /* Without data, the bytes are not read at all (verify asks for every
+     * payload a row references: screenshots of megabytes). */
     static const char sql[] =
         "SELECT sha256, content_type, size, data, coalesce(pruned_at, 0) FROM payloads "
         "WHERE sha256 = ?";
+    static const char sql_no_data[] =
+        "SELECT sha256, content_type, size, NULL, coalesce(pruned_at, 0) FROM payloads "
+        "WHERE sha256 = ?";
     sq_store *q = sq(s);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = sq_stmt(q, sql, "reading a payload", err);
+    sqlite3_stmt *st = sq_stmt(q, want_data ? sql : sql_no_data, "reading a payload", err);
     if (!st)
         return err ? err->code : DRUDGE_EDB;
     sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
