@@ -616,6 +616,24 @@ static void describe_range(const drudge_report *r, char *out, size_t n)
         snprintf(out, n, "all time");
 }
 
+/* Under the table: how net hours are counted, and the backlog's outlook. */
+static void table_footer(const drudge_report *r, drudge_buf *out)
+{
+    const drudge_report_group *t = &r->total;
+    double days = drudge_report_days_to_clear(t);
+    drudge_buf_printf(out,
+                      "\nnet hours = (saved - lost) / 60; lost counts failed and dead tasks, also "
+                      "those resolved by hand.\nBacklog: %" PRId64 " queued, %" PRId64
+                      " running; %" PRId64 " finished in the last 7 days (%.1f/day): ",
+                      t->queued, t->running, t->finished_7d, drudge_report_rate_per_day(t));
+    if (t->queued + t->running == 0)
+        drudge_buf_puts(out, "nothing to clear.\n");
+    else if (isinf(days))
+        drudge_buf_puts(out, "no recent completions to estimate from.\n");
+    else
+        drudge_buf_printf(out, "%.1f days to clear.\n", days);
+}
+
 void drudge_report_table(const drudge_report *r, drudge_buf *out)
 {
     /* Two header lines keep the table narrow enough for a terminal. */
@@ -667,20 +685,7 @@ void drudge_report_table(const drudge_report *r, drudge_buf *out)
         drudge_buf_puts(out, "\n");
     }
     free(cells);
-
-    const drudge_report_group *t = &r->total;
-    double days = drudge_report_days_to_clear(t);
-    drudge_buf_printf(out,
-                      "\nnet hours = (saved - lost) / 60; lost counts failed and dead tasks, also "
-                      "those resolved by hand.\nBacklog: %" PRId64 " queued, %" PRId64
-                      " running; %" PRId64 " finished in the last 7 days (%.1f/day): ",
-                      t->queued, t->running, t->finished_7d, drudge_report_rate_per_day(t));
-    if (t->queued + t->running == 0)
-        drudge_buf_puts(out, "nothing to clear.\n");
-    else if (isinf(days))
-        drudge_buf_puts(out, "no recent completions to estimate from.\n");
-    else
-        drudge_buf_printf(out, "%.1f days to clear.\n", days);
+    table_footer(r, out);
 }
 
 /* JSON and CSV numbers: full precision, NA as null / empty. */
