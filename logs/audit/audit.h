@@ -11,7 +11,6 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <sqlite3.h>
 #include "drudge/error.h"
 #include "drudge/record.h"
 #include "runner/store/store.h"
@@ -69,6 +68,54 @@ void drudge_audit_hash(const char prev[64], const char *canon, size_t len, char 
  * (hashed, deliberately not kept). */
 void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char *sha), void *ud);
 
+/* --- walking the chain (logs/audit/chain.c) --- */
+
+/* What a walk of the chain found wrong, at the row where it stopped. */
+typedef enum drudge_chain_problem {
+    DRUDGE_CHAIN_INTACT = 0,
+    DRUDGE_CHAIN_ANCHOR_GONE,    /* the row the walk starts after is not there */
+    DRUDGE_CHAIN_ANCHOR_CHANGED, /* that row no longer has the hash it was given */
+    DRUDGE_CHAIN_BAD_START,      /* from the start: an id below 1 */
+    DRUDGE_CHAIN_GAP,            /* rows before this one are missing */
+    DRUDGE_CHAIN_REORDERED,      /* it does not match its hash nor follow the seq above it */
+    DRUDGE_CHAIN_EDITED,         /* it does not match its hash */
+} drudge_chain_problem;
+
+typedef struct drudge_chain_fault {
+    drudge_chain_problem problem;
+    const drudge_step_row *row; /* where the walk stopped (NULL for ANCHOR_GONE) */
+    int64_t expected;           /* the id that should be there (the anchor's for ANCHOR_*) */
+} drudge_chain_fault;
+
+/* What a walk hands its caller. Rows are the store's, valid during the call. */
+typedef struct drudge_chain_visitor {
+    /* Each row whose hash follows from the row before, with that hash and
+     * the number of rows verified so far (this one included); 0 to go on,
+     * non-zero to stop. */
+    int (*row)(void *ud, const drudge_step_row *r, const char *hash, int64_t n);
+    /* The first fault; the walk stops there. */
+    void (*fault)(void *ud, const drudge_chain_fault *f);
+    void *ud;
+} drudge_chain_visitor;
+
+typedef struct drudge_chain_walk {
+    int64_t rows;                 /* rows verified */
+    int64_t head_id;              /* the last of them (the anchor if none) */
+    char head[65];                /* its recomputed hash (the anchor's if none) */
+    drudge_chain_problem problem; /* DRUDGE_CHAIN_INTACT unless a fault stopped it */
+} drudge_chain_walk;
+
+/* Walks the chain in id order after row from_id, whose hash is from_hash
+ * (a checkpoint's signed head): that row must still be there with that hash
+ * (it is not re-hashed), and each row after it must have the next id and
+ * the hash that follows from the row before. from_id 0 walks every row from
+ * the first, which must be row 1, after from_hash (NULL: 64 zeros). Stops at
+ * the first fault, which v->fault gets and *out names. Returns DRUDGE_OK
+ * when the walk ran (intact or not), or the store's error. */
+drudge_code drudge_audit_walk(drudge_store *s, int64_t from_id, const char *from_hash,
+                              const drudge_chain_visitor *v, drudge_chain_walk *out /* OUT */,
+                              drudge_err *err);
+
 /* --- verifying (logs/audit/verify.c) --- */
 
 typedef struct drudge_verify_opts {
@@ -92,7 +139,7 @@ typedef struct drudge_verify_report {
  * problems listed in report->text (each names the row: id, task, attempt,
  * seq, and what does not match), or another code when the check itself could
  * not run. Free report->text with drudge_verify_report_clear. */
-drudge_code drudge_audit_verify(sqlite3 *db, const drudge_verify_opts *opts,
+drudge_code drudge_audit_verify(drudge_store *s, const drudge_verify_opts *opts,
                                 drudge_verify_report *report /* OUT */, drudge_err *err);
 void drudge_verify_report_clear(drudge_verify_report *report);
 
@@ -115,13 +162,15 @@ typedef struct drudge_checkpoint {
 
 /* Signs the current chain head with the private key at key_path (a PEM file
  * that must not be readable by group or others) and stores the checkpoint, in
- * its own BEGIN IMMEDIATE transaction (call it outside any transaction). If
- * the newest checkpoint already pins the head, nothing is written. For a
+ * its own write transaction (call it outside any transaction). The rows since
+ * the newest checkpoint are re-hashed first (DRUDGE_ETAMPER if they do not
+ * follow from it). If the newest checkpoint already pins the head, nothing
+ * is written. For a
  * worker checkpointing periodically (drudge work --checkpoint-key FILE
  * --checkpoint-every 10m). */
-drudge_code drudge_audit_checkpoint(sqlite3 *db, const char *key_path, drudge_err *err);
+drudge_code drudge_audit_checkpoint(drudge_store *s, const char *key_path, drudge_err *err);
 /* The same, describing what was (or was not) written in *out. */
-drudge_code drudge_audit_checkpoint_ex(sqlite3 *db, const char *key_path,
+drudge_code drudge_audit_checkpoint_ex(drudge_store *s, const char *key_path,
                                        drudge_checkpoint *out /* OUT */, drudge_err *err);
 /* The exact bytes a checkpoint's signature covers (see logs/README.md):
  * "drudge-checkpoint-v1\n<head_hash>\n<step_id>\n<row_count>\n<created_at>\n". */
@@ -136,15 +185,17 @@ drudge_code drudge_audit_read_pubkey(const char *path, char out[65], drudge_err 
 
 /* Drops the data of payloads last used before cutoff_us (data set NULL,
  * pruned_at set; the rows and their hashes stay, so the chain and verify are
- * unaffected). With dry_run nothing changes. Counts go to *n and *bytes. */
-drudge_code drudge_audit_prune(sqlite3 *db, int64_t cutoff_us, int dry_run, int64_t *n /* OUT */,
-                               int64_t *bytes /* OUT */, drudge_err *err);
+ * unaffected). With dry_run nothing changes. Counts go to *n and *bytes.
+ * Own transaction. */
+drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run,
+                               int64_t *n /* OUT */, int64_t *bytes /* OUT */, drudge_err *err);
 
 /* --- reading (logs/audit/show.c, logs/audit/export.c) --- */
 
 /* A readable timeline of a task's attempts (all, or only attempt if > 0),
- * or the same as one JSON object with json. */
-drudge_code drudge_audit_show(sqlite3 *db, FILE *out, int64_t task_id, int attempt, int json,
+ * or the same as one JSON object with json. DRUDGE_ENOTFOUND if the task has
+ * neither a row nor steps, or not that attempt. */
+drudge_code drudge_audit_show(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
                               drudge_err *err);
 
 typedef enum drudge_export_format {
@@ -160,7 +211,7 @@ typedef struct drudge_export_opts {
 /* One record per step, in chain order, with its hash and the previous row's
  * hash (prev_hash), so an export can be verified outside drudge. *rows gets
  * the number written. */
-drudge_code drudge_audit_export(sqlite3 *db, FILE *out, const drudge_export_opts *opts,
+drudge_code drudge_audit_export(drudge_store *s, FILE *out, const drudge_export_opts *opts,
                                 int64_t *rows /* OUT */, drudge_err *err);
 
 #endif

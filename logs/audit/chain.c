@@ -1,10 +1,12 @@
 /* chain.c: the chain's encoding: the canonical form of a row, its hash, and
- * the payload references in a row's JSON.
+ * the payload references in a row's JSON; and the walk that re-hashes the
+ * chain row by row (for audit verify and before a checkpoint is signed).
  *
  * One chain per database: each row's hash is
  *   SHA-256(previous row's hash as 64 hex digits || canonical encoding)
  * with 64 zeros before the first row. The canonical encoding is documented in
  * logs/README.md so auditors can verify an export with their own tools. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,20 @@ typedef struct ref_frame {
     int not_stored;
 } ref_frame;
 
+/* The object of frame f closes: its references are reported, unless it
+ * said "..stored":false, and dropped. */
+static void close_object(const ref_frame *f, const char **refs, size_t *nrefs,
+                         void (*fn)(void *ud, const char *sha), void *ud)
+{
+    for (size_t i = f->first; i < *nrefs && !f->not_stored; i++) {
+        char sha[65];
+        memcpy(sha, refs[i], 64);
+        sha[64] = '\0';
+        fn(ud, sha);
+    }
+    *nrefs = f->first;
+}
+
 /* One pass over the JSON text with a stack of objects: references wait in
  * their object until it closes, and are dropped if it said "..stored":false. */
 void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char *sha), void *ud)
@@ -110,15 +126,10 @@ void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char
             depth++;
             p++;
         } else if (*p == '}') {
-            if (depth > 0 && --depth < MAX_DEPTH) {
-                for (size_t i = stack[depth].first; i < nrefs; i++)
-                    if (!stack[depth].not_stored) {
-                        char sha[65];
-                        memcpy(sha, refs[i], 64);
-                        sha[64] = '\0';
-                        fn(ud, sha);
-                    }
-                nrefs = stack[depth].first;
+            if (depth > 0) {
+                depth--;
+                if (depth < MAX_DEPTH)
+                    close_object(&stack[depth], refs, &nrefs, fn, ud);
             }
             p++;
         } else if (*p == '"') {
@@ -151,4 +162,103 @@ void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char
     }
     if (refs != small)
         free(refs);
+}
+
+/* ---- walking the chain ---- */
+
+typedef struct walker {
+    const drudge_chain_visitor *v;
+    drudge_chain_walk *out;
+    int64_t from_id;
+    int anchored;      /* the anchor row was seen (or the walk has none) */
+    char prev[65];     /* the hash of the row before (recomputed, and as stored) */
+    int64_t last_task; /* the row before, to tell a reordered row */
+    int last_attempt, last_seq;
+    drudge_buf canon;
+} walker;
+
+static int stop(walker *w, drudge_chain_problem problem, const drudge_step_row *r)
+{
+    /* Before the anchor is seen, the row that should be there is the anchor. */
+    int64_t expected = w->anchored ? w->out->head_id + 1 : w->from_id;
+    drudge_chain_fault f = {.problem = problem, .row = r, .expected = expected};
+    w->out->problem = problem;
+    if (w->v->fault)
+        w->v->fault(w->v->ud, &f);
+    return 1;
+}
+
+/* r follows: the next row links to it. hash is its recomputed hash, or NULL
+ * for the anchor (not re-hashed: w->prev is already its hash). */
+static void follow(walker *w, const drudge_step_row *r, const char *hash)
+{
+    if (hash)
+        memcpy(w->prev, hash, sizeof w->prev);
+    w->last_task = r->task_id;
+    w->last_attempt = r->attempt;
+    w->last_seq = r->step.seq;
+    w->out->head_id = r->id;
+}
+
+/* The row the walk starts after: there, with the hash it was given. */
+static int check_anchor(walker *w, const drudge_step_row *r)
+{
+    if (r->id != w->from_id)
+        return stop(w, DRUDGE_CHAIN_ANCHOR_GONE, NULL);
+    if (!r->hash || strcmp(r->hash, w->prev) != 0)
+        return stop(w, DRUDGE_CHAIN_ANCHOR_CHANGED, r);
+    w->anchored = 1;
+    follow(w, r, NULL);
+    return 0;
+}
+
+/* Why r's hash is not the one that follows from the row before. (That the
+ * row before was changed cannot be the reason: the walk stops at the first
+ * row that does not match, so the one before has the hash it stored.) */
+static drudge_chain_problem mismatch(const walker *w, const drudge_step_row *r)
+{
+    /* Within an attempt rows are appended in seq order, 1, 2, 3... */
+    if (r->task_id == w->last_task && r->attempt == w->last_attempt &&
+        r->step.seq != w->last_seq + 1)
+        return DRUDGE_CHAIN_REORDERED;
+    return DRUDGE_CHAIN_EDITED;
+}
+
+static int walk_row(void *ud, const drudge_step_row *r)
+{
+    walker *w = ud;
+    char h[65];
+    if (!w->anchored)
+        return check_anchor(w, r);
+    if (r->id != w->out->head_id + 1)
+        return stop(w, r->id > w->out->head_id + 1 ? DRUDGE_CHAIN_GAP : DRUDGE_CHAIN_BAD_START, r);
+    drudge_buf_reset(&w->canon);
+    drudge_audit_canonical(&w->canon, r->id, r->task_id, r->attempt, &r->step);
+    drudge_audit_hash(w->prev, w->canon.data, w->canon.len, h);
+    if (!r->hash || strcmp(h, r->hash) != 0)
+        return stop(w, mismatch(w, r), r);
+    follow(w, r, h);
+    w->out->rows++;
+    return w->v->row ? w->v->row(w->v->ud, r, h, w->out->rows) : 0;
+}
+
+drudge_code drudge_audit_walk(drudge_store *s, int64_t from_id, const char *from_hash,
+                              const drudge_chain_visitor *v, drudge_chain_walk *out,
+                              drudge_err *err)
+{
+    walker w = {.v = v, .out = out, .from_id = from_id, .anchored = from_id == 0};
+    /* From the start every row is read, so that one below 1 is seen. */
+    drudge_step_filter f = {.from_id = from_id ? from_id : INT64_MIN};
+    memset(out, 0, sizeof *out);
+    out->head_id = from_id;
+    if (from_hash)
+        snprintf(w.prev, sizeof w.prev, "%s", from_hash);
+    else
+        memset(w.prev, '0', 64);
+    drudge_code rc = drudge_store_steps(s, &f, walk_row, &w, err);
+    if (!rc && !w.anchored && !out->problem)
+        stop(&w, DRUDGE_CHAIN_ANCHOR_GONE, NULL);
+    memcpy(out->head, w.prev, sizeof w.prev);
+    drudge_buf_free(&w.canon);
+    return rc;
 }

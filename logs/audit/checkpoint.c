@@ -16,7 +16,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include "logs/audit/audit.h"
-#include "runner/store/db.h"
 #include "drudge/util.h"
 
 void drudge_checkpoint_message(drudge_buf *b, const char *head_hash, int64_t step_id,
@@ -176,111 +175,75 @@ static drudge_code sign(EVP_PKEY *key, const char *msg, size_t len, char out[129
     return DRUDGE_OK;
 }
 
-/* Re-hashes the rows after the newest checkpoint, from its signed head up to
- * the current head, so a checkpoint never vouches for rows that were already
- * tampered with. Cost: the rows since the last checkpoint. */
-static drudge_code check_tail(sqlite3 *db, int64_t from_id, const char *from_hash, int64_t *head_id,
-                              char head[65], int64_t *count, drudge_err *err)
+/* Why the chain cannot be signed, as an error. */
+static void tail_fault(void *ud, const drudge_chain_fault *f)
 {
-    sqlite3_stmt *st = NULL;
-    drudge_buf canon = {0};
-    drudge_code rc = DRUDGE_OK;
-    char prev[65];
-    memcpy(prev, from_hash, 65);
-    *head_id = from_id;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, task_id, attempt, seq, parent, kind, name, request, "
-                           "response, started_at, duration_us, outcome, error, hash FROM steps "
-                           "WHERE id >= ? ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "checkpoint", err);
-    sqlite3_bind_int64(st, 1, from_id);
-    int src, seen_from = from_id == 0;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        const char *stored = (const char *)sqlite3_column_text(st, 13);
-        if (id == from_id) { /* the checkpointed row itself */
-            if (!stored || strcmp(stored, from_hash) != 0) {
-                rc = drudge_seterr(err, DRUDGE_ETAMPER,
-                                   "refusing to checkpoint: row %lld no longer has the hash the "
-                                   "last checkpoint signed; run drudge audit verify",
-                                   (long long)id);
-                goto cleanup;
-            }
-            seen_from = 1;
-            continue;
-        }
-        if (!seen_from)
-            break;
-        if (id != *head_id + 1) {
-            rc = drudge_seterr(err, DRUDGE_ETAMPER,
-                               "refusing to checkpoint: rows %lld to %lld are missing; run "
-                               "drudge audit verify",
-                               (long long)*head_id + 1, (long long)id - 1);
-            goto cleanup;
-        }
-        drudge_step s = {
-            .seq = sqlite3_column_int(st, 3),
-            .parent = sqlite3_column_int(st, 4),
-            .kind = (char *)sqlite3_column_text(st, 5),
-            .name = (char *)sqlite3_column_text(st, 6),
-            .request = (char *)sqlite3_column_text(st, 7),
-            .response = (char *)sqlite3_column_text(st, 8),
-            .started_us = sqlite3_column_int64(st, 9),
-            .duration_us = sqlite3_column_int64(st, 10),
-            .outcome = (char *)sqlite3_column_text(st, 11),
-            .error = (char *)sqlite3_column_text(st, 12),
-        };
-        drudge_buf_reset(&canon);
-        drudge_audit_canonical(&canon, id, sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2),
-                               &s);
-        drudge_audit_hash(prev, canon.data, canon.len, prev);
-        stored = (const char *)sqlite3_column_text(st, 13);
-        if (!stored || strcmp(stored, prev) != 0) {
-            rc = drudge_seterr(err, DRUDGE_ETAMPER,
-                               "refusing to checkpoint: row %lld does not match its hash; run "
-                               "drudge audit verify",
-                               (long long)id);
-            goto cleanup;
-        }
-        *head_id = id;
-    }
-    if (src != SQLITE_DONE) {
-        rc = drudge_db_err(db, "checkpoint", err);
-        goto cleanup;
-    }
-    if (!seen_from) {
-        rc = drudge_seterr(err, DRUDGE_ETAMPER,
-                           "refusing to checkpoint: row %lld, signed by the last checkpoint, is "
-                           "gone; run drudge audit verify",
-                           (long long)from_id);
-        goto cleanup;
-    }
-    memcpy(head, prev, 65);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM steps WHERE id <= ?", -1, &st, NULL) !=
-        SQLITE_OK) {
-        rc = drudge_db_err(db, "checkpoint", err);
-        goto cleanup;
-    }
-    sqlite3_bind_int64(st, 1, *head_id);
-    *count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-cleanup:
-    sqlite3_finalize(st);
-    drudge_buf_free(&canon);
+    static const char *const why[] = {
+        [DRUDGE_CHAIN_ANCHOR_GONE] = ", signed by the last checkpoint, is gone",
+        [DRUDGE_CHAIN_ANCHOR_CHANGED] = " no longer has the hash the last checkpoint signed",
+        [DRUDGE_CHAIN_BAD_START] = " is before the chain's first row, 1",
+        [DRUDGE_CHAIN_REORDERED] = " does not match its hash",
+        [DRUDGE_CHAIN_EDITED] = " does not match its hash",
+    };
+    drudge_err *err = ud;
+    int64_t id = f->row ? f->row->id : f->expected;
+    if (f->problem == DRUDGE_CHAIN_GAP)
+        drudge_seterr(err, DRUDGE_ETAMPER,
+                      "refusing to checkpoint: rows %lld to %lld are missing; run drudge audit "
+                      "verify",
+                      (long long)f->expected, (long long)id - 1);
+    else
+        drudge_seterr(err, DRUDGE_ETAMPER,
+                      "refusing to checkpoint: row %lld%s; run drudge audit verify", (long long)id,
+                      why[f->problem]);
+}
+
+/* Re-hashes the rows after the newest checkpoint (last; NULL if none), from
+ * its signed head up to the current head, so a checkpoint never vouches for
+ * rows that were already tampered with. Cost: the rows since the last
+ * checkpoint. Fills cp's step_id, head_hash and row_count. */
+static drudge_code check_tail(drudge_store *s, const drudge_checkpoint_row *last,
+                              drudge_checkpoint *cp, drudge_err *err)
+{
+    drudge_chain_visitor visit = {.fault = tail_fault, .ud = err};
+    drudge_chain_walk walk;
+    drudge_code rc = drudge_audit_walk(s, last ? last->step_id : 0, last ? last->head_hash : NULL,
+                                       &visit, &walk, err);
+    if (rc)
+        return rc;
+    if (walk.problem)
+        return DRUDGE_ETAMPER;
+    cp->step_id = walk.head_id;
+    memcpy(cp->head_hash, walk.head, sizeof cp->head_hash);
+    return drudge_store_count_steps(s, walk.head_id, &cp->row_count, err);
+}
+
+/* Signs cp (its head, step_id, row_count, and now) with key and adds it. */
+static drudge_code add_signed(drudge_store *s, EVP_PKEY *key, drudge_checkpoint *cp,
+                              drudge_err *err)
+{
+    drudge_checkpoint_row row = {.step_id = cp->step_id, .row_count = cp->row_count};
+    drudge_buf msg = {0};
+    cp->created_at = drudge_now_us();
+    row.created_at = cp->created_at;
+    memcpy(row.head_hash, cp->head_hash, sizeof row.head_hash);
+    memcpy(row.public_key, cp->public_key, sizeof row.public_key);
+    drudge_checkpoint_message(&msg, cp->head_hash, cp->step_id, cp->row_count, cp->created_at);
+    drudge_code rc = sign(key, msg.data, msg.len, row.signature, err);
+    drudge_buf_free(&msg);
+    if (!rc)
+        rc = drudge_store_add_checkpoint(s, &row, err);
+    cp->id = row.id;
     return rc;
 }
 
-drudge_code drudge_audit_checkpoint_ex(sqlite3 *db, const char *key_path, drudge_checkpoint *out,
-                                       drudge_err *err)
+drudge_code drudge_audit_checkpoint_ex(drudge_store *s, const char *key_path,
+                                       drudge_checkpoint *out, drudge_err *err)
 {
     EVP_PKEY *key = NULL;
-    sqlite3_stmt *st = NULL;
-    drudge_buf msg = {0};
     drudge_checkpoint cp = {0};
-    char sig[129], last_hash[65];
-    int64_t last_step = 0;
+    drudge_checkpoint_row last;
+    int has_last = 0;
     drudge_code rc = read_private(key_path, &key, err);
     if (rc)
         return rc;
@@ -288,68 +251,32 @@ drudge_code drudge_audit_checkpoint_ex(sqlite3 *db, const char *key_path, drudge
         rc = drudge_seterr(err, DRUDGE_EINPUT, "private key %s: no public key", key_path);
         goto cleanup;
     }
-    rc = drudge_db_begin(db, err);
+    rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
     if (rc)
         goto cleanup;
-    memset(last_hash, '0', 64);
-    last_hash[64] = '\0';
-    if (sqlite3_prepare_v2(db,
-                           "SELECT step_id, head_hash FROM checkpoints ORDER BY id DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = drudge_db_err(db, "checkpoint", err);
-        goto cleanup;
-    }
-    int has_last = sqlite3_step(st) == SQLITE_ROW;
-    if (has_last) {
-        last_step = sqlite3_column_int64(st, 0);
-        snprintf(last_hash, sizeof last_hash, "%s", (const char *)sqlite3_column_text(st, 1));
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    rc = check_tail(db, last_step, last_hash, &cp.step_id, cp.head_hash, &cp.row_count, err);
+    rc = drudge_store_last_checkpoint(s, &last, &has_last, err);
+    if (!rc)
+        rc = check_tail(s, has_last ? &last : NULL, &cp, err);
     if (rc)
         goto cleanup;
-    if (has_last && cp.step_id == last_step) {
+    if (has_last && cp.step_id == last.step_id) {
         cp.unchanged = 1;
-        drudge_db_rollback(db);
+        drudge_store_rollback(s);
         goto cleanup;
     }
-    cp.created_at = drudge_now_us();
-    drudge_checkpoint_message(&msg, cp.head_hash, cp.step_id, cp.row_count, cp.created_at);
-    rc = sign(key, msg.data, msg.len, sig, err);
-    if (rc)
-        goto cleanup;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO checkpoints(step_id, head_hash, row_count, created_at, "
-                           "public_key, signature) VALUES (?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = drudge_db_err(db, "checkpoint", err);
-        goto cleanup;
-    }
-    sqlite3_bind_int64(st, 1, cp.step_id);
-    sqlite3_bind_text(st, 2, cp.head_hash, 64, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, cp.row_count);
-    sqlite3_bind_int64(st, 4, cp.created_at);
-    sqlite3_bind_text(st, 5, cp.public_key, 64, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, sig, 128, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = drudge_db_err(db, "checkpoint", err);
-        goto cleanup;
-    }
-    cp.id = sqlite3_last_insert_rowid(db);
-    rc = drudge_db_commit(db, err);
+    rc = add_signed(s, key, &cp, err);
+    if (!rc)
+        rc = drudge_store_commit(s, err);
 cleanup:
-    sqlite3_finalize(st);
     if (rc)
-        drudge_db_rollback(db);
+        drudge_store_rollback(s);
     EVP_PKEY_free(key);
-    drudge_buf_free(&msg);
     if (out)
         *out = cp;
     return rc;
 }
 
-drudge_code drudge_audit_checkpoint(sqlite3 *db, const char *key_path, drudge_err *err)
+drudge_code drudge_audit_checkpoint(drudge_store *s, const char *key_path, drudge_err *err)
 {
-    return drudge_audit_checkpoint_ex(db, key_path, NULL, err);
+    return drudge_audit_checkpoint_ex(s, key_path, NULL, err);
 }

@@ -3,10 +3,10 @@
  *
  * JSON Lines keeps null apart from "" and is what the verifier in
  * logs/README.md reads; CSV is for spreadsheets (an empty cell is null). */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include "logs/audit/audit.h"
-#include "runner/store/db.h"
 #include "drudge/util.h"
 
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
@@ -16,7 +16,7 @@ static const char *const columns[] = {"id",          "task_id", "attempt", "seq"
                                       "duration_us", "outcome", "error",   "hash",     "prev_hash",
                                       "script",      "started", NULL};
 
-/* Column index in the query for each of columns[] above (started is computed). */
+/* Index of each of columns[] above ("started" is written apart). */
 enum {
     C_ID,
     C_TASK,
@@ -37,6 +37,48 @@ enum {
     C_NCOLS
 };
 
+/* One exported row as text: NULL for null; numbers are the integer columns. */
+typedef struct fields {
+    const char *v[C_NCOLS];
+    char num[C_PREV][24];
+    char started[40];
+} fields;
+
+static void set_num(fields *f, int c, int64_t v)
+{
+    snprintf(f->num[c], sizeof f->num[c], "%" PRId64, v);
+    f->v[c] = f->num[c];
+}
+
+static int is_number(int c)
+{
+    return c <= C_PARENT || c == C_START || c == C_DUR;
+}
+
+static void row_fields(fields *f, const drudge_step_row *r, const char *prev)
+{
+    const drudge_step *s = &r->step;
+    memset(f->v, 0, sizeof f->v);
+    set_num(f, C_ID, r->id);
+    set_num(f, C_TASK, r->task_id);
+    set_num(f, C_ATTEMPT, r->attempt);
+    set_num(f, C_SEQ, s->seq);
+    if (s->parent) /* 0 is stored as null (drudge_audit_canonical) */
+        set_num(f, C_PARENT, s->parent);
+    set_num(f, C_START, s->started_us);
+    set_num(f, C_DUR, s->duration_us);
+    f->v[C_KIND] = s->kind;
+    f->v[C_NAME] = s->name;
+    f->v[C_REQ] = s->request;
+    f->v[C_RESP] = s->response;
+    f->v[C_OUTCOME] = s->outcome;
+    f->v[C_ERROR] = s->error;
+    f->v[C_HASH] = r->hash;
+    f->v[C_PREV] = prev;
+    f->v[C_SCRIPT] = r->script;
+    drudge_fmt_time(s->started_us, f->started);
+}
+
 static void csv_field(drudge_buf *b, const char *s)
 {
     if (!s)
@@ -54,109 +96,117 @@ static void csv_field(drudge_buf *b, const char *s)
     drudge_buf_add(b, "\"", 1);
 }
 
-static void json_text(drudge_buf *b, sqlite3_stmt *st, int col)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    if (s)
-        drudge_buf_json_str(b, s, (size_t)sqlite3_column_bytes(st, col));
-    else
-        drudge_buf_puts(b, "null");
-}
-
-static void json_int(drudge_buf *b, sqlite3_stmt *st, int col)
-{
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        drudge_buf_puts(b, "null");
-    else
-        drudge_buf_int(b, sqlite3_column_int64(st, col));
-}
-
-static void row_jsonl(drudge_buf *b, sqlite3_stmt *st, const char *started)
+static void row_jsonl(drudge_buf *b, const fields *f)
 {
     for (int c = 0; c < C_NCOLS; c++) {
         drudge_buf_printf(b, "%s\"%s\":", c ? "," : "{", columns[c]);
-        switch (c) {
-        case C_ID:
-        case C_TASK:
-        case C_ATTEMPT:
-        case C_SEQ:
-        case C_PARENT:
-        case C_START:
-        case C_DUR:
-            json_int(b, st, c);
-            break;
-        default:
-            json_text(b, st, c);
-        }
+        if (!f->v[c])
+            drudge_buf_puts(b, "null");
+        else if (is_number(c))
+            drudge_buf_puts(b, f->v[c]);
+        else
+            drudge_buf_json_str(b, f->v[c], strlen(f->v[c]));
     }
     drudge_buf_puts(b, ",\"started\":");
-    drudge_buf_json_str(b, started, strlen(started));
+    drudge_buf_json_str(b, f->started, strlen(f->started));
     drudge_buf_puts(b, "}\n");
 }
 
-static void row_csv(drudge_buf *b, sqlite3_stmt *st, const char *started)
+static void row_csv(drudge_buf *b, const fields *f)
 {
     for (int c = 0; c < C_NCOLS; c++) {
         if (c)
             drudge_buf_add(b, ",", 1);
-        csv_field(b, (const char *)sqlite3_column_text(st, c));
+        csv_field(b, f->v[c]);
     }
     drudge_buf_add(b, ",", 1);
-    drudge_buf_puts(b, started);
+    drudge_buf_puts(b, f->started);
     drudge_buf_puts(b, "\r\n");
 }
 
-drudge_code drudge_audit_export(sqlite3 *db, FILE *out, const drudge_export_opts *opts,
+typedef struct exporter {
+    drudge_store *s;
+    FILE *out;
+    int csv;
+    drudge_buf b;
+    int64_t rows;
+    int64_t last_id;      /* the row exported last (0: none yet) */
+    drudge_buf last_hash; /* its hash */
+    int last_null;        /* its hash is null */
+    drudge_code rc;       /* a lookup that failed during the walk */
+    drudge_err *err;
+} exporter;
+
+/* The hash of the row before r in the whole chain (64 zeros before the
+ * first; NULL if it is not there), so each exported row checks on its own
+ * even when the export is filtered. An unfiltered export has just written it. */
+static const char *prev_hash(exporter *x, const drudge_step_row *r, char buf[65])
+{
+    if (r->id == 1)
+        return ZEROS;
+    if (x->last_id && x->last_id == r->id - 1)
+        return x->last_null ? NULL : x->last_hash.data;
+    x->rc = drudge_store_step_hash(x->s, r->id - 1, buf, x->err);
+    return *buf ? buf : NULL;
+}
+
+static int export_row(void *ud, const drudge_step_row *r)
+{
+    exporter *x = ud;
+    fields f;
+    char buf[65];
+    row_fields(&f, r, prev_hash(x, r, buf));
+    if (x->rc)
+        return 1;
+    if (x->csv)
+        row_csv(&x->b, &f);
+    else
+        row_jsonl(&x->b, &f);
+    x->rows++;
+    x->last_id = r->id;
+    x->last_null = !r->hash;
+    drudge_buf_reset(&x->last_hash);
+    drudge_buf_puts(&x->last_hash, r->hash ? r->hash : "");
+    if (x->b.len > 1 << 16) {
+        fwrite(x->b.data, 1, x->b.len, x->out);
+        drudge_buf_reset(&x->b);
+    }
+    return 0;
+}
+
+/* The walk, in one read transaction: the rows and the hashes of the rows
+ * before them are one snapshot. */
+static drudge_code export_walk(exporter *x, const drudge_export_opts *opts, drudge_err *err)
+{
+    drudge_step_filter f = {.since = opts->since_us,
+                            .until = opts->until_us,
+                            .script = opts->script,
+                            .task_id = opts->task_id,
+                            .want_script = 1};
+    drudge_code rc = drudge_store_begin(x->s, DRUDGE_TX_READ, err);
+    if (rc)
+        return rc;
+    rc = drudge_store_steps(x->s, &f, export_row, x, err);
+    drudge_store_rollback(x->s); /* nothing was written */
+    return rc ? rc : x->rc;
+}
+
+drudge_code drudge_audit_export(drudge_store *s, FILE *out, const drudge_export_opts *opts,
                                 int64_t *rows, drudge_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    drudge_buf b = {0};
-    drudge_code rc = DRUDGE_OK;
-    *rows = 0;
-    /* prev_hash: the row before in the whole chain (64 zeros before the
-     * first), so each exported row checks on its own even when filtered. */
-    if (sqlite3_prepare_v2(
-            db,
-            "SELECT s.id, s.task_id, s.attempt, s.seq, s.parent, s.kind, s.name, s.request, "
-            "s.response, s.started_at, s.duration_us, s.outcome, s.error, s.hash, "
-            "CASE WHEN s.id = 1 THEN '" ZEROS "' "
-            "ELSE (SELECT p.hash FROM steps p WHERE p.id = s.id - 1) END, t.script "
-            "FROM steps s LEFT JOIN tasks t ON t.id = s.task_id "
-            "WHERE (?1 = 0 OR s.started_at >= ?1) AND (?2 = 0 OR s.started_at < ?2) "
-            "AND (?3 IS NULL OR t.script = ?3) AND (?4 = 0 OR s.task_id = ?4) ORDER BY s.id",
-            -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "export", err);
-    sqlite3_bind_int64(st, 1, opts->since_us);
-    sqlite3_bind_int64(st, 2, opts->until_us);
-    if (opts->script)
-        sqlite3_bind_text(st, 3, opts->script, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, opts->task_id);
-    if (opts->format == DRUDGE_EXPORT_CSV) {
+    exporter x = {.s = s, .out = out, .csv = opts->format == DRUDGE_EXPORT_CSV, .err = err};
+    if (x.csv) {
         for (int c = 0; columns[c]; c++)
-            drudge_buf_printf(&b, "%s%s", c ? "," : "", columns[c]);
-        drudge_buf_puts(&b, "\r\n");
+            drudge_buf_printf(&x.b, "%s%s", c ? "," : "", columns[c]);
+        drudge_buf_puts(&x.b, "\r\n");
     }
-    int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        char started[40];
-        drudge_fmt_time(sqlite3_column_int64(st, C_START), started);
-        if (opts->format == DRUDGE_EXPORT_CSV)
-            row_csv(&b, st, started);
-        else
-            row_jsonl(&b, st, started);
-        (*rows)++;
-        if (b.len > 1 << 16) {
-            fwrite(b.data, 1, b.len, out);
-            drudge_buf_reset(&b);
-        }
-    }
-    if (src != SQLITE_DONE)
-        rc = drudge_db_err(db, "export", err);
-    if (b.len)
-        fwrite(b.data, 1, b.len, out);
+    drudge_code rc = export_walk(&x, opts, err);
+    if (x.b.len)
+        fwrite(x.b.data, 1, x.b.len, out);
     if (!rc && (fflush(out) != 0 || ferror(out)))
         rc = drudge_seterr(err, DRUDGE_EIO, "export: write error");
-    sqlite3_finalize(st);
-    drudge_buf_free(&b);
+    *rows = x.rows;
+    drudge_buf_free(&x.b);
+    drudge_buf_free(&x.last_hash);
     return rc;
 }

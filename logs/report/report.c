@@ -1,6 +1,7 @@
 /*
- * report.c: the time-saved report: figures from the tasks and attempts
- * tables, and the table, CSV and JSON renderings (HTML is in report_html.c).
+ * report.c: the time-saved report: figures from the finished tasks and their
+ * attempts (read through the store), and the table, CSV and JSON renderings
+ * (HTML is in report_html.c).
  *
  * Two sequential scans do the work: the finished tasks (summed per script and
  * UTC day into cells, and kept per task for the attempts and the timeline),
@@ -11,29 +12,15 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "runner/store/db.h"
 #include "logs/report/report.h"
 #include "drudge/util.h"
 
 #define DAY_US INT64_C(86400000000)
-
-/* The finished tasks: a table scan, unless one script narrows it through the
- * (state, script) index. The range is applied in C: the 7-day completion
- * rate needs the tasks outside it too. */
-#define TASKS_SQL(from, cond)                                                                      \
-    "SELECT id, script, state, finished_at, manual_minutes, exception_minutes FROM " from          \
-    " WHERE state IN ('done','failed','dead') AND finished_at IS NOT NULL" cond
-static const char tasks_sql_all[] = TASKS_SQL("tasks NOT INDEXED", "");
-static const char tasks_sql_script[] = TASKS_SQL("tasks", " AND script = ?1");
-static const char attempts_sql[] = "SELECT task_id, ended_at - started_at FROM attempts";
-
-static const char backlog_sql[] =
-    "SELECT script, SUM(state = 'queued'), SUM(state = 'running') FROM task_state"
-    " WHERE state IN ('queued','running') AND (?1 IS NULL OR script = ?1) GROUP BY script";
 
 int64_t drudge_report_finished(const drudge_report_figures *f)
 {
@@ -168,14 +155,6 @@ static int cmp_group_start(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void bind_script(sqlite3_stmt *st, int i, const char *script)
-{
-    if (script)
-        sqlite3_bind_text(st, i, script, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 /* A finished task in range, kept until its attempts are counted. */
 typedef struct task_row {
     int64_t id, finished;
@@ -189,6 +168,7 @@ typedef struct task_row {
 /* The state of one computation: interned scripts, the (script, day) cell
  * index, the tasks in range. */
 typedef struct scan {
+    drudge_report *r;
     char **scripts;
     int64_t *recent; /* per script: finished in the 7 days before now */
     size_t nscripts, last_script;
@@ -197,7 +177,9 @@ typedef struct scan {
     size_t cap;
     task_row *tasks;
     size_t ntasks, tcap;
-    int sorted; /* tasks arrived in id order */
+    int64_t recent_from; /* the start of the 7 days before now */
+    int sorted;          /* tasks arrived in id order */
+    size_t hint;         /* the task the last attempt belonged to */
 } scan;
 
 static size_t intern_script(scan *sc, const char *name)
@@ -265,62 +247,52 @@ static uint32_t cell_for(drudge_report *r, scan *sc, size_t script, int64_t day)
     return (uint32_t)r->ncells++;
 }
 
-static drudge_code scan_tasks(sqlite3 *db, drudge_report *r, scan *sc, drudge_err *err)
+/* One finished task: into the 7-day rate, and, if in range, into its cell. */
+static int add_finished(void *ud, const drudge_finished_row *t)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
-    int64_t recent_from = r->opts.now - 7 * DAY_US;
-    if (sqlite3_prepare_v2(db, r->opts.script ? tasks_sql_script : tasks_sql_all, -1, &st, NULL) !=
-        SQLITE_OK)
-        return drudge_db_err(db, "report: tasks", err);
-    if (r->opts.script)
-        bind_script(st, 1, r->opts.script);
-    sc->sorted = 1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0), fin = sqlite3_column_int64(st, 3);
-        const char *state = (const char *)sqlite3_column_text(st, 2);
-        size_t script = intern_script(sc, (const char *)sqlite3_column_text(st, 1));
-        if (fin >= recent_from && fin <= r->opts.now)
-            sc->recent[script]++;
-        if (fin < r->opts.since || fin >= r->opts.until)
-            continue;
-        /* Days before 1970 do not occur; floor division keeps them right anyway. */
-        int64_t day = fin >= 0 ? fin / DAY_US : -((-fin + DAY_US - 1) / DAY_US);
-        uint32_t ci = cell_for(r, sc, script, day);
-        drudge_report_figures *f = &r->cells[ci].f;
-        double net;
-        int done = state[0] == 'd' && state[1] == 'o';
-        if (done) {
-            f->done++;
-            net = sqlite3_column_double(st, 4);
-            f->gross_minutes += net;
-        } else {
-            if (state[0] == 'f')
-                f->failed++;
-            else
-                f->dead++;
-            net = -sqlite3_column_double(st, 5);
-            f->lost_minutes -= net;
-        }
-        if (sc->ntasks == sc->tcap) {
-            sc->tcap = sc->tcap ? sc->tcap * 2 : 1024;
-            sc->tasks = drudge_xrealloc(sc->tasks, sc->tcap * sizeof *sc->tasks);
-        }
-        if (sc->ntasks && sc->tasks[sc->ntasks - 1].id > id)
-            sc->sorted = 0;
-        sc->tasks[sc->ntasks++] = (task_row){.id = id,
-                                             .finished = fin,
-                                             .net_minutes = net,
-                                             .cell = ci,
-                                             .script = (uint32_t)script,
-                                             .done = done};
-        if (sc->ntasks == 1 || fin < r->first_us)
-            r->first_us = fin;
-        if (sc->ntasks == 1 || fin > r->last_us)
-            r->last_us = fin;
+    scan *sc = ud;
+    drudge_report *r = sc->r;
+    int64_t fin = t->finished_at;
+    size_t script = intern_script(sc, t->script);
+    if (fin >= sc->recent_from && fin <= r->opts.now)
+        sc->recent[script]++;
+    if (fin < r->opts.since || fin >= r->opts.until)
+        return 0;
+    /* Days before 1970 do not occur; floor division keeps them right anyway. */
+    int64_t day = fin >= 0 ? fin / DAY_US : -((-fin + DAY_US - 1) / DAY_US);
+    uint32_t ci = cell_for(r, sc, script, day);
+    drudge_report_figures *f = &r->cells[ci].f;
+    double net;
+    int done = t->state[0] == 'd' && t->state[1] == 'o';
+    if (done) {
+        f->done++;
+        net = t->manual_minutes;
+        f->gross_minutes += net;
+    } else {
+        if (t->state[0] == 'f')
+            f->failed++;
+        else
+            f->dead++;
+        net = -t->exception_minutes;
+        f->lost_minutes -= net;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "report: tasks", err);
+    if (sc->ntasks == sc->tcap) {
+        sc->tcap = sc->tcap ? sc->tcap * 2 : 1024;
+        sc->tasks = drudge_xrealloc(sc->tasks, sc->tcap * sizeof *sc->tasks);
+    }
+    if (sc->ntasks && sc->tasks[sc->ntasks - 1].id > t->id)
+        sc->sorted = 0;
+    sc->tasks[sc->ntasks++] = (task_row){.id = t->id,
+                                         .finished = fin,
+                                         .net_minutes = net,
+                                         .cell = ci,
+                                         .script = (uint32_t)script,
+                                         .done = done};
+    if (sc->ntasks == 1 || fin < r->first_us)
+        r->first_us = fin;
+    if (sc->ntasks == 1 || fin > r->last_us)
+        r->last_us = fin;
+    return 0;
 }
 
 static int cmp_task_id(const void *a, const void *b)
@@ -329,47 +301,50 @@ static int cmp_task_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Adds each attempt to its task (if in range), then the tasks to their cells. */
-static drudge_code scan_attempts(sqlite3 *db, drudge_report *r, scan *sc, drudge_err *err)
+/* The task with this id among the tasks in range (sorted by id), or -1.
+ * Attempts mostly come in task order: try where the last one was first. */
+static ptrdiff_t find_task(scan *sc, int64_t id, size_t hint)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
+    if (sc->tasks[hint].id == id)
+        return (ptrdiff_t)hint;
+    if (hint + 1 < sc->ntasks && sc->tasks[hint + 1].id == id)
+        return (ptrdiff_t)hint + 1;
+    size_t lo = 0, hi = sc->ntasks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sc->tasks[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < sc->ntasks && sc->tasks[lo].id == id ? (ptrdiff_t)lo : -1;
+}
+
+static int add_attempt(void *ud, int64_t task_id, int64_t us)
+{
+    scan *sc = ud;
+    ptrdiff_t k = find_task(sc, task_id, sc->hint);
+    if (k < 0)
+        return 0;
+    sc->hint = (size_t)k;
+    sc->tasks[k].attempts++;
+    sc->r->cells[sc->tasks[k].cell].f.robot_us += us;
+    return 0;
+}
+
+/* Adds each attempt to its task (if in range), then the tasks to their cells. */
+static drudge_code scan_attempts(drudge_store *s, scan *sc, drudge_err *err)
+{
     if (!sc->ntasks)
         return DRUDGE_OK;
     if (!sc->sorted)
         qsort(sc->tasks, sc->ntasks, sizeof *sc->tasks, cmp_task_id);
-    if (sqlite3_prepare_v2(db, attempts_sql, -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "report: attempts", err);
-    size_t hint = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        /* Attempts mostly come in task order: try where the last one was. */
-        size_t lo = 0, hi = sc->ntasks, k;
-        if (sc->tasks[hint].id == id)
-            k = hint;
-        else if (hint + 1 < sc->ntasks && sc->tasks[hint + 1].id == id)
-            k = hint + 1;
-        else {
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (sc->tasks[mid].id < id)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            if (lo == sc->ntasks || sc->tasks[lo].id != id)
-                continue;
-            k = lo;
-        }
-        hint = k;
-        sc->tasks[k].attempts++;
-        r->cells[sc->tasks[k].cell].f.robot_us += sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return drudge_db_err(db, "report: attempts", err);
+    sc->hint = 0;
+    drudge_code rc = drudge_store_attempt_times(s, add_attempt, sc, err);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < sc->ntasks; i++) {
-        drudge_report_figures *f = &r->cells[sc->tasks[i].cell].f;
+        drudge_report_figures *f = &sc->r->cells[sc->tasks[i].cell].f;
         f->attempts += sc->tasks[i].attempts;
         if (sc->tasks[i].done && sc->tasks[i].attempts == 1)
             f->first_time_right++;
@@ -449,35 +424,87 @@ static void scan_free(scan *sc)
     free(sc->tasks);
 }
 
-/* Adds the backlog (queued and running, per script) to the script groups and
- * the total. A script with a backlog but nothing finished in range gets a row. */
-static drudge_code load_backlog(sqlite3 *db, drudge_report *r, drudge_err *err)
+/* One script's backlog, into its group and the total. A script with a
+ * backlog but nothing finished in range gets a row. */
+static int add_backlog(void *ud, const char *script, int64_t queued, int64_t running)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
-    if (sqlite3_prepare_v2(db, backlog_sql, -1, &st, NULL) != SQLITE_OK)
-        return drudge_db_err(db, "report: backlog", err);
-    bind_script(st, 1, r->opts.script);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *script = (const char *)sqlite3_column_text(st, 0);
-        r->total.queued += sqlite3_column_int64(st, 1);
-        r->total.running += sqlite3_column_int64(st, 2);
-        if (r->opts.by == DRUDGE_REPORT_BY_SCRIPT) {
-            drudge_report_group *g = group_for(r, script, 0);
-            g->queued = sqlite3_column_int64(st, 1);
-            g->running = sqlite3_column_int64(st, 2);
-        }
+    drudge_report *r = ud;
+    r->total.queued += queued;
+    r->total.running += running;
+    if (r->opts.by == DRUDGE_REPORT_BY_SCRIPT) {
+        drudge_report_group *g = group_for(r, script, 0);
+        g->queued = queued;
+        g->running = running;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? DRUDGE_OK : drudge_db_err(db, "report: backlog", err);
+    return 0;
 }
 
-drudge_code drudge_report_compute(sqlite3 *db, const drudge_report_opts *opts, drudge_report **out,
-                                  drudge_err *err)
+/* Sums the cells into the groups (periods or scripts) and the total. */
+static void group_cells(drudge_report *r)
+{
+    if (r->ncells)
+        qsort(r->cells, r->ncells, sizeof *r->cells, cmp_cell);
+    for (size_t i = 0; i < r->ncells; i++) {
+        drudge_report_cell *c = &r->cells[i];
+        drudge_report_group *g;
+        if (r->opts.by == DRUDGE_REPORT_BY_SCRIPT) {
+            g = group_for(r, c->script, 0);
+        } else {
+            char key[40];
+            int64_t start;
+            drudge_report_period(r->opts.by, c->day, key, &start);
+            g = group_for(r, key, start * DAY_US);
+        }
+        figures_add(&g->f, &c->f);
+        figures_add(&r->total.f, &c->f);
+    }
+}
+
+/* Everything read from the store, in one read transaction: the figures and
+ * the backlog are one snapshot. */
+static drudge_code read_figures(drudge_store *s, scan *sc, drudge_err *err)
+{
+    drudge_report *r = sc->r;
+    drudge_code rc = drudge_store_begin(s, DRUDGE_TX_READ, err);
+    if (rc)
+        return rc;
+    sc->sorted = 1;
+    sc->recent_from = r->opts.now - 7 * DAY_US;
+    rc = drudge_store_finished(s, r->opts.script, add_finished, sc, err);
+    if (!rc)
+        rc = scan_attempts(s, sc, err);
+    if (!rc) {
+        group_cells(r);
+        build_timeline(r, sc);
+        rc = drudge_store_backlog(s, r->opts.script, add_backlog, r, err);
+    }
+    drudge_store_rollback(s); /* nothing was written */
+    return rc;
+}
+
+/* The 7-day completion rates, into the total and the script groups; then
+ * the groups in order. */
+static void finish_groups(drudge_report *r, const scan *sc)
+{
+    for (size_t i = 0; i < sc->nscripts; i++) {
+        r->total.finished_7d += sc->recent[i];
+        /* A script with recent completions but nothing in range and no
+         * backlog would only add a row of zeros: no group_for here. */
+        for (size_t g = 0; r->opts.by == DRUDGE_REPORT_BY_SCRIPT && g < r->ngroups; g++)
+            if (!strcmp(r->groups[g].key, sc->scripts[i]))
+                r->groups[g].finished_7d = sc->recent[i];
+    }
+    for (size_t i = 0; i < r->ngroups; i++)
+        r->groups[i].has_backlog = r->opts.by == DRUDGE_REPORT_BY_SCRIPT;
+    if (r->ngroups)
+        qsort(r->groups, r->ngroups, sizeof *r->groups,
+              r->opts.by == DRUDGE_REPORT_BY_SCRIPT ? cmp_group_key : cmp_group_start);
+}
+
+drudge_code drudge_report_compute(drudge_store *s, const drudge_report_opts *opts,
+                                  drudge_report **out, drudge_err *err)
 {
     drudge_report *r = drudge_xmalloc(sizeof *r);
-    scan sc = {0};
-    drudge_code rc;
     memset(r, 0, sizeof *r);
     r->opts = *opts;
     if (r->opts.script)
@@ -488,55 +515,15 @@ drudge_code drudge_report_compute(sqlite3 *db, const drudge_report_opts *opts, d
     r->total.key = drudge_xstrdup("total");
     r->total.has_backlog = 1;
     *out = NULL;
-    /* One read transaction: the figures and the backlog are one snapshot. */
-    rc = drudge_db_exec(db, "BEGIN", err);
-    if (rc)
-        goto cleanup;
-    rc = scan_tasks(db, r, &sc, err);
-    if (!rc)
-        rc = scan_attempts(db, r, &sc, err);
-    if (!rc) {
-        if (r->ncells)
-            qsort(r->cells, r->ncells, sizeof *r->cells, cmp_cell);
-        for (size_t i = 0; i < r->ncells; i++) {
-            drudge_report_cell *c = &r->cells[i];
-            drudge_report_group *g;
-            if (r->opts.by == DRUDGE_REPORT_BY_SCRIPT) {
-                g = group_for(r, c->script, 0);
-            } else {
-                char key[40];
-                int64_t start;
-                drudge_report_period(r->opts.by, c->day, key, &start);
-                g = group_for(r, key, start * DAY_US);
-            }
-            figures_add(&g->f, &c->f);
-            figures_add(&r->total.f, &c->f);
-        }
-        build_timeline(r, &sc);
-        rc = load_backlog(db, r, err);
+    scan sc = {.r = r};
+    drudge_code rc = read_figures(s, &sc, err);
+    if (rc) {
+        drudge_report_free(r);
+    } else {
+        finish_groups(r, &sc);
+        *out = r;
     }
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc)
-        goto cleanup;
-    for (size_t i = 0; i < sc.nscripts; i++) {
-        r->total.finished_7d += sc.recent[i];
-        /* A script with recent completions but nothing in range and no
-         * backlog would only add a row of zeros: no group_for here. */
-        for (size_t g = 0; r->opts.by == DRUDGE_REPORT_BY_SCRIPT && g < r->ngroups; g++)
-            if (!strcmp(r->groups[g].key, sc.scripts[i]))
-                r->groups[g].finished_7d = sc.recent[i];
-    }
-    for (size_t i = 0; i < r->ngroups; i++)
-        r->groups[i].has_backlog = r->opts.by == DRUDGE_REPORT_BY_SCRIPT;
-    if (r->ngroups)
-        qsort(r->groups, r->ngroups, sizeof *r->groups,
-              r->opts.by == DRUDGE_REPORT_BY_SCRIPT ? cmp_group_key : cmp_group_start);
     scan_free(&sc);
-    *out = r;
-    return DRUDGE_OK;
-cleanup:
-    scan_free(&sc);
-    drudge_report_free(r);
     return rc;
 }
 
@@ -629,6 +616,24 @@ static void describe_range(const drudge_report *r, char *out, size_t n)
         snprintf(out, n, "all time");
 }
 
+/* Under the table: how net hours are counted, and the backlog's outlook. */
+static void table_footer(const drudge_report *r, drudge_buf *out)
+{
+    const drudge_report_group *t = &r->total;
+    double days = drudge_report_days_to_clear(t);
+    drudge_buf_printf(out,
+                      "\nnet hours = (saved - lost) / 60; lost counts failed and dead tasks, also "
+                      "those resolved by hand.\nBacklog: %" PRId64 " queued, %" PRId64
+                      " running; %" PRId64 " finished in the last 7 days (%.1f/day): ",
+                      t->queued, t->running, t->finished_7d, drudge_report_rate_per_day(t));
+    if (t->queued + t->running == 0)
+        drudge_buf_puts(out, "nothing to clear.\n");
+    else if (isinf(days))
+        drudge_buf_puts(out, "no recent completions to estimate from.\n");
+    else
+        drudge_buf_printf(out, "%.1f days to clear.\n", days);
+}
+
 void drudge_report_table(const drudge_report *r, drudge_buf *out)
 {
     /* Two header lines keep the table narrow enough for a terminal. */
@@ -680,20 +685,7 @@ void drudge_report_table(const drudge_report *r, drudge_buf *out)
         drudge_buf_puts(out, "\n");
     }
     free(cells);
-
-    const drudge_report_group *t = &r->total;
-    double days = drudge_report_days_to_clear(t);
-    drudge_buf_printf(out,
-                      "\nnet hours = (saved - lost) / 60; lost counts failed and dead tasks, also "
-                      "those resolved by hand.\nBacklog: %" PRId64 " queued, %" PRId64
-                      " running; %" PRId64 " finished in the last 7 days (%.1f/day): ",
-                      t->queued, t->running, t->finished_7d, drudge_report_rate_per_day(t));
-    if (t->queued + t->running == 0)
-        drudge_buf_puts(out, "nothing to clear.\n");
-    else if (isinf(days))
-        drudge_buf_puts(out, "no recent completions to estimate from.\n");
-    else
-        drudge_buf_printf(out, "%.1f days to clear.\n", days);
+    table_footer(r, out);
 }
 
 /* JSON and CSV numbers: full precision, NA as null / empty. */

@@ -16,9 +16,9 @@
 #ifndef DRUDGE_REPORT_H
 #define DRUDGE_REPORT_H
 
-#include <sqlite3.h>
 #include <stdint.h>
 #include "drudge/error.h"
+#include "runner/store/store.h"
 
 struct drudge_buf;
 
@@ -89,9 +89,9 @@ typedef struct drudge_report {
     int64_t first_us, last_us; /* first and last finish time in range */
 } drudge_report;
 
-/* Computes the report in one read transaction. *out is freed by the caller
- * with drudge_report_free. */
-drudge_code drudge_report_compute(sqlite3 *db, const drudge_report_opts *opts,
+/* Computes the report in one read transaction of s (call it outside any
+ * transaction). *out is freed by the caller with drudge_report_free. */
+drudge_code drudge_report_compute(drudge_store *s, const drudge_report_opts *opts,
                                   drudge_report **out /* OUT */, drudge_err *err);
 void drudge_report_free(drudge_report *r);
 

@@ -11,7 +11,6 @@
 #include "logs/audit/audit.h"
 #include "runner/work/replay.h"
 #include "runner/cli/cli.h"
-#include "runner/store/db.h"
 #include "drudge/util.h"
 
 static const char audit_help[] =
@@ -41,31 +40,44 @@ static const char replay_help[] =
     "  -q, --quiet     do not echo log lines to stderr\n\n"
     "exit: 0 identical, 6 diverged, 1 error (no such task, script unreadable)\n";
 
-static int parse_task(const char *cmd, const char *s, int64_t *id)
+/* Runs getopt_long over argv, handing each option to fn with a; returns an
+ * exit code, or -1 to go on (as fn does). */
+static int parse_opts(int argc, char **argv, const char *shorts, const struct option *opts,
+                      int (*fn)(int c, void *a, char **argv), void *a)
 {
-    char *end;
-    if (*s == '#')
-        s++;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || end == s || v <= 0)
-        return drudge_cli_usage(cmd, "TASK must be a task id such as 12 (got '%s')", s);
-    *id = v;
-    return 0;
+    optind = 1;
+    opterr = 0;
+    for (int c = getopt_long(argc, argv, shorts, opts, NULL); c != -1;
+         c = getopt_long(argc, argv, shorts, opts, NULL)) {
+        int rc = fn(c, a, argv);
+        if (rc >= 0)
+            return rc;
+    }
+    return -1;
 }
 
-static int parse_int(const char *cmd, const char *what, const char *s, int *out)
+/* TASK ("12" or "#12") into *id; an exit code, or -1 to go on. */
+static int task_arg(const char *cmd, const char *s, int64_t *id)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v <= 0 || v > 1000000)
-        return drudge_cli_usage(cmd, "%s must be a whole number > 0 (got '%s')", what, s);
-    *out = (int)v;
-    return 0;
+    if (drudge_cli_parse_task_id(s, id))
+        return drudge_cli_usage(cmd, "TASK must be a task id such as 12 (got '%s')",
+                                s + (*s == '#'));
+    return -1;
 }
 
-/* "90d", "12w", "36h", "30m", "45s" -> microseconds; -1 if malformed. */
+/* --attempt N into *attempt; an exit code, or -1 to go on. */
+static int attempt_arg(const char *cmd, const char *s, int *attempt)
+{
+    long v;
+    if (drudge_cli_parse_long(s, 1, 1000000, &v))
+        return drudge_cli_usage(cmd, "--attempt must be a whole number > 0 (got '%s')", s);
+    *attempt = (int)v;
+    return -1;
+}
+
+/* "90d", "12w", "36h", "30m", "45s" -> microseconds; -1 if malformed. Unlike
+ * drudge_cli_parse_duration, a unit is required and weeks are one: ages
+ * are long. */
 static int64_t parse_age(const char *s)
 {
     char *end;
@@ -96,57 +108,108 @@ static int64_t parse_age(const char *s)
     return (int64_t)(v * unit * 1e6);
 }
 
-static int open_db(drudge_cli *cli, const char *cmd, int flags, sqlite3 **db)
-{
-    drudge_err err = {0};
-    if (drudge_db_open(cli->db_path, flags, db, &err))
-        return drudge_cli_fail(cmd, &err);
-    return 0;
-}
+/* ---- show ---- */
 
-/* getopt_long's errors, the same way for every subcommand. */
-static int opt_error(const char *cmd, int c, char **argv)
+static int show_opt(int c, void *a, char **argv)
 {
-    if (c == ':')
-        return drudge_cli_usage(cmd, "%s needs a value", argv[optind - 1]);
-    return drudge_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+    switch (c) {
+    case 'a':
+        return attempt_arg("audit show", optarg, a);
+    case 'h':
+        fputs("usage: drudge audit show TASK [--attempt N] [--json]\n\n"
+              "Every attempt of TASK as a timeline: steps indented under their parent,\n"
+              "start time (UTC), duration, outcome, and the error where one failed.\n",
+              stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("audit show");
+    }
 }
 
 static int cmd_show(drudge_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"attempt", required_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int attempt = 0, c, rc;
+    int attempt = 0;
     int64_t id = 0;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":a:h", opts, NULL)) != -1) {
-        if (c == 'a') {
-            if ((rc = parse_int("audit show", "--attempt", optarg, &attempt)))
-                return rc;
-        } else if (c == 'h') {
-            fputs("usage: drudge audit show TASK [--attempt N] [--json]\n\n"
-                  "Every attempt of TASK as a timeline: steps indented under their parent,\n"
-                  "start time (UTC), duration, outcome, and the error where one failed.\n",
-                  stdout);
-            return DRUDGE_EXIT_OK;
-        } else {
-            return opt_error("audit show", c, argv);
-        }
-    }
+    int rc = parse_opts(argc, argv, ":a:h", opts, show_opt, &attempt);
+    if (rc >= 0)
+        return rc;
     if (optind != argc - 1)
         return drudge_cli_usage("audit show", "give exactly one TASK");
-    if ((rc = parse_task("audit show", argv[optind], &id)))
+    rc = task_arg("audit show", argv[optind], &id);
+    if (rc >= 0)
         return rc;
-    sqlite3 *db;
-    if ((rc = open_db(cli, "audit show", DRUDGE_DB_READONLY, &db)))
+    drudge_store *s = drudge_cli_store(cli, "audit show", DRUDGE_STORE_READONLY, &rc);
+    if (!s)
         return rc;
     drudge_err err = {0};
-    rc = drudge_audit_show(db, stdout, id, attempt, cli->json, &err)
-             ? drudge_cli_fail("audit show", &err)
-             : DRUDGE_EXIT_OK;
-    sqlite3_close(db);
-    return rc;
+    drudge_code code = drudge_audit_show(s, stdout, id, attempt, cli->json, &err);
+    return drudge_cli_done("audit show", s, code, &err);
+}
+
+/* ---- export ---- */
+
+typedef struct export_args {
+    drudge_export_opts eo;
+    const char *outfile;
+    int64_t now;
+} export_args;
+
+static int export_opt(int c, void *ud, char **argv)
+{
+    export_args *a = ud;
+    switch (c) {
+    case 'f':
+        if (!strcmp(optarg, "jsonl") || !strcmp(optarg, "json"))
+            a->eo.format = DRUDGE_EXPORT_JSONL;
+        else if (!strcmp(optarg, "csv"))
+            a->eo.format = DRUDGE_EXPORT_CSV;
+        else
+            return drudge_cli_usage("audit export", "--format is jsonl or csv (got '%s')", optarg);
+        return -1;
+    case 's':
+    case 'u':
+        if (drudge_parse_time(optarg, a->now, c == 's' ? &a->eo.since_us : &a->eo.until_us) != 0)
+            return drudge_cli_usage("audit export",
+                                    "--%s: cannot read '%s' as a time (2026-11-23, "
+                                    "2026-11-23T19:00, now, +1d)",
+                                    c == 's' ? "since" : "until", optarg);
+        return -1;
+    case 'S':
+        a->eo.script = optarg;
+        return -1;
+    case 't':
+        return task_arg("audit export", optarg, &a->eo.task_id);
+    case 'o':
+        a->outfile = optarg;
+        return -1;
+    case 'h':
+        fputs("usage: drudge audit export [--format jsonl|csv] [--since T] [--until T]\n"
+              "                           [--script NAME] [--task ID] [-o FILE]\n\n"
+              "One record per step in chain order: id, task_id, attempt, seq, parent,\n"
+              "kind, name, request, response, started_at (µs), duration_us, outcome,\n"
+              "error, hash, prev_hash, script, started (ISO 8601). --since/--until\n"
+              "select steps by start time. See logs/README.md to verify an export.\n",
+              stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("audit export");
+    }
+}
+
+/* -o FILE, or standard output; NULL (said why) if it cannot be written. Case
+ * data, even redacted: the file is private (0600) like the database. */
+static FILE *open_output(const char *path)
+{
+    if (!path)
+        return stdout;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "drudge audit export: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    return f;
 }
 
 static int cmd_export(drudge_cli *cli, int argc, char **argv)
@@ -156,81 +219,97 @@ static int cmd_export(drudge_cli *cli, int argc, char **argv)
         {"until", required_argument, 0, 'u'},  {"script", required_argument, 0, 'S'},
         {"task", required_argument, 0, 't'},   {"output", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    drudge_export_opts eo = {0};
-    const char *outfile = NULL;
-    int c, rc;
-    int64_t now = drudge_now_us();
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:s:u:S:t:o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (!strcmp(optarg, "jsonl") || !strcmp(optarg, "json"))
-                eo.format = DRUDGE_EXPORT_JSONL;
-            else if (!strcmp(optarg, "csv"))
-                eo.format = DRUDGE_EXPORT_CSV;
-            else
-                return drudge_cli_usage("audit export", "--format is jsonl or csv (got '%s')",
-                                        optarg);
-            break;
-        case 's':
-        case 'u':
-            if (drudge_parse_time(optarg, now, c == 's' ? &eo.since_us : &eo.until_us) != 0)
-                return drudge_cli_usage("audit export",
-                                        "--%s: cannot read '%s' as a time (2026-11-23, "
-                                        "2026-11-23T19:00, now, +1d)",
-                                        c == 's' ? "since" : "until", optarg);
-            break;
-        case 'S':
-            eo.script = optarg;
-            break;
-        case 't':
-            if ((rc = parse_task("audit export", optarg, &eo.task_id)))
-                return rc;
-            break;
-        case 'o':
-            outfile = optarg;
-            break;
-        case 'h':
-            fputs("usage: drudge audit export [--format jsonl|csv] [--since T] [--until T]\n"
-                  "                           [--script NAME] [--task ID] [-o FILE]\n\n"
-                  "One record per step in chain order: id, task_id, attempt, seq, parent,\n"
-                  "kind, name, request, response, started_at (µs), duration_us, outcome,\n"
-                  "error, hash, prev_hash, script, started (ISO 8601). --since/--until\n"
-                  "select steps by start time. See logs/README.md to verify an export.\n",
-                  stdout);
-            return DRUDGE_EXIT_OK;
-        default:
-            return opt_error("audit export", c, argv);
-        }
-    }
+    export_args a = {.now = drudge_now_us()};
+    int rc = parse_opts(argc, argv, ":f:s:u:S:t:o:h", opts, export_opt, &a);
+    if (rc >= 0)
+        return rc;
     if (optind != argc)
         return drudge_cli_usage("audit export", "unexpected argument '%s'", argv[optind]);
-    sqlite3 *db;
-    if ((rc = open_db(cli, "audit export", DRUDGE_DB_READONLY, &db)))
+    drudge_store *s = drudge_cli_store(cli, "audit export", DRUDGE_STORE_READONLY, &rc);
+    if (!s)
         return rc;
-    FILE *out = stdout;
-    drudge_err err = {0};
-    /* Case data, even redacted: the file is private (0600) like the database. */
-    int fd = outfile ? open(outfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-    if (outfile && (fd < 0 || !(out = fdopen(fd, "w")))) {
-        if (fd >= 0)
-            close(fd);
-        fprintf(stderr, "drudge audit export: cannot write %s: %s\n", outfile, strerror(errno));
-        sqlite3_close(db);
+    FILE *out = open_output(a.outfile);
+    if (!out) {
+        drudge_store_close(s);
         return DRUDGE_EXIT_ERROR;
     }
+    drudge_err err = {0};
     int64_t rows = 0;
-    rc = drudge_audit_export(db, out, &eo, &rows, &err) ? drudge_cli_fail("audit export", &err)
-                                                        : DRUDGE_EXIT_OK;
-    if (outfile && fclose(out) != 0 && rc == DRUDGE_EXIT_OK) {
-        fprintf(stderr, "drudge audit export: cannot write %s: %s\n", outfile, strerror(errno));
+    drudge_code code = drudge_audit_export(s, out, &a.eo, &rows, &err);
+    rc = drudge_cli_done("audit export", s, code, &err);
+    if (a.outfile && fclose(out) != 0 && rc == DRUDGE_EXIT_OK) {
+        fprintf(stderr, "drudge audit export: cannot write %s: %s\n", a.outfile, strerror(errno));
         rc = DRUDGE_EXIT_ERROR;
     }
-    if (outfile && rc == DRUDGE_EXIT_OK && !cli->quiet)
-        fprintf(stderr, "exported %lld steps to %s\n", (long long)rows, outfile);
-    sqlite3_close(db);
+    if (a.outfile && rc == DRUDGE_EXIT_OK && !cli->quiet)
+        fprintf(stderr, "exported %lld steps to %s\n", (long long)rows, a.outfile);
     return rc;
+}
+
+/* ---- verify ---- */
+
+static int verify_opt(int c, void *ud, char **argv)
+{
+    drudge_verify_opts *vo = ud;
+    switch (c) {
+    case 'p':
+        vo->pubkey_path = optarg;
+        return -1;
+    case 'n':
+        vo->skip_payloads = 1;
+        return -1;
+    case 'h':
+        fputs("usage: drudge audit verify [--pubkey FILE] [--no-payloads] [--json]\n\n"
+              "Recomputes every row's hash, checks every payload against its SHA-256\n"
+              "(pruned payloads are reported as pruned) and every checkpoint's\n"
+              "signature and signed head. With --pubkey the checkpoints must be signed\n"
+              "by that key, which also catches a chain rewritten as a whole.\n"
+              "exit: 0 intact, 6 tampered (the first row that does not match is named)\n",
+              stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("audit verify");
+    }
+}
+
+static void print_verify_json(const drudge_verify_report *rep)
+{
+    drudge_buf b = {0};
+    drudge_buf_printf(&b,
+                      "{\"ok\":%s,\"rows\":%lld,\"head\":\"%s\",\"payloads\":%lld,"
+                      "\"pruned\":%lld,\"checkpoints\":%lld,\"signed_rows\":%lld,"
+                      "\"problems\":[",
+                      rep->problems ? "false" : "true", (long long)rep->rows, rep->head,
+                      (long long)rep->payloads, (long long)rep->pruned, (long long)rep->checkpoints,
+                      (long long)rep->signed_rows);
+    /* One problem per line of the text. */
+    const char *line = rep->text ? rep->text : "";
+    const char *nl = strchr(line, '\n');
+    for (int first = 1; nl; first = 0) {
+        if (!first)
+            drudge_buf_puts(&b, ",");
+        drudge_buf_json_str(&b, line, (size_t)(nl - line));
+        line = nl + 1;
+        nl = strchr(line, '\n');
+    }
+    drudge_buf_puts(&b, "]}\n");
+    fputs(b.data, stdout);
+    drudge_buf_free(&b);
+}
+
+static void print_verify_text(const drudge_verify_report *rep, const char *pubkey)
+{
+    if (rep->problems) {
+        fprintf(stderr, "drudge audit verify: the audit trail does NOT verify (%d problem%s):\n%s",
+                rep->problems, rep->problems == 1 ? "" : "s", rep->text ? rep->text : "");
+        return;
+    }
+    printf("ok: %lld rows, head %.16s..., %lld payloads (%lld pruned), %lld checkpoint%s",
+           (long long)rep->rows, rep->rows ? rep->head : "(empty)", (long long)rep->payloads,
+           (long long)rep->pruned, (long long)rep->checkpoints, rep->checkpoints == 1 ? "" : "s");
+    if (pubkey)
+        printf(" signed by %s; rows 1-%lld pinned, %lld after the last checkpoint", pubkey,
+               (long long)rep->signed_rows, (long long)(rep->rows - rep->signed_rows));
+    printf("\n");
 }
 
 static int cmd_verify(drudge_cli *cli, int argc, char **argv)
@@ -240,79 +319,66 @@ static int cmd_verify(drudge_cli *cli, int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     drudge_verify_opts vo = {0};
-    int c, rc;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":p:nh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            vo.pubkey_path = optarg;
-            break;
-        case 'n':
-            vo.skip_payloads = 1;
-            break;
-        case 'h':
-            fputs("usage: drudge audit verify [--pubkey FILE] [--no-payloads] [--json]\n\n"
-                  "Recomputes every row's hash, checks every payload against its SHA-256\n"
-                  "(pruned payloads are reported as pruned) and every checkpoint's\n"
-                  "signature and signed head. With --pubkey the checkpoints must be signed\n"
-                  "by that key, which also catches a chain rewritten as a whole.\n"
-                  "exit: 0 intact, 6 tampered (the first row that does not match is named)\n",
-                  stdout);
-            return DRUDGE_EXIT_OK;
-        default:
-            return opt_error("audit verify", c, argv);
-        }
-    }
+    int rc = parse_opts(argc, argv, ":p:nh", opts, verify_opt, &vo);
+    if (rc >= 0)
+        return rc;
     if (optind != argc)
         return drudge_cli_usage("audit verify", "unexpected argument '%s'", argv[optind]);
-    sqlite3 *db;
-    if ((rc = open_db(cli, "audit verify", DRUDGE_DB_READONLY, &db)))
+    drudge_store *s = drudge_cli_store(cli, "audit verify", DRUDGE_STORE_READONLY, &rc);
+    if (!s)
         return rc;
     drudge_err err = {0};
     drudge_verify_report rep;
-    drudge_code code = drudge_audit_verify(db, &vo, &rep, &err);
-    sqlite3_close(db);
-    if (code && code != DRUDGE_ETAMPER)
-        return drudge_cli_fail("audit verify", &err);
-    if (cli->json) {
-        drudge_buf b = {0};
-        drudge_buf_printf(&b,
-                          "{\"ok\":%s,\"rows\":%lld,\"head\":\"%s\",\"payloads\":%lld,"
-                          "\"pruned\":%lld,\"checkpoints\":%lld,\"signed_rows\":%lld,"
-                          "\"problems\":[",
-                          rep.problems ? "false" : "true", (long long)rep.rows, rep.head,
-                          (long long)rep.payloads, (long long)rep.pruned,
-                          (long long)rep.checkpoints, (long long)rep.signed_rows);
-        int first = 1;
-        for (char *line = rep.text, *nl; line && *line; line = nl + 1) {
-            nl = strchr(line, '\n');
-            if (!nl)
-                break;
-            if (!first)
-                drudge_buf_puts(&b, ",");
-            drudge_buf_json_str(&b, line, (size_t)(nl - line));
-            first = 0;
-        }
-        drudge_buf_puts(&b, "]}\n");
-        fputs(b.data, stdout);
-        drudge_buf_free(&b);
-    } else if (rep.problems) {
-        fprintf(stderr, "drudge audit verify: the audit trail does NOT verify (%d problem%s):\n%s",
-                rep.problems, rep.problems == 1 ? "" : "s", rep.text ? rep.text : "");
-    } else {
-        printf("ok: %lld rows, head %.16s..., %lld payloads (%lld pruned), %lld checkpoint%s",
-               (long long)rep.rows, rep.rows ? rep.head : "(empty)", (long long)rep.payloads,
-               (long long)rep.pruned, (long long)rep.checkpoints, rep.checkpoints == 1 ? "" : "s");
-        if (vo.pubkey_path)
-            printf(" signed by %s; rows 1-%lld pinned, %lld after the last checkpoint",
-                   vo.pubkey_path, (long long)rep.signed_rows,
-                   (long long)(rep.rows - rep.signed_rows));
-        printf("\n");
-    }
+    drudge_code code = drudge_audit_verify(s, &vo, &rep, &err);
+    /* Tampering is the check's finding, not a failure to run it. */
+    rc = drudge_cli_done("audit verify", s, code == DRUDGE_ETAMPER ? DRUDGE_OK : code, &err);
+    if (rc)
+        return rc;
+    if (cli->json)
+        print_verify_json(&rep);
+    else
+        print_verify_text(&rep, vo.pubkey_path);
     rc = rep.problems ? DRUDGE_EXIT_INVALID : DRUDGE_EXIT_OK;
     drudge_verify_report_clear(&rep);
     return rc;
+}
+
+/* ---- checkpoint, keygen ---- */
+
+static int checkpoint_opt(int c, void *ud, char **argv)
+{
+    const char **key = ud;
+    switch (c) {
+    case 'k':
+        *key = optarg;
+        return -1;
+    case 'h':
+        fputs("usage: drudge audit checkpoint --key FILE [--json]\n\n"
+              "Signs the chain head (its hash, row id and row count, and the time) with\n"
+              "the Ed25519 private key in FILE (mode 0600; see drudge audit keygen) and\n"
+              "stores the checkpoint. The rows since the last checkpoint are re-hashed\n"
+              "first: a chain that does not verify is not signed. Keep the key off the\n"
+              "database host if you can; audit verify --pubkey needs only the public key.\n",
+              stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("audit checkpoint");
+    }
+}
+
+static void print_checkpoint(const drudge_cli *cli, const drudge_checkpoint *cp)
+{
+    if (cli->json)
+        printf("{\"checkpoint\":%lld,\"step_id\":%lld,\"row_count\":%lld,\"head\":\"%s\","
+               "\"created_at\":%lld,\"public_key\":\"%s\",\"unchanged\":%s}\n",
+               (long long)cp->id, (long long)cp->step_id, (long long)cp->row_count, cp->head_hash,
+               (long long)cp->created_at, cp->public_key, cp->unchanged ? "true" : "false");
+    else if (cp->unchanged)
+        printf("the chain head (row %lld) is already checkpointed; nothing written\n",
+               (long long)cp->step_id);
+    else if (!cli->quiet)
+        printf("checkpoint #%lld: row %lld, %lld rows, head %.16s..., key %.16s...\n",
+               (long long)cp->id, (long long)cp->step_id, (long long)cp->row_count, cp->head_hash,
+               cp->public_key);
 }
 
 static int cmd_checkpoint(drudge_cli *cli, int argc, char **argv)
@@ -320,52 +386,48 @@ static int cmd_checkpoint(drudge_cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         {"key", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *key = NULL;
-    int c, rc;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":k:h", opts, NULL)) != -1) {
-        if (c == 'k') {
-            key = optarg;
-        } else if (c == 'h') {
-            fputs("usage: drudge audit checkpoint --key FILE [--json]\n\n"
-                  "Signs the chain head (its hash, row id and row count, and the time) with\n"
-                  "the Ed25519 private key in FILE (mode 0600; see drudge audit keygen) and\n"
-                  "stores the checkpoint. The rows since the last checkpoint are re-hashed\n"
-                  "first: a chain that does not verify is not signed. Keep the key off the\n"
-                  "database host if you can; audit verify --pubkey needs only the public key.\n",
-                  stdout);
-            return DRUDGE_EXIT_OK;
-        } else {
-            return opt_error("audit checkpoint", c, argv);
-        }
-    }
+    int rc = parse_opts(argc, argv, ":k:h", opts, checkpoint_opt, &key);
+    if (rc >= 0)
+        return rc;
     if (!key)
         return drudge_cli_usage("audit checkpoint", "which key? give --key FILE");
     if (optind != argc)
         return drudge_cli_usage("audit checkpoint", "unexpected argument '%s'", argv[optind]);
-    sqlite3 *db;
-    if ((rc = open_db(cli, "audit checkpoint", DRUDGE_DB_NOCREATE, &db)))
+    drudge_store *s = drudge_cli_store(cli, "audit checkpoint", DRUDGE_STORE_NOCREATE, &rc);
+    if (!s)
         return rc;
     drudge_err err = {0};
     drudge_checkpoint cp;
-    if (drudge_audit_checkpoint_ex(db, key, &cp, &err)) {
-        sqlite3_close(db);
-        return drudge_cli_fail("audit checkpoint", &err);
+    drudge_code code = drudge_audit_checkpoint_ex(s, key, &cp, &err);
+    rc = drudge_cli_done("audit checkpoint", s, code, &err);
+    if (!rc)
+        print_checkpoint(cli, &cp);
+    return rc;
+}
+
+typedef struct keygen_args {
+    const char *pub, *key;
+} keygen_args;
+
+static int keygen_opt(int c, void *ud, char **argv)
+{
+    keygen_args *a = ud;
+    switch (c) {
+    case 'p':
+        a->pub = optarg;
+        return -1;
+    case 'k':
+        a->key = optarg;
+        return -1;
+    case 'h':
+        fputs("usage: drudge audit keygen KEYFILE|--key KEYFILE [--pub FILE]\n\n"
+              "Makes an Ed25519 key pair for signing checkpoints: the private key in\n"
+              "KEYFILE (PEM, mode 0600) and the public key in FILE (default KEYFILE.pub).\n"
+              "Existing files are never overwritten.\n",
+              stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("audit keygen");
     }
-    sqlite3_close(db);
-    if (cli->json)
-        printf("{\"checkpoint\":%lld,\"step_id\":%lld,\"row_count\":%lld,\"head\":\"%s\","
-               "\"created_at\":%lld,\"public_key\":\"%s\",\"unchanged\":%s}\n",
-               (long long)cp.id, (long long)cp.step_id, (long long)cp.row_count, cp.head_hash,
-               (long long)cp.created_at, cp.public_key, cp.unchanged ? "true" : "false");
-    else if (cp.unchanged)
-        printf("the chain head (row %lld) is already checkpointed; nothing written\n",
-               (long long)cp.step_id);
-    else if (!cli->quiet)
-        printf("checkpoint #%lld: row %lld, %lld rows, head %.16s..., key %.16s...\n",
-               (long long)cp.id, (long long)cp.step_id, (long long)cp.row_count, cp.head_hash,
-               cp.public_key);
-    return DRUDGE_EXIT_OK;
 }
 
 static int cmd_keygen(drudge_cli *cli, int argc, char **argv)
@@ -374,43 +436,63 @@ static int cmd_keygen(drudge_cli *cli, int argc, char **argv)
                                          {"key", required_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *pub = NULL, *key = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":p:k:h", opts, NULL)) != -1) {
-        if (c == 'p') {
-            pub = optarg;
-        } else if (c == 'k') {
-            key = optarg;
-        } else if (c == 'h') {
-            fputs("usage: drudge audit keygen KEYFILE|--key KEYFILE [--pub FILE]\n\n"
-                  "Makes an Ed25519 key pair for signing checkpoints: the private key in\n"
-                  "KEYFILE (PEM, mode 0600) and the public key in FILE (default KEYFILE.pub).\n"
-                  "Existing files are never overwritten.\n",
-                  stdout);
-            return DRUDGE_EXIT_OK;
-        } else {
-            return opt_error("audit keygen", c, argv);
-        }
-    }
-    if (optind != argc - (key ? 0 : 1))
+    keygen_args a = {0};
+    int rc = parse_opts(argc, argv, ":p:k:h", opts, keygen_opt, &a);
+    if (rc >= 0)
+        return rc;
+    if (optind != argc - (a.key ? 0 : 1))
         return drudge_cli_usage("audit keygen", "give exactly one KEYFILE");
-    if (!key)
-        key = argv[optind];
+    if (!a.key)
+        a.key = argv[optind];
     drudge_buf def = {0};
-    if (!pub) {
-        drudge_buf_printf(&def, "%s.pub", key);
-        pub = def.data;
+    if (!a.pub) {
+        drudge_buf_printf(&def, "%s.pub", a.key);
+        a.pub = def.data;
     }
     drudge_err err = {0};
-    int rc = DRUDGE_EXIT_OK;
-    if (drudge_audit_keygen(key, pub, &err))
+    rc = DRUDGE_EXIT_OK;
+    if (drudge_audit_keygen(a.key, a.pub, &err))
         rc = drudge_cli_fail("audit keygen", &err);
     else if (!cli->quiet)
-        printf("private key %s (keep it off the database host), public key %s\n", key, pub);
+        printf("private key %s (keep it off the database host), public key %s\n", a.key, a.pub);
     drudge_buf_free(&def);
     return rc;
+}
+
+/* ---- prune ---- */
+
+typedef struct prune_args {
+    int64_t age; /* -1 until given */
+    int dry;
+} prune_args;
+
+static int prune_opt(int c, void *ud, char **argv)
+{
+    prune_args *a = ud;
+    switch (c) {
+    case 'o':
+        a->age = parse_age(optarg);
+        if (a->age < 0)
+            return drudge_cli_usage("audit prune",
+                                    "--payloads-older-than takes an age such as 90d, 12w or 36h "
+                                    "(got '%s')",
+                                    optarg);
+        return -1;
+    case 'n':
+        a->dry = 1;
+        return -1;
+    case 'h':
+        fputs("usage: drudge audit prune --payloads-older-than AGE [--dry-run]\n\n"
+              "Drops the bytes of payloads (bodies, screenshots) last used more than AGE\n"
+              "ago (s, m, h, d, w: 90d). The payload rows stay with data NULL and\n"
+              "pruned_at set, so the chain still verifies and verify reports them as\n"
+              "pruned. Step rows are never pruned. The database reuses the space; an\n"
+              "SQLite file keeps its size until it is compacted (VACUUM, with no worker\n"
+              "running: see logs/README.md).\n",
+              stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("audit prune");
+    }
 }
 
 static int cmd_prune(drudge_cli *cli, int argc, char **argv)
@@ -419,54 +501,28 @@ static int cmd_prune(drudge_cli *cli, int argc, char **argv)
                                          {"dry-run", no_argument, 0, 'n'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    int64_t age = -1;
-    int dry = 0, c, rc;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:nh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if ((age = parse_age(optarg)) < 0)
-                return drudge_cli_usage("audit prune",
-                                        "--payloads-older-than takes an age such as 90d, 12w or "
-                                        "36h (got '%s')",
-                                        optarg);
-            break;
-        case 'n':
-            dry = 1;
-            break;
-        case 'h':
-            fputs("usage: drudge audit prune --payloads-older-than AGE [--dry-run]\n\n"
-                  "Drops the bytes of payloads (bodies, screenshots) last used more than AGE\n"
-                  "ago (s, m, h, d, w: 90d). The payload rows stay with data NULL and\n"
-                  "pruned_at set, so the chain still verifies and verify reports them as\n"
-                  "pruned. Step rows are never pruned. Space is reused by SQLite; run\n"
-                  "sqlite3 DB 'VACUUM' to shrink the file.\n",
-                  stdout);
-            return DRUDGE_EXIT_OK;
-        default:
-            return opt_error("audit prune", c, argv);
-        }
-    }
-    if (age < 0)
+    prune_args a = {.age = -1};
+    int rc = parse_opts(argc, argv, ":o:nh", opts, prune_opt, &a);
+    if (rc >= 0)
+        return rc;
+    if (a.age < 0)
         return drudge_cli_usage("audit prune", "give --payloads-older-than AGE (e.g. 90d)");
     if (optind != argc)
         return drudge_cli_usage("audit prune", "unexpected argument '%s'", argv[optind]);
-    sqlite3 *db;
-    if ((rc = open_db(cli, "audit prune", DRUDGE_DB_NOCREATE, &db)))
+    drudge_store *s = drudge_cli_store(cli, "audit prune", DRUDGE_STORE_NOCREATE, &rc);
+    if (!s)
         return rc;
     drudge_err err = {0};
-    int64_t n, bytes;
-    if (drudge_audit_prune(db, drudge_now_us() - age, dry, &n, &bytes, &err)) {
-        sqlite3_close(db);
-        return drudge_cli_fail("audit prune", &err);
-    }
-    sqlite3_close(db);
+    int64_t n = 0, bytes = 0;
+    drudge_code code = drudge_audit_prune(s, drudge_now_us() - a.age, a.dry, &n, &bytes, &err);
+    rc = drudge_cli_done("audit prune", s, code, &err);
+    if (rc)
+        return rc;
     if (cli->json)
         printf("{\"pruned\":%lld,\"bytes\":%lld,\"dry_run\":%s}\n", (long long)n, (long long)bytes,
-               dry ? "true" : "false");
+               a.dry ? "true" : "false");
     else if (!cli->quiet)
-        printf("%s %lld payload%s (%.1f MB)\n", dry ? "would prune" : "pruned", (long long)n,
+        printf("%s %lld payload%s (%.1f MB)\n", a.dry ? "would prune" : "pruned", (long long)n,
                n == 1 ? "" : "s", (double)bytes / 1e6);
     return DRUDGE_EXIT_OK;
 }
@@ -495,6 +551,53 @@ int drudge_cmd_audit(drudge_cli *cli, int argc, char **argv)
                             argv[1]);
 }
 
+/* ---- replay ---- */
+
+static int replay_opt(int c, void *ud, char **argv)
+{
+    drudge_replay_opts *ro = ud;
+    switch (c) {
+    case 'a':
+        return attempt_arg("replay", optarg, &ro->attempt);
+    case 's':
+        ro->script_path = optarg;
+        return -1;
+    case 'h':
+        fputs(replay_help, stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("replay");
+    }
+}
+
+static void print_replay(const drudge_cli *cli, int64_t task, const drudge_replay_result *res)
+{
+    if (cli->json) {
+        drudge_buf b = {0};
+        drudge_buf_printf(&b,
+                          "{\"task\":%lld,\"attempt\":%d,\"steps\":%zu,\"recorded\":%zu,"
+                          "\"outcome\":\"%s\",\"pruned_payloads\":%d,\"identical\":%s,"
+                          "\"divergence\":",
+                          (long long)task, res->attempt, res->steps, res->recorded,
+                          res->outcome ? res->outcome : "", res->pruned,
+                          res->divergence ? "false" : "true");
+        drudge_cli_json_str(&b, res->divergence);
+        drudge_buf_puts(&b, "}\n");
+        fputs(b.data, stdout);
+        drudge_buf_free(&b);
+    } else if (res->divergence) {
+        printf("task #%lld attempt %d: DIVERGED at %s\n", (long long)task, res->attempt,
+               res->divergence);
+    } else {
+        printf("task #%lld attempt %d: replayed %zu steps, identical outcome (%s)\n",
+               (long long)task, res->attempt, res->steps, res->outcome);
+    }
+    if (res->pruned && !cli->json)
+        fprintf(stderr,
+                "note: %d payload%s of this attempt %s pruned; steps that need them cannot be "
+                "replayed\n",
+                res->pruned, res->pruned == 1 ? "" : "s", res->pruned == 1 ? "was" : "were");
+}
+
 int drudge_cmd_replay(drudge_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"attempt", required_argument, 0, 'a'},
@@ -502,28 +605,13 @@ int drudge_cmd_replay(drudge_cli *cli, int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     drudge_replay_opts ro = {.echo_logs = !cli->quiet};
-    int c, rc;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":a:s:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            if ((rc = parse_int("replay", "--attempt", optarg, &ro.attempt)))
-                return rc;
-            break;
-        case 's':
-            ro.script_path = optarg;
-            break;
-        case 'h':
-            fputs(replay_help, stdout);
-            return DRUDGE_EXIT_OK;
-        default:
-            return opt_error("replay", c, argv);
-        }
-    }
+    int rc = parse_opts(argc, argv, ":a:s:h", opts, replay_opt, &ro);
+    if (rc >= 0)
+        return rc;
     if (optind != argc - 1)
         return drudge_cli_usage("replay", "give exactly one TASK");
-    if ((rc = parse_task("replay", argv[optind], &ro.task_id)))
+    rc = task_arg("replay", argv[optind], &ro.task_id);
+    if (rc >= 0)
         return rc;
     drudge_store *st = drudge_cli_store(cli, "replay", DRUDGE_STORE_READONLY, &rc);
     if (!st)
@@ -533,38 +621,12 @@ int drudge_cmd_replay(drudge_cli *cli, int argc, char **argv)
     drudge_err err = {0};
     drudge_replay_result res;
     drudge_code code = drudge_replay(st, &ro, &res, &err);
-    drudge_store_close(st);
     free(files);
-    if (code && code != DRUDGE_EDIVERGE)
-        return drudge_cli_fail("replay", &err);
-    if (cli->json) {
-        drudge_buf b = {0};
-        drudge_buf_printf(&b,
-                          "{\"task\":%lld,\"attempt\":%d,\"steps\":%zu,\"recorded\":%zu,"
-                          "\"outcome\":\"%s\",\"pruned_payloads\":%d,\"identical\":%s,"
-                          "\"divergence\":",
-                          (long long)ro.task_id, res.attempt, res.steps, res.recorded,
-                          res.outcome ? res.outcome : "", res.pruned,
-                          res.divergence ? "false" : "true");
-        if (res.divergence)
-            drudge_buf_json_str(&b, res.divergence, strlen(res.divergence));
-        else
-            drudge_buf_puts(&b, "null");
-        drudge_buf_puts(&b, "}\n");
-        fputs(b.data, stdout);
-        drudge_buf_free(&b);
-    } else if (res.divergence) {
-        printf("task #%lld attempt %d: DIVERGED at %s\n", (long long)ro.task_id, res.attempt,
-               res.divergence);
-    } else {
-        printf("task #%lld attempt %d: replayed %zu steps, identical outcome (%s)\n",
-               (long long)ro.task_id, res.attempt, res.steps, res.outcome);
-    }
-    if (res.pruned && !cli->json)
-        fprintf(stderr,
-                "note: %d payload%s of this attempt %s pruned; steps that need them cannot be "
-                "replayed\n",
-                res.pruned, res.pruned == 1 ? "" : "s", res.pruned == 1 ? "was" : "were");
+    /* A divergence is the replay's finding, not a failure to run it. */
+    rc = drudge_cli_done("replay", st, code == DRUDGE_EDIVERGE ? DRUDGE_OK : code, &err);
+    if (rc)
+        return rc;
+    print_replay(cli, ro.task_id, &res);
     rc = res.divergence ? DRUDGE_EXIT_INVALID : DRUDGE_EXIT_OK;
     drudge_replay_result_clear(&res);
     return rc;

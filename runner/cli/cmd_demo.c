@@ -30,7 +30,6 @@
 #include <unistd.h>
 #include "connectors/serve/demo.h"
 #include "runner/cli/cli.h"
-#include "runner/store/sqlite/sqliteint.h" /* TRANSITION: drudge_store_sqlite3 for the report */
 #include "logs/report/report.h"
 #include "drudge/util.h"
 
@@ -532,8 +531,7 @@ static int report(demo *d, drudge_store *st)
     drudge_report *r = NULL;
     drudge_err err = {0};
     drudge_buf b = {0};
-    /* TRANSITION: the report takes the store once it is moved onto it. */
-    if (drudge_report_compute(drudge_store_sqlite3(st), &o, &r, &err) != DRUDGE_OK)
+    if (drudge_report_compute(st, &o, &r, &err) != DRUDGE_OK)
         return say_err("report: %s", err.msg);
     putchar('\n');
     drudge_report_table(r, &b);

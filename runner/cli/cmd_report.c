@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runner/cli/cli.h"
-#include "runner/store/db.h"
 #include "logs/report/report.h"
 #include "drudge/util.h"
 
@@ -85,94 +84,128 @@ static int write_output(const char *path, const drudge_buf *b)
     return DRUDGE_EXIT_OK;
 }
 
-int drudge_cmd_report(drudge_cli *cli, int argc, char **argv)
+typedef struct report_args {
+    drudge_report_opts ro;
+    const char *format, *output;
+} report_args;
+
+/* Parses one option into a; returns an exit code, or -1 to go on. */
+static int report_opt(int c, report_args *a, char **argv)
+{
+    switch (c) {
+    case 's':
+    case 'u':
+        if (parse_bound(optarg, c == 'u', a->ro.now, c == 's' ? &a->ro.since : &a->ro.until) != 0)
+            return drudge_cli_usage("report",
+                                    "--%s: '%s' is not a date (2026-11-01, "
+                                    "2026-11-01T08:00Z, now, -7d)",
+                                    c == 's' ? "since" : "until", optarg);
+        return -1;
+    case 'b':
+        if (drudge_report_parse_by(optarg, &a->ro.by) != 0)
+            return drudge_cli_usage("report", "--by: '%s' is not one of day, week, month, script",
+                                    optarg);
+        return -1;
+    case 'S':
+        a->ro.script = optarg;
+        return -1;
+    case 'f':
+        a->format = optarg;
+        return -1;
+    case 'o':
+        a->output = optarg;
+        return -1;
+    case 'h':
+        fputs(report_help, stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("report");
+    }
+}
+
+/* Parses the command line into a; returns an exit code, or -1 to go on. */
+static int report_args_parse(int argc, char **argv, report_args *a)
 {
     static const struct option opts[] = {
         {"since", required_argument, 0, 's'},  {"until", required_argument, 0, 'u'},
         {"by", required_argument, 0, 'b'},     {"script", required_argument, 0, 'S'},
         {"format", required_argument, 0, 'f'}, {"output", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    drudge_report_opts ro = {.since = INT64_MIN, .until = INT64_MAX};
-    const char *format = cli->json ? "json" : "table", *output = NULL;
-    int64_t now = drudge_now_us();
-    int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-        case 'u':
-            if (parse_bound(optarg, c == 'u', now, c == 's' ? &ro.since : &ro.until) != 0)
-                return drudge_cli_usage("report",
-                                        "--%s: '%s' is not a date (2026-11-01, "
-                                        "2026-11-01T08:00Z, now, -7d)",
-                                        c == 's' ? "since" : "until", optarg);
-            break;
-        case 'b':
-            if (drudge_report_parse_by(optarg, &ro.by) != 0)
-                return drudge_cli_usage(
-                    "report", "--by: '%s' is not one of day, week, month, script", optarg);
-            break;
-        case 'S':
-            ro.script = optarg;
-            break;
-        case 'f':
-            format = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'h':
-            fputs(report_help, stdout);
-            return DRUDGE_EXIT_OK;
-        case ':':
-            return drudge_cli_usage("report", "%s needs a value", argv[optind - 1]);
-        default:
-            return drudge_cli_usage("report", "unknown option '%s'", argv[optind - 1]);
-        }
+    for (int c = getopt_long(argc, argv, ":o:h", opts, NULL); c != -1;
+         c = getopt_long(argc, argv, ":o:h", opts, NULL)) {
+        int rc = report_opt(c, a, argv);
+        if (rc >= 0)
+            return rc;
     }
     if (optind < argc)
         return drudge_cli_usage("report", "unexpected argument '%s'", argv[optind]);
-    void (*render)(const drudge_report *, drudge_buf *);
-    if (!strcmp(format, "table"))
-        render = drudge_report_table;
-    else if (!strcmp(format, "csv"))
-        render = drudge_report_csv;
-    else if (!strcmp(format, "json"))
-        render = drudge_report_json;
-    else if (!strcmp(format, "html"))
-        render = drudge_report_html;
-    else
-        return drudge_cli_usage("report", "--format: '%s' is not one of table, csv, json, html",
-                                format);
-    if (ro.since != INT64_MIN && ro.until != INT64_MAX && ro.since >= ro.until)
-        return drudge_cli_usage("report", "--since must be before --until");
+    return -1;
+}
 
+typedef void (*render_fn)(const drudge_report *, drudge_buf *);
+
+/* The rendering for --format, or NULL. */
+static render_fn renderer(const char *format)
+{
+    static const struct {
+        const char *name;
+        render_fn fn;
+    } formats[] = {{"table", drudge_report_table},
+                   {"csv", drudge_report_csv},
+                   {"json", drudge_report_json},
+                   {"html", drudge_report_html}};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (!strcmp(format, formats[i].name))
+            return formats[i].fn;
+    return NULL;
+}
+
+/* Opens the database: read-write opens migrate an older schema, but a
+ * database we may only read is still worth a report. On failure prints why
+ * (the read-write open's error) and returns NULL with *exit set. */
+static drudge_store *open_store(const drudge_cli *cli, int *exit)
+{
+    drudge_err err = {0}, ro_err = {0};
+    drudge_store *s = NULL;
+    *exit = DRUDGE_EXIT_OK;
+    if (drudge_store_open(cli->db_path, DRUDGE_STORE_NOCREATE, &s, &err) == DRUDGE_OK)
+        return s;
+    if (err.code == DRUDGE_EIO &&
+        drudge_store_open(cli->db_path, DRUDGE_STORE_READONLY, &s, &ro_err) == DRUDGE_OK)
+        return s;
+    *exit = drudge_cli_fail("report", &err);
+    return NULL;
+}
+
+int drudge_cmd_report(drudge_cli *cli, int argc, char **argv)
+{
+    report_args a = {.ro = {.since = INT64_MIN, .until = INT64_MAX, .now = drudge_now_us()},
+                     .format = cli->json ? "json" : "table"};
+    int rc = report_args_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    render_fn render = renderer(a.format);
+    if (!render)
+        return drudge_cli_usage("report", "--format: '%s' is not one of table, csv, json, html",
+                                a.format);
+    if (a.ro.since != INT64_MIN && a.ro.until != INT64_MAX && a.ro.since >= a.ro.until)
+        return drudge_cli_usage("report", "--since must be before --until");
+    drudge_store *s = open_store(cli, &rc);
+    if (!s)
+        return rc;
     drudge_err err = {0};
-    sqlite3 *db = NULL;
     drudge_report *r = NULL;
+    drudge_code code = drudge_report_compute(s, &a.ro, &r, &err);
+    rc = drudge_cli_done("report", s, code, &err);
+    if (rc)
+        return rc;
     drudge_buf b = {0};
-    int rc;
-    /* Read-write opens migrate an older schema; a database we may only
-     * read is still worth a report. */
-    if (drudge_db_open(cli->db_path, DRUDGE_DB_NOCREATE, &db, &err) != DRUDGE_OK) {
-        drudge_err err2 = {0};
-        if (err.code != DRUDGE_EIO ||
-            drudge_db_open(cli->db_path, DRUDGE_DB_READONLY, &db, &err2) != DRUDGE_OK)
-            return drudge_cli_fail("report", &err);
-    }
-    ro.now = now;
-    if (drudge_report_compute(db, &ro, &r, &err) != DRUDGE_OK) {
-        rc = drudge_cli_fail("report", &err);
-        goto cleanup;
-    }
     render(r, &b);
-    rc = write_output(output, &b);
-    if (rc == DRUDGE_EXIT_OK && output && !cli->quiet)
-        fprintf(stderr, "drudge report: wrote %s\n", output);
-cleanup:
+    rc = write_output(a.output, &b);
+    if (rc == DRUDGE_EXIT_OK && a.output && !cli->quiet)
+        fprintf(stderr, "drudge report: wrote %s\n", a.output);
     drudge_buf_free(&b);
     drudge_report_free(r);
-    sqlite3_close(db);
     return rc;
 }

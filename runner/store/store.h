@@ -439,7 +439,9 @@ typedef struct drudge_finished_row {
     const char *script, *state; /* valid during the callback */
     double manual_minutes, exception_minutes;
 } drudge_finished_row;
-/* Every finished task (of script, or all), in no promised order. */
+/* Every finished task (of script, or all), in no promised order. In these
+ * three scans fn returns 0 to go on, non-zero to stop (the scan then
+ * returns DRUDGE_OK). */
 drudge_code drudge_store_finished(drudge_store *s, const char *script,
                                   int (*fn)(void *ud, const drudge_finished_row *t), void *ud,
                                   drudge_err *err);

@@ -11,7 +11,6 @@
 #include "drudge/util.h"
 #include "runner/work/schedule.h"
 #include "runner/work/workint.h"
-#include "runner/store/sqlite/sqliteint.h" /* TRANSITION */
 
 #define IDLE_POLL_US 250000  /* how often to look for new work when there was none */
 #define TICK_US      1000000 /* scheduler tick, reaper, cancel requests */
@@ -417,8 +416,7 @@ static void periodic(writer *wr, clocks *k, int64_t now)
     if (now >= k->next_checkpoint) {
         drudge_err cerr = {0};
         k->next_checkpoint = now + wr->opts->checkpoint_every_us;
-        if (drudge_audit_checkpoint(drudge_store_sqlite3(wr->s), wr->opts->checkpoint_key, &cerr) !=
-            DRUDGE_OK)
+        if (drudge_audit_checkpoint(wr->s, wr->opts->checkpoint_key, &cerr) != DRUDGE_OK)
             fprintf(stderr, "drudge work: checkpoint: %s\n", cerr.msg);
     }
     if (now >= k->next_tick) {
@@ -511,6 +509,6 @@ drudge_code writer_finish(writer *wr, drudge_err *err)
     drudge_code rc = drudge_queue_drop_lease(wr->q, err);
     /* A drained worker signs the head it leaves behind. */
     if (!rc && wr->opts->checkpoint_key)
-        rc = drudge_audit_checkpoint(drudge_store_sqlite3(wr->s), wr->opts->checkpoint_key, err);
+        rc = drudge_audit_checkpoint(wr->s, wr->opts->checkpoint_key, err);
     return rc;
 }

@@ -17,8 +17,8 @@ for batch in 1 50 500; do
   "$FILL" fill.db "$n" 10 --batch "$batch"
 done
 rm -f fill.db*
-printf 'batch 500, synchronous=OFF (no fsync):   '
-"$FILL" fill.db 20000 10 --batch 500 --sync off
+printf 'batch 500, synchronous=NORMAL (no fsync per commit): '
+"$FILL" fill.db 20000 10 --batch 500 --sync normal
 
 echo "-- overhead on a task run in a Lua host (batch 50)"
 cat > noop.lua <<'EOF'

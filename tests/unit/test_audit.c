@@ -11,15 +11,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sqlite3.h>
 #include "logs/audit/audit.h"
-#include "runner/store/db.h"
-#include "runner/store/sqlite/sqliteint.h"
 #include "drudge/util.h"
+
+#define ZEROS64 "0000000000000000000000000000000000000000000000000000000000000000"
 
 typedef struct fixture {
     char dir[64], db_path[128];
     drudge_store *s;
-    sqlite3 *db; /* the store's connection */
+    sqlite3 *db; /* a connection of the test's own, to look at rows and tamper with them */
 } fixture;
 
 static int setup(void **state)
@@ -32,7 +33,8 @@ static int setup(void **state)
     drudge_err err = {0};
     if (drudge_store_open(f->db_path, 0, &f->s, &err))
         return -1;
-    f->db = drudge_store_sqlite3(f->s);
+    if (sqlite3_open(f->db_path, &f->db) != SQLITE_OK)
+        return -1;
     *state = f;
     return 0;
 }
@@ -40,6 +42,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    sqlite3_close(f->db);
     drudge_store_close(f->s);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
@@ -72,11 +75,11 @@ static void append(drudge_store *s, drudge_rec *r)
     assert_int_equal(drudge_store_commit(s, &err), DRUDGE_OK);
 }
 
-static int verify(sqlite3 *db, const char *pubkey, drudge_verify_report *rep)
+static int verify(drudge_store *s, const char *pubkey, drudge_verify_report *rep)
 {
     drudge_err err = {0};
     drudge_verify_opts o = {.pubkey_path = pubkey};
-    drudge_code rc = drudge_audit_verify(db, &o, rep, &err);
+    drudge_code rc = drudge_audit_verify(s, &o, rep, &err);
     assert_true(rc == DRUDGE_OK || rc == DRUDGE_ETAMPER);
     return rep->problems;
 }
@@ -174,7 +177,7 @@ static void test_writer_carries_head(void **state)
     assert_int_equal(drudge_audit_writer_append(w, r[4], &err), DRUDGE_OK);
     assert_int_equal(drudge_store_commit(f->s, &err), DRUDGE_OK);
     drudge_audit_writer_free(w);
-    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(verify(f->s, NULL, &rep), 0);
     assert_int_equal(rep.rows, 15);
     drudge_verify_report_clear(&rep);
     for (int i = 0; i < 5; i++)
@@ -240,7 +243,7 @@ static void test_take_closed(void **state)
     assert_int_equal(count_of(f->db, "SELECT (SELECT id FROM steps WHERE seq = 1) > "
                                      "(SELECT id FROM steps WHERE seq = 2)"),
                      1);
-    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(verify(f->s, NULL, &rep), 0);
     assert_int_equal(rep.rows, 4);
     drudge_verify_report_clear(&rep);
     drudge_rec_free(part);
@@ -253,7 +256,7 @@ static void test_append_verify_and_rollback(void **state)
     drudge_err err = {0};
     drudge_rec *r1 = drudge_rec_new(), *r2 = drudge_rec_new();
     drudge_verify_report rep;
-    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(verify(f->s, NULL, &rep), 0);
     assert_int_equal(rep.rows, 0);
     drudge_verify_report_clear(&rep);
 
@@ -274,20 +277,19 @@ static void test_append_verify_and_rollback(void **state)
     assert_int_equal(drudge_store_commit(f->s, &err), DRUDGE_OK);
     drudge_audit_writer_free(w);
 
-    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(verify(f->s, NULL, &rep), 0);
     assert_int_equal(rep.rows, 6);
     assert_int_equal(rep.payloads, 2);
     drudge_verify_report_clear(&rep);
 
     /* Tampering (triggers dropped, as an attacker with the file could). */
-    assert_int_equal(
-        drudge_db_exec(f->db,
-                       "DROP TRIGGER steps_no_update; DROP TRIGGER payloads_prune_only;"
-                       "UPDATE steps SET duration_us = duration_us + 13 WHERE id = 5;"
-                       "UPDATE payloads SET data = x'00' WHERE rowid = 1",
-                       &err),
-        DRUDGE_OK);
-    assert_int_equal(verify(f->db, NULL, &rep), 2);
+    assert_int_equal(sqlite3_exec(f->db,
+                                  "DROP TRIGGER steps_no_update; DROP TRIGGER payloads_prune_only;"
+                                  "UPDATE steps SET duration_us = duration_us + 13 WHERE id = 5;"
+                                  "UPDATE payloads SET data = x'00' WHERE rowid = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(verify(f->s, NULL, &rep), 2);
     assert_non_null(strstr(rep.text, "row 5 (task 2, attempt 1, seq 2, step"));
     assert_non_null(
         strstr(rep.text, "(referenced by row 3 (task 1, attempt 1, seq 3)): its bytes"));
@@ -316,15 +318,15 @@ static void test_checkpoints(void **state)
     record(r, 1, "body");
     append(f->s, r);
     drudge_checkpoint cp;
-    assert_int_equal(drudge_audit_checkpoint_ex(f->db, key, &cp, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_checkpoint_ex(f->s, key, &cp, &err), DRUDGE_OK);
     assert_int_equal(cp.step_id, 3);
     assert_int_equal(cp.row_count, 3);
     assert_false(cp.unchanged);
-    assert_int_equal(drudge_audit_checkpoint_ex(f->db, key, &cp, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_checkpoint_ex(f->s, key, &cp, &err), DRUDGE_OK);
     assert_true(cp.unchanged);
     record(r, 2, "body 2");
     append(f->s, r);
-    assert_int_equal(drudge_audit_checkpoint(f->db, key, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_checkpoint(f->s, key, &err), DRUDGE_OK);
 
     /* The signed message, byte for byte as documented. */
     drudge_buf m = {0};
@@ -333,17 +335,62 @@ static void test_checkpoints(void **state)
     drudge_buf_free(&m);
 
     drudge_verify_report rep;
-    assert_int_equal(verify(f->db, pub, &rep), 0);
+    assert_int_equal(verify(f->s, pub, &rep), 0);
     assert_int_equal(rep.checkpoints, 2);
     assert_int_equal(rep.signed_rows, 6);
     drudge_verify_report_clear(&rep);
-    assert_int_equal(verify(f->db, otherpub, &rep), 2); /* both, the first named */
+    assert_int_equal(verify(f->s, otherpub, &rep), 2); /* both, the first named */
     assert_non_null(strstr(rep.text, "signed by another key"));
     drudge_verify_report_clear(&rep);
     /* A bad public key file is an error of the check, not tampering. */
     drudge_verify_opts o = {.pubkey_path = key};
-    assert_int_equal(drudge_audit_verify(f->db, &o, &rep, &err), DRUDGE_EINPUT);
+    assert_int_equal(drudge_audit_verify(f->s, &o, &rep, &err), DRUDGE_EINPUT);
     assert_non_null(strstr(err.msg, "not a PEM Ed25519 public key"));
+    drudge_rec_free(r);
+}
+
+/* Checkpointing re-hashes the rows since the last checkpoint (one chain
+ * walker with verify) and refuses to sign a tail that does not follow from
+ * it, naming the row: edited, missing, or the signed row itself changed or
+ * gone. */
+static void test_checkpoint_refuses_tampered_tail(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    char key[160], pub[160];
+    snprintf(key, sizeof key, "%s/k", f->dir);
+    snprintf(pub, sizeof pub, "%s/k.pub", f->dir);
+    assert_int_equal(drudge_audit_keygen(key, pub, &err), DRUDGE_OK);
+    drudge_rec *r = drudge_rec_new();
+    record(r, 1, "body");
+    append(f->s, r);
+    assert_int_equal(drudge_audit_checkpoint(f->s, key, &err), DRUDGE_OK);
+    record(r, 2, "body 2");
+    append(f->s, r); /* rows 4 to 6 */
+    static const struct {
+        const char *sql, *says;
+    } tamper[] = {
+        {"UPDATE steps SET outcome = 'error' WHERE id = 5",
+         "refusing to checkpoint: row 5 does not match its hash"},
+        {"DELETE FROM steps WHERE id = 5", "refusing to checkpoint: rows 5 to 5 are missing"},
+        {"UPDATE steps SET hash = '" ZEROS64 "' WHERE id = 3",
+         "refusing to checkpoint: row 3 no longer has the hash the last checkpoint signed"},
+        {"DELETE FROM steps WHERE id = 3",
+         "refusing to checkpoint: row 3, signed by the last checkpoint, is gone"},
+    };
+    assert_int_equal(sqlite3_exec(f->db,
+                                  "DROP TRIGGER steps_no_update; DROP TRIGGER steps_no_delete",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (size_t i = 0; i < sizeof tamper / sizeof tamper[0]; i++) {
+        assert_int_equal(sqlite3_exec(f->db, tamper[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        drudge_checkpoint cp;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(drudge_audit_checkpoint_ex(f->s, key, &cp, &err), DRUDGE_ETAMPER);
+        assert_non_null(strstr(err.msg, tamper[i].says));
+        assert_int_equal(cp.id, 0);
+    }
+    assert_int_equal(count_of(f->db, "SELECT count(*) FROM checkpoints"), 1);
     drudge_rec_free(r);
 }
 
@@ -355,17 +402,15 @@ static void test_prune_export_show(void **state)
     record(r, 1, "old body");
     append(f->s, r);
     int64_t n, bytes;
-    assert_int_equal(drudge_audit_prune(f->db, drudge_now_us() - 3600000000LL, 0, &n, &bytes, &err),
+    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() - 3600000000LL, 0, &n, &bytes, &err),
                      DRUDGE_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(drudge_audit_prune(f->db, drudge_now_us() + 1, 1, &n, &bytes, &err),
-                     DRUDGE_OK);
+    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 1, &n, &bytes, &err), DRUDGE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(bytes, 8);
-    assert_int_equal(drudge_audit_prune(f->db, drudge_now_us() + 1, 0, &n, &bytes, &err),
-                     DRUDGE_OK);
+    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 0, &n, &bytes, &err), DRUDGE_OK);
     drudge_verify_report rep;
-    assert_int_equal(verify(f->db, NULL, &rep), 0);
+    assert_int_equal(verify(f->s, NULL, &rep), 0);
     assert_int_equal(rep.pruned, 1);
     drudge_verify_report_clear(&rep);
 
@@ -374,7 +419,7 @@ static void test_prune_export_show(void **state)
     FILE *out = open_memstream(&text, &len);
     drudge_export_opts eo = {.format = DRUDGE_EXPORT_JSONL};
     int64_t rows;
-    assert_int_equal(drudge_audit_export(f->db, out, &eo, &rows, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_export(f->s, out, &eo, &rows, &err), DRUDGE_OK);
     fclose(out);
     assert_int_equal(rows, 3);
     assert_non_null(strstr(text, "\"prev_hash\":\"0000000000000000000000000000000000000000000000"
@@ -383,14 +428,19 @@ static void test_prune_export_show(void **state)
     free(text);
 
     out = open_memstream(&text, &len);
-    assert_int_equal(drudge_audit_show(f->db, out, 1, 0, 0, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_show(f->s, out, 1, 0, 0, &err), DRUDGE_OK);
     fclose(out);
     assert_non_null(strstr(text, "task #1  (not in the tasks table)"));
     assert_non_null(strstr(text, "    [3] "));
     assert_non_null(strstr(text, "http GET http://x/  ok  status 200"));
     free(text);
     out = open_memstream(&text, &len);
-    assert_int_equal(drudge_audit_show(f->db, out, 9, 0, 1, &err), DRUDGE_ENOTFOUND);
+    assert_int_equal(drudge_audit_show(f->s, out, 1, 2, 0, &err), DRUDGE_ENOTFOUND);
+    fclose(out);
+    assert_non_null(strstr(err.msg, "no task #1 in ")); /* no row, and no steps of attempt 2 */
+    free(text);
+    out = open_memstream(&text, &len);
+    assert_int_equal(drudge_audit_show(f->s, out, 9, 0, 1, &err), DRUDGE_ENOTFOUND);
     fclose(out);
     free(text);
     drudge_rec_free(r);
@@ -405,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_carries_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_refuses_tampered_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_export_show, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

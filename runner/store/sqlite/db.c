@@ -257,11 +257,6 @@ const char *drudge_store_engines(void)
     return v;
 }
 
-sqlite3 *drudge_store_sqlite3(drudge_store *s)
-{
-    return s && s->m == &sqlite_methods ? sq(s)->db : NULL;
-}
-
 /* ---- opening ---- */
 
 /* Creates the file 0600 before SQLite sees it: SQLite would create it with

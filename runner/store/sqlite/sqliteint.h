@@ -73,11 +73,6 @@ drudge_code sq_register_functions(sq_store *q, drudge_err *err);
 /* Registers drudge_in_window(spec, now_us) on any connection (queue.c). */
 drudge_code drudge_window_register(sqlite3 *db, drudge_err *err);
 
-/* TRANSITION: the connection under a SQLite store, for the callers not yet
- * moved onto store.h (they go, and this with them, before the storage
- * interface is done). NULL for another backend. */
-sqlite3 *drudge_store_sqlite3(drudge_store *s);
-
 /* schema.c: each area's migrations; element i brings its tables from
  * version i to i+1 ("" when it has nothing to change then). Append new
  * steps; never edit a released one. */
