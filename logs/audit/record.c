@@ -169,8 +169,8 @@ static void replace_all(drudge_buf *b, const char *needle, const char *repl)
     if (!b->data || !strstr(b->data, needle))
         return;
     drudge_buf out = {0};
-    const char *p = b->data, *hit;
-    while ((hit = strstr(p, needle))) {
+    const char *p = b->data;
+    for (const char *hit = strstr(p, needle); hit; hit = strstr(p, needle)) {
         drudge_buf_add(&out, p, (size_t)(hit - p));
         drudge_buf_puts(&out, repl);
         p = hit + nlen;
@@ -449,8 +449,9 @@ static unsigned char *replace_bytes(unsigned char *data, size_t *n, const char *
     if (!memmem(data, *n, needle, nl))
         return data;
     drudge_buf out = {0};
-    const unsigned char *p = data, *end = data + *n, *hit;
-    while ((hit = memmem(p, (size_t)(end - p), needle, nl))) {
+    const unsigned char *p = data, *end = data + *n;
+    for (const unsigned char *hit = memmem(p, (size_t)(end - p), needle, nl); hit;
+         hit = memmem(p, (size_t)(end - p), needle, nl)) {
         drudge_buf_add(&out, p, (size_t)(hit - p));
         drudge_buf_add(&out, repl, rl);
         p = hit + nl;

@@ -21,6 +21,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "drudge/host.h"
+#include "connectors/queue/lqueue.h"
 #include "runner/host/module.h"
 #include "runner/calendar/window.h"
 #include "drudge/util.h"
