@@ -22,7 +22,7 @@
 #include <lualib.h>
 #include "drudge/host.h"
 #include "connectors/queue/lqueue.h"
-#include "runner/host/module.h"
+#include "runner/util/module.h"
 #include "runner/calendar/window.h"
 #include "drudge/util.h"
 #include "hostint.h"

@@ -7,7 +7,7 @@
  * this file is not linked at all: keep nothing else in it. */
 #include <stdio.h>
 #include <stdlib.h>
-#include "runner/host/module.h"
+#include "runner/util/module.h"
 #include "connectors/serve/serve.h"
 #include "connectors/serve/demo.h"
 

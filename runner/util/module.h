@@ -1,5 +1,5 @@
 /*
- * module.h: loadable modules (runner/host/module.c). The core binary links only
+ * module.h: loadable modules (runner/util/module.c). The core binary links only
  * Lua, SQLite and libcrypto, so that `drudge run` starts in a few ms; what
  * needs libcurl, X11, GMime or libmicrohttpd lives in drudge_NAME.so and is
  * opened on first use: the connectors (http, desktop, mail) and "serve" (the

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "runner/host/module.h"
+#include "runner/util/module.h"
 #include "drudge/util.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
