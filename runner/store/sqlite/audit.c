@@ -194,40 +194,19 @@ drudge_code sq_step_hash(drudge_store *s, int64_t id, char hash[65], drudge_err 
                                                : sq_err(q, "reading the audit trail", err);
 }
 
-/* One integer of a one-row query, already bound. */
-static drudge_code one_int(sq_store *q, sqlite3_stmt *st, const char *what, int64_t *v,
-                           drudge_err *err)
-{
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *v = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, what, err);
-}
-
 drudge_code sq_count_steps(drudge_store *s, int64_t upto_id, int64_t *n, drudge_err *err)
 {
     static const char sql[] = "SELECT count(*) FROM steps WHERE id <= ?";
-    sq_store *q = sq(s);
     *n = 0;
-    sqlite3_stmt *st = sq_stmt(q, sql, "counting the audit trail", err);
-    if (!st)
-        return err ? err->code : DRUDGE_EDB;
-    sqlite3_bind_int64(st, 1, upto_id);
-    return one_int(q, st, "counting the audit trail", n, err);
+    return sq_int(sq(s), sql, "counting the audit trail", upto_id, n, err);
 }
 
 drudge_code sq_last_recorded_attempt(drudge_store *s, int64_t task_id, int *attempt,
                                      drudge_err *err)
 {
     static const char sql[] = "SELECT coalesce(max(attempt), 0) FROM steps WHERE task_id = ?";
-    sq_store *q = sq(s);
     int64_t v = 0;
-    sqlite3_stmt *st = sq_stmt(q, sql, "reading the audit trail", err);
-    if (!st)
-        return err ? err->code : DRUDGE_EDB;
-    sqlite3_bind_int64(st, 1, task_id);
-    drudge_code rc = one_int(q, st, "reading the audit trail", &v, err);
+    drudge_code rc = sq_int(sq(s), sql, "reading the audit trail", task_id, &v, err);
     *attempt = (int)v;
     return rc;
 }

@@ -99,6 +99,26 @@ drudge_code sq_done(sq_store *q, sqlite3_stmt *st, const char *what, drudge_err 
     return rc;
 }
 
+drudge_code sq_one_int(sq_store *q, sqlite3_stmt *st, const char *what, int64_t *v, drudge_err *err)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, what, err);
+}
+
+drudge_code sq_int(sq_store *q, const char *sql, const char *what, int64_t arg, int64_t *v,
+                   drudge_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(q, sql, what, err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    if (sqlite3_bind_parameter_count(st))
+        sqlite3_bind_int64(st, 1, arg);
+    return sq_one_int(q, st, what, v, err);
+}
+
 void sq_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)

@@ -831,17 +831,6 @@ drudge_code sq_drop_lease(drudge_store *s, const char *owner, drudge_err *err)
     return sq_done(q, st, "giving up the lease", err);
 }
 
-/* One row, one integer column, already bound: into *v. */
-static drudge_code one_int(sq_store *q, sqlite3_stmt *st, const char *what, int64_t *v,
-                           drudge_err *err)
-{
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *v = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, what, err);
-}
-
 drudge_code sq_idle(drudge_store *s, int64_t now, const char *const *scripts, int *idle,
                     drudge_err *err)
 {
@@ -861,7 +850,7 @@ drudge_code sq_idle(drudge_store *s, int64_t now, const char *const *scripts, in
         goto cleanup;
     }
     sq_bind_text(st, 1, json);
-    rc = one_int(q, st, what, &busy, err); /* anything running */
+    rc = sq_one_int(q, st, what, &busy, err); /* anything running */
     if (rc || busy)
         goto cleanup;
     rc = find_claimable(q, now, json, 1, &l, err); /* anything a claim would take */
@@ -874,7 +863,7 @@ drudge_code sq_idle(drudge_store *s, int64_t now, const char *const *scripts, in
     }
     sqlite3_bind_int64(st, 1, now);
     sq_bind_text(st, 2, json);
-    rc = one_int(q, st, what, &busy, err);
+    rc = sq_one_int(q, st, what, &busy, err);
     *idle = !rc && !busy;
 cleanup:
     drudge_claimed_free_all(l.v, l.n);
@@ -1073,20 +1062,13 @@ static drudge_code first_attempt_since(sq_store *q, int64_t t, int64_t *out, dru
     static const char root_sql[] = "SELECT started_at + duration_us FROM steps WHERE id >= ? "
                                    "AND " ROOT_STEP " ORDER BY id LIMIT 1";
     int64_t lo = 1, hi = 0;
-    sqlite3_stmt *st = sq_stmt(q, max_sql, "status", err);
-    if (!st)
-        return err ? err->code : DRUDGE_EDB;
-    drudge_code rc = one_int(q, st, "status", &hi, err);
+    drudge_code rc = sq_int(q, max_sql, "status", 0, &hi, err);
     if (rc)
         return rc;
     hi++; /* answer in [lo, hi]; hi = none */
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2, ended = INT64_MAX;
-        st = sq_stmt(q, root_sql, "status", err);
-        if (!st)
-            return err ? err->code : DRUDGE_EDB;
-        sqlite3_bind_int64(st, 1, mid);
-        rc = one_int(q, st, "status", &ended, err);
+        rc = sq_int(q, root_sql, "status", mid, &ended, err);
         if (rc)
             return rc;
         if (ended >= t)
@@ -1200,11 +1182,7 @@ static drudge_code oldest_times(sq_store *q, drudge_queue_stats *out, drudge_err
         int64_t id = out->scripts[i].oldest_queued_us, t = 0;
         if (!id)
             continue;
-        sqlite3_stmt *st = sq_stmt(q, sql, "status", err);
-        if (!st)
-            return err ? err->code : DRUDGE_EDB;
-        sqlite3_bind_int64(st, 1, id);
-        drudge_code rc = one_int(q, st, "status", &t, err);
+        drudge_code rc = sq_int(q, sql, "status", id, &t, err);
         if (rc)
             return rc;
         out->scripts[i].oldest_queued_us = t;
@@ -1362,10 +1340,6 @@ drudge_code sq_resolve(drudge_store *s, int64_t id, const char *who, const char 
 drudge_code sq_next_due(drudge_store *s, int64_t *run_at, drudge_err *err)
 {
     static const char sql[] = "SELECT coalesce(min(run_at), 0) FROM tasks WHERE state = 'queued'";
-    sq_store *q = sq(s);
     *run_at = 0;
-    sqlite3_stmt *st = sq_stmt(q, sql, "reading the queue", err);
-    if (!st)
-        return err ? err->code : DRUDGE_EDB;
-    return one_int(q, st, "reading the queue", run_at, err);
+    return sq_int(sq(s), sql, "reading the queue", 0, run_at, err);
 }

@@ -49,6 +49,14 @@ drudge_code sq_exec(sq_store *q, const char *sql, const char *what, drudge_err *
  * bind every parameter, NULL included. Never finalize it: the store does on
  * close. */
 sqlite3_stmt *sq_stmt(sq_store *q, const char *sql, const char *what, drudge_err *err);
+/* Steps a statement, already bound, that returns at most one row of one
+ * integer, into *v (left as it is when there is no row); resets it. */
+drudge_code sq_one_int(sq_store *q, sqlite3_stmt *st, const char *what, int64_t *v,
+                       drudge_err *err);
+/* The cached statement sql with ?1 = arg (if it has a parameter), run by
+ * sq_one_int. */
+drudge_code sq_int(sq_store *q, const char *sql, const char *what, int64_t arg, int64_t *v,
+                   drudge_err *err);
 /* Steps a statement that returns no rows and resets it. */
 drudge_code sq_done(sq_store *q, sqlite3_stmt *st, const char *what, drudge_err *err);
 /* Binds s, or NULL as SQL null. */
