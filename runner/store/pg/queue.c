@@ -114,19 +114,16 @@ static drudge_code upsert_script(pg_store *q, const drudge_task_spec *spec, int6
     return rc ? rc : pg_note_window(q, spec->window, err);
 }
 
-/* Each new task is queued in ready in the statement that inserts it. */
+/* Each new task enters ready through the trigger tasks_ready (schema.c). */
 #define ENQ_COLS                                                                                   \
     "script, script_path, key, input, priority, run_at, max_attempts, manual_minutes, "            \
     "exception_minutes, schedule, \"window\""
-#define ENQ_READY                                                                                  \
-    "r AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\") "                      \
-    "SELECT id, priority, run_at, script, \"window\" FROM t) "
 
 static const char enq_one_sql[] =
     "WITH t AS (INSERT INTO tasks(" ENQ_COLS ", state, created_at) VALUES "
     "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'queued',$12) "
     "ON CONFLICT (script, key) WHERE key IS NOT NULL DO NOTHING "
-    "RETURNING id, priority, run_at, script, \"window\"), " ENQ_READY "SELECT id FROM t";
+    "RETURNING id) SELECT id FROM t";
 static const char enq_find_sql[] = "SELECT id FROM tasks WHERE script = $1 AND key = $2";
 
 static drudge_code enqueue_one(pg_store *q, const drudge_task_spec *spec, int64_t now, int64_t *id,
@@ -188,8 +185,7 @@ static const char enq_stage_sql[] =
     "ORDER BY n) = 1 AS first FROM enqueue_stage) s WHERE first AND (key IS NULL OR NOT EXISTS "
     "(SELECT 1 FROM tasks x WHERE x.script = s.script AND x.key = s.key)) ORDER BY n "
     "ON CONFLICT (script, key) WHERE key IS NOT NULL DO NOTHING "
-    "RETURNING id, priority, run_at, script, \"window\"), " ENQ_READY
-    "SELECT count(*), coalesce(min(run_at), 0) FROM t";
+    "RETURNING run_at) SELECT count(*), coalesce(min(run_at), 0) FROM t";
 
 static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size_t n, int64_t now,
                                 int64_t *added, drudge_err *err)
@@ -451,6 +447,8 @@ drudge_code pg_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
         "VALUES ($1,$2,$3,$4,'queued',0,$5,$6,$7,$8,$5) RETURNING id) "
         "INSERT INTO running(task_id, owner, claimed_at) SELECT id, $9, $5 FROM t "
         "RETURNING task_id";
+    /* It runs from the start: out of the queue the trigger put it in. */
+    static const char unready_sql[] = "DELETE FROM ready WHERE task_id = $1";
     pg_store *q = pgs(s);
     drudge_code rc = pg_begin(q, err);
     if (rc)
@@ -482,6 +480,11 @@ drudge_code pg_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
         pg_p_double(&p, spec->exception_minutes);
         pg_p_str(&p, owner);
         rc = pg_int(q, insert_sql, &p, "run", id, err);
+    }
+    if (!rc) {
+        pg_params p = {0};
+        pg_p_int(&p, *id);
+        rc = pg_exec(q, unready_sql, &p, "run", NULL, err);
     }
     if (!rc)
         rc = pg_commit(q, err);

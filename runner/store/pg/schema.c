@@ -78,6 +78,14 @@ const char *const pg_migrations[] = {
     /* Claims read it per priority in run_at order and stop at the first
      * task not yet due, so a backlog for later costs them nothing. */
     "CREATE INDEX ready_due ON ready(priority DESC, run_at, task_id);"
+    /* A queued task enters ready as it is inserted, however it is (a
+     * person's INSERT too, as on SQLite, where the queue is the table). */
+    "CREATE FUNCTION drudge_task_ready() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "  INSERT INTO ready(task_id, priority, run_at, script, \"window\") VALUES (NEW.id, "
+    "  NEW.priority, NEW.run_at, NEW.script, NEW.\"window\") ON CONFLICT DO NOTHING; "
+    "  RETURN NULL; END $$;"
+    "CREATE TRIGGER tasks_ready AFTER INSERT ON tasks FOR EACH ROW "
+    "  WHEN (NEW.state = 'queued') EXECUTE FUNCTION drudge_task_ready();"
     "CREATE TABLE running("
     "  task_id bigint PRIMARY KEY,"
     "  owner text NOT NULL,"
@@ -111,12 +119,22 @@ const char *const pg_migrations[] = {
     "  FROM attempt_log UNION ALL "
     "  SELECT id, attempts, worker, started_at, finished_at, outcome, error, error_kind "
     "  FROM tasks WHERE outcome IS NOT NULL;"
+    /* As on SQLite: inserting into attempts goes to attempt_log. */
+    "CREATE FUNCTION drudge_attempts_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "  INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
+    "  error_kind) VALUES (NEW.task_id, NEW.n, NEW.worker, NEW.started_at, NEW.ended_at, "
+    "  NEW.outcome, NEW.error, NEW.error_kind); RETURN NEW; END $$;"
+    "CREATE TRIGGER attempts_insert INSTEAD OF INSERT ON attempts "
+    "  FOR EACH ROW EXECUTE FUNCTION drudge_attempts_insert();"
     "CREATE TABLE paused(script text PRIMARY KEY, paused_at bigint NOT NULL, paused_by text);"
     "CREATE TABLE done_counts(script text PRIMARY KEY, n bigint NOT NULL) "
     "  WITH (fillfactor = 50, " HOT_TABLE ");"
     /* The run windows tasks were enqueued with: a claim evaluates each
      * once (in C: drudge_window_allows) instead of once per task. */
     "CREATE TABLE windows(spec text PRIMARY KEY);"
+    "CREATE VIEW task_state(id, script, state) AS "
+    "  SELECT t.id, t.script, CASE WHEN r.task_id IS NULL THEN t.state ELSE 'running' END "
+    "  FROM tasks t LEFT JOIN running r ON r.task_id = t.id;"
     /* ---- the audit trail ---- */
     "CREATE FUNCTION drudge_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN RAISE EXCEPTION '% are append-only', TG_ARGV[0]; END $$;"
