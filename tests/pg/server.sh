@@ -40,15 +40,17 @@ start() {
   as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
   # Tests need no crash safety of their own (the crash tests kill drudge, not
-  # PostgreSQL), so no fsync; autovacuum wakes every second, as the README
-  # advises for a fleet's server.
+  # PostgreSQL), so no fsync unless PG_DURABLE (the benchmarks); autovacuum
+  # wakes every second, as the README advises for a fleet's server.
+  local durable=off
+  [ -n "${PG_DURABLE:-}" ] && durable=on # the benchmarks: every commit on disk
   cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$dir'
 port = $port
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = $durable
+synchronous_commit = $durable
+full_page_writes = $durable
 max_connections = 300
 shared_buffers = 64MB
 autovacuum_naptime = 1s

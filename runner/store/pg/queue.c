@@ -192,6 +192,11 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
 {
     drudge_buf b = {0};
     drudge_code rc = pg_simple(q, stage_sql, "enqueue", err);
+    /* The staged rows have no statistics: without this the planner may
+     * check the keys by hashing every task queued so far, once per batch. */
+    if (!rc)
+        rc = pg_simple(q, "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
+                       "enqueue", err);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++) {
