@@ -58,8 +58,10 @@ const char *drudge_store_default(void)
 /* ---- what `drudge db copy` moves: the same columns on every engine ---- */
 
 const drudge_copy_table drudge_copy_tables[] = {
-    {"scripts", "name, path, max_attempts, manual_minutes, exception_minutes, \"window\", "
-                "updated_at", "name", 7},
+    {"scripts",
+     "name, path, max_attempts, manual_minutes, exception_minutes, \"window\", "
+     "updated_at",
+     "name", 7},
     {"tasks",
      "id, script, script_path, key, input, output, state, priority, run_at, attempts, spent, "
      "max_attempts, manual_minutes, exception_minutes, error, error_kind, schedule, \"window\", "

@@ -12,11 +12,11 @@
 #include "runner/work/schedule.h"
 #include "runner/work/workint.h"
 
-#define IDLE_POLL_US 250000  /* how often to look for new work when there was none */
+#define IDLE_POLL_US 250000 /* how often to look for new work when there was none */
 /* The same when the store wakes the writer as work comes (PostgreSQL's
  * LISTEN/NOTIFY, on every machine): the poll is only a safety net. */
 #define IDLE_WATCHED_US 2000000
-#define TICK_US      1000000 /* scheduler tick, reaper, cancel requests */
+#define TICK_US         1000000 /* scheduler tick, reaper, cancel requests */
 /* A turn waits for MIN_BATCH outcomes (or half the prefetch, if that is
  * less), for BATCH_WAIT_US at most, unless the workers would run out of
  * claimed tasks first. A commit costs the writer about as much as a dozen

@@ -92,8 +92,7 @@ drudge_code pg_append_step(drudge_store *s, int64_t id, int64_t task_id, int att
     pg_store *q = pgs(s);
     if (!q->in_tx || q->how == DRUDGE_TX_READ)
         return drudge_seterr(err, DRUDGE_EUSAGE,
-                             "database %s: audit append outside a write transaction",
-                             q->base.name);
+                             "database %s: audit append outside a write transaction", q->base.name);
     drudge_code rc = lock_head(q, err);
     if (rc)
         return rc;

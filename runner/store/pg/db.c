@@ -126,10 +126,10 @@ drudge_code pg_err(pg_store *q, PGresult *r, const char *what, drudge_err *err)
         return drudge_seterr(err, DRUDGE_EDB, "database %s: %s: the connection was lost: %s",
                              q->base.name, what, msg);
     /* lock_not_available (NOWAIT), deadlock_detected, serialization_failure */
-    int busy = state && (!strcmp(state, "55P03") || !strcmp(state, "40P01") ||
-                         !strcmp(state, "40001"));
-    return drudge_seterr(err, busy ? DRUDGE_EBUSY : DRUDGE_EDB, "database %s: %s: %s",
-                         q->base.name, what, msg);
+    int busy =
+        state && (!strcmp(state, "55P03") || !strcmp(state, "40P01") || !strcmp(state, "40001"));
+    return drudge_seterr(err, busy ? DRUDGE_EBUSY : DRUDGE_EDB, "database %s: %s: %s", q->base.name,
+                         what, msg);
 }
 
 /* ---- connecting ---- */
@@ -140,8 +140,8 @@ static char *conn_name(PGconn *c)
 {
     drudge_buf b = {0};
     const char *host = PQhost(c), *port = PQport(c), *db = PQdb(c);
-    drudge_buf_printf(&b, "%s%s%s/%s", host && *host ? host : "localhost",
-                      port && *port ? ":" : "", port ? port : "", db ? db : "");
+    drudge_buf_printf(&b, "%s%s%s/%s", host && *host ? host : "localhost", port && *port ? ":" : "",
+                      port ? port : "", db ? db : "");
     return drudge_buf_take(&b);
 }
 
@@ -163,8 +163,8 @@ static char *info_name(const char *conninfo)
         else if (!strcmp(o->keyword, "dbname"))
             db = o->val;
     }
-    drudge_buf_printf(&b, "%s%s%s/%s", host && *host ? host : "localhost",
-                      port && *port ? ":" : "", port && *port ? port : "", db ? db : "");
+    drudge_buf_printf(&b, "%s%s%s/%s", host && *host ? host : "localhost", port && *port ? ":" : "",
+                      port && *port ? port : "", db ? db : "");
     PQconninfoFree(opts);
     return drudge_buf_take(&b);
 }
@@ -214,8 +214,8 @@ static drudge_code reconnect(pg_store *q, drudge_err *err)
             char msg[512];
             snprintf(msg, sizeof msg, "%s", PQerrorMessage(q->conn));
             one_line(msg);
-            return drudge_seterr(err, DRUDGE_EDB, "database %s: cannot reconnect: %s",
-                                 q->base.name, msg);
+            return drudge_seterr(err, DRUDGE_EDB, "database %s: cannot reconnect: %s", q->base.name,
+                                 msg);
         }
         usleep(pause);
         if (pause < 1000000)
@@ -251,7 +251,8 @@ static drudge_code prepare(pg_store *q, const char *sql, int nparams, char name[
         if (q->cache[i])
             continue;
         PGresult *r = PQprepare(q->conn, name, sql, nparams, NULL);
-        drudge_code rc = PQresultStatus(r) == PGRES_COMMAND_OK ? DRUDGE_OK : pg_err(q, r, what, err);
+        drudge_code rc =
+            PQresultStatus(r) == PGRES_COMMAND_OK ? DRUDGE_OK : pg_err(q, r, what, err);
         PQclear(r);
         if (!rc)
             q->cache[i] = sql;
@@ -261,8 +262,7 @@ static drudge_code prepare(pg_store *q, const char *sql, int nparams, char name[
                          q->base.name, what);
 }
 
-PGresult *pg_q(pg_store *q, const char *sql, const pg_params *p, const char *what,
-               drudge_err *err)
+PGresult *pg_q(pg_store *q, const char *sql, const pg_params *p, const char *what, drudge_err *err)
 {
     char name[16];
     if (q->npending && pg_flush_pending(q, err))
@@ -271,8 +271,8 @@ PGresult *pg_q(pg_store *q, const char *sql, const pg_params *p, const char *wha
         return NULL;
     if (prepare(q, sql, p ? p->n : 0, name, what, err))
         return NULL;
-    PGresult *r = PQexecPrepared(q->conn, name, p ? p->n : 0, p ? p->v : NULL,
-                                 p ? p->len : NULL, p ? p->fmt : NULL, 0);
+    PGresult *r = PQexecPrepared(q->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                                 p ? p->fmt : NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return r;
@@ -297,8 +297,8 @@ drudge_code pg_simple(pg_store *q, const char *sql, const char *what, drudge_err
 {
     PGresult *r = PQexec(q->conn, sql);
     ExecStatusType st = PQresultStatus(r);
-    drudge_code rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? DRUDGE_OK
-                                                                      : pg_err(q, r, what, err);
+    drudge_code rc =
+        st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? DRUDGE_OK : pg_err(q, r, what, err);
     PQclear(r);
     return rc;
 }
@@ -381,7 +381,7 @@ void pg_copy_text(drudge_buf *b, const char *s, char sep)
     } else {
         const char *start = s;
         for (; *s; s++) {
-            const char *esc = *s == '\\' ? "\\\\"
+            const char *esc = *s == '\\'   ? "\\\\"
                               : *s == '\n' ? "\\n"
                               : *s == '\r' ? "\\r"
                               : *s == '\t' ? "\\t"
@@ -424,8 +424,8 @@ drudge_code pg_flush_pending(pg_store *q, drudge_err *err)
 {
     if (!q->npending)
         return DRUDGE_OK;
-    drudge_code rc = pg_copy_send(q, q->pending_sql, q->pending.data, q->pending.len,
-                                  "writing rows", err);
+    drudge_code rc =
+        pg_copy_send(q, q->pending_sql, q->pending.data, q->pending.len, "writing rows", err);
     drudge_buf_reset(&q->pending);
     q->npending = 0;
     return rc;
@@ -559,12 +559,10 @@ static drudge_code begin_how(pg_store *q, drudge_tx how, drudge_err *err)
     if (rc)
         return rc;
     tx_clear(q);
-    rc = pg_simple(q,
-                   how == DRUDGE_TX_READ ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                                         : "BEGIN",
-                   how == DRUDGE_TX_READ ? "beginning a read transaction"
-                                         : "beginning a write transaction",
-                   err);
+    rc = pg_simple(
+        q, how == DRUDGE_TX_READ ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN",
+        how == DRUDGE_TX_READ ? "beginning a read transaction" : "beginning a write transaction",
+        err);
     q->in_tx = !rc;
     q->how = how;
     return rc;
@@ -596,7 +594,8 @@ static drudge_code m_set_durability(drudge_store *s, drudge_durability d, drudge
 {
     pg_store *q = pgs(s);
     q->sync_off = d == DRUDGE_DURABILITY_NORMAL;
-    return pg_simple(q, q->sync_off ? "SET synchronous_commit = off" : "SET synchronous_commit = on",
+    return pg_simple(q,
+                     q->sync_off ? "SET synchronous_commit = off" : "SET synchronous_commit = on",
                      "setting durability", err);
 }
 
@@ -644,7 +643,8 @@ static drudge_code migrate(pg_store *q, drudge_err *err)
     int target = schema_version(), version = 0;
     drudge_code rc = pg_begin(q, err);
     if (!rc)
-        rc = pg_simple(q, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", "migrating schema", err);
+        rc =
+            pg_simple(q, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", "migrating schema", err);
     if (!rc)
         rc = read_version(q, &version, err);
     if (rc)
@@ -657,8 +657,7 @@ static drudge_code migrate(pg_store *q, drudge_err *err)
         goto cleanup;
     }
     if (version == 0 && (q->flags & DRUDGE_STORE_NOCREATE)) {
-        rc = drudge_seterr(err, DRUDGE_ENOTFOUND, "database %s holds no drudge data",
-                           q->base.name);
+        rc = drudge_seterr(err, DRUDGE_ENOTFOUND, "database %s holds no drudge data", q->base.name);
         goto cleanup;
     }
     for (int v = version; v < target && !rc; v++) {

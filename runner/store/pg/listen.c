@@ -18,9 +18,10 @@
 #include "drudge/util.h"
 #include "runner/store/pg/pgint.h"
 
-#define REREAD_US  (30 * (int64_t)1000000) /* the earliest run_at is read again at least this often */
-#define RETRY_US   1000000                  /* between attempts to connect */
-#define EARLY_US   1000                     /* a notification this close to now is now */
+#define REREAD_US                                                                                  \
+    (30 * (int64_t)1000000) /* the earliest run_at is read again at least this often */
+#define RETRY_US 1000000    /* between attempts to connect */
+#define EARLY_US 1000       /* a notification this close to now is now */
 
 struct pg_listener {
     pthread_t th;

@@ -89,8 +89,7 @@ void pg_p_bytes(pg_params *p, const void *data, size_t len); /* bytea, binary */
 /* Runs sql (a string constant: prepared once per connection) with p; the
  * result (PQclear it) or NULL with err set "database NAME: what: message".
  * Step rows waiting to be sent go first. */
-PGresult *pg_q(pg_store *q, const char *sql, const pg_params *p, const char *what,
-               drudge_err *err);
+PGresult *pg_q(pg_store *q, const char *sql, const pg_params *p, const char *what, drudge_err *err);
 /* The same for a statement that returns no rows the caller wants; *changed
  * (may be NULL) gets the rows it changed. */
 drudge_code pg_exec(pg_store *q, const char *sql, const pg_params *p, const char *what,

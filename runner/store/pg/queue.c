@@ -363,8 +363,7 @@ typedef struct claim_args {
 
 /* Finds (and with an owner, claims) up to a->max tasks, highest priority
  * first, into l; without an owner, l->n says only whether there is one. */
-static drudge_code find_claimable(pg_store *q, const claim_args *a, claim_list *l,
-                                  drudge_err *err)
+static drudge_code find_claimable(pg_store *q, const claim_args *a, claim_list *l, drudge_err *err)
 {
     int64_t below = INT64_MAX;
     for (int level = 0; (int)l->n < a->max; level++) {
@@ -1004,8 +1003,8 @@ static drudge_code exec_tx(pg_store *q, const char *what, const char *const *sql
             rc = err ? err->code : DRUDGE_EDB;
             break;
         }
-        *changes = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r)
-                                                        : strtoll(PQcmdTuples(r), NULL, 10);
+        *changes =
+            PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : strtoll(PQcmdTuples(r), NULL, 10);
         PQclear(r);
     }
     if (!rc)

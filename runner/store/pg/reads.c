@@ -328,8 +328,8 @@ static drudge_code metrics_tables(pg_store *q, int64_t now, metrics_scan *m, dru
     if (!r)
         return err ? err->code : DRUDGE_EDB;
     m->d->noutcomes = (size_t)PQntuples(r);
-    m->d->outcomes = m->d->noutcomes ? drudge_xmalloc(m->d->noutcomes * sizeof *m->d->outcomes)
-                                     : NULL;
+    m->d->outcomes =
+        m->d->noutcomes ? drudge_xmalloc(m->d->noutcomes * sizeof *m->d->outcomes) : NULL;
     for (int i = 0; i < PQntuples(r); i++) {
         m->d->outcomes[i].script = drudge_xstrdup(pg_text(r, i, 0));
         m->d->outcomes[i].outcome = drudge_xstrdup(pg_text(r, i, 1));
