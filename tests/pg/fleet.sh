@@ -57,6 +57,7 @@ equals "$(sql "select count(*) from steps where seq = 1 and outcome = 'done' and
 equals "$(sql "select count(distinct origin) from steps")" 3 "rows name the machine and process that wrote them"
 expect_exit 0 "$DRUDGE" audit verify
 contains "$out" "ok: " "the fleet's chain verifies"
-equals "$(sql "select count(*) from tasks where schedule = 'every'")" 5 "each due tick enqueued once by three schedulers"
+# five ticks were due at the start; a minute may have turned since
+equals "$(sql "select count(*) - count(distinct key), case when count(*) between 5 and 7 then 'ok' end from tasks where schedule = 'every'")" "0|ok" "each due tick enqueued once by three schedulers"
 equals "$(sql "select count(*) from running")" 0 "nothing left running"
 finish

@@ -172,17 +172,13 @@ static drudge_code enqueue_one(pg_store *q, const drudge_task_spec *spec, int64_
 /* A bulk load: the rows go to a temporary table in one COPY, then into
  * tasks and ready in one statement (a round trip per row would cost more
  * than the rows themselves). */
-static const char stage_sql[] =
-    "CREATE TEMP TABLE IF NOT EXISTS enqueue_stage(n serial, script text, script_path text, "
-    "key text, input text, priority integer, run_at bigint, max_attempts integer, "
-    "manual_minutes double precision, exception_minutes double precision, schedule text, "
-    "\"window\" text) ON COMMIT DELETE ROWS";
 /* Duplicate keys (in the load, or already queued) are left out before the
  * insert, which would use up an id for each. */
 static const char enq_stage_sql[] =
-    "WITH t AS (INSERT INTO tasks(" ENQ_COLS ", state, created_at) SELECT " ENQ_COLS
+    "WITH staged AS (DELETE FROM enqueue_stage RETURNING *), "
+    "t AS (INSERT INTO tasks(" ENQ_COLS ", state, created_at) SELECT " ENQ_COLS
     ", 'queued', $1 FROM (SELECT *, key IS NULL OR row_number() OVER (PARTITION BY script, key "
-    "ORDER BY n) = 1 AS first FROM enqueue_stage) s WHERE first AND (key IS NULL OR NOT EXISTS "
+    "ORDER BY n) = 1 AS first FROM staged) s WHERE first AND (key IS NULL OR NOT EXISTS "
     "(SELECT 1 FROM tasks x WHERE x.script = s.script AND x.key = s.key)) ORDER BY n "
     "ON CONFLICT (script, key) WHERE key IS NOT NULL DO NOTHING "
     "RETURNING run_at) SELECT count(*), coalesce(min(run_at), 0) FROM t";
@@ -191,12 +187,16 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
                                 int64_t *added, drudge_err *err)
 {
     drudge_buf b = {0};
-    drudge_code rc = pg_simple(q, stage_sql, "enqueue", err);
-    /* The staged rows have no statistics: without this the planner may
+    /* The staged rows have no statistics: without the SETs the planner may
      * check the keys by hashing every task queued so far, once per batch. */
-    if (!rc)
-        rc = pg_simple(q, "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
-                       "enqueue", err);
+    drudge_code rc = pg_simple(q,
+                               "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
+                               " CREATE TEMP TABLE IF NOT EXISTS enqueue_stage(n serial, script "
+                               "text, script_path text, key text, input text, priority integer, "
+                               "run_at bigint, max_attempts integer, manual_minutes double "
+                               "precision, exception_minutes double precision, schedule text, "
+                               "\"window\" text) ON COMMIT DELETE ROWS",
+                               "enqueue", err);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++) {
@@ -230,7 +230,7 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
     if (*added)
         pg_note_ready(q, pg_i64(r, 0, 1));
     PQclear(r);
-    return pg_simple(q, "DELETE FROM enqueue_stage", "enqueue", err);
+    return DRUDGE_OK;
 }
 
 drudge_code pg_enqueue(drudge_store *s, const drudge_task_spec *specs, size_t n, int64_t now,
