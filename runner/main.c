@@ -29,6 +29,7 @@ static const struct command {
     {"replay", drudge_cmd_replay, "re-run a recorded attempt offline and compare"},
     {"report", drudge_cmd_report, "time saved, net of time lost to failures"},
     {"demo", drudge_cmd_demo, "the whole product on a demo backlog, end to end"},
+    {"db", drudge_cmd_db, "copy a database (an SQLite file into PostgreSQL)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

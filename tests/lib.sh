@@ -3,6 +3,39 @@ set -euo pipefail
 export DRUDGE_DB="$TMP/drudge.db"
 unset DRUDGE_SECRETS DRUDGE_FILES
 
+# Under the label pg (tests/CMakeLists.txt) a test runs against the suite's
+# own PostgreSQL (tests/pg/server.sh): DRUDGE_TEST_PG names its directory,
+# and each test gets a fresh database of its own.
+if [ -n "${DRUDGE_TEST_PG:-}" ]; then
+  source "$DRUDGE_TEST_PG/env"
+  PSQL="$DRUDGE_PG_BIN/psql"
+  pg_db="t_$(basename "$TMP" | tr -c 'a-zA-Z0-9\n' '_' | tr 'A-Z' 'a-z')"
+  # pg_url DB: the URL of database DB on the test server.
+  pg_url() { echo "postgresql:///$1?host=$DRUDGE_PG_HOST&port=$DRUDGE_PG_PORT&user=$DRUDGE_PG_USER"; }
+  # pg_admin SQL...: runs statements as the server's superuser (database postgres).
+  pg_admin() { "$PSQL" -qAtX -v ON_ERROR_STOP=1 "$(pg_url postgres)" "$@"; }
+  pg_admin -c "CREATE DATABASE $pg_db" >/dev/null
+  # SQLite's functions that the tests' queries use, for their own database.
+  "$PSQL" -qAtX -v ON_ERROR_STOP=1 "$(pg_url "$pg_db")" >/dev/null <<'SQL'
+CREATE AGGREGATE group_concat(text) (SFUNC = textcat, STYPE = text);
+CREATE FUNCTION group_concat_sep(a text, b text) RETURNS text LANGUAGE sql IMMUTABLE
+  AS $$ SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE a || ',' || b END $$;
+DROP AGGREGATE group_concat(text);
+CREATE AGGREGATE group_concat(text) (SFUNC = group_concat_sep, STYPE = text);
+CREATE FUNCTION group_concat_sep2(a text, b text, sep text) RETURNS text LANGUAGE sql IMMUTABLE
+  AS $$ SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE a || sep || b END $$;
+CREATE AGGREGATE group_concat(text, text) (SFUNC = group_concat_sep2, STYPE = text);
+CREATE FUNCTION ifnull(anyelement, anyelement) RETURNS anyelement LANGUAGE sql IMMUTABLE
+  AS $$ SELECT coalesce($1, $2) $$;
+CREATE FUNCTION instr(text, text) RETURNS integer LANGUAGE sql IMMUTABLE
+  AS $$ SELECT strpos($1, $2) $$;
+SQL
+  export DRUDGE_DB="$(pg_url "$pg_db")"
+  export PGCONNECT_TIMEOUT=10
+  # The files directory a PostgreSQL database's commands use (cli.c).
+  export DRUDGE_FILES="$TMP/drudge.db.files"
+fi
+
 fails=0
 passes=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
@@ -36,8 +69,15 @@ equals() {
   if [ "$1" == "$2" ]; then pass; else fail "$3: got '$1', want '$2'"; fi
 }
 
-# sql QUERY: runs a query against the test database.
-sql() { sqlite3 "$DRUDGE_DB" "$@"; }
+# sql QUERY: runs a query against the test database (SQLite's output:
+# columns joined by '|'; psql prints the same under the label pg).
+if [ -n "${DRUDGE_TEST_PG:-}" ]; then
+  sql() { "$PSQL" -qAtX -F'|' -v ON_ERROR_STOP=1 "$DRUDGE_DB" -c "$@"; }
+else
+  sql() { sqlite3 "$DRUDGE_DB" "$@"; }
+fi
+# on_pg: true when the test runs against PostgreSQL.
+on_pg() { [ -n "${DRUDGE_TEST_PG:-}" ]; }
 
 # wait_sql QUERY WANT: polls the database (10 s at most) until QUERY prints WANT.
 wait_sql() {

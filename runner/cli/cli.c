@@ -53,6 +53,8 @@ char *drudge_cli_files_dir(const drudge_cli *cli)
     char *dir;
     if (cli->files_dir && *cli->files_dir)
         dir = drudge_xstrdup(cli->files_dir);
+    else if (strstr(cli->db_path, "://"))
+        dir = drudge_xstrdup("drudge.files"); /* a server's database: beside the worker */
     else {
         size_t n = strlen(cli->db_path) + 8;
         dir = drudge_xmalloc(n);

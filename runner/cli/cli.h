@@ -103,6 +103,8 @@ int drudge_cmd_audit(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_replay(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_report.c */
 int drudge_cmd_report(drudge_cli *cli, int argc, char **argv);
+/* runner/cli/cmd_db.c */
+int drudge_cmd_db(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_demo.c */
 int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv);
 

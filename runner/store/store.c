@@ -1,9 +1,11 @@
 /* store.c: opening a store by the name of its database, the dispatch of
  * every operation to the backend's table (storeint.h), and the row structs'
  * free functions, which every backend shares. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "runner/store/storeint.h"
+#include "runner/util/module.h"
 
 const char *const drudge_task_states[DRUDGE_NSTATES] = {"queued", "running", "done",
                                                         "failed", "dead",    "cancelled"};
@@ -14,13 +16,31 @@ static int is_url(const char *where, const char *scheme)
     return !strncmp(where, scheme, n) && !strncmp(where + n, "://", 3);
 }
 
+/* Linked in where the backend's objects are (the unit tests); in the
+ * binary it is not, and the module drudge_pg.so provides it: `drudge run`
+ * on SQLite never loads libpq. */
+extern drudge_code drudge_pg_open(const char *url, int flags, drudge_store **out, drudge_err *err)
+    __attribute__((weak));
+
+static drudge_code open_pg(const char *url, int flags, drudge_store **out, drudge_err *err)
+{
+    char why[512];
+    drudge_store_open_fn open = drudge_pg_open;
+    if (!open)
+        open = (drudge_store_open_fn)drudge_module_sym("pg", "drudge_pg_open", why, sizeof why);
+    if (!open)
+        return drudge_seterr(err, DRUDGE_EUSAGE,
+                             "a PostgreSQL database needs drudge's PostgreSQL module "
+                             "(drudge_pg.so, installed beside the binary): %s",
+                             why);
+    return open(url, flags, out, err);
+}
+
 drudge_code drudge_store_open(const char *where, int flags, drudge_store **out, drudge_err *err)
 {
     *out = NULL;
     if (is_url(where, "postgresql") || is_url(where, "postgres"))
-        return drudge_seterr(err, DRUDGE_EUSAGE,
-                             "database %s: this drudge was built without PostgreSQL support",
-                             where);
+        return open_pg(where, flags, out, err);
     return drudge_sqlite_open(where, flags, out, err);
 }
 
@@ -34,6 +54,37 @@ const char *drudge_store_default(void)
     const char *env = getenv("DRUDGE_DB");
     return env && *env ? env : "drudge.db";
 }
+
+/* ---- what `drudge db copy` moves: the same columns on every engine ---- */
+
+const drudge_copy_table drudge_copy_tables[] = {
+    {"scripts",
+     "name, path, max_attempts, manual_minutes, exception_minutes, \"window\", "
+     "updated_at",
+     "name", 7},
+    {"tasks",
+     "id, script, script_path, key, input, output, state, priority, run_at, attempts, spent, "
+     "max_attempts, manual_minutes, exception_minutes, error, error_kind, schedule, \"window\", "
+     "created_at, finished_at, resolved_by, resolved_at, resolved_note, worker, started_at, "
+     "outcome",
+     "id", 26},
+    {"attempt_log", "task_id, n, worker, started_at, ended_at, outcome, error, error_kind", "id",
+     8},
+    {"paused", "script, paused_at, paused_by", "script", 3},
+    {"schedules",
+     "name, cron, tz, script, script_path, input, priority, catch_up, \"window\", max_attempts, "
+     "manual_minutes, exception_minutes, paused, last_tick, created_at",
+     "name", 15},
+    {"steps",
+     "id, task_id, attempt, seq, parent, kind, name, request, response, started_at, "
+     "duration_us, outcome, error, hash, origin",
+     "id", 15},
+    /* in insertion order: each engine knows its own */
+    {"payloads", "sha256, content_type, size, data, created_at, used_at, pruned_at", "", 7},
+    {"checkpoints", "id, step_id, head_hash, row_count, created_at, public_key, signature", "id",
+     7},
+    {NULL, NULL, NULL, 0},
+};
 
 /* ---- the rows' free functions ---- */
 
@@ -488,4 +539,38 @@ drudge_code drudge_store_metrics(drudge_store *s, int64_t now, int64_t steps_fro
                                  drudge_metrics_data *out /* OUT */, drudge_err *err)
 {
     return s->m->metrics(s, now, steps_from, fn, ud, out, err);
+}
+
+/* ---- a fleet: wake-ups and copying ---- */
+
+drudge_code drudge_store_watch(drudge_store *s, void (*wake)(void *ud), void *ud, int *watching,
+                               drudge_err *err)
+{
+    *watching = 0;
+    if (!s->m->watch)
+        return DRUDGE_OK;
+    drudge_code rc = s->m->watch(s, wake, ud, err);
+    *watching = !rc && wake;
+    return rc;
+}
+
+drudge_code drudge_store_copy_out(drudge_store *s, const drudge_copy_table *t, drudge_copy_fn fn,
+                                  void *ud, drudge_err *err)
+{
+    return s->m->copy_out(s, t, fn, ud, err);
+}
+
+drudge_code drudge_store_copy_in(drudge_store *s, const drudge_copy_row *row, drudge_err *err)
+{
+    return s->m->copy_in(s, row, err);
+}
+
+drudge_code drudge_store_copy_finish(drudge_store *s, drudge_err *err)
+{
+    return s->m->copy_finish(s, err);
+}
+
+drudge_code drudge_store_empty(drudge_store *s, int *empty, drudge_err *err)
+{
+    return s->m->empty(s, empty, err);
 }

@@ -516,4 +516,46 @@ drudge_code drudge_store_metrics(drudge_store *s, int64_t now, int64_t steps_fro
                                  drudge_metrics_data *out /* OUT */, drudge_err *err);
 void drudge_metrics_data_clear(drudge_metrics_data *d);
 
+/* ---- a fleet: wake-ups, copying a database ---- */
+
+/* Asks the store to call wake(ud), from a thread of its own, whenever
+ * tasks may have become claimable through another connection (enqueued,
+ * requeued, resumed, or due now), so that an idle `drudge work` need not
+ * poll the database often. *watching = 0 if this engine cannot (SQLite: a
+ * worker polls). It stops when the store is closed; wake must not call
+ * into the store. wake NULL stops the watch. */
+drudge_code drudge_store_watch(drudge_store *s, void (*wake)(void *ud), void *ud,
+                               int *watching /* OUT */, drudge_err *err);
+
+/* `drudge db copy` moves a database table by table, as rows of named text
+ * values, in the order of drudge_copy_tables; each table's columns are
+ * those listed there, the same on every engine. */
+typedef struct drudge_copy_table {
+    const char *name;    /* tasks, steps, ... */
+    const char *columns; /* "id, script, ...": in this order in every row */
+    const char *order;   /* the order rows are read in ("id") */
+    int ncols;
+} drudge_copy_table;
+extern const drudge_copy_table drudge_copy_tables[]; /* ends with a NULL name */
+/* One row: values[i] is column i's text (integers in decimal, reals as the
+ * engine prints them, blobs as their bytes), NULL for SQL null; lens[i]
+ * its length in bytes. Valid during the callback only. */
+typedef struct drudge_copy_row {
+    const drudge_copy_table *table;
+    const char *const *values;
+    const size_t *lens;
+} drudge_copy_row;
+typedef int (*drudge_copy_fn)(void *ud, const drudge_copy_row *row);
+/* Every row of table t, for fn (non-zero stops the walk). */
+drudge_code drudge_store_copy_out(drudge_store *s, const drudge_copy_table *t, drudge_copy_fn fn,
+                                  void *ud, drudge_err *err);
+/* Writes one row as it was (ids and hashes kept). Write transaction. */
+drudge_code drudge_store_copy_in(drudge_store *s, const drudge_copy_row *row, drudge_err *err);
+/* After the last row: what the engine derives from the rows (done counts,
+ * the chain head, id sequences, the queue of claimable tasks). Write
+ * transaction. */
+drudge_code drudge_store_copy_finish(drudge_store *s, drudge_err *err);
+/* Whether the database holds no task and no chain row (a copy's target). */
+drudge_code drudge_store_empty(drudge_store *s, int *empty /* OUT */, drudge_err *err);
+
 #endif

@@ -124,7 +124,20 @@ struct drudge_store_methods {
                             int *workers /* OUT */, drudge_err *err);
     drudge_code (*metrics)(drudge_store *s, int64_t now, int64_t steps_from, drudge_step_time_fn fn,
                            void *ud, drudge_metrics_data *out /* OUT */, drudge_err *err);
+    /* Added for a fleet; NULL where an engine has none (watch: SQLite). */
+    drudge_code (*watch)(drudge_store *s, void (*wake)(void *ud), void *ud, drudge_err *err);
+    drudge_code (*copy_out)(drudge_store *s, const drudge_copy_table *t, drudge_copy_fn fn,
+                            void *ud, drudge_err *err);
+    drudge_code (*copy_in)(drudge_store *s, const drudge_copy_row *row, drudge_err *err);
+    drudge_code (*copy_finish)(drudge_store *s, drudge_err *err);
+    drudge_code (*empty)(drudge_store *s, int *empty /* OUT */, drudge_err *err);
 };
+
+/* The PostgreSQL backend's entry point, in the module drudge_pg.so
+ * (runner/store/pg/db.c); linked in directly where the module's objects
+ * are (the unit tests), else looked up by store.c. */
+typedef drudge_code (*drudge_store_open_fn)(const char *url, int flags, drudge_store **out,
+                                            drudge_err *err);
 
 /* The SQLite backend (runner/store/sqlite/db.c). */
 drudge_code drudge_sqlite_open(const char *path, int flags, drudge_store **out, drudge_err *err);

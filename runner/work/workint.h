@@ -132,6 +132,7 @@ typedef struct writer {
     size_t ncancel;
     int last_batch; /* completions in the last transaction */
     int tick_warned;
+    int woken; /* the store said work came (guarded by p->mu) */
 } writer;
 
 extern volatile sig_atomic_t drudge_work_signals;

@@ -12,8 +12,11 @@
 #include "runner/work/schedule.h"
 #include "runner/work/workint.h"
 
-#define IDLE_POLL_US 250000  /* how often to look for new work when there was none */
-#define TICK_US      1000000 /* scheduler tick, reaper, cancel requests */
+#define IDLE_POLL_US 250000 /* how often to look for new work when there was none */
+/* The same when the store wakes the writer as work comes (PostgreSQL's
+ * LISTEN/NOTIFY, on every machine): the poll is only a safety net. */
+#define IDLE_WATCHED_US 2000000
+#define TICK_US         1000000 /* scheduler tick, reaper, cancel requests */
 /* A turn waits for MIN_BATCH outcomes (or half the prefetch, if that is
  * less), for BATCH_WAIT_US at most, unless the workers would run out of
  * claimed tasks first. A commit costs the writer about as much as a dozen
@@ -276,6 +279,7 @@ static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t wal
 /* The loop's timers and state between turns. */
 typedef struct clocks {
     int64_t renew_every, next_renew, next_reap, next_tick, next_claim, next_checkpoint;
+    int64_t idle_poll; /* IDLE_POLL_US, or IDLE_WATCHED_US with wake-ups */
     int prefetch_max, min_want, draining, failures;
     int64_t batch_since; /* when the oldest outcome not yet written came in */
 } clocks;
@@ -294,6 +298,7 @@ static void clocks_init(writer *wr, clocks *k)
     k->next_checkpoint = o->checkpoint_key ? now + o->checkpoint_every_us : INT64_MAX;
     k->prefetch_max = o->prefetch > 0 ? o->prefetch : MAX_PREFETCH;
     k->min_want = 2 * wr->p->nworkers;
+    k->idle_poll = IDLE_POLL_US;
 }
 
 /* How many tasks to claim now. Enough claimed ahead to keep the workers busy
@@ -343,6 +348,10 @@ static int64_t wait_for_turn(writer *wr, clocks *k, int sig, int *want)
     for (;;) {
         int64_t now = drudge_now_us();
         int target;
+        if (wr->woken) { /* the store says work came: claim now */
+            wr->woken = 0;
+            k->next_claim = now;
+        }
         *want = claims_wanted(wr, k, now, &target);
         if (turn_due(wr, k, now, *want, target, sig))
             return now;
@@ -394,7 +403,7 @@ static drudge_code take_turn(writer *wr, clocks *k, turn *t, size_t ready, int i
     if (t->reap)
         k->next_reap = t->now + TICK_US;
     if (claimed_nothing)
-        k->next_claim = t->now + IDLE_POLL_US;
+        k->next_claim = t->now + k->idle_poll;
     if (claimed_nothing) {
         rc = check_empty(wr, t->now, ready, inflight, stop, err);
         if (rc || *stop)
@@ -450,11 +459,38 @@ static drudge_code on_signals(writer *wr, clocks *k, int sig, int *stop, drudge_
     return DRUDGE_OK;
 }
 
+/* Called by the store, from a thread of its own, when work may have come. */
+static void wake_writer(void *ud)
+{
+    writer *wr = ud;
+    pthread_mutex_lock(&wr->p->mu);
+    wr->woken = 1;
+    if (wr->p->writer_waiting)
+        pthread_cond_signal(&wr->p->writer_cv);
+    pthread_mutex_unlock(&wr->p->mu);
+}
+
+static drudge_code loop(writer *wr, clocks *kp, drudge_err *err);
+
 drudge_code writer_loop(writer *wr, drudge_err *err)
 {
-    pool *p = wr->p;
     clocks k;
+    int watching = 0;
+    drudge_err werr = {0};
     clocks_init(wr, &k);
+    if (drudge_store_watch(wr->s, wake_writer, wr, &watching, &werr) != DRUDGE_OK)
+        fprintf(stderr, "drudge work: %s (polling instead)\n", werr.msg);
+    if (watching)
+        k.idle_poll = IDLE_WATCHED_US;
+    drudge_code rc = loop(wr, &k, err);
+    drudge_store_watch(wr->s, NULL, NULL, &watching, &werr); /* no wake-ups once we return */
+    return rc;
+}
+
+static drudge_code loop(writer *wr, clocks *kp, drudge_err *err)
+{
+    pool *p = wr->p;
+    clocks k = *kp;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         int fatal = p->fatal;

@@ -22,9 +22,9 @@ expect_exit 2 "$DRUDGE" help nosuch
 expect_exit 0 "$DRUDGE" run "$S/ok.lua" --input '{"who":"Zoë","n":[1,2]}' --key REF-1
 contains "$out" '"who":"Zoë"' "output echoes input"
 contains "$out" '"key":"REF-1"' "task key reaches the script"
-equals "$(stat -c %a "$DRUDGE_DB")" "600" "database mode"
-equals "$(sql "select state, key, attempts, manual_minutes, exception_minutes from tasks")" "done|REF-1|1|4.0|6.5" "task row"
-equals "$(sql "select outcome, worker like 'run@%' from attempts")" "done|1" "attempt row"
+on_pg || equals "$(stat -c %a "$DRUDGE_DB")" "600" "database mode"
+equals "$(sql "select state, key, attempts, cast(manual_minutes * 10 as integer), cast(exception_minutes * 10 as integer) from tasks")" "done|REF-1|1|40|65" "task row"
+equals "$(sql "select outcome, case when worker like 'run@%' then 1 else 0 end from attempts")" "done|1" "attempt row"
 equals "$(sql "select kind, outcome from steps where seq = 1")" "task|done" "root step recorded"
 
 # The same key again is refused, not run twice.
@@ -60,8 +60,12 @@ contains "$out" '"traceback":"stack traceback:' "json traceback"
 # Secrets: from the environment, never stored.
 DRUDGE_SECRET_API_TOKEN=tok-9f8e7d6c5b expect_exit 4 "$DRUDGE" -q run "$S/outcomes.lua" --input '{"what":"secret"}'
 contains "$err" "[REDACTED:api_token]" "secret redacted in the error"
-sqlite3 "$DRUDGE_DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
-if grep -rq "tok-9f8e7d6c5b" "$TMP"/drudge.db*; then fail "secret value found in the database"; else pass; fi
+if on_pg; then
+  equals "$(sql "select count(*) from steps where concat(request, response, error) like '%tok-9f8e7d6c5b%'")" 0 "secret value not in the database"
+else
+  sqlite3 "$DRUDGE_DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+  if grep -rq "tok-9f8e7d6c5b" "$TMP"/drudge.db*; then fail "secret value found in the database"; else pass; fi
+fi
 
 # Scripts that break the contract, and check.
 expect_exit 6 "$DRUDGE" run "$S/bad_fields.lua"

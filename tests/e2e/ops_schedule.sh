@@ -10,7 +10,7 @@ expect_exit 0 "$DRUDGE" schedule add nightly --cron "0 19 * * mon-fri" "$TMP/nig
   --tz Europe/London --window "Mon-Fri 18:00-07:30" --input '{"batch":"evening"}' --catch-up all
 contains "$out" "schedule nightly added: nightly every \"0 19 * * mon-fri\" in Europe/London, next 20" "add says next"
 expect_exit 0 "$DRUDGE" schedule add hourly --cron @hourly "$TMP/nightly.lua"
-equals "$(sql "select name, cron, tz, script, catch_up, window, input, paused from schedules order by name")" \
+equals "$(sql "select name, cron, tz, script, catch_up, \"window\", input, paused from schedules order by name")" \
   "hourly|@hourly||nightly|latest|||0
 nightly|0 19 * * mon-fri|Europe/London|nightly|all|Mon-Fri 18:00-07:30 Europe/London|{\"batch\":\"evening\"}|0" "rows"
 equals "$(sql "select script_path from schedules where name = 'hourly'")" "$TMP/nightly.lua" "absolute script path"

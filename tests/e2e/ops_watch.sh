@@ -68,7 +68,7 @@ fi
 # frame, q quits and restores; stdin is the pseudo-terminal of script(1).
 tty_run() { # KEYS-after-delay ENV... : runs the watch on a pty, output in $TMP/tty.out
   local keys=$1; shift
-  (sleep 0.7; printf "$keys"; sleep 1) | env "$@" script -qfec "$WATCH $DRUDGE_DB" /dev/null >"$TMP/tty.out" 2>&1 &
+  (sleep 0.7; printf "$keys"; sleep 1) | env "$@" script -qfec "$WATCH '$DRUDGE_DB'" /dev/null >"$TMP/tty.out" 2>&1 &
   local pid=$!
   for _ in $(seq 80); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
   if kill -0 $pid 2>/dev/null; then fail "watch did not quit on '$keys'"; kill $pid; fi

@@ -21,7 +21,7 @@ LUA
 "$DRUDGE" -q run long.lua --input '{"spin":60}' >run1.out 2>&1 &
 pid=$!
 wait_sql "select count(*) from steps where task_id = 1" 2 || true
-equals "$(sql "select group_concat(name, ',') from (select name from steps where task_id = 1 order by seq)")" \
+equals "$(sql "select group_concat(name, ',') from (select name from steps where task_id = 1 order by seq) x")" \
   "post document,file receipt" "closed steps committed while the run still ran"
 kill -9 $pid
 wait $pid 2>/dev/null || true
@@ -39,7 +39,7 @@ expect_exit 0 "$DRUDGE" audit verify
 # the rest in seq order, root included), the chain whole.
 expect_exit 0 "$DRUDGE" -q run long.lua --input '{"spin":0}'
 equals "$(sql "select state from tasks where id = 2")" "done" "the second run is done"
-equals "$(sql "select group_concat(seq || ':' || name, ',') from (select * from steps where task_id = 2 order by id)")" \
+equals "$(sql "select group_concat(seq || ':' || name, ',') from (select * from steps where task_id = 2 order by id) x")" \
   "2:post document,3:file receipt,1:long,4:close case" "steps once each; the early ones precede the root"
 expect_exit 0 "$DRUDGE" audit verify
 

@@ -28,7 +28,7 @@ expect_exit 0 "$DRUDGE" enqueue long.lua --input '{}' --key doc-1
 pid=$!
 # Wait until both closed steps are on the chain, then kill -9 the worker.
 wait_sql "select count(*) from steps where task_id = 1 and attempt = 1" 2 || true
-equals "$(sql "select group_concat(name, ',') from (select name from steps where task_id = 1 and attempt = 1 order by seq)")" \
+equals "$(sql "select group_concat(name, ',') from (select name from steps where task_id = 1 and attempt = 1 order by seq) x")" \
   "post document,file receipt" "closed steps committed while the attempt still ran"
 kill -9 $pid
 wait $pid 2>/dev/null || true
@@ -38,7 +38,7 @@ expect_exit 0 "$DRUDGE" -q work --until-empty --backoff-base 0
 equals "$(sql "select state, attempts from tasks")" "done|2" "done on the second attempt"
 equals "$(sql "select outcome from attempts where n = 1")" "lost" "the first attempt is recorded as lost"
 # The reaper closed the attempt's root step as lost, after the two it had.
-equals "$(sql "select group_concat(seq || ':' || name || ':' || outcome, ',') from (select * from steps where task_id = 1 and attempt = 1 order by id)")" \
+equals "$(sql "select group_concat(seq || ':' || name || ':' || outcome, ',') from (select * from steps where task_id = 1 and attempt = 1 order by id) x")" \
   "2:post document:ok,3:file receipt:ok,1:long:lost" "its steps stayed, once each, and the root says lost"
 out_json=$(sql "select output from tasks")
 contains "$out_json" '"outcome":"lost"' "the retry sees the lost attempt"

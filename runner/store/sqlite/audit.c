@@ -32,9 +32,10 @@ drudge_code sq_chain_head(drudge_store *s, int64_t *id, char hash[65], drudge_er
 drudge_code sq_append_step(drudge_store *s, int64_t id, int64_t task_id, int attempt,
                            const drudge_step *step, const char *hash, drudge_err *err)
 {
+    /* origin (schema v6): the machine and process that appended the row */
     static const char sql[] = "INSERT INTO steps(id, task_id, attempt, seq, parent, kind, name, "
-                              "request, response, started_at, duration_us, outcome, error, hash) "
-                              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                              "request, response, started_at, duration_us, outcome, error, hash, "
+                              "origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     sq_store *q = sq(s);
     sqlite3_stmt *st = sq_stmt(q, sql, "audit append", err);
     if (!st)
@@ -56,6 +57,7 @@ drudge_code sq_append_step(drudge_store *s, int64_t id, int64_t task_id, int att
     sq_bind_text(st, 12, step->outcome);
     sq_bind_text(st, 13, step->error);
     sqlite3_bind_text(st, 14, hash, 64, SQLITE_STATIC);
+    sqlite3_bind_text(st, 15, q->origin, -1, SQLITE_STATIC);
     return sq_done(q, st, "audit append", err);
 }
 

@@ -444,6 +444,10 @@ drudge_code drudge_sqlite_open(const char *path, int flags, drudge_store **out, 
     q->base.m = &sqlite_methods;
     q->base.name = drudge_xstrdup(path);
     q->flags = flags;
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    snprintf(q->origin, sizeof q->origin, "%s:%ld", host, (long)getpid());
     int oflags = (flags & DRUDGE_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
     oflags |= SQLITE_OPEN_NOMUTEX; /* one connection per thread */
     if (sqlite3_open_v2(path, &q->db, oflags, NULL) != SQLITE_OK) {
@@ -530,4 +534,8 @@ static const drudge_store_methods sqlite_methods = {
     .backlog = sq_backlog,
     .backlogs = sq_backlogs,
     .metrics = sq_metrics,
+    .copy_out = sq_copy_out,
+    .copy_in = sq_copy_in,
+    .copy_finish = sq_copy_finish,
+    .empty = sq_empty,
 };

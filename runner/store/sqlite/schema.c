@@ -230,6 +230,16 @@ const char *const sq_audit_migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
     "CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints"
     "  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;",
+    /* v2-v5: nothing */
+    "",
+    "",
+    "",
+    "",
+    /* v6: each row names the machine and process that appended it
+     * ("host:pid"), as on PostgreSQL, where a fleet shares one chain. The
+     * column is outside the hashed fields (logs/README.md), so rows written
+     * before it (origin NULL) verify as they did. */
+    "ALTER TABLE steps ADD COLUMN origin TEXT;",
     NULL,
 };
 

@@ -31,6 +31,7 @@ typedef struct sq_store {
         int64_t n;
     } * done;
     size_t ndone;
+    char origin[128]; /* host:pid, written beside each chain row it appends */
 } sq_store;
 
 static inline sq_store *sq(drudge_store *s)
@@ -179,6 +180,13 @@ drudge_code sq_attempt_times(drudge_store *s, int (*fn)(void *ud, int64_t task_i
 drudge_code sq_backlog(drudge_store *s, const char *script,
                        int (*fn)(void *ud, const char *script, int64_t queued, int64_t running),
                        void *ud, drudge_err *err);
+/* copy.c (`drudge db copy`) */
+drudge_code sq_copy_out(drudge_store *s, const drudge_copy_table *t, drudge_copy_fn fn, void *ud,
+                        drudge_err *err);
+drudge_code sq_copy_in(drudge_store *s, const drudge_copy_row *row, drudge_err *err);
+drudge_code sq_copy_finish(drudge_store *s, drudge_err *err);
+drudge_code sq_empty(drudge_store *s, int *empty, drudge_err *err);
+
 /* reads.c */
 drudge_code sq_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64_t recent,
                         drudge_backlog_row *rows, int max, int *n, int *workers, drudge_err *err);

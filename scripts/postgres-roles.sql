@@ -1,0 +1,39 @@
+-- Least privilege for a drudge fleet on PostgreSQL (README, "Running on
+-- several machines"). Run as the owner of the drudge tables (the role that
+-- ran drudge first, which created and migrates the schema), after that first
+-- run, and again after an upgrade that adds tables:
+--   psql "postgresql://owner@db.example/drudge" -f scripts/postgres-roles.sql
+-- Then give the login roles of the machines and people membership:
+--   CREATE ROLE robot1 LOGIN IN ROLE drudge_worker;   -- a worker machine
+--   CREATE ROLE audit1 LOGIN IN ROLE drudge_auditor;  -- an auditor
+--
+-- drudge_worker runs `drudge work`, `enqueue` and the operators' commands:
+-- it changes the queue, and may append to the audit trail (steps,
+-- checkpoints: INSERT only; payloads: prune-only updates, which a trigger
+-- enforces) but never update, delete or truncate a chain row.
+-- drudge_auditor may only read: verify, show, export, replay, report.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'drudge_worker') THEN
+    CREATE ROLE drudge_worker NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'drudge_auditor') THEN
+    CREATE ROLE drudge_auditor NOLOGIN;
+  END IF;
+END $$;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM drudge_worker, drudge_auditor;
+GRANT USAGE ON SCHEMA public TO drudge_worker, drudge_auditor;
+
+-- The queue: what workers and operators change.
+GRANT SELECT, INSERT, UPDATE, DELETE ON tasks, ready, running, leases, scripts, paused,
+  done_counts, windows, schedules TO drudge_worker;
+GRANT SELECT, INSERT ON attempt_log TO drudge_worker;
+GRANT SELECT ON drudge_schema, attempts, task_state TO drudge_worker;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO drudge_worker;
+-- The audit trail: appended to, never rewritten.
+GRANT SELECT, INSERT ON steps, checkpoints TO drudge_worker;
+GRANT SELECT, INSERT, UPDATE ON payloads TO drudge_worker;
+GRANT SELECT, UPDATE ON chain_head TO drudge_worker;
+
+-- Auditors read everything and change nothing.
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO drudge_auditor;

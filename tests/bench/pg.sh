@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# PostgreSQL benchmark (tests/bench/run pg): bulk enqueue and the durable
+# full lifecycle of no-op tasks (every outcome and audit step committed with
+# synchronous_commit=on and fsync), with PostgreSQL 15 on the same machine,
+# each beside a raw libpq baseline in the same run, as a ratio:
+#   - bulk enqueue: the same rows COPYed by psql into a plain table
+#   - lifecycle: pgbench (a libpq client), C connections, one transaction
+#     per task that claims it with FOR UPDATE SKIP LOCKED and completes it
+# first on an empty queue, then with BACKLOG tasks queued for tomorrow;
+# then FLOW tasks through one database, and the sizes of its tables and
+# indexes after (the hot tables stay small: no bloat).
+# Env: N (tasks per case, default 200000), BACKLOG (1000000), FLOW
+# (1000000), J (worker threads, 2), C (baseline connections, 8).
+set -euo pipefail
+: "${DRUDGE:?}" "${TMP:?}" "${SRC:?}"
+N=${N:-200000} BACKLOG=${BACKLOG:-1000000} FLOW=${FLOW:-1000000} J=${J:-2} C=${C:-8}
+bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+chmod 0755 "$TMP"
+cd "$TMP"
+PG_DURABLE=1 PG_PORT=5442 "$SRC/tests/pg/server.sh" start "$TMP/pg" >/dev/null
+trap '"$SRC/tests/pg/server.sh" stop "$TMP/pg"; rm -rf "$TMP"' EXIT
+url() { echo "postgresql:///$1?host=$TMP/pg&port=5442&user=postgres"; }
+psql() { "$bin/psql" -qAtX -v ON_ERROR_STOP=1 "$@"; }
+mkdb() { psql "$(url postgres)" -c "CREATE DATABASE $1" >/dev/null; }
+cat >noop.lua <<'LUA'
+return { name = "noop", run = function(task) return true end }
+LUA
+cat >later.lua <<'LUA'
+return { name = "later", run = function(task) return true end }
+LUA
+gen() { awk -v n="$1" -v p="$2" 'BEGIN { for (i = 0; i < n; i++) printf "{\"ref\":\"%s%d\",\"n\":%d}\n", p, i, i }'; }
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", n / (e - s) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# The baseline's queue: one row per job, claimed and completed in place.
+baseline_db() {
+  psql "$(url "$1")" -c "CREATE TABLE jobs(id bigserial PRIMARY KEY, state text NOT NULL DEFAULT 'queued',
+    payload text, done_at timestamptz); CREATE INDEX jobs_queued ON jobs(id) WHERE state = 'queued'"
+}
+cat >claim.sql <<'SQL'
+BEGIN;
+UPDATE jobs SET state = 'done', done_at = now() WHERE id = (SELECT id FROM jobs
+  WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED);
+COMMIT;
+SQL
+
+# run_case DB LABEL: N tasks enqueued and worked off by drudge, and by the baseline.
+run_case() {
+  local db=$1 t0 t1 t2 t3
+  gen "$N" "r$RANDOM" >batch.jsonl
+  t0=$(now)
+  DRUDGE_DB=$(url "$db") "$DRUDGE" -q enqueue noop.lua --from batch.jsonl --key-field ref >/dev/null
+  t1=$(now)
+  DRUDGE_DB=$(url "$db") "$DRUDGE" -q --json work -j "$J" --until-empty >work.json
+  t2=$(now)
+  bulk=$(rate "$N" "$t0" "$t1") life=$(rate "$N" "$t1" "$t2")
+  # baseline: the same lines COPYed, then claimed one transaction each
+  psql "$(url "$db")" -c "TRUNCATE jobs"
+  t0=$(now)
+  psql "$(url "$db")" -c "\\copy jobs(payload) FROM 'batch.jsonl' WITH (FORMAT text, DELIMITER E'\\x01')"
+  t1=$(now)
+  "$bin/pgbench" -n -h "$TMP/pg" -p 5442 -U postgres -c "$C" -j 2 -t $((N / C)) -f claim.sql "$db" >pgbench.out 2>&1
+  t2=$(now)
+  base_bulk=$(rate "$N" "$t0" "$t1") base_life=$(rate "$N" "$t1" "$t2")
+  printf "  %-11s bulk enqueue %7d tasks/s (COPY baseline %7d: %sx)   lifecycle %6d tasks/s (libpq baseline %5d: %sx)   %s commits\n" \
+    "$2" "$bulk" "$base_bulk" "$(ratio "$bulk" "$base_bulk")" "$life" "$base_life" "$(ratio "$life" "$base_life")" \
+    "$(python3 -c 'import json; print(json.load(open("work.json"))["commits"])')"
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; PostgreSQL $("$bin/postgres" -V | awk '{print $3}'), fsync and synchronous_commit on"
+echo "$N tasks per case, drudge work -j $J, baseline with $C connections"
+mkdb empty && baseline_db empty
+run_case empty "empty queue"
+eb=$bulk el=$life
+mkdb backlog && baseline_db backlog
+gen "$BACKLOG" c >backlog.jsonl
+t0=$(now)
+DRUDGE_DB=$(url backlog) "$DRUDGE" -q enqueue later.lua --from backlog.jsonl --key-field ref --at +1d >/dev/null
+t1=$(now)
+psql "$(url backlog)" -c "INSERT INTO jobs(state, payload) SELECT 'later', g::text FROM generate_series(1, $BACKLOG) g" -c "VACUUM ANALYZE"
+echo "  backlog of $BACKLOG for tomorrow loaded at $(rate "$BACKLOG" "$t0" "$t1") tasks/s"
+run_case backlog "1M backlog"
+echo "backlog / empty: bulk enqueue $(awk -v a="$bulk" -v b="$eb" 'BEGIN { printf "%.0f%%", 100 * a / b }'), lifecycle $(awk -v a="$life" -v b="$el" 'BEGIN { printf "%.0f%%", 100 * a / b }') (target: within 10%)"
+
+# FLOW tasks through one database, in batches, then the sizes.
+if [ "$FLOW" -gt 0 ]; then
+  mkdb flow
+  done_n=0 t0=$(now)
+  while [ "$done_n" -lt "$FLOW" ]; do
+    gen 200000 "f$done_n" | head -n $((FLOW - done_n)) >batch.jsonl
+    DRUDGE_DB=$(url flow) "$DRUDGE" -q enqueue noop.lua --from batch.jsonl >/dev/null
+    DRUDGE_DB=$(url flow) "$DRUDGE" -q work -j "$J" --until-empty
+    done_n=$((done_n + $(wc -l <batch.jsonl)))
+  done
+  t1=$(now)
+  echo "$FLOW tasks through one database (enqueue and lifecycle) at $(rate "$FLOW" "$t0" "$t1") tasks/s; sizes after:"
+  psql "$(url flow)" -F ' ' -c "SELECT rpad(c.relname, 22), lpad(pg_size_pretty(pg_relation_size(c.oid)), 9),
+      lpad(pg_size_pretty(pg_total_relation_size(c.oid)), 9)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i') AND c.relname IN ('tasks', 'tasks_pkey',
+      'ready', 'ready_pkey', 'ready_due', 'running', 'running_pkey', 'running_owner', 'leases',
+      'leases_pkey', 'steps', 'steps_pkey', 'steps_task', 'done_counts', 'chain_head')
+    ORDER BY c.relname" | awk '{ printf "  %-22s %s %s\n", $1, $2, $3 }'
+  psql "$(url flow)" -c "SELECT 'dead rows left: ' || string_agg(relname || ' ' || n_dead_tup, ', ' ORDER BY relname)
+    FROM pg_stat_user_tables WHERE relname IN ('tasks', 'ready', 'running', 'leases')"
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
