@@ -174,33 +174,60 @@ static void decide(drudge_queue *q, const drudge_completion *c, int64_t now, dru
     }
 }
 
-drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, int64_t now,
-                                  const char **new_state, drudge_err *err)
+/* The attempt_end of completion c, recorded at now. */
+static void attempt_end_of(drudge_queue *q, const drudge_completion *c, int64_t now,
+                           drudge_attempt_end *e)
 {
     const drudge_claimed *t = c->task;
     const drudge_result *res = c->res;
-    drudge_attempt_end e = {.task_id = t->id,
-                            .script = t->script,
-                            .attempt = t->attempt,
-                            .recorded = res != NULL,
-                            .worker = c->worker,
-                            .started_at = c->started_us,
-                            .now = now};
-    *new_state = NULL;
-    decide(q, c, now, &e);
-    if (strcmp(e.new_state, "queued") != 0)
-        e.finished_at = now;
+    *e = (drudge_attempt_end){.task_id = t->id,
+                              .script = t->script,
+                              .attempt = t->attempt,
+                              .recorded = res != NULL,
+                              .worker = c->worker,
+                              .started_at = c->started_us,
+                              .now = now};
+    decide(q, c, now, e);
+    if (strcmp(e->new_state, "queued") != 0)
+        e->finished_at = now;
     /* The attempt ended when the script did, not when its batch committed. */
-    e.ended_at = now;
+    e->ended_at = now;
     if (res && c->started_us + res->duration_us > c->started_us &&
         c->started_us + res->duration_us < now)
-        e.ended_at = c->started_us + res->duration_us;
-    if (e.finished_at)
-        e.finished_at = e.ended_at;
-    int held = 0;
-    drudge_code rc = drudge_store_finish(q->s, q->owner, &e, &held, err);
-    if (!rc && held)
-        *new_state = e.new_state;
+        e->ended_at = c->started_us + res->duration_us;
+    if (e->finished_at)
+        e->finished_at = e->ended_at;
+}
+
+drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, int64_t now,
+                                  const char **new_state, drudge_err *err)
+{
+    return drudge_queue_complete_many(q, c, 1, now, new_state, err);
+}
+
+drudge_code drudge_queue_complete_many(drudge_queue *q, const drudge_completion *c, size_t n,
+                                       int64_t now, const char **new_state, drudge_err *err)
+{
+    drudge_attempt_end one = {0}, *e = n == 1 ? &one : calloc(n, sizeof *e);
+    int held1 = 0, *held = n == 1 ? &held1 : calloc(n, sizeof *held);
+    drudge_code rc = DRUDGE_OK;
+    if (!e || !held) {
+        rc = drudge_seterr(err, DRUDGE_ENOMEM, "out of memory recording %zu outcomes", n);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        new_state[i] = NULL;
+        attempt_end_of(q, &c[i], now, &e[i]);
+    }
+    rc = drudge_store_finish_many(q->s, q->owner, e, n, held, err);
+    for (size_t i = 0; i < n && !rc; i++)
+        if (held[i])
+            new_state[i] = e[i].new_state;
+cleanup:
+    if (e != &one)
+        free(e);
+    if (held != &held1)
+        free(held);
     return rc;
 }
 

@@ -70,6 +70,11 @@ typedef struct drudge_completion {
  * the attempt's steps to the audit chain in the same transaction. */
 drudge_code drudge_queue_complete(drudge_queue *q, const drudge_completion *c, int64_t now,
                                   const char **new_state /* OUT */, drudge_err *err);
+/* The same for n completions of one turn at once (new_state: n slots), in
+ * as few statements as the backend can: a writer's whole batch. */
+drudge_code drudge_queue_complete_many(drudge_queue *q, const drudge_completion *c, size_t n,
+                                       int64_t now, const char **new_state /* OUT */,
+                                       drudge_err *err);
 
 /* Puts a claimed task that never started back (no attempt spent). */
 drudge_code drudge_queue_release(drudge_queue *q, const drudge_claimed *t, drudge_err *err);

@@ -260,6 +260,22 @@ drudge_code drudge_store_finish(drudge_store *s, const char *owner, const drudge
     return s->m->finish(s, owner, e, held, err);
 }
 
+drudge_code drudge_store_finish_many(drudge_store *s, const char *owner,
+                                     const drudge_attempt_end *e, size_t n, int *held /* OUT */,
+                                     drudge_err *err)
+{
+    /* A backend without a batch form (SQLite: a statement costs no round
+     * trip there) records them one by one. */
+    if (s->m->finish_many && n > 1)
+        return s->m->finish_many(s, owner, e, n, held, err);
+    for (size_t i = 0; i < n; i++) {
+        drudge_code rc = s->m->finish(s, owner, &e[i], &held[i], err);
+        if (rc)
+            return rc;
+    }
+    return DRUDGE_OK;
+}
+
 drudge_code drudge_store_release(drudge_store *s, const char *owner, int64_t task_id,
                                  drudge_err *err)
 {

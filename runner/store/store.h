@@ -177,6 +177,11 @@ typedef struct drudge_attempt_end {
  * the task was changed by hand meanwhile. Write transaction. */
 drudge_code drudge_store_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e,
                                 int *held /* OUT */, drudge_err *err);
+/* The same for n attempts of one owner (held: n slots), each as
+ * drudge_store_finish would; a task appears at most once. */
+drudge_code drudge_store_finish_many(drudge_store *s, const char *owner,
+                                     const drudge_attempt_end *e, size_t n, int *held /* OUT */,
+                                     drudge_err *err);
 /* Gives back a claimed task that never started (no attempt spent). */
 drudge_code drudge_store_release(drudge_store *s, const char *owner, int64_t task_id,
                                  drudge_err *err);

@@ -37,6 +37,9 @@ struct drudge_store_methods {
                                drudge_err *err);
     drudge_code (*finish)(drudge_store *s, const char *owner, const drudge_attempt_end *e,
                           int *held /* OUT */, drudge_err *err);
+    /* Optional (NULL: finish, one by one). */
+    drudge_code (*finish_many)(drudge_store *s, const char *owner, const drudge_attempt_end *e,
+                               size_t n, int *held /* OUT */, drudge_err *err);
     drudge_code (*release)(drudge_store *s, const char *owner, int64_t task_id, drudge_err *err);
     drudge_code (*renew)(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
     drudge_code (*cancel_requests)(drudge_store *s, const char *owner, int64_t *ids, size_t max,

@@ -79,27 +79,48 @@ typedef struct turn {
     size_t nclaimed;
 } turn;
 
-/* The batch's outcomes and early-flushed steps. */
+/* The batch's outcomes, all in one call (a round trip or two on
+ * PostgreSQL, whatever the batch's size), then its steps on the chain in
+ * the batch's order: early-flushed ones, and those of each attempt whose
+ * outcome was recorded (held). */
 static drudge_code write_outcomes(writer *wr, int64_t now, drudge_err *err)
 {
     pool *p = wr->p;
+    size_t n = 0, i = 0;
+    for (job *j = wr->batch.head; j; j = j->next)
+        n += !j->partial;
+    drudge_completion *c = n ? calloc(n, sizeof *c) : NULL;
+    const char **state = n ? calloc(n, sizeof *state) : NULL;
     drudge_code rc = DRUDGE_OK;
-    for (job *j = wr->batch.head; j && !rc; j = j->next) {
+    if (n && (!c || !state)) {
+        rc = drudge_seterr(err, DRUDGE_ENOMEM, "out of memory recording %zu outcomes", n);
+        goto cleanup;
+    }
+    for (job *j = wr->batch.head; j; j = j->next) {
         if (j->rec)
             drudge_rec_mark_flushed(j->rec, 0); /* again from the start after a rollback */
+        if (!j->partial)
+            c[i++] = (drudge_completion){.task = &j->t,
+                                         .worker = p->workers[j->worker].name,
+                                         .started_us = j->started_us,
+                                         .res = j->ran ? &j->res : NULL,
+                                         .cancelled = j->cancelled};
+    }
+    if (n)
+        rc = drudge_queue_complete_many(wr->q, c, n, now, state, err);
+    i = 0;
+    for (job *j = wr->batch.head; j && !rc; j = j->next) {
         if (j->partial) {
             rc = drudge_audit_writer_append(wr->audit, j->rec, err);
             continue;
         }
-        drudge_completion c = {.task = &j->t,
-                               .worker = p->workers[j->worker].name,
-                               .started_us = j->started_us,
-                               .res = j->ran ? &j->res : NULL,
-                               .cancelled = j->cancelled};
-        rc = drudge_queue_complete(wr->q, &c, now, &j->state, err);
-        if (!rc && j->state && j->ran && j->rec)
+        j->state = state[i++];
+        if (j->state && j->ran && j->rec)
             rc = drudge_audit_writer_append(wr->audit, j->rec, err);
     }
+cleanup:
+    free(c);
+    free(state);
     return rc;
 }
 

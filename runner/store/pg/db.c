@@ -757,6 +757,7 @@ static const drudge_store_methods pg_methods = {
     .claim = pg_claim,
     .start_adhoc = pg_start_adhoc,
     .finish = pg_finish,
+    .finish_many = pg_finish_many,
     .release = pg_release,
     .renew = pg_renew,
     .cancel_requests = pg_cancel_requests,

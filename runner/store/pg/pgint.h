@@ -163,6 +163,8 @@ drudge_code pg_claim(drudge_store *s, const drudge_claim_req *req, drudge_claime
                      drudge_err *err);
 drudge_code pg_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const char *owner,
                            int64_t now, int64_t lease_until, int64_t *id, drudge_err *err);
+drudge_code pg_finish_many(drudge_store *s, const char *owner, const drudge_attempt_end *e,
+                           size_t n, int *held, drudge_err *err);
 drudge_code pg_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
                       drudge_err *err);
 drudge_code pg_release(drudge_store *s, const char *owner, int64_t task_id, drudge_err *err);

@@ -561,6 +561,155 @@ drudge_code pg_finish(drudge_store *s, const char *owner, const drudge_attempt_e
     return DRUDGE_OK;
 }
 
+/* A batch of outcomes in one statement: the attempts go in as arrays
+ * (unnest), each through the same fence and updates as finish_sql, and
+ * each row of the answer says which was held. One round trip for a whole
+ * writer turn instead of one per task: on PostgreSQL the round trips, not
+ * the rows, bound the lifecycle. */
+enum {
+    F_TASK,
+    F_STATE,
+    F_SPEND,
+    F_OUTPUT,
+    F_ERROR,
+    F_KIND,
+    F_RUN_AT,
+    F_FINISHED,
+    F_PREV,
+    F_ROW_WORKER,
+    F_ROW_STARTED,
+    F_ROW_OUTCOME,
+    F_N,
+    F_LOG,
+    F_WORKER,
+    F_STARTED,
+    F_ENDED,
+    F_OUTCOME,
+    F_COLS
+};
+static const char finish_many_sql[] =
+    "WITH f AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::integer[], $5::text[], "
+    "  $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::integer[], $11::text[], "
+    "  $12::bigint[], $13::text[], $14::integer[], $15::boolean[], $16::text[], $17::bigint[], "
+    "  $18::bigint[], $19::text[]) WITH ORDINALITY AS f(task_id, state, spend, output, error, "
+    "  error_kind, run_at, finished_at, prev, row_worker, row_started, row_outcome, n, log, "
+    "  worker, started_at, ended_at, outcome, i)), "
+    /* r carries f's columns on, so that the update walks r once (a join
+     * of r with f again is planned as a nested loop: rows^2) */
+    "r AS (DELETE FROM running USING f WHERE running.task_id = f.task_id "
+    "  AND running.owner = $1 RETURNING f.*), "
+    "t AS (UPDATE tasks SET state = r.state, attempts = tasks.attempts + 1, "
+    "  spent = tasks.spent + r.spend, output = r.output, error = r.error, "
+    "  error_kind = r.error_kind, run_at = coalesce(r.run_at, tasks.run_at), "
+    "  finished_at = r.finished_at, worker = r.row_worker, started_at = r.row_started, "
+    "  outcome = r.row_outcome, "
+    "  exception = CASE WHEN r.state IN ('failed','dead','cancelled') THEN r.state END "
+    "  FROM r WHERE tasks.id = r.task_id AND tasks.state = 'queued' AND tasks.attempts = r.prev "
+    "  RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
+    "  tasks.state, r.i, r.log, r.n, r.worker, r.started_at, r.ended_at, r.outcome, r.error, "
+    "  r.error_kind), "
+    "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\") "
+    "  SELECT id, priority, run_at, script, \"window\" FROM t WHERE state = 'queued' "
+    "  ON CONFLICT DO NOTHING), "
+    "a AS (INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
+    "  error_kind) SELECT id, n, worker, started_at, ended_at, outcome, error, error_kind "
+    "  FROM t WHERE log) "
+    "SELECT i, script, run_at FROM t";
+
+/* One element of an array literal: NULL, or s quoted. */
+static void arr_str(drudge_buf *b, const char *s)
+{
+    drudge_buf_puts(b, b->len > 1 ? "," : "");
+    if (!s) {
+        drudge_buf_puts(b, "NULL");
+        return;
+    }
+    drudge_buf_puts(b, "\"");
+    for (const char *c = s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            drudge_buf_puts(b, "\\");
+        drudge_buf_add(b, c, 1);
+    }
+    drudge_buf_puts(b, "\"");
+}
+
+static void arr_int(drudge_buf *b, int64_t v, int null_if_zero)
+{
+    if (null_if_zero && !v)
+        arr_str(b, NULL);
+    else {
+        drudge_buf_puts(b, b->len > 1 ? "," : "");
+        drudge_buf_int(b, v);
+    }
+}
+
+/* e as one element of each column's array, as pg_finish binds it. */
+static void finish_row(drudge_buf *col, const drudge_attempt_end *e)
+{
+    int in_row = e->recorded && e->finished_at != 0;
+    arr_int(&col[F_TASK], e->task_id, 0);
+    arr_str(&col[F_STATE], e->new_state);
+    arr_int(&col[F_SPEND], e->spend, 0);
+    arr_str(&col[F_OUTPUT], e->output);
+    arr_str(&col[F_ERROR], e->error);
+    arr_str(&col[F_KIND], e->error_kind);
+    arr_int(&col[F_RUN_AT], e->run_at, 1);
+    arr_int(&col[F_FINISHED], e->finished_at, 1);
+    arr_int(&col[F_PREV], e->attempt - 1, 0);
+    arr_str(&col[F_ROW_WORKER], in_row ? e->worker : NULL);
+    if (in_row)
+        arr_int(&col[F_ROW_STARTED], e->started_at, 0);
+    else
+        arr_str(&col[F_ROW_STARTED], NULL);
+    arr_str(&col[F_ROW_OUTCOME], in_row ? e->outcome : NULL);
+    arr_int(&col[F_N], e->attempt, 0);
+    arr_str(&col[F_LOG], e->recorded && !in_row ? "t" : "f");
+    arr_str(&col[F_WORKER], e->worker);
+    arr_int(&col[F_STARTED], e->started_at, 0);
+    arr_int(&col[F_ENDED], e->ended_at, 0);
+    arr_str(&col[F_OUTCOME], e->outcome);
+}
+
+drudge_code pg_finish_many(drudge_store *s, const char *owner, const drudge_attempt_end *e,
+                           size_t n, int *held, drudge_err *err)
+{
+    pg_store *q = pgs(s);
+    drudge_buf col[F_COLS] = {{0}};
+    pg_params p = {0};
+    drudge_code rc = DRUDGE_OK;
+    for (int c = 0; c < F_COLS; c++)
+        drudge_buf_puts(&col[c], "{");
+    for (size_t i = 0; i < n; i++) {
+        held[i] = 0;
+        finish_row(col, &e[i]);
+    }
+    pg_p_str(&p, owner);
+    for (int c = 0; c < F_COLS; c++) {
+        drudge_buf_puts(&col[c], "}");
+        pg_p_str(&p, col[c].data);
+    }
+    PGresult *r = pg_q(q, finish_many_sql, &p, "recording the outcomes of a batch", err);
+    if (!r) {
+        rc = err ? err->code : DRUDGE_EDB;
+        goto cleanup;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t i = pg_i64(r, row, 0) - 1;
+        if (i < 0 || (size_t)i >= n)
+            continue;
+        held[i] = 1;
+        if (!strcmp(e[i].new_state, "done"))
+            pg_count_done(q, pg_text(r, row, 1));
+        if (!strcmp(e[i].new_state, "queued"))
+            pg_note_ready(q, pg_i64(r, row, 2));
+    }
+    PQclear(r);
+cleanup:
+    for (int c = 0; c < F_COLS; c++)
+        drudge_buf_free(&col[c]);
+    return rc;
+}
+
 drudge_code pg_release(drudge_store *s, const char *owner, int64_t task_id, drudge_err *err)
 {
     static const char sql[] =
