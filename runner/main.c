@@ -1,4 +1,5 @@
 /* main.c: drudge's entry point: global options, then one command. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,13 @@ static int is_opt(const char *arg, const char *opt)
 
 int main(int argc, char **argv)
 {
-    drudge_cli cli = {0};
+    drudge_cli cli = {.argv = argv};
+    /* `drudge work` re-execs itself with these blocked (cmd_work.c). */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
     cli.secrets_file = getenv("DRUDGE_SECRETS");
     cli.files_dir = getenv("DRUDGE_FILES");
     /* Global options may stand anywhere; take them out, keep the rest in order. */

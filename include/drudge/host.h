@@ -84,6 +84,10 @@ void drudge_result_clear(drudge_result *res);
 /* Ends the running attempt at its next deadline check, as a timeout (safe
  * from another thread; cleared when the next attempt starts). */
 void drudge_host_cancel(drudge_host *h);
+/* For a watchdog in another thread: the monotonic time (drudge_mono_us)
+ * at which the running attempt's timeout passes, 0 when nothing runs under
+ * a deadline; *timeout_s gets that timeout. */
+int64_t drudge_host_deadline(drudge_host *h, double *timeout_s /* OUT */);
 /* Gives the host a fresh recorder and returns the last attempt's, so a worker
  * can run on while the queue writer appends the old one (caller owns it). */
 drudge_rec *drudge_host_swap_rec(drudge_host *h, drudge_rec *fresh);

@@ -19,6 +19,7 @@ typedef struct drudge_cli {
     const char *redact_file;  /* --redact, $DRUDGE_REDACT (passed on to hosts via the env) */
     int json;                 /* --json */
     int quiet;                /* -q */
+    char **argv;              /* the process's own arguments (work re-execs with them) */
 } drudge_cli;
 
 typedef int (*drudge_cmd_fn)(drudge_cli *cli, int argc, char **argv);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "drudge/host.h"
 #include "drudge/util.h"
 #include "runner/cli/cli.h"
@@ -16,7 +17,9 @@ static const char run_help[] =
     "  --input JSON|@FILE  the task input (task.input), inline or from a file\n"
     "  --key REF           the task key (unique per script)\n"
     "  -q, --quiet         do not echo log lines to stderr\n\n"
-    "`drudge cancel` of the task stops it within about a second (state cancelled).\n\n"
+    "`drudge cancel` of the task stops it within about a second (state cancelled).\n"
+    "An attempt the timeout or a cancel cannot stop (a loop in a __gc finalizer,\n"
+    "C code) is recorded 5 s later as a timeout (or cancelled) and the run exits.\n\n"
     "exit: 0 done, 3 failed (fail), 4 system error/timeout/memory or cancelled,\n"
     "      5 retry_later, 6 the script is invalid, 1 database or file error, 2 usage\n";
 
@@ -74,6 +77,26 @@ static void print_result(const drudge_cli *cli, const drudge_run_result *r)
     }
 }
 
+/* The attempt is stuck past its timeout (or a cancel) and the grace, and
+ * was recorded (run.c): say so and end the process, stuck thread and all. */
+static void run_abandoned(const drudge_run_result *r, const drudge_err *err, void *ud)
+{
+    const drudge_cli *cli = ud;
+    int rc = DRUDGE_EXIT_SYSERR;
+    if (err) {
+        fprintf(stderr,
+                "drudge run: task #%lld is stuck past its timeout and could not be "
+                "recorded: %s\n",
+                (long long)r->task_id, err->msg);
+        rc = DRUDGE_EXIT_ERROR;
+    } else {
+        print_result(cli, r);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+}
+
 int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
@@ -121,7 +144,9 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
                          .key = key,
                          .files_dir = files,
                          .secrets_file = cli->secrets_file,
-                         .echo_logs = !cli->quiet};
+                         .echo_logs = !cli->quiet,
+                         .abandoned = run_abandoned,
+                         .abandoned_ud = cli};
     drudge_run_result r;
     int rc;
     if (drudge_run_task(&o, &r, &err)) {

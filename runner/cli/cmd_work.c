@@ -183,6 +183,33 @@ static void print_summary(const drudge_cli *cli, const drudge_work_stats *st, do
     }
 }
 
+/* Every worker thread was stuck in an attempt that went past its timeout
+ * and the grace (runner/work/watchdog.c): the pool drained and the process
+ * starts again as itself, which ends those threads; their tasks are
+ * recorded already. Returns only if exec fails. */
+static void restart(const drudge_cli *cli, const drudge_work_stats *st)
+{
+    fprintf(stderr,
+            "drudge work: %d worker thread%s stuck past %s attempt's timeout and grace "
+            "(recorded as timed out); restarting to end %s\n",
+            st->stuck, st->stuck == 1 ? " is" : "s are", st->stuck == 1 ? "its" : "their",
+            st->stuck == 1 ? "it" : "them");
+    fflush(stdout);
+    fflush(stderr);
+    /* A stop asked for from here on stays pending through the exec (main
+     * unblocks it: the new process ends at once, with nothing running). */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    if (drudge_work_signals_pending())
+        return;
+    execv("/proc/self/exe", cli->argv);
+    sigprocmask(SIG_UNBLOCK, &block, NULL);
+    fprintf(stderr, "drudge work: cannot restart (exec /proc/self/exe): %s\n", strerror(errno));
+}
+
 /* Runs the pool with SIGINT/SIGTERM asking it to drain (then to abort). */
 static drudge_code run_pool(const drudge_work_opts *wo, drudge_work_stats *st, double *secs,
                             drudge_err *err)
@@ -227,7 +254,9 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
         rc = st.aborted ? DRUDGE_EXIT_ERROR : DRUDGE_EXIT_OK;
     free(files);
     free(a.scripts);
-    if (st.aborted) {
+    if (st.restart && !code)
+        restart(cli, &st);
+    if (st.aborted || st.stuck) {
         /* A worker may still be stuck in a blocking call: leave at once. */
         fflush(stdout);
         fflush(stderr);

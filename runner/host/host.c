@@ -241,19 +241,33 @@ double drudge_host_remaining(lua_State *L)
     return left > 0 ? left : 0;
 }
 
-/* Count hook: once the deadline passes, switch to a hook on every line and
- * instruction so that a pcall in the script cannot swallow the timeout. */
-static void deadline_hook(lua_State *L, lua_Debug *ar)
+void drudge_host_check_deadline(lua_State *L)
 {
     drudge_host *h = drudge_host_of(L);
-    (void)ar;
     if (h->mem_exceeded)
         luaL_error(L, "memory limit exceeded");
-    if (h->cancelled || (h->deadline_us && drudge_mono_us() > h->deadline_us)) {
+    int64_t deadline = h->deadline_us;
+    if (h->cancelled || (deadline && drudge_mono_us() > deadline)) {
         h->timed_out = 1;
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
         luaL_error(L, "timeout: the attempt ran longer than %f s", h->timeout_s);
     }
+}
+
+/* Count hook: once the deadline passes, switch to a hook on every line and
+ * instruction so that a pcall in the script cannot swallow the timeout. */
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    drudge_host_check_deadline(L);
+}
+
+int64_t drudge_host_deadline(drudge_host *h, double *timeout_s)
+{
+    int64_t deadline = h->deadline_us;
+    if (timeout_s)
+        *timeout_s = h->timeout_s;
+    return deadline;
 }
 
 static void arm_deadline(drudge_host *h, double seconds)
@@ -262,6 +276,7 @@ static void arm_deadline(drudge_host *h, double seconds)
     h->timed_out = 0;
     h->cancelled = 0;
     h->mem_exceeded = 0;
+    /* Last: a watchdog that sees the deadline sees the timeout with it. */
     h->deadline_us = drudge_mono_us() + (int64_t)(seconds * 1e6);
     lua_sethook(h->L, deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
 }
@@ -313,6 +328,61 @@ static int l_collectgarbage(lua_State *L)
         lua_pushboolean(L, lua_gc(L, LUA_GCISRUNNING));
         return 1;
     }
+}
+
+/* xpcall's message handler, run in a coroutine of its own: Lua calls a
+ * message handler with hooks off (the error may have come from the hook),
+ * so a handler that loops, `xpcall(f, function() while true do end end)`,
+ * would never see the deadline. A new coroutine has the hooks on. Returns
+ * what the script's handler returns (its first value), or the error it
+ * raised (the timeout, say), as the error value xpcall hands back. */
+static int l_xpcall_handler(lua_State *L)
+{
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 2);
+    int nres = 0;
+    int st = lua_resume(co, L, 1, &nres);
+    if (st == LUA_YIELD) {
+        lua_pushliteral(L, "xpcall: a message handler cannot yield");
+        return 1;
+    }
+    if (st == LUA_OK) {
+        if (nres == 0)
+            lua_pushnil(co);
+        else
+            lua_pop(co, nres - 1);
+    }
+    lua_xmove(co, L, 1); /* the first result, or the error */
+    return 1;
+}
+
+/* As lbaselib.c's finishpcall. */
+static int xpcall_finish(lua_State *L, int status, lua_KContext extra)
+{
+    if (status != LUA_OK && status != LUA_YIELD) {
+        lua_pushboolean(L, 0);
+        lua_pushvalue(L, -2);
+        return 2;
+    }
+    return lua_gettop(L) - (int)extra;
+}
+
+/* xpcall(f, msgh, ...): Lua's own (lbaselib.c), with msgh wrapped by
+ * l_xpcall_handler; a continuation, so f may still yield. */
+static int l_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, l_xpcall_handler, 1);
+    lua_replace(L, 2);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2);
+    int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, xpcall_finish);
+    return xpcall_finish(L, status, 2);
 }
 
 /* load(chunk [, chunkname [, mode [, env]]]): text only; the env defaults to
@@ -517,6 +587,8 @@ static void push_sandbox_env(lua_State *L, const char *dir)
 
     lua_pushcfunction(L, l_collectgarbage);
     lua_setfield(L, env, "collectgarbage");
+    lua_pushcfunction(L, l_xpcall);
+    lua_setfield(L, env, "xpcall");
     lua_pushcfunction(L, l_print);
     lua_setfield(L, env, "print");
     lua_pushvalue(L, env);
@@ -612,6 +684,7 @@ static int open_host(lua_State *L)
         luaL_requiref(L, lib->name, lib->func, 1);
         lua_pop(L, 1);
     }
+    drudge_pattern_open(L); /* string.find and co. that see the deadline */
     /* Keep the real io functions for the confined wrappers. */
     lua_getglobal(L, "io");
     lua_setfield(L, LUA_REGISTRYINDEX, "drudge.io");

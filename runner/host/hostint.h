@@ -2,6 +2,7 @@
 #ifndef DRUDGE_HOSTINT_H
 #define DRUDGE_HOSTINT_H
 
+#include <stdatomic.h>
 #include <lua.h>
 #include "drudge/host.h"
 #include "drudge/json.h"
@@ -20,8 +21,8 @@ struct drudge_host {
     lua_State *L;
     size_t mem_used, mem_limit;
     int mem_exceeded;
-    int64_t deadline_us; /* monotonic; 0 = none */
-    double timeout_s;
+    _Atomic int64_t deadline_us; /* monotonic; 0 = none (a watchdog reads it) */
+    _Atomic double timeout_s;
     int timed_out;
     _Atomic int cancelled; /* drudge_host_cancel: end the running attempt */
     drudge_rec *rec;
@@ -33,6 +34,11 @@ struct drudge_host {
 };
 
 drudge_host *drudge_host_of(lua_State *L);
+/* Raises the attempt's timeout (or its memory error) if it is due: for C
+ * code that may run long without returning to Lua (pattern.c). */
+void drudge_host_check_deadline(lua_State *L);
+/* pattern.c: string.find, match, gmatch and gsub with a deadline check. */
+void drudge_pattern_open(lua_State *L);
 void drudge_host_step_error(lua_State *L, int seq);
 int drudge_host_msgh(lua_State *L);
 

@@ -96,8 +96,8 @@ void pool_cancel_running(pool *p)
 {
     pthread_mutex_lock(&p->mu);
     for (int k = 0; k < p->nworkers; k++)
-        if (p->workers[k].current)
-            drudge_host_cancel(p->workers[k].host);
+        if (p->workers[k] && p->workers[k]->current)
+            drudge_host_cancel(p->workers[k]->host);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -119,8 +119,14 @@ static void early_flush(drudge_rec *rec, void *ud)
     j->t.attempt = drudge_rec_attempt(part);
     pool *p = w->p;
     pthread_mutex_lock(&p->mu);
-    pool_to_writer(p, j);
+    int abandoned = w->abandoned;
+    if (!abandoned)
+        pool_to_writer(p, j);
     pthread_mutex_unlock(&p->mu);
+    if (abandoned) { /* its attempt is recorded already: nothing more goes */
+        drudge_rec_free(j->rec);
+        free(j);
+    }
 }
 
 /* ---- running an attempt ---- */
@@ -173,7 +179,7 @@ static void run_job(worker *w, job *j)
 /* A recorder configured like the hosts' own: the redaction patterns are
  * per recorder, and a recorder without them would record what they hide. If
  * the patterns cannot be loaded now, the pool stops (p->fatal). */
-static drudge_rec *new_recorder(pool *p)
+drudge_rec *pool_new_recorder(pool *p)
 {
     drudge_rec *r = drudge_rec_new();
     const char *path = p->opts->redact_file ? p->opts->redact_file : getenv("DRUDGE_REDACT");
@@ -204,7 +210,7 @@ static drudge_rec *fresh_recorder(pool *p)
         return p->recs[--p->nrecs];
     p->created++;
     pthread_mutex_unlock(&p->mu);
-    drudge_rec *r = new_recorder(p);
+    drudge_rec *r = pool_new_recorder(p);
     pthread_mutex_lock(&p->mu);
     return r;
 }
@@ -220,6 +226,24 @@ static job *next_job(pool *p)
     return list_pop(&p->ready);
 }
 
+/* An abandoned worker's thread came back (its C call returned at last):
+ * it frees what it still holds and ends, touching nothing else. Called with
+ * p->mu held; returns with it released. */
+static void ghost_return(pool *p, worker *w, job *j)
+{
+    pthread_mutex_unlock(&p->mu);
+    drudge_store_close(w->ro);
+    w->ro = NULL;
+    drudge_host_free(w->host); /* and its recorder */
+    w->host = NULL;
+    job_free(j);
+    pthread_mutex_lock(&p->mu);
+    p->created--; /* the host's recorder */
+    p->stuck--;
+    w->returned = 1;
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -233,15 +257,22 @@ static void *worker_main(void *arg)
         run_job(w, j);
 
         pthread_mutex_lock(&p->mu);
+        if (w->abandoned) {
+            ghost_return(p, w, j);
+            return NULL;
+        }
         j->rec = drudge_host_swap_rec(w->host, fresh_recorder(p));
         j->worker = w->idx;
         /* A cancel counts if it is what stopped the script. */
         j->cancelled = w->cancel_id == j->t.id && j->res.outcome == DRUDGE_TIMEOUT;
         w->cancel_id = 0;
+        w->cancel_at = 0;
         w->current = NULL;
         p->inflight--;
         pool_to_writer(p, j);
     }
+    w->exited = 1;
+    pthread_cond_broadcast(&p->exit_cv);
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
@@ -265,6 +296,8 @@ void pool_init(pool *p, const drudge_work_opts *opts)
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->writer_cv, NULL);
     pthread_cond_init(&p->rec_cv, NULL);
+    pthread_cond_init(&p->exit_cv, NULL);
+    pthread_cond_init(&p->watchdog_cv, NULL);
     p->opts = opts;
     p->recs = drudge_xmalloc(MAX_RECS * sizeof *p->recs);
     p->nworkers = n;
@@ -275,61 +308,97 @@ void pool_init(pool *p, const drudge_work_opts *opts)
         p->min_batch = 1;
     p->workers = drudge_xmalloc((size_t)n * sizeof *p->workers);
     memset(p->workers, 0, (size_t)n * sizeof *p->workers);
+    p->names = drudge_xmalloc((size_t)n * sizeof *p->names);
     make_owner(p->owner, sizeof p->owner);
+    for (int i = 0; i < n; i++)
+        snprintf(p->names[i], sizeof p->names[i], "%s/%d", p->owner, i + 1);
 }
 
-drudge_code pool_hosts(pool *p, drudge_err *err)
+worker *pool_worker_new(pool *p, int idx, drudge_err *err)
 {
     const drudge_work_opts *o = p->opts;
     drudge_host_opts ho = {.files_dir = o->files_dir,
                            .secrets_file = o->secrets_file,
                            .redact_file = o->redact_file,
                            .echo_logs = o->echo_logs};
+    drudge_host *host = drudge_host_new(&ho, err);
+    if (!host)
+        return NULL;
+    drudge_lqueue_set_db(drudge_host_lua(host), o->db_path);
+    worker *w = drudge_xmalloc(sizeof *w);
+    memset(w, 0, sizeof *w);
+    w->p = p;
+    w->idx = idx;
+    w->host = host;
+    pthread_mutex_lock(&p->mu);
+    p->created++; /* the host's own recorder */
+    pthread_mutex_unlock(&p->mu);
+    return w;
+}
+
+drudge_code pool_hosts(pool *p, drudge_err *err)
+{
     for (int i = 0; i < p->nworkers; i++) {
-        worker *w = &p->workers[i];
-        w->p = p;
-        w->idx = i;
-        snprintf(w->name, sizeof w->name, "%s/%d", p->owner, i + 1);
-        w->host = drudge_host_new(&ho, err);
-        if (!w->host)
+        p->workers[i] = pool_worker_new(p, i, err);
+        if (!p->workers[i])
             return err->code;
-        drudge_lqueue_set_db(drudge_host_lua(w->host), o->db_path);
-        p->created++; /* the host's own recorder */
     }
+    return DRUDGE_OK;
+}
+
+drudge_code pool_worker_start(pool *p, worker *w, drudge_err *err)
+{
+    (void)p;
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int e = pthread_create(&w->th, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0)
+        return drudge_seterr(err, DRUDGE_ENOMEM, "cannot start worker thread %d: %s", w->idx + 1,
+                             strerror(e));
+    w->started = 1;
     return DRUDGE_OK;
 }
 
 drudge_code pool_start(pool *p, drudge_err *err)
 {
     drudge_code rc = DRUDGE_OK;
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    for (int i = 0; i < p->nworkers; i++) {
-        if (pthread_create(&p->workers[i].th, NULL, worker_main, &p->workers[i]) != 0) {
-            rc = drudge_seterr(err, DRUDGE_ENOMEM, "cannot start worker thread %d", i + 1);
-            break;
-        }
-        p->workers[i].started = 1;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    for (int i = 0; i < p->nworkers && !rc; i++)
+        rc = pool_worker_start(p, p->workers[i], err);
+    if (!rc)
+        rc = watchdog_start(p, err);
     return rc;
 }
 
-/* Joins w; with patience, only for a few seconds (a worker stuck in a
- * blocking call cannot be joined: it is left). 0 if it was left. */
-static int join_worker(worker *w, int patience)
+/* Whether a slot's worker still has to finish: not exited, not abandoned.
+ * Called with p->mu held. */
+static int slot_running(const worker *w)
 {
-    if (!patience) {
-        pthread_join(w->th, NULL);
-        return 1;
+    return w && w->started && !w->exited && !w->abandoned;
+}
+
+/* Waits until every slot's thread has exited (and nothing is in flight, so
+ * an attempt the watchdog is abandoning reaches the writer), or, with
+ * patience, for a few seconds at most. Called with p->mu held. */
+static void wait_for_workers(pool *p, int patience)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 3;
+    for (;;) {
+        int running = p->inflight > 0;
+        for (int i = 0; i < p->nworkers && !running; i++)
+            running = slot_running(p->workers[i]);
+        if (!running)
+            return;
+        if (!patience)
+            pthread_cond_wait(&p->exit_cv, &p->mu);
+        else if (pthread_cond_timedwait(&p->exit_cv, &p->mu, &until) != 0)
+            return;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 3;
-    return pthread_timedjoin_np(w->th, NULL, &ts) == 0;
 }
 
 void pool_stop(pool *p, int cancel, int *leaked)
@@ -341,33 +410,57 @@ void pool_stop(pool *p, int cancel, int *leaked)
     pthread_mutex_unlock(&p->mu);
     if (cancel)
         pool_cancel_running(p);
+    /* The watchdog runs on while the workers finish: a drain too must not
+     * wait forever for an attempt stuck where its timeout cannot reach. */
+    pthread_mutex_lock(&p->mu);
+    wait_for_workers(p, cancel);
+    pthread_mutex_unlock(&p->mu);
+    watchdog_stop(p);
     for (int i = 0; i < p->nworkers; i++) {
-        worker *w = &p->workers[i];
-        if (!w->started)
+        worker *w = p->workers[i];
+        if (!w || !w->started)
             continue;
-        if (!join_worker(w, cancel)) {
+        pthread_mutex_lock(&p->mu);
+        int exited = w->exited;
+        pthread_mutex_unlock(&p->mu);
+        if (!exited) { /* stuck in a blocking call after an abort: left */
             (*leaked)++;
             continue;
         }
+        pthread_join(w->th, NULL);
         drudge_store_close(w->ro);
         w->ro = NULL;
         w->started = 0;
     }
+    pthread_mutex_lock(&p->mu);
+    *leaked += p->stuck;
+    pthread_mutex_unlock(&p->mu);
 }
 
 void pool_free(pool *p)
 {
     list_free(&p->done, 1);
     list_free(&p->ready, 0);
-    for (int i = 0; i < p->nworkers; i++)
-        if (!p->workers[i].started)
-            drudge_host_free(p->workers[i].host);
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = p->workers[i];
+        if (w && !w->started) {
+            drudge_host_free(w->host);
+            free(w);
+        }
+    }
+    for (worker *g = p->ghosts, *next; g; g = next) {
+        next = g->next_ghost; /* all returned: pool_free runs only then */
+        free(g);
+    }
     for (size_t i = 0; i < p->nrecs; i++)
         drudge_rec_free(p->recs[i]);
     free(p->recs);
     free(p->workers);
+    free(p->names);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->writer_cv);
     pthread_cond_destroy(&p->rec_cv);
+    pthread_cond_destroy(&p->exit_cv);
+    pthread_cond_destroy(&p->watchdog_cv);
 }

@@ -13,47 +13,125 @@
 #include "logs/audit/audit.h"
 #include "runner/queue/queue.h"
 #include "runner/work/run.h"
+#include "runner/work/work.h"
 
-/* `drudge cancel` of a running task sets cancel_requested on its `running`
- * row; a worker reads that when it renews its lease, and a run reads it
- * here, once a second, on a connection of its own (the main thread's is the
- * script's, for its early flushes). */
+#define GRACE_US ((int64_t)DRUDGE_GRACE_S * 1000000)
+
+/* The run's watch, a thread beside the script's:
+ *   - `drudge cancel` of a running task sets cancel_requested on its
+ *     `running` row; a worker reads that when it renews its lease, and a
+ *     run reads it here, once a second, on a connection of its own (the
+ *     main thread's is the script's, for its early flushes);
+ *   - the hard ceiling: an attempt still running DRUDGE_GRACE_S after its
+ *     timeout passed, or after a cancel reached it, is stuck where neither
+ *     can reach (a __gc finalizer, C code): the watch records it, as a
+ *     timeout or cancelled, on a connection of its own, and hands it to
+ *     o->abandoned, which ends the process (the stuck thread with it). */
 typedef struct cancel_watch {
-    const char *db_path;
+    const drudge_run_opts *o;
+    const char *script; /* the script's name */
+    const char *worker; /* the run's lease owner */
+    int64_t started;    /* when the attempt started (wall clock) */
     int64_t task_id;
     drudge_host *host;
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int started, stop;
-    int requested; /* the run was cancelled (guarded by mu) */
+    int started_th, stop;
+    int requested;     /* the run was cancelled (guarded by mu) */
+    int64_t cancel_at; /* when (drudge_mono_us) */
 } cancel_watch;
+
+static drudge_code finish(drudge_store *s, drudge_rec *rec, const char *worker, int64_t started,
+                          drudge_run_result *out, drudge_err *err);
+
+/* Records the stuck attempt and hands it to o->abandoned (never returns). */
+static void abandon_run(cancel_watch *w, double timeout_s)
+{
+    const drudge_run_opts *o = w->o;
+    drudge_run_result r = {.task_id = w->task_id, .cancelled = w->requested};
+    drudge_buf b = {0};
+    if (r.cancelled)
+        drudge_buf_printf(&b,
+                          "cancelled by an operator; the script did not stop within %d s "
+                          "(stuck where a cancel cannot reach it: a __gc finalizer, or C code "
+                          "such as a library call)",
+                          DRUDGE_GRACE_S);
+    else
+        drudge_buf_printf(&b,
+                          "timeout: the attempt ran longer than %g s and did not stop within %d s "
+                          "more (stuck where the timeout cannot reach it: a __gc finalizer, or C "
+                          "code such as a library call)",
+                          timeout_s, DRUDGE_GRACE_S);
+    r.res.outcome = DRUDGE_TIMEOUT;
+    r.res.error = drudge_buf_take(&b);
+    r.res.duration_us = drudge_now_us() - w->started;
+    drudge_err err = {0};
+    drudge_store *s = NULL;
+    drudge_rec *rec = drudge_rec_new();
+    const char *redact = getenv("DRUDGE_REDACT");
+    drudge_code rc = DRUDGE_OK;
+    if (redact && *redact)
+        rc = drudge_rec_load_patterns(rec, redact, &err);
+    if (!rc)
+        rc = drudge_store_open(o->db_path, 0, &s, &err);
+    if (!rc) {
+        drudge_audit_root_only(rec, w->task_id, 1, w->script, o->input, o->key, "timeout",
+                               r.res.error);
+        rc = finish(s, rec, w->worker, w->started, &r, &err);
+    }
+    o->abandoned(&r, rc ? &err : NULL, o->abandoned_ud);
+    _exit(DRUDGE_EXIT_SYSERR); /* o->abandoned does not return */
+}
+
+/* When the attempt must be given up (drudge_mono_us), or 0. Called with
+ * w->mu held. */
+static int64_t hard_limit(cancel_watch *w, double *timeout_s)
+{
+    int64_t deadline = drudge_host_deadline(w->host, timeout_s);
+    int64_t limit = deadline ? deadline + GRACE_US : 0;
+    if (w->cancel_at && (!limit || w->cancel_at + GRACE_US < limit))
+        limit = w->cancel_at + GRACE_US;
+    return limit;
+}
 
 static void *cancel_watch_main(void *arg)
 {
     cancel_watch *w = arg;
     drudge_store *s = NULL;
     drudge_err err = {0};
-    if (drudge_store_open(w->db_path, DRUDGE_STORE_READONLY, &s, &err) != DRUDGE_OK) {
+    if (drudge_store_open(w->o->db_path, DRUDGE_STORE_READONLY, &s, &err) != DRUDGE_OK)
         fprintf(stderr, "drudge run: cannot watch for drudge cancel: %s\n", err.msg);
-        return NULL;
-    }
+    int64_t next_poll = drudge_mono_us() + 1000000;
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        ts.tv_nsec += 250 * 1000000L; /* the ceiling is checked 4 times a second */
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
         pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         if (w->stop)
             break;
+        double timeout_s = 0;
+        int64_t limit = hard_limit(w, &timeout_s), now = drudge_mono_us();
+        if (limit && now >= limit) {
+            pthread_mutex_unlock(&w->mu);
+            abandon_run(w, timeout_s);
+        }
+        if (!s || w->requested || now < next_poll)
+            continue;
+        next_poll = now + 1000000;
         pthread_mutex_unlock(&w->mu);
         int requested = 0;
         drudge_store_cancel_requested(s, w->task_id, &requested, NULL);
         pthread_mutex_lock(&w->mu);
         if (requested) {
             w->requested = 1;
+            w->cancel_at = drudge_mono_us();
             drudge_host_cancel(w->host);
-            break;
         }
     }
     pthread_mutex_unlock(&w->mu);
@@ -65,22 +143,22 @@ static void cancel_watch_start(cancel_watch *w)
 {
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    w->started = pthread_create(&w->th, NULL, cancel_watch_main, w) == 0;
-    if (!w->started)
+    w->started_th = pthread_create(&w->th, NULL, cancel_watch_main, w) == 0;
+    if (!w->started_th)
         fprintf(stderr, "drudge run: cannot watch for drudge cancel: no thread\n");
 }
 
 /* Ends the watch; returns whether the run was cancelled. */
 static int cancel_watch_stop(cancel_watch *w)
 {
-    if (!w->started)
+    if (!w->started_th)
         return 0;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->th, NULL);
-    w->started = 0;
+    w->started_th = 0;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     return w->requested;
@@ -156,9 +234,9 @@ static drudge_code start(drudge_store *s, const drudge_run_opts *o, const drudge
     return drudge_queue_start_adhoc(s, &spec, worker, id, err);
 }
 
-/* The outcome and the steps not flushed yet, in one transaction; the run's
- * lease goes with it. */
-static drudge_code finish(drudge_store *s, drudge_host *host, const char *worker, int64_t started,
+/* The outcome and the steps of rec not flushed yet, in one transaction;
+ * the run's lease goes with it. */
+static drudge_code finish(drudge_store *s, drudge_rec *rec, const char *worker, int64_t started,
                           drudge_run_result *out, drudge_err *err)
 {
     drudge_queue_opts qo = {.owner = worker};
@@ -178,7 +256,7 @@ static drudge_code finish(drudge_store *s, drudge_host *host, const char *worker
         rc = drudge_seterr(err, DRUDGE_ESTATE, "task #%lld is no longer leased to %s",
                            (long long)out->task_id, worker);
     if (!rc)
-        rc = drudge_audit_append(s, drudge_host_rec(host), err);
+        rc = drudge_audit_append(s, rec, err);
     if (!rc)
         rc = drudge_queue_drop_lease(q, err);
     if (!rc)
@@ -194,10 +272,15 @@ static drudge_code finish(drudge_store *s, drudge_host *host, const char *worker
 /* Runs the attempt with the cancel watch and the early flush; returns the
  * host's own failure, if any (the attempt's is in out->res). */
 static drudge_code attempt(drudge_store *s, drudge_host *host, const drudge_run_opts *o,
-                           const drudge_script_info *info, run_flush *flush, drudge_run_result *out,
-                           drudge_err *err)
+                           const drudge_script_info *info, run_flush *flush, const char *worker,
+                           int64_t started, drudge_run_result *out, drudge_err *err)
 {
-    cancel_watch watch = {.db_path = o->db_path, .task_id = out->task_id, .host = host};
+    cancel_watch watch = {.o = o,
+                          .script = info->name,
+                          .worker = worker,
+                          .started = started,
+                          .task_id = out->task_id,
+                          .host = host};
     drudge_task_view view = {
         .id = out->task_id, .key = o->key, .attempt = 1, .input = o->input, .script = info->name};
     flush->s = s;
@@ -237,10 +320,10 @@ drudge_code drudge_run_task(const drudge_run_opts *o, drudge_run_result *out, dr
         rc = start(s, o, info, worker, &out->task_id, err);
     if (!rc) {
         started = drudge_now_us();
-        rc = attempt(s, host, o, info, &flush, out, err);
+        rc = attempt(s, host, o, info, &flush, worker, started, out, err);
     }
     if (!rc)
-        rc = finish(s, host, worker, started, out, err);
+        rc = finish(s, drudge_host_rec(host), worker, started, out, err);
     for (size_t i = 0; i < flush.npending; i++)
         drudge_rec_free(flush.pending[i]);
     free(flush.pending);

@@ -9,6 +9,8 @@
 #include "drudge/error.h"
 #include "drudge/host.h"
 
+typedef struct drudge_run_result drudge_run_result;
+
 typedef struct drudge_run_opts {
     const char *db_path;
     const char *script; /* a script file */
@@ -16,14 +18,21 @@ typedef struct drudge_run_opts {
     const char *key;    /* or NULL */
     const char *files_dir, *secrets_file;
     int echo_logs;
+    /* Called from another thread when the attempt is still running
+     * DRUDGE_GRACE_S past its timeout, or past a `drudge cancel` (work.h):
+     * with r recorded, as a timeout or cancelled (err NULL), or with why it
+     * could not be. The script's thread is stuck: it must end the process
+     * (print, then _exit) and never return. */
+    void (*abandoned)(const drudge_run_result *r, const drudge_err *err, void *ud);
+    void *abandoned_ud;
 } drudge_run_opts;
 
-typedef struct drudge_run_result {
+struct drudge_run_result {
     int64_t task_id;
     const char *state; /* the task's state after the attempt (static) */
     int cancelled;     /* `drudge cancel` stopped it */
     drudge_result res; /* the attempt (drudge_result_clear) */
-} drudge_run_result;
+};
 
 /* Loads the script (errors name file and line), records a task running
  * under a lease of the run's own, runs one attempt (a system error is not

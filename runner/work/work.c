@@ -67,7 +67,10 @@ static drudge_code stop(writer *wr, pool *p, drudge_code rc, int *leaked, drudge
     if (writer_release_ready(wr, &rerr) && !rc)
         rc = drudge_seterr(err, rerr.code, "%s", rerr.msg);
     pool_stop(p, rc || stats->aborted, leaked);
-    if (*leaked)
+    pthread_mutex_lock(&p->mu);
+    int stuck = p->stuck;
+    pthread_mutex_unlock(&p->mu);
+    if (*leaked > stuck) /* a worker did not stop after an abort */
         stats->aborted = 1;
     if (!rc && !stats->aborted)
         rc = writer_finish(wr, err);
@@ -76,34 +79,45 @@ static drudge_code stop(writer *wr, pool *p, drudge_code rc, int *leaked, drudge
 
 drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *stats, drudge_err *err)
 {
-    pool p;
+    /* On the heap: a stuck thread that comes back after this returns (the
+     * process is about to exit or re-exec) must find the pool still there. */
+    pool *p = drudge_xmalloc(sizeof *p);
     writer wr;
     drudge_metrics_server *metrics = NULL;
     int leaked = 0;
     memset(stats, 0, sizeof *stats);
     memset(&wr, 0, sizeof wr);
     drudge_work_signals = 0;
-    pool_init(&p, opts);
-    drudge_code rc = open_writer(&wr, &p, opts, stats, err);
+    pool_init(p, opts);
+    drudge_code rc = open_writer(&wr, p, opts, stats, err);
     if (!rc)
-        rc = pool_hosts(&p, err);
+        rc = pool_hosts(p, err);
     if (!rc && opts->metrics_listen)
         rc = drudge_metrics_serve(opts->db_path, opts->metrics_listen, &metrics, err);
     if (rc)
         goto cleanup;
-    rc = pool_start(&p, err);
+    rc = pool_start(p, err);
     if (!rc)
         rc = writer_loop(&wr, err);
     stats->writer_cpu_s = thread_cpu_seconds();
-    rc = stop(&wr, &p, rc, &leaked, err);
+    rc = stop(&wr, p, rc, &leaked, err);
 cleanup:
     drudge_metrics_stop(metrics);
+    pthread_mutex_lock(&p->mu);
+    stats->abandoned = p->abandoned;
+    stats->stuck = p->stuck;
+    pthread_mutex_unlock(&p->mu);
     if (leaked) {
-        /* A worker still runs (stuck in a blocking call): its memory and the
-         * pool's stay allocated; the caller exits the process right away. */
+        /* A worker still runs (stuck in a blocking call, or abandoned by the
+         * watchdog): its memory and the pool's stay allocated; the caller
+         * exits or re-execs the process right away. */
+        if (!stats->aborted)
+            close_writer(&wr); /* the writer's own: no worker touches it */
         return rc;
     }
+    stats->restart = 0; /* every stuck thread came back: nothing to end */
     close_writer(&wr);
-    pool_free(&p);
+    pool_free(p);
+    free(p);
     return rc;
 }

@@ -17,6 +17,13 @@
 #include "runner/store/store.h"
 #include "drudge/error.h"
 
+/* The hard ceiling on an attempt is its timeout plus this grace, in
+ * seconds: an attempt the timeout cannot stop (a loop in a __gc finalizer,
+ * which Lua runs with hooks off, or C code stuck in a library) is recorded
+ * as a timeout (or cancelled) then and its thread abandoned
+ * (runner/work/watchdog.c; `drudge run` records and exits, run.c). */
+#define DRUDGE_GRACE_S 5
+
 typedef struct drudge_work_opts {
     const char *db_path;
     int threads;                /* workers; 0 = 1 */
@@ -41,6 +48,9 @@ typedef struct drudge_work_stats {
     int64_t claimed, done, failed, retried, dead, cancelled, reaped, lost_results;
     int64_t commits;     /* write transactions: outcomes per commit = the group-commit factor */
     int aborted;         /* a second signal stopped running attempts */
+    int abandoned;       /* attempts the watchdog gave up (past timeout + grace) */
+    int stuck;           /* abandoned threads still running at the end */
+    int restart;         /* stuck threads reached the bound: the caller re-execs */
     double writer_cpu_s; /* CPU time of the writer thread: what bounds throughput */
 } drudge_work_stats;
 
@@ -53,5 +63,7 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
 /* First call: drain. Second: abort running attempts; their leases expire and
  * they are retried. Async-signal-safe (for SIGINT/SIGTERM handlers). */
 void drudge_work_signal(void);
+/* Whether SIGINT/SIGTERM asked this process to stop. */
+int drudge_work_signals_pending(void);
 
 #endif

@@ -47,6 +47,7 @@ typedef struct job {
     int worker;        /* index of the worker that ran it */
     const char *state; /* new state, set by the writer */
     int partial;       /* only rec: steps of an attempt still running */
+    int own_rec;       /* rec is the job's own, freed after commit (not the pool's) */
 } job;
 
 typedef struct joblist {
@@ -64,33 +65,52 @@ void list_free(joblist *l, int recs);
 
 typedef struct pool pool;
 
+/* A worker thread and what it owns. The pool's slots point at workers;
+ * when the watchdog abandons one (its attempt ran past timeout + grace), it
+ * leaves its slot for a fresh worker and moves to the pool's ghosts: the
+ * stuck thread owns its host and its job from then on, frees them if it
+ * ever returns, and never touches the pool's lists again. */
 typedef struct worker {
     pool *p;
-    int idx;
+    int idx; /* its slot */
     pthread_t th;
-    int started;
+    int started;   /* th was created and is not detached: pool_stop joins it */
+    int exited;    /* worker_main returned (guarded by p->mu) */
+    int abandoned; /* given up by the watchdog (guarded by p->mu) */
+    int returned;  /* an abandoned thread came back and freed what it held (guarded) */
+    struct worker *next_ghost;
     drudge_host *host;
     job *current;      /* guarded by p->mu */
     int64_t cancel_id; /* the task an operator cancelled while it ran */
+    int64_t cancel_at; /* when that cancel was delivered (drudge_mono_us) */
     drudge_store *ro;  /* read-only, opened for the first retry: task.previous */
     int64_t flush_at;  /* when the running attempt next hands its closed steps over */
     int ro_warned;
-    char name[192];
 } worker;
+
+#define WORKER_NAME_MAX 192
 
 struct pool {
     const drudge_work_opts *opts;
     pthread_mutex_t mu;
-    pthread_cond_t work_cv, writer_cv, rec_cv;
+    pthread_cond_t work_cv, writer_cv, rec_cv, exit_cv;
     joblist ready, done;
     drudge_rec **recs; /* free recorders */
     size_t nrecs, created;
-    int inflight;
+    int inflight; /* jobs taken by workers and not yet handed to the writer */
     int stopping; /* workers exit once ready is empty */
     int writer_waiting, workers_waiting, rec_waiting;
-    int min_batch; /* outcomes worth waking the writer for (see writer.c) */
-    worker *workers;
+    int min_batch;                  /* outcomes worth waking the writer for (see writer.c) */
+    worker **workers;               /* the slots; NULL while the watchdog refills one */
+    char (*names)[WORKER_NAME_MAX]; /* each slot's name, owner/N, as attempts record it */
     int nworkers;
+    worker *ghosts; /* abandoned workers (see worker) */
+    int stuck;      /* abandoned threads that have not come back */
+    int abandoned;  /* attempts the watchdog gave up, in all */
+    int restart;    /* stuck threads reached the bound: drain, then re-exec (watchdog.c) */
+    pthread_t watchdog;
+    int watchdog_started, watchdog_stop;
+    pthread_cond_t watchdog_cv;
     char owner[160];
     int fatal; /* a worker cannot go on safely: stop, recording nothing more */
     char fatal_msg[1024];
@@ -116,6 +136,20 @@ int pool_busy(pool *p);
 void pool_to_writer(pool *p, job *j);
 /* Cancels the running attempts (an abort). */
 void pool_cancel_running(pool *p);
+/* A worker for slot idx with its own host (not started); NULL with err. */
+worker *pool_worker_new(pool *p, int idx, drudge_err *err);
+/* Starts w's thread (SIGINT and SIGTERM blocked in it). */
+drudge_code pool_worker_start(pool *p, worker *w, drudge_err *err);
+/* A recorder configured like the hosts' own (redaction patterns). */
+drudge_rec *pool_new_recorder(pool *p);
+
+/* watchdog.c: the hard ceiling on an attempt. A thread that, about five
+ * times a second, abandons every worker whose attempt ran DRUDGE_GRACE_US
+ * past its timeout (or past an operator's cancel): the attempt is handed to
+ * the writer as a timeout (or cancelled) and a fresh worker takes the slot.
+ * Once as many threads are stuck as there are slots, it sets p->restart. */
+drudge_code watchdog_start(pool *p, drudge_err *err);
+void watchdog_stop(pool *p);
 
 /* writer.c */
 typedef struct writer {

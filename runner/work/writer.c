@@ -36,6 +36,11 @@ void drudge_work_signal(void)
         drudge_work_signals = drudge_work_signals + 1;
 }
 
+int drudge_work_signals_pending(void)
+{
+    return drudge_work_signals > 0;
+}
+
 static void tally(writer *wr, job *j)
 {
     drudge_work_stats *s = wr->stats;
@@ -101,7 +106,7 @@ static drudge_code write_outcomes(writer *wr, int64_t now, drudge_err *err)
             drudge_rec_mark_flushed(j->rec, 0); /* again from the start after a rollback */
         if (!j->partial)
             c[i++] = (drudge_completion){.task = &j->t,
-                                         .worker = p->workers[j->worker].name,
+                                         .worker = p->names[j->worker],
                                          .started_us = j->started_us,
                                          .res = j->ran ? &j->res : NULL,
                                          .cancelled = j->cancelled};
@@ -196,15 +201,15 @@ static void retire_batch(writer *wr)
     memset(&wr->batch, 0, sizeof wr->batch);
     pthread_mutex_lock(&p->mu);
     for (job *j = done.head; j; j = j->next)
-        if (j->rec && !j->partial)
+        if (j->rec && !j->partial && !j->own_rec)
             p->recs[p->nrecs++] = j->rec;
     if (p->rec_waiting)
         pthread_cond_broadcast(&p->rec_cv);
     pthread_mutex_unlock(&p->mu);
     job *j = list_pop(&done);
     for (; j; j = list_pop(&done)) {
-        if (j->partial)
-            drudge_rec_free(j->rec); /* a copy, not one of the pool's recorders */
+        if (j->partial || j->own_rec)
+            drudge_rec_free(j->rec); /* not one of the pool's recorders */
         else
             tally(wr, j);
         job_free(j);
@@ -224,8 +229,12 @@ static void deliver_cancel(writer *wr, int64_t id)
         return;
     }
     for (int k = 0; k < p->nworkers; k++) {
-        worker *w = &p->workers[k];
-        if (w->current && w->current->t.id == id) {
+        worker *w = p->workers[k];
+        if (w && w->current && w->current->t.id == id) {
+            /* The request comes again every second until the attempt ends;
+             * the watchdog's grace counts from the first. */
+            if (w->cancel_id != id || !w->cancel_at)
+                w->cancel_at = drudge_mono_us();
             w->cancel_id = id;
             drudge_host_cancel(w->host);
         }
@@ -357,8 +366,8 @@ static int turn_due(writer *wr, clocks *k, int64_t now, int want, int target, in
     int batch_due = p->done.head && ((int)p->done.n >= p->min_batch || !have || k->draining ||
                                      now >= k->batch_since + BATCH_WAIT_US);
     return batch_due || wr->cancelled.head || claim_now || now >= k->next_renew || p->fatal ||
-           now >= k->next_reap || now >= k->next_tick || drudge_work_signals != sig ||
-           (k->draining && !p->inflight);
+           (p->restart && !k->draining) || now >= k->next_reap || now >= k->next_tick ||
+           drudge_work_signals != sig || (k->draining && !p->inflight);
 }
 
 /* Waits until a turn is due; *want gets the claims to make. Called with
@@ -480,6 +489,21 @@ static drudge_code on_signals(writer *wr, clocks *k, int sig, int *stop, drudge_
     return DRUDGE_OK;
 }
 
+/* The watchdog found as many stuck threads as slots: drain like a signal
+ * would (the caller then re-execs the process, which ends those threads). */
+static drudge_code on_restart(writer *wr, clocks *k, drudge_err *err)
+{
+    pool *p = wr->p;
+    pthread_mutex_lock(&p->mu);
+    int restart = p->restart;
+    pthread_mutex_unlock(&p->mu);
+    if (!restart || k->draining)
+        return DRUDGE_OK;
+    k->draining = 1;
+    wr->stats->restart = 1;
+    return writer_release_ready(wr, err);
+}
+
 /* Called by the store, from a thread of its own, when work may have come. */
 static void wake_writer(void *ud)
 {
@@ -521,6 +545,9 @@ static drudge_code loop(writer *wr, clocks *kp, drudge_err *err)
         int sig = drudge_work_signals, stop = 0;
         drudge_code rc = on_signals(wr, &k, sig, &stop, err);
         if (rc || stop)
+            return rc;
+        rc = on_restart(wr, &k, err);
+        if (rc)
             return rc;
 
         turn t = {0};

@@ -280,6 +280,44 @@ static void test_timeout_cannot_be_swallowed_by_pcall(void **state)
     drudge_result_clear(&res);
 }
 
+/* The dodges of issue 24: a looping message handler (Lua runs it with
+ * hooks off) and a pattern that backtracks exponentially (inside one C
+ * call) both end at the timeout, not at the watchdog's grace. */
+static void test_timeout_xpcall_handler_loop(void **state)
+{
+    fixture *f = *state;
+    drudge_result res;
+    int64_t t0 = drudge_mono_us();
+    run(f, "outcomes.lua", "{\"what\":\"xpcall-loop\"}", &res);
+    assert_int_equal(res.outcome, DRUDGE_TIMEOUT);
+    assert_true(drudge_mono_us() - t0 < 3000000);
+    drudge_result_clear(&res);
+    run(f, "outcomes.lua", "{\"what\":\"xpcall\"}", &res);
+    assert_int_equal(res.outcome, DRUDGE_DONE);
+    assert_string_equal(res.output, "{\"a\":3,\"b\":\"two\",\"ok\":false,\"ok2\":true,\"v\":42}");
+    drudge_result_clear(&res);
+}
+
+static void test_timeout_pattern_match(void **state)
+{
+    fixture *f = *state;
+    static const char *const hows[] = {"match", "find", "gmatch", "gsub", "pcall"};
+    for (size_t i = 0; i < sizeof hows / sizeof hows[0]; i++) {
+        char input[64];
+        drudge_result res;
+        snprintf(input, sizeof input, "{\"what\":\"pattern\",\"how\":\"%s\"}", hows[i]);
+        int64_t t0 = drudge_mono_us();
+        run(f, "outcomes.lua", input, &res);
+        assert_int_equal(res.outcome, DRUDGE_TIMEOUT);
+        assert_true(drudge_mono_us() - t0 < 3000000);
+        drudge_result_clear(&res);
+    }
+    drudge_result res;
+    run(f, "ok.lua", "{}", &res); /* the host goes on */
+    assert_int_equal(res.outcome, DRUDGE_DONE);
+    drudge_result_clear(&res);
+}
+
 static void test_memory_cap(void **state)
 {
     fixture *f = *state;
@@ -592,6 +630,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sandbox_require_sibling_module, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_stops_a_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_cannot_be_swallowed_by_pcall, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_xpcall_handler_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_pattern_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_error_has_file_line_and_traceback, setup,
                                         teardown),
