@@ -448,7 +448,7 @@ int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv)
     int64_t now = drudge_now_us(), count = 0;
     drudge_code code = DRUDGE_OK;
     if (id) {
-        code = drudge_queue_retry(st, id, now, &err);
+        code = drudge_queue_retry(st, id, drudge_cli_os_user(), now, &err);
         if (code)
             return drudge_cli_done("retry", st, code, &err);
         if (cli->json)
@@ -461,7 +461,8 @@ int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv)
         int64_t n = 0;
         if (!(k == 0 ? dead : failed))
             continue;
-        code = drudge_queue_retry_all(st, k == 0 ? "dead" : "failed", script, now, &n, &err);
+        code = drudge_queue_retry_all(st, k == 0 ? "dead" : "failed", script, drudge_cli_os_user(),
+                                      now, &n, &err);
         count += n;
     }
     if (code)
@@ -512,7 +513,8 @@ int drudge_cmd_cancel(drudge_cli *cli, int argc, char **argv)
         return rc;
     drudge_err err = {0};
     int deferred = 0;
-    drudge_code code = drudge_queue_cancel(st, id, drudge_now_us(), &deferred, &err);
+    drudge_code code =
+        drudge_queue_cancel(st, id, drudge_cli_os_user(), drudge_now_us(), &deferred, &err);
     if (code)
         return drudge_cli_done("cancel", st, code, &err);
     if (cli->json)
@@ -557,7 +559,8 @@ static int pause_resume(drudge_cli *cli, int argc, char **argv, int pause)
     int changed = 0;
     drudge_code code = pause ? drudge_queue_pause(st, script, drudge_cli_os_user(), drudge_now_us(),
                                                   &changed, &err)
-                             : drudge_queue_resume(st, script, &changed, &err);
+                             : drudge_queue_resume(st, script, drudge_cli_os_user(),
+                                                   drudge_now_us(), &changed, &err);
     rc = drudge_cli_done(cmd, st, code, &err);
     if (rc)
         return rc;

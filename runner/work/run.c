@@ -178,7 +178,7 @@ static drudge_code finish(drudge_store *s, drudge_host *host, const char *worker
         rc = drudge_seterr(err, DRUDGE_ESTATE, "task #%lld is no longer leased to %s",
                            (long long)out->task_id, worker);
     if (!rc)
-        rc = drudge_audit_append(s, drudge_host_rec(host), err);
+        rc = drudge_audit_append_outcome(s, drudge_host_rec(host), state, err);
     if (!rc)
         rc = drudge_queue_drop_lease(q, err);
     if (!rc)

@@ -98,7 +98,7 @@ static drudge_code write_outcomes(writer *wr, int64_t now, drudge_err *err)
                                .cancelled = j->cancelled};
         rc = drudge_queue_complete(wr->q, &c, now, &j->state, err);
         if (!rc && j->state && j->ran && j->rec)
-            rc = drudge_audit_writer_append(wr->audit, j->rec, err);
+            rc = drudge_audit_writer_append_outcome(wr->audit, j->rec, j->state, err);
     }
     return rc;
 }
@@ -113,7 +113,8 @@ static drudge_code reap(writer *wr, int64_t now, drudge_err *err)
     for (size_t i = 0; i < n && !rc; i++) {
         drudge_audit_root_only(wr->lost_rec, lost[i].t.id, lost[i].t.attempt, lost[i].t.script,
                                lost[i].t.input, lost[i].t.key, "lost", DRUDGE_LOST_ERROR);
-        rc = drudge_audit_writer_append(wr->audit, wr->lost_rec, err);
+        rc = drudge_audit_writer_append_outcome(wr->audit, wr->lost_rec,
+                                                drudge_queue_lost_state(&lost[i]), err);
     }
     drudge_expired_free_all(lost, n);
     if (!rc && n) {
