@@ -154,6 +154,10 @@ static void task_json(drudge_buf *b, const drudge_task_row *t)
     drudge_cli_json_time(b, t->resolved_at);
     drudge_buf_puts(b, ",\"resolved_note\":");
     drudge_cli_json_str(b, t->resolved_note);
+    drudge_buf_puts(b, ",\"cancelled_by\":");
+    drudge_cli_json_str(b, t->cancelled_by);
+    drudge_buf_puts(b, ",\"script_sha256\":");
+    drudge_cli_json_str(b, t->script_sha256);
     drudge_buf_puts(b, "}");
 }
 
@@ -331,6 +335,8 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
         char ts[40];
         printf("task #%lld  %s  (%s)\n", (long long)t.id, t.script, t.state);
         printf("  script file  %s\n", t.script_path);
+        if (t.script_sha256)
+            printf("  version      %s (drudge scripts)\n", t.script_sha256);
         if (t.key)
             printf("  key          %s\n", t.key);
         printf("  priority     %d\n", t.priority);
@@ -361,6 +367,9 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
         if (t.error)
             printf("  error        %s%s%s%s\n", t.error, t.error_kind ? " (" : "",
                    t.error_kind ? t.error_kind : "", t.error_kind ? ")" : "");
+        if (t.cancelled_by)
+            printf("  cancelled    by %s%s\n", t.cancelled_by,
+                   strcmp(t.state, "cancelled") ? " (requested)" : "");
         if (t.resolved_at) {
             drudge_fmt_time(t.resolved_at, ts);
             printf("  resolved     by %s at %s: %s\n", t.resolved_by, ts,

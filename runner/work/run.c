@@ -206,7 +206,7 @@ static drudge_code attempt(drudge_store *s, drudge_host *host, const drudge_run_
     cancel_watch_start(&watch);
     drudge_code rc = drudge_host_run(host, o->script, &view, &out->res, err);
     /* As in a worker: a cancel counts if it is what stopped the script. */
-    out->cancelled = cancel_watch_stop(&watch) && out->res.outcome == DRUDGE_TIMEOUT;
+    out->cancelled = cancel_watch_stop(&watch) && out->res.outcome == DRUDGE_CANCELLED;
     /* Steps taken early but not yet committed go first: the final append
      * skips them. */
     if (!rc)
