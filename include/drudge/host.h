@@ -42,6 +42,7 @@ typedef enum drudge_outcome {
     DRUDGE_RETRY_LATER, /* retry_later(s, msg): requeue without spending an attempt */
     DRUDGE_TIMEOUT,     /* the attempt ran past its timeout (a system error) */
     DRUDGE_MEMORY,      /* the memory cap was hit (a system error) */
+    DRUDGE_CANCELLED,   /* drudge_host_cancel stopped it (an operator's cancel, an abort) */
 } drudge_outcome;
 
 /* What one attempt produced. Strings are malloc'd; drudge_result_clear frees. */
@@ -81,8 +82,10 @@ drudge_code drudge_host_load(drudge_host *h, const char *path,
 drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_view *task,
                             drudge_result *res, drudge_err *err);
 void drudge_result_clear(drudge_result *res);
-/* Ends the running attempt at its next deadline check, as a timeout (safe
- * from another thread; cleared when the next attempt starts). */
+/* Ends the running attempt at its next deadline check (safe from another
+ * thread; cleared when the next attempt starts): unless it had returned,
+ * its outcome is DRUDGE_CANCELLED, whatever stopped it (the deadline hook,
+ * or a connector call cut short), and whatever its timeout. */
 void drudge_host_cancel(drudge_host *h);
 /* For a watchdog in another thread: the monotonic time (drudge_mono_us)
  * at which the running attempt's timeout passes, 0 when nothing runs under

@@ -27,12 +27,22 @@
  * before appending again, or the steps are lost. */
 drudge_code drudge_audit_append(drudge_store *s, drudge_rec *rec, drudge_err *err);
 
+/* The same, with the state the attempt's outcome left its task in
+ * (done, failed, dead, cancelled, or queued again), written into the
+ * root's response when the root is appended ({"state":"queued",...}), so
+ * that the chain backs what the task row says (audit verify cross-checks
+ * it). state NULL: none (the outcome changed no row). */
+drudge_code drudge_audit_append_outcome(drudge_store *s, drudge_rec *rec, const char *state,
+                                        drudge_err *err);
+
 /* The same for a worker's writer, which appends many attempts per
  * transaction (one writer per store). */
 typedef struct drudge_audit_writer drudge_audit_writer;
 drudge_audit_writer *drudge_audit_writer_new(drudge_store *s);
 void drudge_audit_writer_free(drudge_audit_writer *w);
 drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err);
+drudge_code drudge_audit_writer_append_outcome(drudge_audit_writer *w, drudge_rec *rec,
+                                               const char *state, drudge_err *err);
 /* Call right after beginning a write transaction: until the next call,
  * appends carry the chain head from one to the next instead of reading it
  * back, since no other connection can append meanwhile. A writer never
@@ -67,6 +77,36 @@ void drudge_audit_hash(const char prev[64], const char *canon, size_t len, char 
  * "*_sha256", unless the same object says "*_stored":false or "stored":false
  * (hashed, deliberately not kept). */
 void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char *sha), void *ud);
+
+/* An attempt's root response with the task's state in front:
+ * {"state":"done","output":...} from {"output":...}, {"state":"queued"}
+ * from none. Malloc'd. */
+char *drudge_audit_root_response(const char *response, const char *state);
+/* The parts of a root's response: the state (into state[16], "" if the
+ * row has none: written before drudge recorded it, or by an outcome that
+ * changed no row) and the output's JSON text, [*output, *output + *len)
+ * (*output NULL if none). */
+void drudge_audit_root_parse(const char *response, char state[16], const char **output,
+                             size_t *len);
+
+/* --- operator actions (logs/audit/operator.c) --- */
+
+/* Everything a person does to tasks, scripts, schedules or the trail
+ * itself goes on the chain as a row of kind "operator": task_id the task
+ * acted on (0 for none), attempt 0, seq 1, named after the action, with
+ * the user and the arguments as its request and what it changed as its
+ * response, started at now, outcome "ok". */
+typedef struct drudge_operator_step {
+    int64_t task_id;    /* 0: not about one task */
+    const char *action; /* resolve, retry, cancel, pause, resume, schedule add, prune, ... */
+    const char *user;   /* the OS user (or the control room's) */
+    const char *args;   /* JSON object members ("\"note\":\"...\""), or NULL */
+    const char *result; /* JSON object text: what changed ({"state":"queued"}), or NULL */
+    int64_t now;
+} drudge_operator_step;
+/* Appends op, in the caller's write transaction (the one that makes the
+ * change, so the chain and the change commit together). */
+drudge_code drudge_audit_operator(drudge_store *s, const drudge_operator_step *op, drudge_err *err);
 
 /* --- walking the chain (logs/audit/chain.c) --- */
 
@@ -130,6 +170,7 @@ typedef struct drudge_verify_report {
     int64_t payloads, pruned; /* payload rows, of which pruned */
     int64_t checkpoints;      /* checkpoints checked */
     int64_t signed_rows;      /* rows covered by the last good checkpoint */
+    int64_t tasks;            /* task rows cross-checked against the chain */
     int problems;             /* number of problems found (0 = intact) */
     char *text;               /* malloc'd: one line per problem, first per kind */
 } drudge_verify_report;
@@ -186,8 +227,9 @@ drudge_code drudge_audit_read_pubkey(const char *path, char out[65], drudge_err 
 /* Drops the data of payloads last used before cutoff_us (data set NULL,
  * pruned_at set; the rows and their hashes stay, so the chain and verify are
  * unaffected). With dry_run nothing changes. Counts go to *n and *bytes.
- * Own transaction. */
-drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run,
+ * Own transaction; a prune that dropped anything is then an operator step
+ * by who on the chain. */
+drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run, const char *who,
                                int64_t *n /* OUT */, int64_t *bytes /* OUT */, drudge_err *err);
 
 /* --- reading (logs/audit/show.c, logs/audit/export.c) --- */

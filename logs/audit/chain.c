@@ -262,3 +262,46 @@ drudge_code drudge_audit_walk(drudge_store *s, int64_t from_id, const char *from
     drudge_buf_free(&w.canon);
     return rc;
 }
+
+/* ---- the state an attempt left its task in, in the root's response ---- */
+
+char *drudge_audit_root_response(const char *response, const char *state)
+{
+    drudge_buf b = {0};
+    drudge_buf_puts(&b, "{\"state\":");
+    drudge_buf_json_str(&b, state, strlen(state));
+    if (response && response[0] == '{' && response[1] && response[1] != '}') {
+        drudge_buf_puts(&b, ",");
+        drudge_buf_puts(&b, response + 1);
+    } else {
+        drudge_buf_puts(&b, "}");
+    }
+    return drudge_buf_take(&b);
+}
+
+void drudge_audit_root_parse(const char *response, char state[16], const char **output, size_t *len)
+{
+    static const char st_key[] = "{\"state\":\"", out_key[] = "\"output\":";
+    state[0] = '\0';
+    *output = NULL;
+    *len = 0;
+    if (!response || response[0] != '{')
+        return;
+    const char *p = response + 1;
+    if (!strncmp(response, st_key, sizeof st_key - 1)) {
+        const char *s = response + sizeof st_key - 1, *e = strchr(s, '"');
+        if (!e || e - s >= 16)
+            return;
+        memcpy(state, s, (size_t)(e - s));
+        state[e - s] = '\0';
+        p = e + 1;
+        if (*p != ',')
+            return;
+        p++;
+    }
+    size_t n = strlen(p);
+    if (strncmp(p, out_key, sizeof out_key - 1) != 0 || n < sizeof out_key || p[n - 1] != '}')
+        return;
+    *output = p + sizeof out_key - 1;
+    *len = n - (sizeof out_key - 1) - 1;
+}

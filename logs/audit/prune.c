@@ -11,8 +11,29 @@
 #include "logs/audit/audit.h"
 #include "drudge/util.h"
 
-drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run, int64_t *n,
-                               int64_t *bytes, drudge_err *err)
+drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run, const char *who,
+                               int64_t *n, int64_t *bytes, drudge_err *err)
 {
-    return drudge_store_prune(s, cutoff_us, drudge_now_us(), dry_run, n, bytes, err);
+    int64_t now = drudge_now_us();
+    drudge_code rc = drudge_store_prune(s, cutoff_us, now, dry_run, n, bytes, err);
+    if (rc || dry_run || !*n)
+        return rc;
+    /* The prune commits in a transaction of its own (the store then
+     * overwrites what it freed), so its operator step follows at once. */
+    drudge_buf args = {0}, result = {0};
+    drudge_buf_printf(&args, "\"used_before\":%lld", (long long)cutoff_us);
+    drudge_buf_printf(&result, "{\"pruned\":%lld,\"bytes\":%lld}", (long long)*n,
+                      (long long)*bytes);
+    drudge_operator_step op = {
+        .action = "prune", .user = who, .args = args.data, .result = result.data, .now = now};
+    rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
+    if (!rc)
+        rc = drudge_audit_operator(s, &op, err);
+    if (!rc)
+        rc = drudge_store_commit(s, err);
+    if (rc)
+        drudge_store_rollback(s);
+    drudge_buf_free(&args);
+    drudge_buf_free(&result);
+    return rc;
 }

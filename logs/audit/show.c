@@ -74,6 +74,14 @@ static void step_text(drudge_buf *b, const drudge_step *s, int depth)
         drudge_buf_printf(b, "secret %s (value not recorded)", name);
     } else if (!strcmp(kind, "step")) {
         drudge_buf_printf(b, "step \"%s\"  %s", name, outcome);
+    } else if (!strcmp(kind, "operator")) {
+        /* People's actions span days: the date, then who and what. */
+        drudge_buf_printf(b, "%.10s  %s by ", when, name);
+        if (!json_field(s->request, "user", b))
+            drudge_buf_puts(b, "?");
+        drudge_buf_printf(b, "  %s", s->request ? s->request : "");
+        if (s->response)
+            drudge_buf_printf(b, " -> %s", s->response);
     } else {
         drudge_buf_printf(b, "%s %s  %s", kind, name, outcome);
         drudge_buf status = {0};
@@ -168,6 +176,8 @@ static void attempt_head(timeline *t, int n, const drudge_attempt_row *a)
         put_json_field(b, "worker", a ? a->worker : NULL, 1);
         put_json_field(b, "error", a ? a->error : NULL, 1);
         drudge_buf_puts(b, ",\"steps\":[");
+    } else if (n == 0) { /* not an attempt: operator steps (operator.c) */
+        drudge_buf_puts(b, "\noperator actions\n");
     } else {
         const char *outcome = a && a->outcome ? a->outcome : "(outcome not committed)";
         drudge_buf_printf(b, "\nattempt %d  %s  started %s  %s", n, outcome, when, dur);

@@ -9,6 +9,9 @@
  *   references a payload that is not there;
  * - the chain's end cut off: a checkpoint pins a row that is gone, or an
  *   attempt in the queue's table has no steps left;
+ * - a task row edited (its state, outcome, output or resolution), or an
+ *   operator step deleted: the row no longer says what the chain's last
+ *   root or operator step for it left (crosscheck.c);
  * - the whole chain rewritten consistently: a checkpoint's signed head no
  *   longer matches (and a re-signed checkpoint fails --pubkey). */
 #include <stdarg.h>
@@ -16,9 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "logs/audit/audit.h"
+#include "logs/audit/crosscheck.h"
 #include "drudge/util.h"
 
-enum { P_CHAIN, P_REF, P_PAYLOAD, P_CHECKPOINT, P_ATTEMPTS, P_KINDS };
+enum { P_CHAIN, P_REF, P_PAYLOAD, P_CHECKPOINT, P_ATTEMPTS, P_ROWS, P_KINDS };
+/* Task rows that disagree with the chain are listed up to this many: each
+ * names another task, and forged rows come in numbers. */
+#define MAX_ROW_LINES 20
 
 typedef struct verifier {
     drudge_store *s;
@@ -26,6 +33,7 @@ typedef struct verifier {
     int seen[P_KINDS];
     drudge_buf text;
     char trusted[65]; /* --pubkey, raw hex, or "" */
+    drudge_crosscheck *cross;
     drudge_checkpoint_row *cps;
     size_t ncps, next_cp;     /* by step_id; the first not yet checked */
     int64_t last_good_cp_row; /* row of the last checkpoint that verified */
@@ -43,7 +51,8 @@ static void problem(verifier *v, int kind, const char *fmt, ...)
 {
     v->rep->problems++;
     v->seen[kind]++;
-    if (v->seen[kind] > 1) /* the first of each kind is what a person needs */
+    /* the first of each kind is what a person needs */
+    if (v->seen[kind] > (kind == P_ROWS ? MAX_ROW_LINES : 1))
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -142,6 +151,7 @@ static int verified_row(void *ud, const drudge_step_row *r, const char *hash, in
     v->row_task = r->task_id;
     v->row_attempt = r->attempt;
     v->row_seq = r->step.seq;
+    drudge_crosscheck_row(v->cross, r);
     drudge_audit_payload_refs(r->step.request, check_ref, v);
     drudge_audit_payload_refs(r->step.response, check_ref, v);
     checkpoints_at(v, r->id, hash, n);
@@ -290,6 +300,11 @@ static drudge_code check_attempts(verifier *v, drudge_err *err)
     return DRUDGE_OK;
 }
 
+static void row_problem(void *ud, const char *msg)
+{
+    problem(ud, P_ROWS, "%s", msg);
+}
+
 /* Every check, in one read transaction: a consistent snapshot while
  * workers append. */
 static drudge_code run_checks(verifier *v, int rehash, drudge_err *err)
@@ -304,6 +319,8 @@ static drudge_code run_checks(verifier *v, int rehash, drudge_err *err)
         rc = check_payloads(v, rehash, err);
     if (!rc)
         rc = check_attempts(v, err);
+    if (!rc) /* the rows against the chain as walked: a broken chain says less */
+        rc = drudge_crosscheck_tasks(v->cross, v->s, row_problem, v, &v->rep->tasks, err);
     drudge_store_rollback(v->s); /* nothing was written */
     return rc;
 }
@@ -311,7 +328,7 @@ static drudge_code run_checks(verifier *v, int rehash, drudge_err *err)
 drudge_code drudge_audit_verify(drudge_store *s, const drudge_verify_opts *opts,
                                 drudge_verify_report *rep, drudge_err *err)
 {
-    verifier v = {.s = s, .rep = rep, .err = err};
+    verifier v = {.s = s, .rep = rep, .err = err, .cross = drudge_crosscheck_new()};
     drudge_code rc;
     memset(rep, 0, sizeof *rep);
     if (opts && opts->pubkey_path) {
@@ -327,12 +344,16 @@ drudge_code drudge_audit_verify(drudge_store *s, const drudge_verify_opts *opts,
                 "no checkpoints: without one a chain rewritten as a whole cannot be told from "
                 "the original (sign one with drudge audit checkpoint --key FILE)");
     rep->signed_rows = v.last_good_cp_row;
+    if (v.seen[P_ROWS] > MAX_ROW_LINES)
+        drudge_buf_printf(&v.text, "(and %d more task rows that disagree with the chain)\n",
+                          v.seen[P_ROWS] - MAX_ROW_LINES);
     rep->text = drudge_buf_take(&v.text);
     rc = rep->problems ? DRUDGE_ETAMPER : DRUDGE_OK;
     if (rc)
         drudge_seterr(err, rc, "the audit trail does not verify (%d problem%s)", rep->problems,
                       rep->problems == 1 ? "" : "s");
 cleanup:
+    drudge_crosscheck_free(v.cross);
     free(v.cps);
     drudge_buf_free(&v.text);
     return rc;

@@ -38,9 +38,10 @@ void drudge_audit_writer_begin(drudge_audit_writer *w)
 }
 
 /* Appends rec's closed steps from the flushed mark on, linking them from
- * (*id, prev); moves both to the last row appended. */
-static drudge_code append_steps(drudge_audit_writer *w, drudge_rec *rec, int64_t *id, char prev[65],
-                                drudge_err *err)
+ * (*id, prev); moves both to the last row appended. state, if given, goes
+ * into the root's response (drudge_audit_root_response). */
+static drudge_code append_steps(drudge_audit_writer *w, drudge_rec *rec, const char *state,
+                                int64_t *id, char prev[65], drudge_err *err)
 {
     size_t from = drudge_rec_flushed(rec), n = drudge_rec_count(rec);
     int64_t task = drudge_rec_task(rec);
@@ -53,10 +54,19 @@ static drudge_code append_steps(drudge_audit_writer *w, drudge_rec *rec, int64_t
             drudge_rec_mark_flushed(rec, i + 1);
             continue;
         }
+        drudge_step root;
+        char *with_state = NULL;
+        if (state && s->seq == 1 && !s->parent) {
+            root = *s;
+            with_state = drudge_audit_root_response(s->response, state);
+            root.response = with_state;
+            s = &root;
+        }
         drudge_buf_reset(&w->canon);
         drudge_audit_canonical(&w->canon, *id + 1, task, attempt, s);
         drudge_audit_hash(prev, w->canon.data, w->canon.len, prev);
         drudge_code rc = drudge_store_append_step(w->s, *id + 1, task, attempt, s, prev, err);
+        free(with_state);
         if (rc)
             return rc;
         (*id)++;
@@ -83,6 +93,12 @@ static drudge_code append_payloads(drudge_audit_writer *w, drudge_rec *rec, drud
 
 drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err)
 {
+    return drudge_audit_writer_append_outcome(w, rec, NULL, err);
+}
+
+drudge_code drudge_audit_writer_append_outcome(drudge_audit_writer *w, drudge_rec *rec,
+                                               const char *state, drudge_err *err)
+{
     if (drudge_rec_flushed(rec) >= drudge_rec_count(rec) &&
         drudge_rec_payloads_flushed(rec) >= drudge_rec_payload_count(rec))
         return DRUDGE_OK;
@@ -98,7 +114,7 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
             return rc;
     }
     w->cached = 0; /* until this append has fully succeeded */
-    rc = append_steps(w, rec, &id, prev, err);
+    rc = append_steps(w, rec, state, &id, prev, err);
     if (!rc)
         rc = append_payloads(w, rec, err);
     if (!rc && w->scoped) {
@@ -111,8 +127,14 @@ drudge_code drudge_audit_writer_append(drudge_audit_writer *w, drudge_rec *rec, 
 
 drudge_code drudge_audit_append(drudge_store *s, drudge_rec *rec, drudge_err *err)
 {
+    return drudge_audit_append_outcome(s, rec, NULL, err);
+}
+
+drudge_code drudge_audit_append_outcome(drudge_store *s, drudge_rec *rec, const char *state,
+                                        drudge_err *err)
+{
     drudge_audit_writer *w = drudge_audit_writer_new(s);
-    drudge_code rc = drudge_audit_writer_append(w, rec, err);
+    drudge_code rc = drudge_audit_writer_append_outcome(w, rec, state, err);
     drudge_audit_writer_free(w);
     return rc;
 }

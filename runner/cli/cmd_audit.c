@@ -514,7 +514,8 @@ static int cmd_prune(drudge_cli *cli, int argc, char **argv)
         return rc;
     drudge_err err = {0};
     int64_t n = 0, bytes = 0;
-    drudge_code code = drudge_audit_prune(s, drudge_now_us() - a.age, a.dry, &n, &bytes, &err);
+    drudge_code code = drudge_audit_prune(s, drudge_now_us() - a.age, a.dry, drudge_cli_os_user(),
+                                          &n, &bytes, &err);
     rc = drudge_cli_done("audit prune", s, code, &err);
     if (rc)
         return rc;

@@ -218,7 +218,7 @@ static int cmd_add(drudge_cli *cli, int argc, char **argv)
     if (!code)
         code = drudge_store_open(cli->db_path, 0, &db, &err);
     if (!code)
-        code = drudge_schedule_add(db, &a.s, drudge_now_us(), &err);
+        code = drudge_schedule_add(db, &a.s, drudge_cli_os_user(), drudge_now_us(), &err);
     if (code) {
         rc = drudge_cli_fail("schedule", &err);
     } else {
@@ -423,9 +423,10 @@ static int cmd_change(drudge_cli *cli, drudge_store *db, const char *sub, const 
     drudge_code code;
     int rm = !strcmp(sub, "rm") || !strcmp(sub, "remove"), pause = !strcmp(sub, "pause");
     if (rm)
-        code = drudge_schedule_remove(db, name, &err);
+        code = drudge_schedule_remove(db, name, drudge_cli_os_user(), drudge_now_us(), &err);
     else
-        code = drudge_schedule_set_paused(db, name, pause, drudge_now_us(), &err);
+        code = drudge_schedule_set_paused(db, name, pause, drudge_cli_os_user(), drudge_now_us(),
+                                          &err);
     if (code)
         return drudge_cli_fail("schedule", &err);
     if (cli->json) {

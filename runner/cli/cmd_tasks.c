@@ -154,6 +154,10 @@ static void task_json(drudge_buf *b, const drudge_task_row *t)
     drudge_cli_json_time(b, t->resolved_at);
     drudge_buf_puts(b, ",\"resolved_note\":");
     drudge_cli_json_str(b, t->resolved_note);
+    drudge_buf_puts(b, ",\"cancelled_by\":");
+    drudge_cli_json_str(b, t->cancelled_by);
+    drudge_buf_puts(b, ",\"script_sha256\":");
+    drudge_cli_json_str(b, t->script_sha256);
     drudge_buf_puts(b, "}");
 }
 
@@ -331,6 +335,8 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
         char ts[40];
         printf("task #%lld  %s  (%s)\n", (long long)t.id, t.script, t.state);
         printf("  script file  %s\n", t.script_path);
+        if (t.script_sha256)
+            printf("  version      %s (drudge scripts)\n", t.script_sha256);
         if (t.key)
             printf("  key          %s\n", t.key);
         printf("  priority     %d\n", t.priority);
@@ -361,6 +367,9 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
         if (t.error)
             printf("  error        %s%s%s%s\n", t.error, t.error_kind ? " (" : "",
                    t.error_kind ? t.error_kind : "", t.error_kind ? ")" : "");
+        if (t.cancelled_by)
+            printf("  cancelled    by %s%s\n", t.cancelled_by,
+                   strcmp(t.state, "cancelled") ? " (requested)" : "");
         if (t.resolved_at) {
             drudge_fmt_time(t.resolved_at, ts);
             printf("  resolved     by %s at %s: %s\n", t.resolved_by, ts,
@@ -448,7 +457,7 @@ int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv)
     int64_t now = drudge_now_us(), count = 0;
     drudge_code code = DRUDGE_OK;
     if (id) {
-        code = drudge_queue_retry(st, id, now, &err);
+        code = drudge_queue_retry(st, id, drudge_cli_os_user(), now, &err);
         if (code)
             return drudge_cli_done("retry", st, code, &err);
         if (cli->json)
@@ -461,7 +470,8 @@ int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv)
         int64_t n = 0;
         if (!(k == 0 ? dead : failed))
             continue;
-        code = drudge_queue_retry_all(st, k == 0 ? "dead" : "failed", script, now, &n, &err);
+        code = drudge_queue_retry_all(st, k == 0 ? "dead" : "failed", script, drudge_cli_os_user(),
+                                      now, &n, &err);
         count += n;
     }
     if (code)
@@ -512,7 +522,8 @@ int drudge_cmd_cancel(drudge_cli *cli, int argc, char **argv)
         return rc;
     drudge_err err = {0};
     int deferred = 0;
-    drudge_code code = drudge_queue_cancel(st, id, drudge_now_us(), &deferred, &err);
+    drudge_code code =
+        drudge_queue_cancel(st, id, drudge_cli_os_user(), drudge_now_us(), &deferred, &err);
     if (code)
         return drudge_cli_done("cancel", st, code, &err);
     if (cli->json)
@@ -557,7 +568,8 @@ static int pause_resume(drudge_cli *cli, int argc, char **argv, int pause)
     int changed = 0;
     drudge_code code = pause ? drudge_queue_pause(st, script, drudge_cli_os_user(), drudge_now_us(),
                                                   &changed, &err)
-                             : drudge_queue_resume(st, script, &changed, &err);
+                             : drudge_queue_resume(st, script, drudge_cli_os_user(),
+                                                   drudge_now_us(), &changed, &err);
     rc = drudge_cli_done(cmd, st, code, &err);
     if (rc)
         return rc;

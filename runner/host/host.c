@@ -1029,6 +1029,8 @@ const char *drudge_outcome_name(drudge_outcome o)
         return "timeout";
     case DRUDGE_MEMORY:
         return "memory";
+    case DRUDGE_CANCELLED:
+        return "cancelled";
     }
     return "error";
 }
@@ -1135,12 +1137,14 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
             res->outcome = DRUDGE_DONE;
             res->output = drudge_rec_redact(h->rec, lua_tostring(L, -1));
         }
+    } else if (h->cancelled) {
+        /* Stopped by a cancel, not by its clock: by the deadline hook or
+         * by a connector that gave up because no time was left. */
+        res->outcome = DRUDGE_CANCELLED;
+        res->error = drudge_xstrdup("cancelled by an operator");
     } else if (h->timed_out) {
         res->outcome = DRUDGE_TIMEOUT;
-        if (h->cancelled)
-            drudge_buf_puts(&b, "cancelled by an operator");
-        else
-            drudge_buf_printf(&b, "timeout: the attempt ran longer than %g s", info->timeout);
+        drudge_buf_printf(&b, "timeout: the attempt ran longer than %g s", info->timeout);
         res->error = drudge_xstrdup(b.data);
     } else if (h->mem_exceeded || st == LUA_ERRMEM) {
         res->outcome = DRUDGE_MEMORY;

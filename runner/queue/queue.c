@@ -2,12 +2,14 @@
  * reaping, and operator actions with the reason when they do not apply.
  * Every row is read and written through the store (runner/store/store.h). */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "drudge/util.h"
+#include "logs/audit/audit.h"
 #include "runner/queue/queue.h"
 
 #define DEFAULT_LEASE_US        (60 * (int64_t)1000000)
@@ -294,12 +296,17 @@ static drudge_code end_dead_runs(drudge_queue *q, int64_t now, drudge_err *err)
     return rc;
 }
 
+const char *drudge_queue_lost_state(const drudge_expired *x)
+{
+    return x->t.spent + 1 >= x->t.max_attempts ? "dead" : "queued";
+}
+
 /* Records e's lost attempt; *held = 0 if the task was finished meanwhile. A
  * lost attempt is retried at once: the task itself is rarely at fault. */
 static drudge_code lose(drudge_queue *q, const drudge_expired *x, int64_t now, int *held,
                         drudge_err *err)
 {
-    int dead = x->t.spent + 1 >= x->t.max_attempts;
+    int dead = !strcmp(drudge_queue_lost_state(x), "dead");
     const char *owner = x->owner ? x->owner : "";
     drudge_attempt_end e = {.task_id = x->t.id,
                             .script = x->t.script,
@@ -372,54 +379,155 @@ static drudge_code state_error(drudge_store *s, int64_t id, const char *op, cons
                          state, allowed);
 }
 
-drudge_code drudge_queue_retry(drudge_store *s, int64_t id, int64_t now, drudge_err *err)
+/* An operator action: begun here, its change and its step on the chain
+ * (logs/audit/operator.c) committed together, or neither. */
+static drudge_code op_begin(drudge_store *s, drudge_err *err)
+{
+    return drudge_store_begin(s, DRUDGE_TX_WRITE, err);
+}
+
+static drudge_code op_end(drudge_store *s, drudge_code rc, drudge_err *err)
+{
+    if (!rc)
+        rc = drudge_store_commit(s, err);
+    if (rc)
+        drudge_store_rollback(s);
+    return rc;
+}
+
+/* The operator's step for task id (0: none); args are JSON members. */
+static drudge_code op_step(drudge_store *s, int64_t id, const char *action, const char *who,
+                           const char *args, const char *result, int64_t now, drudge_err *err)
+{
+    drudge_operator_step op = {
+        .task_id = id, .action = action, .user = who, .args = args, .result = result, .now = now};
+    return drudge_audit_operator(s, &op, err);
+}
+
+/* {"script":NAME} members, or "" */
+static void script_arg(drudge_buf *b, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    if (b->len)
+        drudge_buf_puts(b, ",");
+    drudge_buf_printf(b, "\"%s\":", key);
+    drudge_buf_json_str(b, value, strlen(value));
+}
+
+static drudge_code retry_one(drudge_store *s, int64_t id, const char *who, const char *args,
+                             int64_t now, int64_t *changed, drudge_err *err)
+{
+    drudge_code rc = drudge_store_retry(s, id, now, changed, err);
+    if (!rc && *changed)
+        rc = op_step(s, id, "retry", who, args, "{\"state\":\"queued\"}", now, err);
+    return rc;
+}
+
+drudge_code drudge_queue_retry(drudge_store *s, int64_t id, const char *who, int64_t now,
+                               drudge_err *err)
 {
     int64_t changed = 0;
-    drudge_code rc = drudge_store_retry(s, id, now, &changed, err);
+    drudge_code rc = op_begin(s, err);
+    if (rc)
+        return rc;
+    rc = retry_one(s, id, who, NULL, now, &changed, err);
     if (!rc && !changed)
         rc = state_error(s, id, "retry", "failed, dead or cancelled", err);
+    return op_end(s, rc, err);
+}
+
+/* Each task requeued gets its own step on the chain, which names it, so
+ * that its row's state can be checked against the chain task by task. */
+drudge_code drudge_queue_retry_all(drudge_store *s, const char *state, const char *script,
+                                   const char *who, int64_t now, int64_t *count, drudge_err *err)
+{
+    drudge_task_filter f = {.state = state, .script = script, .limit = INT_MAX, .oldest_first = 1};
+    drudge_task_row *rows = NULL;
+    drudge_buf args = {0};
+    size_t n = 0;
+    *count = 0;
+    script_arg(&args, "all", state);
+    script_arg(&args, "script", script);
+    drudge_code rc = op_begin(s, err);
+    if (!rc)
+        rc = drudge_store_list(s, &f, &rows, &n, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        int64_t changed = 0;
+        rc = retry_one(s, rows[i].id, who, args.data, now, &changed, err);
+        *count += changed;
+    }
+    drudge_task_rows_free(rows, n);
+    drudge_buf_free(&args);
+    rc = op_end(s, rc, err);
+    if (rc)
+        *count = 0;
     return rc;
 }
 
-drudge_code drudge_queue_retry_all(drudge_store *s, const char *state, const char *script,
-                                   int64_t now, int64_t *count, drudge_err *err)
-{
-    return drudge_store_retry_all(s, state, script, now, count, err);
-}
-
-drudge_code drudge_queue_cancel(drudge_store *s, int64_t id, int64_t now, int *deferred,
-                                drudge_err *err)
+drudge_code drudge_queue_cancel(drudge_store *s, int64_t id, const char *who, int64_t now,
+                                int *deferred, drudge_err *err)
 {
     int64_t changed = 0;
-    drudge_code rc = drudge_store_cancel(s, id, now, &changed, deferred, err);
+    drudge_code rc = op_begin(s, err);
+    if (rc)
+        return rc;
+    rc = drudge_store_cancel(s, id, who, now, &changed, deferred, err);
     if (!rc && !changed && !*deferred)
         rc = state_error(s, id, "cancel", "queued or running", err);
-    return rc;
+    /* A running task's state changes when its worker stops it, which its
+     * attempt's root step records; here only the request. */
+    if (!rc)
+        rc = op_step(s, id, "cancel", who, NULL,
+                     changed ? "{\"state\":\"cancelled\"}" : "{\"requested\":true}", now, err);
+    return op_end(s, rc, err);
 }
 
 drudge_code drudge_queue_pause(drudge_store *s, const char *script, const char *who, int64_t now,
                                int *changed, drudge_err *err)
 {
     int64_t n = 0;
-    drudge_code rc = drudge_store_pause(s, script, who, now, &n, err);
+    drudge_buf args = {0};
+    script_arg(&args, "script", script);
+    drudge_code rc = op_begin(s, err);
+    if (!rc)
+        rc = drudge_store_pause(s, script, who, now, &n, err);
+    if (!rc && n)
+        rc = op_step(s, 0, "pause", who, args.data, NULL, now, err);
+    drudge_buf_free(&args);
     *changed = n > 0;
-    return rc;
+    return op_end(s, rc, err);
 }
 
-drudge_code drudge_queue_resume(drudge_store *s, const char *script, int *changed, drudge_err *err)
+drudge_code drudge_queue_resume(drudge_store *s, const char *script, const char *who, int64_t now,
+                                int *changed, drudge_err *err)
 {
     int64_t n = 0;
-    drudge_code rc = drudge_store_resume(s, script, &n, err);
+    drudge_buf args = {0};
+    script_arg(&args, "script", script);
+    drudge_code rc = op_begin(s, err);
+    if (!rc)
+        rc = drudge_store_resume(s, script, &n, err);
+    if (!rc && n)
+        rc = op_step(s, 0, "resume", who, args.data, NULL, now, err);
+    drudge_buf_free(&args);
     *changed = n > 0;
-    return rc;
+    return op_end(s, rc, err);
 }
 
 drudge_code drudge_queue_resolve(drudge_store *s, int64_t id, const char *who, const char *note,
                                  int64_t now, drudge_err *err)
 {
     int64_t changed = 0;
-    drudge_code rc = drudge_store_resolve(s, id, who, note, now, &changed, err);
+    drudge_buf args = {0};
+    script_arg(&args, "note", note);
+    drudge_code rc = op_begin(s, err);
+    if (!rc)
+        rc = drudge_store_resolve(s, id, who, note, now, &changed, err);
     if (!rc && !changed)
         rc = state_error(s, id, "resolve", "failed or dead", err);
-    return rc;
+    if (!rc)
+        rc = op_step(s, id, "resolve", who, args.data, NULL, now, err);
+    drudge_buf_free(&args);
+    return op_end(s, rc, err);
 }

@@ -101,6 +101,10 @@ drudge_code drudge_queue_cancel_requests(drudge_queue *q, int64_t *cancel, size_
 drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, drudge_expired **lost /* OUT */,
                               size_t *nlost /* OUT */, drudge_err *err);
 
+/* The state a lost attempt leaves its task in: queued, or dead when it
+ * spent the last attempt. */
+const char *drudge_queue_lost_state(const drudge_expired *x);
+
 /* Gives up the owner's lease when it holds no task any more (a process that
  * drained); a lease still holding tasks is left to expire and be reaped. */
 drudge_code drudge_queue_drop_lease(drudge_queue *q, drudge_err *err);
@@ -119,24 +123,30 @@ int64_t drudge_queue_backoff(drudge_queue *q, int spent);
 drudge_code drudge_queue_start_adhoc(drudge_store *s, const drudge_task_spec *spec,
                                      const char *worker, int64_t *id /* OUT */, drudge_err *err);
 
-/* ---- operations (the CLI), each in its own transaction ---- */
+/* ---- operations (the CLI), each in its own transaction ----
+ *
+ * Each goes on the audit chain as a step of kind "operator" naming who
+ * (the OS user), when and the arguments, in the transaction that makes the
+ * change (logs/audit/operator.c); one that changes nothing is not recorded. */
 
 /* Requeues one failed, dead or cancelled task (attempts left again: spent
  * reset); an error says why not otherwise. */
-drudge_code drudge_queue_retry(drudge_store *s, int64_t id, int64_t now, drudge_err *err);
+drudge_code drudge_queue_retry(drudge_store *s, int64_t id, const char *who, int64_t now,
+                               drudge_err *err);
 /* Requeues every task in state ("failed", "dead" or "cancelled"), of one
- * script or all. */
+ * script or all (one operator step per task). */
 drudge_code drudge_queue_retry_all(drudge_store *s, const char *state, const char *script,
-                                   int64_t now, int64_t *count /* OUT */, drudge_err *err);
+                                   const char *who, int64_t now, int64_t *count /* OUT */,
+                                   drudge_err *err);
 /* Cancels a queued task at once; a running one at its worker's next lease
  * renewal (*deferred = 1). */
-drudge_code drudge_queue_cancel(drudge_store *s, int64_t id, int64_t now, int *deferred /* OUT */,
-                                drudge_err *err);
+drudge_code drudge_queue_cancel(drudge_store *s, int64_t id, const char *who, int64_t now,
+                                int *deferred /* OUT */, drudge_err *err);
 /* Pausing a script stops claims of its tasks (queued ones wait). */
 drudge_code drudge_queue_pause(drudge_store *s, const char *script, const char *who, int64_t now,
                                int *changed /* OUT */, drudge_err *err);
-drudge_code drudge_queue_resume(drudge_store *s, const char *script, int *changed /* OUT */,
-                                drudge_err *err);
+drudge_code drudge_queue_resume(drudge_store *s, const char *script, const char *who, int64_t now,
+                                int *changed /* OUT */, drudge_err *err);
 /* Marks a failed or dead task as handled by hand, by who, with a note. */
 drudge_code drudge_queue_resolve(drudge_store *s, int64_t id, const char *who, const char *note,
                                  int64_t now, drudge_err *err);

@@ -66,8 +66,8 @@ const drudge_copy_table drudge_copy_tables[] = {
      "id, script, script_path, key, input, output, state, priority, run_at, attempts, spent, "
      "max_attempts, manual_minutes, exception_minutes, error, error_kind, schedule, \"window\", "
      "created_at, finished_at, resolved_by, resolved_at, resolved_note, worker, started_at, "
-     "outcome",
-     "id", 26},
+     "outcome, cancelled_by, script_sha256",
+     "id", 28},
     {"attempt_log", "task_id, n, worker, started_at, ended_at, outcome, error, error_kind", "id",
      8},
     {"paused", "script, paused_at, paused_by", "script", 3},
@@ -124,9 +124,10 @@ void drudge_expired_free_all(drudge_expired *v, size_t n)
 
 void drudge_task_row_clear(drudge_task_row *t)
 {
-    char **strs[] = {&t->script,      &t->script_path, &t->key,         &t->state,
-                     &t->input,       &t->output,      &t->error,       &t->error_kind,
-                     &t->lease_owner, &t->schedule,    &t->resolved_by, &t->resolved_note};
+    char **strs[] = {&t->script,       &t->script_path,   &t->key,         &t->state,
+                     &t->input,        &t->output,        &t->error,       &t->error_kind,
+                     &t->lease_owner,  &t->schedule,      &t->resolved_by, &t->resolved_note,
+                     &t->cancelled_by, &t->script_sha256, &t->outcome};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     memset(t, 0, sizeof *t);
@@ -371,11 +372,18 @@ drudge_code drudge_store_retry_all(drudge_store *s, const char *state, const cha
     return s->m->retry_all(s, state, script, now, changed, err);
 }
 
-drudge_code drudge_store_cancel(drudge_store *s, int64_t id, int64_t now,
+drudge_code drudge_store_task_facts(drudge_store *s,
+                                    int (*fn)(void *ud, const drudge_task_facts *t), void *ud,
+                                    drudge_err *err)
+{
+    return s->m->task_facts(s, fn, ud, err);
+}
+
+drudge_code drudge_store_cancel(drudge_store *s, int64_t id, const char *who, int64_t now,
                                 int64_t *changed /* OUT */, int *deferred /* OUT */,
                                 drudge_err *err)
 {
-    return s->m->cancel(s, id, now, changed, deferred, err);
+    return s->m->cancel(s, id, who, now, changed, deferred, err);
 }
 
 drudge_code drudge_store_pause(drudge_store *s, const char *script, const char *who, int64_t now,

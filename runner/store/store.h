@@ -229,6 +229,9 @@ typedef struct drudge_task_row {
     int64_t id;
     char *script, *script_path, *key, *state, *input, *output, *error, *error_kind;
     char *lease_owner, *schedule, *resolved_by, *resolved_note;
+    char *cancelled_by;  /* who cancelled it (or asked to, while it ran), or NULL */
+    char *script_sha256; /* the script version it was enqueued with, or NULL */
+    char *outcome;       /* the final attempt's outcome kept in the row, or NULL */
     int priority, attempts, spent, max_attempts, cancel_requested;
     double manual_minutes, exception_minutes;
     int64_t run_at, created_at, finished_at, lease_until, resolved_at;
@@ -283,8 +286,10 @@ drudge_code drudge_store_status(drudge_store *s, int64_t now, drudge_queue_stats
                                 drudge_err *err);
 void drudge_queue_stats_clear(drudge_queue_stats *s);
 
-/* Operator actions, each in its own transaction; *changed counts the tasks
- * (or scripts) it changed: 0 when nothing matched (the caller says why). */
+/* Operator actions, in the caller's write transaction (the queue appends
+ * the operator's step to the audit chain in the same one), or in one of
+ * their own outside any; *changed counts the tasks (or scripts) it
+ * changed: 0 when nothing matched (the caller says why). */
 /* Requeues task id if failed, dead or cancelled (spent reset). */
 drudge_code drudge_store_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
                                drudge_err *err);
@@ -292,8 +297,9 @@ drudge_code drudge_store_retry(drudge_store *s, int64_t id, int64_t now, int64_t
 drudge_code drudge_store_retry_all(drudge_store *s, const char *state, const char *script,
                                    int64_t now, int64_t *changed /* OUT */, drudge_err *err);
 /* Cancels a queued task not running (*changed = 1), else asks the worker of
- * a running one to cancel it (*deferred = 1). */
-drudge_code drudge_store_cancel(drudge_store *s, int64_t id, int64_t now,
+ * a running one to cancel it (*deferred = 1); the row's cancelled_by
+ * names who, either way. */
+drudge_code drudge_store_cancel(drudge_store *s, int64_t id, const char *who, int64_t now,
                                 int64_t *changed /* OUT */, int *deferred /* OUT */,
                                 drudge_err *err);
 drudge_code drudge_store_pause(drudge_store *s, const char *script, const char *who, int64_t now,
@@ -395,6 +401,17 @@ drudge_code drudge_store_count_steps(drudge_store *s, int64_t upto_id, int64_t *
 drudge_code drudge_store_attempts_unchained(drudge_store *s, int64_t *task_id /* OUT */,
                                             int *attempt /* OUT */, int64_t *ended_at /* OUT */,
                                             int64_t *count /* OUT */, drudge_err *err);
+/* What a task row says that the audit chain must back (audit verify's
+ * cross-check). state is the row's own (a running task's says queued).
+ * Strings are the store's, valid during the callback only. */
+typedef struct drudge_task_facts {
+    int64_t id, created_at, resolved_at;
+    const char *state, *outcome, *output, *resolved_by, *resolved_note;
+} drudge_task_facts;
+/* Every task, in id order, for fn (non-zero stops the walk). */
+drudge_code drudge_store_task_facts(drudge_store *s,
+                                    int (*fn)(void *ud, const drudge_task_facts *t), void *ud,
+                                    drudge_err *err);
 /* The highest attempt of task_id with steps on the chain (0 if none). */
 drudge_code drudge_store_last_recorded_attempt(drudge_store *s, int64_t task_id,
                                                int *attempt /* OUT */, drudge_err *err);

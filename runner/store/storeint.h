@@ -67,8 +67,8 @@ struct drudge_store_methods {
                          drudge_err *err);
     drudge_code (*retry_all)(drudge_store *s, const char *state, const char *script, int64_t now,
                              int64_t *changed /* OUT */, drudge_err *err);
-    drudge_code (*cancel)(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,
-                          int *deferred /* OUT */, drudge_err *err);
+    drudge_code (*cancel)(drudge_store *s, int64_t id, const char *who, int64_t now,
+                          int64_t *changed /* OUT */, int *deferred /* OUT */, drudge_err *err);
     drudge_code (*pause)(drudge_store *s, const char *script, const char *who, int64_t now,
                          int64_t *changed /* OUT */, drudge_err *err);
     drudge_code (*resume)(drudge_store *s, const char *script, int64_t *changed /* OUT */,
@@ -103,6 +103,8 @@ struct drudge_store_methods {
     drudge_code (*attempts_unchained)(drudge_store *s, int64_t *task_id /* OUT */,
                                       int *attempt /* OUT */, int64_t *ended_at /* OUT */,
                                       int64_t *count /* OUT */, drudge_err *err);
+    drudge_code (*task_facts)(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
+                              void *ud, drudge_err *err);
     drudge_code (*last_recorded_attempt)(drudge_store *s, int64_t task_id, int *attempt /* OUT */,
                                          drudge_err *err);
     drudge_code (*schedule_add)(drudge_store *s, const drudge_schedule *sc, int64_t now,

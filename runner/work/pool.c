@@ -264,7 +264,7 @@ static void *worker_main(void *arg)
         j->rec = drudge_host_swap_rec(w->host, fresh_recorder(p));
         j->worker = w->idx;
         /* A cancel counts if it is what stopped the script. */
-        j->cancelled = w->cancel_id == j->t.id && j->res.outcome == DRUDGE_TIMEOUT;
+        j->cancelled = w->cancel_id == j->t.id && j->res.outcome == DRUDGE_CANCELLED;
         w->cancel_id = 0;
         w->cancel_at = 0;
         w->current = NULL;

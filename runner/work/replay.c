@@ -31,6 +31,25 @@ static drudge_code load_task(drudge_store *s, int64_t id, int *attempt, drudge_t
     return rc;
 }
 
+/* The recorded root's response as the host wrote it ({"output":...} or
+ * none), without the task state the writer put in front of it. */
+static char *recorded_root_output(const char *response)
+{
+    char state[16];
+    const char *out;
+    size_t len;
+    drudge_audit_root_parse(response, state, &out, &len);
+    if (!state[0])
+        return response ? drudge_xstrdup(response) : NULL;
+    if (!out)
+        return NULL;
+    drudge_buf b = {0};
+    drudge_buf_puts(&b, "{\"output\":");
+    drudge_buf_add(&b, out, len);
+    drudge_buf_puts(&b, "}");
+    return drudge_buf_take(&b);
+}
+
 drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts,
                           drudge_replay_result *res, drudge_err *err)
 {
@@ -57,7 +76,7 @@ drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts,
         goto cleanup;
     }
     res->recorded = n;
-    recorded_output = steps[0].response ? drudge_xstrdup(steps[0].response) : NULL;
+    recorded_output = recorded_root_output(steps[0].response);
     recorded_error = steps[0].error ? drudge_xstrdup(steps[0].error) : NULL;
     recorded_outcome = drudge_xstrdup(steps[0].outcome ? steps[0].outcome : "");
     /* task.previous as the attempt saw it: built again from the trail (earlier

@@ -256,7 +256,7 @@ static drudge_code finish(drudge_store *s, drudge_rec *rec, const char *worker, 
         rc = drudge_seterr(err, DRUDGE_ESTATE, "task #%lld is no longer leased to %s",
                            (long long)out->task_id, worker);
     if (!rc)
-        rc = drudge_audit_append(s, rec, err);
+        rc = drudge_audit_append_outcome(s, rec, state, err);
     if (!rc)
         rc = drudge_queue_drop_lease(q, err);
     if (!rc)
@@ -289,7 +289,7 @@ static drudge_code attempt(drudge_store *s, drudge_host *host, const drudge_run_
     cancel_watch_start(&watch);
     drudge_code rc = drudge_host_run(host, o->script, &view, &out->res, err);
     /* As in a worker: a cancel counts if it is what stopped the script. */
-    out->cancelled = cancel_watch_stop(&watch) && out->res.outcome == DRUDGE_TIMEOUT;
+    out->cancelled = cancel_watch_stop(&watch) && out->res.outcome == DRUDGE_CANCELLED;
     /* Steps taken early but not yet committed go first: the final append
      * skips them. */
     if (!rc)

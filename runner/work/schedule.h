@@ -27,14 +27,16 @@ drudge_code drudge_scheduler_tick(drudge_store *s, int64_t now_us, drudge_err *e
 /* Adds a schedule (drudge_schedule: store.h), validating name
  * ([A-Za-z0-9._-], up to 64), cron, tz, catch_up and window; errors name the
  * field. A schedule's window without a zone is evaluated in the schedule's
- * tz. Ticks start after now_us. */
-drudge_code drudge_schedule_add(drudge_store *s, const drudge_schedule *sc, int64_t now_us,
-                                drudge_err *err);
-drudge_code drudge_schedule_remove(drudge_store *s, const char *name, drudge_err *err);
+ * tz. Ticks start after now_us. These three changes go on the audit chain
+ * as operator steps by who (logs/audit/operator.c), with the change. */
+drudge_code drudge_schedule_add(drudge_store *s, const drudge_schedule *sc, const char *who,
+                                int64_t now_us, drudge_err *err);
+drudge_code drudge_schedule_remove(drudge_store *s, const char *name, const char *who,
+                                   int64_t now_us, drudge_err *err);
 /* Pausing skips ticks; resuming starts again from now_us (no catch-up of
  * the paused time). */
 drudge_code drudge_schedule_set_paused(drudge_store *s, const char *name, int paused,
-                                       int64_t now_us, drudge_err *err);
+                                       const char *who, int64_t now_us, drudge_err *err);
 /* All schedules by name; free with drudge_schedule_list_free. */
 drudge_code drudge_schedule_list(drudge_store *s, drudge_schedule **out /* OUT */, int *n /* OUT */,
                                  drudge_err *err);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "logs/audit/audit.h"
 #include "runner/calendar/cron.h"
 #include "drudge/host.h"
 #include "runner/queue/queue.h"
@@ -65,8 +66,31 @@ static char *window_with_zone(const char *window, const char *tz)
     return drudge_buf_take(&b);
 }
 
-drudge_code drudge_schedule_add(drudge_store *st, const drudge_schedule *s, int64_t now_us,
-                                drudge_err *err)
+/* A schedule change and its operator step, in one transaction. */
+static drudge_code schedule_op_end(drudge_store *st, drudge_code rc, const char *action,
+                                   const char *who, const drudge_buf *args, int64_t now_us,
+                                   drudge_err *err)
+{
+    drudge_operator_step op = {.action = action, .user = who, .args = args->data, .now = now_us};
+    if (!rc)
+        rc = drudge_audit_operator(st, &op, err);
+    if (!rc)
+        rc = drudge_store_commit(st, err);
+    if (rc)
+        drudge_store_rollback(st);
+    return rc;
+}
+
+static void arg_str(drudge_buf *b, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    drudge_buf_printf(b, "%s\"%s\":", b->len ? "," : "", key);
+    drudge_buf_json_str(b, value, strlen(value));
+}
+
+drudge_code drudge_schedule_add(drudge_store *st, const drudge_schedule *s, const char *who,
+                                int64_t now_us, drudge_err *err)
 {
     drudge_cron c;
     const drudge_tz *zone;
@@ -89,22 +113,55 @@ drudge_code drudge_schedule_add(drudge_store *st, const drudge_schedule *s, int6
     }
     if (!rc) {
         drudge_schedule row = *s;
+        drudge_buf args = {0};
         row.window = window;
-        rc = drudge_store_schedule_add(st, &row, now_us, err);
+        arg_str(&args, "name", s->name);
+        arg_str(&args, "cron", s->cron);
+        arg_str(&args, "tz", s->tz);
+        arg_str(&args, "script", s->script);
+        arg_str(&args, "script_path", s->script_path);
+        arg_str(&args, "input", s->input);
+        arg_str(&args, "catch_up", s->catch_up);
+        arg_str(&args, "window", window);
+        drudge_buf_printf(&args, ",\"priority\":%d", s->priority);
+        rc = drudge_store_begin(st, DRUDGE_TX_WRITE, err);
+        if (!rc) {
+            rc = drudge_store_schedule_add(st, &row, now_us, err);
+            rc = schedule_op_end(st, rc, "schedule add", who, &args, now_us, err);
+        }
+        drudge_buf_free(&args);
     }
     free(window);
     return rc;
 }
 
-drudge_code drudge_schedule_remove(drudge_store *s, const char *name, drudge_err *err)
+drudge_code drudge_schedule_remove(drudge_store *s, const char *name, const char *who,
+                                   int64_t now_us, drudge_err *err)
 {
-    return drudge_store_schedule_remove(s, name, err);
+    drudge_buf args = {0};
+    arg_str(&args, "name", name);
+    drudge_code rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
+    if (!rc) {
+        rc = drudge_store_schedule_remove(s, name, err);
+        rc = schedule_op_end(s, rc, "schedule remove", who, &args, now_us, err);
+    }
+    drudge_buf_free(&args);
+    return rc;
 }
 
 drudge_code drudge_schedule_set_paused(drudge_store *s, const char *name, int paused,
-                                       int64_t now_us, drudge_err *err)
+                                       const char *who, int64_t now_us, drudge_err *err)
 {
-    return drudge_store_schedule_set_paused(s, name, paused, now_us, err);
+    drudge_buf args = {0};
+    arg_str(&args, "name", name);
+    drudge_code rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
+    if (!rc) {
+        rc = drudge_store_schedule_set_paused(s, name, paused, now_us, err);
+        rc = schedule_op_end(s, rc, paused ? "schedule pause" : "schedule resume", who, &args,
+                             now_us, err);
+    }
+    drudge_buf_free(&args);
+    return rc;
 }
 
 drudge_code drudge_schedule_list(drudge_store *s, drudge_schedule **out, int *n, drudge_err *err)

@@ -121,7 +121,7 @@ static drudge_code write_outcomes(writer *wr, int64_t now, drudge_err *err)
         }
         j->state = state[i++];
         if (j->state && j->ran && j->rec)
-            rc = drudge_audit_writer_append(wr->audit, j->rec, err);
+            rc = drudge_audit_writer_append_outcome(wr->audit, j->rec, j->state, err);
     }
 cleanup:
     free(c);
@@ -139,7 +139,8 @@ static drudge_code reap(writer *wr, int64_t now, drudge_err *err)
     for (size_t i = 0; i < n && !rc; i++) {
         drudge_audit_root_only(wr->lost_rec, lost[i].t.id, lost[i].t.attempt, lost[i].t.script,
                                lost[i].t.input, lost[i].t.key, "lost", DRUDGE_LOST_ERROR);
-        rc = drudge_audit_writer_append(wr->audit, wr->lost_rec, err);
+        rc = drudge_audit_writer_append_outcome(wr->audit, wr->lost_rec,
+                                                drudge_queue_lost_state(&lost[i]), err);
     }
     drudge_expired_free_all(lost, n);
     if (!rc && n) {

@@ -402,13 +402,16 @@ static void test_prune_export_show(void **state)
     record(r, 1, "old body");
     append(f->s, r);
     int64_t n, bytes;
-    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() - 3600000000LL, 0, &n, &bytes, &err),
-                     DRUDGE_OK);
+    assert_int_equal(
+        drudge_audit_prune(f->s, drudge_now_us() - 3600000000LL, 0, "tester", &n, &bytes, &err),
+        DRUDGE_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 1, &n, &bytes, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 1, "tester", &n, &bytes, &err),
+                     DRUDGE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(bytes, 8);
-    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 0, &n, &bytes, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_prune(f->s, drudge_now_us() + 1, 0, "tester", &n, &bytes, &err),
+                     DRUDGE_OK);
     drudge_verify_report rep;
     assert_int_equal(verify(f->s, NULL, &rep), 0);
     assert_int_equal(rep.pruned, 1);
@@ -421,7 +424,9 @@ static void test_prune_export_show(void **state)
     int64_t rows;
     assert_int_equal(drudge_audit_export(f->s, out, &eo, &rows, &err), DRUDGE_OK);
     fclose(out);
-    assert_int_equal(rows, 3);
+    assert_int_equal(rows, 4); /* the prune itself is an operator step */
+    assert_non_null(strstr(text, "\"kind\":\"operator\",\"name\":\"prune\",\"request\":"
+                                 "\"{\\\"user\\\":\\\"tester\\\""));
     assert_non_null(strstr(text, "\"prev_hash\":\"0000000000000000000000000000000000000000000000"
                                  "000000000000000000\""));
     assert_non_null(strstr(text, "\"name\":\"tab\\there \\\"q\\\" é \\u0001\""));

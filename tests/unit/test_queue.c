@@ -291,7 +291,7 @@ static void test_limit_pause_and_filter(void **state)
     assert_int_equal(n, 1); /* only b: a is paused */
     assert_int_equal(v[0].id, b);
     free_claimed(v, n);
-    assert_int_equal(drudge_queue_resume(f->s, "a", &changed, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_resume(f->s, "a", "tester", T0, &changed, &err), DRUDGE_OK);
     assert_int_equal(changed, 1);
     n = claim(f->q, T0, 2, &v); /* the limit holds */
     assert_int_equal(n, 2);
@@ -430,7 +430,7 @@ static void test_final_attempt_in_row(void **state)
     free(s);
     assert_int_equal(num(f, "SELECT finished_at FROM tasks WHERE id = ?", id), due + SEC);
     /* Reopened: the failed attempt joins the log, the row is clear again. */
-    assert_int_equal(drudge_queue_retry(f->s, id, due + 2 * SEC, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_retry(f->s, id, "tester", due + 2 * SEC, &err), DRUDGE_OK);
     assert_int_equal(num(f, "SELECT count(*) FROM attempt_log WHERE task_id = ?", id), 2);
     assert_int_equal(
         num(f, "SELECT outcome IS NULL AND worker IS NULL FROM tasks WHERE id = ?", id), 1);
@@ -578,10 +578,10 @@ static void test_release_and_cancel(void **state)
     assert_int_equal(num(f, "SELECT attempts + spent FROM tasks WHERE id = ?", a), 0);
     /* Cancelling: a queued task at once, a running one through the renewal. */
     int deferred = -1;
-    assert_int_equal(drudge_queue_cancel(f->s, c, T0, &deferred, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_cancel(f->s, c, "tester", T0, &deferred, &err), DRUDGE_OK);
     assert_int_equal(deferred, 0);
     assert_state(f, c, "cancelled");
-    assert_int_equal(drudge_queue_cancel(f->s, b, T0, &deferred, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_cancel(f->s, b, "tester", T0, &deferred, &err), DRUDGE_OK);
     assert_int_equal(deferred, 1);
     int64_t ids[4];
     size_t nc = 0;
@@ -598,9 +598,10 @@ static void test_release_and_cancel(void **state)
     assert_string_equal(st, "cancelled");
     assert_state(f, b, "cancelled");
     /* Finished tasks cannot be cancelled. */
-    assert_int_equal(drudge_queue_cancel(f->s, b, T0, &deferred, &err), DRUDGE_ESTATE);
+    assert_int_equal(drudge_queue_cancel(f->s, b, "tester", T0, &deferred, &err), DRUDGE_ESTATE);
     assert_non_null(strstr(err.msg, "cancelled"));
-    assert_int_equal(drudge_queue_cancel(f->s, 999, T0, &deferred, &err), DRUDGE_ENOTFOUND);
+    assert_int_equal(drudge_queue_cancel(f->s, 999, "tester", T0, &deferred, &err),
+                     DRUDGE_ENOTFOUND);
     free_claimed(v, 2);
 }
 
@@ -629,11 +630,11 @@ static void test_duplicate_keys_retry_resolve(void **state)
     char *who = text(f, "SELECT resolved_by || ':' || resolved_note FROM tasks WHERE id = ?", id);
     assert_string_equal(who, "me:done by hand");
     free(who);
-    assert_int_equal(drudge_queue_retry(f->s, id, T0 + SEC, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_retry(f->s, id, "tester", T0 + SEC, &err), DRUDGE_OK);
     assert_state(f, id, "queued");
     assert_int_equal(num(f, "SELECT spent FROM tasks WHERE id = ?", id), 0);
     assert_int_equal(num(f, "SELECT resolved_at IS NULL FROM tasks WHERE id = ?", id), 1);
-    assert_int_equal(drudge_queue_retry(f->s, id, T0, &err), DRUDGE_ESTATE);
+    assert_int_equal(drudge_queue_retry(f->s, id, "tester", T0, &err), DRUDGE_ESTATE);
 }
 
 /* Bulk rows go in batches of multi-row INSERTs: every row lands once, in
@@ -812,7 +813,7 @@ static void test_migration_v2_counts_done(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0),
-                        "tasks_due,tasks_exceptions,tasks_key,tasks_later");
+                        "tasks_due,tasks_exceptions,tasks_key,tasks_later,tasks_script_version");
     sqlite3_finalize(st);
 }
 

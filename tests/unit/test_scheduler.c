@@ -80,7 +80,7 @@ static void add(fixture *f, const char *name, const char *cron, const char *tz,
                          .catch_up = (char *)catch_up,
                          .window = (char *)window};
     drudge_err err = {0};
-    if (drudge_schedule_add(f->s, &s, utc_us(added_at), &err))
+    if (drudge_schedule_add(f->s, &s, "tester", utc_us(added_at), &err))
         fail_msg("schedule add %s: %s", name, err.msg);
 }
 
@@ -258,19 +258,21 @@ static void test_pause_resume_remove(void **state)
     drudge_err err = {0};
     add(f, "hourly", "@hourly", "UTC", "all", NULL, "2026-01-01T00:00");
     tick(f, "2026-01-01T01:00:10");
-    assert_int_equal(drudge_schedule_set_paused(f->s, "hourly", 1, 0, &err), DRUDGE_OK);
+    assert_int_equal(drudge_schedule_set_paused(f->s, "hourly", 1, "tester", 0, &err), DRUDGE_OK);
     tick(f, "2026-01-01T03:30");
     assert_int_equal(count(f, "SELECT count(*) FROM tasks"), 1);
     /* Resuming does not catch up the paused hours, even with catch-up all. */
     assert_int_equal(
-        drudge_schedule_set_paused(f->s, "hourly", 0, utc_us("2026-01-01T03:30"), &err), DRUDGE_OK);
+        drudge_schedule_set_paused(f->s, "hourly", 0, "tester", utc_us("2026-01-01T03:30"), &err),
+        DRUDGE_OK);
     tick(f, "2026-01-01T04:00:05");
     assert_string_equal(keys(f, "hourly"), "schedule:hourly@2026-01-01T01:00:00Z "
                                            "schedule:hourly@2026-01-01T04:00:00Z");
-    assert_int_equal(drudge_schedule_set_paused(f->s, "nope", 1, 0, &err), DRUDGE_ENOTFOUND);
+    assert_int_equal(drudge_schedule_set_paused(f->s, "nope", 1, "tester", 0, &err),
+                     DRUDGE_ENOTFOUND);
     assert_string_equal(err.msg, "no schedule named 'nope'");
-    assert_int_equal(drudge_schedule_remove(f->s, "hourly", &err), DRUDGE_OK);
-    assert_int_equal(drudge_schedule_remove(f->s, "hourly", &err), DRUDGE_ENOTFOUND);
+    assert_int_equal(drudge_schedule_remove(f->s, "hourly", "tester", 0, &err), DRUDGE_OK);
+    assert_int_equal(drudge_schedule_remove(f->s, "hourly", "tester", 0, &err), DRUDGE_ENOTFOUND);
     tick(f, "2026-01-01T05:00:05");
     assert_int_equal(count(f, "SELECT count(*) FROM tasks"), 2);
 }
@@ -317,13 +319,14 @@ static void test_add_refuses_bad_schedules(void **state)
                              .catch_up = (char *)cases[i].catch_up,
                              .window = (char *)cases[i].window};
         drudge_err err = {0};
-        if (drudge_schedule_add(f->s, &s, 0, &err) == DRUDGE_OK || !strstr(err.msg, cases[i].want))
+        if (drudge_schedule_add(f->s, &s, "tester", 0, &err) == DRUDGE_OK ||
+            !strstr(err.msg, cases[i].want))
             fail_msg("case %zu: got \"%s\", want \"%s\"", i, err.msg, cases[i].want);
     }
     add(f, "once", "@daily", NULL, NULL, NULL, "2026-01-01T00:00");
     drudge_schedule s = {.name = "once", .cron = "@daily", .script = "x", .script_path = "/x"};
     drudge_err err = {0};
-    assert_int_equal(drudge_schedule_add(f->s, &s, 0, &err), DRUDGE_ESTATE);
+    assert_int_equal(drudge_schedule_add(f->s, &s, "tester", 0, &err), DRUDGE_ESTATE);
     assert_non_null(strstr(err.msg, "schedule 'once' already exists"));
     drudge_schedule *list;
     int n;

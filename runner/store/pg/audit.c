@@ -489,3 +489,34 @@ drudge_code pg_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c, drudge_
     pg_p_str(&p, c->signature);
     return pg_int(pgs(s), sql, &p, "checkpoint", &c->id, err);
 }
+
+/* ---- what task rows say, for verify's cross-check ---- */
+
+typedef struct facts_walk {
+    int (*fn)(void *ud, const drudge_task_facts *t);
+    void *ud;
+} facts_walk;
+
+static int facts_row(void *ud, const PGresult *r, int i)
+{
+    facts_walk *w = ud;
+    drudge_task_facts t = {.id = pg_i64(r, i, 0),
+                           .created_at = pg_i64(r, i, 1),
+                           .resolved_at = pg_i64(r, i, 2),
+                           .state = opt_text(r, i, 3),
+                           .outcome = opt_text(r, i, 4),
+                           .output = opt_text(r, i, 5),
+                           .resolved_by = opt_text(r, i, 6),
+                           .resolved_note = opt_text(r, i, 7)};
+    return w->fn(w->ud, &t);
+}
+
+drudge_code pg_task_facts(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
+                          void *ud, drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT id, created_at, resolved_at, state, outcome, output, resolved_by, resolved_note "
+        "FROM tasks ORDER BY id";
+    facts_walk w = {.fn = fn, .ud = ud};
+    return pg_walk(pgs(s), sql, NULL, "reading tasks", facts_row, &w, err);
+}

@@ -804,6 +804,7 @@ static const drudge_store_methods pg_methods = {
     .backlog = pg_backlog,
     .backlogs = pg_backlogs,
     .metrics = pg_metrics,
+    .task_facts = pg_task_facts,
     .watch = pg_watch,
     .copy_out = pg_copy_out,
     .copy_in = pg_copy_in,

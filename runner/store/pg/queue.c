@@ -880,7 +880,8 @@ drudge_code pg_idle(drudge_store *s, int64_t now, const char *const *scripts, in
     "SELECT t.id, t.script, t.script_path, t.key, " TASK_STATE ", t.input, t.output, t.error, "    \
     "t.error_kind, r.owner, t.schedule, t.resolved_by, t.resolved_note, t.priority, t.attempts, "  \
     "t.spent, t.max_attempts, coalesce(r.cancel_requested::integer, 0), t.manual_minutes, "        \
-    "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at "          \
+    "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at, "         \
+    "t.cancelled_by, t.script_sha256, t.outcome "                                                  \
     "FROM tasks t LEFT JOIN running r ON r.task_id = t.id LEFT JOIN leases l ON l.owner = "        \
     "r.owner "
 
@@ -905,6 +906,9 @@ static void read_task(const PGresult *r, int row, drudge_task_row *t)
     t->finished_at = pg_i64(r, row, 22);
     t->lease_until = pg_i64(r, row, 23);
     t->resolved_at = pg_i64(r, row, 24);
+    t->cancelled_by = pg_strdup(r, row, 25);
+    t->script_sha256 = pg_strdup(r, row, 26);
+    t->outcome = pg_strdup(r, row, 27);
 }
 
 drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
@@ -1132,14 +1136,18 @@ drudge_code pg_status(drudge_store *s, int64_t now, drudge_queue_stats *out, dru
 
 /* ---- operator actions ---- */
 
-/* Runs sql[] (NULL-terminated) in one transaction with ($1 id, $2 now, $3
+/* Runs sql[] (NULL-terminated) in the caller's transaction or one of its
+ * own, with ($1 id, $2 now, $3
  * s3, $4 s4) as far as each statement has parameters (nparams[i]); *changes
  * gets the rows the last one changed, or returned. */
 static drudge_code exec_tx(pg_store *q, const char *what, const char *const *sql,
                            const int *nparams, int64_t id, int64_t now, const char *s3,
                            const char *s4, int64_t *changes, drudge_err *err)
 {
-    drudge_code rc = pg_begin(q, err);
+    /* Inside the caller's write transaction (the queue appends the
+     * operator's step to the chain in it), or in one of its own. */
+    int own = !q->in_tx;
+    drudge_code rc = own ? pg_begin(q, err) : DRUDGE_OK;
     for (int i = 0; sql[i] && !rc; i++) {
         pg_params p = {0};
         pg_p_int(&p, id);
@@ -1156,6 +1164,8 @@ static drudge_code exec_tx(pg_store *q, const char *what, const char *const *sql
             PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : strtoll(PQcmdTuples(r), NULL, 10);
         PQclear(r);
     }
+    if (!own)
+        return rc;
     if (!rc)
         rc = pg_commit(q, err);
     if (rc)
@@ -1166,7 +1176,8 @@ static drudge_code exec_tx(pg_store *q, const char *what, const char *const *sql
 #define REQUEUE                                                                                    \
     "state = 'queued', spent = 0, run_at = $2, finished_at = NULL, error = NULL, "                 \
     "error_kind = NULL, output = NULL, resolved_by = NULL, resolved_at = NULL, "                   \
-    "resolved_note = NULL, worker = NULL, started_at = NULL, outcome = NULL, exception = NULL"
+    "resolved_note = NULL, worker = NULL, started_at = NULL, outcome = NULL, exception = NULL, "   \
+    "cancelled_by = NULL"
 /* Before a task is requeued, its final attempt moves to attempt_log. */
 #define KEEP_FINAL_ATTEMPT(WHERE)                                                                  \
     "INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "           \
@@ -1198,25 +1209,29 @@ drudge_code pg_retry_all(drudge_store *s, const char *state, const char *script,
     return exec_tx(pgs(s), "retry", sql, nparams, 0, now, state, script, changed, err);
 }
 
-drudge_code pg_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed, int *deferred,
-                      drudge_err *err)
+drudge_code pg_cancel(drudge_store *s, int64_t id, const char *who, int64_t now, int64_t *changed,
+                      int *deferred, drudge_err *err)
 {
     /* A claim holds the ready row's lock until it commits, so a cancel
      * that finds no ready row finds the task in running afterwards. */
     static const char *const queued[] = {
         "WITH d AS (DELETE FROM ready WHERE task_id = $1 RETURNING task_id) "
-        "UPDATE tasks SET state = 'cancelled', exception = 'cancelled', finished_at = $2 "
-        "FROM d WHERE tasks.id = d.task_id AND tasks.state = 'queued'",
+        "UPDATE tasks SET state = 'cancelled', exception = 'cancelled', finished_at = $2, "
+        "cancelled_by = $3 FROM d WHERE tasks.id = d.task_id AND tasks.state = 'queued'",
         NULL};
+    /* The row names who asked at once; it says cancelled when the worker
+     * has stopped the attempt. */
     static const char *const running[] = {
+        "UPDATE tasks SET cancelled_by = $3 WHERE id = $1 AND $2::bigint = $2 "
+        "AND EXISTS (SELECT 1 FROM running WHERE task_id = $1)",
         "UPDATE running SET cancel_requested = true WHERE task_id = $1", NULL};
-    static const int nq[] = {2}, nr[] = {1};
+    static const int nq[] = {3}, nr[] = {3, 1};
     int64_t asked = 0;
     *deferred = 0;
-    drudge_code rc = exec_tx(pgs(s), "cancel", queued, nq, id, now, NULL, NULL, changed, err);
+    drudge_code rc = exec_tx(pgs(s), "cancel", queued, nq, id, now, who, NULL, changed, err);
     if (rc || *changed)
         return rc;
-    rc = exec_tx(pgs(s), "cancel", running, nr, id, now, NULL, NULL, &asked, err);
+    rc = exec_tx(pgs(s), "cancel", running, nr, id, now, who, NULL, &asked, err);
     *deferred = !rc && asked > 0;
     return rc;
 }

@@ -218,5 +218,26 @@ const char *const pg_migrations[] = {
     "  paused integer NOT NULL DEFAULT 0,"
     "  last_tick bigint NOT NULL,"
     "  created_at bigint NOT NULL);",
+    /* v2 (evidence): as SQLite's v7: who cancelled a task, the script
+     * version it was enqueued with, and script versions stored once by
+     * SHA-256 (append-only). */
+    "ALTER TABLE tasks ADD COLUMN cancelled_by text;"
+    "ALTER TABLE tasks ADD COLUMN script_sha256 text;"
+    "CREATE TABLE script_files("
+    "  sha256 text PRIMARY KEY,"
+    "  size bigint NOT NULL,"
+    "  data bytea NOT NULL,"
+    "  created_at bigint NOT NULL);"
+    "CREATE TABLE script_versions("
+    "  sha256 text PRIMARY KEY,"
+    "  script text NOT NULL,"
+    "  path text NOT NULL,"
+    "  manifest text NOT NULL,"
+    "  created_at bigint NOT NULL);"
+    "CREATE INDEX tasks_script_version ON tasks(script_sha256) WHERE script_sha256 IS NOT NULL;"
+    "CREATE TRIGGER script_files_append_only BEFORE UPDATE OR DELETE ON script_files "
+    "  FOR EACH ROW EXECUTE FUNCTION drudge_append_only('script files');"
+    "CREATE TRIGGER script_versions_append_only BEFORE UPDATE OR DELETE ON script_versions "
+    "  FOR EACH ROW EXECUTE FUNCTION drudge_append_only('script versions');",
     NULL,
 };

@@ -480,3 +480,45 @@ drudge_code sq_add_checkpoint(drudge_store *s, drudge_checkpoint_row *c, drudge_
         c->id = sqlite3_last_insert_rowid(q->db);
     return rc;
 }
+
+/* ---- what task rows say, for verify's cross-check ---- */
+
+#define TASK_FACTS_SQL                                                                             \
+    "SELECT id, created_at, resolved_at, state, outcome, output, resolved_by, resolved_note "      \
+    "FROM tasks ORDER BY id"
+
+static const char *opt_col(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL
+                                                     : (const char *)sqlite3_column_text(st, i);
+}
+
+/* Its own statement, as the chain walks have: fn may use the store. */
+drudge_code sq_task_facts(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
+                          void *ud, drudge_err *err)
+{
+    sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db, TASK_FACTS_SQL, -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return sq_err(q, "reading tasks", err);
+    }
+    int r = sqlite3_step(st);
+    while (r == SQLITE_ROW) {
+        drudge_task_facts t = {.id = sqlite3_column_int64(st, 0),
+                               .created_at = sqlite3_column_int64(st, 1),
+                               .resolved_at = sqlite3_column_int64(st, 2),
+                               .state = opt_col(st, 3),
+                               .outcome = opt_col(st, 4),
+                               .output = opt_col(st, 5),
+                               .resolved_by = opt_col(st, 6),
+                               .resolved_note = opt_col(st, 7)};
+        if (fn(ud, &t))
+            break;
+        r = sqlite3_step(st);
+    }
+    drudge_code rc =
+        r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "reading tasks", err);
+    sqlite3_finalize(st);
+    return rc;
+}

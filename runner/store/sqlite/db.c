@@ -534,6 +534,7 @@ static const drudge_store_methods sqlite_methods = {
     .backlog = sq_backlog,
     .backlogs = sq_backlogs,
     .metrics = sq_metrics,
+    .task_facts = sq_task_facts,
     .copy_out = sq_copy_out,
     .copy_in = sq_copy_in,
     .copy_finish = sq_copy_finish,

@@ -880,7 +880,8 @@ cleanup:
     "SELECT t.id, t.script, t.script_path, t.key, " TASK_STATE ", t.input, t.output, t.error, "    \
     "t.error_kind, r.owner, t.schedule, t.resolved_by, t.resolved_note, t.priority, t.attempts, "  \
     "t.spent, t.max_attempts, coalesce(r.cancel_requested, 0), t.manual_minutes, "                 \
-    "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at "          \
+    "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at, "         \
+    "t.cancelled_by, t.script_sha256, t.outcome "                                                  \
     "FROM tasks t LEFT JOIN running r ON r.task_id = t.id LEFT JOIN leases l ON l.owner = "        \
     "r.owner "
 
@@ -904,6 +905,9 @@ static void read_task(sqlite3_stmt *st, drudge_task_row *t)
     t->finished_at = sqlite3_column_int64(st, 22);
     t->lease_until = sqlite3_column_int64(st, 23);
     t->resolved_at = sqlite3_column_int64(st, 24);
+    t->cancelled_by = sq_col_strdup(st, 25);
+    t->script_sha256 = sq_col_strdup(st, 26);
+    t->outcome = sq_col_strdup(st, 27);
 }
 
 drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
@@ -1229,13 +1233,16 @@ drudge_code sq_status(drudge_store *s, int64_t now, drudge_queue_stats *out, dru
 /* ---- operator actions ---- */
 
 /* Runs each statement of sql[] (NULL-terminated) with (id, now, s3, s4)
- * bound as far as it has parameters, in one transaction; *changes gets the
- * number of rows the last one changed. */
+ * bound as far as it has parameters, in the caller's transaction or one of
+ * its own; *changes gets the number of rows the last one changed. */
 static drudge_code exec_tx(sq_store *q, const char *what, const char *const *sql, int64_t id,
                            int64_t now, const char *s3, const char *s4, int64_t *changes,
                            drudge_err *err)
 {
-    drudge_code rc = sq_begin(q, err);
+    /* Inside the caller's write transaction (the queue appends the
+     * operator's step to the chain in it), or in one of its own. */
+    int own = sqlite3_get_autocommit(q->db);
+    drudge_code rc = own ? sq_begin(q, err) : DRUDGE_OK;
     if (rc)
         return rc;
     for (int i = 0; sql[i] && !rc; i++) {
@@ -1254,6 +1261,8 @@ static drudge_code exec_tx(sq_store *q, const char *what, const char *const *sql
         rc = sq_done(q, st, what, err);
         *changes = sq_changes(q);
     }
+    if (!own)
+        return rc;
     if (!rc)
         rc = sq_commit(q, err);
     if (rc)
@@ -1264,7 +1273,7 @@ static drudge_code exec_tx(sq_store *q, const char *what, const char *const *sql
 #define REQUEUE                                                                                    \
     "state = 'queued', later = 0, spent = 0, run_at = ?2, finished_at = NULL, error = NULL, "      \
     "error_kind = NULL, output = NULL, resolved_by = NULL, resolved_at = NULL, "                   \
-    "resolved_note = NULL, worker = NULL, started_at = NULL, outcome = NULL"
+    "resolved_note = NULL, worker = NULL, started_at = NULL, outcome = NULL, cancelled_by = NULL"
 
 /* Before a task is requeued, its final attempt moves from its row to
  * attempt_log (WHERE: the requeue's own condition). */
@@ -1291,21 +1300,25 @@ drudge_code sq_retry_all(drudge_store *s, const char *state, const char *script,
     return exec_tx(sq(s), "retry", sql, 0, now, state, script, changed, err);
 }
 
-drudge_code sq_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed, int *deferred,
-                      drudge_err *err)
+drudge_code sq_cancel(drudge_store *s, int64_t id, const char *who, int64_t now, int64_t *changed,
+                      int *deferred, drudge_err *err)
 {
     static const char *const queued[] = {
-        "UPDATE tasks SET state = 'cancelled', finished_at = ?2 WHERE id = ?1 AND state = "
-        "'queued' AND NOT EXISTS (SELECT 1 FROM running WHERE task_id = ?1)",
+        "UPDATE tasks SET state = 'cancelled', finished_at = ?2, cancelled_by = ?3 WHERE id = ?1 "
+        "AND state = 'queued' AND NOT EXISTS (SELECT 1 FROM running WHERE task_id = ?1)",
         NULL};
+    /* The row names who asked at once; it says cancelled when the worker
+     * has stopped the attempt. */
     static const char *const running[] = {
+        "UPDATE tasks SET cancelled_by = ?3 WHERE id = ?1 AND ?2 = ?2 "
+        "AND EXISTS (SELECT 1 FROM running WHERE task_id = ?1)",
         "UPDATE running SET cancel_requested = 1 WHERE task_id = ?1 AND ?2 = ?2", NULL};
     int64_t asked = 0;
     *deferred = 0;
-    drudge_code rc = exec_tx(sq(s), "cancel", queued, id, now, NULL, NULL, changed, err);
+    drudge_code rc = exec_tx(sq(s), "cancel", queued, id, now, who, NULL, changed, err);
     if (rc || *changed)
         return rc;
-    rc = exec_tx(sq(s), "cancel", running, id, now, NULL, NULL, &asked, err);
+    rc = exec_tx(sq(s), "cancel", running, id, now, who, NULL, &asked, err);
     *deferred = !rc && asked > 0;
     return rc;
 }

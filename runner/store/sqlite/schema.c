@@ -240,6 +240,35 @@ const char *const sq_audit_migrations[] = {
      * column is outside the hashed fields (logs/README.md), so rows written
      * before it (origin NULL) verify as they did. */
     "ALTER TABLE steps ADD COLUMN origin TEXT;",
+    /* v7 (evidence): what a task row says that the chain must back, and the
+     * code that ran. cancelled_by names who cancelled (or asked to cancel) a
+     * task; script_sha256 the script version it was enqueued with. A script
+     * version is content-addressed like a payload: script_files holds each
+     * source file once by its SHA-256, script_versions the version (the
+     * SHA-256 of its manifest: the main file's hash and each module's name
+     * and hash). Both are append-only: replay and audit depend on them. */
+    "ALTER TABLE tasks ADD COLUMN cancelled_by TEXT;"
+    "ALTER TABLE tasks ADD COLUMN script_sha256 TEXT;"
+    "CREATE TABLE script_files("
+    "  sha256 TEXT PRIMARY KEY,"
+    "  size INTEGER NOT NULL,"
+    "  data BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE script_versions("
+    "  sha256 TEXT PRIMARY KEY,"
+    "  script TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  manifest TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX tasks_script_version ON tasks(script_sha256) WHERE script_sha256 IS NOT NULL;"
+    "CREATE TRIGGER script_files_no_update BEFORE UPDATE ON script_files"
+    "  BEGIN SELECT RAISE(ABORT, 'script files are append-only'); END;"
+    "CREATE TRIGGER script_files_no_delete BEFORE DELETE ON script_files"
+    "  BEGIN SELECT RAISE(ABORT, 'script files are append-only'); END;"
+    "CREATE TRIGGER script_versions_no_update BEFORE UPDATE ON script_versions"
+    "  BEGIN SELECT RAISE(ABORT, 'script versions are append-only'); END;"
+    "CREATE TRIGGER script_versions_no_delete BEFORE DELETE ON script_versions"
+    "  BEGIN SELECT RAISE(ABORT, 'script versions are append-only'); END;",
     NULL,
 };
 

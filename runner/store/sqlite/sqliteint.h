@@ -125,8 +125,10 @@ drudge_code sq_status(drudge_store *s, int64_t now, drudge_queue_stats *out, dru
 drudge_code sq_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed, drudge_err *err);
 drudge_code sq_retry_all(drudge_store *s, const char *state, const char *script, int64_t now,
                          int64_t *changed, drudge_err *err);
-drudge_code sq_cancel(drudge_store *s, int64_t id, int64_t now, int64_t *changed, int *deferred,
-                      drudge_err *err);
+drudge_code sq_task_facts(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
+                          void *ud, drudge_err *err);
+drudge_code sq_cancel(drudge_store *s, int64_t id, const char *who, int64_t now, int64_t *changed,
+                      int *deferred, drudge_err *err);
 drudge_code sq_pause(drudge_store *s, const char *script, const char *who, int64_t now,
                      int64_t *changed, drudge_err *err);
 drudge_code sq_resume(drudge_store *s, const char *script, int64_t *changed, drudge_err *err);
