@@ -205,6 +205,7 @@ static int s_press(lua_State *L)
         lua_replace(L, 3);
     }
     const char *seq = luaL_checkstring(L, 2);
+    lua_settop(L, 3);
     char bad[64];
     char *actions = key_actions(seq, bad, sizeof bad);
     if (!actions)
@@ -386,7 +387,7 @@ static int s_attr(lua_State *L)
     drudge_json_str(&b, "name", name);
     lua_pushstring(L, b.data); /* the request's member */
     drudge_buf_reset(&b);
-    drudge_buf_puts(&b, "{\"op\":\"attr\",");
+    drudge_buf_puts(&b, "{\"op\":\"attr\"");
     drudge_json_str(&b, "name", name);
     drudge_buf_puts(&b, "}");
     lua_pushstring(L, b.data); /* the page script's op */

@@ -239,6 +239,8 @@ static void state_text(const char *s, int n, const char *why, char *out, size_t 
         snprintf(out, len, "the element is covered by %s", why);
     else if (!strcmp(s, "readonly"))
         snprintf(out, len, "the element cannot be typed into (%s)", why);
+    else if (!strcmp(s, "bad"))
+        snprintf(out, len, "the target cannot be looked for: %s", why);
     else if (!strcmp(s, "nooption"))
         snprintf(out, len, "the list has no such option (it has: %s)", why);
     else
