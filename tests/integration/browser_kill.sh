@@ -79,4 +79,35 @@ contains "$err" "reaped 1 helper process" "the next work start reaps the orphane
 wait_gone 5 && pass || fail "the orphans are still running after the reap: $(ours)"
 equals "$(sql "select state, attempts from tasks where id = 2")" "done|2" "that task was retried and done too"
 equals "$(ls "$DRUDGE_STATE_DIR")" "" "nothing left in the state directory"
+unset DRUDGE_CHROMEDRIVER
+
+# 3. The browser crashes under a running attempt: a system error, retried.
+cat > crash.lua <<EOF
+local browser = require "drudge.browser"
+return { name = "crash", max_attempts = 3, run = function(task)
+  local b = browser.open{}
+  b:go("$URL/table")
+  if task.attempt == 1 then
+    local f = assert(io.open("crash-opened", "w"))
+    f:close()
+    b:wait_for{ text = "words this page never shows", timeout = 60 }
+  end
+  return { rows = #b:table("#people") }
+end }
+EOF
+"$DRUDGE" -q enqueue crash.lua >/dev/null
+"$DRUDGE" --files files -q work --backoff-base 0 --until-empty >crash.out 2>crash.err &
+worker=$!
+for _ in $(seq 300); do [ -e files/crash-opened ] && break; sleep 0.1; done
+sleep 0.5
+# Chromium's browser process: ours, not chromedriver, not a --type= child.
+browser_pid=$(ours | grep -v chromedriver | grep -v -- '--type=' | awk '{print $1}' | head -1)
+[ -n "$browser_pid" ] && pass || fail "no browser process found: $(ours)"
+kill -9 "$browser_pid"
+wait $worker
+equals "$?" 0 "the worker carries on"
+equals "$(sql "select state, attempts from tasks where script = 'crash'")" "done|2" "a crashed browser is a system error, retried"
+contains "$(sql "select a.error from attempts a join tasks t on t.id = a.task_id where t.script = 'crash' and a.n = 1")" "the browser is gone" "the attempt's error says the browser is gone"
+equals "$(sql "select json_extract(output, '$.rows') from tasks where script = 'crash'")" "3" "the retry worked"
+wait_gone 5 && pass || fail "left running after the crash: $(ours)"
 finish
