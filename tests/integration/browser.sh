@@ -64,6 +64,10 @@ return {
     out.ambiguous = err_of(function() b:go(URL .. "/form"); b:find({ role = "textbox" }, { timeout = 0.3 }) end)
     out.missing = err_of(function() b:find({ label = "Middle Name" }, { timeout = 0.3 }) end)
     out.bad_key = err_of(function() b:find{ lable = "x" } end)
+    out.bad_keyname = err_of(function() b:press("ctrl+Entr") end)
+    out.bad_option = err_of(function() browser.open{ headles = true } end)
+    out.bad_select = err_of(function() b:select({ label = "Country" }, { label = "x", value = "y" }) end)
+    out.no_target = err_of(function() b:click() end)
     b:type({ label = "Notes" }, "hunter2-secret", { secret = true })
 
     -- a table read by its headers
@@ -80,6 +84,9 @@ return {
     out.disabled_err = err_of(function() b:click("#go", { timeout = 0.3 }) end)
     b:click("#go")
     out.clicked = b:text("#result")
+    b:eval("document.getElementById('go').remove()")
+    b:wait_for{ gone = "#go", timeout = 2 }
+    out.gone_err = err_of(function() b:wait_for{ gone = "#result", timeout = 0.3 } end)
 
     -- an iframe
     b:go(URL .. "/frame")
@@ -102,6 +109,7 @@ return {
     -- alerts
     b:go(URL .. "/alert")
     b:click{ role = "button", name = "Alert" }
+    out.alert_blocks = err_of(function() b:title() end)
     out.alert = b:alert()
     b:accept_alert()
     out.no_alert = b:alert() == nil
@@ -158,6 +166,12 @@ contains "$(py 'o["ambiguous"]')" "elements match" "several matches are an error
 contains "$(py 'o["ambiguous"]')" "index = n" "the error says how to choose"
 contains "$(py 'o["missing"]')" 'find label "Middle Name": no element matches after waiting 0.3 s' "a missing label names the target and the wait"
 contains "$(py 'o["bad_key"]')" "unknown key 'lable'" "a misspelt key is named"
+contains "$(py 'o["bad_keyname"]')" "unknown key name 'Entr' in \"ctrl+Entr\"" "a misspelt key name is named"
+contains "$(py 'o["bad_option"]')" "browser.open: unknown option 'headles'" "a misspelt option is named"
+contains "$(py 'o["bad_select"]')" "give the option's label or its value (one)" "select wants one of label and value"
+contains "$(py 'o["no_target"]')" "browser.click: the target is missing" "a missing target is named"
+contains "$(py 'o["alert_blocks"]')" "unexpected alert open" "an open alert blocks other calls"
+contains "$(py 'o["gone_err"]')" 'css "#result" is still there after waiting 0.3 s' "wait_for gone times out naming the target"
 
 equals "$(py 'o["table"]')" "[{'Age': '36', 'City': 'London', 'Name': 'Ada Lovelace'}, {'Age': '41', 'City': 'Dublin', 'Name': \"Zoë O'Brien\"}, {'Age': '41', 'City': 'Wilmslow', 'Name': 'Alan Turing'}]" "table rows keyed by headers"
 equals "$(py 'o["title"]')" "People" "title"
