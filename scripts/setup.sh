@@ -21,6 +21,7 @@ packages=(
 # What the test suite needs besides: real peers and servers.
 test_packages=(
   xvfb xterm x11-utils python3 python3-httpbin dovecot-imapd python3-aiosmtpd chromium
+  chromium-driver
   valgrind postgresql-15
 )
 

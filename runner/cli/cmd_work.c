@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "runner/cli/cli.h"
 #include "runner/work/work.h"
+#include "drudge/child.h"
 
 static const char work_help[] =
     "usage: drudge work [-j N] [--until-empty] [--script NAME]... [options]\n\n"
@@ -242,6 +243,13 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
         return rc;
     }
     a.wo.files_dir = files;
+    /* A worker killed with kill -9 may have left helper processes (a
+     * browser) that its own guards missed: they go before any task runs. */
+    char what[256];
+    int reaped = drudge_child_reap(what, sizeof what);
+    if (reaped && !cli->quiet)
+        fprintf(stderr, "drudge work: reaped %d helper process%s left by a worker that died (%s)\n",
+                reaped, reaped == 1 ? "" : "es", what);
     drudge_err err = {0};
     drudge_work_stats st;
     double secs = 0;

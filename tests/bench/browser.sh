@@ -1,0 +1,89 @@
+# drudge.browser: a 7-field form (found by the fields' labels) filled and
+# submitted N times (default 100) by a drudge script, every action an
+# audited step, beside the same WebDriver commands from a plain libcurl loop
+# (tests/fixtures/bench_wd_raw.c) in the same run, in paired rounds.
+# Targets: drudge within 10% of the raw loop; browser.open to the first
+# page loaded under 1 s. Also Chromium's own memory per session.
+set -euo pipefail
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+cd "$TMP"
+N=${BROWSER_BENCH_N:-100}
+ROUNDS=${BROWSER_BENCH_ROUNDS:-3}
+export DRUDGE_STATE_DIR="$TMP/state" DRUDGE_DB="$TMP/bench.db"
+"$BUILD/tests/browser_server" >server.out 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
+for _ in $(seq 50); do [ -s server.out ] && break; sleep 0.1; done
+URL="http://127.0.0.1:$(awk '{print $2}' server.out)/form"
+
+cat >fill.lua <<LUA
+local browser = require "drudge.browser"
+return { timeout = 3600, run = function(task)
+  local b = browser.open{}
+  b:go("$URL")
+  for i = 1, task.input.n do
+    if i > 1 then b:go("$URL") end
+    b:type({ label = "First Name" }, "Ada")
+    b:type({ label = "Last Name" }, "Lovelace")
+    b:type({ label = "Email" }, "ada@example.org")
+    b:type({ label = "Phone" }, "0123")
+    b:type({ label = "City" }, "London")
+    b:select({ label = "Country" }, "France")
+    b:type({ label = "Notes" }, "Analyst")
+    b:click{ role = "button", name = "Submit" }
+    b:text("#saved")
+  end
+  return task.input.n
+end }
+LUA
+
+# Peak memory of our browser processes (those naming the state directory)
+# while a command runs: PSS (shared pages split between the processes that
+# share them) and RSS, summed over chromedriver and every Chromium process.
+mem_sample() {
+  local pss=0 rss=0 pid
+  for pid in $(ps -eo pid=,args= | awk -v d="$DRUDGE_STATE_DIR" 'index($0, d) { print $1 }'); do
+    read -r p r < <(awk '/^Pss:/ { p = $2 } /^Rss:/ { r = $2 } END { print p + 0, r + 0 }' \
+      "/proc/$pid/smaps_rollup" 2>/dev/null || echo "0 0")
+    pss=$((pss + p)) rss=$((rss + r))
+  done
+  echo "$pss $rss"
+}
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+ratios="" raws="" drudges="" opens="" peak_pss=0 peak_rss=0
+for ((r = 1; r <= ROUNDS; r++)); do
+  # the raw loop, on a chromedriver of its own
+  chromedriver --port=0 >driver.out 2>&1 &
+  DRIVER=$!
+  for _ in $(seq 100); do grep -q 'successfully on port' driver.out && break; sleep 0.05; done
+  port=$(grep -o 'successfully on port [0-9]*' driver.out | grep -o '[0-9]*$')
+  raw=$("$BUILD/tests/bench_wd_raw" "$port" "$URL" "$N")
+  kill $DRIVER; wait $DRIVER 2>/dev/null || true
+  # drudge, sampled for memory while it runs
+  rm -f bench.db*
+  "$DRUDGE" -q run fill.lua --input "{\"n\":$N}" >/dev/null &
+  RUN=$!
+  while kill -0 $RUN 2>/dev/null; do
+    read -r pss rss < <(mem_sample)
+    [ "$pss" -gt "$peak_pss" ] && peak_pss=$pss
+    [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
+    sleep 0.5
+  done
+  wait $RUN
+  # the forms' time: from the first go's end to the last step's end
+  drudge=$(sqlite3 bench.db "select (max(started_at + duration_us) - min(started_at + duration_us)) / 1e6 from steps where kind = 'browser' and name <> 'open' and seq > (select min(seq) from steps where name like 'go %')")
+  first_go=$(sqlite3 bench.db "select duration_us / 1e6 from steps where name like 'go %' order by seq limit 1")
+  open=$(sqlite3 bench.db "select duration_us / 1e6 from steps where name = 'open'")
+  ratios="$ratios $(awk -v a="$drudge" -v b="$raw" 'BEGIN { printf "%.3f", a / b }')"
+  raws="$raws $raw" drudges="$drudges $drudge"
+  opens="$opens $(awk -v a="$open" -v b="$first_go" 'BEGIN { printf "%.3f", a + b }')"
+  echo "round $r: raw $raw s, drudge $drudge s, open $open s + first page $first_go s"
+done
+echo "forms filled per side per round: $N (7 fields by label, submit, read the answer)"
+echo "raw libcurl WebDriver loop:   median $(echo $raws | median) s ($(awk -v t="$(echo $raws | median)" -v n="$N" 'BEGIN { printf "%.1f", 1000 * t / n }') ms per form)"
+echo "drudge script, audited steps: median $(echo $drudges | median) s"
+echo "drudge / raw, paired rounds:  median $(echo $ratios | median) (rounds:$ratios; target <= 1.10)"
+echo "browser.open to first page:   median $(echo $opens | median) s (rounds:$opens; target < 1 s)"
+echo "Chromium per session (peak):  PSS $((peak_pss / 1024)) MiB, RSS sum $((peak_rss / 1024)) MiB (chromedriver and every Chromium process)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (wall times swing when others share them)"
