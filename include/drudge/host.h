@@ -42,6 +42,9 @@ typedef enum drudge_outcome {
     DRUDGE_RETRY_LATER, /* retry_later(s, msg): requeue without spending an attempt */
     DRUDGE_TIMEOUT,     /* the attempt ran past its timeout (a system error) */
     DRUDGE_MEMORY,      /* the memory cap was hit (a system error) */
+    DRUDGE_CONFIG,      /* a configuration or programming error (a missing secret, a
+                         * misused API, a script that does not load): not retried and
+                         * not charged; a worker requeues the task and pauses its script */
 } drudge_outcome;
 
 /* What one attempt produced. Strings are malloc'd; drudge_result_clear frees. */
@@ -115,6 +118,15 @@ void drudge_host_on_attempt(drudge_attempt_hook hook); /* up to 8, before hosts 
 /* A callback run at the end of every attempt, its outcome known (desktop
  * releases its display lock there). */
 void drudge_host_on_attempt_end(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* Checks that the secrets file can be read and that nobody else can
+ * (mode 0600 or stricter); the error says how to fix it. */
+drudge_code drudge_host_check_secrets(const char *file, drudge_err *err);
+/* Raises a configuration error (never returns): something an operator or
+ * the script's author must fix, which a retry cannot (a missing secret, an
+ * unknown key name, an option of the wrong type). The task is not retried:
+ * the worker requeues it and pauses its script, saying why in `status`. */
+int drudge_host_config_error(lua_State *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Raises what retry_later(seconds, msg) raises (never returns). */
 int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg);
 /* Called when a step(...) ends in an error, with the step's seq still open

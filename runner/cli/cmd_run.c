@@ -18,7 +18,9 @@ static const char run_help[] =
     "  -q, --quiet         do not echo log lines to stderr\n\n"
     "`drudge cancel` of the task stops it within about a second (state cancelled).\n\n"
     "exit: 0 done, 3 failed (fail), 4 system error/timeout/memory or cancelled,\n"
-    "      5 retry_later, 6 the script is invalid, 1 database or file error, 2 usage\n";
+    "      5 retry_later, 6 the script is invalid, 1 database or file error, 2 usage\n"
+    "      or a configuration error (a missing secret, a misused API: the task is\n"
+    "      cancelled)\n";
 
 static int outcome_exit(drudge_outcome o)
 {
@@ -29,6 +31,8 @@ static int outcome_exit(drudge_outcome o)
         return DRUDGE_EXIT_FAILED;
     case DRUDGE_RETRY_LATER:
         return DRUDGE_EXIT_RETRY;
+    case DRUDGE_CONFIG:
+        return DRUDGE_EXIT_USAGE;
     default:
         return DRUDGE_EXIT_SYSERR;
     }
@@ -67,7 +71,9 @@ static void print_result(const drudge_cli *cli, const drudge_run_result *r)
         fprintf(stderr, "drudge run: task #%lld %s: %s\n", (long long)r->task_id,
                 res->outcome == DRUDGE_FAILED        ? "failed"
                 : res->outcome == DRUDGE_RETRY_LATER ? "asked to be retried later"
-                                                     : "ended with a system error",
+                : res->outcome == DRUDGE_CONFIG
+                    ? "stopped by a configuration error (cancelled; fix it and run again)"
+                    : "ended with a system error",
                 res->error ? res->error : "");
         if (res->traceback)
             fprintf(stderr, "%s\n", res->traceback);

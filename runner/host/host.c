@@ -256,6 +256,11 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
     }
 }
 
+void drudge_host_check_deadline(lua_State *L)
+{
+    deadline_hook(L, NULL);
+}
+
 static void arm_deadline(drudge_host *h, double seconds)
 {
     h->timeout_s = seconds;
@@ -527,6 +532,7 @@ static void push_sandbox_env(lua_State *L, const char *dir)
     lua_pushcclosure(L, l_require, 2);
     lua_setfield(L, env, "require");
     drudge_api_install(L, env);
+    drudge_wait_install(L, env);
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
 
@@ -956,6 +962,8 @@ const char *drudge_outcome_name(drudge_outcome o)
         return "timeout";
     case DRUDGE_MEMORY:
         return "memory";
+    case DRUDGE_CONFIG:
+        return "config";
     }
     return "error";
 }

@@ -218,5 +218,9 @@ const char *const pg_migrations[] = {
     "  paused integer NOT NULL DEFAULT 0,"
     "  last_tick bigint NOT NULL,"
     "  created_at bigint NOT NULL);",
+    /* v2: why a script is paused (as SQLite's v7): a worker pauses a script
+     * whose attempt hit a configuration error and says why; `drudge pause`
+     * leaves it NULL. */
+    "ALTER TABLE paused ADD COLUMN reason text;",
     NULL,
 };

@@ -240,6 +240,11 @@ const char *const sq_audit_migrations[] = {
      * column is outside the hashed fields (logs/README.md), so rows written
      * before it (origin NULL) verify as they did. */
     "ALTER TABLE steps ADD COLUMN origin TEXT;",
+    /* v7 (the queue's, kept in this list so that it is one step): why a
+     * script is paused. A worker pauses a script whose attempt hit a
+     * configuration error (a missing secret, a misused API, a script that
+     * no longer loads) and says why here; `drudge pause` leaves it NULL. */
+    "ALTER TABLE paused ADD COLUMN reason TEXT;",
     NULL,
 };
 
