@@ -350,10 +350,10 @@ static dwindow *opt_window(lua_State *L, int t, const char *fn)
     if (!lua_isnil(L, -1)) {
         w = luaL_testudata(L, -1, WINDOW_MT);
         if (!w)
-            luaL_error(L,
-                       "desktop.%s: 'window' must be a window (from find_windows, "
-                       "wait_window or active_window), got %s",
-                       fn, luaL_typename(L, -1));
+            drudge_host_config_error(L,
+                                     "desktop.%s: 'window' must be a window (from find_windows, "
+                                     "wait_window or active_window), got %s",
+                                     fn, luaL_typename(L, -1));
     }
     lua_pop(L, 1);
     return w;
@@ -370,8 +370,8 @@ static lua_Integer opt_int(lua_State *L, int t, const char *k, lua_Integer dflt,
         int ok;
         v = lua_tointegerx(L, -1, &ok);
         if (!ok || v < lo || v > hi)
-            luaL_error(L, "desktop.%s: '%s' must be a whole number from %I to %I", fn, k,
-                       (lua_Integer)lo, (lua_Integer)hi);
+            drudge_host_config_error(L, "desktop.%s: '%s' must be a whole number from %lld to %lld",
+                                     fn, k, (long long)lo, (long long)hi);
     }
     lua_pop(L, 1);
     return v;
@@ -385,7 +385,7 @@ static double opt_num(lua_State *L, int t, const char *k, double dflt, const cha
     double v = dflt;
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
-            luaL_error(L, "desktop.%s: '%s' must be a number of seconds >= 0", fn, k);
+            drudge_host_config_error(L, "desktop.%s: '%s' must be a number of seconds >= 0", fn, k);
         v = lua_tonumber(L, -1);
     }
     lua_pop(L, 1);
@@ -502,15 +502,15 @@ static int key_common(lua_State *L, const char *fn, int down)
     char bad[256];
     check_opts(L, 2, fn);
     const char *wrong = dx_bad_key_name(seq, bad, sizeof bad);
+    /* A wrong key name is the script's mistake: no retry will fix it. */
     if (wrong && !wrong[0])
-        return luaL_argerror(L, 1, lua_pushfstring(L, "a key name is missing in \"%s\"", seq));
+        return drudge_host_config_error(L, "desktop.%s: a key name is missing in \"%s\"", fn, seq);
     if (wrong)
-        return luaL_argerror(L, 1,
-                             lua_pushfstring(L,
-                                             "unknown key name '%s' in \"%s\" (xdotool names: "
-                                             "ctrl, alt, shift, super, Return, Tab, Escape, "
-                                             "BackSpace, Delete, F1, a, ...)",
-                                             bad, seq));
+        return drudge_host_config_error(L,
+                                        "desktop.%s: unknown key name '%s' in \"%s\" (xdotool "
+                                        "names: ctrl, alt, shift, super, Return, Tab, Escape, "
+                                        "BackSpace, Delete, F1, a, ...)",
+                                        fn, bad, seq);
     dcall dc = {.text = seq, .down = down};
     dc.delay = opt_int(L, 2, "delay_ms", DEFAULT_DELAY_MS, 0, 1000, fn);
     dc.w = opt_window(L, 2, fn);
@@ -701,7 +701,7 @@ static const char *opt_pattern(lua_State *L, int t, const char *k, const char *f
     const char *s = NULL;
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "desktop.%s: '%s' must be a pattern string", fn, k);
+            drudge_host_config_error(L, "desktop.%s: '%s' must be a pattern string", fn, k);
         s = lua_tostring(L, -1);
         regex_t re;
         int e = regcomp(&re, s, REG_EXTENDED | REG_ICASE | REG_NOSUB);

@@ -115,7 +115,8 @@ static double opt_number(lua_State *L, int opts, int defs, const char *fn, const
     double v = dflt;
     if (t != LUA_TNIL) {
         if (t != LUA_TNUMBER)
-            luaL_error(L, "%s: '%s' must be a number, got %s", fn, name, luaL_typename(L, -1));
+            drudge_host_config_error(L, "%s: '%s' must be a number, got %s", fn, name,
+                                     luaL_typename(L, -1));
         v = lua_tonumber(L, -1);
         if (!(v >= min && v <= max)) {
             char msg[200];
@@ -133,7 +134,8 @@ static int opt_bool(lua_State *L, int opts, int defs, const char *fn, const char
     int v = dflt;
     if (t != LUA_TNIL) {
         if (t != LUA_TBOOLEAN)
-            luaL_error(L, "%s: '%s' must be true or false, got %s", fn, name, luaL_typename(L, -1));
+            drudge_host_config_error(L, "%s: '%s' must be true or false, got %s", fn, name,
+                                     luaL_typename(L, -1));
         v = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
@@ -149,7 +151,8 @@ static const char *opt_string(lua_State *L, int opts, int defs, const char *fn, 
         return NULL;
     }
     if (t != LUA_TSTRING)
-        luaL_error(L, "%s: '%s' must be a string, got %s", fn, name, luaL_typename(L, -1));
+        drudge_host_config_error(L, "%s: '%s' must be a string, got %s", fn, name,
+                                 luaL_typename(L, -1));
     return lua_tostring(L, -1);
 }
 
@@ -164,11 +167,11 @@ static void check_fields(lua_State *L, int idx, const char *const *allowed, cons
             for (const char *const *f = allowed; *f && !ok; f++)
                 ok = !strcmp(k, *f);
             if (!ok)
-                luaL_error(L, "%s: unknown option '%s'", fn, k);
+                drudge_host_config_error(L, "%s: unknown option '%s'", fn, k);
         }
         if (!ok)
-            luaL_error(L, "%s: option names must be strings, got a %s key", fn,
-                       luaL_typename(L, -1));
+            drudge_host_config_error(L, "%s: option names must be strings, got a %s key", fn,
+                                     luaL_typename(L, -1));
     }
 }
 
@@ -213,7 +216,8 @@ static void parse_url(lua_State *L, http_req *req, int opts, int defs, const cha
 
     if (opt(L, opts, 0, "query") != LUA_TNIL) {
         if (!lua_istable(L, -1))
-            luaL_error(L, "%s: 'query' must be a table, got %s", fn, luaL_typename(L, -1));
+            drudge_host_config_error(L, "%s: 'query' must be a table, got %s", fn,
+                                     luaL_typename(L, -1));
         drudge_buf *q = &req->scratch;
         drudge_buf_reset(q);
         http_encode_pairs(L, -1, q, "query");
@@ -252,7 +256,7 @@ static void parse_multipart(lua_State *L, http_req *req, http_state *st, int idx
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "%s: multipart field names must be strings", fn);
+            drudge_host_config_error(L, "%s: multipart field names must be strings", fn);
         lua_pushvalue(L, -1);
         lua_rawseti(L, names, ++n);
     }
@@ -303,11 +307,13 @@ static void parse_multipart(lua_State *L, http_req *req, http_state *st, int idx
                     filename = slash ? slash + 1 : path;
                 }
             } else {
-                luaL_error(L, "%s: multipart field '%s' needs 'data' or 'path'", fn, name);
+                drudge_host_config_error(L, "%s: multipart field '%s' needs 'data' or 'path'", fn,
+                                         name);
             }
         } else {
-            luaL_error(L, "%s: multipart field '%s' must be a string or a table, got %s", fn, name,
-                       luaL_typename(L, -1));
+            drudge_host_config_error(L,
+                                     "%s: multipart field '%s' must be a string or a table, got %s",
+                                     fn, name, luaL_typename(L, -1));
         }
         curl_mime_data(part, data, len);
         if (filename)
@@ -344,7 +350,8 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
     for (int i = 0; opts && i < 4; i++) {
         if (lua_getfield(L, opts, kinds[i]) != LUA_TNIL) {
             if (which >= 0)
-                luaL_error(L, "%s: give only one of '%s' and '%s'", fn, kinds[which], kinds[i]);
+                drudge_host_config_error(L, "%s: give only one of '%s' and '%s'", fn, kinds[which],
+                                         kinds[i]);
             which = i;
         }
         lua_pop(L, 1);
@@ -358,7 +365,8 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
     switch (which) {
     case 0:
         if (!lua_isstring(L, -1))
-            luaL_error(L, "%s: 'body' must be a string, got %s", fn, luaL_typename(L, -1));
+            drudge_host_config_error(L, "%s: 'body' must be a string, got %s", fn,
+                                     luaL_typename(L, -1));
         lua_tostring(L, -1);
         break;
     case 1:
@@ -367,13 +375,15 @@ static const char *parse_body(lua_State *L, http_req *req, http_state *st, int o
         break;
     case 2:
         if (!lua_istable(L, -1))
-            luaL_error(L, "%s: 'form' must be a table, got %s", fn, luaL_typename(L, -1));
+            drudge_host_config_error(L, "%s: 'form' must be a table, got %s", fn,
+                                     luaL_typename(L, -1));
         http_encode_pairs(L, -1, b, "form");
         ctype = "application/x-www-form-urlencoded";
         break;
     case 3:
         if (!lua_istable(L, -1))
-            luaL_error(L, "%s: 'multipart' must be a table, got %s", fn, luaL_typename(L, -1));
+            drudge_host_config_error(L, "%s: 'multipart' must be a table, got %s", fn,
+                                     luaL_typename(L, -1));
         parse_multipart(L, req, st, -1, fn);
         return NULL; /* curl sets the boundary's content type */
     }
@@ -422,16 +432,18 @@ static void parse_headers(lua_State *L, http_req *req, int opts, int defs, const
             continue;
         }
         if (!lua_istable(L, -1))
-            luaL_error(L, "%s: 'headers' must be a table, got %s", fn, luaL_typename(L, -1));
+            drudge_host_config_error(L, "%s: 'headers' must be a table, got %s", fn,
+                                     luaL_typename(L, -1));
         lua_pushnil(L);
         while (lua_next(L, -2)) { /* headers, key, value */
             if (lua_type(L, -2) != LUA_TSTRING)
-                luaL_error(L, "%s: header names must be strings", fn);
+                drudge_host_config_error(L, "%s: header names must be strings", fn);
             int vt = lua_type(L, -1);
             if (vt != LUA_TSTRING && vt != LUA_TNUMBER &&
                 !(vt == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
-                luaL_error(L, "%s: header '%s' must be a string (or false to remove it), got %s",
-                           fn, lua_tostring(L, -2), luaL_typename(L, -1));
+                drudge_host_config_error(
+                    L, "%s: header '%s' must be a string (or false to remove it), got %s", fn,
+                    lua_tostring(L, -2), luaL_typename(L, -1));
             size_t nl;
             const char *name = lua_tolstring(L, -2, &nl);
             char lower[256];
@@ -552,17 +564,19 @@ static void parse_auth(lua_State *L, http_req *req, int opts, int defs, const ch
         return; /* nil stays on the stack, harmless */
     int a = lua_gettop(L);
     if (!lua_istable(L, a))
-        luaL_error(L, "%s: 'auth' must be a table {bearer = token} or {basic = {user, pass}}", fn);
+        drudge_host_config_error(
+            L, "%s: 'auth' must be a table {bearer = token} or {basic = {user, pass}}", fn);
     if (lua_getfield(L, a, "bearer") != LUA_TNIL) {
         if (!lua_isstring(L, -1))
-            luaL_error(L, "%s: auth.bearer must be a string", fn);
+            drudge_host_config_error(L, "%s: auth.bearer must be a string", fn);
         req->bearer = lua_tostring(L, -1);
         if (!header_value_ok(req->bearer))
             luaL_error(L, "%s: auth.bearer contains a line break", fn);
         return;
     }
     if (lua_getfield(L, a, "basic") != LUA_TTABLE)
-        luaL_error(L, "%s: 'auth' must be {bearer = token} or {basic = {user, pass}}", fn);
+        drudge_host_config_error(L, "%s: 'auth' must be {bearer = token} or {basic = {user, pass}}",
+                                 fn);
     int b = lua_gettop(L);
     if (lua_rawgeti(L, b, 1) == LUA_TNIL) {
         lua_pop(L, 1);
@@ -573,7 +587,7 @@ static void parse_auth(lua_State *L, http_req *req, int opts, int defs, const ch
         lua_getfield(L, b, "pass");
     }
     if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
-        luaL_error(L, "%s: auth.basic must be {user, pass} (two strings)", fn);
+        drudge_host_config_error(L, "%s: auth.basic must be {user, pass} (two strings)", fn);
     req->user = lua_tostring(L, -2);
     req->pass = lua_tostring(L, -1);
 }
@@ -599,8 +613,8 @@ static void parse_retry(lua_State *L, http_req *req, int opts, int defs, const c
         return;
     }
     if (t != LUA_TTABLE)
-        luaL_error(L, "%s: 'retry' must be true, false or a table, got %s", fn,
-                   luaL_typename(L, -1));
+        drudge_host_config_error(L, "%s: 'retry' must be true, false or a table, got %s", fn,
+                                 luaL_typename(L, -1));
     int rt = lua_gettop(L);
     static const char *const fields[] = {"attempts", "on", "backoff", "max_delay", "errors", NULL};
     char what[64];

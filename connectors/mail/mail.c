@@ -213,7 +213,7 @@ static int opt_bool(lua_State *L, int t, const char *key, int dflt)
     int ty = lua_getfield(L, t, key);
     int v = ty == LUA_TNIL ? dflt : lua_toboolean(L, -1);
     if (ty != LUA_TNIL && ty != LUA_TBOOLEAN)
-        luaL_error(L, "%s: expected a boolean, got %s", key, luaL_typename(L, -1));
+        drudge_host_config_error(L, "%s: expected a boolean, got %s", key, luaL_typename(L, -1));
     lua_pop(L, 1);
     return v;
 }
@@ -226,7 +226,7 @@ static const char *opt_str(lua_State *L, int t, const char *key)
     if (ty == LUA_TSTRING)
         s = lua_tostring(L, -1);
     else if (ty != LUA_TNIL)
-        luaL_error(L, "%s: expected a string, got %s", key, luaL_typename(L, -1));
+        drudge_host_config_error(L, "%s: expected a string, got %s", key, luaL_typename(L, -1));
     lua_pop(L, 1); /* the string stays alive in the table */
     return s;
 }
@@ -417,8 +417,9 @@ static void split_url(lua_State *L, const char *url, imap_box *b)
     curl_free(userinfo);
     curl_url_cleanup(u);
     if (bad == 2)
-        luaL_error(L, "mail.imap: put the user and password in user= and password=, not in the "
-                      "URL (the URL is recorded)");
+        drudge_host_config_error(
+            L, "mail.imap: put the user and password in user= and password=, not in the "
+               "URL (the URL is recorded)");
     if (bad)
         luaL_error(L, "mail.imap: url must be imap://host[:port]/MAILBOX or imaps://..., got '%s'",
                    url);
@@ -1189,8 +1190,9 @@ static int l_send(lua_State *L)
                           "'%s'",
                           url);
     if (strchr(url + 7, '@'))
-        return luaL_error(L, "mail.send: put the user and password in user= and password=, not "
-                             "in the URL (the URL is recorded)");
+        return drudge_host_config_error(
+            L, "mail.send: put the user and password in user= and password=, not "
+               "in the URL (the URL is recorded)");
     drudge_mail_out out = {0};
     out.from = opt_str(L, 1, "from");
     if (!out.from)

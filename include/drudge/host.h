@@ -43,6 +43,9 @@ typedef enum drudge_outcome {
     DRUDGE_TIMEOUT,     /* the attempt ran past its timeout (a system error) */
     DRUDGE_MEMORY,      /* the memory cap was hit (a system error) */
     DRUDGE_CANCELLED,   /* drudge_host_cancel stopped it (an operator's cancel, an abort) */
+    DRUDGE_CONFIG,      /* a configuration or programming error (a missing secret, a
+                         * misused API, a script that does not load): not retried and
+                         * not charged; a worker requeues the task and pauses its script */
 } drudge_outcome;
 
 /* What one attempt produced. Strings are malloc'd; drudge_result_clear frees. */
@@ -123,6 +126,29 @@ void drudge_host_on_attempt(drudge_attempt_hook hook); /* up to 8, before hosts 
 /* A callback run at the end of every attempt, its outcome known (desktop
  * releases its display lock there). */
 void drudge_host_on_attempt_end(drudge_attempt_hook hook); /* up to 8, before hosts start */
+/* The names of the built-in modules ("drudge.json\n..."), and of every
+ * global a script's sandbox has, one per line, appended to out. */
+struct drudge_buf;
+void drudge_host_module_names(struct drudge_buf *out);
+void drudge_host_global_names(struct drudge_buf *out);
+/* `drudge check`'s static checks of the script at path (runner/host/lint.c,
+ * with luacheck): undefined globals, `require`s of modules that do not
+ * exist, unknown option names in table literals given to drudge's
+ * functions, and (check_secrets) `secret "NAME"` literals set neither in
+ * the environment nor in secrets_file. Appends "path:line:col: message"
+ * lines to out and counts them; an error only when the checks cannot run
+ * (luacheck missing: DRUDGE_ENOTFOUND). */
+drudge_code drudge_host_lint(const char *path, const char *secrets_file, int check_secrets,
+                             struct drudge_buf *out, int *nproblems /* OUT */, drudge_err *err);
+/* Checks that the secrets file can be read and that nobody else can
+ * (mode 0600 or stricter); the error says how to fix it. */
+drudge_code drudge_host_check_secrets(const char *file, drudge_err *err);
+/* Raises a configuration error (never returns): something an operator or
+ * the script's author must fix, which a retry cannot (a missing secret, an
+ * unknown key name, an option of the wrong type). The task is not retried:
+ * the worker requeues it and pauses its script, saying why in `status`. */
+int drudge_host_config_error(lua_State *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Raises what retry_later(seconds, msg) raises (never returns). */
 int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg);
 /* Called when a step(...) ends in an error, with the step's seq still open

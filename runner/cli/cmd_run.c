@@ -21,7 +21,9 @@ static const char run_help[] =
     "An attempt the timeout or a cancel cannot stop (a loop in a __gc finalizer,\n"
     "C code) is recorded 5 s later as a timeout (or cancelled) and the run exits.\n\n"
     "exit: 0 done, 3 failed (fail), 4 system error/timeout/memory or cancelled,\n"
-    "      5 retry_later, 6 the script is invalid, 1 database or file error, 2 usage\n";
+    "      5 retry_later, 6 the script is invalid, 1 database or file error, 2 usage\n"
+    "      or a configuration error (a missing secret, a misused API: the task is\n"
+    "      cancelled)\n";
 
 static int outcome_exit(drudge_outcome o)
 {
@@ -32,6 +34,8 @@ static int outcome_exit(drudge_outcome o)
         return DRUDGE_EXIT_FAILED;
     case DRUDGE_RETRY_LATER:
         return DRUDGE_EXIT_RETRY;
+    case DRUDGE_CONFIG:
+        return DRUDGE_EXIT_USAGE;
     default:
         return DRUDGE_EXIT_SYSERR;
     }
@@ -70,7 +74,9 @@ static void print_result(const drudge_cli *cli, const drudge_run_result *r)
         fprintf(stderr, "drudge run: task #%lld %s: %s\n", (long long)r->task_id,
                 res->outcome == DRUDGE_FAILED        ? "failed"
                 : res->outcome == DRUDGE_RETRY_LATER ? "asked to be retried later"
-                                                     : "ended with a system error",
+                : res->outcome == DRUDGE_CONFIG
+                    ? "stopped by a configuration error (cancelled; fix it and run again)"
+                    : "ended with a system error",
                 res->error ? res->error : "");
         if (res->traceback)
             fprintf(stderr, "%s\n", res->traceback);
@@ -162,43 +168,68 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv)
 }
 
 static const char check_help[] =
-    "usage: drudge check SCRIPT...\n\n"
+    "usage: drudge check [--no-secrets] SCRIPT...\n\n"
     "Compiles and validates each script's contract without running run(): a table\n"
-    "with a run function and well-typed optional fields. Every problem is printed\n"
-    "as FILE:LINE: message. Exit 0 if all are valid, 6 if any is not.\n";
+    "with a run function and well-typed optional fields. Then checks its source\n"
+    "statically (with luacheck, Debian's lua-check): undefined globals, require of\n"
+    "modules that do not exist, unknown option names in table literals passed to\n"
+    "drudge's functions, and secret \"NAME\" literals set neither as\n"
+    "DRUDGE_SECRET_NAME nor in the secrets file (--secrets). Every problem is\n"
+    "printed as FILE:LINE[:COLUMN]: message. Exit 0 if all are valid, 6 if any is not.\n\n"
+    "  --no-secrets  do not look for the secrets (on a machine that has none)\n";
 
 int drudge_cmd_check(drudge_cli *cli, int argc, char **argv)
 {
-    if (argc < 2)
-        return drudge_cli_usage("check", "which scripts? give at least one SCRIPT");
+    int secrets = 1, nscripts = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(check_help, stdout);
             return DRUDGE_EXIT_OK;
         }
-        if (argv[i][0] == '-')
+        if (!strcmp(argv[i], "--no-secrets"))
+            secrets = 0;
+        else if (argv[i][0] == '-')
             return drudge_cli_usage("check", "unknown option '%s'", argv[i]);
+        else
+            nscripts++;
     }
-    int bad = 0;
+    if (!nscripts)
+        return drudge_cli_usage("check", "which scripts? give at least one SCRIPT");
+    int bad = 0, warned = 0;
     for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-')
+            continue;
         drudge_err err = {0};
         /* A fresh host per script: one script's top level cannot affect another's check. */
         drudge_host_opts hopts = {.files_dir = NULL, .secrets_file = cli->secrets_file};
         drudge_host *host = drudge_host_new(&hopts, &err);
         const drudge_script_info *info;
+        drudge_buf probs = {0};
+        int nprobs = 0;
         if (!host || drudge_host_load(host, argv[i], &info, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             bad++;
-        } else if (!cli->quiet) {
+        } else if (drudge_host_lint(argv[i], cli->secrets_file, secrets, &probs, &nprobs, &err)) {
+            /* The binary works without luacheck: say what was not checked. */
+            if (!warned++)
+                fprintf(stderr, "drudge check: %s; only the contracts were checked\n", err.msg);
+            if (err.code != DRUDGE_ENOTFOUND)
+                bad++;
+        } else if (nprobs) {
+            fprintf(stderr, "%s\n", probs.data);
+            bad++;
+        }
+        if (host && !nprobs && !err.code && !cli->quiet) {
             printf("ok  %s  (name %s, manual %g min, exception %g min, max_attempts %d, "
                    "timeout %g s)\n",
                    argv[i], info->name, info->manual_minutes, info->exception_minutes,
                    info->max_attempts, info->timeout);
         }
+        drudge_buf_free(&probs);
         drudge_host_free(host);
     }
     if (bad)
-        fprintf(stderr, "drudge check: %d of %d script%s invalid\n", bad, argc - 1,
-                argc - 1 == 1 ? " is" : "s are");
+        fprintf(stderr, "drudge check: %d of %d script%s invalid\n", bad, nscripts,
+                nscripts == 1 ? " is" : "s are");
     return bad ? DRUDGE_EXIT_INVALID : DRUDGE_EXIT_OK;
 }

@@ -15,7 +15,8 @@ static const char status_help[] =
     "usage: drudge status [--watch] [--json]\n\n"
     "Counts of tasks per script and state, the age of the oldest queued task, the\n"
     "attempts finished in the last minute, and unresolved exceptions (failed or\n"
-    "dead tasks nobody has resolved). --watch shows it live.\n";
+    "dead tasks nobody has resolved), and why a worker paused a script (a\n"
+    "configuration error such as a missing secret). --watch shows it live.\n";
 
 static void counts_json(drudge_buf *b, const drudge_script_counts *c, int64_t now)
 {
@@ -24,6 +25,11 @@ static void counts_json(drudge_buf *b, const drudge_script_counts *c, int64_t no
         drudge_buf_puts(b, "\"script\":");
         drudge_buf_json_str(b, c->script, strlen(c->script));
         drudge_buf_printf(b, ",\"paused\":%s,", c->paused ? "true" : "false");
+        if (c->pause_reason) {
+            drudge_buf_puts(b, "\"pause_reason\":");
+            drudge_buf_json_str(b, c->pause_reason, strlen(c->pause_reason));
+            drudge_buf_puts(b, ",");
+        }
     }
     for (int i = 0; i < DRUDGE_NSTATES; i++)
         drudge_buf_printf(b, "\"%s\":%lld,", drudge_task_states[i], (long long)c->count[i]);
@@ -97,6 +103,11 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
             counts_line(&s.scripts[i], s.scripts[i].script, now);
         if (s.nscripts > 1)
             counts_line(&s.total, "(all)", now);
+        for (size_t i = 0; i < s.nscripts; i++)
+            if (s.scripts[i].pause_reason)
+                printf("\n%s is paused by a configuration error; fix it, then drudge resume %s:\n"
+                       "  %s\n",
+                       s.scripts[i].script, s.scripts[i].script, s.scripts[i].pause_reason);
         if (s.total.unresolved)
             printf("\n%lld unresolved exception%s: see drudge tasks --state failed|dead, then "
                    "drudge retry or drudge resolve TASK --note ...\n",

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "drudge/host.h"
 #include "runner/cli/cli.h"
 #include "runner/work/work.h"
 #include "drudge/child.h"
@@ -251,6 +252,12 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv)
         fprintf(stderr, "drudge work: reaped %d helper process%s left by a worker that died (%s)\n",
                 reaped, reaped == 1 ? "" : "es", what);
     drudge_err err = {0};
+    /* Refused now, not by the first secret() of the first task. */
+    if (cli->secrets_file && drudge_host_check_secrets(cli->secrets_file, &err)) {
+        free(files);
+        free(a.scripts);
+        return drudge_cli_fail("work", &err);
+    }
     drudge_work_stats st;
     double secs = 0;
     drudge_code code = run_pool(&a.wo, &st, &secs, &err);

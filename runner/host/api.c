@@ -2,15 +2,17 @@
  * (also require "drudge.log"). See scripts/README.md for their contract. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include "drudge/record.h"
 #include "hostint.h"
 
-enum { KIND_ERROR = 0, KIND_FAIL, KIND_RETRY };
+enum { KIND_ERROR = 0, KIND_FAIL, KIND_RETRY, KIND_CONFIG };
 
 typedef struct outcome_ud {
     int kind;
@@ -64,9 +66,10 @@ drudge_outcome drudge_host_error_text(lua_State *L, int idx, drudge_buf *msg, dr
             drudge_buf_puts(tb, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    return o->kind == KIND_FAIL    ? DRUDGE_FAILED
-           : o->kind == KIND_RETRY ? DRUDGE_RETRY_LATER
-                                   : DRUDGE_ERROR;
+    return o->kind == KIND_FAIL     ? DRUDGE_FAILED
+           : o->kind == KIND_RETRY  ? DRUDGE_RETRY_LATER
+           : o->kind == KIND_CONFIG ? DRUDGE_CONFIG
+                                    : DRUDGE_ERROR;
 }
 
 double drudge_host_retry_after(lua_State *L, int idx)
@@ -81,7 +84,7 @@ static int outcome_tostring(lua_State *L)
     return 1;
 }
 
-/* err.message, err.traceback, err.kind ("error", "fail", "retry") */
+/* err.message, err.traceback, err.kind ("error", "fail", "retry", "config") */
 static int outcome_index(lua_State *L)
 {
     outcome_ud *o = test_outcome(L, 1);
@@ -91,9 +94,10 @@ static int outcome_index(lua_State *L)
     else if (!strcmp(k, "traceback"))
         lua_getiuservalue(L, 1, 2);
     else if (!strcmp(k, "kind"))
-        lua_pushstring(L, o->kind == KIND_FAIL    ? "fail"
-                          : o->kind == KIND_RETRY ? "retry"
-                                                  : "error");
+        lua_pushstring(L, o->kind == KIND_FAIL     ? "fail"
+                          : o->kind == KIND_RETRY  ? "retry"
+                          : o->kind == KIND_CONFIG ? "config"
+                                                   : "error");
     else if (!strcmp(k, "delay"))
         lua_pushnumber(L, o->delay);
     else
@@ -139,6 +143,21 @@ static int l_retry_later(lua_State *L)
     return lua_error(L);
 }
 
+int drudge_host_config_error(lua_State *L, const char *fmt, ...)
+{
+    char msg[1024]; /* printf's formats (checked by the compiler), not Lua's */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    luaL_where(L, 1); /* the script's line, as luaL_error gives */
+    lua_pushstring(L, msg);
+    lua_concat(L, 2);
+    luaL_traceback(L, L, NULL, 1);
+    push_outcome(L, DRUDGE_ERROR_MT, KIND_CONFIG, lua_tostring(L, -2), lua_tostring(L, -1), 0);
+    return lua_error(L);
+}
+
 int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg)
 {
     push_outcome(L, DRUDGE_OUTCOME_MT, KIND_RETRY, msg, NULL, seconds);
@@ -166,6 +185,7 @@ static int l_step(lua_State *L)
         const char *outcome = h->timed_out              ? "timeout"
                               : o == DRUDGE_FAILED      ? "fail"
                               : o == DRUDGE_RETRY_LATER ? "retry"
+                              : o == DRUDGE_CONFIG      ? "config"
                                                         : "error";
         drudge_rec_end(rec, seq, outcome, NULL, msg.data ? msg.data : "");
         drudge_buf_free(&msg);
@@ -185,24 +205,34 @@ static int valid_secret_name(const char *s)
     return 1;
 }
 
-/* Looks name up in the secrets file; pushes the value or nil; raises if the
- * file is readable by others. */
-static int secrets_file_lookup(lua_State *L, const char *file, const char *name)
+drudge_code drudge_host_check_secrets(const char *file, drudge_err *err)
 {
     struct stat st;
     if (stat(file, &st) != 0)
-        return luaL_error(L, "secret: cannot read secrets file %s: %s", file, strerror(errno));
-    if (st.st_mode & 077) {
-        char mode[8];
-        snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 0777));
-        return luaL_error(L,
-                          "secret: refusing secrets file %s: its mode is %s, readable by "
-                          "others; run: chmod 600 %s",
-                          file, mode, file);
-    }
+        return drudge_seterr(err, DRUDGE_EIO, "cannot read secrets file %s: %s", file,
+                             strerror(errno));
+    if (st.st_mode & 077)
+        return drudge_seterr(err, DRUDGE_EUSAGE,
+                             "refusing secrets file %s: its mode is %04o, readable by others; "
+                             "run: chmod 600 %s",
+                             file, (unsigned)(st.st_mode & 0777), file);
+    if (access(file, R_OK) != 0)
+        return drudge_seterr(err, DRUDGE_EIO, "cannot read secrets file %s: %s", file,
+                             strerror(errno));
+    return DRUDGE_OK;
+}
+
+/* Looks name up in the secrets file; pushes the value or nil; raises a
+ * configuration error if the file is missing or readable by others. */
+static int secrets_file_lookup(lua_State *L, const char *file, const char *name)
+{
+    drudge_err err = {0};
+    if (drudge_host_check_secrets(file, &err))
+        return drudge_host_config_error(L, "secret: %s", err.msg);
     FILE *f = fopen(file, "r");
     if (!f)
-        return luaL_error(L, "secret: cannot read secrets file %s: %s", file, strerror(errno));
+        return drudge_host_config_error(L, "secret: cannot read secrets file %s: %s", file,
+                                        strerror(errno));
     char line[4096];
     size_t n = strlen(name);
     int found = 0;
@@ -227,10 +257,10 @@ static int l_secret(lua_State *L)
     drudge_host *h = drudge_host_of(L);
     drudge_rec *rec = h->rec;
     if (!valid_secret_name(name))
-        return luaL_argerror(L, 1, "secret names are letters, digits and '_'");
+        return drudge_host_config_error(L, "secret: bad name '%s': letters, digits and '_'", name);
     char env[160];
     if (strlen(name) > 100)
-        return luaL_argerror(L, 1, "secret names are at most 100 characters");
+        return drudge_host_config_error(L, "secret: names are at most 100 characters");
     drudge_buf req = {0};
     drudge_buf_puts(&req, "{\"name\":");
     drudge_buf_json_str(&req, name, strlen(name));
@@ -250,8 +280,9 @@ static int l_secret(lua_State *L)
     if (v && *v)
         lua_pushstring(L, v);
     else if (!h->secrets_file || !secrets_file_lookup(L, h->secrets_file, name))
-        return luaL_error(L, "secret '%s' is not set: export %s or add %s=... to %s", name, env,
-                          name, h->secrets_file ? h->secrets_file : "a secrets file (--secrets)");
+        return drudge_host_config_error(
+            L, "secret '%s' is not set: export %s or add %s=... to %s", name, env, name,
+            h->secrets_file ? h->secrets_file : "a secrets file (--secrets)");
     drudge_rec_add_secret(rec, name, lua_tostring(L, -1));
     return 1;
 }

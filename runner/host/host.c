@@ -601,6 +601,7 @@ static void push_sandbox_env(lua_State *L, const char *dir)
     lua_pushcclosure(L, l_require, 2);
     lua_setfield(L, env, "require");
     drudge_api_install(L, env);
+    drudge_wait_install(L, env);
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
 
@@ -637,8 +638,18 @@ static int l_require(lua_State *L)
     for (const char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
             return luaL_error(L, "require: invalid module name '%s'", name);
-    if (!strncmp(name, "drudge.", 7))
-        return luaL_error(L, "require: no built-in module '%s'", name);
+    if (!strncmp(name, "drudge.", 7)) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+            if (i)
+                luaL_addstring(&b, ", ");
+            luaL_addstring(&b, builtins[i].name);
+        }
+        luaL_pushresult(&b);
+        return drudge_host_config_error(L, "require: no built-in module '%s' (built-in: %s)", name,
+                                        lua_tostring(L, -1));
+    }
     {
         drudge_buf path = {0};
         drudge_buf_printf(&path, "%s/", dir);
@@ -649,10 +660,11 @@ static int l_require(lua_State *L)
         if (st != LUA_OK) {
             drudge_buf_free(&path);
             if (st == LUA_ERRFILE)
-                return luaL_error(L,
-                                  "require: module '%s' not found (looked for built-in modules "
-                                  "and %s/%s.lua; C modules cannot be loaded)",
-                                  name, dir, name);
+                return drudge_host_config_error(L,
+                                                "require: module '%s' not found (looked for "
+                                                "built-in modules and %s/%s.lua; C modules "
+                                                "cannot be loaded)",
+                                                name, dir, name);
             return lua_error(L);
         }
         drudge_buf_free(&path);
@@ -673,6 +685,43 @@ store:
 }
 
 /* --- the host --- */
+
+static int open_host(lua_State *L);
+
+void drudge_host_module_names(drudge_buf *out)
+{
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+        drudge_buf_puts(out, builtins[i].name);
+        drudge_buf_puts(out, "\n");
+    }
+}
+
+static int global_names(lua_State *L)
+{
+    drudge_buf *out = lua_touserdata(L, 1);
+    open_host(L);
+    push_sandbox_env(L, ".");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            drudge_buf_puts(out, lua_tostring(L, -1));
+            drudge_buf_puts(out, "\n");
+        }
+    }
+    return 0;
+}
+
+void drudge_host_global_names(drudge_buf *out)
+{
+    lua_State *L = luaL_newstate();
+    if (!L)
+        return;
+    lua_pushcfunction(L, global_names);
+    lua_pushlightuserdata(L, out);
+    lua_pcall(L, 1, 0, 0); /* fails only out of memory: fewer names */
+    lua_close(L);
+}
 
 static int open_host(lua_State *L)
 {
@@ -1033,6 +1082,8 @@ const char *drudge_outcome_name(drudge_outcome o)
         return "memory";
     case DRUDGE_CANCELLED:
         return "cancelled";
+    case DRUDGE_CONFIG:
+        return "config";
     }
     return "error";
 }

@@ -42,6 +42,13 @@ void drudge_pattern_open(lua_State *L);
 void drudge_host_step_error(lua_State *L, int seq);
 int drudge_host_msgh(lua_State *L);
 
+/* Raises the attempt's timeout (or memory error) if it is due, as the
+ * deadline hook would; returns otherwise. */
+void drudge_host_check_deadline(lua_State *L);
+
+/* wait.c: sleep and wait_until into a sandbox env */
+void drudge_wait_install(lua_State *L, int env);
+
 /* api.c */
 void drudge_api_open(lua_State *L);             /* metatables, once per state */
 void drudge_api_install(lua_State *L, int env); /* step, fail, ... into a sandbox env */

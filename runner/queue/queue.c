@@ -130,6 +130,8 @@ static const char *error_kind(drudge_outcome o)
         return "timeout";
     case DRUDGE_MEMORY:
         return "memory";
+    case DRUDGE_CONFIG:
+        return "config";
     default:
         return NULL;
     }
@@ -158,6 +160,21 @@ static void decide(drudge_queue *q, const drudge_completion *c, int64_t now, dru
         break;
     case DRUDGE_FAILED:
         e->new_state = "failed";
+        break;
+    case DRUDGE_CONFIG:
+        /* Something only a person can fix: retrying would only spend the
+         * attempts of this and every other task of the script. The task
+         * waits, no attempt spent, and its script is paused, saying why;
+         * `drudge resume` after the fix runs it again. A `drudge run`
+         * (no_retry) has nobody to resume it: the task is cancelled, which
+         * the report does not charge. */
+        if (c->no_retry) {
+            e->new_state = "cancelled";
+        } else {
+            e->new_state = "queued";
+            e->run_at = now;
+            e->pause_reason = res->error;
+        }
         break;
     case DRUDGE_RETRY_LATER:
         /* Asked for: a delay of the script's choosing, no attempt spent. */

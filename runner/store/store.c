@@ -70,7 +70,7 @@ const drudge_copy_table drudge_copy_tables[] = {
      "id", 28},
     {"attempt_log", "task_id, n, worker, started_at, ended_at, outcome, error, error_kind", "id",
      8},
-    {"paused", "script, paused_at, paused_by", "script", 3},
+    {"paused", "script, paused_at, paused_by, reason", "script", 4},
     {"schedules",
      "name, cron, tz, script, script_path, input, priority, catch_up, \"window\", max_attempts, "
      "manual_minutes, exception_minutes, paused, last_tick, created_at",
@@ -153,8 +153,10 @@ void drudge_attempt_rows_free(drudge_attempt_row *rows, size_t n)
 
 void drudge_queue_stats_clear(drudge_queue_stats *s)
 {
-    for (size_t i = 0; i < s->nscripts; i++)
+    for (size_t i = 0; i < s->nscripts; i++) {
         free(s->scripts[i].script);
+        free(s->scripts[i].pause_reason);
+    }
     free(s->scripts);
     memset(s, 0, sizeof *s);
 }

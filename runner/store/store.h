@@ -170,6 +170,9 @@ typedef struct drudge_attempt_end {
         *outcome; /* the attempt's outcome: done failed error timeout memory retry lost cancelled */
     int64_t started_at, ended_at;
     int64_t now; /* when the outcome is recorded */
+    /* A configuration error: pause the task's script (if not paused yet) with
+     * this reason, in the same transaction; NULL: nothing to pause. */
+    const char *pause_reason;
 } drudge_attempt_end;
 /* Records e if owner still holds the task (its `running` row): the task's
  * new state, its attempt row, and its done count. *held = 0 (and nothing
@@ -274,6 +277,7 @@ typedef struct drudge_script_counts {
     int64_t oldest_queued_us;      /* created_at of the oldest queued, or 0 */
     int64_t done_last_minute;      /* attempts ended in the last 60 s */
     int paused;
+    char *pause_reason; /* why a worker paused it (a configuration error), or NULL */
 } drudge_script_counts;
 
 typedef struct drudge_queue_stats {

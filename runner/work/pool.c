@@ -168,11 +168,12 @@ static void run_job(worker *w, job *j)
     if (hrc == DRUDGE_OK)
         return;
     /* The script could not be loaded (moved, broken since it was enqueued):
-     * a system error of this attempt, recorded like any other. */
+     * a configuration error of this attempt: its script is paused until a
+     * person fixes it. */
     drudge_audit_root_only(drudge_host_rec(w->host), j->t.id, j->t.attempt, j->t.script, j->t.input,
-                           j->t.key, "error", err.msg);
+                           j->t.key, "config", err.msg);
     drudge_result_clear(&j->res);
-    j->res.outcome = DRUDGE_ERROR;
+    j->res.outcome = DRUDGE_CONFIG;
     j->res.error = drudge_xstrdup(err.msg);
 }
 

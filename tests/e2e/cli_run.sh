@@ -75,7 +75,48 @@ contains "$out" "ok  $S/ok.lua" "check ok line"
 contains "$err" "bad_fields.lua:7: the returned table needs a 'run' function" "check all problems"
 contains "$err" "syntax.lua:3:" "check syntax line"
 contains "$err" "2 of 3 scripts are invalid" "check summary"
-expect_exit 0 "$DRUDGE" check "$SRC"/scripts/examples/*.lua
+expect_exit 6 "$DRUDGE" check "$SRC"/scripts/examples/*.lua
+contains "$err" "secret 'CMS_TOKEN' is not set: export DRUDGE_SECRET_CMS_TOKEN" "check: a secret the machine lacks"
+expect_exit 0 "$DRUDGE" check --no-secrets "$SRC"/scripts/examples/*.lua
+DRUDGE_SECRET_CMS_TOKEN=x DRUDGE_SECRET_IMAP_PASSWORD=y expect_exit 0 "$DRUDGE" check "$SRC"/scripts/examples/*.lua
+printf 'IMAP_PASSWORD=y\nCMS_TOKEN=x\n' > "$TMP/secrets"
+chmod 600 "$TMP/secrets"
+expect_exit 0 "$DRUDGE" --secrets "$TMP/secrets" check "$SRC"/scripts/examples/*.lua
+
+# Static checks: what would only fail at run time, found before.
+cat > "$TMP/lint.lua" <<'LUA'
+local http = require "drudge.http"
+local api = http.client{ base_url = "http://x/" }
+local queue = require "drudge.queue"
+return { run = function(task)
+  local csv = require "drudge.csvx"
+  local helper = require "nohelper"
+  local n = cnt + 1
+  http.get("x", { timout = 1 })
+  api.post{ url = "y", jsn = { a = 1 } }
+  queue.enqueue("other.lua", {}, { priorty = 5 })
+  wait_until(function() return true end, { evry = 1 })
+  local t = secret "LINT_TOKEN"
+  total = n
+  return { ok = string.format("%d", n), t = t, helper = helper, csv = csv }
+end }
+LUA
+expect_exit 6 "$DRUDGE" check "$TMP/lint.lua"
+contains "$err" "lint.lua:5:15: require: no built-in module 'drudge.csvx' (built-in: drudge.json, drudge.log, drudge.queue, drudge.http" "check: unknown drudge module, listing the modules"
+contains "$err" "lint.lua:6:18: require: module 'nohelper' not found" "check: unknown Lua module"
+contains "$err" "lint.lua:7:13: undefined global 'cnt'" "check: undefined global"
+contains "$err" "lint.lua:8:19: http.get: unknown option 'timout'" "check: http option"
+contains "$err" "lint.lua:9:24: http.post: unknown option 'jsn'" "check: option of a client"
+contains "$err" "lint.lua:10:36: queue.enqueue: unknown option 'priorty'" "check: queue option"
+contains "$err" "lint.lua:11:44: wait_until: unknown option 'evry'" "check: wait_until option"
+contains "$err" "lint.lua:12:13: secret 'LINT_TOKEN' is not set" "check: missing secret"
+contains "$err" "lint.lua:13:3: assignment to undeclared global 'total'" "check: global assignment"
+echo 'return {}' > "$TMP/nohelper.lua"
+DRUDGE_SECRET_LINT_TOKEN=x expect_exit 6 "$DRUDGE" check "$TMP/lint.lua"
+case "$err" in *nohelper*|*LINT_TOKEN*) fail "check: a module beside the script and a set secret are fine: $err" ;; *) pass ;; esac
+# Without luacheck only the contract is checked, and check says so.
+DRUDGE_LUACHECK_PATH=/nonexistent/?.lua expect_exit 0 "$DRUDGE" check "$S/ok.lua"
+contains "$err" "static checks need luacheck" "check without luacheck"
 expect_exit 1 "$DRUDGE" run "$S/nope.lua"
 contains "$err" "nope.lua" "missing script named"
 

@@ -491,7 +491,7 @@ static void test_secret_missing_says_where_to_set_it(void **state)
     drudge_result res;
     unsetenv("DRUDGE_SECRET_API_TOKEN");
     run(f, "outcomes.lua", "{\"what\":\"secret\"}", &res);
-    assert_int_equal(res.outcome, DRUDGE_ERROR);
+    assert_int_equal(res.outcome, DRUDGE_CONFIG);
     assert_contains(res.error, "secret 'api_token' is not set: export DRUDGE_SECRET_API_TOKEN");
     drudge_result_clear(&res);
 }
@@ -522,7 +522,7 @@ static void test_secrets_file_must_be_private(void **state)
     drudge_result res;
     unsetenv("DRUDGE_SECRET_API_TOKEN");
     run_with_secrets_file(f, 0644, &res);
-    assert_int_equal(res.outcome, DRUDGE_ERROR);
+    assert_int_equal(res.outcome, DRUDGE_CONFIG);
     assert_contains(res.error, "its mode is 0644, readable by others; run: chmod 600");
     drudge_result_clear(&res);
     run_with_secrets_file(f, 0600, &res);

@@ -519,6 +519,22 @@ static const char finish_sql[] =
     "SELECT (SELECT count(*) FROM r), t.script, t.run_at FROM (SELECT 1) one "
     "LEFT JOIN t ON true";
 
+/* Pauses e's script for a configuration error (an earlier pause stays as it was). */
+static drudge_code pause_for(pg_store *q, const drudge_attempt_end *e, drudge_err *err)
+{
+    static const char sql[] = "INSERT INTO paused(script, paused_at, paused_by, reason) "
+                              "VALUES ($1, $2, 'drudge work', $3) ON CONFLICT (script) DO NOTHING";
+    pg_params p = {0};
+    pg_p_str(&p, e->script);
+    pg_p_int(&p, e->now);
+    pg_p_str(&p, e->pause_reason);
+    PGresult *r = pg_q(q, sql, &p, "pausing a script", err);
+    if (!r)
+        return err ? err->code : DRUDGE_EDB;
+    PQclear(r);
+    return DRUDGE_OK;
+}
+
 drudge_code pg_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
                       drudge_err *err)
 {
@@ -558,6 +574,8 @@ drudge_code pg_finish(drudge_store *s, const char *owner, const drudge_attempt_e
     if (*held && !strcmp(e->new_state, "queued"))
         pg_note_ready(q, pg_i64(r, 0, 2));
     PQclear(r);
+    if (*held && e->pause_reason)
+        return pause_for(q, e, err);
     return DRUDGE_OK;
 }
 
@@ -1040,7 +1058,7 @@ static const char *const status_sql[Q_N] = {
     "SELECT script, count(*) FROM tasks WHERE exception IS NOT NULL "
     "AND exception IN ('failed','dead') AND resolved_at IS NULL GROUP BY 1",
     "SELECT name, count(*) FROM steps WHERE id >= $1 AND seq = 1 AND parent IS NULL GROUP BY 1",
-    "SELECT script FROM paused",
+    "SELECT script, reason FROM paused",
     "SELECT name FROM scripts",
 };
 
@@ -1067,6 +1085,8 @@ static void status_row(int which, drudge_script_counts *c, const PGresult *r, in
         break;
     case Q_PAUSED:
         c->paused = 1;
+        free(c->pause_reason);
+        c->pause_reason = PQgetisnull(r, i, 1) ? NULL : drudge_xstrdup(pg_text(r, i, 1));
         break;
     default:
         break; /* known scripts appear with zero counts */

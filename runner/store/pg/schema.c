@@ -239,5 +239,9 @@ const char *const pg_migrations[] = {
     "  FOR EACH ROW EXECUTE FUNCTION drudge_append_only('script files');"
     "CREATE TRIGGER script_versions_append_only BEFORE UPDATE OR DELETE ON script_versions "
     "  FOR EACH ROW EXECUTE FUNCTION drudge_append_only('script versions');",
+    /* v3 (toolbox): why a script is paused (as SQLite's v8): a worker pauses a script
+     * whose attempt hit a configuration error and says why; `drudge pause`
+     * leaves it NULL. */
+    "ALTER TABLE paused ADD COLUMN reason text;",
     NULL,
 };

@@ -662,6 +662,20 @@ static drudge_code log_attempt(sq_store *q, const drudge_attempt_end *e, drudge_
     return sq_done(q, st, what, err);
 }
 
+/* Pauses e's script for a configuration error (an earlier pause stays as it was). */
+static drudge_code pause_for(sq_store *q, const drudge_attempt_end *e, drudge_err *err)
+{
+    static const char sql[] = "INSERT INTO paused(script, paused_at, paused_by, reason) "
+                              "VALUES (?1, ?2, 'drudge work', ?3) ON CONFLICT(script) DO NOTHING";
+    sqlite3_stmt *st = sq_stmt(q, sql, "pausing a script", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sq_bind_text(st, 1, e->script);
+    sqlite3_bind_int64(st, 2, e->now);
+    sq_bind_text(st, 3, e->pause_reason);
+    return sq_done(q, st, "pausing a script", err);
+}
+
 drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
                       drudge_err *err)
 {
@@ -681,6 +695,8 @@ drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_e
         rc = sq_count_done(q, e->script, e->task_id, err);
     if (!rc && e->recorded && !in_row)
         rc = log_attempt(q, e, err);
+    if (!rc && e->pause_reason)
+        rc = pause_for(q, e, err);
     return rc;
 }
 
@@ -1107,7 +1123,7 @@ static const char *const status_sql[Q_N] = {
     "(state = 'failed' OR state = 'dead') AND resolved_at IS NULL GROUP BY script",
     /* A root step is named after its script. */
     "SELECT name, count(*) FROM steps WHERE id >= ?1 AND " ROOT_STEP " GROUP BY name",
-    "SELECT script FROM paused",
+    "SELECT script, reason FROM paused",
     "SELECT name FROM scripts",
 };
 
@@ -1152,6 +1168,9 @@ static void status_row(status_scan *sc, int which, drudge_script_counts *c, sqli
         break;
     case Q_PAUSED:
         c->paused = 1;
+        free(c->pause_reason);
+        c->pause_reason =
+            sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : drudge_xstrdup(sq_col_text(st, 1));
         break;
     default:
         break; /* known scripts appear with zero counts */

@@ -269,6 +269,11 @@ const char *const sq_audit_migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'script versions are append-only'); END;"
     "CREATE TRIGGER script_versions_no_delete BEFORE DELETE ON script_versions"
     "  BEGIN SELECT RAISE(ABORT, 'script versions are append-only'); END;",
+    /* v8 (toolbox; the queue's, kept in this list so that it is one step): why a
+     * script is paused. A worker pauses a script whose attempt hit a
+     * configuration error (a missing secret, a misused API, a script that
+     * no longer loads) and says why here; `drudge pause` leaves it NULL. */
+    "ALTER TABLE paused ADD COLUMN reason TEXT;",
     NULL,
 };
 
