@@ -722,6 +722,9 @@ drudge_code pg_finish_many(drudge_store *s, const char *owner, const drudge_atte
             pg_note_ready(q, pg_i64(r, row, 2));
     }
     PQclear(r);
+    for (size_t i = 0; i < n && !rc; i++)
+        if (held[i] && e[i].pause_reason)
+            rc = pause_for(q, &e[i], err);
 cleanup:
     for (int c = 0; c < F_COLS; c++)
         drudge_buf_free(&col[c]);
