@@ -88,7 +88,7 @@ typedef enum lmode {
 typedef struct lresult {
     char elem[128]; /* the element's WebDriver id */
     char tag[32];
-    char state[16];   /* the script's last answer: "ok", "missing", "hidden", ... */
+    char state[32];   /* the script's last answer: "ok", "missing", "hidden", ... */
     int count;        /* how many elements matched */
     const char *read; /* the "r" member: what op read (raw JSON in the connection), or NULL */
     size_t rlen;
