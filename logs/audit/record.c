@@ -1,4 +1,5 @@
 /* record.c: the in-memory recorder behind every automated step (see record.h). */
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,12 @@ typedef struct pattern_ent {
 } pattern_ent;
 
 struct drudge_rec {
+    /* The steps are the recording thread's, except that another thread may
+     * take the closed ones while the attempt runs (drudge_rec_take_due by
+     * the clock: a worker blocked in a long call still has its finished
+     * steps written). This lock (recursive: an event is a begin and an end)
+     * covers what both touch: the arrays, the marks and the flush clock. */
+    pthread_mutex_t mu;
     int64_t task_id;
     int attempt;
     drudge_step *steps;
@@ -58,7 +65,12 @@ struct drudge_rec {
 drudge_rec *drudge_rec_new(void)
 {
     drudge_rec *r = drudge_xmalloc(sizeof *r);
+    pthread_mutexattr_t a;
     memset(r, 0, sizeof *r);
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&r->mu, &a);
+    pthread_mutexattr_destroy(&a);
     return r;
 }
 
@@ -151,15 +163,18 @@ void drudge_rec_free(drudge_rec *r)
         regfree(&r->patterns[i].re);
     }
     free(r->patterns);
+    pthread_mutex_destroy(&r->mu);
     free(r);
 }
 
 void drudge_rec_reset(drudge_rec *r, int64_t task_id, int attempt)
 {
+    pthread_mutex_lock(&r->mu);
     clear_attempt(r);
     r->task_id = task_id;
     r->attempt = attempt;
     r->divergence[0] = '\0';
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* Replaces every occurrence of needle in b's text by repl. */
@@ -313,6 +328,7 @@ void drudge_rec_replay_check_end(drudge_rec *r)
 
 int drudge_rec_begin(drudge_rec *r, const char *kind, const char *name, const char *request)
 {
+    pthread_mutex_lock(&r->mu);
     GROW(r->steps, r->nsteps, r->capsteps);
     drudge_step *s = &r->steps[r->nsteps++];
     memset(s, 0, sizeof *s);
@@ -326,14 +342,19 @@ int drudge_rec_begin(drudge_rec *r, const char *kind, const char *name, const ch
     GROW(r->open, r->nopen, r->capopen);
     r->open[r->nopen++] = s->seq;
     compare_replay(r, s);
-    return s->seq;
+    int seq = s->seq;
+    pthread_mutex_unlock(&r->mu);
+    return seq;
 }
 
 void drudge_rec_end(drudge_rec *r, int seq, const char *outcome, const char *response,
                     const char *error)
 {
-    if (seq < 1 || (size_t)seq > r->nsteps)
+    pthread_mutex_lock(&r->mu);
+    if (seq < 1 || (size_t)seq > r->nsteps) {
+        pthread_mutex_unlock(&r->mu);
         return;
+    }
     /* Close children left open (a connector raised before closing). */
     while (r->nopen && r->open[r->nopen - 1] != seq) {
         drudge_step *c = &r->steps[r->open[--r->nopen] - 1];
@@ -345,8 +366,10 @@ void drudge_rec_end(drudge_rec *r, int seq, const char *outcome, const char *res
     if (r->nopen)
         r->nopen--;
     drudge_step *s = &r->steps[seq - 1];
-    if (s->duration_us >= 0)
+    if (s->duration_us >= 0) {
+        pthread_mutex_unlock(&r->mu);
         return;
+    }
     s->duration_us = drudge_now_us() - s->started_us;
     s->outcome = drudge_xstrdup(outcome ? outcome : "ok");
     free(s->response);
@@ -354,6 +377,7 @@ void drudge_rec_end(drudge_rec *r, int seq, const char *outcome, const char *res
     free(s->error);
     s->error = dup_redacted(r, error);
     compare_replay_end(r, s);
+    pthread_mutex_unlock(&r->mu);
     if (r->on_end && !r->replaying)
         r->on_end(r, r->on_end_ud);
 }
@@ -372,10 +396,14 @@ static char *dup_or_null(const char *s)
 drudge_rec *drudge_rec_take_due(drudge_rec *r, int64_t *next_us)
 {
     int64_t now = drudge_mono_us();
-    if (now < *next_us)
-        return NULL;
-    *next_us = now + DRUDGE_REC_FLUSH_US;
-    return drudge_rec_take_closed(r);
+    drudge_rec *out = NULL;
+    pthread_mutex_lock(&r->mu);
+    if (now >= *next_us) {
+        *next_us = now + DRUDGE_REC_FLUSH_US;
+        out = drudge_rec_take_closed(r);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return out;
 }
 
 void drudge_step_copy(drudge_step *d, const drudge_step *s)
@@ -401,7 +429,10 @@ void drudge_payload_copy(drudge_payload *d, const drudge_payload *p)
 drudge_rec *drudge_rec_take_closed(drudge_rec *r)
 {
     drudge_rec *out = NULL;
-    for (size_t i = 0; i < r->nsteps; i++) {
+    pthread_mutex_lock(&r->mu);
+    /* From the flushed mark: a recorder reused before its next attempt
+     * resets it holds the last attempt's steps, all appended already. */
+    for (size_t i = r->flushed; i < r->nsteps; i++) {
         drudge_step *s = &r->steps[i];
         /* Never the root: it goes with the attempt's outcome, in the same
          * transaction, or a crash in between would leave a root saying
@@ -417,9 +448,11 @@ drudge_rec *drudge_rec_take_closed(drudge_rec *r)
         drudge_step_copy(&out->steps[out->nsteps++], s);
         s->handed = 1;
     }
-    if (!out)
-        return NULL; /* payloads go with the steps that reference them, or at the end */
-    for (size_t i = 0; i < r->npayloads; i++) {
+    if (!out) { /* payloads go with the steps that reference them, or at the end */
+        pthread_mutex_unlock(&r->mu);
+        return NULL;
+    }
+    for (size_t i = r->payflushed; i < r->npayloads; i++) {
         drudge_payload *p = &r->payloads[i];
         if (p->handed)
             continue;
@@ -427,16 +460,19 @@ drudge_rec *drudge_rec_take_closed(drudge_rec *r)
         drudge_payload_copy(&out->payloads[out->npayloads++], p);
         p->handed = 1;
     }
+    pthread_mutex_unlock(&r->mu);
     return out;
 }
 
 int drudge_rec_event(drudge_rec *r, const char *kind, const char *name, const char *request)
 {
+    pthread_mutex_lock(&r->mu);
     int seq = drudge_rec_begin(r, kind, name, request);
     drudge_step *s = &r->steps[seq - 1];
     r->nopen--;
     s->duration_us = 0;
     s->outcome = drudge_xstrdup("ok");
+    pthread_mutex_unlock(&r->mu);
     return seq;
 }
 
@@ -491,8 +527,10 @@ void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char 
             copy = replace_bytes(copy, &len, r->secrets[i].value, r->secrets[i].repl);
     }
     drudge_sha256_hex(copy, len, sha_out);
+    pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < r->npayloads; i++)
         if (!strcmp(r->payloads[i].sha256, sha_out)) {
+            pthread_mutex_unlock(&r->mu);
             free(copy);
             return;
         }
@@ -503,6 +541,7 @@ void drudge_rec_payload(drudge_rec *r, const void *data, size_t len, const char 
     p->data = copy;
     p->len = len;
     p->handed = 0;
+    pthread_mutex_unlock(&r->mu);
 }
 
 void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value)

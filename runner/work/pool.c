@@ -101,24 +101,32 @@ void pool_cancel_running(pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+job *partial_job(drudge_rec *part, int idx)
+{
+    job *j = drudge_xmalloc(sizeof *j);
+    memset(j, 0, sizeof *j);
+    j->partial = 1;
+    j->rec = part;
+    j->worker = idx;
+    j->t.id = drudge_rec_task(part);
+    j->t.attempt = drudge_rec_attempt(part);
+    return j;
+}
+
 /* drudge_rec_on_end hook of the running attempt's recorder (worker
  * thread): at most every DRUDGE_REC_FLUSH_US, the steps closed so far go
- * to the writer as a partial job, appended to the chain in its next turn. */
+ * to the writer as a partial job, appended to the chain in its next turn.
+ * (When no step ends, the writer takes them itself: take_running.) The
+ * recorder's lock guards w->flush_at. */
 static void early_flush(drudge_rec *rec, void *ud)
 {
     worker *w = ud;
     drudge_rec *part = drudge_rec_take_due(rec, &w->flush_at);
     if (!part)
         return;
-    job *j = drudge_xmalloc(sizeof *j);
-    memset(j, 0, sizeof *j);
-    j->partial = 1;
-    j->rec = part;
-    j->worker = w->idx;
-    j->t.id = drudge_rec_task(part);
-    j->t.attempt = drudge_rec_attempt(part);
     pool *p = w->p;
     pthread_mutex_lock(&p->mu);
+    job *j = partial_job(part, w->idx);
     int abandoned = w->abandoned;
     if (!abandoned)
         pool_to_writer(p, j);
@@ -159,7 +167,6 @@ static void run_job(worker *w, job *j)
     drudge_err err = {0};
     char *previous = j->t.attempt > 1 ? previous_of(w, j) : NULL;
     view.previous = previous;
-    w->flush_at = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
     drudge_rec_on_end(drudge_host_rec(w->host), early_flush, w);
     j->started_us = drudge_now_us();
     j->ran = 1;
@@ -252,6 +259,8 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&p->mu);
     for (job *j = next_job(p); j; j = next_job(p)) {
         w->current = j;
+        /* With p->mu, as the writer reads it (writer.c, take_running). */
+        w->flush_at = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
         p->inflight++;
         pthread_mutex_unlock(&p->mu);
 

@@ -17,6 +17,72 @@
 
 #define GRACE_US ((int64_t)DRUDGE_GRACE_S * 1000000)
 
+/* Early flush, as `drudge work` does it (pool.c): about once a second a
+ * long run's closed steps go on the audit chain in a transaction of their
+ * own, so a run killed midway (kill -9, power) leaves on the chain what it
+ * had done. The hook runs in the script's thread between two steps and
+ * never waits for the database: when another process is writing, the steps
+ * wait for the next try, at the latest for the final commit. */
+typedef struct run_flush {
+    drudge_store *s;
+    /* The script's thread (at each step's end) and the watch's (once a
+     * second, when no step ends: a run blocked in a long call) both flush;
+     * mu makes them take turns with the store and the pending list. */
+    pthread_mutex_t mu;
+    int64_t next_us;
+    drudge_rec **pending; /* taken from the run's recorder, not yet committed */
+    size_t npending;
+} run_flush;
+
+/* Appends the pending steps in one transaction; wait: through the busy
+ * timeout, or not at all. On failure they stay pending, ready to go again. */
+static drudge_code flush_pending(run_flush *f, int wait, drudge_err *err)
+{
+    if (!f->npending)
+        return DRUDGE_OK;
+    drudge_code rc = drudge_store_begin(f->s, wait ? DRUDGE_TX_WRITE : DRUDGE_TX_TRY, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < f->npending && !rc; i++)
+        rc = drudge_audit_append(f->s, f->pending[i], err);
+    if (!rc)
+        rc = drudge_store_commit(f->s, err);
+    if (rc) {
+        drudge_store_rollback(f->s);
+        for (size_t i = 0; i < f->npending; i++)
+            drudge_rec_mark_flushed(f->pending[i], 0);
+        return rc;
+    }
+    for (size_t i = 0; i < f->npending; i++)
+        drudge_rec_free(f->pending[i]);
+    f->npending = 0;
+    return DRUDGE_OK;
+}
+
+/* Takes rec's closed steps if a second has passed and tries to append what
+ * is pending, without waiting for the database. Called with f->mu held. */
+static void flush_due(run_flush *f, drudge_rec *rec)
+{
+    int64_t due = f->next_us;
+    drudge_rec *part = drudge_rec_take_due(rec, &f->next_us);
+    if (f->next_us == due)
+        return; /* not yet: steps that failed to go wait for the next turn too */
+    if (part) {
+        f->pending = drudge_xrealloc(f->pending, (f->npending + 1) * sizeof *f->pending);
+        f->pending[f->npending++] = part;
+    }
+    drudge_err err = {0};
+    flush_pending(f, 0, &err); /* busy or failing: tried again later */
+}
+
+static void run_on_end(drudge_rec *rec, void *ud)
+{
+    run_flush *f = ud;
+    pthread_mutex_lock(&f->mu);
+    flush_due(f, rec);
+    pthread_mutex_unlock(&f->mu);
+}
+
 /* The run's watch, a thread beside the script's:
  *   - `drudge cancel` of a running task sets cancel_requested on its
  *     `running` row; a worker reads that when it renews its lease, and a
@@ -34,6 +100,7 @@ typedef struct cancel_watch {
     int64_t started;    /* when the attempt started (wall clock) */
     int64_t task_id;
     drudge_host *host;
+    run_flush *flush; /* the early flush by the clock, from this thread too */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -125,6 +192,9 @@ static void *cancel_watch_main(void *arg)
             continue;
         next_poll = now + 1000000;
         pthread_mutex_unlock(&w->mu);
+        pthread_mutex_lock(&w->flush->mu);
+        flush_due(w->flush, drudge_host_rec(w->host));
+        pthread_mutex_unlock(&w->flush->mu);
         int requested = 0;
         drudge_store_cancel_requested(s, w->task_id, &requested, NULL);
         pthread_mutex_lock(&w->mu);
@@ -162,59 +232,6 @@ static int cancel_watch_stop(cancel_watch *w)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     return w->requested;
-}
-
-/* Early flush, as `drudge work` does it (pool.c): about once a second a
- * long run's closed steps go on the audit chain in a transaction of their
- * own, so a run killed midway (kill -9, power) leaves on the chain what it
- * had done. The hook runs in the script's thread between two steps and
- * never waits for the database: when another process is writing, the steps
- * wait for the next try, at the latest for the final commit. */
-typedef struct run_flush {
-    drudge_store *s;
-    int64_t next_us;
-    drudge_rec **pending; /* taken from the run's recorder, not yet committed */
-    size_t npending;
-} run_flush;
-
-/* Appends the pending steps in one transaction; wait: through the busy
- * timeout, or not at all. On failure they stay pending, ready to go again. */
-static drudge_code flush_pending(run_flush *f, int wait, drudge_err *err)
-{
-    if (!f->npending)
-        return DRUDGE_OK;
-    drudge_code rc = drudge_store_begin(f->s, wait ? DRUDGE_TX_WRITE : DRUDGE_TX_TRY, err);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < f->npending && !rc; i++)
-        rc = drudge_audit_append(f->s, f->pending[i], err);
-    if (!rc)
-        rc = drudge_store_commit(f->s, err);
-    if (rc) {
-        drudge_store_rollback(f->s);
-        for (size_t i = 0; i < f->npending; i++)
-            drudge_rec_mark_flushed(f->pending[i], 0);
-        return rc;
-    }
-    for (size_t i = 0; i < f->npending; i++)
-        drudge_rec_free(f->pending[i]);
-    f->npending = 0;
-    return DRUDGE_OK;
-}
-
-static void run_on_end(drudge_rec *rec, void *ud)
-{
-    run_flush *f = ud;
-    int64_t due = f->next_us;
-    drudge_rec *part = drudge_rec_take_due(rec, &f->next_us);
-    if (f->next_us == due)
-        return; /* not yet: steps that failed to go wait for the next turn too */
-    if (part) {
-        f->pending = drudge_xrealloc(f->pending, (f->npending + 1) * sizeof *f->pending);
-        f->pending[f->npending++] = part;
-    }
-    drudge_err err = {0};
-    flush_pending(f, 0, &err); /* busy or failing: tried again later */
 }
 
 /* The run's task: its row, running from the start. */
@@ -280,7 +297,8 @@ static drudge_code attempt(drudge_store *s, drudge_host *host, const drudge_run_
                           .worker = worker,
                           .started = started,
                           .task_id = out->task_id,
-                          .host = host};
+                          .host = host,
+                          .flush = flush};
     drudge_task_view view = {
         .id = out->task_id, .key = o->key, .attempt = 1, .input = o->input, .script = info->name};
     flush->s = s;
@@ -305,6 +323,7 @@ drudge_code drudge_run_task(const drudge_run_opts *o, drudge_run_result *out, dr
     drudge_store *s = NULL;
     run_flush flush = {0};
     memset(out, 0, sizeof *out);
+    pthread_mutex_init(&flush.mu, NULL);
     drudge_host *host = drudge_host_new(&hopts, err);
     if (!host)
         return err->code;
@@ -327,6 +346,7 @@ drudge_code drudge_run_task(const drudge_run_opts *o, drudge_run_result *out, dr
     for (size_t i = 0; i < flush.npending; i++)
         drudge_rec_free(flush.pending[i]);
     free(flush.pending);
+    pthread_mutex_destroy(&flush.mu);
     drudge_host_free(host);
     drudge_store_close(s);
     return rc;

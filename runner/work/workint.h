@@ -132,6 +132,8 @@ void pool_free(pool *p);
 /* Anything handed out and not yet written: claimed tasks waiting or
  * running, outcomes not yet taken by the writer. */
 int pool_busy(pool *p);
+/* A job of the closed steps part took from a running attempt (caller owns). */
+job *partial_job(drudge_rec *part, int idx);
 /* Hands j to the writer; the caller holds p->mu. */
 void pool_to_writer(pool *p, job *j);
 /* Cancels the running attempts (an abort). */

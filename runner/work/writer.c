@@ -470,6 +470,27 @@ static void periodic(writer *wr, clocks *k, int64_t now)
     }
 }
 
+/* Early flush by the clock: every turn (at least one a second), the
+ * closed steps of attempts that have run a second since their last
+ * flush, even if no step of theirs has ended since (a worker blocked in a
+ * long call). After the outcomes taken from p->done: an attempt still
+ * running has no outcome there, and an earlier partial of it goes first.
+ * Called with p->mu held, which keeps each worker's recorder its own
+ * until the turn's jobs are in the batch. */
+static void take_running(writer *wr)
+{
+    pool *p = wr->p;
+    for (int k = 0; k < p->nworkers; k++) {
+        worker *w = p->workers[k];
+        /* an abandoned attempt is on the chain already (the watchdog's) */
+        if (!w || w->abandoned || !w->current)
+            continue;
+        drudge_rec *part = drudge_rec_take_due(drudge_host_rec(w->host), &w->flush_at);
+        if (part)
+            list_push(&wr->batch, partial_job(part, w->idx));
+    }
+}
+
 /* Reacts to SIGINT/SIGTERM: the first drains (claims that did not start go
  * back), the second aborts (running attempts are dropped: their leases
  * expire and they are retried). *stop when the loop must end. */
@@ -557,6 +578,7 @@ static drudge_code loop(writer *wr, clocks *kp, drudge_err *err)
         job *j = list_pop(&p->done);
         for (; j; j = list_pop(&p->done))
             list_push(&wr->batch, j);
+        take_running(wr);
         int inflight = p->inflight;
         size_t ready = p->ready.n;
         pthread_mutex_unlock(&p->mu);
