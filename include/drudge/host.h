@@ -141,6 +141,9 @@ drudge_code drudge_host_check_secrets(const char *file, drudge_err *err);
  * the worker requeues it and pauses its script, saying why in `status`. */
 int drudge_host_config_error(lua_State *L, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Raises what fail(msg) raises, a business exception (never returns). */
+int drudge_host_raise_fail(lua_State *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Raises what retry_later(seconds, msg) raises (never returns). */
 int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg);
 /* Called when a step(...) ends in an error, with the step's seq still open
