@@ -766,6 +766,16 @@ static int resp_index(lua_State *L)
         lua_setfield(L, 1, "headers");
         return 1;
     }
+    if (k && !strcmp(k, "links") && lua_type(L, 2) == LUA_TSTRING) {
+        size_t len;
+        lua_getfield(L, 1, "raw_headers");
+        const char *raw = lua_tolstring(L, -1, &len);
+        lua_getfield(L, 1, "url");
+        http_push_links(L, raw, raw ? len : 0, lua_tostring(L, -1));
+        lua_pushvalue(L, -1);
+        lua_setfield(L, 1, "links");
+        return 1;
+    }
     lua_pushvalue(L, 2);
     lua_rawget(L, lua_upvalueindex(1));
     return 1;
@@ -860,6 +870,39 @@ static void view_recorded(lua_State *L, drudge_call_ctx *c, const http_call *hc,
     }
 }
 
+/* raise = true and a status >= 400: the message has the status and the
+ * start of the body (one line, at most BODY_HINT bytes), which is what a
+ * person needs to see why (an API's JSON error). 408 and 429 (and 5xx) are
+ * the server's trouble and a system error, retried; 401, 403 and 407 are
+ * credentials only a person can fix: a configuration error, which pauses
+ * the script; any other 4xx says this request is wrong, which no retry
+ * changes: a business exception, as fail(). */
+#define BODY_HINT 200
+static int raise_status(lua_State *L, const http_call *hc, const http_view *v)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t n = v->body ? v->body_len : 0, cut = n > BODY_HINT ? BODY_HINT : n;
+    while (cut < n && cut > 0 && ((unsigned char)v->body[cut] & 0xc0) == 0x80)
+        cut--; /* not inside a UTF-8 character */
+    for (size_t i = 0; i < cut; i++) {
+        unsigned char ch = (unsigned char)v->body[i];
+        luaL_addchar(&b, ch < 0x20 || ch == 0x7f ? ' ' : (char)ch);
+    }
+    if (cut < n)
+        luaL_addstring(&b, "...");
+    luaL_pushresult(&b);
+    const char *hint = lua_tostring(L, -1);
+    int s = (int)v->status;
+    if (s == 401 || s == 403 || s == 407)
+        return drudge_host_config_error(L, "http: %s: HTTP %d%s%s", hc->name, s, *hint ? ": " : "",
+                                        hint);
+    if (s >= 400 && s < 500 && s != 408 && s != 429)
+        return drudge_host_raise_fail(L, "http: %s: HTTP %d%s%s", hc->name, s, *hint ? ": " : "",
+                                      hint);
+    return drudge_host_raise(L, "http: %s: HTTP %d%s%s", hc->name, s, *hint ? ": " : "", hint);
+}
+
 /* The call path's push: the response table, from the view of the response
  * (live: the transfer's values; replay: the recording), one builder for
  * both. A 4xx/5xx with raise = true is raised here, its step marked. */
@@ -875,7 +918,7 @@ static int http_push(lua_State *L, drudge_call_ctx *c, void *ud)
     else
         view_live(req, &v);
     if (req->raise && v.status >= 400)
-        return drudge_host_raise(L, "http: %s: HTTP %d", hc->name, (int)v.status);
+        return raise_status(L, hc, &v);
     lua_pushinteger(L, v.status);
     lua_setfield(L, t, "status");
     lua_pushstring(L, req->method);

@@ -81,6 +81,10 @@ void http_json_canon(lua_State *L, int idx, drudge_buf *b, const char *what);
 
 /* http_xfer.c */
 /* Frees what req owns and empties it, keeping its buffers' memory. */
+/* http_links.c: pushes r.links, relation -> URL from the Link header lines
+ * in raw (resolved against base, the response's URL). */
+void http_push_links(lua_State *L, const char *raw, size_t len, const char *base);
+
 void http_req_reset(http_req *req);
 void http_req_free(http_req *req);
 

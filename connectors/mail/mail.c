@@ -285,6 +285,33 @@ static void safe_name(drudge_buf *b, const char *name)
     }
 }
 
+typedef struct att_write {
+    const char *data;
+    size_t len;
+} att_write;
+
+static drudge_code att_write_file(lua_State *L, const char *tmp, void *ud, drudge_err *err)
+{
+    const att_write *w = ud;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return drudge_seterr(err, DRUDGE_EIO, "%s: %s", tmp, strerror(errno));
+    for (size_t off = 0; off < w->len;) {
+        ssize_t n = write(fd, w->data + off, w->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return drudge_seterr(err, DRUDGE_EIO, "%s: %s", tmp, strerror(e));
+        }
+        off += (size_t)n;
+    }
+    if (close(fd) != 0)
+        return drudge_seterr(err, DRUDGE_EIO, "%s: %s", tmp, strerror(errno));
+    return DRUDGE_OK;
+}
+
 /* att:save([dir [, name]]) -> path. dir (default: the files directory) is
  * created if missing; the file is created 0600. */
 static int l_att_save(lua_State *L)
@@ -293,7 +320,7 @@ static int l_att_save(lua_State *L)
     const char *dir = luaL_optstring(L, 2, NULL);
     const char *name = luaL_optstring(L, 3, NULL);
     lua_settop(L, 3);
-    const char *data = att_bytes(L, &len); /* at index 4 */
+    att_bytes(L, &len); /* at index 4 */
     int data_idx = lua_gettop(L);
     if (!name) {
         lua_getfield(L, 1, "filename");
@@ -329,23 +356,10 @@ static int l_att_save(lua_State *L)
     } else {
         path = drudge_host_confine(L, file);
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return luaL_error(L, "att:save: %s: %s", path, strerror(errno));
-    data = lua_tostring(L, data_idx);
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return luaL_error(L, "att:save: %s: %s", path, strerror(e));
-        }
-        off += (size_t)n;
-    }
-    if (close(fd) != 0)
-        return luaL_error(L, "att:save: %s: %s", path, strerror(errno));
+    /* A step of kind "file" with the file's SHA-256 (drudge_host_write_file). */
+    att_write w = {.data = lua_tostring(L, data_idx), .len = len};
+    drudge_host_write_file(L, "att:save", path, att_write_file, &w);
+    lua_pop(L, 1);
     lua_pushstring(L, path);
     return 1;
 }

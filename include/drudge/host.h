@@ -149,6 +149,20 @@ drudge_code drudge_host_check_secrets(const char *file, drudge_err *err);
  * the worker requeues it and pauses its script, saying why in `status`. */
 int drudge_host_config_error(lua_State *L, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Writes a file in the files directory as a step (runner/host/files.c):
+ * path is confined as io.open's (raises outside); write(L, tmp, ud, err)
+ * writes the whole file at tmp (beside path), which is then made 0600,
+ * hashed and renamed to path. The step is kind "file", named "FN PATH",
+ * request {"path"}, response {"path" (full), "sha256", "size"}; a failure
+ * raises "FN: message" as a system error. write must not raise. Returns 1:
+ * the response table is pushed. In replay nothing is written: the recorded
+ * response is returned. */
+typedef drudge_code (*drudge_file_writer)(lua_State *L, const char *tmp, void *ud, drudge_err *err);
+int drudge_host_write_file(lua_State *L, const char *fn, const char *path, drudge_file_writer write,
+                           void *ud);
+/* Raises what fail(msg) raises, a business exception (never returns). */
+int drudge_host_raise_fail(lua_State *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Raises what retry_later(seconds, msg) raises (never returns). */
 int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg);
 /* Called when a step(...) ends in an error, with the step's seq still open

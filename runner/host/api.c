@@ -158,6 +158,17 @@ int drudge_host_config_error(lua_State *L, const char *fmt, ...)
     return lua_error(L);
 }
 
+int drudge_host_raise_fail(lua_State *L, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    push_outcome(L, DRUDGE_OUTCOME_MT, KIND_FAIL, msg, NULL, 0);
+    return lua_error(L);
+}
+
 int drudge_host_raise_retry(lua_State *L, double seconds, const char *msg)
 {
     push_outcome(L, DRUDGE_OUTCOME_MT, KIND_RETRY, msg, NULL, seconds);

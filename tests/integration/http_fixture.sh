@@ -90,6 +90,52 @@ end }
 EOF
 expect_exit 4 "$DRUDGE" run "$TMP/statuses.lua"
 contains "$err" "http: GET $BASE/status/500: HTTP 500" "raise=true names the URL and status"
+contains "$err" "HTTP 500: status 500" "raise=true gives the start of the body"
+
+# raise = true and a 4xx: not retried. 404 and the like: a business failure;
+# 401/403/407: a configuration error (credentials), which pauses the script;
+# 408 and 429: a system error, retried.
+script s404 <<'EOF'
+local http = require "drudge.http"
+return { run = function()
+  local ok, e = pcall(http.get, "@BASE@/status/422", { raise = true })
+  assert(not ok and e.kind == "fail" and tostring(e):match("HTTP 422: status 422"), tostring(e))
+  ok, e = pcall(http.get, "@BASE@/status/408", { raise = true })
+  assert(not ok and type(e) == "string" and e:match("HTTP 408"), "408 is a system error")
+  ok, e = pcall(http.get, "@BASE@/status/429", { raise = true })
+  assert(not ok and type(e) == "string" and e:match("HTTP 429"), "429 is a system error")
+  http.get("@BASE@/status/404", { raise = true })
+end }
+EOF
+expect_exit 3 "$DRUDGE" run "$TMP/s404.lua"
+contains "$err" "failed: http: GET $BASE/status/404: HTTP 404: status 404" "a 4xx with raise is a business failure"
+script s401 <<'EOF'
+local http = require "drudge.http"
+return { run = function() http.get("@BASE@/bearer/right", { raise = true, auth = { bearer = "wrong" } }) end }
+EOF
+expect_exit 2 "$DRUDGE" run "$TMP/s401.lua"
+contains "$err" "configuration error" "401 with raise is a configuration error"
+contains "$err" "HTTP 401" "and names the status"
+"$DRUDGE" enqueue "$TMP/s401.lua" --key a >/dev/null
+"$DRUDGE" enqueue "$TMP/s401.lua" --key b >/dev/null
+expect_exit 0 "$DRUDGE" work --until-empty
+equals "$(sql "select count(*) from tasks where script = 's401' and state = 'queued' and spent = 0")" "2" "401: the tasks wait, no attempt spent"
+expect_exit 0 "$DRUDGE" status
+contains "$out" "s401 is paused by a configuration error" "401: the script is paused"
+
+# r.links: Link headers for pagination, resolved against the response's URL.
+script links <<'EOF'
+local http = require "drudge.http"
+return { run = function()
+  local r = http.get("@BASE@/headers")
+  assert(r.links.next == "@BASE@/p2", "next: " .. tostring(r.links.next))
+  assert(r.links.last == "@BASE@/p9", "last")
+  assert(r.links.prev == nil, "no prev")
+  assert(next(http.get("@BASE@/hello").links) == nil, "no Link header: empty")
+  return "ok"
+end }
+EOF
+ok links
 
 # --- transport failures raise a system error naming the URL and curl's reason ---
 DEAD=$(free_port)

@@ -73,9 +73,8 @@ expect_exit 4 env DRUDGE_SECRET_IMAP_PASSWORD=wrong "$DRUDGE" run -q "$D/imap_to
 contains "$err" "login to imap://127.0.0.1:$IMAP_PORT as 'robot' denied" "login denied"
 expect_exit 4 "$DRUDGE" run -q "$D/imap_tour.lua" --input '{"url":"imap://127.0.0.1:1/INBOX"}'
 contains "$err" "Couldn't connect to server" "server down"
-# a misuse of the API: a configuration error (not retried), exit 2
 expect_exit 2 "$DRUDGE" run -q "$D/imap_tour.lua" --input '{"url":"imap://robot:pw@127.0.0.1/INBOX"}'
-contains "$err" "not in the URL" "credentials in the URL refused"
+contains "$err" "not in the URL" "credentials in the URL refused (a configuration error)"
 stop_servers
 
 # Replay: run once live, stop Dovecot, run again from the recording.

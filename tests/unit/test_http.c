@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <lauxlib.h>
+#include <lualib.h>
 #include "connectors/http/http.h"
+#include "connectors/http/httpint.h"
 #include "drudge/util.h"
 
 static void test_retry_after(void **state)
@@ -211,13 +214,56 @@ static void test_limits_file(void **state)
     drudge_http_limits_clear();
 }
 
+/* r.links: several fields, several links per field, quoted and multiple
+ * relations, commas inside URLs, relative targets, garbage skipped. */
+static void test_links(void **state)
+{
+    (void)state;
+    lua_State *L = luaL_newstate();
+    static const char raw[] =
+        "HTTP/1.1 200 OK\r\n"
+        "Link: <https://api.example/items?page=2&x=a,b>; rel=\"next\", </items?page=9>; "
+        "rel=\"LAST end\"\r\n"
+        "link: garbage, <page1>; title=\"a, b\"; rel=prev\r\n"
+        "Link: <//cdn.example/x>; rel=alternate; rel=ignored\r\n"
+        "Link: <https://other.example/2>; rel=next\r\n";
+    int top = lua_gettop(L);
+    http_push_links(L, raw, sizeof raw - 1, "https://api.example/v1/items?page=1");
+    assert_int_equal(lua_gettop(L), top + 1);
+    static const char *const want[][2] = {
+        {"next", "https://api.example/items?page=2&x=a,b"}, /* the first link of a rel wins */
+        {"last", "https://api.example/items?page=9"},
+        {"end", "https://api.example/items?page=9"},
+        {"prev", "https://api.example/v1/page1"},
+        {"alternate", "https://cdn.example/x"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        lua_getfield(L, -1, want[i][0]);
+        if (!lua_isstring(L, -1) || strcmp(lua_tostring(L, -1), want[i][1]))
+            fail_msg("links.%s: got %s, want %s", want[i][0], lua_tostring(L, -1), want[i][1]);
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, -1, "ignored");
+    assert_true(lua_isnil(L, -1));
+    lua_settop(L, top);
+    http_push_links(L, NULL, 0, "https://x/");
+    lua_pushnil(L);
+    assert_int_equal(lua_next(L, -2), 0);
+    lua_close(L);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_retry_after),       cmocka_unit_test(test_secret_headers),
-        cmocka_unit_test(test_redact_url),        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_limit_concurrency), cmocka_unit_test(test_limit_rate_and_port),
-        cmocka_unit_test(test_limit_threads),     cmocka_unit_test(test_limits_file),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_secret_headers),
+        cmocka_unit_test(test_redact_url),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_limit_concurrency),
+        cmocka_unit_test(test_limit_rate_and_port),
+        cmocka_unit_test(test_limit_threads),
+        cmocka_unit_test(test_limits_file),
+        cmocka_unit_test(test_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
