@@ -161,8 +161,6 @@ static void run_job(worker *w, job *j)
     view.previous = previous;
     w->flush_at = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
     drudge_rec_on_end(drudge_host_rec(w->host), early_flush, w);
-    j->started_us = drudge_now_us();
-    j->ran = 1;
     drudge_code hrc = drudge_host_run(w->host, j->t.script_path, &view, &j->res, &err);
     free(previous);
     if (hrc == DRUDGE_OK)
@@ -251,6 +249,8 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&p->mu);
     for (job *j = next_job(p); j; j = next_job(p)) {
         w->current = j;
+        j->started_us = drudge_now_us(); /* the writer reads it to mark the attempt started */
+        j->ran = 1;
         p->inflight++;
         pthread_mutex_unlock(&p->mu);
 
