@@ -168,19 +168,25 @@ static void print_summary(const drudge_cli *cli, const drudge_work_stats *st, do
     int64_t finished = st->done + st->failed + st->dead + st->cancelled;
     if (cli->json) {
         printf("{\"claimed\":%lld,\"done\":%lld,\"failed\":%lld,\"retried\":%lld,\"dead\":%lld,"
-               "\"cancelled\":%lld,\"reaped\":%lld,\"lost_results\":%lld,\"commits\":%lld,"
-               "\"aborted\":%s,\"seconds\":%.3f,\"writer_cpu_seconds\":%.3f}\n",
+               "\"cancelled\":%lld,\"reaped\":%lld,\"given_back\":%lld,\"lost_results\":%lld,"
+               "\"commits\":%lld,\"abandoned\":%d,\"aborted\":%s,\"seconds\":%.3f,"
+               "\"writer_cpu_seconds\":%.3f}\n",
                (long long)st->claimed, (long long)st->done, (long long)st->failed,
                (long long)st->retried, (long long)st->dead, (long long)st->cancelled,
-               (long long)st->reaped, (long long)st->lost_results, (long long)st->commits,
-               st->aborted ? "true" : "false", secs, st->writer_cpu_s);
+               (long long)st->reaped, (long long)st->given_back, (long long)st->lost_results,
+               (long long)st->commits, st->abandoned, st->aborted ? "true" : "false", secs,
+               st->writer_cpu_s);
     } else if (!cli->quiet) {
+        char given_back[64] = "";
+        if (st->given_back)
+            snprintf(given_back, sizeof given_back, ", %lld unstarted given back",
+                     (long long)st->given_back);
         fprintf(stderr,
                 "drudge work: %lld done, %lld failed, %lld dead, %lld cancelled, %lld to retry, "
-                "%lld reaped in %.2f s (%.0f tasks/s)%s\n",
+                "%lld reaped%s in %.2f s (%.0f tasks/s)%s\n",
                 (long long)st->done, (long long)st->failed, (long long)st->dead,
-                (long long)st->cancelled, (long long)st->retried, (long long)st->reaped, secs,
-                secs > 0 ? (double)(finished + st->retried) / secs : 0.0,
+                (long long)st->cancelled, (long long)st->retried, (long long)st->reaped, given_back,
+                secs, secs > 0 ? (double)(finished + st->retried) / secs : 0.0,
                 st->aborted ? "; aborted: running attempts will be retried" : "");
     }
 }

@@ -344,18 +344,25 @@ static drudge_code lose(drudge_queue *q, const drudge_expired *x, int64_t now, i
 }
 
 drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, drudge_expired **lost, size_t *nlost,
-                              drudge_err *err)
+                              size_t *unstarted, drudge_err *err)
 {
     drudge_expired *v = NULL;
     size_t n = 0, kept = 0;
     *lost = NULL;
     *nlost = 0;
+    *unstarted = 0;
     drudge_code rc = end_dead_runs(q, now, err);
     if (!rc)
         rc = drudge_store_expired(q->s, now, &v, &n, err);
     for (size_t i = 0; i < n && !rc; i++) {
         int held = 0;
-        rc = lose(q, &v[i], now, &held, err);
+        if (v[i].started) {
+            rc = lose(q, &v[i], now, &held, err);
+        } else { /* claimed ahead, never run: back unspent, nothing on the chain */
+            rc = drudge_store_unclaim(q->s, v[i].owner ? v[i].owner : "", v[i].t.id, &held, err);
+            *unstarted += !rc && held;
+            held = 0;
+        }
         if (rc || !held) {
             drudge_claimed_free(&v[i].t);
             free(v[i].owner);
@@ -372,6 +379,12 @@ drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, drudge_expired **los
     *lost = v;
     *nlost = kept;
     return DRUDGE_OK;
+}
+
+drudge_code drudge_queue_mark_started(drudge_queue *q, const int64_t *ids, size_t n,
+                                      drudge_err *err)
+{
+    return drudge_store_mark_started(q->s, q->owner, ids, n, err);
 }
 
 drudge_code drudge_queue_start_adhoc(drudge_store *s, const drudge_task_spec *spec,

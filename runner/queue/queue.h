@@ -93,13 +93,19 @@ drudge_code drudge_queue_cancel_requests(drudge_queue *q, int64_t *cancel, size_
     "lost: the worker's lease expired (it died or stalled) before the attempt's outcome was "      \
     "recorded"
 /* Requeues tasks whose lease expired before now (their worker died or
- * stalled), recording each lost attempt (outcome "lost", counted against
- * max_attempts; a `drudge run` of this machine whose process is gone counts
- * as expired), then drops the expired leases. *lost gets the tasks whose
- * lost attempt was recorded, for their audit steps
+ * stalled; a `drudge run` of this machine whose process is gone counts as
+ * expired), then drops the expired leases. An attempt marked started
+ * (drudge_store_mark_started) is recorded as lost (outcome "lost", counted
+ * against max_attempts); a claim that had not started is given back
+ * unspent, its task made suspect (*unstarted counts them). *lost gets the
+ * tasks whose lost attempt was recorded, for their audit steps
  * (drudge_expired_free_all). */
 drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, drudge_expired **lost /* OUT */,
-                              size_t *nlost /* OUT */, drudge_err *err);
+                              size_t *nlost /* OUT */, size_t *unstarted /* OUT */,
+                              drudge_err *err);
+/* Marks the owner's running tasks ids[0..n) as started (see above). */
+drudge_code drudge_queue_mark_started(drudge_queue *q, const int64_t *ids, size_t n,
+                                      drudge_err *err);
 
 /* The state a lost attempt leaves its task in: queued, or dead when it
  * spent the last attempt. */

@@ -285,6 +285,18 @@ drudge_code drudge_store_release(drudge_store *s, const char *owner, int64_t tas
     return s->m->release(s, owner, task_id, err);
 }
 
+drudge_code drudge_store_mark_started(drudge_store *s, const char *owner, const int64_t *ids,
+                                      size_t n, drudge_err *err)
+{
+    return n ? s->m->mark_started(s, owner, ids, n, err) : DRUDGE_OK;
+}
+
+drudge_code drudge_store_unclaim(drudge_store *s, const char *owner, int64_t task_id,
+                                 int *held /* OUT */, drudge_err *err)
+{
+    return s->m->unclaim(s, owner, task_id, held, err);
+}
+
 drudge_code drudge_store_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err)
 {
     return s->m->renew(s, owner, until, err);

@@ -127,6 +127,7 @@ typedef struct drudge_claimed {
     int max_attempts;
     int priority;
     int64_t run_at;
+    int suspect; /* a crash's reaper gave it back unstarted before: counts as started at once */
 } drudge_claimed;
 void drudge_claimed_free(drudge_claimed *t);
 /* Frees n claimed tasks and the array. */
@@ -188,6 +189,19 @@ drudge_code drudge_store_finish_many(drudge_store *s, const char *owner,
 /* Gives back a claimed task that never started (no attempt spent). */
 drudge_code drudge_store_release(drudge_store *s, const char *owner, int64_t task_id,
                                  drudge_err *err);
+/* Marks owner's running tasks ids[0..n) as started: from now on the reaper
+ * counts a lost attempt for them if owner's lease expires. A claim is
+ * unstarted until then (unless the task is suspect), so that the claims a
+ * process held ahead, and never ran, cost no attempt when it dies. */
+drudge_code drudge_store_mark_started(drudge_store *s, const char *owner, const int64_t *ids,
+                                      size_t n, drudge_err *err);
+/* For the reaper: gives back task_id, which owner's expired lease held but
+ * had not marked started: no attempt is spent, and the task becomes suspect
+ * (its next claim is marked started at once, so that a task that kills its
+ * worker before the mark still stops at max_attempts). *held = 0 if owner
+ * no longer held it. */
+drudge_code drudge_store_unclaim(drudge_store *s, const char *owner, int64_t task_id,
+                                 int *held /* OUT */, drudge_err *err);
 /* Extends owner's lease (one per process, covering all it holds). */
 drudge_code drudge_store_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
 /* Ids of owner's running tasks an operator asked to cancel (at most max
@@ -203,6 +217,7 @@ typedef struct drudge_expired {
     drudge_claimed t; /* id, script, key, input, attempt, spent, max_attempts */
     char *owner;
     int64_t claimed_at;
+    int started; /* marked started (drudge_store_mark_started): a lost attempt */
 } drudge_expired;
 void drudge_expired_free_all(drudge_expired *v, size_t n);
 /* Running tasks whose owner holds no lease valid at now. */

@@ -41,6 +41,10 @@ struct drudge_store_methods {
     drudge_code (*finish_many)(drudge_store *s, const char *owner, const drudge_attempt_end *e,
                                size_t n, int *held /* OUT */, drudge_err *err);
     drudge_code (*release)(drudge_store *s, const char *owner, int64_t task_id, drudge_err *err);
+    drudge_code (*mark_started)(drudge_store *s, const char *owner, const int64_t *ids, size_t n,
+                                drudge_err *err);
+    drudge_code (*unclaim)(drudge_store *s, const char *owner, int64_t task_id, int *held /* OUT */,
+                           drudge_err *err);
     drudge_code (*renew)(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
     drudge_code (*cancel_requests)(drudge_store *s, const char *owner, int64_t *ids, size_t max,
                                    size_t *n /* OUT */, drudge_err *err);

@@ -168,8 +168,6 @@ static void run_job(worker *w, job *j)
     char *previous = j->t.attempt > 1 ? previous_of(w, j) : NULL;
     view.previous = previous;
     drudge_rec_on_end(drudge_host_rec(w->host), early_flush, w);
-    j->started_us = drudge_now_us();
-    j->ran = 1;
     drudge_code hrc = drudge_host_run(w->host, j->t.script_path, &view, &j->res, &err);
     free(previous);
     if (hrc == DRUDGE_OK)
@@ -261,6 +259,8 @@ static void *worker_main(void *arg)
         w->current = j;
         /* With p->mu, as the writer reads it (writer.c, take_running). */
         w->flush_at = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
+        j->started_us = drudge_now_us(); /* the writer reads it to mark the attempt started */
+        j->ran = 1;
         p->inflight++;
         pthread_mutex_unlock(&p->mu);
 

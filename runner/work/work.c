@@ -40,6 +40,8 @@ static drudge_code open_writer(writer *wr, pool *p, const drudge_work_opts *opts
     wr->q = drudge_queue_new(s, &qo);
     wr->audit = drudge_audit_writer_new(s);
     wr->lost_rec = drudge_rec_new();
+    wr->mark_ids = drudge_xmalloc((size_t)p->nworkers * sizeof *wr->mark_ids);
+    wr->mark_slots = drudge_xmalloc((size_t)p->nworkers * sizeof *wr->mark_slots);
     wr->opts = opts;
     wr->stats = stats;
     return DRUDGE_OK;
@@ -50,11 +52,44 @@ static void close_writer(writer *wr)
     list_free(&wr->batch, 1);
     list_free(&wr->cancelled, 0);
     drudge_rec_free(wr->lost_rec);
+    free(wr->mark_ids);
+    free(wr->mark_slots);
     drudge_audit_writer_free(wr->audit);
     drudge_queue_free(wr->q);
     if (wr->s)
         drudge_store_trim(wr->s); /* the next command need not replay this run's WAL */
     drudge_store_close(wr->s);
+}
+
+/* Outcomes in l that are an attempt's (not early-flushed steps). */
+static size_t outcomes_in(const joblist *l)
+{
+    size_t n = 0;
+    for (const job *j = l->head; j; j = j->next)
+        n += !j->partial;
+    return n;
+}
+
+/* After a failure (the database full, or gone): what this process leaves
+ * claimed, and what becomes of it. Nothing of it is charged unless it ran:
+ * the reaper gives an unstarted claim back unspent (schema v7). */
+static void explain_left(writer *wr, pool *p, size_t unreleased, const drudge_err *err)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t unwritten = outcomes_in(&wr->batch) + outcomes_in(&p->done) + (size_t)p->inflight;
+    pthread_mutex_unlock(&p->mu);
+    wr->stats->left_behind = (int64_t)(unreleased + unwritten);
+    if (!unreleased && !unwritten)
+        return;
+    int64_t lease = wr->opts->lease_us > 0 ? wr->opts->lease_us : 60 * (int64_t)1000000;
+    fprintf(stderr,
+            "drudge work: stopping (%s); %zu claimed task%s that had not started and %zu "
+            "attempt%s whose outcome could not be written stay with this process's lease "
+            "until it expires (in %.0f s): then any drudge work gives them back without "
+            "spending an attempt, except attempts that had run a second or more, which count "
+            "as lost\n",
+            err->msg, unreleased, unreleased == 1 ? "" : "s", unwritten, unwritten == 1 ? "" : "s",
+            (double)lease / 1e6);
 }
 
 /* Stops the workers. After an abort, or a failure, running attempts are
@@ -64,7 +99,16 @@ static drudge_code stop(writer *wr, pool *p, drudge_code rc, int *leaked, drudge
 {
     drudge_work_stats *stats = wr->stats;
     drudge_err rerr = {0};
-    if (writer_release_ready(wr, &rerr) && !rc)
+    pthread_mutex_lock(&p->mu);
+    size_t unstarted = p->ready.n;
+    pthread_mutex_unlock(&p->mu);
+    drudge_code rrc = writer_release_ready(wr, &rerr);
+    if (rrc && !rc)
+        rc = drudge_seterr(err, rerr.code, "%s", rerr.msg);
+    /* Attempts an abort stops are not recorded: they started, and count as
+     * lost when the lease expires. (After a failure the 1 s rule stands:
+     * the database may not take even the mark.) */
+    if (!rc && stats->aborted && writer_mark_running(wr, &rerr))
         rc = drudge_seterr(err, rerr.code, "%s", rerr.msg);
     pool_stop(p, rc || stats->aborted, leaked);
     pthread_mutex_lock(&p->mu);
@@ -74,6 +118,8 @@ static drudge_code stop(writer *wr, pool *p, drudge_code rc, int *leaked, drudge
         stats->aborted = 1;
     if (!rc && !stats->aborted)
         rc = writer_finish(wr, err);
+    if (rc)
+        explain_left(wr, p, rrc ? unstarted : 0, err);
     return rc;
 }
 

@@ -46,6 +46,8 @@ typedef struct drudge_work_opts {
 
 typedef struct drudge_work_stats {
     int64_t claimed, done, failed, retried, dead, cancelled, reaped, lost_results;
+    int64_t given_back;  /* unstarted claims of dead processes requeued unspent */
+    int64_t left_behind; /* after a failure: claims and outcomes not written (see work.c) */
     int64_t commits;     /* write transactions: outcomes per commit = the group-commit factor */
     int aborted;         /* a second signal stopped running attempts */
     int abandoned;       /* attempts the watchdog gave up (past timeout + grace) */

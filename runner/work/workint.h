@@ -83,6 +83,7 @@ typedef struct worker {
     job *current;      /* guarded by p->mu */
     int64_t cancel_id; /* the task an operator cancelled while it ran */
     int64_t cancel_at; /* when that cancel was delivered (drudge_mono_us) */
+    int64_t marked_id; /* the running task the writer marked started (guarded by p->mu) */
     drudge_store *ro;  /* read-only, opened for the first retry: task.previous */
     int64_t flush_at;  /* when the running attempt next hands its closed steps over */
     int ro_warned;
@@ -166,6 +167,9 @@ typedef struct writer {
     joblist cancelled; /* unstarted tasks an operator cancelled: recorded next turn */
     int64_t cancel_ids[MAX_CANCELS];
     size_t ncancel;
+    int64_t *mark_ids; /* running attempts this turn marks started (nworkers at most) */
+    int *mark_slots;   /* their workers' slots */
+    size_t nmarks;
     int last_batch; /* completions in the last transaction */
     int tick_warned;
     int woken; /* the store said work came (guarded by p->mu) */
@@ -174,6 +178,9 @@ typedef struct writer {
 extern volatile sig_atomic_t drudge_work_signals;
 /* Runs turns until drained, aborted or failed. */
 drudge_code writer_loop(writer *wr, drudge_err *err);
+/* Marks every running attempt started, whatever it ran (an abort: they
+ * will not be recorded, and count as lost when the lease expires). */
+drudge_code writer_mark_running(writer *wr, drudge_err *err);
 /* Gives every claimed-but-unstarted task back (no attempt spent). */
 drudge_code writer_release_ready(writer *wr, drudge_err *err);
 /* After the workers stopped: writes the outcomes that came in after the

@@ -115,8 +115,10 @@ static drudge_code write_outcomes(writer *wr, int64_t now, drudge_err *err)
         rc = drudge_queue_complete_many(wr->q, c, n, now, state, err);
     i = 0;
     for (job *j = wr->batch.head; j && !rc; j = j->next) {
-        if (j->partial) {
+        if (j->partial) { /* steps on the chain: the attempt counts as started */
             rc = drudge_audit_writer_append(wr->audit, j->rec, err);
+            if (!rc)
+                rc = drudge_queue_mark_started(wr->q, &j->t.id, 1, err);
             continue;
         }
         j->state = state[i++];
@@ -134,8 +136,8 @@ cleanup:
 static drudge_code reap(writer *wr, int64_t now, drudge_err *err)
 {
     drudge_expired *lost = NULL;
-    size_t n = 0;
-    drudge_code rc = drudge_queue_reap(wr->q, now, &lost, &n, err);
+    size_t n = 0, unstarted = 0;
+    drudge_code rc = drudge_queue_reap(wr->q, now, &lost, &n, &unstarted, err);
     for (size_t i = 0; i < n && !rc; i++) {
         drudge_audit_root_only(wr->lost_rec, lost[i].t.id, lost[i].t.attempt, lost[i].t.script,
                                lost[i].t.input, lost[i].t.key, "lost", DRUDGE_LOST_ERROR);
@@ -149,7 +151,48 @@ static drudge_code reap(writer *wr, int64_t now, drudge_err *err)
             fprintf(stderr, "drudge work: requeued %zu task%s whose lease expired\n", n,
                     n == 1 ? "" : "s");
     }
+    if (!rc && unstarted) {
+        wr->stats->given_back += (int64_t)unstarted;
+        if (wr->opts->verbose)
+            fprintf(stderr,
+                    "drudge work: gave back %zu task%s an expired lease held that had not "
+                    "started (no attempt spent)\n",
+                    unstarted, unstarted == 1 ? "" : "s");
+    }
     return rc;
+}
+
+/* Running attempts to mark started in this turn (drudge_store_mark_started):
+ * those that have run DRUDGE_REC_FLUSH_US, and those whose steps go on the
+ * chain now. Below that a crash gives a claim back unspent (schema v7). A
+ * mark costs one row update per attempt that outlives a turn, not one per
+ * task. Called with p->mu held. */
+static void collect_marks(writer *wr, int64_t now, int64_t ran_us)
+{
+    pool *p = wr->p;
+    wr->nmarks = 0;
+    for (int k = 0; k < p->nworkers; k++) {
+        worker *w = p->workers[k];
+        job *j = w ? w->current : NULL;
+        if (!j || w->marked_id == j->t.id || now - j->started_us < ran_us)
+            continue;
+        wr->mark_ids[wr->nmarks] = j->t.id;
+        wr->mark_slots[wr->nmarks++] = k;
+    }
+}
+
+/* After the turn committed: the marked attempts need no mark again. */
+static void marks_done(writer *wr)
+{
+    pool *p = wr->p;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < wr->nmarks; i++) {
+        worker *w = p->workers[wr->mark_slots[i]];
+        if (w && w->current && w->current->t.id == wr->mark_ids[i])
+            w->marked_id = wr->mark_ids[i];
+    }
+    pthread_mutex_unlock(&p->mu);
+    wr->nmarks = 0;
 }
 
 /* Renewal (or, on reaping turns, only the cancel requests) and claims. */
@@ -176,6 +219,8 @@ static drudge_code write_turn(writer *wr, turn *t, drudge_err *err)
         return rc;
     drudge_audit_writer_begin(wr->audit);
     rc = write_outcomes(wr, t->now, err);
+    if (!rc)
+        rc = drudge_queue_mark_started(wr->q, wr->mark_ids, wr->nmarks, err);
     if (!rc && t->reap)
         rc = reap(wr, t->now, err);
     if (!rc)
@@ -265,12 +310,31 @@ static void hand_out(writer *wr, drudge_claimed *claimed, size_t nclaimed)
 
 static void after_commit(writer *wr, turn *t)
 {
+    marks_done(wr);
     wr->last_batch = (int)wr->batch.n;
     wr->stats->commits++;
     retire_batch(wr);
     hand_out(wr, t->claimed, t->nclaimed);
     t->claimed = NULL;
     t->nclaimed = 0;
+}
+
+drudge_code writer_mark_running(writer *wr, drudge_err *err)
+{
+    pthread_mutex_lock(&wr->p->mu);
+    collect_marks(wr, drudge_now_us(), 0);
+    pthread_mutex_unlock(&wr->p->mu);
+    if (!wr->nmarks)
+        return DRUDGE_OK;
+    drudge_code rc = drudge_store_begin(wr->s, DRUDGE_TX_WRITE, err);
+    if (!rc)
+        rc = drudge_queue_mark_started(wr->q, wr->mark_ids, wr->nmarks, err);
+    if (!rc)
+        rc = drudge_store_commit(wr->s, err);
+    if (rc)
+        drudge_store_rollback(wr->s);
+    wr->nmarks = 0;
+    return rc;
 }
 
 drudge_code writer_release_ready(writer *wr, drudge_err *err)
@@ -581,6 +645,7 @@ static drudge_code loop(writer *wr, clocks *kp, drudge_err *err)
         take_running(wr);
         int inflight = p->inflight;
         size_t ready = p->ready.n;
+        collect_marks(wr, t.now, DRUDGE_REC_FLUSH_US);
         pthread_mutex_unlock(&p->mu);
         j = list_pop(&wr->cancelled);
         for (; j; j = list_pop(&wr->cancelled))
@@ -590,7 +655,7 @@ static drudge_code loop(writer *wr, clocks *kp, drudge_err *err)
             return DRUDGE_OK;
         t.renew = t.now >= k.next_renew;
         t.reap = t.now >= k.next_reap;
-        if (wr->batch.head || t.renew || t.reap || t.want > 0) {
+        if (wr->batch.head || t.renew || t.reap || t.want > 0 || wr->nmarks) {
             rc = take_turn(wr, &k, &t, ready, inflight, &stop, err);
             if (rc || stop)
                 return rc;

@@ -165,17 +165,31 @@ static void free_claimed(drudge_claimed *v, size_t n)
     drudge_claimed_free_all(v, n);
 }
 
+/* Marks q's running task id started, as a worker's writer does once the
+ * attempt has run a second. */
+static void mark_started(drudge_queue *q, int64_t id)
+{
+    drudge_err err = {0};
+    drudge_store *s = drudge_queue_store(q);
+    assert_int_equal(drudge_store_begin(s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_mark_started(q, &id, 1, &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(s, &err), DRUDGE_OK);
+}
+
 /* Reaps at now as a worker's writer does (each lost attempt's root step on
- * the chain), in one transaction; returns how many tasks came back. */
-static int reap(drudge_queue *q, int64_t now)
+ * the chain), in one transaction; returns how many lost attempts it
+ * recorded (*unstarted, if given, gets the claims given back unspent). */
+static int reap_counting(drudge_queue *q, int64_t now, size_t *unstarted)
 {
     drudge_err err = {0};
     drudge_store *s = drudge_queue_store(q);
     drudge_expired *lost = NULL;
-    size_t n = 0;
+    size_t n = 0, back = 0;
     drudge_rec *rec = drudge_rec_new();
     assert_int_equal(drudge_store_begin(s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
-    assert_int_equal(drudge_queue_reap(q, now, &lost, &n, &err), DRUDGE_OK);
+    assert_int_equal(drudge_queue_reap(q, now, &lost, &n, &back, &err), DRUDGE_OK);
+    if (unstarted)
+        *unstarted = back;
     for (size_t i = 0; i < n; i++) {
         drudge_audit_root_only(rec, lost[i].t.id, lost[i].t.attempt, lost[i].t.script,
                                lost[i].t.input, lost[i].t.key, "lost", DRUDGE_LOST_ERROR);
@@ -185,6 +199,11 @@ static int reap(drudge_queue *q, int64_t now)
     drudge_expired_free_all(lost, n);
     drudge_rec_free(rec);
     return (int)n;
+}
+
+static int reap(drudge_queue *q, int64_t now)
+{
+    return reap_counting(q, now, NULL);
 }
 
 /* Records an outcome for t at now (and rec's steps); returns the new state
@@ -487,6 +506,7 @@ static void test_lease_expiry_reaps_and_fences(void **state)
     int64_t id = add(f, "s", NULL, 0, T0, 2);
     drudge_claimed *v;
     assert_int_equal(claim(f->q, T0, 1, &v), 1);
+    mark_started(f->q, id);
     /* Another worker's reaper: nothing before expiry. */
     drudge_queue *q2 = new_queue(f->s, "w2", NULL);
     int n = reap(q2, T0 + 9 * SEC);
@@ -520,9 +540,59 @@ static void test_lease_expiry_reaps_and_fences(void **state)
     assert_int_equal(claim(q2, T0 + 20 * SEC, 1, &v), 1);
     assert_int_equal(v[0].attempt, 2);
     free_claimed(v, 1);
+    mark_started(q2, id);
     n = reap(f->q, T0 + 31 * SEC);
     assert_int_equal(n, 1);
     assert_state(f, id, "dead");
+    drudge_queue_free(q2);
+}
+
+/* Issue 24: claims a dead process held ahead and never started cost no
+ * attempt (with max_attempts = 1 they would have ended dead); a task that
+ * kills its worker before its attempt is marked started is given back once
+ * as suspect, and from then on its claims count as started, so it still
+ * stops at max_attempts. */
+static void test_reap_unstarted_claims_unspent(void **state)
+{
+    fixture *f = *state;
+    int64_t run = add(f, "s", NULL, 0, T0, 1), ahead = add(f, "s", NULL, 0, T0, 1);
+    int64_t poison = add(f, "p", NULL, -1, T0, 2);
+    drudge_claimed *v;
+    assert_int_equal(claim(f->q, T0, 3, &v), 3);
+    free_claimed(v, 3);
+    mark_started(f->q, run); /* it ran a second before the process died */
+    assert_int_equal(num(f, "SELECT count(*) FROM running WHERE started", 0), 1);
+    drudge_queue *q2 = new_queue(f->s, "w2", NULL);
+    size_t back = 0;
+    assert_int_equal(reap_counting(q2, T0 + 11 * SEC, &back), 1);
+    assert_int_equal((int)back, 2);
+    assert_state(f, run, "dead"); /* max_attempts 1, and it did start */
+    assert_state(f, ahead, "queued");
+    assert_state(f, poison, "queued");
+    assert_int_equal(num(f, "SELECT spent + attempts FROM tasks WHERE id = ?", ahead), 0);
+    assert_int_equal(num(f, "SELECT count(*) FROM attempts WHERE task_id = ?", ahead), 0);
+    assert_int_equal(num(f, "SELECT count(*) FROM steps WHERE task_id = ?", ahead), 0);
+    assert_int_equal(num(f, "SELECT suspect FROM tasks WHERE id = ?", ahead), 1);
+    assert_int_equal(num(f, "SELECT count(*) FROM leases WHERE owner = 'w1'", 0), 0);
+    /* The unstarted one runs to the end next time: done, one attempt. */
+    assert_int_equal(claim(q2, T0 + 12 * SEC, 1, &v), 1);
+    assert_int_equal(v[0].id, ahead);
+    assert_int_equal(v[0].suspect, 1);
+    assert_string_equal(complete(q2, &v[0], DRUDGE_DONE, 0, NULL, T0 + 13 * SEC), "done");
+    free_claimed(v, 1);
+    /* The poison task: a suspect's claim is started at once, so each crash
+     * from now on spends an attempt: dead after max_attempts (2) of them. */
+    for (int crash = 1; crash <= 2; crash++) {
+        int64_t t = T0 + (20 + 20 * crash) * SEC;
+        assert_int_equal(claim(q2, t, 1, &v), 1);
+        assert_int_equal(v[0].id, poison);
+        free_claimed(v, 1);
+        assert_int_equal(num(f, "SELECT started FROM running WHERE task_id = ?", poison), 1);
+        assert_int_equal(reap_counting(f->q, t + 11 * SEC, &back), 1);
+        assert_int_equal((int)back, 0);
+        assert_int_equal(num(f, "SELECT spent FROM tasks WHERE id = ?", poison), crash);
+    }
+    assert_state(f, poison, "dead");
     drudge_queue_free(q2);
 }
 
@@ -537,6 +607,7 @@ static void test_lease_after_reaping_and_drop(void **state)
     drudge_claimed *v, *w;
     assert_int_equal(claim(f->q, T0, 1, &v), 1);
     assert_int_equal(v[0].id, a);
+    mark_started(f->q, a);
     drudge_queue *q2 = new_queue(f->s, "w2", NULL);
     int n = reap(q2, T0 + 11 * SEC);
     assert_int_equal(n, 1);
@@ -985,6 +1056,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_v2_counts_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_v3_v4, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_after_reaping_and_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reap_unstarted_claims_unspent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_tasks_wait_outside_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_v5_later, setup, teardown),
     };

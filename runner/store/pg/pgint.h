@@ -168,6 +168,10 @@ drudge_code pg_finish_many(drudge_store *s, const char *owner, const drudge_atte
 drudge_code pg_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
                       drudge_err *err);
 drudge_code pg_release(drudge_store *s, const char *owner, int64_t task_id, drudge_err *err);
+drudge_code pg_mark_started(drudge_store *s, const char *owner, const int64_t *ids, size_t n,
+                            drudge_err *err);
+drudge_code pg_unclaim(drudge_store *s, const char *owner, int64_t task_id, int *held,
+                       drudge_err *err);
 drudge_code pg_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
 drudge_code pg_cancel_requests(drudge_store *s, const char *owner, int64_t *ids, size_t max,
                                size_t *n, drudge_err *err);

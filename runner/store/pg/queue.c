@@ -310,12 +310,13 @@ drudge_code pg_known_script(drudge_store *s, const char *name, drudge_task_spec 
     "WITH c AS (SELECT task_id FROM ready WHERE " LEVEL " AND " CLAIMABLE "ORDER BY " ORDER        \
     " LIMIT $3 FOR UPDATE SKIP LOCKED), "                                                          \
     "d AS (DELETE FROM ready USING c WHERE ready.task_id = c.task_id RETURNING ready.task_id), "   \
-    "k AS (INSERT INTO running(task_id, owner, claimed_at) SELECT task_id, $6, $1 FROM d "         \
-    "RETURNING task_id), "                                                                         \
+    "k AS (INSERT INTO running(task_id, owner, claimed_at, started) SELECT d.task_id, $6, $1, "    \
+    "t.suspect > 0 FROM d JOIN tasks t ON t.id = d.task_id RETURNING task_id), "                   \
     "l AS (INSERT INTO leases(owner, until) SELECT $6, $7 FROM (SELECT 1 FROM k LIMIT 1) x "       \
     "ON CONFLICT (owner) DO UPDATE SET until = greatest(leases.until, excluded.until)) "           \
     "SELECT t.id, t.script, t.script_path, t.key, t.input, t.attempts, t.spent, t.max_attempts, "  \
-    "t.priority, t.run_at FROM k JOIN tasks t ON t.id = k.task_id ORDER BY t.run_at, t.id"
+    "t.priority, t.run_at, t.suspect FROM k JOIN tasks t ON t.id = k.task_id "                     \
+    "ORDER BY t.run_at, t.id"
 /* One priority at a time: within one, ready_due is in run_at order, so the
  * scan stops at the first task not yet due, however many wait for later. */
 static const char claim_sql[] = CLAIM("priority = $4::integer", "run_at, task_id");
@@ -351,6 +352,7 @@ static void claim_rows(const PGresult *r, claim_list *l)
         t->max_attempts = (int)pg_i64(r, i, 7);
         t->priority = (int)pg_i64(r, i, 8);
         t->run_at = pg_i64(r, i, 9);
+        t->suspect = (int)pg_i64(r, i, 10);
     }
 }
 
@@ -449,7 +451,7 @@ drudge_code pg_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
         "WITH t AS (INSERT INTO tasks(script, script_path, key, input, state, priority, run_at, "
         "max_attempts, manual_minutes, exception_minutes, created_at) "
         "VALUES ($1,$2,$3,$4,'queued',0,$5,$6,$7,$8,$5) RETURNING id) "
-        "INSERT INTO running(task_id, owner, claimed_at) SELECT id, $9, $5 FROM t "
+        "INSERT INTO running(task_id, owner, claimed_at, started) SELECT id, $9, $5, true FROM t "
         "RETURNING task_id";
     /* It runs from the start: out of the queue the trigger put it in. */
     static const char unready_sql[] = "DELETE FROM ready WHERE task_id = $1";
@@ -751,6 +753,51 @@ drudge_code pg_release(drudge_store *s, const char *owner, int64_t task_id, drud
     return DRUDGE_OK;
 }
 
+drudge_code pg_mark_started(drudge_store *s, const char *owner, const int64_t *ids, size_t n,
+                            drudge_err *err)
+{
+    static const char sql[] = "UPDATE running SET started = true "
+                              "WHERE owner = $1 AND task_id = ANY($2::bigint[]) AND NOT started";
+    drudge_buf b = {0};
+    drudge_buf_puts(&b, "{");
+    for (size_t i = 0; i < n; i++)
+        drudge_buf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    drudge_buf_puts(&b, "}");
+    pg_params p = {0};
+    pg_p_str(&p, owner);
+    pg_p_str(&p, b.data);
+    drudge_code rc = pg_exec(pgs(s), sql, &p, "marking attempts started", NULL, err);
+    drudge_buf_free(&b);
+    return rc;
+}
+
+drudge_code pg_unclaim(drudge_store *s, const char *owner, int64_t task_id, int *held,
+                       drudge_err *err)
+{
+    /* As pg_release, and the task becomes suspect. */
+    static const char sql[] =
+        "WITH r AS (DELETE FROM running WHERE task_id = $1 AND owner = $2 RETURNING task_id), "
+        "t AS (UPDATE tasks SET suspect = suspect + 1 FROM r WHERE tasks.id = r.task_id "
+        "RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
+        "tasks.state), "
+        "i AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\") "
+        "SELECT id, priority, run_at, script, \"window\" FROM t WHERE state = 'queued' "
+        "ON CONFLICT DO NOTHING RETURNING run_at) "
+        "SELECT (SELECT count(*) FROM r), (SELECT min(run_at) FROM i)";
+    pg_store *q = pgs(s);
+    pg_params p = {0};
+    pg_p_int(&p, task_id);
+    pg_p_str(&p, owner);
+    PGresult *r = pg_q(q, sql, &p, "giving back an unstarted task", err);
+    if (!r)
+        return err ? err->code : DRUDGE_EDB;
+    *held = pg_i64(r, 0, 0) == 1;
+    if (!PQgetisnull(r, 0, 1))
+        pg_note_ready(q, pg_i64(r, 0, 1));
+    PQclear(r);
+    return DRUDGE_OK;
+}
+
 drudge_code pg_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err)
 {
     return hold_lease(pgs(s), owner, until, err);
@@ -792,7 +839,7 @@ drudge_code pg_expired(drudge_store *s, int64_t now, drudge_expired **out, size_
      * leases are few), and any whose owner holds no lease at all. */
 #define EXPIRED_COLS                                                                               \
     "SELECT t.id, t.script, r.owner, r.claimed_at, t.attempts, t.spent, t.max_attempts, t.key, "   \
-    "t.input FROM running r JOIN tasks t ON t.id = r.task_id "
+    "t.input, r.started::integer FROM running r JOIN tasks t ON t.id = r.task_id "
     static const char sql[] =
         EXPIRED_COLS "JOIN leases l ON l.owner = r.owner WHERE l.until < $1 UNION ALL " EXPIRED_COLS
                      "WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.owner = r.owner)";
@@ -818,6 +865,7 @@ drudge_code pg_expired(drudge_store *s, int64_t now, drudge_expired **out, size_
         e->t.max_attempts = (int)pg_i64(r, row, 6);
         e->t.key = pg_strdup(r, row, 7);
         e->t.input = pg_strdup(r, row, 8);
+        e->started = pg_i64(r, row, 9) != 0;
     }
     PQclear(r);
     *out = v;

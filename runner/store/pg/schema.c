@@ -243,5 +243,14 @@ const char *const pg_migrations[] = {
      * whose attempt hit a configuration error and says why; `drudge pause`
      * leaves it NULL. */
     "ALTER TABLE paused ADD COLUMN reason text;",
+    /* v4 (hardening, issue 24): a claim is not an attempt until it starts,
+     * as in SQLite's schema v7: `running.started` (the writer marks an
+     * attempt that has run a second or has steps on the chain; a suspect
+     * task's claim is marked at once), and `tasks.suspect`, which the
+     * reaper adds one to when it gives an unstarted claim back unspent.
+     * Rows running at the upgrade count as started. Both columns have
+     * constant defaults: no table is rewritten. */
+    "ALTER TABLE running ADD COLUMN started boolean NOT NULL DEFAULT true;"
+    "ALTER TABLE tasks ADD COLUMN suspect integer NOT NULL DEFAULT 0;",
     NULL,
 };

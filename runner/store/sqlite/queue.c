@@ -327,8 +327,9 @@ drudge_code sq_known_script(drudge_store *s, const char *name, drudge_task_spec 
     "AND (window IS NULL OR drudge_queue_window_open(window, ?1))"
 /* Claimable tasks not running already, with what the worker needs of each. */
 #define CLAIM_SELECT                                                                               \
-    "SELECT id, script, script_path, key, input, attempts, spent, max_attempts, priority, run_at " \
-    "FROM tasks INDEXED BY tasks_due WHERE later = 0 AND " CLAIMABLE                               \
+    "SELECT id, script, script_path, key, input, attempts, spent, max_attempts, priority, "        \
+    "run_at, "                                                                                     \
+    "suspect FROM tasks INDEXED BY tasks_due WHERE later = 0 AND " CLAIMABLE                       \
     " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) "
 #define CLAIM_LEVELS 64
 #define PROMOTE_MAX  10000
@@ -356,7 +357,7 @@ static const char promote_sql[] =
 static const char due_later_sql[] =
     "SELECT EXISTS(SELECT 1 FROM tasks INDEXED BY tasks_later WHERE later = 1 AND " CLAIMABLE ")";
 static const char take_sql[] =
-    "INSERT INTO running(task_id, owner, claimed_at) VALUES (?1, ?2, ?3)";
+    "INSERT INTO running(task_id, owner, claimed_at, started) VALUES (?1, ?2, ?3, ?4)";
 /* Taken with every claim, so a process whose lease was reaped while it
  * stalled holds one again before it holds new tasks. */
 static const char lease_sql[] =
@@ -405,6 +406,7 @@ static int claim_rows(sqlite3_stmt *st, claim_list *l)
         t->max_attempts = sqlite3_column_int(st, 7);
         t->priority = sqlite3_column_int(st, 8);
         t->run_at = sqlite3_column_int64(st, 9);
+        t->suspect = sqlite3_column_int(st, 10);
     }
     sqlite3_reset(st);
     return r;
@@ -465,8 +467,8 @@ static drudge_code hold_lease(sq_store *q, const char *owner, int64_t until, dru
     return sq_done(q, st, "taking the lease", err);
 }
 
-/* Marks task id running under owner's lease. */
-static drudge_code take_task(sq_store *q, const char *owner, int64_t id, int64_t now,
+/* Marks task id running under owner's lease (started: see schema v7). */
+static drudge_code take_task(sq_store *q, const char *owner, int64_t id, int64_t now, int started,
                              drudge_err *err)
 {
     sqlite3_stmt *st = sq_stmt(q, take_sql, "claiming tasks", err);
@@ -475,6 +477,7 @@ static drudge_code take_task(sq_store *q, const char *owner, int64_t id, int64_t
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int(st, 4, started);
     return sq_done(q, st, "claiming tasks", err);
 }
 
@@ -520,7 +523,7 @@ drudge_code sq_claim(drudge_store *s, const drudge_claim_req *req, drudge_claime
     if (!rc && l.n)
         rc = hold_lease(q, req->owner, req->lease_until, err);
     for (size_t i = 0; i < l.n && !rc; i++)
-        rc = take_task(q, req->owner, l.v[i].id, req->now, err);
+        rc = take_task(q, req->owner, l.v[i].id, req->now, l.v[i].suspect > 0, err);
     free(scripts);
     if (rc) {
         drudge_claimed_free_all(l.v, l.n);
@@ -582,7 +585,7 @@ drudge_code sq_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
     /* Running from the start, under a lease of the run's own. */
     rc = hold_lease(q, owner, lease_until, err);
     if (!rc)
-        rc = take_task(q, owner, *id, now, err);
+        rc = take_task(q, owner, *id, now, 1, err);
     if (!rc)
         rc = sq_commit(q, err);
 cleanup:
@@ -706,6 +709,39 @@ drudge_code sq_release(drudge_store *s, const char *owner, int64_t task_id, drud
     return stop_running(sq(s), task_id, owner, "releasing a task", &held, err);
 }
 
+drudge_code sq_mark_started(drudge_store *s, const char *owner, const int64_t *ids, size_t n,
+                            drudge_err *err)
+{
+    static const char sql[] =
+        "UPDATE running SET started = 1 WHERE task_id = ?1 AND owner = ?2 AND NOT started";
+    sq_store *q = sq(s);
+    drudge_code rc = DRUDGE_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_stmt *st = sq_stmt(q, sql, "marking attempts started", err);
+        if (!st)
+            return err ? err->code : DRUDGE_EDB;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+        rc = sq_done(q, st, "marking attempts started", err);
+    }
+    return rc;
+}
+
+drudge_code sq_unclaim(drudge_store *s, const char *owner, int64_t task_id, int *held,
+                       drudge_err *err)
+{
+    static const char suspect_sql[] = "UPDATE tasks SET suspect = suspect + 1 WHERE id = ?1";
+    sq_store *q = sq(s);
+    drudge_code rc = stop_running(q, task_id, owner, "giving back an unstarted task", held, err);
+    if (rc || !*held)
+        return rc;
+    sqlite3_stmt *st = sq_stmt(q, suspect_sql, "giving back an unstarted task", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_int64(st, 1, task_id);
+    return sq_done(q, st, "giving back an unstarted task", err);
+}
+
 drudge_code sq_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err)
 {
     return hold_lease(sq(s), owner, until, err);
@@ -753,7 +789,7 @@ drudge_code sq_expired(drudge_store *s, int64_t now, drudge_expired **out, size_
      * at all (its lease was reaped). */
     static const char sql[] =
         "SELECT t.id, t.script, r.owner, r.claimed_at, t.attempts, t.spent, t.max_attempts, "
-        "t.key, t.input FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
+        "t.key, t.input, r.started FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
         "WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.owner = r.owner AND l.until >= ?1)";
     sq_store *q = sq(s);
     drudge_expired *v = NULL;
@@ -781,6 +817,7 @@ drudge_code sq_expired(drudge_store *s, int64_t now, drudge_expired **out, size_
         e->t.max_attempts = sqlite3_column_int(st, 6);
         e->t.key = sq_col_strdup(st, 7);
         e->t.input = sq_col_strdup(st, 8);
+        e->started = sqlite3_column_int(st, 9);
     }
     sqlite3_reset(st);
     if (r != SQLITE_DONE) {

@@ -165,6 +165,20 @@ const char *const sq_queue_migrations[] = {
     "CREATE INDEX tasks_due ON tasks(priority DESC, run_at, id, script, window) "
     "  WHERE state = 'queued' AND later = 0;"
     "CREATE INDEX tasks_later ON tasks(run_at, script) WHERE state = 'queued' AND later = 1;",
+    /* v6: nothing */
+    "",
+    /* v7 (hardening, issue 24): a claim is not an attempt until it starts.
+     * `running.started` is set once the attempt has run a second or has
+     * steps on the chain (the writer marks it, runner/work/writer.c), or at
+     * the claim if the task is suspect. The reaper counts a lost attempt
+     * only for started rows; it gives the others back unspent and adds one
+     * to their task's `suspect`, whose next claim is then marked started at
+     * once: a task that kills its worker before the mark still stops at
+     * max_attempts. Rows running at the upgrade count as started, and so
+     * does a row inserted without the column. Both columns are added, not
+     * rewritten: O(1). */
+    "ALTER TABLE running ADD COLUMN started INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE tasks ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0;",
     NULL,
 };
 

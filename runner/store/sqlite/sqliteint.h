@@ -103,6 +103,10 @@ drudge_code sq_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
 drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
                       drudge_err *err);
 drudge_code sq_release(drudge_store *s, const char *owner, int64_t task_id, drudge_err *err);
+drudge_code sq_mark_started(drudge_store *s, const char *owner, const int64_t *ids, size_t n,
+                            drudge_err *err);
+drudge_code sq_unclaim(drudge_store *s, const char *owner, int64_t task_id, int *held,
+                       drudge_err *err);
 drudge_code sq_renew(drudge_store *s, const char *owner, int64_t until, drudge_err *err);
 drudge_code sq_cancel_requests(drudge_store *s, const char *owner, int64_t *ids, size_t max,
                                size_t *n, drudge_err *err);
