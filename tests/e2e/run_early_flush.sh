@@ -51,7 +51,7 @@ expect_exit 0 "$DRUDGE" audit verify
 # next `drudge work` on this machine takes it back at once, as a lost attempt
 # (one attempt allowed here, so it ends dead rather than running again).
 sql "update tasks set max_attempts = 1 where id = 1"
-expect_exit 0 timeout 20 "$DRUDGE" -q work --until-empty
+expect_exit 0 timeout 90 "$DRUDGE" -q work --until-empty
 equals "$(sql "select state from task_state where id = 1")" "dead" "the killed run's task came back"
 equals "$(sql "select outcome || ' ' || substr(worker, 1, 4) from attempts where task_id = 1")" "lost run@" \
   "its attempt is recorded as lost, by the run"
@@ -59,7 +59,7 @@ equals "$(sql "select outcome || ' ' || substr(worker, 1, 4) from attempts where
 "$DRUDGE" -q run long.lua --input '{"spin":2}' >run3.out 2>&1 &
 pid=$!
 wait_sql "select count(*) from running" 1 || true
-expect_exit 0 timeout 20 "$DRUDGE" -q work --until-empty
+expect_exit 0 timeout 90 "$DRUDGE" -q work --until-empty
 wait $pid
 equals "$?" 0 "the live run finished"
 equals "$(sql "select state || ' ' || attempts from tasks where id = 3")" "done 1" "the live run's task was not reaped"
