@@ -35,6 +35,12 @@ drudge_code wd_init(wd_conn *w, int port, drudge_err *err)
     return DRUDGE_OK;
 }
 
+void wd_moved(wd_conn *w)
+{
+    if (w->curl)
+        curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, &w->resp);
+}
+
 void wd_free(wd_conn *w)
 {
     if (w->curl)
