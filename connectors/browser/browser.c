@@ -67,11 +67,6 @@ void bc_check_opts(lua_State *L, int idx)
         luaL_checktype(L, idx, LUA_TTABLE);
 }
 
-void bc_json_member(drudge_buf *b, const char *key, const char *v)
-{
-    drudge_json_str(b, key, v);
-}
-
 /* --- sessions --- */
 
 bsession *bc_session(lua_State *L, int idx)
@@ -857,8 +852,8 @@ static int el_tostring(lua_State *L)
 
 /* The element methods: the session's methods that take a target. */
 static const char *const element_methods[] = {
-    "click", "type", "press",   "hover",   "select", "check",      "uncheck", "upload",   "text",
-    "value", "attr", "visible", "checked", "table",  "screenshot", "frame",   "find_all", NULL};
+    "click", "type", "press",   "hover",   "select", "check",      "uncheck", "upload", "text",
+    "value", "attr", "visible", "checked", "table",  "screenshot", "frame",   NULL};
 
 static void open_classes(lua_State *L)
 {

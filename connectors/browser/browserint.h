@@ -204,8 +204,6 @@ int bc_call(lua_State *L, bcall *bc, const char *name, const char *request);
 int bc_target_call(lua_State *L, bcall *bc, const char *verb, int opts, const char *extra);
 /* The last WebDriver answer's value as the response's member key. */
 void bc_value(bcall *bc, const char *key);
-/* Appends a string member to the JSON object text being built in b. */
-void bc_json_member(drudge_buf *b, const char *key, const char *v);
 
 /* act.c and page.c: their methods, added to the session's. */
 extern const luaL_Reg browser_act_methods[];

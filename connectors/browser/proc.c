@@ -128,6 +128,8 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
                        "\"credentials_enable_service\":false");
     if (o->downloads[0])
         drudge_json_str(b, "download.default_directory", o->downloads);
+    else
+        drudge_json_int(b, "download_restrictions", 3); /* no files directory: block them */
     drudge_buf_puts(b, "}}}}}");
 }
 

@@ -188,11 +188,10 @@ drudge_code wd_base64(const char *b64, size_t n, drudge_buf *out, drudge_err *er
      * 4-character groups and counts the padding as zero bytes. */
     if (n % 4)
         return drudge_seterr(err, DRUDGE_EIO, "browser: the screenshot is not base64");
-    drudge_buf_reset(out);
     size_t max = n / 4 * 3;
-    drudge_buf_add(out, "", 0);
     out->data = drudge_xrealloc(out->data, max + 1);
     out->cap = max + 1;
+    out->len = 0;
     int len = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)b64, (int)n);
     if (len < 0)
         return drudge_seterr(err, DRUDGE_EIO, "browser: the screenshot is not base64");
