@@ -152,7 +152,10 @@ static drudge_code spawn_driver(bproc *p, drudge_err *err)
     snprintf(home, sizeof home, "HOME=%s", p->child.dir);
     snprintf(cfg, sizeof cfg, "XDG_CONFIG_HOME=%s/.config", p->child.dir);
     snprintf(cache, sizeof cache, "XDG_CACHE_HOME=%s/.cache", p->child.dir);
-    char *const argv[] = {(char *)driver_path(), "--port=0", logarg, NULL};
+    /* The log names the session's directory (the reaper knows its processes
+     * by it) but records only severe errors: chromedriver's INFO lines hold
+     * every text typed, secrets too. */
+    char *const argv[] = {(char *)driver_path(), "--port=0", logarg, "--log-level=SEVERE", NULL};
     char *const env[] = {home, cfg, cache, NULL};
     return drudge_child_spawn(&p->child, argv, env, out, err);
 }
