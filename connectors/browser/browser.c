@@ -32,6 +32,7 @@
 
 #define SESSIONS_KEY    "drudge.browser.sessions" /* the attempt's sessions, in order */
 #define MODULE_KEY      "drudge.browser.module"
+#define SPARE_KEY       "drudge.browser.spare"
 #define DEFAULT_TIMEOUT 10.0 /* seconds find and actions wait for an element */
 #define DEFAULT_PAGE    30.0 /* seconds a page may take to load */
 #define DEFAULT_OPEN    60.0 /* seconds starting the browser may take */
@@ -66,11 +67,6 @@ void bc_check_opts(lua_State *L, int idx)
         luaL_checktype(L, idx, LUA_TTABLE);
 }
 
-void bc_json_member(drudge_buf *b, const char *key, const char *v)
-{
-    drudge_json_str(b, key, v);
-}
-
 /* --- sessions --- */
 
 bsession *bc_session(lua_State *L, int idx)
@@ -97,15 +93,59 @@ static int session_gc(lua_State *L)
     return 0;
 }
 
-/* Closes every session of the attempt (at its end, and, in case, at the
- * start of the next). */
-static void close_all(lua_State *L)
+/* The state's warm spare (browser.prewarm), made on first use. */
+static int spare_gc(lua_State *L)
 {
+    bspare_stop(lua_touserdata(L, 1));
+    return 0;
+}
+
+static bspare *find_spare(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, SPARE_KEY) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        bspare *sp = lua_newuserdatauv(L, sizeof *sp, 0);
+        memset(sp, 0, sizeof *sp);
+        lua_newtable(L);
+        lua_pushcfunction(L, spare_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, SPARE_KEY);
+    }
+    bspare *sp = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return sp;
+}
+
+static int prewarm_on(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, MODULE_KEY);
+    int on = 0;
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "prewarm");
+        on = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return on;
+}
+
+/* Closes every session of the attempt (at its end, and, in case, at the
+ * start of the next); returns the options of the last one that ran a
+ * browser, or NULL. */
+static int close_sessions(lua_State *L, bopts *last)
+{
+    int live = 0;
     if (lua_getfield(L, LUA_REGISTRYINDEX, SESSIONS_KEY) == LUA_TTABLE) {
         lua_Integer n = luaL_len(L, -1);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, -1, i);
             bsession *s = luaL_testudata(L, -1, SESSION_MT);
+            if (s && s->opts.width) {
+                *last = s->opts;
+                live = 1;
+            }
             if (s)
                 browser_session_stop(s);
             lua_pop(L, 1);
@@ -114,6 +154,19 @@ static void close_all(lua_State *L)
     lua_pop(L, 1);
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, SESSIONS_KEY);
+    return live;
+}
+
+static void on_attempt(lua_State *L)
+{
+    bopts last;
+    close_sessions(L, &last);
+}
+
+static void on_attempt_end(lua_State *L)
+{
+    bopts last;
+    close_sessions(L, &last);
 }
 
 /* --- calls --- */
@@ -438,19 +491,23 @@ static drudge_code open_live(lua_State *L, drudge_call_ctx *c, void *ud)
     open_args *a = ud;
     drudge_err err = {0};
     int64_t t0 = drudge_mono_us();
-    drudge_code rc = bproc_start(&a->s->proc, &a->o, a->timeout, &err);
-    if (rc != DRUDGE_OK)
-        return drudge_call_fail(c, rc, "%s", err.msg);
+    double page_set = a->o.page_timeout;
+    int warm = bspare_take(find_spare(L), &a->o, &a->s->proc, &page_set);
+    if (!warm) {
+        drudge_code rc = bproc_start(&a->s->proc, &a->o, a->timeout, &err);
+        if (rc != DRUDGE_OK)
+            return drudge_call_fail(c, rc, "%s", err.msg);
+    }
     a->s->live = 1;
-    a->s->page_set = a->o.page_timeout;
-    char version[64] = "";
-    size_t clen;
-    const char *caps =
-        wd_json_member(a->s->proc.wd.value, a->s->proc.wd.vlen, "capabilities", &clen);
-    if (caps)
-        wd_json_str(caps, clen, "browserVersion", version, sizeof version);
+    a->s->opts = a->o;
+    a->s->page_set = page_set;
+    /* browser.prewarm: the next open's browser starts now, alike, while
+     * this one works (forked here, by the worker's own thread). */
+    if (prewarm_on(L))
+        bspare_start(find_spare(L), &a->o);
     drudge_call_int(c, "session", a->s->num);
-    drudge_call_str(c, "version", version);
+    drudge_call_str(c, "version", a->s->proc.version);
+    drudge_call_bool(c, "prewarmed", warm);
     drudge_call_int(c, "started_ms", (drudge_mono_us() - t0) / 1000);
     return DRUDGE_OK;
 }
@@ -795,8 +852,8 @@ static int el_tostring(lua_State *L)
 
 /* The element methods: the session's methods that take a target. */
 static const char *const element_methods[] = {
-    "click", "type", "press",   "hover",   "select", "check",      "uncheck", "upload",   "text",
-    "value", "attr", "visible", "checked", "table",  "screenshot", "frame",   "find_all", NULL};
+    "click", "type", "press",   "hover",   "select", "check",      "uncheck", "upload", "text",
+    "value", "attr", "visible", "checked", "table",  "screenshot", "frame",   NULL};
 
 static void open_classes(lua_State *L)
 {
@@ -864,8 +921,8 @@ static void on_step_error(lua_State *L, int seq)
 __attribute__((constructor)) static void register_hooks(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread makes a handle */
-    drudge_host_on_attempt(close_all);
-    drudge_host_on_attempt_end(close_all);
+    drudge_host_on_attempt(on_attempt);
+    drudge_host_on_attempt_end(on_attempt_end);
     drudge_host_on_step_error(on_step_error);
 }
 
@@ -880,6 +937,8 @@ int luaopen_drudge_browser(lua_State *L)
     lua_setfield(L, -2, "page_timeout");
     lua_pushnumber(L, DEFAULT_OPEN);
     lua_setfield(L, -2, "open_timeout");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "prewarm");
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, MODULE_KEY);
     return 1;

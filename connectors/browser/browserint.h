@@ -8,6 +8,7 @@
 #define DRUDGE_BROWSERINT_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -35,6 +36,8 @@ typedef struct wd_conn {
 /* wd.c */
 drudge_code wd_init(wd_conn *w, int port, drudge_err *err);
 void wd_free(wd_conn *w);
+/* After the struct was copied elsewhere: the handle writes into the copy. */
+void wd_moved(wd_conn *w);
 /* One request: method "GET", "POST" or "DELETE"; path "/url" is relative to
  * the session ("/session/ID/url"), "=/session" absolute; body JSON or NULL.
  * timeout_s caps the whole exchange. On DRUDGE_OK, w->value is the answer's
@@ -66,6 +69,7 @@ typedef struct bproc {
     drudge_child child;
     wd_conn wd;
     int started;
+    char version[64]; /* Chromium's, from the new session's capabilities */
 } bproc;
 
 /* Reaps orphans, starts chromedriver (its own process group, parent-death
@@ -75,6 +79,26 @@ drudge_code bproc_start(bproc *p, const bopts *o, double timeout_s, drudge_err *
 /* Ends the session (politely, within a short time) and kills what is left;
  * safe to call twice. */
 void bproc_stop(bproc *p);
+
+/* A browser started before it is needed (browser.prewarm): chromedriver is
+ * forked by the worker's thread, the session made by a thread of its own
+ * while the worker goes on. */
+typedef struct bspare {
+    bproc p;
+    bopts o;
+    pthread_t th;
+    int running; /* the thread runs or has not been joined */
+    drudge_code rc;
+    drudge_err err;
+} bspare;
+
+/* Starts a spare for options o (stopping the one there was). */
+void bspare_start(bspare *sp, const bopts *o);
+/* Hands the spare over into p if it started and was made for options like
+ * o (waiting for it to finish starting); else stops it. 1 if handed over
+ * (*page_timeout: the page-load timeout its session has). */
+int bspare_take(bspare *sp, const bopts *o, bproc *p, double *page_timeout);
+void bspare_stop(bspare *sp);
 
 /* locate.c: finding an element and waiting for it. */
 typedef enum lmode {
@@ -122,6 +146,7 @@ typedef struct bsession {
     double page_set;          /* the page-load timeout the browser has now */
     char downloads[PATH_MAX]; /* full path, "" when downloads are refused */
     char downloads_rel[256];  /* as the script named it */
+    bopts opts;               /* as opened (a spare for the next attempt is made alike) */
     drudge_buf seen;          /* downloads already handed out, "\n"-separated */
 } bsession;
 
@@ -179,8 +204,6 @@ int bc_call(lua_State *L, bcall *bc, const char *name, const char *request);
 int bc_target_call(lua_State *L, bcall *bc, const char *verb, int opts, const char *extra);
 /* The last WebDriver answer's value as the response's member key. */
 void bc_value(bcall *bc, const char *key);
-/* Appends a string member to the JSON object text being built in b. */
-void bc_json_member(drudge_buf *b, const char *key, const char *v);
 
 /* act.c and page.c: their methods, added to the session's. */
 extern const luaL_Reg browser_act_methods[];

@@ -9,6 +9,8 @@
  * the whole tree along, and the pid file lets the next `drudge work` (or
  * the next session) reap whatever a stranger death left. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +19,9 @@
 #include "browserint.h"
 #include "drudge/json.h"
 
-#define DRIVER_START_S 10 /* seconds chromedriver may take to listen */
-#define CLOSE_S        5  /* seconds a polite close may take */
+#define DRIVER_START_S  10 /* seconds chromedriver may take to listen */
+#define CLOSE_S         5  /* seconds a polite close may take */
+#define DEFAULT_SPARE_S 60 /* seconds a spare may take to start */
 
 static const char *driver_path(void)
 {
@@ -125,10 +128,14 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
                        "\"credentials_enable_service\":false");
     if (o->downloads[0])
         drudge_json_str(b, "download.default_directory", o->downloads);
+    else
+        drudge_json_int(b, "download_restrictions", 3); /* no files directory: block them */
     drudge_buf_puts(b, "}}}}}");
 }
 
-drudge_code bproc_start(bproc *p, const bopts *o, double timeout_s, drudge_err *err)
+/* Starts chromedriver. Must run in the thread that runs attempts: the
+ * parent-death signal fires when the forking thread ends. */
+static drudge_code spawn_driver(bproc *p, drudge_err *err)
 {
     memset(p, 0, sizeof *p);
     drudge_child_reap(NULL, 0);
@@ -145,43 +152,57 @@ drudge_code bproc_start(bproc *p, const bopts *o, double timeout_s, drudge_err *
     snprintf(home, sizeof home, "HOME=%s", p->child.dir);
     snprintf(cfg, sizeof cfg, "XDG_CONFIG_HOME=%s/.config", p->child.dir);
     snprintf(cache, sizeof cache, "XDG_CACHE_HOME=%s/.cache", p->child.dir);
-    char *const argv[] = {(char *)driver_path(), "--port=0", logarg, NULL};
+    /* The log names the session's directory (the reaper knows its processes
+     * by it) but records only severe errors: chromedriver's INFO lines hold
+     * every text typed, secrets too. */
+    char *const argv[] = {(char *)driver_path(), "--port=0", logarg, "--log-level=SEVERE", NULL};
     char *const env[] = {home, cfg, cache, NULL};
-    rc = drudge_child_spawn(&p->child, argv, env, out, err);
-    if (rc != DRUDGE_OK)
-        goto fail;
+    return drudge_child_spawn(&p->child, argv, env, out, err);
+}
+
+/* Waits for the driver to listen, then makes the session (Chromium
+ * starts): the slow part, which any thread may do. */
+static drudge_code make_session(bproc *p, const bopts *o, double timeout_s, drudge_err *err)
+{
+    char out[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/driver.out", p->child.dir);
     int64_t t0 = drudge_mono_us();
     int port = driver_port(p, out, timeout_s < DRIVER_START_S ? timeout_s : DRIVER_START_S, err);
-    if (port < 0) {
-        rc = DRUDGE_ECONNECT;
-        goto fail;
-    }
-    rc = wd_init(&p->wd, port, err);
+    if (port < 0)
+        return DRUDGE_ECONNECT;
+    drudge_code rc = wd_init(&p->wd, port, err);
     if (rc != DRUDGE_OK)
-        goto fail;
+        return rc;
     drudge_buf caps = {0};
     capabilities(&caps, p, o);
     double left = timeout_s - (double)(drudge_mono_us() - t0) / 1e6;
     rc = wd_call(&p->wd, "POST", "=/session", caps.data, left > 1 ? left : 1, err);
     drudge_buf_free(&caps);
-    if (rc == DRUDGE_OK) {
-        size_t vlen;
-        const char *v = wd_json_member(p->wd.value, p->wd.vlen, "sessionId", &vlen);
-        char id[128] = "";
-        if (v)
-            wd_json_str(p->wd.value, p->wd.vlen, "sessionId", id, sizeof id);
-        if (!id[0])
-            rc = drudge_seterr(err, DRUDGE_ECONNECT, "browser: chromedriver gave no session id");
-        snprintf(p->wd.session, sizeof p->wd.session, "%s", id);
-    } else {
+    if (rc != DRUDGE_OK) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
-        rc = drudge_seterr(err, DRUDGE_ECONNECT, "browser: Chromium did not start: %s", msg);
+        return drudge_seterr(err, DRUDGE_ECONNECT, "browser: Chromium did not start: %s", msg);
     }
+    char id[128] = "";
+    wd_json_str(p->wd.value, p->wd.vlen, "sessionId", id, sizeof id);
+    if (!id[0])
+        return drudge_seterr(err, DRUDGE_ECONNECT, "browser: chromedriver gave no session id");
+    snprintf(p->wd.session, sizeof p->wd.session, "%s", id);
+    size_t clen;
+    const char *caps_v = wd_json_member(p->wd.value, p->wd.vlen, "capabilities", &clen);
+    p->version[0] = '\0';
+    if (caps_v)
+        wd_json_str(caps_v, clen, "browserVersion", p->version, sizeof p->version);
+    return DRUDGE_OK;
+}
+
+drudge_code bproc_start(bproc *p, const bopts *o, double timeout_s, drudge_err *err)
+{
+    drudge_code rc = spawn_driver(p, err);
     if (rc == DRUDGE_OK)
-        return rc;
-fail:
-    bproc_stop(p);
+        rc = make_session(p, o, timeout_s, err);
+    if (rc != DRUDGE_OK)
+        bproc_stop(p);
     return rc;
 }
 
@@ -196,4 +217,65 @@ void bproc_stop(bproc *p)
     wd_free(&p->wd);
     drudge_child_release(&p->child, 0);
     p->started = 0;
+}
+
+/* --- a warm spare (browser.prewarm) --- */
+
+static void *spare_main(void *arg)
+{
+    bspare *sp = arg;
+    sp->rc = make_session(&sp->p, &sp->o, DEFAULT_SPARE_S, &sp->err);
+    return NULL;
+}
+
+void bspare_start(bspare *sp, const bopts *o)
+{
+    bspare_stop(sp);
+    sp->o = *o;
+    sp->rc = spawn_driver(&sp->p, &sp->err);
+    if (sp->rc != DRUDGE_OK) {
+        bproc_stop(&sp->p);
+        return;
+    }
+    sp->running = pthread_create(&sp->th, NULL, spare_main, sp) == 0;
+    if (!sp->running)
+        bproc_stop(&sp->p);
+}
+
+/* Waits for the spare's start to end. */
+static void spare_join(bspare *sp)
+{
+    if (sp->running)
+        pthread_join(sp->th, NULL);
+    sp->running = 0;
+}
+
+static int same_opts(const bopts *a, const bopts *b)
+{
+    return a->headless == b->headless && a->width == b->width && a->height == b->height &&
+           !strcmp(a->downloads, b->downloads);
+}
+
+int bspare_take(bspare *sp, const bopts *o, bproc *p, double *page_timeout)
+{
+    if (!sp->p.started)
+        return 0;
+    spare_join(sp);
+    if (sp->rc != DRUDGE_OK || !same_opts(&sp->o, o) || !drudge_child_alive(&sp->p.child)) {
+        bproc_stop(&sp->p); /* failed, or made for other options: start afresh */
+        return 0;
+    }
+    *p = sp->p;
+    memset(&sp->p, 0, sizeof sp->p);
+    wd_moved(&p->wd);
+    *page_timeout = sp->o.page_timeout;
+    return 1;
+}
+
+void bspare_stop(bspare *sp)
+{
+    if (sp->running && sp->p.child.pid > 0)
+        kill(-sp->p.child.pid, SIGKILL); /* the start under way fails at once */
+    spare_join(sp);
+    bproc_stop(&sp->p);
 }

@@ -35,6 +35,12 @@ drudge_code wd_init(wd_conn *w, int port, drudge_err *err)
     return DRUDGE_OK;
 }
 
+void wd_moved(wd_conn *w)
+{
+    if (w->curl)
+        curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, &w->resp);
+}
+
 void wd_free(wd_conn *w)
 {
     if (w->curl)
@@ -182,11 +188,10 @@ drudge_code wd_base64(const char *b64, size_t n, drudge_buf *out, drudge_err *er
      * 4-character groups and counts the padding as zero bytes. */
     if (n % 4)
         return drudge_seterr(err, DRUDGE_EIO, "browser: the screenshot is not base64");
-    drudge_buf_reset(out);
     size_t max = n / 4 * 3;
-    drudge_buf_add(out, "", 0);
     out->data = drudge_xrealloc(out->data, max + 1);
     out->cap = max + 1;
+    out->len = 0;
     int len = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)b64, (int)n);
     if (len < 0)
         return drudge_seterr(err, DRUDGE_EIO, "browser: the screenshot is not base64");

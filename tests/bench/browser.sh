@@ -61,7 +61,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   raw=$("$BUILD/tests/bench_wd_raw" "$port" "$URL" "$N")
   kill $DRIVER; wait $DRIVER 2>/dev/null || true
   # drudge, sampled for memory while it runs
-  rm -f bench.db*
+  rm -rf bench.db*
   "$DRUDGE" -q run fill.lua --input "{\"n\":$N}" >/dev/null &
   RUN=$!
   while kill -0 $RUN 2>/dev/null; do
@@ -80,10 +80,32 @@ for ((r = 1; r <= ROUNDS; r++)); do
   opens="$opens $(awk -v a="$open" -v b="$first_go" 'BEGIN { printf "%.3f", a + b }')"
   echo "round $r: raw $raw s, drudge $drudge s, open $open s + first page $first_go s"
 done
+# browser.open to the first page in a worker running K tasks that each open
+# a browser and load a page: cold, then with browser.prewarm (every open but
+# the first takes the browser the one before started).
+K=${BROWSER_BENCH_TASKS:-6}
+for mode in cold warm; do
+  rm -rf bench.db*
+  cat >first.lua <<LUA
+local browser = require "drudge.browser"
+browser.prewarm = $([ $mode = warm ] && echo true || echo false)
+return { run = function(task)
+  local b = browser.open{}
+  b:go("${URL%/form}/table")
+  return b:title()
+end }
+LUA
+  for ((i = 1; i <= K; i++)); do "$DRUDGE" -q enqueue first.lua --input "{\"i\":$i}" >/dev/null; done
+  "$DRUDGE" -q work --until-empty >/dev/null
+  firsts=$(sqlite3 bench.db "select sum(duration_us) / 1e6 from steps where name = 'open' or name like 'go %' group by task_id having task_id > 1 order by task_id" | tr '\n' ' ')
+  eval "first_$mode=\"\$firsts\""
+done
+
 echo "forms filled per side per round: $N (7 fields by label, submit, read the answer)"
 echo "raw libcurl WebDriver loop:   median $(echo $raws | median) s ($(awk -v t="$(echo $raws | median)" -v n="$N" 'BEGIN { printf "%.1f", 1000 * t / n }') ms per form)"
 echo "drudge script, audited steps: median $(echo $drudges | median) s"
 echo "drudge / raw, paired rounds:  median $(echo $ratios | median) (rounds:$ratios; target <= 1.10)"
 echo "browser.open to first page:   median $(echo $opens | median) s (rounds:$opens; target < 1 s)"
+echo "  in a worker, tasks 2..$K:     cold median $(echo $first_cold | median) s ($first_cold), browser.prewarm median $(echo $first_warm | median) s ($first_warm)"
 echo "Chromium per session (peak):  PSS $((peak_pss / 1024)) MiB, RSS sum $((peak_rss / 1024)) MiB (chromedriver and every Chromium process)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (wall times swing when others share them)"

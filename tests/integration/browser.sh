@@ -212,6 +212,24 @@ expect_exit 6 "$DRUDGE" --files files -q replay 1 --script changed.lua
 contains "$out" 'DIVERGED' "a changed target diverges"
 contains "$out" 'type label "Town"' "the divergence names the new target"
 
+# browser.prewarm: the next task's browser starts while this one works, so
+# its open takes no time; nothing is left when the worker ends.
+cat > warm.lua <<EOF
+local browser = require "drudge.browser"
+browser.prewarm = true
+return { name = "warm", run = function(task)
+  local b = browser.open{}
+  b:go("$URL/table")
+  return { title = b:title() }
+end }
+EOF
+for i in 1 2; do "$DRUDGE" -q enqueue warm.lua --input "{\"i\":$i}" >/dev/null; done
+expect_exit 0 "$DRUDGE" --files files -q work --until-empty
+equals "$(sql "select group_concat(json_extract(s.response, '$.prewarmed')) from steps s join tasks t on t.id = s.task_id where t.script = 'warm' and s.name = 'open' order by s.id")" "0,1" "the second open takes the warm browser"
+equals "$(sql "select count(*) from tasks where script = 'warm' and state = 'done'")" 2 "both tasks done"
+equals "$(ours)" "" "no spare browser outlives the worker"
+equals "$(ls "$DRUDGE_STATE_DIR")" "" "nor its directory"
+
 # A page that never answers: a system error naming the wait, browser closed.
 cat > never.lua <<EOF
 local browser = require "drudge.browser"

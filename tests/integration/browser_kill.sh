@@ -26,6 +26,8 @@ cat > kill.lua <<EOF
 local browser = require "drudge.browser"
 return { name = "kill", max_attempts = 3, run = function(task)
   local b = browser.open{}
+  b:go("$URL/keys")
+  b:type({ label = "Search" }, "kill-secret-value", { secret = true })
   b:go("$URL/table")
   if task.attempt == 1 then
     local f = assert(io.open("opened-" .. task.input.n, "w"))
@@ -46,6 +48,7 @@ run_and_kill() {
   sleep 0.5
   [ -n "$(ours | grep chromedriver)" ] && pass || fail "chromedriver should run during the session"
   [ -n "$(ours | grep -v chromedriver)" ] && pass || fail "Chromium should run during the session"
+  equals "$(grep -rl kill-secret-value "$DRUDGE_STATE_DIR" 2>/dev/null)" "" "the typed secret is in no file of the session (driver log included)"
   kill -9 $worker
   wait $worker 2>/dev/null || true
 }
