@@ -100,6 +100,15 @@ struct drudge_store_methods {
     drudge_code (*attempts_unchained)(drudge_store *s, int64_t *task_id /* OUT */,
                                       int *attempt /* OUT */, int64_t *ended_at /* OUT */,
                                       int64_t *count /* OUT */, drudge_err *err);
+    drudge_code (*put_script_version)(drudge_store *s, const drudge_script_version *v, int64_t now,
+                                      drudge_err *err);
+    drudge_code (*script_version)(drudge_store *s, const char *sha256,
+                                  drudge_script_version *out /* OUT */, drudge_err *err);
+    drudge_code (*script_file)(drudge_store *s, const char *sha256, unsigned char **data,
+                               size_t *len, drudge_err *err);
+    drudge_code (*script_versions)(drudge_store *s, const char *script,
+                                   int (*fn)(void *ud, const drudge_script_version_use *v),
+                                   void *ud, drudge_err *err);
     drudge_code (*task_facts)(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
                               void *ud, drudge_err *err);
     drudge_code (*last_recorded_attempt)(drudge_store *s, int64_t task_id, int *attempt /* OUT */,

@@ -49,6 +49,9 @@ static void close_writer(writer *wr)
 {
     list_free(&wr->batch, 1);
     list_free(&wr->cancelled, 0);
+    for (size_t i = 0; i < wr->nversions; i++)
+        drudge_script_version_clear(&wr->versions[i]);
+    free(wr->versions);
     drudge_rec_free(wr->lost_rec);
     drudge_audit_writer_free(wr->audit);
     drudge_queue_free(wr->q);
