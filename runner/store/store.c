@@ -399,6 +399,12 @@ drudge_code drudge_store_script_versions(drudge_store *s, const char *script,
     return s->m->script_versions(s, script, fn, ud, err);
 }
 
+drudge_code drudge_store_backup(drudge_store *s, const char *path, int64_t *pages, drudge_err *err)
+{
+    *pages = 0;
+    return s->m->backup(s, path, pages, err);
+}
+
 drudge_code drudge_store_task_facts(drudge_store *s,
                                     int (*fn)(void *ud, const drudge_task_facts *t), void *ud,
                                     drudge_err *err)

@@ -622,6 +622,14 @@ drudge_code drudge_store_copy_in(drudge_store *s, const drudge_copy_row *row, dr
  * the chain head, id sequences, the queue of claimable tasks). Write
  * transaction. */
 drudge_code drudge_store_copy_finish(drudge_store *s, drudge_err *err);
+/* `drudge db backup`: a consistent copy of the whole database as one new
+ * file at path (created 0600; refused if it exists), taken while workers
+ * write (SQLite's online backup, in one read snapshot; the copy is left in
+ * rollback-journal mode, so it is a single self-contained file). *pages
+ * gets its size in pages. An engine that cannot (PostgreSQL) returns
+ * DRUDGE_EUSAGE with what to use instead. */
+drudge_code drudge_store_backup(drudge_store *s, const char *path, int64_t *pages /* OUT */,
+                                drudge_err *err);
 /* Whether the database holds no task and no chain row (a copy's target). */
 drudge_code drudge_store_empty(drudge_store *s, int *empty /* OUT */, drudge_err *err);
 

@@ -142,6 +142,8 @@ struct drudge_store_methods {
     drudge_code (*copy_in)(drudge_store *s, const drudge_copy_row *row, drudge_err *err);
     drudge_code (*copy_finish)(drudge_store *s, drudge_err *err);
     drudge_code (*empty)(drudge_store *s, int *empty /* OUT */, drudge_err *err);
+    drudge_code (*backup)(drudge_store *s, const char *path, int64_t *pages /* OUT */,
+                          drudge_err *err);
 };
 
 /* The PostgreSQL backend's entry point, in the module drudge_pg.so

@@ -813,4 +813,5 @@ static const drudge_store_methods pg_methods = {
     .copy_in = pg_copy_in,
     .copy_finish = pg_copy_finish,
     .empty = pg_empty,
+    .backup = pg_backup,
 };
