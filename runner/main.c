@@ -19,6 +19,7 @@ static const struct command {
     {"status", drudge_cmd_status, "what is queued, running, done, failed, dead"},
     {"tasks", drudge_cmd_tasks, "list tasks"},
     {"show", drudge_cmd_show, "one task: input, output, attempts, errors"},
+    {"scripts", drudge_cmd_scripts, "script versions on record, with their failure rates"},
     {"retry", drudge_cmd_retry, "requeue failed or dead tasks"},
     {"cancel", drudge_cmd_cancel, "cancel a task"},
     {"pause", drudge_cmd_pause, "stop claiming tasks of a script"},

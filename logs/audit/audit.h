@@ -82,12 +82,14 @@ void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char
  * {"state":"done","output":...} from {"output":...}, {"state":"queued"}
  * from none. Malloc'd. */
 char *drudge_audit_root_response(const char *response, const char *state);
-/* The parts of a root's response: the state (into state[16], "" if the
- * row has none: written before drudge recorded it, or by an outcome that
- * changed no row) and the output's JSON text, [*output, *output + *len)
- * (*output NULL if none). */
-void drudge_audit_root_parse(const char *response, char state[16], const char **output,
-                             size_t *len);
+/* The parts of a root's response, {"state":..,"script_version":..,
+ * "output":..} each optional: the state (into state[16], "" if the row has
+ * none: written before drudge recorded it, or by an outcome that changed no
+ * row), the script version that ran (into script[65] unless NULL, "" if
+ * none) and the output's JSON text, [*output, *output + *len) (*output
+ * NULL if none). */
+void drudge_audit_root_parse(const char *response, char state[16], char script[65],
+                             const char **output, size_t *len);
 
 /* --- operator actions (logs/audit/operator.c) --- */
 

@@ -279,21 +279,38 @@ char *drudge_audit_root_response(const char *response, const char *state)
     return drudge_buf_take(&b);
 }
 
-void drudge_audit_root_parse(const char *response, char state[16], const char **output, size_t *len)
+void drudge_audit_root_parse(const char *response, char state[16], char script[65],
+                             const char **output, size_t *len)
 {
-    static const char st_key[] = "{\"state\":\"", out_key[] = "\"output\":";
+    static const char st_key[] = "\"state\":\"", sc_key[] = "\"script_version\":\"",
+                      out_key[] = "\"output\":";
     state[0] = '\0';
+    if (script)
+        script[0] = '\0';
     *output = NULL;
     *len = 0;
     if (!response || response[0] != '{')
         return;
     const char *p = response + 1;
-    if (!strncmp(response, st_key, sizeof st_key - 1)) {
-        const char *s = response + sizeof st_key - 1, *e = strchr(s, '"');
+    if (!strncmp(p, st_key, sizeof st_key - 1)) {
+        const char *s = p + sizeof st_key - 1, *e = strchr(s, '"');
         if (!e || e - s >= 16)
             return;
         memcpy(state, s, (size_t)(e - s));
         state[e - s] = '\0';
+        p = e + 1;
+        if (*p != ',')
+            return;
+        p++;
+    }
+    if (!strncmp(p, sc_key, sizeof sc_key - 1)) {
+        const char *s = p + sizeof sc_key - 1, *e = strchr(s, '"');
+        if (!e || e - s != 64)
+            return;
+        if (script) {
+            memcpy(script, s, 64);
+            script[64] = '\0';
+        }
         p = e + 1;
         if (*p != ',')
             return;

@@ -117,7 +117,7 @@ static void root_row(drudge_crosscheck *c, const drudge_step_row *r)
     char state[16];
     const char *out;
     size_t len;
-    drudge_audit_root_parse(r->step.response, state, &out, &len);
+    drudge_audit_root_parse(r->step.response, state, NULL, &out, &len);
     if (!state[0]) { /* recorded before states were, or the outcome changed no row */
         get(c, r->task_id)->legacy = 1;
         return;

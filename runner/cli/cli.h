@@ -77,6 +77,8 @@ int drudge_cmd_work(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_status(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_show(drudge_cli *cli, int argc, char **argv);
+/* runner/cli/cmd_scripts.c */
+int drudge_cmd_scripts(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_cancel(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_pause(drudge_cli *cli, int argc, char **argv);

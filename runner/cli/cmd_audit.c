@@ -570,6 +570,21 @@ static int replay_opt(int c, void *ud, char **argv)
     }
 }
 
+/* Which code was replayed, on stderr: an auditor must know. */
+static void replay_version_note(const drudge_replay_result *res)
+{
+    if (res->stored_source)
+        fprintf(stderr, "replayed the version that ran, %.16s..., from the database\n",
+                res->version);
+    else if (res->recorded_version[0] && strcmp(res->version, res->recorded_version) != 0)
+        fprintf(stderr,
+                "note: replayed another version of the script (%.16s...), not the one that ran "
+                "(%.16s...)\n",
+                res->version[0] ? res->version : "unknown", res->recorded_version);
+    else if (!res->recorded_version[0])
+        fprintf(stderr, "note: the attempt names no script version; replayed the script file\n");
+}
+
 static void print_replay(const drudge_cli *cli, int64_t task, const drudge_replay_result *res)
 {
     if (cli->json) {
@@ -577,10 +592,12 @@ static void print_replay(const drudge_cli *cli, int64_t task, const drudge_repla
         drudge_buf_printf(&b,
                           "{\"task\":%lld,\"attempt\":%d,\"steps\":%zu,\"recorded\":%zu,"
                           "\"outcome\":\"%s\",\"pruned_payloads\":%d,\"identical\":%s,"
+                          "\"recorded_version\":\"%s\",\"version\":\"%s\",\"stored_source\":%s,"
                           "\"divergence\":",
                           (long long)task, res->attempt, res->steps, res->recorded,
                           res->outcome ? res->outcome : "", res->pruned,
-                          res->divergence ? "false" : "true");
+                          res->divergence ? "false" : "true", res->recorded_version, res->version,
+                          res->stored_source ? "true" : "false");
         drudge_cli_json_str(&b, res->divergence);
         drudge_buf_puts(&b, "}\n");
         fputs(b.data, stdout);
@@ -592,6 +609,8 @@ static void print_replay(const drudge_cli *cli, int64_t task, const drudge_repla
         printf("task #%lld attempt %d: replayed %zu steps, identical outcome (%s)\n",
                (long long)task, res->attempt, res->steps, res->outcome);
     }
+    if (!cli->json)
+        replay_version_note(res);
     if (res->pruned && !cli->json)
         fprintf(stderr,
                 "note: %d payload%s of this attempt %s pruned; steps that need them cannot be "

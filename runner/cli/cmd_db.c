@@ -11,7 +11,11 @@
 #include "runner/cli/cli.h"
 
 static const char db_help[] =
-    "usage: drudge db copy --to DATABASE\n\n"
+    "usage: drudge db copy --to DATABASE\n"
+    "       drudge db backup FILE\n\n"
+    "backup writes a consistent copy of an SQLite database to FILE (created 0600,\n"
+    "never overwritten) while workers run: one self-contained file to hand over.\n"
+    "For PostgreSQL it says how to use pg_dump.\n\n"
     "Copies the database named by --db (or $DRUDGE_DB) into DATABASE, which must\n"
     "hold no task and no audit row yet: tasks and their attempts, scripts, paused\n"
     "scripts, schedules, the audit chain with its payloads and checkpoints. Ids\n"
@@ -103,6 +107,27 @@ static int db_copy(drudge_cli *cli, const char *dest)
     return drudge_cli_done("db copy", from, rc, &err);
 }
 
+static int db_backup(drudge_cli *cli, int argc, char **argv)
+{
+    if (argc != 3 || argv[2][0] == '-')
+        return drudge_cli_usage("db backup", "give the FILE to write (and nothing else)");
+    int exit = DRUDGE_EXIT_OK;
+    drudge_store *s = drudge_cli_store(cli, "db backup", DRUDGE_STORE_READONLY, &exit);
+    if (!s)
+        return exit;
+    drudge_err err = {0};
+    int64_t pages = 0, t0 = drudge_mono_us();
+    drudge_code rc = drudge_store_backup(s, argv[2], &pages, &err);
+    if (!rc && cli->json)
+        printf("{\"file\":\"%s\",\"pages\":%lld}\n", argv[2], (long long)pages);
+    else if (!rc && !cli->quiet)
+        printf("backed up %s to %s: %lld pages in %.2f s (verify it with drudge --db %s audit "
+               "verify)\n",
+               drudge_store_name(s), argv[2], (long long)pages,
+               (double)(drudge_mono_us() - t0) / 1e6, argv[2]);
+    return drudge_cli_done("db backup", s, rc, &err);
+}
+
 int drudge_cmd_db(drudge_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -112,6 +137,8 @@ int drudge_cmd_db(drudge_cli *cli, int argc, char **argv)
         fputs(db_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? DRUDGE_EXIT_USAGE : DRUDGE_EXIT_OK;
     }
+    if (!strcmp(argv[1], "backup"))
+        return db_backup(cli, argc, argv);
     if (strcmp(argv[1], "copy") != 0)
         return drudge_cli_usage("db", "unknown subcommand '%s'", argv[1]);
     argc--;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "runner/host/version.h"
 #include "drudge/host.h"
 #include "runner/cli/cli.h"
 #include "runner/queue/bulk.h"
@@ -424,6 +425,16 @@ int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv)
         rc = drudge_cli_fail("enqueue", &err);
         goto cleanup;
     }
+    /* The code the tasks are enqueued with, stored once by its hash. A
+     * script known by name whose file is gone is still enqueued (its
+     * worker reports the error on the task), naming no version. */
+    char sha[65];
+    drudge_code vc = drudge_script_version_record(s, spec.script_path, spec.script, sha, &err);
+    if (vc && vc != DRUDGE_ENOTFOUND) {
+        rc = drudge_cli_fail("enqueue", &err);
+        goto cleanup;
+    }
+    spec.script_sha256 = vc ? NULL : sha;
     if (a.have_manual)
         spec.manual_minutes = a.manual;
     if (a.have_exception)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -803,6 +804,7 @@ void drudge_host_free(drudge_host *h)
     for (size_t i = 0; i < h->nscripts; i++) {
         free(h->scripts[i].path);
         free(h->scripts[i].dir);
+        drudge_script_version_clear(&h->scripts[i].version);
         free((char *)h->scripts[i].info.name);
         free((char *)h->scripts[i].info.window);
     }
@@ -1057,12 +1059,23 @@ drudge_code drudge_host_load(drudge_host *h, const char *path, const drudge_scri
     hs->info = info;
     hs->info.path = hs->path;
     hs->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    /* The code as loaded: what each attempt's root names. Unreadable
+     * now (gone in the instant since), the attempts name none. */
+    drudge_err verr = {0};
+    if (drudge_script_version_read(path, hs->info.name, &hs->version, &verr))
+        memset(&hs->version, 0, sizeof hs->version);
     *out = &hs->info;
 cleanup:
     lua_settop(L, top);
     drudge_buf_free(&probs);
     free(src);
     return rc;
+}
+
+const drudge_script_version *drudge_host_script_version(const drudge_script_info *info)
+{
+    const host_script *hs = (const host_script *)((const char *)info - offsetof(host_script, info));
+    return hs->version.sha256[0] ? &hs->version : NULL;
 }
 
 const char *drudge_outcome_name(drudge_outcome o)
@@ -1218,13 +1231,18 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
     h->current = NULL;
     res->duration_us = drudge_mono_us() - t0;
 
+    /* The root's response: the script version that ran, then the output. */
     drudge_buf_reset(&b);
+    const char *sha = hs->version.sha256;
+    if (sha[0])
+        drudge_buf_printf(&b, "{\"script_version\":\"%s\"", sha);
     if (res->output) {
-        drudge_buf_puts(&b, "{\"output\":");
+        drudge_buf_puts(&b, sha[0] ? ",\"output\":" : "{\"output\":");
         drudge_buf_puts(&b, res->output);
-        drudge_buf_puts(&b, "}");
     }
-    drudge_rec_end(h->rec, root, drudge_outcome_name(res->outcome), res->output ? b.data : NULL,
+    if (b.len)
+        drudge_buf_puts(&b, "}");
+    drudge_rec_end(h->rec, root, drudge_outcome_name(res->outcome), b.len ? b.data : NULL,
                    res->error);
     drudge_buf_free(&b);
     lua_settop(L, top);

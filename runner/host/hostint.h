@@ -7,6 +7,7 @@
 #include "drudge/host.h"
 #include "drudge/json.h"
 #include "drudge/util.h"
+#include "runner/host/version.h"
 
 #define DRUDGE_OUTCOME_MT "drudge.outcome" /* fail() and retry_later() */
 #define DRUDGE_ERROR_MT   "drudge.error"   /* a system error with its traceback */
@@ -14,7 +15,8 @@
 typedef struct host_script {
     char *path, *dir;
     drudge_script_info info;
-    int ref; /* registry ref of the script table */
+    drudge_script_version version; /* read when loaded (version.c) */
+    int ref;                       /* registry ref of the script table */
 } host_script;
 
 struct drudge_host {

@@ -386,6 +386,55 @@ drudge_code drudge_store_retry_all(drudge_store *s, const char *state, const cha
     return s->m->retry_all(s, state, script, now, changed, err);
 }
 
+void drudge_script_version_clear(drudge_script_version *v)
+{
+    if (!v)
+        return;
+    free(v->script);
+    free(v->path);
+    free(v->manifest);
+    for (size_t i = 0; i < v->nfiles; i++) {
+        free(v->files[i].path);
+        free(v->files[i].data);
+    }
+    free(v->files);
+    memset(v, 0, sizeof *v);
+}
+
+drudge_code drudge_store_put_script_version(drudge_store *s, const drudge_script_version *v,
+                                            int64_t now, drudge_err *err)
+{
+    return s->m->put_script_version(s, v, now, err);
+}
+
+drudge_code drudge_store_script_version(drudge_store *s, const char *sha256,
+                                        drudge_script_version *out, drudge_err *err)
+{
+    memset(out, 0, sizeof *out);
+    return s->m->script_version(s, sha256, out, err);
+}
+
+drudge_code drudge_store_script_file(drudge_store *s, const char *sha256, unsigned char **data,
+                                     size_t *len, drudge_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    return s->m->script_file(s, sha256, data, len, err);
+}
+
+drudge_code drudge_store_script_versions(drudge_store *s, const char *script,
+                                         int (*fn)(void *ud, const drudge_script_version_use *v),
+                                         void *ud, drudge_err *err)
+{
+    return s->m->script_versions(s, script, fn, ud, err);
+}
+
+drudge_code drudge_store_backup(drudge_store *s, const char *path, int64_t *pages, drudge_err *err)
+{
+    *pages = 0;
+    return s->m->backup(s, path, pages, err);
+}
+
 drudge_code drudge_store_task_facts(drudge_store *s,
                                     int (*fn)(void *ud, const drudge_task_facts *t), void *ud,
                                     drudge_err *err)

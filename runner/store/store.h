@@ -96,8 +96,9 @@ typedef struct drudge_task_spec {
     int max_attempts;        /* from the script; 0 = 3 */
     double manual_minutes;   /* value in force for this task */
     double exception_minutes;
-    const char *schedule; /* schedule that created it, or NULL */
-    const char *window;   /* the script's run window, or NULL */
+    const char *schedule;      /* schedule that created it, or NULL */
+    const char *window;        /* the script's run window, or NULL */
+    const char *script_sha256; /* the script version (drudge_store_put_script_version), or NULL */
 } drudge_task_spec;
 /* Frees the strings of a spec filled by drudge_store_known_script. */
 void drudge_task_spec_clear(drudge_task_spec *spec);
@@ -435,6 +436,55 @@ drudge_code drudge_store_task_facts(drudge_store *s,
 drudge_code drudge_store_last_recorded_attempt(drudge_store *s, int64_t task_id,
                                                int *attempt /* OUT */, drudge_err *err);
 
+/* ---- script versions: the code that ran ---- */
+
+/* One source file of a version, by its path relative to the script's
+ * directory ("hello.lua", "lib/util.lua"). */
+typedef struct drudge_script_file {
+    char *path;
+    char sha256[65];
+    unsigned char *data; /* malloc'd */
+    size_t len;
+} drudge_script_file;
+/* A script version: its main file and the modules it requires from its
+ * directory, named by the SHA-256 of its manifest (runner/host/version.c). */
+typedef struct drudge_script_version {
+    char sha256[65];
+    char *script;   /* the script's name */
+    char *path;     /* where it was read from (absolute) */
+    char *manifest; /* {"main":"hello.lua","files":{"hello.lua":"<sha256>",...}} */
+    int64_t created_at;
+    drudge_script_file *files; /* files[0] is the main file; NULL when read from a store */
+    size_t nfiles;
+} drudge_script_version;
+void drudge_script_version_clear(drudge_script_version *v);
+/* Stores v: each file once by its SHA-256, the version once by its own (a
+ * version already stored is left as it is). Write transaction. */
+drudge_code drudge_store_put_script_version(drudge_store *s, const drudge_script_version *v,
+                                            int64_t now, drudge_err *err);
+/* Version sha256's row into *out (script, path, manifest, created_at; no
+ * files). DRUDGE_ENOTFOUND if it is not stored. */
+drudge_code drudge_store_script_version(drudge_store *s, const char *sha256,
+                                        drudge_script_version *out /* OUT */, drudge_err *err);
+/* The bytes of the source file sha256 (*data malloc'd, NUL-terminated
+ * beyond *len). DRUDGE_ENOTFOUND if absent. */
+drudge_code drudge_store_script_file(drudge_store *s, const char *sha256,
+                                     unsigned char **data /* OUT */, size_t *len /* OUT */,
+                                     drudge_err *err);
+/* A version with the tasks enqueued with it: first and last enqueue, how
+ * many, how many finished (done, failed or dead), how many failed (failed or
+ * dead). Strings valid during the callback. */
+typedef struct drudge_script_version_use {
+    const char *sha256, *script, *path;
+    int64_t created_at, first_use, last_use; /* uses: 0 if no task */
+    int64_t tasks, finished, failed;
+} drudge_script_version_use;
+/* Every version (of script, or all), by script then age, for fn (non-zero
+ * stops). */
+drudge_code drudge_store_script_versions(drudge_store *s, const char *script,
+                                         int (*fn)(void *ud, const drudge_script_version_use *v),
+                                         void *ud, drudge_err *err);
+
 /* ---- schedules ---- */
 
 /* A schedule row. Strings are malloc'd by drudge_store_schedules. */
@@ -596,6 +646,14 @@ drudge_code drudge_store_copy_in(drudge_store *s, const drudge_copy_row *row, dr
  * the chain head, id sequences, the queue of claimable tasks). Write
  * transaction. */
 drudge_code drudge_store_copy_finish(drudge_store *s, drudge_err *err);
+/* `drudge db backup`: a consistent copy of the whole database as one new
+ * file at path (created 0600; refused if it exists), taken while workers
+ * write (SQLite's online backup, in one read snapshot; the copy is left in
+ * rollback-journal mode, so it is a single self-contained file). *pages
+ * gets its size in pages. An engine that cannot (PostgreSQL) returns
+ * DRUDGE_EUSAGE with what to use instead. */
+drudge_code drudge_store_backup(drudge_store *s, const char *path, int64_t *pages /* OUT */,
+                                drudge_err *err);
 /* Whether the database holds no task and no chain row (a copy's target). */
 drudge_code drudge_store_empty(drudge_store *s, int *empty /* OUT */, drudge_err *err);
 

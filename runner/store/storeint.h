@@ -107,6 +107,15 @@ struct drudge_store_methods {
     drudge_code (*attempts_unchained)(drudge_store *s, int64_t *task_id /* OUT */,
                                       int *attempt /* OUT */, int64_t *ended_at /* OUT */,
                                       int64_t *count /* OUT */, drudge_err *err);
+    drudge_code (*put_script_version)(drudge_store *s, const drudge_script_version *v, int64_t now,
+                                      drudge_err *err);
+    drudge_code (*script_version)(drudge_store *s, const char *sha256,
+                                  drudge_script_version *out /* OUT */, drudge_err *err);
+    drudge_code (*script_file)(drudge_store *s, const char *sha256, unsigned char **data,
+                               size_t *len, drudge_err *err);
+    drudge_code (*script_versions)(drudge_store *s, const char *script,
+                                   int (*fn)(void *ud, const drudge_script_version_use *v),
+                                   void *ud, drudge_err *err);
     drudge_code (*task_facts)(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
                               void *ud, drudge_err *err);
     drudge_code (*last_recorded_attempt)(drudge_store *s, int64_t task_id, int *attempt /* OUT */,
@@ -140,6 +149,8 @@ struct drudge_store_methods {
     drudge_code (*copy_in)(drudge_store *s, const drudge_copy_row *row, drudge_err *err);
     drudge_code (*copy_finish)(drudge_store *s, drudge_err *err);
     drudge_code (*empty)(drudge_store *s, int *empty /* OUT */, drudge_err *err);
+    drudge_code (*backup)(drudge_store *s, const char *path, int64_t *pages /* OUT */,
+                          drudge_err *err);
 };
 
 /* The PostgreSQL backend's entry point, in the module drudge_pg.so

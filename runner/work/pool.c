@@ -156,6 +156,30 @@ static char *previous_of(worker *w, const job *j)
     return previous;
 }
 
+/* The version of the script j runs, handed to the writer the first time
+ * this worker loads it, so that it is stored in the transaction that
+ * appends the first root naming it, or before. */
+static void note_version(worker *w, const job *j)
+{
+    const drudge_script_info *info;
+    drudge_err err = {0};
+    if (drudge_host_load(w->host, j->t.script_path, &info, &err))
+        return; /* run_job records the error */
+    const drudge_script_version *v = drudge_host_script_version(info);
+    if (!v)
+        return;
+    for (size_t i = 0; i < w->nversions; i++)
+        if (!strcmp(w->versions[i], v->sha256))
+            return;
+    w->versions = drudge_xrealloc(w->versions, (w->nversions + 1) * sizeof *w->versions);
+    memcpy(w->versions[w->nversions++], v->sha256, 65);
+    pool *p = w->p;
+    pthread_mutex_lock(&p->mu);
+    p->versions = drudge_xrealloc(p->versions, (p->nversions + 1) * sizeof *p->versions);
+    drudge_script_version_copy(&p->versions[p->nversions++], v);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* Runs one attempt of j on w's host. */
 static void run_job(worker *w, job *j)
 {
@@ -166,6 +190,7 @@ static void run_job(worker *w, job *j)
                              .script = j->t.script};
     drudge_err err = {0};
     char *previous = j->t.attempt > 1 ? previous_of(w, j) : NULL;
+    note_version(w, j);
     view.previous = previous;
     drudge_rec_on_end(drudge_host_rec(w->host), early_flush, w);
     drudge_code hrc = drudge_host_run(w->host, j->t.script_path, &view, &j->res, &err);
@@ -455,16 +480,21 @@ void pool_free(pool *p)
         worker *w = p->workers[i];
         if (w && !w->started) {
             drudge_host_free(w->host);
+            free(w->versions);
             free(w);
         }
     }
     for (worker *g = p->ghosts, *next; g; g = next) {
         next = g->next_ghost; /* all returned: pool_free runs only then */
+        free(g->versions);
         free(g);
     }
     for (size_t i = 0; i < p->nrecs; i++)
         drudge_rec_free(p->recs[i]);
     free(p->recs);
+    for (size_t i = 0; i < p->nversions; i++)
+        drudge_script_version_clear(&p->versions[i]);
+    free(p->versions);
     free(p->workers);
     free(p->names);
     pthread_mutex_destroy(&p->mu);

@@ -12,6 +12,7 @@
 #include "drudge/util.h"
 #include "logs/audit/audit.h"
 #include "logs/replay/replay.h"
+#include "runner/host/version.h"
 #include "runner/work/replay.h"
 
 static drudge_code load_task(drudge_store *s, int64_t id, int *attempt, drudge_task_row *t,
@@ -31,22 +32,39 @@ static drudge_code load_task(drudge_store *s, int64_t id, int *attempt, drudge_t
     return rc;
 }
 
-/* The recorded root's response as the host wrote it ({"output":...} or
- * none), without the task state the writer put in front of it. */
-static char *recorded_root_output(const char *response)
+/* A root's output as {"output":...} (or NULL), without the task state and
+ * the script version in front of it: what replay compares. */
+static char *root_output(const char *response, char script[65])
 {
     char state[16];
     const char *out;
     size_t len;
-    drudge_audit_root_parse(response, state, &out, &len);
-    if (!state[0])
-        return response ? drudge_xstrdup(response) : NULL;
+    drudge_audit_root_parse(response, state, script, &out, &len);
     if (!out)
         return NULL;
     drudge_buf b = {0};
     drudge_buf_puts(&b, "{\"output\":");
     drudge_buf_add(&b, out, len);
     drudge_buf_puts(&b, "}");
+    return drudge_buf_take(&b);
+}
+
+/* A replayed message with the stored source's directory (from) written as
+ * the directory it ran from (to): Lua names files in errors and tracebacks.
+ * Malloc'd, or NULL for NULL. */
+static char *as_recorded(const char *msg, const char *from, const char *to)
+{
+    if (!msg)
+        return NULL;
+    drudge_buf b = {0};
+    size_t fl = from && to ? strlen(from) : 0;
+    const char *p = msg;
+    for (const char *hit = fl ? strstr(p, from) : NULL; hit; hit = strstr(p, from)) {
+        drudge_buf_add(&b, p, (size_t)(hit - p));
+        drudge_buf_puts(&b, to);
+        p = hit + fl;
+    }
+    drudge_buf_puts(&b, p);
     return drudge_buf_take(&b);
 }
 
@@ -60,7 +78,8 @@ drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts,
     drudge_host *host = NULL;
     drudge_result out = {0};
     char *previous = NULL, *recorded_output = NULL, *recorded_error = NULL;
-    char *recorded_outcome = NULL;
+    char *recorded_outcome = NULL, *unpacked = NULL, *stored_main = NULL, *stored_dir = NULL;
+    char recorded_sha[65] = "";
     memset(res, 0, sizeof *res);
     res->attempt = opts->attempt;
     drudge_code rc = load_task(db, opts->task_id, &res->attempt, &t, err);
@@ -76,7 +95,12 @@ drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts,
         goto cleanup;
     }
     res->recorded = n;
-    recorded_output = recorded_root_output(steps[0].response);
+    recorded_output = root_output(steps[0].response, recorded_sha);
+    /* The version that ran: named by the attempt's root, else (an attempt
+     * recorded before roots named it) the one the task was enqueued with. */
+    if (!recorded_sha[0] && t.script_sha256 && strlen(t.script_sha256) == 64)
+        memcpy(recorded_sha, t.script_sha256, 65);
+    snprintf(res->recorded_version, sizeof res->recorded_version, "%s", recorded_sha);
     recorded_error = steps[0].error ? drudge_xstrdup(steps[0].error) : NULL;
     recorded_outcome = drudge_xstrdup(steps[0].outcome ? steps[0].outcome : "");
     /* task.previous as the attempt saw it: built again from the trail (earlier
@@ -99,9 +123,32 @@ drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts,
     drudge_rec_replay_load(rec, steps, n, pays, np);
     steps = NULL;
     pays = NULL;
+    /* By default the stored source of that version, so that replay needs no
+     * file and runs what ran; --script runs another version on purpose. */
     const char *path = opts->script_path ? opts->script_path : t.script_path;
+    if (!opts->script_path && recorded_sha[0]) {
+        rc = drudge_script_version_unpack(db, recorded_sha, &unpacked, &stored_main, err);
+        if (rc && rc != DRUDGE_ENOTFOUND)
+            goto cleanup;
+        rc = DRUDGE_OK;
+        if (stored_main) {
+            path = stored_main;
+            res->stored_source = 1;
+            drudge_script_version sv;
+            if (!drudge_store_script_version(db, recorded_sha, &sv, NULL) && sv.path &&
+                strrchr(sv.path, '/')) {
+                stored_dir = drudge_xstrdup(sv.path);
+                *strrchr(stored_dir, '/') = '\0';
+            }
+            drudge_script_version_clear(&sv);
+        }
+    }
     const drudge_script_info *info;
     rc = drudge_host_load(host, path, &info, err);
+    if (!rc) {
+        const drudge_script_version *v = drudge_host_script_version(info);
+        snprintf(res->version, sizeof res->version, "%s", v ? v->sha256 : "");
+    }
     if (rc == DRUDGE_ENOTFOUND && !opts->script_path && err) {
         char detail[sizeof err->msg];
         snprintf(detail, sizeof detail, "%s", err->msg);
@@ -129,21 +176,32 @@ drudge_code drudge_replay(drudge_store *db, const drudge_replay_opts *opts,
         res->divergence = drudge_xstrdup(drudge_rec_divergence(rec));
     else if (root && strcmp(recorded_outcome, root->outcome) != 0)
         what = "outcome", exp = recorded_outcome, got = root->outcome;
-    else if (root && strcmp(recorded_error ? recorded_error : "", root->error ? root->error : ""))
-        what = "error", exp = recorded_error, got = root->error;
-    else if (root && !drudge_replay_json_same(recorded_output, root->response))
-        what = "output", exp = recorded_output, got = root->response;
+    char *replayed_error = root ? as_recorded(root->error, unpacked, stored_dir) : NULL;
+    if (!res->divergence && !what && root &&
+        strcmp(recorded_error ? recorded_error : "", replayed_error ? replayed_error : ""))
+        what = "error", exp = recorded_error, got = replayed_error;
+    char *replayed_output = root ? root_output(root->response, NULL) : NULL;
+    if (!res->divergence && !what && root &&
+        !drudge_replay_json_same(recorded_output, replayed_output))
+        what = "output", exp = recorded_output, got = replayed_output;
     if (what) {
         drudge_buf d = {0};
         drudge_buf_printf(&d, "step 1 (task \"%s\"): %s differs: expected %s, got %s", root->name,
                           what, exp ? exp : "none", got ? got : "none");
         res->divergence = drudge_buf_take(&d);
     }
+    free(replayed_output);
+    free(replayed_error);
     if (res->divergence) {
         rc = drudge_seterr(err, DRUDGE_EDIVERGE, "replay of task #%lld attempt %d diverged: %s",
                            (long long)opts->task_id, res->attempt, res->divergence);
     }
 cleanup:
+    if (unpacked)
+        drudge_script_version_remove(unpacked);
+    free(unpacked);
+    free(stored_main);
+    free(stored_dir);
     drudge_result_clear(&out);
     drudge_host_free(host);
     if (steps)

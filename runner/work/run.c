@@ -11,6 +11,7 @@
 #include "connectors/queue/lqueue.h"
 #include "drudge/util.h"
 #include "logs/audit/audit.h"
+#include "runner/host/version.h"
 #include "runner/queue/queue.h"
 #include "runner/work/run.h"
 #include "runner/work/work.h"
@@ -241,7 +242,22 @@ static drudge_code start(drudge_store *s, const drudge_run_opts *o, const drudge
     char real[PATH_MAX];
     if (!realpath(o->script, real))
         snprintf(real, sizeof real, "%s", o->script);
-    drudge_task_spec spec = {.script = info->name,
+    char sha[65] = "";
+    const drudge_script_version *v = drudge_host_script_version(info);
+    if (v) { /* the code that runs, stored before its task names it */
+        drudge_code rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
+        if (!rc)
+            rc = drudge_store_put_script_version(s, v, drudge_now_us(), err);
+        if (!rc)
+            rc = drudge_store_commit(s, err);
+        if (rc) {
+            drudge_store_rollback(s);
+            return rc;
+        }
+        memcpy(sha, v->sha256, 65);
+    }
+    drudge_task_spec spec = {.script_sha256 = sha[0] ? sha : NULL,
+                             .script = info->name,
                              .script_path = real,
                              .key = o->key,
                              .input = o->input,

@@ -51,6 +51,9 @@ static void close_writer(writer *wr)
 {
     list_free(&wr->batch, 1);
     list_free(&wr->cancelled, 0);
+    for (size_t i = 0; i < wr->nversions; i++)
+        drudge_script_version_clear(&wr->versions[i]);
+    free(wr->versions);
     drudge_rec_free(wr->lost_rec);
     free(wr->mark_ids);
     free(wr->mark_slots);

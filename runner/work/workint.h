@@ -27,6 +27,7 @@
 #include <signal.h>
 #include "drudge/host.h"
 #include "logs/audit/audit.h"
+#include "runner/host/version.h"
 #include "runner/queue/queue.h"
 #include "runner/store/store.h"
 #include "runner/work/work.h"
@@ -80,12 +81,14 @@ typedef struct worker {
     int returned;  /* an abandoned thread came back and freed what it held (guarded) */
     struct worker *next_ghost;
     drudge_host *host;
-    job *current;      /* guarded by p->mu */
-    int64_t cancel_id; /* the task an operator cancelled while it ran */
-    int64_t cancel_at; /* when that cancel was delivered (drudge_mono_us) */
-    int64_t marked_id; /* the running task the writer marked started (guarded by p->mu) */
-    drudge_store *ro;  /* read-only, opened for the first retry: task.previous */
-    int64_t flush_at;  /* when the running attempt next hands its closed steps over */
+    job *current;         /* guarded by p->mu */
+    int64_t cancel_id;    /* the task an operator cancelled while it ran */
+    int64_t cancel_at;    /* when that cancel was delivered (drudge_mono_us) */
+    int64_t marked_id;    /* the running task the writer marked started (guarded by p->mu) */
+    drudge_store *ro;     /* read-only, opened for the first retry: task.previous */
+    int64_t flush_at;     /* when the running attempt next hands its closed steps over */
+    char (*versions)[65]; /* script versions this worker has handed to the writer */
+    size_t nversions;
     int ro_warned;
 } worker;
 
@@ -113,6 +116,10 @@ struct pool {
     int watchdog_started, watchdog_stop;
     pthread_cond_t watchdog_cv;
     char owner[160];
+    /* Script versions the workers loaded, for the writer to store before the
+     * roots that name them (guarded by mu). */
+    drudge_script_version *versions;
+    size_t nversions;
     int fatal; /* a worker cannot go on safely: stop, recording nothing more */
     char fatal_msg[1024];
 };
@@ -163,7 +170,9 @@ typedef struct writer {
     drudge_rec *lost_rec; /* for the root steps of lost attempts */
     const drudge_work_opts *opts;
     drudge_work_stats *stats;
-    joblist batch;     /* completions in this transaction */
+    joblist batch;                   /* completions in this transaction */
+    drudge_script_version *versions; /* to store in this transaction */
+    size_t nversions;
     joblist cancelled; /* unstarted tasks an operator cancelled: recorded next turn */
     int64_t cancel_ids[MAX_CANCELS];
     size_t ncancel;

@@ -84,10 +84,10 @@ typedef struct turn {
     size_t nclaimed;
 } turn;
 
-/* The batch's outcomes, all in one call (a round trip or two on
- * PostgreSQL, whatever the batch's size), then its steps on the chain in
- * the batch's order: early-flushed ones, and those of each attempt whose
- * outcome was recorded (held). */
+/* The batch's outcomes, after the script versions their roots name, all
+ * in one call (a round trip or two on PostgreSQL, whatever the batch's
+ * size), then its steps on the chain in the batch's order: early-flushed
+ * ones, and those of each attempt whose outcome was recorded (held). */
 static drudge_code write_outcomes(writer *wr, int64_t now, drudge_err *err)
 {
     pool *p = wr->p;
@@ -101,6 +101,10 @@ static drudge_code write_outcomes(writer *wr, int64_t now, drudge_err *err)
         rc = drudge_seterr(err, DRUDGE_ENOMEM, "out of memory recording %zu outcomes", n);
         goto cleanup;
     }
+    for (size_t k = 0; k < wr->nversions && !rc; k++)
+        rc = drudge_store_put_script_version(wr->s, &wr->versions[k], now, err);
+    if (rc)
+        goto cleanup;
     for (job *j = wr->batch.head; j; j = j->next) {
         if (j->rec)
             drudge_rec_mark_flushed(j->rec, 0); /* again from the start after a rollback */
@@ -311,6 +315,9 @@ static void hand_out(writer *wr, drudge_claimed *claimed, size_t nclaimed)
 static void after_commit(writer *wr, turn *t)
 {
     marks_done(wr);
+    for (size_t i = 0; i < wr->nversions; i++)
+        drudge_script_version_clear(&wr->versions[i]);
+    wr->nversions = 0;
     wr->last_batch = (int)wr->batch.n;
     wr->stats->commits++;
     retire_batch(wr);
@@ -555,6 +562,19 @@ static void take_running(writer *wr)
     }
 }
 
+/* The script versions workers loaded since the last turn (p->mu held). */
+static void take_versions(writer *wr)
+{
+    pool *p = wr->p;
+    if (!p->nversions)
+        return;
+    wr->versions =
+        drudge_xrealloc(wr->versions, (wr->nversions + p->nversions) * sizeof *wr->versions);
+    memcpy(wr->versions + wr->nversions, p->versions, p->nversions * sizeof *p->versions);
+    wr->nversions += p->nversions;
+    p->nversions = 0;
+}
+
 /* Reacts to SIGINT/SIGTERM: the first drains (claims that did not start go
  * back), the second aborts (running attempts are dropped: their leases
  * expire and they are retried). *stop when the loop must end. */
@@ -643,6 +663,7 @@ static drudge_code loop(writer *wr, clocks *kp, drudge_err *err)
         for (; j; j = list_pop(&p->done))
             list_push(&wr->batch, j);
         take_running(wr);
+        take_versions(wr);
         int inflight = p->inflight;
         size_t ready = p->ready.n;
         collect_marks(wr, t.now, DRUDGE_REC_FLUSH_US);
@@ -670,7 +691,8 @@ drudge_code writer_finish(writer *wr, drudge_err *err)
     job *j = list_pop(&p->done);
     for (; j; j = list_pop(&p->done))
         list_push(&wr->batch, j);
-    if (wr->batch.head) {
+    take_versions(wr);
+    if (wr->batch.head || wr->nversions) {
         turn t = {.now = drudge_now_us()};
         drudge_code rc = write_turn(wr, &t, err);
         if (rc)

@@ -35,7 +35,8 @@ equals "$(sql "select outcome, error, error_kind from attempts where task_id = 1
 equals "$(sql "select state, outcome, cancelled_by from tasks where id = 1")" "cancelled|cancelled|$me" \
   "the row says cancelled and who did it"
 equals "$(sql "select outcome || '|' || error || '|' || response from steps where task_id = 1 and seq = 1 and kind = 'task'")" \
-  'cancelled|cancelled by an operator|{"state":"cancelled"}' "the root step says cancelled, not timeout"
+  "cancelled|cancelled by an operator|{\"state\":\"cancelled\",\"script_version\":\"$(sql "select script_sha256 from tasks where id = 1")\"}" \
+  "the root step says cancelled, not timeout"
 dur=$(sql "select duration_us from steps where task_id = 1 and seq = 1 and kind = 'task'")
 [ "$dur" -gt 3500000 ] && [ "$dur" -lt 12000000 ] && pass || fail "the attempt ran ${dur} µs: stopped by the cancel, not the 20 s timeout"
 equals "$(sql "select request || ' ' || response from steps where kind = 'operator' and task_id = 1")" \
@@ -55,8 +56,8 @@ expect_exit 0 "$DRUDGE" cancel 2
 rc=0
 wait $pid || rc=$?
 equals "$rc" 4 "a cancelled run exits 4"
-equals "$(sql "select outcome || '|' || response from steps where task_id = 2 and seq = 1 and kind = 'task'")" \
-  'cancelled|{"state":"cancelled"}' "a cancelled run's root says cancelled"
+equals "$(sql "select outcome || '|' || substr(response, 1, 39) from steps where task_id = 2 and seq = 1 and kind = 'task'")" \
+  'cancelled|{"state":"cancelled","script_version":"' "a cancelled run's root says cancelled"
 equals "$(sql "select state, cancelled_by from tasks where id = 2")" "cancelled|$me" "the run's row"
 expect_exit 0 "$DRUDGE" audit verify
 

@@ -42,10 +42,11 @@ contains "$(sql "select request from steps where name = 'schedule add'")" '"cron
 equals "$(sql "select response from steps where name = 'cancel'")" '{"state":"cancelled"}' "a queued task's cancel"
 equals "$(sql "select cancelled_by from tasks where id = 3")" "$me" "the row names who cancelled"
 # Each attempt's root names the state its outcome left the task in.
+v=$(sql "select script_sha256 from tasks where id = 1")
 equals "$(sql "select response from steps where task_id = 1 and seq = 1 and kind = 'task'")" \
-  '{"state":"done","output":{"filed":"A"}}' "a done root: state and output"
+  "{\"state\":\"done\",\"script_version\":\"$v\",\"output\":{\"filed\":\"A\"}}" "a done root: state, version and output"
 equals "$(sql "select group_concat(response) from (select response from steps where task_id = 4 and seq = 1 and kind = 'task' order by id) r")" \
-  '{"state":"failed"},{"state":"failed"}' "a failed root, before and after its retry"
+  "{\"state\":\"failed\",\"script_version\":\"$v\"},{\"state\":\"failed\",\"script_version\":\"$v\"}" "a failed root, before and after its retry"
 # Nothing changed, nothing recorded: a refused retry is no step.
 expect_exit 1 "$DRUDGE" retry 1
 equals "$(sql "select count(*) from steps where kind = 'operator'")" "8" "a refused action is not recorded"

@@ -35,39 +35,43 @@ contains "$out" '"identical":true' "json identical"
 contains "$out" '"steps":6,"recorded":6' "json counts"
 equals "$(sql "select count(*) from steps")" "$rows" "replay writes nothing"
 
-# The script changed: a different call is the first divergence, named.
+# The script changed on disk: replay still runs the version that ran, stored
+# in the database; --script FILE replays the changed one, whose first
+# divergence is named.
 sed 's/"looking up "/"searching for "/' original.lua > work.lua
-expect_exit 6 "$DRUDGE" -q replay 1
+expect_exit 0 "$DRUDGE" -q replay 1
+contains "$out" "identical outcome (done)" "the stored source, not the changed file"
+expect_exit 6 "$DRUDGE" -q replay 1 --script work.lua
 contains "$out" "DIVERGED at step 4: request differs" "changed call: step named"
 contains "$out" 'expected log "info" {"message":"looking up A1 with [REDACTED:CMS_TOKEN]"}' "changed call: expected"
 contains "$out" 'got log "info" {"message":"searching for A1 with [REDACTED:CMS_TOKEN]"}' "changed call: actual"
 
 # A step renamed.
 sed 's/step("file document"/step("file doc"/' original.lua > work.lua
-expect_exit 6 "$DRUDGE" -q replay 1
+expect_exit 6 "$DRUDGE" -q replay 1 --script work.lua
 contains "$out" 'step 5: name differs: expected step "file document"' "renamed step"
 
 # An extra call at the end, and a call left out.
 sed 's/return { ref = task.input.ref/log.warn("extra"); return { ref = task.input.ref/' original.lua > work.lua
-expect_exit 6 "$DRUDGE" -q replay 1
+expect_exit 6 "$DRUDGE" -q replay 1 --script work.lua
 contains "$out" 'step 7: the recording ends at step 6, but the script made log "warn"' "extra call"
 sed 's/log.info("filing")//' original.lua > work.lua
-expect_exit 6 "$DRUDGE" -q replay 2
+expect_exit 6 "$DRUDGE" -q replay 2 --script work.lua
 contains "$out" 'step 6: expected log "info" {"message":"filing"}, but the attempt ended after 5 steps' "left-out call"
 sed 's/      log.info("filing")//; s/if task.input.ref == "BAD" then fail("no such case: BAD") end//' original.lua > work.lua
-expect_exit 6 "$DRUDGE" -q replay 1
+expect_exit 6 "$DRUDGE" -q replay 1 --script work.lua
 contains "$out" 'expected log "info" {"message":"filing"}, but the attempt ended after 5 steps' "missing last call"
 
 # A different outcome, and a different output.
 sed 's/return 3/fail("changed")/' original.lua > work.lua
-expect_exit 6 "$DRUDGE" -q replay 1
+expect_exit 6 "$DRUDGE" -q replay 1 --script work.lua
 contains "$out" 'step 5 (step "file document"): outcome differs: expected ok, got fail' "outcome differs"
 sed 's/return 3/return 4/' original.lua > work.lua
-expect_exit 6 "$DRUDGE" -q replay 1
+expect_exit 6 "$DRUDGE" -q replay 1 --script work.lua
 contains "$out" 'step 1 (task "work"): output differs' "output differs"
 
 sed 's/fail("no such case: BAD")/fail("case BAD unknown")/' original.lua > work.lua
-expect_exit 6 "$DRUDGE" -q replay 2
+expect_exit 6 "$DRUDGE" -q replay 2 --script work.lua
 contains "$out" 'step 1 (task "work"): error differs: expected no such case: BAD, got case BAD unknown' "attempt error differs"
 
 # --script: replay the recording against another version of the script.
@@ -81,10 +85,11 @@ expect_exit 1 "$DRUDGE" replay 1 --attempt 2
 contains "$err" "no recorded attempt 2" "unknown attempt"
 expect_exit 2 "$DRUDGE" replay
 contains "$err" "give exactly one TASK" "no task given"
-rm work.lua
-expect_exit 1 "$DRUDGE" replay 1
-contains "$err" "cannot read script" "script gone"
-contains "$err" "replay it with --script FILE" "script gone: hint"
+rm work.lua original.lua
+expect_exit 0 "$DRUDGE" replay 1
+contains "$err" "from the database" "script gone: the stored source replays"
+expect_exit 1 "$DRUDGE" replay 1 --script gone.lua
+contains "$err" "cannot read script" "a --script that is not there"
 
 # A queued task retried by `drudge work`: each attempt replays on its own.
 cat > retry.lua <<'EOF'

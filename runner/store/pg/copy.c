@@ -148,3 +148,16 @@ drudge_code pg_empty(drudge_store *s, int *empty, drudge_err *err)
     *empty = !rc && n == 0;
     return rc;
 }
+
+/* A PostgreSQL database is backed up by the server's own tools. */
+drudge_code pg_backup(drudge_store *s, const char *path, int64_t *pages, drudge_err *err)
+{
+    (void)path;
+    (void)pages;
+    return drudge_seterr(err, DRUDGE_EUSAGE,
+                         "database %s is PostgreSQL: back it up with pg_dump (pg_dump -Fc -f "
+                         "drudge.dump DBNAME, one consistent snapshot while workers run; "
+                         "pg_restore to restore), or copy it into an SQLite file with "
+                         "drudge db copy --to FILE",
+                         s->name);
+}

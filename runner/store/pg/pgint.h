@@ -194,6 +194,16 @@ drudge_code pg_status(drudge_store *s, int64_t now, drudge_queue_stats *out, dru
 drudge_code pg_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed, drudge_err *err);
 drudge_code pg_retry_all(drudge_store *s, const char *state, const char *script, int64_t now,
                          int64_t *changed, drudge_err *err);
+drudge_code pg_put_script_version(drudge_store *s, const drudge_script_version *v, int64_t now,
+                                  drudge_err *err);
+drudge_code pg_script_version(drudge_store *s, const char *sha256, drudge_script_version *out,
+                              drudge_err *err);
+drudge_code pg_script_file(drudge_store *s, const char *sha256, unsigned char **data, size_t *len,
+                           drudge_err *err);
+drudge_code pg_script_versions(drudge_store *s, const char *script,
+                               int (*fn)(void *ud, const drudge_script_version_use *v), void *ud,
+                               drudge_err *err);
+drudge_code pg_backup(drudge_store *s, const char *path, int64_t *pages, drudge_err *err);
 drudge_code pg_task_facts(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
                           void *ud, drudge_err *err);
 drudge_code pg_cancel(drudge_store *s, int64_t id, const char *who, int64_t now, int64_t *changed,

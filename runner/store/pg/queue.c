@@ -117,11 +117,11 @@ static drudge_code upsert_script(pg_store *q, const drudge_task_spec *spec, int6
 /* Each new task enters ready through the trigger tasks_ready (schema.c). */
 #define ENQ_COLS                                                                                   \
     "script, script_path, key, input, priority, run_at, max_attempts, manual_minutes, "            \
-    "exception_minutes, schedule, \"window\""
+    "exception_minutes, schedule, \"window\", script_sha256"
 
 static const char enq_one_sql[] =
     "WITH t AS (INSERT INTO tasks(" ENQ_COLS ", state, created_at) VALUES "
-    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'queued',$12) "
+    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$13,'queued',$12) "
     "ON CONFLICT (script, key) WHERE key IS NOT NULL DO NOTHING "
     "RETURNING id) SELECT id FROM t";
 static const char enq_find_sql[] = "SELECT id FROM tasks WHERE script = $1 AND key = $2";
@@ -155,6 +155,7 @@ static drudge_code enqueue_one(pg_store *q, const drudge_task_spec *spec, int64_
     pg_p_str(&p, spec->schedule);
     pg_p_str(&p, spec->window);
     pg_p_int(&p, now);
+    pg_p_str(&p, spec->script_sha256);
     PGresult *r = pg_q(q, enq_one_sql, &p, "enqueue", err);
     if (!r)
         return err ? err->code : DRUDGE_EDB;
@@ -195,7 +196,7 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
                                "text, script_path text, key text, input text, priority integer, "
                                "run_at bigint, max_attempts integer, manual_minutes double "
                                "precision, exception_minutes double precision, schedule text, "
-                               "\"window\" text) ON COMMIT DELETE ROWS",
+                               "\"window\" text, script_sha256 text) ON COMMIT DELETE ROWS",
                                "enqueue", err);
     if (rc)
         return rc;
@@ -211,12 +212,13 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
                  s->exception_minutes);
         drudge_buf_puts(&b, num);
         pg_copy_text(&b, s->schedule, '\t');
-        pg_copy_text(&b, s->window, '\n');
+        pg_copy_text(&b, s->window, '\t');
+        pg_copy_text(&b, s->script_sha256, '\n');
     }
     rc = pg_copy_send(q,
                       "COPY enqueue_stage(script, script_path, key, input, priority, run_at, "
-                      "max_attempts, manual_minutes, exception_minutes, schedule, \"window\") "
-                      "FROM STDIN",
+                      "max_attempts, manual_minutes, exception_minutes, schedule, \"window\", "
+                      "script_sha256) FROM STDIN",
                       b.data, b.len, "enqueue", err);
     drudge_buf_free(&b);
     if (rc)
@@ -449,8 +451,8 @@ drudge_code pg_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
 {
     static const char insert_sql[] =
         "WITH t AS (INSERT INTO tasks(script, script_path, key, input, state, priority, run_at, "
-        "max_attempts, manual_minutes, exception_minutes, created_at) "
-        "VALUES ($1,$2,$3,$4,'queued',0,$5,$6,$7,$8,$5) RETURNING id) "
+        "max_attempts, manual_minutes, exception_minutes, created_at, script_sha256) "
+        "VALUES ($1,$2,$3,$4,'queued',0,$5,$6,$7,$8,$5,$10) RETURNING id) "
         "INSERT INTO running(task_id, owner, claimed_at, started) SELECT id, $9, $5, true FROM t "
         "RETURNING task_id";
     /* It runs from the start: out of the queue the trigger put it in. */
@@ -485,6 +487,7 @@ drudge_code pg_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
         pg_p_double(&p, spec->manual_minutes);
         pg_p_double(&p, spec->exception_minutes);
         pg_p_str(&p, owner);
+        pg_p_str(&p, spec->script_sha256);
         rc = pg_int(q, insert_sql, &p, "run", id, err);
     }
     if (!rc) {

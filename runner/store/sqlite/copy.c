@@ -1,9 +1,12 @@
 /* copy.c: the SQLite side of `drudge db copy` (store.h): every table's rows
  * out, rows in as they were, and what SQLite derives from them (done
  * counts, tasks waiting for later). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "drudge/util.h"
 #include "runner/store/sqlite/sqliteint.h"
 
@@ -114,4 +117,52 @@ drudge_code sq_empty(drudge_store *s, int *empty, drudge_err *err)
     *empty = r == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
     sqlite3_reset(st);
     return r == SQLITE_ROW ? DRUDGE_OK : sq_err(q, "reading the database", err);
+}
+
+/* ---- drudge db backup ---- */
+
+/* SQLite's online backup copies every page in one step, so it reads one
+ * snapshot (WAL: writers go on meanwhile). The copy is created 0600 before
+ * SQLite opens it (it holds case data) and switched to a rollback journal,
+ * so that it is one file. */
+drudge_code sq_backup(drudge_store *s, const char *path, int64_t *pages, drudge_err *err)
+{
+    sq_store *q = sq(s);
+    sqlite3 *dst = NULL;
+    drudge_code rc = DRUDGE_OK;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return drudge_seterr(
+            err, errno == EEXIST ? DRUDGE_ESTATE : DRUDGE_EIO, "cannot create %s: %s", path,
+            errno == EEXIST ? "it exists (a backup never overwrites)" : strerror(errno));
+    close(fd);
+    if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        rc = drudge_seterr(err, DRUDGE_EIO, "cannot open %s: %s", path,
+                           dst ? sqlite3_errmsg(dst) : "out of memory");
+        goto cleanup;
+    }
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", q->db, "main");
+    if (!b) {
+        rc = drudge_seterr(err, DRUDGE_EDB, "backing up %s to %s: %s", q->base.name, path,
+                           sqlite3_errmsg(dst));
+        goto cleanup;
+    }
+    int r;
+    do
+        r = sqlite3_backup_step(b, -1);
+    while (r == SQLITE_BUSY || r == SQLITE_LOCKED);
+    *pages = sqlite3_backup_pagecount(b);
+    sqlite3_backup_finish(b);
+    if (r != SQLITE_DONE) {
+        rc = drudge_seterr(err, DRUDGE_EDB, "backing up %s to %s: %s", q->base.name, path,
+                           sqlite3_errstr(r));
+        goto cleanup;
+    }
+    if (sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
+        rc = drudge_seterr(err, DRUDGE_EDB, "backing up to %s: %s", path, sqlite3_errmsg(dst));
+cleanup:
+    sqlite3_close(dst);
+    if (rc)
+        unlink(path);
+    return rc;
 }

@@ -105,7 +105,7 @@ drudge_code sq_register_functions(sq_store *q, drudge_err *err)
  * page writes for a 200,000-row load); the caller rolls back the whole load
  * on any error anyway. Duplicate keys are still skipped by the upsert. */
 #define ENQ_BATCH 32
-#define ENQ_COLS  13
+#define ENQ_COLS  14
 
 static const char upsert_script_sql[] =
     "INSERT INTO scripts(name, path, max_attempts, manual_minutes, exception_minutes, window, "
@@ -115,9 +115,9 @@ static const char upsert_script_sql[] =
 
 #define ENQ_INSERT                                                                                 \
     "INSERT OR FAIL INTO tasks(script, script_path, key, input, state, priority, run_at, "         \
-    "max_attempts, manual_minutes, exception_minutes, schedule, window, created_at, later) "       \
-    "VALUES "
-#define ENQ_VALUES "(?,?,?,?,'queued',?,?,?,?,?,?,?,?,?)"
+    "max_attempts, manual_minutes, exception_minutes, schedule, window, created_at, later, "       \
+    "script_sha256) VALUES "
+#define ENQ_VALUES "(?,?,?,?,'queued',?,?,?,?,?,?,?,?,?,?)"
 /* The conflict target names the partial unique index, so a duplicate key is
  * skipped while every other constraint still fails loudly. */
 #define ENQ_CONFLICT " ON CONFLICT(script, key) WHERE key IS NOT NULL DO NOTHING"
@@ -174,6 +174,7 @@ static void bind_row(sqlite3_stmt *st, int r, const drudge_task_spec *spec, int6
     sq_bind_text(st, o + 11, spec->window);
     sqlite3_bind_int64(st, o + 12, now);
     sqlite3_bind_int(st, o + 13, run_at > now); /* later: see schema v5 */
+    sq_bind_text(st, o + 14, spec->script_sha256);
 }
 
 static int same_str(const char *a, const char *b)
@@ -188,7 +189,7 @@ static int same_batch(const drudge_task_spec *a, const drudge_task_spec *b)
            a->priority == b->priority && a->run_at == b->run_at &&
            a->max_attempts == b->max_attempts && a->manual_minutes == b->manual_minutes &&
            a->exception_minutes == b->exception_minutes && same_str(a->schedule, b->schedule) &&
-           same_str(a->window, b->window);
+           same_str(a->window, b->window) && same_str(a->script_sha256, b->script_sha256);
 }
 
 /* One row; a duplicate key sets *dup and, if id is wanted, finds the task. */
@@ -539,8 +540,8 @@ drudge_code sq_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
 {
     static const char insert_sql[] =
         "INSERT INTO tasks(script, script_path, key, input, state, priority, run_at, "
-        "max_attempts, manual_minutes, exception_minutes, created_at) "
-        "VALUES (?1,?2,?3,?4,'queued',0,?5,?6,?7,?8,?5)";
+        "max_attempts, manual_minutes, exception_minutes, created_at, script_sha256) "
+        "VALUES (?1,?2,?3,?4,'queued',0,?5,?6,?7,?8,?5,?9)";
     sq_store *q = sq(s);
     drudge_code rc = sq_begin(q, err);
     if (rc)
@@ -578,6 +579,7 @@ drudge_code sq_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
     sqlite3_bind_int(st, 6, max_attempts_of(spec));
     sqlite3_bind_double(st, 7, spec->manual_minutes);
     sqlite3_bind_double(st, 8, spec->exception_minutes);
+    sq_bind_text(st, 9, spec->script_sha256);
     rc = sq_done(q, st, "run", err);
     if (rc)
         goto cleanup;
