@@ -110,6 +110,7 @@ int luaopen_drudge_log(lua_State *L);  /* runner/host/api.c */
 int luaopen_drudge_http(lua_State *L);    /* connectors/http*.c */
 int luaopen_drudge_desktop(lua_State *L); /* connectors/desktop*.c */
 int luaopen_drudge_mail(lua_State *L);    /* connectors/mail*.c */
+int luaopen_drudge_csv(lua_State *L);     /* connectors/csv/csv.c */
 
 /* Per-task context for connectors that need it (e.g. http cookies cleared
  * between tasks): a callback run at the start of every attempt. */

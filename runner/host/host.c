@@ -39,6 +39,7 @@
 int luaopen_drudge_http(lua_State *L) __attribute__((weak));
 int luaopen_drudge_desktop(lua_State *L) __attribute__((weak));
 int luaopen_drudge_mail(lua_State *L) __attribute__((weak));
+int luaopen_drudge_csv(lua_State *L) __attribute__((weak));
 
 static struct builtin {
     const char *name;
@@ -51,6 +52,7 @@ static struct builtin {
     {"drudge.http", luaopen_drudge_http, "http"},
     {"drudge.desktop", luaopen_drudge_desktop, "desktop"},
     {"drudge.mail", luaopen_drudge_mail, "mail"},
+    {"drudge.csv", luaopen_drudge_csv, "csv"},
 };
 static pthread_mutex_t builtins_lock = PTHREAD_MUTEX_INITIALIZER;
 
