@@ -17,13 +17,13 @@ packages=(
   liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev libxdo-dev libx11-dev libsqlite3-dev
   libcmocka-dev libssl-dev libpng-dev libgmime-3.0-dev libmicrohttpd-dev libpq-dev
   sqlite3 curl ca-certificates openssl procps
-  lua-check
+  lua-check libxlsxwriter-dev libzip-dev libexpat1-dev libpoppler-glib-dev
 )
 # What the test suite needs besides: real peers and servers.
 test_packages=(
   xvfb xterm x11-utils python3 python3-httpbin dovecot-imapd python3-aiosmtpd chromium
   chromium-driver
-  valgrind postgresql-15
+  valgrind postgresql-15 python3-openpyxl
 )
 
 install() {

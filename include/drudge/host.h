@@ -118,6 +118,9 @@ int luaopen_drudge_http(lua_State *L);    /* connectors/http*.c */
 int luaopen_drudge_desktop(lua_State *L); /* connectors/desktop*.c */
 int luaopen_drudge_mail(lua_State *L);    /* connectors/mail*.c */
 int luaopen_drudge_browser(lua_State *L); /* connectors/browser/ */
+int luaopen_drudge_csv(lua_State *L);     /* connectors/csv/csv.c */
+int luaopen_drudge_xlsx(lua_State *L);    /* connectors/xlsx/xlsx*.c */
+int luaopen_drudge_pdf(lua_State *L);     /* connectors/pdf/pdf.c */
 
 /* Per-task context for connectors that need it (e.g. http cookies cleared
  * between tasks): a callback run at the start of every attempt. */

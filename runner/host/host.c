@@ -41,6 +41,9 @@ int luaopen_drudge_http(lua_State *L) __attribute__((weak));
 int luaopen_drudge_desktop(lua_State *L) __attribute__((weak));
 int luaopen_drudge_mail(lua_State *L) __attribute__((weak));
 int luaopen_drudge_browser(lua_State *L) __attribute__((weak));
+int luaopen_drudge_csv(lua_State *L) __attribute__((weak));
+int luaopen_drudge_xlsx(lua_State *L) __attribute__((weak));
+int luaopen_drudge_pdf(lua_State *L) __attribute__((weak));
 
 static struct builtin {
     const char *name;
@@ -54,6 +57,9 @@ static struct builtin {
     {"drudge.desktop", luaopen_drudge_desktop, "desktop"},
     {"drudge.mail", luaopen_drudge_mail, "mail"},
     {"drudge.browser", luaopen_drudge_browser, "browser"},
+    {"drudge.csv", luaopen_drudge_csv, "csv"},
+    {"drudge.xlsx", luaopen_drudge_xlsx, "xlsx"},
+    {"drudge.pdf", luaopen_drudge_pdf, "pdf"},
 };
 static pthread_mutex_t builtins_lock = PTHREAD_MUTEX_INITIALIZER;
 
