@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "runner/cli/cli.h"
 #include "runner/store/store.h"
 #include <lua.h>
@@ -88,6 +89,10 @@ static int is_opt(const char *arg, const char *opt)
 int main(int argc, char **argv)
 {
     drudge_cli cli = {.argv = argv};
+    /* Everything drudge and its scripts create holds case data: files a
+     * script makes with io.open, exports, reports, downloads. Private to
+     * the user, whatever the shell's umask (a stricter one is kept). */
+    umask(umask(0) | 077);
     /* `drudge work` re-execs itself with these blocked (cmd_work.c). */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);

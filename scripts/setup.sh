@@ -46,6 +46,16 @@ build() { # build DIR [cmake args...]
   cmake --build "$dir" -j "$(nproc)"
 }
 
+# The permission tests (tests/e2e/perm_unprivileged.sh) run drudge as an
+# unprivileged user: root is refused nothing, so read-only directories and
+# databases and unreadable scripts would go untested. As root, make it.
+test_user() {
+  if [ "$(id -u)" -eq 0 ] && ! id drudge-test >/dev/null 2>&1; then
+    echo "setup: adding the user drudge-test for the permission tests"
+    useradd --system --no-create-home --shell /usr/sbin/nologin drudge-test
+  fi
+}
+
 case "$job" in
   build)
     install "${packages[@]}"
@@ -58,6 +68,7 @@ case "$job" in
     ;;
   test)
     install "${packages[@]}" "${test_packages[@]}"
+    test_user
     build build
     # The code must also compile warning-free with clang.
     CC=clang build build-clang
@@ -65,6 +76,7 @@ case "$job" in
     ;;
   asan)
     install "${packages[@]}" "${test_packages[@]}"
+    test_user
     build build-asan -DDRUDGE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
     ;;

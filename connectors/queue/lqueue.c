@@ -334,12 +334,16 @@ static int l_enqueue(lua_State *L)
     }
     lua_pop(L, 1);
     if (lua_getfield(L, 3, "at") != LUA_TNIL) {
+        char why[160] = "not a string";
         if (lua_type(L, -1) == LUA_TNUMBER) {
             a.run_at = (int64_t)(lua_tonumber(L, -1) * 1e6); /* seconds since the epoch */
         } else if (lua_type(L, -1) != LUA_TSTRING ||
-                   drudge_parse_time(lua_tostring(L, -1), drudge_now_us(), &a.run_at)) {
-            return luaL_error(L, "queue.enqueue: option 'at' must be a time such as "
-                                 "\"2026-11-23T19:00\" or \"+30m\", or os.time() seconds");
+                   drudge_parse_time_ex(lua_tostring(L, -1), drudge_now_us(), 0, &a.run_at, why,
+                                        sizeof why)) {
+            return luaL_error(L,
+                              "queue.enqueue: option 'at' ('%s'): %s; it must be a time such as "
+                              "\"2026-11-23T19:00\" or \"+30m\", or os.time() seconds",
+                              luaL_tolstring(L, -1, NULL), why);
         }
     }
     lua_pop(L, 1);

@@ -18,6 +18,16 @@ void drudge_fmt_time(int64_t t, char out[40]);
  * "2026-11-23 19:00:00Z", with optional offset) or a relative "+30m"/"+2h"/"+1d",
  * or "now". Naive times are local. Returns 0 and sets *out (µs), or -1. */
 int drudge_parse_time(const char *s, int64_t now_us, int64_t *out);
+/* The one time parser every command and module uses (drudge_parse_time is
+ * it with no flags): as above, and dates are checked against the calendar
+ * (2026-02-30, 2026-04-31 and 2026-02-29 are refused, 2028-02-29 is not),
+ * fields against their ranges. On failure returns -1 with why[] saying
+ * what is wrong ("no such day: February 2026 has 28 days"). Flags: */
+#define DRUDGE_TIME_PAST    1 /* also "-7d", "-2h" (relative, in the past) */
+#define DRUDGE_TIME_UTC_DAY 2 /* a bare date is a UTC day, not local midnight */
+#define DRUDGE_TIME_DAY_END 4 /* with UTC_DAY: a bare date ends that day (an --until) */
+int drudge_parse_time_ex(const char *s, int64_t now_us, int flags, int64_t *out /* OUT */,
+                         char *why, size_t why_len);
 
 /* Growable NUL-terminated buffer. Start zeroed: `drudge_buf b = {0};`.
  * Allocation failure aborts the process (there is no useful recovery). */

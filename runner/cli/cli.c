@@ -25,6 +25,18 @@ int drudge_cli_usage(const char *cmd, const char *fmt, ...)
     return DRUDGE_EXIT_USAGE;
 }
 
+int drudge_cli_parse_time(const char *cmd, const char *flag, const char *s, int64_t now, int flags,
+                          int64_t *out)
+{
+    char why[160];
+    if (drudge_parse_time_ex(s, now, flags, out, why, sizeof why) == 0)
+        return -1;
+    return drudge_cli_usage(cmd,
+                            "%s '%s': %s (times are 2026-11-23, 2026-11-23T19:00, "
+                            "2026-11-23T19:00:00Z or +01:00, now, +30m, +2h, +1d%s)",
+                            flag, s, why, (flags & DRUDGE_TIME_PAST) ? ", -7d" : "");
+}
+
 int drudge_cli_exit_code(drudge_code code)
 {
     switch (code) {

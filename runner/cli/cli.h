@@ -44,6 +44,11 @@ drudge_store *drudge_cli_store(const drudge_cli *cli, const char *cmd, int flags
  * first. Returns an exit code: DRUDGE_EXIT_OK or the failure's. */
 int drudge_cli_done(const char *cmd, drudge_store *s, drudge_code code, const drudge_err *err);
 
+/* A time flag's value (drudge_parse_time_ex with flags): -1 when it is
+ * one, else prints "drudge CMD: FLAG 'S': why" and returns the usage exit
+ * code, as every command's time flags do. */
+int drudge_cli_parse_time(const char *cmd, const char *flag, const char *s, int64_t now, int flags,
+                          int64_t *out /* OUT */);
 /* Parsers for flag values: 0, or -1 if s is not what is asked for. */
 /* "250ms", "5s", "2m", "1h", "1d", or plain seconds ("1.5"). */
 int drudge_cli_parse_duration(const char *s, int64_t *us /* OUT */);

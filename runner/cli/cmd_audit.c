@@ -169,12 +169,9 @@ static int export_opt(int c, void *ud, char **argv)
         return -1;
     case 's':
     case 'u':
-        if (drudge_parse_time(optarg, a->now, c == 's' ? &a->eo.since_us : &a->eo.until_us) != 0)
-            return drudge_cli_usage("audit export",
-                                    "--%s: cannot read '%s' as a time (2026-11-23, "
-                                    "2026-11-23T19:00, now, +1d)",
-                                    c == 's' ? "since" : "until", optarg);
-        return -1;
+        return drudge_cli_parse_time("audit export", c == 's' ? "--since" : "--until", optarg,
+                                     a->now, DRUDGE_TIME_PAST,
+                                     c == 's' ? &a->eo.since_us : &a->eo.until_us);
     case 'S':
         a->eo.script = optarg;
         return -1;

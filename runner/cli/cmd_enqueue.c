@@ -394,11 +394,10 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
     if (!a->from && (a->key_field || a->skip_invalid || a->fmt))
         return drudge_cli_usage("enqueue",
                                 "--key-field, --format and --skip-invalid go with --from");
-    if (a->at && drudge_parse_time(a->at, drudge_now_us(), &a->run_at))
-        return drudge_cli_usage("enqueue",
-                                "--at '%s' is not a time (use 2026-11-23T19:00, 2026-11-23, +30m, "
-                                "+2h or +1d)",
-                                a->at);
+    int rc = a->at ? drudge_cli_parse_time("enqueue", "--at", a->at, drudge_now_us(), 0, &a->run_at)
+                   : -1;
+    if (rc >= 0)
+        return rc;
     if (a->key && !*a->key)
         return drudge_cli_usage("enqueue", "--key must not be empty");
     return -1;

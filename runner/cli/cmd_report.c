@@ -33,34 +33,6 @@ static const char report_help[] =
     "  -o FILE         write to FILE instead of standard output\n\n"
     "exit: 0 ok, 1 database or file error, 2 usage (bad date, --by or --format)\n";
 
-#define DAY_US INT64_C(86400000000)
-
-/* Parses a --since/--until value. A bare date is a UTC day, so that the
- * bounds line up with the UTC day groups; as --until it includes that day. */
-static int parse_bound(const char *s, int is_until, int64_t now, int64_t *out)
-{
-    size_t n = strlen(s);
-    if (n == 10 && s[4] == '-' && s[7] == '-') {
-        char z[12];
-        snprintf(z, sizeof z, "%sZ", s);
-        if (drudge_parse_time(z, now, out) != 0)
-            return -1;
-        if (is_until)
-            *out += DAY_US;
-        return 0;
-    }
-    if (s[0] == '-' && isdigit((unsigned char)s[1])) {
-        char plus[32];
-        int64_t later;
-        snprintf(plus, sizeof plus, "+%s", s + 1);
-        if (drudge_parse_time(plus, now, &later) != 0)
-            return -1;
-        *out = now - (later - now);
-        return 0;
-    }
-    return drudge_parse_time(s, now, out);
-}
-
 static int write_output(const char *path, const drudge_buf *b)
 {
     /* Reports name scripts and volumes of case work: private, like the database. */
@@ -95,12 +67,12 @@ static int report_opt(int c, report_args *a, char **argv)
     switch (c) {
     case 's':
     case 'u':
-        if (parse_bound(optarg, c == 'u', a->ro.now, c == 's' ? &a->ro.since : &a->ro.until) != 0)
-            return drudge_cli_usage("report",
-                                    "--%s: '%s' is not a date (2026-11-01, "
-                                    "2026-11-01T08:00Z, now, -7d)",
-                                    c == 's' ? "since" : "until", optarg);
-        return -1;
+        /* A bare date is a UTC day, so that the bounds line up with the UTC
+         * day groups; as --until it includes that day. */
+        return drudge_cli_parse_time("report", c == 's' ? "--since" : "--until", optarg, a->ro.now,
+                                     DRUDGE_TIME_PAST | DRUDGE_TIME_UTC_DAY |
+                                         (c == 'u' ? DRUDGE_TIME_DAY_END : 0),
+                                     c == 's' ? &a->ro.since : &a->ro.until);
     case 'b':
         if (drudge_report_parse_by(optarg, &a->ro.by) != 0)
             return drudge_cli_usage("report", "--by: '%s' is not one of day, week, month, script",

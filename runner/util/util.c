@@ -75,73 +75,129 @@ static int parse_relative(const char *s, int64_t now_us, int64_t *out)
     return 0;
 }
 
-int drudge_parse_time(const char *s, int64_t now_us, int64_t *out)
+static int days_in_month(int y, int mo)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return mo == 2 && leap ? 29 : days[mo - 1];
+}
+
+static int time_fail(char *why, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int time_fail(char *why, size_t n, const char *fmt, ...)
+{
+    if (why && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* "T19:00", "T19:00:05", "T19:00:05.25" at p (after the date) into tm and
+ * *frac_us; returns what follows, or NULL with why set. */
+static const char *parse_clock(const char *p, struct tm *tm, int64_t *frac_us, char *why, size_t n)
+{
+    int h = fixed_num(p + 1, 2);
+    if (h < 0 || p[3] != ':' || fixed_num(p + 4, 2) < 0)
+        return time_fail(why, n, "the time of day is not HH:MM"), NULL;
+    int mi = fixed_num(p + 4, 2);
+    if (h > 23 || mi > 59)
+        return time_fail(why, n, "no such time of day: %02d:%02d", h, mi), NULL;
+    tm->tm_hour = h;
+    tm->tm_min = mi;
+    p += 6;
+    if (*p != ':')
+        return p;
+    int sec = fixed_num(p + 1, 2);
+    if (sec < 0 || sec > 60)
+        return time_fail(why, n, "seconds are 00-59"), NULL;
+    tm->tm_sec = sec;
+    p += 3;
+    if (*p == '.') {
+        int64_t scale = 100000;
+        const char *start = ++p;
+        for (; isdigit((unsigned char)*p); p++, scale /= 10)
+            *frac_us += (*p - '0') * scale;
+        if (p == start || p - start > 9)
+            return time_fail(why, n, "a fraction of a second is 1 to 9 digits"), NULL;
+    }
+    return p;
+}
+
+static const char *const month_names[] = {"January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December"};
+
+int drudge_parse_time_ex(const char *s, int64_t now_us, int flags, int64_t *out, char *why,
+                         size_t why_len)
 {
     if (!s || !*s)
-        return -1;
+        return time_fail(why, why_len, "empty");
     if (!strcmp(s, "now")) {
         *out = now_us;
         return 0;
     }
-    if (s[0] == '+')
-        return parse_relative(s, now_us, out);
+    if (s[0] == '+' || (s[0] == '-' && (flags & DRUDGE_TIME_PAST))) {
+        int64_t later;
+        char plus[64];
+        snprintf(plus, sizeof plus, "+%s", s + 1);
+        if (strlen(s) >= sizeof plus || parse_relative(plus, now_us, &later) != 0)
+            return time_fail(why, why_len, "a relative time is %cN followed by s, m, h or d", s[0]);
+        *out = s[0] == '+' ? later : now_us - (later - now_us);
+        return 0;
+    }
     size_t n = strlen(s);
-    if (n < 10 || s[4] != '-' || s[7] != '-')
-        return -1;
+    int y = n >= 10 ? fixed_num(s, 4) : -1, mo = n >= 10 ? fixed_num(s + 5, 2) : -1;
+    int d = n >= 10 ? fixed_num(s + 8, 2) : -1;
+    if (y < 0 || mo < 0 || d < 0 || s[4] != '-' || s[7] != '-')
+        return time_fail(why, why_len, "not a time");
+    if (y < 1970 || y > 9999)
+        return time_fail(why, why_len, "the year is 1970-9999");
+    if (mo < 1 || mo > 12)
+        return time_fail(why, why_len, "no such month: %02d", mo);
+    if (d < 1 || d > days_in_month(y, mo))
+        return time_fail(why, why_len, "no such day: %s %d has %d days", month_names[mo - 1], y,
+                         days_in_month(y, mo));
     struct tm tm = {0};
-    int y = fixed_num(s, 4), mo = fixed_num(s + 5, 2), d = fixed_num(s + 8, 2);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31)
-        return -1;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
     tm.tm_mday = d;
     const char *p = s + 10;
     int64_t frac_us = 0;
     if (*p == 'T' || *p == ' ') {
-        int h = fixed_num(p + 1, 2);
-        if (h < 0 || h > 23 || p[3] != ':')
+        p = parse_clock(p, &tm, &frac_us, why, why_len);
+        if (!p)
             return -1;
-        int mi = fixed_num(p + 4, 2);
-        if (mi < 0 || mi > 59)
-            return -1;
-        tm.tm_hour = h;
-        tm.tm_min = mi;
-        p += 6;
-        if (*p == ':') {
-            int sec = fixed_num(p + 1, 2);
-            if (sec < 0 || sec > 60)
-                return -1;
-            tm.tm_sec = sec;
-            p += 3;
-            if (*p == '.') {
-                int64_t scale = 100000;
-                for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
-                    frac_us += (*p - '0') * scale;
-            }
-        }
+    } else if (!*p && (flags & DRUDGE_TIME_UTC_DAY)) {
+        *out = (int64_t)timegm(&tm) * 1000000 +
+               ((flags & DRUDGE_TIME_DAY_END) ? INT64_C(86400000000) : 0);
+        return 0;
     }
     time_t secs;
     if (*p == 'Z' && !p[1]) {
         secs = timegm(&tm);
     } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
         int oh = fixed_num(p + 1, 2), om = fixed_num(p + 4, 2);
-        if (oh < 0 || om < 0)
-            return -1;
+        if (oh < 0 || om < 0 || oh > 23 || om > 59)
+            return time_fail(why, why_len, "the offset is +HH:MM or -HH:MM");
         int off = (oh * 60 + om) * 60;
         secs = timegm(&tm) - (*p == '+' ? off : -off);
     } else if (!*p) {
         tm.tm_isdst = -1;
         secs = mktime(&tm);
     } else {
-        return -1;
+        return time_fail(why, why_len, "unexpected '%s' after the %s", p,
+                         p == s + 10 ? "date" : "time");
     }
-    /* Reject dates that normalised away (2026-02-31). */
-    struct tm check;
-    gmtime_r(&secs, &check);
-    if (*p == 'Z' && (check.tm_mday != d || check.tm_mon != mo - 1))
-        return -1;
     *out = (int64_t)secs * 1000000 + frac_us;
     return 0;
+}
+
+int drudge_parse_time(const char *s, int64_t now_us, int64_t *out)
+{
+    return drudge_parse_time_ex(s, now_us, 0, out, NULL, 0);
 }
 
 void *drudge_xmalloc(size_t n)

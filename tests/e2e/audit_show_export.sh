@@ -93,7 +93,7 @@ equals "$out" "" "export --until in the past: nothing"
 expect_exit 0 "$DRUDGE" audit export --since 2000-01-01 --until +1d
 equals "$(echo "$out" | wc -l)" "12" "export --since/--until window"
 expect_exit 2 "$DRUDGE" audit export --since yesterdayish
-contains "$err" "--since: cannot read 'yesterdayish'" "bad time"
+contains "$err" "--since 'yesterdayish': not a time" "bad time"
 expect_exit 2 "$DRUDGE" audit export --format xml
 contains "$err" "--format is jsonl or csv" "bad format"
 

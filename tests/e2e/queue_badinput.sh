@@ -54,7 +54,7 @@ expect_exit 2 "$DRUDGE" enqueue noop.lua --priority high
 contains "$err" "--priority 'high' is not a whole number" "bad priority"
 expect_exit 2 "$DRUDGE" enqueue noop.lua --priority 99999999
 expect_exit 2 "$DRUDGE" enqueue noop.lua --at tomorrowish
-contains "$err" "--at 'tomorrowish' is not a time" "bad time"
+contains "$err" "--at 'tomorrowish': not a time" "bad time"
 expect_exit 2 "$DRUDGE" enqueue noop.lua --input '{"a":'
 contains "$err" "not valid JSON" "bad input JSON"
 expect_exit 2 "$DRUDGE" enqueue noop.lua --from bad.csv --key x

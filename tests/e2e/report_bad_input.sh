@@ -5,9 +5,9 @@ source "$TESTS/lib.sh"
 expect_exit 0 "$DRUDGE" run -q "$SRC/scripts/examples/hello.lua"
 
 expect_exit 2 "$DRUDGE" report --since yesterday
-contains "$err" "--since: 'yesterday' is not a date" "bad --since named"
+contains "$err" "--since 'yesterday': not a time" "bad --since named"
 expect_exit 2 "$DRUDGE" report --until 2026-02-31
-contains "$err" "--until: '2026-02-31' is not a date" "impossible date"
+contains "$err" "--until '2026-02-31': no such day" "impossible date"
 expect_exit 2 "$DRUDGE" report --since 2026-11-30 --until 2026-11-01
 contains "$err" "--since must be before --until" "reversed range"
 expect_exit 2 "$DRUDGE" report --by year

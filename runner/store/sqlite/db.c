@@ -3,6 +3,7 @@
  * name the database, and the table of methods (storeint.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +381,51 @@ static drudge_code check_version(sq_store *q, drudge_err *err)
     return rc;
 }
 
+/* A read-only command on a WAL database in a directory this user cannot
+ * write (a database another user owns, a read-only mount): SQLite needs
+ * the -shm file, which it cannot create there, and refuses ("attempt to
+ * write a readonly database"). With no WAL left to read (a checkpointed
+ * database: every drudge work and bulk load ends so), the file alone is the
+ * database and can be opened immutable; otherwise say what is needed. */
+static drudge_code reopen_immutable(sq_store *q, const char *path, drudge_code rc, drudge_err *err)
+{
+    int code = sqlite3_errcode(q->db);
+    if (code != SQLITE_READONLY && code != SQLITE_CANTOPEN)
+        return rc;
+    char side[PATH_MAX];
+    struct stat st;
+    snprintf(side, sizeof side, "%s-shm", path);
+    if (stat(side, &st) == 0)
+        return rc; /* not the missing -shm */
+    snprintf(side, sizeof side, "%s-wal", path);
+    if (stat(side, &st) == 0 && st.st_size > 0)
+        return drudge_seterr(err, DRUDGE_EIO,
+                             "database %s: cannot read it here: its write-ahead log %s holds "
+                             "changes, and reading them needs %s-shm, which this user cannot "
+                             "create in that directory (run a drudge command on it as its owner, "
+                             "which folds the log in, or make the directory writable)",
+                             path, side, path);
+    drudge_buf uri = {0};
+    drudge_buf_puts(&uri, "file:");
+    for (const char *c = path; *c; c++) {
+        if (*c == '%' || *c == '?' || *c == '#')
+            drudge_buf_printf(&uri, "%%%02X", (unsigned char)*c);
+        else
+            drudge_buf_add(&uri, c, 1);
+    }
+    drudge_buf_puts(&uri, "?immutable=1");
+    sqlite3_close(q->db);
+    q->db = NULL;
+    int oflags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+    if (sqlite3_open_v2(uri.data, &q->db, oflags, NULL) != SQLITE_OK)
+        rc = drudge_seterr(err, DRUDGE_EDB, "cannot open database %s: %s", path,
+                           q->db ? sqlite3_errmsg(q->db) : "out of memory");
+    else
+        rc = check_version(q, err);
+    drudge_buf_free(&uri);
+    return rc;
+}
+
 /* Memory statistics make every SQLite allocation and free take a global
  * mutex (about 6% of the writer's instructions per task); drudge never reads
  * them. sqlite3_config only works before SQLite initialises, which the first
@@ -453,7 +499,10 @@ drudge_code drudge_sqlite_open(const char *path, int flags, drudge_store **out, 
     if (sqlite3_open_v2(path, &q->db, oflags, NULL) != SQLITE_OK) {
         rc = drudge_seterr(err, DRUDGE_EDB, "cannot open database %s: %s", path,
                            q->db ? sqlite3_errmsg(q->db) : "out of memory");
-        goto fail;
+        if (q->db && (flags & DRUDGE_STORE_READONLY))
+            rc = reopen_immutable(q, path, rc, err);
+        if (rc)
+            goto fail;
     }
     sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
     /* The last connection to close checkpoints the WAL into the database
@@ -464,6 +513,8 @@ drudge_code drudge_sqlite_open(const char *path, int flags, drudge_store **out, 
      * handed over as one file", has the measurement). */
     sqlite3_extended_result_codes(q->db, 0);
     rc = (flags & DRUDGE_STORE_READONLY) ? check_version(q, err) : open_rw(q, path, err);
+    if (rc && (flags & DRUDGE_STORE_READONLY))
+        rc = reopen_immutable(q, path, rc, err);
     if (!rc)
         rc = sq_register_functions(q, err);
     if (rc)
