@@ -54,23 +54,16 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR 
 ratios="" raws="" drudges="" opens="" peak_pss=0 peak_rss=0
 for ((r = 1; r <= ROUNDS; r++)); do
   # the raw loop, on a chromedriver of its own
-  chromedriver --port=0 >driver.out 2>&1 &
+  chromedriver --port=0 --log-level=SEVERE >driver.out 2>&1 &
   DRIVER=$!
   for _ in $(seq 100); do grep -q 'successfully on port' driver.out && break; sleep 0.05; done
   port=$(grep -o 'successfully on port [0-9]*' driver.out | grep -o '[0-9]*$')
   raw=$("$BUILD/tests/bench_wd_raw" "$port" "$URL" "$N")
   kill $DRIVER; wait $DRIVER 2>/dev/null || true
-  # drudge, sampled for memory while it runs
+  # drudge (memory is sampled in a run of its own below: the sampler's
+  # CPU would otherwise count against this side only)
   rm -rf bench.db*
-  "$DRUDGE" -q run fill.lua --input "{\"n\":$N}" >/dev/null &
-  RUN=$!
-  while kill -0 $RUN 2>/dev/null; do
-    read -r pss rss < <(mem_sample)
-    [ "$pss" -gt "$peak_pss" ] && peak_pss=$pss
-    [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
-    sleep 0.5
-  done
-  wait $RUN
+  "$DRUDGE" -q run fill.lua --input "{\"n\":$N}" >/dev/null
   # the forms' time: from the first go's end to the last step's end
   drudge=$(sqlite3 bench.db "select (max(started_at + duration_us) - min(started_at + duration_us)) / 1e6 from steps where kind = 'browser' and name <> 'open' and seq > (select min(seq) from steps where name like 'go %')")
   first_go=$(sqlite3 bench.db "select duration_us / 1e6 from steps where name like 'go %' order by seq limit 1")
@@ -96,7 +89,17 @@ return { run = function(task)
 end }
 LUA
   for ((i = 1; i <= K; i++)); do "$DRUDGE" -q enqueue first.lua --input "{\"i\":$i}" >/dev/null; done
-  "$DRUDGE" -q work --until-empty >/dev/null
+  "$DRUDGE" -q work --until-empty >/dev/null &
+  RUN=$!
+  while kill -0 $RUN 2>/dev/null; do # peak memory, of one session when cold
+    if [ $mode = cold ]; then
+      read -r pss rss < <(mem_sample)
+      [ "$pss" -gt "$peak_pss" ] && peak_pss=$pss
+      [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
+    fi
+    sleep 0.3
+  done
+  wait $RUN
   firsts=$(sqlite3 bench.db "select sum(duration_us) / 1e6 from steps where name = 'open' or name like 'go %' group by task_id having task_id > 1 order by task_id" | tr '\n' ' ')
   eval "first_$mode=\"\$firsts\""
 done
@@ -107,5 +110,5 @@ echo "drudge script, audited steps: median $(echo $drudges | median) s"
 echo "drudge / raw, paired rounds:  median $(echo $ratios | median) (rounds:$ratios; target <= 1.10)"
 echo "browser.open to first page:   median $(echo $opens | median) s (rounds:$opens; target < 1 s)"
 echo "  in a worker, tasks 2..$K:     cold median $(echo $first_cold | median) s ($first_cold), browser.prewarm median $(echo $first_warm | median) s ($first_warm)"
-echo "Chromium per session (peak):  PSS $((peak_pss / 1024)) MiB, RSS sum $((peak_rss / 1024)) MiB (chromedriver and every Chromium process)"
+echo "Chromium per session (peak, a page loaded):  PSS $((peak_pss / 1024)) MiB, RSS sum $((peak_rss / 1024)) MiB (chromedriver and every Chromium process)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (wall times swing when others share them)"
