@@ -241,6 +241,10 @@ drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run, 
  * neither a row nor steps, or not that attempt. */
 drudge_code drudge_audit_show(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
                               drudge_err *err);
+/* The same; with full, the text timeline has each step's request and
+ * response (redacted JSON, as recorded) under it. */
+drudge_code drudge_audit_show_ex(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
+                                 int full, drudge_err *err);
 
 /* --- evidence (logs/audit/evidence.c) --- */
 

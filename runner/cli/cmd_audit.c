@@ -111,15 +111,24 @@ static int64_t parse_age(const char *s)
 
 /* ---- show ---- */
 
-static int show_opt(int c, void *a, char **argv)
+typedef struct show_args {
+    int attempt, full;
+} show_args;
+
+static int show_opt(int c, void *ud, char **argv)
 {
+    show_args *a = ud;
     switch (c) {
     case 'a':
-        return attempt_arg("audit show", optarg, a);
+        return attempt_arg("audit show", optarg, &a->attempt);
+    case 'f':
+        a->full = 1;
+        return -1;
     case 'h':
-        fputs("usage: drudge audit show TASK [--attempt N] [--json]\n\n"
+        fputs("usage: drudge audit show TASK [--attempt N] [--full] [--json]\n\n"
               "Every attempt of TASK as a timeline: steps indented under their parent,\n"
-              "start time (UTC), duration, outcome, and the error where one failed.\n",
+              "start time (UTC), duration, outcome, and the error where one failed.\n"
+              "--full prints each step's request and response (JSON) under it.\n",
               stdout);
         return DRUDGE_EXIT_OK;
         DRUDGE_CLI_GETOPT_ERRORS("audit show");
@@ -128,11 +137,13 @@ static int show_opt(int c, void *a, char **argv)
 
 static int cmd_show(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"attempt", required_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int attempt = 0;
+    static const struct option opts[] = {{"attempt", required_argument, 0, 'a'},
+                                         {"full", no_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    show_args a = {0};
     int64_t id = 0;
-    int rc = parse_opts(argc, argv, ":a:h", opts, show_opt, &attempt);
+    int rc = parse_opts(argc, argv, ":a:fh", opts, show_opt, &a);
     if (rc >= 0)
         return rc;
     if (optind != argc - 1)
@@ -144,7 +155,7 @@ static int cmd_show(drudge_cli *cli, int argc, char **argv)
     if (!s)
         return rc;
     drudge_err err = {0};
-    drudge_code code = drudge_audit_show(s, stdout, id, attempt, cli->json, &err);
+    drudge_code code = drudge_audit_show_ex(s, stdout, id, a.attempt, cli->json, a.full, &err);
     return drudge_cli_done("audit show", s, code, &err);
 }
 

@@ -69,6 +69,13 @@ assert not extra, extra
 print(f"ok: {n} files")
 PY
 contains "$out" "ok: 4 files" "4 payloads (3 replies, 1 request body), every hash checks"
+# audit show --full prints requests and responses under each step.
+expect_exit 0 "$DRUDGE" audit show 1 --full
+contains "$out" "request:  {\"method\":\"POST\"" "show --full: the request"
+contains "$out" 'response: {"status":200' "show --full: the response"
+contains "$out" '"body_sha256":"' "show --full: the payload reference"
+expect_exit 0 "$DRUDGE" audit show 1
+[[ "$out" != *"response:"* ]] && pass || fail "without --full, no responses"
 expect_exit 1 "$DRUDGE" audit evidence 1 --out case-1
 contains "$err" "it exists" "never overwrites"
 expect_exit 1 "$DRUDGE" audit evidence 99 --out none
