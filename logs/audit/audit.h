@@ -241,6 +241,26 @@ drudge_code drudge_audit_prune(drudge_store *s, int64_t cutoff_us, int dry_run, 
  * neither a row nor steps, or not that attempt. */
 drudge_code drudge_audit_show(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
                               drudge_err *err);
+/* The same; with full, the text timeline has each step's request and
+ * response (redacted JSON, as recorded) under it. */
+drudge_code drudge_audit_show_ex(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
+                                 int full, drudge_err *err);
+
+/* --- evidence (logs/audit/evidence.c) --- */
+
+typedef struct drudge_evidence_summary {
+    int64_t files, pruned, bytes; /* payloads written; referenced but pruned; their bytes */
+} drudge_evidence_summary;
+/* Writes every payload task_id's steps reference into dir (made 0700 if
+ * missing; files 0600, never overwritten): "ATTEMPT-SEQ-KEY.EXT" (KEY the
+ * JSON key without "_sha256": body, message, sha256; EXT from the content
+ * type: .png, .eml, .json, .html, .txt, .pdf, .bin), or with the file name
+ * the step gave it ("1-4-sha256-invoice.pdf"); and manifest.json:
+ * {"task","chain_head":{"id","hash"},"files":[{"file","step_id","attempt",
+ * "seq","kind","name","key","content_type","size","sha256"}]} (a pruned one
+ * with "file":null,"pruned":true). One read snapshot. */
+drudge_code drudge_audit_evidence(drudge_store *s, int64_t task_id, const char *dir,
+                                  drudge_evidence_summary *out /* OUT */, drudge_err *err);
 
 typedef enum drudge_export_format {
     DRUDGE_EXPORT_JSONL = 0,

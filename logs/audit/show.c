@@ -132,6 +132,7 @@ static void step_json(drudge_buf *b, const drudge_step_row *r, int first)
 typedef struct timeline {
     drudge_buf b;
     int json;
+    int full;                      /* text: requests and responses too */
     const drudge_attempt_row *att; /* the task's attempt rows, by number */
     size_t natt, next_att;         /* ... and the first not yet shown */
     int attempt;                   /* only this one, or 0 */
@@ -241,6 +242,12 @@ static int show_step(void *ud, const drudge_step_row *r)
         int d = s->parent > 0 && s->parent < s->seq ? t->depth[s->parent] + 1 : 0;
         t->depth[s->seq] = d;
         step_text(&t->b, s, d);
+        if (t->full) {
+            if (s->request)
+                drudge_buf_printf(&t->b, "%*srequest:  %s\n", 2 * d + 6, "", s->request);
+            if (s->response)
+                drudge_buf_printf(&t->b, "%*sresponse: %s\n", 2 * d + 6, "", s->response);
+        }
     }
     t->nsteps++;
     return 0;
@@ -281,7 +288,13 @@ cleanup:
 drudge_code drudge_audit_show(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
                               drudge_err *err)
 {
-    timeline t = {.json = json, .attempt = attempt};
+    return drudge_audit_show_ex(s, out, task_id, attempt, json, 0, err);
+}
+
+drudge_code drudge_audit_show_ex(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
+                                 int full, drudge_err *err)
+{
+    timeline t = {.json = json, .attempt = attempt, .full = full};
     int have_task = 0;
     drudge_code rc = write_timeline(s, &t, task_id, &have_task, err);
     if (rc)

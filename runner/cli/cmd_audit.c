@@ -23,6 +23,7 @@ static const char audit_help[] =
     "                                 first row that does not match (exit 6)\n"
     "  checkpoint --key FILE          sign the chain head (Ed25519) and store it\n"
     "  keygen KEYFILE [--pub FILE]    make a key pair: KEYFILE (0600) and KEYFILE.pub\n"
+    "  evidence TASK --out DIR        every payload of a task as files, with a manifest\n"
     "  prune --payloads-older-than D  drop payload bytes not used for D (90d, 12w, 36h);\n"
     "         [--dry-run]             the chain and verify are unaffected\n\n"
     "See logs/README.md for the record format and how to verify an export yourself.\n";
@@ -110,15 +111,24 @@ static int64_t parse_age(const char *s)
 
 /* ---- show ---- */
 
-static int show_opt(int c, void *a, char **argv)
+typedef struct show_args {
+    int attempt, full;
+} show_args;
+
+static int show_opt(int c, void *ud, char **argv)
 {
+    show_args *a = ud;
     switch (c) {
     case 'a':
-        return attempt_arg("audit show", optarg, a);
+        return attempt_arg("audit show", optarg, &a->attempt);
+    case 'f':
+        a->full = 1;
+        return -1;
     case 'h':
-        fputs("usage: drudge audit show TASK [--attempt N] [--json]\n\n"
+        fputs("usage: drudge audit show TASK [--attempt N] [--full] [--json]\n\n"
               "Every attempt of TASK as a timeline: steps indented under their parent,\n"
-              "start time (UTC), duration, outcome, and the error where one failed.\n",
+              "start time (UTC), duration, outcome, and the error where one failed.\n"
+              "--full prints each step's request and response (JSON) under it.\n",
               stdout);
         return DRUDGE_EXIT_OK;
         DRUDGE_CLI_GETOPT_ERRORS("audit show");
@@ -127,11 +137,13 @@ static int show_opt(int c, void *a, char **argv)
 
 static int cmd_show(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"attempt", required_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int attempt = 0;
+    static const struct option opts[] = {{"attempt", required_argument, 0, 'a'},
+                                         {"full", no_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    show_args a = {0};
     int64_t id = 0;
-    int rc = parse_opts(argc, argv, ":a:h", opts, show_opt, &attempt);
+    int rc = parse_opts(argc, argv, ":a:fh", opts, show_opt, &a);
     if (rc >= 0)
         return rc;
     if (optind != argc - 1)
@@ -143,7 +155,7 @@ static int cmd_show(drudge_cli *cli, int argc, char **argv)
     if (!s)
         return rc;
     drudge_err err = {0};
-    drudge_code code = drudge_audit_show(s, stdout, id, attempt, cli->json, &err);
+    drudge_code code = drudge_audit_show_ex(s, stdout, id, a.attempt, cli->json, a.full, &err);
     return drudge_cli_done("audit show", s, code, &err);
 }
 
@@ -525,14 +537,73 @@ static int cmd_prune(drudge_cli *cli, int argc, char **argv)
     return DRUDGE_EXIT_OK;
 }
 
+/* ---- evidence ---- */
+
+typedef struct evidence_args {
+    const char *out;
+} evidence_args;
+
+static int evidence_opt(int c, void *ud, char **argv)
+{
+    evidence_args *a = ud;
+    (void)argv;
+    switch (c) {
+    case 'o':
+        a->out = optarg;
+        return -1;
+    case 'h':
+        fputs("usage: drudge audit evidence TASK --out DIR\n\n"
+              "Writes every payload the task's steps reference (screenshots as .png, e-mails\n"
+              "as .eml, files under their names, HTTP bodies) into DIR (made 0700; files\n"
+              "0600, never overwritten), with manifest.json naming each file's step, kind\n"
+              "and SHA-256, and the chain head: check the files with sha256sum.\n",
+              stdout);
+        return DRUDGE_EXIT_OK;
+        DRUDGE_CLI_GETOPT_ERRORS("audit evidence");
+    }
+}
+
+static int cmd_evidence(drudge_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    evidence_args a = {0};
+    int rc = parse_opts(argc, argv, ":o:h", opts, evidence_opt, &a);
+    if (rc >= 0)
+        return rc;
+    int64_t id = 0;
+    if (optind != argc - 1)
+        return drudge_cli_usage("audit evidence", "give exactly one TASK");
+    rc = task_arg("audit evidence", argv[optind], &id);
+    if (rc >= 0)
+        return rc;
+    if (!a.out)
+        return drudge_cli_usage("audit evidence", "give --out DIR");
+    drudge_store *s = drudge_cli_store(cli, "audit evidence", DRUDGE_STORE_READONLY, &rc);
+    if (!s)
+        return rc;
+    drudge_err err = {0};
+    drudge_evidence_summary sum;
+    drudge_code code = drudge_audit_evidence(s, id, a.out, &sum, &err);
+    if (!code && cli->json)
+        printf("{\"files\":%lld,\"pruned\":%lld,\"bytes\":%lld}\n", (long long)sum.files,
+               (long long)sum.pruned, (long long)sum.bytes);
+    else if (!code && !cli->quiet)
+        printf("task #%lld: %lld file%s (%lld bytes)%s and manifest.json in %s\n", (long long)id,
+               (long long)sum.files, sum.files == 1 ? "" : "s", (long long)sum.bytes,
+               sum.pruned ? ", some payloads pruned" : "", a.out);
+    return drudge_cli_done("audit evidence", s, code, &err);
+}
+
 int drudge_cmd_audit(drudge_cli *cli, int argc, char **argv)
 {
     static const struct {
         const char *name;
         drudge_cmd_fn fn;
-    } subs[] = {{"show", cmd_show},     {"export", cmd_export},
-                {"verify", cmd_verify}, {"checkpoint", cmd_checkpoint},
-                {"keygen", cmd_keygen}, {"prune", cmd_prune}};
+    } subs[] = {{"show", cmd_show},        {"export", cmd_export},
+                {"verify", cmd_verify},    {"checkpoint", cmd_checkpoint},
+                {"keygen", cmd_keygen},    {"prune", cmd_prune},
+                {"evidence", cmd_evidence}};
     if (argc < 2)
         return drudge_cli_usage("audit", "which command? show, export, verify, checkpoint, "
                                          "keygen or prune");
