@@ -78,6 +78,7 @@ int drudge_cmd_check(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_work.c */
 int drudge_cmd_work(drudge_cli *cli, int argc, char **argv);
+int drudge_cmd_watch_folder(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_tasks.c */
 int drudge_cmd_status(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv);
