@@ -69,7 +69,7 @@ for d in xpcall gc pattern; do
     t0=$(now)
     rc=0
     "$DRUDGE" --db "cancel-$d.db" run "$d-60.lua" >"cancel-$d.out" 2>"cancel-$d.err" || rc=$?
-    echo "$rc $(secs "$t0" "$(now)")" >"cancel-$d.rc"
+    echo "$rc $(now)" >"cancel-$d.rc"
   ) &
 done
 for d in xpcall gc pattern; do
@@ -78,10 +78,12 @@ for d in xpcall gc pattern; do
     sleep 0.1
   done
   "$DRUDGE" --db "cancel-$d.db" -q cancel "$(sqlite3 "cancel-$d.db" "select task_id from running")"
+  now >"cancel-$d.at" # the grace counts from here (the run looks once a second)
 done
 wait
 for d in xpcall gc pattern; do
-  read -r rc took <"cancel-$d.rc"
+  read -r rc ended <"cancel-$d.rc"
+  took=$(secs "$(cat "cancel-$d.at")" "$ended")
   equals "$rc" 4 "drudge run $d cancelled: exit 4"
   contains "$(cat "cancel-$d.err")" "cancelled by an operator" "drudge run $d cancelled: says so"
   equals "$(sqlite3 "cancel-$d.db" "select state from task_state")" cancelled "drudge run $d: the task is cancelled"
