@@ -12,7 +12,8 @@ ROUNDS=${BROWSER_BENCH_ROUNDS:-3}
 export DRUDGE_STATE_DIR="$TMP/state" DRUDGE_DB="$TMP/bench.db"
 "$BUILD/tests/browser_server" >server.out 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
+DRIVER=
+trap 'kill $SERVER $DRIVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
 for _ in $(seq 50); do [ -s server.out ] && break; sleep 0.1; done
 URL="http://127.0.0.1:$(awk '{print $2}' server.out)/form"
 
