@@ -32,11 +32,10 @@ contains "$(sql "select response from steps where name = 'wait_until'")" '"tries
 cat > long.lua <<'LUA'
 return { timeout = 0.5, run = function() sleep(60) end }
 LUA
-t0=$(date +%s%N)
 expect_exit 4 "$DRUDGE" run long.lua
-t1=$(date +%s%N)
-ms=$(( (t1 - t0) / 1000000 ))
-[ "$ms" -lt 3000 ] && pass || fail "sleep(60) with timeout 0.5 took $ms ms"
+# the step's own duration (a sanitizer build takes seconds to start)
+ms=$(sql "select duration_us / 1000 from steps where name = 'sleep' and task_id = (select max(id) from tasks)")
+[ "$ms" -lt 1500 ] && pass || fail "sleep(60) with timeout 0.5 took $ms ms"
 contains "$err" "timeout" "timeout reported"
 equals "$(sql "select outcome from steps where name = 'sleep' and task_id = (select max(id) from tasks)")" "timeout" "sleep step ends as timeout"
 
@@ -67,7 +66,7 @@ set +e; wait $pid; rc=$?; set -e
 t1=$(date +%s%N)
 equals "$rc" "4" "cancelled run exits 4"
 ms=$(( (t1 - t0) / 1000000 ))
-[ "$ms" -lt 3000 ] && pass || fail "cancel of a sleeping task took $ms ms"
+[ "$ms" -lt 5000 ] && pass || fail "cancel of a sleeping task took $ms ms"
 
 # ---- configuration errors ----
 cat > needs_secret.lua <<'LUA'
