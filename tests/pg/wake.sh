@@ -11,7 +11,7 @@ LUA
 "$DRUDGE" -q enqueue now.lua --input '{"first":1}' & p1=$!
 "$DRUDGE" -q enqueue now.lua --input '{"first":2}' & p2=$!
 wait $p1 && wait $p2 && pass || fail "concurrent first opens"
-equals "$(sql "select count(*), count(distinct version) from drudge_schema")" "1|1" "migrated once"
+equals "$(sql "select count(*) = count(distinct version) from drudge_schema")" "t" "each migration ran once"
 expect_exit 0 "$DRUDGE" -q work --until-empty
 
 "$DRUDGE" -q work -j 1 >work.out 2>work.err & w=$!
