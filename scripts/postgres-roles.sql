@@ -32,6 +32,8 @@ GRANT SELECT ON drudge_schema, attempts, task_state TO drudge_worker;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO drudge_worker;
 -- The audit trail: appended to, never rewritten.
 GRANT SELECT, INSERT ON steps, checkpoints TO drudge_worker;
+-- Script versions (the code that ran): stored once, never changed.
+GRANT SELECT, INSERT ON script_files, script_versions TO drudge_worker;
 GRANT SELECT, INSERT, UPDATE ON payloads TO drudge_worker;
 GRANT SELECT, UPDATE ON chain_head TO drudge_worker;
 

@@ -93,7 +93,11 @@ end }
 EOF
 expect_exit 0 "$DRUDGE" run "$TMP/suite.lua"
 equals "$out" '"ok"' "httpbin suite"
-# The basic-auth password and the bearer token never reach the database.
+# The basic-auth password and the bearer token never reach the database's
+# record. (The script's own source, stored as the version that ran, holds
+# them as literals on purpose here: drop it first, as an attacker could.)
+sqlite3 "$DRUDGE_DB" "drop trigger script_files_no_delete; delete from script_files; vacuum;
+                      pragma wal_checkpoint(truncate)"
 for s in s3cret-pw tok-123456; do
   if grep -qa -- "$s" "$DRUDGE_DB" "$DRUDGE_DB-wal" 2>/dev/null; then fail "secret $s in the database"; else pass; fi
 done

@@ -59,6 +59,7 @@ contains "$(cat b.err)" "the lease was lost before the outcome was recorded" "th
 equals "$(sql "select count(*) from steps where seq = 1 and outcome = 'done' and name = 'busy'")" "$N" "one root step per done attempt on the chain"
 equals "$(sql "select count(distinct origin) from steps where kind <> 'operator'")" 3 "rows name the machine and process that wrote them"
 equals "$(sql "select count(*) from steps where kind = 'operator' and origin is null")" 0 "an operator's rows name theirs too"
+equals "$(sql "select count(*) from steps where kind = 'operator' and name = 'schedule add'")" 1 "the schedule add is an operator step"
 expect_exit 0 "$DRUDGE" audit verify
 contains "$out" "ok: " "the fleet's chain verifies"
 # five ticks were due at the start; a minute may have turned since
