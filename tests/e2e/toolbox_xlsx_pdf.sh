@@ -150,6 +150,6 @@ cat >"$TMP/nomod.lua" <<'LUA'
 return { run = function() require "drudge.excel" end }
 LUA
 run 2 "$TMP/nomod.lua"
-contains "$err" "no built-in module 'drudge.excel' (built-in: drudge.json, drudge.log, drudge.queue, drudge.http, drudge.desktop, drudge.mail, drudge.csv, drudge.xlsx, drudge.pdf)" "missing module lists the modules"
+contains "$err" "no built-in module 'drudge.excel' (built-in: drudge.json, drudge.log, drudge.queue, drudge.http, drudge.desktop, drudge.mail, drudge.browser, drudge.csv, drudge.xlsx, drudge.pdf)" "missing module lists the modules"
 
 finish
