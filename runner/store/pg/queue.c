@@ -504,26 +504,6 @@ drudge_code pg_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
 
 /* ---- outcomes ---- */
 
-/* One statement, one round trip: the owner's running row goes (the fence:
- * no row, no outcome), the task's row gets the outcome (its final attempt
- * in the row, or in attempt_log), and a requeued task goes back to ready. */
-static const char finish_sql[] =
-    "WITH r AS (DELETE FROM running WHERE task_id = $1 AND owner = $2 RETURNING task_id), "
-    "t AS (UPDATE tasks SET state = $3::text, attempts = attempts + 1, spent = spent + $4, "
-    "  output = $5, error = $6, error_kind = $7, run_at = coalesce($8::bigint, run_at), "
-    "  finished_at = $9::bigint, worker = $11, started_at = $12::bigint, outcome = $13, "
-    "  exception = CASE WHEN $3::text IN ('failed','dead','cancelled') THEN $3::text END "
-    "  FROM r WHERE tasks.id = r.task_id AND tasks.state = 'queued' AND tasks.attempts = $10 "
-    "  RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
-    "  tasks.state), "
-    "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\") "
-    "  SELECT id, priority, run_at, script, \"window\" FROM t WHERE state = 'queued' "
-    "  ON CONFLICT DO NOTHING), "
-    "a AS (INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
-    "  error_kind) SELECT id, $14, $16, $17, $18, $19, $6, $7 FROM t WHERE $15::boolean) "
-    "SELECT (SELECT count(*) FROM r), t.script, t.run_at FROM (SELECT 1) one "
-    "LEFT JOIN t ON true";
-
 /* Pauses e's script for a configuration error (an earlier pause stays as it was). */
 static drudge_code pause_for(pg_store *q, const drudge_attempt_end *e, drudge_err *err)
 {
@@ -543,52 +523,16 @@ static drudge_code pause_for(pg_store *q, const drudge_attempt_end *e, drudge_er
 drudge_code pg_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
                       drudge_err *err)
 {
-    pg_store *q = pgs(s);
-    int in_row = e->recorded && e->finished_at != 0;
-    pg_params p = {0};
-    *held = 0;
-    pg_p_int(&p, e->task_id);
-    pg_p_str(&p, owner);
-    pg_p_str(&p, e->new_state);
-    pg_p_int(&p, e->spend);
-    pg_p_str(&p, e->output);
-    pg_p_str(&p, e->error);
-    pg_p_str(&p, e->error_kind);
-    pg_p_int_or_null(&p, e->run_at);
-    pg_p_int_or_null(&p, e->finished_at);
-    pg_p_int(&p, e->attempt - 1);
-    pg_p_str(&p, in_row ? e->worker : NULL);
-    if (in_row)
-        pg_p_int(&p, e->started_at);
-    else
-        pg_p_str(&p, NULL);
-    pg_p_str(&p, in_row ? e->outcome : NULL);
-    pg_p_int(&p, e->attempt);
-    pg_p_str(&p, e->recorded && !in_row ? "t" : "f");
-    pg_p_str(&p, e->worker);
-    pg_p_int(&p, e->started_at);
-    pg_p_int(&p, e->ended_at);
-    pg_p_str(&p, e->outcome);
-    PGresult *r = pg_q(q, finish_sql, &p, "recording a task's outcome", err);
-    if (!r)
-        return err ? err->code : DRUDGE_EDB;
-    /* held, and not deleted or edited by hand while it ran */
-    *held = pg_i64(r, 0, 0) == 1 && !PQgetisnull(r, 0, 1);
-    if (*held && !strcmp(e->new_state, "done"))
-        pg_count_done(q, pg_text(r, 0, 1));
-    if (*held && !strcmp(e->new_state, "queued"))
-        pg_note_ready(q, pg_i64(r, 0, 2));
-    PQclear(r);
-    if (*held && e->pause_reason)
-        return pause_for(q, e, err);
-    return DRUDGE_OK;
+    return pg_finish_many(s, owner, e, 1, held, err); /* a batch of one */
 }
 
-/* A batch of outcomes in one statement: the attempts go in as arrays
- * (unnest), each through the same fence and updates as finish_sql, and
- * each row of the answer says which was held. One round trip for a whole
- * writer turn instead of one per task: on PostgreSQL the round trips, not
- * the rows, bound the lifecycle. */
+/* Outcomes in one statement: the attempts go in as arrays (unnest); the
+ * owner's running row goes (the fence: no row, no outcome), the task's row
+ * gets the outcome (its final attempt in the row, or in attempt_log), a
+ * requeued task goes back to ready, and each row of the answer names an
+ * attempt that was held (and not deleted or edited by hand while it ran). One round trip for a
+ * whole writer turn instead of one per task: on PostgreSQL the round trips, not the rows, bound the
+ * lifecycle. */
 enum {
     F_TASK,
     F_STATE,
