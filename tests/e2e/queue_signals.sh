@@ -3,7 +3,8 @@
 # task at its next lease renewal.
 source "$TESTS/lib.sh"
 cat >slow.lua <<'LUA'
-return { name = "slow", run = function(task)
+-- timeout: a spin that is never stopped fails in 60 s, not the default
+return { name = "slow", timeout = 60, run = function(task)
   -- the first attempt of "spin" runs until stopped; others take half a second
   local limit = (task.input.spin and task.attempt == 1) and 1e9 or 0.5
   local c = os.clock()
@@ -53,6 +54,10 @@ equals "$rc" 0 "exit after drain"
 id=$(sql "select max(id) from tasks")
 "$DRUDGE" -q work -j 1 --lease 1s 2>abort.err & pid=$!
 wait_state "$id" running || fail "the spinning task never started"
+# Claimed is not started: a claim the worker had not begun goes back unspent
+# (no lost attempt), so wait until the writer has marked the attempt started.
+wait_sql "select count(*) from running where task_id = $id and started" 1 ||
+  fail "the spinning attempt was never marked started"
 kill -TERM $pid
 sleep 0.3
 kill -INT $pid
