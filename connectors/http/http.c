@@ -691,67 +691,6 @@ static void parse_request(lua_State *L, http_req *req, http_state *st, int opts,
 
 /* --- the response --- */
 
-/* headers[k]: names are stored lower case; look up any case. */
-static int headers_index(lua_State *L)
-{
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return 0;
-    size_t n;
-    const char *k = lua_tolstring(L, 2, &n);
-    luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, n);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (char)tolower((unsigned char)k[i]);
-    luaL_pushresultsize(&b, n);
-    lua_rawget(L, 1);
-    return 1;
-}
-
-#define HTTP_HEADERS_MT "drudge.http.headers"
-
-/* Pushes the headers table built from the raw block p[0..len): lower-case
- * name -> value; repeated fields are joined with ", " (RFC 9110 5.3),
- * except Set-Cookie, which keeps the first. */
-static void push_headers(lua_State *L, const char *p, size_t len)
-{
-    lua_newtable(L);
-    int t = lua_gettop(L);
-    const char *end = p ? p + len : NULL;
-    char name[256];
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon && (size_t)(colon - p) < sizeof name) {
-            size_t nl = (size_t)(colon - p);
-            for (size_t i = 0; i < nl; i++)
-                name[i] = (char)tolower((unsigned char)p[i]);
-            const char *v = colon + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            lua_pushlstring(L, name, nl);
-            lua_pushvalue(L, -1);
-            if (lua_rawget(L, t) == LUA_TNIL) {
-                lua_pop(L, 1);
-                lua_pushlstring(L, v, (size_t)(ve - v));
-                lua_rawset(L, t);
-            } else if (nl == 10 && !memcmp(name, "set-cookie", 10)) {
-                lua_pop(L, 2);
-            } else {
-                lua_pushliteral(L, ", ");
-                lua_pushlstring(L, v, (size_t)(ve - v));
-                lua_concat(L, 3);
-                lua_rawset(L, t);
-            }
-        }
-        p = eol + 1;
-    }
-    luaL_setmetatable(L, HTTP_HEADERS_MT);
-}
-
 /* The response's __index: methods, and `headers`, built on first use from
  * raw_headers (most calls only look at status and body) and then kept. */
 static int resp_index(lua_State *L)
@@ -761,7 +700,7 @@ static int resp_index(lua_State *L)
         size_t len;
         lua_getfield(L, 1, "raw_headers");
         const char *raw = lua_tolstring(L, -1, &len);
-        push_headers(L, raw, raw ? len : 0);
+        http_push_headers(L, raw, raw ? len : 0);
         lua_pushvalue(L, -1);
         lua_setfield(L, 1, "headers");
         return 1;
@@ -989,29 +928,11 @@ static int l_resp_ok(lua_State *L)
 static int l_resp_header_all(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    size_t nl;
+    size_t nl, len;
     const char *name = luaL_checklstring(L, 2, &nl);
-    lua_newtable(L);
     lua_getfield(L, 1, "raw_headers");
-    size_t len;
-    const char *p = lua_tolstring(L, -1, &len), *end = p ? p + len : NULL;
-    int n = 0;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        if ((size_t)(eol - p) > nl && p[nl] == ':' && !strncasecmp(p, name, nl)) {
-            const char *v = p + nl + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            lua_pushlstring(L, v, (size_t)(ve - v));
-            lua_rawseti(L, 3, ++n);
-        }
-        p = eol + 1;
-    }
-    lua_settop(L, 3);
+    const char *raw = lua_tolstring(L, -1, &len);
+    http_push_header_all(L, raw, raw ? len : 0, name, nl);
     return 1;
 }
 
@@ -1072,22 +993,18 @@ static double retry_delay_status(const http_req *req, const http_resp *resp, int
     double d = -1;
     /* Retry-After, honoured exactly; one the bounds cannot meet ends the retries. */
     const char *p = resp->headers.data, *end = p ? p + resp->headers.len : NULL;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        if ((size_t)(eol - p) > 12 && !strncasecmp(p, "retry-after:", 12)) {
+    http_field f;
+    while (http_header_next(&p, end, &f)) {
+        if (f.nl == 11 && !strncasecmp(f.name, "retry-after", 11)) {
             char v[128];
-            size_t n =
-                (size_t)(eol - p - 12) < sizeof v - 1 ? (size_t)(eol - p - 12) : sizeof v - 1;
-            memcpy(v, p + 12, n);
+            size_t n = f.vn < sizeof v - 1 ? f.vn : sizeof v - 1;
+            memcpy(v, f.value, n);
             v[n] = '\0';
             d = drudge_http_retry_after(v, drudge_now_us());
             if (d >= 0 && d > r->max_delay)
                 return -1;
             break;
         }
-        p = eol + 1;
     }
     if (d < 0)
         d = backoff_delay(r, try);
@@ -1383,13 +1300,12 @@ int luaopen_drudge_http(lua_State *L)
     if (limits_error[0])
         return luaL_error(L, "drudge.http: $DRUDGE_HTTP_LIMITS: %s", limits_error);
     static const luaL_Reg req_meta[] = {{"__gc", req_gc}, {"__close", req_gc}, {NULL, NULL}};
-    static const luaL_Reg headers_meta[] = {{"__index", headers_index}, {NULL, NULL}};
     static const luaL_Reg resp_meta[] = {
         {"__index", resp_index}, {"__tostring", l_resp_tostring}, {NULL, NULL}};
     static const luaL_Reg resp_methods[] = {
         {"json", l_resp_json}, {"ok", l_resp_ok}, {"header_all", l_resp_header_all}, {NULL, NULL}};
     drudge_lua_class(L, HTTP_REQ_MT, req_meta, NULL);
-    drudge_lua_class(L, HTTP_HEADERS_MT, headers_meta, NULL);
+    http_headers_register(L);
     drudge_lua_class(L, HTTP_RESPONSE_MT, resp_meta, resp_methods);
     http_state_get(L); /* the worker's curl handle, ready for keep-alive */
     lua_newtable(L);   /* this module's defaults */

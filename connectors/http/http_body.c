@@ -95,9 +95,11 @@ double drudge_http_retry_after(const char *value, int64_t now_us)
         return -1;
     while (*value == ' ' || *value == '\t')
         value++;
-    if (*value >= '0' && *value <= '9') {
-        char *end;
-        double v = strtod(value, &end);
+    if (*value >= '0' && *value <= '9') { /* delay-seconds = 1*DIGIT (RFC 9110 10.2.3) */
+        double v = 0;
+        const char *end = value;
+        for (; *end >= '0' && *end <= '9'; end++)
+            v = v < 1e15 ? v * 10 + (*end - '0') : v; /* beyond any bound: stays huge, finite */
         while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
             end++;
         return *end ? -1 : v;

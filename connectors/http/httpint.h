@@ -81,8 +81,25 @@ void http_json_canon(lua_State *L, int idx, drudge_buf *b, const char *what);
 
 /* http_xfer.c */
 /* Frees what req owns and empties it, keeping its buffers' memory. */
-/* http_links.c: pushes r.links, relation -> URL from the Link header lines
- * in raw (resolved against base, the response's URL). */
+/* http_headers.c: the final response's header block as curl delivered it
+ * ("Name: value" lines; raw_headers), read into Lua. Every reader walks it
+ * with http_header_next, so they agree on what a field is. */
+typedef struct http_field {
+    const char *name, *value; /* not NUL-terminated; value trimmed of blanks and CR */
+    size_t nl, vn;
+} http_field;
+/* The next "name: value" line from *p (lines without a colon are skipped);
+ * 0 at end. */
+int http_header_next(const char **p, const char *end, http_field *f);
+/* Registers the metatable of r.headers (case-insensitive lookup). */
+void http_headers_register(lua_State *L);
+/* Pushes r.headers: lower-case name -> value; repeated fields joined with
+ * ", " (RFC 9110 5.3), except Set-Cookie, which keeps the first. */
+void http_push_headers(lua_State *L, const char *raw, size_t len);
+/* Pushes the array of every value of the field name, in order. */
+void http_push_header_all(lua_State *L, const char *raw, size_t len, const char *name, size_t nl);
+/* Pushes r.links, relation -> URL from the Link fields (RFC 8288),
+ * resolved against base, the response's URL. */
 void http_push_links(lua_State *L, const char *raw, size_t len, const char *base);
 
 void http_req_reset(http_req *req);

@@ -334,7 +334,7 @@ drudge_code drudge_audit_verify(drudge_store *s, const drudge_verify_opts *opts,
     if (opts && opts->pubkey_path) {
         rc = drudge_audit_read_pubkey(opts->pubkey_path, v.trusted, err);
         if (rc)
-            return rc;
+            goto cleanup;
     }
     rc = run_checks(&v, !(opts && opts->skip_payloads), err);
     if (rc)

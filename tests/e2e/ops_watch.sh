@@ -66,12 +66,20 @@ fi
 
 # On a terminal: alternate screen, cursor home + clear to end of line each
 # frame, q quits and restores; stdin is the pseudo-terminal of script(1).
-tty_run() { # KEYS-after-delay ENV... : runs the watch on a pty, output in $TMP/tty.out
+tty_run() { # KEYS ENV... : runs the watch on a pty, output in $TMP/tty.out
   local keys=$1; shift
-  (sleep 0.7; printf "$keys"; sleep 1) | env "$@" script -qfec "$WATCH '$DRUDGE_DB'" /dev/null >"$TMP/tty.out" 2>&1 &
+  # The keys go in once the first frame is drawn (the terminal is raw by
+  # then): sent earlier, a slow start (sanitizers, a loaded machine) sees
+  # them in line mode, where q waits for a newline that never comes.
+  rm -f "$TMP/keys" "$TMP/tty.out"; mkfifo "$TMP/keys"
+  env "$@" script -qfec "$WATCH '$DRUDGE_DB'" /dev/null <"$TMP/keys" >"$TMP/tty.out" 2>&1 &
   local pid=$!
+  exec 7>"$TMP/keys"
+  for _ in $(seq 300); do grep -q "to quit" "$TMP/tty.out" 2>/dev/null && break; sleep 0.1; done
+  printf "$keys" >&7
   for _ in $(seq 80); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
   if kill -0 $pid 2>/dev/null; then fail "watch did not quit on '$keys'"; kill $pid; fi
+  exec 7>&-
   wait $pid 2>/dev/null || true
 }
 if command -v script >/dev/null; then

@@ -27,6 +27,12 @@ static void test_retry_after(void **state)
     assert_true(drudge_http_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now) == 0);
     assert_true(drudge_http_retry_after("soon", now) == -1);
     assert_true(drudge_http_retry_after("12abc", now) == -1);
+    /* delay-seconds is digits only: no hex, exponents or fractions */
+    assert_true(drudge_http_retry_after("0x10", now) == -1);
+    assert_true(drudge_http_retry_after("1e3", now) == -1);
+    assert_true(drudge_http_retry_after("1.5", now) == -1);
+    double huge = drudge_http_retry_after("9999999999999999999999999999999999", now);
+    assert_true(huge > 1e15 && huge < 1e17); /* finite, beyond any bound */
     assert_true(drudge_http_retry_after(NULL, now) == -1);
 }
 

@@ -1,9 +1,13 @@
-/* http_links.c: r.links, the response's Link headers (RFC 8288) as a table
- * of relation -> URL, for pagination: `while r.links.next do r =
- * api.get(r.links.next) end`. */
+/* http_headers.c: the response's header block read into Lua: r.headers,
+ * r:header_all(name), and r.links, the Link fields (RFC 8288) as a table of
+ * relation -> URL, for pagination: `while r.links.next do r =
+ * api.get(r.links.next) end`. The block comes from the server, so this is
+ * outside input (tests/fuzz/fuzz_http_headers.c). */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 #include <lauxlib.h>
+#include "drudge/host.h"
 #include "connectors/http/httpint.h"
 
 /* Pushes target resolved against base (the response's URL): absolute URLs
@@ -142,21 +146,105 @@ static void parse_links(lua_State *L, int t, const char *p, const char *e, const
     }
 }
 
+int http_header_next(const char **pp, const char *end, http_field *f)
+{
+    const char *p = *pp;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            *f = (http_field){
+                .name = p, .nl = (size_t)(colon - p), .value = v, .vn = (size_t)(ve - v)};
+            *pp = eol < end ? eol + 1 : end;
+            return 1;
+        }
+        p = eol < end ? eol + 1 : end;
+    }
+    *pp = p;
+    return 0;
+}
+
+#define HTTP_HEADERS_MT "drudge.http.headers"
+
+/* headers[k]: names are stored lower case; look up any case. */
+static int headers_index(lua_State *L)
+{
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    size_t n;
+    const char *k = lua_tolstring(L, 2, &n);
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)tolower((unsigned char)k[i]);
+    luaL_pushresultsize(&b, n);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+void http_headers_register(lua_State *L)
+{
+    static const luaL_Reg meta[] = {{"__index", headers_index}, {NULL, NULL}};
+    drudge_lua_class(L, HTTP_HEADERS_MT, meta, NULL);
+}
+
+void http_push_headers(lua_State *L, const char *raw, size_t len)
+{
+    lua_newtable(L);
+    int t = lua_gettop(L);
+    const char *p = raw, *end = raw ? raw + len : NULL;
+    http_field f;
+    char name[256];
+    while (http_header_next(&p, end, &f)) {
+        if (f.nl >= sizeof name)
+            continue;
+        for (size_t i = 0; i < f.nl; i++)
+            name[i] = (char)tolower((unsigned char)f.name[i]);
+        lua_pushlstring(L, name, f.nl);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, t) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, f.value, f.vn);
+            lua_rawset(L, t);
+        } else if (f.nl == 10 && !memcmp(name, "set-cookie", 10)) {
+            lua_pop(L, 2);
+        } else {
+            lua_pushliteral(L, ", ");
+            lua_pushlstring(L, f.value, f.vn);
+            lua_concat(L, 3);
+            lua_rawset(L, t);
+        }
+    }
+    luaL_setmetatable(L, HTTP_HEADERS_MT);
+}
+
+void http_push_header_all(lua_State *L, const char *raw, size_t len, const char *name, size_t nl)
+{
+    lua_newtable(L);
+    int t = lua_gettop(L), n = 0;
+    const char *p = raw, *end = raw ? raw + len : NULL;
+    http_field f;
+    while (http_header_next(&p, end, &f))
+        if (f.nl == nl && !strncasecmp(f.name, name, nl)) {
+            lua_pushlstring(L, f.value, f.vn);
+            lua_rawseti(L, t, ++n);
+        }
+}
+
 void http_push_links(lua_State *L, const char *raw, size_t len, const char *base)
 {
     lua_newtable(L);
     int t = lua_gettop(L);
     const char *p = raw, *end = raw ? raw + len : NULL;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        if (eol - p > 5 && !strncasecmp(p, "link:", 5)) {
-            const char *ve = eol;
-            while (ve > p && (ve[-1] == '\r' || ve[-1] == ' '))
-                ve--;
-            parse_links(L, t, p + 5, ve, base ? base : "");
-        }
-        p = eol + 1;
-    }
+    http_field f;
+    while (http_header_next(&p, end, &f))
+        if (f.nl == 4 && !strncasecmp(f.name, "link", 4))
+            parse_links(L, t, f.value, f.value + f.vn, base ? base : "");
 }
