@@ -66,7 +66,14 @@ return { run = function()
   return { first = tostring(err), second = tostring(err2) }
 end }
 LUA
-( sleep 1; kill "$xvfb_pid" ) &
+# Kill it once the first call is on the chain (the early flush writes it
+# within a second), so the wait is under way: a fixed delay raced a slow
+# start under sanitizers.
+( for _ in $(seq 200); do
+    [ "$(sql "select count(*) from steps where name = 'mouse_location'" 2>/dev/null)" -gt 0 ] && break
+    sleep 0.1
+  done
+  sleep 0.5; kill "$xvfb_pid" ) &
 start=$(date +%s)
 expect_exit 0 "$DRUDGE" -q run "$TMP/lost.lua"
 took=$(( $(date +%s) - start ))
