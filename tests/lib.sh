@@ -16,20 +16,7 @@ if [ -n "${DRUDGE_TEST_PG:-}" ]; then
   pg_admin() { "$PSQL" -qAtX -v ON_ERROR_STOP=1 "$(pg_url postgres)" "$@"; }
   pg_admin -c "CREATE DATABASE $pg_db" >/dev/null
   # SQLite's functions that the tests' queries use, for their own database.
-  "$PSQL" -qAtX -v ON_ERROR_STOP=1 "$(pg_url "$pg_db")" >/dev/null <<'SQL'
-CREATE AGGREGATE group_concat(text) (SFUNC = textcat, STYPE = text);
-CREATE FUNCTION group_concat_sep(a text, b text) RETURNS text LANGUAGE sql IMMUTABLE
-  AS $$ SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE a || ',' || b END $$;
-DROP AGGREGATE group_concat(text);
-CREATE AGGREGATE group_concat(text) (SFUNC = group_concat_sep, STYPE = text);
-CREATE FUNCTION group_concat_sep2(a text, b text, sep text) RETURNS text LANGUAGE sql IMMUTABLE
-  AS $$ SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE a || sep || b END $$;
-CREATE AGGREGATE group_concat(text, text) (SFUNC = group_concat_sep2, STYPE = text);
-CREATE FUNCTION ifnull(anyelement, anyelement) RETURNS anyelement LANGUAGE sql IMMUTABLE
-  AS $$ SELECT coalesce($1, $2) $$;
-CREATE FUNCTION instr(text, text) RETURNS integer LANGUAGE sql IMMUTABLE
-  AS $$ SELECT strpos($1, $2) $$;
-SQL
+  "$PSQL" -qAtX -v ON_ERROR_STOP=1 "$(pg_url "$pg_db")" -f "$TESTS/pg/sqlite_compat.sql" >/dev/null
   export DRUDGE_DB="$(pg_url "$pg_db")"
   export PGCONNECT_TIMEOUT=10
   # The files directory a PostgreSQL database's commands use (cli.c).

@@ -1,6 +1,8 @@
-/* test_audit.c: the chain in a real SQLite file: canonical encoding, appends
- * in the caller's transaction (and after a rollback), payload references,
- * verify, checkpoints, prune, export and show through the C API. */
+/* test_audit.c: the chain in a real database (an SQLite file, or with
+ * DRUDGE_TEST_PG a PostgreSQL database: pg.unit.audit, testdb.h): canonical
+ * encoding, appends in the caller's transaction (and after a rollback),
+ * payload references, verify, checkpoints, prune, export and show through
+ * the C API. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,29 +13,29 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <sqlite3.h>
+#include "testdb.h"
 #include "logs/audit/audit.h"
 #include "drudge/util.h"
 
 #define ZEROS64 "0000000000000000000000000000000000000000000000000000000000000000"
 
 typedef struct fixture {
-    char dir[64], db_path[128];
+    testdb db; /* the database (SQLite, or PostgreSQL for pg.unit.audit) and a
+                * connection of the test's own, to look at rows and tamper */
     drudge_store *s;
-    sqlite3 *db; /* a connection of the test's own, to look at rows and tamper with them */
 } fixture;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/drudge-audit.XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->db_path, sizeof f->db_path, "%s/t.db", f->dir);
     drudge_err err = {0};
-    if (drudge_store_open(f->db_path, 0, &f->s, &err))
+    if (testdb_new(&f->db, "audit"))
         return -1;
-    if (sqlite3_open(f->db_path, &f->db) != SQLITE_OK)
+    if (drudge_store_open(f->db.where, 0, &f->s, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    if (testdb_connect(&f->db))
         return -1;
     *state = f;
     return 0;
@@ -42,11 +44,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    sqlite3_close(f->db);
     drudge_store_close(f->s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
+    if (testdb_drop(&f->db))
         return -1;
     free(f);
     return 0;
@@ -184,14 +183,9 @@ static void test_writer_carries_head(void **state)
         drudge_rec_free(r[i]);
 }
 
-static int64_t count_of(sqlite3 *db, const char *sql)
+static int64_t count_of(testdb *db, const char *sql)
 {
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return testdb_num(db, sql, 0);
 }
 
 /* Early flush of a long attempt: closed steps (and payloads) handed out
@@ -234,14 +228,15 @@ static void test_take_closed(void **state)
     drudge_store_rollback(f->s);
     drudge_rec_mark_flushed(r, 0);
     append(f->s, r);
-    assert_int_equal(count_of(f->db, "SELECT count(*) FROM steps WHERE task_id = 7"), 4);
-    assert_int_equal(count_of(f->db, "SELECT count(DISTINCT seq) FROM steps WHERE task_id = 7"), 4);
-    assert_int_equal(count_of(f->db, "SELECT count(*) FROM payloads"), 1);
+    assert_int_equal(count_of(&f->db, "SELECT count(*) FROM steps WHERE task_id = 7"), 4);
+    assert_int_equal(count_of(&f->db, "SELECT count(DISTINCT seq) FROM steps WHERE task_id = 7"),
+                     4);
+    assert_int_equal(count_of(&f->db, "SELECT count(*) FROM payloads"), 1);
     /* A came first; the root, open until the end, after it. */
-    assert_int_equal(count_of(f->db, "SELECT seq FROM steps WHERE task_id = 7 ORDER BY id LIMIT 1"),
-                     a);
-    assert_int_equal(count_of(f->db, "SELECT (SELECT id FROM steps WHERE seq = 1) > "
-                                     "(SELECT id FROM steps WHERE seq = 2)"),
+    assert_int_equal(
+        count_of(&f->db, "SELECT seq FROM steps WHERE task_id = 7 ORDER BY id LIMIT 1"), a);
+    assert_int_equal(count_of(&f->db, "SELECT (SELECT id FROM steps WHERE seq = 1) > "
+                                      "(SELECT id FROM steps WHERE seq = 2)"),
                      1);
     assert_int_equal(verify(f->s, NULL, &rep), 0);
     assert_int_equal(rep.rows, 4);
@@ -283,12 +278,17 @@ static void test_append_verify_and_rollback(void **state)
     drudge_verify_report_clear(&rep);
 
     /* Tampering (triggers dropped, as an attacker with the file could). */
-    assert_int_equal(sqlite3_exec(f->db,
-                                  "DROP TRIGGER steps_no_update; DROP TRIGGER payloads_prune_only;"
-                                  "UPDATE steps SET duration_us = duration_us + 13 WHERE id = 5;"
-                                  "UPDATE payloads SET data = x'00' WHERE rowid = 1",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        testdb_exec(&f->db,
+                    TESTDB_SQL(&f->db,
+                               "DROP TRIGGER steps_no_update; DROP TRIGGER payloads_prune_only;"
+                               "UPDATE steps SET duration_us = duration_us + 13 WHERE id = 5;"
+                               "UPDATE payloads SET data = x'00' WHERE rowid = 1",
+                               "ALTER TABLE steps DISABLE TRIGGER USER;"
+                               "ALTER TABLE payloads DISABLE TRIGGER USER;"
+                               "UPDATE steps SET duration_us = duration_us + 13 WHERE id = 5;"
+                               "UPDATE payloads SET data = '\\x00' WHERE n = 1")),
+        0);
     assert_int_equal(verify(f->s, NULL, &rep), 2);
     assert_non_null(strstr(rep.text, "row 5 (task 2, attempt 1, seq 2, step"));
     assert_non_null(
@@ -303,10 +303,10 @@ static void test_checkpoints(void **state)
     fixture *f = *state;
     drudge_err err = {0};
     char key[160], pub[160], other[160], otherpub[160];
-    snprintf(key, sizeof key, "%s/k", f->dir);
-    snprintf(pub, sizeof pub, "%s/k.pub", f->dir);
-    snprintf(other, sizeof other, "%s/o", f->dir);
-    snprintf(otherpub, sizeof otherpub, "%s/o.pub", f->dir);
+    snprintf(key, sizeof key, "%s/k", f->db.dir);
+    snprintf(pub, sizeof pub, "%s/k.pub", f->db.dir);
+    snprintf(other, sizeof other, "%s/o", f->db.dir);
+    snprintf(otherpub, sizeof otherpub, "%s/o.pub", f->db.dir);
     assert_int_equal(drudge_audit_keygen(key, pub, &err), DRUDGE_OK);
     assert_int_equal(drudge_audit_keygen(other, otherpub, &err), DRUDGE_OK);
     assert_int_equal(drudge_audit_keygen(key, "/nonexistent/x.pub", &err), DRUDGE_EIO);
@@ -358,8 +358,8 @@ static void test_checkpoint_refuses_tampered_tail(void **state)
     fixture *f = *state;
     drudge_err err = {0};
     char key[160], pub[160];
-    snprintf(key, sizeof key, "%s/k", f->dir);
-    snprintf(pub, sizeof pub, "%s/k.pub", f->dir);
+    snprintf(key, sizeof key, "%s/k", f->db.dir);
+    snprintf(pub, sizeof pub, "%s/k.pub", f->db.dir);
     assert_int_equal(drudge_audit_keygen(key, pub, &err), DRUDGE_OK);
     drudge_rec *r = drudge_rec_new();
     record(r, 1, "body");
@@ -378,19 +378,20 @@ static void test_checkpoint_refuses_tampered_tail(void **state)
         {"DELETE FROM steps WHERE id = 3",
          "refusing to checkpoint: row 3, signed by the last checkpoint, is gone"},
     };
-    assert_int_equal(sqlite3_exec(f->db,
-                                  "DROP TRIGGER steps_no_update; DROP TRIGGER steps_no_delete",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(testdb_exec(&f->db, TESTDB_SQL(&f->db,
+                                                    "DROP TRIGGER steps_no_update; "
+                                                    "DROP TRIGGER steps_no_delete",
+                                                    "ALTER TABLE steps DISABLE TRIGGER USER")),
+                     0);
     for (size_t i = 0; i < sizeof tamper / sizeof tamper[0]; i++) {
-        assert_int_equal(sqlite3_exec(f->db, tamper[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(testdb_exec(&f->db, tamper[i].sql), 0);
         drudge_checkpoint cp;
         memset(&err, 0, sizeof err);
         assert_int_equal(drudge_audit_checkpoint_ex(f->s, key, &cp, &err), DRUDGE_ETAMPER);
         assert_non_null(strstr(err.msg, tamper[i].says));
         assert_int_equal(cp.id, 0);
     }
-    assert_int_equal(count_of(f->db, "SELECT count(*) FROM checkpoints"), 1);
+    assert_int_equal(count_of(&f->db, "SELECT count(*) FROM checkpoints"), 1);
     drudge_rec_free(r);
 }
 

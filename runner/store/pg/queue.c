@@ -307,7 +307,9 @@ drudge_code pg_known_script(drudge_store *s, const char *name, drudge_task_spec 
     "AND NOT EXISTS (SELECT 1 FROM paused p WHERE p.script = ready.script) "
 /* The claim: rows of ready locked (others' locked rows skipped) and
  * deleted, each task moved to running under owner $6, whose lease is
- * extended to $7 if it took anything. */
+ * extended to $7 if it took anything. The rows come back in the order the
+ * workers take them: the rest claim spans priorities (unit.queue on pg
+ * found them in run_at order alone). */
 #define CLAIM(LEVEL, ORDER)                                                                        \
     "WITH c AS (SELECT task_id FROM ready WHERE " LEVEL " AND " CLAIMABLE "ORDER BY " ORDER        \
     " LIMIT $3 FOR UPDATE SKIP LOCKED), "                                                          \
@@ -318,7 +320,7 @@ drudge_code pg_known_script(drudge_store *s, const char *name, drudge_task_spec 
     "ON CONFLICT (owner) DO UPDATE SET until = greatest(leases.until, excluded.until)) "           \
     "SELECT t.id, t.script, t.script_path, t.key, t.input, t.attempts, t.spent, t.max_attempts, "  \
     "t.priority, t.run_at, t.suspect FROM k JOIN tasks t ON t.id = k.task_id "                     \
-    "ORDER BY t.run_at, t.id"
+    "ORDER BY t.priority DESC, t.run_at, t.id"
 /* One priority at a time: within one, ready_due is in run_at order, so the
  * scan stops at the first task not yet due, however many wait for later. */
 static const char claim_sql[] = CLAIM("priority = $4::integer", "run_at, task_id");
