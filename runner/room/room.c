@@ -246,17 +246,12 @@ static int is_api(const char *path)
 /* Refuses a request that may not go on: 401 (nobody) or 403 (not this role). */
 static void refuse(room_req *q, unsigned status, const char *why)
 {
-    if (is_api(q->path) || status == 403) {
+    if (is_api(q->path)) {
         room_json_error(q, status, "%s", why);
-        if (!is_api(q->path)) { /* a page: the same words, as a page */
-            drudge_buf_reset(&q->out);
-            drudge_buf_puts(&q->out, "<!doctype html><meta charset=utf-8><title>drudge: not "
-                                     "allowed</title><link rel=stylesheet href=/assets/room.css>"
-                                     "<main><h1>Not allowed</h1><p>");
-            room_html(&q->out, why);
-            drudge_buf_puts(&q->out, "</p><p><a href=/>Back to the overview</a></p></main>");
-            q->type = "text/html; charset=utf-8";
-        }
+        return;
+    }
+    if (status == 403) {
+        room_page_refused(q, why);
         return;
     }
     q->status = 303; /* a page without a login: to the login page */

@@ -83,6 +83,17 @@ static void page_error(room_req *q, const drudge_err *err)
     page_end(q);
 }
 
+void room_page_refused(room_req *q, const char *why)
+{
+    drudge_buf_reset(&q->out);
+    q->status = 403;
+    page_start(q, "Not allowed", "");
+    drudge_buf_puts(&q->out, "<p class=error>");
+    room_html(&q->out, why);
+    drudge_buf_puts(&q->out, ".</p><p><a href=/>Back to the overview</a></p>");
+    page_end(q);
+}
+
 /* ---- assets and login ---- */
 
 static void page_asset(room_req *q)

@@ -151,5 +151,7 @@ int room_task_filter(room_req *q, drudge_task_filter *f, char state[16], char sc
 int room_report_opts(room_req *q, struct drudge_report_opts *o, char script[128]);
 
 void room_sample_now(room *r);
+/* A page that says the role may not see it (403), in the frame of the others. */
+void room_page_refused(room_req *q, const char *why);
 
 #endif
