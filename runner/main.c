@@ -32,6 +32,8 @@ static const struct command {
     {"audit", drudge_cmd_audit, "show, export, verify and sign the audit trail"},
     {"replay", drudge_cmd_replay, "re-run a recorded attempt offline and compare"},
     {"report", drudge_cmd_report, "time saved, net of time lost to failures"},
+    {"serve", drudge_cmd_serve, "the control room: web pages and an HTTP API"},
+    {"user", drudge_cmd_user, "users and API tokens of the control room"},
     {"demo", drudge_cmd_demo, "the whole product on a demo backlog, end to end"},
     {"db", drudge_cmd_db, "copy a database (an SQLite file into PostgreSQL)"},
 };

@@ -17,7 +17,7 @@ packages=(
   liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev libxdo-dev libx11-dev libsqlite3-dev
   libcmocka-dev libssl-dev libpng-dev libgmime-3.0-dev libmicrohttpd-dev libpq-dev
   sqlite3 curl ca-certificates openssl procps
-  lua-check libxlsxwriter-dev libzip-dev libexpat1-dev libpoppler-glib-dev
+  lua-check libxlsxwriter-dev libzip-dev libexpat1-dev libpoppler-glib-dev libargon2-dev
 )
 # What the test suite needs besides: real peers and servers.
 test_packages=(

@@ -109,6 +109,14 @@ typedef struct drudge_operator_step {
 /* Appends op, in the caller's write transaction (the one that makes the
  * change, so the chain and the change commit together). */
 drudge_code drudge_audit_operator(drudge_store *s, const drudge_operator_step *op, drudge_err *err);
+/* Where the operator steps this thread appends come from: the control room
+ * sets it around each request it serves (via "room", remote the client's
+ * address), so that every step it makes, through the queue's operations
+ * too, names them beside the user ({"user":"ann","via":"room",
+ * "remote":"192.0.2.7",...}); NULL, NULL clears it. Per thread, so that
+ * the queue's operations keep their signatures for every other caller.
+ * The strings must outlive the request. */
+void drudge_audit_operator_origin(const char *via, const char *remote);
 
 /* --- walking the chain (logs/audit/chain.c) --- */
 

@@ -9,12 +9,29 @@
 #include "drudge/util.h"
 #include "logs/audit/audit.h"
 
+/* Set by the control room around a request (audit.h says why per thread). */
+static __thread const char *origin_via, *origin_remote;
+
+void drudge_audit_operator_origin(const char *via, const char *remote)
+{
+    origin_via = via;
+    origin_remote = remote;
+}
+
 drudge_code drudge_audit_operator(drudge_store *s, const drudge_operator_step *op, drudge_err *err)
 {
     drudge_buf req = {0}, canon = {0};
     const char *user = op->user && *op->user ? op->user : "unknown";
     drudge_buf_puts(&req, "{\"user\":");
     drudge_buf_json_str(&req, user, strlen(user));
+    if (origin_via) {
+        drudge_buf_puts(&req, ",\"via\":");
+        drudge_buf_json_str(&req, origin_via, strlen(origin_via));
+    }
+    if (origin_remote) {
+        drudge_buf_puts(&req, ",\"remote\":");
+        drudge_buf_json_str(&req, origin_remote, strlen(origin_remote));
+    }
     if (op->args && *op->args) {
         drudge_buf_puts(&req, ",");
         drudge_buf_puts(&req, op->args);

@@ -114,6 +114,9 @@ int drudge_cmd_replay(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_report(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_db.c */
 int drudge_cmd_db(drudge_cli *cli, int argc, char **argv);
+/* runner/cli/cmd_serve.c */
+int drudge_cmd_serve(drudge_cli *cli, int argc, char **argv);
+int drudge_cmd_user(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_demo.c */
 int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv);
 

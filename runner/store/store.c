@@ -661,3 +661,73 @@ drudge_code drudge_store_empty(drudge_store *s, int *empty, drudge_err *err)
 {
     return s->m->empty(s, empty, err);
 }
+
+/* ---- the control room's users and keys ---- */
+
+void drudge_room_user_clear(drudge_room_user *u)
+{
+    if (!u)
+        return;
+    free(u->name);
+    free(u->role);
+    free(u->hash);
+    memset(u, 0, sizeof *u);
+}
+
+void drudge_room_users_free(drudge_room_user *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        drudge_room_user_clear(&v[i]);
+    free(v);
+}
+
+void drudge_room_key_clear(drudge_room_key *k)
+{
+    if (!k)
+        return;
+    free(k->user);
+    free(k->kind);
+    free(k->label);
+    free(k->csrf);
+    free(k->remote);
+    memset(k, 0, sizeof *k);
+}
+
+drudge_code drudge_store_user_add(drudge_store *s, const drudge_room_user *u, int64_t now,
+                                  drudge_err *err)
+{
+    return s->m->user_add(s, u, now, err);
+}
+
+drudge_code drudge_store_user_set(drudge_store *s, const char *name, const char *role,
+                                  const char *hash, int disabled, int64_t now, drudge_err *err)
+{
+    return s->m->user_set(s, name, role, hash, disabled, now, err);
+}
+
+drudge_code drudge_store_user(drudge_store *s, const char *name, drudge_room_user *out,
+                              drudge_err *err)
+{
+    return s->m->user(s, name, out, err);
+}
+
+drudge_code drudge_store_users(drudge_store *s, drudge_room_user **out, size_t *n, drudge_err *err)
+{
+    return s->m->users(s, out, n, err);
+}
+
+drudge_code drudge_store_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *err)
+{
+    return s->m->key_add(s, k, err);
+}
+
+drudge_code drudge_store_key_find(drudge_store *s, const char *hash, int64_t now,
+                                  drudge_room_key *key, drudge_room_user *user, drudge_err *err)
+{
+    return s->m->key_find(s, hash, now, key, user, err);
+}
+
+drudge_code drudge_store_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_err *err)
+{
+    return s->m->key_drop(s, hash, dropped, err);
+}

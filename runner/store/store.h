@@ -274,6 +274,12 @@ typedef struct drudge_task_filter {
     const char *script; /* NULL for any */
     int limit;          /* <= 0: 100 */
     int oldest_first;   /* by id ascending; else newest first */
+    /* Added for the control room's pages (keyset paging: a page starts
+     * where the one before ended, as fast at the millionth task as at the
+     * first). 0/NULL: no bound. */
+    int64_t after_id;     /* id > after_id (oldest first) or id < after_id (newest first) */
+    const char *key;      /* this key exactly */
+    int64_t since, until; /* created_at in [since, until) */
 } drudge_task_filter;
 drudge_code drudge_store_list(drudge_store *s, const drudge_task_filter *f,
                               drudge_task_row **rows /* OUT */, size_t *n /* OUT */,
@@ -656,5 +662,57 @@ drudge_code drudge_store_backup(drudge_store *s, const char *path, int64_t *page
                                 drudge_err *err);
 /* Whether the database holds no task and no chain row (a copy's target). */
 drudge_code drudge_store_empty(drudge_store *s, int *empty /* OUT */, drudge_err *err);
+
+/* ---- the control room: its users and their keys (runner/room/) ---- */
+
+/* A person (or a system) who may use `drudge serve`. Strings malloc'd
+ * (drudge_room_user_clear). */
+typedef struct drudge_room_user {
+    char *name;
+    char *role; /* viewer, operator, auditor, admin */
+    char *hash; /* the password's Argon2id encoding ("$argon2id$..."), or NULL: no login */
+    int disabled;
+    int64_t created_at, changed_at;
+} drudge_room_user;
+void drudge_room_user_clear(drudge_room_user *u);
+void drudge_room_users_free(drudge_room_user *v, size_t n);
+/* Inserts u; DRUDGE_ESTATE if the name is taken. Write transaction. */
+drudge_code drudge_store_user_add(drudge_store *s, const drudge_room_user *u, int64_t now,
+                                  drudge_err *err);
+/* Changes a user: role and hash unless NULL, disabled unless < 0.
+ * DRUDGE_ENOTFOUND if there is no such user. Write transaction. */
+drudge_code drudge_store_user_set(drudge_store *s, const char *name, const char *role,
+                                  const char *hash, int disabled, int64_t now, drudge_err *err);
+/* One user by name into *out; DRUDGE_ENOTFOUND if none. */
+drudge_code drudge_store_user(drudge_store *s, const char *name, drudge_room_user *out /* OUT */,
+                              drudge_err *err);
+/* Every user, by name (*out malloc'd: drudge_room_users_free). */
+drudge_code drudge_store_users(drudge_store *s, drudge_room_user **out /* OUT */,
+                               size_t *n /* OUT */, drudge_err *err);
+
+/* A key that stands for a user: an API token or a login session. Only the
+ * SHA-256 of its secret is kept, so a copy of the database opens nothing.
+ * Strings malloc'd (drudge_room_key_clear). */
+typedef struct drudge_room_key {
+    char hash[65];      /* SHA-256 of the secret, hex */
+    char *user;         /* whose */
+    char *kind;         /* "token" or "session" */
+    char *label;        /* a token's name ("erp"), or NULL */
+    char *csrf;         /* a session's CSRF token, or NULL */
+    char *remote;       /* the address a session was opened from, or NULL */
+    int64_t created_at; /* µs */
+    int64_t expires_at; /* µs; 0: never (tokens) */
+} drudge_room_key;
+void drudge_room_key_clear(drudge_room_key *k);
+/* Stores k (its hash must be new). Write transaction. */
+drudge_code drudge_store_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *err);
+/* The key whose secret hashes to hash, and its user, when the key has not
+ * expired at now and the user is not disabled; else DRUDGE_ENOTFOUND. */
+drudge_code drudge_store_key_find(drudge_store *s, const char *hash, int64_t now,
+                                  drudge_room_key *key /* OUT */,
+                                  drudge_room_user *user /* OUT */, drudge_err *err);
+/* Forgets a key (a logout); *dropped = 1 if there was one. */
+drudge_code drudge_store_key_drop(drudge_store *s, const char *hash, int *dropped /* OUT */,
+                                  drudge_err *err);
 
 #endif

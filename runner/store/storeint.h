@@ -151,6 +151,21 @@ struct drudge_store_methods {
     drudge_code (*empty)(drudge_store *s, int *empty /* OUT */, drudge_err *err);
     drudge_code (*backup)(drudge_store *s, const char *path, int64_t *pages /* OUT */,
                           drudge_err *err);
+    /* The control room's users and keys (runner/room/). */
+    drudge_code (*user_add)(drudge_store *s, const drudge_room_user *u, int64_t now,
+                            drudge_err *err);
+    drudge_code (*user_set)(drudge_store *s, const char *name, const char *role, const char *hash,
+                            int disabled, int64_t now, drudge_err *err);
+    drudge_code (*user)(drudge_store *s, const char *name, drudge_room_user *out /* OUT */,
+                        drudge_err *err);
+    drudge_code (*users)(drudge_store *s, drudge_room_user **out /* OUT */, size_t *n /* OUT */,
+                         drudge_err *err);
+    drudge_code (*key_add)(drudge_store *s, const drudge_room_key *k, drudge_err *err);
+    drudge_code (*key_find)(drudge_store *s, const char *hash, int64_t now,
+                            drudge_room_key *key /* OUT */, drudge_room_user *user /* OUT */,
+                            drudge_err *err);
+    drudge_code (*key_drop)(drudge_store *s, const char *hash, int *dropped /* OUT */,
+                            drudge_err *err);
 };
 
 /* The PostgreSQL backend's entry point, in the module drudge_pg.so

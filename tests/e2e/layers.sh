@@ -1,5 +1,5 @@
 # The dependency rule (README, "Architecture"): data flows one way,
-#   cli -> work -> queue, host -> connectors -> audit (logs/) -> store -> calendar, util
+#   cli -> work, room -> queue, host -> connectors -> audit (logs/) -> store -> calendar, util
 # so a file may include headers of its own layer and of the layers below it,
 # never of one above; the public headers (include/drudge/) any file may use.
 # And no SQL engine outside the store: no <sqlite3.h> (nor libpq) but in
@@ -10,7 +10,7 @@ source "$TESTS/lib.sh"
 rank() {
   case "$1" in
     runner/main.c | runner/cli/*) echo 0 ;;
-    runner/work/*) echo 1 ;;
+    runner/work/* | runner/room/*) echo 1 ;;
     runner/queue/* | runner/host/*) echo 2 ;;
     connectors/*) echo 3 ;;
     logs/*) echo 4 ;;

@@ -817,4 +817,11 @@ static const drudge_store_methods pg_methods = {
     .copy_finish = pg_copy_finish,
     .empty = pg_empty,
     .backup = pg_backup,
+    .user_add = pg_user_add,
+    .user_set = pg_user_set,
+    .user = pg_user,
+    .users = pg_users,
+    .key_add = pg_key_add,
+    .key_find = pg_key_find,
+    .key_drop = pg_key_drop,
 };

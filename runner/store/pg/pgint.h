@@ -284,4 +284,15 @@ drudge_code drudge_pg_open(const char *url, int flags, drudge_store **out, drudg
 /* A fresh connection to the same database (the listener's), or NULL with err. */
 PGconn *pg_connect(const char *conninfo, const char *name, drudge_err *err);
 
+/* room.c */
+drudge_code pg_user_add(drudge_store *s, const drudge_room_user *u, int64_t now, drudge_err *err);
+drudge_code pg_user_set(drudge_store *s, const char *name, const char *role, const char *hash,
+                        int disabled, int64_t now, drudge_err *err);
+drudge_code pg_user(drudge_store *s, const char *name, drudge_room_user *out, drudge_err *err);
+drudge_code pg_users(drudge_store *s, drudge_room_user **out, size_t *n, drudge_err *err);
+drudge_code pg_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *err);
+drudge_code pg_key_find(drudge_store *s, const char *hash, int64_t now, drudge_room_key *key,
+                        drudge_room_user *user, drudge_err *err);
+drudge_code pg_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_err *err);
+
 #endif

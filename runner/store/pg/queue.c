@@ -932,19 +932,30 @@ static void read_task(const PGresult *r, int row, drudge_task_row *t)
 drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
                     drudge_err *err)
 {
-    static const char newest_sql[] = TASK_SELECT "WHERE ($1::text IS NULL OR " TASK_STATE " = $1) "
-                                                 "AND ($2::text IS NULL OR t.script = $2) "
-                                                 "ORDER BY t.id DESC LIMIT $3";
-    static const char oldest_sql[] = TASK_SELECT "WHERE ($1::text IS NULL OR " TASK_STATE " = $1) "
-                                                 "AND ($2::text IS NULL OR t.script = $2) "
-                                                 "ORDER BY t.id LIMIT $3";
+    /* As SQLite's (runner/store/sqlite/queue.c): keyset paging on id. */
+#define LIST_WHERE                                                                                 \
+    "WHERE ($1::text IS NULL OR " TASK_STATE " = $1) AND ($2::text IS NULL OR t.script = $2) "     \
+    "AND ($4::text IS NULL OR t.key = $4) AND ($6::bigint = 0 OR t.created_at >= $6) "             \
+    "AND ($7::bigint = 0 OR t.created_at < $7) AND $5::bigint = $5 "
+    static const char newest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id DESC LIMIT $3";
+    static const char oldest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id LIMIT $3";
+    static const char before_sql[] =
+        TASK_SELECT LIST_WHERE "AND t.id < $5 ORDER BY t.id DESC LIMIT $3";
+    static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > $5 ORDER BY t.id LIMIT $3";
+#undef LIST_WHERE
+    const char *sql = f->after_id ? (f->oldest_first ? after_sql : before_sql)
+                                  : (f->oldest_first ? oldest_sql : newest_sql);
     pg_params p = {0};
     *rows = NULL;
     *n = 0;
     pg_p_str(&p, f->state);
     pg_p_str(&p, f->script);
     pg_p_int(&p, f->limit > 0 ? f->limit : 100);
-    PGresult *r = pg_q(pgs(s), f->oldest_first ? oldest_sql : newest_sql, &p, "listing tasks", err);
+    pg_p_str(&p, f->key);
+    pg_p_int(&p, f->after_id);
+    pg_p_int(&p, f->since);
+    pg_p_int(&p, f->until);
+    PGresult *r = pg_q(pgs(s), sql, &p, "listing tasks", err);
     if (!r)
         return err ? err->code : DRUDGE_EDB;
     *n = (size_t)PQntuples(r);
@@ -1057,7 +1068,8 @@ static const char *const status_sql[Q_N] = {
     "UNION ALL SELECT script, 'done', n FROM done_counts",
     "SELECT script, count(*) FROM tasks WHERE exception IS NOT NULL "
     "AND exception IN ('failed','dead') AND resolved_at IS NULL GROUP BY 1",
-    "SELECT name, count(*) FROM steps WHERE id >= $1 AND seq = 1 AND parent IS NULL GROUP BY 1",
+    "SELECT name, count(*) FROM steps WHERE id >= $1 AND seq = 1 AND parent IS NULL "
+    "AND kind = 'task' GROUP BY 1", /* an operator's step is a root too */
     "SELECT script, reason FROM paused",
     "SELECT name FROM scripts",
 };

@@ -252,5 +252,25 @@ const char *const pg_migrations[] = {
      * constant defaults: no table is rewritten. */
     "ALTER TABLE running ADD COLUMN started boolean NOT NULL DEFAULT true;"
     "ALTER TABLE tasks ADD COLUMN suspect integer NOT NULL DEFAULT 0;",
+    /* v5 (control room, issue 19): as SQLite's v9: the users of `drudge
+     * serve` (passwords as Argon2id encodings) and their keys, API tokens
+     * and login sessions, by the SHA-256 of their secret. */
+    "CREATE TABLE room_users("
+    "  name text PRIMARY KEY,"
+    "  role text NOT NULL CHECK (role IN ('viewer','operator','auditor','admin')),"
+    "  hash text,"
+    "  disabled integer NOT NULL DEFAULT 0,"
+    "  created_at bigint NOT NULL,"
+    "  changed_at bigint NOT NULL);"
+    "CREATE TABLE room_keys("
+    "  hash text PRIMARY KEY,"
+    "  \"user\" text NOT NULL REFERENCES room_users(name),"
+    "  kind text NOT NULL CHECK (kind IN ('token','session')),"
+    "  label text,"
+    "  csrf text,"
+    "  remote text,"
+    "  created_at bigint NOT NULL,"
+    "  expires_at bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX room_keys_user ON room_keys(\"user\");",
     NULL,
 };

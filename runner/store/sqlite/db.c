@@ -598,4 +598,11 @@ static const drudge_store_methods sqlite_methods = {
     .copy_finish = sq_copy_finish,
     .empty = sq_empty,
     .backup = sq_backup,
+    .user_add = sq_user_add,
+    .user_set = sq_user_set,
+    .user = sq_user,
+    .users = sq_users,
+    .key_add = sq_key_add,
+    .key_find = sq_key_find,
+    .key_drop = sq_key_drop,
 };

@@ -968,22 +968,37 @@ static void read_task(sqlite3_stmt *st, drudge_task_row *t)
 drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
                     drudge_err *err)
 {
-    static const char newest_sql[] = TASK_SELECT "WHERE (?1 IS NULL OR " TASK_STATE " = ?1) "
-                                                 "AND (?2 IS NULL OR t.script = ?2) "
-                                                 "ORDER BY t.id DESC LIMIT ?3";
-    static const char oldest_sql[] = TASK_SELECT "WHERE (?1 IS NULL OR " TASK_STATE " = ?1) "
-                                                 "AND (?2 IS NULL OR t.script = ?2) "
-                                                 "ORDER BY t.id LIMIT ?3";
+    /* The bounds are written so that an unused one is a constant test, and
+     * the id bound is a range on the primary key: a page deep in a million
+     * tasks starts where the page before ended, without counting its way
+     * there (the statement with no id bound is apart: "id < ?5" with ?5 =
+     * 0 would be a range too). */
+#define LIST_WHERE                                                                                 \
+    "WHERE (?1 IS NULL OR " TASK_STATE " = ?1) AND (?2 IS NULL OR t.script = ?2) "                 \
+    "AND (?4 IS NULL OR t.key = ?4) AND (?6 = 0 OR t.created_at >= ?6) "                           \
+    "AND (?7 = 0 OR t.created_at < ?7) AND ?5 = ?5 "
+    static const char newest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id DESC LIMIT ?3";
+    static const char oldest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id LIMIT ?3";
+    static const char before_sql[] =
+        TASK_SELECT LIST_WHERE "AND t.id < ?5 ORDER BY t.id DESC LIMIT ?3";
+    static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > ?5 ORDER BY t.id LIMIT ?3";
+#undef LIST_WHERE
+    const char *sql = f->after_id ? (f->oldest_first ? after_sql : before_sql)
+                                  : (f->oldest_first ? oldest_sql : newest_sql);
     sq_store *q = sq(s);
     size_t cap = 0;
     *rows = NULL;
     *n = 0;
-    sqlite3_stmt *st = sq_stmt(q, f->oldest_first ? oldest_sql : newest_sql, "listing tasks", err);
+    sqlite3_stmt *st = sq_stmt(q, sql, "listing tasks", err);
     if (!st)
         return err ? err->code : DRUDGE_EDB;
     sq_bind_text(st, 1, f->state);
     sq_bind_text(st, 2, f->script);
     sqlite3_bind_int(st, 3, f->limit > 0 ? f->limit : 100);
+    sq_bind_text(st, 4, f->key);
+    sqlite3_bind_int64(st, 5, f->after_id);
+    sqlite3_bind_int64(st, 6, f->since);
+    sqlite3_bind_int64(st, 7, f->until);
     int r;
     for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (*n == cap) {
@@ -1160,8 +1175,10 @@ static const char *const status_sql[Q_N] = {
     "SELECT script, count(*) FROM tasks INDEXED BY tasks_exceptions WHERE "
     "(state = 'failed' OR state = 'dead' OR state = 'cancelled') AND "
     "(state = 'failed' OR state = 'dead') AND resolved_at IS NULL GROUP BY script",
-    /* A root step is named after its script. */
-    "SELECT name, count(*) FROM steps WHERE id >= ?1 AND " ROOT_STEP " GROUP BY name",
+    /* A root step is named after its script; an operator's step (a person's
+     * retry, a control-room login) is a root too, named after the action. */
+    "SELECT name, count(*) FROM steps WHERE id >= ?1 AND " ROOT_STEP " AND kind = 'task' "
+    "GROUP BY name",
     "SELECT script, reason FROM paused",
     "SELECT name FROM scripts",
 };

@@ -288,6 +288,31 @@ const char *const sq_audit_migrations[] = {
      * configuration error (a missing secret, a misused API, a script that
      * no longer loads) and says why here; `drudge pause` leaves it NULL. */
     "ALTER TABLE paused ADD COLUMN reason TEXT;",
+    /* v9 (control room, issue 19; kept in this list so that it is one step):
+     * the people and systems who may use `drudge serve`, and their keys.
+     * room_users holds each password only as its Argon2id encoding;
+     * room_keys holds API tokens and login sessions by the SHA-256 of
+     * their secret (a copy of the database opens nothing), with a
+     * session's CSRF token and the address it was opened from. A key
+     * expires (expires_at, 0: never) or is dropped (logout); a disabled
+     * user's keys are refused where they are looked up. */
+    "CREATE TABLE room_users("
+    "  name TEXT PRIMARY KEY,"
+    "  role TEXT NOT NULL CHECK (role IN ('viewer','operator','auditor','admin')),"
+    "  hash TEXT,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  changed_at INTEGER NOT NULL);"
+    "CREATE TABLE room_keys("
+    "  hash TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL REFERENCES room_users(name),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('token','session')),"
+    "  label TEXT,"
+    "  csrf TEXT,"
+    "  remote TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX room_keys_user ON room_keys(user);",
     NULL,
 };
 

@@ -209,4 +209,15 @@ drudge_code sq_backlogs(drudge_store *s, int64_t now, int64_t rate_window, int64
 drudge_code sq_metrics(drudge_store *s, int64_t now, int64_t steps_from, drudge_step_time_fn fn,
                        void *ud, drudge_metrics_data *out, drudge_err *err);
 
+/* room.c */
+drudge_code sq_user_add(drudge_store *s, const drudge_room_user *u, int64_t now, drudge_err *err);
+drudge_code sq_user_set(drudge_store *s, const char *name, const char *role, const char *hash,
+                        int disabled, int64_t now, drudge_err *err);
+drudge_code sq_user(drudge_store *s, const char *name, drudge_room_user *out, drudge_err *err);
+drudge_code sq_users(drudge_store *s, drudge_room_user **out, size_t *n, drudge_err *err);
+drudge_code sq_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *err);
+drudge_code sq_key_find(drudge_store *s, const char *hash, int64_t now, drudge_room_key *key,
+                        drudge_room_user *user, drudge_err *err);
+drudge_code sq_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_err *err);
+
 #endif

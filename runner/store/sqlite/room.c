@@ -1,0 +1,178 @@
+/* room.c: the SQLite backend's control-room tables (schema.c, v9): the
+ * users of `drudge serve` and their keys (API tokens, login sessions). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "drudge/util.h"
+#include "runner/store/sqlite/sqliteint.h"
+
+#define USER_COLS "SELECT name, role, hash, disabled, created_at, changed_at FROM room_users "
+
+static void read_user(sqlite3_stmt *st, int at, drudge_room_user *u)
+{
+    u->name = sq_col_strdup(st, at);
+    u->role = sq_col_strdup(st, at + 1);
+    u->hash = sq_col_strdup(st, at + 2);
+    u->disabled = sqlite3_column_int(st, at + 3);
+    u->created_at = sqlite3_column_int64(st, at + 4);
+    u->changed_at = sqlite3_column_int64(st, at + 5);
+}
+
+drudge_code sq_user_add(drudge_store *s, const drudge_room_user *u, int64_t now, drudge_err *err)
+{
+    static const char sql[] =
+        "INSERT INTO room_users(name, role, hash, disabled, created_at, changed_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(name) DO NOTHING";
+    sq_store *q = sq(s);
+    sqlite3_stmt *st = sq_stmt(q, sql, "adding a user", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_text(st, 1, u->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, u->role, -1, SQLITE_STATIC);
+    sq_bind_text(st, 3, u->hash);
+    sqlite3_bind_int(st, 4, u->disabled != 0);
+    sqlite3_bind_int64(st, 5, now);
+    drudge_code rc = sq_done(q, st, "adding a user", err);
+    if (!rc && sq_changes(q) == 0)
+        rc = drudge_seterr(err, DRUDGE_ESTATE, "user '%s' already exists", u->name);
+    return rc;
+}
+
+drudge_code sq_user_set(drudge_store *s, const char *name, const char *role, const char *hash,
+                        int disabled, int64_t now, drudge_err *err)
+{
+    static const char sql[] = "UPDATE room_users SET role = coalesce(?2, role), "
+                              "hash = coalesce(?3, hash), "
+                              "disabled = CASE WHEN ?4 < 0 THEN disabled ELSE ?4 END, "
+                              "changed_at = ?5 WHERE name = ?1";
+    sq_store *q = sq(s);
+    sqlite3_stmt *st = sq_stmt(q, sql, "changing a user", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sq_bind_text(st, 2, role);
+    sq_bind_text(st, 3, hash);
+    sqlite3_bind_int(st, 4, disabled < 0 ? -1 : disabled != 0);
+    sqlite3_bind_int64(st, 5, now);
+    drudge_code rc = sq_done(q, st, "changing a user", err);
+    if (!rc && sq_changes(q) == 0)
+        rc = drudge_seterr(err, DRUDGE_ENOTFOUND, "no user named '%s'", name);
+    return rc;
+}
+
+drudge_code sq_user(drudge_store *s, const char *name, drudge_room_user *out, drudge_err *err)
+{
+    static const char sql[] = USER_COLS "WHERE name = ?1";
+    sq_store *q = sq(s);
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = sq_stmt(q, sql, "reading a user", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        read_user(st, 0, out);
+    sqlite3_reset(st);
+    if (r == SQLITE_ROW)
+        return DRUDGE_OK;
+    if (r == SQLITE_DONE)
+        return drudge_seterr(err, DRUDGE_ENOTFOUND, "no user named '%s'", name);
+    return sq_err(q, "reading a user", err);
+}
+
+drudge_code sq_users(drudge_store *s, drudge_room_user **out, size_t *n, drudge_err *err)
+{
+    static const char sql[] = USER_COLS "ORDER BY name";
+    sq_store *q = sq(s);
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = sq_stmt(q, sql, "listing users", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    int r;
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *out = drudge_xrealloc(*out, cap * sizeof **out);
+        }
+        read_user(st, 0, &(*out)[(*n)++]);
+    }
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE)
+        return DRUDGE_OK;
+    drudge_room_users_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+    return sq_err(q, "listing users", err);
+}
+
+drudge_code sq_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *err)
+{
+    static const char sql[] =
+        "INSERT INTO room_keys(hash, user, kind, label, csrf, remote, created_at, expires_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    sq_store *q = sq(s);
+    sqlite3_stmt *st = sq_stmt(q, sql, "adding a key", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_text(st, 1, k->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->kind, -1, SQLITE_STATIC);
+    sq_bind_text(st, 4, k->label);
+    sq_bind_text(st, 5, k->csrf);
+    sq_bind_text(st, 6, k->remote);
+    sqlite3_bind_int64(st, 7, k->created_at);
+    sqlite3_bind_int64(st, 8, k->expires_at);
+    return sq_done(q, st, "adding a key", err);
+}
+
+drudge_code sq_key_find(drudge_store *s, const char *hash, int64_t now, drudge_room_key *key,
+                        drudge_room_user *user, drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT u.name, u.role, u.hash, u.disabled, u.created_at, u.changed_at, "
+        "k.kind, k.label, k.csrf, k.remote, k.created_at, k.expires_at "
+        "FROM room_keys k JOIN room_users u ON u.name = k.user "
+        "WHERE k.hash = ?1 AND (k.expires_at = 0 OR k.expires_at > ?2) AND u.disabled = 0";
+    sq_store *q = sq(s);
+    memset(key, 0, sizeof *key);
+    memset(user, 0, sizeof *user);
+    sqlite3_stmt *st = sq_stmt(q, sql, "reading a key", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        read_user(st, 0, user);
+        snprintf(key->hash, sizeof key->hash, "%s", hash);
+        key->user = drudge_xstrdup(user->name);
+        key->kind = sq_col_strdup(st, 6);
+        key->label = sq_col_strdup(st, 7);
+        key->csrf = sq_col_strdup(st, 8);
+        key->remote = sq_col_strdup(st, 9);
+        key->created_at = sqlite3_column_int64(st, 10);
+        key->expires_at = sqlite3_column_int64(st, 11);
+    }
+    sqlite3_reset(st);
+    if (r == SQLITE_ROW)
+        return DRUDGE_OK;
+    if (r == SQLITE_DONE)
+        return drudge_seterr(err, DRUDGE_ENOTFOUND, "no such key (expired, or logged out)");
+    return sq_err(q, "reading a key", err);
+}
+
+drudge_code sq_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_err *err)
+{
+    static const char sql[] = "DELETE FROM room_keys WHERE hash = ?1";
+    sq_store *q = sq(s);
+    sqlite3_stmt *st = sq_stmt(q, sql, "dropping a key", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    drudge_code rc = sq_done(q, st, "dropping a key", err);
+    if (dropped)
+        *dropped = !rc && sq_changes(q) > 0;
+    return rc;
+}

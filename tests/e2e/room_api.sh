@@ -1,0 +1,279 @@
+# The control room's API (drudge serve, runner/room/): each endpoint with
+# curl, as each role; bad input (malformed JSON, an unknown task, a wrong
+# role) answered with a clear JSON error; an enqueue retried with the same
+# idempotency key makes one task; sessions need their CSRF token for
+# changes; every person's action is on the audit chain with the user and
+# the address. Runs on SQLite and on PostgreSQL (label pg).
+source "$TESTS/lib.sh"
+
+cat > s.lua <<'EOF2'
+return {
+  name = "s", max_attempts = 1,
+  run = function(task)
+    if task.input.fail then fail("no reply from " .. task.input.email) end
+    return { filed = task.input.email }
+  end,
+}
+EOF2
+expect_exit 0 "$DRUDGE" -q enqueue s.lua --key ann@example.org --input '{"email":"ann@example.org"}'
+expect_exit 0 "$DRUDGE" -q enqueue s.lua --key bob@example.org --input '{"email":"bob@example.org","fail":true}'
+expect_exit 0 "$DRUDGE" -q enqueue s.lua --key cy@example.org --input '{"email":"cy@example.org","fail":true}'
+expect_exit 0 "$DRUDGE" -q work --until-empty
+
+# ---- drudge user ----
+for u in vic:viewer olga:operator aud:auditor adam:admin; do
+  expect_exit 0 sh -c "echo 'pass-$u-12345' | \"\$DRUDGE\" user add ${u%%:*} --role ${u##*:}"
+done
+expect_exit 2 "$DRUDGE" user add eve --role operator --password secret123456
+contains "$err" "no password on the command line" "a password in argv is refused"
+expect_exit 2 sh -c "echo short | \"\$DRUDGE\" user add eve --role operator"
+contains "$err" "too short" "a short password is refused"
+expect_exit 2 sh -c "echo 'long enough pw' | \"\$DRUDGE\" user add eve --role boss"
+contains "$err" "want viewer, operator, auditor or admin" "an unknown role is refused"
+expect_exit 1 sh -c "echo 'long enough pw' | \"\$DRUDGE\" user add vic --role viewer"
+contains "$err" "already exists" "a name is taken once"
+expect_exit 0 "$DRUDGE" user list
+contains "$out" "olga" "user list names the users"
+contains "$out" "operator" "and their roles"
+equals "$(sql "select count(*) from room_users where hash like '\$argon2id\$%'")" "4" "passwords are kept as Argon2id hashes"
+equals "$(sql "select count(*) from room_users where hash like '%pass-%'")" "0" "never as given"
+declare -A tok
+for u in vic olga aud adam; do
+  expect_exit 0 "$DRUDGE" -q user token $u --label test
+  tok[$u]=$out
+  equals "${#out}" "64" "a token is 64 hex digits"
+done
+equals "$(sql "select count(*) from room_keys where kind = 'token' and hash <> ''")" "4" "tokens are stored"
+equals "$(sql "select count(*) from room_keys where hash = '${tok[vic]}'")" "0" "but only hashed"
+equals "$(sql "select name from steps where kind = 'operator' and name like 'user%' or name like 'token%' order by id" | sort | uniq -c | tr -s ' ' | tr '\n' ',')" \
+  " 4 token add, 4 user add," "each user change is an operator step"
+
+# ---- the server ----
+expect_exit 2 "$DRUDGE" serve --listen 0.0.0.0:0
+contains "$err" "not a loopback address" "plain HTTP off loopback is refused"
+expect_exit 2 "$DRUDGE" serve --listen nowhere:80
+contains "$err" "not an IP address" "a bad --listen is named"
+"$DRUDGE" serve --listen 127.0.0.1:0 > serve.out 2> serve.err &
+srv=$!
+trap 'kill $srv 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q http serve.out 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's|.*\(http://[^ ]*/\).*|\1|p' serve.out)
+contains "$url" "http://127.0.0.1:" "serve prints its address"
+
+# api WHO METHOD PATH [BODY] [CURL ARGS...]: sets $code and $body.
+api() {
+  local who=$1 method=$2 path=$3 data=${4:-}
+  shift 4 2>/dev/null || shift $#
+  local auth=()
+  [ "$who" = "-" ] || auth=(-H "Authorization: Bearer ${tok[$who]}")
+  local d=()
+  [ -z "$data" ] || d=(-H 'Content-Type: application/json' --data-binary "$data")
+  code=$(curl -s -o body.out -w '%{http_code}' -X "$method" "${auth[@]}" "${d[@]}" "$@" "${url%/}$path")
+  body=$(cat body.out)
+}
+
+api - GET /api/v1/status
+equals "$code" "401" "no token: 401"
+contains "$body" '"error":"not logged in' "as a JSON error"
+api - GET /api/v1/openapi.json
+equals "$code" "200" "the API description needs no login"
+python3 -c 'import json,sys; json.load(open("body.out"))' && pass || fail "openapi.json is JSON"
+# Every route of the router is in openapi.json (and nothing more under /api/v1/).
+expect_exit 0 "$DRUDGE" serve --routes
+routes=$(echo "$out" | awk '$2 ~ "^/api/v1/" {print tolower($1) " " $2}' | sort)
+documented=$(python3 -c 'import json; d=json.load(open("body.out"))
+for p, ops in d["paths"].items():
+    for m in ops: print(m, p)' | sed 's/{[a-z0-9]*}/{x}/g' | sort)
+equals "$(echo "$routes" | sed 's/{[a-z0-9]*}/{x}/g')" "$documented" "openapi.json documents every route of the router"
+
+api vic GET /api/v1/status
+equals "$code" "200" "a viewer reads the counts"
+contains "$body" '"script":"s","queued":0,"running":0,"done":1,"failed":2' "the counts per script"
+
+# ---- what each role sees ----
+api vic GET /api/v1/tasks
+equals "$code" "200" "a viewer lists tasks"
+contains "$body" '"id":3' "the list"
+case "$body" in *@*|*input*|*'"key"'*|*"no reply"*) fail "a viewer got task data: $body" ;; *) pass ;; esac
+api vic GET /api/v1/tasks/2
+case "$body" in *@*|*input*|*steps*|*"no reply"*) fail "a viewer got task data: $body" ;; *) pass ;; esac
+contains "$body" '"state":"failed"' "a viewer sees the state"
+api vic GET '/api/v1/tasks?key=bob@example.org'
+equals "$code" "403" "a viewer may not search by key"
+contains "$body" "the role viewer may not search tasks by key" "and is told why"
+api olga GET /api/v1/tasks/2
+contains "$body" '"input":{"email":"[REDACTED:email]","fail":true}' "an operator sees the input redacted"
+contains "$body" '"key":"[REDACTED:email]"' "and the key"
+case "$body" in *bob@example.org*) fail "an operator got the e-mail address: $body" ;; *) pass ;; esac
+contains "$body" '"steps":[' "and the steps"
+api aud GET /api/v1/tasks/2
+contains "$body" '"input":{"email":"bob@example.org","fail":true}' "an auditor sees the input as recorded"
+contains "$body" '"error":"no reply from bob@example.org"' "and the error"
+api olga GET '/api/v1/tasks?key=bob@example.org'
+contains "$body" '"id":2' "an operator finds a task by its key"
+api olga GET '/api/v1/tasks?state=failed&limit=1'
+contains "$body" '"id":3' "the newest failed task"
+contains "$body" '"next_before":3' "and where the next page starts"
+api olga GET '/api/v1/tasks?state=failed&limit=1&before=3'
+contains "$body" '"id":2' "the next page"
+api olga GET '/api/v1/tasks?state=sleeping'
+equals "$code" "400" "an unknown state"
+contains "$body" "state 'sleeping': want queued" "is named"
+api olga GET '/api/v1/tasks?since=yesterday-ish'
+equals "$code" "400" "a bad time is refused"
+
+# ---- bad input ----
+api olga GET /api/v1/tasks/999
+equals "$code" "404" "an unknown task: 404"
+contains "$body" '"error":' "as JSON"
+api olga GET /api/v1/tasks/abc
+equals "$code" "400" "a task id that is no number: 400"
+api olga POST /api/v1/tasks '{"script": "s", "input": {'
+equals "$code" "400" "malformed JSON: 400"
+contains "$body" "not a JSON object (malformed JSON?)" "and says so"
+api olga POST /api/v1/tasks '{"script":"nope"}'
+equals "$code" "404" "an unknown script: 404"
+contains "$body" "no script 'nope' is known here" "names it"
+api olga GET /api/v1/nothing
+equals "$code" "404" "an unknown endpoint"
+api olga DELETE /api/v1/tasks
+equals "$code" "405" "a wrong method"
+
+# ---- wrong roles ----
+api vic POST /api/v1/tasks '{"script":"s"}'
+equals "$code" "403" "a viewer may not enqueue"
+contains "$body" '"error":"the role viewer may not enqueue tasks"' "a clear JSON error"
+api aud POST /api/v1/tasks/2/retry
+equals "$code" "403" "an auditor changes nothing"
+api olga GET /api/v1/audit/verify
+equals "$code" "403" "an operator does not read the audit trail"
+api olga GET /api/v1/users
+equals "$code" "403" "an operator does not list users"
+api adam GET /api/v1/users
+equals "$code" "200" "an admin does"
+contains "$body" '"name":"olga","role":"operator"' "the users"
+
+# ---- enqueue, idempotent ----
+n0=$(sql "select count(*) from tasks")
+api olga POST /api/v1/tasks '{"script":"s","input":{"email":"dee@example.org"}}' -H 'Idempotency-Key: order-77'
+equals "$code" "201" "enqueued: 201"
+id=$(echo "$body" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+contains "$body" '"duplicate":false' "a new task"
+api olga POST /api/v1/tasks '{"script":"s","input":{"email":"dee@example.org"}}' -H 'Idempotency-Key: order-77'
+equals "$code" "200" "the same key again: 200"
+contains "$body" "\"id\":$id,\"script\":\"s\",\"duplicate\":true" "names the same task"
+equals "$(sql "select count(*) from tasks")" "$((n0 + 1))" "one task for two requests"
+api olga POST /api/v1/tasks '{"tasks":[{"script":"s","key":"k1","input":{"n":1}},{"script":"s","key":"k2","priority":5},{"script":"s","key":"k1"}]}'
+equals "$code" "201" "a bulk enqueue"
+contains "$body" '"added":2,"duplicates":1' "a key repeated in the batch makes one task"
+equals "$(sql "select priority from tasks where key = 'k2'")" "5" "the priority given"
+api olga POST /api/v1/tasks '{"tasks":{}}'
+equals "$code" "400" "tasks must be an array"
+
+# ---- acting ----
+api olga POST /api/v1/tasks/2/retry
+equals "$code" "200" "an operator retries a failed task"
+equals "$(sql "select state from tasks where id = 2")" "queued" "it is queued again"
+api olga POST /api/v1/tasks/2/retry
+equals "$code" "409" "retrying a queued task: 409"
+contains "$body" '"error":' "with the reason"
+api olga POST /api/v1/tasks/2/cancel
+equals "$code" "200" "a queued task is cancelled"
+contains "$body" '"state":"cancelled"' "says so"
+api olga POST /api/v1/tasks/3/resolve '{}'
+equals "$code" "400" "a resolve needs a note"
+api olga POST /api/v1/tasks/3/resolve '{"note":"phoned cy"}'
+equals "$code" "200" "resolved with a note"
+equals "$(sql "select resolved_by || '|' || resolved_note from tasks where id = 3")" "olga|phoned cy" "the row names the user"
+api olga POST /api/v1/retry '{"ids":[2,1]}'
+contains "$body" '"retried":1' "bulk retry: one could, one could not"
+contains "$body" '"id":1,"retried":false,"error":' "and says why not"
+api olga POST /api/v1/scripts/s/pause
+equals "$code" "200" "pause"
+equals "$(sql "select count(*) from paused where script = 's'")" "1" "the script is paused"
+api olga POST /api/v1/scripts/s/resume
+equals "$code" "200" "resume"
+expect_exit 0 "$DRUDGE" -q schedule add nightly --cron '0 19 * * *' s.lua
+api vic GET /api/v1/schedules
+contains "$body" '"name":"nightly","cron":"0 19 * * *"' "schedules with their cron"
+contains "$body" '"next_run":"' "and their next run"
+api olga POST /api/v1/schedules/nightly/pause
+equals "$(sql "select paused from schedules where name = 'nightly'")" "1" "a schedule paused"
+api olga POST /api/v1/schedules/nightly/resume
+equals "$(sql "select paused from schedules where name = 'nightly'")" "0" "and resumed"
+api olga POST /api/v1/schedules/nightly/run
+equals "$code" "201" "run now"
+equals "$(sql "select count(*) from tasks where schedule = 'nightly'")" "1" "makes one task of the schedule"
+api olga POST /api/v1/schedules/nope/run
+equals "$code" "404" "an unknown schedule"
+
+# Every action through the room names the user, the room and the address.
+equals "$(sql "select count(*) from steps where kind = 'operator' and request like '{\"user\":\"olga\",\"via\":\"room\",\"remote\":\"127.0.0.1\"%'")" \
+  "9" "retry, cancel, resolve, bulk retry, pause, resume, schedule pause and resume, run now"
+
+# ---- reading: scripts, report, audit ----
+api vic GET /api/v1/scripts
+contains "$body" '"script":"s","version":"' "script versions"
+api vic GET '/api/v1/report?by=day'
+equals "$code" "200" "the report"
+contains "$body" '"by":"day"' "by day"
+api vic GET '/api/v1/report?format=csv'
+contains "$body" "script," "as CSV"
+api vic GET '/api/v1/report?by=year'
+equals "$code" "400" "an unknown grouping"
+api aud GET /api/v1/audit/verify
+contains "$body" '"intact":true' "an auditor verifies the trail"
+api aud GET /api/v1/audit/checkpoints
+contains "$body" '"checkpoints":[]' "checkpoints"
+api aud GET '/api/v1/audit/export?format=jsonl'
+contains "$body" '"prev_hash"' "an export"
+equals "$(sql "select count(*) from steps where name = 'export' and request like '{\"user\":\"aud\",\"via\":\"room\"%'")" "1" "the export is recorded"
+api aud GET /api/v1/tasks/2/timeline
+contains "$body" "retry" "a task's timeline"
+
+# ---- sessions, CSRF, logins on the chain ----
+code=$(curl -s -o body.out -w '%{http_code}' -c jar -H 'Content-Type: application/json' \
+  --data-binary '{"user":"olga","password":"wrong password"}' "${url}api/v1/login")
+equals "$code" "401" "a wrong password: 401"
+equals "$(sql "select count(*) from steps where name = 'login failed' and request like '{\"user\":\"olga\",\"via\":\"room\",\"remote\":\"127.0.0.1\",\"reason\":\"wrong password\"}'")" \
+  "1" "a failed login is on the chain with the address"
+code=$(curl -s -o body.out -w '%{http_code}' -c jar -H 'Content-Type: application/json' \
+  --data-binary '{"user":"olga","password":"pass-olga:operator-12345"}' "${url}api/v1/login")
+equals "$code" "200" "a login"
+csrf=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' body.out)
+equals "${#csrf}" "64" "answers the CSRF token"
+contains "$(cat jar)" "#HttpOnly_127.0.0.1" "the session cookie is HttpOnly"
+curl -s -D hdr.out -o /dev/null -H 'Content-Type: application/json' \
+  --data-binary '{"user":"olga","password":"pass-olga:operator-12345"}' "${url}api/v1/login"
+contains "$(cat hdr.out)" "SameSite=Strict" "and SameSite=Strict"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar "${url}api/v1/me")
+contains "$(cat body.out)" "\"user\":\"olga\",\"role\":\"operator\",\"csrf\":\"$csrf\"" "the session knows its user"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar -X POST "${url}api/v1/scripts/s/pause")
+equals "$code" "403" "a change through the session without the CSRF token: 403"
+contains "$(cat body.out)" "CSRF token" "says why"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar -X POST -H "X-CSRF-Token: ${csrf%?}0" "${url}api/v1/scripts/s/pause")
+equals "$code" "403" "a wrong CSRF token: 403"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar -X POST -H "X-CSRF-Token: $csrf" "${url}api/v1/scripts/s/pause")
+equals "$code" "200" "with it: done"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar -X POST -H "X-CSRF-Token: $csrf" "${url}api/v1/logout")
+equals "$code" "303" "logout"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar "${url}api/v1/me")
+equals "$code" "401" "the session is gone"
+equals "$(sql "select name from steps where kind = 'operator' and name like 'log%' order by id" | uniq | tr '\n' ',')" \
+  "login failed,login,logout," "login, failed login and logout are on the chain"
+
+# A disabled user's tokens stop at once.
+expect_exit 0 "$DRUDGE" user disable olga
+api olga GET /api/v1/status
+equals "$code" "401" "a disabled user's token is refused"
+expect_exit 0 "$DRUDGE" user enable olga
+api olga GET /api/v1/status
+equals "$code" "200" "and works again once enabled"
+
+kill $srv
+wait $srv || true
+trap - EXIT
+contains "$(cat serve.err)" "127.0.0.1 POST /api/v1/tasks/2/retry 200 olga" "a line per request"
+expect_exit 0 "$DRUDGE" audit verify
+contains "$out" "ok:" "the chain verifies with the control room's steps"
+finish
