@@ -817,4 +817,6 @@ static const drudge_store_methods pg_methods = {
     .copy_finish = pg_copy_finish,
     .empty = pg_empty,
     .backup = pg_backup,
+    .paused = pg_paused,
+    .waiting = pg_waiting,
 };

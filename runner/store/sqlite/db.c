@@ -598,4 +598,6 @@ static const drudge_store_methods sqlite_methods = {
     .copy_finish = sq_copy_finish,
     .empty = sq_empty,
     .backup = sq_backup,
+    .paused = sq_paused,
+    .waiting = sq_waiting,
 };
