@@ -231,3 +231,42 @@ int drudge_window_allows(const char *spec, int64_t now_us)
     }
     return window_open(&last, now_us);
 }
+
+/* Minute steps over 8 days: a weekly window opens within 7, and the extra
+ * day covers a span that starts late on the last one. */
+#define MINUTE_US   ((int64_t)60 * 1000000)
+#define SEARCH_MINS (8 * 24 * 60)
+
+int64_t drudge_window_next_open(const char *spec, int64_t from_us)
+{
+    win w;
+    if (!spec || !*spec)
+        return from_us;
+    if (window_parse(spec, &w, NULL) != DRUDGE_OK)
+        return -1;
+    if (window_open(&w, from_us))
+        return from_us;
+    int64_t t = from_us - (from_us % MINUTE_US + MINUTE_US) % MINUTE_US; /* this minute */
+    for (int i = 0; i < SEARCH_MINS; i++) {
+        t += MINUTE_US;
+        if (window_open(&w, t))
+            return t;
+    }
+    return -1;
+}
+
+int64_t drudge_window_opened_at(const char *spec, int64_t now_us)
+{
+    win w;
+    if (!spec || !*spec)
+        return 0;
+    if (window_parse(spec, &w, NULL) != DRUDGE_OK || !window_open(&w, now_us))
+        return now_us;
+    int64_t t = now_us - (now_us % MINUTE_US + MINUTE_US) % MINUTE_US;
+    for (int i = 0; i < SEARCH_MINS; i++) {
+        if (!window_open(&w, t - MINUTE_US))
+            return t;
+        t -= MINUTE_US;
+    }
+    return t;
+}

@@ -83,6 +83,30 @@ int drudge_cmd_watch_folder(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_status(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_show(drudge_cli *cli, int argc, char **argv);
+/* runner/cli/cmd_bulk.c: retry, cancel, resolve by ids, ranges and
+ * filters, and the selection options they share with `drudge tasks`. */
+struct drudge_task_select;
+enum {
+    DRUDGE_SEL_STATE = 256,
+    DRUDGE_SEL_SCRIPT,
+    DRUDGE_SEL_KEY,
+    DRUDGE_SEL_KEY_PREFIX,
+    DRUDGE_SEL_ERROR,
+    DRUDGE_SEL_WAITING,
+    DRUDGE_SEL_SINCE,
+    DRUDGE_SEL_UNTIL,
+    DRUDGE_SEL_FINISHED_SINCE,
+    DRUDGE_SEL_FINISHED_UNTIL,
+};
+/* getopt_long's c for a selection option into sel: -1 taken, 0 not a
+ * selection option, else the exit code of a bad value (printed). */
+int drudge_cli_select_opt(const char *cmd, int c, const char *arg, int64_t now,
+                          struct drudge_task_select *sel);
+/* argv[first..argc) as ids and ranges: -1, or the usage exit code. */
+int drudge_cli_select_ids(const char *cmd, int argc, char **argv, int first,
+                          struct drudge_task_select *sel);
+/* Refuses empty date ranges and contradictions: -1, or the exit code. */
+int drudge_cli_select_check(const char *cmd, const struct drudge_task_select *sel);
 /* runner/cli/cmd_scripts.c */
 int drudge_cmd_scripts(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv);

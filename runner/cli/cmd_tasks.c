@@ -7,6 +7,8 @@
 #include <string.h>
 #include "runner/cli/cli.h"
 #include "runner/queue/queue.h"
+#include "runner/queue/select.h"
+#include "runner/queue/waiting.h"
 #include "runner/work/schedule.h"
 
 /* ---- status ---- */
@@ -16,9 +18,31 @@ static const char status_help[] =
     "Counts of tasks per script and state, the age of the oldest queued task, the\n"
     "attempts finished in the last minute, and unresolved exceptions (failed or\n"
     "dead tasks nobody has resolved), and why a worker paused a script (a\n"
-    "configuration error such as a missing secret). --watch shows it live.\n";
+    "configuration error such as a missing secret). Then the queued tasks by why\n"
+    "they wait: ready (a worker may take them now), paused, breaker, backoff (a\n"
+    "retry's delay), not_due (enqueued for later), window (outside the run\n"
+    "window), and the soonest time a held one may go. --watch shows it live.\n";
 
-static void counts_json(drudge_buf *b, const drudge_script_counts *c, int64_t now)
+/* ,"waiting":{"ready":N,...},"waiting_until":{"window":TIME,...}: queued
+ * tasks (not running) by why they wait, and the soonest until of each. */
+static void waiting_json(drudge_buf *b, const drudge_wait_counts *w)
+{
+    drudge_buf_puts(b, ",\"waiting\":{");
+    for (int r = 0; r < DRUDGE_WAIT_N; r++)
+        drudge_buf_printf(b, "%s\"%s\":%lld", r ? "," : "", drudge_wait_names[r],
+                          (long long)(w ? w->count[r] : 0));
+    drudge_buf_puts(b, "},\"waiting_until\":{");
+    for (int r = 0, k = 0; w && r < DRUDGE_WAIT_N; r++) {
+        if (!w->next_until[r])
+            continue;
+        drudge_buf_printf(b, "%s\"%s\":", k++ ? "," : "", drudge_wait_names[r]);
+        drudge_cli_json_time(b, w->next_until[r]);
+    }
+    drudge_buf_puts(b, "}");
+}
+
+static void counts_json(drudge_buf *b, const drudge_script_counts *c, const drudge_wait_counts *w,
+                        int64_t now)
 {
     drudge_buf_puts(b, "{");
     if (c->script) {
@@ -33,8 +57,10 @@ static void counts_json(drudge_buf *b, const drudge_script_counts *c, int64_t no
     }
     for (int i = 0; i < DRUDGE_NSTATES; i++)
         drudge_buf_printf(b, "\"%s\":%lld,", drudge_task_states[i], (long long)c->count[i]);
-    drudge_buf_printf(b, "\"unresolved\":%lld,\"finished_last_minute\":%lld,",
+    drudge_buf_printf(b, "\"unresolved\":%lld,\"finished_last_minute\":%lld",
                       (long long)c->unresolved, (long long)c->done_last_minute);
+    waiting_json(b, w);
+    drudge_buf_puts(b, ",");
     if (c->oldest_queued_us)
         drudge_buf_printf(b, "\"oldest_queued_seconds\":%.3f}",
                           (double)(now - c->oldest_queued_us) / 1e6);
@@ -51,6 +77,35 @@ static void counts_line(const drudge_script_counts *c, const char *name, int64_t
            (long long)c->count[0], (long long)c->count[1], (long long)c->count[2],
            (long long)c->count[3], (long long)c->count[4], (long long)c->count[5], age,
            (long long)c->done_last_minute, (long long)c->unresolved, c->paused ? "  (paused)" : "");
+}
+
+/* Queued tasks by why they wait, a row per script with any, and when the
+ * soonest of the held ones may go. */
+static void waiting_table(const drudge_wait_stats *ws)
+{
+    if (!ws->n)
+        return;
+    printf("\n%-24s %8s %8s %8s %8s %8s %8s  %s\n", "WAITING", "READY", "PAUSED", "BREAKER",
+           "BACKOFF", "NOT DUE", "WINDOW", "NEXT");
+    for (size_t i = 0; i < ws->n; i++) {
+        const drudge_wait_counts *w = &ws->scripts[i];
+        int64_t next = 0;
+        int why = -1;
+        for (int r = 1; r < DRUDGE_WAIT_N; r++)
+            if (w->next_until[r] && (!next || w->next_until[r] < next)) {
+                next = w->next_until[r];
+                why = r;
+            }
+        char ts[40] = "";
+        if (next) {
+            drudge_fmt_time(next, ts);
+            ts[16] = '\0';
+        }
+        printf("%-24s %8lld %8lld %8lld %8lld %8lld %8lld  %s%s%s%s\n", w->script,
+               (long long)w->count[0], (long long)w->count[1], (long long)w->count[2],
+               (long long)w->count[3], (long long)w->count[4], (long long)w->count[5],
+               why >= 0 ? drudge_wait_names[why] : "", why >= 0 ? " at " : "", ts, next ? "Z" : "");
+    }
 }
 
 int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
@@ -76,9 +131,15 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
         return rc;
     }
     drudge_queue_stats s;
+    drudge_wait_stats ws;
     drudge_err err = {0};
     int64_t now = drudge_now_us();
-    drudge_code code = drudge_store_status(st, now, &s, &err);
+    drudge_code code = drudge_store_begin(st, DRUDGE_TX_READ, &err);
+    if (!code)
+        code = drudge_store_status(st, now, &s, &err);
+    if (!code && (code = drudge_queue_waiting(st, now, NULL, &ws, &err)) != DRUDGE_OK)
+        drudge_queue_stats_clear(&s);
+    drudge_store_rollback(st);
     if (code)
         return drudge_cli_done("status", st, code, &err);
     if (cli->json) {
@@ -87,10 +148,10 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
         for (size_t i = 0; i < s.nscripts; i++) {
             if (i)
                 drudge_buf_puts(&b, ",");
-            counts_json(&b, &s.scripts[i], now);
+            counts_json(&b, &s.scripts[i], drudge_wait_stats_find(&ws, s.scripts[i].script), now);
         }
         drudge_buf_puts(&b, "],\"total\":");
-        counts_json(&b, &s.total, now);
+        counts_json(&b, &s.total, &ws.total, now);
         drudge_buf_puts(&b, "}\n");
         fputs(b.data, stdout);
         drudge_buf_free(&b);
@@ -103,6 +164,7 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
             counts_line(&s.scripts[i], s.scripts[i].script, now);
         if (s.nscripts > 1)
             counts_line(&s.total, "(all)", now);
+        waiting_table(&ws);
         for (size_t i = 0; i < s.nscripts; i++)
             if (s.scripts[i].pause_reason)
                 printf("\n%s is paused by a configuration error; fix it, then drudge resume %s:\n"
@@ -113,6 +175,7 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
                    "drudge retry or drudge resolve TASK --note ...\n",
                    (long long)s.total.unresolved, s.total.unresolved == 1 ? "" : "s");
     }
+    drudge_wait_stats_clear(&ws);
     drudge_queue_stats_clear(&s);
     return drudge_cli_done("status", st, DRUDGE_OK, NULL);
 }
@@ -120,11 +183,90 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
 /* ---- tasks ---- */
 
 static const char tasks_help[] =
-    "usage: drudge tasks [--state S] [--script NAME] [--limit N] [--json]\n\n"
-    "Lists tasks, newest first. S is queued, running, done, failed, dead or cancelled.\n"
-    "  --limit N   at most N tasks (default 100)\n";
+    "usage: drudge tasks [TASK|RANGE...] [filters] [--limit N] [--json]\n\n"
+    "Lists tasks, newest first. A queued task says why it waits and until when\n"
+    "(ready, paused, breaker, backoff, not_due, window); ATTEMPTS is the attempts\n"
+    "made, then how many of them count against max_attempts since the last retry.\n"
+    "Filters, all of which must hold:\n"
+    "  --state S           queued, running, done, failed, dead, cancelled (repeat for several)\n"
+    "  --script NAME       of this script\n"
+    "  --key K             with exactly this key\n"
+    "  --key-prefix P      with a key starting with P\n"
+    "  --error TEXT        whose error contains TEXT (ASCII case ignored)\n"
+    "  --waiting REASON    queued and waiting for: ready, paused, breaker, backoff,\n"
+    "                      not_due, window\n"
+    "  --since T, --until T\n"
+    "                      created at or after T / before T (a bare date is a UTC day;\n"
+    "                      --until includes it)\n"
+    "  --finished-since T, --finished-until T\n"
+    "                      finished in that range\n"
+    "  --limit N           at most N tasks (default 100)\n";
 
-static void task_json(drudge_buf *b, const drudge_task_row *t)
+/* Why an attempt does or does not count against max_attempts; NULL: it
+ * counts. counted_left: how many of the counting attempts from here back
+ * are still after the last retry (the newest `spent` of them are). */
+static const char *not_counted_because(const drudge_attempt_row *a, int *counted_left)
+{
+    const char *o = a->outcome ? a->outcome : "";
+    if (!strcmp(o, "done"))
+        return "it succeeded";
+    if (!strcmp(o, "failed"))
+        return "a business exception (fail) is not retried";
+    if (!strcmp(o, "retry"))
+        return "retry_later does not spend an attempt";
+    if (!strcmp(o, "config"))
+        return "a configuration error pauses the script instead";
+    if (!strcmp(o, "cancelled"))
+        return "cancelled by an operator";
+    if (*counted_left > 0) {
+        --*counted_left;
+        return NULL;
+    }
+    return "before drudge retry reset the count";
+}
+
+/* For each of the n attempts, why it does not count (NULL: it does). */
+static void count_reasons(const drudge_task_row *t, const drudge_attempt_row *att, size_t n,
+                          const char **why)
+{
+    int left = t->spent;
+    for (size_t i = n; i-- > 0;)
+        why[i] = not_counted_because(&att[i], &left);
+}
+
+/* ,"waiting":{"reason":...,"until":...,...} for a queued task, null otherwise. */
+static void wait_json(drudge_buf *b, const drudge_task_row *t, const drudge_wait_ctx *ctx,
+                      int64_t now)
+{
+    drudge_wait w;
+    char text[400];
+    drudge_buf_puts(b, ",\"waiting\":");
+    if (strcmp(t->state, "queued") != 0) {
+        drudge_buf_puts(b, "null");
+        return;
+    }
+    drudge_wait_of(ctx, t, now, &w);
+    drudge_wait_describe(&w, text, sizeof text);
+    drudge_buf_printf(b, "{\"reason\":\"%s\",\"until\":", drudge_wait_names[w.reason]);
+    if (w.until > 0)
+        drudge_cli_json_time(b, w.until);
+    else
+        drudge_buf_puts(b, "null");
+    if (w.reason == DRUDGE_WAIT_PAUSED) {
+        drudge_buf_puts(b, ",\"paused_by\":");
+        drudge_cli_json_str(b, *w.by ? w.by : NULL);
+        drudge_buf_puts(b, ",\"paused_at\":");
+        drudge_cli_json_time(b, w.since);
+        drudge_buf_puts(b, ",\"pause_reason\":");
+        drudge_cli_json_str(b, *w.note ? w.note : NULL);
+    }
+    drudge_buf_puts(b, ",\"text\":");
+    drudge_cli_json_str(b, text);
+    drudge_buf_puts(b, "}");
+}
+
+static void task_json(drudge_buf *b, const drudge_task_row *t, const drudge_wait_ctx *ctx,
+                      int64_t now)
 {
     drudge_buf_printf(b, "{\"id\":%lld,\"script\":", (long long)t->id);
     drudge_cli_json_str(b, t->script);
@@ -132,8 +274,10 @@ static void task_json(drudge_buf *b, const drudge_task_row *t)
     drudge_cli_json_str(b, t->key);
     drudge_buf_puts(b, ",\"state\":");
     drudge_cli_json_str(b, t->state);
-    drudge_buf_printf(b, ",\"priority\":%d,\"attempts\":%d,\"spent\":%d,\"max_attempts\":%d,",
-                      t->priority, t->attempts, t->spent, t->max_attempts);
+    drudge_buf_printf(b,
+                      ",\"priority\":%d,\"attempts\":%d,\"counted\":%d,\"spent\":%d,"
+                      "\"max_attempts\":%d,",
+                      t->priority, t->attempts, t->spent, t->spent, t->max_attempts);
     drudge_buf_puts(b, "\"input\":");
     drudge_buf_puts(b, t->input ? t->input : "null");
     drudge_buf_puts(b, ",\"output\":");
@@ -157,6 +301,8 @@ static void task_json(drudge_buf *b, const drudge_task_row *t)
                       t->exception_minutes);
     drudge_buf_puts(b, ",\"schedule\":");
     drudge_cli_json_str(b, t->schedule);
+    drudge_buf_puts(b, ",\"window\":");
+    drudge_cli_json_str(b, t->window);
     drudge_buf_puts(b, ",\"script_path\":");
     drudge_cli_json_str(b, t->script_path);
     drudge_buf_puts(b, ",\"resolved_by\":");
@@ -169,15 +315,8 @@ static void task_json(drudge_buf *b, const drudge_task_row *t)
     drudge_cli_json_str(b, t->cancelled_by);
     drudge_buf_puts(b, ",\"script_sha256\":");
     drudge_cli_json_str(b, t->script_sha256);
+    wait_json(b, t, ctx, now);
     drudge_buf_puts(b, "}");
-}
-
-static int valid_state(const char *s)
-{
-    for (int i = 0; i < DRUDGE_NSTATES; i++)
-        if (!strcmp(s, drudge_task_states[i]))
-            return 1;
-    return 0;
 }
 
 /* The first line of s, cut to n characters, for tables. */
@@ -191,93 +330,137 @@ static void first_line(const char *s, char *out, size_t n)
         memcpy(out + n - 4, "...", 4);
 }
 
+/* A queued task's WHEN: its reason, and until when ("window until
+ * 2026-12-07 08:00Z", "backoff in 4m10s"). */
+static void queued_when(const drudge_wait *w, int64_t now, char *out, size_t n)
+{
+    char age[32], ts[40];
+    const char *name = drudge_wait_names[w->reason];
+    if (w->reason == DRUDGE_WAIT_PAUSED) {
+        snprintf(out, n, "paused%s%s", *w->by ? " by " : " (config error)", w->by);
+    } else if (w->until > 0 && w->until - now < 24 * 3600 * (int64_t)1000000) {
+        drudge_cli_fmt_age(w->until - now, age, sizeof age);
+        snprintf(out, n, "%s, in %s", name, age);
+    } else if (w->until > 0) {
+        drudge_fmt_time(w->until, ts);
+        ts[16] = '\0';
+        snprintf(out, n, "%s until %sZ", name, ts);
+    } else if (w->until < 0) {
+        snprintf(out, n, "%s, not within 8 days", name);
+    } else {
+        snprintf(out, n, "%s", name);
+    }
+}
+
+static void tasks_table(const drudge_task_row *rows, size_t n, const drudge_wait_ctx *ctx,
+                        int64_t now)
+{
+    printf("%8s  %-9s  %-20s  %-16s  %8s  %4s  %s\n", "ID", "STATE", "SCRIPT", "KEY", "ATTEMPTS",
+           "PRIO", "WAITING / FINISHED / ERROR");
+    for (size_t i = 0; i < n; i++) {
+        const drudge_task_row *t = &rows[i];
+        char when[96], err1[80], key[17], att[16];
+        first_line(t->key ? t->key : "-", key, sizeof key);
+        if (!strcmp(t->state, "queued")) {
+            drudge_wait w;
+            drudge_wait_of(ctx, t, now, &w);
+            queued_when(&w, now, when, sizeof when);
+        } else if (t->finished_at) {
+            drudge_fmt_time(t->finished_at, when);
+            when[19] = '\0';
+        } else {
+            snprintf(when, sizeof when, "-");
+        }
+        first_line(t->error, err1, sizeof err1);
+        snprintf(att, sizeof att, "%d %d/%d", t->attempts, t->spent, t->max_attempts);
+        printf("%8lld  %-9s  %-20.20s  %-16s  %8s  %4d  %s%s%s\n", (long long)t->id, t->state,
+               t->script, key, att, t->priority, when, t->error ? "  " : "", t->error ? err1 : "");
+    }
+}
+
 int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"state", required_argument, 0, 's'},
-                                         {"script", required_argument, 0, 'S'},
-                                         {"limit", required_argument, 0, 'n'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *state = NULL, *script = NULL;
+    static const struct option opts[] = {
+        {"state", required_argument, 0, DRUDGE_SEL_STATE},
+        {"script", required_argument, 0, DRUDGE_SEL_SCRIPT},
+        {"key", required_argument, 0, DRUDGE_SEL_KEY},
+        {"key-prefix", required_argument, 0, DRUDGE_SEL_KEY_PREFIX},
+        {"error", required_argument, 0, DRUDGE_SEL_ERROR},
+        {"waiting", required_argument, 0, DRUDGE_SEL_WAITING},
+        {"since", required_argument, 0, DRUDGE_SEL_SINCE},
+        {"until", required_argument, 0, DRUDGE_SEL_UNTIL},
+        {"finished-since", required_argument, 0, DRUDGE_SEL_FINISHED_SINCE},
+        {"finished-until", required_argument, 0, DRUDGE_SEL_FINISHED_UNTIL},
+        {"limit", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    drudge_task_select sel;
+    drudge_select_init(&sel);
     long limit = 100;
-    int c;
+    int c, rc = -1;
+    int64_t now = drudge_now_us();
     optind = 1;
     opterr = 0;
-    for (;;) {
-        c = getopt_long(argc, argv, ":s:S:n:h", opts, NULL);
-        if (c == -1)
-            break;
+    while (rc == -1 && (c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
+        if ((rc = drudge_cli_select_opt("tasks", c, optarg, now, &sel)) != 0)
+            continue;
+        rc = -1;
         switch (c) {
-        case 's':
-            if (!valid_state(optarg))
-                return drudge_cli_usage("tasks",
-                                        "--state '%s': use queued, running, done, failed, dead or "
-                                        "cancelled",
-                                        optarg);
-            state = optarg;
-            break;
-        case 'S':
-            script = optarg;
-            break;
         case 'n':
             if (drudge_cli_parse_long(optarg, 1, 1000000, &limit))
-                return drudge_cli_usage("tasks", "--limit '%s' is not a number from 1 to 1000000",
-                                        optarg);
+                rc = drudge_cli_usage("tasks", "--limit '%s' is not a number from 1 to 1000000",
+                                      optarg);
             break;
         case 'h':
             fputs(tasks_help, stdout);
-            return DRUDGE_EXIT_OK;
-            DRUDGE_CLI_GETOPT_ERRORS("tasks");
+            rc = DRUDGE_EXIT_OK;
+            break;
+        case ':':
+            rc = drudge_cli_usage("tasks", "%s needs a value", argv[optind - 1]);
+            break;
+        default:
+            rc = drudge_cli_usage("tasks", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind != argc)
-        return drudge_cli_usage("tasks", "unexpected argument '%s'", argv[optind]);
-    int rc;
-    drudge_store *st = drudge_cli_store(cli, "tasks", DRUDGE_STORE_READONLY, &rc);
-    if (!st)
+    if (rc == -1)
+        rc = drudge_cli_select_ids("tasks", argc, argv, optind, &sel);
+    if (rc == -1)
+        rc = drudge_cli_select_check("tasks", &sel);
+    drudge_store *st = rc == -1 ? drudge_cli_store(cli, "tasks", DRUDGE_STORE_READONLY, &rc) : NULL;
+    if (!st) {
+        drudge_select_clear(&sel);
         return rc;
+    }
     drudge_task_row *rows = NULL;
+    drudge_wait_ctx *ctx = NULL;
     size_t n = 0;
     drudge_err err = {0};
-    drudge_task_filter f = {.state = state, .script = script, .limit = (int)limit};
-    drudge_code code = drudge_store_list(st, &f, &rows, &n, &err);
-    if (code)
+    drudge_code code = drudge_store_begin(st, DRUDGE_TX_READ, &err);
+    if (!code)
+        code = drudge_wait_ctx_load(st, &ctx, &err);
+    if (!code)
+        code = drudge_queue_select(st, &sel, now, (size_t)limit, 1, &rows, &n, NULL, &err);
+    drudge_store_rollback(st);
+    drudge_select_clear(&sel);
+    if (code) {
+        drudge_wait_ctx_free(ctx);
         return drudge_cli_done("tasks", st, code, &err);
-    drudge_buf b = {0};
+    }
     if (cli->json) {
+        drudge_buf b = {0};
         drudge_buf_puts(&b, "[");
         for (size_t i = 0; i < n; i++) {
             if (i)
                 drudge_buf_puts(&b, ",\n");
-            task_json(&b, &rows[i]);
+            task_json(&b, &rows[i], ctx, now);
         }
         drudge_buf_puts(&b, "]\n");
         fputs(b.data, stdout);
+        drudge_buf_free(&b);
     } else {
-        printf("%8s  %-9s  %-20s  %-16s  %8s  %4s  %s\n", "ID", "STATE", "SCRIPT", "KEY",
-               "ATTEMPTS", "PRIO", "WHEN / ERROR");
-        int64_t now = drudge_now_us();
-        for (size_t i = 0; i < n; i++) {
-            const drudge_task_row *t = &rows[i];
-            char when[64], err1[80], key[17];
-            first_line(t->key ? t->key : "-", key, sizeof key);
-            if (!strcmp(t->state, "queued") && t->run_at > now) {
-                char age[32];
-                drudge_cli_fmt_age(t->run_at - now, age, sizeof age);
-                snprintf(when, sizeof when, "in %s", age);
-            } else if (t->finished_at) {
-                drudge_fmt_time(t->finished_at, when);
-                when[19] = '\0';
-            } else {
-                snprintf(when, sizeof when, "-");
-            }
-            first_line(t->error, err1, sizeof err1);
-            printf("%8lld  %-9s  %-20.20s  %-16s  %4d/%-3d  %4d  %s%s%s\n", (long long)t->id,
-                   t->state, t->script, key, t->attempts, t->max_attempts, t->priority, when,
-                   t->error ? "  " : "", t->error ? err1 : "");
-        }
+        tasks_table(rows, n, ctx, now);
     }
-    drudge_buf_free(&b);
+    drudge_wait_ctx_free(ctx);
     drudge_task_rows_free(rows, n);
     return drudge_cli_done("tasks", st, DRUDGE_OK, NULL);
 }
@@ -312,14 +495,26 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
         return rc;
     drudge_task_row t;
     drudge_attempt_row *att = NULL;
+    drudge_wait_ctx *ctx = NULL;
     size_t n = 0;
     drudge_err err = {0};
-    drudge_code code = drudge_store_get(st, id, &t, &att, &n, &err);
+    int64_t now = drudge_now_us();
+    drudge_code code = drudge_store_begin(st, DRUDGE_TX_READ, &err);
+    if (!code)
+        code = drudge_store_get(st, id, &t, &att, &n, &err);
+    if (!code && (code = drudge_wait_ctx_load(st, &ctx, &err)) != DRUDGE_OK) {
+        drudge_task_row_clear(&t);
+        drudge_attempt_rows_free(att, n);
+    }
+    drudge_store_rollback(st);
     if (code)
         return drudge_cli_done("show", st, code, &err);
+    const char **why = n ? calloc(n, sizeof *why) : NULL;
+    if (n)
+        count_reasons(&t, att, n, why);
     drudge_buf b = {0};
     if (cli->json) {
-        task_json(&b, &t);
+        task_json(&b, &t, ctx, now);
         b.len--; /* reopen the object */
         drudge_buf_puts(&b, ",\"attempt_list\":[");
         for (size_t i = 0; i < n; i++) {
@@ -338,6 +533,9 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
             drudge_cli_json_str(&b, att[i].error);
             drudge_buf_puts(&b, ",\"error_kind\":");
             drudge_cli_json_str(&b, att[i].error_kind);
+            drudge_buf_printf(
+                &b, ",\"counted\":%s,\"not_counted_because\":", why[i] ? "false" : "true");
+            drudge_cli_json_str(&b, why[i]);
             drudge_buf_puts(&b, "}");
         }
         drudge_buf_puts(&b, "]}\n");
@@ -354,9 +552,16 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
         drudge_fmt_time(t.created_at, ts);
         printf("  created      %s\n", ts);
         if (!strcmp(t.state, "queued")) {
+            drudge_wait w;
+            char text[400];
             drudge_fmt_time(t.run_at, ts);
             printf("  not before   %s\n", ts);
+            drudge_wait_of(ctx, &t, now, &w);
+            drudge_wait_describe(&w, text, sizeof text);
+            printf("  waiting      %s\n", text);
         }
+        if (t.window)
+            printf("  run window   %s\n", t.window);
         if (t.finished_at) {
             drudge_fmt_time(t.finished_at, ts);
             printf("  finished     %s\n", ts);
@@ -366,8 +571,9 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
             printf("  leased to    %s until %s%s\n", t.lease_owner, ts,
                    t.cancel_requested ? " (cancel requested)" : "");
         }
-        printf("  attempts     %d (%d of %d counted against max_attempts)\n", t.attempts, t.spent,
-               t.max_attempts);
+        printf("  attempts     %d made; %d of %d counted against max_attempts since the last "
+               "retry\n",
+               t.attempts, t.spent, t.max_attempts);
         printf("  minutes      %g manual, %g on an exception\n", t.manual_minutes,
                t.exception_minutes);
         if (t.schedule)
@@ -387,166 +593,28 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
                    t.resolved_note ? t.resolved_note : "");
         }
         if (n)
-            printf("\n  %3s  %-27s  %10s  %-9s  %-28s  %s\n", "#", "STARTED", "DURATION", "OUTCOME",
-                   "WORKER", "ERROR");
+            printf("\n  %3s  %-27s  %10s  %-9s  %-28s  %-7s  %s\n", "#", "STARTED", "DURATION",
+                   "OUTCOME", "WORKER", "COUNTED", "ERROR");
         for (size_t i = 0; i < n; i++) {
             drudge_fmt_time(att[i].started_at, ts);
-            printf("  %3d  %-27s  %8.1fms  %-9s  %-28s  %s\n", att[i].n, ts,
+            printf("  %3d  %-27s  %8.1fms  %-9s  %-28s  %-7s  %s\n", att[i].n, ts,
                    (double)(att[i].ended_at - att[i].started_at) / 1000.0, att[i].outcome,
-                   att[i].worker, att[i].error ? att[i].error : "");
+                   att[i].worker, why[i] ? "no" : "yes", att[i].error ? att[i].error : "");
         }
+        for (size_t i = 0, shown = 0; i < n; i++)
+            if (why[i])
+                printf("%s  attempt %d does not count: %s\n", shown++ ? "" : "\n", att[i].n,
+                       why[i]);
     }
     drudge_buf_free(&b);
+    free(why);
+    drudge_wait_ctx_free(ctx);
     drudge_task_row_clear(&t);
     drudge_attempt_rows_free(att, n);
     return drudge_cli_done("show", st, DRUDGE_OK, NULL);
 }
 
 /* ---- retry, cancel, pause, resume, resolve ---- */
-
-static const char retry_help[] =
-    "usage: drudge retry TASK | --dead | --failed [--script NAME]\n\n"
-    "Queues failed, dead or cancelled tasks again, due now, with their attempt count\n"
-    "against max_attempts reset (earlier attempts stay on record). --dead and\n"
-    "--failed requeue every task in that state (of one script with --script).\n";
-
-static void print_ok_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void print_ok_json(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fputc('\n', stdout);
-}
-
-int drudge_cmd_retry(drudge_cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {{"dead", no_argument, 0, 'd'},
-                                         {"failed", no_argument, 0, 'f'},
-                                         {"script", required_argument, 0, 's'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    int dead = 0, failed = 0, c;
-    const char *script = NULL;
-    optind = 1;
-    opterr = 0;
-    for (;;) {
-        c = getopt_long(argc, argv, ":dfs:h", opts, NULL);
-        if (c == -1)
-            break;
-        switch (c) {
-        case 'd':
-            dead = 1;
-            break;
-        case 'f':
-            failed = 1;
-            break;
-        case 's':
-            script = optarg;
-            break;
-        case 'h':
-            fputs(retry_help, stdout);
-            return DRUDGE_EXIT_OK;
-            DRUDGE_CLI_GETOPT_ERRORS("retry");
-        }
-    }
-    int64_t id = 0;
-    if (optind < argc) {
-        if (dead || failed || optind != argc - 1)
-            return drudge_cli_usage("retry", "give one TASK, or --dead / --failed");
-        if (drudge_cli_parse_task_id(argv[optind], &id))
-            return drudge_cli_usage("retry", "'%s' is not a task id", argv[optind]);
-    } else if (!dead && !failed) {
-        return drudge_cli_usage("retry", "which tasks? give a TASK id, --dead or --failed");
-    }
-    int rc;
-    drudge_store *st = drudge_cli_store(cli, "retry", 0, &rc);
-    if (!st)
-        return rc;
-    drudge_err err = {0};
-    int64_t now = drudge_now_us(), count = 0;
-    drudge_code code = DRUDGE_OK;
-    if (id) {
-        code = drudge_queue_retry(st, id, drudge_cli_os_user(), now, &err);
-        if (code)
-            return drudge_cli_done("retry", st, code, &err);
-        if (cli->json)
-            print_ok_json("{\"retried\":[%lld]}", (long long)id);
-        else if (!cli->quiet)
-            printf("task #%lld queued again\n", (long long)id);
-        return drudge_cli_done("retry", st, DRUDGE_OK, NULL);
-    }
-    for (int k = 0; k < 2 && !code; k++) {
-        int64_t n = 0;
-        if (!(k == 0 ? dead : failed))
-            continue;
-        code = drudge_queue_retry_all(st, k == 0 ? "dead" : "failed", script, drudge_cli_os_user(),
-                                      now, &n, &err);
-        count += n;
-    }
-    if (code)
-        return drudge_cli_done("retry", st, code, &err);
-    if (cli->json)
-        print_ok_json("{\"retried_count\":%lld}", (long long)count);
-    else if (!cli->quiet)
-        printf("%lld task%s queued again\n", (long long)count, count == 1 ? "" : "s");
-    return drudge_cli_done("retry", st, DRUDGE_OK, NULL);
-}
-
-static const char cancel_help[] =
-    "usage: drudge cancel TASK\n\n"
-    "Cancels a queued task at once. A running task is cancelled when its worker\n"
-    "next renews its lease, or its `drudge run` next looks (within a second or\n"
-    "two): the attempt is stopped and recorded as cancelled. Finished tasks cannot\n"
-    "be cancelled.\n";
-
-static int one_task_arg(const char *cmd, const char *help, int argc, char **argv, int64_t *id)
-{
-    const char *arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(help, stdout);
-            return -1;
-        }
-        if (argv[i][0] == '-' && argv[i][1])
-            return drudge_cli_usage(cmd, "unknown option '%s'", argv[i]);
-        if (arg)
-            return drudge_cli_usage(cmd, "give exactly one TASK");
-        arg = argv[i];
-    }
-    if (!arg)
-        return drudge_cli_usage(cmd, "which task? give a TASK id");
-    if (drudge_cli_parse_task_id(arg, id))
-        return drudge_cli_usage(cmd, "'%s' is not a task id (a number such as 12)", arg);
-    return 0;
-}
-
-int drudge_cmd_cancel(drudge_cli *cli, int argc, char **argv)
-{
-    int64_t id = 0;
-    int rc = one_task_arg("cancel", cancel_help, argc, argv, &id);
-    if (rc)
-        return rc < 0 ? DRUDGE_EXIT_OK : rc;
-    drudge_store *st = drudge_cli_store(cli, "cancel", 0, &rc);
-    if (!st)
-        return rc;
-    drudge_err err = {0};
-    int deferred = 0;
-    drudge_code code =
-        drudge_queue_cancel(st, id, drudge_cli_os_user(), drudge_now_us(), &deferred, &err);
-    if (code)
-        return drudge_cli_done("cancel", st, code, &err);
-    if (cli->json)
-        print_ok_json("{\"id\":%lld,\"cancelled\":%s,\"requested\":%s}", (long long)id,
-                      deferred ? "false" : "true", deferred ? "true" : "false");
-    else if (!cli->quiet)
-        printf(deferred ? "task #%lld is running: cancel requested; it stops within a second or "
-                          "two\n"
-                        : "task #%lld cancelled\n",
-               (long long)id);
-    return drudge_cli_done("cancel", st, DRUDGE_OK, NULL);
-}
 
 static const char pause_help[] =
     "usage: drudge pause SCRIPT\n\n"
@@ -609,62 +677,4 @@ int drudge_cmd_pause(drudge_cli *cli, int argc, char **argv)
 int drudge_cmd_resume(drudge_cli *cli, int argc, char **argv)
 {
     return pause_resume(cli, argc, argv, 0);
-}
-
-static const char resolve_help[] =
-    "usage: drudge resolve TASK --note TEXT\n\n"
-    "Marks a failed or dead task as handled by hand. Who (the OS user) and when are\n"
-    "kept with the note; the task no longer counts as an unresolved exception in\n"
-    "drudge status.\n";
-
-int drudge_cmd_resolve(drudge_cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"note", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *note = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    for (;;) {
-        c = getopt_long(argc, argv, ":n:h", opts, NULL);
-        if (c == -1)
-            break;
-        switch (c) {
-        case 'n':
-            note = optarg;
-            break;
-        case 'h':
-            fputs(resolve_help, stdout);
-            return DRUDGE_EXIT_OK;
-            DRUDGE_CLI_GETOPT_ERRORS("resolve");
-        }
-    }
-    int64_t id;
-    if (optind != argc - 1)
-        return drudge_cli_usage("resolve", "give exactly one TASK");
-    if (drudge_cli_parse_task_id(argv[optind], &id))
-        return drudge_cli_usage("resolve", "'%s' is not a task id", argv[optind]);
-    if (!note || !*note)
-        return drudge_cli_usage("resolve", "say what was done: --note TEXT");
-    int rc;
-    drudge_store *st = drudge_cli_store(cli, "resolve", 0, &rc);
-    if (!st)
-        return rc;
-    drudge_err err = {0};
-    const char *who = drudge_cli_os_user();
-    drudge_code code = drudge_queue_resolve(st, id, who, note, drudge_now_us(), &err);
-    rc = drudge_cli_done("resolve", st, code, &err);
-    if (rc)
-        return rc;
-    if (cli->json) {
-        drudge_buf b = {0};
-        drudge_buf_printf(&b, "{\"id\":%lld,\"resolved_by\":", (long long)id);
-        drudge_buf_json_str(&b, who, strlen(who));
-        drudge_buf_puts(&b, "}\n");
-        fputs(b.data, stdout);
-        drudge_buf_free(&b);
-    } else if (!cli->quiet) {
-        printf("task #%lld resolved by %s\n", (long long)id, who);
-    }
-    return DRUDGE_EXIT_OK;
 }

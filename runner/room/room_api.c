@@ -350,8 +350,8 @@ int room_task_filter(room_req *q, drudge_task_filter *f, char state[16], char sc
         }
         f->after_id = n;
     }
-    if (time_param(q, "since", DRUDGE_TIME_UTC_DAY, &f->since) ||
-        time_param(q, "until", DRUDGE_TIME_UTC_DAY | DRUDGE_TIME_DAY_END, &f->until))
+    if (time_param(q, "since", DRUDGE_TIME_UTC_DAY, &f->created_since) ||
+        time_param(q, "until", DRUDGE_TIME_UTC_DAY | DRUDGE_TIME_DAY_END, &f->created_until))
         return -1;
     return 0;
 }

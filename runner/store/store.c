@@ -127,7 +127,8 @@ void drudge_task_row_clear(drudge_task_row *t)
     char **strs[] = {&t->script,       &t->script_path,   &t->key,         &t->state,
                      &t->input,        &t->output,        &t->error,       &t->error_kind,
                      &t->lease_owner,  &t->schedule,      &t->resolved_by, &t->resolved_note,
-                     &t->cancelled_by, &t->script_sha256, &t->outcome};
+                     &t->cancelled_by, &t->script_sha256, &t->outcome,
+                     &t->window};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     memset(t, 0, sizeof *t);
@@ -372,6 +373,19 @@ drudge_code drudge_store_status(drudge_store *s, int64_t now, drudge_queue_stats
                                 drudge_err *err)
 {
     return s->m->status(s, now, out, err);
+}
+
+drudge_code drudge_store_paused(drudge_store *s, int (*fn)(void *ud, const drudge_paused_row *p),
+                                void *ud, drudge_err *err)
+{
+    return s->m->paused(s, fn, ud, err);
+}
+
+drudge_code drudge_store_waiting(drudge_store *s, int64_t now, const char *script,
+                                 int (*fn)(void *ud, const drudge_waiting_group *g), void *ud,
+                                 drudge_err *err)
+{
+    return s->m->waiting(s, now, script, fn, ud, err);
 }
 
 drudge_code drudge_store_retry(drudge_store *s, int64_t id, int64_t now, int64_t *changed /* OUT */,

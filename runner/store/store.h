@@ -251,6 +251,7 @@ typedef struct drudge_task_row {
     char *cancelled_by;  /* who cancelled it (or asked to, while it ran), or NULL */
     char *script_sha256; /* the script version it was enqueued with, or NULL */
     char *outcome;       /* the final attempt's outcome kept in the row, or NULL */
+    char *window;        /* the run window it was enqueued with, or NULL */
     int priority, attempts, spent, max_attempts, cancel_requested;
     double manual_minutes, exception_minutes;
     int64_t run_at, created_at, finished_at, lease_until, resolved_at;
@@ -274,12 +275,17 @@ typedef struct drudge_task_filter {
     const char *script; /* NULL for any */
     int limit;          /* <= 0: 100 */
     int oldest_first;   /* by id ascending; else newest first */
-    /* Added for the control room's pages (keyset paging: a page starts
-     * where the one before ended, as fast at the millionth task as at the
-     * first). 0/NULL: no bound. */
-    int64_t after_id;     /* id > after_id (oldest first) or id < after_id (newest first) */
-    const char *key;      /* this key exactly */
-    int64_t since, until; /* created_at in [since, until) */
+    /* Narrowing (NULL or 0: any), all of them at once: */
+    const char *key;                      /* exactly this key */
+    const char *key_prefix;               /* keys starting with it (byte for byte) */
+    const char *error;                    /* error text containing it (ASCII case ignored) */
+    int64_t created_since, created_until; /* created_at in [since, until) */
+    int64_t finished_since, finished_until; /* finished_at in [since, until) */
+    int64_t id_min, id_max;               /* id in [min, max] */
+    /* Keyset paging (the control room's pages): a page starts where the one
+     * before ended, as fast at the millionth task as at the first. 0: none.
+     * id > after_id oldest first, id < after_id newest first. */
+    int64_t after_id;
 } drudge_task_filter;
 drudge_code drudge_store_list(drudge_store *s, const drudge_task_filter *f,
                               drudge_task_row **rows /* OUT */, size_t *n /* OUT */,
@@ -337,6 +343,35 @@ drudge_code drudge_store_resolve(drudge_store *s, int64_t id, const char *who, c
                                  int64_t now, int64_t *changed /* OUT */, drudge_err *err);
 /* The earliest run_at of a queued task (0 if none): the demo's progress. */
 drudge_code drudge_store_next_due(drudge_store *s, int64_t *run_at /* OUT */, drudge_err *err);
+
+/* ---- why queued tasks wait (runner/queue/waiting.c explains them) ---- */
+
+/* A paused script. Strings valid during the callback only. */
+typedef struct drudge_paused_row {
+    const char *script, *by; /* by: who paused it (NULL for a worker's pause) */
+    const char *reason;      /* a worker's configuration error, or NULL for drudge pause */
+    int64_t at;
+} drudge_paused_row;
+/* Every paused script, by name, for fn (non-zero stops the walk). */
+drudge_code drudge_store_paused(drudge_store *s, int (*fn)(void *ud, const drudge_paused_row *p),
+                                void *ud, drudge_err *err);
+
+/* Queued tasks not running, grouped by what decides whether they may be
+ * claimed now: script, run window, due or not at now, and (for those not
+ * due) whether they have run before (a retry's delay) or not (--at). */
+typedef struct drudge_waiting_group {
+    const char *script, *window; /* valid during the callback; window NULL: none */
+    int later;                   /* run_at > now */
+    int retried;                 /* later, and attempts > 0: waiting out a retry delay */
+    int64_t count;
+    int64_t min_run_at; /* the group's earliest run_at */
+} drudge_waiting_group;
+/* The groups of script's queued tasks (NULL: every script's), in no
+ * promised order, for fn (non-zero stops the walk). Call it in a read
+ * transaction for one snapshot with other reads. */
+drudge_code drudge_store_waiting(drudge_store *s, int64_t now, const char *script,
+                                 int (*fn)(void *ud, const drudge_waiting_group *g), void *ud,
+                                 drudge_err *err);
 
 /* ---- the audit chain ---- */
 

@@ -166,6 +166,12 @@ struct drudge_store_methods {
                             drudge_err *err);
     drudge_code (*key_drop)(drudge_store *s, const char *hash, int *dropped /* OUT */,
                             drudge_err *err);
+    /* Why queued tasks wait (issue 22). */
+    drudge_code (*paused)(drudge_store *s, int (*fn)(void *ud, const drudge_paused_row *p),
+                          void *ud, drudge_err *err);
+    drudge_code (*waiting)(drudge_store *s, int64_t now, const char *script,
+                           int (*fn)(void *ud, const drudge_waiting_group *g), void *ud,
+                           drudge_err *err);
 };
 
 /* The PostgreSQL backend's entry point, in the module drudge_pg.so

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "connectors/serve/serve.h"
+#include "runner/queue/waiting.h"
 #include "runner/work/metrics.h"
 #include "runner/work/schedule.h"
 
@@ -226,14 +227,42 @@ static void render_minutes(drudge_buf *b, const drudge_metrics_data *d)
     }
 }
 
-static void render_queue(drudge_buf *b, const drudge_metrics_data *d)
+/* The queue's gauges. The oldest-due gauge counts only tasks a worker could
+ * claim now (from their run_at, or from when their run window last opened),
+ * so that a paused script, a closed window or an open breaker does not
+ * page anyone; held tasks have gauges of their own, by reason. */
+static void render_queue(drudge_buf *b, const drudge_metrics_data *d, const drudge_wait_stats *ws,
+                         int64_t now)
 {
     header(b, "drudge_queue_oldest_due_seconds", "gauge",
-           "How long the oldest due queued task of a script has waited past its run_at.");
-    for (size_t i = 0; i < d->nscripts; i++)
-        if (d->scripts[i].oldest_due_us >= 0) {
-            sample(b, "drudge_queue_oldest_due_seconds", "script", d->scripts[i].script);
-            number(b, (double)d->scripts[i].oldest_due_us / 1e6);
+           "How long the oldest queued task a worker could claim now has been claimable "
+           "(since its run_at, or since its run window opened); held tasks are not counted.");
+    for (size_t i = 0; i < ws->n; i++)
+        if (ws->scripts[i].ready_since) {
+            sample(b, "drudge_queue_oldest_due_seconds", "script", ws->scripts[i].script);
+            number(b, (double)(now - ws->scripts[i].ready_since) / 1e6);
+        }
+    header(b, "drudge_queue_waiting_tasks", "gauge",
+           "Queued tasks not running, by why they wait: ready, paused, breaker, backoff, "
+           "not_due, window.");
+    for (size_t i = 0; i < ws->n; i++)
+        for (int r = 0; r < DRUDGE_WAIT_N; r++) {
+            drudge_buf_puts(b, "drudge_queue_waiting_tasks{script=");
+            label(b, ws->scripts[i].script);
+            drudge_buf_printf(b, ",reason=\"%s\"} %lld\n", drudge_wait_names[r],
+                              (long long)ws->scripts[i].count[r]);
+        }
+    header(b, "drudge_queue_oldest_held_seconds", "gauge",
+           "How long the oldest task that is due by the clock but held (paused, breaker, "
+           "window) has been due.");
+    for (size_t i = 0; i < ws->n; i++)
+        for (int r = 1; r < DRUDGE_WAIT_N; r++) {
+            if (!ws->scripts[i].held_due_since[r])
+                continue;
+            drudge_buf_puts(b, "drudge_queue_oldest_held_seconds{script=");
+            label(b, ws->scripts[i].script);
+            drudge_buf_printf(b, ",reason=\"%s\"} ", drudge_wait_names[r]);
+            number(b, (double)(now - ws->scripts[i].held_due_since[r]) / 1e6);
         }
     header(b, "drudge_script_paused", "gauge", "1 for each script paused with drudge pause.");
     for (size_t i = 0; i < d->nscripts; i++)
@@ -272,13 +301,15 @@ static void render_schedules(drudge_buf *b, const drudge_schedule *list, int n, 
 /* Everything a scrape shows, from one snapshot; the histogram is brought up
  * to date on the way. */
 static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
-                               drudge_metrics_data *d, drudge_schedule **list, int *n,
-                               drudge_err *err)
+                               drudge_metrics_data *d, drudge_wait_stats *ws,
+                               drudge_schedule **list, int *n, drudge_err *err)
 {
     drudge_code rc = drudge_store_begin(s, DRUDGE_TX_READ, err);
     if (rc)
         return rc;
     rc = drudge_store_metrics(s, now, m->last_step + 1, add_step, m, d, err);
+    if (!rc)
+        rc = drudge_queue_waiting(s, now, NULL, ws, err);
     if (!rc)
         rc = drudge_store_schedules(s, 0, list, n, err);
     if (!rc)
@@ -292,19 +323,21 @@ drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t no
                                   drudge_err *err)
 {
     drudge_metrics_data d = {0};
+    drudge_wait_stats ws = {0};
     drudge_schedule *list = NULL;
     int n = 0;
-    drudge_code rc = scrape_read(m, s, now, &d, &list, &n, err);
+    drudge_code rc = scrape_read(m, s, now, &d, &ws, &list, &n, err);
     if (rc)
         goto cleanup;
     render_tasks(out, &d);
     render_attempts(out, &d);
     render_steps(out, m);
     render_minutes(out, &d);
-    render_queue(out, &d);
+    render_queue(out, &d, &ws, now);
     render_schedules(out, list, n, now);
 cleanup:
     drudge_metrics_data_clear(&d);
+    drudge_wait_stats_clear(&ws);
     drudge_schedule_list_free(list, n);
     return rc;
 }

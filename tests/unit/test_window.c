@@ -113,6 +113,37 @@ static void test_parse_errors(void **state)
     assert_int_equal(drudge_window_parse(NULL, &err), DRUDGE_OK);
 }
 
+/* When a closed window next opens, and since when an open one has been
+ * open (`drudge show`'s "waiting until", the oldest-due gauge). */
+static void test_next_open(void **state)
+{
+    (void)state;
+    const char *w = "Mon-Fri 08:00-09:00 UTC";
+    /* Sunday noon: Monday 08:00. */
+    assert_int_equal(drudge_window_next_open(w, utc_us("2026-05-10T12:00Z")),
+                     utc_us("2026-05-11T08:00Z"));
+    /* Friday 09:00 (just closed): Monday 08:00. */
+    assert_int_equal(drudge_window_next_open(w, utc_us("2026-05-08T09:00Z")),
+                     utc_us("2026-05-11T08:00Z"));
+    /* Open now: now, to the microsecond. */
+    int64_t in = utc_us("2026-05-11T08:30Z") + 1234;
+    assert_int_equal(drudge_window_next_open(w, in), in);
+    /* Mid-minute before the opening: the opening itself. */
+    assert_int_equal(drudge_window_next_open(w, utc_us("2026-05-11T07:59Z") + 30000000),
+                     utc_us("2026-05-11T08:00Z"));
+    assert_int_equal(drudge_window_opened_at(w, in), utc_us("2026-05-11T08:00Z"));
+    assert_int_equal(drudge_window_opened_at(w, utc_us("2026-05-10T12:00Z")),
+                     utc_us("2026-05-10T12:00Z")); /* closed: now */
+    /* Across the spring change in London (29 March 2026, 01:00Z): 08:00 BST is 07:00Z. */
+    assert_int_equal(
+        drudge_window_next_open("Mon 08:00-09:00 Europe/London", utc_us("2026-03-28T12:00Z")),
+        utc_us("2026-03-30T07:00Z"));
+    /* No window: always open; an invalid one never opens. */
+    assert_int_equal(drudge_window_next_open(NULL, in), in);
+    assert_int_equal(drudge_window_opened_at(NULL, in), 0);
+    assert_int_equal(drudge_window_next_open("Mon-Fry", in), -1);
+}
+
 /* The claim query filters with the SQL function. */
 static void test_sql_function(void **state)
 {
@@ -147,9 +178,8 @@ static void test_sql_function(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allows),
-        cmocka_unit_test(test_machine_zone),
-        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_allows),       cmocka_unit_test(test_machine_zone),
+        cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_next_open),
         cmocka_unit_test(test_sql_function),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

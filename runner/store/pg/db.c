@@ -824,4 +824,6 @@ static const drudge_store_methods pg_methods = {
     .key_add = pg_key_add,
     .key_find = pg_key_find,
     .key_drop = pg_key_drop,
+    .paused = pg_paused,
+    .waiting = pg_waiting,
 };

@@ -185,6 +185,12 @@ drudge_code pg_end_lease(drudge_store *s, const char *owner, int64_t until, drud
 drudge_code pg_drop_lease(drudge_store *s, const char *owner, drudge_err *err);
 drudge_code pg_idle(drudge_store *s, int64_t now, const char *const *scripts, int *idle,
                     drudge_err *err);
+/* waiting.c */
+drudge_code pg_paused(drudge_store *s, int (*fn)(void *ud, const drudge_paused_row *p), void *ud,
+                      drudge_err *err);
+drudge_code pg_waiting(drudge_store *s, int64_t now, const char *script,
+                       int (*fn)(void *ud, const drudge_waiting_group *g), void *ud,
+                       drudge_err *err);
 drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
                     drudge_err *err);
 drudge_code pg_get(drudge_store *s, int64_t id, drudge_task_row *task,

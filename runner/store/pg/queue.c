@@ -899,7 +899,7 @@ drudge_code pg_idle(drudge_store *s, int64_t now, const char *const *scripts, in
     "t.error_kind, r.owner, t.schedule, t.resolved_by, t.resolved_note, t.priority, t.attempts, "  \
     "t.spent, t.max_attempts, coalesce(r.cancel_requested::integer, 0), t.manual_minutes, "        \
     "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at, "         \
-    "t.cancelled_by, t.script_sha256, t.outcome "                                                  \
+    "t.cancelled_by, t.script_sha256, t.outcome, t.\"window\" "                                   \
     "FROM tasks t LEFT JOIN running r ON r.task_id = t.id LEFT JOIN leases l ON l.owner = "        \
     "r.owner "
 
@@ -927,22 +927,29 @@ static void read_task(const PGresult *r, int row, drudge_task_row *t)
     t->cancelled_by = pg_strdup(r, row, 25);
     t->script_sha256 = pg_strdup(r, row, 26);
     t->outcome = pg_strdup(r, row, 27);
+    t->window = pg_strdup(r, row, 28);
 }
+
+/* Every narrowing of drudge_task_filter, null for any (as SQLite's). */
+#define LIST_WHERE                                                                                 \
+    "WHERE ($1::text IS NULL OR " TASK_STATE " = $1) AND ($2::text IS NULL OR t.script = $2) "     \
+    "AND ($4::text IS NULL OR t.key = $4) "                                                        \
+    "AND ($5::text IS NULL OR left(t.key, length($5)) = $5) "                                      \
+    "AND ($6::text IS NULL OR strpos(lower(t.error), lower($6)) > 0) "                             \
+    "AND ($7::bigint IS NULL OR t.created_at >= $7) AND ($8::bigint IS NULL OR t.created_at < $8) " \
+    "AND ($9::bigint IS NULL OR t.finished_at >= $9) "                                             \
+    "AND ($10::bigint IS NULL OR t.finished_at < $10) "                                            \
+    "AND ($11::bigint IS NULL OR t.id >= $11) AND ($12::bigint IS NULL OR t.id <= $12) "
 
 drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
                     drudge_err *err)
 {
     /* As SQLite's (runner/store/sqlite/queue.c): keyset paging on id. */
-#define LIST_WHERE                                                                                 \
-    "WHERE ($1::text IS NULL OR " TASK_STATE " = $1) AND ($2::text IS NULL OR t.script = $2) "     \
-    "AND ($4::text IS NULL OR t.key = $4) AND ($6::bigint = 0 OR t.created_at >= $6) "             \
-    "AND ($7::bigint = 0 OR t.created_at < $7) AND $5::bigint = $5 "
     static const char newest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id DESC LIMIT $3";
     static const char oldest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id LIMIT $3";
     static const char before_sql[] =
-        TASK_SELECT LIST_WHERE "AND t.id < $5 ORDER BY t.id DESC LIMIT $3";
-    static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > $5 ORDER BY t.id LIMIT $3";
-#undef LIST_WHERE
+        TASK_SELECT LIST_WHERE "AND t.id < $13 ORDER BY t.id DESC LIMIT $3";
+    static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > $13 ORDER BY t.id LIMIT $3";
     const char *sql = f->after_id ? (f->oldest_first ? after_sql : before_sql)
                                   : (f->oldest_first ? oldest_sql : newest_sql);
     pg_params p = {0};
@@ -952,9 +959,16 @@ drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     pg_p_str(&p, f->script);
     pg_p_int(&p, f->limit > 0 ? f->limit : 100);
     pg_p_str(&p, f->key);
-    pg_p_int(&p, f->after_id);
-    pg_p_int(&p, f->since);
-    pg_p_int(&p, f->until);
+    pg_p_str(&p, f->key_prefix);
+    pg_p_str(&p, f->error);
+    pg_p_int_or_null(&p, f->created_since);
+    pg_p_int_or_null(&p, f->created_until);
+    pg_p_int_or_null(&p, f->finished_since);
+    pg_p_int_or_null(&p, f->finished_until);
+    pg_p_int_or_null(&p, f->id_min);
+    pg_p_int_or_null(&p, f->id_max);
+    if (f->after_id)
+        pg_p_int(&p, f->after_id);
     PGresult *r = pg_q(pgs(s), sql, &p, "listing tasks", err);
     if (!r)
         return err ? err->code : DRUDGE_EDB;

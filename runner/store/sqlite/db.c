@@ -605,4 +605,6 @@ static const drudge_store_methods sqlite_methods = {
     .key_add = sq_key_add,
     .key_find = sq_key_find,
     .key_drop = sq_key_drop,
+    .paused = sq_paused,
+    .waiting = sq_waiting,
 };

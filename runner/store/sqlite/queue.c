@@ -936,7 +936,7 @@ cleanup:
     "t.error_kind, r.owner, t.schedule, t.resolved_by, t.resolved_note, t.priority, t.attempts, "  \
     "t.spent, t.max_attempts, coalesce(r.cancel_requested, 0), t.manual_minutes, "                 \
     "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at, "         \
-    "t.cancelled_by, t.script_sha256, t.outcome "                                                  \
+    "t.cancelled_by, t.script_sha256, t.outcome, t.window "                                        \
     "FROM tasks t LEFT JOIN running r ON r.task_id = t.id LEFT JOIN leases l ON l.owner = "        \
     "r.owner "
 
@@ -963,26 +963,42 @@ static void read_task(sqlite3_stmt *st, drudge_task_row *t)
     t->cancelled_by = sq_col_strdup(st, 25);
     t->script_sha256 = sq_col_strdup(st, 26);
     t->outcome = sq_col_strdup(st, 27);
+    t->window = sq_col_strdup(st, 28);
+}
+
+/* Every narrowing of drudge_task_filter, NULL (or 0, bound as NULL) for
+ * any. The key prefix compares bytes (substr on a blob), so that '%' and
+ * '_' in it mean themselves. */
+#define LIST_WHERE                                                                                 \
+    "WHERE (?1 IS NULL OR " TASK_STATE " = ?1) AND (?2 IS NULL OR t.script = ?2) "                 \
+    "AND (?4 IS NULL OR t.key = ?4) "                                                              \
+    "AND (?5 IS NULL OR substr(CAST(t.key AS BLOB), 1, length(CAST(?5 AS BLOB))) = "               \
+    "CAST(?5 AS BLOB)) "                                                                           \
+    "AND (?6 IS NULL OR instr(lower(t.error), lower(?6)) > 0) "                                    \
+    "AND (?7 IS NULL OR t.created_at >= ?7) AND (?8 IS NULL OR t.created_at < ?8) "                \
+    "AND (?9 IS NULL OR t.finished_at >= ?9) AND (?10 IS NULL OR t.finished_at < ?10) "            \
+    "AND (?11 IS NULL OR t.id >= ?11) AND (?12 IS NULL OR t.id <= ?12) "
+
+static void bind_time(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
                     drudge_err *err)
 {
-    /* The bounds are written so that an unused one is a constant test, and
-     * the id bound is a range on the primary key: a page deep in a million
-     * tasks starts where the page before ended, without counting its way
-     * there (the statement with no id bound is apart: "id < ?5" with ?5 =
-     * 0 would be a range too). */
-#define LIST_WHERE                                                                                 \
-    "WHERE (?1 IS NULL OR " TASK_STATE " = ?1) AND (?2 IS NULL OR t.script = ?2) "                 \
-    "AND (?4 IS NULL OR t.key = ?4) AND (?6 = 0 OR t.created_at >= ?6) "                           \
-    "AND (?7 = 0 OR t.created_at < ?7) AND ?5 = ?5 "
+    /* after_id is a range on the primary key in statements of its own: a
+     * page deep in a million tasks starts where the page before ended,
+     * without counting its way there ("id < ?13" with ?13 = 0 would be a
+     * range too, so the statements without it are apart). */
     static const char newest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id DESC LIMIT ?3";
     static const char oldest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id LIMIT ?3";
     static const char before_sql[] =
-        TASK_SELECT LIST_WHERE "AND t.id < ?5 ORDER BY t.id DESC LIMIT ?3";
-    static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > ?5 ORDER BY t.id LIMIT ?3";
-#undef LIST_WHERE
+        TASK_SELECT LIST_WHERE "AND t.id < ?13 ORDER BY t.id DESC LIMIT ?3";
+    static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > ?13 ORDER BY t.id LIMIT ?3";
     const char *sql = f->after_id ? (f->oldest_first ? after_sql : before_sql)
                                   : (f->oldest_first ? oldest_sql : newest_sql);
     sq_store *q = sq(s);
@@ -996,9 +1012,16 @@ drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     sq_bind_text(st, 2, f->script);
     sqlite3_bind_int(st, 3, f->limit > 0 ? f->limit : 100);
     sq_bind_text(st, 4, f->key);
-    sqlite3_bind_int64(st, 5, f->after_id);
-    sqlite3_bind_int64(st, 6, f->since);
-    sqlite3_bind_int64(st, 7, f->until);
+    sq_bind_text(st, 5, f->key_prefix);
+    sq_bind_text(st, 6, f->error);
+    bind_time(st, 7, f->created_since);
+    bind_time(st, 8, f->created_until);
+    bind_time(st, 9, f->finished_since);
+    bind_time(st, 10, f->finished_until);
+    bind_time(st, 11, f->id_min);
+    bind_time(st, 12, f->id_max);
+    if (f->after_id)
+        sqlite3_bind_int64(st, 13, f->after_id);
     int r;
     for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (*n == cap) {

@@ -139,6 +139,12 @@ drudge_code sq_script_versions(drudge_store *s, const char *script,
                                int (*fn)(void *ud, const drudge_script_version_use *v), void *ud,
                                drudge_err *err);
 drudge_code sq_backup(drudge_store *s, const char *path, int64_t *pages, drudge_err *err);
+/* waiting.c */
+drudge_code sq_paused(drudge_store *s, int (*fn)(void *ud, const drudge_paused_row *p), void *ud,
+                      drudge_err *err);
+drudge_code sq_waiting(drudge_store *s, int64_t now, const char *script,
+                       int (*fn)(void *ud, const drudge_waiting_group *g), void *ud,
+                       drudge_err *err);
 drudge_code sq_task_facts(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
                           void *ud, drudge_err *err);
 drudge_code sq_cancel(drudge_store *s, int64_t id, const char *who, int64_t now, int64_t *changed,
