@@ -12,6 +12,9 @@
 -- checkpoints: INSERT only; payloads: prune-only updates, which a trigger
 -- enforces) but never update, delete or truncate a chain row.
 -- drudge_auditor may only read: verify, show, export, replay, report.
+-- drudge_room runs the control room (`drudge serve`, `drudge user`): what a
+-- worker may, plus the control room's users and their keys, which no
+-- worker machine and no auditor role can read or change.
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'drudge_worker') THEN
     CREATE ROLE drudge_worker NOLOGIN;
@@ -19,10 +22,13 @@ DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'drudge_auditor') THEN
     CREATE ROLE drudge_auditor NOLOGIN;
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'drudge_room') THEN
+    CREATE ROLE drudge_room NOLOGIN IN ROLE drudge_worker;
+  END IF;
 END $$;
 
-REVOKE ALL ON ALL TABLES IN SCHEMA public FROM drudge_worker, drudge_auditor;
-GRANT USAGE ON SCHEMA public TO drudge_worker, drudge_auditor;
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM drudge_worker, drudge_auditor, drudge_room;
+GRANT USAGE ON SCHEMA public TO drudge_worker, drudge_auditor, drudge_room;
 
 -- The queue: what workers and operators change.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tasks, ready, running, leases, scripts, paused,
@@ -39,3 +45,7 @@ GRANT SELECT, UPDATE ON chain_head TO drudge_worker;
 
 -- Auditors read everything and change nothing.
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO drudge_auditor;
+
+-- The control room's users and keys (password and token hashes): its own.
+GRANT SELECT, INSERT, UPDATE, DELETE ON room_users, room_keys TO drudge_room;
+REVOKE ALL ON room_users, room_keys FROM drudge_auditor;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include "connectors/serve/demo.h"
 #include "runner/cli/cli.h"
+#include "runner/room/room.h"
 #include "logs/report/report.h"
 #include "drudge/util.h"
 
@@ -46,7 +47,7 @@ extern const demo_embedded drudge_embedded_files[];
 #define WORK_LIMIT_US (INT64_C(600) * 1000000)
 
 static const char demo_help[] =
-    "usage: drudge demo [--dir DIR] [--count N] [-j N] [--fail-rate N]\n"
+    "usage: drudge demo [--dir DIR] [--count N] [-j N] [--fail-rate N] [--serve ADDR:PORT]\n"
     "       drudge demo serve --help   (the demo case-management service alone)\n\n"
     "Runs the main job end to end, with no network: starts a demo case-management\n"
     "HTTP service on 127.0.0.1 (a separate process), writes a backlog of synthetic\n"
@@ -58,11 +59,15 @@ static const char demo_help[] =
     "                   existing one is only replaced if an earlier demo made it\n"
     "  --count N        emails in the backlog (default 500)\n"
     "  -j, --workers N  workers (default 4)\n"
-    "  --fail-rate N    service requests per thousand answered 503 (default 60)\n\n"
+    "  --fail-rate N    service requests per thousand answered 503 (default 60)\n"
+    "  --serve ADDR:PORT  then leave the control room (drudge serve) running on the\n"
+    "                   demo database until Ctrl-C, with a user `demo` (admin) whose\n"
+    "                   password it prints\n\n"
     "exit: 0 ok, 1 a step failed, 2 usage, 6 audit verify found tampering\n";
 
 typedef struct demo {
     const char *dir;
+    const char *serve; /* --serve: the control room's address, or NULL */
     int count, workers;
     int fail_rate; /* per thousand */
     char self[PATH_MAX], abs[PATH_MAX];
@@ -575,6 +580,9 @@ static int demo_opt(int c, demo *d, char **argv)
         return int_opt("--workers", 1, 64, &d->workers);
     case 'f':
         return int_opt("--fail-rate", 0, 500, &d->fail_rate);
+    case 's':
+        d->serve = optarg;
+        return GO_ON;
     case 'h':
         fputs(demo_help, stdout);
         return DRUDGE_EXIT_OK;
@@ -584,10 +592,13 @@ static int demo_opt(int c, demo *d, char **argv)
 
 static int parse_args(demo *d, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, 0, 'd'},     {"count", required_argument, 0, 'n'},
-        {"workers", required_argument, 0, 'j'}, {"fail-rate", required_argument, 0, 'f'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"dir", required_argument, 0, 'd'},
+                                         {"count", required_argument, 0, 'n'},
+                                         {"workers", required_argument, 0, 'j'},
+                                         {"fail-rate", required_argument, 0, 'f'},
+                                         {"serve", required_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     static const char shorts[] = ":j:h";
     optind = 1;
     opterr = 0;
@@ -699,6 +710,26 @@ static void where_things_are(const demo *d, drudge_store *st, int64_t t0)
                failed_id);
     printf("  %s --db %s audit show %" PRId64 "   # every step of a task\n", d->self, d->db,
            first_task(st, "done"));
+}
+
+/* --serve: the control room on the demo's database, with a user to log in
+ * as, until Ctrl-C. */
+static int serve_room(const demo *d, drudge_store *st)
+{
+    unsigned char raw[12];
+    char password[25];
+    drudge_err err = {0};
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return say_err("cannot make a random password");
+    drudge_hex(raw, sizeof raw, password);
+    if (drudge_room_user_add(st, "demo", "admin", password, drudge_cli_os_user(), &err))
+        return say_err("%s", err.msg);
+    printf("\nThe control room: log in as demo, password %s (Ctrl-C stops it)\n", password);
+    fflush(stdout);
+    drudge_room_opts o = {.listen = d->serve, .quiet = 1};
+    if (drudge_room_serve(st, &o, &err))
+        return say_err("%s", err.msg);
+    return DRUDGE_EXIT_OK;
 }
 
 /* ---- `drudge demo serve`: the service alone, in the foreground ---- */
@@ -848,6 +879,11 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
         goto cleanup;
     rc = audit_verify(&d); /* a failure is reported, and where things are still said */
     where_things_are(&d, st, t0);
+    if (!rc && d.serve) {
+        unsetenv("DRUDGE_SECRET_CMS_TOKEN");
+        stop_service(&d);
+        rc = serve_room(&d, st);
+    }
 cleanup:
     unsetenv("DRUDGE_SECRET_CMS_TOKEN");
     stop_service(&d);

@@ -83,6 +83,9 @@ const drudge_copy_table drudge_copy_tables[] = {
     {"payloads", "sha256, content_type, size, data, created_at, used_at, pruned_at", "", 7},
     {"checkpoints", "id, step_id, head_hash, row_count, created_at, public_key, signature", "id",
      7},
+    /* the control room's users, then their keys (which name them) */
+    {"room_users", "name, role, hash, disabled, created_at, changed_at", "name", 6},
+    {"room_keys", "hash, \"user\", kind, label, csrf, remote, created_at, expires_at", "hash", 8},
     {NULL, NULL, NULL, 0},
 };
 

@@ -274,6 +274,26 @@ kill $srv
 wait $srv || true
 trap - EXIT
 contains "$(cat serve.err)" "127.0.0.1 POST /api/v1/tasks/2/retry 200 olga" "a line per request"
+# ---- TLS ----
+expect_exit 2 "$DRUDGE" serve --listen 127.0.0.1:0 --tls-cert tls.crt
+contains "$err" "--tls-cert and --tls-key go together" "a certificate needs its key"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout tls.key \
+  -out tls.crt -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+"$DRUDGE" serve -q --listen 127.0.0.1:0 --tls-cert tls.crt --tls-key tls.key > tls.out 2> tls.err &
+srv=$!
+trap 'kill $srv 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q https tls.out 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's|.*\(https://[^ ]*/\).*|\1|p' tls.out)
+contains "$url" "https://127.0.0.1:" "serve over TLS prints an https address"
+code=$(curl -s --cacert tls.crt -o body.out -w '%{http_code}' -H "Authorization: Bearer ${tok[olga]}" "${url}api/v1/status")
+equals "$code" "200" "the API over TLS"
+curl -s --cacert tls.crt -D hdr.out -o /dev/null -H 'Content-Type: application/json' \
+  --data-binary '{"user":"aud","password":"pass-aud:auditor-12345"}' "${url}api/v1/login"
+contains "$(cat hdr.out)" "; Secure" "over TLS the session cookie is Secure"
+kill $srv
+wait $srv || true
+trap - EXIT
+
 expect_exit 0 "$DRUDGE" audit verify
 contains "$out" "ok:" "the chain verifies with the control room's steps"
 finish

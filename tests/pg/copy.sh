@@ -24,6 +24,8 @@ expect_exit 0 "$DRUDGE" -q schedule add nightly --cron "0 19 * * *" mixed.lua
 expect_exit 0 "$DRUDGE" audit keygen --key k.pem --pub k.pub
 expect_exit 0 "$DRUDGE" audit checkpoint --key k.pem
 expect_exit 0 "$DRUDGE" -q pause mixed
+expect_exit 0 sh -c 'echo "a long passphrase" | "$DRUDGE" -q user add ann --role auditor'
+expect_exit 0 "$DRUDGE" -q user token ann
 expect_exit 0 "$DRUDGE" --json audit verify
 local_verify=$out
 expect_exit 0 "$DRUDGE" db copy --to "$pg"
@@ -35,6 +37,8 @@ equals "$(echo "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); pri
   "audit verify: the same head, rows and checkpoints on both"
 equals "$(sql "select count(*), sum(attempts) from tasks")" "$(sqlite3 local.db "select count(*), sum(attempts) from tasks")" "tasks and attempts copied"
 equals "$(sql "select count(*) from attempts")" "$(sqlite3 local.db "select count(*) from attempts")" "attempt rows copied"
+equals "$(sql "select name, role, hash from room_users")" "$(sqlite3 local.db "select name, role, hash from room_users")" "the control room's users copied"
+equals "$(sql "select count(*) from room_keys")" "1" "and their tokens"
 no_age() { awk '{ $8 = ""; print }'; } # the OLDEST column moves on with the clock
 equals "$(DRUDGE_DB=$pg "$DRUDGE" status | head -3 | no_age)" "$(DRUDGE_DB=local.db "$DRUDGE" status | head -3 | no_age)" "status the same"
 expect_exit 0 "$DRUDGE" schedule list

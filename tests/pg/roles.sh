@@ -16,6 +16,9 @@ as_role() { echo "postgresql:///$pg_db?host=$DRUDGE_PG_HOST&port=$DRUDGE_PG_PORT
 
 # The worker: the whole lifecycle.
 export DRUDGE_DB=$(as_role "$w")
+# ... but not the control room's users, which are drudge_room's.
+expect_exit 1 "$DRUDGE" user list
+contains "$err" "permission denied" "a worker role cannot read the control room's users"
 expect_exit 0 "$DRUDGE" -q enqueue noop.lua --input '{"n":1}'
 expect_exit 0 "$DRUDGE" -q enqueue noop.lua --input '{"n":2}' --key K2
 printf '{"n":3}\n{"n":4}\n' >more.jsonl

@@ -950,8 +950,14 @@ drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     static const char before_sql[] =
         TASK_SELECT LIST_WHERE "AND t.id < $13 ORDER BY t.id DESC LIMIT $3";
     static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > $13 ORDER BY t.id LIMIT $3";
-    const char *sql = f->after_id ? (f->oldest_first ? after_sql : before_sql)
-                                  : (f->oldest_first ? oldest_sql : newest_sql);
+    /* A key without its script: through the (script, key) index, per script. */
+    static const char key_sql[] =
+        TASK_SELECT LIST_WHERE "AND t.script IN (SELECT name FROM scripts) AND t.key = $4 "
+                               "AND ($13::bigint = 0 OR t.id < $13) ORDER BY t.id DESC LIMIT $3";
+#undef LIST_WHERE
+    const char *sql = f->key && !f->script && !f->oldest_first ? key_sql
+                      : f->after_id ? (f->oldest_first ? after_sql : before_sql)
+                                    : (f->oldest_first ? oldest_sql : newest_sql);
     pg_params p = {0};
     *rows = NULL;
     *n = 0;
@@ -967,7 +973,7 @@ drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     pg_p_int_or_null(&p, f->finished_until);
     pg_p_int_or_null(&p, f->id_min);
     pg_p_int_or_null(&p, f->id_max);
-    if (f->after_id)
+    if (sql != newest_sql && sql != oldest_sql) /* the statements with $13 */
         pg_p_int(&p, f->after_id);
     PGresult *r = pg_q(pgs(s), sql, &p, "listing tasks", err);
     if (!r)

@@ -999,8 +999,16 @@ drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     static const char before_sql[] =
         TASK_SELECT LIST_WHERE "AND t.id < ?13 ORDER BY t.id DESC LIMIT ?3";
     static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > ?13 ORDER BY t.id LIMIT ?3";
-    const char *sql = f->after_id ? (f->oldest_first ? after_sql : before_sql)
-                                  : (f->oldest_first ? oldest_sql : newest_sql);
+    /* A key without its script: looked up in the unique (script, key)
+     * index once per script the database knows (every script with tasks
+     * is in `scripts`), not by reading every task. */
+    static const char key_sql[] =
+        TASK_SELECT LIST_WHERE "AND t.script IN (SELECT name FROM scripts) AND t.key = ?4 "
+                               "AND (?13 = 0 OR t.id < ?13) ORDER BY t.id DESC LIMIT ?3";
+#undef LIST_WHERE
+    const char *sql = f->key && !f->script && !f->oldest_first ? key_sql
+                      : f->after_id ? (f->oldest_first ? after_sql : before_sql)
+                                    : (f->oldest_first ? oldest_sql : newest_sql);
     sq_store *q = sq(s);
     size_t cap = 0;
     *rows = NULL;
@@ -1020,7 +1028,7 @@ drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     bind_time(st, 10, f->finished_until);
     bind_time(st, 11, f->id_min);
     bind_time(st, 12, f->id_max);
-    if (f->after_id)
+    if (sql != newest_sql && sql != oldest_sql) /* the statements with ?13 */
         sqlite3_bind_int64(st, 13, f->after_id);
     int r;
     for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
