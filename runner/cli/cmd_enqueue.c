@@ -73,10 +73,8 @@ static drudge_code script_from_file(drudge_cli *cli, const char *script, drudge_
     return rc;
 }
 
-/* Fills spec's script fields from a script file or, failing that, from the
- * database's memory of a script of that name. */
-static drudge_code resolve_script(drudge_cli *cli, const char *script, drudge_store *s,
-                                  drudge_task_spec *spec, drudge_err *err)
+drudge_code drudge_cli_resolve_script(drudge_cli *cli, const char *script, drudge_store *s,
+                                      drudge_task_spec *spec, drudge_err *err)
 {
     struct stat st;
     memset(spec, 0, sizeof *spec);
@@ -420,7 +418,7 @@ int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv)
     drudge_store *s = drudge_cli_store(cli, "enqueue", a.from ? DRUDGE_STORE_BULK : 0, &rc);
     if (!s)
         goto cleanup;
-    if (resolve_script(cli, a.script, s, &spec, &err)) {
+    if (drudge_cli_resolve_script(cli, a.script, s, &spec, &err)) {
         rc = drudge_cli_fail("enqueue", &err);
         goto cleanup;
     }
