@@ -76,6 +76,14 @@ int drudge_cmd_run(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_check(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_enqueue.c */
 int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv);
+/* What SCRIPT names, for enqueue and schedule add: a script file (loaded
+ * and checked; a path, a name ending in .lua, or an existing file), else a
+ * script of that name queued before (the database remembers its path and
+ * contract). Fills spec's script fields (drudge_task_spec_clear); "unknown
+ * script 'x': no such file, and no script of that name was queued before"
+ * otherwise. */
+drudge_code drudge_cli_resolve_script(drudge_cli *cli, const char *script, drudge_store *s,
+                                      drudge_task_spec *spec /* OUT */, drudge_err *err);
 /* runner/cli/cmd_work.c */
 int drudge_cmd_work(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_watch_folder(drudge_cli *cli, int argc, char **argv);

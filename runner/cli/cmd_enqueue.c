@@ -2,6 +2,7 @@
  * file in one transaction. */
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,9 @@ static const char enqueue_help[] =
     "                       with FILE:LINE: reason, and nothing is queued\n"
     "  --format csv|jsonl   when the file name does not say (.csv, .jsonl, .ndjson)\n"
     "  --key-field F        take each task's key from field F\n"
+    "  --key-hash           each task's key is sha256:HEX of its row's content, so\n"
+    "                       loading the same file again queues nothing new (rows\n"
+    "                       with the same content are one task)\n"
     "  --skip-invalid       load the valid lines, list the rejected ones on stderr\n"
     "  --json               print the result as JSON\n\n"
     "exit: 0 queued (also when a key was a duplicate), 2 bad input or usage,\n"
@@ -41,7 +45,7 @@ static const char enqueue_help[] =
 typedef struct enqueue_args {
     const char *script, *input_arg, *key, *from, *key_field, *at;
     drudge_bulk_format fmt;
-    int priority, skip_invalid, have_manual, have_exception;
+    int priority, skip_invalid, have_manual, have_exception, key_hash;
     double manual, exception;
     int64_t run_at;
 } enqueue_args;
@@ -73,10 +77,8 @@ static drudge_code script_from_file(drudge_cli *cli, const char *script, drudge_
     return rc;
 }
 
-/* Fills spec's script fields from a script file or, failing that, from the
- * database's memory of a script of that name. */
-static drudge_code resolve_script(drudge_cli *cli, const char *script, drudge_store *s,
-                                  drudge_task_spec *spec, drudge_err *err)
+drudge_code drudge_cli_resolve_script(drudge_cli *cli, const char *script, drudge_store *s,
+                                      drudge_task_spec *spec, drudge_err *err)
 {
     struct stat st;
     memset(spec, 0, sizeof *spec);
@@ -90,6 +92,90 @@ static drudge_code resolve_script(drudge_cli *cli, const char *script, drudge_st
 /* Rows handed to the store at a time. */
 #define BULK_BATCH 256
 
+/* Keys seen in this file, to name the lines that repeat an earlier one: an
+ * open-addressing table of the keys' 64-bit FNV-1a hashes and the line
+ * each was first on (a hash shared by two different keys, about one in
+ * 10^19 per pair, would name a line that is not a duplicate; what is
+ * queued is the database's decision, by the keys themselves). */
+typedef struct seen_keys {
+    uint64_t *hash; /* 0: empty */
+    int *line;
+    size_t cap, n;
+} seen_keys;
+
+static uint64_t key_hash64(const char *k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* The line key was first seen on, or 0 (and it is noted as on line). */
+static int seen_before(seen_keys *s, const char *key, int line)
+{
+    if (s->n * 2 >= s->cap) {
+        seen_keys t = {.cap = s->cap ? s->cap * 2 : 1024};
+        t.hash = calloc(t.cap, sizeof *t.hash);
+        t.line = calloc(t.cap, sizeof *t.line);
+        if (!t.hash || !t.line) {
+            free(t.hash);
+            free(t.line);
+            return 0; /* out of memory: lines go unnamed, the counts stay right */
+        }
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->hash[i]) {
+                size_t j = s->hash[i] & (t.cap - 1);
+                while (t.hash[j])
+                    j = (j + 1) & (t.cap - 1);
+                t.hash[j] = s->hash[i];
+                t.line[j] = s->line[i];
+            }
+        free(s->hash);
+        free(s->line);
+        t.n = s->n;
+        *s = t;
+    }
+    uint64_t h = key_hash64(key);
+    size_t j = h & (s->cap - 1);
+    while (s->hash[j]) {
+        if (s->hash[j] == h)
+            return s->line[j];
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->hash[j] = h;
+    s->line[j] = line;
+    s->n++;
+    return 0;
+}
+
+/* The first DUP_LINES duplicate lines within a file are named. */
+#define DUP_LINES 5
+
+/* A row's content with the whitespace outside strings left out: the text
+ * --key-hash hashes. CSV rows are objects of strings in header order
+ * already; a JSONL row hashes the same however it is spaced (but not if
+ * its members are in another order). */
+static void content_of(const char *json, drudge_buf *out)
+{
+    int in_str = 0;
+    for (const char *p = json; *p; p++) {
+        if (in_str) {
+            if (*p == '\\' && p[1]) {
+                drudge_buf_add(out, p, 2);
+                p++;
+                continue;
+            }
+            in_str = *p != '"';
+        } else if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+            continue;
+        } else if (*p == '"') {
+            in_str = 1;
+        }
+        drudge_buf_add(out, p, 1);
+    }
+}
+
 typedef struct bulk_load {
     drudge_cli *cli;
     enqueue_args *a;
@@ -100,6 +186,9 @@ typedef struct bulk_load {
     int nrows;
     int64_t now, added, dups, rejected, read;
     drudge_buf rejected_json;
+    seen_keys seen;
+    int64_t dups_in_file;
+    int dup_line[DUP_LINES], dup_first[DUP_LINES];
     int tty;
     int64_t t0, last_draw;
 } bulk_load;
@@ -144,6 +233,25 @@ static drudge_code add_row(bulk_load *l, const drudge_bulk_row *row, drudge_err 
     *spec = *l->spec;
     spec->input = row->input ? drudge_xstrdup(row->input) : NULL;
     spec->key = row->key ? drudge_xstrdup(row->key) : NULL;
+    if (l->a->key_hash) {
+        drudge_buf c = {0};
+        char hex[65];
+        content_of(row->input ? row->input : "null", &c);
+        drudge_sha256_hex(c.data ? c.data : "", c.len, hex);
+        drudge_buf_free(&c);
+        size_t n = strlen("sha256:") + 65;
+        char *key = drudge_xmalloc(n);
+        snprintf(key, n, "sha256:%s", hex);
+        spec->key = key;
+    }
+    int first = spec->key ? seen_before(&l->seen, spec->key, row->line) : 0;
+    if (first) {
+        if (l->dups_in_file < DUP_LINES) {
+            l->dup_line[l->dups_in_file] = row->line;
+            l->dup_first[l->dups_in_file] = first;
+        }
+        l->dups_in_file++;
+    }
     l->read++;
     if (l->tty && !(l->read & 8191)) {
         int64_t t = drudge_mono_us();
@@ -203,17 +311,35 @@ static int read_rows(bulk_load *l)
     return DRUDGE_EXIT_OK;
 }
 
+/* "line 7 repeats line 3, line 9 repeats line 3 and 4 more": the
+ * duplicates within the file, first few named. */
+static void dup_lines_text(const bulk_load *l, drudge_buf *b)
+{
+    int64_t shown = l->dups_in_file < DUP_LINES ? l->dups_in_file : DUP_LINES;
+    for (int64_t i = 0; i < shown; i++)
+        drudge_buf_printf(b, "%sline %d repeats line %d", i ? ", " : "", l->dup_line[i],
+                          l->dup_first[i]);
+    if (l->dups_in_file > shown)
+        drudge_buf_printf(b, " and %lld more", (long long)(l->dups_in_file - shown));
+}
+
 static void print_bulk(const bulk_load *l)
 {
     double secs = (double)(drudge_mono_us() - l->t0) / 1e6;
+    int64_t shown = l->dups_in_file < DUP_LINES ? l->dups_in_file : DUP_LINES;
     if (l->cli->json) {
         drudge_buf b = {0};
         drudge_buf_puts(&b, "{\"script\":");
         drudge_buf_json_str(&b, l->spec->script, strlen(l->spec->script));
         drudge_buf_printf(&b,
-                          ",\"enqueued\":%lld,\"duplicates\":%lld,\"rejected\":%lld,"
-                          "\"rejected_lines\":[%s],\"seconds\":%.3f}\n",
-                          (long long)l->added, (long long)l->dups, (long long)l->rejected,
+                          ",\"enqueued\":%lld,\"duplicates\":%lld,\"duplicates_in_file\":%lld,"
+                          "\"duplicate_lines\":[",
+                          (long long)l->added, (long long)l->dups, (long long)l->dups_in_file);
+        for (int64_t i = 0; i < shown; i++)
+            drudge_buf_printf(&b, "%s{\"line\":%d,\"repeats\":%d}", i ? "," : "", l->dup_line[i],
+                              l->dup_first[i]);
+        drudge_buf_printf(&b, "],\"rejected\":%lld,\"rejected_lines\":[%s],\"seconds\":%.3f}\n",
+                          (long long)l->rejected,
                           l->rejected_json.data ? l->rejected_json.data : "", secs);
         fputs(b.data, stdout);
         drudge_buf_free(&b);
@@ -223,6 +349,13 @@ static void print_bulk(const bulk_load *l)
            "(%.2f s)\n",
            (long long)l->added, l->added == 1 ? "" : "s", l->spec->script, l->a->from,
            (long long)l->dups, l->dups == 1 ? "" : "s", (long long)l->rejected, secs);
+    if (l->dups_in_file) {
+        drudge_buf b = {0};
+        dup_lines_text(l, &b);
+        printf("%lld duplicate key%s within %s: %s\n", (long long)l->dups_in_file,
+               l->dups_in_file == 1 ? "" : "s", l->a->from, b.data);
+        drudge_buf_free(&b);
+    }
 }
 
 static int enqueue_bulk(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec, enqueue_args *a)
@@ -237,6 +370,15 @@ static int enqueue_bulk(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec
     l.b = drudge_bulk_open(a->from, a->fmt, a->key_field, &err);
     if (!l.b)
         return drudge_cli_fail("enqueue", &err);
+    /* Rows without a key are queued again by every load of the file. A
+     * person at a terminal is told before it happens; a script that loads
+     * files it never repeats is not nagged. */
+    if (!a->key_field && !a->key_hash && isatty(2) && !cli->quiet)
+        fprintf(stderr,
+                "drudge enqueue: warning: the rows of %s have no key, so loading it "
+                "again queues them all again; --key-field F takes keys from a field, "
+                "--key-hash from each row's content\n",
+                a->from);
     int rc = DRUDGE_EXIT_OK;
     if (drudge_store_begin(s, DRUDGE_TX_WRITE, &err)) {
         rc = drudge_cli_fail("enqueue", &err);
@@ -256,6 +398,8 @@ static int enqueue_bulk(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec
     print_bulk(&l);
 cleanup:
     clear_rows(&l);
+    free(l.seen.hash);
+    free(l.seen.line);
     drudge_bulk_free(l.b);
     drudge_buf_free(&l.rejected_json);
     return rc;
@@ -339,6 +483,9 @@ static int enqueue_opt(int c, enqueue_args *a, char **argv)
     case 'S':
         a->skip_invalid = 1;
         return -1;
+    case 'H':
+        a->key_hash = 1;
+        return -1;
     case 'M':
         if (drudge_cli_parse_minutes(optarg, &a->manual))
             return drudge_cli_usage("enqueue", "--manual-minutes '%s' is not a number >= 0",
@@ -369,6 +516,7 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
                                          {"format", required_argument, 0, 'F'},
                                          {"key-field", required_argument, 0, 'K'},
                                          {"skip-invalid", no_argument, 0, 'S'},
+                                         {"key-hash", no_argument, 0, 'H'},
                                          {"manual-minutes", required_argument, 0, 'M'},
                                          {"exception-minutes", required_argument, 0, 'E'},
                                          {"help", no_argument, 0, 'h'},
@@ -377,7 +525,7 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
     optind = 1;
     opterr = 0;
     for (;;) {
-        c = getopt_long(argc, argv, ":i:k:p:a:f:F:K:SM:E:h", opts, NULL);
+        c = getopt_long(argc, argv, ":i:k:p:a:f:F:K:SHM:E:h", opts, NULL);
         if (c == -1)
             break;
         int rc = enqueue_opt(c, a, argv);
@@ -391,9 +539,11 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
     if (a->from && (a->input_arg || a->key))
         return drudge_cli_usage("enqueue", "--from takes inputs and keys from the file: drop "
                                            "--input and --key (use --key-field)");
-    if (!a->from && (a->key_field || a->skip_invalid || a->fmt))
-        return drudge_cli_usage("enqueue",
-                                "--key-field, --format and --skip-invalid go with --from");
+    if (!a->from && (a->key_field || a->skip_invalid || a->fmt || a->key_hash))
+        return drudge_cli_usage("enqueue", "--key-field, --key-hash, --format and "
+                                           "--skip-invalid go with --from");
+    if (a->key_field && a->key_hash)
+        return drudge_cli_usage("enqueue", "--key-field or --key-hash, not both");
     int rc = a->at ? drudge_cli_parse_time("enqueue", "--at", a->at, drudge_now_us(), 0, &a->run_at)
                    : -1;
     if (rc >= 0)
@@ -420,7 +570,7 @@ int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv)
     drudge_store *s = drudge_cli_store(cli, "enqueue", a.from ? DRUDGE_STORE_BULK : 0, &rc);
     if (!s)
         goto cleanup;
-    if (resolve_script(cli, a.script, s, &spec, &err)) {
+    if (drudge_cli_resolve_script(cli, a.script, s, &spec, &err)) {
         rc = drudge_cli_fail("enqueue", &err);
         goto cleanup;
     }

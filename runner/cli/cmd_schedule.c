@@ -19,7 +19,9 @@ static const char schedule_help[] =
     "       drudge schedule rm NAME\n"
     "       drudge schedule pause|resume NAME\n"
     "       drudge schedule next NAME|--cron EXPR [--tz ZONE] [-n COUNT]\n\n"
-    "Schedules enqueue one task of SCRIPT per tick of a cron expression; the\n"
+    "Schedules enqueue one task of SCRIPT per tick of a cron expression.\n"
+    "SCRIPT is a script file or the name of a script queued before (as for\n"
+    "enqueue); its file is loaded and checked now. The\n"
     "scheduler runs inside `drudge work`. Each tick's task has the key\n"
     "schedule:NAME@TICK (UTC), so two workers never enqueue a tick twice.\n\n"
     "  --cron EXPR         minute hour day-of-month month day-of-week (lists 1,15,\n"
@@ -198,6 +200,7 @@ static int cmd_add(drudge_cli *cli, int argc, char **argv)
 {
     add_args a = {.s = {.catch_up = "latest"}};
     char *input = NULL, real[PATH_MAX];
+    drudge_task_spec spec = {0};
     drudge_host *host = NULL;
     drudge_store *db = NULL;
     drudge_err err = {0};
@@ -211,12 +214,15 @@ static int cmd_add(drudge_cli *cli, int argc, char **argv)
     }
     a.s.input = input;
     /* The schedule's fields first, then the script: a broken one is refused
-     * here, not at 19:00. */
+     * here, not at 19:00. SCRIPT is a file or the name of a script queued
+     * before, as for enqueue; either way its file is loaded now. */
     drudge_code code = check_fields(&a.s, &err);
     if (!code)
-        code = load_script(cli, a.script, &host, &a.s, real, &err);
-    if (!code)
         code = drudge_store_open(cli->db_path, 0, &db, &err);
+    if (!code)
+        code = drudge_cli_resolve_script(cli, a.script, db, &spec, &err);
+    if (!code)
+        code = load_script(cli, spec.script_path, &host, &a.s, real, &err);
     if (!code)
         code = drudge_schedule_add(db, &a.s, drudge_cli_os_user(), drudge_now_us(), &err);
     if (code) {
@@ -227,6 +233,7 @@ static int cmd_add(drudge_cli *cli, int argc, char **argv)
     }
     drudge_host_free(host);
     drudge_store_close(db);
+    drudge_task_spec_clear(&spec);
     free(input);
     return rc;
 }

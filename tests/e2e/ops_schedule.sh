@@ -90,4 +90,16 @@ expect_exit 0 "$DRUDGE" help schedule
 contains "$out" "--catch-up MODE" "help"
 equals "$(sql "select count(*) from schedules")" "1" "refused schedules were not added"
 
+# SCRIPT may be the name of a script queued before, as for enqueue: the
+# database knows its file, which is loaded (and checked) now.
+expect_exit 1 "$DRUDGE" schedule add byname --cron @daily case_sync
+contains "$err" "unknown script 'case_sync': no such file, and no script of that name was queued before" "unknown name"
+expect_exit 0 "$DRUDGE" enqueue "$TMP/nightly.lua" --at +1d -q
+expect_exit 0 "$DRUDGE" schedule add byname --cron @daily nightly
+contains "$out" "schedule byname added: nightly every \"@daily\"" "added by name"
+equals "$(sql "select script || ' ' || script_path from schedules where name = 'byname'")" "nightly $TMP/nightly.lua" "by name: the script's file"
+mv "$TMP/nightly.lua" "$TMP/gone.lua"
+expect_exit 1 "$DRUDGE" schedule add byname2 --cron @daily nightly
+contains "$err" "nightly.lua" "a known name whose file is gone is refused, naming the file"
+
 finish

@@ -49,10 +49,11 @@ equals "$(sql 'select cast(manual_minutes as integer), case when run_at > create
 printf 'ref,subject\nA1,"Hello, ""world"""\nA2,"two\nlines"\nK1,dup of the first\nA1,again\n' >items.csv
 expect_exit 0 "$DRUDGE" enqueue noop.lua --from items.csv --key-field ref
 contains "$out" "enqueued 2 tasks of noop from items.csv: 2 duplicates skipped, 0 rejected" "bulk summary"
+contains "$out" "1 duplicate key within items.csv: line 6 repeats line 2" "a duplicate within the file is named by line"
 equals "$(sql "select input from tasks where key = 'A2'")" '{"ref":"A2","subject":"two\nlines"}' "CSV row as a JSON object"
 printf '{"ref":"J1","n":1}\n{"ref":"J2","n":2}\n' >items.jsonl
 expect_exit 0 "$DRUDGE" --json enqueue noop.lua --from items.jsonl --key-field ref
-contains "$out" '"enqueued":2,"duplicates":0,"rejected":0' "bulk JSON summary"
+contains "$out" '"enqueued":2,"duplicates":0,"duplicates_in_file":0,"duplicate_lines":[],"rejected":0' "bulk JSON summary"
 
 for k in fail error later ok; do "$DRUDGE" -q enqueue flaky.lua --input "{\"kind\":\"$k\",\"n\":1}"; done
 expect_exit 0 "$DRUDGE" enqueue parent.lua --key P1
