@@ -817,4 +817,7 @@ static const drudge_store_methods pg_methods = {
     .copy_finish = pg_copy_finish,
     .empty = pg_empty,
     .backup = pg_backup,
+    .breaker = pg_breaker,
+    .breakers = pg_breakers,
+    .outages = pg_outages,
 };

@@ -598,4 +598,7 @@ static const drudge_store_methods sqlite_methods = {
     .copy_finish = sq_copy_finish,
     .empty = sq_empty,
     .backup = sq_backup,
+    .breaker = sq_breaker,
+    .breakers = sq_breakers,
+    .outages = sq_outages,
 };
