@@ -31,6 +31,7 @@ static const struct command {
     {"metrics", drudge_cmd_metrics, "Prometheus metrics"},
     {"audit", drudge_cmd_audit, "show, export, verify and sign the audit trail"},
     {"replay", drudge_cmd_replay, "re-run a recorded attempt offline and compare"},
+    {"outages", drudge_cmd_outages, "target systems that were down: circuit breaker openings"},
     {"report", drudge_cmd_report, "time saved, net of time lost to failures"},
     {"demo", drudge_cmd_demo, "the whole product on a demo backlog, end to end"},
     {"db", drudge_cmd_db, "copy a database (an SQLite file into PostgreSQL)"},

@@ -16,7 +16,8 @@ static const char status_help[] =
     "Counts of tasks per script and state, the age of the oldest queued task, the\n"
     "attempts finished in the last minute, and unresolved exceptions (failed or\n"
     "dead tasks nobody has resolved), and why a worker paused a script (a\n"
-    "configuration error such as a missing secret). --watch shows it live.\n";
+    "configuration error such as a missing secret), and the targets that are down\n"
+    "(open circuit breakers: see drudge outages). --watch shows it live.\n";
 
 static void counts_json(drudge_buf *b, const drudge_script_counts *c, int64_t now)
 {
@@ -91,6 +92,8 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
         }
         drudge_buf_puts(&b, "],\"total\":");
         counts_json(&b, &s.total, now);
+        drudge_buf_puts(&b, ",\"open_breakers\":");
+        code = drudge_cli_open_breakers(st, &b, now, &err);
         drudge_buf_puts(&b, "}\n");
         fputs(b.data, stdout);
         drudge_buf_free(&b);
@@ -112,9 +115,10 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
             printf("\n%lld unresolved exception%s: see drudge tasks --state failed|dead, then "
                    "drudge retry or drudge resolve TASK --note ...\n",
                    (long long)s.total.unresolved, s.total.unresolved == 1 ? "" : "s");
+        code = drudge_cli_open_breakers(st, NULL, now, &err);
     }
     drudge_queue_stats_clear(&s);
-    return drudge_cli_done("status", st, DRUDGE_OK, NULL);
+    return drudge_cli_done("status", st, code, &err);
 }
 
 /* ---- tasks ---- */

@@ -1073,7 +1073,8 @@ static const char *const status_sql[Q_N] = {
     "UNION ALL SELECT script, 'done', n FROM done_counts",
     "SELECT script, count(*) FROM tasks WHERE exception IS NOT NULL "
     "AND exception IN ('failed','dead') AND resolved_at IS NULL GROUP BY 1",
-    "SELECT name, count(*) FROM steps WHERE id >= $1 AND seq = 1 AND parent IS NULL GROUP BY 1",
+    "SELECT name, count(*) FROM steps WHERE id >= $1 AND seq = 1 AND parent IS NULL "
+    "AND kind <> 'operator' GROUP BY 1",
     "SELECT script, reason FROM paused",
     "SELECT name FROM scripts",
 };

@@ -1183,7 +1183,7 @@ static const char *const status_sql[Q_N] = {
     "(state = 'failed' OR state = 'dead' OR state = 'cancelled') AND "
     "(state = 'failed' OR state = 'dead') AND resolved_at IS NULL GROUP BY script",
     /* A root step is named after its script. */
-    "SELECT name, count(*) FROM steps WHERE id >= ?1 AND " ROOT_STEP " GROUP BY name",
+    "SELECT name, count(*) FROM steps WHERE id >= ?1 AND " ROOT_STEP " AND kind <> 'operator' GROUP BY name",
     "SELECT script, reason FROM paused",
     "SELECT name FROM scripts",
 };
