@@ -288,9 +288,21 @@ void drudge_breaker_sync_open(const char *name, int64_t probe_at, int probes)
     pthread_mutex_lock(&B.mu);
     brk *t = find_target(name, 1);
     if (!t->open) {
+        int64_t now = now_us();
         t->open = 1;
-        t->opened_at = now_us();
+        t->opened_at = now;
         snprintf(t->trigger, sizeof t->trigger, "opened by another worker");
+        /* Our errors to it since before it opened: the outage began then,
+         * if that is earlier than the opener's first (the database decides). */
+        if (t->fails && now - t->first_fail <= (int64_t)(B.o.window_s * 1e6)) {
+            drudge_breaker_event *e = push_event(DRUDGE_BREAKER_OPEN, t->name);
+            e->first_at = t->first_fail;
+            e->at = now;
+            e->trigger = drudge_xstrdup("errors seen by another worker");
+            e->extend = 1;
+            e->next = probe_at;
+        }
+        t->fails = 0;
     }
     t->probe_at = probe_at;
     t->probes = probes;

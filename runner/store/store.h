@@ -358,6 +358,8 @@ typedef struct drudge_breaker_event {
     const char *trigger; /* OPEN: what opened it (the last error, or the script's reason) */
     const char *by;      /* OPEN: the process (lease owner) that opened it */
     int64_t first_at;    /* OPEN: the first error of the run that opened it (the outage's start) */
+    int extend;          /* OPEN: only move an open outage's start back to first_at (a process
+                          * that saw errors before it learned of the opening): opens nothing */
     int64_t at;          /* when it happened */
     int64_t next;        /* OPEN: the first probe; PROBE: the one after this */
 } drudge_breaker_event;

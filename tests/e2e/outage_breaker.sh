@@ -101,4 +101,12 @@ contains "$out" "no outages on record" "--since after it ended"
 expect_exit 0 "$DRUDGE" status
 equals "$(grep -c DOWN <<<"$out" || true)" "0" "status: no target down"
 
+# Metrics: the target is up, one outage, its seconds from start to end.
+expect_exit 0 "$DRUDGE" metrics
+contains "$out" "drudge_target_down{target=\"127.0.0.1:$port\"} 0" "metrics: target up"
+contains "$out" "drudge_target_outages_total{target=\"127.0.0.1:$port\"} 1" "metrics: one outage"
+secs=$(sed -n "s/^drudge_outage_seconds_total{target=\"127.0.0.1:$port\"} //p" <<<"$out")
+equals "$(awk -v s="$secs" -v d=$((ended - started)) 'BEGIN { print (s * 1e6 - d < 2 && d - s * 1e6 < 2) ? "ok" : s " s vs " d " us" }')" \
+  "ok" "metrics: outage seconds = end - start"
+
 finish

@@ -36,6 +36,10 @@ static const char probe_sql[] =
     "WHERE target = $1::text AND probe_at <= $2::bigint RETURNING outage_id) "
     "UPDATE outages o SET tasks_held = greatest(o.tasks_held, " HELD ") "
     "FROM b WHERE o.id = b.outage_id RETURNING o.id";
+/* Open already: the outage began at this process's first error if earlier. */
+static const char earlier_sql[] =
+    "UPDATE outages o SET started_at = least(o.started_at, $2::bigint) FROM breakers b "
+    "WHERE b.target = $1::text AND o.id = b.outage_id";
 static const char learn_sql[] =
     "INSERT INTO script_targets(target, script, declared) VALUES ($1::text, $2::text, $3) "
     "ON CONFLICT (target, script) DO UPDATE SET declared = excluded.declared "
@@ -71,7 +75,16 @@ drudge_code pg_breaker(drudge_store *s, const drudge_breaker_event *ev, int *cha
         pg_p_str(&p, ev->trigger ? ev->trigger : "");
         pg_p_str(&p, ev->by);
         pg_p_int(&p, ev->next);
-        return id_of(q, open_sql, &p, "opening a circuit breaker", changed, outage_id, err);
+        rc = ev->extend
+                 ? DRUDGE_OK
+                 : id_of(q, open_sql, &p, "opening a circuit breaker", changed, outage_id, err);
+        if (!rc && !*changed) {
+            pg_params e = {0};
+            pg_p_str(&e, ev->target);
+            pg_p_int(&e, ev->first_at ? ev->first_at : ev->at);
+            rc = pg_exec(q, earlier_sql, &e, "opening a circuit breaker", NULL, err);
+        }
+        return rc;
     case DRUDGE_BREAKER_CLOSE:
         pg_p_int(&p, ev->at);
         rc = id_of(q, close_sql, &p, "closing a circuit breaker", changed, outage_id, err);

@@ -17,6 +17,8 @@ static const char held_sql[] =
 static const char outage_add_sql[] =
     "INSERT INTO outages(target, started_at, opened_at, trigger, opened_by, tasks_held) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char earlier_sql[] =
+    "UPDATE outages SET started_at = min(started_at, ?2) WHERE id = ?1";
 static const char breaker_add_sql[] =
     "INSERT INTO breakers(target, outage_id, probe_at) VALUES (?1, ?2, ?3)";
 /* Counted attempts (system errors, timeouts, memory, lost) of the target's
@@ -61,8 +63,18 @@ static drudge_code open_breaker(sq_store *q, const drudge_breaker_event *ev, int
     static const char what[] = "opening a circuit breaker";
     int64_t id = 0, held = 0;
     drudge_code rc = target_int(q, open_find_sql, ev->target, 0, 0, &id, err);
-    if (rc || id)
-        return rc; /* open already: someone else's outage goes on */
+    if (rc)
+        return rc;
+    if (!id && ev->extend)
+        return DRUDGE_OK; /* closed meanwhile: nothing to extend */
+    if (id) { /* open already: the outage goes on, and began at our first error if earlier */
+        sqlite3_stmt *st = sq_stmt(q, earlier_sql, what, err);
+        if (!st)
+            return err ? err->code : DRUDGE_EDB;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, ev->first_at ? ev->first_at : ev->at);
+        return sq_done(q, st, what, err);
+    }
     rc = target_int(q, held_sql, ev->target, 0, 0, &held, err);
     sqlite3_stmt *st = rc ? NULL : sq_stmt(q, outage_add_sql, what, err);
     if (!st)
