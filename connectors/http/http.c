@@ -1058,6 +1058,11 @@ static drudge_code http_live(lua_State *L, drudge_call_ctx *c, void *ud)
     }
     double d = retry_delay_status(req, resp, hc->try, remaining);
     http_rec_response(c, req, resp, drudge_rec_from_lua(L));
+    if (resp->status >= 500) { /* the host answers, but its service is down */
+        char why[32];
+        snprintf(why, sizeof why, "HTTP %ld", (long)resp->status);
+        drudge_call_target_down(c, why);
+    }
     if (d >= 0)
         drudge_call_again(c, d);
     else if (req->raise && resp->status >= 400)
@@ -1095,7 +1100,15 @@ static int do_request(lua_State *L, int opts, const char *fn, const char *method
         drudge_rec_add_secret(rec, "password", req->pass);
     http_rec_request(req, rec);
     hc.name = lua_pushfstring(L, "%s %s", req->method, req->shown.data);
+    /* The breaker's target: the host, and the port when not the scheme's. */
+    char target[sizeof req->host + 8];
+    size_t hl = strlen(req->host);
+    for (size_t i = 0; i <= hl; i++)
+        target[i] = (char)tolower((unsigned char)req->host[i]);
+    if (req->port != 80 && req->port != 443)
+        snprintf(target + hl, sizeof target - hl, ":%d", req->port);
     drudge_call_spec spec = {.kind = "http",
+                             .target = target,
                              .name = hc.name,
                              .request = req->rec_request.data,
                              .error_prefix = "http: %s: ",

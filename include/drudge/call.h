@@ -70,6 +70,14 @@ typedef struct drudge_call_spec {
     void *ud;                 /* passed to live and push */
     int text;                 /* push reads the response JSON text instead of a decoded table
                                * (for hot paths: no table is built) */
+    const char *target;       /* the system the call reaches, for its circuit breaker: an
+                               * HTTP host ("cms.example.org", "127.0.0.1:8080" off the
+                               * scheme's port), a mail server, an X display; NULL: none.
+                               * Live calls to an open breaker's target do not go out: they
+                               * raise retry_later (no attempt spent; README, "When a target
+                               * is down"). A fail or retry_later of the call (or
+                               * drudge_call_target_down) counts as one of the target's
+                               * system errors, any other end as its success. */
 } drudge_call_spec;
 
 /* drudge_call's result for a try that asked for another (drudge_call_again). */
@@ -119,6 +127,10 @@ void drudge_call_mark_error(drudge_call_ctx *c, const char *msg);
  * gets "retry_in", nothing is raised or pushed, drudge_call sleeps (live
  * only) and returns DRUDGE_CALL_AGAIN; combines with drudge_call_fail. */
 void drudge_call_again(drudge_call_ctx *c, double seconds);
+
+/* The target answered but is not well (HTTP 5xx): counts against its
+ * circuit breaker even though the call goes on (a script may read the 503). */
+void drudge_call_target_down(drudge_call_ctx *c, const char *why);
 
 /* --- push --- */
 /* The response JSON text (live: as built, before redaction; replay: as

@@ -33,6 +33,12 @@ typedef struct drudge_script_info {
     double timeout;           /* seconds per attempt; default 300 */
     const char *window;       /* run window ("Mon-Fri 18:00-07:30"), or NULL */
     int screenshot_on_error;  /* desktop: capture the screen when a step fails */
+    /* targets = { "cms.example.org", mail = "mail.example.org" }: the systems
+     * it calls, known before its first call (so an open circuit breaker
+     * holds its tasks from the start); a named one may be given to outage()
+     * by its name. ntargets of each; target_names[i] NULL when unnamed. */
+    char **targets, **target_names;
+    int ntargets;
 } drudge_script_info;
 
 typedef enum drudge_outcome {

@@ -84,6 +84,12 @@ int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv);
  * otherwise. */
 drudge_code drudge_cli_resolve_script(drudge_cli *cli, const char *script, drudge_store *s,
                                       drudge_task_spec *spec /* OUT */, drudge_err *err);
+/* runner/cli/cmd_outages.c */
+int drudge_cmd_outages(drudge_cli *cli, int argc, char **argv);
+/* The open circuit breakers: a JSON array appended to json, or (json NULL)
+ * a line each on stdout ("target X is DOWN since ..."). */
+drudge_code drudge_cli_open_breakers(drudge_store *s, drudge_buf *json, int64_t now,
+                                     drudge_err *err);
 /* runner/cli/cmd_work.c */
 int drudge_cmd_work(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_watch_folder(drudge_cli *cli, int argc, char **argv);

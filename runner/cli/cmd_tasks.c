@@ -18,8 +18,9 @@ static const char status_help[] =
     "Counts of tasks per script and state, the age of the oldest queued task, the\n"
     "attempts finished in the last minute, and unresolved exceptions (failed or\n"
     "dead tasks nobody has resolved), and why a worker paused a script (a\n"
-    "configuration error such as a missing secret). Then the queued tasks by why\n"
-    "they wait: ready (a worker may take them now), paused, breaker, backoff (a\n"
+    "configuration error such as a missing secret), the targets that are down (open\n"
+    "circuit breakers: see drudge outages), then the queued tasks by why they\n"
+    "wait: ready (a worker may take them now), paused, breaker, backoff (a\n"
     "retry's delay), not_due (enqueued for later), window (outside the run\n"
     "window), and the soonest time a held one may go. --watch shows it live.\n";
 
@@ -152,6 +153,8 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
         }
         drudge_buf_puts(&b, "],\"total\":");
         counts_json(&b, &s.total, &ws.total, now);
+        drudge_buf_puts(&b, ",\"open_breakers\":");
+        code = drudge_cli_open_breakers(st, &b, now, &err);
         drudge_buf_puts(&b, "}\n");
         fputs(b.data, stdout);
         drudge_buf_free(&b);
@@ -174,10 +177,11 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
             printf("\n%lld unresolved exception%s: see drudge tasks --state failed|dead, then "
                    "drudge retry or drudge resolve TASK --note ...\n",
                    (long long)s.total.unresolved, s.total.unresolved == 1 ? "" : "s");
+        code = drudge_cli_open_breakers(st, NULL, now, &err);
     }
     drudge_wait_stats_clear(&ws);
     drudge_queue_stats_clear(&s);
-    return drudge_cli_done("status", st, DRUDGE_OK, NULL);
+    return drudge_cli_done("status", st, code, &err);
 }
 
 /* ---- tasks ---- */

@@ -31,6 +31,12 @@ static const char work_help[] =
     "  --metrics-listen ADDR:PORT  serve Prometheus /metrics while working\n"
     "  --checkpoint-key FILE   sign the audit chain head with this Ed25519 key\n"
     "  --checkpoint-every DUR  how often to sign (default 10m; see drudge audit)\n"
+    "  --breaker-errors N      system errors in a row to one target that open its\n"
+    "                          circuit breaker (default 5)\n"
+    "  --breaker-window DUR    ... within this long (default 60s)\n"
+    "  --breaker-probe DUR     first probe of a down target after (default 5s); each\n"
+    "                          failed probe doubles the wait\n"
+    "  --breaker-probe-max DUR longest wait between probes (default 5m)\n"
     "  -v, --verbose           a line per finished attempt, and script log lines\n"
     "  --json                  print the summary as JSON\n\n"
     "DUR is 250ms, 5s, 2m, 1h, 1d or a number of seconds.\n"
@@ -109,6 +115,26 @@ static int work_opt(int c, work_args *a, char **argv)
     case 'v':
         wo->verbose = 1;
         return -1;
+    case 'e':
+        if (drudge_cli_parse_long(optarg, 1, 1000, &v))
+            return drudge_cli_usage(
+                "work", "--breaker-errors '%s' is not a number of errors from 1 to 1000", optarg);
+        wo->breaker.errors = (int)v;
+        return -1;
+    case 'w':
+    case 'p':
+    case 'x': {
+        static const char *const names[] = {"--breaker-window", "--breaker-probe",
+                                            "--breaker-probe-max"};
+        int i = c == 'w' ? 0 : c == 'p' ? 1 : 2;
+        int64_t us = 0;
+        if (drudge_cli_parse_duration(optarg, &us) || us < 100000)
+            return drudge_cli_usage("work", "%s '%s' is not a duration of at least 100ms",
+                                    names[i], optarg);
+        double *dst[] = {&wo->breaker.window_s, &wo->breaker.probe_s, &wo->breaker.probe_max_s};
+        *dst[i] = (double)us / 1e6;
+        return -1;
+    }
     case 'h':
         fputs(work_help, stdout);
         return DRUDGE_EXIT_OK;
@@ -131,9 +157,13 @@ static int work_args_parse(int argc, char **argv, work_args *a)
                                          {"checkpoint-key", required_argument, 0, 'K'},
                                          {"checkpoint-every", required_argument, 0, 'E'},
                                          {"verbose", no_argument, 0, 'v'},
+                                         {"breaker-errors", required_argument, 0, 'e'},
+                                         {"breaker-window", required_argument, 0, 'w'},
+                                         {"breaker-probe", required_argument, 0, 'p'},
+                                         {"breaker-probe-max", required_argument, 0, 'x'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    static const char shorts[] = ":j:us:L:B:C:D:P:m:K:E:vh";
+    static const char shorts[] = ":j:us:L:B:C:D:P:m:K:E:vhe:w:p:x:";
     optind = 1;
     opterr = 0;
     for (;;) {
@@ -168,19 +198,26 @@ static void print_summary(const drudge_cli *cli, const drudge_work_stats *st, do
     int64_t finished = st->done + st->failed + st->dead + st->cancelled;
     if (cli->json) {
         printf("{\"claimed\":%lld,\"done\":%lld,\"failed\":%lld,\"retried\":%lld,\"dead\":%lld,"
-               "\"cancelled\":%lld,\"reaped\":%lld,\"given_back\":%lld,\"lost_results\":%lld,"
+               "\"cancelled\":%lld,\"reaped\":%lld,\"given_back\":%lld,\"held_back\":%lld,"
+               "\"lost_results\":%lld,"
                "\"commits\":%lld,\"abandoned\":%d,\"aborted\":%s,\"seconds\":%.3f,"
                "\"writer_cpu_seconds\":%.3f}\n",
                (long long)st->claimed, (long long)st->done, (long long)st->failed,
                (long long)st->retried, (long long)st->dead, (long long)st->cancelled,
-               (long long)st->reaped, (long long)st->given_back, (long long)st->lost_results,
+               (long long)st->reaped, (long long)st->given_back, (long long)st->held_back,
+               (long long)st->lost_results,
                (long long)st->commits, st->abandoned, st->aborted ? "true" : "false", secs,
                st->writer_cpu_s);
     } else if (!cli->quiet) {
-        char given_back[64] = "";
+        char given_back[128] = "";
         if (st->given_back)
             snprintf(given_back, sizeof given_back, ", %lld unstarted given back",
                      (long long)st->given_back);
+        if (st->held_back) {
+            size_t n = strlen(given_back);
+            snprintf(given_back + n, sizeof given_back - n,
+                     ", %lld given back while their target was down", (long long)st->held_back);
+        }
         fprintf(stderr,
                 "drudge work: %lld done, %lld failed, %lld dead, %lld cancelled, %lld to retry, "
                 "%lld reaped%s in %.2f s (%.0f tasks/s)%s\n",

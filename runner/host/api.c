@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <lauxlib.h>
 #include "drudge/record.h"
+#include "runner/host/breaker.h"
 #include "hostint.h"
 
 enum { KIND_ERROR = 0, KIND_FAIL, KIND_RETRY, KIND_CONFIG };
@@ -141,6 +142,26 @@ static int l_retry_later(lua_State *L)
     luaL_argcheck(L, s >= 0 && s <= 366 * 86400.0, 1, "seconds must be from 0 to a year");
     push_outcome(L, DRUDGE_OUTCOME_MT, KIND_RETRY, msg, NULL, s);
     return lua_error(L);
+}
+
+/* outage(target [, reason]): the script saw that target is down (a
+ * maintenance page, a "service unavailable" screen): its circuit breaker
+ * opens (the fleet stops calling it; a probe tries again later) and this
+ * task goes back without spending an attempt. target: a host, or the name
+ * of one in the script's `targets`. */
+static int l_outage(lua_State *L)
+{
+    const char *target = luaL_checkstring(L, 1);
+    const char *reason = luaL_optstring(L, 2, "declared down by the script");
+    const drudge_script_info *si = drudge_host_current_script(L);
+    for (int i = 0; si && i < si->ntargets; i++)
+        if (si->target_names[i] && !strcmp(si->target_names[i], target))
+            target = si->targets[i];
+    luaL_argcheck(L, *target, 1, "a target (a host, or a name from the script's targets)");
+    drudge_breaker_declare_down(si ? si->name : NULL, target, reason);
+    lua_pushfstring(L, "target %s is down (declared by the script: %s); the task waits", target,
+                    reason);
+    return drudge_host_raise_retry(L, 0, lua_tostring(L, -1));
 }
 
 int drudge_host_config_error(lua_State *L, const char *fmt, ...)
@@ -350,6 +371,7 @@ void drudge_api_install(lua_State *L, int env)
                                    {"fail", l_fail},
                                    {"retry_later", l_retry_later},
                                    {"secret", l_secret},
+                                   {"outage", l_outage},
                                    {NULL, NULL}};
     env = lua_absindex(L, env);
     for (const luaL_Reg *f = fns; f->name; f++) {

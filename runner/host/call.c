@@ -17,6 +17,7 @@
 #include "drudge/call.h"
 #include "drudge/record.h"
 #include "hostint.h"
+#include "runner/host/breaker.h"
 
 #define CALL_MT  "drudge.call"
 #define KEEP_MAX ((size_t)1 << 20) /* larger buffers are freed after the call */
@@ -45,6 +46,7 @@ struct drudge_call_ctx {
     held_bytes *held;        /* live: drudge_call_bytes, for push */
     size_t nheld, capheld;
     drudge_buf bytes;
+    char down[128]; /* drudge_call_target_down's reason, or "" */
 };
 
 /* --- the context --- */
@@ -120,6 +122,7 @@ static drudge_call_ctx *hold(lua_State *L, const drudge_call_spec *spec)
     c->again_s = -1;
     c->recorded = NULL;
     c->want = NULL;
+    c->down[0] = 0;
     lua_toclose(L, -1);
     return c;
 }
@@ -191,8 +194,52 @@ static void set_error(drudge_call_ctx *c, int end, const char *fmt, va_list ap)
     c->end = end;
 }
 
+/* The live call's outcome to its target's breaker. A system error that
+ * finds the breaker open (it opened it, or the probe failed) gives the
+ * task back: the call raises retry_later, no attempt spent, and the task
+ * waits for the target with the rest. */
+static void tell_breaker(drudge_call_ctx *c)
+{
+    int sys = c->end == END_FAIL || c->end == END_RETRY || c->down[0];
+    if (c->end == END_ABORT)
+        return; /* nothing reached the target */
+    const char *why = c->down[0] ? c->down : c->error.data ? c->error.data : "";
+    if (!drudge_breaker_result(c->spec->target, !sys, why) || !sys)
+        return;
+    char *msg = NULL;
+    if (asprintf(&msg, "target %s is down (its circuit breaker is open): %s", c->spec->target,
+                 why) < 0)
+        msg = NULL;
+    drudge_buf_reset(&c->error);
+    drudge_buf_puts(&c->error, msg ? msg : "target down");
+    free(msg);
+    if (c->end != END_RETRY) {
+        drudge_json_key(&c->resp, "retry");
+        drudge_buf_puts(&c->resp, "0");
+    }
+    c->end = END_RETRY;
+    c->retry_s = 0;
+    c->again_s = -1;
+}
+
+/* Before a live call: a held target's call does not go out. */
+static int held_by_breaker(lua_State *L, drudge_call_ctx *c)
+{
+    const drudge_script_info *si = drudge_host_current_script(L);
+    char why[512];
+    if (!drudge_breaker_held(si ? si->name : NULL, c->spec->target, why, sizeof why))
+        return 0;
+    drudge_buf_reset(&c->resp);
+    drudge_buf_add(&c->resp, "{", 1);
+    drudge_call_retry_later(c, 0, "%s", why);
+    drudge_buf_add(&c->resp, "}", 1);
+    return 1;
+}
+
 static void answer_live(lua_State *L, drudge_call_ctx *c)
 {
+    if (c->spec->target && held_by_breaker(L, c))
+        return;
     int top = lua_gettop(L);
     drudge_buf_reset(&c->resp);
     drudge_buf_add(&c->resp, "{", 1);
@@ -201,6 +248,8 @@ static void answer_live(lua_State *L, drudge_call_ctx *c)
     lua_settop(L, top); /* what live kept alive on the stack is done with */
     if (rc != DRUDGE_OK && c->end < END_FAIL)
         drudge_call_fail(c, rc, "%s", drudge_strerror(rc));
+    if (c->spec->target)
+        tell_breaker(c);
     if (c->again_s >= 0) {
         drudge_json_key(&c->resp, "retry_in");
         drudge_buf_printf(&c->resp, "%.3f", c->again_s);
@@ -318,6 +367,11 @@ void drudge_call_mark_error(drudge_call_ctx *c, const char *msg)
     drudge_buf_reset(&c->error);
     drudge_buf_puts(&c->error, msg);
     c->end = END_MARKED;
+}
+
+void drudge_call_target_down(drudge_call_ctx *c, const char *why)
+{
+    snprintf(c->down, sizeof c->down, "%s", why && *why ? why : "target unavailable");
 }
 
 void drudge_call_again(drudge_call_ctx *c, double seconds)

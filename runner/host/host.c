@@ -25,8 +25,11 @@
 #include "connectors/queue/lqueue.h"
 #include "runner/util/module.h"
 #include "runner/calendar/window.h"
+#include "runner/host/breaker.h"
 #include "drudge/util.h"
 #include "hostint.h"
+
+static void free_targets(drudge_script_info *info);
 
 #define DEFAULT_MEM_LIMIT    ((size_t)256 << 20)
 #define DEFAULT_TIMEOUT      300.0
@@ -813,6 +816,7 @@ void drudge_host_free(drudge_host *h)
         drudge_script_version_clear(&h->scripts[i].version);
         free((char *)h->scripts[i].info.name);
         free((char *)h->scripts[i].info.window);
+        free_targets(&h->scripts[i].info);
     }
     free(h->scripts);
     drudge_rec_free(h->rec);
@@ -873,6 +877,60 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* A declared target: a host name, with ":port" if any (no scheme, no path). */
+static int valid_target(const char *s)
+{
+    if (!*s || strlen(s) > 255)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("-._:[]", *s))
+            return 0;
+    return 1;
+}
+
+/* `targets` (the table on top): strings, in the list or under names. */
+static void read_targets(lua_State *L, const char *path, const char *src,
+                         drudge_script_info *info, drudge_buf *probs)
+{
+    int tt = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, tt)) {
+        int named = lua_type(L, -2) == LUA_TSTRING;
+        if (lua_type(L, -1) != LUA_TSTRING || !valid_target(lua_tostring(L, -1))) {
+            problem(probs, path, src, "targets",
+                    "field 'targets': each must be a host name such as \"cms.example.org\" "
+                    "(with \":port\" if not the scheme's), got %s",
+                    lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+        } else if (!named && !lua_isinteger(L, -2)) {
+            problem(probs, path, src, "targets",
+                    "field 'targets': keys must be names or list positions");
+        } else {
+            int i = info->ntargets++;
+            info->targets = drudge_xrealloc(info->targets, (size_t)(i + 1) * sizeof(char *));
+            info->target_names =
+                drudge_xrealloc(info->target_names, (size_t)(i + 1) * sizeof(char *));
+            char *host = drudge_xstrdup(lua_tostring(L, -1));
+            for (char *c = host; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+            info->targets[i] = host;
+            info->target_names[i] = named ? drudge_xstrdup(lua_tostring(L, -2)) : NULL;
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static void free_targets(drudge_script_info *info)
+{
+    for (int i = 0; i < info->ntargets; i++) {
+        free(info->targets[i]);
+        free(info->target_names[i]);
+    }
+    free(info->targets);
+    free(info->target_names);
+    info->targets = info->target_names = NULL;
+    info->ntargets = 0;
+}
+
 /* Validates the script table at the top of the stack, filling info; every
  * problem is appended to probs. */
 static void validate(lua_State *L, const char *path, const char *src, drudge_script_info *info,
@@ -880,7 +938,7 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
 {
     static const char *const known[] = {
         "name",    "run",    "manual_minutes",      "exception_minutes", "max_attempts",
-        "timeout", "window", "screenshot_on_error", "description",       NULL};
+        "timeout", "window", "screenshot_on_error", "description",       "targets", NULL};
     int t = lua_gettop(L);
     info->max_attempts = DEFAULT_MAX_ATTEMPTS;
     info->timeout = DEFAULT_TIMEOUT;
@@ -954,6 +1012,16 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
 
     lua_getfield(L, t, "screenshot_on_error");
     info->screenshot_on_error = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+
+    lua_getfield(L, t, "targets");
+    if (lua_istable(L, -1))
+        read_targets(L, path, src, info, probs);
+    else if (!lua_isnil(L, -1))
+        problem(probs, path, src, "targets",
+                "field 'targets' must be a table of host names such as "
+                "{ \"cms.example.org\" } (got %s)",
+                luaL_typename(L, -1));
     lua_pop(L, 1);
 
     /* Unknown fields are most often typos ("max_attempt"); functions are helpers. */
@@ -1053,11 +1121,14 @@ drudge_code drudge_host_load(drudge_host *h, const char *path, const drudge_scri
         rc = drudge_seterr(err, DRUDGE_ESCRIPT, "%s", probs.data);
         free((char *)info.name);
         free((char *)info.window);
+        free_targets(&info);
         free(dir);
         goto cleanup;
     }
     if (!info.name)
         info.name = base_name(path);
+    for (int i = 0; i < info.ntargets; i++) /* held before their first call */
+        drudge_breaker_learn(info.name, info.targets[i], 1);
     h->scripts = drudge_xrealloc(h->scripts, (h->nscripts + 1) * sizeof *h->scripts);
     host_script *hs = &h->scripts[h->nscripts++];
     hs->path = drudge_xstrdup(path);

@@ -103,6 +103,18 @@ drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max, drudge_cla
     return drudge_store_claim(q->s, &req, out, n, err);
 }
 
+drudge_code drudge_queue_claim_probe(drudge_queue *q, int64_t now, const char *target,
+                                     drudge_claimed **out, size_t *n, drudge_err *err)
+{
+    drudge_claim_req req = {.owner = q->owner,
+                            .now = now,
+                            .lease_until = now + q->opts.lease_us,
+                            .max = 1,
+                            .scripts = q->opts.scripts,
+                            .probe = target};
+    return drudge_store_claim(q->s, &req, out, n, err);
+}
+
 int64_t drudge_queue_backoff(drudge_queue *q, int spent)
 {
     int64_t base = q->opts.backoff_base_us, cap = q->opts.backoff_cap_us;

@@ -53,6 +53,13 @@ drudge_code drudge_queue_claim(drudge_queue *q, int64_t now, int max,
                                drudge_claimed **out /* OUT */, size_t *n /* OUT */,
                                drudge_err *err);
 
+/* Claims one task to probe target, whose circuit breaker is open (the
+ * caller took the probe: drudge_store_breaker PROBE): of a script that
+ * uses target, not held by another open breaker. *n is 0 or 1. */
+drudge_code drudge_queue_claim_probe(drudge_queue *q, int64_t now, const char *target,
+                                     drudge_claimed **out /* OUT */, size_t *n /* OUT */,
+                                     drudge_err *err);
+
 /* The outcome of an attempt of a claimed task. */
 typedef struct drudge_completion {
     const drudge_claimed *task;

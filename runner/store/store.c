@@ -748,3 +748,23 @@ drudge_code drudge_store_key_drop(drudge_store *s, const char *hash, int *droppe
 {
     return s->m->key_drop(s, hash, dropped, err);
 }
+
+drudge_code drudge_store_breaker(drudge_store *s, const drudge_breaker_event *ev, int *changed,
+                                 int64_t *outage_id, drudge_err *err)
+{
+    *changed = 0;
+    if (outage_id)
+        *outage_id = 0;
+    return s->m->breaker(s, ev, changed, outage_id, err);
+}
+
+drudge_code drudge_store_breakers(drudge_store *s, drudge_outage_fn fn, void *ud, drudge_err *err)
+{
+    return s->m->breakers(s, fn, ud, err);
+}
+
+drudge_code drudge_store_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
+                                 drudge_err *err)
+{
+    return s->m->outages(s, since, fn, ud, err);
+}

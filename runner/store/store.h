@@ -140,9 +140,12 @@ typedef struct drudge_claim_req {
     int64_t lease_until;        /* the owner's lease is extended to this */
     int max;                    /* at most this many */
     const char *const *scripts; /* only these scripts (NULL-terminated), or NULL */
+    const char *probe; /* a breaker's probe: only tasks of scripts using this open target,
+                        * whose breaker this claim ignores (NULL: none) */
 } drudge_claim_req;
 /* Claims up to req->max due tasks, highest priority first, then oldest
- * run_at: not paused, inside their run window, not running already. Each
+ * run_at: not paused, not held by an open breaker (drudge_store_breaker),
+ * inside their run window, not running already. Each
  * is marked running under req->owner, whose lease is extended. *out is a
  * malloc'd array of *n (drudge_claimed_free_all). Write transaction. */
 drudge_code drudge_store_claim(drudge_store *s, const drudge_claim_req *req,
@@ -371,6 +374,66 @@ typedef struct drudge_waiting_group {
  * transaction for one snapshot with other reads. */
 drudge_code drudge_store_waiting(drudge_store *s, int64_t now, const char *script,
                                  int (*fn)(void *ud, const drudge_waiting_group *g), void *ud,
+                                 drudge_err *err);
+
+/* ---- circuit breakers and outages (runner/work/breaker.c decides) ----
+ *
+ * A breaker row exists while a target (an HTTP host, a mail server, ...)
+ * is held as down: claims skip the tasks of every script that uses it
+ * (script_targets, learned from calls or declared), as they skip paused
+ * scripts, until probe_at; then one claim (drudge_claim_req.probe) may take
+ * one task of those scripts as the probe. Each opening is an outage row. */
+
+typedef enum drudge_breaker_op {
+    DRUDGE_BREAKER_OPEN = 1, /* target down: a breaker row and an outage row, unless open */
+    DRUDGE_BREAKER_CLOSE,    /* target back: the outage ends at `at`, the row goes */
+    DRUDGE_BREAKER_PROBE,    /* take the probe if probe_at <= at: probe_at = next */
+    DRUDGE_BREAKER_LEARN,    /* script uses target (declared: named in the script) */
+} drudge_breaker_op;
+
+typedef struct drudge_breaker_event {
+    drudge_breaker_op op;
+    const char *target;
+    const char *script;  /* LEARN */
+    int declared;        /* LEARN */
+    const char *trigger; /* OPEN: what opened it (the last error, or the script's reason) */
+    const char *by;      /* OPEN: the process (lease owner) that opened it */
+    int64_t first_at;    /* OPEN: the first error of the run that opened it (the outage's start) */
+    int extend;          /* OPEN: only move an open outage's start back to first_at (a process
+                          * that saw errors before it learned of the opening): opens nothing */
+    int64_t at;          /* when it happened */
+    int64_t next;        /* OPEN: the first probe; PROBE: the one after this */
+} drudge_breaker_event;
+/* Applies ev in the caller's write transaction. *changed = 1 if it changed
+ * anything (OPEN: a new outage, whose id is *outage_id; CLOSE: an open one
+ * ended, *outage_id; PROBE: this caller has the probe), else 0. CLOSE
+ * fills the outage row's tasks held (the queued tasks of the target's
+ * scripts) and attempts spent (their counted attempts that ended from its
+ * start to its end). */
+drudge_code drudge_store_breaker(drudge_store *s, const drudge_breaker_event *ev,
+                                 int *changed /* OUT */, int64_t *outage_id /* OUT */,
+                                 drudge_err *err);
+
+/* An open breaker, or an outage (ended_at 0 while open). Strings valid
+ * during the callback. */
+typedef struct drudge_outage_row {
+    int64_t id;
+    const char *target, *trigger, *opened_by;
+    int64_t started_at; /* the first error of the run that opened it */
+    int64_t opened_at;  /* when the breaker opened */
+    int64_t ended_at;   /* when a probe succeeded; 0: still open */
+    int64_t probe_at;   /* open: the next probe */
+    int probes;         /* probes taken */
+    int64_t tasks_held, attempts_spent;
+    const char *scripts; /* open: the scripts it holds, comma-separated ("" if none known) */
+} drudge_outage_row;
+typedef int (*drudge_outage_fn)(void *ud, const drudge_outage_row *o);
+/* The open breakers, target order (read). */
+drudge_code drudge_store_breakers(drudge_store *s, drudge_outage_fn fn, void *ud,
+                                  drudge_err *err);
+/* The outages that were open at or after since (0: all), oldest first; the
+ * open ones with their tasks held so far. */
+drudge_code drudge_store_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
                                  drudge_err *err);
 
 /* ---- the audit chain ---- */

@@ -142,6 +142,11 @@ struct drudge_store_methods {
                             int *workers /* OUT */, drudge_err *err);
     drudge_code (*metrics)(drudge_store *s, int64_t now, int64_t steps_from, drudge_step_time_fn fn,
                            void *ud, drudge_metrics_data *out /* OUT */, drudge_err *err);
+    drudge_code (*breaker)(drudge_store *s, const drudge_breaker_event *ev, int *changed,
+                           int64_t *outage_id, drudge_err *err);
+    drudge_code (*breakers)(drudge_store *s, drudge_outage_fn fn, void *ud, drudge_err *err);
+    drudge_code (*outages)(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
+                           drudge_err *err);
     /* Added for a fleet; NULL where an engine has none (watch: SQLite). */
     drudge_code (*watch)(drudge_store *s, void (*wake)(void *ud), void *ud, drudge_err *err);
     drudge_code (*copy_out)(drudge_store *s, const drudge_copy_table *t, drudge_copy_fn fn,

@@ -296,13 +296,73 @@ static void render_schedules(drudge_buf *b, const drudge_schedule *list, int n, 
     }
 }
 
+/* Outages per target: whether its breaker is open now, and the seconds of
+ * every outage on record (the open one up to now). */
+typedef struct target_outages {
+    struct target_row {
+        char *target;
+        int open;
+        int64_t outages, us;
+    } * v;
+    size_t n;
+    int64_t now;
+} target_outages;
+
+static int add_outage(void *ud, const drudge_outage_row *o)
+{
+    target_outages *t = ud;
+    size_t i = 0;
+    while (i < t->n && strcmp(t->v[i].target, o->target) != 0)
+        i++;
+    if (i == t->n) {
+        t->v = drudge_xrealloc(t->v, (t->n + 1) * sizeof *t->v);
+        t->v[t->n++] = (struct target_row){.target = drudge_xstrdup(o->target)};
+    }
+    int64_t end = o->ended_at ? o->ended_at : t->now;
+    t->v[i].open |= !o->ended_at;
+    t->v[i].outages++;
+    t->v[i].us += end > o->started_at ? end - o->started_at : 0;
+    return 0;
+}
+
+static void target_outages_free(target_outages *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i].target);
+    free(t->v);
+}
+
+static void render_outages(drudge_buf *b, const target_outages *t)
+{
+    header(b, "drudge_target_down", "gauge",
+           "1 while the target's circuit breaker is open (drudge outages), else 0.");
+    for (size_t i = 0; i < t->n; i++) {
+        sample(b, "drudge_target_down", "target", t->v[i].target);
+        drudge_buf_printf(b, "%d\n", t->v[i].open);
+    }
+    header(b, "drudge_target_outages_total", "counter",
+           "Outages on record per target (each opening of its circuit breaker).");
+    for (size_t i = 0; i < t->n; i++) {
+        sample(b, "drudge_target_outages_total", "target", t->v[i].target);
+        drudge_buf_printf(b, "%lld\n", (long long)t->v[i].outages);
+    }
+    header(b, "drudge_outage_seconds_total", "counter",
+           "Seconds the target was down, from the first error of each outage to its end "
+           "(an open one: to now).");
+    for (size_t i = 0; i < t->n; i++) {
+        sample(b, "drudge_outage_seconds_total", "target", t->v[i].target);
+        number(b, (double)t->v[i].us / 1e6);
+    }
+}
+
 /* ---- a scrape ---- */
 
 /* Everything a scrape shows, from one snapshot; the histogram is brought up
  * to date on the way. */
 static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
                                drudge_metrics_data *d, drudge_wait_stats *ws,
-                               drudge_schedule **list, int *n, drudge_err *err)
+                               drudge_schedule **list, int *n, target_outages *to,
+                               drudge_err *err)
 {
     drudge_code rc = drudge_store_begin(s, DRUDGE_TX_READ, err);
     if (rc)
@@ -312,6 +372,9 @@ static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
         rc = drudge_queue_waiting(s, now, NULL, ws, err);
     if (!rc)
         rc = drudge_store_schedules(s, 0, list, n, err);
+    to->now = now;
+    if (!rc)
+        rc = drudge_store_outages(s, 0, add_outage, to, err);
     if (!rc)
         rc = drudge_store_commit(s, err);
     if (rc)
@@ -326,7 +389,8 @@ drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t no
     drudge_wait_stats ws = {0};
     drudge_schedule *list = NULL;
     int n = 0;
-    drudge_code rc = scrape_read(m, s, now, &d, &ws, &list, &n, err);
+    target_outages to = {0};
+    drudge_code rc = scrape_read(m, s, now, &d, &ws, &list, &n, &to, err);
     if (rc)
         goto cleanup;
     render_tasks(out, &d);
@@ -335,7 +399,9 @@ drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t no
     render_minutes(out, &d);
     render_queue(out, &d, &ws, now);
     render_schedules(out, list, n, now);
+    render_outages(out, &to);
 cleanup:
+    target_outages_free(&to);
     drudge_metrics_data_clear(&d);
     drudge_wait_stats_clear(&ws);
     drudge_schedule_list_free(list, n);

@@ -59,6 +59,7 @@ void job_free(job *j)
 {
     drudge_claimed_free(&j->t);
     drudge_result_clear(&j->res);
+    free(j->probe);
     free(j);
 }
 
@@ -87,7 +88,7 @@ void pool_to_writer(pool *p, job *j)
 int pool_busy(pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    int busy = p->inflight || p->ready.head || p->done.head;
+    int busy = p->inflight || p->ready.head || p->done.head || p->held.head;
     pthread_mutex_unlock(&p->mu);
     return busy;
 }
@@ -193,7 +194,9 @@ static void run_job(worker *w, job *j)
     note_version(w, j);
     view.previous = previous;
     drudge_rec_on_end(drudge_host_rec(w->host), early_flush, w);
+    drudge_breaker_probe(j->probe); /* its calls may reach the open target */
     drudge_code hrc = drudge_host_run(w->host, j->t.script_path, &view, &j->res, &err);
+    drudge_breaker_probe(NULL);
     free(previous);
     if (hrc == DRUDGE_OK)
         return;
@@ -275,12 +278,25 @@ static void ghost_return(pool *p, worker *w, job *j)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* A claimed task whose script uses a target that went down since the
+ * claim (not the probe): running it would only end in retry_later. */
+static int held_by_breaker(const job *j)
+{
+    char target[256];
+    return !j->probe && drudge_breaker_open_count() > 0 &&
+           drudge_breaker_holds(j->t.script, target, sizeof target);
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     pool *p = w->p;
     pthread_mutex_lock(&p->mu);
     for (job *j = next_job(p); j; j = next_job(p)) {
+        if (held_by_breaker(j)) { /* not run: the writer gives it back unspent */
+            list_push(&p->held, j);
+            continue;
+        }
         w->current = j;
         /* With p->mu, as the writer reads it (writer.c, take_running). */
         w->flush_at = drudge_mono_us() + DRUDGE_REC_FLUSH_US;
@@ -476,6 +492,7 @@ void pool_free(pool *p)
 {
     list_free(&p->done, 1);
     list_free(&p->ready, 0);
+    list_free(&p->held, 0);
     for (int i = 0; i < p->nworkers; i++) {
         worker *w = p->workers[i];
         if (w && !w->started) {

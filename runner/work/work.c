@@ -137,6 +137,7 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
     memset(stats, 0, sizeof *stats);
     memset(&wr, 0, sizeof wr);
     drudge_work_signals = 0;
+    drudge_breaker_enable(&opts->breaker);
     pool_init(p, opts);
     drudge_code rc = open_writer(&wr, p, opts, stats, err);
     if (!rc)

@@ -14,6 +14,7 @@
 #define DRUDGE_WORK_H
 
 #include <stdint.h>
+#include "runner/host/breaker.h"
 #include "runner/store/store.h"
 #include "drudge/error.h"
 
@@ -42,11 +43,13 @@ typedef struct drudge_work_opts {
     const char *checkpoint_key;  /* sign the audit chain head with this key, or NULL */
     int64_t checkpoint_every_us; /* how often (with checkpoint_key) */
     int verbose;                 /* a line per finished task on stderr */
+    drudge_breaker_opts breaker; /* circuit breakers' thresholds (zeros: the defaults) */
 } drudge_work_opts;
 
 typedef struct drudge_work_stats {
     int64_t claimed, done, failed, retried, dead, cancelled, reaped, lost_results;
     int64_t given_back;  /* unstarted claims of dead processes requeued unspent */
+    int64_t held_back;   /* claims given back unstarted because their target went down */
     int64_t left_behind; /* after a failure: claims and outcomes not written (see work.c) */
     int64_t commits;     /* write transactions: outcomes per commit = the group-commit factor */
     int aborted;         /* a second signal stopped running attempts */

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include "drudge/host.h"
 #include "logs/audit/audit.h"
+#include "runner/host/breaker.h"
 #include "runner/host/version.h"
 #include "runner/queue/queue.h"
 #include "runner/store/store.h"
@@ -49,6 +50,7 @@ typedef struct job {
     const char *state; /* new state, set by the writer */
     int partial;       /* only rec: steps of an attempt still running */
     int own_rec;       /* rec is the job's own, freed after commit (not the pool's) */
+    char *probe;       /* the attempt probes this target's open circuit breaker, or NULL */
 } job;
 
 typedef struct joblist {
@@ -99,6 +101,7 @@ struct pool {
     pthread_mutex_t mu;
     pthread_cond_t work_cv, writer_cv, rec_cv, exit_cv;
     joblist ready, done;
+    joblist held; /* claims a worker did not run: their target is down (breaker.c) */
     drudge_rec **recs; /* free recorders */
     size_t nrecs, created;
     int inflight; /* jobs taken by workers and not yet handed to the writer */
@@ -182,6 +185,9 @@ typedef struct writer {
     int last_batch; /* completions in the last transaction */
     int tick_warned;
     int woken; /* the store said work came (guarded by p->mu) */
+    drudge_breaker_event *bev; /* breaker events this turn writes (breaker.c) */
+    size_t nbev;
+    int64_t next_sync; /* when the open breakers are read back next */
 } writer;
 
 extern volatile sig_atomic_t drudge_work_signals;
@@ -195,5 +201,22 @@ drudge_code writer_release_ready(writer *wr, drudge_err *err);
 /* After the workers stopped: writes the outcomes that came in after the
  * last turn, drops the lease and signs the head (with a checkpoint key). */
 drudge_code writer_finish(writer *wr, drudge_err *err);
+
+/* breaker.c: circuit breakers, the writer's side. */
+/* In the turn's transaction, before the chain's appends: the events the
+ * calls queued, and (every second, or after events) the open breakers read
+ * back into this process's view. */
+drudge_code breakers_write(writer *wr, int64_t now, drudge_err *err);
+/* After the turn: the events are done with, or queued again. */
+void breakers_committed(writer *wr);
+void breakers_rolled_back(writer *wr);
+/* In the turn's transaction: takes each due probe (one process wins it)
+ * and claims its task, appended to claimed[*n] with its target in
+ * probe_of (NULL for the other claims; the array made when first needed). */
+drudge_code breakers_probe(writer *wr, int64_t now, drudge_claimed **claimed, size_t *n,
+                           char ***probe_of, drudge_err *err);
+/* After a turn: claimed tasks not started whose script uses an open target
+ * are given back (own transaction, no attempt spent). */
+drudge_code breakers_release_held(writer *wr, drudge_err *err);
 
 #endif

@@ -82,6 +82,7 @@ typedef struct turn {
     int renew, reap, want;
     drudge_claimed *claimed; /* the turn's claims, after it committed */
     size_t nclaimed;
+    char **probe_of; /* NULL, or per claim: the target it probes (breaker.c), or NULL */
 } turn;
 
 /* The batch's outcomes, after the script versions their roots name, all
@@ -209,6 +210,8 @@ static drudge_code renew_and_claim(writer *wr, turn *t, drudge_err *err)
         rc = drudge_queue_cancel_requests(wr->q, wr->cancel_ids, MAX_CANCELS, &wr->ncancel, err);
     if (!rc && t->want > 0)
         rc = drudge_queue_claim(wr->q, t->now, t->want, &t->claimed, &t->nclaimed, err);
+    if (!rc && t->want > 0)
+        rc = breakers_probe(wr, t->now, &t->claimed, &t->nclaimed, &t->probe_of, err);
     return rc;
 }
 
@@ -218,11 +221,16 @@ static drudge_code write_turn(writer *wr, turn *t, drudge_err *err)
 {
     t->claimed = NULL;
     t->nclaimed = 0;
+    t->probe_of = NULL;
     drudge_code rc = drudge_store_begin(wr->s, DRUDGE_TX_WRITE, err);
     if (rc)
         return rc;
+    /* Before the writer's appends carry the chain head along: the breaker
+     * steps read and move it themselves. */
+    rc = breakers_write(wr, t->now, err);
     drudge_audit_writer_begin(wr->audit);
-    rc = write_outcomes(wr, t->now, err);
+    if (!rc)
+        rc = write_outcomes(wr, t->now, err);
     if (!rc)
         rc = drudge_queue_mark_started(wr->q, wr->mark_ids, wr->nmarks, err);
     if (!rc && t->reap)
@@ -233,10 +241,17 @@ static drudge_code write_turn(writer *wr, turn *t, drudge_err *err)
         rc = drudge_store_commit(wr->s, err);
     if (rc) {
         drudge_store_rollback(wr->s);
+        breakers_rolled_back(wr);
+        for (size_t i = 0; t->probe_of && i < t->nclaimed; i++)
+            free(t->probe_of[i]);
+        free(t->probe_of);
+        t->probe_of = NULL;
         drudge_claimed_free_all(t->claimed, t->nclaimed);
         t->claimed = NULL;
         t->nclaimed = 0;
         wr->ncancel = 0;
+    } else {
+        breakers_committed(wr);
     }
     return rc;
 }
@@ -292,7 +307,7 @@ static void deliver_cancel(writer *wr, int64_t id)
 }
 
 /* Claims to the ready list, cancel requests delivered. */
-static void hand_out(writer *wr, drudge_claimed *claimed, size_t nclaimed)
+static void hand_out(writer *wr, drudge_claimed *claimed, size_t nclaimed, char **probe_of)
 {
     pool *p = wr->p;
     wr->stats->claimed += (int64_t)nclaimed;
@@ -301,6 +316,7 @@ static void hand_out(writer *wr, drudge_claimed *claimed, size_t nclaimed)
         job *j = drudge_xmalloc(sizeof *j);
         memset(j, 0, sizeof *j);
         j->t = claimed[i];
+        j->probe = probe_of ? probe_of[i] : NULL;
         list_push(&p->ready, j);
     }
     if (nclaimed && p->workers_waiting)
@@ -310,6 +326,7 @@ static void hand_out(writer *wr, drudge_claimed *claimed, size_t nclaimed)
     wr->ncancel = 0;
     pthread_mutex_unlock(&p->mu);
     free(claimed);
+    free(probe_of);
 }
 
 static void after_commit(writer *wr, turn *t)
@@ -321,9 +338,10 @@ static void after_commit(writer *wr, turn *t)
     wr->last_batch = (int)wr->batch.n;
     wr->stats->commits++;
     retire_batch(wr);
-    hand_out(wr, t->claimed, t->nclaimed);
+    hand_out(wr, t->claimed, t->nclaimed, t->probe_of);
     t->claimed = NULL;
     t->nclaimed = 0;
+    t->probe_of = NULL;
 }
 
 drudge_code writer_mark_running(writer *wr, drudge_err *err)
@@ -350,6 +368,8 @@ drudge_code writer_release_ready(writer *wr, drudge_err *err)
     pthread_mutex_lock(&p->mu);
     joblist l = p->ready;
     memset(&p->ready, 0, sizeof p->ready);
+    for (job *j = list_pop(&p->held); j; j = list_pop(&p->held))
+        list_push(&l, j);
     pthread_mutex_unlock(&p->mu);
     if (!l.head)
         return DRUDGE_OK;
@@ -500,6 +520,9 @@ static drudge_code take_turn(writer *wr, clocks *k, turn *t, size_t ready, int i
     k->failures = 0;
     int claimed_nothing = t->want > 0 && t->nclaimed == 0;
     after_commit(wr, t);
+    rc = breakers_release_held(wr, err);
+    if (rc)
+        return rc;
     if (t->renew)
         k->next_renew = t->now + k->renew_every;
     if (t->reap)

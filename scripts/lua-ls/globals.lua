@@ -14,6 +14,7 @@
 ---@field timeout? number seconds per attempt, default 300
 ---@field window? string run window, e.g. "Mon-Fri 18:00-07:30"
 ---@field screenshot_on_error? boolean desktop: capture the screen when a step fails
+---@field targets? table<integer|string, string> hosts it calls, e.g. { "cms.example.org", mail = "mail.example.org" }: held at once while one is down
 ---@field description? string
 
 ---@class drudge.task
@@ -46,6 +47,11 @@ function fail(msg) end
 ---@param seconds number 0 to a year
 ---@param msg? string
 function retry_later(seconds, msg) end
+
+---Says target is down (a maintenance page): its circuit breaker opens for every worker, and this task waits without spending an attempt.
+---@param target string a host, or a name from the script's targets
+---@param reason? string
+function outage(target, reason) end
 
 ---A credential from DRUDGE_SECRET_<NAME> or the secrets file; only its name is recorded.
 ---@param name string letters, digits and '_'

@@ -826,4 +826,7 @@ static const drudge_store_methods pg_methods = {
     .key_drop = pg_key_drop,
     .paused = pg_paused,
     .waiting = pg_waiting,
+    .breaker = pg_breaker,
+    .breakers = pg_breakers,
+    .outages = pg_outages,
 };

@@ -210,6 +210,12 @@ drudge_code pg_script_versions(drudge_store *s, const char *script,
                                int (*fn)(void *ud, const drudge_script_version_use *v), void *ud,
                                drudge_err *err);
 drudge_code pg_backup(drudge_store *s, const char *path, int64_t *pages, drudge_err *err);
+/* breaker.c */
+drudge_code pg_breaker(drudge_store *s, const drudge_breaker_event *ev, int *changed,
+                       int64_t *outage_id, drudge_err *err);
+drudge_code pg_breakers(drudge_store *s, drudge_outage_fn fn, void *ud, drudge_err *err);
+drudge_code pg_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
+                       drudge_err *err);
 drudge_code pg_task_facts(drudge_store *s, int (*fn)(void *ud, const drudge_task_facts *t),
                           void *ud, drudge_err *err);
 drudge_code pg_cancel(drudge_store *s, int64_t id, const char *who, int64_t now, int64_t *changed,

@@ -304,7 +304,15 @@ drudge_code pg_known_script(drudge_store *s, const char *name, drudge_task_spec 
 #define CLAIMABLE                                                                                  \
     "run_at <= $1 AND ($2::text[] IS NULL OR script = ANY($2::text[])) "                           \
     "AND ($5::text[] IS NULL OR \"window\" IS NULL OR \"window\" <> ALL($5::text[])) "             \
-    "AND NOT EXISTS (SELECT 1 FROM paused p WHERE p.script = ready.script) "
+    "AND NOT EXISTS (SELECT 1 FROM paused p WHERE p.script = ready.script) " NOT_HELD
+/* Not held by an open circuit breaker (breaker.c), as a paused script is
+ * not; $8: the target whose probe this claim takes (only its scripts'
+ * tasks), or NULL. With no breaker open the first test reads an empty table. */
+#define NOT_HELD                                                                                   \
+    "AND NOT EXISTS (SELECT 1 FROM breakers b JOIN script_targets st ON st.target = b.target "    \
+    "WHERE st.script = ready.script AND ($8::text IS NULL OR b.target <> $8::text)) "              \
+    "AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM script_targets st "                            \
+    "WHERE st.target = $8::text AND st.script = ready.script)) "
 /* The claim: rows of ready locked (others' locked rows skipped) and
  * deleted, each task moved to running under owner $6, whose lease is
  * extended to $7 if it took anything. The rows come back in the order the
@@ -327,7 +335,7 @@ static const char claim_sql[] = CLAIM("priority = $4::integer", "run_at, task_id
 static const char claim_rest_sql[] =
     CLAIM("priority < $4::integer", "priority DESC, run_at, task_id");
 /* The same without taking anything: is something claimable? */
-static const char peek_sql[] = "SELECT $3::integer, $6::text, $7::bigint FROM ready "
+static const char peek_sql[] = "SELECT $3::integer, $6::text, $7::bigint, $8::text FROM ready "
                                "WHERE priority = $4::integer AND " CLAIMABLE "LIMIT 1";
 static const char top_sql[] =
     "SELECT priority FROM ready WHERE priority < $1::bigint ORDER BY priority DESC LIMIT 1";
@@ -364,6 +372,7 @@ typedef struct claim_args {
     int64_t now, lease_until;
     const char *owner; /* NULL: only look (idle) */
     char *scripts, *closed;
+    const char *probe; /* drudge_claim_req.probe */
     int max;
 } claim_args;
 
@@ -393,6 +402,7 @@ static drudge_code find_claimable(pg_store *q, const claim_args *a, claim_list *
         pg_p_str(&p, a->closed);
         pg_p_str(&p, a->owner ? a->owner : "");
         pg_p_int(&p, a->lease_until);
+        pg_p_str(&p, a->probe);
         const char *sql = !a->owner ? peek_sql : rest ? claim_rest_sql : claim_sql;
         PGresult *r = pg_q(q, sql, &p, "claiming tasks", err);
         if (!r)
@@ -421,6 +431,7 @@ drudge_code pg_claim(drudge_store *s, const drudge_claim_req *req, drudge_claime
                     .lease_until = req->lease_until,
                     .owner = req->owner,
                     .scripts = pg_array(req->scripts),
+                    .probe = req->probe,
                     .max = req->max};
     drudge_code rc = pg_closed_windows(q, req->now, &a.closed, err);
     if (!rc)
@@ -873,6 +884,11 @@ drudge_code pg_idle(drudge_store *s, int64_t now, const char *const *scripts, in
     static const char running_sql[] =
         "SELECT count(*) FROM (SELECT 1 FROM running r JOIN tasks t ON t.id = r.task_id "
         "WHERE $1::text[] IS NULL OR t.script = ANY($1::text[]) LIMIT 1) x";
+    static const char held_sql[] =
+        "SELECT count(*) FROM (SELECT 1 FROM breakers b JOIN script_targets st "
+        "ON st.target = b.target WHERE ($1::text[] IS NULL OR st.script = ANY($1::text[])) "
+        "AND EXISTS (SELECT 1 FROM tasks t WHERE t.script = st.script AND t.state = 'queued') "
+        "LIMIT 1) x";
     pg_store *q = pgs(s);
     claim_args a = {.now = now, .scripts = pg_array(scripts), .max = 1};
     claim_list l = {0};
@@ -885,6 +901,8 @@ drudge_code pg_idle(drudge_store *s, int64_t now, const char *const *scripts, in
         rc = pg_closed_windows(q, now, &a.closed, err);
     if (!rc && !busy)
         rc = find_claimable(q, &a, &l, err);
+    if (!rc && !busy && !l.n) /* or waits for a target to come back: an outage is not the end */
+        rc = pg_int(q, held_sql, &p, "checking for work", &busy, err);
     *idle = !rc && !busy && !l.n;
     free(a.scripts);
     free(a.closed);

@@ -272,5 +272,29 @@ const char *const pg_migrations[] = {
     "  created_at bigint NOT NULL,"
     "  expires_at bigint NOT NULL DEFAULT 0);"
     "CREATE INDEX room_keys_user ON room_keys(\"user\");",
+    /* v6 (outage, issue #20; one step): circuit breakers, as SQLite's v9:
+     * which targets a script uses, the open breakers, an outage per opening. */
+    "CREATE TABLE script_targets("
+    "  target text NOT NULL,"
+    "  script text NOT NULL,"
+    "  declared integer NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(target, script));"
+    "CREATE TABLE outages("
+    "  id bigserial PRIMARY KEY,"
+    "  target text NOT NULL,"
+    "  started_at bigint NOT NULL,"
+    "  opened_at bigint NOT NULL,"
+    "  ended_at bigint,"
+    "  trigger text NOT NULL,"
+    "  opened_by text,"
+    "  probes integer NOT NULL DEFAULT 0,"
+    "  tasks_held bigint NOT NULL DEFAULT 0,"
+    "  attempts_spent bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX outages_ended ON outages(ended_at);"
+    "CREATE TABLE breakers("
+    "  target text PRIMARY KEY,"
+    "  outage_id bigint NOT NULL REFERENCES outages(id),"
+    "  probe_at bigint NOT NULL,"
+    "  probes integer NOT NULL DEFAULT 0);",
     NULL,
 };

@@ -607,4 +607,7 @@ static const drudge_store_methods sqlite_methods = {
     .key_drop = sq_key_drop,
     .paused = sq_paused,
     .waiting = sq_waiting,
+    .breaker = sq_breaker,
+    .breakers = sq_breakers,
+    .outages = sq_outages,
 };

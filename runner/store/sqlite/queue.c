@@ -331,7 +331,15 @@ drudge_code sq_known_script(drudge_store *s, const char *name, drudge_task_spec 
     "SELECT id, script, script_path, key, input, attempts, spent, max_attempts, priority, "        \
     "run_at, "                                                                                     \
     "suspect FROM tasks INDEXED BY tasks_due WHERE later = 0 AND " CLAIMABLE                       \
-    " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) "
+    " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) " NOT_HELD
+/* Not held by an open circuit breaker (breaker.c), as a paused script is
+ * not: each subquery runs once per statement (no correlation), and with no
+ * breaker open it reads one empty table. ?5: the target whose probe this
+ * claim takes, or NULL; a probe takes only tasks of that target's scripts. */
+#define NOT_HELD                                                                                   \
+    "AND script NOT IN (SELECT st.script FROM breakers b JOIN script_targets st "                  \
+    "ON st.target = b.target WHERE ?5 IS NULL OR b.target <> ?5) "                                 \
+    "AND (?5 IS NULL OR script IN (SELECT script FROM script_targets WHERE target = ?5)) "
 #define CLAIM_LEVELS 64
 #define PROMOTE_MAX  10000
 
@@ -430,8 +438,8 @@ static drudge_code next_priority(sq_store *q, int64_t below, int64_t *level, int
 }
 
 /* Finds up to max claimable tasks, highest priority first, into l. */
-static drudge_code find_claimable(sq_store *q, int64_t now, const char *scripts, int max,
-                                  claim_list *l, drudge_err *err)
+static drudge_code find_claimable(sq_store *q, int64_t now, const char *scripts, const char *probe,
+                                  int max, claim_list *l, drudge_err *err)
 {
     int64_t below = INT64_MAX;
     for (int level = 0; (int)l->n < max; level++) {
@@ -450,6 +458,7 @@ static drudge_code find_claimable(sq_store *q, int64_t now, const char *scripts,
         sq_bind_text(st, 2, scripts);
         sqlite3_bind_int(st, 3, max - (int)l->n);
         sqlite3_bind_int64(st, 4, below);
+        sq_bind_text(st, 5, probe);
         if (claim_rows(st, l) != SQLITE_DONE)
             return sq_err(q, "claiming tasks", err);
         if (rest)
@@ -520,7 +529,7 @@ drudge_code sq_claim(drudge_store *s, const drudge_claim_req *req, drudge_claime
     char *scripts = scripts_json(req->scripts);
     drudge_code rc = promote_due(q, req->now, err);
     if (!rc)
-        rc = find_claimable(q, req->now, scripts, req->max, &l, err);
+        rc = find_claimable(q, req->now, scripts, req->probe, req->max, &l, err);
     if (!rc && l.n)
         rc = hold_lease(q, req->owner, req->lease_until, err);
     for (size_t i = 0; i < l.n && !rc; i++)
@@ -889,6 +898,10 @@ drudge_code sq_drop_lease(drudge_store *s, const char *owner, drudge_err *err)
 drudge_code sq_idle(drudge_store *s, int64_t now, const char *const *scripts, int *idle,
                     drudge_err *err)
 {
+    static const char held_sql[] =
+        "SELECT EXISTS(SELECT 1 FROM breakers b JOIN script_targets st ON st.target = b.target "
+        "WHERE (?1 IS NULL OR st.script IN (SELECT value FROM json_each(?1))) AND EXISTS("
+        "SELECT 1 FROM tasks t WHERE t.script = st.script AND t.state = 'queued'))";
     static const char running_sql[] =
         "SELECT EXISTS(SELECT 1 FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
         "WHERE ?1 IS NULL OR t.script IN (SELECT value FROM json_each(?1)))";
@@ -908,7 +921,7 @@ drudge_code sq_idle(drudge_store *s, int64_t now, const char *const *scripts, in
     rc = sq_one_int(q, st, what, &busy, err); /* anything running */
     if (rc || busy)
         goto cleanup;
-    rc = find_claimable(q, now, json, 1, &l, err); /* anything a claim would take */
+    rc = find_claimable(q, now, json, NULL, 1, &l, err); /* anything a claim would take */
     if (rc || l.n)
         goto cleanup;
     st = sq_stmt(q, due_later_sql, what, err); /* or would take once moved to tasks_due */
@@ -919,6 +932,15 @@ drudge_code sq_idle(drudge_store *s, int64_t now, const char *const *scripts, in
     sqlite3_bind_int64(st, 1, now);
     sq_bind_text(st, 2, json);
     rc = sq_one_int(q, st, what, &busy, err);
+    if (!rc && !busy) { /* or waits for a target to come back: an outage is not the end */
+        st = sq_stmt(q, held_sql, what, err);
+        if (!st) {
+            rc = err ? err->code : DRUDGE_EDB;
+            goto cleanup;
+        }
+        sq_bind_text(st, 1, json);
+        rc = sq_one_int(q, st, what, &busy, err);
+    }
     *idle = !rc && !busy;
 cleanup:
     drudge_claimed_free_all(l.v, l.n);

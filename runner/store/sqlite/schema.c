@@ -313,6 +313,34 @@ const char *const sq_audit_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX room_keys_user ON room_keys(user);",
+    /* v10 (outage, issue #20; the queue's, kept in this list so that it is
+     * one step): circuit breakers. script_targets says which targets
+     * (hosts) a script uses, learned from its calls or declared in the
+     * script; breakers holds a row per open breaker, whose scripts claims
+     * skip until probe_at; outages keeps a row per opening (its start is
+     * the first error of the run that opened it). */
+    "CREATE TABLE script_targets("
+    "  target TEXT NOT NULL,"
+    "  script TEXT NOT NULL,"
+    "  declared INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(target, script)) WITHOUT ROWID;"
+    "CREATE TABLE outages("
+    "  id INTEGER PRIMARY KEY,"
+    "  target TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  opened_at INTEGER NOT NULL,"
+    "  ended_at INTEGER,"
+    "  trigger TEXT NOT NULL,"
+    "  opened_by TEXT,"
+    "  probes INTEGER NOT NULL DEFAULT 0,"
+    "  tasks_held INTEGER NOT NULL DEFAULT 0,"
+    "  attempts_spent INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX outages_ended ON outages(ended_at);"
+    "CREATE TABLE breakers("
+    "  target TEXT PRIMARY KEY,"
+    "  outage_id INTEGER NOT NULL REFERENCES outages(id),"
+    "  probe_at INTEGER NOT NULL,"
+    "  probes INTEGER NOT NULL DEFAULT 0);",
     NULL,
 };
 

@@ -91,6 +91,13 @@ extern const char *const sq_schedule_migrations[];
 
 /* The operations, one per method (storeint.h), by file. */
 
+/* breaker.c */
+drudge_code sq_breaker(drudge_store *s, const drudge_breaker_event *ev, int *changed,
+                       int64_t *outage_id, drudge_err *err);
+drudge_code sq_breakers(drudge_store *s, drudge_outage_fn fn, void *ud, drudge_err *err);
+drudge_code sq_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
+                       drudge_err *err);
+
 /* queue.c */
 drudge_code sq_enqueue(drudge_store *s, const drudge_task_spec *specs, size_t n, int64_t now,
                        int64_t *id, int *dup, int64_t *added, int64_t *duplicates, drudge_err *err);
