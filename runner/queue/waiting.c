@@ -24,9 +24,16 @@ typedef struct paused_script {
     int64_t at;
 } paused_script;
 
+typedef struct open_breaker {
+    char *target, *scripts; /* scripts: ",a,b," so that ",name," finds one */
+    int64_t probe_at;
+} open_breaker;
+
 struct drudge_wait_ctx {
     paused_script *paused; /* by name */
     size_t npaused;
+    open_breaker *breakers;
+    size_t nbreakers;
 };
 
 static int add_paused(void *ud, const drudge_paused_row *p)
@@ -41,11 +48,26 @@ static int add_paused(void *ud, const drudge_paused_row *p)
     return 0;
 }
 
+static int add_breaker(void *ud, const drudge_outage_row *o)
+{
+    drudge_wait_ctx *c = ud;
+    c->breakers = drudge_xrealloc(c->breakers, (c->nbreakers + 1) * sizeof *c->breakers);
+    open_breaker *b = &c->breakers[c->nbreakers++];
+    b->target = drudge_xstrdup(o->target);
+    size_t n = strlen(o->scripts ? o->scripts : "");
+    b->scripts = drudge_xmalloc(n + 3);
+    snprintf(b->scripts, n + 3, ",%s,", o->scripts ? o->scripts : "");
+    b->probe_at = o->probe_at;
+    return 0;
+}
+
 drudge_code drudge_wait_ctx_load(drudge_store *s, drudge_wait_ctx **out, drudge_err *err)
 {
     drudge_wait_ctx *c = drudge_xmalloc(sizeof *c);
     memset(c, 0, sizeof *c);
     drudge_code rc = drudge_store_paused(s, add_paused, c, err);
+    if (!rc)
+        rc = drudge_store_breakers(s, add_breaker, c, err);
     if (rc) {
         drudge_wait_ctx_free(c);
         c = NULL;
@@ -64,6 +86,11 @@ void drudge_wait_ctx_free(drudge_wait_ctx *c)
         free(c->paused[i].reason);
     }
     free(c->paused);
+    for (size_t i = 0; i < c->nbreakers; i++) {
+        free(c->breakers[i].target);
+        free(c->breakers[i].scripts);
+    }
+    free(c->breakers);
     free(c);
 }
 
@@ -75,17 +102,29 @@ static const paused_script *find_paused(const drudge_wait_ctx *c, const char *sc
     return NULL;
 }
 
-/* Whether an open circuit breaker holds script's tasks at now, and until
- * when it half-opens (0: unknown). None yet: issue 20 adds breakers, and
- * their state to drudge_wait_ctx_load; this is the one place that decides
- * DRUDGE_WAIT_BREAKER. */
+/* The open circuit breaker holding script's tasks (claims skip every
+ * script that uses a down target: runner/store, drudge_store_breaker), or
+ * NULL; *until gets when it next lets a probe through. */
+static const open_breaker *breaker_of(const drudge_wait_ctx *c, const char *script)
+{
+    size_t n = strlen(script);
+    for (size_t i = 0; c && n && i < c->nbreakers; i++) { /* few targets are down at once */
+        const char *p = c->breakers[i].scripts;
+        while ((p = strstr(p, script)) != NULL) {
+            if (p[-1] == ',' && p[n] == ',')
+                return &c->breakers[i];
+            p++;
+        }
+    }
+    return NULL;
+}
+
 static int breaker_holds(const drudge_wait_ctx *c, const char *script, int64_t now, int64_t *until)
 {
-    (void)c;
-    (void)script;
-    (void)now;
-    *until = 0;
-    return 0;
+    (void)now; /* held until a probe gets through, even once probe_at has passed */
+    const open_breaker *b = breaker_of(c, script);
+    *until = b ? b->probe_at : 0;
+    return b != NULL;
 }
 
 /* The reason for a task of script with window, due at run_at, that has
@@ -121,6 +160,8 @@ void drudge_wait_of(const drudge_wait_ctx *c, const drudge_task_row *t, int64_t 
         out->since = p->at;
         snprintf(out->by, sizeof out->by, "%s", p->by ? p->by : "");
         snprintf(out->note, sizeof out->note, "%s", p->reason ? p->reason : "");
+    } else if (out->reason == DRUDGE_WAIT_BREAKER) {
+        snprintf(out->note, sizeof out->note, "%s", breaker_of(c, t->script)->target);
     } else if (t->window) {
         snprintf(out->note, sizeof out->note, "%s", t->window);
     }
@@ -160,7 +201,8 @@ void drudge_wait_describe(const drudge_wait *w, char *out, size_t n)
                      since, w->note);
         break;
     case DRUDGE_WAIT_BREAKER:
-        snprintf(out, n, "held by an open circuit breaker%s", until);
+        snprintf(out, n, "held by the open circuit breaker of %s (drudge outages); next probe%s",
+                 w->note, until);
         break;
     case DRUDGE_WAIT_BACKOFF:
         snprintf(out, n, "waiting to be retried%s", until);

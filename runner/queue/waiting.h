@@ -5,8 +5,8 @@
  * one thing, the first of these that applies:
  *   paused   its script is paused (drudge pause, or a worker's pause for a
  *            configuration error): until someone resumes it
- *   breaker  held by an open circuit breaker (issue 20 fills this in:
- *            breaker_holds in waiting.c is the one place to add it)
+ *   breaker  a target its script uses is down (an open circuit breaker):
+ *            until the breaker's next probe
  *   backoff  waiting out a retry's delay (or retry_later): until run_at
  *   not_due  enqueued for later (--at, a schedule's catch-up): until run_at
  *   window   outside its run window: until the window next opens
@@ -25,7 +25,7 @@
 typedef enum drudge_wait_reason {
     DRUDGE_WAIT_READY = 0, /* a worker may claim it now */
     DRUDGE_WAIT_PAUSED,
-    DRUDGE_WAIT_BREAKER, /* reserved for circuit breakers (issue 20) */
+    DRUDGE_WAIT_BREAKER, /* an open circuit breaker holds its script */
     DRUDGE_WAIT_BACKOFF,
     DRUDGE_WAIT_NOT_DUE,
     DRUDGE_WAIT_WINDOW,
@@ -45,7 +45,7 @@ typedef struct drudge_wait {
     int64_t until;
     int64_t since;  /* paused: when */
     char by[64];    /* paused: who ("" for a worker's pause) */
-    char note[256]; /* paused: the worker's reason; window: the window */
+    char note[256]; /* paused: the worker's reason; window: the window; breaker: the target */
 } drudge_wait;
 
 /* What holds tasks beyond their own rows (paused scripts; breakers), read

@@ -105,4 +105,23 @@ due=$(printf '%s\n' "$out" | sed -n 's/^drudge_queue_oldest_due_seconds{script="
 expect_exit 0 "$DRUDGE" show 4
 contains "$out" "waiting      ready: a worker may claim it now" "ready"
 
+# breaker: a script says its target is down; its other tasks wait for the
+# breaker's probe, and say so.
+cat >cms.lua <<'LUA'
+return { name = "cms", targets = { cms = "cms.example.org" },
+  run = function(task) outage("cms", "maintenance page") end }
+LUA
+expect_exit 0 "$DRUDGE" enqueue cms.lua --input '{"n":1}'
+expect_exit 0 "$DRUDGE" enqueue cms.lua --input '{"n":2}'
+held_id=$(sql "select max(id) from tasks")
+# (--until-empty would wait for the probe: a held backlog is not done)
+"$DRUDGE" -q work -j 1 --script cms --breaker-probe 1h & wpid=$!
+wait_sql "select count(*) from breakers" 1 || fail "the breaker did not open"
+kill -TERM $wpid
+wait $wpid || true
+expect_exit 0 "$DRUDGE" show "$held_id"
+contains "$out" "held by the open circuit breaker of cms.example.org" "breaker: show"
+expect_exit 0 "$DRUDGE" --json status
+contains "$out" '"breaker":2' "breaker: status counts both tasks"
+
 finish
