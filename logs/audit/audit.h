@@ -245,6 +245,14 @@ drudge_code drudge_audit_show(drudge_store *s, FILE *out, int64_t task_id, int a
  * response (redacted JSON, as recorded) under it. */
 drudge_code drudge_audit_show_ex(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
                                  int full, drudge_err *err);
+/* The case record (logs/audit/show_html.c): one self-contained, printable
+ * HTML page with the task's facts (script version, input, state, output,
+ * resolution), the result of verifying the whole chain and the chain head
+ * when it was made, every attempt's steps as a tree (start, duration,
+ * outcome, errors), the images its steps recorded inline (data: URIs), its
+ * other payloads by SHA-256, and the operator steps about the task.
+ * DRUDGE_ENOTFOUND as for drudge_audit_show. */
+drudge_code drudge_audit_show_html(drudge_store *s, FILE *out, int64_t task_id, drudge_err *err);
 
 /* --- evidence (logs/audit/evidence.c) --- */
 
