@@ -245,13 +245,19 @@ static int export_opt(int c, void *ud, char **argv)
     case 'o':
         a->outfile = optarg;
         return -1;
+    case 'P':
+        a->eo.payloads_dir = optarg;
+        return -1;
     case 'h':
         fputs("usage: drudge audit export [--format jsonl|csv] [--since T] [--until T]\n"
-              "                           [--script NAME] [--task ID] [-o FILE]\n\n"
+              "                           [--script NAME] [--task ID] [-o FILE]\n"
+              "                           [--payloads DIR]\n\n"
               "One record per step in chain order: id, task_id, attempt, seq, parent,\n"
               "kind, name, request, response, started_at (µs), duration_us, outcome,\n"
               "error, hash, prev_hash, script, started (ISO 8601). --since/--until\n"
-              "select steps by start time. See logs/README.md to verify an export.\n",
+              "select steps by start time. --payloads DIR (JSONL) also writes every\n"
+              "payload the rows reference into DIR as SHA256.EXT (0600) and lists them\n"
+              "in each row's \"payloads\". See logs/README.md to verify an export.\n",
               stdout);
         return DRUDGE_EXIT_OK;
         DRUDGE_CLI_GETOPT_ERRORS("audit export");
@@ -279,17 +285,24 @@ static FILE *open_output(const char *cmd, const char *path)
 
 static int cmd_export(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"format", required_argument, 0, 'f'}, {"since", required_argument, 0, 's'},
-        {"until", required_argument, 0, 'u'},  {"script", required_argument, 0, 'S'},
-        {"task", required_argument, 0, 't'},   {"output", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                         {"since", required_argument, 0, 's'},
+                                         {"until", required_argument, 0, 'u'},
+                                         {"script", required_argument, 0, 'S'},
+                                         {"task", required_argument, 0, 't'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"payloads", required_argument, 0, 'P'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     export_args a = {.now = drudge_now_us()};
-    int rc = parse_opts(argc, argv, ":f:s:u:S:t:o:h", opts, export_opt, &a);
+    int rc = parse_opts(argc, argv, ":f:s:u:S:t:o:P:h", opts, export_opt, &a);
     if (rc >= 0)
         return rc;
     if (optind != argc)
         return drudge_cli_usage("audit export", "unexpected argument '%s'", argv[optind]);
+    if (a.eo.payloads_dir && a.eo.format == DRUDGE_EXPORT_CSV)
+        return drudge_cli_usage("audit export", "--payloads needs --format jsonl (a CSV row has "
+                                                "no room for its list of payload files)");
     drudge_store *s = drudge_cli_store(cli, "audit export", DRUDGE_STORE_READONLY, &rc);
     if (!s)
         return rc;
@@ -308,6 +321,9 @@ static int cmd_export(drudge_cli *cli, int argc, char **argv)
     }
     if (a.outfile && rc == DRUDGE_EXIT_OK && !cli->quiet)
         fprintf(stderr, "exported %lld steps to %s\n", (long long)rows, a.outfile);
+    if (a.eo.payloads_dir && rc == DRUDGE_EXIT_OK && !cli->quiet)
+        fprintf(stderr, "wrote %lld payload file%s to %s\n", (long long)a.eo.payload_files,
+                a.eo.payload_files == 1 ? "" : "s", a.eo.payloads_dir);
     return rc;
 }
 
