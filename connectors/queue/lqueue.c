@@ -27,11 +27,45 @@
 #define CONN_KEY    "drudge.queue.db"
 #define CONN_MT     "drudge.queue.connection"
 #define SCRIPTS_KEY "drudge.queue.scripts"
+#define VERSION_KEY "drudge.queue.versioner"
 
 void drudge_lqueue_set_db(lua_State *L, const char *path)
 {
     lua_pushstring(L, path);
     lua_setfield(L, LUA_REGISTRYINDEX, DB_PATH_KEY);
+}
+
+typedef struct versioner_ud {
+    drudge_lqueue_version_fn fn;
+} versioner_ud;
+
+void drudge_lqueue_set_versioner(lua_State *L, drudge_lqueue_version_fn fn)
+{
+    versioner_ud *v = lua_newuserdatauv(L, sizeof *v, 0);
+    v->fn = fn;
+    lua_setfield(L, LUA_REGISTRYINDEX, VERSION_KEY);
+}
+
+/* The script version of spec's file, stored, into sha ("" when there is no
+ * versioner or the file cannot be read: the worker reports a script that
+ * does not load on the task, as for `drudge enqueue`). Raises a system error
+ * on a database failure. */
+static void record_version(lua_State *L, drudge_store *db, const drudge_task_spec *spec,
+                           char sha[65])
+{
+    sha[0] = '\0';
+    if (lua_getfield(L, LUA_REGISTRYINDEX, VERSION_KEY) != LUA_TUSERDATA || !spec->script_path) {
+        lua_pop(L, 1);
+        return;
+    }
+    versioner_ud *v = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    drudge_err err = {0};
+    drudge_code rc = v->fn(db, spec->script_path, spec->script, sha, &err);
+    if (rc == DRUDGE_EDB || rc == DRUDGE_EBUSY)
+        luaL_error(L, "queue.enqueue: %s", err.msg);
+    if (rc)
+        sha[0] = '\0';
 }
 
 typedef struct conn_ud {
@@ -218,6 +252,9 @@ static drudge_code queue_store(lua_State *L, const enqueue_args *a, const char *
         spec->manual_minutes = a->manual;
     if (a->exception >= 0)
         spec->exception_minutes = a->exception;
+    char sha[65];
+    record_version(L, db, spec, sha);
+    spec->script_sha256 = sha[0] ? sha : NULL;
     drudge_code rc = drudge_store_begin(db, DRUDGE_TX_WRITE, err);
     if (!rc)
         rc = drudge_store_enqueue(db, spec, 1, drudge_now_us(), id, dup, NULL, NULL, err);

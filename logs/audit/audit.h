@@ -253,6 +253,14 @@ drudge_code drudge_audit_show(drudge_store *s, FILE *out, int64_t task_id, int a
  * response (redacted JSON, as recorded) under it. */
 drudge_code drudge_audit_show_ex(drudge_store *s, FILE *out, int64_t task_id, int attempt, int json,
                                  int full, drudge_err *err);
+/* The case record (logs/audit/show_html.c): one self-contained, printable
+ * HTML page with the task's facts (script version, input, state, output,
+ * resolution), the result of verifying the whole chain and the chain head
+ * when it was made, every attempt's steps as a tree (start, duration,
+ * outcome, errors), the images its steps recorded inline (data: URIs), its
+ * other payloads by SHA-256, and the operator steps about the task.
+ * DRUDGE_ENOTFOUND as for drudge_audit_show. */
+drudge_code drudge_audit_show_html(drudge_store *s, FILE *out, int64_t task_id, drudge_err *err);
 
 /* --- evidence (logs/audit/evidence.c) --- */
 
@@ -267,6 +275,9 @@ typedef struct drudge_evidence_summary {
  * {"task","chain_head":{"id","hash"},"files":[{"file","step_id","attempt",
  * "seq","kind","name","key","content_type","size","sha256"}]} (a pruned one
  * with "file":null,"pruned":true). One read snapshot. */
+/* The file name extension for a payload's content type (".png", ".eml",
+ * ".json", ... ".bin"). */
+const char *drudge_audit_payload_ext(const char *content_type);
 drudge_code drudge_audit_evidence(drudge_store *s, int64_t task_id, const char *dir,
                                   drudge_evidence_summary *out /* OUT */, drudge_err *err);
 
@@ -279,11 +290,17 @@ typedef struct drudge_export_opts {
     int64_t since_us, until_us; /* started_at in [since, until); 0 = open */
     const char *script;         /* only tasks of this script, or NULL */
     int64_t task_id;            /* only this task, or 0 */
+    /* JSONL only: write each payload a row references into this directory
+     * (made 0700; files 0600) as SHA256.EXT, once, and list them in the
+     * row as "payloads":[{"sha256","file","content_type","size"}] ("file"
+     * null and "pruned":true for a payload whose bytes were pruned). */
+    const char *payloads_dir;
+    int64_t payload_files; /* OUT: payload files written */
 } drudge_export_opts;
 /* One record per step, in chain order, with its hash and the previous row's
  * hash (prev_hash), so an export can be verified outside drudge. *rows gets
  * the number written. */
-drudge_code drudge_audit_export(drudge_store *s, FILE *out, const drudge_export_opts *opts,
+drudge_code drudge_audit_export(drudge_store *s, FILE *out, drudge_export_opts *opts,
                                 int64_t *rows /* OUT */, drudge_err *err);
 
 #endif

@@ -31,7 +31,7 @@ typedef struct evidence {
     size_t ndone;
 } evidence;
 
-static const char *ext_of(const char *ct)
+const char *drudge_audit_payload_ext(const char *ct)
 {
     static const struct {
         const char *type, *ext;
@@ -166,7 +166,7 @@ static drudge_code one_payload(evidence *e, const char *sha)
     if (file.len)
         drudge_buf_printf(&name, "-%s", file.data);
     else
-        drudge_buf_puts(&name, ext_of(p.content_type));
+        drudge_buf_puts(&name, drudge_audit_payload_ext(p.content_type));
     if (p.data) {
         rc = write_file(e, name.data, &p);
         e->bytes += (int64_t)p.len;

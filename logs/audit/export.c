@@ -3,9 +3,13 @@
  *
  * JSON Lines keeps null apart from "" and is what the verifier in
  * logs/README.md reads; CSV is for spreadsheets (an empty cell is null). */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "logs/audit/audit.h"
 #include "drudge/util.h"
 
@@ -96,7 +100,7 @@ static void csv_field(drudge_buf *b, const char *s)
     drudge_buf_add(b, "\"", 1);
 }
 
-static void row_jsonl(drudge_buf *b, const fields *f)
+static void row_jsonl(drudge_buf *b, const fields *f, const char *payloads)
 {
     for (int c = 0; c < C_NCOLS; c++) {
         drudge_buf_printf(b, "%s\"%s\":", c ? "," : "{", columns[c]);
@@ -109,6 +113,8 @@ static void row_jsonl(drudge_buf *b, const fields *f)
     }
     drudge_buf_puts(b, ",\"started\":");
     drudge_buf_json_str(b, f->started, strlen(f->started));
+    if (payloads)
+        drudge_buf_printf(b, ",\"payloads\":[%s]", payloads);
     drudge_buf_puts(b, "}\n");
 }
 
@@ -135,6 +141,10 @@ typedef struct exporter {
     int last_null;        /* its hash is null */
     drudge_code rc;       /* a lookup that failed during the walk */
     drudge_err *err;
+    const char *paydir;    /* --payloads DIR, or NULL */
+    int64_t payload_files; /* written into it */
+    drudge_buf refs;       /* the row's "payloads" member being built */
+    int nrefs;
 } exporter;
 
 /* The hash of the row before r in the whole chain (64 zeros before the
@@ -150,6 +160,84 @@ static const char *prev_hash(exporter *x, const drudge_step_row *r, char buf[65]
     return *buf ? buf : NULL;
 }
 
+/* Writes data as DIR/name, whole or not at all (a temporary file renamed),
+ * so a file named by a hash always holds the bytes of that hash. */
+static drudge_code write_payload_file(exporter *x, const char *name, const unsigned char *data,
+                                      size_t len)
+{
+    drudge_buf tmp = {0}, path = {0};
+    drudge_buf_printf(&path, "%s/%s", x->paydir, name);
+    drudge_buf_printf(&tmp, "%s/.%s.tmp", x->paydir, name);
+    drudge_code rc = DRUDGE_OK;
+    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || (len && write(fd, data, len) != (ssize_t)len) || fsync(fd) != 0 ||
+        rename(tmp.data, path.data) != 0) {
+        rc = drudge_seterr(x->err, DRUDGE_EIO, "export: cannot write %s: %s", path.data,
+                           strerror(errno));
+        unlink(tmp.data);
+    }
+    if (fd >= 0)
+        close(fd);
+    drudge_buf_free(&tmp);
+    drudge_buf_free(&path);
+    return rc;
+}
+
+/* One payload reference of the row: its file (written unless it is there
+ * already: the name is the content's hash) and its entry in x->refs. */
+static void export_payload(void *ud, const char *sha)
+{
+    exporter *x = ud;
+    drudge_payload_row p;
+    if (x->rc)
+        return;
+    drudge_code rc = drudge_store_payload(x->s, sha, 0, &p, x->err);
+    if (rc == DRUDGE_ENOTFOUND) { /* audit verify reports it */
+        drudge_buf_printf(&x->refs, "%s{\"sha256\":\"%s\",\"file\":null,\"missing\":true}",
+                          x->nrefs++ ? "," : "", sha);
+        return;
+    }
+    if (rc) {
+        x->rc = rc;
+        return;
+    }
+    char name[80];
+    snprintf(name, sizeof name, "%s%s", sha, drudge_audit_payload_ext(p.content_type));
+    int pruned = p.pruned_at != 0;
+    if (!pruned) {
+        drudge_buf path = {0};
+        drudge_buf_printf(&path, "%s/%s", x->paydir, name);
+        struct stat st;
+        if (stat(path.data, &st) != 0) {
+            drudge_payload_row full;
+            rc = drudge_store_payload(x->s, sha, 1, &full, x->err);
+            if (!rc && full.data)
+                rc = write_payload_file(x, name, full.data, full.len);
+            if (!rc && full.data)
+                x->payload_files++;
+            pruned = !rc && !full.data;
+            if (!rc)
+                drudge_payload_row_clear(&full);
+        }
+        drudge_buf_free(&path);
+    }
+    if (rc) {
+        x->rc = rc;
+    } else {
+        drudge_buf_printf(&x->refs, "%s{\"sha256\":\"%s\",\"file\":", x->nrefs++ ? "," : "", sha);
+        if (pruned)
+            drudge_buf_puts(&x->refs, "null");
+        else
+            drudge_buf_printf(&x->refs, "\"%s\"", name);
+        drudge_buf_puts(&x->refs, ",\"content_type\":");
+        drudge_buf_json_str(&x->refs, p.content_type ? p.content_type : "",
+                            strlen(p.content_type ? p.content_type : ""));
+        drudge_buf_printf(&x->refs, ",\"size\":%lld%s}", (long long)p.size,
+                          pruned ? ",\"pruned\":true" : "");
+    }
+    drudge_payload_row_clear(&p);
+}
+
 static int export_row(void *ud, const drudge_step_row *r)
 {
     exporter *x = ud;
@@ -158,10 +246,19 @@ static int export_row(void *ud, const drudge_step_row *r)
     row_fields(&f, r, prev_hash(x, r, buf));
     if (x->rc)
         return 1;
+    if (x->paydir) {
+        drudge_buf_reset(&x->refs);
+        drudge_buf_puts(&x->refs, "");
+        x->nrefs = 0;
+        drudge_audit_payload_refs(r->step.request, export_payload, x);
+        drudge_audit_payload_refs(r->step.response, export_payload, x);
+        if (x->rc)
+            return 1;
+    }
     if (x->csv)
         row_csv(&x->b, &f);
     else
-        row_jsonl(&x->b, &f);
+        row_jsonl(&x->b, &f, x->paydir ? x->refs.data : NULL);
     x->rows++;
     x->last_id = r->id;
     x->last_null = !r->hash;
@@ -191,10 +288,22 @@ static drudge_code export_walk(exporter *x, const drudge_export_opts *opts, drud
     return rc ? rc : x->rc;
 }
 
-drudge_code drudge_audit_export(drudge_store *s, FILE *out, const drudge_export_opts *opts,
-                                int64_t *rows, drudge_err *err)
+drudge_code drudge_audit_export(drudge_store *s, FILE *out, drudge_export_opts *opts, int64_t *rows,
+                                drudge_err *err)
 {
-    exporter x = {.s = s, .out = out, .csv = opts->format == DRUDGE_EXPORT_CSV, .err = err};
+    exporter x = {.s = s,
+                  .out = out,
+                  .csv = opts->format == DRUDGE_EXPORT_CSV,
+                  .err = err,
+                  .paydir = opts->payloads_dir};
+    *rows = 0;
+    if (x.paydir && x.csv)
+        return drudge_seterr(err, DRUDGE_EUSAGE,
+                             "--payloads needs --format jsonl: a CSV row has no room for the "
+                             "list of its payload files");
+    if (x.paydir && mkdir(x.paydir, 0700) != 0 && errno != EEXIST)
+        return drudge_seterr(err, DRUDGE_EIO, "export: cannot make %s: %s", x.paydir,
+                             strerror(errno));
     if (x.csv) {
         for (int c = 0; columns[c]; c++)
             drudge_buf_printf(&x.b, "%s%s", c ? "," : "", columns[c]);
@@ -206,6 +315,8 @@ drudge_code drudge_audit_export(drudge_store *s, FILE *out, const drudge_export_
     if (!rc && (fflush(out) != 0 || ferror(out)))
         rc = drudge_seterr(err, DRUDGE_EIO, "export: write error");
     *rows = x.rows;
+    opts->payload_files = x.payload_files;
+    drudge_buf_free(&x.refs);
     drudge_buf_free(&x.b);
     drudge_buf_free(&x.last_hash);
     return rc;

@@ -542,6 +542,7 @@ void drudge_report_free(drudge_report *r)
     free(r->points);
     free(r->total.key);
     free((char *)r->opts.script);
+    drudge_report_audit_clear(r);
     free(r);
 }
 

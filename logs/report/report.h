@@ -72,6 +72,22 @@ typedef struct drudge_report_point {
     double net_minutes;
 } drudge_report_point;
 
+/* A failed or dead task of the report's period, for its exceptions section. */
+typedef struct drudge_report_exception {
+    int64_t id, finished_at, resolved_at; /* resolved_at 0: unresolved */
+    char *script, *state, *key, *error, *resolved_by, *resolved_note; /* NULL if none */
+} drudge_report_exception;
+
+/* What the audit trail said when the report was made (drudge_report_audit). */
+typedef struct drudge_report_trail {
+    int checked;        /* drudge_report_audit ran */
+    int verified;       /* audit verify found nothing wrong */
+    int problems;       /* ... or this many problems */
+    char *problem_text; /* their lines, or why verifying could not run */
+    int64_t rows, head_id;
+    char head[65]; /* the chain head in the report's snapshot */
+} drudge_report_trail;
+
 typedef struct drudge_report {
     drudge_report_opts opts;
     int64_t generated_at;        /* µs */
@@ -87,13 +103,30 @@ typedef struct drudge_report {
     size_t npoints;
     int64_t step_us;
     int64_t first_us, last_us; /* first and last finish time in range */
+    /* The exceptions (drudge_report_audit): the newest failed and dead tasks
+     * in range, newest first, at most DRUDGE_REPORT_MAX_EXCEPTIONS of the
+     * exceptions_total the figures count. */
+    drudge_report_exception *exceptions;
+    size_t nexceptions;
+    int64_t exceptions_total;
+    drudge_report_trail trail;
 } drudge_report;
+
+#define DRUDGE_REPORT_MAX_EXCEPTIONS 200
 
 /* Computes the report in one read transaction of s (call it outside any
  * transaction). *out is freed by the caller with drudge_report_free. */
 drudge_code drudge_report_compute(drudge_store *s, const drudge_report_opts *opts,
                                   drudge_report **out /* OUT */, drudge_err *err);
 void drudge_report_free(drudge_report *r);
+/* Adds what an auditor reads beside the figures (logs/report/report_audit.c):
+ * verifies the whole audit trail (drudge_audit_verify), notes the chain
+ * head, and lists the period's exceptions with their errors and
+ * resolutions. A trail that does not verify is reported in r->trail, not as
+ * an error. Call it outside any transaction, after drudge_report_compute. */
+drudge_code drudge_report_audit(drudge_store *s, drudge_report *r, drudge_err *err);
+/* Frees what drudge_report_audit added (drudge_report_free calls it). */
+void drudge_report_audit_clear(drudge_report *r);
 
 /* Derived figures. Rates and means are NAN when nothing finished. */
 int64_t drudge_report_finished(const drudge_report_figures *f);

@@ -81,7 +81,18 @@ static const char css[] =
     "th:first-child,td:first-child{text-align:left}"
     "thead th{background:#f1f5f9;font-weight:600;font-size:12px}"
     "tfoot td{font-weight:600;border-top:2px solid #cbd5e1}"
-    ".note{color:#64748b;font-size:12px;max-width:70em}";
+    ".note{color:#64748b;font-size:12px;max-width:70em}"
+    "h2{font-size:17px;margin:22px 0 8px}"
+    ".integrity{border:2px solid;border-radius:8px;padding:8px 12px;margin:0 0 18px;"
+    "background:#fff}"
+    ".integrity.ok{border-color:#059669;background:#ecfdf5}"
+    ".integrity.bad{border-color:#dc2626;background:#fef2f2}"
+    ".integrity .verdict{font-weight:700}"
+    ".integrity pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0}"
+    "code{font:12px ui-monospace,'DejaVu Sans Mono',monospace}"
+    "table#exceptions td{text-align:left;white-space:normal;vertical-align:top}"
+    "table#exceptions td.num{text-align:right;white-space:nowrap}"
+    "td.unresolved{color:#b91c1c;font-weight:600}";
 
 /* A headline figure, its thousands grouped by narrow no-break spaces (the
  * ISO 31-0 way, which no locale reads as a decimal sign): 62 842.8. */
@@ -122,24 +133,25 @@ static double nice_step(double range, int n)
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
 }
 
-/* A time axis label: the date for day steps and longer, else the time of day
- * (with the date when the range spans days). */
-static void time_label(const drudge_report *r, int64_t t, char *out, size_t n)
+/* A time axis label, dated: the date alone for day steps and longer, else
+ * the time of day over the date (two lines), so that a chart printed or cut
+ * out of its page still says when. */
+static void time_label(const drudge_report *r, int64_t t, char *time_part, char *date_part,
+                       size_t n)
 {
     time_t s = (time_t)(t / 1000000);
     struct tm tm;
     gmtime_r(&s, &tm);
-    if (r->step_us >= 86400 * INT64_C(1000000))
-        strftime(out, n, "%Y-%m-%d", &tm);
-    else if (r->last_us - r->first_us >= 86400 * INT64_C(1000000))
-        strftime(out, n, "%m-%d %H:%M", &tm);
-    else if (r->step_us >= 60 * INT64_C(1000000))
-        strftime(out, n, "%H:%M", &tm);
-    else if (r->step_us >= 1000000)
-        strftime(out, n, "%H:%M:%S", &tm);
-    else {
-        size_t k = strftime(out, n, "%H:%M:%S", &tm);
-        snprintf(out + k, n - k, ".%02d", (int)(t / 10000 % 100));
+    strftime(date_part, n, "%Y-%m-%d", &tm);
+    if (r->step_us >= 86400 * INT64_C(1000000)) {
+        time_part[0] = '\0';
+    } else if (r->step_us >= 60 * INT64_C(1000000)) {
+        strftime(time_part, n, "%H:%M", &tm);
+    } else if (r->step_us >= 1000000) {
+        strftime(time_part, n, "%H:%M:%S", &tm);
+    } else {
+        size_t k = strftime(time_part, n, "%H:%M:%S", &tm);
+        snprintf(time_part + k, n - k, ".%02d", (int)(t / 10000 % 100));
     }
 }
 
@@ -162,9 +174,9 @@ static void step_name(int64_t us, char *out, size_t n)
  * several) over the report's timeline. */
 static void chart(const drudge_report *r, drudge_buf *b)
 {
-    const double W = 960, H = 340, ml = 64, mr = 210, mt = 16, mb = 44;
+    const double W = 960, H = 350, ml = 64, mr = 210, mt = 16, mb = 54;
     const double pw = W - ml - mr, ph = H - mt - mb;
-    char **scripts = NULL, label[40];
+    char **scripts = NULL, label[40], date[40];
     size_t ns = 0;
 
     drudge_buf_printf(b,
@@ -230,15 +242,21 @@ static void chart(const drudge_report *r, drudge_buf *b)
                       mt + ph / 2, mt + ph / 2);
     for (int k = 0; k <= 5; k++) {
         int64_t t = x0 + (x1 - x0) * k / 5;
-        time_label(r, t, label, sizeof label);
+        const char *anchor = k == 0 ? "start" : k == 5 ? "end" : "middle";
+        time_label(r, t, label, date, sizeof label);
         drudge_buf_printf(b,
                           "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%s</text>\n",
-                          X(t), X(t), mt + ph, mt + ph + 4, X(t), H - mb + 18,
-                          k == 0   ? "start"
-                          : k == 5 ? "end"
-                                   : "middle",
-                          label);
+                          "<text class=\"tick\" data-t=\"%lld\" x=\"%.1f\" y=\"%.1f\" "
+                          "text-anchor=\"%s\">",
+                          X(t), X(t), mt + ph, mt + ph + 4, (long long)t, X(t), H - mb + 18,
+                          anchor);
+        if (*label)
+            drudge_buf_printf(b,
+                              "<tspan x=\"%.1f\">%s</tspan><tspan x=\"%.1f\" dy=\"14\">%s</tspan>",
+                              X(t), label, X(t), date);
+        else
+            drudge_buf_puts(b, date);
+        drudge_buf_puts(b, "</text>\n");
     }
     for (size_t s = 0; s < nseries; s++) {
         const char *name = s < ns ? scripts[s] : "all scripts";
@@ -250,17 +268,26 @@ static void chart(const drudge_report *r, drudge_buf *b)
                           "\"><polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
                           "stroke-linejoin=\"round\"%s points=\"%.1f,%.1f",
                           color, s < ns ? "" : " stroke-dasharray=\"6 4\"", X(x0), Y(0.0));
-        /* A vertex at the end of each step where the series changed. */
+        /* A step function: flat while nothing finishes, then up (or down) at
+         * the end of each step where the series changed; never a slope,
+         * which would claim hours saved between finishes. */
+        double before = 0; /* the sum when the current step began */
+        int in_step = 0;
         for (size_t i = 0; i < r->npoints; i++) {
             if (s < ns && strcmp(r->points[i].script, name))
                 continue;
+            if (!in_step)
+                before = cum;
+            in_step = 1;
             cum += r->points[i].net_minutes / 60;
             int last = 1;
             for (size_t j = i + 1; j < r->npoints && r->points[j].t == r->points[i].t; j++)
                 if (s == ns || !strcmp(r->points[j].script, name))
                     last = 0;
             if (last) {
-                drudge_buf_printf(b, " %.1f,%.1f", X(r->points[i].t + r->step_us), Y(cum));
+                double x = X(r->points[i].t + r->step_us);
+                drudge_buf_printf(b, " %.1f,%.1f %.1f,%.1f", x, Y(before), x, Y(cum));
+                in_step = 0;
             }
         }
         drudge_buf_printf(b, " %.1f,%.1f\"/>", X(x1), Y(cum));
@@ -320,6 +347,104 @@ static void row(drudge_buf *b, const drudge_report_group *g, int with_backlog, i
     drudge_buf_puts(b, "</tr>\n");
 }
 
+/* ---- the audit trail: verdict, head, exceptions ---- */
+
+static void trail_box(const drudge_report *r, drudge_buf *b)
+{
+    const drudge_report_trail *t = &r->trail;
+    char gen[40];
+    if (!t->checked)
+        return;
+    drudge_fmt_time(r->generated_at, gen);
+    gen[10] = ' '; /* "2026-11-23 09:37:12" */
+    gen[19] = '\0';
+    drudge_buf_printf(b,
+                      "<section class=\"integrity %s\" id=\"integrity\" data-verified=\"%s\">"
+                      "<div class=\"verdict\" id=\"verdict\">",
+                      t->verified ? "ok" : "bad", t->verified ? "true" : "false");
+    if (t->verified)
+        drudge_buf_printf(b,
+                          "The audit trail verified when this report was made: %" PRId64
+                          " rows, every task row cross-checked.",
+                          t->rows);
+    else if (t->problems)
+        drudge_buf_printf(b,
+                          "The audit trail does NOT verify (%d problem%s): these figures come "
+                          "from rows that do not match it.",
+                          t->problems, t->problems == 1 ? "" : "s");
+    else
+        drudge_buf_puts(b, "The audit trail could not be verified.");
+    drudge_buf_puts(b, "</div>\n");
+    if (t->problem_text) {
+        drudge_buf_puts(b, "<pre id=\"problems\">");
+        esc(b, t->problem_text);
+        drudge_buf_puts(b, "</pre>\n");
+    }
+    drudge_buf_printf(b,
+                      "<div>Chain head at %s UTC: row <span id=\"head-id\">%" PRId64
+                      "</span>, hash <code id=\"head-hash\">%s</code></div></section>\n",
+                      gen, t->head_id, t->head);
+}
+
+static void exceptions(const drudge_report *r, drudge_buf *b)
+{
+    if (!r->trail.checked)
+        return;
+    drudge_buf_printf(b,
+                      "<h2>Exceptions</h2>\n<p class=\"note\" id=\"exceptions-count\" "
+                      "data-total=\"%" PRId64 "\" data-shown=\"%zu\">",
+                      r->exceptions_total, r->nexceptions);
+    if (!r->exceptions_total) {
+        drudge_buf_puts(b, "No task failed or died in this period.</p>\n");
+        return;
+    }
+    drudge_buf_printf(b, "%" PRId64 " task%s failed or died in this period", r->exceptions_total,
+                      r->exceptions_total == 1 ? "" : "s");
+    if ((int64_t)r->nexceptions < r->exceptions_total)
+        drudge_buf_printf(b,
+                          "; the newest %zu are listed (drudge tasks --state failed|dead "
+                          "lists the others)",
+                          r->nexceptions);
+    drudge_buf_puts(b, ", newest first, with the error and how a person resolved it. "
+                       "<code>drudge audit show TASK --html</code> gives a task's case "
+                       "record.</p>\n<table id=\"exceptions\"><thead><tr><th>task</th>"
+                       "<th>finished</th><th>script</th><th>key</th><th>state</th>"
+                       "<th>error</th><th>resolution</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < r->nexceptions; i++) {
+        const drudge_report_exception *e = &r->exceptions[i];
+        char fin[40];
+        drudge_fmt_time(e->finished_at, fin);
+        fin[10] = ' ';
+        fin[19] = '\0';
+        drudge_buf_printf(b,
+                          "<tr data-task=\"%" PRId64 "\"><td class=\"num\">#%" PRId64
+                          "</td><td class=\"num\">%s</td><td>",
+                          e->id, e->id, fin);
+        esc(b, e->script ? e->script : "");
+        drudge_buf_puts(b, "</td><td>");
+        esc(b, e->key ? e->key : "");
+        drudge_buf_puts(b, "</td><td data-x=\"state\">");
+        esc(b, e->state ? e->state : "");
+        drudge_buf_puts(b, "</td><td data-x=\"error\">");
+        esc(b, e->error ? e->error : "");
+        if (e->resolved_at) {
+            char at[40];
+            drudge_fmt_time(e->resolved_at, at);
+            at[10] = ' ';
+            at[16] = '\0';
+            drudge_buf_puts(b, "</td><td data-x=\"resolution\">");
+            esc(b, e->resolved_note ? e->resolved_note : "");
+            drudge_buf_puts(b, " <span class=\"note\">(");
+            esc(b, e->resolved_by ? e->resolved_by : "?");
+            drudge_buf_printf(b, ", %s)</span></td></tr>\n", at);
+        } else {
+            drudge_buf_puts(b, "</td><td data-x=\"resolution\" class=\"unresolved\">"
+                               "unresolved</td></tr>\n");
+        }
+    }
+    drudge_buf_puts(b, "</tbody></table>\n");
+}
+
 void drudge_report_html(const drudge_report *r, drudge_buf *b)
 {
     const drudge_report_group *t = &r->total;
@@ -361,6 +486,7 @@ void drudge_report_html(const drudge_report *r, drudge_buf *b)
     kpi(b, "", "kpi-days", "days to clear at the last 7 days' rate", "%.1f",
         drudge_report_days_to_clear(t));
     drudge_buf_puts(b, "</section>\n");
+    trail_box(r, b);
     chart(r, b);
     drudge_buf_printf(b,
                       "<table id=\"report\"><thead><tr><th>%s</th><th>done</th><th>failed</th>"
@@ -381,6 +507,8 @@ void drudge_report_html(const drudge_report *r, drudge_buf *b)
                       "/ finished; first time right = done at the first attempt / finished; "
                       "robot time = the summed duration of the attempts. Backlog now: %" PRId64
                       " queued, %" PRId64 " running; %" PRId64
-                      " tasks finished in the last 7 days.</p>\n</body></html>\n",
+                      " tasks finished in the last 7 days.</p>\n",
                       t->queued, t->running, t->finished_7d);
+    exceptions(r, b);
+    drudge_buf_puts(b, "</body></html>\n");
 }

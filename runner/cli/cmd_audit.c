@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "logs/audit/audit.h"
 #include "runner/work/replay.h"
@@ -112,7 +113,8 @@ static int64_t parse_age(const char *s)
 /* ---- show ---- */
 
 typedef struct show_args {
-    int attempt, full;
+    int attempt, full, html;
+    const char *out;
 } show_args;
 
 static int show_opt(int c, void *ud, char **argv)
@@ -124,26 +126,69 @@ static int show_opt(int c, void *ud, char **argv)
     case 'f':
         a->full = 1;
         return -1;
+    case 'H':
+        a->html = 1;
+        return -1;
+    case 'o':
+        a->out = optarg;
+        return -1;
     case 'h':
-        fputs("usage: drudge audit show TASK [--attempt N] [--full] [--json]\n\n"
+        fputs("usage: drudge audit show TASK [--attempt N] [--full] [--json]\n"
+              "       drudge audit show TASK --html [--out FILE]\n\n"
               "Every attempt of TASK as a timeline: steps indented under their parent,\n"
               "start time (UTC), duration, outcome, and the error where one failed.\n"
-              "--full prints each step's request and response (JSON) under it.\n",
+              "--full prints each step's request and response (JSON) under it.\n"
+              "--html writes the task's case record: one printable HTML page with the\n"
+              "task, its script version, the verify status and chain head now, the\n"
+              "timeline as a tree, screenshots inline, and what operators did (to FILE,\n"
+              "created 0600, or standard output).\n",
               stdout);
         return DRUDGE_EXIT_OK;
         DRUDGE_CLI_GETOPT_ERRORS("audit show");
     }
 }
 
+static FILE *open_output(const char *cmd, const char *path);
+
+/* The case record, to a private file (case data) or standard output. A file
+ * is written whole or not at all: a half record must not look like one. */
+static int show_html(drudge_cli *cli, int64_t id, const char *path)
+{
+    int rc;
+    drudge_store *s = drudge_cli_store(cli, "audit show", DRUDGE_STORE_READONLY, &rc);
+    if (!s)
+        return rc;
+    FILE *out = open_output("audit show", path);
+    if (!out) {
+        drudge_store_close(s);
+        return DRUDGE_EXIT_ERROR;
+    }
+    drudge_err err = {0};
+    drudge_code code = drudge_audit_show_html(s, out, id, &err);
+    rc = drudge_cli_done("audit show", s, code, &err);
+    if (path && fclose(out) != 0 && rc == DRUDGE_EXIT_OK) {
+        fprintf(stderr, "drudge audit show: cannot write %s: %s\n", path, strerror(errno));
+        rc = DRUDGE_EXIT_ERROR;
+    }
+    if (path && rc != DRUDGE_EXIT_OK)
+        unlink(path);
+    else if (path && !cli->quiet)
+        fprintf(stderr, "case record of task #%lld in %s\n", (long long)id, path);
+    return rc;
+}
+
 static int cmd_show(drudge_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"attempt", required_argument, 0, 'a'},
                                          {"full", no_argument, 0, 'f'},
+                                         {"html", no_argument, 0, 'H'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"output", required_argument, 0, 'o'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     show_args a = {0};
     int64_t id = 0;
-    int rc = parse_opts(argc, argv, ":a:fh", opts, show_opt, &a);
+    int rc = parse_opts(argc, argv, ":a:fo:h", opts, show_opt, &a);
     if (rc >= 0)
         return rc;
     if (optind != argc - 1)
@@ -151,6 +196,14 @@ static int cmd_show(drudge_cli *cli, int argc, char **argv)
     rc = task_arg("audit show", argv[optind], &id);
     if (rc >= 0)
         return rc;
+    if (a.html && (a.full || a.attempt || cli->json))
+        return drudge_cli_usage("audit show", "--html shows every attempt in full: it takes "
+                                              "no --attempt, --full or --json");
+    if (a.out && !a.html)
+        return drudge_cli_usage("audit show", "--out is for --html (the text goes to standard "
+                                              "output)");
+    if (a.html)
+        return show_html(cli, id, a.out);
     drudge_store *s = drudge_cli_store(cli, "audit show", DRUDGE_STORE_READONLY, &rc);
     if (!s)
         return rc;
@@ -192,13 +245,19 @@ static int export_opt(int c, void *ud, char **argv)
     case 'o':
         a->outfile = optarg;
         return -1;
+    case 'P':
+        a->eo.payloads_dir = optarg;
+        return -1;
     case 'h':
         fputs("usage: drudge audit export [--format jsonl|csv] [--since T] [--until T]\n"
-              "                           [--script NAME] [--task ID] [-o FILE]\n\n"
+              "                           [--script NAME] [--task ID] [-o FILE]\n"
+              "                           [--payloads DIR]\n\n"
               "One record per step in chain order: id, task_id, attempt, seq, parent,\n"
               "kind, name, request, response, started_at (µs), duration_us, outcome,\n"
               "error, hash, prev_hash, script, started (ISO 8601). --since/--until\n"
-              "select steps by start time. See logs/README.md to verify an export.\n",
+              "select steps by start time. --payloads DIR (JSONL) also writes every\n"
+              "payload the rows reference into DIR as SHA256.EXT (0600) and lists them\n"
+              "in each row's \"payloads\". See logs/README.md to verify an export.\n",
               stdout);
         return DRUDGE_EXIT_OK;
         DRUDGE_CLI_GETOPT_ERRORS("audit export");
@@ -207,14 +266,17 @@ static int export_opt(int c, void *ud, char **argv)
 
 /* -o FILE, or standard output; NULL (said why) if it cannot be written. Case
  * data, even redacted: the file is private (0600) like the database. */
-static FILE *open_output(const char *path)
+static FILE *open_output(const char *cmd, const char *path)
 {
     if (!path)
         return stdout;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* An existing file keeps its mode through O_TRUNC: make it private. */
+    if (fd >= 0)
+        fchmod(fd, 0600);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
-        fprintf(stderr, "drudge audit export: cannot write %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "drudge %s: cannot write %s: %s\n", cmd, path, strerror(errno));
         if (fd >= 0)
             close(fd);
     }
@@ -223,21 +285,28 @@ static FILE *open_output(const char *path)
 
 static int cmd_export(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"format", required_argument, 0, 'f'}, {"since", required_argument, 0, 's'},
-        {"until", required_argument, 0, 'u'},  {"script", required_argument, 0, 'S'},
-        {"task", required_argument, 0, 't'},   {"output", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                         {"since", required_argument, 0, 's'},
+                                         {"until", required_argument, 0, 'u'},
+                                         {"script", required_argument, 0, 'S'},
+                                         {"task", required_argument, 0, 't'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"payloads", required_argument, 0, 'P'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     export_args a = {.now = drudge_now_us()};
-    int rc = parse_opts(argc, argv, ":f:s:u:S:t:o:h", opts, export_opt, &a);
+    int rc = parse_opts(argc, argv, ":f:s:u:S:t:o:P:h", opts, export_opt, &a);
     if (rc >= 0)
         return rc;
     if (optind != argc)
         return drudge_cli_usage("audit export", "unexpected argument '%s'", argv[optind]);
+    if (a.eo.payloads_dir && a.eo.format == DRUDGE_EXPORT_CSV)
+        return drudge_cli_usage("audit export", "--payloads needs --format jsonl (a CSV row has "
+                                                "no room for its list of payload files)");
     drudge_store *s = drudge_cli_store(cli, "audit export", DRUDGE_STORE_READONLY, &rc);
     if (!s)
         return rc;
-    FILE *out = open_output(a.outfile);
+    FILE *out = open_output("audit export", a.outfile);
     if (!out) {
         drudge_store_close(s);
         return DRUDGE_EXIT_ERROR;
@@ -252,6 +321,9 @@ static int cmd_export(drudge_cli *cli, int argc, char **argv)
     }
     if (a.outfile && rc == DRUDGE_EXIT_OK && !cli->quiet)
         fprintf(stderr, "exported %lld steps to %s\n", (long long)rows, a.outfile);
+    if (a.eo.payloads_dir && rc == DRUDGE_EXIT_OK && !cli->quiet)
+        fprintf(stderr, "wrote %lld payload file%s to %s\n", (long long)a.eo.payload_files,
+                a.eo.payload_files == 1 ? "" : "s", a.eo.payloads_dir);
     return rc;
 }
 

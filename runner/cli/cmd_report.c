@@ -169,9 +169,15 @@ int drudge_cmd_report(drudge_cli *cli, int argc, char **argv)
     drudge_err err = {0};
     drudge_report *r = NULL;
     drudge_code code = drudge_report_compute(s, &a.ro, &r, &err);
+    /* The page an auditor is handed says whether the trail verifies and
+     * lists the exceptions; the other formats stay figures. */
+    if (!code && render == drudge_report_html)
+        code = drudge_report_audit(s, r, &err);
     rc = drudge_cli_done("report", s, code, &err);
-    if (rc)
+    if (rc) {
+        drudge_report_free(r);
         return rc;
+    }
     drudge_buf b = {0};
     render(r, &b);
     rc = write_output(a.output, &b);

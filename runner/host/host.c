@@ -26,6 +26,7 @@
 #include "runner/util/module.h"
 #include "runner/calendar/window.h"
 #include "runner/host/breaker.h"
+#include "runner/host/version.h"
 #include "drudge/util.h"
 #include "hostint.h"
 
@@ -759,6 +760,8 @@ static int open_host(lua_State *L)
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 2);
     drudge_api_open(L);
+    /* queue.enqueue's tasks name their script version, like enqueue's. */
+    drudge_lqueue_set_versioner(L, drudge_script_version_record);
     return 0;
 }
 

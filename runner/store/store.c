@@ -61,32 +61,42 @@ const drudge_copy_table drudge_copy_tables[] = {
     {"scripts",
      "name, path, max_attempts, manual_minutes, exception_minutes, \"window\", "
      "updated_at",
-     "name", 7},
+     "name", 7, 0},
+    /* the code that ran (before tasks, which name it): files, then versions */
+    {"script_files", "sha256, size, data, created_at", "sha256", 4, 3},
+    {"script_versions", "sha256, script, path, manifest, created_at", "sha256", 5, 0},
     {"tasks",
      "id, script, script_path, key, input, output, state, priority, run_at, attempts, spent, "
      "max_attempts, manual_minutes, exception_minutes, error, error_kind, schedule, \"window\", "
      "created_at, finished_at, resolved_by, resolved_at, resolved_note, worker, started_at, "
      "outcome, cancelled_by, script_sha256",
-     "id", 28},
-    {"attempt_log", "task_id, n, worker, started_at, ended_at, outcome, error, error_kind", "id",
-     8},
-    {"paused", "script, paused_at, paused_by, reason", "script", 4},
+     "id", 28, 0},
+    {"attempt_log", "task_id, n, worker, started_at, ended_at, outcome, error, error_kind", "id", 8,
+     0},
+    {"paused", "script, paused_at, paused_by, reason", "script", 4, 0},
     {"schedules",
      "name, cron, tz, script, script_path, input, priority, catch_up, \"window\", max_attempts, "
      "manual_minutes, exception_minutes, paused, last_tick, created_at",
-     "name", 15},
+     "name", 15, 0},
     {"steps",
      "id, task_id, attempt, seq, parent, kind, name, request, response, started_at, "
      "duration_us, outcome, error, hash, origin",
-     "id", 15},
+     "id", 15, 0},
     /* in insertion order: each engine knows its own */
-    {"payloads", "sha256, content_type, size, data, created_at, used_at, pruned_at", "", 7},
-    {"checkpoints", "id, step_id, head_hash, row_count, created_at, public_key, signature", "id",
-     7},
+    {"payloads", "sha256, content_type, size, data, created_at, used_at, pruned_at", "", 7, 4},
+    {"checkpoints", "id, step_id, head_hash, row_count, created_at, public_key, signature", "id", 7,
+     0},
     /* the control room's users, then their keys (which name them) */
-    {"room_users", "name, role, hash, disabled, created_at, changed_at", "name", 6},
-    {"room_keys", "hash, \"user\", kind, label, csrf, remote, created_at, expires_at", "hash", 8},
-    {NULL, NULL, NULL, 0},
+    {"room_users", "name, role, hash, disabled, created_at, changed_at", "name", 6, 0},
+    {"room_keys", "hash, \"user\", kind, label, csrf, remote, created_at, expires_at", "hash", 8, 0},
+    /* outages on record (the report's net figure) and what each script uses;
+     * open breakers are the live state of the machines that run, not history */
+    {"script_targets", "target, script, declared", "target, script", 3, 0},
+    {"outages",
+     "id, target, started_at, opened_at, ended_at, trigger, opened_by, probes, tasks_held, "
+     "attempts_spent",
+     "id", 10, 0},
+    {NULL, NULL, NULL, 0, 0},
 };
 
 /* ---- the rows' free functions ---- */

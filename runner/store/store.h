@@ -730,6 +730,7 @@ typedef struct drudge_copy_table {
     const char *columns; /* "id, script, ...": in this order in every row */
     const char *order;   /* the order rows are read in ("id") */
     int ncols;
+    int blob; /* 1 + the index of the column that holds bytes (BLOB, bytea), or 0 */
 } drudge_copy_table;
 extern const drudge_copy_table drudge_copy_tables[]; /* ends with a NULL name */
 /* One row: values[i] is column i's text (integers in decimal, reals as the

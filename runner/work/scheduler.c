@@ -15,6 +15,7 @@
 #include "runner/calendar/cron.h"
 #include "drudge/host.h"
 #include "runner/queue/queue.h"
+#include "runner/host/version.h"
 #include "runner/work/schedule.h"
 #include "drudge/util.h"
 
@@ -189,7 +190,7 @@ static void refresh_script_info(drudge_host **host, drudge_schedule *s)
 }
 
 static drudge_code enqueue_tick(drudge_store *db, const drudge_schedule *s, int64_t tick,
-                                drudge_err *err)
+                                const char *version, drudge_err *err)
 {
     char key[160], iso[40];
     drudge_fmt_time(tick * 1000000, iso);
@@ -208,7 +209,8 @@ static drudge_code enqueue_tick(drudge_store *db, const drudge_schedule *s, int6
                              .manual_minutes = s->manual_minutes,
                              .exception_minutes = s->exception_minutes,
                              .schedule = s->name,
-                             .window = s->window};
+                             .window = s->window,
+                             .script_sha256 = version};
     int64_t id;
     int dup;
     return drudge_queue_enqueue(db, &spec, &id, &dup, err);
@@ -251,10 +253,22 @@ static drudge_code tick_one(drudge_store *db, drudge_schedule *s, int64_t now_us
         if (!strcmp(s->catch_up, "latest") || (now - latest) * 1000000 <= DRUDGE_SCHEDULE_GRACE_US)
             ticks[n++] = latest;
     }
-    if (n > 0)
+    char version[65] = "";
+    if (n > 0) {
         refresh_script_info(host, s);
+        /* The code its tasks will run, on record as for `drudge enqueue`. A
+         * script that cannot be read is enqueued without one: the worker
+         * reports the error on the task, where people look. */
+        drudge_err verr = {0};
+        drudge_code vc =
+            drudge_script_version_record(db, s->script_path, s->script, version, &verr);
+        if (vc == DRUDGE_EDB || vc == DRUDGE_EBUSY)
+            return drudge_seterr(err, vc, "schedule '%s': %s", s->name, verr.msg);
+        if (vc)
+            version[0] = '\0';
+    }
     for (int i = 0; i < n && !rc; i++) {
-        rc = enqueue_tick(db, s, ticks[i], err);
+        rc = enqueue_tick(db, s, ticks[i], version[0] ? version : NULL, err);
         if (!rc)
             rc = drudge_store_schedule_advance(db, s->name, ticks[i] * 1000000, err);
     }

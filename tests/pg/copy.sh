@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Moving up: `drudge db copy --to postgresql://...` copies an SQLite
 # database (tasks in every state, attempts, scripts, paused scripts,
-# schedules, the audit chain and its checkpoints), `audit verify` gives the
+# schedules, the audit chain and its checkpoints, the script versions), `audit verify` gives the
 # same head on both, the copy goes on working, and a copy into a database
 # that is not empty is refused.
 source "$TESTS/lib.sh"
@@ -49,6 +49,16 @@ contains "$out" '"done":1' "the copy goes on: the queued task runs"
 expect_exit 0 "$DRUDGE" -q enqueue mixed.lua --input '{"n":103}'
 equals "$(sql "select max(id) from tasks")" "$(( $(sqlite3 local.db "select max(id) from tasks") + 1 ))" "ids go on after the copied ones"
 expect_exit 0 "$DRUDGE" audit verify --pubkey k.pub
+# The code that ran came along: the versions and their source files, byte
+# for byte, so replay needs no script file on the new database either.
+equals "$(sql "select count(*) from script_versions")" "$(sqlite3 local.db "select count(*) from script_versions")" "script versions copied"
+equals "$(sql "select sha256 || ':' || encode(sha256(data), 'hex') from script_files order by sha256")" \
+  "$(sqlite3 local.db "select sha256 from script_files order by sha256" | sed 's/.*/&:&/')" "script files copied byte for byte"
+equals "$(sql "select count(*) from tasks where script_sha256 is not null and script_sha256 not in (select sha256 from script_versions)")" "0" "every task's version is there"
+mv mixed.lua mixed.lua.gone
+expect_exit 0 "$DRUDGE" replay 1
+contains "$err" "from the database" "replay on the copy uses the stored source"
+mv mixed.lua.gone mixed.lua
 # Copying again into the same database is refused.
 expect_exit 1 env DRUDGE_DB="$TMP/local.db" "$DRUDGE" db copy --to "$pg"
 contains "$err" "already holds tasks or audit rows" "a non-empty target is refused"

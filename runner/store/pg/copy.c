@@ -32,10 +32,11 @@ static int out_row(void *ud, const PGresult *r, int i)
         vals[c] = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
         lens[c] = vals[c] ? (size_t)PQgetlength(r, i, c) : 0;
     }
-    /* payloads.data (the fourth column) is bytea: its bytes, not its text */
-    if (is_payloads(w->t) && vals[3]) {
-        raw = PQunescapeBytea((const unsigned char *)vals[3], &lens[3]);
-        vals[3] = raw ? (const char *)raw : "";
+    /* a bytea column (payloads.data, script_files.data): its bytes, not its text */
+    int bc = w->t->blob - 1;
+    if (bc >= 0 && bc < n && vals[bc]) {
+        raw = PQunescapeBytea((const unsigned char *)vals[bc], &lens[bc]);
+        vals[bc] = raw ? (const char *)raw : "";
     }
     drudge_copy_row row = {.table = w->t, .values = vals, .lens = lens};
     int stop = w->fn(w->ud, &row);
@@ -102,7 +103,7 @@ drudge_code pg_copy_in(drudge_store *s, const drudge_copy_row *row, drudge_err *
         return err ? err->code : DRUDGE_EDB;
     for (int c = 0; c < t->ncols; c++) {
         char sep = c + 1 < t->ncols ? '\t' : '\n';
-        if (is_payloads(t) && c == 3 && row->values[c])
+        if (c == t->blob - 1 && row->values[c])
             copy_bytes(b, row->values[c], row->lens[c], sep);
         else
             pg_copy_text(b, row->values[c], sep);
@@ -129,6 +130,8 @@ drudge_code pg_copy_finish(drudge_store *s, drudge_err *err)
         "  greatest((SELECT max(id) FROM attempt_log), 1));"
         "SELECT setval(pg_get_serial_sequence('checkpoints', 'id'), "
         "  greatest((SELECT max(id) FROM checkpoints), 1));"
+        "SELECT setval(pg_get_serial_sequence('outages', 'id'), "
+        "  greatest((SELECT max(id) FROM outages), 1));"
         "ANALYZE";
     pg_store *q = pgs(s);
     drudge_code rc = pg_flush_pending(q, err);

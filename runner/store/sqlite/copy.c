@@ -82,7 +82,7 @@ drudge_code sq_copy_in(drudge_store *s, const drudge_copy_row *row, drudge_err *
     if (!st)
         return sql ? (err ? err->code : DRUDGE_EDB)
                    : drudge_seterr(err, DRUDGE_EUSAGE, "too many tables to copy");
-    int blob_col = !strcmp(t->name, "payloads") ? 3 : -1;
+    int blob_col = t->blob - 1; /* -1: none */
     for (int c = 0; c < t->ncols; c++) {
         const char *v = row->values[c];
         if (!v)
