@@ -240,9 +240,13 @@ code=$(curl -s -o body.out -w '%{http_code}' -c jar -H 'Content-Type: applicatio
 equals "$code" "401" "a wrong password: 401"
 equals "$(sql "select count(*) from steps where name = 'login failed' and request like '{\"user\":\"olga\",\"via\":\"room\",\"remote\":\"127.0.0.1\",\"reason\":\"wrong password\"}'")" \
   "1" "a failed login is on the chain with the address"
+sql "insert into room_keys(hash, \"user\", kind, created_at, expires_at) values ('old', 'olga', 'session', 1, 2)"
 code=$(curl -s -o body.out -w '%{http_code}' -c jar -H 'Content-Type: application/json' \
   --data-binary '{"user":"olga","password":"pass-olga:operator-12345"}' "${url}api/v1/login")
 equals "$code" "200" "a login"
+equals "$(sql "select count(*) from room_keys where hash = 'old'")" "0" "a login forgets expired sessions"
+equals "$(sql "select count(*) from room_keys where kind = 'session' and remote = '127.0.0.1' and csrf is not null")" "1" \
+  "a session is kept by its hash, with its CSRF token and address"
 csrf=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' body.out)
 equals "${#csrf}" "64" "answers the CSRF token"
 contains "$(cat jar)" "#HttpOnly_127.0.0.1" "the session cookie is HttpOnly"
