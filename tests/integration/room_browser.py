@@ -182,6 +182,7 @@ try:
         d.get("/tasks/" + SHOT_TASK)
         imgs = d.js("return Array.from(document.querySelectorAll('img.shot')).map(i => i.naturalWidth)")
         if role == "auditor":
+            d.js("const i = document.querySelector('img.shot'); if (i) i.scrollIntoView()")
             d.shot("auditor-evidence")
             check(len(imgs) == 1 and imgs[0] > 100, "auditor: the robot's screenshot shows inline", str(imgs))
         else:
