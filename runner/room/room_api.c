@@ -650,9 +650,8 @@ static int enqueue_one(room_req *q, const char *obj, size_t n, const char *idem,
         return -1;
     }
     const char *input = member_raw(obj, n, "input", &vl);
-    char *input_s = input ? drudge_xstrdup("") : NULL;
-    if (input) {
-        free(input_s);
+    char *input_s = NULL;
+    if (input) { /* valid JSON: the whole body was checked */
         input_s = drudge_xmalloc(vl + 1);
         memcpy(input_s, input, vl);
         input_s[vl] = '\0';
@@ -679,8 +678,20 @@ static int enqueue_one(room_req *q, const char *obj, size_t n, const char *idem,
     spec.input = input_s;
     spec.key = has_key ? key : NULL;
     const char *prio = member_raw(obj, n, "priority", &vl);
-    if (prio)
-        spec.priority = atoi(prio);
+    if (prio) {
+        char num[24], *end;
+        long v = 0;
+        if (vl < sizeof num) {
+            memcpy(num, prio, vl);
+            num[vl] = '\0';
+            v = strtol(num, &end, 10);
+        }
+        if (vl >= sizeof num || *end || v < -1000000 || v > 1000000) {
+            room_json_error(q, 400, "tasks[%d]: priority: want an integer", i);
+            goto fail;
+        }
+        spec.priority = (int)v;
+    }
     if (!member_str(obj, n, "run_at", when, sizeof when) &&
         drudge_parse_time_ex(when, drudge_now_us(), 0, &spec.run_at, why, sizeof why)) {
         room_json_error(q, 400, "tasks[%d]: run_at '%s': %s", i, when, why);

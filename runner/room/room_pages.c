@@ -862,22 +862,59 @@ static int version_row(void *ud, const drudge_script_version_use *v)
     return 0;
 }
 
+/* Each script's settings as last enqueued (the scripts table). */
+static void script_settings(room_req *q, drudge_buf *b, drudge_err *err)
+{
+    drudge_queue_stats st = {0};
+    if (drudge_store_status(q->r->s, drudge_now_us(), &st, err))
+        return;
+    drudge_buf_puts(b, "<h2>Settings</h2><table id=settings><thead><tr><th>Script</th>"
+                       "<th>Path</th><th class=num>Attempts</th><th class=num>Manual minutes</th>"
+                       "<th class=num>Exception minutes</th><th>Run window</th><th></th></tr>"
+                       "</thead><tbody>");
+    for (size_t i = 0; i < st.nscripts; i++) {
+        drudge_task_spec spec = {0};
+        drudge_err e = {0};
+        if (drudge_store_known_script(q->r->s, st.scripts[i].script, &spec, &e))
+            continue;
+        drudge_buf_puts(b, "<tr><th scope=row>");
+        room_html(b, spec.script);
+        drudge_buf_puts(b, "</th><td>");
+        room_html(b, spec.script_path);
+        drudge_buf_printf(b,
+                          "</td><td class=num>%d</td><td class=num>%g</td><td class=num>%g</td>"
+                          "<td>",
+                          spec.max_attempts, spec.manual_minutes, spec.exception_minutes);
+        room_html(b, spec.window ? spec.window : "any time");
+        drudge_buf_printf(b, "</td><td>%s</td></tr>", st.scripts[i].paused ? "paused" : "");
+        drudge_task_spec_clear(&spec);
+    }
+    drudge_buf_puts(b, "</tbody></table>");
+    drudge_queue_stats_clear(&st);
+}
+
 static void page_scripts(room_req *q)
 {
     drudge_err err = {0};
-    drudge_buf rows = {0};
+    drudge_buf rows = {0}, settings = {0};
     room_lock(q);
     drudge_code rc = drudge_store_script_versions(q->r->s, NULL, version_row, &rows, &err);
+    if (!rc)
+        script_settings(q, &settings, &err);
+    rc = rc ? rc : err.code;
     room_unlock(q);
     if (rc) {
         drudge_buf_free(&rows);
+        drudge_buf_free(&settings);
         return page_error(q, &err);
     }
     page_start(q, "Scripts", "/scripts");
     drudge_buf *b = &q->out;
-    drudge_buf_puts(b, "<p class=note>Every version of each script on record, with the tasks "
-                       "that ran it and how many of those failed.</p><table><thead><tr>"
-                       "<th>Script</th><th>Version</th><th>Path</th><th>First use</th>"
+    if (settings.len)
+        drudge_buf_add(b, settings.data, settings.len);
+    drudge_buf_puts(b, "<h2>Versions</h2><p class=note>Every version of each script on record, "
+                       "with the tasks that ran it and how many of those failed.</p><table>"
+                       "<thead><tr><th>Script</th><th>Version</th><th>Path</th><th>First use</th>"
                        "<th>Last use</th><th class=num>Tasks</th><th class=num>Failed</th>"
                        "<th class=num>Failure rate</th></tr></thead><tbody>");
     if (rows.len)
@@ -886,6 +923,7 @@ static void page_scripts(room_req *q)
         drudge_buf_puts(b, "<tr><td colspan=8 class=note>No script versions yet.</td></tr>");
     drudge_buf_puts(b, "</tbody></table>");
     drudge_buf_free(&rows);
+    drudge_buf_free(&settings);
     page_end(q);
 }
 
@@ -908,8 +946,6 @@ static void page_report(room_req *q)
     filter_input(b, "Since", "since", since, "2026-11-01");
     filter_input(b, "Until", "until", until, "2026-11-30");
     drudge_buf_puts(b, "<button>Show</button></form><p class=downloads>Download: ");
-    drudge_buf puts = {0};
-    drudge_buf_puts(&puts, q->query);
     drudge_buf_puts(b, "<a id=csv href=\"/api/v1/report?format=csv&amp;");
     room_html(b, q->query);
     drudge_buf_puts(b, "\">CSV</a> · <a id=json href=\"/api/v1/report?format=json&amp;");
@@ -918,7 +954,6 @@ static void page_report(room_req *q)
                     "\">JSON</a></p><iframe class=report title=\"the report\" src=\"/report/html?");
     room_html(b, q->query);
     drudge_buf_puts(b, "\"></iframe>");
-    drudge_buf_free(&puts);
     page_end(q);
 }
 

@@ -803,7 +803,8 @@ typedef struct drudge_room_key {
     int64_t expires_at; /* µs; 0: never (tokens) */
 } drudge_room_key;
 void drudge_room_key_clear(drudge_room_key *k);
-/* Stores k (its hash must be new). Write transaction. */
+/* Stores k (its hash must be new), and forgets the sessions that expired
+ * before k->created_at, so that logins do not pile up. Write transaction. */
 drudge_code drudge_store_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *err);
 /* The key whose secret hashes to hash, and its user, when the key has not
  * expired at now and the user is not disabled; else DRUDGE_ENOTFOUND. */

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 
-URL, SHOTS = sys.argv[1].rstrip("/"), sys.argv[2]
+URL, SHOTS, SHOT_TASK = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
 os.makedirs(SHOTS, exist_ok=True)
 fails = 0
 
@@ -179,6 +179,14 @@ try:
             d.get("/audit/tasks/2")
             check("Timeline of task #2" in d.source(), "auditor: a task's timeline to print")
             d.shot("auditor-timeline")
+        d.get("/tasks/" + SHOT_TASK)
+        imgs = d.js("return Array.from(document.querySelectorAll('img.shot')).map(i => i.naturalWidth)")
+        if role == "auditor":
+            d.js("const i = document.querySelector('img.shot'); if (i) i.scrollIntoView()")
+            d.shot("auditor-evidence")
+            check(len(imgs) == 1 and imgs[0] > 100, "auditor: the robot's screenshot shows inline", str(imgs))
+        else:
+            check(not imgs, "%s: no evidence screenshots (they cannot be redacted)" % role, str(imgs))
         if role == "admin":
             check("[REDACTED:email]" in seen["/tasks/2"], "admin: task data redacted, as an operator's")
         logout(d)

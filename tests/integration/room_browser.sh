@@ -34,9 +34,21 @@ wrk=$!
 trap 'kill $srv $wrk 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q http serve.out 2>/dev/null && break; sleep 0.1; done
 url=$(sed -n 's|.*\(http://[^ ]*/\).*|\1|p' serve.out)
+# Evidence: a robot's screenshot (of the control room's own login page).
+cat > shot.lua <<'EOF2'
+local browser = require "drudge.browser"
+return { name = "shot", max_attempts = 1, run = function(task)
+  local b = browser.open{}
+  b:go(task.input.url)
+  b:wait_for{ text = "Log in" }
+  return { evidence = b:screenshot().sha256 }
+end }
+EOF2
+expect_exit 0 "$DRUDGE" run shot.lua --input "{\"url\":\"${url}login\"}"
+shot_task=$(sql "select id from tasks where script = 'shot'")
 shots="$BUILD/tests/room_browser"
 rm -rf "$shots"
-if python3 "$TESTS/integration/room_browser.py" "$url" "$shots" > py.out 2>&1; then pass; else fail "the browser checks"; fi
+if python3 "$TESTS/integration/room_browser.py" "$url" "$shots" "$shot_task" > py.out 2>&1; then pass; else fail "the browser checks"; fi
 cat py.out
 rm -rf "$shots/.profile"
 kill $srv $wrk

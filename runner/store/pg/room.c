@@ -106,7 +106,14 @@ drudge_code pg_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *er
     pg_p_str(&p, k->remote);
     pg_p_int(&p, k->created_at);
     pg_p_int(&p, k->expires_at);
-    return pg_exec(pgs(s), sql, &p, "adding a key", NULL, err);
+    drudge_code rc = pg_exec(pgs(s), sql, &p, "adding a key", NULL, err);
+    if (rc)
+        return rc;
+    static const char purge_sql[] =
+        "DELETE FROM room_keys WHERE kind = 'session' AND expires_at < $1 AND expires_at > 0";
+    pg_params pp = {0};
+    pg_p_int(&pp, k->created_at);
+    return pg_exec(pgs(s), purge_sql, &pp, "forgetting expired sessions", NULL, err);
 }
 
 drudge_code pg_key_find(drudge_store *s, const char *hash, int64_t now, drudge_room_key *key,

@@ -124,7 +124,16 @@ drudge_code sq_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *er
     sq_bind_text(st, 6, k->remote);
     sqlite3_bind_int64(st, 7, k->created_at);
     sqlite3_bind_int64(st, 8, k->expires_at);
-    return sq_done(q, st, "adding a key", err);
+    drudge_code rc = sq_done(q, st, "adding a key", err);
+    if (rc)
+        return rc;
+    static const char purge_sql[] =
+        "DELETE FROM room_keys WHERE kind = 'session' AND expires_at < ?1 AND expires_at > 0";
+    st = sq_stmt(q, purge_sql, "forgetting expired sessions", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_int64(st, 1, k->created_at);
+    return sq_done(q, st, "forgetting expired sessions", err);
 }
 
 drudge_code sq_key_find(drudge_store *s, const char *hash, int64_t now, drudge_room_key *key,
