@@ -10,7 +10,7 @@ source "$TESTS/lib.sh"
 if [ "$(id -u)" != 0 ] || ! command -v dpkg-deb >/dev/null || ! command -v cpack >/dev/null; then
   echo "skipped: needs root, dpkg-deb and cpack"; exit 77
 fi
-if dpkg -s drudge >/dev/null 2>&1; then
+if dpkg-query -W -f '${Status}' drudge 2>/dev/null | grep -q ' installed$'; then
   echo "skipped: a drudge package is installed already"; exit 77
 fi
 [ -d "$BUILD/man" ] || { fail "no man pages in $BUILD/man (the man target)"; finish; }
@@ -32,7 +32,7 @@ for f in ./usr/bin/drudge ./usr/lib/drudge/drudge_http.so ./usr/lib/drudge/drudg
   contains "$contents" "$f" "the package holds $f"
 done
 
-trap 'dpkg -r drudge >/dev/null 2>&1 || true' EXIT
+trap 'dpkg -P drudge >/dev/null 2>&1 || true' EXIT
 expect_exit 0 dpkg -i "$deb"
 equals "$(dpkg-query -W -f '${Status}' drudge)" "install ok installed" "installed"
 mkdir demo && cd demo
@@ -47,12 +47,12 @@ if command -v man >/dev/null; then
 fi
 listed=$(dpkg -L drudge)
 expect_exit 0 dpkg -r drudge
-trap - EXIT
 left=""
 for f in $listed; do [ -f "$f" ] && left="$left $f"; done
 equals "$left" "" "dpkg -r leaves no file behind"
 # (CPack's ldconfig postrm keeps the package's record until a purge.)
 contains "$(dpkg-query -W -f '${Status}' drudge 2>/dev/null || true)" "deinstall ok" "removed"
 expect_exit 0 dpkg -P drudge
+trap - EXIT
 [ ! -e /usr/lib/drudge ] && [ ! -e /usr/share/doc/drudge ] && pass || fail "directories left behind"
 finish
