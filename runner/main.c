@@ -59,7 +59,8 @@ static void usage(FILE *f)
           "  -h, --help      this help; drudge help COMMAND for a command's\n"
           "  --version       print the version\n\n"
           "exit codes: 0 ok, 1 error, 2 usage, 3 task failed (fail), 4 task error\n"
-          "(system error, timeout, memory), 5 retry requested, 6 check/verify/replay mismatch\n",
+          "(system error, timeout, memory), 5 retry requested, 6 check/verify/replay mismatch,\n"
+          "7 a bulk cancel/retry/resolve matched nothing it applies to\n",
           f);
 }
 
