@@ -82,6 +82,11 @@ int drudge_cmd_outages(drudge_cli *cli, int argc, char **argv);
  * a line each on stdout ("target X is DOWN since ..."). */
 drudge_code drudge_cli_open_breakers(drudge_store *s, drudge_buf *json, int64_t now,
                                      drudge_err *err);
+/* A queued task's waiting reason (issue #22's "why is it waiting"): whether
+ * an open circuit breaker holds tasks of script, and on which target
+ * (copied to target[n]): "held by an open breaker on TARGET". */
+drudge_code drudge_cli_held_by_breaker(drudge_store *s, const char *script, char *target,
+                                       size_t n, int *held /* OUT */, drudge_err *err);
 /* runner/cli/cmd_work.c */
 int drudge_cmd_work(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_watch_folder(drudge_cli *cli, int argc, char **argv);

@@ -172,3 +172,34 @@ drudge_code drudge_cli_open_breakers(drudge_store *s, drudge_buf *json, int64_t 
         drudge_buf_puts(json, "]");
     return rc;
 }
+
+/* ---- for the waiting reasons of queued tasks (issue #22) ---- */
+
+typedef struct holder {
+    const char *script;
+    char *target;
+    size_t n;
+    int found;
+} holder;
+
+static int holder_row(void *ud, const drudge_outage_row *o)
+{
+    holder *h = ud;
+    size_t len = strlen(h->script);
+    for (const char *p = o->scripts; (p = strstr(p, h->script)) != NULL; p++)
+        if ((p == o->scripts || p[-1] == ',') && (p[len] == ',' || !p[len])) {
+            snprintf(h->target, h->n, "%s", o->target);
+            h->found = 1;
+            return 1;
+        }
+    return 0;
+}
+
+drudge_code drudge_cli_held_by_breaker(drudge_store *s, const char *script, char *target, size_t n,
+                                       int *held, drudge_err *err)
+{
+    holder h = {.script = script, .target = target, .n = n};
+    drudge_code rc = drudge_store_breakers(s, holder_row, &h, err);
+    *held = !rc && h.found;
+    return rc;
+}
