@@ -42,8 +42,10 @@ GRANT SELECT, INSERT ON steps, checkpoints TO drudge_worker;
 GRANT SELECT, INSERT ON script_files, script_versions TO drudge_worker;
 GRANT SELECT, INSERT, UPDATE ON payloads TO drudge_worker;
 GRANT SELECT, UPDATE ON chain_head TO drudge_worker;
--- Circuit breakers and outages: workers open, probe and close them.
-GRANT SELECT, INSERT, UPDATE, DELETE ON script_targets, breakers, outages TO drudge_worker;
+-- Circuit breakers (issue #20): workers open, probe and close them, learn
+-- which targets scripts use, and record each outage (never delete one).
+GRANT SELECT, INSERT, UPDATE, DELETE ON breakers, script_targets TO drudge_worker;
+GRANT SELECT, INSERT, UPDATE ON outages TO drudge_worker;
 
 -- Auditors read everything and change nothing.
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO drudge_auditor;

@@ -12,6 +12,9 @@
  *                                    and nothing is logged twice
  *   GET  /api/stats                  counters, for the demo's summary
  *
+ * It can go down for a while (down_after, down_for_s): then every case
+ * request is answered 503, as a system in maintenance would.
+ *
  * Every request needs "Authorization: Bearer <token>". About fail_per_mille
  * of the requests answer 503 (deterministically: a hash of the path and how
  * often it was asked); half of the failing POSTs fail after logging, as a
@@ -30,6 +33,10 @@ typedef struct drudge_demo_opts {
     const char *token;       /* the bearer token clients must send */
     int ncases;              /* known cases: refs CR-2026-10001 ... */
     unsigned fail_per_mille; /* share of requests answered 503 */
+    /* An outage: after down_after requests to /api/cases (0: none), every
+     * one is answered 503 "down for maintenance" for down_for_s seconds. */
+    unsigned down_after;
+    double down_for_s;
 } drudge_demo_opts;
 
 typedef struct drudge_demo_stats {
@@ -37,6 +44,7 @@ typedef struct drudge_demo_stats {
     uint64_t requests, unauthorized, not_found, unavailable;
     uint64_t documents; /* logged, each once */
     uint64_t replayed;  /* POSTs answered from their Idempotency-Key */
+    uint64_t down;      /* requests answered 503 during the outage (also in unavailable) */
 } drudge_demo_stats;
 
 /* Starts the service on 127.0.0.1; stop with drudge_demo_service_stop. */

@@ -91,6 +91,8 @@ struct drudge_demo_service {
     hmap idem;  /* hash(Idempotency-Key) -> document id << 20 | case number */
     uint64_t next_doc;
     drudge_demo_stats stats;
+    uint64_t case_requests;
+    int64_t down_at; /* µs (monotonic) when the outage began; 0: not yet */
 };
 
 void drudge_demo_case_ref(int i, char out[32])
@@ -250,6 +252,16 @@ static enum MHD_Result route(drudge_demo_service *s, struct MHD_Connection *c, c
     }
     if ((docs && !post) || (!docs && !get))
         return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, docs ? "use POST" : "use GET");
+    if (s->opts.down_after && ++s->case_requests > s->opts.down_after) {
+        int64_t now = drudge_mono_us();
+        if (!s->down_at)
+            s->down_at = now;
+        if (now - s->down_at < (int64_t)(s->opts.down_for_s * 1e6)) {
+            s->stats.unavailable++;
+            s->stats.down++;
+            return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "down for maintenance");
+        }
+    }
     uint64_t r = draw(s, method, url);
     int fail = r % 1000 < s->opts.fail_per_mille;
     /* Half the failing POSTs fail before logging, half after. */

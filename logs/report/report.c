@@ -125,6 +125,50 @@ static void figures_add(drudge_report_figures *to, const drudge_report_figures *
     to->first_time_right += f->first_time_right;
     to->attempts += f->attempts;
     to->robot_us += f->robot_us;
+    to->outage_minutes += f->outage_minutes;
+}
+
+/* ---- outages ---- */
+
+static int add_outage(void *ud, const drudge_outage_row *o)
+{
+    drudge_report *r = ud;
+    int64_t end = o->ended_at ? o->ended_at : r->opts.now;
+    int64_t from = o->started_at > r->opts.since ? o->started_at : r->opts.since;
+    int64_t to = end < r->opts.until ? end : r->opts.until;
+    if (to < from || (to == from && o->ended_at))
+        return 0; /* outside the range */
+    r->outages = drudge_xrealloc(r->outages, (r->noutages + 1) * sizeof *r->outages);
+    drudge_report_outage *x = &r->outages[r->noutages++];
+    size_t n = strlen(o->scripts) + 3;
+    x->scripts = drudge_xmalloc(n);
+    snprintf(x->scripts, n, ",%s,", o->scripts);
+    x->id = o->id;
+    x->target = drudge_xstrdup(o->target);
+    x->trigger = drudge_xstrdup(o->trigger);
+    x->start = o->started_at;
+    x->end = o->ended_at;
+    x->down_us = to - from;
+    x->tasks_held = o->tasks_held;
+    x->attempts_spent = o->attempts_spent;
+    r->down_us += x->down_us;
+    return 0;
+}
+
+/* Whether a task of script that finished at fin did so during an outage
+ * of a target the script uses. */
+static int during_outage(const drudge_report *r, const char *script, int64_t fin)
+{
+    size_t n = strlen(script);
+    for (size_t i = 0; i < r->noutages; i++) {
+        const drudge_report_outage *x = &r->outages[i];
+        if (fin < x->start || (x->end && fin > x->end))
+            continue;
+        for (const char *p = strstr(x->scripts, script); p; p = strstr(p + 1, script))
+            if (p[-1] == ',' && p[n] == ',')
+                return 1;
+    }
+    return 0;
 }
 
 /* The group with this key, appended if new. Groups are few (days in a
@@ -275,6 +319,8 @@ static int add_finished(void *ud, const drudge_finished_row *t)
             f->dead++;
         net = -t->exception_minutes;
         f->lost_minutes -= net;
+        if (r->noutages && during_outage(r, t->script, fin))
+            f->outage_minutes -= net;
     }
     if (sc->ntasks == sc->tcap) {
         sc->tcap = sc->tcap ? sc->tcap * 2 : 1024;
@@ -470,7 +516,10 @@ static drudge_code read_figures(drudge_store *s, scan *sc, drudge_err *err)
         return rc;
     sc->sorted = 1;
     sc->recent_from = r->opts.now - 7 * DAY_US;
-    rc = drudge_store_finished(s, r->opts.script, add_finished, sc, err);
+    rc =
+        drudge_store_outages(s, r->opts.since == INT64_MIN ? 0 : r->opts.since, add_outage, r, err);
+    if (!rc)
+        rc = drudge_store_finished(s, r->opts.script, add_finished, sc, err);
     if (!rc)
         rc = scan_attempts(s, sc, err);
     if (!rc) {
@@ -540,6 +589,12 @@ void drudge_report_free(drudge_report *r)
     for (size_t i = 0; i < r->npoints; i++)
         free(r->points[i].script);
     free(r->points);
+    for (size_t i = 0; i < r->noutages; i++) {
+        free(r->outages[i].target);
+        free(r->outages[i].trigger);
+        free(r->outages[i].scripts);
+    }
+    free(r->outages);
     free(r->total.key);
     free((char *)r->opts.script);
     drudge_report_audit_clear(r);
@@ -617,6 +672,38 @@ static void describe_range(const drudge_report *r, char *out, size_t n)
         snprintf(out, n, "all time");
 }
 
+/* The outage section: each outage in range, the robot hours unavailable,
+ * and the minutes of exceptions the outages caused. */
+static void table_outages(const drudge_report *r, drudge_buf *out)
+{
+    if (!r->noutages) {
+        drudge_buf_puts(out, "Outages: none in range.\n");
+        return;
+    }
+    drudge_buf_printf(out,
+                      "\nOutages: %zu; targets down %.2f h in all (robot hours unavailable); "
+                      "exceptions they caused %.1f min (in lost, so net hours %.2f already "
+                      "subtract them; without them: %.2f)\n",
+                      r->noutages, (double)r->down_us / 3.6e9, r->total.f.outage_minutes,
+                      drudge_report_net_hours(&r->total.f),
+                      drudge_report_net_hours(&r->total.f) + r->total.f.outage_minutes / 60.0);
+    for (size_t i = 0; i < r->noutages; i++) {
+        const drudge_report_outage *x = &r->outages[i];
+        char a[40], b[40] = "still down";
+        drudge_fmt_time(x->start, a);
+        strcpy(a + 19, "Z"); /* to the second */
+        if (x->end) {
+            drudge_fmt_time(x->end, b);
+            strcpy(b + 19, "Z");
+        }
+        drudge_buf_printf(out,
+                          "  #%" PRId64 " %s: %s to %s, %.1f min in range; %" PRId64
+                          " tasks held, %" PRId64 " attempts spent; %s\n",
+                          x->id, x->target, a, b, (double)x->down_us / 6e7, x->tasks_held,
+                          x->attempts_spent, x->trigger);
+    }
+}
+
 /* Under the table: how net hours are counted, and the backlog's outlook. */
 static void table_footer(const drudge_report *r, drudge_buf *out)
 {
@@ -633,6 +720,7 @@ static void table_footer(const drudge_report *r, drudge_buf *out)
         drudge_buf_puts(out, "no recent completions to estimate from.\n");
     else
         drudge_buf_printf(out, "%.1f days to clear.\n", days);
+    table_outages(r, out);
 }
 
 void drudge_report_table(const drudge_report *r, drudge_buf *out)
@@ -719,6 +807,8 @@ static void json_figures(drudge_buf *b, const drudge_report_group *g)
     json_num(b, drudge_report_mean_attempts(f));
     drudge_buf_puts(b, ",\"robot_seconds\":");
     json_num(b, (double)f->robot_us / 1e6);
+    drudge_buf_puts(b, ",\"outage_minutes\":");
+    json_num(b, f->outage_minutes);
     if (g->has_backlog) {
         drudge_buf_printf(b,
                           ",\"backlog\":%" PRId64 ",\"queued\":%" PRId64 ",\"running\":%" PRId64
@@ -772,7 +862,29 @@ void drudge_report_json(const drudge_report *r, drudge_buf *out)
     }
     drudge_buf_puts(out, "],\"total\":{");
     json_figures(out, &r->total);
-    drudge_buf_puts(out, "}}\n");
+    drudge_buf_puts(out, "},\"outages\":{\"count\":");
+    drudge_buf_printf(out, "%zu,\"down_hours\":", r->noutages);
+    json_num(out, (double)r->down_us / 3.6e9);
+    drudge_buf_puts(out, ",\"outage_minutes\":");
+    json_num(out, r->total.f.outage_minutes);
+    drudge_buf_puts(out, ",\"list\":[");
+    for (size_t i = 0; i < r->noutages; i++) {
+        const drudge_report_outage *x = &r->outages[i];
+        drudge_buf_printf(out, "%s{\"id\":%" PRId64 ",\"target\":", i ? "," : "", x->id);
+        drudge_buf_json_str(out, x->target, strlen(x->target));
+        drudge_buf_puts(out, ",\"start\":");
+        json_time_or_null(out, x->start, 0);
+        drudge_buf_puts(out, ",\"end\":");
+        json_time_or_null(out, x->end, 0);
+        drudge_buf_puts(out, ",\"down_hours\":");
+        json_num(out, (double)x->down_us / 3.6e9);
+        drudge_buf_printf(out,
+                          ",\"tasks_held\":%" PRId64 ",\"attempts_spent\":%" PRId64 ",\"trigger\":",
+                          x->tasks_held, x->attempts_spent);
+        drudge_buf_json_str(out, x->trigger, strlen(x->trigger));
+        drudge_buf_puts(out, "}");
+    }
+    drudge_buf_puts(out, "]}}\n");
 }
 
 static void csv_num(drudge_buf *b, double v)

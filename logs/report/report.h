@@ -8,6 +8,13 @@
  *   lost minutes  = Σ exception_minutes of failed and dead tasks (also those
  *                   a person later resolved by hand: that person spent the time)
  *   net hours     = (gross - lost) / 60
+ *   outage minutes = the part of lost minutes that outages caused: Σ
+ *                   exception_minutes of failed and dead tasks that finished
+ *                   while a target their script uses was down (from an
+ *                   outage's start to its end); net hours subtract it with
+ *                   the rest of lost
+ *   down hours    = Σ over outages of the time each overlaps the range (to
+ *                   now while open): the robot hours unavailable
  * with the minutes taken from each task's row (the value in force when it was
  * enqueued), never from the script's current source. Beside them: success
  * rate, first-time-right rate, mean attempts, robot time, and the backlog
@@ -45,7 +52,18 @@ typedef struct drudge_report_figures {
     int64_t first_time_right; /* done with exactly one attempt */
     int64_t attempts;         /* attempt rows of these tasks */
     int64_t robot_us;         /* Σ (ended_at - started_at) of those attempts */
+    double outage_minutes;    /* the part of lost_minutes of tasks that failed during an outage */
 } drudge_report_figures;
+
+/* An outage (drudge outages) that overlaps the report's range. */
+typedef struct drudge_report_outage {
+    int64_t id;
+    char *target, *trigger;
+    char *scripts; /* ",a,b," : the scripts that use the target, for matching */
+    int64_t start, end; /* end 0: still open */
+    int64_t down_us;    /* the part of it inside the range (to now while open) */
+    int64_t tasks_held, attempts_spent;
+} drudge_report_outage;
 
 typedef struct drudge_report_group {
     char *key;        /* "2026-11-23", "2026-W48", "2026-11", a script name, "total" */
@@ -110,6 +128,9 @@ typedef struct drudge_report {
     size_t nexceptions;
     int64_t exceptions_total;
     drudge_report_trail trail;
+    drudge_report_outage *outages; /* oldest first */
+    size_t noutages;
+    int64_t down_us; /* Σ down_us: the robot hours unavailable */
 } drudge_report;
 
 #define DRUDGE_REPORT_MAX_EXCEPTIONS 200

@@ -445,6 +445,43 @@ static void exceptions(const drudge_report *r, drudge_buf *b)
     drudge_buf_puts(b, "</tbody></table>\n");
 }
 
+/* The outage section: each outage in range, and what the figures mean. */
+static void outages(const drudge_report *r, drudge_buf *b)
+{
+    drudge_buf_printf(b,
+                      "<h2>Outages</h2>\n<p class=\"note\" id=\"outages\">%zu outage%s in "
+                      "range; targets down %.2f h in all (robot hours unavailable); exceptions "
+                      "they caused: %.1f min, counted in lost, so net hours subtract them. An "
+                      "exception is caused by an outage when its task failed or went dead while a "
+                      "target its script uses was down.</p>\n",
+                      r->noutages, r->noutages == 1 ? "" : "s", (double)r->down_us / 3.6e9,
+                      r->total.f.outage_minutes);
+    if (!r->noutages)
+        return;
+    drudge_buf_puts(b, "<table id=\"outage-list\"><thead><tr><th>#</th><th>target</th>"
+                       "<th>start</th><th>end</th><th>minutes in range</th><th>tasks held</th>"
+                       "<th>attempts spent</th><th>trigger</th></tr></thead>\n<tbody>\n");
+    for (size_t i = 0; i < r->noutages; i++) {
+        const drudge_report_outage *x = &r->outages[i];
+        char a[40], e[40] = "still down";
+        drudge_fmt_time(x->start, a);
+        strcpy(a + 19, "Z"); /* to the second */
+        if (x->end) {
+            drudge_fmt_time(x->end, e);
+            strcpy(e + 19, "Z");
+        }
+        drudge_buf_printf(b, "<tr><td>%" PRId64 "</td><td>", x->id);
+        esc(b, x->target);
+        drudge_buf_printf(b,
+                          "</td><td>%s</td><td>%s</td><td>%.1f</td><td>%" PRId64 "</td><td>%" PRId64
+                          "</td><td>",
+                          a, e, (double)x->down_us / 6e7, x->tasks_held, x->attempts_spent);
+        esc(b, x->trigger);
+        drudge_buf_puts(b, "</td></tr>\n");
+    }
+    drudge_buf_puts(b, "</tbody></table>\n");
+}
+
 void drudge_report_html(const drudge_report *r, drudge_buf *b)
 {
     const drudge_report_group *t = &r->total;
@@ -479,6 +516,10 @@ void drudge_report_html(const drudge_report *r, drudge_buf *b)
     kpi(b, net < 0 ? "net neg" : "net", "kpi-net-hours", "net hours saved", "%.1f", net);
     kpi(b, "", "kpi-gross-hours", "hours saved by done tasks", "%.1f", t->f.gross_minutes / 60);
     kpi(b, "", "kpi-lost-hours", "hours lost to failures", "%.1f", t->f.lost_minutes / 60);
+    kpi(b, "", "kpi-outage-hours", "hours lost to outages (in lost)", "%.1f",
+        t->f.outage_minutes / 60);
+    kpi(b, "", "kpi-down-hours", "robot hours unavailable (targets down)", "%.1f",
+        (double)r->down_us / 3.6e9);
     kpi(b, "", "kpi-done", "tasks done", "%.0f", (double)t->f.done);
     kpi(b, "", "kpi-success", "success rate", "%.1f%%", 100 * drudge_report_success_rate(&t->f));
     kpi(b, "", "kpi-backlog", "backlog (queued + running)", "%.0f",
@@ -510,5 +551,6 @@ void drudge_report_html(const drudge_report *r, drudge_buf *b)
                       " tasks finished in the last 7 days.</p>\n",
                       t->queued, t->running, t->finished_7d);
     exceptions(r, b);
+    outages(r, b);
     drudge_buf_puts(b, "</body></html>\n");
 }

@@ -63,6 +63,9 @@ static const char demo_help[] =
     "  --serve ADDR:PORT  then leave the control room (drudge serve) running on the\n"
     "                   demo database until Ctrl-C, with a user `demo` (admin) whose\n"
     "                   password it prints\n\n"
+    "  --outage S       the service goes down for S seconds half-way through the\n"
+    "                   backlog (default 6; 0: no outage): the workers' circuit\n"
+    "                   breaker holds the tasks, and the report ends with the outage\n\n"
     "exit: 0 ok, 1 a step failed, 2 usage, 6 audit verify found tampering\n";
 
 typedef struct demo {
@@ -70,6 +73,7 @@ typedef struct demo {
     const char *serve; /* --serve: the control room's address, or NULL */
     int count, workers;
     int fail_rate; /* per thousand */
+    int outage_s;  /* the service's outage, half-way through (0: none) */
     char self[PATH_MAX], abs[PATH_MAX];
     /* abs plus a file name always fits */
     char db[PATH_MAX + 32], files[PATH_MAX + 32], script[PATH_MAX + 32], backlog[PATH_MAX + 32];
@@ -280,11 +284,15 @@ static int run_drudge(demo *d, int out_fd, const char *const *args)
 static int start_service(demo *d, int ncases)
 {
     int in[2], out[2];
-    char fail[16], cases[16], line[32] = "";
+    char fail[16], cases[16], line[32] = "", after[16], down[16];
     snprintf(fail, sizeof fail, "%d", d->fail_rate);
     snprintf(cases, sizeof cases, "%d", ncases);
-    char *argv[] = {d->self,   "demo", "serve", "--exit-on-eof", "--fail-rate", fail,
-                    "--cases", cases,  NULL};
+    /* Each email is a GET and a POST: down half-way through the backlog. */
+    snprintf(after, sizeof after, "%d", d->outage_s ? d->count : 0);
+    snprintf(down, sizeof down, "%d", d->outage_s);
+    char *argv[] = {d->self,      "demo",    "serve", "--exit-on-eof", "--fail-rate",
+                    fail,         "--cases", cases,   "--down-after",  after,
+                    "--down-for", down,      NULL};
     int log = open(d->svc_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (log < 0 || pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
         return say_err("cannot start the demo service: %s", strerror(errno));
@@ -450,9 +458,25 @@ static int work(demo *d)
 {
     char jobs[16];
     snprintf(jobs, sizeof jobs, "%d", d->workers);
-    char *argv[] = {d->self,         "--db", d->db, "--files",       d->files,         "-q",
-                    "work",          "-j",   jobs,  "--until-empty", "--backoff-base", "250ms",
-                    "--backoff-cap", "2s",   NULL};
+    char *argv[] = {d->self,
+                    "--db",
+                    d->db,
+                    "--files",
+                    d->files,
+                    "-q",
+                    "work",
+                    "-j",
+                    jobs,
+                    "--until-empty",
+                    "--backoff-base",
+                    "250ms",
+                    "--backoff-cap",
+                    "2s",
+                    "--breaker-probe",
+                    "1s",
+                    "--breaker-probe-max",
+                    "2s",
+                    NULL};
     drudge_err err = {0};
     progress p = {.tty = isatty(2)};
     counts c;
@@ -583,6 +607,8 @@ static int demo_opt(int c, demo *d, char **argv)
     case 's':
         d->serve = optarg;
         return GO_ON;
+    case 'o':
+        return int_opt("--outage", 0, 3600, &d->outage_s);
     case 'h':
         fputs(demo_help, stdout);
         return DRUDGE_EXIT_OK;
@@ -597,6 +623,7 @@ static int parse_args(demo *d, int argc, char **argv)
                                          {"workers", required_argument, 0, 'j'},
                                          {"fail-rate", required_argument, 0, 'f'},
                                          {"serve", required_argument, 0, 's'},
+                                         {"outage", required_argument, 0, 'o'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     static const char shorts[] = ":j:h";
@@ -735,13 +762,16 @@ static int serve_room(const demo *d, drudge_store *st)
 /* ---- `drudge demo serve`: the service alone, in the foreground ---- */
 
 static const char serve_help[] =
-    "usage: drudge demo serve [--port N] [--cases N] [--fail-rate PER_MILLE] [--exit-on-eof]\n\n"
+    "usage: drudge demo serve [--port N] [--cases N] [--fail-rate PER_MILLE]\n"
+    "                         [--down-after N --down-for S] [--exit-on-eof]\n\n"
     "Runs the demo case-management service on 127.0.0.1 and prints its port on\n"
     "standard output. Clients must send \"Authorization: Bearer $DRUDGE_DEMO_TOKEN\"\n"
     "(the token is taken from that environment variable, never from the command line).\n\n"
     "  --port N         port to listen on (default 0: any free port)\n"
     "  --cases N        known cases CR-2026-10001 ... (default 300)\n"
     "  --fail-rate N    requests per thousand answered 503 (default 60)\n"
+    "  --down-after N   after N case requests, go down: answer every one 503 ...\n"
+    "  --down-for S     ... for S seconds (default 0: never down)\n"
     "  --exit-on-eof    stop when standard input closes (the demo's parent died)\n\n"
     "Stops on SIGTERM or SIGINT, printing its counters as JSON on standard output\n"
     "(as GET /api/stats gives them) and in words on standard error.\n";
@@ -751,6 +781,8 @@ static int demo_serve(int argc, char **argv)
     static const struct option opts[] = {{"port", required_argument, 0, 'p'},
                                          {"cases", required_argument, 0, 'c'},
                                          {"fail-rate", required_argument, 0, 'f'},
+                                         {"down-after", required_argument, 0, 'a'},
+                                         {"down-for", required_argument, 0, 'D'},
                                          {"exit-on-eof", no_argument, 0, 'e'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -782,6 +814,17 @@ static int demo_serve(int argc, char **argv)
                 o.ncases = (int)v;
             else
                 o.fail_per_mille = (unsigned)v;
+            break;
+        case 'a':
+        case 'D':
+            v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 0 || v > 1000000)
+                return drudge_cli_usage("demo serve", "--%s: '%s' is out of range",
+                                        c == 'a' ? "down-after" : "down-for", optarg);
+            if (c == 'a')
+                o.down_after = (unsigned)v;
+            else
+                o.down_for_s = (double)v;
             break;
         case 'e':
             eof = 1;
@@ -852,6 +895,7 @@ int drudge_cmd_demo(drudge_cli *cli, int argc, char **argv)
               .count = 500,
               .workers = 4,
               .fail_rate = 60,
+              .outage_s = 6,
               .svc_in = -1,
               .svc_out = -1};
     const int ncases = 300;

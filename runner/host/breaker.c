@@ -153,6 +153,7 @@ static void open_here(brk *t, int64_t first_at, const char *trigger)
     t->probe_at = now + drudge_breaker_probe_delay(0);
     snprintf(t->trigger, sizeof t->trigger, "%s", trigger ? trigger : "");
     drudge_breaker_event *e = push_event(DRUDGE_BREAKER_OPEN, t->name);
+    e->at = now;
     e->first_at = first_at ? first_at : now;
     e->trigger = drudge_xstrdup(t->trigger);
     e->next = t->probe_at;

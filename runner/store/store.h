@@ -425,7 +425,7 @@ typedef struct drudge_outage_row {
     int64_t probe_at;   /* open: the next probe */
     int probes;         /* probes taken */
     int64_t tasks_held, attempts_spent;
-    const char *scripts; /* open: the scripts it holds, comma-separated ("" if none known) */
+    const char *scripts; /* the scripts that use the target, comma-separated ("" if none known) */
 } drudge_outage_row;
 typedef int (*drudge_outage_fn)(void *ud, const drudge_outage_row *o);
 /* The open breakers, target order (read). */

@@ -26,6 +26,8 @@ contains "$out" "log_email_to_case" "the report names the script"
 contains "$out" "$db" "says where the database is"
 contains "$out" "$d/report.html" "says where the report is"
 contains "$out" "The service is stopped" "stops the service"
+contains "$out" "Outages: 1;" "the report ends with the service's outage"
+contains "$out" "tasks held" "and what it held"
 
 # The backlog: 500 emails, 10 with unknown case references; each is a task.
 equals "$(wc -l <"$d/backlog.jsonl")" "500" "500 emails"
@@ -33,6 +35,8 @@ equals "$(sqlite3 "$db" "select count(*) from tasks")" "500" "500 tasks"
 equals "$(sqlite3 "$db" "select count(*) from tasks where state = 'failed'")" "10" "unknown cases failed"
 equals "$(sqlite3 "$db" "select count(*) from tasks where state = 'failed' and error like '%no such case%'")" "10" "with the reason"
 equals "$(sqlite3 "$db" "select count(*) from tasks where state in ('queued','running')")" "0" "nothing left"
+equals "$(sqlite3 "$db" "select count(*), min(ended_at) > started_at from outages")" "1|1" \
+  "one outage on record, ended (the service went down half-way for 6 s)"
 done=$(sqlite3 "$db" "select count(*) from tasks where state = 'done'")
 dead=$(sqlite3 "$db" "select count(*) from tasks where state = 'dead'")
 equals "$((done + dead))" "490" "every known case done (or, rarely, dead)"

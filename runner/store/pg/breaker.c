@@ -157,7 +157,8 @@ drudge_code pg_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void
     static const char sql[] =
         "SELECT o.id, o.target, o.trigger, o.opened_by, o.started_at, o.opened_at, "
         "coalesce(o.ended_at, 0), coalesce(b.probe_at, 0), coalesce(b.probes, o.probes), "
-        "o.tasks_held, o.attempts_spent, '' "
+        "o.tasks_held, o.attempts_spent, coalesce((SELECT string_agg(script, ',' ORDER BY "
+        "script) FROM script_targets st WHERE st.target = o.target), '') "
         "FROM outages o LEFT JOIN breakers b ON b.outage_id = o.id "
         "WHERE o.ended_at IS NULL OR o.ended_at >= $1::bigint ORDER BY o.started_at, o.id";
     pg_params p = {0};
