@@ -31,6 +31,8 @@ static const struct command {
     {"metrics", drudge_cmd_metrics, "Prometheus metrics"},
     {"audit", drudge_cmd_audit, "show, export, verify and sign the audit trail"},
     {"replay", drudge_cmd_replay, "re-run a recorded attempt offline and compare"},
+    {"test", drudge_cmd_test, "run a script against recorded cases, offline (TAP, JUnit)"},
+    {"record-case", drudge_cmd_record_case, "save a recorded attempt as a case for drudge test"},
     {"report", drudge_cmd_report, "time saved, net of time lost to failures"},
     {"demo", drudge_cmd_demo, "the whole product on a demo backlog, end to end"},
     {"db", drudge_cmd_db, "copy a database (an SQLite file into PostgreSQL)"},
