@@ -148,6 +148,8 @@ int drudge_cmd_metrics(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_audit.c */
 int drudge_cmd_audit(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_replay(drudge_cli *cli, int argc, char **argv);
+int drudge_cmd_test(drudge_cli *cli, int argc, char **argv);        /* cmd_test.c */
+int drudge_cmd_record_case(drudge_cli *cli, int argc, char **argv); /* cmd_test.c */
 /* runner/cli/cmd_report.c */
 int drudge_cmd_report(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_db.c */
