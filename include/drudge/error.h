@@ -44,7 +44,8 @@ enum {
     DRUDGE_EXIT_SYSERR = 4,  /* task ended with a system error, timeout or memory cap */
     DRUDGE_EXIT_RETRY = 5,   /* task asked to be retried later, retry_later() */
     DRUDGE_EXIT_INVALID = 6, /* check found problems, verify found tampering, replay diverged */
-    DRUDGE_EXIT_NOTHING = 7, /* a bulk action (cancel, retry, resolve) matched no task it applies to */
+    DRUDGE_EXIT_NOTHING =
+        7, /* a bulk action (cancel, retry, resolve) matched no task it applies to */
 };
 
 #endif

@@ -59,7 +59,7 @@ typedef struct drudge_report_figures {
 typedef struct drudge_report_outage {
     int64_t id;
     char *target, *trigger;
-    char *scripts; /* ",a,b," : the scripts that use the target, for matching */
+    char *scripts;      /* ",a,b," : the scripts that use the target, for matching */
     int64_t start, end; /* end 0: still open */
     int64_t down_us;    /* the part of it inside the range (to now while open) */
     int64_t tasks_held, attempts_spent;

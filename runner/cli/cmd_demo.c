@@ -618,14 +618,11 @@ static int demo_opt(int c, demo *d, char **argv)
 
 static int parse_args(demo *d, int argc, char **argv)
 {
-    static const struct option opts[] = {{"dir", required_argument, 0, 'd'},
-                                         {"count", required_argument, 0, 'n'},
-                                         {"workers", required_argument, 0, 'j'},
-                                         {"fail-rate", required_argument, 0, 'f'},
-                                         {"serve", required_argument, 0, 's'},
-                                         {"outage", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"dir", required_argument, 0, 'd'},     {"count", required_argument, 0, 'n'},
+        {"workers", required_argument, 0, 'j'}, {"fail-rate", required_argument, 0, 'f'},
+        {"serve", required_argument, 0, 's'},   {"outage", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     static const char shorts[] = ":j:h";
     optind = 1;
     opterr = 0;

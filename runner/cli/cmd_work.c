@@ -129,8 +129,8 @@ static int work_opt(int c, work_args *a, char **argv)
         int i = c == 'w' ? 0 : c == 'p' ? 1 : 2;
         int64_t us = 0;
         if (drudge_cli_parse_duration(optarg, &us) || us < 100000)
-            return drudge_cli_usage("work", "%s '%s' is not a duration of at least 100ms",
-                                    names[i], optarg);
+            return drudge_cli_usage("work", "%s '%s' is not a duration of at least 100ms", names[i],
+                                    optarg);
         double *dst[] = {&wo->breaker.window_s, &wo->breaker.probe_s, &wo->breaker.probe_max_s};
         *dst[i] = (double)us / 1e6;
         return -1;
@@ -205,9 +205,8 @@ static void print_summary(const drudge_cli *cli, const drudge_work_stats *st, do
                (long long)st->claimed, (long long)st->done, (long long)st->failed,
                (long long)st->retried, (long long)st->dead, (long long)st->cancelled,
                (long long)st->reaped, (long long)st->given_back, (long long)st->held_back,
-               (long long)st->lost_results,
-               (long long)st->commits, st->abandoned, st->aborted ? "true" : "false", secs,
-               st->writer_cpu_s);
+               (long long)st->lost_results, (long long)st->commits, st->abandoned,
+               st->aborted ? "true" : "false", secs, st->writer_cpu_s);
     } else if (!cli->quiet) {
         char given_back[128] = "";
         if (st->given_back)

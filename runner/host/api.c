@@ -367,12 +367,9 @@ int luaopen_drudge_log(lua_State *L)
 
 void drudge_api_install(lua_State *L, int env)
 {
-    static const luaL_Reg fns[] = {{"step", l_step},
-                                   {"fail", l_fail},
-                                   {"retry_later", l_retry_later},
-                                   {"secret", l_secret},
-                                   {"outage", l_outage},
-                                   {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"step", l_step},     {"fail", l_fail},     {"retry_later", l_retry_later},
+        {"secret", l_secret}, {"outage", l_outage}, {NULL, NULL}};
     env = lua_absindex(L, env);
     for (const luaL_Reg *f = fns; f->name; f++) {
         lua_pushcfunction(L, f->func);

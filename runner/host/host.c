@@ -892,8 +892,8 @@ static int valid_target(const char *s)
 }
 
 /* `targets` (the table on top): strings, in the list or under names. */
-static void read_targets(lua_State *L, const char *path, const char *src,
-                         drudge_script_info *info, drudge_buf *probs)
+static void read_targets(lua_State *L, const char *path, const char *src, drudge_script_info *info,
+                         drudge_buf *probs)
 {
     int tt = lua_gettop(L);
     lua_pushnil(L);
@@ -941,7 +941,8 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
 {
     static const char *const known[] = {
         "name",    "run",    "manual_minutes",      "exception_minutes", "max_attempts",
-        "timeout", "window", "screenshot_on_error", "description",       "targets", NULL};
+        "timeout", "window", "screenshot_on_error", "description",       "targets",
+        NULL};
     int t = lua_gettop(L);
     info->max_attempts = DEFAULT_MAX_ATTEMPTS;
     info->timeout = DEFAULT_TIMEOUT;

@@ -88,7 +88,8 @@ const drudge_copy_table drudge_copy_tables[] = {
      0},
     /* the control room's users, then their keys (which name them) */
     {"room_users", "name, role, hash, disabled, created_at, changed_at", "name", 6, 0},
-    {"room_keys", "hash, \"user\", kind, label, csrf, remote, created_at, expires_at", "hash", 8, 0},
+    {"room_keys", "hash, \"user\", kind, label, csrf, remote, created_at, expires_at", "hash", 8,
+     0},
     /* outages on record (the report's net figure) and what each script uses;
      * open breakers are the live state of the machines that run, not history */
     {"script_targets", "target, script, declared", "target, script", 3, 0},
@@ -140,8 +141,7 @@ void drudge_task_row_clear(drudge_task_row *t)
     char **strs[] = {&t->script,       &t->script_path,   &t->key,         &t->state,
                      &t->input,        &t->output,        &t->error,       &t->error_kind,
                      &t->lease_owner,  &t->schedule,      &t->resolved_by, &t->resolved_note,
-                     &t->cancelled_by, &t->script_sha256, &t->outcome,
-                     &t->window};
+                     &t->cancelled_by, &t->script_sha256, &t->outcome,     &t->window};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     memset(t, 0, sizeof *t);

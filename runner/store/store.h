@@ -140,8 +140,8 @@ typedef struct drudge_claim_req {
     int64_t lease_until;        /* the owner's lease is extended to this */
     int max;                    /* at most this many */
     const char *const *scripts; /* only these scripts (NULL-terminated), or NULL */
-    const char *probe; /* a breaker's probe: only tasks of scripts using this open target,
-                        * whose breaker this claim ignores (NULL: none) */
+    const char *probe;          /* a breaker's probe: only tasks of scripts using this open target,
+                                 * whose breaker this claim ignores (NULL: none) */
 } drudge_claim_req;
 /* Claims up to req->max due tasks, highest priority first, then oldest
  * run_at: not paused, not held by an open breaker (drudge_store_breaker),
@@ -279,12 +279,12 @@ typedef struct drudge_task_filter {
     int limit;          /* <= 0: 100 */
     int oldest_first;   /* by id ascending; else newest first */
     /* Narrowing (NULL or 0: any), all of them at once: */
-    const char *key;                      /* exactly this key */
-    const char *key_prefix;               /* keys starting with it (byte for byte) */
-    const char *error;                    /* error text containing it (ASCII case ignored) */
-    int64_t created_since, created_until; /* created_at in [since, until) */
+    const char *key;                        /* exactly this key */
+    const char *key_prefix;                 /* keys starting with it (byte for byte) */
+    const char *error;                      /* error text containing it (ASCII case ignored) */
+    int64_t created_since, created_until;   /* created_at in [since, until) */
     int64_t finished_since, finished_until; /* finished_at in [since, until) */
-    int64_t id_min, id_max;               /* id in [min, max] */
+    int64_t id_min, id_max;                 /* id in [min, max] */
     /* Keyset paging (the control room's pages): a page starts where the one
      * before ended, as fast at the millionth task as at the first. 0: none.
      * id > after_id oldest first, id < after_id newest first. */
@@ -429,8 +429,7 @@ typedef struct drudge_outage_row {
 } drudge_outage_row;
 typedef int (*drudge_outage_fn)(void *ud, const drudge_outage_row *o);
 /* The open breakers, target order (read). */
-drudge_code drudge_store_breakers(drudge_store *s, drudge_outage_fn fn, void *ud,
-                                  drudge_err *err);
+drudge_code drudge_store_breakers(drudge_store *s, drudge_outage_fn fn, void *ud, drudge_err *err);
 /* The outages that were open at or after since (0: all), oldest first; the
  * open ones with their tasks held so far. */
 drudge_code drudge_store_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
@@ -809,8 +808,8 @@ drudge_code drudge_store_key_add(drudge_store *s, const drudge_room_key *k, drud
 /* The key whose secret hashes to hash, and its user, when the key has not
  * expired at now and the user is not disabled; else DRUDGE_ENOTFOUND. */
 drudge_code drudge_store_key_find(drudge_store *s, const char *hash, int64_t now,
-                                  drudge_room_key *key /* OUT */,
-                                  drudge_room_user *user /* OUT */, drudge_err *err);
+                                  drudge_room_key *key /* OUT */, drudge_room_user *user /* OUT */,
+                                  drudge_err *err);
 /* Forgets a key (a logout); *dropped = 1 if there was one. */
 drudge_code drudge_store_key_drop(drudge_store *s, const char *hash, int *dropped /* OUT */,
                                   drudge_err *err);

@@ -361,8 +361,7 @@ static void render_outages(drudge_buf *b, const target_outages *t)
  * to date on the way. */
 static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
                                drudge_metrics_data *d, drudge_wait_stats *ws,
-                               drudge_schedule **list, int *n, target_outages *to,
-                               drudge_err *err)
+                               drudge_schedule **list, int *n, target_outages *to, drudge_err *err)
 {
     drudge_code rc = drudge_store_begin(s, DRUDGE_TX_READ, err);
     if (rc)

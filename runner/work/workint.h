@@ -101,7 +101,7 @@ struct pool {
     pthread_mutex_t mu;
     pthread_cond_t work_cv, writer_cv, rec_cv, exit_cv;
     joblist ready, done;
-    joblist held; /* claims a worker did not run: their target is down (breaker.c) */
+    joblist held;      /* claims a worker did not run: their target is down (breaker.c) */
     drudge_rec **recs; /* free recorders */
     size_t nrecs, created;
     int inflight; /* jobs taken by workers and not yet handed to the writer */
@@ -184,7 +184,7 @@ typedef struct writer {
     size_t nmarks;
     int last_batch; /* completions in the last transaction */
     int tick_warned;
-    int woken; /* the store said work came (guarded by p->mu) */
+    int woken;                 /* the store said work came (guarded by p->mu) */
     drudge_breaker_event *bev; /* breaker events this turn writes (breaker.c) */
     size_t nbev;
     int64_t next_sync; /* when the open breakers are read back next */

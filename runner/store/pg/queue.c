@@ -309,7 +309,7 @@ drudge_code pg_known_script(drudge_store *s, const char *name, drudge_task_spec 
  * not; $8: the target whose probe this claim takes (only its scripts'
  * tasks), or NULL. With no breaker open the first test reads an empty table. */
 #define NOT_HELD                                                                                   \
-    "AND NOT EXISTS (SELECT 1 FROM breakers b JOIN script_targets st ON st.target = b.target "    \
+    "AND NOT EXISTS (SELECT 1 FROM breakers b JOIN script_targets st ON st.target = b.target "     \
     "WHERE st.script = ready.script AND ($8::text IS NULL OR b.target <> $8::text)) "              \
     "AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM script_targets st "                            \
     "WHERE st.target = $8::text AND st.script = ready.script)) "
@@ -917,7 +917,7 @@ drudge_code pg_idle(drudge_store *s, int64_t now, const char *const *scripts, in
     "t.error_kind, r.owner, t.schedule, t.resolved_by, t.resolved_note, t.priority, t.attempts, "  \
     "t.spent, t.max_attempts, coalesce(r.cancel_requested::integer, 0), t.manual_minutes, "        \
     "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at, "         \
-    "t.cancelled_by, t.script_sha256, t.outcome, t.\"window\" "                                   \
+    "t.cancelled_by, t.script_sha256, t.outcome, t.\"window\" "                                    \
     "FROM tasks t LEFT JOIN running r ON r.task_id = t.id LEFT JOIN leases l ON l.owner = "        \
     "r.owner "
 
@@ -954,7 +954,8 @@ static void read_task(const PGresult *r, int row, drudge_task_row *t)
     "AND ($4::text IS NULL OR t.key = $4) "                                                        \
     "AND ($5::text IS NULL OR left(t.key, length($5)) = $5) "                                      \
     "AND ($6::text IS NULL OR strpos(lower(t.error), lower($6)) > 0) "                             \
-    "AND ($7::bigint IS NULL OR t.created_at >= $7) AND ($8::bigint IS NULL OR t.created_at < $8) " \
+    "AND ($7::bigint IS NULL OR t.created_at >= $7) AND ($8::bigint IS NULL OR t.created_at < "    \
+    "$8) "                                                                                         \
     "AND ($9::bigint IS NULL OR t.finished_at >= $9) "                                             \
     "AND ($10::bigint IS NULL OR t.finished_at < $10) "                                            \
     "AND ($11::bigint IS NULL OR t.id >= $11) AND ($12::bigint IS NULL OR t.id <= $12) "
