@@ -27,7 +27,7 @@ deb=$(ls "$TMP"/pkg/drudge_*_*.deb 2>/dev/null | head -1)
 [ -n "$deb" ] && pass || { fail "no package: $out $err"; finish; }
 echo "package built in $(($(date +%s) - start)) s: $deb"
 info=$(dpkg-deb -I "$deb")
-contains "$info" "Depends: libc6" "dependencies from dpkg-shlibdeps"
+contains "$(grep "^ Depends:" <<<"$info")" "libc6 (>=" "dependencies from dpkg-shlibdeps"
 contains "$info" "liblua5.4-0" "Lua's package"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/bin/drudge ./usr/lib/drudge/drudge_http.so ./usr/lib/drudge/drudge_pg.so \
