@@ -294,7 +294,8 @@ drudge_code drudge_queue_waiting(drudge_store *s, int64_t now, const char *scrip
         drudge_wait_stats_clear(out);
         return rc;
     }
-    qsort(out->scripts, out->n, sizeof *out->scripts, by_script);
+    if (out->n > 1) /* qsort may not be given NULL, even for no elements */
+        qsort(out->scripts, out->n, sizeof *out->scripts, by_script);
     for (size_t i = 0; i < out->n; i++)
         add_to_total(&out->total, &out->scripts[i]);
     return DRUDGE_OK;

@@ -1191,7 +1191,8 @@ drudge_code pg_status(drudge_store *s, int64_t now, drudge_queue_stats *out, dru
         drudge_queue_stats_clear(out);
         return rc;
     }
-    qsort(out->scripts, out->nscripts, sizeof *out->scripts, by_script);
+    if (out->nscripts > 1) /* qsort may not be given NULL, even for no elements */
+        qsort(out->scripts, out->nscripts, sizeof *out->scripts, by_script);
     for (size_t i = 0; i < out->nscripts; i++) {
         drudge_script_counts *c = &out->scripts[i];
         for (int k = 0; k < DRUDGE_NSTATES; k++)

@@ -1324,7 +1324,8 @@ static drudge_code oldest_times(sq_store *q, drudge_queue_stats *out, drudge_err
 
 static void status_totals(drudge_queue_stats *out)
 {
-    qsort(out->scripts, out->nscripts, sizeof *out->scripts, by_script);
+    if (out->nscripts > 1) /* qsort may not be given NULL, even for no elements */
+        qsort(out->scripts, out->nscripts, sizeof *out->scripts, by_script);
     for (size_t i = 0; i < out->nscripts; i++) {
         drudge_script_counts *c = &out->scripts[i];
         for (int k = 0; k < DRUDGE_NSTATES; k++)
