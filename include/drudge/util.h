@@ -44,6 +44,9 @@ void drudge_buf_int(drudge_buf *b, int64_t v);
  * Python's json.dumps(ensure_ascii=False) does: \" \\ \b \f \n \r \t and
  * other bytes below 0x20 as \u00XX; everything else verbatim. */
 void drudge_buf_json_str(drudge_buf *b, const char *s, size_t n);
+/* Appends s (at most n bytes, up to a NUL) as HTML text or an attribute
+ * value: & < > " ' as entities, the rest verbatim. s NULL: nothing. */
+void drudge_buf_html(drudge_buf *b, const char *s, size_t n);
 void drudge_buf_reset(drudge_buf *b);
 void drudge_buf_free(drudge_buf *b);
 /* Hands the string to the caller (free with free()) and empties b. */

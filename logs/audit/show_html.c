@@ -23,28 +23,7 @@
 
 static void esc_n(drudge_buf *b, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && s[i]; i++) {
-        switch (s[i]) {
-        case '&':
-            drudge_buf_puts(b, "&amp;");
-            break;
-        case '<':
-            drudge_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            drudge_buf_puts(b, "&gt;");
-            break;
-        case '"':
-            drudge_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            drudge_buf_puts(b, "&#39;");
-            break;
-        default:
-            drudge_buf_add(b, s + i, 1);
-            break;
-        }
-    }
+    drudge_buf_html(b, s, n);
 }
 
 static void esc(drudge_buf *b, const char *s)

@@ -24,28 +24,7 @@ static const char *const palette[] = {"#2563eb", "#d97706", "#059669", "#dc2626"
 
 static void esc(drudge_buf *b, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            drudge_buf_puts(b, "&amp;");
-            break;
-        case '<':
-            drudge_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            drudge_buf_puts(b, "&gt;");
-            break;
-        case '"':
-            drudge_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            drudge_buf_puts(b, "&#39;");
-            break;
-        default:
-            drudge_buf_add(b, s, 1);
-            break;
-        }
-    }
+    drudge_buf_html(b, s, SIZE_MAX);
 }
 
 static void num(drudge_buf *b, const char *fmt, double v)

@@ -155,29 +155,7 @@ int room_form(const room_req *q, const char *name, char *out, size_t n)
 
 void room_html(drudge_buf *b, const char *s)
 {
-    if (!s)
-        return;
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            drudge_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            drudge_buf_puts(b, "&gt;");
-            break;
-        case '&':
-            drudge_buf_puts(b, "&amp;");
-            break;
-        case '"':
-            drudge_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            drudge_buf_puts(b, "&#39;");
-            break;
-        default:
-            drudge_buf_add(b, s, 1);
-        }
-    }
+    drudge_buf_html(b, s, SIZE_MAX);
 }
 
 void room_lock(room_req *q)

@@ -287,6 +287,22 @@ void drudge_buf_int(drudge_buf *b, int64_t v)
 
 /* Written straight into the buffer, one pass: this runs for every string of
  * every audit row (logs/audit/chain.c's canonical encoding) and request summary. */
+void drudge_buf_html(drudge_buf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; s && i < n && s[i]; i++) {
+        const char *e = s[i] == '&'    ? "&amp;"
+                        : s[i] == '<'  ? "&lt;"
+                        : s[i] == '>'  ? "&gt;"
+                        : s[i] == '"'  ? "&quot;"
+                        : s[i] == '\'' ? "&#39;"
+                                       : NULL;
+        if (e)
+            drudge_buf_puts(b, e);
+        else
+            drudge_buf_add(b, s + i, 1);
+    }
+}
+
 void drudge_buf_json_str(drudge_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
