@@ -111,7 +111,7 @@ static const open_breaker *breaker_of(const drudge_wait_ctx *c, const char *scri
     for (size_t i = 0; c && n && i < c->nbreakers; i++) { /* few targets are down at once */
         const char *p = c->breakers[i].scripts;
         while ((p = strstr(p, script)) != NULL) {
-            if (p[-1] == ',' && p[n] == ',')
+            if (p > c->breakers[i].scripts && p[-1] == ',' && p[n] == ',')
                 return &c->breakers[i];
             p++;
         }
