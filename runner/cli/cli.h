@@ -112,6 +112,21 @@ enum {
     DRUDGE_SEL_FINISHED_SINCE,
     DRUDGE_SEL_FINISHED_UNTIL,
 };
+/* The selection options' entries of a struct option table, for getopt_long
+ * (tasks, retry, cancel, resolve). */
+#define DRUDGE_SELECT_LONG_OPTS                                                                    \
+    {"state", required_argument, 0, DRUDGE_SEL_STATE},                                             \
+        {"script", required_argument, 0, DRUDGE_SEL_SCRIPT},                                       \
+        {"key", required_argument, 0, DRUDGE_SEL_KEY},                                             \
+        {"key-prefix", required_argument, 0, DRUDGE_SEL_KEY_PREFIX},                               \
+        {"error", required_argument, 0, DRUDGE_SEL_ERROR},                                         \
+        {"waiting", required_argument, 0, DRUDGE_SEL_WAITING},                                     \
+        {"since", required_argument, 0, DRUDGE_SEL_SINCE},                                         \
+        {"until", required_argument, 0, DRUDGE_SEL_UNTIL},                                         \
+        {"finished-since", required_argument, 0, DRUDGE_SEL_FINISHED_SINCE},                       \
+    {                                                                                              \
+        "finished-until", required_argument, 0, DRUDGE_SEL_FINISHED_UNTIL                          \
+    }
 /* getopt_long's c for a selection option into sel: -1 taken, 0 not a
  * selection option, else the exit code of a bad value (printed). */
 int drudge_cli_select_opt(const char *cmd, int c, const char *arg, int64_t now,

@@ -94,20 +94,6 @@ int drudge_cli_select_check(const char *cmd, const drudge_task_select *sel)
     return -1;
 }
 
-#define SELECT_LONG_OPTS                                                                           \
-    {"state", required_argument, 0, DRUDGE_SEL_STATE},                                             \
-        {"script", required_argument, 0, DRUDGE_SEL_SCRIPT},                                       \
-        {"key", required_argument, 0, DRUDGE_SEL_KEY},                                             \
-        {"key-prefix", required_argument, 0, DRUDGE_SEL_KEY_PREFIX},                               \
-        {"error", required_argument, 0, DRUDGE_SEL_ERROR},                                         \
-        {"waiting", required_argument, 0, DRUDGE_SEL_WAITING},                                     \
-        {"since", required_argument, 0, DRUDGE_SEL_SINCE},                                         \
-        {"until", required_argument, 0, DRUDGE_SEL_UNTIL},                                         \
-        {"finished-since", required_argument, 0, DRUDGE_SEL_FINISHED_SINCE},                       \
-    {                                                                                              \
-        "finished-until", required_argument, 0, DRUDGE_SEL_FINISHED_UNTIL                          \
-    }
-
 /* ---- retry, cancel, resolve ---- */
 
 #define SELECT_HELP                                                                                \
@@ -167,7 +153,7 @@ enum { OPT_DRY = 300, OPT_YES, OPT_NOTE, OPT_DEAD, OPT_FAILED, OPT_CANCELLED, OP
 /* Parses argv into a; returns an exit code, or -1 to go on. */
 static int bulk_parse(bulk_args *a, int argc, char **argv, int64_t now)
 {
-    static const struct option opts[] = {SELECT_LONG_OPTS,
+    static const struct option opts[] = {DRUDGE_SELECT_LONG_OPTS,
                                          {"dry-run", no_argument, 0, OPT_DRY},
                                          {"yes", no_argument, 0, OPT_YES},
                                          {"note", required_argument, 0, OPT_NOTE},

@@ -384,20 +384,10 @@ static void tasks_table(const drudge_task_row *rows, size_t n, const drudge_wait
 
 int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"state", required_argument, 0, DRUDGE_SEL_STATE},
-        {"script", required_argument, 0, DRUDGE_SEL_SCRIPT},
-        {"key", required_argument, 0, DRUDGE_SEL_KEY},
-        {"key-prefix", required_argument, 0, DRUDGE_SEL_KEY_PREFIX},
-        {"error", required_argument, 0, DRUDGE_SEL_ERROR},
-        {"waiting", required_argument, 0, DRUDGE_SEL_WAITING},
-        {"since", required_argument, 0, DRUDGE_SEL_SINCE},
-        {"until", required_argument, 0, DRUDGE_SEL_UNTIL},
-        {"finished-since", required_argument, 0, DRUDGE_SEL_FINISHED_SINCE},
-        {"finished-until", required_argument, 0, DRUDGE_SEL_FINISHED_UNTIL},
-        {"limit", required_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {DRUDGE_SELECT_LONG_OPTS,
+                                         {"limit", required_argument, 0, 'n'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     drudge_task_select sel;
     drudge_select_init(&sel);
     long limit = 100;
