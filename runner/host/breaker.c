@@ -17,6 +17,7 @@ typedef struct brk {
     char *name;
     int fails;          /* system errors in a row */
     int64_t first_fail; /* the first of them */
+    int64_t last_fail;  /* the latest of them */
     int open;           /* held here: opened here, or read from the database */
     int64_t opened_at, probe_at;
     int probes;
@@ -182,7 +183,7 @@ int drudge_breaker_held(const char *script, const char *target, char *why, size_
     return held;
 }
 
-int drudge_breaker_result(const char *target, int ok, const char *msg)
+int drudge_breaker_result(const char *target, int ok, const char *msg, int64_t began)
 {
     if (!B.enabled || !target || !*target)
         return 0;
@@ -191,8 +192,12 @@ int drudge_breaker_result(const char *target, int ok, const char *msg)
     brk *t = find_target(target, 1);
     int64_t now = now_us();
     if (ok) {
-        t->fails = 0;
-        if (t->open) { /* the probe got through: closed at once */
+        /* A call in flight when the errors began keeps the run: two
+         * threads' answers reach here in any order. */
+        if (!began || began >= t->last_fail)
+            t->fails = 0;
+        if (t->open &&
+            (!began || began >= t->opened_at)) { /* the probe got through: closed at once */
             t->open = 0;
             push_event(DRUDGE_BREAKER_CLOSE, target);
         }
@@ -202,6 +207,7 @@ int drudge_breaker_result(const char *target, int ok, const char *msg)
             t->first_fail = now;
         }
         t->fails++;
+        t->last_fail = now;
         if (!t->open && t->fails >= B.o.errors)
             open_here(t, t->first_fail, msg);
     }

@@ -47,10 +47,13 @@ int64_t drudge_breaker_probe_delay(int probes);
  * 0 if the call may go out, else 1 with why[n] saying the target is down
  * since when and what opened it. */
 int drudge_breaker_held(const char *script, const char *target, char *why, size_t n);
-/* After the live call: ok = 1 it reached the target, 0 a system error (msg).
- * Returns 1 if the target's breaker is open now (this failure opened it,
- * or a probe failed): the attempt goes back unspent. */
-int drudge_breaker_result(const char *target, int ok, const char *msg);
+/* After the live call, which began at `began` (µs since the epoch; 0: just
+ * now): ok = 1 it reached the target, 0 a system error (msg). A success
+ * ends a run of errors only if its call began after the run's latest error
+ * was seen: an answer sent before the target went down says nothing about
+ * it now. Returns 1 if the target's breaker is open now (this failure
+ * opened it, or a probe failed): the attempt goes back unspent. */
+int drudge_breaker_result(const char *target, int ok, const char *msg, int64_t began);
 /* A script says the target is down (outage()): opens it with reason. */
 void drudge_breaker_declare_down(const char *script, const char *target, const char *reason);
 /* A script declares that it uses target (its `targets` field). */

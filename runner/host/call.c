@@ -47,6 +47,7 @@ struct drudge_call_ctx {
     size_t nheld, capheld;
     drudge_buf bytes;
     char down[128]; /* drudge_call_target_down's reason, or "" */
+    int64_t began;  /* live: when the call went out (µs since the epoch), for the breaker */
 };
 
 /* --- the context --- */
@@ -204,7 +205,7 @@ static void tell_breaker(drudge_call_ctx *c)
     if (c->end == END_ABORT)
         return; /* nothing reached the target */
     const char *why = c->down[0] ? c->down : c->error.data ? c->error.data : "";
-    if (!drudge_breaker_result(c->spec->target, !sys, why) || !sys)
+    if (!drudge_breaker_result(c->spec->target, !sys, why, c->began) || !sys)
         return;
     char *msg = NULL;
     if (asprintf(&msg, "target %s is down (its circuit breaker is open): %s", c->spec->target,
@@ -244,6 +245,7 @@ static void answer_live(lua_State *L, drudge_call_ctx *c)
     drudge_buf_reset(&c->resp);
     drudge_buf_add(&c->resp, "{", 1);
     c->phase = PHASE_LIVE;
+    c->began = drudge_now_us();
     drudge_code rc = c->spec->live(L, c, c->spec->ud);
     lua_settop(L, top); /* what live kept alive on the stack is done with */
     if (rc != DRUDGE_OK && c->end < END_FAIL)

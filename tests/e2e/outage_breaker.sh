@@ -71,8 +71,11 @@ echo "target down $down_at .. $up_at; outage $started (opened $opened) .. $ended
 [ "$spent" -le 10 ] && pass || fail "attempts spent during the outage: $spent, want <= 10"
 [ "$probes" -ge 2 ] && pass || fail "probes: $probes, want >= 2 over a 20 s outage"
 [ "$held" -ge 200 ] && pass || fail "tasks held: $held, want >= 200 (the rest of the backlog)"
-equals "$(sql "SELECT count(*) FROM attempts WHERE outcome IN ('error','timeout','lost')")" \
-  "$spent" "the charged attempts are those of the outage"
+charged=$(sql "SELECT count(*) FROM attempts WHERE outcome IN ('error','timeout','lost')")
+[ "$charged" = "$spent" ] && pass || fail "the charged attempts are those of the outage:" \
+  "$charged charged, $spent in the outage; outside it: $(sql "SELECT task_id, outcome, \
+  ended_at FROM attempts WHERE outcome IN ('error','timeout','lost') \
+  AND (ended_at < $started OR ended_at > $ended)")"
 
 # Both processes held: after the breaker opened (and a second for the other
 # process to read it), the target saw only probes: one 503 per probe at most.

@@ -42,11 +42,11 @@ static void test_registry(void **state)
     drudge_breaker_events_free(old, n);
 
     assert_int_equal(drudge_breaker_held("s", "cms.test", why, sizeof why), 0);
-    assert_int_equal(drudge_breaker_result("cms.test", 0, "HTTP 503"), 0);
-    assert_int_equal(drudge_breaker_result("cms.test", 0, "HTTP 503"), 0);
+    assert_int_equal(drudge_breaker_result("cms.test", 0, "HTTP 503", 0), 0);
+    assert_int_equal(drudge_breaker_result("cms.test", 0, "HTTP 503", 0), 0);
     assert_int_equal(drudge_breaker_open_count(), 0);
     /* The third error in a row opens it: that failure is given back. */
-    assert_int_equal(drudge_breaker_result("cms.test", 0, "HTTP 503"), 1);
+    assert_int_equal(drudge_breaker_result("cms.test", 0, "HTTP 503", 0), 1);
     assert_int_equal(drudge_breaker_open_count(), 1);
     assert_int_equal(drudge_breaker_held("s", "cms.test", why, sizeof why), 1);
     assert_non_null(strstr(why, "target cms.test is down"));
@@ -69,7 +69,7 @@ static void test_registry(void **state)
     /* A success seen outside the probe closes it too (the target answered). */
     drudge_breaker_probe("cms.test");
     assert_int_equal(drudge_breaker_held("s", "cms.test", why, sizeof why), 0); /* the probe goes */
-    assert_int_equal(drudge_breaker_result("cms.test", 1, NULL), 0);
+    assert_int_equal(drudge_breaker_result("cms.test", 1, NULL, 0), 0);
     drudge_breaker_probe(NULL);
     assert_int_equal(drudge_breaker_open_count(), 0);
     ev = drudge_breaker_take(&n);
@@ -78,11 +78,44 @@ static void test_registry(void **state)
     drudge_breaker_events_free(ev, n);
 
     /* A success in the middle of a run of errors starts the count again. */
-    drudge_breaker_result("cms.test", 0, "reset");
-    drudge_breaker_result("cms.test", 0, "reset");
-    drudge_breaker_result("cms.test", 1, NULL);
-    drudge_breaker_result("cms.test", 0, "reset");
+    drudge_breaker_result("cms.test", 0, "reset", 0);
+    drudge_breaker_result("cms.test", 0, "reset", 0);
+    drudge_breaker_result("cms.test", 1, NULL, 0);
+    drudge_breaker_result("cms.test", 0, "reset", 0);
     assert_int_equal(drudge_breaker_open_count(), 0);
+}
+
+/* Answers of calls that went out before the errors began reach the
+ * breaker in any order: they neither break the run of errors nor close
+ * the breaker they opened; a call sent afterwards does both. */
+static void test_in_flight_answers(void **state)
+{
+    (void)state;
+    drudge_breaker_opts o = {.errors = 3, .window_s = 60, .probe_s = 2, .probe_max_s = 5};
+    drudge_breaker_enable(&o);
+    size_t n = 0;
+    drudge_breaker_event *ev;
+    int64_t before = drudge_now_us() - SEC;
+    drudge_breaker_result("fly.test", 0, "HTTP 503", 0);
+    drudge_breaker_result("fly.test", 1, NULL, before); /* sent before the error */
+    drudge_breaker_result("fly.test", 0, "HTTP 503", 0);
+    assert_int_equal(drudge_breaker_result("fly.test", 0, "HTTP 503", 0), 1); /* 3 in a row */
+    assert_int_equal(drudge_breaker_open_count(), 1);
+    drudge_breaker_result("fly.test", 1, NULL, before); /* in flight at the opening */
+    assert_int_equal(drudge_breaker_open_count(), 1);
+    drudge_breaker_result("fly.test", 1, NULL, drudge_now_us()); /* sent after: up again */
+    assert_int_equal(drudge_breaker_open_count(), 0);
+    ev = drudge_breaker_take(&n);
+    drudge_breaker_events_free(ev, n);
+
+    /* A success sent after the latest error does end the run. */
+    drudge_breaker_result("fly.test", 0, "HTTP 503", 0);
+    drudge_breaker_result("fly.test", 0, "HTTP 503", 0);
+    drudge_breaker_result("fly.test", 1, NULL, drudge_now_us());
+    drudge_breaker_result("fly.test", 0, "HTTP 503", 0);
+    assert_int_equal(drudge_breaker_open_count(), 0);
+    ev = drudge_breaker_take(&n);
+    drudge_breaker_events_free(ev, n);
 }
 
 static void test_window_and_delays(void **state)
@@ -90,10 +123,10 @@ static void test_window_and_delays(void **state)
     (void)state;
     drudge_breaker_opts o = {.errors = 2, .window_s = 0.05, .probe_s = 2, .probe_max_s = 5};
     drudge_breaker_enable(&o);
-    drudge_breaker_result("w.test", 0, "timeout");
+    drudge_breaker_result("w.test", 0, "timeout", 0);
     usleep(100000); /* past the window: the next error starts a new run */
-    assert_int_equal(drudge_breaker_result("w.test", 0, "timeout"), 0);
-    assert_int_equal(drudge_breaker_result("w.test", 0, "timeout"), 1);
+    assert_int_equal(drudge_breaker_result("w.test", 0, "timeout", 0), 0);
+    assert_int_equal(drudge_breaker_result("w.test", 0, "timeout", 0), 1);
     assert_int_equal(drudge_breaker_probe_delay(0), 2 * SEC);
     assert_int_equal(drudge_breaker_probe_delay(1), 4 * SEC);
     assert_int_equal(drudge_breaker_probe_delay(2), 5 * SEC); /* capped */
@@ -259,6 +292,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_in_flight_answers),
         cmocka_unit_test(test_window_and_delays),
         cmocka_unit_test(test_store),
     };
