@@ -59,7 +59,7 @@ wait "$writer"
 n=0
 for _ in $(seq 300); do
   n=$(sql "select count(*) from tasks where key like 'file:f%'")
-  [ "$n" -ge 1000 ] && [ -z "$(ls "$IN" | grep '^f' || true)" ] && break
+  [ "$n" -ge 1000 ] && [ -z "$(ls "$IN" | grep '^f[0-9]' || true)" ] && break
   sleep 0.1
 done
 equals "$n" "1000" "1,000 files, 1,000 tasks"
