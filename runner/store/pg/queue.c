@@ -172,11 +172,14 @@ static drudge_code enqueue_one(pg_store *q, const drudge_task_spec *spec, int64_
 
 /* A bulk load: the rows go to a temporary table in one COPY, then into
  * tasks and ready in one statement (a round trip per row would cost more
- * than the rows themselves). */
+ * than the rows themselves). The table is emptied by TRUNCATE before each
+ * batch, not by DELETE after it: a load is one transaction, in which
+ * deleted rows stay on the table's pages, so every batch would scan all
+ * the batches before it (a 50,000-row load spent 160 ms a batch). */
 /* Duplicate keys (in the load, or already queued) are left out before the
  * insert, which would use up an id for each. */
 static const char enq_stage_sql[] =
-    "WITH staged AS (DELETE FROM enqueue_stage RETURNING *), "
+    "WITH staged AS (SELECT * FROM enqueue_stage), "
     "t AS (INSERT INTO tasks(" ENQ_COLS ", state, created_at) SELECT " ENQ_COLS
     ", 'queued', $1 FROM (SELECT *, key IS NULL OR row_number() OVER (PARTITION BY script, key "
     "ORDER BY n) = 1 AS first FROM staged) s WHERE first AND (key IS NULL OR NOT EXISTS "
@@ -196,7 +199,8 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
                                "text, script_path text, key text, input text, priority integer, "
                                "run_at bigint, max_attempts integer, manual_minutes double "
                                "precision, exception_minutes double precision, schedule text, "
-                               "\"window\" text, script_sha256 text) ON COMMIT DELETE ROWS",
+                               "\"window\" text, script_sha256 text) ON COMMIT DELETE ROWS;"
+                               " TRUNCATE enqueue_stage",
                                "enqueue", err);
     if (rc)
         return rc;
