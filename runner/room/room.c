@@ -305,14 +305,22 @@ static void remote_of(struct MHD_Connection *c, char *out, size_t n)
 
 static enum MHD_Result send_answer(struct MHD_Connection *conn, room_req *q)
 {
-    size_t len = q->out.len;
-    char *body = drudge_buf_take(&q->out);
-    if (!body)
-        body = drudge_xstrdup("");
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
+    struct MHD_Response *resp;
+    if (q->stream) {
+        if (!(resp = room_live_response(q)))
+            return MHD_NO;
+        /* Not to be held back by a buffering proxy (nginx). */
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    } else {
+        size_t len = q->out.len;
+        char *body = drudge_buf_take(&q->out);
+        if (!body)
+            body = drudge_xstrdup("");
+        resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+            free(body);
+            return MHD_NO;
+        }
     }
     MHD_add_response_header(resp, "Content-Type", q->type ? q->type : "text/plain");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -564,6 +572,8 @@ drudge_code drudge_room_serve(drudge_store *s, const drudge_room_opts *o, drudge
     }
     pthread_mutex_init(&r.lock, NULL);
     pthread_mutex_init(&r.fail_lock, NULL);
+    pthread_mutex_init(&r.live_lock, NULL);
+    pthread_mutex_init(&r.verify_lock, NULL);
     new_redactor(&r, o);
     /* Every thread the daemon starts inherits the mask: the signals wait
      * for sigwait below. */
@@ -633,8 +643,13 @@ drudge_code drudge_room_serve(drudge_store *s, const drudge_room_opts *o, drudge
     }
     fprintf(stderr, "drudge serve: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 cleanup:
+    /* Event streams wait in their threads for the next event: they see
+     * this within a tick and end, so the daemon can join them. */
+    __atomic_store_n(&r.stopping, 1, __ATOMIC_RELEASE);
     if (d)
         MHD_stop_daemon(d);
+    room_verify_stop(&r);
+    free(r.live_status);
     if (fd >= 0)
         close(fd);
     if (r.redactor)

@@ -102,6 +102,13 @@ static int member_str(const char *obj, size_t n, const char *name, char *out, si
     return -1;
 }
 
+int room_field(const room_req *q, const char *name, char *out, size_t n)
+{
+    if (q->content_type && !strncmp(q->content_type, "application/json", 16))
+        return q->body ? member_str(q->body, q->body_len, name, out, n) : -1;
+    return room_form(q, name, out, n);
+}
+
 /* A member's raw value text, or NULL. */
 static const char *member_raw(const char *obj, size_t n, const char *name, size_t *vlen)
 {
@@ -257,38 +264,48 @@ static void counts_json(drudge_buf *b, const drudge_script_counts *c, int64_t no
     for (int i = 0; i < DRUDGE_NSTATES; i++)
         drudge_json_int(b, drudge_task_states[i], c->count[i]);
     drudge_json_int(b, "unresolved", c->unresolved);
-    drudge_json_key(b, "oldest_queued_seconds");
-    if (c->oldest_queued_us)
-        drudge_buf_printf(b, "%.0f", (double)(now - c->oldest_queued_us) / 1e6);
-    else
-        drudge_buf_puts(b, "null");
+    if (now) {
+        drudge_json_key(b, "oldest_queued_seconds");
+        if (c->oldest_queued_us)
+            drudge_buf_printf(b, "%.0f", (double)(now - c->oldest_queued_us) / 1e6);
+        else
+            drudge_buf_puts(b, "null");
+    } else {
+        json_time(b, "oldest_queued_at", c->oldest_queued_us);
+    }
     drudge_json_int(b, "done_last_minute", c->done_last_minute);
     drudge_json_bool(b, "paused", c->paused);
     drudge_json_str(b, "pause_reason", c->pause_reason);
     drudge_buf_puts(b, "}");
 }
 
-static void api_status(room_req *q)
+drudge_code room_status_json(room *r, int ages, drudge_buf *b, drudge_err *err)
 {
     drudge_queue_stats st = {0};
-    drudge_err err = {0};
     int64_t now = drudge_now_us();
-    room_lock(q);
-    drudge_code rc = drudge_store_status(q->r->s, now, &st, &err);
-    room_unlock(q);
+    pthread_mutex_lock(&r->lock);
+    drudge_code rc = drudge_store_status(r->s, now, &st, err);
+    pthread_mutex_unlock(&r->lock);
     if (rc)
-        return room_json_fail(q, &err);
-    drudge_buf *b = &q->out;
+        return rc;
     drudge_buf_puts(b, "{\"scripts\":[");
     for (size_t i = 0; i < st.nscripts; i++) {
         if (i)
             drudge_buf_puts(b, ",");
-        counts_json(b, &st.scripts[i], now);
+        counts_json(b, &st.scripts[i], ages ? now : 0);
     }
     drudge_buf_puts(b, "],\"total\":");
-    counts_json(b, &st.total, now);
+    counts_json(b, &st.total, ages ? now : 0);
     drudge_buf_puts(b, "}");
     drudge_queue_stats_clear(&st);
+    return DRUDGE_OK;
+}
+
+static void api_status(room_req *q)
+{
+    drudge_err err = {0};
+    if (room_status_json(q->r, 1, &q->out, &err))
+        return room_json_fail(q, &err);
     answer_json(q, 200);
 }
 
@@ -979,21 +996,25 @@ static void api_verify(room_req *q)
         drudge_verify_report_clear(&rep);
         return room_json_fail(q, &err);
     }
-    drudge_buf *b = &q->out;
-    drudge_buf_puts(b, "{");
-    drudge_json_bool(b, "intact", rep.problems == 0);
-    drudge_json_int(b, "rows", rep.rows);
-    drudge_json_str(b, "head", rep.head);
-    drudge_json_int(b, "payloads", rep.payloads);
-    drudge_json_int(b, "pruned", rep.pruned);
-    drudge_json_int(b, "checkpoints", rep.checkpoints);
-    drudge_json_int(b, "signed_rows", rep.signed_rows);
-    drudge_json_int(b, "tasks", rep.tasks);
-    drudge_json_int(b, "problems", rep.problems);
-    drudge_json_str(b, "report", rep.text);
-    drudge_buf_puts(b, "}");
+    room_verify_json(&q->out, &rep);
     drudge_verify_report_clear(&rep);
     answer_json(q, 200);
+}
+
+void room_verify_json(drudge_buf *b, const drudge_verify_report *rep)
+{
+    drudge_buf_puts(b, "{");
+    drudge_json_bool(b, "intact", rep->problems == 0);
+    drudge_json_int(b, "rows", rep->rows);
+    drudge_json_str(b, "head", rep->head);
+    drudge_json_int(b, "payloads", rep->payloads);
+    drudge_json_int(b, "pruned", rep->pruned);
+    drudge_json_int(b, "checkpoints", rep->checkpoints);
+    drudge_json_int(b, "signed_rows", rep->signed_rows);
+    drudge_json_int(b, "tasks", rep->tasks);
+    drudge_json_int(b, "problems", rep->problems);
+    drudge_json_str(b, "report", rep->text);
+    drudge_buf_puts(b, "}");
 }
 
 static void api_checkpoints(room_req *q)
@@ -1143,6 +1164,7 @@ const room_route room_api_routes[] = {
     {"POST", "/api/v1/logout", ROOM_ANYONE, api_logout, "log out"},
     {"GET", "/api/v1/me", ROOM_SEE, api_me, "see who they are"},
     {"GET", "/api/v1/status", ROOM_SEE, api_status, "read the counts"},
+    {"GET", "/api/v1/events", ROOM_SEE, room_live_events, "read the counts"},
     {"GET", "/api/v1/tasks", ROOM_SEE, api_tasks, "list tasks"},
     {"POST", "/api/v1/tasks", ROOM_ACT, api_enqueue, "enqueue tasks"},
     {"GET", "/api/v1/tasks/{id}", ROOM_SEE, api_task, "read a task"},
@@ -1161,8 +1183,16 @@ const room_route room_api_routes[] = {
     {"GET", "/api/v1/report", ROOM_SEE, api_report, "read the report"},
     {"GET", "/api/v1/payloads/{sha256}", ROOM_FULL, api_payload, "read evidence"},
     {"GET", "/api/v1/audit/verify", ROOM_FULL, api_verify, "verify the audit trail"},
+    {"POST", "/api/v1/audit/verify", ROOM_FULL, room_verify_start, "verify the audit trail"},
+    {"GET", "/api/v1/audit/verify/progress", ROOM_FULL, room_verify_progress,
+     "verify the audit trail"},
     {"GET", "/api/v1/audit/checkpoints", ROOM_FULL, api_checkpoints, "read the audit trail"},
     {"GET", "/api/v1/audit/export", ROOM_FULL, api_export, "export the audit trail"},
     {"GET", "/api/v1/users", ROOM_USERS, api_users, "list users"},
+    {"POST", "/api/v1/users/{name}/password", ROOM_USERS, room_auth_password_reset,
+     "reset passwords"},
+    {"POST", "/api/v1/me/password", ROOM_SEE, room_auth_password_change, "change their password"},
+    {"GET", "/api/v1/tokens", ROOM_SEE, room_auth_tokens, "list tokens"},
+    {"POST", "/api/v1/tokens/{id}/revoke", ROOM_SEE, room_auth_token_revoke, "revoke tokens"},
     {NULL, NULL, 0, NULL, NULL},
 };

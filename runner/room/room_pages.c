@@ -2,7 +2,8 @@
  * room_pages.c: the control room's pages, rendered on the server from the
  * same reads as the API (room_api.c), with a little plain JavaScript
  * (assets/room.js) for the buttons, which call the API with the session's
- * CSRF token, and for the overview's live update (short polling). Every
+ * CSRF token, and for live updates (an event stream, room_live.c, or short
+ * polling where there is none). Every
  * asset is compiled into the module: no CDN, it works on a closed network.
  */
 #include <ctype.h>
@@ -47,6 +48,7 @@ static void page_start(room_req *q, const char *title, const char *nav)
             {"/scripts", "Scripts", ROOM_SEE},
             {"/report", "Time saved", ROOM_SEE},
             {"/audit", "Audit", ROOM_FULL},
+            {"/account", "Account", ROOM_SEE},
         };
         drudge_buf_puts(b, "<header><span class=brand>drudge</span><nav>");
         for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
@@ -116,12 +118,21 @@ static void page_asset(room_req *q)
 
 static void page_login(room_req *q)
 {
-    char failed[8];
+    char failed[8], token[65];
+    if (room_auth_login_token(q, token)) {
+        drudge_err err = {0};
+        drudge_seterr(&err, DRUDGE_EIO, "cannot read random bytes for the login form");
+        return page_error(q, &err);
+    }
     page_start(q, "Log in", "");
     drudge_buf *b = &q->out;
     if (!room_query(q, "failed", failed, sizeof failed))
         drudge_buf_puts(b, "<p class=error id=login-failed>Wrong user name or password.</p>");
-    drudge_buf_puts(b, "<form method=post action=/login class=login>"
+    drudge_buf_printf(b,
+                      "<form method=post action=/login class=login>"
+                      "<input type=hidden name=csrf value=\"%s\">",
+                      token);
+    drudge_buf_puts(b, ""
                        "<label>User <input name=user id=user autocomplete=username required "
                        "autofocus></label>"
                        "<label>Password <input name=password id=password type=password "
@@ -352,7 +363,7 @@ static void page_overview(room_req *q)
     for (size_t i = 0; i < st.nscripts; i++)
         counts_row(q, &st.scripts[i], now);
     counts_row(q, &st.total, now);
-    drudge_buf_puts(b, "</tbody></table><p class=note>Updated every 5 seconds. "
+    drudge_buf_puts(b, "</tbody></table><p class=note>The counts update live as they change. "
                        "<span id=updated></span></p>");
     drudge_queue_stats_clear(&st);
     page_end(q);
@@ -638,11 +649,15 @@ static void page_task(room_req *q)
     snprintf(title, sizeof title, "Task #%lld", id);
     page_start(q, title, "/tasks");
     drudge_buf *b = &q->out;
-    drudge_buf_puts(b, "<p>");
+    /* The state follows the task live (room.js, the event stream). */
+    drudge_buf_printf(b, "<p id=task-state data-task=%lld>", id);
     state_badge(b, t.state);
     if (t.resolved_at)
         drudge_buf_puts(b, " <span class=badge>resolved</span>");
-    drudge_buf_puts(b, "</p>");
+    drudge_buf_printf(b,
+                      " <span id=task-changed class=note hidden>The task has changed: <a "
+                      "href=\"/tasks/%lld\">reload</a> for its attempts and steps.</span></p>",
+                      id);
     if (q->perms & ROOM_ACT)
         task_actions(q, &t);
     drudge_buf_puts(b, "<dl class=facts>");
@@ -1002,9 +1017,11 @@ static void page_audit(room_req *q)
     drudge_buf *b = &q->out;
     drudge_buf_printf(b, "<p>The chain has <b>%lld</b> rows; its head is <code>%s</code>.</p>",
                       (long long)id, head);
-    drudge_buf_puts(b, "<h2>Verify</h2><p><button id=verify data-get=/api/v1/audit/verify>"
+    drudge_buf_puts(b, "<h2>Verify</h2><p><button id=verify data-verify=/api/v1/audit/verify>"
                        "Verify the whole trail now</button> <span class=result id=verify-result>"
-                       "</span></p><h2>Export</h2><p>Every step with its hash and the previous "
+                       "</span></p><p class=note>The check runs in the background, one at a "
+                       "time; the rows checked so far show here as it "
+                       "goes.</p><h2>Export</h2><p>Every step with its hash and the previous "
                        "row's, to verify outside drudge (the download is itself recorded): "
                        "<a id=export-jsonl href=\"/api/v1/audit/export?format=jsonl\">JSON "
                        "lines</a> · <a id=export-csv href=\"/api/v1/audit/export?format=csv\">"
@@ -1085,6 +1102,80 @@ static void page_timeline_form(room_req *q)
     show_timeline(q, id);
 }
 
+/* ---- the account: one's password and tokens; an admin's users ---- */
+
+static void page_account(room_req *q)
+{
+    drudge_room_key *k = NULL;
+    drudge_room_user *u = NULL;
+    size_t nk = 0, nu = 0;
+    drudge_err err = {0};
+    int admin = (q->perms & ROOM_USERS) != 0;
+    room_lock(q);
+    drudge_code rc =
+        drudge_store_keys(q->r->s, admin ? NULL : q->user.name, "token", &k, &nk, &err);
+    if (!rc && admin)
+        rc = drudge_store_users(q->r->s, &u, &nu, &err);
+    room_unlock(q);
+    if (rc) {
+        drudge_room_keys_free(k, nk);
+        return page_error(q, &err);
+    }
+    page_start(q, "Account", "/account");
+    drudge_buf *b = &q->out;
+    drudge_buf_puts(b, "<h2>Your password</h2><form class=filters id=password-form "
+                       "data-post=/api/v1/me/password><label>Old password <input type=password "
+                       "name=old id=old-password autocomplete=current-password required></label>"
+                       "<label>New password <input type=password name=new id=new-password "
+                       "autocomplete=new-password minlength=10 required></label><button "
+                       "id=change-password>Change</button><span class=result></span></form>"
+                       "<p class=note>Changing it ends your other sessions.</p>");
+    drudge_buf_printf(b,
+                      "<h2>%s</h2><table id=tokens><thead><tr><th>Id</th><th>User</th>"
+                      "<th>Label</th><th>Created (UTC)</th><th></th></tr></thead><tbody>",
+                      admin ? "API tokens" : "Your API tokens");
+    for (size_t i = 0; i < nk; i++) {
+        char ts[32];
+        room_fmt_time(k[i].created_at, ts);
+        drudge_buf_printf(b, "<tr><td><code>%.12s</code></td><td>", k[i].hash);
+        room_html(b, k[i].user);
+        drudge_buf_puts(b, "</td><td>");
+        room_html(b, k[i].label ? k[i].label : "");
+        drudge_buf_printf(b,
+                          "</td><td class=time>%s</td><td><button class=revoke "
+                          "data-post=\"/api/v1/tokens/%.12s/revoke\" data-confirm=\"Revoke "
+                          "token %.12s? Systems using it are refused at once.\">Revoke</button>"
+                          "<span class=result></span></td></tr>",
+                          ts, k[i].hash, k[i].hash);
+    }
+    if (!nk)
+        drudge_buf_puts(b, "<tr><td colspan=5 class=note>No tokens (drudge user token NAME)."
+                           "</td></tr>");
+    drudge_buf_puts(b, "</tbody></table>");
+    if (admin) {
+        drudge_buf_puts(b, "<h2>Users</h2><table id=users><thead><tr><th>User</th><th>Role</th>"
+                           "<th></th><th>Reset the password</th></tr></thead><tbody>");
+        for (size_t i = 0; i < nu; i++) {
+            drudge_buf_puts(b, "<tr><th scope=row>");
+            room_html(b, u[i].name);
+            drudge_buf_printf(b,
+                              "</th><td>%s</td><td>%s</td><td><form class=reset "
+                              "data-post=\"/api/v1/users/",
+                              u[i].role, u[i].disabled ? "disabled" : "");
+            room_html(b, u[i].name);
+            drudge_buf_puts(b, "/password\"><input type=password name=password minlength=10 "
+                               "autocomplete=new-password required placeholder=\"new password\">"
+                               "<button>Reset</button><span class=result></span></form></td>"
+                               "</tr>");
+        }
+        drudge_buf_puts(b, "</tbody></table><p class=note>A reset ends the user's sessions; "
+                           "add, disable and enable users with drudge user.</p>");
+    }
+    drudge_room_keys_free(k, nk);
+    drudge_room_users_free(u, nu);
+    page_end(q);
+}
+
 const room_route room_page_routes[] = {
     {"GET", "/login", ROOM_ANYONE, page_login, "log in"},
     {"POST", "/login", ROOM_ANYONE, do_login, "log in"},
@@ -1099,6 +1190,7 @@ const room_route room_page_routes[] = {
     {"GET", "/report", ROOM_SEE, page_report, "read the report"},
     {"GET", "/report/html", ROOM_SEE, page_report_html, "read the report"},
     {"GET", "/audit", ROOM_FULL, page_audit, "read the audit trail"},
+    {"GET", "/account", ROOM_SEE, page_account, "see their account"},
     {"GET", "/audit/task", ROOM_FULL, page_timeline_form, "read the audit trail"},
     {"GET", "/audit/tasks/{id}", ROOM_FULL, page_timeline, "read the audit trail"},
     {NULL, NULL, 0, NULL, NULL},

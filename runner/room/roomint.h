@@ -60,7 +60,26 @@ struct room {
     room_fail fails[ROOM_FAIL_SLOTS];
     room_sample samples[ROOM_SAMPLES]; /* a ring, under lock */
     int nsamples, next_sample;
+    /* The event streams (room_live.c): how many are open, and the counts
+     * they share, read at most once a second. */
+    pthread_mutex_t live_lock;
+    int live_streams;
+    char *live_status;
+    int64_t live_at;
+    int stopping; /* set (atomically) when the server stops: streams end */
+    /* "Verify now" (room_verify.c): one check at a time, in a thread and on
+     * a connection of its own, so the server answers meanwhile. */
+    pthread_mutex_t verify_lock;
+    int verify_running, verify_joinable;
+    pthread_t verify_thread;
+    int64_t verify_checked, verify_total, verify_started, verify_ended;
+    char verify_by[96];
+    char *verify_result; /* the last finished check's JSON, or NULL */
 };
+
+/* The most event streams open at once by default (each holds a thread;
+ * drudge serve --max-streams). */
+#define ROOM_LIVE_MAX 64
 
 /* One request. The handler fills status, type and out (and maybe headers). */
 typedef struct room_req {
@@ -85,6 +104,7 @@ typedef struct room_req {
     int frame_self;   /* may be framed by the control room's own pages */
     char *headers[6]; /* "Name: value" lines, malloc'd */
     int nheaders;
+    void *stream; /* an event stream to answer with instead of out (room_live.c) */
 } room_req;
 
 typedef void (*room_handler)(room_req *q);
@@ -112,6 +132,9 @@ unsigned room_status_for(drudge_code code);
 int room_query(const room_req *q, const char *name, char *out, size_t n);
 /* The same for an application/x-www-form-urlencoded body. */
 int room_form(const room_req *q, const char *name, char *out, size_t n);
+/* A string field of the body (a JSON object's member, or a form field)
+ * into out (0), or -1 if absent (room_api.c). */
+int room_field(const room_req *q, const char *name, char *out, size_t n);
 /* HTML-escapes s into b. */
 void room_html(drudge_buf *b, const char *s);
 /* Locks the store for the request; unlocked by room_unlock. */
@@ -131,6 +154,21 @@ int room_auth_csrf_ok(room_req *q);
  * delay; on success opens a session (cookie) and redirects or answers JSON. */
 void room_auth_login(room_req *q);
 void room_auth_logout(room_req *q);
+/* The login form's CSRF token: a new one into out, with its cookie; -1 on failure. */
+int room_auth_login_token(room_req *q, char out[65]);
+/* POST /api/v1/me/password {old, new}: the user's own password, the old one
+ * required; ends the user's other sessions. */
+void room_auth_password_change(room_req *q);
+/* POST /api/v1/users/{name}/password {password}: an admin's reset; ends
+ * that user's sessions. */
+void room_auth_password_reset(room_req *q);
+/* GET /api/v1/tokens: an admin's every token, another user's own. */
+void room_auth_tokens(room_req *q);
+/* POST /api/v1/tokens/{id}/revoke: at once, on every server sharing the
+ * database (admins any token, others their own). */
+void room_auth_token_revoke(room_req *q);
+/* A token's id: the first ROOM_TOKEN_ID hex digits of its SHA-256. */
+#define ROOM_TOKEN_ID 12
 /* A password's Argon2id encoding into out; -1 on failure. */
 int room_auth_hash(const char *password, char *out, size_t n);
 /* 1 if password matches the encoding. */
@@ -149,6 +187,28 @@ int room_task_filter(room_req *q, drudge_task_filter *f, char state[16], char sc
                      char key[256]);
 /* The report's options from the query (by, script, since, until); -1 answered. */
 int room_report_opts(room_req *q, struct drudge_report_opts *o, char script[128]);
+
+/* The counts of GET /api/v1/status appended to b (takes the store's lock);
+ * without ages, the oldest queued task's time (oldest_queued_at) instead
+ * of its age, which changes every second (the event stream's). */
+drudge_code room_status_json(room *r, int ages, drudge_buf *b, drudge_err *err);
+
+/* Live updates (room_live.c): GET /api/v1/events opens a stream into
+ * q->stream; room.c answers with room_live_response (NULL on failure). */
+void room_live_events(room_req *q);
+struct MHD_Response;
+struct MHD_Response *room_live_response(room_req *q);
+
+/* A verification's report as JSON into b (room_api.c). */
+struct drudge_verify_report;
+void room_verify_json(drudge_buf *b, const struct drudge_verify_report *rep);
+/* POST /api/v1/audit/verify: starts a check in the background (202), or
+ * says which one runs (409); GET /api/v1/audit/verify/progress: how far it
+ * is, and the last one's result (room_verify.c). */
+void room_verify_start(room_req *q);
+void room_verify_progress(room_req *q);
+/* At the server's stop: ends a running check and waits for its thread. */
+void room_verify_stop(room *r);
 
 void room_sample_now(room *r);
 /* A page that says the role may not see it (403), in the frame of the others. */

@@ -813,5 +813,18 @@ drudge_code drudge_store_key_find(drudge_store *s, const char *hash, int64_t now
 /* Forgets a key (a logout); *dropped = 1 if there was one. */
 drudge_code drudge_store_key_drop(drudge_store *s, const char *hash, int *dropped /* OUT */,
                                   drudge_err *err);
+/* The keys of kind ("token" or "session") of user (NULL: every user's),
+ * oldest first, expired ones too (their expires_at says so), without their
+ * CSRF tokens (*out malloc'd: drudge_room_keys_free). */
+drudge_code drudge_store_keys(drudge_store *s, const char *user, const char *kind,
+                              drudge_room_key **out /* OUT */, size_t *n /* OUT */,
+                              drudge_err *err);
+void drudge_room_keys_free(drudge_room_key *v, size_t n);
+/* Forgets every key of kind of user except keep_hash (NULL: none kept):
+ * a changed password ends the user's other sessions. *dropped gets how
+ * many. Write transaction. */
+drudge_code drudge_store_keys_drop(drudge_store *s, const char *user, const char *kind,
+                                   const char *keep_hash, int64_t *dropped /* OUT */,
+                                   drudge_err *err);
 
 #endif

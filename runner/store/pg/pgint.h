@@ -306,5 +306,9 @@ drudge_code pg_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *er
 drudge_code pg_key_find(drudge_store *s, const char *hash, int64_t now, drudge_room_key *key,
                         drudge_room_user *user, drudge_err *err);
 drudge_code pg_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_err *err);
+drudge_code pg_keys(drudge_store *s, const char *user, const char *kind, drudge_room_key **out,
+                    size_t *n, drudge_err *err);
+drudge_code pg_keys_drop(drudge_store *s, const char *user, const char *kind,
+                         const char *keep_hash, int64_t *dropped, drudge_err *err);
 
 #endif
