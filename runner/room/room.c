@@ -502,32 +502,6 @@ static char *read_file(const char *opt, const char *path, drudge_err *err)
     return drudge_buf_take(&b);
 }
 
-/* The overview's charts: the counts once a minute (room_pages.c). */
-typedef struct sampler {
-    room *r;
-    pthread_mutex_t lock;
-    pthread_cond_t stop_cond;
-    int stop;
-} sampler;
-
-static void *sample_loop(void *arg)
-{
-    sampler *sm = arg;
-    pthread_mutex_lock(&sm->lock);
-    while (!sm->stop) {
-        pthread_mutex_unlock(&sm->lock);
-        room_sample_now(sm->r);
-        pthread_mutex_lock(&sm->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 60;
-        while (!sm->stop && pthread_cond_timedwait(&sm->stop_cond, &sm->lock, &until) == 0)
-            ;
-    }
-    pthread_mutex_unlock(&sm->lock);
-    return NULL;
-}
-
 static void new_redactor(room *r, const drudge_room_opts *o)
 {
     r->redactor = drudge_rec_new();
@@ -628,19 +602,8 @@ drudge_code drudge_room_serve(drudge_store *s, const drudge_room_opts *o, drudge
     printf("drudge serve: %s://%s:%u/ (database %s)\n", r.tls ? "https" : "http", addr, port,
            drudge_store_name(s));
     fflush(stdout);
-    sampler sm = {
-        .r = &r, .lock = PTHREAD_MUTEX_INITIALIZER, .stop_cond = PTHREAD_COND_INITIALIZER};
-    pthread_t sampler_thread;
-    int sampling = !pthread_create(&sampler_thread, NULL, sample_loop, &sm);
     int sig = 0;
     sigwait(&stop, &sig);
-    if (sampling) {
-        pthread_mutex_lock(&sm.lock);
-        sm.stop = 1;
-        pthread_cond_signal(&sm.stop_cond);
-        pthread_mutex_unlock(&sm.lock);
-        pthread_join(sampler_thread, NULL);
-    }
     fprintf(stderr, "drudge serve: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 cleanup:
     /* Event streams wait in their threads for the next event: they see

@@ -301,6 +301,71 @@ drudge_code room_status_json(room *r, int ages, drudge_buf *b, drudge_err *err)
     return DRUDGE_OK;
 }
 
+drudge_code room_throughput(room *r, int64_t now, int64_t width, int nb, int64_t *done,
+                            int64_t *failed, drudge_err *err)
+{
+    drudge_minute_count *m = NULL;
+    size_t n = 0;
+    int64_t since = now - width * nb;
+    for (int i = 0; i < nb; i++)
+        done[i] = failed[i] = 0;
+    pthread_mutex_lock(&r->lock);
+    drudge_code rc = drudge_store_throughput(r->s, since, &m, &n, err);
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; !rc && i < n; i++) {
+        /* A minute goes to the bucket its start falls in; the first
+         * minute, which began before since, to the first bucket. */
+        int64_t at = m[i].minute_us < since ? since : m[i].minute_us;
+        int b = (int)((at - since) / width);
+        if (b < 0 || b >= nb)
+            continue;
+        done[b] += m[i].done;
+        failed[b] += m[i].failed;
+    }
+    free(m);
+    return rc;
+}
+
+/* GET /api/v1/throughput?period=hour|day: the overview's charts. */
+static void api_throughput(room_req *q)
+{
+    char period[16] = "hour";
+    drudge_err err = {0};
+    room_query(q, "period", period, sizeof period);
+    int day = !strcmp(period, "day");
+    if (!day && strcmp(period, "hour"))
+        return room_json_error(q, 400, "period '%s': want hour or day", period);
+    int nb = day ? 24 : 60;
+    int64_t width = (day ? 3600 : 60) * (int64_t)1000000, now = drudge_now_us();
+    int64_t done[60], failed[60], sum_d = 0, sum_f = 0;
+    if (room_throughput(q->r, now, width, nb, done, failed, &err))
+        return room_json_fail(q, &err);
+    drudge_buf *b = &q->out;
+    drudge_buf_puts(b, "{");
+    drudge_json_str(b, "period", day ? "day" : "hour");
+    drudge_json_int(b, "bucket_seconds", width / 1000000);
+    drudge_buf_puts(b, ",\"buckets\":[");
+    for (int i = 0; i < nb; i++) {
+        drudge_buf_puts(b, i ? ",{" : "{");
+        json_time(b, "start", now - width * (nb - i));
+        drudge_json_int(b, "done", done[i]);
+        drudge_json_int(b, "failed", failed[i]);
+        drudge_buf_puts(b, "}");
+        sum_d += done[i];
+        sum_f += failed[i];
+    }
+    drudge_buf_puts(b, "]");
+    drudge_json_int(b, "done", sum_d);
+    drudge_json_int(b, "failed", sum_f);
+    drudge_json_key(b, "failure_rate");
+    if (sum_d + sum_f)
+        drudge_buf_printf(b, "%.4f", (double)sum_f / (double)(sum_d + sum_f));
+    else
+        drudge_buf_puts(b, "null");
+    drudge_buf_puts(b, "}");
+    answer_json(q, 200);
+}
+
 static void api_status(room_req *q)
 {
     drudge_err err = {0};
@@ -1165,6 +1230,7 @@ const room_route room_api_routes[] = {
     {"GET", "/api/v1/me", ROOM_SEE, api_me, "see who they are"},
     {"GET", "/api/v1/status", ROOM_SEE, api_status, "read the counts"},
     {"GET", "/api/v1/events", ROOM_SEE, room_live_events, "read the counts"},
+    {"GET", "/api/v1/throughput", ROOM_SEE, api_throughput, "read the counts"},
     {"GET", "/api/v1/tasks", ROOM_SEE, api_tasks, "list tasks"},
     {"POST", "/api/v1/tasks", ROOM_ACT, api_enqueue, "enqueue tasks"},
     {"GET", "/api/v1/tasks/{id}", ROOM_SEE, api_task, "read a task"},

@@ -153,62 +153,14 @@ static void do_logout(room_req *q)
 
 /* ---- the overview ---- */
 
-void room_sample_now(room *r)
-{
-    drudge_queue_stats st = {0};
-    drudge_err err = {0};
-    int64_t now = drudge_now_us();
-    pthread_mutex_lock(&r->lock);
-    drudge_code rc = drudge_store_status(r->s, now, &st, &err);
-    if (!rc) {
-        room_sample *x = &r->samples[r->next_sample];
-        x->at = now;
-        x->done = st.total.count[2];
-        x->failed = st.total.count[3] + st.total.count[4];
-        r->next_sample = (r->next_sample + 1) % ROOM_SAMPLES;
-        if (r->nsamples < ROOM_SAMPLES)
-            r->nsamples++;
-    }
-    pthread_mutex_unlock(&r->lock);
-    drudge_queue_stats_clear(&st);
-}
-
-/* Finished and failed per bucket over the last nb buckets of width w µs,
- * from the samples (a bucket the samples do not cover stays -1). */
-static void buckets(room *r, int64_t now, int64_t w, int nb, int64_t *done, int64_t *failed)
-{
-    for (int i = 0; i < nb; i++)
-        done[i] = failed[i] = -1;
-    int n = r->nsamples;
-    const room_sample *prev = NULL;
-    for (int k = 0; k < n; k++) {
-        const room_sample *x = &r->samples[(r->next_sample - n + k + ROOM_SAMPLES) % ROOM_SAMPLES];
-        if (prev) {
-            int64_t age = now - x->at;
-            int b = nb - 1 - (int)(age / w);
-            if (b >= 0 && b < nb) {
-                if (done[b] < 0)
-                    done[b] = failed[b] = 0;
-                int64_t d = x->done - prev->done, f = x->failed - prev->failed;
-                done[b] += d > 0 ? d : 0;
-                failed[b] += f > 0 ? f : 0;
-            }
-        }
-        prev = x;
-    }
-}
-
-/* A bar chart of finished (and, stacked, failed) tasks per bucket, as
+/* A bar chart of attempts done (and, stacked, failed) per bucket, as
  * inline SVG: no script, no library. */
 static void bar_chart(drudge_buf *b, const char *id, const char *title, const int64_t *done,
                       const int64_t *failed, int nb, const char *left, const char *right)
 {
     const double W = 600, H = 140, pad = 20;
-    int64_t max = 1, known = 0, sum_d = 0, sum_f = 0;
+    int64_t max = 1, sum_d = 0, sum_f = 0;
     for (int i = 0; i < nb; i++) {
-        if (done[i] < 0)
-            continue;
-        known++;
         sum_d += done[i];
         sum_f += failed[i];
         if (done[i] + failed[i] > max)
@@ -216,26 +168,24 @@ static void bar_chart(drudge_buf *b, const char *id, const char *title, const in
     }
     double bw = (W - 2 * pad) / nb;
     drudge_buf_printf(b, "<figure class=chart><figcaption>%s: ", title);
-    if (known)
-        drudge_buf_printf(b, "%lld finished, %lld failed (%.1f%% failure rate)", (long long)sum_d,
-                          (long long)sum_f,
+    if (sum_d + sum_f)
+        drudge_buf_printf(b, "<span class=sum>%lld done, %lld failed</span> (%.1f%% failure rate)",
+                          (long long)sum_d, (long long)sum_f,
                           sum_d + sum_f ? 100.0 * (double)sum_f / (double)(sum_d + sum_f) : 0.0);
     else
-        drudge_buf_puts(b, "no samples yet (the server samples the counts every minute)");
+        drudge_buf_puts(b, "no attempts ended");
     drudge_buf_printf(b,
                       "</figcaption><svg id=\"%s\" viewBox=\"0 0 %.0f %.0f\" role=img "
                       "aria-label=\"%s\"><line x1=%.0f y1=%.0f x2=%.0f y2=%.0f class=axis />",
                       id, W, H + 16, title, pad, H, W - pad, H);
     for (int i = 0; i < nb; i++) {
-        if (done[i] < 0)
-            continue;
         double hd = (H - 10) * (double)done[i] / (double)max;
         double hf = (H - 10) * (double)failed[i] / (double)max;
         double x = pad + i * bw;
         if (done[i])
             drudge_buf_printf(b,
                               "<rect class=done x=%.1f y=%.1f width=%.1f height=%.1f>"
-                              "<title>%lld finished</title></rect>",
+                              "<title>%lld done</title></rect>",
                               x, H - hd, bw * 0.8, hd, (long long)done[i]);
         if (failed[i])
             drudge_buf_printf(b,
@@ -317,9 +267,11 @@ static void page_overview(room_req *q)
     int64_t hd[60], hf[60], dd[24], df[24];
     room_lock(q);
     drudge_code rc = drudge_store_status(q->r->s, now, &st, &err);
-    buckets(q->r, now, 60 * (int64_t)1000000, 60, hd, hf);
-    buckets(q->r, now, 3600 * (int64_t)1000000, 24, dd, df);
     room_unlock(q);
+    if (!rc)
+        rc = room_throughput(q->r, now, 60 * (int64_t)1000000, 60, hd, hf, &err);
+    if (!rc)
+        rc = room_throughput(q->r, now, 3600 * (int64_t)1000000, 24, dd, df, &err);
     if (rc)
         return page_error(q, &err);
     page_start(q, "Overview", "/");

@@ -28,16 +28,6 @@ int room_role_perms(const char *role);
 
 typedef struct room room;
 
-/* The overview's charts (room_pages.c): finished tasks per minute, sampled
- * from the store's counts by a thread of the server's since it started
- * (status is quick over millions of tasks; a scan of finished tasks by
- * time is not). */
-#define ROOM_SAMPLES (24 * 60)
-typedef struct room_sample {
-    int64_t at;           /* µs; 0: none */
-    int64_t done, failed; /* totals at that time (failed: failed and dead) */
-} room_sample;
-
 /* The failed-login limit: per user name and per address, the failures in
  * the last ROOM_FAIL_WINDOW µs; from the ROOM_FAIL_FREE-th on, each login
  * (right or wrong) is answered only after a delay that doubles. */
@@ -58,8 +48,6 @@ struct room {
     drudge_rec *redactor; /* what operators see goes through its patterns */
     pthread_mutex_t fail_lock;
     room_fail fails[ROOM_FAIL_SLOTS];
-    room_sample samples[ROOM_SAMPLES]; /* a ring, under lock */
-    int nsamples, next_sample;
     /* The event streams (room_live.c): how many are open, and the counts
      * they share, read at most once a second. */
     pthread_mutex_t live_lock;
@@ -210,7 +198,12 @@ void room_verify_progress(room_req *q);
 /* At the server's stop: ends a running check and waits for its thread. */
 void room_verify_stop(room *r);
 
-void room_sample_now(room *r);
+/* The overview's charts (room_api.c): attempts that ended done and failed
+ * in each of the nb buckets of width µs up to now (the last ends at now),
+ * from the store's per-minute counts (drudge_store_throughput). Takes the
+ * store's lock. */
+drudge_code room_throughput(room *r, int64_t now, int64_t width, int nb, int64_t *done,
+                            int64_t *failed, drudge_err *err);
 /* A page that says the role may not see it (403), in the frame of the others. */
 void room_page_refused(room_req *q, const char *why);
 

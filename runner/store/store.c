@@ -759,6 +759,27 @@ drudge_code drudge_store_key_drop(drudge_store *s, const char *hash, int *droppe
     return s->m->key_drop(s, hash, dropped, err);
 }
 
+drudge_code drudge_store_throughput(drudge_store *s, int64_t since, drudge_minute_count **out,
+                                    size_t *n, drudge_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->m->throughput(s, since, out, n, err);
+}
+
+int drudge_throughput_kind(const char *outcome, int *done, int *failed)
+{
+    *done = *failed = 0;
+    if (!outcome)
+        return 0;
+    if (!strcmp(outcome, "done"))
+        *done = 1;
+    else if (!strcmp(outcome, "failed") || !strcmp(outcome, "error") ||
+             !strcmp(outcome, "timeout") || !strcmp(outcome, "memory"))
+        *failed = 1;
+    return *done || *failed;
+}
+
 drudge_code drudge_store_keys(drudge_store *s, const char *user, const char *kind,
                               drudge_room_key **out, size_t *n, drudge_err *err)
 {

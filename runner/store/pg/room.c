@@ -202,3 +202,24 @@ drudge_code pg_keys_drop(drudge_store *s, const char *user, const char *kind, co
     pg_p_str(&p, keep_hash);
     return pg_exec(pgs(s), sql, &p, "dropping keys", dropped, err);
 }
+
+drudge_code pg_throughput(drudge_store *s, int64_t since, drudge_minute_count **out, size_t *n,
+                          drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT minute, done, failed FROM throughput WHERE minute >= $1 ORDER BY minute";
+    pg_params p = {0};
+    pg_p_int(&p, since / 60000000);
+    PGresult *r = pg_q(pgs(s), sql, &p, "reading the throughput", err);
+    if (!r)
+        return err ? err->code : DRUDGE_EDB;
+    *n = (size_t)PQntuples(r);
+    *out = *n ? drudge_xmalloc(*n * sizeof **out) : NULL;
+    for (int i = 0; i < (int)*n; i++) {
+        (*out)[i].minute_us = pg_i64(r, i, 0) * 60000000;
+        (*out)[i].done = pg_i64(r, i, 1);
+        (*out)[i].failed = pg_i64(r, i, 2);
+    }
+    PQclear(r);
+    return DRUDGE_OK;
+}

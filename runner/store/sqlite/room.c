@@ -241,3 +241,34 @@ drudge_code sq_keys_drop(drudge_store *s, const char *user, const char *kind, co
     *dropped = rc ? 0 : sq_changes(q);
     return rc;
 }
+
+drudge_code sq_throughput(drudge_store *s, int64_t since, drudge_minute_count **out, size_t *n,
+                          drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT minute, done, failed FROM throughput WHERE minute >= ?1 ORDER BY minute";
+    sq_store *q = sq(s);
+    size_t cap = 0;
+    sqlite3_stmt *st = sq_stmt(q, sql, "reading the throughput", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_int64(st, 1, since / 60000000);
+    int r;
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            *out = drudge_xrealloc(*out, cap * sizeof **out);
+        }
+        drudge_minute_count *m = &(*out)[(*n)++];
+        m->minute_us = sqlite3_column_int64(st, 0) * 60000000;
+        m->done = sqlite3_column_int64(st, 1);
+        m->failed = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE)
+        return DRUDGE_OK;
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    return sq_err(q, "reading the throughput", err);
+}
