@@ -172,7 +172,14 @@ typedef struct drudge_verify_opts {
     const char
         *pubkey_path;  /* PEM Ed25519 public key the checkpoints must be signed with, or NULL */
     int skip_payloads; /* do not re-hash payload contents */
+    /* Called every DRUDGE_VERIFY_EVERY chain rows, and once the walk is
+     * over, with the rows checked so far and the rows the chain had when
+     * the check began (NULL: not called). Returning non-zero stops the
+     * check: drudge_audit_verify then returns DRUDGE_ESTATE. */
+    int (*progress)(void *ud, int64_t checked, int64_t total);
+    void *progress_ud;
 } drudge_verify_opts;
+#define DRUDGE_VERIFY_EVERY 1000
 
 typedef struct drudge_verify_report {
     int64_t rows;             /* step rows walked */

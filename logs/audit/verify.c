@@ -40,6 +40,9 @@ typedef struct verifier {
     /* the row being walked, for naming it */
     int64_t row_id, row_task;
     int row_attempt, row_seq;
+    /* progress: rows walked, of total */
+    const drudge_verify_opts *opts;
+    int64_t walked, total;
     /* a lookup that failed inside a walk's callback */
     drudge_code rc;
     drudge_err *err;
@@ -155,6 +158,10 @@ static int verified_row(void *ud, const drudge_step_row *r, const char *hash, in
     drudge_audit_payload_refs(r->step.request, check_ref, v);
     drudge_audit_payload_refs(r->step.response, check_ref, v);
     checkpoints_at(v, r->id, hash, n);
+    if (v->opts && v->opts->progress && ++v->walked % DRUDGE_VERIFY_EVERY == 0 &&
+        v->opts->progress(v->opts->progress_ud, v->walked, v->total) && !v->rc)
+        v->rc = drudge_seterr(v->err, DRUDGE_ESTATE, "the check was stopped at row %lld of %lld",
+                              (long long)v->walked, (long long)v->total);
     return v->rc != DRUDGE_OK;
 }
 
@@ -209,13 +216,20 @@ static drudge_code walk_chain(verifier *v, drudge_err *err)
         "0000000000000000000000000000000000000000000000000000000000000000";
     drudge_chain_visitor visit = {.row = verified_row, .fault = chain_fault, .ud = v};
     drudge_chain_walk walk;
+    char head[65];
     while (v->next_cp < v->ncps && v->cps[v->next_cp].step_id <= 0) /* of the empty chain */
         check_checkpoint(v, &v->cps[v->next_cp++], zeros, 0);
-    drudge_code rc = drudge_audit_walk(v->s, 0, NULL, &visit, &walk, err);
+    drudge_code rc = DRUDGE_OK;
+    if (v->opts && v->opts->progress) /* the total, in the walk's snapshot */
+        rc = drudge_store_chain_head(v->s, &v->total, head, err);
+    if (!rc)
+        rc = drudge_audit_walk(v->s, 0, NULL, &visit, &walk, err);
     if (!rc)
         rc = v->rc;
     if (rc)
         return rc;
+    if (v->opts && v->opts->progress)
+        v->opts->progress(v->opts->progress_ud, walk.rows, v->total);
     v->rep->rows = walk.rows;
     memcpy(v->rep->head, walk.rows ? walk.head : "", walk.rows ? 65 : 1);
     if (!walk.problem)
@@ -328,7 +342,7 @@ static drudge_code run_checks(verifier *v, int rehash, drudge_err *err)
 drudge_code drudge_audit_verify(drudge_store *s, const drudge_verify_opts *opts,
                                 drudge_verify_report *rep, drudge_err *err)
 {
-    verifier v = {.s = s, .rep = rep, .err = err, .cross = drudge_crosscheck_new()};
+    verifier v = {.s = s, .rep = rep, .err = err, .cross = drudge_crosscheck_new(), .opts = opts};
     drudge_code rc;
     memset(rep, 0, sizeof *rep);
     if (opts && opts->pubkey_path) {

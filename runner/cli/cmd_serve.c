@@ -11,7 +11,7 @@
 
 static const char serve_help[] =
     "usage: drudge serve [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
-    "                    [--insecure-public] [--routes]\n\n"
+    "                    [--insecure-public] [--max-streams N] [--routes]\n\n"
     "Serves the control room: pages for operations staff and auditors, and the\n"
     "HTTP API under /api/v1/ (described at /api/v1/openapi.json), over the database\n"
     "(--db) until SIGINT or SIGTERM. Users log in with the names and passwords of\n"
@@ -21,20 +21,22 @@ static const char serve_help[] =
     "  --tls-key FILE      and its PEM private key\n"
     "  --insecure-public   allow plain HTTP on an address other than loopback\n"
     "                      (only behind a proxy that terminates TLS)\n"
+    "  --max-streams N     live-update streams open at once (default 64; each holds\n"
+    "                      a thread; pages beyond it poll every 5 s instead)\n"
     "  --routes            print the routes the server answers and exit\n"
     "  -q                  no line per request on stderr\n";
 
 int drudge_cmd_serve(drudge_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"tls-cert", required_argument, NULL, 'c'},
-                                         {"tls-key", required_argument, NULL, 'k'},
-                                         {"insecure-public", no_argument, NULL, 'P'},
-                                         {"routes", no_argument, NULL, 'R'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    drudge_room_opts o = {
-        .listen = "127.0.0.1:8080", .redact = cli->redact_file, .quiet = cli->quiet};
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},  {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'}, {"insecure-public", no_argument, NULL, 'P'},
+        {"routes", no_argument, NULL, 'R'},        {"max-streams", required_argument, NULL, 'M'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    drudge_room_opts o = {.listen = "127.0.0.1:8080",
+                          .redact = cli->redact_file,
+                          .quiet = cli->quiet,
+                          .db = cli->db_path};
     int c, routes = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
@@ -54,6 +56,14 @@ int drudge_cmd_serve(drudge_cli *cli, int argc, char **argv)
         case 'R':
             routes = 1;
             break;
+        case 'M': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 1000)
+                return drudge_cli_usage("serve", "--max-streams '%s': want 1 to 1000", optarg);
+            o.max_streams = (int)n;
+            break;
+        }
         case 'q':
             o.quiet = 1;
             break;

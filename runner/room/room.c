@@ -305,14 +305,22 @@ static void remote_of(struct MHD_Connection *c, char *out, size_t n)
 
 static enum MHD_Result send_answer(struct MHD_Connection *conn, room_req *q)
 {
-    size_t len = q->out.len;
-    char *body = drudge_buf_take(&q->out);
-    if (!body)
-        body = drudge_xstrdup("");
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
+    struct MHD_Response *resp;
+    if (q->stream) {
+        if (!(resp = room_live_response(q)))
+            return MHD_NO;
+        /* Not to be held back by a buffering proxy (nginx). */
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    } else {
+        size_t len = q->out.len;
+        char *body = drudge_buf_take(&q->out);
+        if (!body)
+            body = drudge_xstrdup("");
+        resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+            free(body);
+            return MHD_NO;
+        }
     }
     MHD_add_response_header(resp, "Content-Type", q->type ? q->type : "text/plain");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -494,32 +502,6 @@ static char *read_file(const char *opt, const char *path, drudge_err *err)
     return drudge_buf_take(&b);
 }
 
-/* The overview's charts: the counts once a minute (room_pages.c). */
-typedef struct sampler {
-    room *r;
-    pthread_mutex_t lock;
-    pthread_cond_t stop_cond;
-    int stop;
-} sampler;
-
-static void *sample_loop(void *arg)
-{
-    sampler *sm = arg;
-    pthread_mutex_lock(&sm->lock);
-    while (!sm->stop) {
-        pthread_mutex_unlock(&sm->lock);
-        room_sample_now(sm->r);
-        pthread_mutex_lock(&sm->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 60;
-        while (!sm->stop && pthread_cond_timedwait(&sm->stop_cond, &sm->lock, &until) == 0)
-            ;
-    }
-    pthread_mutex_unlock(&sm->lock);
-    return NULL;
-}
-
 static void new_redactor(room *r, const drudge_room_opts *o)
 {
     r->redactor = drudge_rec_new();
@@ -564,6 +546,8 @@ drudge_code drudge_room_serve(drudge_store *s, const drudge_room_opts *o, drudge
     }
     pthread_mutex_init(&r.lock, NULL);
     pthread_mutex_init(&r.fail_lock, NULL);
+    pthread_mutex_init(&r.live_lock, NULL);
+    pthread_mutex_init(&r.verify_lock, NULL);
     new_redactor(&r, o);
     /* Every thread the daemon starts inherits the mask: the signals wait
      * for sigwait below. */
@@ -618,23 +602,17 @@ drudge_code drudge_room_serve(drudge_store *s, const drudge_room_opts *o, drudge
     printf("drudge serve: %s://%s:%u/ (database %s)\n", r.tls ? "https" : "http", addr, port,
            drudge_store_name(s));
     fflush(stdout);
-    sampler sm = {
-        .r = &r, .lock = PTHREAD_MUTEX_INITIALIZER, .stop_cond = PTHREAD_COND_INITIALIZER};
-    pthread_t sampler_thread;
-    int sampling = !pthread_create(&sampler_thread, NULL, sample_loop, &sm);
     int sig = 0;
     sigwait(&stop, &sig);
-    if (sampling) {
-        pthread_mutex_lock(&sm.lock);
-        sm.stop = 1;
-        pthread_cond_signal(&sm.stop_cond);
-        pthread_mutex_unlock(&sm.lock);
-        pthread_join(sampler_thread, NULL);
-    }
     fprintf(stderr, "drudge serve: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 cleanup:
+    /* Event streams wait in their threads for the next event: they see
+     * this within a tick and end, so the daemon can join them. */
+    __atomic_store_n(&r.stopping, 1, __ATOMIC_RELEASE);
     if (d)
         MHD_stop_daemon(d);
+    room_verify_stop(&r);
+    free(r.live_status);
     if (fd >= 0)
         close(fd);
     if (r.redactor)

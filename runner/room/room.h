@@ -20,6 +20,8 @@ typedef struct drudge_room_opts {
     int insecure_public;  /* allow plain HTTP on an address other than loopback */
     const char *redact;   /* redaction patterns for what operators see ($DRUDGE_REDACT), or NULL */
     int quiet;            /* no line per request on stderr */
+    const char *db;       /* where the store is (--db), for the connection of a background check */
+    int max_streams;      /* event streams open at once; 0: 64 */
 } drudge_room_opts;
 
 /* Serves the control room on o->listen from the store s until SIGINT or

@@ -102,6 +102,13 @@ static int member_str(const char *obj, size_t n, const char *name, char *out, si
     return -1;
 }
 
+int room_field(const room_req *q, const char *name, char *out, size_t n)
+{
+    if (q->content_type && !strncmp(q->content_type, "application/json", 16))
+        return q->body ? member_str(q->body, q->body_len, name, out, n) : -1;
+    return room_form(q, name, out, n);
+}
+
 /* A member's raw value text, or NULL. */
 static const char *member_raw(const char *obj, size_t n, const char *name, size_t *vlen)
 {
@@ -257,38 +264,113 @@ static void counts_json(drudge_buf *b, const drudge_script_counts *c, int64_t no
     for (int i = 0; i < DRUDGE_NSTATES; i++)
         drudge_json_int(b, drudge_task_states[i], c->count[i]);
     drudge_json_int(b, "unresolved", c->unresolved);
-    drudge_json_key(b, "oldest_queued_seconds");
-    if (c->oldest_queued_us)
-        drudge_buf_printf(b, "%.0f", (double)(now - c->oldest_queued_us) / 1e6);
-    else
-        drudge_buf_puts(b, "null");
+    if (now) {
+        drudge_json_key(b, "oldest_queued_seconds");
+        if (c->oldest_queued_us)
+            drudge_buf_printf(b, "%.0f", (double)(now - c->oldest_queued_us) / 1e6);
+        else
+            drudge_buf_puts(b, "null");
+    } else {
+        json_time(b, "oldest_queued_at", c->oldest_queued_us);
+    }
     drudge_json_int(b, "done_last_minute", c->done_last_minute);
     drudge_json_bool(b, "paused", c->paused);
     drudge_json_str(b, "pause_reason", c->pause_reason);
     drudge_buf_puts(b, "}");
 }
 
-static void api_status(room_req *q)
+drudge_code room_status_json(room *r, int ages, drudge_buf *b, drudge_err *err)
 {
     drudge_queue_stats st = {0};
-    drudge_err err = {0};
     int64_t now = drudge_now_us();
-    room_lock(q);
-    drudge_code rc = drudge_store_status(q->r->s, now, &st, &err);
-    room_unlock(q);
+    pthread_mutex_lock(&r->lock);
+    drudge_code rc = drudge_store_status(r->s, now, &st, err);
+    pthread_mutex_unlock(&r->lock);
     if (rc)
-        return room_json_fail(q, &err);
-    drudge_buf *b = &q->out;
+        return rc;
     drudge_buf_puts(b, "{\"scripts\":[");
     for (size_t i = 0; i < st.nscripts; i++) {
         if (i)
             drudge_buf_puts(b, ",");
-        counts_json(b, &st.scripts[i], now);
+        counts_json(b, &st.scripts[i], ages ? now : 0);
     }
     drudge_buf_puts(b, "],\"total\":");
-    counts_json(b, &st.total, now);
+    counts_json(b, &st.total, ages ? now : 0);
     drudge_buf_puts(b, "}");
     drudge_queue_stats_clear(&st);
+    return DRUDGE_OK;
+}
+
+drudge_code room_throughput(room *r, int64_t now, int64_t width, int nb, int64_t *done,
+                            int64_t *failed, drudge_err *err)
+{
+    drudge_minute_count *m = NULL;
+    size_t n = 0;
+    int64_t since = now - width * nb;
+    for (int i = 0; i < nb; i++)
+        done[i] = failed[i] = 0;
+    pthread_mutex_lock(&r->lock);
+    drudge_code rc = drudge_store_throughput(r->s, since, &m, &n, err);
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; !rc && i < n; i++) {
+        /* A minute goes to the bucket its start falls in; the first
+         * minute, which began before since, to the first bucket. */
+        int64_t at = m[i].minute_us < since ? since : m[i].minute_us;
+        int b = (int)((at - since) / width);
+        if (b < 0 || b >= nb)
+            continue;
+        done[b] += m[i].done;
+        failed[b] += m[i].failed;
+    }
+    free(m);
+    return rc;
+}
+
+/* GET /api/v1/throughput?period=hour|day: the overview's charts. */
+static void api_throughput(room_req *q)
+{
+    char period[16] = "hour";
+    drudge_err err = {0};
+    room_query(q, "period", period, sizeof period);
+    int day = !strcmp(period, "day");
+    if (!day && strcmp(period, "hour"))
+        return room_json_error(q, 400, "period '%s': want hour or day", period);
+    int nb = day ? 24 : 60;
+    int64_t width = (day ? 3600 : 60) * (int64_t)1000000, now = drudge_now_us();
+    int64_t done[60], failed[60], sum_d = 0, sum_f = 0;
+    if (room_throughput(q->r, now, width, nb, done, failed, &err))
+        return room_json_fail(q, &err);
+    drudge_buf *b = &q->out;
+    drudge_buf_puts(b, "{");
+    drudge_json_str(b, "period", day ? "day" : "hour");
+    drudge_json_int(b, "bucket_seconds", width / 1000000);
+    drudge_buf_puts(b, ",\"buckets\":[");
+    for (int i = 0; i < nb; i++) {
+        drudge_buf_puts(b, i ? ",{" : "{");
+        json_time(b, "start", now - width * (nb - i));
+        drudge_json_int(b, "done", done[i]);
+        drudge_json_int(b, "failed", failed[i]);
+        drudge_buf_puts(b, "}");
+        sum_d += done[i];
+        sum_f += failed[i];
+    }
+    drudge_buf_puts(b, "]");
+    drudge_json_int(b, "done", sum_d);
+    drudge_json_int(b, "failed", sum_f);
+    drudge_json_key(b, "failure_rate");
+    if (sum_d + sum_f)
+        drudge_buf_printf(b, "%.4f", (double)sum_f / (double)(sum_d + sum_f));
+    else
+        drudge_buf_puts(b, "null");
+    drudge_buf_puts(b, "}");
+    answer_json(q, 200);
+}
+
+static void api_status(room_req *q)
+{
+    drudge_err err = {0};
+    if (room_status_json(q->r, 1, &q->out, &err))
+        return room_json_fail(q, &err);
     answer_json(q, 200);
 }
 
@@ -979,21 +1061,25 @@ static void api_verify(room_req *q)
         drudge_verify_report_clear(&rep);
         return room_json_fail(q, &err);
     }
-    drudge_buf *b = &q->out;
-    drudge_buf_puts(b, "{");
-    drudge_json_bool(b, "intact", rep.problems == 0);
-    drudge_json_int(b, "rows", rep.rows);
-    drudge_json_str(b, "head", rep.head);
-    drudge_json_int(b, "payloads", rep.payloads);
-    drudge_json_int(b, "pruned", rep.pruned);
-    drudge_json_int(b, "checkpoints", rep.checkpoints);
-    drudge_json_int(b, "signed_rows", rep.signed_rows);
-    drudge_json_int(b, "tasks", rep.tasks);
-    drudge_json_int(b, "problems", rep.problems);
-    drudge_json_str(b, "report", rep.text);
-    drudge_buf_puts(b, "}");
+    room_verify_json(&q->out, &rep);
     drudge_verify_report_clear(&rep);
     answer_json(q, 200);
+}
+
+void room_verify_json(drudge_buf *b, const drudge_verify_report *rep)
+{
+    drudge_buf_puts(b, "{");
+    drudge_json_bool(b, "intact", rep->problems == 0);
+    drudge_json_int(b, "rows", rep->rows);
+    drudge_json_str(b, "head", rep->head);
+    drudge_json_int(b, "payloads", rep->payloads);
+    drudge_json_int(b, "pruned", rep->pruned);
+    drudge_json_int(b, "checkpoints", rep->checkpoints);
+    drudge_json_int(b, "signed_rows", rep->signed_rows);
+    drudge_json_int(b, "tasks", rep->tasks);
+    drudge_json_int(b, "problems", rep->problems);
+    drudge_json_str(b, "report", rep->text);
+    drudge_buf_puts(b, "}");
 }
 
 static void api_checkpoints(room_req *q)
@@ -1143,6 +1229,8 @@ const room_route room_api_routes[] = {
     {"POST", "/api/v1/logout", ROOM_ANYONE, api_logout, "log out"},
     {"GET", "/api/v1/me", ROOM_SEE, api_me, "see who they are"},
     {"GET", "/api/v1/status", ROOM_SEE, api_status, "read the counts"},
+    {"GET", "/api/v1/events", ROOM_SEE, room_live_events, "read the counts"},
+    {"GET", "/api/v1/throughput", ROOM_SEE, api_throughput, "read the counts"},
     {"GET", "/api/v1/tasks", ROOM_SEE, api_tasks, "list tasks"},
     {"POST", "/api/v1/tasks", ROOM_ACT, api_enqueue, "enqueue tasks"},
     {"GET", "/api/v1/tasks/{id}", ROOM_SEE, api_task, "read a task"},
@@ -1161,8 +1249,16 @@ const room_route room_api_routes[] = {
     {"GET", "/api/v1/report", ROOM_SEE, api_report, "read the report"},
     {"GET", "/api/v1/payloads/{sha256}", ROOM_FULL, api_payload, "read evidence"},
     {"GET", "/api/v1/audit/verify", ROOM_FULL, api_verify, "verify the audit trail"},
+    {"POST", "/api/v1/audit/verify", ROOM_FULL, room_verify_start, "verify the audit trail"},
+    {"GET", "/api/v1/audit/verify/progress", ROOM_FULL, room_verify_progress,
+     "verify the audit trail"},
     {"GET", "/api/v1/audit/checkpoints", ROOM_FULL, api_checkpoints, "read the audit trail"},
     {"GET", "/api/v1/audit/export", ROOM_FULL, api_export, "export the audit trail"},
     {"GET", "/api/v1/users", ROOM_USERS, api_users, "list users"},
+    {"POST", "/api/v1/users/{name}/password", ROOM_USERS, room_auth_password_reset,
+     "reset passwords"},
+    {"POST", "/api/v1/me/password", ROOM_SEE, room_auth_password_change, "change their password"},
+    {"GET", "/api/v1/tokens", ROOM_SEE, room_auth_tokens, "list tokens"},
+    {"POST", "/api/v1/tokens/{id}/revoke", ROOM_SEE, room_auth_token_revoke, "revoke tokens"},
     {NULL, NULL, 0, NULL, NULL},
 };

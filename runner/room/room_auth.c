@@ -25,6 +25,12 @@
 #define ARGON_P    1
 #define SESSION_US (12 * 3600 * (int64_t)1000000) /* a working day */
 #define COOKIE     "drudge_session"
+/* The login form's CSRF token, sent twice: in this cookie and in the form
+ * (a double-submit token). A page of another site can make a browser post
+ * the form, but can neither read nor set the cookie (SameSite=Strict keeps
+ * it home), so it cannot log the victim in as the attacker. */
+#define LOGIN_COOKIE "drudge_login"
+#define MIN_PASSWORD 10
 
 int room_auth_hash(const char *password, char *out, size_t n)
 {
@@ -51,6 +57,9 @@ static int new_secret(char out[65])
     drudge_hex(b, sizeof b, out);
     return 0;
 }
+
+static int same_secret(const char *a, const char *b);
+static int cookie_get(const char *header, const char *name, char *out, size_t n);
 
 /* ---- the user changes of `drudge user` ---- */
 
@@ -109,9 +118,10 @@ drudge_code drudge_room_user_add(drudge_store *s, const char *name, const char *
     if (!drudge_room_role_valid(role))
         return drudge_seterr(err, DRUDGE_EUSAGE,
                              "--role '%s': want viewer, operator, auditor or admin", role);
-    if (strlen(password) < 10)
+    if (strlen(password) < MIN_PASSWORD)
         return drudge_seterr(err, DRUDGE_EUSAGE,
-                             "the password for '%s' is too short: at least 10 characters", name);
+                             "the password for '%s' is too short: at least %d characters", name,
+                             MIN_PASSWORD);
     if (room_auth_hash(password, hash, sizeof hash))
         return drudge_seterr(err, DRUDGE_EIO, "cannot hash the password (Argon2id)");
     user_change c = {.s = s, .u = {.name = (char *)name, .role = (char *)role, .hash = hash}};
@@ -246,12 +256,7 @@ int room_auth_csrf_ok(room_req *q)
     if (!given && !room_form(q, "csrf", form, sizeof form))
         given = form;
     /* Both are 64 hex digits; the comparison need not hide their length. */
-    if (!given || !q->key.csrf || strlen(given) != strlen(q->key.csrf))
-        return 0;
-    unsigned diff = 0;
-    for (size_t i = 0; given[i]; i++)
-        diff |= (unsigned char)given[i] ^ (unsigned char)q->key.csrf[i];
-    return diff == 0;
+    return same_secret(given, q->key.csrf);
 }
 
 /* ---- the failed-login limit ---- */
@@ -394,10 +399,50 @@ static void make_dummy(void)
         dummy[0] = '\0';
 }
 
+/* The login form's token: a new one into out (and its cookie); -1 on failure. */
+int room_auth_login_token(room_req *q, char out[65])
+{
+    if (new_secret(out))
+        return -1;
+    room_header(q, "Set-Cookie", "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600%s",
+                LOGIN_COOKIE, out, q->r->tls ? "; Secure" : "");
+    return 0;
+}
+
+static int same_secret(const char *a, const char *b)
+{
+    if (!a || !b || strlen(a) != strlen(b) || !*a)
+        return 0;
+    unsigned diff = 0;
+    for (size_t i = 0; a[i]; i++)
+        diff |= (unsigned char)a[i] ^ (unsigned char)b[i];
+    return diff == 0;
+}
+
+/* A login by form must carry the token of the login page in both the form
+ * and the cookie. A JSON login need not: a page of another site cannot send
+ * Content-Type application/json to this server without a CORS preflight,
+ * which the server never grants. */
+static int login_csrf_ok(room_req *q)
+{
+    char form[128], cookie[128];
+    if (wants_json(q))
+        return 1;
+    return !room_form(q, "csrf", form, sizeof form) && q->cookie_header &&
+           !cookie_get(q->cookie_header, LOGIN_COOKIE, cookie, sizeof cookie) &&
+           same_secret(form, cookie);
+}
+
 void room_auth_login(room_req *q)
 {
     char name[128] = "", pw[512] = "";
     int64_t now = drudge_now_us();
+    if (!login_csrf_ok(q)) {
+        room_json_error(q, 403,
+                        "the login form's CSRF token is missing or wrong: load /login again "
+                        "and log in from there");
+        return;
+    }
     if (login_fields(q, name, sizeof name, pw, sizeof pw) || !*name) {
         room_json_error(q, 400,
                         "a login needs the fields user and password (a form, or a JSON object)");
@@ -493,4 +538,252 @@ void room_auth_logout(room_req *q)
     q->type = "text/plain";
     drudge_buf_puts(&q->out, "logged out\n");
     room_header(q, "Location", "/login");
+}
+
+/* ---- passwords and tokens, through the control room ---- */
+
+/* Runs change with its operator step by q's user, under the store lock,
+ * and answers a store error; 0 if done. */
+static int room_step(room_req *q, const char *action, const char *args,
+                     drudge_code (*change)(void *ud, drudge_err *err), void *ud)
+{
+    drudge_err err = {0};
+    room_lock(q);
+    drudge_code rc = with_step(q->r->s, action, q->user.name, args, change, ud, &err);
+    room_unlock(q);
+    if (rc)
+        room_json_fail(q, &err);
+    return rc ? -1 : 0;
+}
+
+typedef struct password_change {
+    drudge_store *s;
+    const char *name, *hash, *keep; /* keep: the session not ended (NULL: none) */
+    int64_t dropped;
+} password_change;
+
+static drudge_code set_password(void *ud, drudge_err *err)
+{
+    password_change *c = ud;
+    drudge_code rc = drudge_store_user_set(c->s, c->name, NULL, c->hash, -1, drudge_now_us(), err);
+    if (!rc)
+        rc = drudge_store_keys_drop(c->s, c->name, "session", c->keep, &c->dropped, err);
+    return rc;
+}
+
+static void name_args(drudge_buf *args, const char *name)
+{
+    drudge_buf_puts(args, "\"name\":");
+    drudge_buf_json_str(args, name, strlen(name));
+}
+
+void room_auth_password_change(room_req *q)
+{
+    char old[512] = "", pw[512] = "", hash[256];
+    drudge_room_user u = {0};
+    drudge_err err = {0};
+    int64_t now = drudge_now_us();
+    if (room_field(q, "old", old, sizeof old) || room_field(q, "new", pw, sizeof pw)) {
+        room_json_error(q, 400, "a password change needs the fields old and new");
+        goto cleanup;
+    }
+    if (strlen(pw) < MIN_PASSWORD) {
+        room_json_error(q, 400, "the new password is too short: at least %d characters",
+                        MIN_PASSWORD);
+        goto cleanup;
+    }
+    /* Guessing the old password through a stolen session is slowed like a
+     * login. */
+    int n = failures(q->r, q->user.name, q->remote, now);
+    if (n >= ROOM_FAIL_FREE)
+        sleep(n - ROOM_FAIL_FREE >= 5 ? 30 : 1u << (n - ROOM_FAIL_FREE));
+    room_lock(q);
+    drudge_code rc = drudge_store_user(q->r->s, q->user.name, &u, &err);
+    room_unlock(q);
+    if (rc) {
+        room_json_fail(q, &err);
+        goto cleanup;
+    }
+    if (!room_auth_verify(u.hash, old)) {
+        note_failure(q->r, q->user.name, q->remote, now, 1);
+        login_step(q, "password change failed", q->user.name, "wrong old password");
+        room_json_error(q, 403, "the old password is wrong");
+        goto cleanup;
+    }
+    if (room_auth_hash(pw, hash, sizeof hash)) {
+        room_json_error(q, 500, "cannot hash the password (Argon2id)");
+        goto cleanup;
+    }
+    password_change c = {.s = q->r->s,
+                         .name = q->user.name,
+                         .hash = hash,
+                         .keep = q->by_session ? q->key.hash : NULL};
+    drudge_buf args = {0};
+    name_args(&args, q->user.name);
+    int failed = room_step(q, "password change", args.data, set_password, &c);
+    drudge_buf_free(&args);
+    if (failed)
+        goto cleanup;
+    drudge_buf_puts(&q->out, "{");
+    drudge_json_str(&q->out, "user", q->user.name);
+    drudge_json_int(&q->out, "sessions_ended", c.dropped);
+    drudge_buf_puts(&q->out, "}\n");
+    q->type = "application/json";
+cleanup:
+    memset(old, 0, sizeof old);
+    memset(pw, 0, sizeof pw);
+    drudge_room_user_clear(&u);
+}
+
+void room_auth_password_reset(room_req *q)
+{
+    char pw[512] = "", hash[256];
+    if (room_field(q, "password", pw, sizeof pw)) {
+        room_json_error(q, 400, "a password reset needs the field password");
+        goto cleanup;
+    }
+    if (strlen(pw) < MIN_PASSWORD) {
+        room_json_error(q, 400, "the password for '%s' is too short: at least %d characters",
+                        q->arg, MIN_PASSWORD);
+        goto cleanup;
+    }
+    if (room_auth_hash(pw, hash, sizeof hash)) {
+        room_json_error(q, 500, "cannot hash the password (Argon2id)");
+        goto cleanup;
+    }
+    password_change c = {.s = q->r->s, .name = q->arg, .hash = hash};
+    drudge_buf args = {0};
+    name_args(&args, q->arg);
+    int failed = room_step(q, "password reset", args.data, set_password, &c);
+    drudge_buf_free(&args);
+    if (failed)
+        goto cleanup;
+    drudge_buf_puts(&q->out, "{");
+    drudge_json_str(&q->out, "user", q->arg);
+    drudge_json_int(&q->out, "sessions_ended", c.dropped);
+    drudge_buf_puts(&q->out, "}\n");
+    q->type = "application/json";
+cleanup:
+    memset(pw, 0, sizeof pw);
+}
+
+void room_auth_tokens(room_req *q)
+{
+    drudge_room_key *k = NULL;
+    size_t n = 0;
+    drudge_err err = {0};
+    room_lock(q);
+    drudge_code rc = drudge_store_keys(q->r->s, (q->perms & ROOM_USERS) ? NULL : q->user.name,
+                                       "token", &k, &n, &err);
+    room_unlock(q);
+    if (rc)
+        return room_json_fail(q, &err);
+    drudge_buf *b = &q->out;
+    drudge_buf_puts(b, "{\"tokens\":[");
+    for (size_t i = 0; i < n; i++) {
+        char id[ROOM_TOKEN_ID + 1], ts[40];
+        snprintf(id, sizeof id, "%.*s", ROOM_TOKEN_ID, k[i].hash);
+        drudge_buf_puts(b, i ? ",{" : "{");
+        drudge_json_str(b, "id", id);
+        drudge_json_str(b, "user", k[i].user);
+        drudge_json_str(b, "label", k[i].label);
+        drudge_fmt_time(k[i].created_at, ts);
+        drudge_json_str(b, "created_at", ts);
+        drudge_buf_puts(b, "}");
+    }
+    drudge_buf_puts(b, "]}\n");
+    drudge_room_keys_free(k, n);
+    q->type = "application/json";
+}
+
+typedef struct token_drop {
+    room_req *q;
+    char hash[65];
+    char *user, *label;
+    int found;
+} token_drop;
+
+/* Finds the one token whose id starts with the argument, among those the
+ * user may revoke, and drops it. */
+static drudge_code drop_token(void *ud, drudge_err *err)
+{
+    token_drop *v = ud;
+    room_req *q = v->q;
+    drudge_room_key *k = NULL;
+    size_t n = 0;
+    drudge_code rc = drudge_store_keys(q->r->s, (q->perms & ROOM_USERS) ? NULL : q->user.name,
+                                       "token", &k, &n, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (strncmp(k[i].hash, q->arg, strlen(q->arg)))
+            continue;
+        if (v->found++)
+            rc = drudge_seterr(err, DRUDGE_ESTATE,
+                               "token id '%s' names more than one token: give more of it", q->arg);
+        snprintf(v->hash, sizeof v->hash, "%s", k[i].hash);
+        free(v->user);
+        free(v->label);
+        v->user = drudge_xstrdup(k[i].user);
+        v->label = k[i].label ? drudge_xstrdup(k[i].label) : NULL;
+    }
+    drudge_room_keys_free(k, n);
+    if (!rc && !v->found)
+        rc = drudge_seterr(err, DRUDGE_ENOTFOUND, "no token with id '%s'%s", q->arg,
+                           (q->perms & ROOM_USERS) ? "" : " among yours");
+    if (!rc)
+        rc = drudge_store_key_drop(q->r->s, v->hash, NULL, err);
+    return rc;
+}
+
+void room_auth_token_revoke(room_req *q)
+{
+    size_t len = strlen(q->arg);
+    if (len < 8 || len > 64 || strspn(q->arg, "0123456789abcdef") != len)
+        return room_json_error(q, 400,
+                               "'%s' is not a token id (8 to 64 lowercase hex digits, as "
+                               "GET /api/v1/tokens lists them)",
+                               q->arg);
+    token_drop v = {.q = q};
+    drudge_buf args = {0};
+    drudge_buf_puts(&args, "\"token\":");
+    drudge_buf_json_str(&args, q->arg, len);
+    /* The step names the token's owner and label, known once it is found:
+     * it follows the drop, in the same transaction. */
+    drudge_err err = {0};
+    room_lock(q);
+    drudge_code rc = drudge_store_begin(q->r->s, DRUDGE_TX_WRITE, &err);
+    if (!rc)
+        rc = drop_token(&v, &err);
+    if (!rc) {
+        drudge_buf_puts(&args, ",\"name\":");
+        drudge_buf_json_str(&args, v.user, strlen(v.user));
+        if (v.label) {
+            drudge_buf_puts(&args, ",\"label\":");
+            drudge_buf_json_str(&args, v.label, strlen(v.label));
+        }
+        drudge_operator_step op = {.action = "token revoke",
+                                   .user = q->user.name,
+                                   .args = args.data,
+                                   .now = drudge_now_us()};
+        rc = drudge_audit_operator(q->r->s, &op, &err);
+    }
+    if (!rc)
+        rc = drudge_store_commit(q->r->s, &err);
+    if (rc)
+        drudge_store_rollback(q->r->s);
+    room_unlock(q);
+    if (rc)
+        room_json_fail(q, &err);
+    else {
+        char id[ROOM_TOKEN_ID + 1];
+        snprintf(id, sizeof id, "%.*s", ROOM_TOKEN_ID, v.hash);
+        drudge_buf_puts(&q->out, "{");
+        drudge_json_str(&q->out, "id", id);
+        drudge_json_str(&q->out, "user", v.user);
+        drudge_json_bool(&q->out, "revoked", 1);
+        drudge_buf_puts(&q->out, "}\n");
+        q->type = "application/json";
+    }
+    drudge_buf_free(&args);
+    free(v.user);
+    free(v.label);
 }

@@ -2,7 +2,8 @@
  * room_pages.c: the control room's pages, rendered on the server from the
  * same reads as the API (room_api.c), with a little plain JavaScript
  * (assets/room.js) for the buttons, which call the API with the session's
- * CSRF token, and for the overview's live update (short polling). Every
+ * CSRF token, and for live updates (an event stream, room_live.c, or short
+ * polling where there is none). Every
  * asset is compiled into the module: no CDN, it works on a closed network.
  */
 #include <ctype.h>
@@ -47,6 +48,7 @@ static void page_start(room_req *q, const char *title, const char *nav)
             {"/scripts", "Scripts", ROOM_SEE},
             {"/report", "Time saved", ROOM_SEE},
             {"/audit", "Audit", ROOM_FULL},
+            {"/account", "Account", ROOM_SEE},
         };
         drudge_buf_puts(b, "<header><span class=brand>drudge</span><nav>");
         for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
@@ -116,12 +118,21 @@ static void page_asset(room_req *q)
 
 static void page_login(room_req *q)
 {
-    char failed[8];
+    char failed[8], token[65];
+    if (room_auth_login_token(q, token)) {
+        drudge_err err = {0};
+        drudge_seterr(&err, DRUDGE_EIO, "cannot read random bytes for the login form");
+        return page_error(q, &err);
+    }
     page_start(q, "Log in", "");
     drudge_buf *b = &q->out;
     if (!room_query(q, "failed", failed, sizeof failed))
         drudge_buf_puts(b, "<p class=error id=login-failed>Wrong user name or password.</p>");
-    drudge_buf_puts(b, "<form method=post action=/login class=login>"
+    drudge_buf_printf(b,
+                      "<form method=post action=/login class=login>"
+                      "<input type=hidden name=csrf value=\"%s\">",
+                      token);
+    drudge_buf_puts(b, ""
                        "<label>User <input name=user id=user autocomplete=username required "
                        "autofocus></label>"
                        "<label>Password <input name=password id=password type=password "
@@ -142,62 +153,14 @@ static void do_logout(room_req *q)
 
 /* ---- the overview ---- */
 
-void room_sample_now(room *r)
-{
-    drudge_queue_stats st = {0};
-    drudge_err err = {0};
-    int64_t now = drudge_now_us();
-    pthread_mutex_lock(&r->lock);
-    drudge_code rc = drudge_store_status(r->s, now, &st, &err);
-    if (!rc) {
-        room_sample *x = &r->samples[r->next_sample];
-        x->at = now;
-        x->done = st.total.count[2];
-        x->failed = st.total.count[3] + st.total.count[4];
-        r->next_sample = (r->next_sample + 1) % ROOM_SAMPLES;
-        if (r->nsamples < ROOM_SAMPLES)
-            r->nsamples++;
-    }
-    pthread_mutex_unlock(&r->lock);
-    drudge_queue_stats_clear(&st);
-}
-
-/* Finished and failed per bucket over the last nb buckets of width w µs,
- * from the samples (a bucket the samples do not cover stays -1). */
-static void buckets(room *r, int64_t now, int64_t w, int nb, int64_t *done, int64_t *failed)
-{
-    for (int i = 0; i < nb; i++)
-        done[i] = failed[i] = -1;
-    int n = r->nsamples;
-    const room_sample *prev = NULL;
-    for (int k = 0; k < n; k++) {
-        const room_sample *x = &r->samples[(r->next_sample - n + k + ROOM_SAMPLES) % ROOM_SAMPLES];
-        if (prev) {
-            int64_t age = now - x->at;
-            int b = nb - 1 - (int)(age / w);
-            if (b >= 0 && b < nb) {
-                if (done[b] < 0)
-                    done[b] = failed[b] = 0;
-                int64_t d = x->done - prev->done, f = x->failed - prev->failed;
-                done[b] += d > 0 ? d : 0;
-                failed[b] += f > 0 ? f : 0;
-            }
-        }
-        prev = x;
-    }
-}
-
-/* A bar chart of finished (and, stacked, failed) tasks per bucket, as
+/* A bar chart of attempts done (and, stacked, failed) per bucket, as
  * inline SVG: no script, no library. */
 static void bar_chart(drudge_buf *b, const char *id, const char *title, const int64_t *done,
                       const int64_t *failed, int nb, const char *left, const char *right)
 {
     const double W = 600, H = 140, pad = 20;
-    int64_t max = 1, known = 0, sum_d = 0, sum_f = 0;
+    int64_t max = 1, sum_d = 0, sum_f = 0;
     for (int i = 0; i < nb; i++) {
-        if (done[i] < 0)
-            continue;
-        known++;
         sum_d += done[i];
         sum_f += failed[i];
         if (done[i] + failed[i] > max)
@@ -205,26 +168,24 @@ static void bar_chart(drudge_buf *b, const char *id, const char *title, const in
     }
     double bw = (W - 2 * pad) / nb;
     drudge_buf_printf(b, "<figure class=chart><figcaption>%s: ", title);
-    if (known)
-        drudge_buf_printf(b, "%lld finished, %lld failed (%.1f%% failure rate)", (long long)sum_d,
-                          (long long)sum_f,
+    if (sum_d + sum_f)
+        drudge_buf_printf(b, "<span class=sum>%lld done, %lld failed</span> (%.1f%% failure rate)",
+                          (long long)sum_d, (long long)sum_f,
                           sum_d + sum_f ? 100.0 * (double)sum_f / (double)(sum_d + sum_f) : 0.0);
     else
-        drudge_buf_puts(b, "no samples yet (the server samples the counts every minute)");
+        drudge_buf_puts(b, "no attempts ended");
     drudge_buf_printf(b,
                       "</figcaption><svg id=\"%s\" viewBox=\"0 0 %.0f %.0f\" role=img "
                       "aria-label=\"%s\"><line x1=%.0f y1=%.0f x2=%.0f y2=%.0f class=axis />",
                       id, W, H + 16, title, pad, H, W - pad, H);
     for (int i = 0; i < nb; i++) {
-        if (done[i] < 0)
-            continue;
         double hd = (H - 10) * (double)done[i] / (double)max;
         double hf = (H - 10) * (double)failed[i] / (double)max;
         double x = pad + i * bw;
         if (done[i])
             drudge_buf_printf(b,
                               "<rect class=done x=%.1f y=%.1f width=%.1f height=%.1f>"
-                              "<title>%lld finished</title></rect>",
+                              "<title>%lld done</title></rect>",
                               x, H - hd, bw * 0.8, hd, (long long)done[i]);
         if (failed[i])
             drudge_buf_printf(b,
@@ -306,9 +267,11 @@ static void page_overview(room_req *q)
     int64_t hd[60], hf[60], dd[24], df[24];
     room_lock(q);
     drudge_code rc = drudge_store_status(q->r->s, now, &st, &err);
-    buckets(q->r, now, 60 * (int64_t)1000000, 60, hd, hf);
-    buckets(q->r, now, 3600 * (int64_t)1000000, 24, dd, df);
     room_unlock(q);
+    if (!rc)
+        rc = room_throughput(q->r, now, 60 * (int64_t)1000000, 60, hd, hf, &err);
+    if (!rc)
+        rc = room_throughput(q->r, now, 3600 * (int64_t)1000000, 24, dd, df, &err);
     if (rc)
         return page_error(q, &err);
     page_start(q, "Overview", "/");
@@ -352,7 +315,7 @@ static void page_overview(room_req *q)
     for (size_t i = 0; i < st.nscripts; i++)
         counts_row(q, &st.scripts[i], now);
     counts_row(q, &st.total, now);
-    drudge_buf_puts(b, "</tbody></table><p class=note>Updated every 5 seconds. "
+    drudge_buf_puts(b, "</tbody></table><p class=note>The counts update live as they change. "
                        "<span id=updated></span></p>");
     drudge_queue_stats_clear(&st);
     page_end(q);
@@ -638,11 +601,15 @@ static void page_task(room_req *q)
     snprintf(title, sizeof title, "Task #%lld", id);
     page_start(q, title, "/tasks");
     drudge_buf *b = &q->out;
-    drudge_buf_puts(b, "<p>");
+    /* The state follows the task live (room.js, the event stream). */
+    drudge_buf_printf(b, "<p id=task-state data-task=%lld>", id);
     state_badge(b, t.state);
     if (t.resolved_at)
         drudge_buf_puts(b, " <span class=badge>resolved</span>");
-    drudge_buf_puts(b, "</p>");
+    drudge_buf_printf(b,
+                      " <span id=task-changed class=note hidden>The task has changed: <a "
+                      "href=\"/tasks/%lld\">reload</a> for its attempts and steps.</span></p>",
+                      id);
     if (q->perms & ROOM_ACT)
         task_actions(q, &t);
     drudge_buf_puts(b, "<dl class=facts>");
@@ -1002,9 +969,11 @@ static void page_audit(room_req *q)
     drudge_buf *b = &q->out;
     drudge_buf_printf(b, "<p>The chain has <b>%lld</b> rows; its head is <code>%s</code>.</p>",
                       (long long)id, head);
-    drudge_buf_puts(b, "<h2>Verify</h2><p><button id=verify data-get=/api/v1/audit/verify>"
+    drudge_buf_puts(b, "<h2>Verify</h2><p><button id=verify data-verify=/api/v1/audit/verify>"
                        "Verify the whole trail now</button> <span class=result id=verify-result>"
-                       "</span></p><h2>Export</h2><p>Every step with its hash and the previous "
+                       "</span></p><p class=note>The check runs in the background, one at a "
+                       "time; the rows checked so far show here as it "
+                       "goes.</p><h2>Export</h2><p>Every step with its hash and the previous "
                        "row's, to verify outside drudge (the download is itself recorded): "
                        "<a id=export-jsonl href=\"/api/v1/audit/export?format=jsonl\">JSON "
                        "lines</a> · <a id=export-csv href=\"/api/v1/audit/export?format=csv\">"
@@ -1085,6 +1054,80 @@ static void page_timeline_form(room_req *q)
     show_timeline(q, id);
 }
 
+/* ---- the account: one's password and tokens; an admin's users ---- */
+
+static void page_account(room_req *q)
+{
+    drudge_room_key *k = NULL;
+    drudge_room_user *u = NULL;
+    size_t nk = 0, nu = 0;
+    drudge_err err = {0};
+    int admin = (q->perms & ROOM_USERS) != 0;
+    room_lock(q);
+    drudge_code rc =
+        drudge_store_keys(q->r->s, admin ? NULL : q->user.name, "token", &k, &nk, &err);
+    if (!rc && admin)
+        rc = drudge_store_users(q->r->s, &u, &nu, &err);
+    room_unlock(q);
+    if (rc) {
+        drudge_room_keys_free(k, nk);
+        return page_error(q, &err);
+    }
+    page_start(q, "Account", "/account");
+    drudge_buf *b = &q->out;
+    drudge_buf_puts(b, "<h2>Your password</h2><form class=filters id=password-form "
+                       "data-post=/api/v1/me/password><label>Old password <input type=password "
+                       "name=old id=old-password autocomplete=current-password required></label>"
+                       "<label>New password <input type=password name=new id=new-password "
+                       "autocomplete=new-password minlength=10 required></label><button "
+                       "id=change-password>Change</button><span class=result></span></form>"
+                       "<p class=note>Changing it ends your other sessions.</p>");
+    drudge_buf_printf(b,
+                      "<h2>%s</h2><table id=tokens><thead><tr><th>Id</th><th>User</th>"
+                      "<th>Label</th><th>Created (UTC)</th><th></th></tr></thead><tbody>",
+                      admin ? "API tokens" : "Your API tokens");
+    for (size_t i = 0; i < nk; i++) {
+        char ts[32];
+        room_fmt_time(k[i].created_at, ts);
+        drudge_buf_printf(b, "<tr><td><code>%.12s</code></td><td>", k[i].hash);
+        room_html(b, k[i].user);
+        drudge_buf_puts(b, "</td><td>");
+        room_html(b, k[i].label ? k[i].label : "");
+        drudge_buf_printf(b,
+                          "</td><td class=time>%s</td><td><button class=revoke "
+                          "data-post=\"/api/v1/tokens/%.12s/revoke\" data-confirm=\"Revoke "
+                          "token %.12s? Systems using it are refused at once.\">Revoke</button>"
+                          "<span class=result></span></td></tr>",
+                          ts, k[i].hash, k[i].hash);
+    }
+    if (!nk)
+        drudge_buf_puts(b, "<tr><td colspan=5 class=note>No tokens (drudge user token NAME)."
+                           "</td></tr>");
+    drudge_buf_puts(b, "</tbody></table>");
+    if (admin) {
+        drudge_buf_puts(b, "<h2>Users</h2><table id=users><thead><tr><th>User</th><th>Role</th>"
+                           "<th></th><th>Reset the password</th></tr></thead><tbody>");
+        for (size_t i = 0; i < nu; i++) {
+            drudge_buf_puts(b, "<tr><th scope=row>");
+            room_html(b, u[i].name);
+            drudge_buf_printf(b,
+                              "</th><td>%s</td><td>%s</td><td><form class=reset "
+                              "data-post=\"/api/v1/users/",
+                              u[i].role, u[i].disabled ? "disabled" : "");
+            room_html(b, u[i].name);
+            drudge_buf_puts(b, "/password\"><input type=password name=password minlength=10 "
+                               "autocomplete=new-password required placeholder=\"new password\">"
+                               "<button>Reset</button><span class=result></span></form></td>"
+                               "</tr>");
+        }
+        drudge_buf_puts(b, "</tbody></table><p class=note>A reset ends the user's sessions; "
+                           "add, disable and enable users with drudge user.</p>");
+    }
+    drudge_room_keys_free(k, nk);
+    drudge_room_users_free(u, nu);
+    page_end(q);
+}
+
 const room_route room_page_routes[] = {
     {"GET", "/login", ROOM_ANYONE, page_login, "log in"},
     {"POST", "/login", ROOM_ANYONE, do_login, "log in"},
@@ -1099,6 +1142,7 @@ const room_route room_page_routes[] = {
     {"GET", "/report", ROOM_SEE, page_report, "read the report"},
     {"GET", "/report/html", ROOM_SEE, page_report_html, "read the report"},
     {"GET", "/audit", ROOM_FULL, page_audit, "read the audit trail"},
+    {"GET", "/account", ROOM_SEE, page_account, "see their account"},
     {"GET", "/audit/task", ROOM_FULL, page_timeline_form, "read the audit trail"},
     {"GET", "/audit/tasks/{id}", ROOM_FULL, page_timeline, "read the audit trail"},
     {NULL, NULL, 0, NULL, NULL},

@@ -28,16 +28,6 @@ int room_role_perms(const char *role);
 
 typedef struct room room;
 
-/* The overview's charts (room_pages.c): finished tasks per minute, sampled
- * from the store's counts by a thread of the server's since it started
- * (status is quick over millions of tasks; a scan of finished tasks by
- * time is not). */
-#define ROOM_SAMPLES (24 * 60)
-typedef struct room_sample {
-    int64_t at;           /* µs; 0: none */
-    int64_t done, failed; /* totals at that time (failed: failed and dead) */
-} room_sample;
-
 /* The failed-login limit: per user name and per address, the failures in
  * the last ROOM_FAIL_WINDOW µs; from the ROOM_FAIL_FREE-th on, each login
  * (right or wrong) is answered only after a delay that doubles. */
@@ -58,9 +48,26 @@ struct room {
     drudge_rec *redactor; /* what operators see goes through its patterns */
     pthread_mutex_t fail_lock;
     room_fail fails[ROOM_FAIL_SLOTS];
-    room_sample samples[ROOM_SAMPLES]; /* a ring, under lock */
-    int nsamples, next_sample;
+    /* The event streams (room_live.c): how many are open, and the counts
+     * they share, read at most once a second. */
+    pthread_mutex_t live_lock;
+    int live_streams;
+    char *live_status;
+    int64_t live_at;
+    int stopping; /* set (atomically) when the server stops: streams end */
+    /* "Verify now" (room_verify.c): one check at a time, in a thread and on
+     * a connection of its own, so the server answers meanwhile. */
+    pthread_mutex_t verify_lock;
+    int verify_running, verify_joinable;
+    pthread_t verify_thread;
+    int64_t verify_checked, verify_total, verify_started, verify_ended;
+    char verify_by[96];
+    char *verify_result; /* the last finished check's JSON, or NULL */
 };
+
+/* The most event streams open at once by default (each holds a thread;
+ * drudge serve --max-streams). */
+#define ROOM_LIVE_MAX 64
 
 /* One request. The handler fills status, type and out (and maybe headers). */
 typedef struct room_req {
@@ -85,6 +92,7 @@ typedef struct room_req {
     int frame_self;   /* may be framed by the control room's own pages */
     char *headers[6]; /* "Name: value" lines, malloc'd */
     int nheaders;
+    void *stream; /* an event stream to answer with instead of out (room_live.c) */
 } room_req;
 
 typedef void (*room_handler)(room_req *q);
@@ -112,6 +120,9 @@ unsigned room_status_for(drudge_code code);
 int room_query(const room_req *q, const char *name, char *out, size_t n);
 /* The same for an application/x-www-form-urlencoded body. */
 int room_form(const room_req *q, const char *name, char *out, size_t n);
+/* A string field of the body (a JSON object's member, or a form field)
+ * into out (0), or -1 if absent (room_api.c). */
+int room_field(const room_req *q, const char *name, char *out, size_t n);
 /* HTML-escapes s into b. */
 void room_html(drudge_buf *b, const char *s);
 /* Locks the store for the request; unlocked by room_unlock. */
@@ -131,6 +142,21 @@ int room_auth_csrf_ok(room_req *q);
  * delay; on success opens a session (cookie) and redirects or answers JSON. */
 void room_auth_login(room_req *q);
 void room_auth_logout(room_req *q);
+/* The login form's CSRF token: a new one into out, with its cookie; -1 on failure. */
+int room_auth_login_token(room_req *q, char out[65]);
+/* POST /api/v1/me/password {old, new}: the user's own password, the old one
+ * required; ends the user's other sessions. */
+void room_auth_password_change(room_req *q);
+/* POST /api/v1/users/{name}/password {password}: an admin's reset; ends
+ * that user's sessions. */
+void room_auth_password_reset(room_req *q);
+/* GET /api/v1/tokens: an admin's every token, another user's own. */
+void room_auth_tokens(room_req *q);
+/* POST /api/v1/tokens/{id}/revoke: at once, on every server sharing the
+ * database (admins any token, others their own). */
+void room_auth_token_revoke(room_req *q);
+/* A token's id: the first ROOM_TOKEN_ID hex digits of its SHA-256. */
+#define ROOM_TOKEN_ID 12
 /* A password's Argon2id encoding into out; -1 on failure. */
 int room_auth_hash(const char *password, char *out, size_t n);
 /* 1 if password matches the encoding. */
@@ -150,7 +176,34 @@ int room_task_filter(room_req *q, drudge_task_filter *f, char state[16], char sc
 /* The report's options from the query (by, script, since, until); -1 answered. */
 int room_report_opts(room_req *q, struct drudge_report_opts *o, char script[128]);
 
-void room_sample_now(room *r);
+/* The counts of GET /api/v1/status appended to b (takes the store's lock);
+ * without ages, the oldest queued task's time (oldest_queued_at) instead
+ * of its age, which changes every second (the event stream's). */
+drudge_code room_status_json(room *r, int ages, drudge_buf *b, drudge_err *err);
+
+/* Live updates (room_live.c): GET /api/v1/events opens a stream into
+ * q->stream; room.c answers with room_live_response (NULL on failure). */
+void room_live_events(room_req *q);
+struct MHD_Response;
+struct MHD_Response *room_live_response(room_req *q);
+
+/* A verification's report as JSON into b (room_api.c). */
+struct drudge_verify_report;
+void room_verify_json(drudge_buf *b, const struct drudge_verify_report *rep);
+/* POST /api/v1/audit/verify: starts a check in the background (202), or
+ * says which one runs (409); GET /api/v1/audit/verify/progress: how far it
+ * is, and the last one's result (room_verify.c). */
+void room_verify_start(room_req *q);
+void room_verify_progress(room_req *q);
+/* At the server's stop: ends a running check and waits for its thread. */
+void room_verify_stop(room *r);
+
+/* The overview's charts (room_api.c): attempts that ended done and failed
+ * in each of the nb buckets of width µs up to now (the last ends at now),
+ * from the store's per-minute counts (drudge_store_throughput). Takes the
+ * store's lock. */
+drudge_code room_throughput(room *r, int64_t now, int64_t width, int nb, int64_t *done,
+                            int64_t *failed, drudge_err *err);
 /* A page that says the role may not see it (403), in the frame of the others. */
 void room_page_refused(room_req *q, const char *why);
 

@@ -759,6 +759,52 @@ drudge_code drudge_store_key_drop(drudge_store *s, const char *hash, int *droppe
     return s->m->key_drop(s, hash, dropped, err);
 }
 
+drudge_code drudge_store_throughput(drudge_store *s, int64_t since, drudge_minute_count **out,
+                                    size_t *n, drudge_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->m->throughput(s, since, out, n, err);
+}
+
+int drudge_throughput_kind(const char *outcome, int *done, int *failed)
+{
+    *done = *failed = 0;
+    if (!outcome)
+        return 0;
+    if (!strcmp(outcome, "done"))
+        *done = 1;
+    else if (!strcmp(outcome, "failed") || !strcmp(outcome, "error") ||
+             !strcmp(outcome, "timeout") || !strcmp(outcome, "memory"))
+        *failed = 1;
+    return *done || *failed;
+}
+
+drudge_code drudge_store_keys(drudge_store *s, const char *user, const char *kind,
+                              drudge_room_key **out, size_t *n, drudge_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->m->keys(s, user, kind, out, n, err);
+}
+
+void drudge_room_keys_free(drudge_room_key *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        drudge_room_key_clear(&v[i]);
+    free(v);
+}
+
+drudge_code drudge_store_keys_drop(drudge_store *s, const char *user, const char *kind,
+                                   const char *keep_hash, int64_t *dropped, drudge_err *err)
+{
+    int64_t n = 0;
+    drudge_code rc = s->m->keys_drop(s, user, kind, keep_hash, &n, err);
+    if (dropped)
+        *dropped = rc ? 0 : n;
+    return rc;
+}
+
 drudge_code drudge_store_breaker(drudge_store *s, const drudge_breaker_event *ev, int *changed,
                                  int64_t *outage_id, drudge_err *err)
 {

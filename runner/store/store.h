@@ -761,6 +761,26 @@ drudge_code drudge_store_backup(drudge_store *s, const char *path, int64_t *page
 /* Whether the database holds no task and no chain row (a copy's target). */
 drudge_code drudge_store_empty(drudge_store *s, int *empty /* OUT */, drudge_err *err);
 
+/* ---- throughput: attempts ended per minute (the control room's charts) ---- */
+
+/* The attempts that ended in one minute: done, and failed (failed, error,
+ * timeout or memory; a retry asked for and a cancellation are neither). */
+typedef struct drudge_minute_count {
+    int64_t minute_us; /* the minute's start, µs */
+    int64_t done, failed;
+} drudge_minute_count;
+/* Every minute since since (µs) in which an attempt ended, oldest first
+ * (*out malloc'd, free()). Read from the table the outcomes add to as they
+ * commit (SQLite v11, PostgreSQL v7), so it survives a restart and every
+ * server of a fleet reads the same; at most 1440 rows a day, however many
+ * tasks there are. */
+drudge_code drudge_store_throughput(drudge_store *s, int64_t since,
+                                    drudge_minute_count **out /* OUT */, size_t *n /* OUT */,
+                                    drudge_err *err);
+/* What an attempt's outcome adds to its minute: 1 for done (*failed 0), 1
+ * for failed (*done 0), or neither (0 returned). Shared by the engines. */
+int drudge_throughput_kind(const char *outcome, int *done /* OUT */, int *failed /* OUT */);
+
 /* ---- the control room: its users and their keys (runner/room/) ---- */
 
 /* A person (or a system) who may use `drudge serve`. Strings malloc'd
@@ -813,5 +833,18 @@ drudge_code drudge_store_key_find(drudge_store *s, const char *hash, int64_t now
 /* Forgets a key (a logout); *dropped = 1 if there was one. */
 drudge_code drudge_store_key_drop(drudge_store *s, const char *hash, int *dropped /* OUT */,
                                   drudge_err *err);
+/* The keys of kind ("token" or "session") of user (NULL: every user's),
+ * oldest first, expired ones too (their expires_at says so), without their
+ * CSRF tokens (*out malloc'd: drudge_room_keys_free). */
+drudge_code drudge_store_keys(drudge_store *s, const char *user, const char *kind,
+                              drudge_room_key **out /* OUT */, size_t *n /* OUT */,
+                              drudge_err *err);
+void drudge_room_keys_free(drudge_room_key *v, size_t n);
+/* Forgets every key of kind of user except keep_hash (NULL: none kept):
+ * a changed password ends the user's other sessions. *dropped gets how
+ * many. Write transaction. */
+drudge_code drudge_store_keys_drop(drudge_store *s, const char *user, const char *kind,
+                                   const char *keep_hash, int64_t *dropped /* OUT */,
+                                   drudge_err *err);
 
 #endif

@@ -171,6 +171,12 @@ struct drudge_store_methods {
                             drudge_err *err);
     drudge_code (*key_drop)(drudge_store *s, const char *hash, int *dropped /* OUT */,
                             drudge_err *err);
+    drudge_code (*throughput)(drudge_store *s, int64_t since, drudge_minute_count **out /* OUT */,
+                              size_t *n /* OUT */, drudge_err *err);
+    drudge_code (*keys)(drudge_store *s, const char *user, const char *kind,
+                        drudge_room_key **out /* OUT */, size_t *n /* OUT */, drudge_err *err);
+    drudge_code (*keys_drop)(drudge_store *s, const char *user, const char *kind,
+                             const char *keep_hash, int64_t *dropped /* OUT */, drudge_err *err);
     /* Why queued tasks wait (issue 22). */
     drudge_code (*paused)(drudge_store *s, int (*fn)(void *ud, const drudge_paused_row *p),
                           void *ud, drudge_err *err);

@@ -90,6 +90,20 @@ api vic GET /api/v1/status
 equals "$code" "200" "a viewer reads the counts"
 contains "$body" '"script":"s","queued":0,"running":0,"done":1,"failed":2' "the counts per script"
 
+# ---- the charts: from the database, not from the server's memory ----
+equals "$(sql "select sum(done) || '|' || sum(failed) from throughput")" "1|2" "each outcome counted in its minute as it committed"
+api vic GET '/api/v1/throughput?period=hour'
+equals "$code" "200" "the last hour's throughput"
+contains "$body" '"done":1,"failed":2,"failure_rate":0.6667}' "counts the attempts that ended before this server started"
+api vic GET '/api/v1/throughput?period=day'
+contains "$body" '"bucket_seconds":3600' "the last day's, per hour"
+contains "$body" '"done":1,"failed":2,"failure_rate":0.6667}' "the same attempts"
+api vic GET '/api/v1/throughput?period=week'
+equals "$code" "400" "an unknown period"
+code=$(curl -s -o body.out -w '%{http_code}' -H "Authorization: Bearer ${tok[vic]}" "$url")
+contains "$(cat body.out)" "Last hour, per minute: <span class=sum>1 done, 2 failed</span> (66.7% failure rate)" "the overview's chart of the last hour"
+contains "$(cat body.out)" "Last day, per hour: <span class=sum>1 done, 2 failed</span>" "and of the last day"
+
 # ---- what each role sees ----
 api vic GET /api/v1/tasks
 equals "$code" "200" "a viewer lists tasks"
@@ -277,6 +291,161 @@ equals "$code" "401" "a disabled user's token is refused"
 expect_exit 0 "$DRUDGE" user enable olga
 api olga GET /api/v1/status
 equals "$code" "200" "and works again once enabled"
+
+# ---- live updates: the event stream (GET /api/v1/events) ----
+api olga POST /api/v1/tasks '{"script":"s","key":"live-1","input":{"n":1}}'
+live=$(echo "$body" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+curl -sN --max-time 30 -H "Authorization: Bearer ${tok[vic]}" "${url}api/v1/events?task=$live" > ev.out &
+ev=$!
+for _ in $(seq 100); do grep -q '"state":"queued"' ev.out && break; sleep 0.1; done
+api olga POST "/api/v1/tasks/$live/cancel"
+for _ in $(seq 100); do grep -q '"state":"cancelled"' ev.out && break; sleep 0.1; done
+sleep 1.2 # the counts' event of the same change may follow in the next second
+kill $ev 2>/dev/null || true
+wait $ev 2>/dev/null || true
+contains "$(cat ev.out)" "retry: 5000" "the stream says when to reconnect"
+contains "$(cat ev.out)" "event: status" "the stream sends the counts"
+contains "$(cat ev.out)" "event: task
+data: {\"id\":$live,\"state\":\"queued\"" "and the task's state"
+contains "$(cat ev.out)" "event: task
+data: {\"id\":$live,\"state\":\"cancelled\"" "and again when it changes, without asking"
+equals "$(grep -c '^event: status' ev.out)" "2" "the counts once, then once more when they changed"
+case "$(cat ev.out)" in *@*|*input*|*live-1*) fail "a viewer's stream carried task data: $(cat ev.out)" ;; *) pass ;; esac
+api vic GET '/api/v1/events?task=x'
+equals "$code" "400" "a stream of a task that is no id: 400"
+# A session's stream ends when the session does (logout; expiry and a
+# disabled user the same way: the key stops opening).
+curl -s -o body.out -c jar2 -H 'Content-Type: application/json' \
+  --data-binary '{"user":"olga","password":"pass-olga:operator-12345"}' "${url}api/v1/login"
+csrf2=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' body.out)
+curl -sN --max-time 20 -b jar2 "${url}api/v1/events" > ev2.out &
+ev=$!
+sleep 1
+t0=$(date +%s)
+curl -s -o /dev/null -b jar2 -X POST -H "X-CSRF-Token: $csrf2" "${url}api/v1/logout"
+wait $ev
+equals "$?" "0" "the stream of a session ends once it logs out (curl was not cut off)"
+[ $(($(date +%s) - t0)) -le 5 ] && pass || fail "the stream ended $(($(date +%s) - t0)) s after the logout"
+contains "$(cat ev2.out)" 'event: bye
+data: {"reason":"logged out, revoked or expired"}' "and says why"
+
+# ---- API tokens: listed by id and label, revoked one by one ----
+expect_exit 0 "$DRUDGE" -q user token olga --label erp
+erp=$out
+erp_id=$(printf %s "$erp" | sha256sum | cut -c1-12)
+api olga GET /api/v1/tokens
+contains "$body" "{\"id\":\"$erp_id\",\"user\":\"olga\",\"label\":\"erp\"" "a user lists its tokens by id and label"
+case "$body" in *'"user":"adam"'*) fail "a user saw another's tokens: $body" ;; *) pass ;; esac
+case "$body" in *"$erp"*) fail "the list shows a secret" ;; *) pass ;; esac
+api adam GET /api/v1/tokens
+contains "$body" '"user":"adam"' "an admin lists every token"
+api vic POST "/api/v1/tokens/$erp_id/revoke"
+equals "$code" "404" "a viewer cannot revoke another user's token"
+api adam POST /api/v1/tokens/nothex!/revoke
+equals "$code" "400" "a token id that is no hex"
+api adam POST /api/v1/tokens/00000000/revoke
+equals "$code" "404" "an unknown token id"
+# A second server on the same database: a revocation holds on every one.
+"$DRUDGE" serve -q --listen 127.0.0.1:0 --max-streams 1 > serve2.out 2> serve2.err &
+srv2=$!
+trap 'kill $srv $srv2 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q http serve2.out 2>/dev/null && break; sleep 0.1; done
+url2=$(sed -n 's|.*\(http://[^ ]*/\).*|\1|p' serve2.out)
+equals "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $erp" "${url2}api/v1/status")" "200" "the token opens the second server"
+sums() { curl -s -H "Authorization: Bearer $erp" "$1api/v1/throughput?period=day" | sed 's/.*\]//'; }
+s1=$(sums "$url")
+equals "$(sums "$url2")" "$s1" "both servers draw the same chart ($s1)"
+contains "$s1" '"done":1,"failed":2' "the attempts of before both started"
+curl -sN --max-time 20 -H "Authorization: Bearer $erp" "${url2}api/v1/events" > ev3.out &
+ev=$!
+sleep 1
+code=$(curl -s -o body.out -w '%{http_code}' -H "Authorization: Bearer ${tok[vic]}" "${url2}api/v1/events")
+equals "$code" "503" "a stream beyond --max-streams is refused"
+contains "$(cat body.out)" "poll /api/v1/status instead" "and told to poll"
+api adam POST "/api/v1/tokens/$erp_id/revoke"
+equals "$code" "200" "an admin revokes the token by its id"
+contains "$body" "\"id\":\"$erp_id\",\"user\":\"olga\",\"revoked\":true" "and is told whose it was"
+equals "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $erp" "${url}api/v1/status")" "401" "the token is refused at once"
+equals "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $erp" "${url2}api/v1/status")" "401" "by the other server too"
+wait $ev
+equals "$?" "0" "its stream on the other server ends"
+contains "$(cat ev3.out)" "event: bye" "saying why"
+api olga GET /api/v1/status
+equals "$code" "200" "the user's other tokens still work"
+kill $srv2
+wait $srv2 || true
+trap 'kill $srv 2>/dev/null || true' EXIT
+
+# ---- passwords: one's own changed, another's reset by an admin ----
+code=$(curl -s -o body.out -w '%{http_code}' -c jar3 -H 'Content-Type: application/json' \
+  --data-binary '{"user":"olga","password":"pass-olga:operator-12345"}' "${url}api/v1/login")
+csrf3=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' body.out)
+curl -s -o /dev/null -c jar4 -H 'Content-Type: application/json' \
+  --data-binary '{"user":"olga","password":"pass-olga:operator-12345"}' "${url}api/v1/login"
+others=$(($(sql "select count(*) from room_keys where \"user\" = 'olga' and kind = 'session'") - 1))
+pw() { code=$(curl -s -o body.out -w '%{http_code}' -b jar3 -H "X-CSRF-Token: $csrf3" -H 'Content-Type: application/json' --data-binary "$1" "${url}api/v1/me/password"); body=$(cat body.out); }
+pw '{"old":"not it","new":"olgas-new-password"}'
+equals "$code" "403" "a password change with a wrong old password: 403"
+contains "$body" "the old password is wrong" "says so"
+pw '{"old":"pass-olga:operator-12345","new":"short"}'
+equals "$code" "400" "a new password too short: 400"
+pw '{"old":"pass-olga:operator-12345"}'
+equals "$code" "400" "no new password: 400"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar3 -H 'Content-Type: application/json' --data-binary '{"old":"pass-olga:operator-12345","new":"olgas-new-password"}' "${url}api/v1/me/password")
+equals "$code" "403" "a password change through a session needs its CSRF token"
+pw '{"old":"pass-olga:operator-12345","new":"olgas-new-password"}'
+equals "$code" "200" "the password changed"
+contains "$body" "\"user\":\"olga\",\"sessions_ended\":$others" "ending the user's other sessions ($others)"
+equals "$(curl -s -o /dev/null -w '%{http_code}' -b jar4 "${url}api/v1/me")" "401" "which is refused now"
+equals "$(curl -s -o /dev/null -w '%{http_code}' -b jar3 "${url}api/v1/me")" "200" "while the one that changed it goes on"
+login() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "{\"user\":\"$1\",\"password\":\"$2\"}" "${url}api/v1/login"; }
+equals "$(login olga pass-olga:operator-12345)" "401" "the old password no longer logs in"
+equals "$(login olga olgas-new-password)" "200" "the new one does"
+api olga POST /api/v1/users/vic/password '{"password":"vics-new-password"}'
+equals "$code" "403" "an operator may not reset another's password"
+api adam POST /api/v1/users/vic/password '{"password":"vics-new-password"}'
+equals "$code" "200" "an admin resets a password"
+api adam POST /api/v1/users/nobody/password '{"password":"vics-new-password"}'
+equals "$code" "404" "of an unknown user: 404"
+equals "$(login vic vics-new-password)" "200" "the reset password logs in"
+equals "$(sql "select count(*) from room_users where hash like '%new-password%'")" "0" "passwords are kept only hashed"
+
+# ---- the login form carries a CSRF token ----
+code=$(curl -s -o body.out -w '%{http_code}' --data 'user=vic&password=vics-new-password' "${url}login")
+equals "$code" "403" "a form login without the login page's token: 403"
+contains "$(cat body.out)" "CSRF token" "says why"
+curl -s -c jar5 -o login.html "${url}login"
+ltok=$(sed -n 's/.*name=csrf value="\([0-9a-f]*\)".*/\1/p' login.html)
+equals "${#ltok}" "64" "the login page has a token in its form"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar5 --data "user=vic&password=vics-new-password&csrf=0$ltok" "${url}login")
+equals "$code" "403" "a wrong one is refused"
+code=$(curl -s -o body.out -w '%{http_code}' --data "user=vic&password=vics-new-password&csrf=$ltok" "${url}login")
+equals "$code" "403" "so is the form's token without its cookie"
+code=$(curl -s -o body.out -w '%{http_code}' -b jar5 --data "user=vic&password=vics-new-password&csrf=$ltok" "${url}login")
+equals "$code" "303" "with both, the form logs in"
+
+# ---- verify now, in the background, with its progress ----
+api aud POST /api/v1/audit/verify
+equals "$code" "202" "an auditor starts a check"
+contains "$body" '"running":true' "it runs"
+for _ in $(seq 100); do
+  api aud GET /api/v1/audit/verify/progress
+  case "$body" in *'"running":false'*) break ;; esac
+  sleep 0.1
+done
+contains "$body" '"running":false' "and ends"
+contains "$body" '"started_by":"aud"' "naming who started it"
+contains "$body" '"result":{"intact":true' "the trail is intact"
+rows=$(echo "$body" | sed -n 's/.*"checked":\([0-9]*\),"total":\([0-9]*\).*/\1 \2/p')
+set -- $rows
+equals "$1" "$2" "every row of the chain was checked ($1 of $2)"
+[ "$1" -gt 20 ] && pass || fail "the chain has $1 rows"
+api olga POST /api/v1/audit/verify
+equals "$code" "403" "an operator may not"
+
+equals "$(sql "select name from steps where kind = 'operator' and name in ('password change failed', 'password change', 'password reset', 'token revoke', 'audit verify') and request like '{\"user\":\"%\",\"via\":\"room\",\"remote\":\"127.0.0.1\"%' order by id" | tr '\n' ',')" \
+  "token revoke,password change failed,password change,password reset,audit verify," "each of these is an operator step with the user and the address"
+equals "$(sql "select count(*) from steps where name = 'token revoke' and request like '%\"user\":\"adam\"%\"name\":\"olga\",\"label\":\"erp\"%'")" "1" "a revocation names the token's user and label"
 
 kill $srv
 wait $srv || true

@@ -831,6 +831,45 @@ static void test_done_counts(void **state)
     assert_int_equal(num(f, "SELECT count(*) FROM tasks WHERE state = 'done'", 0), 4);
 }
 
+/* The control room's charts: each attempt that ends done or failed is
+ * counted in its minute as its transaction commits (a rolled-back turn
+ * counts nothing; a retry_later is neither), and read back by minute. */
+static void test_throughput(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    for (int i = 0; i < 4; i++)
+        add(f, "a", NULL, 0, T0, 3);
+    drudge_claimed *v;
+    size_t n = claim(f->q, T0, 4, &v);
+    assert_int_equal(n, 4);
+    const char *st = NULL;
+    drudge_result ok = {.outcome = DRUDGE_DONE, .output = "true"};
+    drudge_completion c = {.worker = "w1/1", .started_us = T0, .res = &ok, .task = &v[0]};
+    begin(f);
+    assert_int_equal(drudge_queue_complete(f->q, &c, T0, &st, &err), DRUDGE_OK);
+    drudge_store_rollback(f->s);
+    int64_t m0 = T0 / (60 * SEC) * (60 * SEC); /* the minute T0 is in */
+    assert_string_equal(complete(f->q, &v[0], DRUDGE_DONE, 0, NULL, m0 + SEC), "done");
+    assert_string_equal(complete(f->q, &v[1], DRUDGE_DONE, 0, NULL, m0 + 2 * SEC), "done");
+    assert_string_equal(complete(f->q, &v[2], DRUDGE_ERROR, 0, NULL, m0 + 61 * SEC), "queued");
+    assert_string_equal(complete(f->q, &v[3], DRUDGE_RETRY_LATER, 30, NULL, m0 + 62 * SEC),
+                        "queued");
+    free_claimed(v, n);
+    drudge_minute_count *m = NULL;
+    size_t nm = 0;
+    assert_int_equal(drudge_store_throughput(f->s, m0 - 3600 * SEC, &m, &nm, &err), DRUDGE_OK);
+    assert_int_equal(nm, 2);
+    assert_true(m[0].minute_us == m0 && m[0].done == 2 && m[0].failed == 0);
+    assert_true(m[1].minute_us == m0 + 60 * SEC && m[1].done == 0 && m[1].failed == 1);
+    free(m);
+    /* From a minute on: the earlier ones are left out. */
+    assert_int_equal(drudge_store_throughput(f->s, m0 + 60 * SEC, &m, &nm, &err), DRUDGE_OK);
+    assert_int_equal(nm, 1);
+    assert_true(m[0].failed == 1);
+    free(m);
+}
+
 /* Writes path as a database of queue schema version `version` (the audit
  * and schedule tables at their first), with sql run in it. */
 static void old_database(const char *path, int version, const char *sql)
@@ -1076,6 +1115,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bulk_push_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_v2_counts_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_v3_v4, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_after_reaping_and_drop, setup, teardown),

@@ -446,6 +446,7 @@ static void tx_clear(pg_store *q)
     for (size_t i = 0; i < q->ndone; i++)
         free(q->done[i].script);
     q->ndone = 0;
+    q->nminutes = 0;
     q->head_locked = q->head_moved = 0;
     drudge_buf_reset(&q->pending);
     q->npending = 0;
@@ -474,8 +475,42 @@ void pg_note_ready(pg_store *q, int64_t run_at)
         q->notify_at = run_at;
 }
 
+static const char minute_sql[] =
+    "INSERT INTO throughput(minute, done, failed) VALUES ($1, $2, $3) "
+    "ON CONFLICT (minute) DO UPDATE SET done = throughput.done + excluded.done, "
+    "failed = throughput.failed + excluded.failed";
+
+static drudge_code minute_write(pg_store *q, const struct pg_minute *m, drudge_err *err)
+{
+    pg_params p = {0};
+    pg_p_int(&p, m->minute);
+    pg_p_int(&p, m->done);
+    pg_p_int(&p, m->failed);
+    return pg_exec(q, minute_sql, &p, "counting attempts per minute", NULL, err);
+}
+
+drudge_code pg_count_attempt(pg_store *q, const char *outcome, int64_t ended_at, drudge_err *err)
+{
+    int done, failed;
+    if (!drudge_throughput_kind(outcome, &done, &failed))
+        return DRUDGE_OK;
+    int64_t minute = ended_at / 60000000;
+    for (int i = 0; i < q->nminutes; i++)
+        if (q->minutes[i].minute == minute) {
+            q->minutes[i].done += done;
+            q->minutes[i].failed += failed;
+            return DRUDGE_OK;
+        }
+    struct pg_minute m = {minute, done, failed};
+    if (q->nminutes == (int)(sizeof q->minutes / sizeof q->minutes[0]))
+        return minute_write(q, &m, err);
+    q->minutes[q->nminutes++] = m;
+    return DRUDGE_OK;
+}
+
 /* Done counts go last, just before the commit: the row of a script is hot
- * (every writer adds to it), so its lock is held for the commit alone. */
+ * (every writer adds to it), so its lock is held for the commit alone. The
+ * minute's row of throughput likewise. */
 static drudge_code done_flush(pg_store *q, drudge_err *err)
 {
     static const char add[] = "INSERT INTO done_counts(script, n) VALUES ($1, $2) "
@@ -487,6 +522,8 @@ static drudge_code done_flush(pg_store *q, drudge_err *err)
         pg_p_int(&p, q->done[i].n);
         rc = pg_exec(q, add, &p, "counting done tasks", NULL, err);
     }
+    for (int i = 0; i < q->nminutes && !rc; i++)
+        rc = minute_write(q, &q->minutes[i], err);
     return rc;
 }
 
@@ -824,6 +861,9 @@ static const drudge_store_methods pg_methods = {
     .key_add = pg_key_add,
     .key_find = pg_key_find,
     .key_drop = pg_key_drop,
+    .keys = pg_keys,
+    .throughput = pg_throughput,
+    .keys_drop = pg_keys_drop,
     .paused = pg_paused,
     .waiting = pg_waiting,
     .breaker = pg_breaker,

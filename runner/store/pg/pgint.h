@@ -52,6 +52,12 @@ typedef struct pg_store {
         int64_t n;
     } * done;
     size_t ndone;
+    /* Attempts that ended in this transaction, per minute (one upsert each
+     * at commit, into throughput). */
+    struct pg_minute {
+        int64_t minute, done, failed;
+    } minutes[4];
+    int nminutes;
     /* The earliest run_at made claimable in this transaction (0: none): the
      * commit notifies idle workers of it. */
     int64_t notify_at;
@@ -128,6 +134,10 @@ void pg_rollback(pg_store *q);
 
 /* Notes one more done task of script for the commit. */
 void pg_count_done(pg_store *q, const char *script);
+/* Counts an attempt's outcome toward its minute (written at commit). */
+drudge_code pg_count_attempt(pg_store *q, const char *outcome, int64_t ended_at, drudge_err *err);
+drudge_code pg_throughput(drudge_store *s, int64_t since, drudge_minute_count **out, size_t *n,
+                          drudge_err *err);
 /* Notes that tasks became claimable at run_at (the commit notifies). */
 void pg_note_ready(pg_store *q, int64_t run_at);
 /* The buffer for rows of the COPY command copy_sql (a string that stays),
@@ -306,5 +316,9 @@ drudge_code pg_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *er
 drudge_code pg_key_find(drudge_store *s, const char *hash, int64_t now, drudge_room_key *key,
                         drudge_room_user *user, drudge_err *err);
 drudge_code pg_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_err *err);
+drudge_code pg_keys(drudge_store *s, const char *user, const char *kind, drudge_room_key **out,
+                    size_t *n, drudge_err *err);
+drudge_code pg_keys_drop(drudge_store *s, const char *user, const char *kind, const char *keep_hash,
+                         int64_t *dropped, drudge_err *err);
 
 #endif

@@ -684,6 +684,8 @@ drudge_code pg_finish_many(drudge_store *s, const char *owner, const drudge_atte
         held[i] = 1;
         if (!strcmp(e[i].new_state, "done"))
             pg_count_done(q, pg_text(r, row, 1));
+        if (e[i].recorded && !rc)
+            rc = pg_count_attempt(q, e[i].outcome, e[i].ended_at ? e[i].ended_at : e[i].now, err);
         if (!strcmp(e[i].new_state, "queued"))
             pg_note_ready(q, pg_i64(r, row, 2));
     }

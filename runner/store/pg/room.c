@@ -161,3 +161,65 @@ drudge_code pg_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_
         *dropped = !rc && changed > 0;
     return rc;
 }
+
+drudge_code pg_keys(drudge_store *s, const char *user, const char *kind, drudge_room_key **out,
+                    size_t *n, drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT hash, \"user\", kind, label, remote, created_at, expires_at FROM room_keys "
+        "WHERE ($1::text IS NULL OR \"user\" = $1) AND kind = $2 ORDER BY created_at, hash";
+    pg_params p = {0};
+    pg_p_str(&p, user);
+    pg_p_str(&p, kind);
+    PGresult *r = pg_q(pgs(s), sql, &p, "listing keys", err);
+    if (!r)
+        return err ? err->code : DRUDGE_EDB;
+    *n = (size_t)PQntuples(r);
+    *out = *n ? drudge_xmalloc(*n * sizeof **out) : NULL;
+    for (int i = 0; i < (int)*n; i++) {
+        drudge_room_key *k = &(*out)[i];
+        memset(k, 0, sizeof *k);
+        snprintf(k->hash, sizeof k->hash, "%s", PQgetvalue(r, i, 0));
+        k->user = pg_strdup(r, i, 1);
+        k->kind = pg_strdup(r, i, 2);
+        k->label = pg_strdup(r, i, 3);
+        k->remote = pg_strdup(r, i, 4);
+        k->created_at = pg_i64(r, i, 5);
+        k->expires_at = pg_i64(r, i, 6);
+    }
+    PQclear(r);
+    return DRUDGE_OK;
+}
+
+drudge_code pg_keys_drop(drudge_store *s, const char *user, const char *kind, const char *keep_hash,
+                         int64_t *dropped, drudge_err *err)
+{
+    static const char sql[] = "DELETE FROM room_keys WHERE \"user\" = $1 AND kind = $2 "
+                              "AND ($3::text IS NULL OR hash <> $3)";
+    pg_params p = {0};
+    pg_p_str(&p, user);
+    pg_p_str(&p, kind);
+    pg_p_str(&p, keep_hash);
+    return pg_exec(pgs(s), sql, &p, "dropping keys", dropped, err);
+}
+
+drudge_code pg_throughput(drudge_store *s, int64_t since, drudge_minute_count **out, size_t *n,
+                          drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT minute, done, failed FROM throughput WHERE minute >= $1 ORDER BY minute";
+    pg_params p = {0};
+    pg_p_int(&p, since / 60000000);
+    PGresult *r = pg_q(pgs(s), sql, &p, "reading the throughput", err);
+    if (!r)
+        return err ? err->code : DRUDGE_EDB;
+    *n = (size_t)PQntuples(r);
+    *out = *n ? drudge_xmalloc(*n * sizeof **out) : NULL;
+    for (int i = 0; i < (int)*n; i++) {
+        (*out)[i].minute_us = pg_i64(r, i, 0) * 60000000;
+        (*out)[i].done = pg_i64(r, i, 1);
+        (*out)[i].failed = pg_i64(r, i, 2);
+    }
+    PQclear(r);
+    return DRUDGE_OK;
+}

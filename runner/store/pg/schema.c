@@ -311,5 +311,19 @@ const char *const pg_migrations[] = {
     "  RETURN NULL; END $$;"
     "CREATE TRIGGER tasks_ready AFTER INSERT ON tasks REFERENCING NEW TABLE AS new_tasks "
     "  FOR EACH STATEMENT EXECUTE FUNCTION drudge_tasks_ready();",
+    /* v8 (control room, issue #19; one step): as SQLite's v11: attempts
+     * that ended, per minute, for the charts. An index on finished_at
+     * instead would make every outcome's update of tasks a non-HOT update
+     * (schema.c's header): each would write every index of tasks. */
+    "CREATE TABLE throughput("
+    "  minute bigint PRIMARY KEY,"
+    "  done bigint NOT NULL,"
+    "  failed bigint NOT NULL"
+    ") WITH (fillfactor = 50, " HOT_TABLE ");"
+    "INSERT INTO throughput SELECT ended_at / 60000000, "
+    "  count(*) FILTER (WHERE outcome = 'done'), "
+    "  count(*) FILTER (WHERE outcome IN ('failed','error','timeout','memory')) "
+    "  FROM attempts WHERE outcome IN ('done','failed','error','timeout','memory') "
+    "  GROUP BY 1;",
     NULL,
 };

@@ -101,6 +101,11 @@ drudge_code sq_copy_finish(drudge_store *s, drudge_err *err)
         "DELETE FROM done_counts;"
         "INSERT INTO done_counts SELECT script, count(*) FROM tasks WHERE state = 'done' "
         "  GROUP BY script;"
+        "DELETE FROM throughput;"
+        "INSERT INTO throughput SELECT ended_at / 60000000, "
+        "  sum(outcome = 'done'), sum(outcome IN ('failed','error','timeout','memory')) "
+        "  FROM attempts WHERE outcome IN ('done','failed','error','timeout','memory') "
+        "  GROUP BY 1;"
         "UPDATE tasks SET later = 1 WHERE state = 'queued' "
         "  AND run_at > CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER);";
     return sq_exec(sq(s), sql, "finishing the copy", err);

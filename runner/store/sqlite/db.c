@@ -152,6 +152,42 @@ static void done_clear(sq_store *q)
     for (size_t i = 0; i < q->ndone; i++)
         free(q->done[i].script);
     q->ndone = 0;
+    q->nminutes = 0;
+}
+
+static const char minute_sql[] = "INSERT INTO throughput(minute, done, failed) VALUES (?1, ?2, ?3) "
+                                 "ON CONFLICT(minute) DO UPDATE SET done = done + excluded.done, "
+                                 "failed = failed + excluded.failed";
+
+static drudge_code minute_write(sq_store *q, const struct sq_minute *m, drudge_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(q, minute_sql, "counting attempts per minute", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_int64(st, 1, m->minute);
+    sqlite3_bind_int64(st, 2, m->done);
+    sqlite3_bind_int64(st, 3, m->failed);
+    return sq_done(q, st, "counting attempts per minute", err);
+}
+
+drudge_code sq_count_attempt(sq_store *q, const char *outcome, int64_t ended_at, drudge_err *err)
+{
+    int done, failed;
+    if (!drudge_throughput_kind(outcome, &done, &failed))
+        return DRUDGE_OK;
+    int64_t minute = ended_at / 60000000;
+    for (int i = 0; i < q->nminutes; i++)
+        if (q->minutes[i].minute == minute) {
+            q->minutes[i].done += done;
+            q->minutes[i].failed += failed;
+            return DRUDGE_OK;
+        }
+    struct sq_minute m = {minute, done, failed};
+    /* A transaction spans a minute or two; past four, the odd one goes now. */
+    if (q->nminutes == (int)(sizeof q->minutes / sizeof q->minutes[0]))
+        return minute_write(q, &m, err);
+    q->minutes[q->nminutes++] = m;
+    return DRUDGE_OK;
 }
 
 drudge_code sq_count_done(sq_store *q, const char *script, int64_t task_id, drudge_err *err)
@@ -191,6 +227,8 @@ static drudge_code done_flush(sq_store *q, drudge_err *err)
         sqlite3_bind_int64(st, 2, q->done[i].n);
         rc = sq_done(q, st, "counting done tasks", err);
     }
+    for (int i = 0; i < q->nminutes && !rc; i++)
+        rc = minute_write(q, &q->minutes[i], err);
     done_clear(q);
     return rc;
 }
@@ -605,6 +643,9 @@ static const drudge_store_methods sqlite_methods = {
     .key_add = sq_key_add,
     .key_find = sq_key_find,
     .key_drop = sq_key_drop,
+    .keys = sq_keys,
+    .throughput = sq_throughput,
+    .keys_drop = sq_keys_drop,
     .paused = sq_paused,
     .waiting = sq_waiting,
     .breaker = sq_breaker,

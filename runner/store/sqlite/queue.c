@@ -707,6 +707,8 @@ drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_e
     }
     if (!strcmp(e->new_state, "done"))
         rc = sq_count_done(q, e->script, e->task_id, err);
+    if (!rc && e->recorded)
+        rc = sq_count_attempt(q, e->outcome, e->ended_at ? e->ended_at : e->now, err);
     if (!rc && e->recorded && !in_row)
         rc = log_attempt(q, e, err);
     if (!rc && e->pause_reason)

@@ -185,3 +185,90 @@ drudge_code sq_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_
         *dropped = !rc && sq_changes(q) > 0;
     return rc;
 }
+
+drudge_code sq_keys(drudge_store *s, const char *user, const char *kind, drudge_room_key **out,
+                    size_t *n, drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT hash, user, kind, label, remote, created_at, expires_at FROM room_keys "
+        "WHERE (?1 IS NULL OR user = ?1) AND kind = ?2 ORDER BY created_at, hash";
+    sq_store *q = sq(s);
+    size_t cap = 0;
+    sqlite3_stmt *st = sq_stmt(q, sql, "listing keys", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sq_bind_text(st, 1, user);
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    int r;
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *out = drudge_xrealloc(*out, cap * sizeof **out);
+        }
+        drudge_room_key *k = &(*out)[(*n)++];
+        memset(k, 0, sizeof *k);
+        const unsigned char *h = sqlite3_column_text(st, 0);
+        snprintf(k->hash, sizeof k->hash, "%s", h ? (const char *)h : "");
+        k->user = sq_col_strdup(st, 1);
+        k->kind = sq_col_strdup(st, 2);
+        k->label = sq_col_strdup(st, 3);
+        k->remote = sq_col_strdup(st, 4);
+        k->created_at = sqlite3_column_int64(st, 5);
+        k->expires_at = sqlite3_column_int64(st, 6);
+    }
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE)
+        return DRUDGE_OK;
+    drudge_room_keys_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+    return sq_err(q, "listing keys", err);
+}
+
+drudge_code sq_keys_drop(drudge_store *s, const char *user, const char *kind, const char *keep_hash,
+                         int64_t *dropped, drudge_err *err)
+{
+    static const char sql[] =
+        "DELETE FROM room_keys WHERE user = ?1 AND kind = ?2 AND (?3 IS NULL OR hash <> ?3)";
+    sq_store *q = sq(s);
+    sqlite3_stmt *st = sq_stmt(q, sql, "dropping keys", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    sq_bind_text(st, 3, keep_hash);
+    drudge_code rc = sq_done(q, st, "dropping keys", err);
+    *dropped = rc ? 0 : sq_changes(q);
+    return rc;
+}
+
+drudge_code sq_throughput(drudge_store *s, int64_t since, drudge_minute_count **out, size_t *n,
+                          drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT minute, done, failed FROM throughput WHERE minute >= ?1 ORDER BY minute";
+    sq_store *q = sq(s);
+    size_t cap = 0;
+    sqlite3_stmt *st = sq_stmt(q, sql, "reading the throughput", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_int64(st, 1, since / 60000000);
+    int r;
+    for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            *out = drudge_xrealloc(*out, cap * sizeof **out);
+        }
+        drudge_minute_count *m = &(*out)[(*n)++];
+        m->minute_us = sqlite3_column_int64(st, 0) * 60000000;
+        m->done = sqlite3_column_int64(st, 1);
+        m->failed = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE)
+        return DRUDGE_OK;
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    return sq_err(q, "reading the throughput", err);
+}

@@ -341,6 +341,24 @@ const char *const sq_audit_migrations[] = {
     "  outage_id INTEGER NOT NULL REFERENCES outages(id),"
     "  probe_at INTEGER NOT NULL,"
     "  probes INTEGER NOT NULL DEFAULT 0);",
+    /* v11 (control room, issue #19; the queue's, kept in this list so that
+     * it is one step): attempts that ended, per minute, for the control
+     * room's charts of the last hour and day. The outcomes of a write
+     * transaction add to their minute's row just before it commits (as
+     * done_counts: a row per minute instead of an index entry per task,
+     * which would cost every outcome a B-tree insert), so the charts are
+     * read from at most 1440 rows a day, survive a restart and agree on
+     * every server. done: outcome done; failed: failed, error, timeout or
+     * memory (drudge_throughput_kind). Filled here from the attempts on
+     * record. */
+    "CREATE TABLE throughput("
+    "  minute INTEGER PRIMARY KEY," /* µs since the epoch / 60,000,000 */
+    "  done INTEGER NOT NULL,"
+    "  failed INTEGER NOT NULL);"
+    "INSERT INTO throughput SELECT ended_at / 60000000, "
+    "  sum(outcome = 'done'), sum(outcome IN ('failed','error','timeout','memory')) "
+    "  FROM attempts WHERE outcome IN ('done','failed','error','timeout','memory') "
+    "  GROUP BY 1;",
     NULL,
 };
 

@@ -31,6 +31,12 @@ typedef struct sq_store {
         int64_t n;
     } * done;
     size_t ndone;
+    /* Attempts that ended in the open write transaction, per minute: added
+     * to throughput just before it commits, as done_counts. */
+    struct sq_minute {
+        int64_t minute, done, failed;
+    } minutes[4];
+    int nminutes;
     char origin[128]; /* host:pid, written beside each chain row it appends */
 } sq_store;
 
@@ -232,5 +238,13 @@ drudge_code sq_key_add(drudge_store *s, const drudge_room_key *k, drudge_err *er
 drudge_code sq_key_find(drudge_store *s, const char *hash, int64_t now, drudge_room_key *key,
                         drudge_room_user *user, drudge_err *err);
 drudge_code sq_key_drop(drudge_store *s, const char *hash, int *dropped, drudge_err *err);
+/* Counts an attempt's outcome toward its minute (flushed at commit). */
+drudge_code sq_count_attempt(sq_store *q, const char *outcome, int64_t ended_at, drudge_err *err);
+drudge_code sq_throughput(drudge_store *s, int64_t since, drudge_minute_count **out, size_t *n,
+                          drudge_err *err);
+drudge_code sq_keys(drudge_store *s, const char *user, const char *kind, drudge_room_key **out,
+                    size_t *n, drudge_err *err);
+drudge_code sq_keys_drop(drudge_store *s, const char *user, const char *kind, const char *keep_hash,
+                         int64_t *dropped, drudge_err *err);
 
 #endif
