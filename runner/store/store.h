@@ -99,6 +99,10 @@ typedef struct drudge_task_spec {
     const char *schedule;      /* schedule that created it, or NULL */
     const char *window;        /* the script's run window, or NULL */
     const char *script_sha256; /* the script version (drudge_store_put_script_version), or NULL */
+    int64_t deadline;          /* µs: to be done by then (claims prefer near ones); 0 = none */
+    /* The script's default deadline rule ("2 working days",
+     * runner/calendar/deadline.h), filled from the script file; not stored. */
+    const char *deadline_rule;
 } drudge_task_spec;
 /* Frees the strings of a spec filled by drudge_store_known_script. */
 void drudge_task_spec_clear(drudge_task_spec *spec);
@@ -143,8 +147,9 @@ typedef struct drudge_claim_req {
     const char *probe;          /* a breaker's probe: only tasks of scripts using this open target,
                                  * whose breaker this claim ignores (NULL: none) */
 } drudge_claim_req;
-/* Claims up to req->max due tasks, highest priority first, then oldest
- * run_at: not paused, not held by an open breaker (drudge_store_breaker),
+/* Claims up to req->max due tasks, highest priority first; within a
+ * priority, tasks with a deadline first, nearest deadline first, then the
+ * others by oldest run_at (past the 64th priority level, by run_at alone): not paused, not held by an open breaker (drudge_store_breaker),
  * inside their run window, not running already. Each
  * is marked running under req->owner, whose lease is extended. *out is a
  * malloc'd array of *n (drudge_claimed_free_all). Write transaction. */
@@ -258,6 +263,7 @@ typedef struct drudge_task_row {
     int priority, attempts, spent, max_attempts, cancel_requested;
     double manual_minutes, exception_minutes;
     int64_t run_at, created_at, finished_at, lease_until, resolved_at;
+    int64_t deadline; /* 0: none */
 } drudge_task_row;
 void drudge_task_row_clear(drudge_task_row *t);
 void drudge_task_rows_free(drudge_task_row *rows, size_t n);
@@ -606,6 +612,7 @@ typedef struct drudge_schedule {
     double manual_minutes, exception_minutes;
     int64_t last_tick; /* µs: the newest tick handled (enqueued or skipped) */
     int64_t created_at;
+    char *deadline_rule; /* the script's default deadline, read from it at each tick; not stored */
 } drudge_schedule;
 void drudge_schedule_list_free(drudge_schedule *list, int n);
 /* Inserts s (validated by the caller) with last_tick = created_at = now;
