@@ -572,7 +572,7 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
     if (rc >= 0)
         return rc;
     rc = a->deadline_arg ? drudge_cli_parse_time("enqueue", "--deadline", a->deadline_arg,
-                                                 drudge_now_us(), 0, &a->deadline)
+                                                 drudge_now_us(), DRUDGE_TIME_PAST, &a->deadline)
                          : -1;
     if (rc >= 0)
         return rc;

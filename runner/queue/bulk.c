@@ -574,7 +574,7 @@ static int deadline_of(drudge_bulk *b, const char *v, size_t n, int line, int64_
                          b->deadline_field);
     memcpy(text, v, n);
     text[n] = 0;
-    if (drudge_parse_time_ex(text, b->now, 0, out, why, sizeof why))
+    if (drudge_parse_time_ex(text, b->now, DRUDGE_TIME_PAST, out, why, sizeof why))
         return row_error(b, line, err, "deadline field '%s': '%s': %s", b->deadline_field, text,
                          why);
     return 0;

@@ -780,3 +780,10 @@ drudge_code drudge_store_outages(drudge_store *s, int64_t since, drudge_outage_f
 {
     return s->m->outages(s, since, fn, ud, err);
 }
+
+drudge_code drudge_store_deadlines(drudge_store *s, const drudge_deadline_query *dq,
+                                   int (*fn)(void *ud, const drudge_deadline_row *r), void *ud,
+                                   drudge_err *err)
+{
+    return s->m->deadlines(s, dq, fn, ud, err);
+}

@@ -441,6 +441,32 @@ drudge_code drudge_store_breakers(drudge_store *s, drudge_outage_fn fn, void *ud
 drudge_code drudge_store_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
                                  drudge_err *err);
 
+/* ---- deadlines ---- */
+
+/* A task with a deadline, for the at-risk and missed counts
+ * (runner/queue/deadline.c classifies it). Strings valid during the
+ * callback. */
+typedef struct drudge_deadline_row {
+    int64_t id, deadline;
+    const char *script, *state; /* the effective state (running while it runs) */
+    int64_t finished_at;        /* 0 if not finished */
+    int64_t resolved_at;        /* resolved by a person; 0 if not */
+    int spent;                  /* attempts charged to it so far (failures) */
+    /* A target of its script that was down (an outage open) at the deadline,
+     * or now if that is earlier; NULL if none. */
+    const char *outage_target;
+} drudge_deadline_row;
+typedef struct drudge_deadline_query {
+    int64_t now;
+    int64_t since, until; /* deadline in [since, until] (until 0: no end) */
+    int64_t task_id;      /* only this task (0: any) */
+} drudge_deadline_query;
+/* Every task (not cancelled) whose deadline is in the query's range, by
+ * deadline, for fn (non-zero stops). Reads only tasks with a deadline. */
+drudge_code drudge_store_deadlines(drudge_store *s, const drudge_deadline_query *dq,
+                                   int (*fn)(void *ud, const drudge_deadline_row *r), void *ud,
+                                   drudge_err *err);
+
 /* ---- the audit chain ---- */
 
 /* A chained step row: the recorder's step plus where it sits. Strings are
