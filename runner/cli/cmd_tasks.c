@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runner/cli/cli.h"
-#include "runner/queue/deadline.h"
+#include "logs/report/deadline.h"
 #include "runner/queue/queue.h"
 #include "runner/queue/select.h"
 #include "runner/queue/waiting.h"
@@ -351,7 +351,7 @@ static void wait_json(drudge_buf *b, const drudge_task_row *t, const drudge_wait
     drudge_buf_puts(b, "}");
 }
 
-/* A task's deadline, classified (runner/queue/deadline.h). */
+/* A task's deadline, classified (logs/report/deadline.h). */
 typedef struct task_dl {
     drudge_deadline_status st;
     drudge_deadline_why why;

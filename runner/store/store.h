@@ -444,7 +444,7 @@ drudge_code drudge_store_outages(drudge_store *s, int64_t since, drudge_outage_f
 /* ---- deadlines ---- */
 
 /* A task with a deadline, for the at-risk and missed counts
- * (runner/queue/deadline.c classifies it). Strings valid during the
+ * (logs/report/deadline.c classifies it). Strings valid during the
  * callback. */
 typedef struct drudge_deadline_row {
     int64_t id, deadline;

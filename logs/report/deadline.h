@@ -1,6 +1,6 @@
 /*
  * deadline.h: whether tasks meet their deadline, and why not
- * (runner/queue/deadline.c). The definitions, as the README gives them:
+ * (logs/report/deadline.c). The definitions, as the README gives them:
  *
  *   met      done (or resolved by a person) at or before its deadline
  *   missed   done or resolved after its deadline, or not done and the
@@ -18,8 +18,8 @@
  *            a full queue, a closed window, a pause)
  * Cancelled tasks have no deadline to meet and are left out.
  */
-#ifndef DRUDGE_QUEUE_DEADLINE_H
-#define DRUDGE_QUEUE_DEADLINE_H
+#ifndef DRUDGE_REPORT_DEADLINE_H
+#define DRUDGE_REPORT_DEADLINE_H
 
 #include <stdint.h>
 #include "drudge/error.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "drudge/util.h"
-#include "runner/queue/deadline.h"
+#include "logs/report/deadline.h"
 
 const char *const drudge_deadline_why_names[DRUDGE_WHY_N] = {"", "outage", "failure", "queue"};
 
