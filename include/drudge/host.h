@@ -32,6 +32,7 @@ typedef struct drudge_script_info {
     int max_attempts;         /* default 3 */
     double timeout;           /* seconds per attempt; default 300 */
     const char *window;       /* run window ("Mon-Fri 18:00-07:30"), or NULL */
+    const char *deadline;     /* its tasks' default deadline ("2 working days"), or NULL */
     int screenshot_on_error;  /* desktop: capture the screen when a step fails */
     /* targets = { "cms.example.org", mail = "mail.example.org" }: the systems
      * it calls, known before its first call (so an open circuit breaker

@@ -506,6 +506,26 @@ static void group_cells(drudge_report *r)
     }
 }
 
+/* The deadlines that fall in the report's range, classified at opts.now. */
+static drudge_code read_deadlines(drudge_store *s, drudge_report *r, drudge_err *err)
+{
+    drudge_deadline_summary d;
+    drudge_code rc = drudge_deadline_summarize(
+        s, r->opts.now, r->opts.since == INT64_MIN ? 0 : r->opts.since,
+        r->opts.until == INT64_MAX ? 0 : r->opts.until - 1, &d, err);
+    if (rc)
+        return rc;
+    r->deadlines = d.all;
+    for (size_t i = 0; r->opts.script && i < d.nscripts; i++)
+        if (!strcmp(d.scripts[i].script, r->opts.script))
+            r->deadlines = d.scripts[i];
+    if (r->opts.script && strcmp(r->deadlines.script, r->opts.script))
+        memset(&r->deadlines, 0, sizeof r->deadlines);
+    snprintf(r->deadline_outages, sizeof r->deadline_outages, "%s", d.outage_targets);
+    drudge_deadline_summary_clear(&d);
+    return DRUDGE_OK;
+}
+
 /* Everything read from the store, in one read transaction: the figures and
  * the backlog are one snapshot. */
 static drudge_code read_figures(drudge_store *s, scan *sc, drudge_err *err)
@@ -518,6 +538,8 @@ static drudge_code read_figures(drudge_store *s, scan *sc, drudge_err *err)
     sc->recent_from = r->opts.now - 7 * DAY_US;
     rc =
         drudge_store_outages(s, r->opts.since == INT64_MIN ? 0 : r->opts.since, add_outage, r, err);
+    if (!rc)
+        rc = read_deadlines(s, r, err);
     if (!rc)
         rc = drudge_store_finished(s, r->opts.script, add_finished, sc, err);
     if (!rc)
@@ -704,6 +726,24 @@ static void table_outages(const drudge_report *r, drudge_buf *out)
     }
 }
 
+/* The deadline section: tasks whose deadline falls in the range. */
+static void table_deadlines(const drudge_report *r, drudge_buf *out)
+{
+    const drudge_deadline_counts *c = &r->deadlines;
+    if (!c->total) {
+        drudge_buf_puts(out, "Deadlines: none in range.\n");
+        return;
+    }
+    drudge_buf_printf(out,
+                      "Deadlines: %" PRId64 " in range; %" PRId64 " met, %" PRId64
+                      " pending, %" PRId64 " at risk, %" PRId64 " missed (outage %" PRId64
+                      ", failure %" PRId64 ", queue %" PRId64 ")%s%s\n",
+                      c->total, c->met, c->pending, c->at_risk, c->missed,
+                      c->missed_by[DRUDGE_WHY_OUTAGE], c->missed_by[DRUDGE_WHY_FAILURE],
+                      c->missed_by[DRUDGE_WHY_QUEUE], *r->deadline_outages ? "; outages of " : "",
+                      r->deadline_outages);
+}
+
 /* Under the table: how net hours are counted, and the backlog's outlook. */
 static void table_footer(const drudge_report *r, drudge_buf *out)
 {
@@ -721,6 +761,7 @@ static void table_footer(const drudge_report *r, drudge_buf *out)
     else
         drudge_buf_printf(out, "%.1f days to clear.\n", days);
     table_outages(r, out);
+    table_deadlines(r, out);
 }
 
 void drudge_report_table(const drudge_report *r, drudge_buf *out)
@@ -884,7 +925,17 @@ void drudge_report_json(const drudge_report *r, drudge_buf *out)
         drudge_buf_json_str(out, x->trigger, strlen(x->trigger));
         drudge_buf_puts(out, "}");
     }
-    drudge_buf_puts(out, "]}}\n");
+    const drudge_deadline_counts *c = &r->deadlines;
+    drudge_buf_printf(out,
+                      "]},\"deadlines\":{\"total\":%" PRId64 ",\"met\":%" PRId64
+                      ",\"pending\":%" PRId64 ",\"at_risk\":%" PRId64 ",\"missed\":%" PRId64
+                      ",\"missed_by\":{\"outage\":%" PRId64 ",\"failure\":%" PRId64
+                      ",\"queue\":%" PRId64 "},\"at_risk_by\":{\"outage\":%" PRId64
+                      ",\"failure\":%" PRId64 ",\"queue\":%" PRId64 "}}}\n",
+                      c->total, c->met, c->pending, c->at_risk, c->missed,
+                      c->missed_by[DRUDGE_WHY_OUTAGE], c->missed_by[DRUDGE_WHY_FAILURE],
+                      c->missed_by[DRUDGE_WHY_QUEUE], c->at_risk_by[DRUDGE_WHY_OUTAGE],
+                      c->at_risk_by[DRUDGE_WHY_FAILURE], c->at_risk_by[DRUDGE_WHY_QUEUE]);
 }
 
 static void csv_num(drudge_buf *b, double v)

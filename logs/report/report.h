@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 #include "drudge/error.h"
+#include "logs/report/deadline.h"
 #include "runner/store/store.h"
 
 struct drudge_buf;
@@ -131,6 +132,10 @@ typedef struct drudge_report {
     drudge_report_outage *outages; /* oldest first */
     size_t noutages;
     int64_t down_us; /* Σ down_us: the robot hours unavailable */
+    /* The tasks whose deadline falls in the range (of opts.script, or all):
+     * met, pending, at risk and missed, and why (deadline.h). */
+    drudge_deadline_counts deadlines;
+    char deadline_outages[256]; /* the targets missed deadlines are attributed to */
 } drudge_report;
 
 #define DRUDGE_REPORT_MAX_EXCEPTIONS 200

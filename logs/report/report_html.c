@@ -424,6 +424,39 @@ static void exceptions(const drudge_report *r, drudge_buf *b)
     drudge_buf_puts(b, "</tbody></table>\n");
 }
 
+/* The deadline section: the tasks whose deadline falls in the range. */
+static void deadlines(const drudge_report *r, drudge_buf *b)
+{
+    const drudge_deadline_counts *c = &r->deadlines;
+    drudge_buf_puts(b, "<h2>Deadlines</h2>\n<p class=\"note\" id=\"deadlines\">");
+    if (!c->total) {
+        drudge_buf_puts(b, "No task has a deadline in range.</p>\n");
+        return;
+    }
+    drudge_buf_printf(b,
+                      "%" PRId64 " task%s with a deadline in range: %" PRId64 " met, %" PRId64
+                      " pending, %" PRId64 " at risk, %" PRId64
+                      " missed. A deadline is missed when the task was not done (or resolved) "
+                      "by then; it is at risk when it is not done and due within an hour, or an "
+                      "exception waits for a person.</p>\n",
+                      c->total, c->total == 1 ? "" : "s", c->met, c->pending, c->at_risk,
+                      c->missed);
+    drudge_buf_printf(b,
+                      "<table id=\"deadline-why\"><thead><tr><th></th><th>outage</th>"
+                      "<th>failure</th><th>queue</th></tr></thead>\n<tbody>\n"
+                      "<tr><td>missed</td><td>%" PRId64 "</td><td>%" PRId64 "</td><td>%" PRId64
+                      "</td></tr>\n<tr><td>at risk</td><td>%" PRId64 "</td><td>%" PRId64
+                      "</td><td>%" PRId64 "</td></tr>\n</tbody></table>\n",
+                      c->missed_by[DRUDGE_WHY_OUTAGE], c->missed_by[DRUDGE_WHY_FAILURE],
+                      c->missed_by[DRUDGE_WHY_QUEUE], c->at_risk_by[DRUDGE_WHY_OUTAGE],
+                      c->at_risk_by[DRUDGE_WHY_FAILURE], c->at_risk_by[DRUDGE_WHY_QUEUE]);
+    if (*r->deadline_outages) {
+        drudge_buf_puts(b, "<p class=\"note\">Missed during outages of ");
+        esc(b, r->deadline_outages);
+        drudge_buf_puts(b, ".</p>\n");
+    }
+}
+
 /* The outage section: each outage in range, and what the figures mean. */
 static void outages(const drudge_report *r, drudge_buf *b)
 {
@@ -531,5 +564,6 @@ void drudge_report_html(const drudge_report *r, drudge_buf *b)
                       t->queued, t->running, t->finished_7d);
     exceptions(r, b);
     outages(r, b);
+    deadlines(r, b);
     drudge_buf_puts(b, "</body></html>\n");
 }

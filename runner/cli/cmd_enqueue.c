@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "runner/calendar/deadline.h"
 #include "runner/host/version.h"
 #include "drudge/host.h"
 #include "runner/cli/cli.h"
@@ -26,6 +27,8 @@ static const char enqueue_help[] =
     "                       reported and skipped (exit 0)\n"
     "  --priority N         higher runs first (default 0, -1000000..1000000)\n"
     "  --at TIME            not before TIME: 2026-11-23T19:00, 2026-11-23, +30m, +2h, +1d\n"
+    "  --deadline TIME      to be done by TIME (same forms as --at); default: the\n"
+    "                       script's `deadline` from when the task is due\n"
     "  --manual-minutes M   override the script's manual_minutes for these tasks\n"
     "  --exception-minutes M  override the script's exception_minutes\n"
     "  --from FILE          a backlog: CSV with a header row (each row becomes an\n"
@@ -34,6 +37,8 @@ static const char enqueue_help[] =
     "                       with FILE:LINE: reason, and nothing is queued\n"
     "  --format csv|jsonl   when the file name does not say (.csv, .jsonl, .ndjson)\n"
     "  --key-field F        take each task's key from field F\n"
+    "  --deadline-field F   take each task's deadline from field F (a time as\n"
+    "                       --deadline takes it; an empty value: the default)\n"
     "  --key-hash           each task's key is sha256:HEX of its row's content, so\n"
     "                       loading the same file again queues nothing new (rows\n"
     "                       with the same content are one task)\n"
@@ -43,11 +48,11 @@ static const char enqueue_help[] =
     "      6 the script is invalid, 1 database or file error\n";
 
 typedef struct enqueue_args {
-    const char *script, *input_arg, *key, *from, *key_field, *at;
+    const char *script, *input_arg, *key, *from, *key_field, *at, *deadline_arg, *deadline_field;
     drudge_bulk_format fmt;
     int priority, skip_invalid, have_manual, have_exception, key_hash;
     double manual, exception;
-    int64_t run_at;
+    int64_t run_at, deadline;
 } enqueue_args;
 
 /* ---- the script ---- */
@@ -72,6 +77,7 @@ static drudge_code script_from_file(drudge_cli *cli, const char *script, drudge_
         spec->manual_minutes = info->manual_minutes;
         spec->exception_minutes = info->exception_minutes;
         spec->window = info->window ? drudge_xstrdup(info->window) : NULL;
+        spec->deadline_rule = info->deadline ? drudge_xstrdup(info->deadline) : NULL;
     }
     drudge_host_free(h);
     return rc;
@@ -236,6 +242,8 @@ static drudge_code add_row(bulk_load *l, const drudge_bulk_row *row, drudge_err 
     *spec = *l->spec;
     spec->input = row->input ? drudge_xstrdup(row->input) : NULL;
     spec->key = row->key ? drudge_xstrdup(row->key) : NULL;
+    if (row->deadline)
+        spec->deadline = row->deadline;
     if (l->a->key_hash) {
         drudge_buf c = {0};
         char hex[65];
@@ -377,6 +385,11 @@ static int enqueue_bulk(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec
     /* Rows without a key are queued again by every load of the file. A
      * person at a terminal is told before it happens; a script that loads
      * files it never repeats is not nagged. */
+    if (a->deadline_field && drudge_bulk_deadline_field(l.b, a->deadline_field, drudge_now_us(),
+                                                        &err)) {
+        drudge_bulk_free(l.b);
+        return drudge_cli_fail("enqueue", &err);
+    }
     if (!a->key_field && !a->key_hash && isatty(2) && !cli->quiet)
         fprintf(stderr,
                 "drudge enqueue: warning: the rows of %s have no key, so loading it "
@@ -474,6 +487,12 @@ static int enqueue_opt(int c, enqueue_args *a, char **argv)
     case 'f':
         a->from = optarg;
         return -1;
+    case 'd':
+        a->deadline_arg = optarg;
+        return -1;
+    case 'D':
+        a->deadline_field = optarg;
+        return -1;
     case 'F':
         if (!strcmp(optarg, "csv"))
             a->fmt = DRUDGE_BULK_CSV;
@@ -518,6 +537,8 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
                                          {"priority", required_argument, 0, 'p'},
                                          {"at", required_argument, 0, 'a'},
                                          {"from", required_argument, 0, 'f'},
+                                         {"deadline", required_argument, 0, 'd'},
+                                         {"deadline-field", required_argument, 0, 'D'},
                                          {"format", required_argument, 0, 'F'},
                                          {"key-field", required_argument, 0, 'K'},
                                          {"skip-invalid", no_argument, 0, 'S'},
@@ -530,7 +551,7 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
     optind = 1;
     opterr = 0;
     for (;;) {
-        c = getopt_long(argc, argv, ":i:k:p:a:f:F:K:SHM:E:h", opts, NULL);
+        c = getopt_long(argc, argv, ":i:k:p:a:f:F:K:SHM:E:d:D:h", opts, NULL);
         if (c == -1)
             break;
         int rc = enqueue_opt(c, a, argv);
@@ -547,10 +568,17 @@ static int enqueue_args_parse(int argc, char **argv, enqueue_args *a)
     if (!a->from && (a->key_field || a->skip_invalid || a->fmt || a->key_hash))
         return drudge_cli_usage("enqueue", "--key-field, --key-hash, --format and "
                                            "--skip-invalid go with --from");
+    if (!a->from && a->deadline_field)
+        return drudge_cli_usage("enqueue", "--deadline-field goes with --from");
     if (a->key_field && a->key_hash)
         return drudge_cli_usage("enqueue", "--key-field or --key-hash, not both");
     int rc = a->at ? drudge_cli_parse_time("enqueue", "--at", a->at, drudge_now_us(), 0, &a->run_at)
                    : -1;
+    if (rc >= 0)
+        return rc;
+    rc = a->deadline_arg ? drudge_cli_parse_time("enqueue", "--deadline", a->deadline_arg,
+                                                 drudge_now_us(), DRUDGE_TIME_PAST, &a->deadline)
+                         : -1;
     if (rc >= 0)
         return rc;
     if (a->key && !*a->key)
@@ -595,6 +623,10 @@ int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv)
         spec.exception_minutes = a.exception;
     spec.priority = a.priority;
     spec.run_at = a.run_at;
+    /* --deadline, else the script's rule counted from when the task is due. */
+    spec.deadline = a.deadline ? a.deadline
+                               : drudge_deadline_after(spec.deadline_rule,
+                                                       a.run_at ? a.run_at : drudge_now_us());
     rc = a.from ? enqueue_bulk(cli, s, &spec, &a) : enqueue_one(cli, s, &spec, &a, input);
 cleanup:
     drudge_task_spec_clear(&spec);

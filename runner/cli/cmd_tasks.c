@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runner/cli/cli.h"
+#include "logs/report/deadline.h"
 #include "runner/queue/queue.h"
 #include "runner/queue/select.h"
 #include "runner/queue/waiting.h"
@@ -22,7 +23,79 @@ static const char status_help[] =
     "circuit breakers: see drudge outages), then the queued tasks by why they\n"
     "wait: ready (a worker may take them now), paused, breaker, backoff (a\n"
     "retry's delay), not_due (enqueued for later), window (outside the run\n"
-    "window), and the soonest time a held one may go. --watch shows it live.\n";
+    "window), and the soonest time a held one may go. Then deadlines (those due\n"
+    "in the last 24 hours or later): met, pending, at risk (due within an hour, or\n"
+    "an exception waiting for a person) and missed, and why: outage (a target of\n"
+    "the script was down at the deadline), failure, or queue (it waited behind\n"
+    "other work). --watch shows it live.\n";
+
+/* Deadlines shown by status: due at most this long ago, or later. */
+#define STATUS_DEADLINES_US (24LL * 3600 * 1000000)
+
+static void why_json(drudge_buf *b, const char *name, const int64_t *by)
+{
+    drudge_buf_printf(b, ",\"%s\":{", name);
+    for (int w = 1; w < DRUDGE_WHY_N; w++)
+        drudge_buf_printf(b, "%s\"%s\":%lld", w > 1 ? "," : "", drudge_deadline_why_names[w],
+                          (long long)by[w]);
+    drudge_buf_puts(b, "}");
+}
+
+static void deadline_counts_json(drudge_buf *b, const drudge_deadline_counts *c)
+{
+    drudge_buf_puts(b, "{");
+    if (c->script[0]) {
+        drudge_buf_puts(b, "\"script\":");
+        drudge_buf_json_str(b, c->script, strlen(c->script));
+        drudge_buf_puts(b, ",");
+    }
+    drudge_buf_printf(b, "\"total\":%lld,\"met\":%lld,\"pending\":%lld,\"at_risk\":%lld,"
+                      "\"missed\":%lld",
+                      (long long)c->total, (long long)c->met, (long long)c->pending,
+                      (long long)c->at_risk, (long long)c->missed);
+    why_json(b, "missed_by", c->missed_by);
+    why_json(b, "at_risk_by", c->at_risk_by);
+    drudge_buf_puts(b, "}");
+}
+
+/* ,"deadlines":{"since":TIME,"total":N,...,"scripts":[...]} */
+static void deadlines_json(drudge_buf *b, const drudge_deadline_summary *d, int64_t since)
+{
+    drudge_buf_puts(b, ",\"deadlines\":{\"since\":");
+    drudge_cli_json_time(b, since);
+    drudge_buf_puts(b, ",\"all\":");
+    deadline_counts_json(b, &d->all);
+    drudge_buf_puts(b, ",\"scripts\":[");
+    for (size_t i = 0; i < d->nscripts; i++) {
+        if (i)
+            drudge_buf_puts(b, ",");
+        deadline_counts_json(b, &d->scripts[i]);
+    }
+    drudge_buf_puts(b, "]}");
+}
+
+static void deadline_line(const drudge_deadline_counts *c, const char *name)
+{
+    printf("%-24s %8lld %8lld %8lld %8lld %8lld %8lld %8lld\n", name, (long long)c->met,
+           (long long)c->pending, (long long)c->at_risk, (long long)c->missed,
+           (long long)c->missed_by[DRUDGE_WHY_OUTAGE], (long long)c->missed_by[DRUDGE_WHY_FAILURE],
+           (long long)c->missed_by[DRUDGE_WHY_QUEUE]);
+}
+
+static void deadlines_table(const drudge_deadline_summary *d)
+{
+    if (!d->all.total)
+        return;
+    printf("\n%-24s %8s %8s %8s %8s %8s %8s %8s\n", "DEADLINES (24h on)", "MET", "PENDING",
+           "AT RISK", "MISSED", "OUTAGE", "FAILURE", "QUEUE");
+    for (size_t i = 0; i < d->nscripts; i++)
+        deadline_line(&d->scripts[i], d->scripts[i].script);
+    if (d->nscripts > 1)
+        deadline_line(&d->all, "(all)");
+    if (d->all.missed_by[DRUDGE_WHY_OUTAGE])
+        printf("%lld missed during an outage of %s (see drudge outages)\n",
+               (long long)d->all.missed_by[DRUDGE_WHY_OUTAGE], d->outage_targets);
+}
 
 /* ,"waiting":{"ready":N,...},"waiting_until":{"window":TIME,...}: queued
  * tasks (not running) by why they wait, and the soonest until of each. */
@@ -133,6 +206,7 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
     }
     drudge_queue_stats s;
     drudge_wait_stats ws;
+    drudge_deadline_summary dl;
     drudge_err err = {0};
     int64_t now = drudge_now_us();
     drudge_code code = drudge_store_begin(st, DRUDGE_TX_READ, &err);
@@ -140,6 +214,11 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
         code = drudge_store_status(st, now, &s, &err);
     if (!code && (code = drudge_queue_waiting(st, now, NULL, &ws, &err)) != DRUDGE_OK)
         drudge_queue_stats_clear(&s);
+    if (!code &&
+        (code = drudge_deadline_summarize(st, now, now - STATUS_DEADLINES_US, 0, &dl, &err))) {
+        drudge_queue_stats_clear(&s);
+        drudge_wait_stats_clear(&ws);
+    }
     drudge_store_rollback(st);
     if (code)
         return drudge_cli_done("status", st, code, &err);
@@ -153,6 +232,7 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
         }
         drudge_buf_puts(&b, "],\"total\":");
         counts_json(&b, &s.total, &ws.total, now);
+        deadlines_json(&b, &dl, now - STATUS_DEADLINES_US);
         drudge_buf_puts(&b, ",\"open_breakers\":");
         code = drudge_cli_open_breakers(st, &b, now, &err);
         drudge_buf_puts(&b, "}\n");
@@ -168,6 +248,7 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
         if (s.nscripts > 1)
             counts_line(&s.total, "(all)", now);
         waiting_table(&ws);
+        deadlines_table(&dl);
         for (size_t i = 0; i < s.nscripts; i++)
             if (s.scripts[i].pause_reason)
                 printf("\n%s is paused by a configuration error; fix it, then drudge resume %s:\n"
@@ -181,6 +262,7 @@ int drudge_cmd_status(drudge_cli *cli, int argc, char **argv)
     }
     drudge_wait_stats_clear(&ws);
     drudge_queue_stats_clear(&s);
+    drudge_deadline_summary_clear(&dl);
     return drudge_cli_done("status", st, code, &err);
 }
 
@@ -269,8 +351,56 @@ static void wait_json(drudge_buf *b, const drudge_task_row *t, const drudge_wait
     drudge_buf_puts(b, "}");
 }
 
+/* A task's deadline, classified (logs/report/deadline.h). */
+typedef struct task_dl {
+    drudge_deadline_status st;
+    drudge_deadline_why why;
+    char target[128]; /* the outage's target when why is outage */
+} task_dl;
+
+static int one_deadline(void *ud, const drudge_deadline_row *r)
+{
+    task_dl *dl = ((void **)ud)[0];
+    const int64_t *now = ((void **)ud)[1];
+    dl->st = drudge_deadline_classify(r, *now, &dl->why);
+    snprintf(dl->target, sizeof dl->target, "%s", r->outage_target ? r->outage_target : "");
+    return 1;
+}
+
+/* 1 with *dl filled if t has a deadline (a cancelled task has none to
+ * meet); 0 otherwise, or if it cannot be read (the listing goes on). */
+static int deadline_of(drudge_store *st, const drudge_task_row *t, int64_t now, task_dl *dl)
+{
+    memset(dl, 0, sizeof *dl);
+    if (!t->deadline || !strcmp(t->state, "cancelled"))
+        return 0;
+    drudge_deadline_query dq = {.now = now, .since = t->deadline, .task_id = t->id};
+    void *ud[2] = {dl, &now};
+    dl->st = -1;
+    drudge_err err = {0};
+    if (drudge_store_deadlines(st, &dq, one_deadline, ud, &err) || (int)dl->st < 0)
+        return 0;
+    return 1;
+}
+
+/* ,"deadline":TIME,"deadline_status":"missed","deadline_why":"outage",
+ * "deadline_outage":"cms.example.org" */
+static void deadline_json(drudge_buf *b, drudge_store *st, const drudge_task_row *t, int64_t now)
+{
+    task_dl dl;
+    drudge_buf_puts(b, ",\"deadline\":");
+    drudge_cli_json_time(b, t->deadline);
+    if (!deadline_of(st, t, now, &dl))
+        return;
+    drudge_buf_printf(b, ",\"deadline_status\":\"%s\",\"deadline_why\":",
+                      drudge_deadline_status_name(dl.st));
+    drudge_cli_json_str(b, dl.why ? drudge_deadline_why_names[dl.why] : NULL);
+    drudge_buf_puts(b, ",\"deadline_outage\":");
+    drudge_cli_json_str(b, dl.why == DRUDGE_WHY_OUTAGE ? dl.target : NULL);
+}
+
 static void task_json(drudge_buf *b, const drudge_task_row *t, const drudge_wait_ctx *ctx,
-                      int64_t now)
+                      int64_t now, drudge_store *st)
 {
     drudge_buf_printf(b, "{\"id\":%lld,\"script\":", (long long)t->id);
     drudge_cli_json_str(b, t->script);
@@ -319,6 +449,7 @@ static void task_json(drudge_buf *b, const drudge_task_row *t, const drudge_wait
     drudge_cli_json_str(b, t->cancelled_by);
     drudge_buf_puts(b, ",\"script_sha256\":");
     drudge_cli_json_str(b, t->script_sha256);
+    deadline_json(b, st, t, now);
     wait_json(b, t, ctx, now);
     drudge_buf_puts(b, "}");
 }
@@ -357,7 +488,7 @@ static void queued_when(const drudge_wait *w, int64_t now, char *out, size_t n)
 }
 
 static void tasks_table(const drudge_task_row *rows, size_t n, const drudge_wait_ctx *ctx,
-                        int64_t now)
+                        int64_t now, drudge_store *st)
 {
     printf("%8s  %-9s  %-20s  %-16s  %8s  %4s  %s\n", "ID", "STATE", "SCRIPT", "KEY", "ATTEMPTS",
            "PRIO", "WAITING / FINISHED / ERROR");
@@ -374,6 +505,14 @@ static void tasks_table(const drudge_task_row *rows, size_t n, const drudge_wait
             when[19] = '\0';
         } else {
             snprintf(when, sizeof when, "-");
+        }
+        task_dl dl;
+        if (deadline_of(st, t, now, &dl) &&
+            (dl.st == DRUDGE_DL_MISSED || dl.st == DRUDGE_DL_AT_RISK)) {
+            size_t k = strlen(when);
+            snprintf(when + k, sizeof when - k, "  deadline %s (%s)",
+                     dl.st == DRUDGE_DL_MISSED ? "missed" : "at risk",
+                     drudge_deadline_why_names[dl.why]);
         }
         first_line(t->error, err1, sizeof err1);
         snprintf(att, sizeof att, "%d %d/%d", t->attempts, t->spent, t->max_attempts);
@@ -446,13 +585,13 @@ int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             if (i)
                 drudge_buf_puts(&b, ",\n");
-            task_json(&b, &rows[i], ctx, now);
+            task_json(&b, &rows[i], ctx, now, st);
         }
         drudge_buf_puts(&b, "]\n");
         fputs(b.data, stdout);
         drudge_buf_free(&b);
     } else {
-        tasks_table(rows, n, ctx, now);
+        tasks_table(rows, n, ctx, now, st);
     }
     drudge_wait_ctx_free(ctx);
     drudge_task_rows_free(rows, n);
@@ -508,7 +647,7 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
         count_reasons(&t, att, n, why);
     drudge_buf b = {0};
     if (cli->json) {
-        task_json(&b, &t, ctx, now);
+        task_json(&b, &t, ctx, now, st);
         b.len--; /* reopen the object */
         drudge_buf_puts(&b, ",\"attempt_list\":[");
         for (size_t i = 0; i < n; i++) {
@@ -556,6 +695,28 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
         }
         if (t.window)
             printf("  run window   %s\n", t.window);
+        if (t.deadline) {
+            task_dl dl;
+            char age[32];
+            drudge_fmt_time(t.deadline, ts);
+            printf("  deadline     %s", ts);
+            if (deadline_of(st, &t, now, &dl)) {
+                int64_t by = (t.finished_at && !strcmp(t.state, "done") ? t.finished_at
+                              : t.resolved_at                          ? t.resolved_at
+                                                                       : now) -
+                             t.deadline;
+                drudge_cli_fmt_age(by < 0 ? -by : by, age, sizeof age);
+                if (dl.st == DRUDGE_DL_MISSED)
+                    printf("  missed by %s: %s%s%s", age, drudge_deadline_why_names[dl.why],
+                           dl.why == DRUDGE_WHY_OUTAGE ? " of " : "", dl.target);
+                else if (dl.st == DRUDGE_DL_AT_RISK)
+                    printf("  at risk, %s left: %s%s%s", age, drudge_deadline_why_names[dl.why],
+                           dl.why == DRUDGE_WHY_OUTAGE ? " of " : "", dl.target);
+                else
+                    printf("  %s", dl.st == DRUDGE_DL_MET ? "met" : "pending");
+            }
+            printf("\n");
+        }
         if (t.finished_at) {
             drudge_fmt_time(t.finished_at, ts);
             printf("  finished     %s\n", ts);

@@ -94,7 +94,8 @@ int drudge_cmd_watch_folder(drudge_cli *cli, int argc, char **argv)
                              .max_attempts = info->max_attempts,
                              .manual_minutes = info->manual_minutes,
                              .exception_minutes = info->exception_minutes,
-                             .window = info->window};
+                             .window = info->window,
+                             .deadline_rule = info->deadline};
     char *files = drudge_cli_files_dir(cli);
     char files_real[PATH_MAX];
     if (!files || !realpath(files, files_real))

@@ -24,6 +24,7 @@
 #include "drudge/host.h"
 #include "connectors/queue/lqueue.h"
 #include "runner/util/module.h"
+#include "runner/calendar/deadline.h"
 #include "runner/calendar/window.h"
 #include "runner/host/breaker.h"
 #include "runner/host/version.h"
@@ -819,6 +820,7 @@ void drudge_host_free(drudge_host *h)
         drudge_script_version_clear(&h->scripts[i].version);
         free((char *)h->scripts[i].info.name);
         free((char *)h->scripts[i].info.window);
+        free((char *)h->scripts[i].info.deadline);
         free_targets(&h->scripts[i].info);
     }
     free(h->scripts);
@@ -941,7 +943,7 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
 {
     static const char *const known[] = {
         "name",    "run",    "manual_minutes",      "exception_minutes", "max_attempts",
-        "timeout", "window", "screenshot_on_error", "description",       "targets",
+        "timeout", "window", "screenshot_on_error", "description",       "targets", "deadline",
         NULL};
     int t = lua_gettop(L);
     info->max_attempts = DEFAULT_MAX_ATTEMPTS;
@@ -1011,6 +1013,21 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
         problem(probs, path, src, "window",
                 "field 'window' must be a string such as "
                 "\"Mon-Fri 18:00-07:30\" (got %s)",
+                luaL_typename(L, -1));
+    lua_pop(L, 1);
+
+    /* The default deadline of its tasks, checked here so that a typo is
+     * found by lint and enqueue, not by a task that never gets one. */
+    lua_getfield(L, t, "deadline");
+    drudge_err derr;
+    if (lua_type(L, -1) == LUA_TSTRING && drudge_deadline_parse(lua_tostring(L, -1), &derr))
+        problem(probs, path, src, "deadline", "field %s", derr.msg);
+    else if (lua_type(L, -1) == LUA_TSTRING)
+        info->deadline = drudge_xstrdup(lua_tostring(L, -1));
+    else if (!lua_isnil(L, -1))
+        problem(probs, path, src, "deadline",
+                "field 'deadline' must be a string such as \"4h\" or \"2 working days\" "
+                "(got %s)",
                 luaL_typename(L, -1));
     lua_pop(L, 1);
 
@@ -1125,6 +1142,7 @@ drudge_code drudge_host_load(drudge_host *h, const char *path, const drudge_scri
         rc = drudge_seterr(err, DRUDGE_ESCRIPT, "%s", probs.data);
         free((char *)info.name);
         free((char *)info.window);
+        free((char *)info.deadline);
         free_targets(&info);
         free(dir);
         goto cleanup;

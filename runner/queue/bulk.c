@@ -21,6 +21,9 @@ struct drudge_bulk {
     int line; /* line at pos, 1-based */
     drudge_bulk_format fmt;
     char *key_field;
+    char *deadline_field; /* drudge_bulk_deadline_field, or NULL */
+    int64_t now;          /* what relative deadlines ("+2d") count from */
+    int deadline_col;     /* CSV: -1 without a deadline field */
     /* CSV */
     char **names; /* header, JSON-escaped with quotes, ready to paste */
     size_t nnames;
@@ -88,6 +91,10 @@ typedef struct jscan {
     size_t key_len;
     const char *kval, *kval_end; /* the key's raw value text */
     int found;
+    /* the deadline field's, likewise */
+    const char *dl_field;
+    size_t dl_len;
+    const char *dval, *dval_end;
 } jscan;
 
 #define MAX_DEPTH 1000
@@ -288,15 +295,20 @@ static void unescape(drudge_buf *b, const char *s, const char *e)
     }
 }
 
-static int name_matches(jscan *j, const char *s, const char *e, int has_esc)
+static int name_is(const char *field, size_t flen, const char *s, const char *e, int has_esc)
 {
     if (!has_esc)
-        return (size_t)(e - s - 2) == j->key_len && !memcmp(s + 1, j->key_field, j->key_len);
+        return (size_t)(e - s - 2) == flen && !memcmp(s + 1, field, flen);
     drudge_buf b = {0};
     unescape(&b, s, e);
-    int m = b.len == j->key_len && !memcmp(b.data, j->key_field, j->key_len);
+    int m = b.len == flen && !memcmp(b.data, field, flen);
     drudge_buf_free(&b);
     return m;
+}
+
+static int name_matches(jscan *j, const char *s, const char *e, int has_esc)
+{
+    return name_is(j->key_field, j->key_len, s, e, has_esc);
 }
 
 static int scan_object(jscan *j)
@@ -316,6 +328,7 @@ static int scan_object(jscan *j)
         if (scan_string(j, &esc))
             return -1;
         int is_key = top && j->key_field && name_matches(j, ns, j->p, esc);
+        int is_dl = top && j->dl_field && name_is(j->dl_field, j->dl_len, ns, j->p, esc);
         skip_ws(j);
         if (j->p >= j->end || *j->p != ':')
             return jfail(j, "expected ':' after a member name");
@@ -328,6 +341,10 @@ static int scan_object(jscan *j)
             j->found = 1;
             j->kval = vs;
             j->kval_end = j->p;
+        }
+        if (is_dl) {
+            j->dval = vs;
+            j->dval_end = j->p;
         }
         skip_ws(j);
         if (j->p < j->end && *j->p == ',') {
@@ -472,6 +489,7 @@ drudge_bulk *drudge_bulk_open(const char *path, drudge_bulk_format fmt, const ch
     b->line = 1;
     b->fmt = fmt;
     b->key_col = -1;
+    b->deadline_col = -1;
     b->key_field = key_field ? drudge_xstrdup(key_field) : NULL;
     if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3))
         b->pos = 3; /* a UTF-8 byte order mark, as spreadsheet programs write */
@@ -504,6 +522,7 @@ void drudge_bulk_free(drudge_bulk *b)
     drudge_buf_free(&b->out);
     drudge_buf_free(&b->key);
     free(b->key_field);
+    free(b->deadline_field);
     free(b->data);
     free(b->path);
     free(b);
@@ -545,6 +564,38 @@ static int json_key(drudge_bulk *b, const char *v, const char *e, int line, drud
     return 0;
 }
 
+/* A deadline field's text (a time as --at takes it) into *out. */
+static int deadline_of(drudge_bulk *b, const char *v, size_t n, int line, int64_t *out,
+                       drudge_err *err)
+{
+    char text[128], why[160];
+    if (n >= sizeof text)
+        return row_error(b, line, err, "deadline field '%s' is too long to be a time",
+                         b->deadline_field);
+    memcpy(text, v, n);
+    text[n] = 0;
+    if (drudge_parse_time_ex(text, b->now, DRUDGE_TIME_PAST, out, why, sizeof why))
+        return row_error(b, line, err, "deadline field '%s': '%s': %s", b->deadline_field, text,
+                         why);
+    return 0;
+}
+
+/* The deadline field's raw JSON value: a string time, or null for none. */
+static int json_deadline(drudge_bulk *b, const char *v, const char *e, int line, int64_t *out,
+                         drudge_err *err)
+{
+    if (e - v == 4 && !memcmp(v, "null", 4))
+        return 0;
+    if (*v != '"')
+        return row_error(b, line, err, "deadline field '%s' must be a string such as "
+                                       "\"2026-11-23T17:00\" or null", b->deadline_field);
+    drudge_buf t = {0};
+    unescape(&t, v, e);
+    int rc = t.len ? deadline_of(b, t.data, t.len, line, out, err) : 0;
+    drudge_buf_free(&t);
+    return rc;
+}
+
 static int jsonl_next(drudge_bulk *b, drudge_bulk_row *row, drudge_err *err)
 {
     for (;;) {
@@ -566,7 +617,9 @@ static int jsonl_next(drudge_bulk *b, drudge_bulk_row *row, drudge_err *err)
                    .end = e,
                    .start = s,
                    .key_field = b->key_field,
-                   .key_len = b->key_field ? strlen(b->key_field) : 0};
+                   .key_len = b->key_field ? strlen(b->key_field) : 0,
+                   .dl_field = b->deadline_field,
+                   .dl_len = b->deadline_field ? strlen(b->deadline_field) : 0};
         if (scan_document(&j))
             return row_error(b, line, err, "invalid JSON at column %d: %s", (int)(j.p - s) + 1,
                              j.err);
@@ -581,6 +634,9 @@ static int jsonl_next(drudge_bulk *b, drudge_bulk_row *row, drudge_err *err)
                 return -1;
             row->key = b->key.data;
         }
+        row->deadline = 0;
+        if (j.dval && json_deadline(b, j.dval, j.dval_end, line, &row->deadline, err))
+            return -1;
         /* The line is terminated in place: it is stored as it is. */
         *e = '\0';
         row->input = s;
@@ -784,6 +840,11 @@ static int csv_next(drudge_bulk *b, drudge_bulk_row *row, drudge_err *err)
         drudge_buf_add(&b->key, b->fields.data + b->fstart[b->key_col], b->flen[b->key_col]);
         row->key = b->key.data;
     }
+    row->deadline = 0;
+    if (b->deadline_col >= 0 && b->flen[b->deadline_col] &&
+        deadline_of(b, b->fields.data + b->fstart[b->deadline_col], b->flen[b->deadline_col], line,
+                    &row->deadline, err))
+        return -1;
     row->input = b->out.data;
     row->line = line;
     return 1;
@@ -792,4 +853,24 @@ static int csv_next(drudge_bulk *b, drudge_bulk_row *row, drudge_err *err)
 int drudge_bulk_next(drudge_bulk *b, drudge_bulk_row *row, drudge_err *err)
 {
     return b->fmt == DRUDGE_BULK_CSV ? csv_next(b, row, err) : jsonl_next(b, row, err);
+}
+
+drudge_code drudge_bulk_deadline_field(drudge_bulk *b, const char *field, int64_t now,
+                                       drudge_err *err)
+{
+    free(b->deadline_field);
+    b->deadline_field = drudge_xstrdup(field);
+    b->now = now;
+    if (b->fmt != DRUDGE_BULK_CSV)
+        return DRUDGE_OK;
+    drudge_buf want = {0};
+    drudge_buf_json_str(&want, field, strlen(field));
+    for (size_t i = 0; i < b->nnames; i++)
+        if (!strcmp(b->names[i], want.data))
+            b->deadline_col = (int)i;
+    drudge_buf_free(&want);
+    if (b->deadline_col >= 0)
+        return DRUDGE_OK;
+    return drudge_seterr(err, DRUDGE_EINPUT, "%s:1: --deadline-field %s: no such column", b->path,
+                         field);
 }

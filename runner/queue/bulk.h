@@ -11,6 +11,7 @@
 #define DRUDGE_BULK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "drudge/error.h"
 
 typedef enum drudge_bulk_format {
@@ -26,12 +27,18 @@ typedef struct drudge_bulk_row {
     const char *input; /* JSON text */
     const char *key;   /* the key field's value, or NULL without --key-field */
     int line;          /* 1-based line the record starts on */
+    int64_t deadline;  /* the deadline field's time (µs), 0 if none or empty */
 } drudge_bulk_row;
 
 /* Reads path whole and checks its header (CSV) and key_field (may be NULL).
  * AUTO picks the format from the extension (.csv; .jsonl, .ndjson). */
 drudge_bulk *drudge_bulk_open(const char *path, drudge_bulk_format fmt, const char *key_field,
                               drudge_err *err);
+/* Reads each record's deadline from field (a time as --at takes it,
+ * relative ones counted from now; an empty value or JSON null: none; a
+ * missing JSONL member: none). CSV: the header must have the column. */
+drudge_code drudge_bulk_deadline_field(drudge_bulk *b, const char *field, int64_t now,
+                                       drudge_err *err);
 /* 1: a record in *row; 0: end of file; -1: this record is malformed (err
  * says "FILE:LINE: reason"); the next call goes on with the next record. */
 int drudge_bulk_next(drudge_bulk *b, drudge_bulk_row *row, drudge_err *err);

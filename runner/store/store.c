@@ -69,8 +69,8 @@ const drudge_copy_table drudge_copy_tables[] = {
      "id, script, script_path, key, input, output, state, priority, run_at, attempts, spent, "
      "max_attempts, manual_minutes, exception_minutes, error, error_kind, schedule, \"window\", "
      "created_at, finished_at, resolved_by, resolved_at, resolved_note, worker, started_at, "
-     "outcome, cancelled_by, script_sha256",
-     "id", 28, 0},
+     "outcome, cancelled_by, script_sha256, deadline",
+     "id", 29, 0},
     {"attempt_log", "task_id, n, worker, started_at, ended_at, outcome, error, error_kind", "id", 8,
      0},
     {"paused", "script, paused_at, paused_by, reason", "script", 4, 0},
@@ -107,6 +107,7 @@ void drudge_task_spec_clear(drudge_task_spec *spec)
     free((char *)spec->script);
     free((char *)spec->script_path);
     free((char *)spec->window);
+    free((char *)spec->deadline_rule);
     memset(spec, 0, sizeof *spec);
 }
 
@@ -194,6 +195,7 @@ void drudge_schedule_list_free(drudge_schedule *list, int n)
         free(s->input);
         free(s->catch_up);
         free(s->window);
+        free(s->deadline_rule);
     }
     free(list);
 }
@@ -823,4 +825,11 @@ drudge_code drudge_store_outages(drudge_store *s, int64_t since, drudge_outage_f
                                  drudge_err *err)
 {
     return s->m->outages(s, since, fn, ud, err);
+}
+
+drudge_code drudge_store_deadlines(drudge_store *s, const drudge_deadline_query *dq,
+                                   int (*fn)(void *ud, const drudge_deadline_row *r), void *ud,
+                                   drudge_err *err)
+{
+    return s->m->deadlines(s, dq, fn, ud, err);
 }

@@ -99,6 +99,10 @@ typedef struct drudge_task_spec {
     const char *schedule;      /* schedule that created it, or NULL */
     const char *window;        /* the script's run window, or NULL */
     const char *script_sha256; /* the script version (drudge_store_put_script_version), or NULL */
+    int64_t deadline;          /* µs: to be done by then (claims prefer near ones); 0 = none */
+    /* The script's default deadline rule ("2 working days",
+     * runner/calendar/deadline.h), filled from the script file; not stored. */
+    const char *deadline_rule;
 } drudge_task_spec;
 /* Frees the strings of a spec filled by drudge_store_known_script. */
 void drudge_task_spec_clear(drudge_task_spec *spec);
@@ -143,8 +147,9 @@ typedef struct drudge_claim_req {
     const char *probe;          /* a breaker's probe: only tasks of scripts using this open target,
                                  * whose breaker this claim ignores (NULL: none) */
 } drudge_claim_req;
-/* Claims up to req->max due tasks, highest priority first, then oldest
- * run_at: not paused, not held by an open breaker (drudge_store_breaker),
+/* Claims up to req->max due tasks, highest priority first; within a
+ * priority, tasks with a deadline first, nearest deadline first, then the
+ * others by oldest run_at (past the 64th priority level, by run_at alone): not paused, not held by an open breaker (drudge_store_breaker),
  * inside their run window, not running already. Each
  * is marked running under req->owner, whose lease is extended. *out is a
  * malloc'd array of *n (drudge_claimed_free_all). Write transaction. */
@@ -258,6 +263,7 @@ typedef struct drudge_task_row {
     int priority, attempts, spent, max_attempts, cancel_requested;
     double manual_minutes, exception_minutes;
     int64_t run_at, created_at, finished_at, lease_until, resolved_at;
+    int64_t deadline; /* 0: none */
 } drudge_task_row;
 void drudge_task_row_clear(drudge_task_row *t);
 void drudge_task_rows_free(drudge_task_row *rows, size_t n);
@@ -435,6 +441,32 @@ drudge_code drudge_store_breakers(drudge_store *s, drudge_outage_fn fn, void *ud
 drudge_code drudge_store_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
                                  drudge_err *err);
 
+/* ---- deadlines ---- */
+
+/* A task with a deadline, for the at-risk and missed counts
+ * (logs/report/deadline.c classifies it). Strings valid during the
+ * callback. */
+typedef struct drudge_deadline_row {
+    int64_t id, deadline;
+    const char *script, *state; /* the effective state (running while it runs) */
+    int64_t finished_at;        /* 0 if not finished */
+    int64_t resolved_at;        /* resolved by a person; 0 if not */
+    int spent;                  /* attempts charged to it so far (failures) */
+    /* A target of its script that was down (an outage open) at the deadline,
+     * or now if that is earlier; NULL if none. */
+    const char *outage_target;
+} drudge_deadline_row;
+typedef struct drudge_deadline_query {
+    int64_t now;
+    int64_t since, until; /* deadline in [since, until] (until 0: no end) */
+    int64_t task_id;      /* only this task (0: any) */
+} drudge_deadline_query;
+/* Every task (not cancelled) whose deadline is in the query's range, by
+ * deadline, for fn (non-zero stops). Reads only tasks with a deadline. */
+drudge_code drudge_store_deadlines(drudge_store *s, const drudge_deadline_query *dq,
+                                   int (*fn)(void *ud, const drudge_deadline_row *r), void *ud,
+                                   drudge_err *err);
+
 /* ---- the audit chain ---- */
 
 /* A chained step row: the recorder's step plus where it sits. Strings are
@@ -606,6 +638,7 @@ typedef struct drudge_schedule {
     double manual_minutes, exception_minutes;
     int64_t last_tick; /* µs: the newest tick handled (enqueued or skipped) */
     int64_t created_at;
+    char *deadline_rule; /* the script's default deadline, read from it at each tick; not stored */
 } drudge_schedule;
 void drudge_schedule_list_free(drudge_schedule *list, int n);
 /* Inserts s (validated by the caller) with last_tick = created_at = now;
@@ -771,7 +804,7 @@ typedef struct drudge_minute_count {
 } drudge_minute_count;
 /* Every minute since since (µs) in which an attempt ended, oldest first
  * (*out malloc'd, free()). Read from the table the outcomes add to as they
- * commit (SQLite v11, PostgreSQL v7), so it survives a restart and every
+ * commit (SQLite v11, PostgreSQL v8), so it survives a restart and every
  * server of a fleet reads the same; at most 1440 rows a day, however many
  * tasks there are. */
 drudge_code drudge_store_throughput(drudge_store *s, int64_t since,

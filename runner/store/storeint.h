@@ -147,6 +147,9 @@ struct drudge_store_methods {
     drudge_code (*breakers)(drudge_store *s, drudge_outage_fn fn, void *ud, drudge_err *err);
     drudge_code (*outages)(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
                            drudge_err *err);
+    drudge_code (*deadlines)(drudge_store *s, const drudge_deadline_query *dq,
+                             int (*fn)(void *ud, const drudge_deadline_row *r), void *ud,
+                             drudge_err *err);
     /* Added for a fleet; NULL where an engine has none (watch: SQLite). */
     drudge_code (*watch)(drudge_store *s, void (*wake)(void *ud), void *ud, drudge_err *err);
     drudge_code (*copy_out)(drudge_store *s, const drudge_copy_table *t, drudge_copy_fn fn,

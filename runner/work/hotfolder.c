@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "drudge/util.h"
+#include "runner/calendar/deadline.h"
 #include "runner/queue/queue.h"
 #include "runner/work/hotfolder.h"
 
@@ -74,6 +75,7 @@ static drudge_code queue_file(const drudge_hotfolder_opts *o, drudge_store *s, c
     drudge_task_spec spec = *o->spec;
     spec.key = key.data;
     spec.input = in.data;
+    spec.deadline = drudge_deadline_after(spec.deadline_rule, drudge_now_us());
     drudge_code rc = drudge_queue_enqueue(s, &spec, id, dup, err);
     drudge_buf_free(&key);
     drudge_buf_free(&in);

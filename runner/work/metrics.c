@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "connectors/serve/serve.h"
+#include "logs/report/deadline.h"
 #include "runner/queue/waiting.h"
 #include "runner/work/metrics.h"
 #include "runner/work/schedule.h"
@@ -355,13 +356,44 @@ static void render_outages(drudge_buf *b, const target_outages *t)
     }
 }
 
+/* Deadlines of the last 24 hours on, as status shows them (deadline.h). */
+#define DEADLINES_US (24LL * 3600 * 1000000)
+
+static void render_deadlines(drudge_buf *b, const drudge_deadline_summary *d)
+{
+    header(b, "drudge_deadline_tasks", "gauge",
+           "Tasks with a deadline from 24 hours ago on, by script and status (met, pending, "
+           "at_risk, missed).");
+    for (size_t i = 0; i < d->nscripts; i++) {
+        const drudge_deadline_counts *c = &d->scripts[i];
+        const int64_t v[] = {c->pending, c->met, c->at_risk, c->missed};
+        for (int k = 0; k < 4; k++) {
+            drudge_buf_puts(b, "drudge_deadline_tasks{script=");
+            label(b, c->script);
+            drudge_buf_printf(b, ",status=\"%s\"} %lld\n",
+                              drudge_deadline_status_name((drudge_deadline_status)k),
+                              (long long)v[k]);
+        }
+    }
+    header(b, "drudge_deadline_missed", "gauge",
+           "Missed deadlines from 24 hours ago on, by script and why (outage, failure, queue).");
+    for (size_t i = 0; i < d->nscripts; i++)
+        for (int w = 1; w < DRUDGE_WHY_N; w++) {
+            drudge_buf_puts(b, "drudge_deadline_missed{script=");
+            label(b, d->scripts[i].script);
+            drudge_buf_printf(b, ",why=\"%s\"} %lld\n", drudge_deadline_why_names[w],
+                              (long long)d->scripts[i].missed_by[w]);
+        }
+}
+
 /* ---- a scrape ---- */
 
 /* Everything a scrape shows, from one snapshot; the histogram is brought up
  * to date on the way. */
 static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
                                drudge_metrics_data *d, drudge_wait_stats *ws,
-                               drudge_schedule **list, int *n, target_outages *to, drudge_err *err)
+                               drudge_schedule **list, int *n, target_outages *to,
+                               drudge_deadline_summary *dl, drudge_err *err)
 {
     drudge_code rc = drudge_store_begin(s, DRUDGE_TX_READ, err);
     if (rc)
@@ -374,6 +406,8 @@ static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
     to->now = now;
     if (!rc)
         rc = drudge_store_outages(s, 0, add_outage, to, err);
+    if (!rc)
+        rc = drudge_deadline_summarize(s, now, now - DEADLINES_US, 0, dl, err);
     if (!rc)
         rc = drudge_store_commit(s, err);
     if (rc)
@@ -389,7 +423,8 @@ drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t no
     drudge_schedule *list = NULL;
     int n = 0;
     target_outages to = {0};
-    drudge_code rc = scrape_read(m, s, now, &d, &ws, &list, &n, &to, err);
+    drudge_deadline_summary dl = {0};
+    drudge_code rc = scrape_read(m, s, now, &d, &ws, &list, &n, &to, &dl, err);
     if (rc)
         goto cleanup;
     render_tasks(out, &d);
@@ -399,7 +434,9 @@ drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t no
     render_queue(out, &d, &ws, now);
     render_schedules(out, list, n, now);
     render_outages(out, &to);
+    render_deadlines(out, &dl);
 cleanup:
+    drudge_deadline_summary_clear(&dl);
     target_outages_free(&to);
     drudge_metrics_data_clear(&d);
     drudge_wait_stats_clear(&ws);

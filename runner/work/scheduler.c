@@ -13,6 +13,7 @@
 #include <string.h>
 #include "logs/audit/audit.h"
 #include "runner/calendar/cron.h"
+#include "runner/calendar/deadline.h"
 #include "drudge/host.h"
 #include "runner/queue/queue.h"
 #include "runner/host/version.h"
@@ -187,6 +188,8 @@ static void refresh_script_info(drudge_host **host, drudge_schedule *s)
     s->exception_minutes = info->exception_minutes;
     if (!s->window && info->window) /* the schedule's own window wins */
         s->window = drudge_xstrdup(info->window);
+    free(s->deadline_rule);
+    s->deadline_rule = info->deadline ? drudge_xstrdup(info->deadline) : NULL;
 }
 
 static drudge_code enqueue_tick(drudge_store *db, const drudge_schedule *s, int64_t tick,
@@ -210,7 +213,8 @@ static drudge_code enqueue_tick(drudge_store *db, const drudge_schedule *s, int6
                              .exception_minutes = s->exception_minutes,
                              .schedule = s->name,
                              .window = s->window,
-                             .script_sha256 = version};
+                             .script_sha256 = version,
+                             .deadline = drudge_deadline_after(s->deadline_rule, tick * 1000000)};
     int64_t id;
     int dup;
     return drudge_queue_enqueue(db, &spec, &id, &dup, err);

@@ -869,4 +869,5 @@ static const drudge_store_methods pg_methods = {
     .breaker = pg_breaker,
     .breakers = pg_breakers,
     .outages = pg_outages,
+    .deadlines = pg_deadlines,
 };

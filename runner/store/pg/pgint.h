@@ -223,6 +223,9 @@ drudge_code pg_backup(drudge_store *s, const char *path, int64_t *pages, drudge_
 /* breaker.c */
 drudge_code pg_breaker(drudge_store *s, const drudge_breaker_event *ev, int *changed,
                        int64_t *outage_id, drudge_err *err);
+drudge_code pg_deadlines(drudge_store *s, const drudge_deadline_query *dq,
+                         int (*fn)(void *ud, const drudge_deadline_row *r), void *ud,
+                         drudge_err *err);
 drudge_code pg_breakers(drudge_store *s, drudge_outage_fn fn, void *ud, drudge_err *err);
 drudge_code pg_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
                        drudge_err *err);

@@ -117,11 +117,11 @@ static drudge_code upsert_script(pg_store *q, const drudge_task_spec *spec, int6
 /* Each new task enters ready through the trigger tasks_ready (schema.c). */
 #define ENQ_COLS                                                                                   \
     "script, script_path, key, input, priority, run_at, max_attempts, manual_minutes, "            \
-    "exception_minutes, schedule, \"window\", script_sha256"
+    "exception_minutes, schedule, \"window\", script_sha256, deadline"
 
 static const char enq_one_sql[] =
     "WITH t AS (INSERT INTO tasks(" ENQ_COLS ", state, created_at) VALUES "
-    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$13,'queued',$12) "
+    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$13,$14,'queued',$12) "
     "ON CONFLICT (script, key) WHERE key IS NOT NULL DO NOTHING "
     "RETURNING id) SELECT id FROM t";
 static const char enq_find_sql[] = "SELECT id FROM tasks WHERE script = $1 AND key = $2";
@@ -156,6 +156,7 @@ static drudge_code enqueue_one(pg_store *q, const drudge_task_spec *spec, int64_
     pg_p_str(&p, spec->window);
     pg_p_int(&p, now);
     pg_p_str(&p, spec->script_sha256);
+    pg_p_int_or_null(&p, spec->deadline);
     PGresult *r = pg_q(q, enq_one_sql, &p, "enqueue", err);
     if (!r)
         return err ? err->code : DRUDGE_EDB;
@@ -199,7 +200,7 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
                                "text, script_path text, key text, input text, priority integer, "
                                "run_at bigint, max_attempts integer, manual_minutes double "
                                "precision, exception_minutes double precision, schedule text, "
-                               "\"window\" text, script_sha256 text) ON COMMIT DELETE ROWS;"
+                               "\"window\" text, script_sha256 text, deadline bigint) ON COMMIT DELETE ROWS;"
                                " TRUNCATE enqueue_stage",
                                "enqueue", err);
     if (rc)
@@ -217,12 +218,16 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
         drudge_buf_puts(&b, num);
         pg_copy_text(&b, s->schedule, '\t');
         pg_copy_text(&b, s->window, '\t');
-        pg_copy_text(&b, s->script_sha256, '\n');
+        pg_copy_text(&b, s->script_sha256, '\t');
+        if (s->deadline)
+            drudge_buf_printf(&b, "%lld\n", (long long)s->deadline);
+        else
+            drudge_buf_puts(&b, "\\N\n");
     }
     rc = pg_copy_send(q,
                       "COPY enqueue_stage(script, script_path, key, input, priority, run_at, "
                       "max_attempts, manual_minutes, exception_minutes, schedule, \"window\", "
-                      "script_sha256) FROM STDIN",
+                      "script_sha256, deadline) FROM STDIN",
                       b.data, b.len, "enqueue", err);
     drudge_buf_free(&b);
     if (rc)
@@ -332,10 +337,16 @@ drudge_code pg_known_script(drudge_store *s, const char *name, drudge_task_spec 
     "ON CONFLICT (owner) DO UPDATE SET until = greatest(leases.until, excluded.until)) "           \
     "SELECT t.id, t.script, t.script_path, t.key, t.input, t.attempts, t.spent, t.max_attempts, "  \
     "t.priority, t.run_at, t.suspect FROM k JOIN tasks t ON t.id = k.task_id "                     \
-    "ORDER BY t.priority DESC, t.run_at, t.id"
+    "ORDER BY t.priority DESC, t.deadline, t.run_at, t.id"
 /* One priority at a time: within one, ready_due is in run_at order, so the
  * scan stops at the first task not yet due, however many wait for later. */
-static const char claim_sql[] = CLAIM("priority = $4::integer", "run_at, task_id");
+/* Within a priority, the due tasks with a deadline first, nearest first
+ * (ready_deadline holds only them: with none queued, one probe of an empty
+ * index), then the others. */
+static const char claim_deadline_sql[] =
+    CLAIM("priority = $4::integer AND deadline IS NOT NULL", "deadline, task_id");
+static const char claim_sql[] =
+    CLAIM("priority = $4::integer AND deadline IS NULL", "run_at, task_id");
 static const char claim_rest_sql[] =
     CLAIM("priority < $4::integer", "priority DESC, run_at, task_id");
 /* The same without taking anything: is something claimable? */
@@ -380,6 +391,30 @@ typedef struct claim_args {
     int max;
 } claim_args;
 
+/* Runs one claim statement (or the peek) for priority level `below`. */
+static drudge_code claim_level(pg_store *q, const char *sql, const claim_args *a, int64_t below,
+                               claim_list *l, drudge_err *err)
+{
+    pg_params p = {0};
+    pg_p_int(&p, a->now);
+    pg_p_str(&p, a->scripts);
+    pg_p_int(&p, a->max - (int)l->n);
+    pg_p_int(&p, below);
+    pg_p_str(&p, a->closed);
+    pg_p_str(&p, a->owner ? a->owner : "");
+    pg_p_int(&p, a->lease_until);
+    pg_p_str(&p, a->probe);
+    PGresult *r = pg_q(q, sql, &p, "claiming tasks", err);
+    if (!r)
+        return err ? err->code : DRUDGE_EDB;
+    if (a->owner)
+        claim_rows(r, l);
+    else
+        l->n += (size_t)PQntuples(r);
+    PQclear(r);
+    return DRUDGE_OK;
+}
+
 /* Finds (and with an owner, claims) up to a->max tasks, highest priority
  * first, into l; without an owner, l->n says only whether there is one. */
 static drudge_code find_claimable(pg_store *q, const claim_args *a, claim_list *l, drudge_err *err)
@@ -398,24 +433,17 @@ static drudge_code find_claimable(pg_store *q, const claim_args *a, claim_list *
                 break;
             below = next;
         }
-        pg_params p = {0};
-        pg_p_int(&p, a->now);
-        pg_p_str(&p, a->scripts);
-        pg_p_int(&p, a->max - (int)l->n);
-        pg_p_int(&p, below);
-        pg_p_str(&p, a->closed);
-        pg_p_str(&p, a->owner ? a->owner : "");
-        pg_p_int(&p, a->lease_until);
-        pg_p_str(&p, a->probe);
+        if (a->owner && !rest) {
+            drudge_code rc = claim_level(q, claim_deadline_sql, a, below, l, err);
+            if (rc)
+                return rc;
+            if ((int)l->n >= a->max)
+                break;
+        }
         const char *sql = !a->owner ? peek_sql : rest ? claim_rest_sql : claim_sql;
-        PGresult *r = pg_q(q, sql, &p, "claiming tasks", err);
-        if (!r)
-            return err ? err->code : DRUDGE_EDB;
-        if (a->owner)
-            claim_rows(r, l);
-        else
-            l->n += (size_t)PQntuples(r);
-        PQclear(r);
+        drudge_code rc = claim_level(q, sql, a, below, l, err);
+        if (rc)
+            return rc;
         if (rest || (!a->owner && l->n))
             break;
     }
@@ -590,10 +618,10 @@ static const char finish_many_sql[] =
     "  exception = CASE WHEN r.state IN ('failed','dead','cancelled') THEN r.state END "
     "  FROM r WHERE tasks.id = r.task_id AND tasks.state = 'queued' AND tasks.attempts = r.prev "
     "  RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
-    "  tasks.state, r.i, r.log, r.n, r.worker, r.started_at, r.ended_at, r.outcome, r.error, "
+    "  tasks.deadline, tasks.state, r.i, r.log, r.n, r.worker, r.started_at, r.ended_at, r.outcome, r.error, "
     "  r.error_kind), "
-    "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\") "
-    "  SELECT id, priority, run_at, script, \"window\" FROM t WHERE state = 'queued' "
+    "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
+    "  SELECT id, priority, run_at, script, \"window\", deadline FROM t WHERE state = 'queued' "
     "  ON CONFLICT DO NOTHING), "
     "a AS (INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
     "  error_kind) SELECT id, n, worker, started_at, ended_at, outcome, error, error_kind "
@@ -703,8 +731,8 @@ drudge_code pg_release(drudge_store *s, const char *owner, int64_t task_id, drud
 {
     static const char sql[] =
         "WITH r AS (DELETE FROM running WHERE task_id = $1 AND owner = $2 RETURNING task_id) "
-        "INSERT INTO ready(task_id, priority, run_at, script, \"window\") "
-        "SELECT t.id, t.priority, t.run_at, t.script, t.\"window\" FROM tasks t JOIN r "
+        "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
+        "SELECT t.id, t.priority, t.run_at, t.script, t.\"window\", t.deadline FROM tasks t JOIN r "
         "ON t.id = r.task_id WHERE t.state = 'queued' ON CONFLICT DO NOTHING RETURNING run_at";
     pg_store *q = pgs(s);
     pg_params p = {0};
@@ -745,9 +773,9 @@ drudge_code pg_unclaim(drudge_store *s, const char *owner, int64_t task_id, int 
         "WITH r AS (DELETE FROM running WHERE task_id = $1 AND owner = $2 RETURNING task_id), "
         "t AS (UPDATE tasks SET suspect = suspect + 1 FROM r WHERE tasks.id = r.task_id "
         "RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
-        "tasks.state), "
-        "i AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\") "
-        "SELECT id, priority, run_at, script, \"window\" FROM t WHERE state = 'queued' "
+        "tasks.deadline, tasks.state), "
+        "i AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
+        "SELECT id, priority, run_at, script, \"window\", deadline FROM t WHERE state = 'queued' "
         "ON CONFLICT DO NOTHING RETURNING run_at) "
         "SELECT (SELECT count(*) FROM r), (SELECT min(run_at) FROM i)";
     pg_store *q = pgs(s);
@@ -923,7 +951,7 @@ drudge_code pg_idle(drudge_store *s, int64_t now, const char *const *scripts, in
     "t.error_kind, r.owner, t.schedule, t.resolved_by, t.resolved_note, t.priority, t.attempts, "  \
     "t.spent, t.max_attempts, coalesce(r.cancel_requested::integer, 0), t.manual_minutes, "        \
     "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at, "         \
-    "t.cancelled_by, t.script_sha256, t.outcome, t.\"window\" "                                    \
+    "t.cancelled_by, t.script_sha256, t.outcome, t.\"window\", t.deadline "                        \
     "FROM tasks t LEFT JOIN running r ON r.task_id = t.id LEFT JOIN leases l ON l.owner = "        \
     "r.owner "
 
@@ -952,6 +980,7 @@ static void read_task(const PGresult *r, int row, drudge_task_row *t)
     t->script_sha256 = pg_strdup(r, row, 26);
     t->outcome = pg_strdup(r, row, 27);
     t->window = pg_strdup(r, row, 28);
+    t->deadline = pg_i64(r, row, 29);
 }
 
 /* Every narrowing of drudge_task_filter, null for any (as SQLite's). */
@@ -1263,8 +1292,8 @@ static drudge_code exec_tx(pg_store *q, const char *what, const char *const *sql
     "error_kind FROM tasks " WHERE " AND outcome IS NOT NULL"
 #define TO_READY(WHERE)                                                                            \
     "WITH t AS (UPDATE tasks SET " REQUEUE " " WHERE                                               \
-    " RETURNING id, priority, run_at, script, \"window\") "                                        \
-    "INSERT INTO ready(task_id, priority, run_at, script, \"window\") SELECT * FROM t"
+    " RETURNING id, priority, run_at, script, \"window\", deadline) "                                        \
+    "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) SELECT * FROM t"
 #define RETRY_ONE "WHERE id = $1 AND $2::bigint = $2 AND state IN ('failed','dead','cancelled')"
 #define RETRY_ALL                                                                                  \
     "WHERE $1::bigint = $1 AND $2::bigint = $2 AND state = $3 "                                    \

@@ -651,4 +651,5 @@ static const drudge_store_methods sqlite_methods = {
     .breaker = sq_breaker,
     .breakers = sq_breakers,
     .outages = sq_outages,
+    .deadlines = sq_deadlines,
 };

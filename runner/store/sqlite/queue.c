@@ -105,7 +105,7 @@ drudge_code sq_register_functions(sq_store *q, drudge_err *err)
  * page writes for a 200,000-row load); the caller rolls back the whole load
  * on any error anyway. Duplicate keys are still skipped by the upsert. */
 #define ENQ_BATCH 32
-#define ENQ_COLS  14
+#define ENQ_COLS  15
 
 static const char upsert_script_sql[] =
     "INSERT INTO scripts(name, path, max_attempts, manual_minutes, exception_minutes, window, "
@@ -116,8 +116,8 @@ static const char upsert_script_sql[] =
 #define ENQ_INSERT                                                                                 \
     "INSERT OR FAIL INTO tasks(script, script_path, key, input, state, priority, run_at, "         \
     "max_attempts, manual_minutes, exception_minutes, schedule, window, created_at, later, "       \
-    "script_sha256) VALUES "
-#define ENQ_VALUES "(?,?,?,?,'queued',?,?,?,?,?,?,?,?,?,?)"
+    "script_sha256, deadline) VALUES "
+#define ENQ_VALUES "(?,?,?,?,'queued',?,?,?,?,?,?,?,?,?,?,?)"
 /* The conflict target names the partial unique index, so a duplicate key is
  * skipped while every other constraint still fails loudly. */
 #define ENQ_CONFLICT " ON CONFLICT(script, key) WHERE key IS NOT NULL DO NOTHING"
@@ -175,6 +175,10 @@ static void bind_row(sqlite3_stmt *st, int r, const drudge_task_spec *spec, int6
     sqlite3_bind_int64(st, o + 12, now);
     sqlite3_bind_int(st, o + 13, run_at > now); /* later: see schema v5 */
     sq_bind_text(st, o + 14, spec->script_sha256);
+    if (spec->deadline)
+        sqlite3_bind_int64(st, o + 15, spec->deadline);
+    else
+        sqlite3_bind_null(st, o + 15);
 }
 
 static int same_str(const char *a, const char *b)
@@ -189,7 +193,8 @@ static int same_batch(const drudge_task_spec *a, const drudge_task_spec *b)
            a->priority == b->priority && a->run_at == b->run_at &&
            a->max_attempts == b->max_attempts && a->manual_minutes == b->manual_minutes &&
            a->exception_minutes == b->exception_minutes && same_str(a->schedule, b->schedule) &&
-           same_str(a->window, b->window) && same_str(a->script_sha256, b->script_sha256);
+           same_str(a->window, b->window) && same_str(a->script_sha256, b->script_sha256) &&
+           a->deadline == b->deadline;
 }
 
 /* One row; a duplicate key sets *dup and, if id is wanted, finds the task. */
@@ -326,12 +331,14 @@ drudge_code sq_known_script(drudge_store *s, const char *name, drudge_task_spec 
     "state = 'queued' AND run_at <= ?1 AND script NOT IN (SELECT script FROM paused) "             \
     "AND (?2 IS NULL OR script IN (SELECT value FROM json_each(?2))) "                             \
     "AND (window IS NULL OR drudge_queue_window_open(window, ?1))"
-/* Claimable tasks not running already, with what the worker needs of each. */
-#define CLAIM_SELECT                                                                               \
+/* Claimable tasks not running already, with what the worker needs of each,
+ * read through index INDEX. */
+#define CLAIM_FROM(INDEX)                                                                          \
     "SELECT id, script, script_path, key, input, attempts, spent, max_attempts, priority, "        \
     "run_at, "                                                                                     \
-    "suspect FROM tasks INDEXED BY tasks_due WHERE later = 0 AND " CLAIMABLE                       \
+    "suspect FROM tasks INDEXED BY " INDEX " WHERE later = 0 AND " CLAIMABLE                       \
     " AND NOT EXISTS (SELECT 1 FROM running r WHERE r.task_id = tasks.id) " NOT_HELD
+#define CLAIM_SELECT CLAIM_FROM("tasks_due")
 /* Not held by an open circuit breaker (breaker.c), as a paused script is
  * not: each subquery runs once per statement (no correlation), and with no
  * breaker open it reads one empty table. ?5: the target whose probe this
@@ -348,7 +355,14 @@ drudge_code sq_known_script(drudge_store *s, const char *name, drudge_task_spec 
  * task scheduled for later (a backlog of a million made each claim that came
  * up short take 50 ms). Running tasks keep their place in tasks_due; the
  * claim walks past them (a lookup in the small `running` table each). */
-static const char claim_sql[] = CLAIM_SELECT "AND priority = ?4 ORDER BY run_at, id LIMIT ?3";
+/* Within a priority, the due tasks with a deadline come first, nearest
+ * deadline first (tasks_due_deadline holds only them, so with no deadline
+ * in the queue this is one probe of an empty index); then the others. */
+static const char claim_deadline_sql[] =
+    CLAIM_FROM("tasks_due_deadline") "AND deadline IS NOT NULL AND priority = ?4 "
+                                     "ORDER BY deadline, id LIMIT ?3";
+static const char claim_sql[] =
+    CLAIM_SELECT "AND priority = ?4 AND deadline IS NULL ORDER BY run_at, id LIMIT ?3";
 /* After CLAIM_LEVELS priorities, the rest in one scan. */
 static const char claim_rest_sql[] =
     CLAIM_SELECT "AND priority < ?4 ORDER BY priority DESC, run_at, id LIMIT ?3";
@@ -437,6 +451,22 @@ static drudge_code next_priority(sq_store *q, int64_t below, int64_t *level, int
     return r == SQLITE_ROW || r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "claiming tasks", err);
 }
 
+/* Runs one claim statement for priority level `below`, appending to l. */
+static drudge_code claim_level(sq_store *q, const char *sql, int64_t now, const char *scripts,
+                               const char *probe, int max, int64_t below, claim_list *l,
+                               drudge_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(q, sql, "claiming tasks", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_int64(st, 1, now);
+    sq_bind_text(st, 2, scripts);
+    sqlite3_bind_int(st, 3, max - (int)l->n);
+    sqlite3_bind_int64(st, 4, below);
+    sq_bind_text(st, 5, probe);
+    return claim_rows(st, l) == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "claiming tasks", err);
+}
+
 /* Finds up to max claimable tasks, highest priority first, into l. */
 static drudge_code find_claimable(sq_store *q, int64_t now, const char *scripts, const char *probe,
                                   int max, claim_list *l, drudge_err *err)
@@ -451,16 +481,18 @@ static drudge_code find_claimable(sq_store *q, int64_t now, const char *scripts,
             if (none)
                 break;
         }
-        sqlite3_stmt *st = sq_stmt(q, rest ? claim_rest_sql : claim_sql, "claiming tasks", err);
-        if (!st)
-            return err ? err->code : DRUDGE_EDB;
-        sqlite3_bind_int64(st, 1, now);
-        sq_bind_text(st, 2, scripts);
-        sqlite3_bind_int(st, 3, max - (int)l->n);
-        sqlite3_bind_int64(st, 4, below);
-        sq_bind_text(st, 5, probe);
-        if (claim_rows(st, l) != SQLITE_DONE)
-            return sq_err(q, "claiming tasks", err);
+        if (!rest) {
+            drudge_code rc = claim_level(q, claim_deadline_sql, now, scripts, probe, max, below,
+                                         l, err);
+            if (rc)
+                return rc;
+            if ((int)l->n >= max)
+                break;
+        }
+        drudge_code rc = claim_level(q, rest ? claim_rest_sql : claim_sql, now, scripts, probe, max,
+                                     below, l, err);
+        if (rc)
+            return rc;
         if (rest)
             break;
     }
@@ -960,7 +992,7 @@ cleanup:
     "t.error_kind, r.owner, t.schedule, t.resolved_by, t.resolved_note, t.priority, t.attempts, "  \
     "t.spent, t.max_attempts, coalesce(r.cancel_requested, 0), t.manual_minutes, "                 \
     "t.exception_minutes, t.run_at, t.created_at, t.finished_at, l.until, t.resolved_at, "         \
-    "t.cancelled_by, t.script_sha256, t.outcome, t.window "                                        \
+    "t.cancelled_by, t.script_sha256, t.outcome, t.window, t.deadline "                            \
     "FROM tasks t LEFT JOIN running r ON r.task_id = t.id LEFT JOIN leases l ON l.owner = "        \
     "r.owner "
 
@@ -988,6 +1020,7 @@ static void read_task(sqlite3_stmt *st, drudge_task_row *t)
     t->script_sha256 = sq_col_strdup(st, 26);
     t->outcome = sq_col_strdup(st, 27);
     t->window = sq_col_strdup(st, 28);
+    t->deadline = sqlite3_column_int64(st, 29);
 }
 
 /* Every narrowing of drudge_task_filter, NULL (or 0, bound as NULL) for

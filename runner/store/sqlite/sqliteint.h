@@ -100,6 +100,9 @@ extern const char *const sq_schedule_migrations[];
 /* breaker.c */
 drudge_code sq_breaker(drudge_store *s, const drudge_breaker_event *ev, int *changed,
                        int64_t *outage_id, drudge_err *err);
+drudge_code sq_deadlines(drudge_store *s, const drudge_deadline_query *dq,
+                         int (*fn)(void *ud, const drudge_deadline_row *r), void *ud,
+                         drudge_err *err);
 drudge_code sq_breakers(drudge_store *s, drudge_outage_fn fn, void *ud, drudge_err *err);
 drudge_code sq_outages(drudge_store *s, int64_t since, drudge_outage_fn fn, void *ud,
                        drudge_err *err);
