@@ -18,6 +18,7 @@ static const struct command {
     {"enqueue", drudge_cmd_enqueue, "queue a task, or a backlog from CSV/JSONL"},
     {"work", drudge_cmd_work, "run workers that claim and run queued tasks"},
     {"watch-folder", drudge_cmd_watch_folder, "turn files dropped into a folder into tasks"},
+    {"watch-mail", drudge_cmd_watch_mail, "turn messages arriving in an IMAP mailbox into tasks"},
     {"status", drudge_cmd_status, "what is queued, running, done, failed, dead"},
     {"tasks", drudge_cmd_tasks, "list tasks"},
     {"show", drudge_cmd_show, "one task: input, output, attempts, errors"},

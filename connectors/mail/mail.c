@@ -687,6 +687,38 @@ static drudge_code fetch_seen(lua_State *L, drudge_call_ctx *call, mcall *mc, in
     return rc;
 }
 
+/* The message's attachments on the trail: for each its file name, type,
+ * size and SHA-256 (of the decoded bytes), so that `drudge audit evidence`
+ * can write them out as files an auditor checks against the chain. Only
+ * hashes: the bytes are inside the message's payload ("stored": false keeps
+ * verify from looking for them as payloads of their own). A message GMime
+ * cannot read has no list (its payload is still kept). */
+static void record_attachments(drudge_call_ctx *call, const void *raw, size_t len)
+{
+    drudge_mail_msg *m = NULL;
+    drudge_err err = {0};
+    if (drudge_mail_parse(raw, len, 1, &m, &err) != DRUDGE_OK)
+        return;
+    if (m->natts) {
+        drudge_buf *v = drudge_call_value(call, "attachments");
+        drudge_buf_puts(v, "[");
+        for (size_t i = 0; i < m->natts; i++) {
+            const drudge_mail_att *a = &m->atts[i];
+            char sha[65];
+            drudge_sha256_hex(a->data, a->size, sha);
+            drudge_buf_puts(v, i ? ",{" : "{");
+            drudge_json_str(v, "filename", a->filename);
+            drudge_json_str(v, "content_type", a->content_type);
+            drudge_json_int(v, "size", (int64_t)a->size);
+            drudge_json_str(v, "sha256", sha);
+            drudge_json_bool(v, "stored", 0);
+            drudge_buf_puts(v, "}");
+        }
+        drudge_buf_puts(v, "]");
+    }
+    drudge_mail_msg_free(m);
+}
+
 static drudge_code fetch_live(lua_State *L, drudge_call_ctx *call, void *ud)
 {
     mcall *mc = ud;
@@ -716,6 +748,7 @@ static drudge_code fetch_live(lua_State *L, drudge_call_ctx *call, void *ud)
         drudge_call_int(call, "uid", mc->uid);
         drudge_call_int(call, "size", (int64_t)raw.len);
         drudge_call_bytes(call, "message", raw.data ? raw.data : "", raw.len, "message/rfc822", 1);
+        record_attachments(call, raw.data ? raw.data : "", raw.len);
     }
     drudge_buf_free(&raw);
     return rc;
@@ -1178,6 +1211,7 @@ static drudge_code send_live(lua_State *L, drudge_call_ctx *call, void *ud)
         drudge_call_str(call, "message_id", mid);
         drudge_call_int(call, "size", (int64_t)len);
         drudge_call_bytes(call, "message", raw, len, "message/rfc822", 1);
+        record_attachments(call, raw, len);
     }
     free(raw);
     free(mid);

@@ -85,6 +85,33 @@ drudge_code drudge_mail_build(const drudge_mail_out *spec, char **raw /* OUT */,
  * (caller frees), or NULL if s holds no valid single address. */
 char *drudge_mail_bare_address(const char *s);
 
+/* --- watching a mailbox (connectors/mail/idle.c) --- */
+
+#include <signal.h>
+
+typedef struct drudge_mail_watch_opts {
+    const char *base;    /* "imap://host:port" or "imaps://..." (no user info, no path) */
+    const char *mailbox; /* "INBOX" */
+    const char *user, *password;
+    const char *ca_file; /* NULL: the system's CAs */
+    int verify_tls, starttls;
+    double idle_s; /* IDLE at most this long before searching again; 0: 25 minutes */
+    volatile sig_atomic_t *stop;
+    /* Called for each message UID above the last one seen (all of them at
+     * the start, and after a UIDVALIDITY change), in order. An error ends
+     * the watch (DRUDGE_EDB) or the session (else: it connects again). */
+    drudge_code (*found)(void *ud, uint32_t uidvalidity, uint32_t uid, drudge_err *err);
+    void (*say)(void *ud, const char *msg); /* what happens, for -v; may be NULL */
+    void *ud;
+} drudge_mail_watch_opts;
+
+/* Watches the mailbox with IMAP IDLE until *stop: found() for every message
+ * there and every one that arrives (within a second of the server's
+ * EXISTS). A lost connection is made again (pauses of 1 s doubling to 60 s);
+ * DRUDGE_EINPUT when the server refuses the login or the mailbox, or the
+ * first connection fails for another reason than the network. */
+drudge_code drudge_mail_watch(const drudge_mail_watch_opts *o, drudge_err *err);
+
 /* --- IMAP responses (the untagged lines libcurl hands back) --- */
 
 /* UIDs of "* SEARCH 1 2 3" lines, in order. Caller frees *uids. Returns the

@@ -153,6 +153,11 @@ drudge_code drudge_host_lint(const char *path, const char *secrets_file, int che
 /* Checks that the secrets file can be read and that nobody else can
  * (mode 0600 or stricter); the error says how to fix it. */
 drudge_code drudge_host_check_secrets(const char *file, drudge_err *err);
+/* The secret name as a script's secret(name) reads it: $DRUDGE_SECRET_<NAME>,
+ * else the secrets file (checked as above; may be NULL). *out is malloc'd
+ * (the caller wipes and frees it); DRUDGE_ENOTFOUND when it is not set. */
+drudge_code drudge_host_secret(const char *file, const char *name, char **out /* OUT */,
+                               drudge_err *err);
 /* Raises a configuration error (never returns): something an operator or
  * the script's author must fix, which a retry cannot (a missing secret, an
  * unknown key name, an option of the wrong type). The task is not retried:

@@ -285,7 +285,23 @@ typedef struct drudge_evidence_summary {
 /* The file name extension for a payload's content type (".png", ".eml",
  * ".json", ... ".bin"). */
 const char *drudge_audit_payload_ext(const char *content_type);
+/* Splits an e-mail (the bytes of a message/rfc822 payload) into its
+ * attachments, calling each once per attachment with its file name as the
+ * message gives it (decoded; may be "" or hostile: the caller sanitises),
+ * its content type and its decoded bytes. The mail module's MIME parsing,
+ * handed in from above (runner/cli/cmd_audit.c). */
+typedef void (*drudge_attachment_fn)(void *ud, const char *filename, const char *content_type,
+                                     const void *data, size_t len);
+typedef drudge_code (*drudge_mail_split_fn)(const void *raw, size_t len, drudge_attachment_fn each,
+                                            void *ud, drudge_err *err);
+/* With split (else e-mails stay whole in their .eml), each attachment of
+ * an e-mail is written too: "ATTEMPT-SEQ-attachment-N-NAME" (NAME made safe,
+ * "unnamed.EXT" if the part has none), its manifest entry with "key":
+ * "attachment", "filename" (as the message gives it), "from_file" and
+ * "from_sha256" (its .eml) and "recorded" (whether the step's row holds
+ * its SHA-256); an e-mail that cannot be split gets "attachments_error". */
 drudge_code drudge_audit_evidence(drudge_store *s, int64_t task_id, const char *dir,
+                                  drudge_mail_split_fn split,
                                   drudge_evidence_summary *out /* OUT */, drudge_err *err);
 
 typedef enum drudge_export_format {

@@ -143,7 +143,12 @@ void drudge_audit_payload_refs(const char *json, void (*fn)(void *ud, const char
             const char *kend = e - 1;
             for (q++; *q == ' '; q++)
                 ;
-            if (*q == '"' && key_is(k, kend, "sha256") && is_hex64(q + 1)) {
+            /* "message": the mail connector's key for an e-mail, from
+             * before the rule; without it no e-mail would be verified,
+             * exported or written out as evidence. */
+            if (*q == '"' &&
+                (key_is(k, kend, "sha256") || (kend - k == 7 && !memcmp(k, "message", 7))) &&
+                is_hex64(q + 1)) {
                 if (nrefs == cap) {
                     const char **grown = drudge_xmalloc(2 * cap * sizeof *grown);
                     memcpy(grown, refs, cap * sizeof *refs);

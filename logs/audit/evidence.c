@@ -2,7 +2,10 @@
  * steps reference (screenshots, e-mails, attachments, HTTP bodies) written
  * out as files, with a manifest naming for each its step and its SHA-256,
  * so that an auditor can check the files against the chain with any
- * SHA-256 tool (logs/README.md, "Evidence"). */
+ * SHA-256 tool (logs/README.md, "Evidence"). An e-mail's attachments are
+ * written beside its .eml as files of their own: the MIME parsing is the
+ * mail module's (GMime), handed in by the caller as a split function, so
+ * that this layer (and the core binary) knows nothing of MIME. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@ typedef struct evidence {
     int64_t files, pruned, bytes;
     drudge_code rc;
     drudge_err *err;
+    drudge_mail_split_fn split; /* NULL: e-mails stay whole */
     const drudge_step_row *row; /* the step being read */
     ref *refs;                  /* of that step, not yet written */
     size_t nrefs;
@@ -145,6 +149,93 @@ static void manifest_entry(evidence *e, const char *file, const drudge_payload_r
                       file ? "" : ",\"pruned\":true");
 }
 
+/* An attachment's file name from the name its MIME part gave: UTF-8 letters
+ * kept, every other byte that could mean something to a shell or a file
+ * system ('/', '\\', control characters, quotes, ...) made '_', at most
+ * about 100 bytes (never cutting a UTF-8 sequence); the caller puts
+ * "ATTEMPT-SEQ-attachment-N-" in front, so no name can be hidden, "..",
+ * or reach outside the directory. */
+static void safe_att_name(drudge_buf *b, const char *s)
+{
+    size_t n = strlen(s), start = b->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (b->len - start >= 100 && (c & 0xC0) != 0x80)
+            break;
+        int ok = c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+        drudge_buf_add(b, ok ? (const char *)&s[i] : "_", 1);
+    }
+}
+
+typedef struct att_ctx {
+    evidence *e;
+    const char *eml_file; /* the .eml it came from, as written */
+    const char *eml_sha;
+    int n; /* attachments so far */
+} att_ctx;
+
+/* One attachment of an e-mail written: its file and manifest entry. The
+ * SHA-256 is re-computed from the bytes written; "recorded" says whether
+ * the step's row holds it (mail steps list their attachments' hashes;
+ * older recordings, or a message redaction changed, do not). */
+static void one_attachment(void *ud, const char *filename, const char *content_type,
+                           const void *data, size_t len)
+{
+    att_ctx *a = ud;
+    evidence *e = a->e;
+    const drudge_step_row *r = e->row;
+    if (e->rc)
+        return;
+    a->n++;
+    drudge_buf name = {0};
+    drudge_buf_printf(&name, "%d-%d-attachment-%d-", r->attempt, r->step.seq, a->n);
+    size_t before = name.len;
+    safe_att_name(&name, filename ? filename : "");
+    if (name.len == before)
+        drudge_buf_printf(&name, "unnamed%s", drudge_audit_payload_ext(content_type));
+    char sha[65];
+    drudge_sha256_hex(data, len, sha);
+    drudge_payload_row p = {.data = (unsigned char *)data,
+                            .len = len,
+                            .size = (int64_t)len,
+                            .content_type = (char *)(content_type ? content_type : "")};
+    memcpy(p.sha256, sha, sizeof sha);
+    e->rc = write_file(e, name.data, &p);
+    if (!e->rc) {
+        int recorded = (r->step.response && strstr(r->step.response, sha)) ||
+                       (r->step.request && strstr(r->step.request, sha));
+        manifest_entry(e, name.data, &p, "attachment");
+        drudge_buf *m = &e->manifest;
+        m->len--; /* reopen the entry: what ties it to its e-mail */
+        drudge_buf_puts(m, ",\"filename\":");
+        drudge_buf_json_str(m, filename ? filename : "", strlen(filename ? filename : ""));
+        drudge_buf_puts(m, ",\"from_file\":");
+        drudge_buf_json_str(m, a->eml_file, strlen(a->eml_file));
+        drudge_buf_printf(m, ",\"from_sha256\":\"%s\",\"recorded\":%s}", a->eml_sha,
+                          recorded ? "true" : "false");
+        e->files++;
+        e->bytes += (int64_t)len;
+    }
+    drudge_buf_free(&name);
+}
+
+/* The attachments of the e-mail p (written as eml_file), as files. A
+ * message the split cannot read keeps them inside its .eml (audit verify
+ * and the .eml's hash still hold); the manifest says so. */
+static void split_mail(evidence *e, const char *eml_file, const drudge_payload_row *p)
+{
+    att_ctx a = {.e = e, .eml_file = eml_file, .eml_sha = p->sha256};
+    drudge_err err = {0};
+    if (e->split(p->data, p->len, one_attachment, &a, &err) != DRUDGE_OK && !e->rc) {
+        drudge_buf *m = &e->manifest;
+        m->len--;
+        drudge_buf_puts(m, ",\"attachments_error\":");
+        drudge_buf_json_str(m, err.msg, strlen(err.msg));
+        drudge_buf_puts(m, "}");
+    }
+}
+
 static drudge_code one_payload(evidence *e, const char *sha)
 {
     drudge_payload_row p;
@@ -176,6 +267,11 @@ static drudge_code one_payload(evidence *e, const char *sha)
         *(p.data ? &e->files : &e->pruned) += 1;
         e->done = drudge_xrealloc(e->done, (e->ndone + 1) * sizeof *e->done);
         memcpy(e->done[e->ndone++], sha, 65);
+        if (p.data && e->split && p.content_type &&
+            !strncmp(p.content_type, "message/rfc822", 14)) {
+            split_mail(e, name.data, &p);
+            rc = e->rc;
+        }
     }
     drudge_payload_row_clear(&p);
     drudge_buf_free(&key);
@@ -197,9 +293,10 @@ static int one_step(void *ud, const drudge_step_row *r)
 }
 
 drudge_code drudge_audit_evidence(drudge_store *s, int64_t task_id, const char *dir,
-                                  drudge_evidence_summary *out, drudge_err *err)
+                                  drudge_mail_split_fn split, drudge_evidence_summary *out,
+                                  drudge_err *err)
 {
-    evidence e = {.s = s, .dir = dir, .err = err};
+    evidence e = {.s = s, .dir = dir, .err = err, .split = split};
     memset(out, 0, sizeof *out);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return drudge_seterr(err, DRUDGE_EIO, "cannot make %s: %s", dir, strerror(errno));

@@ -93,6 +93,7 @@ drudge_code drudge_cli_open_breakers(drudge_store *s, drudge_buf *json, int64_t 
 /* runner/cli/cmd_work.c */
 int drudge_cmd_work(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_watch_folder(drudge_cli *cli, int argc, char **argv);
+int drudge_cmd_watch_mail(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_tasks.c */
 int drudge_cmd_status(drudge_cli *cli, int argc, char **argv);
 int drudge_cmd_tasks(drudge_cli *cli, int argc, char **argv);

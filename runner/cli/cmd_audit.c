@@ -9,7 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <stdint.h>
+#include "connectors/mail/mail.h"
 #include "logs/audit/audit.h"
+#include "runner/util/module.h"
 #include "runner/work/replay.h"
 #include "runner/cli/cli.h"
 #include "drudge/util.h"
@@ -626,13 +629,43 @@ static int evidence_opt(int c, void *ud, char **argv)
     case 'h':
         fputs("usage: drudge audit evidence TASK --out DIR\n\n"
               "Writes every payload the task's steps reference (screenshots as .png, e-mails\n"
-              "as .eml, files under their names, HTTP bodies) into DIR (made 0700; files\n"
-              "0600, never overwritten), with manifest.json naming each file's step, kind\n"
-              "and SHA-256, and the chain head: check the files with sha256sum.\n",
+              "as .eml and each of their attachments as a file of its own, files under\n"
+              "their names, HTTP bodies) into DIR (made 0700; files 0600, never\n"
+              "overwritten), with manifest.json naming each file's step, kind and\n"
+              "SHA-256, and the chain head: check the files with sha256sum.\n",
               stdout);
         return DRUDGE_EXIT_OK;
         DRUDGE_CLI_GETOPT_ERRORS("audit evidence");
     }
+}
+
+/* An e-mail's attachments, by the mail module's MIME parser (GMime lives in
+ * drudge_mail.so, not in the binary), leniently: evidence takes what can be
+ * read. */
+static drudge_code split_mail(const void *raw, size_t len, drudge_attachment_fn each, void *ud,
+                              drudge_err *err)
+{
+    typedef drudge_code (*parse_fn)(const void *, size_t, int, drudge_mail_msg **, drudge_err *);
+    typedef void (*free_fn)(drudge_mail_msg *);
+    char why[256] = "";
+    parse_fn parse =
+        (parse_fn)(uintptr_t)drudge_module_sym("mail", "drudge_mail_parse", why, sizeof why);
+    free_fn msg_free = parse ? (free_fn)(uintptr_t)drudge_module_sym("mail", "drudge_mail_msg_free",
+                                                                     why, sizeof why)
+                             : NULL;
+    if (!parse || !msg_free)
+        return drudge_seterr(err, DRUDGE_EINPUT,
+                             "attachments left in the .eml: the mail module cannot be "
+                             "loaded (%s)",
+                             why);
+    drudge_mail_msg *m = NULL;
+    drudge_code rc = parse(raw, len, 1, &m, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < m->natts; i++)
+        each(ud, m->atts[i].filename, m->atts[i].content_type, m->atts[i].data, m->atts[i].size);
+    msg_free(m);
+    return DRUDGE_OK;
 }
 
 static int cmd_evidence(drudge_cli *cli, int argc, char **argv)
@@ -656,7 +689,7 @@ static int cmd_evidence(drudge_cli *cli, int argc, char **argv)
         return rc;
     drudge_err err = {0};
     drudge_evidence_summary sum;
-    drudge_code code = drudge_audit_evidence(s, id, a.out, &sum, &err);
+    drudge_code code = drudge_audit_evidence(s, id, a.out, split_mail, &sum, &err);
     if (!code && cli->json)
         printf("{\"files\":%lld,\"pruned\":%lld,\"bytes\":%lld}\n", (long long)sum.files,
                (long long)sum.pruned, (long long)sum.bytes);

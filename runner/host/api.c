@@ -254,6 +254,47 @@ drudge_code drudge_host_check_secrets(const char *file, drudge_err *err)
     return DRUDGE_OK;
 }
 
+drudge_code drudge_host_secret(const char *file, const char *name, char **out, drudge_err *err)
+{
+    *out = NULL;
+    if (!valid_secret_name(name))
+        return drudge_seterr(err, DRUDGE_EUSAGE, "bad secret name '%s': letters, digits and '_'",
+                             name);
+    char env[160];
+    snprintf(env, sizeof env, "DRUDGE_SECRET_%s", name);
+    const char *v = getenv(env);
+    if (v) {
+        *out = drudge_xstrdup(v);
+        return DRUDGE_OK;
+    }
+    if (!file)
+        return drudge_seterr(err, DRUDGE_ENOTFOUND,
+                             "secret '%s' is not set: export %s or add %s=... to a secrets "
+                             "file (--secrets)",
+                             name, env, name);
+    drudge_code rc = drudge_host_check_secrets(file, err);
+    if (rc)
+        return rc;
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return drudge_seterr(err, DRUDGE_EIO, "cannot read secrets file %s: %s", file,
+                             strerror(errno));
+    char line[4096];
+    size_t n = strlen(name);
+    while (!*out && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] != '#' && !strncmp(line, name, n) && line[n] == '=')
+            *out = drudge_xstrdup(line + n + 1);
+    }
+    fclose(f);
+    explicit_bzero(line, sizeof line);
+    if (!*out)
+        return drudge_seterr(err, DRUDGE_ENOTFOUND,
+                             "secret '%s' is not set: export %s or add %s=... to %s", name, env,
+                             name, file);
+    return DRUDGE_OK;
+}
+
 /* Looks name up in the secrets file; pushes the value or nil; raises a
  * configuration error if the file is missing or readable by others. */
 static int secrets_file_lookup(lua_State *L, const char *file, const char *name)

@@ -486,6 +486,12 @@ static int l_io_open(lua_State *L)
     lua_pushstring(L, full);
     lua_pushstring(L, mode);
     lua_call(L, 2, LUA_MULTRET); /* io.open does not raise on a missing file */
+    if (strpbrk(mode, "wa+") && lua_type(L, 4) == LUA_TUSERDATA) {
+        drudge_host *h = drudge_host_of(L);
+        size_t n = strlen(h->files_dir);
+        const char *rel = !strncmp(full, h->files_dir, n) && full[n] == '/' ? full + n + 1 : full;
+        host_track_write(L, 4, full, rel, mode);
+    }
     return lua_gettop(L) - 3;
 }
 
@@ -1326,6 +1332,7 @@ drudge_code drudge_host_run(drudge_host *h, const char *path, const drudge_task_
         drudge_buf_free(&tb);
     }
     disarm_deadline(h);
+    host_close_writes(L); /* files the script left open: their steps */
     run_attempt_hooks(&attempt_end_hooks, L);
     h->current = NULL;
     res->duration_us = drudge_mono_us() - t0;

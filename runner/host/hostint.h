@@ -48,6 +48,15 @@ int drudge_host_msgh(lua_State *L);
  * deadline hook would; returns otherwise. */
 void drudge_host_check_deadline(lua_State *L);
 
+/* files.c: io.open for writing. host_track_write keeps the file handle at
+ * idx (just opened with mode, at full, rel to the files directory) so that
+ * its close -- f:close(), a <close> variable, or host_close_writes at the
+ * attempt's end for one the script left open -- is a "file" step with the
+ * file's size and SHA-256. Tracked handles are held until closed, so none
+ * is closed by the garbage collector, where no step could be recorded. */
+void host_track_write(lua_State *L, int idx, const char *full, const char *rel, const char *mode);
+void host_close_writes(lua_State *L);
+
 /* wait.c: sleep and wait_until into a sandbox env */
 void drudge_wait_install(lua_State *L, int env);
 
