@@ -22,7 +22,7 @@ packages=(
 # What the test suite needs besides: real peers and servers.
 test_packages=(
   xvfb xterm x11-utils python3 python3-httpbin dovecot-imapd python3-aiosmtpd chromium
-  chromium-driver
+  chromium-driver chromium-headless-shell
   valgrind postgresql-15 python3-openpyxl
   dpkg-dev man-db groff-base bsdutils
 )

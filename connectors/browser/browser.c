@@ -32,7 +32,7 @@
 
 #define SESSIONS_KEY    "drudge.browser.sessions" /* the attempt's sessions, in order */
 #define MODULE_KEY      "drudge.browser.module"
-#define SPARE_KEY       "drudge.browser.spare"
+#define KEEP_KEY        "drudge.browser.keep"
 #define DEFAULT_TIMEOUT 10.0 /* seconds find and actions wait for an element */
 #define DEFAULT_PAGE    30.0 /* seconds a page may take to load */
 #define DEFAULT_OPEN    60.0 /* seconds starting the browser may take */
@@ -93,38 +93,43 @@ static int session_gc(lua_State *L)
     return 0;
 }
 
-/* The state's warm spare (browser.prewarm), made on first use. */
-static int spare_gc(lua_State *L)
+/* What the worker keeps across attempts (its chromedriver, the warm
+ * spare), made on first use. Made before the first session's userdata, so
+ * that when the state closes the sessions' finalizers run before its own. */
+static int keep_gc(lua_State *L)
 {
-    bspare_stop(lua_touserdata(L, 1));
+    bkeep *k = lua_touserdata(L, 1);
+    bspare_stop(&k->spare);
+    bdriver_stop(&k->drv);
     return 0;
 }
 
-static bspare *find_spare(lua_State *L)
+static bkeep *find_keep(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, SPARE_KEY) != LUA_TUSERDATA) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, KEEP_KEY) != LUA_TUSERDATA) {
         lua_pop(L, 1);
-        bspare *sp = lua_newuserdatauv(L, sizeof *sp, 0);
-        memset(sp, 0, sizeof *sp);
+        bkeep *k = lua_newuserdatauv(L, sizeof *k, 0);
+        memset(k, 0, sizeof *k);
         lua_newtable(L);
-        lua_pushcfunction(L, spare_gc);
+        lua_pushcfunction(L, keep_gc);
         lua_setfield(L, -2, "__gc");
         lua_setmetatable(L, -2);
         lua_pushvalue(L, -1);
-        lua_setfield(L, LUA_REGISTRYINDEX, SPARE_KEY);
+        lua_setfield(L, LUA_REGISTRYINDEX, KEEP_KEY);
     }
-    bspare *sp = lua_touserdata(L, -1);
+    bkeep *k = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    return sp;
+    return k;
 }
 
-static int prewarm_on(lua_State *L)
+static int module_bool(lua_State *L, const char *field, int dflt)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, MODULE_KEY);
-    int on = 0;
+    int on = dflt;
     if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "prewarm");
-        on = lua_toboolean(L, -1);
+        lua_getfield(L, -1, field);
+        if (!lua_isnil(L, -1))
+            on = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -492,9 +497,11 @@ static drudge_code open_live(lua_State *L, drudge_call_ctx *c, void *ud)
     drudge_err err = {0};
     int64_t t0 = drudge_mono_us();
     double page_set = a->o.page_timeout;
-    int warm = bspare_take(find_spare(L), &a->o, &a->s->proc, &page_set);
+    bkeep *k = find_keep(L);
+    int kept = k->drv.port != 0;
+    int warm = bspare_take(&k->spare, &a->o, &a->s->proc, &page_set);
     if (!warm) {
-        drudge_code rc = bproc_start(&a->s->proc, &a->o, a->timeout, &err);
+        drudge_code rc = bproc_start(&a->s->proc, &k->drv, &a->o, a->timeout, &err);
         if (rc != DRUDGE_OK)
             return drudge_call_fail(c, rc, "%s", err.msg);
     }
@@ -503,11 +510,13 @@ static drudge_code open_live(lua_State *L, drudge_call_ctx *c, void *ud)
     a->s->page_set = page_set;
     /* browser.prewarm: the next open's browser starts now, alike, while
      * this one works (forked here, by the worker's own thread). */
-    if (prewarm_on(L))
-        bspare_start(find_spare(L), &a->o);
+    if (module_bool(L, "prewarm", 0))
+        bspare_start(&k->spare, &k->drv, &a->o);
     drudge_call_int(c, "session", a->s->num);
     drudge_call_str(c, "version", a->s->proc.version);
     drudge_call_bool(c, "prewarmed", warm);
+    drudge_call_str(c, "engine", a->o.shell ? "chromium-headless-shell" : "chromium");
+    drudge_call_bool(c, "driver_kept", kept); /* the worker's chromedriver ran already */
     drudge_call_int(c, "started_ms", (drudge_mono_us() - t0) / 1000);
     return DRUDGE_OK;
 }
@@ -603,6 +612,7 @@ static int l_open(lua_State *L)
 {
     bc_check_opts(L, 1);
     lua_settop(L, 1);
+    find_keep(L);
     bsession *s = lua_newuserdatauv(L, sizeof *s, 0);
     memset(s, 0, sizeof *s);
     s->closed = 1; /* until the open step succeeds */
@@ -615,6 +625,7 @@ static int l_open(lua_State *L)
     if (lua_istable(L, 1))
         read_open_opts(L, &a, &downloads);
     a.o.page_timeout = bc_cap(L, s->page_timeout);
+    a.o.shell = a.o.headless && module_bool(L, "headless_shell", 1) && bproc_shell_path();
     if (!drudge_rec_replaying(drudge_rec_from_lua(L)))
         downloads_dir(L, downloads, s, &a.o);
     /* The attempt's sessions: closed at its end whatever happens. */
@@ -939,6 +950,8 @@ int luaopen_drudge_browser(lua_State *L)
     lua_setfield(L, -2, "open_timeout");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "prewarm");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "headless_shell");
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, MODULE_KEY);
     return 1;

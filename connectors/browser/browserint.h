@@ -59,46 +59,79 @@ drudge_code wd_base64(const char *b64, size_t n, drudge_buf *out, drudge_err *er
 /* The browser's settings, from browser.open's options. */
 typedef struct bopts {
     int headless;
+    int shell; /* headless in chromium-headless-shell (quicker to start), not chromium */
     int width, height;
     char downloads[PATH_MAX]; /* full path, "" for none (downloads refused) */
     double page_timeout;      /* seconds for a page load */
 } bopts;
 
-/* proc.c: one browser process tree and its WebDriver session. */
-typedef struct bproc {
+/* proc.c: the processes behind the sessions.
+ *
+ * One chromedriver per worker (per Lua state), started by the first
+ * browser.open and kept across attempts; each session is a fresh Chromium
+ * with a fresh profile that it starts and ends. */
+typedef struct bdriver {
     drudge_child child;
+    int port; /* where it listens; 0 while none runs */
+} bdriver;
+
+/* Makes sure the driver runs: reaps orphans, starts chromedriver (its own
+ * process group, parent-death signal, pid file) and waits for it to listen,
+ * within timeout_s. Must run in the thread that runs attempts: the
+ * parent-death signal fires when the forking thread ends. */
+drudge_code bdriver_ensure(bdriver *d, double timeout_s, drudge_err *err);
+/* Kills the driver and every browser under it, removes its directory;
+ * safe to call twice. */
+void bdriver_stop(bdriver *d);
+
+/* The chromium-headless-shell program, or NULL if it is not installed. */
+const char *bproc_shell_path(void);
+
+/* One browser and its WebDriver session on a driver. */
+typedef struct bproc {
+    bdriver *drv; /* not owned */
     wd_conn wd;
     int started;
-    char version[64]; /* Chromium's, from the new session's capabilities */
+    char profile[PATH_MAX]; /* the browser's profile, inside the driver's directory */
+    char version[64];       /* Chromium's, from the new session's capabilities */
 } bproc;
 
-/* Reaps orphans, starts chromedriver (its own process group, parent-death
- * signal, pid file), makes the session (Chromium with a fresh profile in
- * the child's directory). Within timeout_s. */
-drudge_code bproc_start(bproc *p, const bopts *o, double timeout_s, drudge_err *err);
-/* Ends the session (politely, within a short time) and kills what is left;
- * safe to call twice. */
+/* Starts the driver if it is not running, then makes the session
+ * (Chromium with a fresh profile). Within timeout_s. */
+drudge_code bproc_start(bproc *p, bdriver *d, const bopts *o, double timeout_s, drudge_err *err);
+/* Ends the session (politely, within a short time) and removes its profile;
+ * a browser that does not close takes the driver down with it. Safe to
+ * call twice. */
 void bproc_stop(bproc *p);
 
-/* A browser started before it is needed (browser.prewarm): chromedriver is
- * forked by the worker's thread, the session made by a thread of its own
- * while the worker goes on. */
+/* A browser started before it is needed (browser.prewarm): its session is
+ * made on the worker's driver by a thread of its own while the worker goes
+ * on. */
 typedef struct bspare {
     bproc p;
     bopts o;
     pthread_t th;
     int running; /* the thread runs or has not been joined */
+    double timeout;
     drudge_code rc;
     drudge_err err;
 } bspare;
 
-/* Starts a spare for options o (stopping the one there was). */
-void bspare_start(bspare *sp, const bopts *o);
+/* Starts a spare for options o on driver d (stopping the one there was). */
+void bspare_start(bspare *sp, bdriver *d, const bopts *o);
 /* Hands the spare over into p if it started and was made for options like
  * o (waiting for it to finish starting); else stops it. 1 if handed over
  * (*page_timeout: the page-load timeout its session has). */
 int bspare_take(bspare *sp, const bopts *o, bproc *p, double *page_timeout);
+/* Stops the spare; one still starting is cut short by stopping the
+ * driver (only done when the worker's state closes). */
 void bspare_stop(bspare *sp);
+
+/* What a worker keeps across its attempts: the driver and the spare. */
+typedef struct bkeep {
+    bdriver drv;
+    bspare spare;
+} bkeep;
 
 /* locate.c: finding an element and waiting for it. */
 typedef enum lmode {

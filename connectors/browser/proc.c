@@ -1,13 +1,25 @@
-/* proc.c: the processes behind a browser session.
+/* proc.c: the processes behind browser sessions.
  *
- * One session is one chromedriver and the Chromium it starts, with a fresh
- * profile in a private directory of the state directory (drudge/child.h):
- * no cookie or cache of one task reaches the next. chromedriver runs in a
- * process group of its own with SIGKILL as its parent-death signal, and
- * drives Chromium through a pipe (--remote-debugging-pipe), so Chromium
- * exits as soon as chromedriver does: a worker killed with kill -9 takes
- * the whole tree along, and the pid file lets the next `drudge work` (or
- * the next session) reap whatever a stranger death left. */
+ * A worker keeps one chromedriver across its attempts (started by the first
+ * browser.open, in the directory "<state>/browser.XXXXXX"); each session is
+ * a fresh Chromium that chromedriver starts with a fresh profile in a
+ * directory of its own under the driver's, removed when the session ends:
+ * no cookie or cache of one task reaches the next, and a session pays for
+ * starting Chromium only. A browser that will not close politely takes the
+ * driver with it (the next open starts another), so nothing of a broken
+ * session survives it.
+ *
+ * chromedriver runs in a process group of its own with SIGKILL as its
+ * parent-death signal, and drives Chromium through a pipe
+ * (--remote-debugging-pipe), so Chromium exits as soon as chromedriver
+ * does: a worker killed with kill -9 takes the whole tree along, and the
+ * pid file lets the next `drudge work` (or the next driver start) reap
+ * whatever a stranger death left.
+ *
+ * Headless sessions run in chromium-headless-shell when it is installed
+ * (Debian's package of Chromium's old headless mode, the one Playwright
+ * uses for headless): it starts in about half the time of chromium
+ * --headless=new, and a cold start is most of what a short task waits for. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,9 +51,18 @@ static const char *chromium_path(void)
     return access("/usr/lib/chromium/chromium", X_OK) == 0 ? "/usr/lib/chromium/chromium" : NULL;
 }
 
+const char *bproc_shell_path(void)
+{
+    const char *b = getenv("DRUDGE_CHROMIUM_SHELL");
+    if (b)
+        return *b && access(b, X_OK) == 0 ? b : NULL; /* "" turns the shell off */
+    static const char shell[] = "/usr/lib/chromium/chromium-headless-shell";
+    return access(shell, X_OK) == 0 ? shell : NULL;
+}
+
 /* Waits for chromedriver's "ChromeDriver was started successfully on port
  * N." in its output file; the port, or -1. */
-static int driver_port(bproc *p, const char *out, double timeout_s, drudge_err *err)
+static int driver_port(bdriver *d, const char *out, double timeout_s, drudge_err *err)
 {
     int64_t until = drudge_mono_us() + (int64_t)(timeout_s * 1e6);
     for (;;) {
@@ -59,7 +80,7 @@ static int driver_port(bproc *p, const char *out, double timeout_s, drudge_err *
         free(text);
         if (port > 0)
             return port;
-        if (!drudge_child_alive(&p->child)) {
+        if (!drudge_child_alive(&d->child)) {
             drudge_seterr(err, DRUDGE_ECONNECT,
                           "browser: cannot start chromedriver (%s): is the package "
                           "chromium-driver installed? (its output: %s)",
@@ -91,22 +112,26 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
 {
     char size[64];
     snprintf(size, sizeof size, "%d,%d", o->width, o->height);
-    drudge_buf_puts(b, "{\"capabilities\":{\"alwaysMatch\":{\"browserName\":\"chrome\","
-                       "\"unhandledPromptBehavior\":\"ignore\",\"pageLoadStrategy\":\"normal\",");
+    const char *shell = o->shell ? bproc_shell_path() : NULL;
+    /* chromedriver opens no first page in the shell unless told it is one */
+    drudge_buf_printf(b, "{\"capabilities\":{\"alwaysMatch\":{\"browserName\":\"%s\",",
+                      shell ? "chrome-headless-shell" : "chrome");
+    drudge_buf_puts(b, "\"unhandledPromptBehavior\":\"ignore\",\"pageLoadStrategy\":\"normal\",");
     drudge_buf_printf(b, "\"timeouts\":{\"implicit\":0,\"pageLoad\":%lld,\"script\":%lld},",
                       (long long)(o->page_timeout * 1000), (long long)(o->page_timeout * 1000));
     drudge_buf_puts(b, "\"goog:chromeOptions\":{");
-    const char *bin = chromium_path();
+    const char *bin = shell ? shell : chromium_path();
     if (bin) {
         drudge_json_str(b, "binary", bin);
         drudge_buf_puts(b, ",");
     }
     drudge_buf_puts(b, "\"args\":[");
-    if (o->headless)
+    if (o->headless && !shell)
         arg(b, "%s", "--headless=new");
     if (geteuid() == 0)
         arg(b, "%s", "--no-sandbox"); /* Chromium refuses to run as root with its sandbox */
-    arg(b, "--user-data-dir=%s/profile", p->child.dir);
+    arg(b, "--user-data-dir=%s", p->profile);
+    arg(b, "--disk-cache-dir=%s/cache", p->profile);
     arg(b, "--window-size=%s", size);
     static const char *const flags[] = {
         "--remote-debugging-pipe",
@@ -133,50 +158,103 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
     drudge_buf_puts(b, "}}}}}");
 }
 
-/* Starts chromedriver. Must run in the thread that runs attempts: the
- * parent-death signal fires when the forking thread ends. */
-static drudge_code spawn_driver(bproc *p, drudge_err *err)
+/* Starts chromedriver and waits until it listens. */
+static drudge_code spawn_driver(bdriver *d, double timeout_s, drudge_err *err)
 {
-    memset(p, 0, sizeof *p);
+    memset(d, 0, sizeof *d);
     drudge_child_reap(NULL, 0);
-    drudge_code rc = drudge_child_prepare(&p->child, "browser", err);
+    drudge_code rc = drudge_child_prepare(&d->child, "browser", err);
     if (rc != DRUDGE_OK)
         return rc;
-    p->started = 1;
     char out[PATH_MAX + 16], logarg[PATH_MAX + 32], home[PATH_MAX + 8], cfg[PATH_MAX + 32],
         cache[PATH_MAX + 32];
-    snprintf(out, sizeof out, "%s/driver.out", p->child.dir);
-    snprintf(logarg, sizeof logarg, "--log-path=%s/driver.log", p->child.dir);
-    /* Chromium keeps crash reports and caches under $HOME: in the session's
+    snprintf(out, sizeof out, "%s/driver.out", d->child.dir);
+    snprintf(logarg, sizeof logarg, "--log-path=%s/driver.log", d->child.dir);
+    /* Chromium keeps crash reports and caches under $HOME: in the driver's
      * directory, they go with it. */
-    snprintf(home, sizeof home, "HOME=%s", p->child.dir);
-    snprintf(cfg, sizeof cfg, "XDG_CONFIG_HOME=%s/.config", p->child.dir);
-    snprintf(cache, sizeof cache, "XDG_CACHE_HOME=%s/.cache", p->child.dir);
-    /* The log names the session's directory (the reaper knows its processes
+    snprintf(home, sizeof home, "HOME=%s", d->child.dir);
+    snprintf(cfg, sizeof cfg, "XDG_CONFIG_HOME=%s/.config", d->child.dir);
+    snprintf(cache, sizeof cache, "XDG_CACHE_HOME=%s/.cache", d->child.dir);
+    /* The log names the driver's directory (the reaper knows its processes
      * by it) but records only severe errors: chromedriver's INFO lines hold
      * every text typed, secrets too. */
     char *const argv[] = {(char *)driver_path(), "--port=0", logarg, "--log-level=SEVERE", NULL};
     char *const env[] = {home, cfg, cache, NULL};
-    return drudge_child_spawn(&p->child, argv, env, out, err);
-}
-
-/* Waits for the driver to listen, then makes the session (Chromium
- * starts): the slow part, which any thread may do. */
-static drudge_code make_session(bproc *p, const bopts *o, double timeout_s, drudge_err *err)
-{
-    char out[PATH_MAX + 16];
-    snprintf(out, sizeof out, "%s/driver.out", p->child.dir);
-    int64_t t0 = drudge_mono_us();
-    int port = driver_port(p, out, timeout_s < DRIVER_START_S ? timeout_s : DRIVER_START_S, err);
+    rc = drudge_child_spawn(&d->child, argv, env, out, err);
+    if (rc != DRUDGE_OK)
+        return rc;
+    int port = driver_port(d, out, timeout_s < DRIVER_START_S ? timeout_s : DRIVER_START_S, err);
     if (port < 0)
         return DRUDGE_ECONNECT;
+    d->port = port;
+    return DRUDGE_OK;
+}
+
+drudge_code bdriver_ensure(bdriver *d, double timeout_s, drudge_err *err)
+{
+    if (d->port && drudge_child_alive(&d->child))
+        return DRUDGE_OK;
+    bdriver_stop(d); /* died since (or never ran): its leftovers go */
+    drudge_code rc = spawn_driver(d, timeout_s, err);
+    if (rc != DRUDGE_OK)
+        bdriver_stop(d);
+    return rc;
+}
+
+void bdriver_stop(bdriver *d)
+{
+    drudge_child_release(&d->child, 0);
+    d->port = 0;
+}
+
+/* A fresh profile directory for a session, inside the driver's. */
+static drudge_code new_profile(bproc *p, drudge_err *err)
+{
+    int n = snprintf(p->profile, sizeof p->profile, "%s/session.XXXXXX", p->drv->child.dir);
+    if (n < 0 || (size_t)n >= sizeof p->profile || !mkdtemp(p->profile)) {
+        drudge_seterr(err, DRUDGE_EIO, "browser: cannot create a profile directory in %s: %s",
+                      p->drv->child.dir, strerror(errno));
+        p->profile[0] = '\0';
+        return DRUDGE_EIO;
+    }
+    return DRUDGE_OK;
+}
+
+/* chromedriver tells Chromium where downloads go only when it sees
+ * --headless=new among the flags: the shell is told through DevTools
+ * (chromedriver's goog/cdp endpoint), or told to refuse them. */
+static drudge_code shell_downloads(bproc *p, const bopts *o, drudge_err *err)
+{
+    drudge_buf b = {0};
+    drudge_buf_puts(&b, "{\"cmd\":\"Browser.setDownloadBehavior\",\"params\":{");
+    drudge_json_str(&b, "behavior", o->downloads[0] ? "allow" : "deny");
+    if (o->downloads[0])
+        drudge_json_str(&b, "downloadPath", o->downloads);
+    drudge_buf_puts(&b, "}}");
+    drudge_code rc = wd_call(&p->wd, "POST", "/goog/cdp/execute", b.data, CLOSE_S, err);
+    drudge_buf_free(&b);
+    if (rc != DRUDGE_OK) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return drudge_seterr(err, DRUDGE_ECONNECT,
+                             "browser: cannot set the downloads directory of the headless "
+                             "shell: %s",
+                             msg);
+    }
+    return DRUDGE_OK;
+}
+
+/* Makes the session (Chromium starts): the slow part, which any thread
+ * may do once the driver listens on port. */
+static drudge_code make_session(bproc *p, int port, const bopts *o, double timeout_s,
+                                drudge_err *err)
+{
     drudge_code rc = wd_init(&p->wd, port, err);
     if (rc != DRUDGE_OK)
         return rc;
     drudge_buf caps = {0};
     capabilities(&caps, p, o);
-    double left = timeout_s - (double)(drudge_mono_us() - t0) / 1e6;
-    rc = wd_call(&p->wd, "POST", "=/session", caps.data, left > 1 ? left : 1, err);
+    rc = wd_call(&p->wd, "POST", "=/session", caps.data, timeout_s > 1 ? timeout_s : 1, err);
     drudge_buf_free(&caps);
     if (rc != DRUDGE_OK) {
         char msg[sizeof err->msg];
@@ -193,14 +271,22 @@ static drudge_code make_session(bproc *p, const bopts *o, double timeout_s, drud
     p->version[0] = '\0';
     if (caps_v)
         wd_json_str(caps_v, clen, "browserVersion", p->version, sizeof p->version);
-    return DRUDGE_OK;
+    return o->shell ? shell_downloads(p, o, err) : DRUDGE_OK;
 }
 
-drudge_code bproc_start(bproc *p, const bopts *o, double timeout_s, drudge_err *err)
+drudge_code bproc_start(bproc *p, bdriver *d, const bopts *o, double timeout_s, drudge_err *err)
 {
-    drudge_code rc = spawn_driver(p, err);
+    memset(p, 0, sizeof *p);
+    int64_t t0 = drudge_mono_us();
+    drudge_code rc = bdriver_ensure(d, timeout_s, err);
+    if (rc != DRUDGE_OK)
+        return rc;
+    p->drv = d;
+    p->started = 1;
+    rc = new_profile(p, err);
+    double left = timeout_s - (double)(drudge_mono_us() - t0) / 1e6;
     if (rc == DRUDGE_OK)
-        rc = make_session(p, o, timeout_s, err);
+        rc = make_session(p, d->port, o, left, err);
     if (rc != DRUDGE_OK)
         bproc_stop(p);
     return rc;
@@ -210,12 +296,19 @@ void bproc_stop(bproc *p)
 {
     if (!p->started)
         return;
+    int closed = 0;
     if (p->wd.curl && p->wd.session[0] && !p->wd.dead) {
         drudge_err err;
-        wd_call(&p->wd, "DELETE", "", NULL, CLOSE_S, &err);
+        closed = wd_call(&p->wd, "DELETE", "", NULL, CLOSE_S, &err) == DRUDGE_OK;
     }
     wd_free(&p->wd);
-    drudge_child_release(&p->child, 0);
+    /* A session that was never made, or a browser that crashed or would
+     * not close: what is left of it runs under the driver, which goes too. */
+    if (!closed && p->drv)
+        bdriver_stop(p->drv);
+    if (p->profile[0])
+        drudge_child_remove_dir(p->profile);
+    p->profile[0] = '\0';
     p->started = 0;
 }
 
@@ -224,22 +317,28 @@ void bproc_stop(bproc *p)
 static void *spare_main(void *arg)
 {
     bspare *sp = arg;
-    sp->rc = make_session(&sp->p, &sp->o, DEFAULT_SPARE_S, &sp->err);
+    sp->rc = make_session(&sp->p, sp->p.drv->port, &sp->o, sp->timeout, &sp->err);
     return NULL;
 }
 
-void bspare_start(bspare *sp, const bopts *o)
+void bspare_start(bspare *sp, bdriver *d, const bopts *o)
 {
     bspare_stop(sp);
     sp->o = *o;
-    sp->rc = spawn_driver(&sp->p, &sp->err);
-    if (sp->rc != DRUDGE_OK) {
-        bproc_stop(&sp->p);
+    sp->timeout = DEFAULT_SPARE_S;
+    bproc *p = &sp->p;
+    memset(p, 0, sizeof *p);
+    /* the driver is started here, by the worker's thread, if it must be */
+    sp->rc = bdriver_ensure(d, DRIVER_START_S, &sp->err);
+    if (sp->rc != DRUDGE_OK)
         return;
-    }
-    sp->running = pthread_create(&sp->th, NULL, spare_main, sp) == 0;
+    p->drv = d;
+    p->started = 1;
+    sp->rc = new_profile(p, &sp->err);
+    if (sp->rc == DRUDGE_OK)
+        sp->running = pthread_create(&sp->th, NULL, spare_main, sp) == 0;
     if (!sp->running)
-        bproc_stop(&sp->p);
+        bproc_stop(p);
 }
 
 /* Waits for the spare's start to end. */
@@ -252,8 +351,8 @@ static void spare_join(bspare *sp)
 
 static int same_opts(const bopts *a, const bopts *b)
 {
-    return a->headless == b->headless && a->width == b->width && a->height == b->height &&
-           !strcmp(a->downloads, b->downloads);
+    return a->headless == b->headless && a->shell == b->shell && a->width == b->width &&
+           a->height == b->height && !strcmp(a->downloads, b->downloads);
 }
 
 int bspare_take(bspare *sp, const bopts *o, bproc *p, double *page_timeout)
@@ -261,7 +360,8 @@ int bspare_take(bspare *sp, const bopts *o, bproc *p, double *page_timeout)
     if (!sp->p.started)
         return 0;
     spare_join(sp);
-    if (sp->rc != DRUDGE_OK || !same_opts(&sp->o, o) || !drudge_child_alive(&sp->p.child)) {
+    if (sp->rc != DRUDGE_OK || !same_opts(&sp->o, o) || !sp->p.drv->port ||
+        !drudge_child_alive(&sp->p.drv->child)) {
         bproc_stop(&sp->p); /* failed, or made for other options: start afresh */
         return 0;
     }
@@ -274,8 +374,8 @@ int bspare_take(bspare *sp, const bopts *o, bproc *p, double *page_timeout)
 
 void bspare_stop(bspare *sp)
 {
-    if (sp->running && sp->p.child.pid > 0)
-        kill(-sp->p.child.pid, SIGKILL); /* the start under way fails at once */
+    if (sp->running && sp->p.drv && sp->p.drv->child.pid > 0)
+        kill(-sp->p.drv->child.pid, SIGKILL); /* the start under way fails at once */
     spare_join(sp);
     bproc_stop(&sp->p);
 }

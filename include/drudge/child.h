@@ -59,6 +59,11 @@ int drudge_child_alive(drudge_child *c);
  * Safe on a zeroed or released child. */
 void drudge_child_release(drudge_child *c, int grace_ms);
 
+/* Removes dir and everything in it (a directory a child wrote into, such
+ * as a browser profile inside c->dir), trying again for a moment while a
+ * process that is still dying writes one more file. */
+void drudge_child_remove_dir(const char *dir);
+
 /* Kills what children of dead owners left (process groups, directories,
  * pid files). Returns how many it reaped; what (if not NULL) gets a short
  * description of the first ("chromedriver pid 123 of pid 99"). */

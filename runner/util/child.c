@@ -135,7 +135,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 }
 
 /* rm -rf dir (the child's own files: a profile, a log). */
-static void remove_tree(const char *dir)
+void drudge_child_remove_dir(const char *dir)
 {
     for (int i = 0; i < 3 && dir[0]; i++) {
         nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -230,7 +230,7 @@ void drudge_child_release(drudge_child *c, int grace_ms)
         c->pid = 0;
     }
     if (c->dir[0])
-        remove_tree(c->dir);
+        drudge_child_remove_dir(c->dir);
     if (c->pidfile[0])
         unlink(c->pidfile);
     c->dir[0] = c->pidfile[0] = '\0';
@@ -289,7 +289,7 @@ static int reap_one(const char *pidfile, char *what, size_t n, int first)
         if ((now && now == cstart) || group_is_ours(child, dir))
             kill(-child, SIGKILL);
     }
-    remove_tree(dir);
+    drudge_child_remove_dir(dir);
     unlink(pidfile);
     if (first && what)
         snprintf(what, n, "%s pid %d of pid %d", strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir,

@@ -3,7 +3,8 @@
 # audited step, beside the same WebDriver commands from a plain libcurl loop
 # (tests/fixtures/bench_wd_raw.c) in the same run, in paired rounds.
 # Targets: drudge within 10% of the raw loop; browser.open to the first
-# page loaded under 1 s. Also Chromium's own memory per session.
+# page loaded under 1 s (in the engines and modes below). Also Chromium's
+# own memory per session, per engine.
 set -euo pipefail
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 cd "$TMP"
@@ -38,21 +39,25 @@ return { timeout = 3600, run = function(task)
 end }
 LUA
 
-# Peak memory of our browser processes (those naming the state directory)
-# while a command runs: PSS (shared pages split between the processes that
-# share them) and RSS, summed over chromedriver and every Chromium process.
+# Peak memory of our browser processes while a command runs: chromedriver
+# (its command line names the state directory) and everything in its
+# process group (every Chromium process: the browser, zygotes, renderers,
+# utilities), as PSS (shared pages split between the processes that share
+# them) and RSS, summed.
 mem_sample() {
-  local pss=0 rss=0 pid
-  for pid in $(ps -eo pid=,args= | awk -v d="$DRUDGE_STATE_DIR" 'index($0, d) { print $1 }'); do
-    read -r p r < <(awk '/^Pss:/ { p = $2 } /^Rss:/ { r = $2 } END { print p + 0, r + 0 }' \
-      "/proc/$pid/smaps_rollup" 2>/dev/null || echo "0 0")
-    pss=$((pss + p)) rss=$((rss + r))
+  local pss=0 rss=0 pid p r
+  for pgid in $(ps -eo pgid=,args= | awk -v d="$DRUDGE_STATE_DIR" 'index($0, d) && /chromedriver/ { print $1 }' | sort -u); do
+    for pid in $(ps -eo pid=,pgid= | awk -v g="$pgid" '$2 == g { print $1 }'); do
+      read -r p r < <(awk '/^Pss:/ { p = $2 } /^Rss:/ { r = $2 } END { print p + 0, r + 0 }' \
+        "/proc/$pid/smaps_rollup" 2>/dev/null || echo "0 0")
+      pss=$((pss + p)) rss=$((rss + r))
+    done
   done
   echo "$pss $rss"
 }
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-ratios="" raws="" drudges="" opens="" peak_pss=0 peak_rss=0
+ratios="" raws="" drudges="" opens=""
 for ((r = 1; r <= ROUNDS; r++)); do
   # the raw loop, on a chromedriver of its own
   chromedriver --port=0 --log-level=SEVERE >driver.out 2>&1 &
@@ -75,34 +80,72 @@ for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r: raw $raw s, drudge $drudge s, open $open s + first page $first_go s"
 done
 # browser.open to the first page in a worker running K tasks that each open
-# a browser and load a page: cold, then with browser.prewarm (every open but
-# the first takes the browser the one before started).
-K=${BROWSER_BENCH_TASKS:-6}
-for mode in cold warm; do
-  rm -rf bench.db*
-  cat >first.lua <<LUA
+# a browser and load a page, in paired rounds of three modes: "chromium"
+# (browser.headless_shell = false: chromium --headless=new, what every open
+# cost before the shell), "shell" (chromium-headless-shell, the default),
+# "prewarm" (the shell, and browser.prewarm: every open but the first takes
+# the browser the one before started). The first task of each worker also
+# starts chromedriver; tasks 2..K reuse it.
+K=${BROWSER_BENCH_TASKS:-4}
+for mode in chromium shell prewarm; do
+  cat >"first-$mode.lua" <<LUA
 local browser = require "drudge.browser"
-browser.prewarm = $([ $mode = warm ] && echo true || echo false)
+browser.headless_shell = $([ $mode = chromium ] && echo false || echo true)
+browser.prewarm = $([ $mode = prewarm ] && echo true || echo false)
 return { run = function(task)
   local b = browser.open{}
   b:go("${URL%/form}/table")
   return b:title()
 end }
 LUA
-  for ((i = 1; i <= K; i++)); do "$DRUDGE" -q enqueue first.lua --input "{\"i\":$i}" >/dev/null; done
-  "$DRUDGE" -q work --until-empty >/dev/null &
+done
+# first_open MODE: the open + first page times of a worker's K tasks
+first_open() {
+  rm -rf bench.db*
+  for ((i = 1; i <= K; i++)); do "$DRUDGE" -q enqueue "first-$1.lua" --input "{\"i\":$i}" >/dev/null; done
+  "$DRUDGE" -q work --until-empty >/dev/null
+  sqlite3 bench.db "select sum(duration_us) / 1e6 from steps where name = 'open' or name like 'go %' group by task_id order by task_id" | tr '\n' ' '
+}
+for ((r = 1; r <= ROUNDS; r++)); do
+  line="round $r:"
+  for mode in chromium shell prewarm; do
+    t=$(first_open $mode)
+    eval "first_$mode=\"\${first_$mode:-} \$(echo $t | cut -d' ' -f1)\""
+    eval "later_$mode=\"\${later_$mode:-} \$(echo $t | cut -d' ' -f2-)\""
+    eval "t_$mode=\"$t\""
+    line="$line $mode [$t]"
+  done
+  # paired per round: the shell's later opens beside chromium's
+  ratio_first="${ratio_first:-} $(awk -v a="$(echo $t_shell | cut -d' ' -f1)" -v b="$(echo $t_chromium | cut -d' ' -f1)" 'BEGIN { printf "%.2f", a / b }')"
+  ratio_later="${ratio_later:-} $(awk -v a="$(echo $t_shell | cut -d' ' -f2- | median)" -v b="$(echo $t_chromium | cut -d' ' -f2- | median)" 'BEGIN { printf "%.2f", a / b }')"
+  echo "$line"
+done
+
+# Memory of one session with a page loaded, per engine: peak PSS and RSS
+# summed over chromedriver and every Chromium process (a run of its own:
+# the sampler's CPU would otherwise slow the timed runs).
+for mode in chromium shell; do
+  cat >"mem-$mode.lua" <<LUA
+local browser = require "drudge.browser"
+browser.headless_shell = $([ $mode = chromium ] && echo false || echo true)
+return { run = function(task)
+  local b = browser.open{}
+  b:go("$URL")
+  pcall(b.wait_for, b, { text = "words this page never shows", timeout = 3 })
+end }
+LUA
+  rm -rf bench.db*
+  "$DRUDGE" -q run "mem-$mode.lua" >/dev/null 2>&1 &
   RUN=$!
-  while kill -0 $RUN 2>/dev/null; do # peak memory, of one session when cold
-    if [ $mode = cold ]; then
-      read -r pss rss < <(mem_sample)
-      [ "$pss" -gt "$peak_pss" ] && peak_pss=$pss
-      [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
-    fi
+  peak_pss=0 peak_rss=0
+  while kill -0 $RUN 2>/dev/null; do
+    read -r pss rss < <(mem_sample)
+    [ "$pss" -gt "$peak_pss" ] && peak_pss=$pss
+    [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
     sleep 0.3
   done
-  wait $RUN
-  firsts=$(sqlite3 bench.db "select sum(duration_us) / 1e6 from steps where name = 'open' or name like 'go %' group by task_id having task_id > 1 order by task_id" | tr '\n' ' ')
-  eval "first_$mode=\"\$firsts\""
+  wait $RUN || true
+  eval "mem_$mode=\"PSS $((peak_pss / 1024)) MiB, RSS sum $((peak_rss / 1024)) MiB\""
 done
 
 echo "forms filled per side per round: $N (7 fields by label, submit, read the answer)"
@@ -110,6 +153,11 @@ echo "raw libcurl WebDriver loop:   median $(echo $raws | median) s ($(awk -v t=
 echo "drudge script, audited steps: median $(echo $drudges | median) s"
 echo "drudge / raw, paired rounds:  median $(echo $ratios | median) (rounds:$ratios; target <= 1.10)"
 echo "browser.open to first page:   median $(echo $opens | median) s (rounds:$opens; target < 1 s)"
-echo "  in a worker, tasks 2..$K:     cold median $(echo $first_cold | median) s ($first_cold), browser.prewarm median $(echo $first_warm | median) s ($first_warm)"
-echo "Chromium per session (peak, a page loaded):  PSS $((peak_pss / 1024)) MiB, RSS sum $((peak_rss / 1024)) MiB (chromedriver and every Chromium process)"
+echo "browser.open to first page in a worker of $K tasks (target < 1 s), medians over $ROUNDS rounds:"
+for mode in chromium shell prewarm; do
+  eval "f=\$first_$mode l=\$later_$mode"
+  printf '  %-9s first task (starts chromedriver) %s s, tasks 2..%d %s s\n' "$mode" "$(echo $f | median)" "$K" "$(echo $l | median)"
+done
+echo "  shell / chromium, paired rounds: first task $(echo $ratio_first | median) (rounds:$ratio_first), tasks 2..$K $(echo $ratio_later | median) (rounds:$ratio_later)"
+echo "Chromium per session (peak, a page loaded; chromedriver and every Chromium process): chromium $mem_chromium; headless shell $mem_shell"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (wall times swing when others share them)"

@@ -212,6 +212,32 @@ expect_exit 6 "$DRUDGE" --files files -q replay 1 --script changed.lua
 contains "$out" 'DIVERGED' "a changed target diverges"
 contains "$out" 'type label "Town"' "the divergence names the new target"
 
+# One worker, two tasks: the worker's chromedriver is kept from the first
+# open to the next, the browser and its profile are new for each attempt
+# (the first task's cookie and local storage are not in the second's), in
+# the headless shell by default and in chromium with headless_shell = false.
+cat > fresh.lua <<EOF
+local browser = require "drudge.browser"
+return { name = "fresh", run = function(task)
+  browser.headless_shell = task.input.shell
+  local b = browser.open{}
+  b:go("$URL/table")
+  local before = b:eval("return document.cookie + '|' + (localStorage.getItem('k') || '')")
+  b:eval("document.cookie = 'seen=' + arguments[0] + '; max-age=3600'; localStorage.setItem('k', 'v' + arguments[0])", task.input.i)
+  return { before = before, after = b:eval("return document.cookie") }
+end }
+EOF
+"$DRUDGE" -q enqueue fresh.lua --input '{"i":1,"shell":true}' >/dev/null
+"$DRUDGE" -q enqueue fresh.lua --input '{"i":2,"shell":false}' >/dev/null
+expect_exit 0 "$DRUDGE" --files files -q work --until-empty
+equals "$(sql "select group_concat(json_extract(output, '$.before') || ' ' || json_extract(output, '$.after'), ',') from (select output from tasks where script = 'fresh' order by id)")" "| seen=1,| seen=2" "each attempt's browser starts with no cookie or storage of the one before"
+equals "$(sql "select group_concat(json_extract(s.response, '$.driver_kept')) from steps s join tasks t on t.id = s.task_id where t.script = 'fresh' and s.name = 'open' order by s.id")" "0,1" "the second open reuses the worker's chromedriver"
+shell=chromium-headless-shell
+[ -x /usr/lib/chromium/chromium-headless-shell ] || shell=chromium
+equals "$(sql "select group_concat(json_extract(s.response, '$.engine')) from steps s join tasks t on t.id = s.task_id where t.script = 'fresh' and s.name = 'open' order by s.id")" "$shell,chromium" "headless in the shell when installed, chromium when told"
+equals "$(ours)" "" "the kept chromedriver ends with the worker"
+equals "$(ls "$DRUDGE_STATE_DIR")" "" "and its directory goes"
+
 # browser.prewarm: the next task's browser starts while this one works, so
 # its open takes no time; nothing is left when the worker ends.
 cat > warm.lua <<EOF
