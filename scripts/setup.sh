@@ -15,7 +15,7 @@ job=${1:-build}
 packages=(
   build-essential cmake pkg-config clang clang-format
   liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev libxdo-dev libx11-dev libsqlite3-dev
-  libcmocka-dev libssl-dev libpng-dev libgmime-3.0-dev libmicrohttpd-dev libpq-dev
+  libcmocka-dev libssl-dev nettle-dev libpng-dev libgmime-3.0-dev libmicrohttpd-dev libpq-dev
   sqlite3 curl ca-certificates openssl procps
   lua-check libxlsxwriter-dev libzip-dev libexpat1-dev libpoppler-glib-dev libargon2-dev
 )

@@ -58,6 +58,16 @@ void drudge_hex(const unsigned char *in, size_t n, char *out);
 void drudge_sha256_hex(const void *data, size_t n, char out[65]);
 /* SHA-256 of a followed by b (no copy to concatenate them). */
 void drudge_sha256_pair_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65]);
+/* SHA-256 (hex) and size of the file at path, read in chunks; -1 with errno
+ * when it cannot be read. */
+int drudge_sha256_file(const char *path, char out[65], int64_t *size);
+/* Appends data as base64 (RFC 4648, padded, no line breaks). */
+void drudge_base64(drudge_buf *b, const void *data, size_t len);
+/* Decodes padded base64; *out (free it) gets *outlen bytes. -1 when text is
+ * not base64. */
+int drudge_unbase64(const char *text, size_t len, unsigned char **out, size_t *outlen);
+/* n random bytes from the kernel (getrandom); -1 if it has none to give. */
+int drudge_random(void *out, size_t n);
 
 /* Memory helpers that abort on exhaustion. */
 void *drudge_xmalloc(size_t n);

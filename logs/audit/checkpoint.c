@@ -5,7 +5,13 @@
  * time, signed with a private key kept outside the database: a rewrite of
  * anything before it no longer matches the signed head, and a new signature
  * needs the key. The signed message is plain text so that auditors can check
- * it with openssl (see logs/README.md). */
+ * it with openssl (see logs/README.md).
+ *
+ * Ed25519 through Nettle (libhogweed), not libcrypto: the binary loads its
+ * libraries at every start, and libcrypto's relocations were the largest
+ * part of a `drudge run`. The key files are the PEM files openssl writes and
+ * reads (RFC 8410: PKCS #8 and SubjectPublicKeyInfo), whose DER for Ed25519
+ * is a fixed prefix and the 32 bytes of the key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,8 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <nettle/eddsa.h>
 #include "logs/audit/audit.h"
 #include "drudge/util.h"
 
@@ -48,50 +53,72 @@ static int unhex(const char *hex, unsigned char *out, size_t n)
 
 int drudge_checkpoint_sig_ok(const char *pub_hex, const char *sig_hex, const char *msg, size_t len)
 {
-    unsigned char pub[32], sig[64];
-    if (!pub_hex || !sig_hex || unhex(pub_hex, pub, 32) || unhex(sig_hex, sig, 64))
+    unsigned char pub[ED25519_KEY_SIZE], sig[ED25519_SIGNATURE_SIZE];
+    if (!pub_hex || !sig_hex || unhex(pub_hex, pub, sizeof pub) || unhex(sig_hex, sig, sizeof sig))
         return 0;
-    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof pub);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = key && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1 &&
-             EVP_DigestVerify(ctx, sig, sizeof sig, (const unsigned char *)msg, len) == 1;
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(key);
-    return ok;
+    return ed25519_sha512_verify(pub, len, (const uint8_t *)msg, sig) == 1;
 }
 
-static int raw_public_hex(EVP_PKEY *key, char out[65])
+/* The DER of an Ed25519 key before its 32 bytes (RFC 8410): a private key
+ * (PKCS #8 v1, as openssl genpkey writes it) and a public key. */
+static const unsigned char PRIVATE_DER[] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
+                                            0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+static const unsigned char PUBLIC_DER[] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+                                           0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+
+/* The 32 key bytes of a PEM file's block labelled label whose DER starts
+ * with prefix. -1 if there is no such block or it holds another key. */
+static int pem_key(const char *text, const char *label, const unsigned char *prefix, size_t plen,
+                   unsigned char key[32])
 {
-    unsigned char raw[32];
-    size_t n = sizeof raw;
-    if (EVP_PKEY_get_raw_public_key(key, raw, &n) != 1 || n != 32)
+    char begin[64], end[64];
+    snprintf(begin, sizeof begin, "-----BEGIN %s-----", label);
+    snprintf(end, sizeof end, "-----END %s-----", label);
+    const char *b = strstr(text, begin), *e = b ? strstr(b, end) : NULL;
+    if (!e)
         return -1;
-    drudge_hex(raw, 32, out);
-    return 0;
+    drudge_buf b64 = {0};
+    for (const char *p = b + strlen(begin); p < e; p++)
+        if (*p != '\n' && *p != '\r' && *p != ' ' && *p != '\t')
+            drudge_buf_add(&b64, p, 1);
+    unsigned char *der = NULL;
+    size_t n = 0;
+    int rc = b64.len && !drudge_unbase64(b64.data, b64.len, &der, &n) && n == plen + 32 &&
+                     !memcmp(der, prefix, plen)
+                 ? 0
+                 : -1;
+    if (!rc)
+        memcpy(key, der + plen, 32);
+    if (der)
+        explicit_bzero(der, n);
+    free(der);
+    drudge_buf_free(&b64);
+    return rc;
 }
 
 drudge_code drudge_audit_read_pubkey(const char *path, char out[65], drudge_err *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    size_t len = 0;
+    char *text = drudge_read_file(path, &len);
+    if (!text)
         return drudge_seterr(err, DRUDGE_EIO, "public key %s: %s", path, strerror(errno));
-    EVP_PKEY *key = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    fclose(f);
+    unsigned char pub[32];
     drudge_code rc = DRUDGE_OK;
-    if (!key || !EVP_PKEY_is_a(key, "ED25519") || raw_public_hex(key, out) != 0)
+    if (pem_key(text, "PUBLIC KEY", PUBLIC_DER, sizeof PUBLIC_DER, pub) != 0)
         rc = drudge_seterr(err, DRUDGE_EINPUT,
                            "public key %s: not a PEM Ed25519 public key (make one with drudge "
                            "audit keygen)",
                            path);
-    EVP_PKEY_free(key);
+    else
+        drudge_hex(pub, 32, out);
+    free(text);
     return rc;
 }
 
-/* Loads a private key, refusing a file others can read. */
-static drudge_code read_private(const char *path, EVP_PKEY **out, drudge_err *err)
+/* Loads a private key (its 32-byte seed), refusing a file others can read. */
+static drudge_code read_private(const char *path, unsigned char key[32], drudge_err *err)
 {
     struct stat st;
-    *out = NULL;
     if (stat(path, &st) != 0)
         return drudge_seterr(err, DRUDGE_EIO, "private key %s: %s", path, strerror(errno));
     if (st.st_mode & 077)
@@ -99,80 +126,83 @@ static drudge_code read_private(const char *path, EVP_PKEY **out, drudge_err *er
                              "refusing private key %s: its mode is %04o, readable by others; "
                              "run: chmod 600 %s",
                              path, (unsigned)(st.st_mode & 0777), path);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    size_t len = 0;
+    char *text = drudge_read_file(path, &len);
+    if (!text)
         return drudge_seterr(err, DRUDGE_EIO, "private key %s: %s", path, strerror(errno));
-    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    if (!key || !EVP_PKEY_is_a(key, "ED25519")) {
-        EVP_PKEY_free(key);
+    int bad = pem_key(text, "PRIVATE KEY", PRIVATE_DER, sizeof PRIVATE_DER, key);
+    explicit_bzero(text, len);
+    free(text);
+    if (bad)
         return drudge_seterr(err, DRUDGE_EINPUT,
                              "private key %s: not a PEM Ed25519 private key (make one with "
                              "drudge audit keygen)",
                              path);
-    }
-    *out = key;
     return DRUDGE_OK;
 }
 
-/* Creates path with mode (failing if it exists) and writes a PEM with fn. */
-static drudge_code write_pem(const char *path, mode_t mode, EVP_PKEY *key, int private_key,
+/* Creates path with mode (failing if it exists) and writes the PEM block
+ * label holding prefix and key. */
+static drudge_code write_pem(const char *path, mode_t mode, const char *label,
+                             const unsigned char *prefix, size_t plen, const unsigned char key[32],
                              drudge_err *err)
 {
+    unsigned char der[64];
+    drudge_buf pem = {0};
+    memcpy(der, prefix, plen);
+    memcpy(der + plen, key, 32);
+    drudge_buf_printf(&pem, "-----BEGIN %s-----\n", label);
+    drudge_base64(&pem, der, plen + 32); /* at most 64 characters: one line */
+    drudge_buf_printf(&pem, "\n-----END %s-----\n", label);
+    explicit_bzero(der, sizeof der);
+    drudge_code rc = DRUDGE_OK;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0)
-        return drudge_seterr(err, DRUDGE_EIO, "cannot create %s: %s%s", path, strerror(errno),
-                             errno == EEXIST ? " (refusing to overwrite a key)" : "");
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        return drudge_seterr(err, DRUDGE_EIO, "cannot write %s: %s", path, strerror(errno));
+    if (fd < 0) {
+        rc = drudge_seterr(err, DRUDGE_EIO, "cannot create %s: %s%s", path, strerror(errno),
+                           errno == EEXIST ? " (refusing to overwrite a key)" : "");
+        goto cleanup;
     }
-    int ok = private_key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-                         : PEM_write_PUBKEY(f, key);
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok) {
+    ssize_t w = write(fd, pem.data, pem.len);
+    if (close(fd) != 0 || w != (ssize_t)pem.len) {
         unlink(path);
-        return drudge_seterr(err, DRUDGE_EIO, "cannot write %s", path);
+        rc = drudge_seterr(err, DRUDGE_EIO, "cannot write %s", path);
     }
-    return DRUDGE_OK;
+cleanup:
+    explicit_bzero(pem.data, pem.len);
+    drudge_buf_free(&pem);
+    return rc;
 }
 
 drudge_code drudge_audit_keygen(const char *key_path, const char *pub_path, drudge_err *err)
 {
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    if (!key)
-        return drudge_seterr(err, DRUDGE_EIO, "cannot generate an Ed25519 key");
+    unsigned char key[32], pub[32];
+    if (drudge_random(key, sizeof key) != 0)
+        return drudge_seterr(err, DRUDGE_EIO, "cannot generate an Ed25519 key: %s",
+                             strerror(errno));
+    ed25519_sha512_public_key(pub, key);
     struct stat st;
     drudge_code rc = DRUDGE_OK;
     if (stat(pub_path, &st) == 0) { /* check both before writing either */
         rc = drudge_seterr(err, DRUDGE_EIO, "%s exists (refusing to overwrite a key)", pub_path);
         goto cleanup;
     }
-    rc = write_pem(key_path, 0600, key, 1, err);
+    rc = write_pem(key_path, 0600, "PRIVATE KEY", PRIVATE_DER, sizeof PRIVATE_DER, key, err);
     if (rc)
         goto cleanup;
-    rc = write_pem(pub_path, 0644, key, 0, err);
+    rc = write_pem(pub_path, 0644, "PUBLIC KEY", PUBLIC_DER, sizeof PUBLIC_DER, pub, err);
     if (rc)
         unlink(key_path);
 cleanup:
-    EVP_PKEY_free(key);
+    explicit_bzero(key, sizeof key);
     return rc;
 }
 
-static drudge_code sign(EVP_PKEY *key, const char *msg, size_t len, char out[129], drudge_err *err)
+static void sign(const unsigned char key[32], const unsigned char pub[32], const char *msg,
+                 size_t len, char out[129])
 {
-    unsigned char sig[64];
-    size_t n = sizeof sig;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
-             EVP_DigestSign(ctx, sig, &n, (const unsigned char *)msg, len) == 1 && n == 64;
-    EVP_MD_CTX_free(ctx);
-    if (!ok)
-        return drudge_seterr(err, DRUDGE_EIO, "cannot sign the checkpoint");
-    drudge_hex(sig, 64, out);
-    return DRUDGE_OK;
+    unsigned char sig[ED25519_SIGNATURE_SIZE];
+    ed25519_sha512_sign(pub, key, len, (const uint8_t *)msg, sig);
+    drudge_hex(sig, sizeof sig, out);
 }
 
 /* Why the chain cannot be signed, as an error. */
@@ -219,8 +249,8 @@ static drudge_code check_tail(drudge_store *s, const drudge_checkpoint_row *last
 }
 
 /* Signs cp (its head, step_id, row_count, and now) with key and adds it. */
-static drudge_code add_signed(drudge_store *s, EVP_PKEY *key, drudge_checkpoint *cp,
-                              drudge_err *err)
+static drudge_code add_signed(drudge_store *s, const unsigned char key[32],
+                              const unsigned char pub[32], drudge_checkpoint *cp, drudge_err *err)
 {
     drudge_checkpoint_row row = {.step_id = cp->step_id, .row_count = cp->row_count};
     drudge_buf msg = {0};
@@ -229,10 +259,9 @@ static drudge_code add_signed(drudge_store *s, EVP_PKEY *key, drudge_checkpoint 
     memcpy(row.head_hash, cp->head_hash, sizeof row.head_hash);
     memcpy(row.public_key, cp->public_key, sizeof row.public_key);
     drudge_checkpoint_message(&msg, cp->head_hash, cp->step_id, cp->row_count, cp->created_at);
-    drudge_code rc = sign(key, msg.data, msg.len, row.signature, err);
+    sign(key, pub, msg.data, msg.len, row.signature);
     drudge_buf_free(&msg);
-    if (!rc)
-        rc = drudge_store_add_checkpoint(s, &row, err);
+    drudge_code rc = drudge_store_add_checkpoint(s, &row, err);
     cp->id = row.id;
     return rc;
 }
@@ -240,17 +269,15 @@ static drudge_code add_signed(drudge_store *s, EVP_PKEY *key, drudge_checkpoint 
 drudge_code drudge_audit_checkpoint_ex(drudge_store *s, const char *key_path,
                                        drudge_checkpoint *out, drudge_err *err)
 {
-    EVP_PKEY *key = NULL;
+    unsigned char key[32], pub[32];
     drudge_checkpoint cp = {0};
     drudge_checkpoint_row last;
     int has_last = 0;
-    drudge_code rc = read_private(key_path, &key, err);
+    drudge_code rc = read_private(key_path, key, err);
     if (rc)
         return rc;
-    if (raw_public_hex(key, cp.public_key) != 0) {
-        rc = drudge_seterr(err, DRUDGE_EINPUT, "private key %s: no public key", key_path);
-        goto cleanup;
-    }
+    ed25519_sha512_public_key(pub, key);
+    drudge_hex(pub, sizeof pub, cp.public_key);
     rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
     if (rc)
         goto cleanup;
@@ -264,13 +291,13 @@ drudge_code drudge_audit_checkpoint_ex(drudge_store *s, const char *key_path,
         drudge_store_rollback(s);
         goto cleanup;
     }
-    rc = add_signed(s, key, &cp, err);
+    rc = add_signed(s, key, pub, &cp, err);
     if (!rc)
         rc = drudge_store_commit(s, err);
 cleanup:
     if (rc)
         drudge_store_rollback(s);
-    EVP_PKEY_free(key);
+    explicit_bzero(key, sizeof key);
     if (out)
         *out = cp;
     return rc;

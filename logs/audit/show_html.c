@@ -12,7 +12,6 @@
  * Elements carry ids, classes and data- attributes (data-seq, data-outcome,
  * data-sha256) so tests, and auditors with scrapers, can read it back.
  */
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "drudge/util.h"
@@ -287,12 +286,7 @@ static void data_uri(drudge_buf *b, const char *ct, const unsigned char *data, s
     drudge_buf_puts(b, "data:");
     drudge_buf_add(b, ct, ctlen);
     drudge_buf_puts(b, ";base64,");
-    /* OpenSSL's encoder: 4 output bytes per 3 input, plus the NUL. */
-    size_t cap = 4 * ((len + 2) / 3) + 1;
-    unsigned char *enc = drudge_xmalloc(cap);
-    int n = EVP_EncodeBlock(enc, data, (int)len);
-    drudge_buf_add(b, enc, n > 0 ? (size_t)n : 0);
-    free(enc);
+    drudge_base64(b, data, len);
 }
 
 /* The payloads a step references: images inline, the others listed. */

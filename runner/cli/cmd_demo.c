@@ -16,7 +16,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -646,7 +645,7 @@ static int prepare(demo *d, int ncases)
         return say_err("cannot find my own binary: %s", strerror(errno));
     d->self[n] = '\0';
     unsigned char raw[32];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (drudge_random(raw, sizeof raw) != 0)
         return say_err("cannot make a random token");
     drudge_hex(raw, sizeof raw, d->token);
     int rc = prepare_dir(d);
@@ -743,7 +742,7 @@ static int serve_room(const demo *d, drudge_store *st)
     unsigned char raw[12];
     char password[25];
     drudge_err err = {0};
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (drudge_random(raw, sizeof raw) != 0)
         return say_err("cannot make a random password");
     drudge_hex(raw, sizeof raw, password);
     if (drudge_room_user_add(st, "demo", "admin", password, drudge_cli_os_user(), &err))

@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <lauxlib.h>
-#include <openssl/evp.h>
 #include "drudge/call.h"
 #include "drudge/host.h"
 #include "drudge/json.h"
@@ -29,33 +28,6 @@ typedef struct file_write {
     drudge_file_writer write;
     void *ud;
 } file_write;
-
-/* SHA-256 and size of the file at path, read in chunks (files may be large). */
-static int hash_file(const char *path, char out[65], int64_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char buf[65536], md[32];
-    unsigned mdlen = 0;
-    size_t n;
-    int rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : -1;
-    *size = 0;
-    while (!rc && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-        rc = EVP_DigestUpdate(ctx, buf, n) ? 0 : -1;
-        *size += (int64_t)n;
-    }
-    if (!rc && ferror(f))
-        rc = -1;
-    if (!rc && !EVP_DigestFinal_ex(ctx, md, &mdlen))
-        rc = -1;
-    if (!rc)
-        drudge_hex(md, 32, out);
-    EVP_MD_CTX_free(ctx);
-    fclose(f);
-    return rc;
-}
 
 static drudge_code write_live(lua_State *L, drudge_call_ctx *c, void *ud)
 {
@@ -69,7 +41,7 @@ static drudge_code write_live(lua_State *L, drudge_call_ctx *c, void *ud)
     drudge_code rc = w->write(L, tmp.data, w->ud, &err);
     if (!rc && chmod(tmp.data, 0600) != 0)
         rc = drudge_seterr(&err, DRUDGE_EIO, "%s: %s", w->full, strerror(errno));
-    if (!rc && hash_file(tmp.data, sha, &size) != 0)
+    if (!rc && drudge_sha256_file(tmp.data, sha, &size) != 0)
         rc = drudge_seterr(&err, DRUDGE_EIO, "cannot read back %s: %s", w->full, strerror(errno));
     if (!rc && rename(tmp.data, w->full) != 0)
         rc = drudge_seterr(&err, DRUDGE_EIO, "cannot write %s: %s", w->full, strerror(errno));

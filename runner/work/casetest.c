@@ -8,7 +8,6 @@
  * file is text people may edit: change the input, an answer, or what is
  * expected, and the test says whether the script still does the right
  * thing. */
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "drudge/host.h"
@@ -38,10 +37,10 @@ static void jraw(drudge_buf *b, const char *key, const char *v, size_t n)
 
 static void base64(drudge_buf *b, const unsigned char *data, size_t len)
 {
-    unsigned char *enc = drudge_xmalloc(4 * ((len + 2) / 3) + 1);
-    int n = EVP_EncodeBlock(enc, data, (int)len);
-    drudge_buf_json_str(b, (const char *)enc, n > 0 ? (size_t)n : 0);
-    free(enc);
+    drudge_buf enc = {0};
+    drudge_base64(&enc, data, len);
+    drudge_buf_json_str(b, enc.data ? enc.data : "", enc.len);
+    drudge_buf_free(&enc);
 }
 
 /* An error as a case expects it: without the "/path/script.lua:12: " that
@@ -306,14 +305,10 @@ static drudge_code read_payloads(case_file *c, const char *v, size_t n)
             free(b64);
             return bad(c, field, "needs \"base64\"");
         }
-        size_t bl = strlen(b64);
-        p->data = drudge_xmalloc(bl / 4 * 3 + 3);
-        int got = EVP_DecodeBlock(p->data, (const unsigned char *)b64, (int)bl);
-        if (got < 0 || bl % 4) {
+        if (drudge_unbase64(b64, strlen(b64), &p->data, &p->len) != 0) {
             free(b64);
             return bad(c, field, "\"base64\" is not base64");
         }
-        p->len = (size_t)got - (bl >= 1 && b64[bl - 1] == '=') - (bl >= 2 && b64[bl - 2] == '=');
         free(b64);
         char hex[65];
         drudge_sha256_hex(p->data, p->len, hex);

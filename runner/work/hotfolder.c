@@ -12,43 +12,12 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 #include "drudge/util.h"
 #include "runner/calendar/deadline.h"
 #include "runner/queue/queue.h"
 #include "runner/work/hotfolder.h"
 
 #define PASS_MS 1000 /* a pass at least this often */
-
-static int sha256_file(const char *path, char out[65], int64_t *size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char buf[65536], md[32];
-    unsigned mdlen = 0;
-    ssize_t n;
-    int rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : -1;
-    *size = 0;
-    while (!rc && (n = read(fd, buf, sizeof buf)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -1;
-            break;
-        }
-        rc = EVP_DigestUpdate(ctx, buf, (size_t)n) ? 0 : -1;
-        *size += n;
-    }
-    if (!rc && !EVP_DigestFinal_ex(ctx, md, &mdlen))
-        rc = -1;
-    if (!rc)
-        drudge_hex(md, 32, out);
-    EVP_MD_CTX_free(ctx);
-    close(fd);
-    return rc;
-}
 
 /* Queues the file now at path (or finds its task): *id, *dup. The task's
  * input names the file where it will be while the task runs. */
@@ -57,7 +26,7 @@ static drudge_code queue_file(const drudge_hotfolder_opts *o, drudge_store *s, c
 {
     char sha[65];
     int64_t size;
-    if (sha256_file(path, sha, &size) != 0)
+    if (drudge_sha256_file(path, sha, &size) != 0)
         return drudge_seterr(err, DRUDGE_EIO, "cannot read %s: %s", path, strerror(errno));
     drudge_buf key = {0}, in = {0}, where = {0};
     drudge_buf_printf(&key, "file:%s@%s", name, sha);

@@ -8,7 +8,9 @@
 # database: this machine's speed drifts over minutes, and pairing the rounds
 # keeps that drift out of the backlog-vs-empty ratios.
 # Env: N (tasks per run, default 200000), BACKLOG (default 1000000), J
-# (default 2), ROUNDS (default 2).
+# (default 2), ROUNDS (default 2). With OLD_DRUDGE (another build's binary)
+# each round runs both cases with it too, right after this build's, on
+# databases of its own, and prints new/old ratios of the same round.
 set -euo pipefail
 : "${DRUDGE:?}" "${TMP:?}"
 N=${N:-200000}
@@ -32,7 +34,7 @@ rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", n / (e - s) }
 # run_case DB LABEL ROUND: a fresh batch of N tasks into DB, then worked off.
 # Prints one line and sets $bulk and $life (tasks/s).
 run_case() {
-  local t0 t1 t2 t3
+  local t0 t1 t2 t3 DRUDGE=${BIN:-$DRUDGE}
   gen "$N" "r$3x" >batch.jsonl
   # The kernel may still be writing back the previous case's database; a
   # sync here keeps that writeback out of this case's commits.
@@ -57,7 +59,9 @@ t0=$(now)
 DRUDGE_DB="$TMP/backlog.db" "$DRUDGE" -q enqueue later.lua --from backlog.jsonl --key-field ref --at +1d >/dev/null
 t1=$(now)
 echo "backlog of $BACKLOG loaded at $(rate "$BACKLOG" "$t0" "$t1") tasks/s; $N tasks per case, -j $J, FULL"
-ratios_bulk="" ratios_life="" all_bulk="" all_life=""
+[ -n "${OLD_DRUDGE:-}" ] && cp backlog.db old-backlog.db
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
+ratios_bulk="" ratios_life="" all_bulk="" all_life="" old_bulk="" old_life="" vs_bulk="" vs_life=""
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r:"
   rm -f empty.db empty.db-*
@@ -65,10 +69,23 @@ for ((r = 1; r <= ROUNDS; r++)); do
   eb=$bulk el=$life
   run_case "$TMP/backlog.db" "1M backlog" "$r"
   all_bulk="$all_bulk $eb" all_life="$all_life $el"
-  ratios_bulk="$ratios_bulk $(awk -v a="$bulk" -v b="$eb" 'BEGIN { printf "%.0f", 100 * a / b }')"
-  ratios_life="$ratios_life $(awk -v a="$life" -v b="$el" 'BEGIN { printf "%.0f", 100 * a / b }')"
+  ratios_bulk="$ratios_bulk $(pct "$bulk" "$eb")"
+  ratios_life="$ratios_life $(pct "$life" "$el")"
+  if [ -n "${OLD_DRUDGE:-}" ]; then
+    nb=$bulk nl=$life
+    rm -f empty.db empty.db-*
+    BIN=$OLD_DRUDGE run_case "$TMP/empty.db" "old, empty" "o$r"
+    old_bulk="$old_bulk $bulk" old_life="$old_life $life"
+    vs_bulk="$vs_bulk $(pct "$eb" "$bulk")" vs_life="$vs_life $(pct "$el" "$life")"
+    BIN=$OLD_DRUDGE run_case "$TMP/old-backlog.db" "old, backlog" "o$r"
+    vs_bulk="$vs_bulk $(pct "$nb" "$bulk")" vs_life="$vs_life $(pct "$nl" "$life")"
+  fi
 done
 echo "empty queue: bulk enqueue$all_bulk tasks/s (target 200000); lifecycle$all_life tasks/s (target 45000)"
 echo "backlog / empty, same round: bulk enqueue$(printf ' %s%%' $ratios_bulk); lifecycle$(printf ' %s%%' $ratios_life) (target: within 10%)"
+if [ -n "${OLD_DRUDGE:-}" ]; then
+  echo "old binary, empty queue: bulk enqueue$old_bulk tasks/s; lifecycle$old_life tasks/s"
+  echo "new / old, same round (empty, backlog per round): bulk enqueue$(printf ' %s%%' $vs_bulk); lifecycle$(printf ' %s%%' $vs_life)"
+fi
 echo "steps on the backlog database's audit chain: $(sqlite3 backlog.db 'select count(*) from steps')"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -168,4 +168,24 @@ verify_t 6 --json
 contains "$out" '"ok":false' "json: not ok"
 contains "$out" '"problems":["row 27' "json: problem listed"
 
+# The key files are openssl's: it reads drudge's private key (and derives
+# the same public key), and drudge signs with a key openssl made (on a
+# database of its own, so the figures above stay as they are).
+expect_exit 0 openssl pkey -in audit.key -pubout
+equals "$out" "$(cat audit.key.pub)" "openssl reads drudge's private key: same public key"
+expect_exit 0 openssl genpkey -algorithm ed25519 -out ossl.key
+chmod 600 ossl.key
+expect_exit 0 openssl pkey -in ossl.key -pubout -out ossl.key.pub
+export DRUDGE_DB="$TMP/ossl.db"
+expect_exit 0 "$DRUDGE" -q run work.lua --input '{"ref":"E"}'
+expect_exit 0 "$DRUDGE" --json audit checkpoint --key ossl.key
+contains "$out" '"step_id":6' "a key made by openssl signs a checkpoint"
+expect_exit 0 "$DRUDGE" audit verify --pubkey ossl.key.pub
+contains "$out" "1 checkpoint signed by ossl.key.pub" "and its public key verifies it"
+expect_exit 6 "$DRUDGE" audit verify --pubkey audit.key.pub
+printf -- '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VuBCIEIA==\n-----END PRIVATE KEY-----\n' > x25519.key
+chmod 600 x25519.key
+expect_exit 2 "$DRUDGE" audit checkpoint --key x25519.key
+contains "$err" "private key x25519.key: not a PEM Ed25519 private key" "another kind of key: named"
+
 finish
