@@ -115,7 +115,7 @@ static void record_written(lua_State *L, const char *full, const char *rel, cons
     int seq = drudge_rec_begin(h->rec, "file", name.data, req.data);
     char sha[65];
     int64_t size = 0;
-    if (!fclose_ok || hash_file(full, sha, &size) != 0) {
+    if (!fclose_ok || drudge_sha256_file(full, sha, &size) != 0) {
         drudge_buf msg = {0};
         drudge_buf_printf(&msg, "io.open %s: %s", rel,
                           fclose_ok ? "cannot read the file back" : "the close failed");
