@@ -24,7 +24,7 @@ test_packages=(
   xvfb xterm x11-utils python3 python3-httpbin dovecot-imapd python3-aiosmtpd chromium
   chromium-driver chromium-headless-shell
   valgrind postgresql-15 python3-openpyxl
-  dpkg-dev man-db groff-base bsdutils
+  dpkg-dev man-db groff-base bsdutils zsh
 )
 
 install() {

@@ -777,6 +777,11 @@ static const char *recorded_body(lua_State *L, drudge_call_ctx *c, const http_ca
         drudge_json_push_string(L, r->body, r->body_len);
         return lua_tolstring(L, -1, len);
     }
+    if (!r->sha256[0]) { /* neither: a hand-written answer without a body */
+        lua_pushliteral(L, "");
+        *len = 0;
+        return lua_tostring(L, -1);
+    }
     const char *data = drudge_call_payload(c, r->sha256, len);
     if (!data)
         luaL_error(L, "http: replay: the body of step %d (%s) was not recorded", drudge_call_seq(c),
@@ -797,7 +802,10 @@ static void view_recorded(lua_State *L, drudge_call_ctx *c, const http_call *hc,
                    drudge_call_seq(c));
     v->status = r.status;
     v->size = r.size;
-    drudge_json_push_string(L, r.url, r.url_len);
+    if (r.url)
+        drudge_json_push_string(L, r.url, r.url_len);
+    else /* a hand-written answer: the URL asked for */
+        lua_pushlstring(L, req->shown.data ? req->shown.data : "", req->shown.len);
     v->url = lua_tolstring(L, -1, &v->url_len);
     v->raw = req->scratch.data ? req->scratch.data : "";
     v->raw_len = req->scratch.len;

@@ -149,8 +149,20 @@ const drudge_payload *drudge_rec_replay_payload(drudge_rec *r, const char *sha25
  * recording or when not replaying. */
 const drudge_step *drudge_rec_replay_step(const drudge_rec *r, int seq);
 /* After the replayed attempt: a recorded step the script never made is a
- * divergence too. */
+ * divergence too (with answers: an answer the script never asked for). */
 void drudge_rec_replay_check_end(drudge_rec *r);
+/* Replay mode with answers instead of a recording (a hand-written test
+ * case, runner/work/casetest.c): the script's steps are not compared with
+ * anything; each connector call takes the next answer in order (its
+ * response, outcome and error), checked only against the answer's kind
+ * and, if the answer gives one, a part of the call's name. Takes ownership
+ * as drudge_rec_replay_load. */
+void drudge_rec_answers_load(drudge_rec *r, drudge_step *answers, size_t n,
+                             drudge_payload *payloads, size_t npayloads);
+int drudge_rec_answering(const drudge_rec *r);
+/* The next answer for the call of kind and name just begun, or NULL (a
+ * divergence says why: none left, another kind, another name). */
+const drudge_step *drudge_rec_next_answer(drudge_rec *r, const char *kind, const char *name);
 /* The first divergence found ("" if none): a step whose kind, name, parent
  * or request differs (checked as it begins), a step(...) whose outcome
  * differs (as it ends), a step beyond the

@@ -47,6 +47,8 @@ struct drudge_rec {
     size_t npatterns;
     /* replay */
     int replaying;
+    int answering;      /* rsteps are answers, taken in order (next_answer) */
+    size_t next_answer; /* the answers taken */
     drudge_step *rsteps;
     size_t nrsteps;
     drudge_payload *rpayloads;
@@ -102,6 +104,8 @@ static void clear_replay(drudge_rec *r)
     r->rpayloads = NULL;
     r->nrsteps = r->nrpayloads = 0;
     r->replaying = 0;
+    r->answering = 0;
+    r->next_answer = 0;
     r->divergence[0] = '\0';
 }
 
@@ -274,7 +278,7 @@ static int streq(const char *a, const char *b)
 
 static void compare_replay(drudge_rec *r, const drudge_step *s)
 {
-    if (!r->replaying || r->divergence[0])
+    if (!r->replaying || r->answering || r->divergence[0])
         return;
     if ((size_t)s->seq > r->nrsteps) {
         snprintf(r->divergence, sizeof r->divergence,
@@ -306,7 +310,7 @@ static void compare_replay(drudge_rec *r, const drudge_step *s)
  * its outcome, error and output once it has ended. */
 static void compare_replay_end(drudge_rec *r, const drudge_step *s)
 {
-    if (!r->replaying || r->divergence[0] || (size_t)s->seq > r->nrsteps ||
+    if (!r->replaying || r->answering || r->divergence[0] || (size_t)s->seq > r->nrsteps ||
         strcmp(s->kind, "step") != 0)
         return;
     const drudge_step *want = &r->rsteps[s->seq - 1];
@@ -318,7 +322,15 @@ static void compare_replay_end(drudge_rec *r, const drudge_step *s)
 
 void drudge_rec_replay_check_end(drudge_rec *r)
 {
-    if (!r->replaying || r->divergence[0] || r->nsteps >= r->nrsteps)
+    if (r->answering && !r->divergence[0] && r->next_answer < r->nrsteps) {
+        const drudge_step *a = &r->rsteps[r->next_answer];
+        snprintf(r->divergence, sizeof r->divergence,
+                 "the case gives %zu answers, but the script made only %zu calls (answer %zu, "
+                 "for a %s call, was never asked for)",
+                 r->nrsteps, r->next_answer, r->next_answer + 1, a->kind ? a->kind : "?");
+        return;
+    }
+    if (!r->replaying || r->answering || r->divergence[0] || r->nsteps >= r->nrsteps)
         return;
     const drudge_step *want = &r->rsteps[r->nsteps];
     snprintf(r->divergence, sizeof r->divergence,
@@ -651,6 +663,41 @@ void drudge_rec_replay_load(drudge_rec *r, drudge_step *steps, size_t n, drudge_
     r->rpayloads = payloads;
     r->nrpayloads = npayloads;
     r->replaying = 1;
+}
+
+void drudge_rec_answers_load(drudge_rec *r, drudge_step *answers, size_t n,
+                             drudge_payload *payloads, size_t npayloads)
+{
+    drudge_rec_replay_load(r, answers, n, payloads, npayloads);
+    r->answering = 1;
+}
+
+int drudge_rec_answering(const drudge_rec *r)
+{
+    return r->answering;
+}
+
+const drudge_step *drudge_rec_next_answer(drudge_rec *r, const char *kind, const char *name)
+{
+    if (!r->answering || r->divergence[0])
+        return NULL;
+    if (r->next_answer >= r->nrsteps) {
+        snprintf(r->divergence, sizeof r->divergence,
+                 "call %zu: the script made %s \"%s\", but the case gives only %zu answers",
+                 r->next_answer + 1, kind, name, r->nrsteps);
+        return NULL;
+    }
+    const drudge_step *a = &r->rsteps[r->next_answer++];
+    if (a->kind && *a->kind && strcmp(a->kind, kind) != 0)
+        snprintf(r->divergence, sizeof r->divergence,
+                 "call %zu: answer %zu is for a %s call, but the script made %s \"%s\"",
+                 r->next_answer, r->next_answer, a->kind, kind, name);
+    else if (a->name && *a->name && !strstr(name, a->name))
+        snprintf(r->divergence, sizeof r->divergence,
+                 "call %zu: answer %zu is for a call named \"%s\", but the script made %s "
+                 "\"%s\"",
+                 r->next_answer, r->next_answer, a->name, kind, name);
+    return r->divergence[0] ? NULL : a;
 }
 
 int drudge_rec_replaying(const drudge_rec *r)

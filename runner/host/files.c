@@ -95,9 +95,7 @@ int drudge_host_write_file(lua_State *L, const char *fn, const char *path, drudg
 
 /* --- io.open for writing --- */
 
-#define WRITING_KEY "drudge.io.writing" /* registry: file handle -> {full, rel, mode} */
-
-static lua_CFunction plain_close; /* liolib's close of an io.open file */
+#define WRITING_KEY "drudge.io.writing" /* registry: file handle -> {full, rel, mode, close} */
 
 /* The step of a written file, closed (or failed to close: fclose_ok 0). */
 static void record_written(lua_State *L, const char *full, const char *rel, const char *mode,
@@ -142,6 +140,7 @@ static void record_written(lua_State *L, const char *full, const char *rel, cons
 static int close_and_record(lua_State *L, int by_drudge)
 {
     char *full = NULL, *rel = NULL, *mode = NULL;
+    lua_CFunction plain_close = NULL; /* liolib's close of an io.open file */
     lua_getfield(L, LUA_REGISTRYINDEX, WRITING_KEY);
     int t = lua_gettop(L);
     lua_pushvalue(L, 1);
@@ -149,12 +148,20 @@ static int close_and_record(lua_State *L, int by_drudge)
         lua_getfield(L, -1, "full");
         lua_getfield(L, -2, "rel");
         lua_getfield(L, -3, "mode");
-        full = drudge_xstrdup(lua_tostring(L, -3));
-        rel = drudge_xstrdup(lua_tostring(L, -2));
-        mode = drudge_xstrdup(lua_tostring(L, -1));
-        lua_pop(L, 3);
+        lua_getfield(L, -4, "close");
+        full = drudge_xstrdup(lua_tostring(L, -4));
+        rel = drudge_xstrdup(lua_tostring(L, -3));
+        mode = drudge_xstrdup(lua_tostring(L, -2));
+        plain_close = lua_tocfunction(L, -1);
+        lua_pop(L, 4);
     }
     lua_pop(L, 1);
+    if (!plain_close) { /* cannot happen: every tracked handle has its entry */
+        free(full);
+        free(rel);
+        free(mode);
+        return luaL_error(L, "io: a written file without its close");
+    }
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     lua_rawset(L, t); /* no longer held */
@@ -179,8 +186,7 @@ void host_track_write(lua_State *L, int idx, const char *full, const char *rel, 
     luaL_Stream *p = luaL_checkudata(L, idx, LUA_FILEHANDLE);
     if (!p->closef || p->closef == written_close)
         return;
-    plain_close = p->closef;
-    p->closef = written_close;
+    lua_CFunction plain_close = p->closef;
     if (lua_getfield(L, LUA_REGISTRYINDEX, WRITING_KEY) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -195,8 +201,11 @@ void host_track_write(lua_State *L, int idx, const char *full, const char *rel, 
     lua_setfield(L, -2, "rel");
     lua_pushstring(L, mode);
     lua_setfield(L, -2, "mode");
+    lua_pushcfunction(L, plain_close); /* per state: no global shared by workers */
+    lua_setfield(L, -2, "close");
     lua_rawset(L, -3);
     lua_pop(L, 1);
+    p->closef = written_close; /* once its entry is there */
 }
 
 /* Closes the file at index 1 as liolib's close does (closef cleared first,
@@ -210,12 +219,12 @@ static int close_left_open(lua_State *L)
     return close_and_record(L, 1);
 }
 
-void host_close_writes(lua_State *L)
+static int close_writes(lua_State *L)
 {
     int top = lua_gettop(L);
     if (lua_getfield(L, LUA_REGISTRYINDEX, WRITING_KEY) != LUA_TTABLE) {
         lua_settop(L, top);
-        return;
+        return 0;
     }
     /* Collected first: closing one takes it out of the table. */
     lua_newtable(L);
@@ -229,7 +238,18 @@ void host_close_writes(lua_State *L)
     for (int i = 1; i <= n; i++) {
         lua_pushcfunction(L, close_left_open);
         lua_rawgeti(L, list, i);
-        lua_pcall(L, 1, 0, 0); /* a close that fails is on its step */
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK) /* a close that fails is on its step */
+            lua_pop(L, 1);
     }
+    lua_settop(L, top);
+    return 0;
+}
+
+void host_close_writes(lua_State *L)
+{
+    /* Protected: after a memory error the state may refuse to allocate. */
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, close_writes);
+    lua_pcall(L, 0, 0, 0);
     lua_settop(L, top);
 }

@@ -152,8 +152,9 @@ typedef struct case_file {
     drudge_err *err;
     char *name, *input, *key, *script;
     char *exp_outcome, *exp_output, *exp_error; /* exp_output JSON text */
-    drudge_step *steps;
+    drudge_step *steps; /* recorded steps, or answers (a hand-written case) */
     size_t nsteps;
+    int answers; /* steps holds "answers" */
     drudge_payload *pays;
     size_t npays;
 } case_file;
@@ -269,6 +270,83 @@ static drudge_code read_steps(case_file *c, const char *v, size_t n)
     return DRUDGE_OK;
 }
 
+/* One answer of a hand-written case: {kind, name, response | error}. The
+ * response may be written as a JSON object (or as JSON text in a string,
+ * as recorded); "error" makes the call fail as a failure of the world
+ * (the server down, a refused command) with that message. */
+static drudge_code read_answer(case_file *c, size_t i, const char *v, size_t n)
+{
+    drudge_json_iter it;
+    char field[64];
+    drudge_step *s = &c->steps[i];
+    memset(s, 0, sizeof *s);
+    s->seq = (int)i + 1;
+    snprintf(field, sizeof field, "answers[%zu]", i);
+    if (drudge_json_iter_init(&it, v, n) != 0 || it.close != '}')
+        return bad(c, field, "not an object {kind, response} or {kind, error}");
+    const char *k, *val;
+    size_t kl, vl;
+    int r;
+    while ((r = drudge_json_iter_next(&it, &k, &kl, &val, &vl)) == 1) {
+        snprintf(field, sizeof field, "answers[%zu].%.*s", i, (int)(kl < 30 ? kl : 30), k);
+        if (kl == 4 && !memcmp(k, "kind", 4)) {
+            if (take_str(val, vl, &s->kind) != 0)
+                return bad(c, field, "must be a string (http, mail, desktop, browser, queue)");
+        } else if (kl == 4 && !memcmp(k, "name", 4)) {
+            if (take_str(val, vl, &s->name) != 0)
+                return bad(c, field, "must be a string (a part of the call's step name)");
+        } else if (kl == 8 && !memcmp(k, "response", 8)) {
+            free(s->response);
+            s->response = NULL;
+            if (*val == '{')
+                s->response = dup_n(val, vl);
+            else if (take_str(val, vl, &s->response) != 0 || !s->response || *s->response != '{')
+                return bad(c, field, "must be a JSON object (or one as JSON text in a string)");
+        } else if (kl == 5 && !memcmp(k, "error", 5)) {
+            if (take_str(val, vl, &s->error) != 0 || !s->error)
+                return bad(c, field, "must be a string: the call's error message");
+        } else {
+            return bad(c, field, "unknown: an answer has kind, name, response or error");
+        }
+    }
+    snprintf(field, sizeof field, "answers[%zu]", i);
+    if (r < 0)
+        return bad(c, field, "malformed JSON");
+    if (!s->kind)
+        return bad(c, field, "needs \"kind\" (the connector: http, mail, ...)");
+    if (!!s->response == !!s->error)
+        return bad(c, field, "needs either \"response\" or \"error\"");
+    if (s->error) {
+        drudge_buf b = {0};
+        drudge_json_str(&b, "error", s->error); /* the call path's failure member */
+        s->response = drudge_xmalloc(b.len + 3);
+        snprintf(s->response, b.len + 3, "{%s}", b.data);
+        drudge_buf_free(&b);
+    }
+    s->outcome = drudge_xstrdup(s->error ? "error" : "ok");
+    s->name = s->name ? s->name : drudge_xstrdup("");
+    return DRUDGE_OK;
+}
+
+static drudge_code read_answers(case_file *c, const char *v, size_t n)
+{
+    drudge_json_iter it;
+    if (drudge_json_iter_init(&it, v, n) != 0 || it.close != ']')
+        return bad(c, "answers", "must be an array of answers, in the order of the calls");
+    const char *k, *val;
+    size_t kl, vl;
+    int r;
+    c->answers = 1;
+    while ((r = drudge_json_iter_next(&it, &k, &kl, &val, &vl)) == 1) {
+        c->steps = drudge_xrealloc(c->steps, (c->nsteps + 1) * sizeof *c->steps);
+        drudge_code rc = read_answer(c, c->nsteps, val, vl);
+        c->nsteps++;
+        if (rc)
+            return rc;
+    }
+    return r < 0 ? bad(c, "answers", "malformed JSON") : DRUDGE_OK;
+}
+
 static drudge_code read_payloads(case_file *c, const char *v, size_t n)
 {
     drudge_json_iter it, in;
@@ -374,8 +452,21 @@ static drudge_code case_load(case_file *c)
             if (take_str(v, vl, &c->script) != 0)
                 rc = bad(c, "script", "must be a string");
         } else if (kl == 5 && !memcmp(k, "steps", 5)) {
+            if (has_steps)
+                rc = bad(c, "steps",
+                         "give \"steps\" (a recorded case) or \"answers\" (a "
+                         "hand-written one), not both");
+            else
+                rc = read_steps(c, v, vl);
             has_steps = 1;
-            rc = read_steps(c, v, vl);
+        } else if (kl == 7 && !memcmp(k, "answers", 7)) {
+            if (has_steps)
+                rc = bad(c, "answers",
+                         "give \"steps\" (a recorded case) or \"answers\" (a "
+                         "hand-written one), not both");
+            else
+                rc = read_answers(c, v, vl);
+            has_steps = 1;
         } else if (kl == 8 && !memcmp(k, "payloads", 8)) {
             rc = read_payloads(c, v, vl);
         } else if (kl == 6 && !memcmp(k, "expect", 6)) {
@@ -386,7 +477,9 @@ static drudge_code case_load(case_file *c)
     if (!rc && r < 0)
         rc = bad(c, "the file", "malformed JSON");
     if (!rc && !has_steps)
-        rc = bad(c, "steps", "missing: the recorded steps the connectors answer from");
+        rc = bad(c, "steps",
+                 "missing: the recorded steps the connectors answer from (or "
+                 "\"answers\": the connectors' answers in order)");
     if (!rc && !has_expect)
         rc = bad(c, "expect", "missing: what the attempt must give");
 cleanup:
@@ -460,11 +553,16 @@ drudge_code drudge_case_run(const char *script_path, const char *case_path, cons
         drudge_buf_json_str(&req, c.key, strlen(c.key));
     }
     drudge_buf_puts(&req, "}");
-    free(c.steps[0].request);
-    c.steps[0].request = drudge_buf_take(&req);
     /* Replay mode before the script loads (a secret() at its top level
      * reads "[REDACTED:name]", not the real value). */
-    drudge_rec_replay_load(rec, c.steps, c.nsteps, c.pays, c.npays);
+    if (c.answers) {
+        drudge_buf_free(&req);
+        drudge_rec_answers_load(rec, c.steps, c.nsteps, c.pays, c.npays);
+    } else {
+        free(c.steps[0].request);
+        c.steps[0].request = drudge_buf_take(&req);
+        drudge_rec_replay_load(rec, c.steps, c.nsteps, c.pays, c.npays);
+    }
     c.steps = NULL;
     c.pays = NULL;
     c.npays = 0;
@@ -488,10 +586,12 @@ drudge_code drudge_case_run(const char *script_path, const char *case_path, cons
         drudge_xstrdup(root && root->outcome ? root->outcome : drudge_outcome_name(res.outcome));
     char *got_output = root ? output_of(root->response) : NULL;
     const char *got_error = root && root->error ? root->error : "";
-    if (*drudge_rec_divergence(rec))
-        drudge_buf_printf(&why, "the script did not do what the case recorded: %s",
-                          drudge_rec_divergence(rec));
-    else if (strcmp(o->outcome, c.exp_outcome) != 0)
+    if (*drudge_rec_divergence(rec)) {
+        drudge_buf_printf(&why, "the script did not do what the case %s: %s",
+                          c.answers ? "answers" : "recorded", drudge_rec_divergence(rec));
+        if (*got_error) /* often the reason it went another way */
+            drudge_buf_printf(&why, " (the attempt ended %s: %s)", o->outcome, got_error);
+    } else if (strcmp(o->outcome, c.exp_outcome) != 0)
         drudge_buf_printf(&why, "outcome: expected %s, got %s%s%s", c.exp_outcome, o->outcome,
                           *got_error ? " (" : "", *got_error ? got_error : "");
     else if (c.exp_output && !drudge_replay_json_same(c.exp_output, got_output))

@@ -2,7 +2,8 @@
 # Shell completion (issue 22): bash's completion function, sourced and
 # called as bash calls it, completes commands, a command's options (from
 # its --help), script names the database knows, task states and waiting
-# reasons; zsh's file loads the same through bashcompinit.
+# reasons; zsh's native completion does the same, checked in a real
+# interactive zsh.
 source "$TESTS/lib.sh"
 bindir=$(dirname "$DRUDGE")
 export PATH="$bindir:$PATH"
@@ -32,9 +33,28 @@ equals "$(complete_line drudge --db "$DRUDGE_DB" tasks --script i)" "invoices " 
 contains "$(complete_line drudge enqueue no)" "noop.lua" "a script file"
 equals "$(complete_line drudge help sch)" "schedule " "help COMMAND"
 
-# zsh: the file names the completion and loads the bash one.
+# zsh: the native completion (scripts/completion/_drudge), in a real
+# interactive zsh: compinit finds it on $fpath and Tab completes the line.
 head -1 "$SRC/scripts/completion/_drudge" | grep -q '^#compdef drudge$' && pass || fail "zsh: #compdef"
-if command -v zsh >/dev/null; then
-  zsh -c "source '$SRC/scripts/completion/_drudge'; (( \${+functions[_drudge]} ))" && pass || fail "zsh loads _drudge"
+if ! command -v zsh >/dev/null; then
+  fail "zsh is not installed (scripts/setup.sh test_packages)"
+  finish
 fi
+zcomplete() {
+  timeout 30 zsh "$TESTS/data/completion/zsh_complete.zsh" "$SRC/scripts/completion" "$@" |
+    grep . | sort | tr '\n' ' '
+}
+equals "$(zcomplete drudge ta)" "tasks " "zsh: a command"
+contains "$(zcomplete drudge re)" "resolve resume retry" "zsh: several commands"
+equals "$(zcomplete drudge watch-)" "watch-folder watch-mail " "zsh: commands read from --help"
+equals "$(zcomplete drudge tasks --ke)" "--key --key-prefix " "zsh: a command's options"
+contains "$(zcomplete drudge retry --)" "--cancelled" "zsh: retry's --cancelled"
+equals "$(zcomplete drudge tasks --state d)" "dead done " "zsh: task states"
+equals "$(zcomplete drudge tasks --waiting p)" "paused " "zsh: waiting reasons"
+equals "$(zcomplete drudge --d)" "--db " "zsh: global options"
+equals "$(zcomplete drudge pause inv)" "invoices " "zsh: script names from the database"
+equals "$(zcomplete drudge --db "$DRUDGE_DB" tasks --script i)" "invoices " "zsh: script names from --db"
+contains "$(zcomplete drudge enqueue no)" "noop.lua" "zsh: a script file"
+equals "$(zcomplete drudge help sch)" "schedule " "zsh: help COMMAND"
+equals "$(zcomplete drudge audit show 1 --format h)" "html " "zsh: a format"
 finish
