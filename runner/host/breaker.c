@@ -204,8 +204,7 @@ int drudge_breaker_result(const char *target, int ok, const char *msg, int64_t b
             t->fails = 0;
         if (t->open && !strcmp(probe_target, target)) {
             probe_ok = 1; /* closed when the probe's attempt ends */
-        } else if (t->open &&
-                   (!began || began >= t->opened_at)) { /* got through: closed at once */
+        } else if (t->open && (!began || began >= t->opened_at)) { /* got through: closed at once */
             t->open = 0;
             push_event(DRUDGE_BREAKER_CLOSE, target);
         }

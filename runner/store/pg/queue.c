@@ -191,14 +191,15 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
     drudge_buf b = {0};
     /* The staged rows have no statistics: without the SETs the planner may
      * check the keys by hashing every task queued so far, once per batch. */
-    drudge_code rc = pg_simple(q,
-                               "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
-                               " CREATE TEMP TABLE IF NOT EXISTS enqueue_stage(n serial, script "
-                               "text, script_path text, key text, input text, priority integer, "
-                               "run_at bigint, max_attempts integer, manual_minutes double "
-                               "precision, exception_minutes double precision, schedule text, "
-                               "\"window\" text, script_sha256 text, deadline bigint) ON COMMIT DELETE ROWS",
-                               "enqueue", err);
+    drudge_code rc =
+        pg_simple(q,
+                  "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
+                  " CREATE TEMP TABLE IF NOT EXISTS enqueue_stage(n serial, script "
+                  "text, script_path text, key text, input text, priority integer, "
+                  "run_at bigint, max_attempts integer, manual_minutes double "
+                  "precision, exception_minutes double precision, schedule text, "
+                  "\"window\" text, script_sha256 text, deadline bigint) ON COMMIT DELETE ROWS",
+                  "enqueue", err);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++) {
@@ -614,7 +615,8 @@ static const char finish_many_sql[] =
     "  exception = CASE WHEN r.state IN ('failed','dead','cancelled') THEN r.state END "
     "  FROM r WHERE tasks.id = r.task_id AND tasks.state = 'queued' AND tasks.attempts = r.prev "
     "  RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
-    "  tasks.deadline, tasks.state, r.i, r.log, r.n, r.worker, r.started_at, r.ended_at, r.outcome, r.error, "
+    "  tasks.deadline, tasks.state, r.i, r.log, r.n, r.worker, r.started_at, r.ended_at, "
+    "r.outcome, r.error, "
     "  r.error_kind), "
     "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
     "  SELECT id, priority, run_at, script, \"window\", deadline FROM t WHERE state = 'queued' "
@@ -1286,7 +1288,7 @@ static drudge_code exec_tx(pg_store *q, const char *what, const char *const *sql
     "error_kind FROM tasks " WHERE " AND outcome IS NOT NULL"
 #define TO_READY(WHERE)                                                                            \
     "WITH t AS (UPDATE tasks SET " REQUEUE " " WHERE                                               \
-    " RETURNING id, priority, run_at, script, \"window\", deadline) "                                        \
+    " RETURNING id, priority, run_at, script, \"window\", deadline) "                              \
     "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) SELECT * FROM t"
 #define RETRY_ONE "WHERE id = $1 AND $2::bigint = $2 AND state IN ('failed','dead','cancelled')"
 #define RETRY_ALL                                                                                  \
