@@ -296,8 +296,8 @@ const char *const pg_migrations[] = {
     "  outage_id bigint NOT NULL REFERENCES outages(id),"
     "  probe_at bigint NOT NULL,"
     "  probes integer NOT NULL DEFAULT 0);",
-    /* v7 (outage, issue #20, second part; one step): deadlines and
-     * notifications, as SQLite's v11. ready carries each task's deadline,
+    /* v7 (outage, issue #20, second part; one step): deadlines, as
+     * SQLite's v11. ready carries each task's deadline,
      * so that a claim reads the due deadline tasks of a priority through
      * ready_deadline, nearest first, before the others through ready_due;
      * the trigger that fills ready copies it. */
@@ -309,32 +309,6 @@ const char *const pg_migrations[] = {
     "CREATE OR REPLACE FUNCTION drudge_task_ready() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "  INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) VALUES (NEW.id, "
     "  NEW.priority, NEW.run_at, NEW.script, NEW.\"window\", NEW.deadline) ON CONFLICT DO NOTHING; "
-    "  RETURN NULL; END $$;"
-    "CREATE TABLE notify_channels("
-    "  name text PRIMARY KEY,"
-    "  kind text NOT NULL CHECK (kind IN ('webhook','email')),"
-    "  target text NOT NULL,"
-    "  secret text,"
-    "  smtp text,"
-    "  sender text,"
-    "  events text NOT NULL,"
-    "  created_at bigint NOT NULL,"
-    "  created_by text);"
-    "CREATE TABLE notifications("
-    "  id bigserial PRIMARY KEY,"
-    "  channel text NOT NULL,"
-    "  event text NOT NULL,"
-    "  key text NOT NULL,"
-    "  subject text NOT NULL,"
-    "  body text NOT NULL,"
-    "  created_at bigint NOT NULL,"
-    "  attempts integer NOT NULL DEFAULT 0,"
-    "  next_at bigint NOT NULL,"
-    "  sent_at bigint,"
-    "  failed_at bigint,"
-    "  last_error text,"
-    "  UNIQUE(channel, key));"
-    "CREATE INDEX notifications_due ON notifications(next_at) "
-    "  WHERE sent_at IS NULL AND failed_at IS NULL;",
+    "  RETURN NULL; END $$;",
     NULL,
 };
