@@ -76,7 +76,9 @@ LUA
 expect_exit 0 "$DRUDGE" enqueue cms.lua --input 0 --deadline +1h
 "$DRUDGE" work --until-empty --breaker-probe 1s --breaker-probe-max 1s >work.out 2>&1 &
 wpid=$!
-wait_sql "SELECT count(*) FROM breakers" 1
+# (up to 60 s: a loaded machine starts a worker on PostgreSQL slowly)
+for _ in $(seq 600); do [ "$(sql "SELECT count(*) FROM breakers")" = 1 ] && break; sleep 0.1; done
+equals "$(sql "SELECT count(*) FROM breakers")" "1" "the breaker opens on the maintenance page"
 sql "UPDATE tasks SET deadline = $(python3 -c 'import time; print(int(time.time() * 1e6) + 1000000)')" >/dev/null
 sleep 3
 echo "welcome" >site/index.html

@@ -24,7 +24,8 @@ done
 "$DRUDGE" work --until-empty --breaker-errors 3 --breaker-probe 1s --breaker-probe-max 1s \
   --backoff-base 1s >work.out 2>&1 &
 wpid=$!
-wait_sql "SELECT target FROM breakers" "127.0.0.1:$PORT" ||
+wait_long() { for _ in $(seq 600); do [ "$(sql "$1")" = "$2" ] && return 0; sleep 0.1; done; return 1; }
+wait_long "SELECT target FROM breakers" "127.0.0.1:$PORT" ||
   fail "no breaker opened for 127.0.0.1:$PORT: $(cat work.out)"
 equals "$(sql "SELECT script FROM script_targets WHERE target = '127.0.0.1:$PORT'")" "mailer" \
   "the script's target is learned from its mail calls"
@@ -55,7 +56,7 @@ LUA
 for i in 1 2 3; do expect_exit 0 "$DRUDGE" enqueue reader.lua --input "$i"; done
 timeout 60 "$DRUDGE" work --breaker-errors 2 --breaker-probe 1h >work2.out 2>&1 &
 w2=$!
-wait_sql "SELECT target FROM breakers WHERE target = '127.0.0.1:$IPORT'" "127.0.0.1:$IPORT" ||
+wait_long "SELECT target FROM breakers WHERE target = '127.0.0.1:$IPORT'" "127.0.0.1:$IPORT" ||
   fail "no breaker opened for the IMAP server: $(cat work2.out)"
 kill -TERM "$w2" 2>/dev/null || true
 wait "$w2" || true
