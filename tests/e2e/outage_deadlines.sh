@@ -115,8 +115,8 @@ sql "UPDATE tasks SET deadline = $NOW - 3 * $H WHERE input = '1' OR input = '2' 
 sql "UPDATE tasks SET state = 'done', finished_at = $NOW - 4 * $H WHERE input = '1'" >/dev/null
 sql "UPDATE tasks SET state = 'done', finished_at = $NOW - 2 * $H WHERE input = '2'" >/dev/null
 sql "UPDATE tasks SET state = 'failed', finished_at = $NOW - 4 * $H, spent = 1 WHERE input = '3'" >/dev/null
-sql "UPDATE tasks SET deadline = $NOW - 90 * 60000000 WHERE input = '4'" >/dev/null
-sql "UPDATE tasks SET deadline = $NOW + 30 * 60000000 WHERE input = '5'" >/dev/null
+sql "UPDATE tasks SET deadline = $NOW - 5400000000 WHERE input = '4'" >/dev/null
+sql "UPDATE tasks SET deadline = $NOW + 1800000000 WHERE input = '5'" >/dev/null
 sql "UPDATE tasks SET deadline = $NOW + 5 * $H WHERE input = '6'" >/dev/null
 sql "UPDATE tasks SET deadline = $NOW - $H, state = 'cancelled', finished_at = $NOW WHERE input = '7'" >/dev/null
 sql "INSERT INTO outages(target, started_at, opened_at, ended_at, trigger) VALUES
