@@ -18,10 +18,12 @@
  * and with it chromedriver and Chromium (proc.c). The attempt's sessions
  * are kept in a registry table, so a session the script dropped is closed
  * as well. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <lauxlib.h>
 #include "browserint.h"
@@ -301,7 +303,8 @@ int bc_call(lua_State *L, bcall *bc, const char *name, const char *request)
                              .error_prefix = "browser: %s: ",
                              .live = call_live,
                              .push = call_push,
-                             .ud = bc};
+                             .ud = bc,
+                             .target = bc->site};
     return drudge_call(L, &spec);
 }
 
@@ -692,11 +695,40 @@ static drudge_code go_act(bcall *bc, const lresult *lr)
     return rc;
 }
 
+/* The host (and :port when not the scheme's) of an http(s) URL into out,
+ * lower case; "" for other URLs (file:, data:, about:). */
+static void site_of(const char *url, char *out, size_t n)
+{
+    out[0] = '\0';
+    int https = !strncasecmp(url, "https://", 8);
+    if (!https && strncasecmp(url, "http://", 7))
+        return;
+    const char *h = url + (https ? 8 : 7);
+    size_t len = strcspn(h, "/?#");
+    const char *at = memchr(h, '@', len); /* user info is not the site */
+    if (at) {
+        len -= (size_t)(at + 1 - h);
+        h = at + 1;
+    }
+    if (!len || len >= n)
+        return;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)tolower((unsigned char)h[i]);
+    out[len] = '\0';
+    const char *def = https ? ":443" : ":80";
+    size_t dl = strlen(def);
+    if (len > dl && !strcmp(out + len - dl, def))
+        out[len - dl] = '\0';
+}
+
 /* s:go(url): loads the page and waits for it (page_timeout). */
 static int s_go(lua_State *L)
 {
+    char site[256];
     bcall bc = {.s = bc_session(L, 1), .sidx = 1, .act = go_act};
     bc.text = luaL_checkstring(L, 2);
+    site_of(bc.text, site, sizeof site);
+    bc.site = *site ? site : NULL;
     lua_pushfstring(L, "go %s", bc.text);
     drudge_buf r = {0};
     drudge_buf_puts(&r, "{");

@@ -215,6 +215,10 @@ struct bcall {
     const char *text, *path, *full, *method;
     size_t len;
     int flag;
+    /* The site the call loads (go): its circuit breaker's target, the URL's
+     * host with :port when not the scheme's; NULL for calls that stay on the
+     * page. */
+    const char *site;
 };
 
 bsession *bc_session(lua_State *L, int idx); /* raises if it is closed */

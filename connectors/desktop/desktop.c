@@ -299,12 +299,16 @@ static void acquire(lua_State *L, dctx *c)
         return;
     if (c->acquired && !same)
         release_desktop(c); /* the script switched displays */
+    /* The X display is the desktop's target: only acquiring it (opening
+     * the display) says whether it is up; a click that misses is the
+     * script's business, not the display's. */
     drudge_call_spec spec = {.kind = "desktop",
                              .name = "acquire",
                              .request = "{}",
                              .live = acquire_live,
                              .push = acquire_push,
-                             .ud = &a};
+                             .ud = &a,
+                             .target = *a.display ? a.display : NULL};
     drudge_call(L, &spec);
 }
 

@@ -78,12 +78,31 @@ typedef struct mcall {
     double timeout;
 } mcall;
 
+/* The server a mail URL reaches, as its circuit breaker's target:
+ * "host:port", the port the scheme's when the URL has none ("imaps://mail.
+ * example.org" is "mail.example.org:993"); "" if the URL does not parse. */
+static void mail_target(const char *url, char *out, size_t n)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    out[0] = '\0';
+    if (url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+        snprintf(out, n, "%s:%s", host, port);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}
+
 /* A mail call named by the string on top of the stack, with the request
  * req (freed here: the texts live on the stack, so an error raised by the
  * call leaks nothing). Returns push's results. */
 static int mail_call(lua_State *L, drudge_buf *req, drudge_call_live_fn live,
                      drudge_call_push_fn push, mcall *mc)
 {
+    char target[300];
+    mail_target(mc->b ? mc->b->base : mc->url, target, sizeof target);
     lua_pushstring(L, req->data);
     drudge_buf_free(req);
     drudge_call_spec spec = {.kind = "mail",
@@ -91,7 +110,8 @@ static int mail_call(lua_State *L, drudge_buf *req, drudge_call_live_fn live,
                              .request = lua_tostring(L, -1),
                              .live = live,
                              .push = push,
-                             .ud = mc};
+                             .ud = mc,
+                             .target = *target ? target : NULL};
     return drudge_call(L, &spec);
 }
 

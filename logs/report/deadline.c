@@ -37,7 +37,7 @@ drudge_deadline_status drudge_deadline_classify(const drudge_deadline_row *r, in
     else
         st = DRUDGE_DL_PENDING;
     if (st == DRUDGE_DL_MISSED || st == DRUDGE_DL_AT_RISK)
-        *why = r->outage_target                       ? DRUDGE_WHY_OUTAGE
+        *why = r->outage_target                         ? DRUDGE_WHY_OUTAGE
                : is_exception(r->state) || r->spent > 0 ? DRUDGE_WHY_FAILURE
                                                         : DRUDGE_WHY_QUEUE;
     return st;

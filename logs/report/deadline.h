@@ -58,7 +58,7 @@ typedef struct drudge_deadline_counts {
     int64_t missed_by[DRUDGE_WHY_N], at_risk_by[DRUDGE_WHY_N];
 } drudge_deadline_counts;
 typedef struct drudge_deadline_summary {
-    drudge_deadline_counts all;     /* every script */
+    drudge_deadline_counts all;      /* every script */
     drudge_deadline_counts *scripts; /* by script name */
     size_t nscripts;
     char outage_targets[256]; /* the targets missed deadlines are attributed to, comma-separated */

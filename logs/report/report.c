@@ -510,9 +510,9 @@ static void group_cells(drudge_report *r)
 static drudge_code read_deadlines(drudge_store *s, drudge_report *r, drudge_err *err)
 {
     drudge_deadline_summary d;
-    drudge_code rc = drudge_deadline_summarize(
-        s, r->opts.now, r->opts.since == INT64_MIN ? 0 : r->opts.since,
-        r->opts.until == INT64_MAX ? 0 : r->opts.until - 1, &d, err);
+    drudge_code rc =
+        drudge_deadline_summarize(s, r->opts.now, r->opts.since == INT64_MIN ? 0 : r->opts.since,
+                                  r->opts.until == INT64_MAX ? 0 : r->opts.until - 1, &d, err);
     if (rc)
         return rc;
     r->deadlines = d.all;

@@ -385,8 +385,8 @@ static int enqueue_bulk(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec
     /* Rows without a key are queued again by every load of the file. A
      * person at a terminal is told before it happens; a script that loads
      * files it never repeats is not nagged. */
-    if (a->deadline_field && drudge_bulk_deadline_field(l.b, a->deadline_field, drudge_now_us(),
-                                                        &err)) {
+    if (a->deadline_field &&
+        drudge_bulk_deadline_field(l.b, a->deadline_field, drudge_now_us(), &err)) {
         drudge_bulk_free(l.b);
         return drudge_cli_fail("enqueue", &err);
     }

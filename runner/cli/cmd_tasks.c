@@ -49,7 +49,8 @@ static void deadline_counts_json(drudge_buf *b, const drudge_deadline_counts *c)
         drudge_buf_json_str(b, c->script, strlen(c->script));
         drudge_buf_puts(b, ",");
     }
-    drudge_buf_printf(b, "\"total\":%lld,\"met\":%lld,\"pending\":%lld,\"at_risk\":%lld,"
+    drudge_buf_printf(b,
+                      "\"total\":%lld,\"met\":%lld,\"pending\":%lld,\"at_risk\":%lld,"
                       "\"missed\":%lld",
                       (long long)c->total, (long long)c->met, (long long)c->pending,
                       (long long)c->at_risk, (long long)c->missed);
@@ -392,8 +393,8 @@ static void deadline_json(drudge_buf *b, drudge_store *st, const drudge_task_row
     drudge_cli_json_time(b, t->deadline);
     if (!deadline_of(st, t, now, &dl))
         return;
-    drudge_buf_printf(b, ",\"deadline_status\":\"%s\",\"deadline_why\":",
-                      drudge_deadline_status_name(dl.st));
+    drudge_buf_printf(
+        b, ",\"deadline_status\":\"%s\",\"deadline_why\":", drudge_deadline_status_name(dl.st));
     drudge_cli_json_str(b, dl.why ? drudge_deadline_why_names[dl.why] : NULL);
     drudge_buf_puts(b, ",\"deadline_outage\":");
     drudge_cli_json_str(b, dl.why == DRUDGE_WHY_OUTAGE ? dl.target : NULL);
@@ -702,8 +703,8 @@ int drudge_cmd_show(drudge_cli *cli, int argc, char **argv)
             printf("  deadline     %s", ts);
             if (deadline_of(st, &t, now, &dl)) {
                 int64_t by = (t.finished_at && !strcmp(t.state, "done") ? t.finished_at
-                              : t.resolved_at                          ? t.resolved_at
-                                                                       : now) -
+                              : t.resolved_at                           ? t.resolved_at
+                                                                        : now) -
                              t.deadline;
                 drudge_cli_fmt_age(by < 0 ? -by : by, age, sizeof age);
                 if (dl.st == DRUDGE_DL_MISSED)

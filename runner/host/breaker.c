@@ -44,6 +44,12 @@ static struct {
 } B = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static __thread char probe_target[256];
+/* This thread's probe: a call to its target got through, and nothing since
+ * said the target is down (a failed call, outage()). The breaker closes
+ * when the probe's attempt ends (drudge_breaker_probe(NULL)), not at the
+ * call: a server that answers 200 with a maintenance page is still down
+ * when the script says so with outage() after the call. */
+static __thread int probe_ok;
 
 static int64_t now_us(void)
 {
@@ -196,12 +202,15 @@ int drudge_breaker_result(const char *target, int ok, const char *msg, int64_t b
          * threads' answers reach here in any order. */
         if (!began || began >= t->last_fail)
             t->fails = 0;
-        if (t->open &&
-            (!began || began >= t->opened_at)) { /* the probe got through: closed at once */
+        if (t->open && !strcmp(probe_target, target)) {
+            probe_ok = 1; /* closed when the probe's attempt ends */
+        } else if (t->open && (!began || began >= t->opened_at)) { /* got through: closed at once */
             t->open = 0;
             push_event(DRUDGE_BREAKER_CLOSE, target);
         }
     } else {
+        if (!strcmp(probe_target, target))
+            probe_ok = 0;
         if (!t->fails || now - t->first_fail > (int64_t)(B.o.window_s * 1e6)) {
             t->fails = 0;
             t->first_fail = now;
@@ -228,6 +237,8 @@ void drudge_breaker_declare_down(const char *script, const char *target, const c
     brk *t = find_target(target, 1);
     if (!t->open)
         open_here(t, 0, trigger);
+    if (!strcmp(probe_target, target))
+        probe_ok = 0; /* the probe found it still down: the same outage goes on */
     pthread_mutex_unlock(&B.mu);
 }
 
@@ -242,6 +253,16 @@ void drudge_breaker_learn(const char *script, const char *target, int declared)
 
 void drudge_breaker_probe(const char *target)
 {
+    if (!target && probe_ok && *probe_target) {
+        pthread_mutex_lock(&B.mu);
+        brk *t = find_target(probe_target, 1);
+        if (t->open) {
+            t->open = 0;
+            push_event(DRUDGE_BREAKER_CLOSE, probe_target);
+        }
+        pthread_mutex_unlock(&B.mu);
+    }
+    probe_ok = 0;
     snprintf(probe_target, sizeof probe_target, "%s", target ? target : "");
 }
 

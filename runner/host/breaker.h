@@ -58,7 +58,9 @@ int drudge_breaker_result(const char *target, int ok, const char *msg, int64_t b
 void drudge_breaker_declare_down(const char *script, const char *target, const char *reason);
 /* A script declares that it uses target (its `targets` field). */
 void drudge_breaker_learn(const char *script, const char *target, int declared);
-/* The worker thread's attempt is the probe of target (NULL: none). */
+/* The worker thread's attempt is the probe of target (NULL: none). A call
+ * to target that gets through during the probe closes the breaker when the
+ * attempt ends (target NULL), unless a failed call or outage() came after it. */
 void drudge_breaker_probe(const char *target);
 
 /* --- the writer --- */

@@ -948,9 +948,9 @@ static void validate(lua_State *L, const char *path, const char *src, drudge_scr
                      drudge_buf *probs)
 {
     static const char *const known[] = {
-        "name",    "run",    "manual_minutes",      "exception_minutes", "max_attempts",
-        "timeout", "window", "screenshot_on_error", "description",       "targets", "deadline",
-        NULL};
+        "name",         "run",     "manual_minutes", "exception_minutes",
+        "max_attempts", "timeout", "window",         "screenshot_on_error",
+        "description",  "targets", "deadline",       NULL};
     int t = lua_gettop(L);
     info->max_attempts = DEFAULT_MAX_ATTEMPTS;
     info->timeout = DEFAULT_TIMEOUT;

@@ -587,8 +587,10 @@ static int json_deadline(drudge_bulk *b, const char *v, const char *e, int line,
     if (e - v == 4 && !memcmp(v, "null", 4))
         return 0;
     if (*v != '"')
-        return row_error(b, line, err, "deadline field '%s' must be a string such as "
-                                       "\"2026-11-23T17:00\" or null", b->deadline_field);
+        return row_error(b, line, err,
+                         "deadline field '%s' must be a string such as "
+                         "\"2026-11-23T17:00\" or null",
+                         b->deadline_field);
     drudge_buf t = {0};
     unescape(&t, v, e);
     int rc = t.len ? deadline_of(b, t.data, t.len, line, out, err) : 0;

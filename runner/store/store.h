@@ -149,10 +149,10 @@ typedef struct drudge_claim_req {
 } drudge_claim_req;
 /* Claims up to req->max due tasks, highest priority first; within a
  * priority, tasks with a deadline first, nearest deadline first, then the
- * others by oldest run_at (past the 64th priority level, by run_at alone): not paused, not held by an open breaker (drudge_store_breaker),
- * inside their run window, not running already. Each
- * is marked running under req->owner, whose lease is extended. *out is a
- * malloc'd array of *n (drudge_claimed_free_all). Write transaction. */
+ * others by oldest run_at (past the 64th priority level, by run_at alone): not paused, not held by
+ * an open breaker (drudge_store_breaker), inside their run window, not running already. Each is
+ * marked running under req->owner, whose lease is extended. *out is a malloc'd array of *n
+ * (drudge_claimed_free_all). Write transaction. */
 drudge_code drudge_store_claim(drudge_store *s, const drudge_claim_req *req,
                                drudge_claimed **out /* OUT */, size_t *n /* OUT */,
                                drudge_err *err);

@@ -618,7 +618,8 @@ static const char finish_many_sql[] =
     "  exception = CASE WHEN r.state IN ('failed','dead','cancelled') THEN r.state END "
     "  FROM r WHERE tasks.id = r.task_id AND tasks.state = 'queued' AND tasks.attempts = r.prev "
     "  RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
-    "  tasks.deadline, tasks.state, r.i, r.log, r.n, r.worker, r.started_at, r.ended_at, r.outcome, r.error, "
+    "  tasks.deadline, tasks.state, r.i, r.log, r.n, r.worker, r.started_at, r.ended_at, "
+    "r.outcome, r.error, "
     "  r.error_kind), "
     "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
     "  SELECT id, priority, run_at, script, \"window\", deadline FROM t WHERE state = 'queued' "
@@ -1292,7 +1293,7 @@ static drudge_code exec_tx(pg_store *q, const char *what, const char *const *sql
     "error_kind FROM tasks " WHERE " AND outcome IS NOT NULL"
 #define TO_READY(WHERE)                                                                            \
     "WITH t AS (UPDATE tasks SET " REQUEUE " " WHERE                                               \
-    " RETURNING id, priority, run_at, script, \"window\", deadline) "                                        \
+    " RETURNING id, priority, run_at, script, \"window\", deadline) "                              \
     "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) SELECT * FROM t"
 #define RETRY_ONE "WHERE id = $1 AND $2::bigint = $2 AND state IN ('failed','dead','cancelled')"
 #define RETRY_ALL                                                                                  \

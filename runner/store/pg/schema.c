@@ -325,8 +325,8 @@ const char *const pg_migrations[] = {
     "  count(*) FILTER (WHERE outcome IN ('failed','error','timeout','memory')) "
     "  FROM attempts WHERE outcome IN ('done','failed','error','timeout','memory') "
     "  GROUP BY 1;",
-    /* v9 (outage, issue #20, second part; one step): deadlines and
-     * notifications, as SQLite's v12. ready carries each task's deadline,
+    /* v9 (outage, issue #20, second part; one step): deadlines, as
+     * SQLite's v12. ready carries each task's deadline,
      * so that a claim reads the due deadline tasks of a priority through
      * ready_deadline, nearest first, before the others through ready_due;
      * the trigger that fills ready copies it. */
@@ -339,32 +339,6 @@ const char *const pg_migrations[] = {
     "  INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
     "  SELECT id, priority, run_at, script, \"window\", deadline FROM new_tasks "
     "  WHERE state = 'queued' ON CONFLICT DO NOTHING; "
-    "  RETURN NULL; END $$;"
-    "CREATE TABLE notify_channels("
-    "  name text PRIMARY KEY,"
-    "  kind text NOT NULL CHECK (kind IN ('webhook','email')),"
-    "  target text NOT NULL,"
-    "  secret text,"
-    "  smtp text,"
-    "  sender text,"
-    "  events text NOT NULL,"
-    "  created_at bigint NOT NULL,"
-    "  created_by text);"
-    "CREATE TABLE notifications("
-    "  id bigserial PRIMARY KEY,"
-    "  channel text NOT NULL,"
-    "  event text NOT NULL,"
-    "  key text NOT NULL,"
-    "  subject text NOT NULL,"
-    "  body text NOT NULL,"
-    "  created_at bigint NOT NULL,"
-    "  attempts integer NOT NULL DEFAULT 0,"
-    "  next_at bigint NOT NULL,"
-    "  sent_at bigint,"
-    "  failed_at bigint,"
-    "  last_error text,"
-    "  UNIQUE(channel, key));"
-    "CREATE INDEX notifications_due ON notifications(next_at) "
-    "  WHERE sent_at IS NULL AND failed_at IS NULL;",
+    "  RETURN NULL; END $$;",
     NULL,
 };

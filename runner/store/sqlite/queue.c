@@ -482,8 +482,8 @@ static drudge_code find_claimable(sq_store *q, int64_t now, const char *scripts,
                 break;
         }
         if (!rest) {
-            drudge_code rc = claim_level(q, claim_deadline_sql, now, scripts, probe, max, below,
-                                         l, err);
+            drudge_code rc =
+                claim_level(q, claim_deadline_sql, now, scripts, probe, max, below, l, err);
             if (rc)
                 return rc;
             if ((int)l->n >= max)

@@ -77,7 +77,7 @@ drudge_code sq_schedule_set_paused(drudge_store *s, const char *name, int paused
 
 static void read_schedule(sqlite3_stmt *st, drudge_schedule *s)
 {
-    memset(s, 0, sizeof *s); /* what no column fills (deadline_rule) starts empty */
+    memset(s, 0, sizeof *s); /* fields not stored (deadline_rule) start NULL */
     char **strs[] = {&s->name,        &s->cron,  &s->tz,       &s->script,
                      &s->script_path, &s->input, &s->catch_up, &s->window};
     for (int i = 0; i < 8; i++)

@@ -360,47 +360,16 @@ const char *const sq_audit_migrations[] = {
     "  FROM attempts WHERE outcome IN ('done','failed','error','timeout','memory') "
     "  GROUP BY 1;",
     /* v12 (outage, issue #20, second part; the queue's, kept in this list
-     * so that it is one step): deadlines and notifications. A task may
+     * so that it is one step): deadlines. A task may
      * carry a deadline (µs; NULL: none). Claims read the due deadline
      * tasks of a priority through tasks_due_deadline, nearest first, before
      * the others through tasks_due (which is not rebuilt); tasks_deadline
      * serves the at-risk and missed counts, which read only tasks with a
-     * deadline. notify_channels is where operations are told (a webhook or
-     * an email address, with the events each wants), configured once for
-     * the fleet; notifications holds every message queued for a channel
-     * and what became of it (attempts, the last error, when it was sent or
-     * given up). Its key makes an event queued once per channel however
-     * many writers see it (a missed deadline, an outage opening). */
+     * deadline. */
     "ALTER TABLE tasks ADD COLUMN deadline INTEGER;"
     "CREATE INDEX tasks_due_deadline ON tasks(priority DESC, deadline, id) "
     "  WHERE state = 'queued' AND later = 0 AND deadline IS NOT NULL;"
-    "CREATE INDEX tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;"
-    "CREATE TABLE notify_channels("
-    "  name TEXT PRIMARY KEY,"
-    "  kind TEXT NOT NULL CHECK (kind IN ('webhook','email')),"
-    "  target TEXT NOT NULL," /* the webhook URL, or the address mailed */
-    "  secret TEXT,"          /* a secret's name in the secrets file (never the value) */
-    "  smtp TEXT,"            /* email: smtp[s]://host:port of the server */
-    "  sender TEXT,"          /* email: the From address */
-    "  events TEXT NOT NULL," /* comma-separated, or 'all' */
-    "  created_at INTEGER NOT NULL,"
-    "  created_by TEXT);"
-    "CREATE TABLE notifications("
-    "  id INTEGER PRIMARY KEY,"
-    "  channel TEXT NOT NULL,"
-    "  event TEXT NOT NULL,"
-    "  key TEXT NOT NULL,"
-    "  subject TEXT NOT NULL,"
-    "  body TEXT NOT NULL," /* JSON */
-    "  created_at INTEGER NOT NULL,"
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_at INTEGER NOT NULL,"
-    "  sent_at INTEGER,"
-    "  failed_at INTEGER,"
-    "  last_error TEXT,"
-    "  UNIQUE(channel, key));"
-    "CREATE INDEX notifications_due ON notifications(next_at) "
-    "  WHERE sent_at IS NULL AND failed_at IS NULL;",
+    "CREATE INDEX tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;",
     NULL,
 };
 
