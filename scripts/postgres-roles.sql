@@ -33,6 +33,9 @@ GRANT USAGE ON SCHEMA public TO drudge_worker, drudge_auditor, drudge_room;
 -- The queue: what workers and operators change.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tasks, ready, running, leases, scripts, paused,
   done_counts, windows, schedules TO drudge_worker;
+-- Attempts ended per minute (the control room's charts, issue #19): each
+-- outcome adds to its minute's row as it commits.
+GRANT SELECT, INSERT, UPDATE ON throughput TO drudge_worker;
 GRANT SELECT, INSERT ON attempt_log TO drudge_worker;
 GRANT SELECT ON drudge_schema, attempts, task_state TO drudge_worker;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO drudge_worker;
