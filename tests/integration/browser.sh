@@ -127,6 +127,17 @@ return {
     b:hover("#tip")
     out.hover = b:text("#tip")
 
+    -- web components: found inside open shadow roots, nested ones too
+    b:go(URL .. "/shadow")
+    b:type({ label = "Shadow Name" }, "Grace")
+    b:type({ label = "Case number" }, "42")
+    b:type({ label = "Note" }, "deep")
+    b:click{ role = "button", name = "Save case" }
+    b:wait_for{ text = "Case saved" }
+    out.shadow = b:text{ text = "Case saved" }
+    out.shadow_css = b:value("#cn")
+    out.shadow_closed = b:visible{ text = "Closed secret" }
+
     -- tabs
     b:go(URL .. "/tabs")
     b:click{ role = "link", name = "People in a new tab" }
@@ -187,6 +198,8 @@ equals "$(py 'o["alert"], o["no_alert"], o["confirm"]')" "Hello from the page Tr
 equals "$(py 'o["key"], o["cleared"], o["hover"]')" "Enter  hovered" "keys and hover"
 equals "$(py 'o["ntabs"], o["tab_title"], o["back_title"]')" "2 People Tabs" "tabs"
 equals "$(py 'o["eval"], o["all"]')" "42 1" "eval and find_all"
+equals "$(py 'o["shadow"]')" "Case saved: Grace 42 deep" "label, aria-labelledby, role and text found in open shadow roots, nested ones too"
+equals "$(py 'o["shadow_css"], o["shadow_closed"]')" "42 False" "css looks into open shadow roots, not into closed ones"
 equals "$(py 'o["shot"]["width"], o["shot"]["content_type"]')" "1200 image/png" "screenshot"
 equals "$(head -c 4 files/page.png | tail -c 3)" "PNG" "screenshot file"
 
