@@ -214,6 +214,29 @@ drudge_code bc_el_cmd(bcall *bc, const char *method, const char *id, const char 
     return rc;
 }
 
+/* A failed call with screenshot_on_error: the page as it was goes into the
+ * failed step's response ("screenshot": its hash, the PNG a payload), so
+ * every failure has its evidence, inside step() or not. Not when the
+ * browser is gone, an alert blocks the page, or the attempt's time is up. */
+static drudge_code fail_with_shot(bcall *bc, drudge_code rc)
+{
+    const drudge_script_info *si = drudge_host_current_script(bc->L);
+    wd_conn *w = bc_wd(bc);
+    if (rc != DRUDGE_OK && si && si->screenshot_on_error && !w->dead &&
+        strcmp(w->error, "unexpected alert open") && drudge_host_remaining(bc->L) > 1) {
+        drudge_err e2;
+        if (wd_call(w, "GET", "/screenshot", NULL, bc_cap(bc->L, 5), &e2) == DRUDGE_OK &&
+            w->vlen >= 2 && w->value[0] == '"') {
+            drudge_buf png = {0};
+            if (wd_base64(w->value + 1, w->vlen - 2, &png, &e2) == DRUDGE_OK) {
+                drudge_call_bytes(bc->c, "screenshot", png.data, png.len, "image/png", 1);
+            }
+            drudge_buf_free(&png);
+        }
+    }
+    return bc_fail(bc, rc);
+}
+
 /* The live part of every call: finds the target and waits for it (when
  * there is one), records which element it was, then acts. */
 static drudge_code call_live(lua_State *L, drudge_call_ctx *c, void *ud)
@@ -232,7 +255,7 @@ static drudge_code call_live(lua_State *L, drudge_call_ctx *c, void *ud)
             return DRUDGE_OK;
         }
         if (rc != DRUDGE_OK)
-            return bc_fail(bc, rc);
+            return fail_with_shot(bc, rc);
         drudge_call_str(c, "element", lr.elem);
         drudge_call_str(c, "tag", lr.tag);
         if (lr.read) {
@@ -240,7 +263,7 @@ static drudge_code call_live(lua_State *L, drudge_call_ctx *c, void *ud)
             drudge_buf_add(b, lr.read, lr.rlen);
         }
     }
-    return bc->act ? bc_fail(bc, bc->act(bc, &lr)) : DRUDGE_OK;
+    return bc->act ? fail_with_shot(bc, bc->act(bc, &lr)) : DRUDGE_OK;
 }
 
 static void new_element(lua_State *L, int sidx, const char *id, const char *desc)
@@ -945,6 +968,13 @@ static void on_step_error(lua_State *L, int seq)
     if (!si || !si->screenshot_on_error)
         return;
     int top = lua_gettop(L);
+    /* The step's error (on top) is a failed browser call's: that call's
+     * step holds the screenshot already. Decided from the message, so that
+     * replay, which has no page, decides alike. */
+    int from_call = !strncmp(luaL_tolstring(L, top, NULL), "browser: ", 9);
+    lua_settop(L, top);
+    if (from_call)
+        return;
     if (lua_getfield(L, LUA_REGISTRYINDEX, SESSIONS_KEY) == LUA_TTABLE) {
         for (lua_Integer i = luaL_len(L, -1); i >= 1; i--) {
             lua_geti(L, -1, i);

@@ -354,9 +354,17 @@ static const char wait_script[] =
     "const w = arguments[0];\n"
     "if (w.url != null && !location.href.includes(w.url)) return 'the address is ' + "
     "location.href;\n"
-    "if (w.text != null && !(document.body && document.body.innerText.replace(/\\s+/g, ' ')"
-    ".toLowerCase().includes(w.text.replace(/\\s+/g, ' ').toLowerCase()))) return 'the page "
-    "does not show the text';\n"
+    "function shadows(r, out) {\n"
+    "  for (const e of r.querySelectorAll('*')) if (e.shadowRoot) { for (const c of "
+    "e.shadowRoot.children) if (!/^(STYLE|SCRIPT|TEMPLATE)$/.test(c.tagName) && "
+    "(!c.checkVisibility || c.checkVisibility())) out.push(c.innerText || ''); "
+    "shadows(e.shadowRoot, out); }\n"
+    "  return out;\n"
+    "}\n"
+    "const shown = () => document.body ? [document.body.innerText].concat(shadows(document, "
+    "[])).join(' ') : '';\n"
+    "if (w.text != null && !shown().replace(/\\s+/g, ' ').toLowerCase().includes("
+    "w.text.replace(/\\s+/g, ' ').toLowerCase())) return 'the page does not show the text';\n"
     "return null;";
 
 static drudge_code wait_act(bcall *bc, const lresult *lr)

@@ -39,19 +39,19 @@ return { timeout = 3600, run = function(task)
 end }
 LUA
 
-# Peak memory of our browser processes while a command runs: chromedriver
-# (its command line names the state directory) and everything in its
-# process group (every Chromium process: the browser, zygotes, renderers,
+# Peak memory of our browser processes while a command runs: those whose
+# command line names the state directory (chromedriver, Chromium's browser
+# process) and every process in their process groups (zygotes, renderers,
 # utilities), as PSS (shared pages split between the processes that share
 # them) and RSS, summed.
 mem_sample() {
-  local pss=0 rss=0 pid p r
-  for pgid in $(ps -eo pgid=,args= | awk -v d="$DRUDGE_STATE_DIR" 'index($0, d) && /chromedriver/ { print $1 }' | sort -u); do
-    for pid in $(ps -eo pid=,pgid= | awk -v g="$pgid" '$2 == g { print $1 }'); do
-      read -r p r < <(awk '/^Pss:/ { p = $2 } /^Rss:/ { r = $2 } END { print p + 0, r + 0 }' \
-        "/proc/$pid/smaps_rollup" 2>/dev/null || echo "0 0")
-      pss=$((pss + p)) rss=$((rss + r))
-    done
+  local pss=0 rss=0 pid p r groups
+  # the processes naming the state directory, and every process in their groups
+  groups=$(ps -eo pgid=,args= | awk -v d="$DRUDGE_STATE_DIR" 'index($0, d) { print $1 }' | sort -u | tr '\n' ' ')
+  for pid in $(ps -eo pid=,pgid=,args= | awk -v d="$DRUDGE_STATE_DIR" -v g=" $groups" 'index($0, d) || index(g, " " $2 " ") { print $1 }' | sort -u); do
+    read -r p r < <(awk '/^Pss:/ { p = $2 } /^Rss:/ { r = $2 } END { print p + 0, r + 0 }' \
+      "/proc/$pid/smaps_rollup" 2>/dev/null || echo "0 0")
+    pss=$((pss + p)) rss=$((rss + r))
   done
   echo "$pss $rss"
 }

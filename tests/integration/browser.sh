@@ -127,6 +127,17 @@ return {
     b:hover("#tip")
     out.hover = b:text("#tip")
 
+    -- web components: found inside open shadow roots, nested ones too
+    b:go(URL .. "/shadow")
+    b:type({ label = "Shadow Name" }, "Grace")
+    b:type({ label = "Case number" }, "42")
+    b:type({ label = "Note" }, "deep")
+    b:click{ role = "button", name = "Save case" }
+    b:wait_for{ text = "Case saved" }
+    out.shadow = b:text{ text = "Case saved" }
+    out.shadow_css = b:value("#cn")
+    out.shadow_closed = b:visible{ text = "Closed secret" }
+
     -- tabs
     b:go(URL .. "/tabs")
     b:click{ role = "link", name = "People in a new tab" }
@@ -143,6 +154,9 @@ return {
     out.shot = b:screenshot{ path = "page.png" }
     pcall(step, "looking for what is not there", function()
       b:find({ text = "No such thing" }, { timeout = 0.2 })
+    end)
+    pcall(step, "a check of the script's own", function()
+      assert(b:title() == "another title", "not the page expected")
     end)
     return out
   end,
@@ -187,6 +201,8 @@ equals "$(py 'o["alert"], o["no_alert"], o["confirm"]')" "Hello from the page Tr
 equals "$(py 'o["key"], o["cleared"], o["hover"]')" "Enter  hovered" "keys and hover"
 equals "$(py 'o["ntabs"], o["tab_title"], o["back_title"]')" "2 People Tabs" "tabs"
 equals "$(py 'o["eval"], o["all"]')" "42 1" "eval and find_all"
+equals "$(py 'o["shadow"]')" "Case saved: Grace 42 deep" "label, aria-labelledby, role and text found in open shadow roots, nested ones too"
+equals "$(py 'o["shadow_css"], o["shadow_closed"]')" "42 False" "css looks into open shadow roots, not into closed ones"
 equals "$(py 'o["shot"]["width"], o["shot"]["content_type"]')" "1200 image/png" "screenshot"
 equals "$(head -c 4 files/page.png | tail -c 3)" "PNG" "screenshot file"
 
@@ -195,7 +211,8 @@ equals "$(sql "select count(*) from steps where kind = 'browser' and name = 'typ
 equals "$(sql "select count(*) from steps where kind = 'browser' and name like 'type label \"Last Name\"'")" 2 "type steps name their target"
 equals "$(sql "select count(*) from steps where request like '%hunter2%' or response like '%hunter2%' or error like '%hunter2%'")" 0 "the typed secret is not recorded"
 contains "$(sql "select request from steps where name = 'type label \"Notes\"' order by id desc limit 1")" "REDACTED" "the secret's place is marked"
-equals "$(sql "select count(*) from steps where kind = 'browser' and name = 'screenshot_on_error' and outcome = 'ok'")" 1 "screenshot on a failed step"
+equals "$(sql "select count(*) from steps where kind = 'browser' and name = 'screenshot_on_error' and outcome = 'ok'")" 1 "a step that fails for the script's own reason gets a screenshot step; one whose browser call failed holds its screenshot there, not twice"
+equals "$(sql "select count(*) from steps s join payloads p on p.sha256 = json_extract(s.response, '$.screenshot') where s.name in ('find label \"Middle Name\"', 'find text \"No such thing\"') and s.outcome <> 'ok' and p.content_type = 'image/png'")" 2 "a failed browser call holds a screenshot of the page, in a step or not"
 late_ms=$(sql "select duration_us / 1000 from steps where name = 'click role \"button\" \"Late button\"'")
 [ "$late_ms" -ge 1500 ] && pass || fail "the late click should have waited ~2 s, took $late_ms ms"
 equals "$(sql "select count(*) from steps s join payloads p on s.response like '%' || p.sha256 || '%' where s.name like 'screenshot%' and p.content_type = 'image/png'")" 2 "screenshots kept as payloads"
