@@ -14,6 +14,10 @@ browser.page_timeout = 30
 ---Start the next session's browser in the background after each open.
 ---@type boolean
 browser.prewarm = false
+---Run headless sessions in Debian's chromium-headless-shell when it is installed
+---(about half chromium's start-up); false: always full chromium.
+---@type boolean
+browser.headless_shell = true
 
 ---@class drudge.browser.opts
 ---@field headless? boolean (default true)
