@@ -173,9 +173,17 @@ static void take_search(void *ud, const char *line)
     drudge_buf_puts(b, "\r\n");
 }
 
-/* Every UID above *last: handed to found() in order, *last moved on. */
+/* Does an untagged line say a message came ("* 7 EXISTS")? */
+static int says_exists(const char *line, size_t n)
+{
+    return line[0] == '*' && n > 7 && !strcmp(line + n - 7, " EXISTS");
+}
+
+/* Every UID above *last: handed to found() in order, *last moved on.
+ * *again: the server said during the search that another message came,
+ * which it will not say again in the IDLE that follows: search again. */
 static drudge_code search_new(idle_conn *c, const drudge_mail_watch_opts *o, uint32_t validity,
-                              uint32_t *last, drudge_err *err)
+                              uint32_t *last, int *again, drudge_err *err)
 {
     char cmd[64];
     if (*last)
@@ -185,6 +193,18 @@ static drudge_code search_new(idle_conn *c, const drudge_mail_watch_opts *o, uin
     drudge_buf resp = {0};
     drudge_code rc = conn_command(c, cmd, take_search, &resp, err);
     uint32_t *uids = NULL;
+    *again = 0;
+    for (const char *l = resp.data; !rc && l && *l;) {
+        const char *e = strstr(l, "\r\n");
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+        char one[64];
+        if (len < sizeof one) {
+            memcpy(one, l, len);
+            one[len] = '\0';
+            *again |= says_exists(one, len);
+        }
+        l = e ? e + 2 : NULL;
+    }
     long n = rc ? 0 : drudge_imap_parse_search(resp.data ? resp.data : "", resp.len, &uids);
     if (n < 0)
         rc = drudge_seterr(err, DRUDGE_EINPUT, "the server's SEARCH reply is not a list of UIDs");
@@ -209,12 +229,19 @@ static drudge_code idle_once(idle_conn *c, const drudge_mail_watch_opts *o, drud
     drudge_buf_printf(&out, "%s IDLE\r\n", tag);
     drudge_code rc = conn_send(c, out.data, err);
     drudge_buf_free(&out);
-    if (!rc)
+    int news = 0;
+    /* Untagged news may come before the server's "+ idling". */
+    while (!rc) {
         rc = conn_line(c, &line, -1, err);
+        if (rc == NO_LINE)
+            rc = drudge_seterr(err, DRUDGE_ECONNECT, "no answer to IDLE in 60 s");
+        if (rc || line.data[0] != '*')
+            break;
+        news |= says_exists(line.data, line.len);
+    }
     if (!rc && line.data[0] != '+')
         rc = drudge_seterr(err, DRUDGE_EINPUT, "IDLE refused: %s", line.data);
     int64_t until = now_ms() + (int64_t)(o->idle_s > 0 ? o->idle_s * 1000 : 25 * 60 * 1000);
-    int news = 0;
     while (!rc && !news && !*o->stop && now_ms() < until) {
         rc = conn_line(c, &line, 1000, err);
         if (rc == NO_LINE) {
@@ -222,8 +249,7 @@ static drudge_code idle_once(idle_conn *c, const drudge_mail_watch_opts *o, drud
             continue;
         }
         /* "* 7 EXISTS": a message came (RECENT, EXPUNGE, FETCH: nothing new to queue). */
-        size_t n = line.len;
-        if (!rc && n > 7 && !strcmp(line.data + n - 7, " EXISTS"))
+        if (!rc && says_exists(line.data, line.len))
             news = 1;
     }
     if (!rc)
@@ -258,8 +284,9 @@ static drudge_code session(const drudge_mail_watch_opts *o, const char *base, co
             o->say(o->ud, "watching (IDLE)");
     }
     while (!rc && !*o->stop) {
-        rc = search_new(&c, o, v, last, err);
-        if (!rc && !*o->stop)
+        int again = 0;
+        rc = search_new(&c, o, v, last, &again, err);
+        if (!rc && !*o->stop && !again)
             rc = idle_once(&c, o, err);
     }
     if (!rc)

@@ -114,11 +114,15 @@ CONF
   MAILDIR=$dir/home/robot/Maildir
 }
 
+# Each file's name is unique across calls: a maildir name seen before (the
+# same second, pid and count of an earlier call) is the same message to
+# Dovecot, which then never shows the new one.
+_seeded=0
 seed_maildir() {
-  local f n=0
+  local f
   for f in "$@"; do
-    n=$((n + 1))
-    cp "$f" "$MAILDIR/new/$(date +%s).$$_$n.drudge-test"
+    _seeded=$((_seeded + 1))
+    cp "$f" "$MAILDIR/new/$(date +%s).M$(date +%N)P$$Q$_seeded.drudge-test"
   done
   chown -R dovecot:dovecot "$MAILDIR"
 }
