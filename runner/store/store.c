@@ -782,6 +782,28 @@ int drudge_throughput_kind(const char *outcome, int *done, int *failed)
     return *done || *failed;
 }
 
+int drudge_minutes_add(drudge_minutes *acc, const char *outcome, int64_t ended_at,
+                       drudge_minute *spill)
+{
+    int done, failed;
+    if (!drudge_throughput_kind(outcome, &done, &failed))
+        return 0;
+    int64_t minute = ended_at / 60000000;
+    for (int i = 0; i < acc->n; i++)
+        if (acc->m[i].minute == minute) {
+            acc->m[i].done += done;
+            acc->m[i].failed += failed;
+            return 0;
+        }
+    drudge_minute m = {minute, done, failed};
+    if (acc->n == (int)(sizeof acc->m / sizeof acc->m[0])) {
+        *spill = m;
+        return 1;
+    }
+    acc->m[acc->n++] = m;
+    return 0;
+}
+
 drudge_code drudge_store_keys(drudge_store *s, const char *user, const char *kind,
                               drudge_room_key **out, size_t *n, drudge_err *err)
 {

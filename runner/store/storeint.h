@@ -9,6 +9,22 @@
 
 #include "runner/store/store.h"
 
+/* Attempts that ended in one write transaction, per minute: each backend
+ * adds them to its throughput table just before the commit (one upsert a
+ * minute instead of a row per attempt). */
+typedef struct drudge_minute {
+    int64_t minute, done, failed;
+} drudge_minute;
+typedef struct drudge_minutes {
+    drudge_minute m[4];
+    int n;
+} drudge_minutes;
+/* Counts an attempt with outcome that ended at ended_at (µs). Returns 1
+ * with *spill set when that minute must be written now (a transaction
+ * spans a minute or two; past four, the odd one goes at once), else 0. */
+int drudge_minutes_add(drudge_minutes *acc, const char *outcome, int64_t ended_at,
+                       drudge_minute *spill /* OUT */);
+
 typedef struct drudge_store_methods drudge_store_methods;
 
 struct drudge_store {

@@ -446,7 +446,7 @@ static void tx_clear(pg_store *q)
     for (size_t i = 0; i < q->ndone; i++)
         free(q->done[i].script);
     q->ndone = 0;
-    q->nminutes = 0;
+    q->minutes.n = 0;
     q->head_locked = q->head_moved = 0;
     drudge_buf_reset(&q->pending);
     q->npending = 0;
@@ -480,7 +480,7 @@ static const char minute_sql[] =
     "ON CONFLICT (minute) DO UPDATE SET done = throughput.done + excluded.done, "
     "failed = throughput.failed + excluded.failed";
 
-static drudge_code minute_write(pg_store *q, const struct pg_minute *m, drudge_err *err)
+static drudge_code minute_write(pg_store *q, const drudge_minute *m, drudge_err *err)
 {
     pg_params p = {0};
     pg_p_int(&p, m->minute);
@@ -491,21 +491,9 @@ static drudge_code minute_write(pg_store *q, const struct pg_minute *m, drudge_e
 
 drudge_code pg_count_attempt(pg_store *q, const char *outcome, int64_t ended_at, drudge_err *err)
 {
-    int done, failed;
-    if (!drudge_throughput_kind(outcome, &done, &failed))
-        return DRUDGE_OK;
-    int64_t minute = ended_at / 60000000;
-    for (int i = 0; i < q->nminutes; i++)
-        if (q->minutes[i].minute == minute) {
-            q->minutes[i].done += done;
-            q->minutes[i].failed += failed;
-            return DRUDGE_OK;
-        }
-    struct pg_minute m = {minute, done, failed};
-    if (q->nminutes == (int)(sizeof q->minutes / sizeof q->minutes[0]))
-        return minute_write(q, &m, err);
-    q->minutes[q->nminutes++] = m;
-    return DRUDGE_OK;
+    drudge_minute spill;
+    return drudge_minutes_add(&q->minutes, outcome, ended_at, &spill) ? minute_write(q, &spill, err)
+                                                                      : DRUDGE_OK;
 }
 
 /* Done counts go last, just before the commit: the row of a script is hot
@@ -522,8 +510,8 @@ static drudge_code done_flush(pg_store *q, drudge_err *err)
         pg_p_int(&p, q->done[i].n);
         rc = pg_exec(q, add, &p, "counting done tasks", NULL, err);
     }
-    for (int i = 0; i < q->nminutes && !rc; i++)
-        rc = minute_write(q, &q->minutes[i], err);
+    for (int i = 0; i < q->minutes.n && !rc; i++)
+        rc = minute_write(q, &q->minutes.m[i], err);
     return rc;
 }
 

@@ -54,10 +54,7 @@ typedef struct pg_store {
     size_t ndone;
     /* Attempts that ended in this transaction, per minute (one upsert each
      * at commit, into throughput). */
-    struct pg_minute {
-        int64_t minute, done, failed;
-    } minutes[4];
-    int nminutes;
+    drudge_minutes minutes;
     /* The earliest run_at made claimable in this transaction (0: none): the
      * commit notifies idle workers of it. */
     int64_t notify_at;

@@ -152,14 +152,14 @@ static void done_clear(sq_store *q)
     for (size_t i = 0; i < q->ndone; i++)
         free(q->done[i].script);
     q->ndone = 0;
-    q->nminutes = 0;
+    q->minutes.n = 0;
 }
 
 static const char minute_sql[] = "INSERT INTO throughput(minute, done, failed) VALUES (?1, ?2, ?3) "
                                  "ON CONFLICT(minute) DO UPDATE SET done = done + excluded.done, "
                                  "failed = failed + excluded.failed";
 
-static drudge_code minute_write(sq_store *q, const struct sq_minute *m, drudge_err *err)
+static drudge_code minute_write(sq_store *q, const drudge_minute *m, drudge_err *err)
 {
     sqlite3_stmt *st = sq_stmt(q, minute_sql, "counting attempts per minute", err);
     if (!st)
@@ -172,22 +172,9 @@ static drudge_code minute_write(sq_store *q, const struct sq_minute *m, drudge_e
 
 drudge_code sq_count_attempt(sq_store *q, const char *outcome, int64_t ended_at, drudge_err *err)
 {
-    int done, failed;
-    if (!drudge_throughput_kind(outcome, &done, &failed))
-        return DRUDGE_OK;
-    int64_t minute = ended_at / 60000000;
-    for (int i = 0; i < q->nminutes; i++)
-        if (q->minutes[i].minute == minute) {
-            q->minutes[i].done += done;
-            q->minutes[i].failed += failed;
-            return DRUDGE_OK;
-        }
-    struct sq_minute m = {minute, done, failed};
-    /* A transaction spans a minute or two; past four, the odd one goes now. */
-    if (q->nminutes == (int)(sizeof q->minutes / sizeof q->minutes[0]))
-        return minute_write(q, &m, err);
-    q->minutes[q->nminutes++] = m;
-    return DRUDGE_OK;
+    drudge_minute spill;
+    return drudge_minutes_add(&q->minutes, outcome, ended_at, &spill) ? minute_write(q, &spill, err)
+                                                                      : DRUDGE_OK;
 }
 
 drudge_code sq_count_done(sq_store *q, const char *script, int64_t task_id, drudge_err *err)
@@ -227,8 +214,8 @@ static drudge_code done_flush(sq_store *q, drudge_err *err)
         sqlite3_bind_int64(st, 2, q->done[i].n);
         rc = sq_done(q, st, "counting done tasks", err);
     }
-    for (int i = 0; i < q->nminutes && !rc; i++)
-        rc = minute_write(q, &q->minutes[i], err);
+    for (int i = 0; i < q->minutes.n && !rc; i++)
+        rc = minute_write(q, &q->minutes.m[i], err);
     done_clear(q);
     return rc;
 }

@@ -33,10 +33,7 @@ typedef struct sq_store {
     size_t ndone;
     /* Attempts that ended in the open write transaction, per minute: added
      * to throughput just before it commits, as done_counts. */
-    struct sq_minute {
-        int64_t minute, done, failed;
-    } minutes[4];
-    int nminutes;
+    drudge_minutes minutes;
     char origin[128]; /* host:pid, written beside each chain row it appends */
 } sq_store;
 
