@@ -381,15 +381,15 @@ static int enqueue_bulk(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec
     l.b = drudge_bulk_open(a->from, a->fmt, a->key_field, &err);
     if (!l.b)
         return drudge_cli_fail("enqueue", &err);
-    l.rows = drudge_xmalloc(BULK_BATCH * sizeof *l.rows);
-    /* Rows without a key are queued again by every load of the file. A
-     * person at a terminal is told before it happens; a script that loads
-     * files it never repeats is not nagged. */
     if (a->deadline_field &&
         drudge_bulk_deadline_field(l.b, a->deadline_field, drudge_now_us(), &err)) {
         drudge_bulk_free(l.b);
         return drudge_cli_fail("enqueue", &err);
     }
+    l.rows = drudge_xmalloc(BULK_BATCH * sizeof *l.rows);
+    /* Rows without a key are queued again by every load of the file. A
+     * person at a terminal is told before it happens; a script that loads
+     * files it never repeats is not nagged. */
     if (!a->key_field && !a->key_hash && isatty(2) && !cli->quiet)
         fprintf(stderr,
                 "drudge enqueue: warning: the rows of %s have no key, so loading it "
