@@ -194,15 +194,16 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
     drudge_buf b = {0};
     /* The staged rows have no statistics: without the SETs the planner may
      * check the keys by hashing every task queued so far, once per batch. */
-    drudge_code rc = pg_simple(q,
-                               "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
-                               " CREATE TEMP TABLE IF NOT EXISTS enqueue_stage(n serial, script "
-                               "text, script_path text, key text, input text, priority integer, "
-                               "run_at bigint, max_attempts integer, manual_minutes double "
-                               "precision, exception_minutes double precision, schedule text, "
-                               "\"window\" text, script_sha256 text, deadline bigint) ON COMMIT DELETE ROWS;"
-                               " TRUNCATE enqueue_stage",
-                               "enqueue", err);
+    drudge_code rc =
+        pg_simple(q,
+                  "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
+                  " CREATE TEMP TABLE IF NOT EXISTS enqueue_stage(n serial, script "
+                  "text, script_path text, key text, input text, priority integer, "
+                  "run_at bigint, max_attempts integer, manual_minutes double "
+                  "precision, exception_minutes double precision, schedule text, "
+                  "\"window\" text, script_sha256 text, deadline bigint) ON COMMIT DELETE ROWS;"
+                  " TRUNCATE enqueue_stage",
+                  "enqueue", err);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++) {
