@@ -41,6 +41,8 @@ typedef struct drudge_step {
     char *error;         /* redacted message, or NULL */
     int handed;          /* copied out by drudge_rec_take_closed: appended already */
 } drudge_step;
+/* Frees what s holds (its strings), not s itself. */
+void drudge_step_clear(drudge_step *s);
 
 /* A large blob (a body, a screenshot) stored apart from the chain and
  * referenced by its SHA-256 from a step's request/response JSON. */

@@ -76,7 +76,7 @@ drudge_rec *drudge_rec_new(void)
     return r;
 }
 
-static void step_free(drudge_step *s)
+void drudge_step_clear(drudge_step *s)
 {
     free(s->kind);
     free(s->name);
@@ -95,7 +95,7 @@ static void payload_free(drudge_payload *p)
 static void clear_replay(drudge_rec *r)
 {
     for (size_t i = 0; i < r->nrsteps; i++)
-        step_free(&r->rsteps[i]);
+        drudge_step_clear(&r->rsteps[i]);
     free(r->rsteps);
     for (size_t i = 0; i < r->nrpayloads; i++)
         payload_free(&r->rpayloads[i]);
@@ -126,7 +126,7 @@ static void secret_free(secret_ent *e)
 static void clear_attempt(drudge_rec *r)
 {
     for (size_t i = 0; i < r->nsteps; i++)
-        step_free(&r->steps[i]);
+        drudge_step_clear(&r->steps[i]);
     for (size_t i = 0; i < r->npayloads; i++)
         payload_free(&r->payloads[i]);
     /* Secrets of the attempt (cookies, tokens fetched by it) are forgotten so

@@ -131,15 +131,8 @@ static int keep_step(void *ud, const drudge_step_row *r)
 
 static void free_nodes(record *rec)
 {
-    for (size_t i = 0; i < rec->n; i++) {
-        drudge_step *s = &rec->nodes[i].s;
-        free(s->kind);
-        free(s->name);
-        free(s->request);
-        free(s->response);
-        free(s->outcome);
-        free(s->error);
-    }
+    for (size_t i = 0; i < rec->n; i++)
+        drudge_step_clear(&rec->nodes[i].s);
     free(rec->nodes);
 }
 

@@ -696,15 +696,8 @@ static void page_task(room_req *q)
                           "file</a></p>",
                           id);
     room_unlock(q);
-    for (size_t i = 0; i < tr.n; i++) {
-        drudge_step *s = &tr.rows[i].step;
-        free(s->kind);
-        free(s->name);
-        free(s->request);
-        free(s->response);
-        free(s->outcome);
-        free(s->error);
-    }
+    for (size_t i = 0; i < tr.n; i++)
+        drudge_step_clear(&tr.rows[i].step);
     free(tr.rows);
     drudge_task_row_clear(&t);
     drudge_attempt_rows_free(att, na);
