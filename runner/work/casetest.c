@@ -246,23 +246,33 @@ static drudge_code read_step(case_file *c, size_t i, const char *v, size_t n)
     return DRUDGE_OK;
 }
 
-static drudge_code read_steps(case_file *c, const char *v, size_t n)
+/* Reads the JSON array v[n] of field into c->steps, one element at a
+ * time through one (steps, or answers). */
+static drudge_code read_array(case_file *c, const char *v, size_t n, const char *field,
+                              const char *want,
+                              drudge_code (*one)(case_file *, size_t, const char *, size_t))
 {
     drudge_json_iter it;
     if (drudge_json_iter_init(&it, v, n) != 0 || it.close != ']')
-        return bad(c, "steps", "must be an array of steps");
+        return bad(c, field, want);
     const char *k, *val;
     size_t kl, vl;
     int r;
     while ((r = drudge_json_iter_next(&it, &k, &kl, &val, &vl)) == 1) {
         c->steps = drudge_xrealloc(c->steps, (c->nsteps + 1) * sizeof *c->steps);
-        drudge_code rc = read_step(c, c->nsteps, val, vl);
+        drudge_code rc = one(c, c->nsteps, val, vl);
         c->nsteps++;
         if (rc)
             return rc;
     }
-    if (r < 0)
-        return bad(c, "steps", "malformed JSON");
+    return r < 0 ? bad(c, field, "malformed JSON") : DRUDGE_OK;
+}
+
+static drudge_code read_steps(case_file *c, const char *v, size_t n)
+{
+    drudge_code rc = read_array(c, v, n, "steps", "must be an array of steps", read_step);
+    if (rc)
+        return rc;
     if (!c->nsteps)
         return bad(c, "steps", "empty: a case has at least the attempt's root step");
     if (strcmp(c->steps[0].kind, "task") != 0)
@@ -330,21 +340,9 @@ static drudge_code read_answer(case_file *c, size_t i, const char *v, size_t n)
 
 static drudge_code read_answers(case_file *c, const char *v, size_t n)
 {
-    drudge_json_iter it;
-    if (drudge_json_iter_init(&it, v, n) != 0 || it.close != ']')
-        return bad(c, "answers", "must be an array of answers, in the order of the calls");
-    const char *k, *val;
-    size_t kl, vl;
-    int r;
     c->answers = 1;
-    while ((r = drudge_json_iter_next(&it, &k, &kl, &val, &vl)) == 1) {
-        c->steps = drudge_xrealloc(c->steps, (c->nsteps + 1) * sizeof *c->steps);
-        drudge_code rc = read_answer(c, c->nsteps, val, vl);
-        c->nsteps++;
-        if (rc)
-            return rc;
-    }
-    return r < 0 ? bad(c, "answers", "malformed JSON") : DRUDGE_OK;
+    return read_array(c, v, n, "answers", "must be an array of answers, in the order of the calls",
+                      read_answer);
 }
 
 static drudge_code read_payloads(case_file *c, const char *v, size_t n)
