@@ -34,7 +34,9 @@ got=$(echo "$subs" | python3 -c '
 import json, sys
 for line in sys.stdin:
     d = json.loads(line)
-    print(d["first_name"], d["last_name"], d["email"], d["city"], d["country"], d["notes"], sep="|")' | sort)
+    # libmicrohttpd drops an empty value that ends the body ("notes=" when
+    # the shuffled form puts notes last): missing is empty.
+    print(d["first_name"], d["last_name"], d["email"], d["city"], d["country"], d.get("notes", ""), sep="|")' | sort)
 equals "$got" "Ada|Lovelace|ada@example.org|London|uk|Analyst, \"first programmer\"
 Zoë|O'Brien|zoe@example.org|Dublin|fr|" "the form got each person's values"
 contains "$(sql "select error from steps where kind = 'browser' and name = 'select label \"Country\"' and outcome = 'error'")" \

@@ -122,7 +122,12 @@ seed_maildir() {
   local f
   for f in "$@"; do
     _seeded=$((_seeded + 1))
-    cp "$f" "$MAILDIR/new/$(date +%s).M$(date +%N)P$$Q$_seeded.drudge-test"
+    # Dovecot gives UIDs in name order: seconds, then the M microseconds,
+    # then the rest. One clock reading for both (two could straddle a
+    # second and sort this file before the last one) and a padded count.
+    local now
+    now=$(date +%s%N)
+    cp "$f" "$MAILDIR/new/${now:0:10}.M${now:10:6}P$$Q$(printf %06d $_seeded).drudge-test"
   done
   chown -R dovecot:dovecot "$MAILDIR"
 }
