@@ -179,6 +179,9 @@ if [ "$mail" = 1 ]; then
 fi
 equals "$(sql "SELECT count(*) FROM steps WHERE kind = 'operator' AND name = 'notify add'")" "$((1 + mail))" "additions on the chain"
 expect_exit 0 "$DRUDGE" audit verify
+expect_exit 0 "$DRUDGE" metrics
+contains "$out" "drudge_notifications_total{outcome=\"sent\"} $((5 + 2 * mail))" "metrics: notifications sent"
+contains "$out" "drudge_notifications_total{outcome=\"failed\"} 0" "metrics: none given up"
 equals "$(sql "SELECT count(*) FROM notify_outbox WHERE payload LIKE '%$TOKEN%'
                OR last_error LIKE '%$TOKEN%'") $(sql "SELECT count(*) FROM steps
                WHERE request LIKE '%$TOKEN%' OR response LIKE '%$TOKEN%'")" "0 0" "the token is in no row"
