@@ -349,5 +349,41 @@ const char *const pg_migrations[] = {
      * them, for a table 18% larger after 100,000 tasks (pg_stat_user_tables,
      * tests/bench/pg.sh). Pages written before keep their fill. */
     "ALTER TABLE tasks SET (fillfactor = 45);",
+    /* v11 (outage, issue #20, notifications; one step): as SQLite's v13:
+     * the channels, the outbox (claimed with FOR UPDATE SKIP LOCKED, so
+     * two senders never take one row), each channel's scan marks. */
+    "CREATE TABLE notify_channels("
+    "  id bigserial PRIMARY KEY,"
+    "  kind text NOT NULL CHECK (kind IN ('webhook','email')),"
+    "  target text NOT NULL,"
+    "  events text NOT NULL,"
+    "  secret text,"
+    "  smtp text,"
+    "  sender text,"
+    "  login text,"
+    "  dead_threshold integer NOT NULL DEFAULT 10,"
+    "  created_at bigint NOT NULL,"
+    "  created_by text);"
+    "CREATE TABLE notify_outbox("
+    "  id bigserial PRIMARY KEY,"
+    "  channel_id bigint NOT NULL,"
+    "  event text NOT NULL,"
+    "  payload text NOT NULL,"
+    "  created_at bigint NOT NULL,"
+    "  due_at bigint NOT NULL,"
+    "  attempts integer NOT NULL DEFAULT 0,"
+    "  lease_owner text,"
+    "  lease_until bigint,"
+    "  last_error text,"
+    "  sent_at bigint,"
+    "  gave_up_at bigint);"
+    "CREATE INDEX notify_outbox_due ON notify_outbox(due_at) "
+    "  WHERE sent_at IS NULL AND gave_up_at IS NULL;"
+    "CREATE INDEX notify_outbox_created ON notify_outbox(created_at);"
+    "CREATE TABLE notify_marks("
+    "  channel_id bigint NOT NULL,"
+    "  name text NOT NULL,"
+    "  at bigint NOT NULL,"
+    "  PRIMARY KEY(channel_id, name));",
     NULL,
 };
