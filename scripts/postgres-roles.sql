@@ -36,6 +36,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tasks, ready, running, leases, scripts, 
 -- Attempts ended per minute (the control room's charts, issue #19): each
 -- outcome adds to its minute's row as it commits.
 GRANT SELECT, INSERT, UPDATE ON throughput TO drudge_worker;
+-- Tasks per script and state (status and the overview, issue #19): kept by
+-- triggers on tasks, which run as the role that changes tasks.
+GRANT SELECT, INSERT, UPDATE ON task_counts TO drudge_worker;
 GRANT SELECT, INSERT ON attempt_log TO drudge_worker;
 GRANT SELECT ON drudge_schema, attempts, task_state TO drudge_worker;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO drudge_worker;

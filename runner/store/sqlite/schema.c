@@ -15,6 +15,44 @@
 
 /* ---- the queue: tasks, scripts, attempts, leases ---- */
 
+/* v13's counters (task_counts): a row of a state but done counts for its
+ * state, a failed or dead one not resolved for 'open' too. The hot change,
+ * an outcome that leaves a queued task done, has a trigger of its own with
+ * one statement; every other change takes its old row's counts off and its
+ * new row's on (and a task leaving done off done_counts, which the writer
+ * adds to). SQLite runs triggers inside the changing statement, so the
+ * counts commit or roll back with it, whoever wrote it. */
+#define OPEN_ROW(r)                                                                                \
+    "((" r ".state = 'failed' OR " r ".state = 'dead') AND " r ".resolved_at IS NULL)"
+#define COUNT_ON(r)                                                                                \
+    "INSERT INTO task_counts SELECT " r ".script, " r ".state, 1 WHERE " r ".state <> 'done' "     \
+    "ON CONFLICT DO UPDATE SET n = n + 1;"                                                         \
+    "INSERT INTO task_counts SELECT " r                                                            \
+    ".script, 'open', 1 WHERE " OPEN_ROW(r) " "                                                    \
+                                            "ON CONFLICT DO UPDATE SET n = n + 1;"
+#define COUNT_OFF(r)                                                                               \
+    "UPDATE task_counts SET n = n - 1 WHERE script = " r ".script AND "                            \
+    "((state = " r ".state AND " r ".state <> 'done') OR (state = 'open' AND " OPEN_ROW(r) "));"
+#define QUEUED_TO_DONE "OLD.state = 'queued' AND NEW.state = 'done' AND OLD.script = NEW.script"
+#define TASK_COUNTS_TRIGGERS                                                                       \
+    "CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks BEGIN " COUNT_ON(                     \
+        "NEW") " END;"                                                                             \
+               "CREATE TRIGGER task_counts_done AFTER UPDATE OF state ON tasks "                   \
+               "WHEN " QUEUED_TO_DONE " BEGIN "                                                    \
+               "  UPDATE task_counts SET n = n - 1 WHERE script = OLD.script AND state = "         \
+               "'queued'; END;"                                                                    \
+               "CREATE TRIGGER task_counts_update AFTER UPDATE OF state, script, resolved_at ON "  \
+               "tasks "                                                                            \
+               "  WHEN NOT (" QUEUED_TO_DONE ") AND (OLD.state IS NOT NEW.state OR "               \
+               "  OLD.script IS NOT NEW.script OR (OLD.resolved_at IS NULL) <> (NEW.resolved_at "  \
+               "IS NULL)) "                                                                        \
+               "  BEGIN " COUNT_OFF("OLD")                                                         \
+                   COUNT_ON("NEW") "  UPDATE done_counts SET n = n - 1 WHERE OLD.state = 'done' "  \
+                                   "AND script = OLD.script;"                                      \
+                                   "  END;"                                                        \
+                                   "CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks "      \
+                                   "BEGIN " COUNT_OFF("OLD") " END;"
+
 const char *const sq_queue_migrations[] = {
     /* v1 */
     "CREATE TABLE tasks("
@@ -370,6 +408,25 @@ const char *const sq_audit_migrations[] = {
     "CREATE INDEX tasks_due_deadline ON tasks(priority DESC, deadline, id) "
     "  WHERE state = 'queued' AND later = 0 AND deadline IS NOT NULL;"
     "CREATE INDEX tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;",
+    /* v13 (control room, issue #19: the overview at 1,000,000 tasks): the
+     * tasks per script and state, kept exact by triggers in the transaction
+     * of every change, so that status, metrics and the overview read a few
+     * rows instead of counting a backlog (500,000 queued tasks took status
+     * over a second). Every state but done, which the writer adds to
+     * done_counts per turn; 'open' counts the unresolved exceptions (failed
+     * or dead, resolved_at NULL). A claimed task stays 'queued' here (its
+     * row does; `running` says it runs). tasks_queued gives each script's
+     * oldest queued task in one probe. Filled here from the tasks. */
+    "CREATE TABLE task_counts("
+    "  script TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  PRIMARY KEY(script, state)) WITHOUT ROWID;"
+    "INSERT INTO task_counts SELECT script, state, count(*) FROM tasks WHERE state <> 'done' "
+    "  GROUP BY 1, 2;"
+    "INSERT INTO task_counts SELECT script, 'open', count(*) FROM tasks "
+    "  WHERE (state = 'failed' OR state = 'dead') AND resolved_at IS NULL GROUP BY 1;"
+    "CREATE INDEX tasks_queued ON tasks(script, id) WHERE state = 'queued';" TASK_COUNTS_TRIGGERS,
     NULL,
 };
 
