@@ -120,5 +120,5 @@ for db in finished backlog; do
   kill $pids
   wait $pids 2>/dev/null || true
   pids=""
-  rm -f "$TMP"/new.db* "$TMP"/old.db*
+  rm -rf "$TMP"/new.db* "$TMP"/old.db*
 done
