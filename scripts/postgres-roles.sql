@@ -59,3 +59,5 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO drudge_auditor;
 -- The control room's users and keys (password and token hashes): its own.
 GRANT SELECT, INSERT, UPDATE, DELETE ON room_users, room_keys TO drudge_room;
 REVOKE ALL ON room_users, room_keys FROM drudge_auditor;
+-- Failed logins per user name and address, shared by every control room.
+GRANT SELECT, INSERT, UPDATE, DELETE ON room_fails TO drudge_room;

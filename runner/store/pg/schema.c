@@ -404,6 +404,13 @@ const char *const pg_migrations[] = {
     "  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
     "  FOR EACH STATEMENT EXECUTE FUNCTION drudge_task_counts();"
     "CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks REFERENCING OLD TABLE AS old_rows "
-    "  FOR EACH STATEMENT EXECUTE FUNCTION drudge_task_counts();",
+    "  FOR EACH STATEMENT EXECUTE FUNCTION drudge_task_counts();"
+    /* And (the control room, issue #19, the same step): failed logins per
+     * user name and per address, shared by every server, as SQLite's v13. */
+    "CREATE TABLE room_fails("
+    "  who text PRIMARY KEY,"
+    "  count integer NOT NULL,"
+    "  last bigint NOT NULL);"
+    "CREATE INDEX room_fails_last ON room_fails(last);",
     NULL,
 };

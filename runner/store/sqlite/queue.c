@@ -212,7 +212,7 @@ static drudge_code enqueue_one(sq_store *q, const drudge_task_spec *spec, int64_
     if (!*dup) {
         if (id)
             *id = sqlite3_last_insert_rowid(q->db);
-        return DRUDGE_OK;
+        return sq_count_task(q, spec->script, 0, "queued", 1, err);
     }
     if (!id)
         return DRUDGE_OK;
@@ -243,7 +243,7 @@ static drudge_code enqueue_many(sq_store *q, const drudge_task_spec *specs, int6
     int64_t changed = sq_changes(q);
     *added += changed;
     *duplicates += ENQ_BATCH - changed;
-    return DRUDGE_OK;
+    return sq_count_task(q, specs[0].script, 0, "queued", changed, err);
 }
 
 /* How many specs from specs[0] can share a multi-row INSERT. */
@@ -622,6 +622,8 @@ drudge_code sq_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
     sqlite3_bind_double(st, 8, spec->exception_minutes);
     sq_bind_text(st, 9, spec->script_sha256);
     rc = sq_done(q, st, "run", err);
+    if (!rc)
+        rc = sq_count_task(q, spec->script, 0, "queued", 1, err);
     if (rc)
         goto cleanup;
     *id = sqlite3_last_insert_rowid(q->db);
@@ -722,6 +724,18 @@ static drudge_code pause_for(sq_store *q, const drudge_attempt_end *e, drudge_er
     return sq_done(q, st, "pausing a script", err);
 }
 
+/* An outcome other than done or queued in task_counts: the store counts
+ * the writer's outcomes itself (schema.c, v13, says why). */
+static drudge_code count_outcome(sq_store *q, const drudge_attempt_end *e, drudge_err *err)
+{
+    drudge_code rc = sq_count_task(q, e->script, e->task_id, "queued", -1, err);
+    if (!rc)
+        rc = sq_count_task(q, e->script, e->task_id, e->new_state, 1, err);
+    if (!rc && (!strcmp(e->new_state, "failed") || !strcmp(e->new_state, "dead")))
+        rc = sq_count_task(q, e->script, e->task_id, "open", 1, err);
+    return rc;
+}
+
 drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
                       drudge_err *err)
 {
@@ -739,6 +753,8 @@ drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_e
     }
     if (!strcmp(e->new_state, "done"))
         rc = sq_count_done(q, e->script, e->task_id, err);
+    else if (strcmp(e->new_state, "queued")) /* the row was queued (write_outcome) */
+        rc = count_outcome(q, e, err);
     if (!rc && e->recorded)
         rc = sq_count_attempt(q, e->outcome, e->ended_at ? e->ended_at : e->now, err);
     if (!rc && e->recorded && !in_row)
