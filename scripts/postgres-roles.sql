@@ -36,6 +36,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tasks, ready, running, leases, scripts, 
 -- Attempts ended per minute (the control room's charts, issue #19): each
 -- outcome adds to its minute's row as it commits.
 GRANT SELECT, INSERT, UPDATE ON throughput TO drudge_worker;
+-- Tasks per script and state (status and the overview, issue #19): kept by
+-- triggers on tasks, which run as the role that changes tasks.
+GRANT SELECT, INSERT, UPDATE ON task_counts TO drudge_worker;
 GRANT SELECT, INSERT ON attempt_log TO drudge_worker;
 GRANT SELECT ON drudge_schema, attempts, task_state TO drudge_worker;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO drudge_worker;
@@ -56,3 +59,5 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO drudge_auditor;
 -- The control room's users and keys (password and token hashes): its own.
 GRANT SELECT, INSERT, UPDATE, DELETE ON room_users, room_keys TO drudge_room;
 REVOKE ALL ON room_users, room_keys FROM drudge_auditor;
+-- Failed logins per user name and address, shared by every control room.
+GRANT SELECT, INSERT, UPDATE, DELETE ON room_fails TO drudge_room;

@@ -17,9 +17,14 @@
  * (web components): css, label, role and text match elements inside them,
  * in tree order with each shadow root's content right after its host;
  * labels and aria-labelledby resolve in the element's own tree; the hit
- * test that finds a covered element looks through shadow roots. XPath and
- * closed shadow roots stay out of reach (the page cannot see into them
- * either). A page with no shadow root pays one selector scan for this.
+ * test that finds a covered element looks through shadow roots. XPath
+ * does not cross a shadow boundary by itself, so an XPath is evaluated in
+ * the document and again in each open shadow root, with an element of the
+ * root as its context: there an absolute path (//input, /div/span) starts
+ * at the shadow root, as if it were the document (a relative path is
+ * relative to the root's first element). Closed shadow roots stay out of
+ * reach: the page's own script cannot see into them either. A page with no
+ * shadow root pays one selector scan for this.
  *
  * Like Playwright's actionability checks, minus the two-animation-frame
  * position check (a running CSS animation or transition counts as moving
@@ -125,11 +130,19 @@ static const char script[] =
     "  if (q.css != null) return hosts.length ? (d.querySelector(q.css), every(d).filter(e => "
     "e.matches(q.css))) : Array.from(d.querySelectorAll(q.css));\n"
     "  if (q.xpath != null) {\n"
-    "    const r = d.evaluate(q.xpath, d, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null), "
-    "out = [];\n"
-    "    for (let i = 0; i < r.snapshotLength; i++) if (r.snapshotItem(i).nodeType === 1) "
+    "    const xp = c => { const r = d.evaluate(q.xpath, c, null, "
+    "XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null), out = [];\n"
+    "      for (let i = 0; i < r.snapshotLength; i++) if (r.snapshotItem(i).nodeType === 1) "
     "out.push(r.snapshotItem(i));\n"
-    "    return out;\n"
+    "      return out; };\n"
+    "    if (!hosts.length) return xp(d);\n"
+    /* A shadow root cannot be XPath's context node (NotSupportedError), but
+     * an element in it can, and an absolute path from there starts at the
+     * shadow root: each open root is searched from its first element. */
+    "    const all = every(d), found = new Set(xp(d));\n"
+    "    for (const h of all) { const c = h.shadowRoot && h.shadowRoot.firstElementChild; "
+    "if (c) for (const e of xp(c)) found.add(e); }\n"
+    "    return all.filter(e => found.has(e));\n"
     "  }\n"
     "  if (q.label != null) return pick(hosts.length ? every(d).filter(e => e.matches(CONTROLS)) : "
     "Array.from(d.querySelectorAll(CONTROLS)), labels, q.label);\n"

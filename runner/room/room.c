@@ -545,7 +545,6 @@ drudge_code drudge_room_serve(drudge_store *s, const drudge_room_opts *o, drudge
         r.tls = 1;
     }
     pthread_mutex_init(&r.lock, NULL);
-    pthread_mutex_init(&r.fail_lock, NULL);
     pthread_mutex_init(&r.live_lock, NULL);
     pthread_mutex_init(&r.verify_lock, NULL);
     new_redactor(&r, o);

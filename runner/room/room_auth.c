@@ -261,63 +261,42 @@ int room_auth_csrf_ok(room_req *q)
 
 /* ---- the failed-login limit ---- */
 
-static room_fail *fail_slot(room *r, const char *who, int64_t now, int create)
+/* The counts live in the database (room_fails), so that every server on it
+ * slows the same guesser: five wrong passwords spread over two servers are
+ * five. A count that cannot be read is taken as at the limit (a second's
+ * delay): a database that fails is no reason to let guesses through fast. */
+static int failures(room_req *q, const char *name, int64_t now)
 {
-    room_fail *free_slot = NULL, *oldest = &r->fails[0];
-    for (int i = 0; i < ROOM_FAIL_SLOTS; i++) {
-        room_fail *f = &r->fails[i];
-        if (f->who[0] && now - f->last > ROOM_FAIL_WINDOW)
-            f->who[0] = '\0'; /* forgiven */
-        if (f->who[0] && !strcmp(f->who, who))
-            return f;
-        if (!f->who[0] && !free_slot)
-            free_slot = f;
-        if (f->last < oldest->last)
-            oldest = f;
-    }
-    if (!create)
-        return NULL;
-    room_fail *f = free_slot ? free_slot : oldest;
-    memset(f, 0, sizeof *f);
-    snprintf(f->who, sizeof f->who, "%s", who);
-    return f;
-}
-
-/* Failures so far for the user name and the address, the larger. */
-static int failures(room *r, const char *name, const char *remote, int64_t now)
-{
-    char k[96];
+    char user_who[160], addr_who[96];
+    snprintf(user_who, sizeof user_who, "u:%s", name);
+    snprintf(addr_who, sizeof addr_who, "a:%s", q->remote);
     int n = 0;
-    pthread_mutex_lock(&r->fail_lock);
-    snprintf(k, sizeof k, "u:%s", name);
-    room_fail *f = fail_slot(r, k, now, 0);
-    if (f)
-        n = f->count;
-    snprintf(k, sizeof k, "a:%s", remote);
-    f = fail_slot(r, k, now, 0);
-    if (f && f->count > n)
-        n = f->count;
-    pthread_mutex_unlock(&r->fail_lock);
+    drudge_err err = {0};
+    room_lock(q);
+    drudge_code rc =
+        drudge_store_login_fails(q->r->s, user_who, addr_who, now - ROOM_FAIL_WINDOW, &n, &err);
+    room_unlock(q);
+    if (rc) {
+        fprintf(stderr, "drudge serve: cannot read the failed logins of %s: %s\n", name, err.msg);
+        return ROOM_FAIL_FREE;
+    }
     return n;
 }
 
-static void note_failure(room *r, const char *name, const char *remote, int64_t now, int failed)
+/* A failure counts for the user name and the address; the right password
+ * clears the user's count, not the address's. */
+static void note_failure(room_req *q, const char *name, int64_t now, int failed)
 {
-    char k[96];
-    pthread_mutex_lock(&r->fail_lock);
-    for (int i = 0; i < 2; i++) {
-        snprintf(k, sizeof k, i ? "a:%s" : "u:%s", i ? remote : name);
-        room_fail *f = fail_slot(r, k, now, failed);
-        if (!f)
-            continue;
-        if (failed) {
-            f->count++;
-            f->last = now;
-        } else if (i == 0) {
-            f->who[0] = '\0'; /* the right password clears the user's count, not the address's */
-        }
+    char who[2][160];
+    snprintf(who[0], sizeof who[0], "u:%s", name);
+    snprintf(who[1], sizeof who[1], "a:%s", q->remote);
+    room_lock(q);
+    for (int i = 0; i < (failed ? 2 : 1); i++) {
+        drudge_err err = {0};
+        if (drudge_store_login_note(q->r->s, who[i], now, now - ROOM_FAIL_WINDOW, failed, &err))
+            fprintf(stderr, "drudge serve: cannot note the login of %s: %s\n", name, err.msg);
     }
-    pthread_mutex_unlock(&r->fail_lock);
+    room_unlock(q);
 }
 
 /* ---- logging in and out ---- */
@@ -448,7 +427,7 @@ void room_auth_login(room_req *q)
                         "a login needs the fields user and password (a form, or a JSON object)");
         return;
     }
-    int n = failures(q->r, name, q->remote, now);
+    int n = failures(q, name, now);
     if (n >= ROOM_FAIL_FREE) {
         /* Slowed, right password or not, so the delay tells nothing: 1 s
          * after the fifth failure, doubling to 30 s. */
@@ -469,7 +448,7 @@ void room_auth_login(room_req *q)
     int ok = room_auth_verify(rc ? dummy : u.hash, pw) && !rc && !u.disabled;
     memset(pw, 0, sizeof pw);
     if (!ok) {
-        note_failure(q->r, name, q->remote, now, 1);
+        note_failure(q, name, now, 1);
         login_step(q, "login failed", name,
                    rc           ? "no such user"
                    : u.disabled ? "user disabled"
@@ -478,7 +457,7 @@ void room_auth_login(room_req *q)
         login_failed(q, "wrong user name or password");
         return;
     }
-    note_failure(q->r, name, q->remote, now, 0);
+    note_failure(q, name, now, 0);
     char secret[65], csrf[65];
     drudge_room_key k = {.user = u.name,
                          .kind = "session",
@@ -594,7 +573,7 @@ void room_auth_password_change(room_req *q)
     }
     /* Guessing the old password through a stolen session is slowed like a
      * login. */
-    int n = failures(q->r, q->user.name, q->remote, now);
+    int n = failures(q, q->user.name, now);
     if (n >= ROOM_FAIL_FREE)
         sleep(n - ROOM_FAIL_FREE >= 5 ? 30 : 1u << (n - ROOM_FAIL_FREE));
     room_lock(q);
@@ -605,7 +584,7 @@ void room_auth_password_change(room_req *q)
         goto cleanup;
     }
     if (!room_auth_verify(u.hash, old)) {
-        note_failure(q->r, q->user.name, q->remote, now, 1);
+        note_failure(q, q->user.name, now, 1);
         login_step(q, "password change failed", q->user.name, "wrong old password");
         room_json_error(q, 403, "the old password is wrong");
         goto cleanup;

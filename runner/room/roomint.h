@@ -29,16 +29,11 @@ int room_role_perms(const char *role);
 typedef struct room room;
 
 /* The failed-login limit: per user name and per address, the failures in
- * the last ROOM_FAIL_WINDOW µs; from the ROOM_FAIL_FREE-th on, each login
+ * the last ROOM_FAIL_WINDOW µs, counted in the database so that every
+ * server on it shares them; from the ROOM_FAIL_FREE-th on, each login
  * (right or wrong) is answered only after a delay that doubles. */
 #define ROOM_FAIL_FREE   5
 #define ROOM_FAIL_WINDOW (15 * 60 * (int64_t)1000000)
-#define ROOM_FAIL_SLOTS  256
-typedef struct room_fail {
-    char who[96]; /* "u:NAME" or "a:ADDRESS" */
-    int count;
-    int64_t last;
-} room_fail;
 
 struct room {
     drudge_store *s;
@@ -46,8 +41,6 @@ struct room {
     const drudge_room_opts *o;
     int tls;
     drudge_rec *redactor; /* what operators see goes through its patterns */
-    pthread_mutex_t fail_lock;
-    room_fail fails[ROOM_FAIL_SLOTS];
     /* The event streams (room_live.c): how many are open, and the counts
      * they share, read at most once a second. */
     pthread_mutex_t live_lock;

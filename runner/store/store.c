@@ -824,6 +824,19 @@ void drudge_room_keys_free(drudge_room_key *v, size_t n)
     free(v);
 }
 
+drudge_code drudge_store_login_fails(drudge_store *s, const char *user_who, const char *addr_who,
+                                     int64_t since, int *count, drudge_err *err)
+{
+    *count = 0;
+    return s->m->login_fails(s, user_who, addr_who, since, count, err);
+}
+
+drudge_code drudge_store_login_note(drudge_store *s, const char *who, int64_t now, int64_t since,
+                                    int failed, drudge_err *err)
+{
+    return s->m->login_note(s, who, now, since, failed, err);
+}
+
 drudge_code drudge_store_keys_drop(drudge_store *s, const char *user, const char *kind,
                                    const char *keep_hash, int64_t *dropped, drudge_err *err)
 {

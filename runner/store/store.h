@@ -954,6 +954,16 @@ drudge_code drudge_store_keys(drudge_store *s, const char *user, const char *kin
                               drudge_room_key **out /* OUT */, size_t *n /* OUT */,
                               drudge_err *err);
 void drudge_room_keys_free(drudge_room_key *v, size_t n);
+/* Failed logins, shared by every server on the database: who is "u:NAME"
+ * or "a:ADDRESS". *count gets the larger count of the two whose last
+ * failure is at or after since (0 if none). */
+drudge_code drudge_store_login_fails(drudge_store *s, const char *user_who, const char *addr_who,
+                                     int64_t since, int *count /* OUT */, drudge_err *err);
+/* A failed login (failed = 1) adds one to who's count, which starts again
+ * at 1 when its last failure is before since, and forgets every count
+ * older than since; a good one (failed = 0) forgets who's count. */
+drudge_code drudge_store_login_note(drudge_store *s, const char *who, int64_t now, int64_t since,
+                                    int failed, drudge_err *err);
 /* Forgets every key of kind of user except keep_hash (NULL: none kept):
  * a changed password ends the user's other sessions. *dropped gets how
  * many. Write transaction. */

@@ -196,6 +196,10 @@ struct drudge_store_methods {
                         drudge_room_key **out /* OUT */, size_t *n /* OUT */, drudge_err *err);
     drudge_code (*keys_drop)(drudge_store *s, const char *user, const char *kind,
                              const char *keep_hash, int64_t *dropped /* OUT */, drudge_err *err);
+    drudge_code (*login_fails)(drudge_store *s, const char *user_who, const char *addr_who,
+                               int64_t since, int *count /* OUT */, drudge_err *err);
+    drudge_code (*login_note)(drudge_store *s, const char *who, int64_t now, int64_t since,
+                              int failed, drudge_err *err);
     /* Why queued tasks wait (issue 22). */
     drudge_code (*paused)(drudge_store *s, int (*fn)(void *ud, const drudge_paused_row *p),
                           void *ud, drudge_err *err);

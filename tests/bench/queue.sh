@@ -59,7 +59,9 @@ t0=$(now)
 DRUDGE_DB="$TMP/backlog.db" "$DRUDGE" -q enqueue later.lua --from backlog.jsonl --key-field ref --at +1d >/dev/null
 t1=$(now)
 echo "backlog of $BACKLOG loaded at $(rate "$BACKLOG" "$t0" "$t1") tasks/s; $N tasks per case, -j $J, FULL"
-[ -n "${OLD_DRUDGE:-}" ] && cp backlog.db old-backlog.db
+# old's backlog by old itself: its schema may be older than this build's.
+[ -z "${OLD_DRUDGE:-}" ] || DRUDGE_DB="$TMP/old-backlog.db" "$OLD_DRUDGE" -q enqueue later.lua \
+  --from backlog.jsonl --key-field ref --at +1d >/dev/null
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
 ratios_bulk="" ratios_life="" all_bulk="" all_life="" old_bulk="" old_life="" vs_bulk="" vs_life=""
 for ((r = 1; r <= ROUNDS; r++)); do

@@ -372,6 +372,31 @@ equals "$?" "0" "its stream on the other server ends"
 contains "$(cat ev3.out)" "event: bye" "saying why"
 api olga GET /api/v1/status
 equals "$code" "200" "the user's other tokens still work"
+# Failed logins count across the servers (room_fails in the database): five
+# wrong passwords spread over both, and the next login is slowed on each.
+# From 127.0.0.2 (loopback too), so that the rest of this test's logins
+# from 127.0.0.1 are not slowed by the address's count.
+expect_exit 0 sh -c "echo 'pass-zed-123456' | \"\$DRUDGE\" -q user add zed --role viewer"
+zlogin() { curl -s -o /dev/null -w '%{http_code} %{time_total}' --interface 127.0.0.2 \
+  -H 'Content-Type: application/json' --data-binary "{\"user\":\"zed\",\"password\":\"$2\"}" "$1api/v1/login"; }
+for u in "$url" "$url2" "$url" "$url2" "$url"; do
+  r=$(zlogin "$u" "guess-$RANDOM")
+  equals "${r% *}" "401" "a wrong password is refused (at ${u})"
+done
+equals "$(sql "select count from room_fails where who = 'u:zed'")" "5" "the five are counted once each in the database"
+equals "$(sql "select count from room_fails where who = 'a:127.0.0.2'")" "5" "and for the address"
+r=$(zlogin "$url2" "guess-six")
+equals "${r% *}" "401" "the sixth is refused"
+awk -v t="${r#* }" 'BEGIN { exit !(t >= 1.0) }' && pass || fail "the sixth, on the second server, is slowed by 1 s (took ${r#* } s)"
+r=$(zlogin "$url" "pass-zed-123456")
+equals "${r% *}" "200" "the right password still logs in"
+awk -v t="${r#* }" 'BEGIN { exit !(t >= 2.0) }' && pass || fail "after six, on the first server, slowed by 2 s (took ${r#* } s)"
+contains "$(cat serve2.err)" "login of zed from 127.0.0.2 slowed by 1 s (5 failed logins)" "the second server says it slowed the sixth"
+contains "$(cat serve.err)" "login of zed from 127.0.0.2 slowed by 2 s (6 failed logins)" "the first server the seventh"
+equals "$(sql "select count(*) from steps where name = 'login failed' and request like '{\"user\":\"zed\",%127.0.0.2%'")" \
+  "6" "every failed login, on either server, is an operator step on the chain"
+equals "$(sql "select count(*) from room_fails where who = 'u:zed'")" "0" "the right password clears the user's count"
+equals "$(sql "select count from room_fails where who = 'a:127.0.0.2'")" "6" "not the address's"
 kill $srv2
 wait $srv2 || true
 trap 'kill $srv 2>/dev/null || true' EXIT

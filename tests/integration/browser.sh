@@ -137,6 +137,12 @@ return {
     out.shadow = b:text{ text = "Case saved" }
     out.shadow_css = b:value("#cn")
     out.shadow_closed = b:visible{ text = "Closed secret" }
+    -- XPath too: evaluated in each open shadow root, an absolute path from its root
+    out.xpath_shadow = b:value{ xpath = "//input[@aria-labelledby='cl']" }
+    out.xpath_nested = b:value{ xpath = "//textarea[@aria-label='Note']" }
+    out.xpath_doc = b:text{ xpath = "/html/body/h1" }
+    out.xpath_inputs = #b:find_all{ xpath = "//input" }
+    out.xpath_closed = b:visible{ xpath = "//p[. = 'Closed secret']" }
 
     -- tabs
     b:go(URL .. "/tabs")
@@ -203,6 +209,9 @@ equals "$(py 'o["ntabs"], o["tab_title"], o["back_title"]')" "2 People Tabs" "ta
 equals "$(py 'o["eval"], o["all"]')" "42 1" "eval and find_all"
 equals "$(py 'o["shadow"]')" "Case saved: Grace 42 deep" "label, aria-labelledby, role and text found in open shadow roots, nested ones too"
 equals "$(py 'o["shadow_css"], o["shadow_closed"]')" "42 False" "css looks into open shadow roots, not into closed ones"
+equals "$(py 'o["xpath_shadow"], o["xpath_nested"], o["xpath_doc"], o["xpath_inputs"]')" "42 deep Shadow 2" \
+  "xpath finds in open shadow roots (an absolute path from the root), nested ones too, and in the document"
+equals "$(py 'o["xpath_closed"]')" "False" "xpath does not reach into a closed shadow root"
 equals "$(py 'o["shot"]["width"], o["shot"]["content_type"]')" "1200 image/png" "screenshot"
 equals "$(head -c 4 files/page.png | tail -c 3)" "PNG" "screenshot file"
 

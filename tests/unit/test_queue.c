@@ -933,10 +933,10 @@ static void test_migration_v2_counts_done(void **state)
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal(
-        (const char *)sqlite3_column_text(st, 0),
-        "tasks_deadline,tasks_due,tasks_due_deadline,tasks_exceptions,tasks_key,tasks_later,"
-        "tasks_script_version");
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "tasks_deadline,tasks_due,tasks_due_deadline,tasks_exceptions,tasks_key,"
+                        "tasks_later,tasks_queued,"
+                        "tasks_script_version");
     sqlite3_finalize(st);
 }
 

@@ -320,6 +320,10 @@ drudge_code pg_keys(drudge_store *s, const char *user, const char *kind, drudge_
                     size_t *n, drudge_err *err);
 drudge_code pg_keys_drop(drudge_store *s, const char *user, const char *kind, const char *keep_hash,
                          int64_t *dropped, drudge_err *err);
+drudge_code pg_login_fails(drudge_store *s, const char *user_who, const char *addr_who,
+                           int64_t since, int *count, drudge_err *err);
+drudge_code pg_login_note(drudge_store *s, const char *who, int64_t now, int64_t since, int failed,
+                          drudge_err *err);
 
 /* notify.c */
 drudge_code pg_notify_add(drudge_store *s, const drudge_notify_channel *c, int64_t now, int64_t *id,

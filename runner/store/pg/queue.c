@@ -1151,17 +1151,19 @@ static int by_script(const void *a, const void *b)
                   ((const drudge_script_counts *)b)->script);
 }
 
-/* Counts from the small tables (ready, running, done_counts) and the
- * exceptions index; attempts of the last minute by their root steps. */
-enum { Q_RUNNING, Q_QUEUED, Q_FINISHED, Q_UNRESOLVED, Q_LAST_MINUTE, Q_PAUSED, Q_KNOWN, Q_N };
+/* Counts from the small tables (running, task_counts, done_counts: v12
+ * keeps them by triggers and the writer); attempts of the last minute by
+ * their root steps. A running task's row says queued: it is counted
+ * running and taken off queued. The oldest ready task of each script is
+ * one probe of ready_script. */
+enum { Q_RUNNING, Q_COUNTS, Q_LAST_MINUTE, Q_PAUSED, Q_KNOWN, Q_N };
 static const char *const status_sql[Q_N] = {
-    "SELECT t.script, count(*) FROM running r JOIN tasks t ON t.id = r.task_id GROUP BY 1",
-    "SELECT r.script, count(*), (SELECT created_at FROM tasks WHERE id = min(r.task_id)) "
-    "FROM ready r GROUP BY 1",
-    "SELECT script, exception, count(*) FROM tasks WHERE exception IS NOT NULL GROUP BY 1, 2 "
-    "UNION ALL SELECT script, 'done', n FROM done_counts",
-    "SELECT script, count(*) FROM tasks WHERE exception IS NOT NULL "
-    "AND exception IN ('failed','dead') AND resolved_at IS NULL GROUP BY 1",
+    "SELECT t.script, count(*), count(*) FILTER (WHERE t.state = 'queued') "
+    "FROM running r JOIN tasks t ON t.id = r.task_id GROUP BY 1",
+    "SELECT c.script, c.state, c.n, CASE WHEN c.state = 'queued' THEN (SELECT t.created_at "
+    "FROM tasks t WHERE t.id = (SELECT r.task_id FROM ready r WHERE r.script = c.script "
+    "ORDER BY r.task_id LIMIT 1)) END FROM task_counts c WHERE c.n <> 0 "
+    "UNION ALL SELECT script, 'done', n, NULL FROM done_counts WHERE n <> 0",
     "SELECT name, count(*) FROM steps WHERE id >= $1 AND seq = 1 AND parent IS NULL "
     "AND kind = 'task' GROUP BY 1", /* an operator's step is a root too */
     "SELECT script, reason FROM paused",
@@ -1173,19 +1175,19 @@ static void status_row(int which, drudge_script_counts *c, const PGresult *r, in
     switch (which) {
     case Q_RUNNING:
         c->count[1] += pg_i64(r, i, 1);
+        c->count[0] -= pg_i64(r, i, 2); /* counted queued in task_counts */
         break;
-    case Q_QUEUED:
-        c->count[0] += pg_i64(r, i, 1);
-        c->oldest_queued_us = pg_i64(r, i, 2);
-        break;
-    case Q_FINISHED:
-        for (int k = 2; k < DRUDGE_NSTATES; k++)
-            if (!strcmp(pg_text(r, i, 1), drudge_task_states[k]))
+    case Q_COUNTS: {
+        const char *state = pg_text(r, i, 1);
+        if (!strcmp(state, "open"))
+            c->unresolved += pg_i64(r, i, 2);
+        for (int k = 0; k < DRUDGE_NSTATES; k++)
+            if (!strcmp(state, drudge_task_states[k]))
                 c->count[k] += pg_i64(r, i, 2);
+        if (!PQgetisnull(r, i, 3))
+            c->oldest_queued_us = pg_i64(r, i, 3);
         break;
-    case Q_UNRESOLVED:
-        c->unresolved = pg_i64(r, i, 1);
-        break;
+    }
     case Q_LAST_MINUTE:
         c->done_last_minute = pg_i64(r, i, 1);
         break;

@@ -203,6 +203,42 @@ drudge_code pg_keys_drop(drudge_store *s, const char *user, const char *kind, co
     return pg_exec(pgs(s), sql, &p, "dropping keys", dropped, err);
 }
 
+drudge_code pg_login_fails(drudge_store *s, const char *user_who, const char *addr_who,
+                           int64_t since, int *count, drudge_err *err)
+{
+    static const char sql[] = "SELECT coalesce(max(count), 0) FROM room_fails "
+                              "WHERE who IN ($1, $2) AND last >= $3";
+    pg_params p = {0};
+    pg_p_str(&p, user_who);
+    pg_p_str(&p, addr_who);
+    pg_p_int(&p, since);
+    int64_t n = 0;
+    drudge_code rc = pg_int(pgs(s), sql, &p, "reading failed logins", &n, err);
+    *count = rc ? 0 : (int)n;
+    return rc;
+}
+
+/* One statement: the other counts older than since go (who's own row is
+ * left to the upsert: a statement may not change a row twice), then who's
+ * is added to, starting again if it is old (the upsert takes the row's
+ * lock, so two servers' failures both count), or forgotten. */
+drudge_code pg_login_note(drudge_store *s, const char *who, int64_t now, int64_t since, int failed,
+                          drudge_err *err)
+{
+    static const char sql[] =
+        "WITH old AS (DELETE FROM room_fails WHERE (last < $3 AND who <> $1) "
+        "OR ($4::int = 0 AND who = $1)) "
+        "INSERT INTO room_fails(who, count, last) SELECT $1, 1, $2 WHERE $4::int <> 0 "
+        "ON CONFLICT (who) DO UPDATE SET count = CASE WHEN room_fails.last < $3 THEN 1 "
+        "ELSE room_fails.count + 1 END, last = $2";
+    pg_params p = {0};
+    pg_p_str(&p, who);
+    pg_p_int(&p, now);
+    pg_p_int(&p, since);
+    pg_p_int(&p, failed);
+    return pg_exec(pgs(s), sql, &p, "noting a failed login", NULL, err);
+}
+
 drudge_code pg_throughput(drudge_store *s, int64_t since, drudge_minute_count **out, size_t *n,
                           drudge_err *err)
 {

@@ -385,5 +385,77 @@ const char *const pg_migrations[] = {
     "  name text NOT NULL,"
     "  at bigint NOT NULL,"
     "  PRIMARY KEY(channel_id, name));",
+    /* v12 (control room, issue #19: the overview at 1,000,000 tasks; one
+     * step): as SQLite's v14, the tasks per script and state but done
+     * (done_counts has those) and 'open' for unresolved exceptions, kept
+     * by statement triggers that sum each statement's transition tables,
+     * so that status reads a few rows instead of counting ready and the
+     * exceptions. Rows are upserted in (script, state) order, so two
+     * writers lock them in one order. A claim does not change tasks; a
+     * claimed task counts as queued here and `running` says it runs.
+     * ready_script gives each script's oldest ready task in one probe. */
+    "CREATE TABLE task_counts("
+    "  script text NOT NULL,"
+    "  state text NOT NULL,"
+    "  n bigint NOT NULL,"
+    "  PRIMARY KEY(script, state)"
+    ") WITH (fillfactor = 50, " HOT_TABLE ");"
+    "INSERT INTO task_counts SELECT script, state, count(*) FROM tasks WHERE state <> 'done' "
+    "  GROUP BY 1, 2;"
+    "INSERT INTO task_counts SELECT script, 'open', count(*) FROM tasks "
+    "  WHERE state IN ('failed','dead') AND resolved_at IS NULL GROUP BY 1;"
+    "CREATE INDEX ready_script ON ready(script, task_id);"
+    "CREATE FUNCTION drudge_task_counts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "  IF TG_OP = 'INSERT' THEN "
+    "    INSERT INTO task_counts SELECT script, st, count(*) FROM new_rows "
+    "    CROSS JOIN LATERAL (VALUES (state), (CASE WHEN state IN ('failed','dead') "
+    "      AND resolved_at IS NULL THEN 'open' END)) v(st) "
+    "    WHERE st IS NOT NULL AND st <> 'done' GROUP BY 1, 2 ORDER BY 1, 2 "
+    "    ON CONFLICT (script, state) DO UPDATE SET n = task_counts.n + excluded.n; "
+    "  ELSIF TG_OP = 'DELETE' THEN "
+    "    INSERT INTO task_counts SELECT script, st, -count(*) FROM old_rows "
+    "    CROSS JOIN LATERAL (VALUES (state), (CASE WHEN state IN ('failed','dead') "
+    "      AND resolved_at IS NULL THEN 'open' END)) v(st) "
+    "    WHERE st IS NOT NULL AND st <> 'done' GROUP BY 1, 2 ORDER BY 1, 2 "
+    "    ON CONFLICT (script, state) DO UPDATE SET n = task_counts.n + excluded.n; "
+    /* A done task deleted by hand leaves done_counts too (SQLite's
+     * done_counts_delete trigger; PostgreSQL had none before v12). */
+    "    UPDATE done_counts d SET n = d.n - o.k FROM (SELECT script, count(*) AS k "
+    "      FROM old_rows WHERE state = 'done' GROUP BY 1) o WHERE d.script = o.script; "
+    "  ELSE "
+    "    INSERT INTO task_counts SELECT script, st, sum(d) FROM ("
+    "      SELECT o.script, o.state, o.resolved_at, -1 AS d FROM old_rows o JOIN new_rows n "
+    "        USING (id) WHERE o.state IS DISTINCT FROM n.state OR o.script <> n.script "
+    "        OR (o.resolved_at IS NULL) <> (n.resolved_at IS NULL) "
+    "      UNION ALL SELECT n.script, n.state, n.resolved_at, 1 FROM old_rows o "
+    "        JOIN new_rows n USING (id) WHERE o.state IS DISTINCT FROM n.state "
+    "        OR o.script <> n.script OR (o.resolved_at IS NULL) <> (n.resolved_at IS NULL)"
+    "    ) c(script, state, resolved_at, d) "
+    "    CROSS JOIN LATERAL (VALUES (state), (CASE WHEN state IN ('failed','dead') "
+    "      AND resolved_at IS NULL THEN 'open' END)) v(st) "
+    "    WHERE st IS NOT NULL AND st <> 'done' GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2 "
+    "    ON CONFLICT (script, state) DO UPDATE SET n = task_counts.n + excluded.n; "
+    /* The writer adds tasks entering done (done_flush); one leaving it is
+     * taken off here. */
+    "    UPDATE done_counts d SET n = d.n - o.k FROM (SELECT o.script, count(*) AS k "
+    "      FROM old_rows o JOIN new_rows n USING (id) WHERE o.state = 'done' "
+    "      AND (n.state <> 'done' OR n.script <> o.script) GROUP BY 1) o "
+    "      WHERE d.script = o.script; "
+    "  END IF; "
+    "  RETURN NULL; END $$;"
+    "CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks REFERENCING NEW TABLE AS new_rows "
+    "  FOR EACH STATEMENT EXECUTE FUNCTION drudge_task_counts();"
+    "CREATE TRIGGER task_counts_update AFTER UPDATE ON tasks "
+    "  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+    "  FOR EACH STATEMENT EXECUTE FUNCTION drudge_task_counts();"
+    "CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks REFERENCING OLD TABLE AS old_rows "
+    "  FOR EACH STATEMENT EXECUTE FUNCTION drudge_task_counts();"
+    /* And (the control room, issue #19, the same step): failed logins per
+     * user name and per address, shared by every server, as SQLite's v14. */
+    "CREATE TABLE room_fails("
+    "  who text PRIMARY KEY,"
+    "  count integer NOT NULL,"
+    "  last bigint NOT NULL);"
+    "CREATE INDEX room_fails_last ON room_fails(last);",
     NULL,
 };

@@ -177,6 +177,59 @@ drudge_code sq_count_attempt(sq_store *q, const char *outcome, int64_t ended_at,
                                                                       : DRUDGE_OK;
 }
 
+const char *const sq_count_names[SQ_NCOUNTS] = {"queued", "failed", "dead", "cancelled", "open"};
+
+static struct sq_done *done_of(sq_store *q, const char *script)
+{
+    for (size_t i = 0; i < q->ndone; i++)
+        if (!strcmp(q->done[i].script, script))
+            return &q->done[i];
+    q->done = drudge_xrealloc(q->done, (q->ndone + 1) * sizeof *q->done);
+    struct sq_done *d = &q->done[q->ndone++];
+    memset(d, 0, sizeof *d);
+    d->script = drudge_xstrdup(script);
+    return d;
+}
+
+static const char count_add_sql[] = "INSERT INTO task_counts(script, state, n) VALUES (?1, ?2, ?3) "
+                                    "ON CONFLICT(script, state) DO UPDATE SET n = n + excluded.n";
+static const char count_add_by_id_sql[] =
+    "INSERT INTO task_counts(script, state, n) SELECT script, ?2, ?3 FROM tasks WHERE id = ?1 "
+    "ON CONFLICT(script, state) DO UPDATE SET n = n + excluded.n";
+
+/* Adds n to (script, state) now; a NULL script is task_id's. */
+static drudge_code count_add(sq_store *q, const char *script, int64_t task_id, const char *state,
+                             int64_t n, drudge_err *err)
+{
+    sqlite3_stmt *st =
+        sq_stmt(q, script ? count_add_sql : count_add_by_id_sql, "counting tasks by state", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    if (script)
+        sqlite3_bind_text(st, 1, script, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, n);
+    return sq_done(q, st, "counting tasks by state", err);
+}
+
+drudge_code sq_count_task(sq_store *q, const char *script, int64_t task_id, const char *state,
+                          int64_t n, drudge_err *err)
+{
+    int k = 0;
+    while (k < SQ_NCOUNTS && strcmp(sq_count_names[k], state))
+        k++;
+    if (k == SQ_NCOUNTS)
+        return drudge_seterr(err, DRUDGE_EUSAGE, "no task count for the state '%s'", state);
+    if (!n)
+        return DRUDGE_OK;
+    if (!script || sqlite3_get_autocommit(q->db))
+        return count_add(q, script, task_id, state, n, err);
+    done_of(q, script)->counts[k] += n;
+    return DRUDGE_OK;
+}
+
 drudge_code sq_count_done(sq_store *q, const char *script, int64_t task_id, drudge_err *err)
 {
     if (!script) { /* rare (a `drudge run`): count it now, by the task's row */
@@ -187,17 +240,12 @@ drudge_code sq_count_done(sq_store *q, const char *script, int64_t task_id, drud
         if (!st)
             return err ? err->code : DRUDGE_EDB;
         sqlite3_bind_int64(st, 1, task_id);
-        return sq_done(q, st, "counting done tasks", err);
+        drudge_code rc = sq_done(q, st, "counting done tasks", err);
+        return rc ? rc : count_add(q, NULL, task_id, "queued", -1, err);
     }
-    for (size_t i = 0; i < q->ndone; i++)
-        if (!strcmp(q->done[i].script, script)) {
-            q->done[i].n++;
-            return DRUDGE_OK;
-        }
-    q->done = drudge_xrealloc(q->done, (q->ndone + 1) * sizeof *q->done);
-    q->done[q->ndone].script = drudge_xstrdup(script);
-    q->done[q->ndone].n = 1;
-    q->ndone++;
+    struct sq_done *d = done_of(q, script);
+    d->n++;
+    d->counts[0]--; /* outcomes change queued tasks only (write_outcome) */
     return DRUDGE_OK;
 }
 
@@ -207,6 +255,12 @@ static drudge_code done_flush(sq_store *q, drudge_err *err)
                               "ON CONFLICT(script) DO UPDATE SET n = n + excluded.n";
     drudge_code rc = DRUDGE_OK;
     for (size_t i = 0; i < q->ndone && !rc; i++) {
+        for (int k = 0; k < SQ_NCOUNTS && !rc; k++)
+            if (q->done[i].counts[k])
+                rc = count_add(q, q->done[i].script, 0, sq_count_names[k], q->done[i].counts[k],
+                               err);
+        if (rc || !q->done[i].n)
+            continue;
         sqlite3_stmt *st = sq_stmt(q, add, "counting done tasks", err);
         if (!st)
             return err ? err->code : DRUDGE_EDB;
@@ -633,6 +687,8 @@ static const drudge_store_methods sqlite_methods = {
     .keys = sq_keys,
     .throughput = sq_throughput,
     .keys_drop = sq_keys_drop,
+    .login_fails = sq_login_fails,
+    .login_note = sq_login_note,
     .paused = sq_paused,
     .waiting = sq_waiting,
     .breaker = sq_breaker,

@@ -212,7 +212,7 @@ static drudge_code enqueue_one(sq_store *q, const drudge_task_spec *spec, int64_
     if (!*dup) {
         if (id)
             *id = sqlite3_last_insert_rowid(q->db);
-        return DRUDGE_OK;
+        return sq_count_task(q, spec->script, 0, "queued", 1, err);
     }
     if (!id)
         return DRUDGE_OK;
@@ -243,7 +243,7 @@ static drudge_code enqueue_many(sq_store *q, const drudge_task_spec *specs, int6
     int64_t changed = sq_changes(q);
     *added += changed;
     *duplicates += ENQ_BATCH - changed;
-    return DRUDGE_OK;
+    return sq_count_task(q, specs[0].script, 0, "queued", changed, err);
 }
 
 /* How many specs from specs[0] can share a multi-row INSERT. */
@@ -622,6 +622,8 @@ drudge_code sq_start_adhoc(drudge_store *s, const drudge_task_spec *spec, const 
     sqlite3_bind_double(st, 8, spec->exception_minutes);
     sq_bind_text(st, 9, spec->script_sha256);
     rc = sq_done(q, st, "run", err);
+    if (!rc)
+        rc = sq_count_task(q, spec->script, 0, "queued", 1, err);
     if (rc)
         goto cleanup;
     *id = sqlite3_last_insert_rowid(q->db);
@@ -722,6 +724,18 @@ static drudge_code pause_for(sq_store *q, const drudge_attempt_end *e, drudge_er
     return sq_done(q, st, "pausing a script", err);
 }
 
+/* An outcome other than done or queued in task_counts: the store counts
+ * the writer's outcomes itself (schema.c, v14, says why). */
+static drudge_code count_outcome(sq_store *q, const drudge_attempt_end *e, drudge_err *err)
+{
+    drudge_code rc = sq_count_task(q, e->script, e->task_id, "queued", -1, err);
+    if (!rc)
+        rc = sq_count_task(q, e->script, e->task_id, e->new_state, 1, err);
+    if (!rc && (!strcmp(e->new_state, "failed") || !strcmp(e->new_state, "dead")))
+        rc = sq_count_task(q, e->script, e->task_id, "open", 1, err);
+    return rc;
+}
+
 drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_end *e, int *held,
                       drudge_err *err)
 {
@@ -739,6 +753,8 @@ drudge_code sq_finish(drudge_store *s, const char *owner, const drudge_attempt_e
     }
     if (!strcmp(e->new_state, "done"))
         rc = sq_count_done(q, e->script, e->task_id, err);
+    else if (strcmp(e->new_state, "queued")) /* the row was queued (write_outcome) */
+        rc = count_outcome(q, e, err);
     if (!rc && e->recorded)
         rc = sq_count_attempt(q, e->outcome, e->ended_at ? e->ended_at : e->now, err);
     if (!rc && e->recorded && !in_row)
@@ -1201,12 +1217,6 @@ static drudge_script_counts *counts_for(drudge_queue_stats *s, const char *scrip
     return c;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int by_script(const void *a, const void *b)
 {
     return strcmp(((const drudge_script_counts *)a)->script,
@@ -1242,27 +1252,17 @@ static drudge_code first_attempt_since(sq_store *q, int64_t t, int64_t *out, dru
     return DRUDGE_OK;
 }
 
-/* Every query reads partial indexes alone (queued, running, exceptions),
- * the done counts, or the last minute's attempts, so status stays quick over
- * a backlog of millions. Rows of the first two are counted here rather than
- * grouped in SQL, which would sort them. */
-enum { Q_RUNNING, Q_QUEUED, Q_FINISHED, Q_UNRESOLVED, Q_LAST_MINUTE, Q_PAUSED, Q_KNOWN, Q_N };
+/* Every query reads small tables (running, task_counts, done_counts,
+ * paused, scripts) or the last minute's attempts, so status stays quick
+ * over a backlog of millions: task_counts is kept by triggers (schema.c,
+ * v14), done_counts by the writer. A claimed task's row still says queued:
+ * the running query counts it running and takes it off queued. */
+enum { Q_RUNNING, Q_COUNTS, Q_LAST_MINUTE, Q_PAUSED, Q_KNOWN, Q_N };
 static const char *const status_sql[Q_N] = {
-    /* Running tasks keep their entry in tasks_due: the first query notes
-     * their ids, which the second skips. Queued tasks are in tasks_due, or
-     * in tasks_later until they are due. */
-    "SELECT t.script, 1, t.id FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
-    "ORDER BY r.task_id",
-    "SELECT script, 0, id FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND later = 0 "
-    "UNION ALL SELECT script, 0, id FROM tasks INDEXED BY tasks_later "
-    "WHERE state = 'queued' AND later = 1",
-    /* The partial index is usable only when its own WHERE term is repeated. */
-    "SELECT script, state, count(*) FROM tasks INDEXED BY tasks_exceptions "
-    "WHERE (state = 'failed' OR state = 'dead' OR state = 'cancelled') GROUP BY state, script "
-    "UNION ALL SELECT script, 'done', n FROM done_counts",
-    "SELECT script, count(*) FROM tasks INDEXED BY tasks_exceptions WHERE "
-    "(state = 'failed' OR state = 'dead' OR state = 'cancelled') AND "
-    "(state = 'failed' OR state = 'dead') AND resolved_at IS NULL GROUP BY script",
+    "SELECT t.script, t.state = 'queued' FROM running r CROSS JOIN tasks t ON t.id = r.task_id "
+    "ORDER BY t.script",
+    "SELECT script, state, n FROM task_counts WHERE n <> 0 "
+    "UNION ALL SELECT script, 'done', n FROM done_counts WHERE n <> 0",
     /* A root step is named after its script; an operator's step (a person's
      * retry, a control-room login) is a root too, named after the action. */
     "SELECT name, count(*) FROM steps WHERE id >= ?1 AND " ROOT_STEP " AND kind = 'task' "
@@ -1271,42 +1271,22 @@ static const char *const status_sql[Q_N] = {
     "SELECT name FROM scripts",
 };
 
-typedef struct status_scan {
-    drudge_queue_stats *out;
-    int64_t *running; /* ids of running tasks, in order */
-    size_t nrunning, cap;
-} status_scan;
-
-static void status_row(status_scan *sc, int which, drudge_script_counts *c, sqlite3_stmt *st)
+static void status_row(int which, drudge_script_counts *c, sqlite3_stmt *st)
 {
     switch (which) {
     case Q_RUNNING:
         c->count[1]++;
-        if (sc->nrunning == sc->cap) {
-            sc->cap = sc->cap ? 2 * sc->cap : 64;
-            sc->running = drudge_xrealloc(sc->running, sc->cap * sizeof *sc->running);
-        }
-        sc->running[sc->nrunning++] = sqlite3_column_int64(st, 2);
+        c->count[0] -= sqlite3_column_int(st, 1); /* counted queued in task_counts */
         break;
-    case Q_QUEUED: {
-        int64_t id = sqlite3_column_int64(st, 2);
-        if (sc->nrunning && bsearch(&id, sc->running, sc->nrunning, sizeof *sc->running, cmp_id))
-            break;
-        c->count[0]++;
-        if (!c->oldest_queued_us || id < c->oldest_queued_us)
-            c->oldest_queued_us = id; /* an id for now: ids grow with created_at */
-        break;
-    }
-    case Q_FINISHED: {
+    case Q_COUNTS: {
         const char *state = sq_col_text(st, 1);
-        for (int i = 2; i < DRUDGE_NSTATES; i++)
+        if (!strcmp(state, "open"))
+            c->unresolved += sqlite3_column_int64(st, 2);
+        for (int i = 0; i < DRUDGE_NSTATES; i++)
             if (!strcmp(state, drudge_task_states[i]))
                 c->count[i] += sqlite3_column_int64(st, 2);
         break;
     }
-    case Q_UNRESOLVED:
-        c->unresolved = sqlite3_column_int64(st, 1);
-        break;
     case Q_LAST_MINUTE:
         c->done_last_minute = sqlite3_column_int64(st, 1);
         break;
@@ -1321,7 +1301,7 @@ static void status_row(status_scan *sc, int which, drudge_script_counts *c, sqli
     }
 }
 
-static drudge_code status_query(sq_store *q, status_scan *sc, int which, int64_t since,
+static drudge_code status_query(sq_store *q, drudge_queue_stats *out, int which, int64_t since,
                                 drudge_err *err)
 {
     sqlite3_stmt *st = sq_stmt(q, status_sql[which], "status", err);
@@ -1334,25 +1314,36 @@ static drudge_code status_query(sq_store *q, status_scan *sc, int which, int64_t
     for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         const char *script = sq_col_text(st, 0);
         if (!c || strcmp(c->script, script))
-            c = counts_for(sc->out, script);
-        status_row(sc, which, c, st);
+            c = counts_for(out, script);
+        status_row(which, c, st);
     }
     sqlite3_reset(st);
     return r == SQLITE_DONE ? DRUDGE_OK : sq_err(q, "status", err);
 }
 
-/* Turns the oldest queued ids into their creation times. */
+/* The creation time of each script's oldest queued task that is not
+ * running: one probe of tasks_queued (script, id), past the few claimed
+ * ones at its front. */
 static drudge_code oldest_times(sq_store *q, drudge_queue_stats *out, drudge_err *err)
 {
-    static const char sql[] = "SELECT created_at FROM tasks WHERE id = ?";
+    static const char sql[] =
+        "SELECT created_at FROM tasks INDEXED BY tasks_queued WHERE state = 'queued' "
+        "AND script = ?1 AND NOT EXISTS (SELECT 1 FROM running WHERE task_id = tasks.id) "
+        "ORDER BY id LIMIT 1";
     for (size_t i = 0; i < out->nscripts; i++) {
-        int64_t id = out->scripts[i].oldest_queued_us, t = 0;
-        if (!id)
+        drudge_script_counts *c = &out->scripts[i];
+        if (c->count[0] <= 0)
             continue;
-        drudge_code rc = sq_int(q, sql, "status", id, &t, err);
-        if (rc)
-            return rc;
-        out->scripts[i].oldest_queued_us = t;
+        sqlite3_stmt *st = sq_stmt(q, sql, "status", err);
+        if (!st)
+            return err ? err->code : DRUDGE_EDB;
+        sqlite3_bind_text(st, 1, c->script, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            c->oldest_queued_us = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (r != SQLITE_ROW && r != SQLITE_DONE)
+            return sq_err(q, "status", err);
     }
     return DRUDGE_OK;
 }
@@ -1376,16 +1367,13 @@ static void status_totals(drudge_queue_stats *out)
 drudge_code sq_status(drudge_store *s, int64_t now, drudge_queue_stats *out, drudge_err *err)
 {
     sq_store *q = sq(s);
-    status_scan sc = {.out = out};
     int64_t since = 0;
     memset(out, 0, sizeof *out);
     drudge_code rc = first_attempt_since(q, now - 60 * (int64_t)1000000, &since, err);
-    for (int which = 0; which < Q_N && !rc; which++) {
-        rc = status_query(q, &sc, which, since, err);
-        if (!rc && which == Q_QUEUED)
-            rc = oldest_times(q, out, err);
-    }
-    free(sc.running);
+    for (int which = 0; which < Q_N && !rc; which++)
+        rc = status_query(q, out, which, since, err);
+    if (!rc)
+        rc = oldest_times(q, out, err);
     if (rc) {
         drudge_queue_stats_clear(out);
         return rc;

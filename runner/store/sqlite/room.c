@@ -242,6 +242,59 @@ drudge_code sq_keys_drop(drudge_store *s, const char *user, const char *kind, co
     return rc;
 }
 
+drudge_code sq_login_fails(drudge_store *s, const char *user_who, const char *addr_who,
+                           int64_t since, int *count, drudge_err *err)
+{
+    static const char sql[] =
+        "SELECT coalesce(max(count), 0) FROM room_fails WHERE who IN (?1, ?2) AND last >= ?3";
+    sq_store *q = sq(s);
+    sqlite3_stmt *st = sq_stmt(q, sql, "reading failed logins", err);
+    if (!st)
+        return err ? err->code : DRUDGE_EDB;
+    sqlite3_bind_text(st, 1, user_who, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, addr_who, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, since);
+    int64_t n = 0;
+    drudge_code rc = sq_one_int(q, st, "reading failed logins", &n, err);
+    *count = rc ? 0 : (int)n;
+    return rc;
+}
+
+/* One transaction (the caller's, or its own): the other counts older than
+ * since go, then who's is added to (starting again if it is old) or
+ * forgotten. */
+drudge_code sq_login_note(drudge_store *s, const char *who, int64_t now, int64_t since, int failed,
+                          drudge_err *err)
+{
+    static const char *const sql[] = {
+        "DELETE FROM room_fails WHERE (last < ?3 AND who <> ?1) OR (?4 = 0 AND who = ?1)",
+        "INSERT INTO room_fails(who, count, last) SELECT ?1, 1, ?2 WHERE ?4 <> 0 "
+        "ON CONFLICT(who) DO UPDATE SET count = CASE WHEN last < ?3 THEN 1 ELSE count + 1 END, "
+        "last = ?2",
+    };
+    static const char what[] = "noting a failed login";
+    sq_store *q = sq(s);
+    int own = sqlite3_get_autocommit(q->db);
+    drudge_code rc = own ? sq_begin(q, err) : DRUDGE_OK;
+    for (size_t i = 0; i < sizeof sql / sizeof *sql && !rc; i++) {
+        sqlite3_stmt *st = sq_stmt(q, sql[i], what, err);
+        if (!st) {
+            rc = err ? err->code : DRUDGE_EDB;
+            break;
+        }
+        sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, since);
+        sqlite3_bind_int(st, 4, failed);
+        rc = sq_done(q, st, what, err);
+    }
+    if (own && rc)
+        sq_rollback(q);
+    else if (own)
+        rc = sq_commit(q, err);
+    return rc;
+}
+
 drudge_code sq_throughput(drudge_store *s, int64_t since, drudge_minute_count **out, size_t *n,
                           drudge_err *err)
 {

@@ -13,6 +13,10 @@
 
 #define SQ_CACHE 128 /* prepared statements kept per connection (a power of 2) */
 
+/* The task_counts rows the store adds to itself (schema.c, v14). */
+#define SQ_NCOUNTS 5
+extern const char *const sq_count_names[SQ_NCOUNTS]; /* queued failed dead cancelled open */
+
 typedef struct sq_store {
     drudge_store base;
     sqlite3 *db;
@@ -25,10 +29,13 @@ typedef struct sq_store {
     } cache[SQ_CACHE];
     /* Tasks that reached 'done' in the open write transaction, per script:
      * added to done_counts once, just before it commits (one row per
-     * script instead of one update per task). */
+     * script instead of one update per task); and the change in its queued
+     * tasks from enqueues and those outcomes, added to task_counts alike
+     * (schema.c, v14). */
     struct sq_done {
         char *script;
         int64_t n;
+        int64_t counts[SQ_NCOUNTS]; /* changes to task_counts, by sq_count_names */
     } * done;
     size_t ndone;
     /* Attempts that ended in the open write transaction, per minute: added
@@ -73,6 +80,11 @@ const char *sq_col_text(sqlite3_stmt *st, int i);
 /* Notes one more done task of script (NULL: of task_id, looked up) for
  * the commit. */
 drudge_code sq_count_done(sq_store *q, const char *script, int64_t task_id, drudge_err *err);
+/* Adds n to task_counts' row (script, state) at the commit, or at once
+ * outside a transaction; a NULL script is task_id's. state is one of
+ * sq_count_names. */
+drudge_code sq_count_task(sq_store *q, const char *script, int64_t task_id, const char *state,
+                          int64_t n, drudge_err *err);
 /* Begins an IMMEDIATE transaction, or commits/rolls back one, for the
  * operations that run in a transaction of their own. */
 drudge_code sq_begin(sq_store *q, drudge_err *err);
@@ -246,6 +258,10 @@ drudge_code sq_keys(drudge_store *s, const char *user, const char *kind, drudge_
                     size_t *n, drudge_err *err);
 drudge_code sq_keys_drop(drudge_store *s, const char *user, const char *kind, const char *keep_hash,
                          int64_t *dropped, drudge_err *err);
+drudge_code sq_login_fails(drudge_store *s, const char *user_who, const char *addr_who,
+                           int64_t since, int *count, drudge_err *err);
+drudge_code sq_login_note(drudge_store *s, const char *who, int64_t now, int64_t since, int failed,
+                          drudge_err *err);
 
 /* notify.c */
 drudge_code sq_notify_add(drudge_store *s, const drudge_notify_channel *c, int64_t now, int64_t *id,
