@@ -9,11 +9,15 @@
  *
  * Ed25519 through Nettle (libhogweed), not libcrypto: the binary loads its
  * libraries at every start, and libcrypto's relocations were the largest
- * part of a `drudge run`. The key files are the PEM files openssl writes and
- * reads (RFC 8410: PKCS #8 and SubjectPublicKeyInfo), whose DER for Ed25519
- * is a fixed prefix and the 32 bytes of the key. */
+ * part of a `drudge run`. libhogweed itself (and libgmp under it) is opened
+ * here when a key or a signature is first used, not linked: most commands
+ * never sign. The key files are the PEM files openssl writes and reads
+ * (RFC 8410: PKCS #8 and SubjectPublicKeyInfo), whose DER for Ed25519 is a
+ * fixed prefix and the 32 bytes of the key. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,46 @@
 #include <nettle/eddsa.h>
 #include "logs/audit/audit.h"
 #include "drudge/util.h"
+
+/* ---- Ed25519, from libhogweed opened on first use ---- */
+
+#define NAME_OF(sym) #sym
+#define SYMBOL(sym)  NAME_OF(sym) /* eddsa.h's names are macros: nettle_... */
+
+static struct {
+    __typeof__(&ed25519_sha512_public_key) public_key;
+    __typeof__(&ed25519_sha512_sign) sign;
+    __typeof__(&ed25519_sha512_verify) verify;
+    char why[300]; /* why they could not be loaded, or "" */
+} ed;
+static pthread_once_t ed_once = PTHREAD_ONCE_INIT;
+
+static void ed_load(void)
+{
+    void *h = dlopen(DRUDGE_HOGWEED_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (h) {
+        ed.public_key = (__typeof__(ed.public_key))dlsym(h, SYMBOL(ed25519_sha512_public_key));
+        ed.sign = (__typeof__(ed.sign))dlsym(h, SYMBOL(ed25519_sha512_sign));
+        ed.verify = (__typeof__(ed.verify))dlsym(h, SYMBOL(ed25519_sha512_verify));
+    }
+    if (!h || !ed.public_key || !ed.sign || !ed.verify) {
+        const char *e = dlerror();
+        snprintf(ed.why, sizeof ed.why,
+                 "Ed25519 unavailable: cannot load %s (%s; Debian package libhogweed6)",
+                 DRUDGE_HOGWEED_SONAME, e ? e : "symbols missing");
+        ed.public_key = NULL, ed.sign = NULL, ed.verify = NULL;
+    }
+}
+
+/* DRUDGE_OK when the Ed25519 functions are there; an error naming the
+ * library otherwise. */
+static drudge_code ed_ready(drudge_err *err)
+{
+    pthread_once(&ed_once, ed_load);
+    if (ed.verify)
+        return DRUDGE_OK;
+    return drudge_seterr(err, DRUDGE_EIO, "%s", ed.why);
+}
 
 void drudge_checkpoint_message(drudge_buf *b, const char *head_hash, int64_t step_id,
                                int64_t row_count, int64_t created_at)
@@ -56,7 +100,12 @@ int drudge_checkpoint_sig_ok(const char *pub_hex, const char *sig_hex, const cha
     unsigned char pub[ED25519_KEY_SIZE], sig[ED25519_SIGNATURE_SIZE];
     if (!pub_hex || !sig_hex || unhex(pub_hex, pub, sizeof pub) || unhex(sig_hex, sig, sizeof sig))
         return 0;
-    return ed25519_sha512_verify(pub, len, (const uint8_t *)msg, sig) == 1;
+    drudge_err err = {0};
+    if (ed_ready(&err) != DRUDGE_OK) { /* cannot check: say so, and count it as not verified */
+        fprintf(stderr, "drudge: %s\n", err.msg);
+        return 0;
+    }
+    return ed.verify(pub, len, (const uint8_t *)msg, sig) == 1;
 }
 
 /* The DER of an Ed25519 key before its 32 bytes (RFC 8410): a private key
@@ -176,10 +225,12 @@ cleanup:
 drudge_code drudge_audit_keygen(const char *key_path, const char *pub_path, drudge_err *err)
 {
     unsigned char key[32], pub[32];
+    if (ed_ready(err) != DRUDGE_OK)
+        return err->code;
     if (drudge_random(key, sizeof key) != 0)
         return drudge_seterr(err, DRUDGE_EIO, "cannot generate an Ed25519 key: %s",
                              strerror(errno));
-    ed25519_sha512_public_key(pub, key);
+    ed.public_key(pub, key);
     struct stat st;
     drudge_code rc = DRUDGE_OK;
     if (stat(pub_path, &st) == 0) { /* check both before writing either */
@@ -201,7 +252,7 @@ static void sign(const unsigned char key[32], const unsigned char pub[32], const
                  size_t len, char out[129])
 {
     unsigned char sig[ED25519_SIGNATURE_SIZE];
-    ed25519_sha512_sign(pub, key, len, (const uint8_t *)msg, sig);
+    ed.sign(pub, key, len, (const uint8_t *)msg, sig); /* ed_ready: by the caller's caller */
     drudge_hex(sig, sizeof sig, out);
 }
 
@@ -273,10 +324,12 @@ drudge_code drudge_audit_checkpoint_ex(drudge_store *s, const char *key_path,
     drudge_checkpoint cp = {0};
     drudge_checkpoint_row last;
     int has_last = 0;
-    drudge_code rc = read_private(key_path, key, err);
+    drudge_code rc = ed_ready(err);
+    if (!rc)
+        rc = read_private(key_path, key, err);
     if (rc)
         return rc;
-    ed25519_sha512_public_key(pub, key);
+    ed.public_key(pub, key);
     drudge_hex(pub, sizeof pub, cp.public_key);
     rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
     if (rc)

@@ -1,6 +1,7 @@
 /*
  * module.h: loadable modules (runner/util/module.c). The core binary links only
- * Lua, SQLite and Nettle (SHA-256, Ed25519), so that `drudge run` starts in a few ms; what
+ * Lua, SQLite and Nettle (SHA-256; Ed25519's libhogweed is opened when a key
+ * or signature is first used), so that `drudge run` starts in a few ms; what
  * needs libcurl, X11, GMime or libmicrohttpd lives in drudge_NAME.so and is
  * opened on first use: the connectors (http, desktop, mail) and "serve" (the
  * metrics endpoint and the demo service). Modules are looked for in

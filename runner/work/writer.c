@@ -478,7 +478,11 @@ static int64_t wait_for_turn(writer *wr, clocks *k, int sig, int *want)
         if (turn_due(wr, k, now, *want, target, sig))
             return now;
         int64_t until = min64(k->next_renew, min64(k->next_reap, k->next_tick));
-        if (*want > 0)
+        /* A claim whose time has come but that is not due (the ready list
+         * is not low yet) waits for a worker's outcome to wake the writer:
+         * counting its past time here made the wait return at once, and the
+         * writer spun on the mutex, taking a core from a lone worker. */
+        if (*want > 0 && k->next_claim > now)
             until = min64(until, k->next_claim);
         if (k->batch_since)
             until = min64(until, k->batch_since + BATCH_WAIT_US);

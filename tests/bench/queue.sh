@@ -7,7 +7,8 @@
 # ROUNDS times, each round on a fresh empty database and on the backlog
 # database: this machine's speed drifts over minutes, and pairing the rounds
 # keeps that drift out of the backlog-vs-empty ratios.
-# Env: N (tasks per run, default 200000), BACKLOG (default 1000000), J
+# Then bulk enqueue against a raw one-transaction insert of the same rows
+# (below). Env: N (tasks per run, default 200000), BACKLOG (default 1000000), J
 # (default 2), ROUNDS (default 2). With OLD_DRUDGE (another build's binary)
 # each round runs both cases with it too, right after this build's, on
 # databases of its own, and prints new/old ratios of the same round.
@@ -88,6 +89,46 @@ echo "backlog / empty, same round: bulk enqueue$(printf ' %s%%' $ratios_bulk); l
 if [ -n "${OLD_DRUDGE:-}" ]; then
   echo "old binary, empty queue: bulk enqueue$old_bulk tasks/s; lifecycle$old_life tasks/s"
   echo "new / old, same round (empty, backlog per round): bulk enqueue$(printf ' %s%%' $vs_bulk); lifecycle$(printf ' %s%%' $vs_life)"
+fi
+# Bulk enqueue against the raw one-transaction insert of the same rows
+# (tests/fixtures/bench_bulk_raw.c: SQLite's JSON functions parse each line,
+# one prepared INSERT into the same tasks table and indexes, one commit,
+# the checkpoint on close), both timed from outside the process (start,
+# dynamic loading, parsing, commit, checkpoint), alternating in each round,
+# into copies of one database that has the schema and the script's row.
+# Target (#23): drudge >= 70% of raw.
+if [ -x "${BUILD:-}/tests/bench_bulk_raw" ]; then
+  : >none.jsonl
+  rm -f tmpl.db tmpl.db-*
+  DRUDGE_DB="$TMP/tmpl.db" "$DRUDGE" -q enqueue noop.lua --from none.jsonl >/dev/null
+  sha=$(sqlite3 tmpl.db "select sha256 from script_versions limit 1")
+  gen "$N" b >bulk.jsonl
+  # bulk_once SIDE: tasks/s of one load of bulk.jsonl into a fresh copy
+  bulk_once() {
+    local t0 t1
+    rm -f "$1.db" "$1.db"-*
+    cp tmpl.db "$1.db"
+    sync
+    t0=$(now)
+    if [ "$1" = drudge ]; then
+      DRUDGE_DB="$TMP/drudge.db" "$DRUDGE" -q enqueue noop.lua --from bulk.jsonl --key-field ref >/dev/null
+    else
+      "$BUILD/tests/bench_bulk_raw" raw.db noop "$TMP/noop.lua" "$sha" ref <bulk.jsonl >/dev/null
+    fi
+    t1=$(now)
+    rate "$N" "$t0" "$t1"
+  }
+  vs_raw=""
+  for ((r = 1; r <= ROUNDS; r++)); do
+    d=$(bulk_once drudge)
+    w=$(bulk_once raw)
+    vs_raw="$vs_raw $(pct "$d" "$w")"
+    echo "bulk round $r (load $(cut -d' ' -f1 /proc/loadavg)): drudge enqueue $d tasks/s, raw insert $w rows/s"
+  done
+  q="select script, script_path, key, input, state, max_attempts, later, script_sha256 from tasks order by id"
+  same=no
+  [ "$(sqlite3 drudge.db "$q" | md5sum)" = "$(sqlite3 raw.db "$q" | md5sum)" ] && same=yes
+  echo "bulk enqueue / raw one-transaction insert, same round:$(printf ' %s%%' $vs_raw) (target: at least 70%; the same rows: $same)"
 fi
 echo "steps on the backlog database's audit chain: $(sqlite3 backlog.db 'select count(*) from steps')"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
