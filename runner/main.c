@@ -33,6 +33,7 @@ static const struct command {
     {"audit", drudge_cmd_audit, "show, export, verify and sign the audit trail"},
     {"replay", drudge_cmd_replay, "re-run a recorded attempt offline and compare"},
     {"outages", drudge_cmd_outages, "target systems that were down: circuit breaker openings"},
+    {"notify", drudge_cmd_notify, "tell operations of outages, missed deadlines, dead tasks"},
     {"test", drudge_cmd_test, "run a script against recorded cases, offline (TAP, JUnit)"},
     {"record-case", drudge_cmd_record_case, "save a recorded attempt as a case for drudge test"},
     {"report", drudge_cmd_report, "time saved, net of time lost to failures"},

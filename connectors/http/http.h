@@ -59,4 +59,24 @@ void drudge_http_redact_url(const char *url, drudge_buf *out);
 /* 1 if the n bytes at s are valid UTF-8 with no NUL byte. */
 int drudge_http_utf8_valid(const char *s, size_t n);
 
+/* --- a JSON POST outside scripts (connectors/http/http_post.c) --- */
+
+/* The runner's notifications (runner/work/notify.c) reach a webhook
+ * through this, looked up by name in drudge_http.so. */
+typedef struct drudge_http_post {
+    const char *url;  /* http:// or https:// only */
+    const char *body; /* JSON */
+    size_t len;
+    const char *bearer;         /* Authorization: Bearer TOKEN, or NULL */
+    const char *const *headers; /* more "Name: value" lines, NULL-terminated, or NULL */
+    double timeout_s;           /* the whole request; 0: 30 s (connecting: 10 s at most) */
+} drudge_http_post;
+/* POSTs p->body. DRUDGE_OK for a 2xx answer; else DRUDGE_ECONNECT with
+ * "HTTP 503: the reply's first bytes" or libcurl's reason, and *status the
+ * HTTP status (0: no answer). */
+drudge_code drudge_http_post_json(const drudge_http_post *p, long *status /* OUT */,
+                                  drudge_err *err);
+typedef drudge_code (*drudge_http_post_json_fn)(const drudge_http_post *p, long *status,
+                                                drudge_err *err);
+
 #endif

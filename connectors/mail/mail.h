@@ -136,4 +136,22 @@ uint32_t drudge_imap_parse_copyuid(const char *resp, size_t len, uint32_t uid);
 struct drudge_buf;
 int drudge_imap_quote(struct drudge_buf *b, const char *s);
 
+/* --- a plain-text message outside scripts (connectors/mail/notify.c) --- */
+
+/* The runner's notifications (runner/work/notify.c) send mail through
+ * this, looked up by name in drudge_mail.so. */
+typedef struct drudge_mail_text {
+    const char *smtp;            /* smtp://host:port or smtps://host:port */
+    const char *user, *password; /* the SMTP login, or NULL */
+    int starttls;                /* smtp://: upgrade with STARTTLS, refuse if unsupported */
+    const char *from;
+    const char *const *to; /* NULL-terminated */
+    const char *subject, *text;
+    double timeout_s; /* 0: 30 s */
+} drudge_mail_text;
+/* Builds and sends the message; DRUDGE_ECONNECT when the server cannot be
+ * reached or refuses it, DRUDGE_EUSAGE for a bad address or URL. */
+drudge_code drudge_mail_send_text(const drudge_mail_text *m, drudge_err *err);
+typedef drudge_code (*drudge_mail_send_text_fn)(const drudge_mail_text *m, drudge_err *err);
+
 #endif

@@ -84,6 +84,8 @@ int drudge_cmd_enqueue(drudge_cli *cli, int argc, char **argv);
  * otherwise. */
 drudge_code drudge_cli_resolve_script(drudge_cli *cli, const char *script, drudge_store *s,
                                       drudge_task_spec *spec /* OUT */, drudge_err *err);
+/* runner/cli/cmd_notify.c */
+int drudge_cmd_notify(drudge_cli *cli, int argc, char **argv);
 /* runner/cli/cmd_outages.c */
 int drudge_cmd_outages(drudge_cli *cli, int argc, char **argv);
 /* The open circuit breakers: a JSON array appended to json, or (json NULL)

@@ -37,6 +37,7 @@ static const char work_help[] =
     "  --breaker-probe DUR     first probe of a down target after (default 5s); each\n"
     "                          failed probe doubles the wait\n"
     "  --breaker-probe-max DUR longest wait between probes (default 5m)\n"
+    "  --no-notify             send no notifications from this process (drudge notify)\n"
     "  -v, --verbose           a line per finished attempt, and script log lines\n"
     "  --json                  print the summary as JSON\n\n"
     "DUR is 250ms, 5s, 2m, 1h, 1d or a number of seconds.\n"
@@ -56,6 +57,9 @@ static int work_opt(int c, work_args *a, char **argv)
     drudge_work_opts *wo = &a->wo;
     long v;
     switch (c) {
+    case 'N':
+        wo->no_notify = 1;
+        return -1;
     case 'j':
         if (drudge_cli_parse_long(optarg, 1, 256, &v))
             return drudge_cli_usage("work", "-j '%s' is not a number of workers from 1 to 256",
@@ -161,6 +165,7 @@ static int work_args_parse(int argc, char **argv, work_args *a)
                                          {"breaker-window", required_argument, 0, 'w'},
                                          {"breaker-probe", required_argument, 0, 'p'},
                                          {"breaker-probe-max", required_argument, 0, 'x'},
+                                         {"no-notify", no_argument, 0, 'N'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     static const char shorts[] = ":j:us:L:B:C:D:P:m:K:E:vhe:w:p:x:";

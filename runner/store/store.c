@@ -97,6 +97,11 @@ const drudge_copy_table drudge_copy_tables[] = {
      "id, target, started_at, opened_at, ended_at, trigger, opened_by, probes, tasks_held, "
      "attempts_spent",
      "id", 10, 0},
+    /* the notification channels (configuration; the outbox is the machines' history) */
+    {"notify_channels",
+     "id, kind, target, events, secret, smtp, sender, login, dead_threshold, created_at, "
+     "created_by",
+     "id", 11, 0},
     {NULL, NULL, NULL, 0, 0},
 };
 
@@ -867,4 +872,75 @@ drudge_code drudge_store_deadlines(drudge_store *s, const drudge_deadline_query 
                                    drudge_err *err)
 {
     return s->m->deadlines(s, dq, fn, ud, err);
+}
+
+/* ---- notifications ---- */
+
+drudge_code drudge_store_notify_add(drudge_store *s, const drudge_notify_channel *c, int64_t now,
+                                    int64_t *id, drudge_err *err)
+{
+    return s->m->notify_add(s, c, now, id, err);
+}
+
+drudge_code drudge_store_notify_remove(drudge_store *s, int64_t id, int64_t now, int *removed,
+                                       drudge_err *err)
+{
+    return s->m->notify_remove(s, id, now, removed, err);
+}
+
+drudge_code drudge_store_notify_channels(drudge_store *s, drudge_notify_channel_fn fn, void *ud,
+                                         drudge_err *err)
+{
+    return s->m->notify_channels(s, fn, ud, err);
+}
+
+drudge_code drudge_store_notify_queue(drudge_store *s, int64_t channel_id, const char *category,
+                                      const char *event, const char *payload, int64_t now,
+                                      int64_t *queued, drudge_err *err)
+{
+    int64_t ignored = 0;
+    return s->m->notify_queue(s, channel_id, category, event, payload, now,
+                              queued ? queued : &ignored, err);
+}
+
+drudge_code drudge_store_notify_claim(drudge_store *s, const char *owner, int64_t now,
+                                      int64_t lease_until, int max, int64_t only_id,
+                                      drudge_notify_row_fn fn, void *ud, drudge_err *err)
+{
+    return s->m->notify_claim(s, owner, now, lease_until, max, only_id, fn, ud, err);
+}
+
+drudge_code drudge_store_notify_done(drudge_store *s, int64_t id, const char *owner, int outcome,
+                                     const char *error, int64_t now, int64_t next_due, int *changed,
+                                     drudge_err *err)
+{
+    int ignored = 0;
+    return s->m->notify_done(s, id, owner, outcome, error, now, next_due,
+                             changed ? changed : &ignored, err);
+}
+
+drudge_code drudge_store_notify_log(drudge_store *s, int64_t since, int limit,
+                                    drudge_notify_row_fn fn, void *ud, drudge_err *err)
+{
+    return s->m->notify_log(s, since, limit, fn, ud, err);
+}
+
+drudge_code drudge_store_notify_counts(drudge_store *s, int64_t due_by, int64_t *sent,
+                                       int64_t *failed, int64_t *pending, drudge_err *err)
+{
+    return s->m->notify_counts(s, due_by, sent, failed, pending, err);
+}
+
+drudge_code drudge_store_notify_mark_get(drudge_store *s, int64_t channel_id, const char *name,
+                                         int64_t *at, drudge_err *err)
+{
+    *at = 0;
+    return s->m->notify_mark_get(s, channel_id, name, at, err);
+}
+
+drudge_code drudge_store_notify_mark_set(drudge_store *s, int64_t channel_id, const char *name,
+                                         int64_t expect, int64_t at, int *won, drudge_err *err)
+{
+    *won = 0;
+    return s->m->notify_mark_set(s, channel_id, name, expect, at, won, err);
 }

@@ -467,6 +467,87 @@ drudge_code drudge_store_deadlines(drudge_store *s, const drudge_deadline_query 
                                    int (*fn)(void *ud, const drudge_deadline_row *r), void *ud,
                                    drudge_err *err);
 
+/* ---- notifications (runner/work/notify.c sends them) ----
+ *
+ * Channels are configured once for the fleet (`drudge notify add`): a
+ * webhook URL or e-mail addresses, the events each wants. An event is
+ * queued as one outbox row per channel that wants it, in the transaction
+ * that records what happened (a breaker's opening is in the writer's
+ * turn); a sender claims due rows with a lease, as a worker claims tasks,
+ * so two processes send each once, and records every attempt on the row.
+ * Secrets are stored by name only, never their values. */
+typedef struct drudge_notify_channel {
+    int64_t id;
+    const char *kind;   /* "webhook" or "email" */
+    const char *target; /* the URL, or the addresses, comma-separated */
+    const char *events; /* of "breaker,deadline,dead", comma-separated */
+    const char *secret; /* the secret's name (bearer token and HMAC key, or SMTP password); NULL */
+    const char *smtp;   /* email: smtp://host:port or smtps://... */
+    const char *from;   /* email: the sender's address */
+    const char *user;   /* email: the SMTP login, or NULL */
+    int dead_threshold; /* dead: notify once this many tasks of a script died since the last */
+    int64_t created_at;
+    const char *created_by;
+} drudge_notify_channel;
+typedef int (*drudge_notify_channel_fn)(void *ud, const drudge_notify_channel *c);
+
+/* An outbox row: one notification to one channel. */
+typedef struct drudge_notify_row {
+    int64_t id, channel_id;
+    const char *event;   /* breaker_open, breaker_close, deadline_missed, dead_tasks, test */
+    const char *payload; /* the JSON sent (no secret in it) */
+    int attempts;
+    int64_t created_at, due_at, sent_at, gave_up_at;
+    const char *last_error;   /* "" if none */
+    drudge_notify_channel ch; /* the channel (id 0: removed since) */
+} drudge_notify_row;
+typedef int (*drudge_notify_row_fn)(void *ud, const drudge_notify_row *r);
+
+/* Adds a channel; *id gets its number. Write transaction (the caller's,
+ * with its operator step). */
+drudge_code drudge_store_notify_add(drudge_store *s, const drudge_notify_channel *c, int64_t now,
+                                    int64_t *id /* OUT */, drudge_err *err);
+/* Removes channel id (its unsent rows are given up); *removed = 0 if none. */
+drudge_code drudge_store_notify_remove(drudge_store *s, int64_t id, int64_t now,
+                                       int *removed /* OUT */, drudge_err *err);
+/* The channels, by id. */
+drudge_code drudge_store_notify_channels(drudge_store *s, drudge_notify_channel_fn fn, void *ud,
+                                         drudge_err *err);
+/* Queues event (of category "breaker", "deadline", "dead") with payload to
+ * channel_id, or (0) to every channel whose events name category; *queued
+ * gets how many rows (may be NULL). */
+drudge_code drudge_store_notify_queue(drudge_store *s, int64_t channel_id, const char *category,
+                                      const char *event, const char *payload, int64_t now,
+                                      int64_t *queued /* OUT */, drudge_err *err);
+/* Claims up to max rows due at now (not sent, not given up, no live lease)
+ * for owner until lease_until, oldest first (only row only_id, unless 0),
+ * and calls fn for each (strings valid during the call). Write
+ * transaction. */
+drudge_code drudge_store_notify_claim(drudge_store *s, const char *owner, int64_t now,
+                                      int64_t lease_until, int max, int64_t only_id,
+                                      drudge_notify_row_fn fn, void *ud, drudge_err *err);
+/* The outcome of an attempt at row id, if owner still holds it: sent
+ * (outcome 1), to try again at next_due (0), or given up (-1); error says
+ * why it failed ("" when sent). *changed = 0 when the lease was lost. */
+drudge_code drudge_store_notify_done(drudge_store *s, int64_t id, const char *owner, int outcome,
+                                     const char *error, int64_t now, int64_t next_due,
+                                     int *changed /* OUT */, drudge_err *err);
+/* The outbox rows created at or after since, newest first, at most limit. */
+drudge_code drudge_store_notify_log(drudge_store *s, int64_t since, int limit,
+                                    drudge_notify_row_fn fn, void *ud, drudge_err *err);
+/* Totals of the outbox: sent, given up, waiting (for the metrics); the
+ * waiting ones only if due by due_by (0: any). */
+drudge_code drudge_store_notify_counts(drudge_store *s, int64_t due_by, int64_t *sent,
+                                       int64_t *failed, int64_t *pending, drudge_err *err);
+/* A channel's mark name (a scan's high-water time): *at, or 0 if none. */
+drudge_code drudge_store_notify_mark_get(drudge_store *s, int64_t channel_id, const char *name,
+                                         int64_t *at /* OUT */, drudge_err *err);
+/* Moves the mark from expect (0: none yet) to at, if nobody moved it
+ * since: *won = 1; else 0 (another process scanned). Write transaction. */
+drudge_code drudge_store_notify_mark_set(drudge_store *s, int64_t channel_id, const char *name,
+                                         int64_t expect, int64_t at, int *won /* OUT */,
+                                         drudge_err *err);
+
 /* ---- the audit chain ---- */
 
 /* A chained step row: the recorder's step plus where it sits. Strings are

@@ -206,6 +206,30 @@ struct drudge_store_methods {
     drudge_code (*waiting)(drudge_store *s, int64_t now, const char *script,
                            int (*fn)(void *ud, const drudge_waiting_group *g), void *ud,
                            drudge_err *err);
+    /* Notifications (issue 20): channels and their outbox. */
+    drudge_code (*notify_add)(drudge_store *s, const drudge_notify_channel *c, int64_t now,
+                              int64_t *id, drudge_err *err);
+    drudge_code (*notify_remove)(drudge_store *s, int64_t id, int64_t now, int *removed,
+                                 drudge_err *err);
+    drudge_code (*notify_channels)(drudge_store *s, drudge_notify_channel_fn fn, void *ud,
+                                   drudge_err *err);
+    drudge_code (*notify_queue)(drudge_store *s, int64_t channel_id, const char *category,
+                                const char *event, const char *payload, int64_t now,
+                                int64_t *queued, drudge_err *err);
+    drudge_code (*notify_claim)(drudge_store *s, const char *owner, int64_t now,
+                                int64_t lease_until, int max, int64_t only_id,
+                                drudge_notify_row_fn fn, void *ud, drudge_err *err);
+    drudge_code (*notify_done)(drudge_store *s, int64_t id, const char *owner, int outcome,
+                               const char *error, int64_t now, int64_t next_due, int *changed,
+                               drudge_err *err);
+    drudge_code (*notify_log)(drudge_store *s, int64_t since, int limit, drudge_notify_row_fn fn,
+                              void *ud, drudge_err *err);
+    drudge_code (*notify_counts)(drudge_store *s, int64_t due_by, int64_t *sent, int64_t *failed,
+                                 int64_t *pending, drudge_err *err);
+    drudge_code (*notify_mark_get)(drudge_store *s, int64_t channel_id, const char *name,
+                                   int64_t *at, drudge_err *err);
+    drudge_code (*notify_mark_set)(drudge_store *s, int64_t channel_id, const char *name,
+                                   int64_t expect, int64_t at, int *won, drudge_err *err);
 };
 
 /* The PostgreSQL backend's entry point, in the module drudge_pg.so

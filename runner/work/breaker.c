@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "drudge/util.h"
+#include "runner/work/notify.h"
 #include "runner/work/workint.h"
 
 #define SYNC_EVERY_US 1000000
@@ -74,6 +75,9 @@ drudge_code breakers_write(writer *wr, int64_t now, drudge_err *err)
         rc = drudge_store_breaker(wr->s, ev, &changed, &id, err);
         if (!rc && changed && ev->op != DRUDGE_BREAKER_LEARN) {
             rc = chain_step(wr, ev, id, err);
+            /* Operations are told, once the turn commits (notify.c sends it). */
+            if (!rc)
+                rc = drudge_notify_outage(wr->s, ev->op == DRUDGE_BREAKER_OPEN, id, ev->at, err);
             if (!rc)
                 say(wr, ev, id);
         }

@@ -386,6 +386,24 @@ static void render_deadlines(drudge_buf *b, const drudge_deadline_summary *d)
         }
 }
 
+/* Notifications on record (runner/work/notify.h): sent, given up, waiting. */
+typedef struct notify_counts {
+    int64_t sent, failed, pending;
+} notify_counts;
+
+static void render_notifications(drudge_buf *b, const notify_counts *nc)
+{
+    header(b, "drudge_notifications_total", "counter",
+           "Notifications (drudge notify) by outcome: sent, or given up after their retries.");
+    drudge_buf_printf(b, "drudge_notifications_total{outcome=\"sent\"} %lld\n",
+                      (long long)nc->sent);
+    drudge_buf_printf(b, "drudge_notifications_total{outcome=\"failed\"} %lld\n",
+                      (long long)nc->failed);
+    header(b, "drudge_notifications_pending", "gauge",
+           "Notifications not yet sent (waiting for a sender, or to be tried again).");
+    drudge_buf_printf(b, "drudge_notifications_pending %lld\n", (long long)nc->pending);
+}
+
 /* ---- a scrape ---- */
 
 /* Everything a scrape shows, from one snapshot; the histogram is brought up
@@ -393,7 +411,7 @@ static void render_deadlines(drudge_buf *b, const drudge_deadline_summary *d)
 static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
                                drudge_metrics_data *d, drudge_wait_stats *ws,
                                drudge_schedule **list, int *n, target_outages *to,
-                               drudge_deadline_summary *dl, drudge_err *err)
+                               drudge_deadline_summary *dl, notify_counts *nc, drudge_err *err)
 {
     drudge_code rc = drudge_store_begin(s, DRUDGE_TX_READ, err);
     if (rc)
@@ -408,6 +426,8 @@ static drudge_code scrape_read(drudge_metrics *m, drudge_store *s, int64_t now,
         rc = drudge_store_outages(s, 0, add_outage, to, err);
     if (!rc)
         rc = drudge_deadline_summarize(s, now, now - DEADLINES_US, 0, dl, err);
+    if (!rc)
+        rc = drudge_store_notify_counts(s, 0, &nc->sent, &nc->failed, &nc->pending, err);
     if (!rc)
         rc = drudge_store_commit(s, err);
     if (rc)
@@ -424,7 +444,8 @@ drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t no
     int n = 0;
     target_outages to = {0};
     drudge_deadline_summary dl = {0};
-    drudge_code rc = scrape_read(m, s, now, &d, &ws, &list, &n, &to, &dl, err);
+    notify_counts nc = {0};
+    drudge_code rc = scrape_read(m, s, now, &d, &ws, &list, &n, &to, &dl, &nc, err);
     if (rc)
         goto cleanup;
     render_tasks(out, &d);
@@ -435,6 +456,7 @@ drudge_code drudge_metrics_scrape(drudge_metrics *m, drudge_store *s, int64_t no
     render_schedules(out, list, n, now);
     render_outages(out, &to);
     render_deadlines(out, &dl);
+    render_notifications(out, &nc);
 cleanup:
     drudge_deadline_summary_clear(&dl);
     target_outages_free(&to);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include "runner/work/metrics.h"
+#include "runner/work/notify.h"
 #include "runner/work/workint.h"
 
 /* The writer's own CPU time: what bounds the throughput. */
@@ -133,6 +134,7 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
     pool *p = drudge_xmalloc(sizeof *p);
     writer wr;
     drudge_metrics_server *metrics = NULL;
+    drudge_notifier *notifier = NULL;
     int leaked = 0;
     memset(stats, 0, sizeof *stats);
     memset(&wr, 0, sizeof wr);
@@ -146,12 +148,24 @@ drudge_code drudge_work_run(const drudge_work_opts *opts, drudge_work_stats *sta
         rc = drudge_metrics_serve(opts->db_path, opts->metrics_listen, &metrics, err);
     if (rc)
         goto cleanup;
+    /* The sender of notifications: its own connection and thread, so that
+     * no receiver, however slow, holds up a claim. */
+    if (!opts->no_notify) {
+        drudge_notifier_opts no = {.db_path = opts->db_path,
+                                   .owner = p->owner,
+                                   .secrets_file = opts->secrets_file,
+                                   .verbose = opts->verbose};
+        rc = drudge_notifier_start(&no, &notifier, err);
+        if (rc)
+            goto cleanup;
+    }
     rc = pool_start(p, err);
     if (!rc)
         rc = writer_loop(&wr, err);
     stats->writer_cpu_s = thread_cpu_seconds();
     rc = stop(&wr, p, rc, &leaked, err);
 cleanup:
+    drudge_notifier_stop(notifier); /* after the last turn: it sends what that queued */
     drudge_metrics_stop(metrics);
     pthread_mutex_lock(&p->mu);
     stats->abandoned = p->abandoned;

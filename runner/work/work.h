@@ -44,6 +44,7 @@ typedef struct drudge_work_opts {
     int64_t checkpoint_every_us; /* how often (with checkpoint_key) */
     int verbose;                 /* a line per finished task on stderr */
     drudge_breaker_opts breaker; /* circuit breakers' thresholds (zeros: the defaults) */
+    int no_notify;               /* send no notifications from this process (notify.h) */
 } drudge_work_opts;
 
 typedef struct drudge_work_stats {

@@ -1,6 +1,6 @@
 # The tasks per script and state that status, metrics, the report and the
 # control room show are kept as counters (task_counts, done_counts: SQLite
-# v13, PostgreSQL v10), not counted: after a mixed workload (single and
+# v14, PostgreSQL v12), not counted: after a mixed workload (single and
 # bulk enqueues, done, failed, dead, a retry, a cancel, a resolve, a
 # delete, tasks not yet due, a running task) each of them must agree with a
 # plain COUNT(*) over the tasks, and so must a copy of the database

@@ -144,6 +144,8 @@ drudge_code pg_copy_finish(drudge_store *s, drudge_err *err)
         "  greatest((SELECT max(id) FROM checkpoints), 1));"
         "SELECT setval(pg_get_serial_sequence('outages', 'id'), "
         "  greatest((SELECT max(id) FROM outages), 1));"
+        "SELECT setval(pg_get_serial_sequence('notify_channels', 'id'), "
+        "  greatest((SELECT max(id) FROM notify_channels), 1));"
         "ANALYZE";
     pg_store *q = pgs(s);
     drudge_code rc = pg_flush_pending(q, err);

@@ -16,7 +16,7 @@
  *     names a column the outcome changes (the exceptions index is on
  *     `exception`, null for done tasks), so that update is a HOT update:
  *     no index entry, and the old version is pruned from its page without
- *     a vacuum (fillfactor 80 leaves the room for it).
+ *     a vacuum (fillfactor 45 leaves the room for it: schema v10).
  * Dead rows are then left in ready, running, leases and the counters alone,
  * which autovacuum is told to visit after a few thousand changes instead of
  * a fifth of the table (README, "Running on several machines", says what
@@ -340,8 +340,53 @@ const char *const pg_migrations[] = {
     "  SELECT id, priority, run_at, script, \"window\", deadline FROM new_tasks "
     "  WHERE state = 'queued' ON CONFLICT DO NOTHING; "
     "  RETURN NULL; END $$;",
-    /* v10 (control room, issue #19: the overview at 1,000,000 tasks; one
-     * step): as SQLite's v13, the tasks per script and state but done
+    /* v10 (fleet, issue 17): room on each page of tasks for every row's
+     * outcome. A turn rewrites a run of neighbouring tasks in one
+     * statement, whose old versions cannot be pruned before it commits, so
+     * a page needs room for a second version of each of its rows: at
+     * fillfactor 80 only 23% of outcomes were HOT updates (each other one
+     * wrote an entry into every index of tasks), at 50 88%, at 45 all of
+     * them, for a table 18% larger after 100,000 tasks (pg_stat_user_tables,
+     * tests/bench/pg.sh). Pages written before keep their fill. */
+    "ALTER TABLE tasks SET (fillfactor = 45);",
+    /* v11 (outage, issue #20, notifications; one step): as SQLite's v13:
+     * the channels, the outbox (claimed with FOR UPDATE SKIP LOCKED, so
+     * two senders never take one row), each channel's scan marks. */
+    "CREATE TABLE notify_channels("
+    "  id bigserial PRIMARY KEY,"
+    "  kind text NOT NULL CHECK (kind IN ('webhook','email')),"
+    "  target text NOT NULL,"
+    "  events text NOT NULL,"
+    "  secret text,"
+    "  smtp text,"
+    "  sender text,"
+    "  login text,"
+    "  dead_threshold integer NOT NULL DEFAULT 10,"
+    "  created_at bigint NOT NULL,"
+    "  created_by text);"
+    "CREATE TABLE notify_outbox("
+    "  id bigserial PRIMARY KEY,"
+    "  channel_id bigint NOT NULL,"
+    "  event text NOT NULL,"
+    "  payload text NOT NULL,"
+    "  created_at bigint NOT NULL,"
+    "  due_at bigint NOT NULL,"
+    "  attempts integer NOT NULL DEFAULT 0,"
+    "  lease_owner text,"
+    "  lease_until bigint,"
+    "  last_error text,"
+    "  sent_at bigint,"
+    "  gave_up_at bigint);"
+    "CREATE INDEX notify_outbox_due ON notify_outbox(due_at) "
+    "  WHERE sent_at IS NULL AND gave_up_at IS NULL;"
+    "CREATE INDEX notify_outbox_created ON notify_outbox(created_at);"
+    "CREATE TABLE notify_marks("
+    "  channel_id bigint NOT NULL,"
+    "  name text NOT NULL,"
+    "  at bigint NOT NULL,"
+    "  PRIMARY KEY(channel_id, name));",
+    /* v12 (control room, issue #19: the overview at 1,000,000 tasks; one
+     * step): as SQLite's v14, the tasks per script and state but done
      * (done_counts has those) and 'open' for unresolved exceptions, kept
      * by statement triggers that sum each statement's transition tables,
      * so that status reads a few rows instead of counting ready and the
@@ -374,7 +419,7 @@ const char *const pg_migrations[] = {
     "    WHERE st IS NOT NULL AND st <> 'done' GROUP BY 1, 2 ORDER BY 1, 2 "
     "    ON CONFLICT (script, state) DO UPDATE SET n = task_counts.n + excluded.n; "
     /* A done task deleted by hand leaves done_counts too (SQLite's
-     * done_counts_delete trigger; PostgreSQL had none before v10). */
+     * done_counts_delete trigger; PostgreSQL had none before v12). */
     "    UPDATE done_counts d SET n = d.n - o.k FROM (SELECT script, count(*) AS k "
     "      FROM old_rows WHERE state = 'done' GROUP BY 1) o WHERE d.script = o.script; "
     "  ELSE "
@@ -406,7 +451,7 @@ const char *const pg_migrations[] = {
     "CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks REFERENCING OLD TABLE AS old_rows "
     "  FOR EACH STATEMENT EXECUTE FUNCTION drudge_task_counts();"
     /* And (the control room, issue #19, the same step): failed logins per
-     * user name and per address, shared by every server, as SQLite's v13. */
+     * user name and per address, shared by every server, as SQLite's v14. */
     "CREATE TABLE room_fails("
     "  who text PRIMARY KEY,"
     "  count integer NOT NULL,"

@@ -725,7 +725,7 @@ static drudge_code pause_for(sq_store *q, const drudge_attempt_end *e, drudge_er
 }
 
 /* An outcome other than done or queued in task_counts: the store counts
- * the writer's outcomes itself (schema.c, v13, says why). */
+ * the writer's outcomes itself (schema.c, v14, says why). */
 static drudge_code count_outcome(sq_store *q, const drudge_attempt_end *e, drudge_err *err)
 {
     drudge_code rc = sq_count_task(q, e->script, e->task_id, "queued", -1, err);
@@ -1255,7 +1255,7 @@ static drudge_code first_attempt_since(sq_store *q, int64_t t, int64_t *out, dru
 /* Every query reads small tables (running, task_counts, done_counts,
  * paused, scripts) or the last minute's attempts, so status stays quick
  * over a backlog of millions: task_counts is kept by triggers (schema.c,
- * v13), done_counts by the writer. A claimed task's row still says queued:
+ * v14), done_counts by the writer. A claimed task's row still says queued:
  * the running query counts it running and takes it off queued. */
 enum { Q_RUNNING, Q_COUNTS, Q_LAST_MINUTE, Q_PAUSED, Q_KNOWN, Q_N };
 static const char *const status_sql[Q_N] = {

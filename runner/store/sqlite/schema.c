@@ -15,7 +15,7 @@
 
 /* ---- the queue: tasks, scripts, attempts, leases ---- */
 
-/* v13's counters (task_counts): a row of a state but done counts for its
+/* v14's counters (task_counts): a row of a state but done counts for its
  * state, a failed or dead one not resolved for 'open' too. The store
  * counts its own changes on the hot path per script and adds them once per
  * transaction, just before it commits, as done_counts (db.c,
@@ -405,7 +405,49 @@ const char *const sq_audit_migrations[] = {
     "CREATE INDEX tasks_due_deadline ON tasks(priority DESC, deadline, id) "
     "  WHERE state = 'queued' AND later = 0 AND deadline IS NOT NULL;"
     "CREATE INDEX tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;",
-    /* v13 (control room, issue #19: the overview at 1,000,000 tasks): the
+    /* v13 (outage, issue #20, notifications; one step): the channels
+     * operations are told through (a webhook or e-mail addresses, the
+     * events each wants; a secret by its name only), the outbox (one row
+     * per notification and channel, queued in the transaction that records
+     * the event, claimed by a sender with a lease as tasks are, each
+     * attempt's outcome on the row; no foreign key: the log outlives a
+     * removed channel), and each channel's scan marks (the time up to which
+     * missed deadlines and dead tasks were looked at, moved by compare and
+     * set so that two workers do not notify twice). */
+    "CREATE TABLE notify_channels("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('webhook','email')),"
+    "  target TEXT NOT NULL,"
+    "  events TEXT NOT NULL,"
+    "  secret TEXT,"
+    "  smtp TEXT,"
+    "  sender TEXT,"
+    "  login TEXT,"
+    "  dead_threshold INTEGER NOT NULL DEFAULT 10,"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by TEXT);"
+    "CREATE TABLE notify_outbox("
+    "  id INTEGER PRIMARY KEY,"
+    "  channel_id INTEGER NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  due_at INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  lease_owner TEXT,"
+    "  lease_until INTEGER,"
+    "  last_error TEXT,"
+    "  sent_at INTEGER,"
+    "  gave_up_at INTEGER);"
+    "CREATE INDEX notify_outbox_due ON notify_outbox(due_at) "
+    "  WHERE sent_at IS NULL AND gave_up_at IS NULL;"
+    "CREATE INDEX notify_outbox_created ON notify_outbox(created_at);"
+    "CREATE TABLE notify_marks("
+    "  channel_id INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY(channel_id, name));",
+    /* v14 (control room, issue #19: the overview at 1,000,000 tasks): the
      * tasks per script and state, kept exact in the transaction of every
      * change (by the store, or by triggers: TASK_COUNTS_TRIGGERS says
      * which), so that status, metrics and the overview read a few rows

@@ -13,7 +13,7 @@
 
 #define SQ_CACHE 128 /* prepared statements kept per connection (a power of 2) */
 
-/* The task_counts rows the store adds to itself (schema.c, v13). */
+/* The task_counts rows the store adds to itself (schema.c, v14). */
 #define SQ_NCOUNTS 5
 extern const char *const sq_count_names[SQ_NCOUNTS]; /* queued failed dead cancelled open */
 
@@ -31,7 +31,7 @@ typedef struct sq_store {
      * added to done_counts once, just before it commits (one row per
      * script instead of one update per task); and the change in its queued
      * tasks from enqueues and those outcomes, added to task_counts alike
-     * (schema.c, v13). */
+     * (schema.c, v14). */
     struct sq_done {
         char *script;
         int64_t n;
@@ -262,5 +262,30 @@ drudge_code sq_login_fails(drudge_store *s, const char *user_who, const char *ad
                            int64_t since, int *count, drudge_err *err);
 drudge_code sq_login_note(drudge_store *s, const char *who, int64_t now, int64_t since, int failed,
                           drudge_err *err);
+
+/* notify.c */
+drudge_code sq_notify_add(drudge_store *s, const drudge_notify_channel *c, int64_t now, int64_t *id,
+                          drudge_err *err);
+drudge_code sq_notify_remove(drudge_store *s, int64_t id, int64_t now, int *removed,
+                             drudge_err *err);
+drudge_code sq_notify_channels(drudge_store *s, drudge_notify_channel_fn fn, void *ud,
+                               drudge_err *err);
+drudge_code sq_notify_queue(drudge_store *s, int64_t channel_id, const char *category,
+                            const char *event, const char *payload, int64_t now, int64_t *queued,
+                            drudge_err *err);
+drudge_code sq_notify_claim(drudge_store *s, const char *owner, int64_t now, int64_t lease_until,
+                            int max, int64_t only_id, drudge_notify_row_fn fn, void *ud,
+                            drudge_err *err);
+drudge_code sq_notify_done(drudge_store *s, int64_t id, const char *owner, int outcome,
+                           const char *error, int64_t now, int64_t next_due, int *changed,
+                           drudge_err *err);
+drudge_code sq_notify_log(drudge_store *s, int64_t since, int limit, drudge_notify_row_fn fn,
+                          void *ud, drudge_err *err);
+drudge_code sq_notify_counts(drudge_store *s, int64_t due_by, int64_t *sent, int64_t *failed,
+                             int64_t *pending, drudge_err *err);
+drudge_code sq_notify_mark_get(drudge_store *s, int64_t channel_id, const char *name, int64_t *at,
+                               drudge_err *err);
+drudge_code sq_notify_mark_set(drudge_store *s, int64_t channel_id, const char *name,
+                               int64_t expect, int64_t at, int *won, drudge_err *err);
 
 #endif
