@@ -458,10 +458,10 @@ const char *const sq_audit_migrations[] = {
      * row does; `running` says it runs). tasks_queued gives each script's
      * oldest queued task in one probe (without it, the oldest is found by
      * reading every queued task); new tasks go in at its end, so keeping
-     * it costs little (callgrind, v12 against v13: a 20,000-task bulk load
-     * 23,748 and 23,768 instructions per task; a 3,000-task -j 1 run
-     * 138,900-140,100 and 137,900-139,700, run-to-run noise). Filled here
-     * from the tasks. */
+     * it costs little (callgrind, without this step and with it: a
+     * 20,000-task bulk load 23,748 and 23,768 instructions per task; a
+     * 3,000-task -j 1 run 138,900-140,100 and 137,900-139,700, run-to-run
+     * noise). Filled here from the tasks. */
     "CREATE TABLE task_counts("
     "  script TEXT NOT NULL,"
     "  state TEXT NOT NULL,"
