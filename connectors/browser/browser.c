@@ -130,7 +130,7 @@ static int module_bool(lua_State *L, const char *field, int dflt)
     int on = dflt;
     if (lua_istable(L, -1)) {
         lua_getfield(L, -1, field);
-        if (!lua_isnil(L, -1))
+        if (lua_isboolean(L, -1)) /* else nil or "auto": the default */
             on = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
@@ -535,8 +535,11 @@ static drudge_code open_live(lua_State *L, drudge_call_ctx *c, void *ud)
     a->s->opts = a->o;
     a->s->page_set = page_set;
     /* browser.prewarm: the next open's browser starts now, alike, while
-     * this one works (forked here, by the worker's own thread). */
-    if (module_bool(L, "prewarm", 0))
+     * this one works (forked here, by the worker's own thread). "auto" (the
+     * default) is on once the driver was kept, i.e. from a worker's second attempt
+     * that opens a browser on: a worker that opened one will likely open
+     * another, and a one-task `drudge run` starts no spare it never uses. */
+    if (module_bool(L, "prewarm", kept))
         bspare_start(&k->spare, &k->drv, &a->o);
     drudge_call_int(c, "session", a->s->num);
     drudge_call_str(c, "version", a->s->proc.version);
@@ -1010,10 +1013,10 @@ int luaopen_drudge_browser(lua_State *L)
     lua_setfield(L, -2, "page_timeout");
     lua_pushnumber(L, DEFAULT_OPEN);
     lua_setfield(L, -2, "open_timeout");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "prewarm");
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "headless_shell");
+    lua_pushliteral(L, "auto");
+    lua_setfield(L, -2, "prewarm");
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, MODULE_KEY);
     return 1;

@@ -11,9 +11,10 @@ browser.open_timeout = 30
 ---How long a navigation waits for its page (seconds).
 ---@type number
 browser.page_timeout = 30
----Start the next session's browser in the background after each open.
----@type boolean
-browser.prewarm = false
+---Start the next session's browser in the background after each open: true from
+---a worker's first open, false never; "auto" (the default), from its second open on.
+---@type boolean|"auto"
+browser.prewarm = "auto"
 ---Run headless sessions in Debian's chromium-headless-shell when it is installed
 ---(about half chromium's start-up); false: always full chromium.
 ---@type boolean
