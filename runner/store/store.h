@@ -49,12 +49,6 @@ enum {
 typedef enum drudge_durability {
     DRUDGE_DURABILITY_FULL = 0, /* every commit is on disk before it returns */
     DRUDGE_DURABILITY_NORMAL,   /* a power cut may lose the last commits (SQLite WAL NORMAL) */
-    /* Commits survive the process's death (kill -9: they are in the OS's
-     * cache, or on the server) but reach the disk only with the next
-     * commit made at FULL: for a short prologue that a FULL commit always
-     * follows. SQLite: synchronous=OFF, which also skips the new WAL's
-     * header and directory syncs; PostgreSQL: synchronous_commit off. */
-    DRUDGE_DURABILITY_PROCESS,
 } drudge_durability;
 
 /* Opens (creating 0600 if needed, unless READONLY or NOCREATE) and migrates

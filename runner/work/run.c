@@ -359,24 +359,8 @@ drudge_code drudge_run_task(const drudge_run_opts *o, drudge_run_result *out, dr
     gethostname(host_name, sizeof host_name - 1);
     snprintf(worker, sizeof worker, "run@%s:%d", host_name, (int)getpid());
     int64_t started = 0;
-    /* The task's row (and the script's version) before run(): kept if the
-     * process dies (kill -9), put on disk by the next commit, which syncs
-     * (the early flush after a second, the outcome), not by a sync of its
-     * own: that sync, and the new WAL's header and directory syncs it
-     * brought, were 3 of a hello-world run's 6. A power cut in the run's
-     * first second loses the row, as it loses the steps of that second. */
-    if (!rc)
-        rc = drudge_store_set_durability(s, DRUDGE_DURABILITY_PROCESS, err);
     if (!rc)
         rc = start(s, o, info, worker, &out->task_id, err);
-    if (s) {
-        drudge_err derr = {0};
-        drudge_code drc = drudge_store_set_durability(s, DRUDGE_DURABILITY_FULL, &derr);
-        if (drc && !rc) {
-            *err = derr;
-            rc = drc;
-        }
-    }
     if (!rc) {
         started = drudge_now_us();
         rc = attempt(s, host, o, info, &flush, worker, started, out, err);

@@ -618,7 +618,7 @@ static void m_rollback(drudge_store *s)
 static drudge_code m_set_durability(drudge_store *s, drudge_durability d, drudge_err *err)
 {
     pg_store *q = pgs(s);
-    q->sync_off = d != DRUDGE_DURABILITY_FULL; /* NORMAL, PROCESS: the server has the commit */
+    q->sync_off = d == DRUDGE_DURABILITY_NORMAL;
     return pg_simple(q,
                      q->sync_off ? "SET synchronous_commit = off" : "SET synchronous_commit = on",
                      "setting durability", err);

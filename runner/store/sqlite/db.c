@@ -328,12 +328,10 @@ static void m_rollback(drudge_store *s)
 
 static drudge_code m_set_durability(drudge_store *s, drudge_durability d, drudge_err *err)
 {
-    static const char *const pragma[] = {[DRUDGE_DURABILITY_FULL] = "PRAGMA synchronous=FULL",
-                                         [DRUDGE_DURABILITY_NORMAL] = "PRAGMA synchronous=NORMAL",
-                                         [DRUDGE_DURABILITY_PROCESS] = "PRAGMA synchronous=OFF"};
-    if ((unsigned)d >= sizeof pragma / sizeof *pragma)
-        return drudge_seterr(err, DRUDGE_EUSAGE, "setting durability: unknown level %d", (int)d);
-    return sq_exec(sq(s), pragma[d], "setting durability", err);
+    return sq_exec(sq(s),
+                   d == DRUDGE_DURABILITY_FULL ? "PRAGMA synchronous=FULL"
+                                               : "PRAGMA synchronous=NORMAL",
+                   "setting durability", err);
 }
 
 /* The first connection to open a database rebuilds the WAL index by reading
