@@ -25,7 +25,7 @@
 #include "drudge/error.h"
 #include "runner/store/store.h"
 
-#define DRUDGE_DEADLINE_HORIZON (3600LL * 1000000) /* µs: an hour */
+/* DRUDGE_DEADLINE_HORIZON, an hour, is in store.h: the task filter uses it too. */
 
 typedef enum drudge_deadline_status {
     DRUDGE_DL_PENDING = 0,

@@ -282,6 +282,8 @@ static const char tasks_help[] =
     "  --error TEXT        whose error contains TEXT (ASCII case ignored)\n"
     "  --waiting REASON    queued and waiting for: ready, paused, breaker, backoff,\n"
     "                      not_due, window\n"
+    "  --deadline STATUS   with a deadline that is met, missed, at-risk or pending\n"
+    "                      (README, Deadlines)\n"
     "  --since T, --until T\n"
     "                      created at or after T / before T (a bare date is a UTC day;\n"
     "                      --until includes it)\n"
