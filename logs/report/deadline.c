@@ -141,3 +141,41 @@ void drudge_deadline_summary_clear(drudge_deadline_summary *d)
     free(d->scripts);
     memset(d, 0, sizeof *d);
 }
+
+typedef struct one_task {
+    int64_t now;
+    int found;
+    drudge_deadline_status st;
+    drudge_deadline_why why;
+    char *target;
+    size_t n;
+} one_task;
+
+static int one_row(void *ud, const drudge_deadline_row *r)
+{
+    one_task *o = ud;
+    o->st = drudge_deadline_classify(r, o->now, &o->why);
+    snprintf(o->target, o->n, "%s", r->outage_target ? r->outage_target : "");
+    o->found = 1;
+    return 1;
+}
+
+int drudge_deadline_of_task(drudge_store *s, const drudge_task_row *t, int64_t now,
+                            drudge_deadline_status *st, drudge_deadline_why *why, char *target,
+                            size_t n)
+{
+    one_task o = {.now = now, .target = target, .n = n};
+    *st = DRUDGE_DL_PENDING;
+    *why = DRUDGE_WHY_NONE;
+    if (n)
+        *target = 0;
+    if (!t->deadline || !t->state || !strcmp(t->state, "cancelled"))
+        return 0;
+    drudge_deadline_query dq = {.now = now, .since = t->deadline, .task_id = t->id};
+    drudge_err err = {0};
+    if (drudge_store_deadlines(s, &dq, one_row, &o, &err) || !o.found)
+        return 0;
+    *st = o.st;
+    *why = o.why;
+    return 1;
+}

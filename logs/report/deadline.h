@@ -25,7 +25,7 @@
 #include "drudge/error.h"
 #include "runner/store/store.h"
 
-#define DRUDGE_DEADLINE_HORIZON (3600LL * 1000000) /* µs: an hour */
+/* DRUDGE_DEADLINE_HORIZON, an hour, is in store.h: the task filter uses it too. */
 
 typedef enum drudge_deadline_status {
     DRUDGE_DL_PENDING = 0,
@@ -49,6 +49,14 @@ const char *drudge_deadline_status_name(drudge_deadline_status st);
 /* Classifies one task at now; *why is set for at-risk and missed tasks. */
 drudge_deadline_status drudge_deadline_classify(const drudge_deadline_row *r, int64_t now,
                                                 drudge_deadline_why *why /* OUT */);
+
+/* Task t's deadline classified at now: 1 with *st, *why and target[n] (the
+ * outage's target when why is outage, else "") when it has one (a
+ * cancelled task has none to meet); 0 when it has none, or it cannot be
+ * read (a listing goes on without it). One read of the store. */
+int drudge_deadline_of_task(drudge_store *s, const drudge_task_row *t, int64_t now,
+                            drudge_deadline_status *st /* OUT */,
+                            drudge_deadline_why *why /* OUT */, char *target /* OUT */, size_t n);
 
 /* Counts over the tasks whose deadline is in [since, until] (until 0: any
  * time ahead), per script and in total (script ""). */

@@ -29,7 +29,7 @@ int64_t drudge_report_finished(const drudge_report_figures *f)
 
 double drudge_report_net_hours(const drudge_report_figures *f)
 {
-    return (f->gross_minutes - f->lost_minutes) / 60.0;
+    return (f->gross_minutes - f->lost_minutes - f->late_minutes) / 60.0;
 }
 
 static double ratio(double num, int64_t den)
@@ -126,6 +126,8 @@ static void figures_add(drudge_report_figures *to, const drudge_report_figures *
     to->attempts += f->attempts;
     to->robot_us += f->robot_us;
     to->outage_minutes += f->outage_minutes;
+    to->late_minutes += f->late_minutes;
+    to->outage_late += f->outage_late;
 }
 
 /* ---- outages ---- */
@@ -224,6 +226,8 @@ typedef struct scan {
     int64_t recent_from; /* the start of the 7 days before now */
     int sorted;          /* tasks arrived in id order */
     size_t hint;         /* the task the last attempt belonged to */
+    int64_t *late;       /* tasks that missed their deadline during an outage, by id */
+    size_t nlate, late_cap;
 } scan;
 
 static size_t intern_script(scan *sc, const char *name)
@@ -291,6 +295,18 @@ static uint32_t cell_for(drudge_report *r, scan *sc, size_t script, int64_t day)
     return (uint32_t)r->ncells++;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether task id missed its deadline during an outage. */
+static int late_for_outage(const scan *sc, int64_t id)
+{
+    return sc->nlate && bsearch(&id, sc->late, sc->nlate, sizeof *sc->late, cmp_id);
+}
+
 /* One finished task: into the 7-day rate, and, if in range, into its cell. */
 static int add_finished(void *ud, const drudge_finished_row *t)
 {
@@ -312,6 +328,14 @@ static int add_finished(void *ud, const drudge_finished_row *t)
         f->done++;
         net = t->manual_minutes;
         f->gross_minutes += net;
+        /* Done, but past a deadline an outage made it miss: a person handled
+         * the breach (once: it is in no other sum). */
+        if (late_for_outage(sc, t->id)) {
+            f->late_minutes += t->exception_minutes;
+            f->outage_minutes += t->exception_minutes;
+            f->outage_late++;
+            net -= t->exception_minutes;
+        }
     } else {
         if (t->state[0] == 'f')
             f->failed++;
@@ -319,6 +343,9 @@ static int add_finished(void *ud, const drudge_finished_row *t)
             f->dead++;
         net = -t->exception_minutes;
         f->lost_minutes -= net;
+        /* In lost already. Its failure is its own unless it came while a
+         * target of its script was down: a deadline it then missed during an
+         * outage does not make the failure the outage's. */
         if (r->noutages && during_outage(r, t->script, fin))
             f->outage_minutes -= net;
     }
@@ -468,6 +495,7 @@ static void scan_free(scan *sc)
     free(sc->keys);
     free(sc->vals);
     free(sc->tasks);
+    free(sc->late);
 }
 
 /* One script's backlog, into its group and the total. A script with a
@@ -526,6 +554,37 @@ static drudge_code read_deadlines(drudge_store *s, drudge_report *r, drudge_err 
     return DRUDGE_OK;
 }
 
+/* The tasks that missed their deadline during an outage (deadline.h:
+ * missed, why outage), whatever the range: a task counts where it
+ * finished. Only tasks with a deadline are read. */
+static int add_late(void *ud, const drudge_deadline_row *t)
+{
+    scan *sc = ud;
+    drudge_deadline_why why;
+    if (drudge_deadline_classify(t, sc->r->opts.now, &why) != DRUDGE_DL_MISSED ||
+        why != DRUDGE_WHY_OUTAGE)
+        return 0;
+    if (sc->nlate == sc->late_cap) {
+        sc->late_cap = sc->late_cap ? sc->late_cap * 2 : 64;
+        sc->late = drudge_xrealloc(sc->late, sc->late_cap * sizeof *sc->late);
+    }
+    sc->late[sc->nlate++] = t->id;
+    return 0;
+}
+
+static drudge_code read_late(drudge_store *s, scan *sc, drudge_err *err)
+{
+    drudge_report *r = sc->r;
+    /* A missed deadline is before its task's finish, so before the range's end. */
+    drudge_deadline_query q = {.now = r->opts.now,
+                               .since = 0,
+                               .until = r->opts.until == INT64_MAX ? 0 : r->opts.until - 1};
+    drudge_code rc = drudge_store_deadlines(s, &q, add_late, sc, err);
+    if (!rc && sc->nlate)
+        qsort(sc->late, sc->nlate, sizeof *sc->late, cmp_id);
+    return rc;
+}
+
 /* Everything read from the store, in one read transaction: the figures and
  * the backlog are one snapshot. */
 static drudge_code read_figures(drudge_store *s, scan *sc, drudge_err *err)
@@ -540,6 +599,8 @@ static drudge_code read_figures(drudge_store *s, scan *sc, drudge_err *err)
         drudge_store_outages(s, r->opts.since == INT64_MIN ? 0 : r->opts.since, add_outage, r, err);
     if (!rc)
         rc = read_deadlines(s, r, err);
+    if (!rc)
+        rc = read_late(s, sc, err);
     if (!rc)
         rc = drudge_store_finished(s, r->opts.script, add_finished, sc, err);
     if (!rc)
@@ -704,9 +765,11 @@ static void table_outages(const drudge_report *r, drudge_buf *out)
     }
     drudge_buf_printf(out,
                       "\nOutages: %zu; targets down %.2f h in all (robot hours unavailable); "
-                      "exceptions they caused %.1f min (in lost, so net hours %.2f already "
-                      "subtract them; without them: %.2f)\n",
+                      "exceptions they caused %.1f min (tasks failed or dead during an outage, "
+                      "and %" PRId64 " done late, their deadline missed during one: %.1f min; "
+                      "net hours %.2f subtract them all; without them: %.2f)\n",
                       r->noutages, (double)r->down_us / 3.6e9, r->total.f.outage_minutes,
+                      r->total.f.outage_late, r->total.f.late_minutes,
                       drudge_report_net_hours(&r->total.f),
                       drudge_report_net_hours(&r->total.f) + r->total.f.outage_minutes / 60.0);
     for (size_t i = 0; i < r->noutages; i++) {
@@ -750,8 +813,9 @@ static void table_footer(const drudge_report *r, drudge_buf *out)
     const drudge_report_group *t = &r->total;
     double days = drudge_report_days_to_clear(t);
     drudge_buf_printf(out,
-                      "\nnet hours = (saved - lost) / 60; lost counts failed and dead tasks, also "
-                      "those resolved by hand.\nBacklog: %" PRId64 " queued, %" PRId64
+                      "\nnet hours = (saved - lost - late) / 60; lost counts failed and dead "
+                      "tasks, also those resolved by hand; late, done tasks that missed their "
+                      "deadline during an outage.\nBacklog: %" PRId64 " queued, %" PRId64
                       " running; %" PRId64 " finished in the last 7 days (%.1f/day): ",
                       t->queued, t->running, t->finished_7d, drudge_report_rate_per_day(t));
     if (t->queued + t->running == 0)
@@ -848,8 +912,11 @@ static void json_figures(drudge_buf *b, const drudge_report_group *g)
     json_num(b, drudge_report_mean_attempts(f));
     drudge_buf_puts(b, ",\"robot_seconds\":");
     json_num(b, (double)f->robot_us / 1e6);
+    drudge_buf_puts(b, ",\"late_minutes\":");
+    json_num(b, f->late_minutes);
     drudge_buf_puts(b, ",\"outage_minutes\":");
     json_num(b, f->outage_minutes);
+    drudge_buf_printf(b, ",\"outage_late_tasks\":%" PRId64, f->outage_late);
     if (g->has_backlog) {
         drudge_buf_printf(b,
                           ",\"backlog\":%" PRId64 ",\"queued\":%" PRId64 ",\"running\":%" PRId64
@@ -908,6 +975,9 @@ void drudge_report_json(const drudge_report *r, drudge_buf *out)
     json_num(out, (double)r->down_us / 3.6e9);
     drudge_buf_puts(out, ",\"outage_minutes\":");
     json_num(out, r->total.f.outage_minutes);
+    drudge_buf_puts(out, ",\"late_minutes\":");
+    json_num(out, r->total.f.late_minutes);
+    drudge_buf_printf(out, ",\"late_tasks\":%" PRId64, r->total.f.outage_late);
     drudge_buf_puts(out, ",\"list\":[");
     for (size_t i = 0; i < r->noutages; i++) {
         const drudge_report_outage *x = &r->outages[i];

@@ -7,12 +7,16 @@
  *   gross minutes = Σ manual_minutes of done tasks
  *   lost minutes  = Σ exception_minutes of failed and dead tasks (also those
  *                   a person later resolved by hand: that person spent the time)
- *   net hours     = (gross - lost) / 60
- *   outage minutes = the part of lost minutes that outages caused: Σ
- *                   exception_minutes of failed and dead tasks that finished
- *                   while a target their script uses was down (from an
- *                   outage's start to its end); net hours subtract it with
- *                   the rest of lost
+ *   late minutes  = Σ exception_minutes of done tasks that missed their
+ *                   deadline during an outage (deadline.h: missed, why
+ *                   outage): the robot did them, too late, and a person
+ *                   handled the breach
+ *   net hours     = (gross - lost - late) / 60
+ *   outage minutes = the staff minutes outages cost: Σ exception_minutes of
+ *                   the failed and dead tasks that finished while a target
+ *                   their script uses was down (from an outage's start to
+ *                   its end), plus late minutes; each task once, and all of
+ *                   it in lost + late, so net hours subtract it
  *   down hours    = Σ over outages of the time each overlaps the range (to
  *                   now while open): the robot hours unavailable
  * with the minutes taken from each task's row (the value in force when it was
@@ -53,7 +57,9 @@ typedef struct drudge_report_figures {
     int64_t first_time_right; /* done with exactly one attempt */
     int64_t attempts;         /* attempt rows of these tasks */
     int64_t robot_us;         /* Σ (ended_at - started_at) of those attempts */
-    double outage_minutes;    /* the part of lost_minutes of tasks that failed during an outage */
+    double late_minutes;      /* Σ exception_minutes of done tasks late because of an outage */
+    double outage_minutes;    /* the part of lost + late that outages caused */
+    int64_t outage_late;      /* the done tasks late_minutes counts */
 } drudge_report_figures;
 
 /* An outage (drudge outages) that overlaps the report's range. */

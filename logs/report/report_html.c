@@ -463,11 +463,13 @@ static void outages(const drudge_report *r, drudge_buf *b)
     drudge_buf_printf(b,
                       "<h2>Outages</h2>\n<p class=\"note\" id=\"outages\">%zu outage%s in "
                       "range; targets down %.2f h in all (robot hours unavailable); exceptions "
-                      "they caused: %.1f min, counted in lost, so net hours subtract them. An "
-                      "exception is caused by an outage when its task failed or went dead while a "
-                      "target its script uses was down.</p>\n",
+                      "they caused: %.1f min, which net hours subtract. An exception is caused "
+                      "by an outage when its task failed or went dead while a target its script "
+                      "uses was down, or when it was done after a deadline it missed while one "
+                      "was (%lld late task%s, %.1f min).</p>\n",
                       r->noutages, r->noutages == 1 ? "" : "s", (double)r->down_us / 3.6e9,
-                      r->total.f.outage_minutes);
+                      r->total.f.outage_minutes, (long long)r->total.f.outage_late,
+                      r->total.f.outage_late == 1 ? "" : "s", r->total.f.late_minutes);
     if (!r->noutages)
         return;
     drudge_buf_puts(b, "<table id=\"outage-list\"><thead><tr><th>#</th><th>target</th>"
@@ -528,7 +530,7 @@ void drudge_report_html(const drudge_report *r, drudge_buf *b)
     kpi(b, net < 0 ? "net neg" : "net", "kpi-net-hours", "net hours saved", "%.1f", net);
     kpi(b, "", "kpi-gross-hours", "hours saved by done tasks", "%.1f", t->f.gross_minutes / 60);
     kpi(b, "", "kpi-lost-hours", "hours lost to failures", "%.1f", t->f.lost_minutes / 60);
-    kpi(b, "", "kpi-outage-hours", "hours lost to outages (in lost)", "%.1f",
+    kpi(b, "", "kpi-outage-hours", "hours lost to outages (in net)", "%.1f",
         t->f.outage_minutes / 60);
     kpi(b, "", "kpi-down-hours", "robot hours unavailable (targets down)", "%.1f",
         (double)r->down_us / 3.6e9);

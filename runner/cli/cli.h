@@ -114,6 +114,7 @@ enum {
     DRUDGE_SEL_UNTIL,
     DRUDGE_SEL_FINISHED_SINCE,
     DRUDGE_SEL_FINISHED_UNTIL,
+    DRUDGE_SEL_DEADLINE,
 };
 /* The selection options' entries of a struct option table, for getopt_long
  * (tasks, retry, cancel, resolve). */
@@ -127,6 +128,7 @@ enum {
         {"since", required_argument, 0, DRUDGE_SEL_SINCE},                                         \
         {"until", required_argument, 0, DRUDGE_SEL_UNTIL},                                         \
         {"finished-since", required_argument, 0, DRUDGE_SEL_FINISHED_SINCE},                       \
+        {"deadline", required_argument, 0, DRUDGE_SEL_DEADLINE},                                   \
     {                                                                                              \
         "finished-until", required_argument, 0, DRUDGE_SEL_FINISHED_UNTIL                          \
     }

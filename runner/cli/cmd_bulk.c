@@ -53,6 +53,16 @@ int drudge_cli_select_opt(const char *cmd, int c, const char *arg, int64_t now,
                                     "or window",
                                     arg);
         return -1;
+    case DRUDGE_SEL_DEADLINE:
+        /* The names `status` prints; at_risk as JSON spells it too. */
+        if (!strcmp(arg, "met") || !strcmp(arg, "missed") || !strcmp(arg, "pending"))
+            sel->f.deadline_status = arg;
+        else if (!strcmp(arg, "at-risk") || !strcmp(arg, "at_risk"))
+            sel->f.deadline_status = "at_risk";
+        else
+            return drudge_cli_usage(cmd, "--deadline '%s': use met, missed, at-risk or pending",
+                                    arg);
+        return -1;
     case DRUDGE_SEL_SINCE:
         return drudge_cli_parse_time(cmd, "--since", arg, now, time_flags, &sel->f.created_since);
     case DRUDGE_SEL_UNTIL:
@@ -106,6 +116,8 @@ int drudge_cli_select_check(const char *cmd, const drudge_task_select *sel)
     "  --error TEXT        whose error contains TEXT (ASCII case ignored)\n"                       \
     "  --waiting REASON    queued and waiting for: ready, paused, breaker, backoff,\n"             \
     "                      not_due, window\n"                                                      \
+    "  --deadline STATUS   with a deadline that is met, missed, at-risk or pending\n"              \
+    "                      (README, Deadlines)\n"                                                  \
     "  --since T, --until T\n"                                                                     \
     "                      created at or after T / before T (a bare date is a UTC day;\n"          \
     "                      --until includes it)\n"                                                 \

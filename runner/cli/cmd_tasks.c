@@ -282,6 +282,8 @@ static const char tasks_help[] =
     "  --error TEXT        whose error contains TEXT (ASCII case ignored)\n"
     "  --waiting REASON    queued and waiting for: ready, paused, breaker, backoff,\n"
     "                      not_due, window\n"
+    "  --deadline STATUS   with a deadline that is met, missed, at-risk or pending\n"
+    "                      (README, Deadlines)\n"
     "  --since T, --until T\n"
     "                      created at or after T / before T (a bare date is a UTC day;\n"
     "                      --until includes it)\n"
@@ -359,29 +361,11 @@ typedef struct task_dl {
     char target[128]; /* the outage's target when why is outage */
 } task_dl;
 
-static int one_deadline(void *ud, const drudge_deadline_row *r)
-{
-    task_dl *dl = ((void **)ud)[0];
-    const int64_t *now = ((void **)ud)[1];
-    dl->st = drudge_deadline_classify(r, *now, &dl->why);
-    snprintf(dl->target, sizeof dl->target, "%s", r->outage_target ? r->outage_target : "");
-    return 1;
-}
-
-/* 1 with *dl filled if t has a deadline (a cancelled task has none to
- * meet); 0 otherwise, or if it cannot be read (the listing goes on). */
+/* 1 with *dl filled if t has a deadline (deadline.h). */
 static int deadline_of(drudge_store *st, const drudge_task_row *t, int64_t now, task_dl *dl)
 {
     memset(dl, 0, sizeof *dl);
-    if (!t->deadline || !strcmp(t->state, "cancelled"))
-        return 0;
-    drudge_deadline_query dq = {.now = now, .since = t->deadline, .task_id = t->id};
-    void *ud[2] = {dl, &now};
-    dl->st = -1;
-    drudge_err err = {0};
-    if (drudge_store_deadlines(st, &dq, one_deadline, ud, &err) || (int)dl->st < 0)
-        return 0;
-    return 1;
+    return drudge_deadline_of_task(st, t, now, &dl->st, &dl->why, dl->target, sizeof dl->target);
 }
 
 /* ,"deadline":TIME,"deadline_status":"missed","deadline_why":"outage",

@@ -82,7 +82,7 @@ int drudge_select_narrowed(const drudge_task_select *sel)
     const drudge_task_filter *f = &sel->f;
     return sel->states || sel->nranges || sel->waiting >= 0 || f->script || f->key ||
            f->key_prefix || f->error || f->created_since || f->created_until || f->finished_since ||
-           f->finished_until;
+           f->finished_until || f->deadline_status;
 }
 
 static void describe_str(drudge_buf *out, const char *what, const char *v)
@@ -122,6 +122,9 @@ void drudge_select_describe(const drudge_task_select *sel, drudge_buf *out)
     if (sel->waiting >= 0)
         drudge_buf_printf(out, "%swaiting %s", out->len > start ? ", " : "",
                           drudge_wait_names[sel->waiting]);
+    if (sel->f.deadline_status)
+        drudge_buf_printf(out, "%sdeadline %s", out->len > start ? ", " : "",
+                          sel->f.deadline_status);
     describe_str(out, "script", sel->f.script);
     describe_str(out, "key", sel->f.key);
     describe_str(out, "key prefix", sel->f.key_prefix);
@@ -194,6 +197,7 @@ drudge_code drudge_queue_select(drudge_store *s, const drudge_task_select *sel, 
                                 int *more, drudge_err *err)
 {
     drudge_task_filter f = store_filter(sel);
+    f.deadline_now = now;
     drudge_wait_ctx *ctx = NULL;
     drudge_task_row *page = NULL;
     size_t np = 0, cap = 0;

@@ -195,6 +195,16 @@ static void task_json(room_req *q, drudge_buf *b, const drudge_task_row *t)
     json_time(b, "run_at", t->run_at);
     json_time(b, "finished_at", t->finished_at);
     drudge_json_bool(b, "resolved", t->resolved_at != 0);
+    /* The deadline and whether it is met, as `drudge tasks --json` says it. */
+    drudge_deadline_status dst;
+    drudge_deadline_why why;
+    char target[128];
+    json_time(b, "deadline", t->deadline);
+    if (drudge_deadline_of_task(q->r->s, t, drudge_now_us(), &dst, &why, target, sizeof target)) {
+        drudge_json_str(b, "deadline_status", drudge_deadline_status_name(dst));
+        drudge_json_str(b, "deadline_why", why ? drudge_deadline_why_names[why] : NULL);
+        drudge_json_str(b, "deadline_outage", *target ? target : NULL);
+    }
     if (q->perms & ROOM_DATA) {
         json_seen_str(q, b, "key", t->key);
         json_seen_raw(q, b, "input", t->input);
@@ -713,7 +723,8 @@ static void api_resume(room_req *q)
     pause_resume(q, 0);
 }
 
-/* One task of an enqueue: {"script","input","key","priority","run_at"}.
+/* One task of an enqueue: {"script","input","key","priority","run_at",
+ * "deadline"} (times as --at and --deadline take them).
  * The script must be known (enqueued before: its path and settings are
  * the store's). Returns 0, or -1 with the error answered. */
 static int enqueue_one(room_req *q, const char *obj, size_t n, const char *idem, int i,
@@ -777,6 +788,14 @@ static int enqueue_one(room_req *q, const char *obj, size_t n, const char *idem,
     if (!member_str(obj, n, "run_at", when, sizeof when) &&
         drudge_parse_time_ex(when, drudge_now_us(), 0, &spec.run_at, why, sizeof why)) {
         room_json_error(q, 400, "tasks[%d]: run_at '%s': %s", i, when, why);
+        goto fail;
+    }
+    why[0] = '\0';
+    if (member_raw(obj, n, "deadline", &vl) &&
+        (member_str(obj, n, "deadline", when, sizeof when) ||
+         drudge_parse_time_ex(when, drudge_now_us(), 0, &spec.deadline, why, sizeof why))) {
+        room_json_error(q, 400, "tasks[%d]: deadline: want a time (2026-12-09T17:00, +4h)%s%s", i,
+                        *why ? ": " : "", why);
         goto fail;
     }
     int64_t id = 0;

@@ -259,21 +259,69 @@ static void counts_row(room_req *q, const drudge_script_counts *c, int64_t now)
     drudge_buf_puts(b, "</td></tr>");
 }
 
+static void deadline_cells(drudge_buf *b, const drudge_deadline_counts *c)
+{
+    drudge_buf_printf(
+        b,
+        "<td class=num>%lld</td><td class=num>%lld</td><td class=\"num%s\">%lld</td>"
+        "<td class=\"num%s\">%lld</td><td class=num>%lld</td>"
+        "<td class=num>%lld</td><td class=num>%lld</td></tr>",
+        (long long)c->met, (long long)c->pending, c->at_risk ? " warn" : "", (long long)c->at_risk,
+        c->missed ? " bad" : "", (long long)c->missed, (long long)c->missed_by[DRUDGE_WHY_OUTAGE],
+        (long long)c->missed_by[DRUDGE_WHY_FAILURE], (long long)c->missed_by[DRUDGE_WHY_QUEUE]);
+}
+
+/* Tasks with a deadline from 24 hours ago on, per script: at risk and
+ * missed, and why (README, "Deadlines"). Nothing when there are none. */
+static void deadlines_table(drudge_buf *b, const drudge_deadline_summary *d)
+{
+    if (!d->all.total)
+        return;
+    drudge_buf_puts(b, "<h2>Deadlines</h2><table id=deadlines><thead><tr><th>Script</th>"
+                       "<th class=num>met</th><th class=num>pending</th><th class=num>at "
+                       "risk</th><th class=num>missed</th><th class=num>missed: outage</th>"
+                       "<th class=num>failure</th><th class=num>queue</th></tr></thead><tbody>");
+    for (size_t i = 0; i < d->nscripts; i++) {
+        drudge_buf_puts(b, "<tr><td>");
+        room_html(b, d->scripts[i].script);
+        drudge_buf_puts(b, "</td>");
+        deadline_cells(b, &d->scripts[i]);
+    }
+    drudge_buf_puts(b, "<tr class=total><td>total</td>");
+    deadline_cells(b, &d->all);
+    drudge_buf_puts(b, "</tbody></table><p class=note>Deadlines from 24 hours ago on; at risk: "
+                       "due within the hour, or an exception waiting for a person.");
+    if (*d->outage_targets) {
+        drudge_buf_puts(b, " Missed during outages of ");
+        room_html(b, d->outage_targets);
+        drudge_buf_puts(b, ".");
+    }
+    drudge_buf_puts(b, "</p>");
+}
+
 static void page_overview(room_req *q)
 {
     drudge_queue_stats st = {0};
     drudge_err err = {0};
     int64_t now = drudge_now_us();
     int64_t hd[60], hf[60], dd[24], df[24];
+    drudge_deadline_summary dl = {0};
     room_lock(q);
     drudge_code rc = drudge_store_status(q->r->s, now, &st, &err);
+    /* Deadlines from 24 hours ago on, as `drudge status` counts them. */
+    if (!rc)
+        rc = drudge_deadline_summarize(q->r->s, now, now - 24 * 3600 * (int64_t)1000000, 0, &dl,
+                                       &err);
     room_unlock(q);
     if (!rc)
         rc = room_throughput(q->r, now, 60 * (int64_t)1000000, 60, hd, hf, &err);
     if (!rc)
         rc = room_throughput(q->r, now, 3600 * (int64_t)1000000, 24, dd, df, &err);
-    if (rc)
+    if (rc) {
+        drudge_deadline_summary_clear(&dl);
+        drudge_queue_stats_clear(&st);
         return page_error(q, &err);
+    }
     page_start(q, "Overview", "/");
     drudge_buf *b = &q->out;
     drudge_buf_printf(b,
@@ -317,6 +365,8 @@ static void page_overview(room_req *q)
     counts_row(q, &st.total, now);
     drudge_buf_puts(b, "</tbody></table><p class=note>The counts update live as they change. "
                        "<span id=updated></span></p>");
+    deadlines_table(b, &dl);
+    drudge_deadline_summary_clear(&dl);
     drudge_queue_stats_clear(&st);
     page_end(q);
 }
@@ -335,6 +385,40 @@ static void time_cell(drudge_buf *b, int64_t t)
     drudge_buf_printf(b, "<td class=time>%s</td>", ts);
 }
 
+/* A task's deadline and whether it is met (logs/report/deadline.h):
+ * "2026-12-09 17:00:00 <badge>missed (outage of cms)</badge>". The
+ * store's lock is held. */
+static void deadline_text(room_req *q, const drudge_task_row *t, drudge_buf *b)
+{
+    drudge_deadline_status st;
+    drudge_deadline_why why;
+    char ts[32], target[128];
+    if (!t->deadline)
+        return;
+    room_fmt_time(t->deadline, ts);
+    drudge_buf_puts(b, ts);
+    if (!drudge_deadline_of_task(q->r->s, t, drudge_now_us(), &st, &why, target, sizeof target))
+        return;
+    const char *name = drudge_deadline_status_name(st);
+    drudge_buf_printf(b, " <span class=\"badge deadline %s\">%s", name,
+                      st == DRUDGE_DL_AT_RISK ? "at risk" : name);
+    if (why == DRUDGE_WHY_OUTAGE && *target) {
+        drudge_buf_puts(b, " (outage of ");
+        room_html(b, target);
+        drudge_buf_puts(b, ")");
+    } else if (why) {
+        drudge_buf_printf(b, " (%s)", drudge_deadline_why_names[why]);
+    }
+    drudge_buf_puts(b, "</span>");
+}
+
+static void deadline_cell(room_req *q, const drudge_task_row *t)
+{
+    drudge_buf_puts(&q->out, "<td class=deadline>");
+    deadline_text(q, t, &q->out);
+    drudge_buf_puts(&q->out, "</td>");
+}
+
 /* A task list's table; with select, a checkbox per row (bulk retry). */
 static void tasks_table(room_req *q, const drudge_task_row *rows, size_t n, int select)
 {
@@ -347,7 +431,7 @@ static void tasks_table(room_req *q, const drudge_task_row *rows, size_t n, int 
     if (data)
         drudge_buf_puts(b, "<th>Key</th><th>Error</th>");
     drudge_buf_puts(b, "<th class=num>Attempts</th><th>Created (UTC)</th><th>Finished "
-                       "(UTC)</th></tr></thead><tbody>");
+                       "(UTC)</th><th>Deadline (UTC)</th></tr></thead><tbody>");
     for (size_t i = 0; i < n; i++) {
         const drudge_task_row *t = &rows[i];
         drudge_buf_puts(b, "<tr>");
@@ -377,10 +461,11 @@ static void tasks_table(room_req *q, const drudge_task_row *rows, size_t n, int 
         drudge_buf_printf(b, "<td class=num>%d/%d</td>", t->attempts, t->max_attempts);
         time_cell(b, t->created_at);
         time_cell(b, t->finished_at);
+        deadline_cell(q, t);
         drudge_buf_puts(b, "</tr>");
     }
     if (!n)
-        drudge_buf_printf(b, "<tr><td colspan=9 class=note>No tasks.</td></tr>");
+        drudge_buf_printf(b, "<tr><td colspan=10 class=note>No tasks.</td></tr>");
     drudge_buf_puts(b, "</tbody></table>");
 }
 
@@ -585,14 +670,18 @@ static void page_task(room_req *q)
         drudge_seterr(&err, DRUDGE_EINPUT, "'%s' is not a task id", q->arg ? q->arg : "");
         return page_error(q, &err);
     }
+    drudge_buf deadline = {0};
     room_lock(q);
     drudge_code rc = drudge_store_get(q->r->s, id, &t, &att, &na, &err);
+    if (!rc)
+        deadline_text(q, &t, &deadline);
     if (!rc && (q->perms & ROOM_DATA)) {
         drudge_step_filter sf = {.task_id = id, .by_seq = 1};
         rc = drudge_store_steps(q->r->s, &sf, collect_step, &tr, &err);
     }
     if (rc) {
         room_unlock(q);
+        drudge_buf_free(&deadline);
         drudge_task_row_clear(&t);
         drudge_attempt_rows_free(att, na);
         return page_error(q, &err);
@@ -621,6 +710,12 @@ static void page_task(room_req *q)
     dl_item(b, "Created (UTC)", ts);
     room_fmt_time(t.finished_at, ts);
     dl_item(b, "Finished (UTC)", *ts ? ts : NULL);
+    if (deadline.len) {
+        drudge_buf_puts(b, "<dt>Deadline (UTC)</dt><dd id=deadline>");
+        drudge_buf_add(b, deadline.data, deadline.len);
+        drudge_buf_puts(b, "</dd>");
+    }
+    drudge_buf_free(&deadline);
     dl_item(b, "Schedule", t.schedule);
     dl_item(b, "Script version", t.script_sha256);
     if (q->perms & ROOM_DATA) {

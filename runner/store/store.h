@@ -279,6 +279,10 @@ void drudge_attempt_rows_free(drudge_attempt_row *rows, size_t n);
 extern const char
     *const drudge_task_states[DRUDGE_NSTATES]; /* queued running done failed dead cancelled */
 
+/* A deadline is at risk within this much of now (µs: an hour;
+ * logs/report/deadline.h). */
+#define DRUDGE_DEADLINE_HORIZON (3600LL * 1000000)
+
 typedef struct drudge_task_filter {
     const char *state;  /* NULL for any */
     const char *script; /* NULL for any */
@@ -291,6 +295,10 @@ typedef struct drudge_task_filter {
     int64_t created_since, created_until;   /* created_at in [since, until) */
     int64_t finished_since, finished_until; /* finished_at in [since, until) */
     int64_t id_min, id_max;                 /* id in [min, max] */
+    /* Tasks with a deadline that is "met", "missed", "at_risk" or "pending"
+     * at deadline_now (logs/report/deadline.h's rules). */
+    const char *deadline_status;
+    int64_t deadline_now;
     /* Keyset paging (the control room's pages): a page starts where the one
      * before ended, as fast at the millionth task as at the first. 0: none.
      * id > after_id oldest first, id < after_id newest first. */

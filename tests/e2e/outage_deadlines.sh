@@ -147,5 +147,18 @@ contains "$out" 'drudge_deadline_missed{script="cms",why="outage"} 1' "metrics: 
 contains "$out" 'drudge_deadline_tasks{script="cms",status="at_risk"} 1' "metrics: at risk"
 expect_exit 0 "$DRUDGE" tasks
 contains "$out" "deadline at risk (queue)" "tasks: the at-risk task says so"
+# The same classes as a filter (both engines' SQL, the rules of deadline.h).
+for st in met missed at-risk pending; do
+  expect_exit 0 "$DRUDGE" --json tasks --deadline "$st"
+  got=$(python3 -c 'import json,sys; print(",".join(sorted(str(t["input"]) for t in json.loads(sys.argv[1]))))' "$out")
+  case $st in
+    met) want=1 ;; missed) want=2,3,4 ;; at-risk) want=5 ;; pending) want=6 ;;
+  esac
+  equals "$got" "$want" "tasks --deadline $st"
+done
+expect_exit 0 "$DRUDGE" --json tasks --deadline missed --script cms --state failed
+equals "$(python3 -c 'import json,sys; print([str(t["input"]) for t in json.loads(sys.argv[1])])' "$out")" "['3']" "--deadline with other filters"
+expect_exit 2 "$DRUDGE" tasks --deadline late
+contains "$err" "--deadline 'late': use met, missed, at-risk or pending" "a bad --deadline is named"
 
 finish

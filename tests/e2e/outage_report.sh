@@ -2,7 +2,8 @@
 # The report's outage figures against values computed by hand on a fixed
 # database (issue #20): down hours (robot hours unavailable), the exception
 # minutes outages caused (failed tasks that finished while a target their
-# script uses was down), and net hours, the same in text, JSON and HTML.
+# script uses was down, done tasks late because their deadline passed
+# during an outage), and net hours, the same in text, JSON and HTML.
 source "$TESTS/lib.sh"
 
 cat >rep.lua <<'LUA'
@@ -66,5 +67,47 @@ html=$(cat report.html)
 contains "$html" "2 outages in range; targets down 0.36 h in all (robot hours unavailable); exceptions they caused: 60.0 min" "html"
 contains "$html" "<td>cms.test</td>" "html: the outage's row"
 contains "$html" "kpi-outage-hours" "html: the outage KPI"
+
+# ---- deadlines missed during an outage ----
+# Task 4 is now done at T0+450 s, after its deadline T0+150 s, which fell in
+# cms.test's outage: done late because of it, its 30 exception minutes are
+# "late" (subtracted from net) and part of outage minutes. Task 6 failed
+# during the outage and its deadline (T0+150 s) was missed during it too:
+# counted once. Task 5 failed before the outage; its deadline (T0+120 s)
+# passed during it, but its failure is its own: not the outage's. Task 2
+# missed its deadline (T0+5 s) before the outage; task 3 met its own.
+sql "UPDATE tasks SET finished_at = $T0 + 450 * $S, deadline = $T0 + 150 * $S WHERE id = 4" >/dev/null
+sql "UPDATE tasks SET deadline = $T0 + 150 * $S WHERE id = 6" >/dev/null
+sql "UPDATE tasks SET deadline = $T0 + 120 * $S WHERE id = 5" >/dev/null
+sql "UPDATE tasks SET deadline = $T0 + 5 * $S WHERE id = 2" >/dev/null
+sql "UPDATE tasks SET deadline = $T0 + 35 * $S WHERE id = 3" >/dev/null
+# By hand: gross 40; lost 90 (5, 6, 7); late 30 (4); outage minutes
+# 30 (6) + 30 (7) + 30 (4) = 90; net (40 - 90 - 30) / 60 = -1.3333 h;
+# without the outages -1.3333 + 90 / 60 = 0.1667 h.
+expect_exit 0 "$DRUDGE" --json report
+read -r lost late outage ltasks net olate otasks <<<"$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1]); t = r["total"]; o = r["outages"]
+print(t["lost_minutes"], t["late_minutes"], t["outage_minutes"], t["outage_late_tasks"],
+      round(t["net_hours"], 4), o["late_minutes"], o["late_tasks"])' "$out")"
+equals "$lost $late $outage $ltasks $net $olate $otasks" "90 30 90 1 -1.3333 30 1" \
+  "report --json: lost, late, outage minutes, late tasks, net hours"
+expect_exit 0 "$DRUDGE" report
+contains "$out" "exceptions they caused 90.0 min (tasks failed or dead during an outage, and 1 done late, their deadline missed during one: 30.0 min; net hours -1.33 subtract them all; without them: 0.17)" "text: late tasks in the outage figures"
+contains "$out" "net hours = (saved - lost - late) / 60" "text: the formula"
+contains "$out" "-1.33" "text: the table's net"
+expect_exit 0 "$DRUDGE" report --format html -o late.html
+html=$(cat late.html)
+contains "$html" "exceptions they caused: 90.0 min, which net hours subtract" "html: outage minutes"
+contains "$html" "(1 late task, 30.0 min)" "html: the late task"
+contains "$html" ">-1.3<" "html: the net KPI"
+# The range counts a task where it finished: until T0+400 s, task 4 (done
+# at T0+450 s) is out, and with it its late minutes.
+expect_exit 0 "$DRUDGE" --json report --until "2026-12-06T01:00:00Z"
+equals "$(python3 -c '
+import json, sys
+t = json.loads(sys.argv[1])["total"]
+print(t["done"], t["late_minutes"], t["outage_minutes"], round(t["net_hours"], 4))' "$out")" \
+  "3 0 60 -1" "report --until: the late task outside the range"
 
 finish

@@ -187,6 +187,25 @@ api olga POST /api/v1/tasks '{"script":"s","priority":"high"}'
 equals "$code" "400" "a priority that is no integer"
 contains "$body" "priority: want an integer" "is named"
 
+# ---- deadlines: enqueued with one, shown by the API and the pages ----
+api olga POST /api/v1/tasks '{"script":"s","key":"dl-1","input":{"n":9},"deadline":"+30m"}'
+equals "$code" "201" "enqueued with a deadline"
+dl=$(echo "$body" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+equals "$(sql "select deadline - created_at between 1790000000 and 1810000000 from tasks where id = $dl")" \
+  "$(on_pg && echo t || echo 1)" "the deadline: 30 minutes on"
+api olga GET "/api/v1/tasks/$dl"
+contains "$body" '"deadline_status":"at_risk","deadline_why":"queue"' "the API: at risk (due within the hour), waiting in the queue"
+api olga POST /api/v1/tasks '{"script":"s","key":"dl-2","deadline":"soonish"}'
+equals "$code" "400" "a deadline that is no time"
+contains "$body" "tasks[0]: deadline: want a time" "is named"
+api olga GET "/tasks/$dl"
+contains "$body" '<span class="badge deadline at_risk">at risk (queue)</span>' "the task page: deadline and status"
+api olga GET "/tasks?script=s"
+contains "$body" 'badge deadline at_risk' "the task list"
+api olga GET /
+contains "$body" "<h2>Deadlines</h2><table id=deadlines>" "the overview's deadlines"
+contains "$body" '<td>s</td><td class=num>0</td><td class=num>0</td><td class="num warn">1</td>' "at risk per script"
+
 # ---- acting ----
 api olga POST /api/v1/tasks/2/retry
 equals "$code" "200" "an operator retries a failed task"

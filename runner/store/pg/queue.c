@@ -1013,7 +1013,20 @@ static void read_task(const PGresult *r, int row, drudge_task_row *t)
     "$8) "                                                                                         \
     "AND ($9::bigint IS NULL OR t.finished_at >= $9) "                                             \
     "AND ($10::bigint IS NULL OR t.finished_at < $10) "                                            \
-    "AND ($11::bigint IS NULL OR t.id >= $11) AND ($12::bigint IS NULL OR t.id <= $12) "
+    "AND ($11::bigint IS NULL OR t.id >= $11) AND ($12::bigint IS NULL OR t.id <= $12) "           \
+    "AND ($13::text IS NULL OR (t.deadline IS NOT NULL AND t.state <> 'cancelled' "                \
+    "AND " DEADLINE_IS ")) "
+
+/* As SQLite's: $13 the deadline's status, $14 now, $15 the end of the risk
+ * horizon (after_id is $16). */
+#define MET_AT "(CASE WHEN t.state = 'done' THEN t.finished_at ELSE t.resolved_at END)"
+#define DEADLINE_IS                                                                                \
+    "CASE $13 WHEN 'met' THEN " MET_AT " <= t.deadline "                                           \
+    "WHEN 'missed' THEN coalesce(" MET_AT " > t.deadline, $14::bigint > t.deadline) "              \
+    "WHEN 'at_risk' THEN " MET_AT " IS NULL AND $14::bigint <= t.deadline "                        \
+    "  AND (t.deadline <= $15::bigint OR t.state IN ('failed', 'dead')) "                          \
+    "WHEN 'pending' THEN " MET_AT " IS NULL AND t.deadline > $15::bigint "                         \
+    "  AND t.state NOT IN ('failed', 'dead') END"
 
 drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_row **rows, size_t *n,
                     drudge_err *err)
@@ -1022,13 +1035,15 @@ drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     static const char newest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id DESC LIMIT $3";
     static const char oldest_sql[] = TASK_SELECT LIST_WHERE "ORDER BY t.id LIMIT $3";
     static const char before_sql[] =
-        TASK_SELECT LIST_WHERE "AND t.id < $13 ORDER BY t.id DESC LIMIT $3";
-    static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > $13 ORDER BY t.id LIMIT $3";
+        TASK_SELECT LIST_WHERE "AND t.id < $16 ORDER BY t.id DESC LIMIT $3";
+    static const char after_sql[] = TASK_SELECT LIST_WHERE "AND t.id > $16 ORDER BY t.id LIMIT $3";
     /* A key without its script: through the (script, key) index, per script. */
     static const char key_sql[] =
         TASK_SELECT LIST_WHERE "AND t.script IN (SELECT name FROM scripts) AND t.key = $4 "
-                               "AND ($13::bigint = 0 OR t.id < $13) ORDER BY t.id DESC LIMIT $3";
+                               "AND ($16::bigint = 0 OR t.id < $16) ORDER BY t.id DESC LIMIT $3";
 #undef LIST_WHERE
+#undef DEADLINE_IS
+#undef MET_AT
     const char *sql = f->key && !f->script && !f->oldest_first ? key_sql
                       : f->after_id ? (f->oldest_first ? after_sql : before_sql)
                                     : (f->oldest_first ? oldest_sql : newest_sql);
@@ -1047,7 +1062,10 @@ drudge_code pg_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     pg_p_int_or_null(&p, f->finished_until);
     pg_p_int_or_null(&p, f->id_min);
     pg_p_int_or_null(&p, f->id_max);
-    if (sql != newest_sql && sql != oldest_sql) /* the statements with $13 */
+    pg_p_str(&p, f->deadline_status);
+    pg_p_int(&p, f->deadline_now);
+    pg_p_int(&p, f->deadline_now + DRUDGE_DEADLINE_HORIZON);
+    if (sql != newest_sql && sql != oldest_sql) /* the statements with $16 */
         pg_p_int(&p, f->after_id);
     PGresult *r = pg_q(pgs(s), sql, &p, "listing tasks", err);
     if (!r)

@@ -1050,7 +1050,21 @@ static void read_task(sqlite3_stmt *st, drudge_task_row *t)
     "AND (?6 IS NULL OR instr(lower(t.error), lower(?6)) > 0) "                                    \
     "AND (?7 IS NULL OR t.created_at >= ?7) AND (?8 IS NULL OR t.created_at < ?8) "                \
     "AND (?9 IS NULL OR t.finished_at >= ?9) AND (?10 IS NULL OR t.finished_at < ?10) "            \
-    "AND (?11 IS NULL OR t.id >= ?11) AND (?12 IS NULL OR t.id <= ?12) "
+    "AND (?11 IS NULL OR t.id >= ?11) AND (?12 IS NULL OR t.id <= ?12) "                           \
+    "AND (?14 IS NULL OR (t.deadline IS NOT NULL AND t.state <> 'cancelled' AND " DEADLINE_IS      \
+    ")) "
+
+/* The deadline's status (logs/report/deadline.h): ?14 the status, ?15 now,
+ * ?16 the end of the risk horizon; MET_AT is when it was met (done, or
+ * resolved by a person), NULL while it is not. */
+#define MET_AT "(CASE WHEN t.state = 'done' THEN t.finished_at ELSE t.resolved_at END)"
+#define DEADLINE_IS                                                                                \
+    "CASE ?14 WHEN 'met' THEN " MET_AT " <= t.deadline "                                           \
+    "WHEN 'missed' THEN coalesce(" MET_AT " > t.deadline, ?15 > t.deadline) "                      \
+    "WHEN 'at_risk' THEN " MET_AT " IS NULL AND ?15 <= t.deadline "                                \
+    "  AND (t.deadline <= ?16 OR t.state IN ('failed', 'dead')) "                                  \
+    "WHEN 'pending' THEN " MET_AT " IS NULL AND t.deadline > ?16 "                                 \
+    "  AND t.state NOT IN ('failed', 'dead') END"
 
 static void bind_time(sqlite3_stmt *st, int i, int64_t v)
 {
@@ -1079,6 +1093,8 @@ drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
         TASK_SELECT LIST_WHERE "AND t.script IN (SELECT name FROM scripts) AND t.key = ?4 "
                                "AND (?13 = 0 OR t.id < ?13) ORDER BY t.id DESC LIMIT ?3";
 #undef LIST_WHERE
+#undef DEADLINE_IS
+#undef MET_AT
     const char *sql = f->key && !f->script && !f->oldest_first ? key_sql
                       : f->after_id ? (f->oldest_first ? after_sql : before_sql)
                                     : (f->oldest_first ? oldest_sql : newest_sql);
@@ -1103,6 +1119,9 @@ drudge_code sq_list(drudge_store *s, const drudge_task_filter *f, drudge_task_ro
     bind_time(st, 12, f->id_max);
     if (sql != newest_sql && sql != oldest_sql) /* the statements with ?13 */
         sqlite3_bind_int64(st, 13, f->after_id);
+    sq_bind_text(st, 14, f->deadline_status);
+    sqlite3_bind_int64(st, 15, f->deadline_now);
+    sqlite3_bind_int64(st, 16, f->deadline_now + DRUDGE_DEADLINE_HORIZON);
     int r;
     for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (*n == cap) {
