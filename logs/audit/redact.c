@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "drudge/error.h"
@@ -61,10 +62,78 @@ static int valid_label(const char *s)
     return 1;
 }
 
+/* How many copies of a repeated expression glibc's regcomp makes: x{3}
+ * is three, x+ two (xx*), x{2,} two and a star; * and ? none more. */
+static double copies(const char **pp)
+{
+    const char *p = *pp;
+    if (*p == '+')
+        return 2;
+    if (*p != '{')
+        return 1;
+    char *end;
+    double m = strtod(p + 1, &end), k = m;
+    if (*end == ',' && end[1] != '}')
+        k = strtod(end + 1, &end);
+    else if (*end == ',')
+        k = m + 1, end++;
+    if (*end == '}')
+        *pp = end;
+    return k < 1 ? 1 : k;
+}
+
+/* The size of regcomp's tree for an extended regex, in pattern atoms: a
+ * repetition copies what it repeats, so stacked and nested repetitions
+ * multiply ("5++++...+" with 44 pluses took 2 GB and more before regcomp
+ * returned; the fuzzer found it). Brackets and escapes count as one. */
+static double tree_size(const char *p)
+{
+    double group[64], last = 0;
+    int depth = 0;
+    group[0] = 0;
+    for (; *p; p++) {
+        if (*p == '(' && depth < 63) {
+            group[++depth] = 0;
+            last = 0;
+        } else if (*p == ')' && depth > 0) {
+            last = group[depth--] + 1;
+            group[depth] += last;
+        } else if (*p == '+' || *p == '{') {
+            double k = copies(&p);
+            group[depth] += last * (k - 1);
+            last *= k;
+        } else if (*p == '*' || *p == '?' || *p == '|') {
+            continue;
+        } else {
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == '[') /* to its closing bracket: "[]..]", "[^]..]", "[[:x:]]" */
+                for (p += p[1] == '^' ? 2 : 1, p += *p == ']'; *p && *p != ']'; p++)
+                    if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '='))
+                        for (p += 2; *p && !(p[-1] == ':' && *p == ']'); p++)
+                            ;
+            if (!*p)
+                break;
+            last = 1;
+            group[depth] += 1;
+        }
+    }
+    double size = 0; /* groups left open: regcomp builds them before it says so */
+    for (int i = 0; i <= depth; i++)
+        size += group[i];
+    return size;
+}
+
 /* Checks one "label = regex" line; 0 if good, else fills why. */
 static int check_pattern(const char *regex, char *why, size_t n)
 {
     regex_t re;
+    if (tree_size(regex) > 20000) {
+        snprintf(why, n,
+                 "its repetitions multiply to more than 20000 copies (nest fewer, or "
+                 "give smaller bounds)");
+        return -1;
+    }
     int rc = regcomp(&re, regex, REG_EXTENDED);
     if (rc != 0) {
         regerror(rc, &re, why, n);

@@ -37,7 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     http_rec_view v;
     if (http_rec_read(json, size, &v) == 0) {
-        if (v.url < json || v.url + v.url_len > json + size)
+        /* No url is allowed (a hand-written answer: the caller takes the
+         * request's); one given lies inside the recording. */
+        if (v.url ? v.url < json || v.url + v.url_len > json + size : v.url_len != 0)
             abort();
         drudge_buf raw = {0};
         if (http_rec_raw_headers(&v, &raw) >= 0 && raw.data) {

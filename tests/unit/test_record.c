@@ -161,6 +161,9 @@ static void test_pattern_files(void **state)
         {"bad label = x\n", "redact.conf:1: label 'bad label' must be"},
         {"empty =\n", "redact.conf:1: pattern 'empty' has no regex"},
         {"star = a*\n", "redact.conf:1: pattern 'star' (a*): it matches the empty string"},
+        {"stack = x5++++++++++++++++++++++++++++++\n",
+         "pattern 'stack' (x5++++++++++++++++++++++++++++++): its repetitions multiply"},
+        {"nest = ((a{100}){100}){100}\n", "pattern 'nest' (((a{100}){100}){100}): its repetitions"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_file(path, bad[i].text);
