@@ -109,9 +109,11 @@ static double tree_size(const char *p)
                 p++;
             else if (*p == '[') /* to its closing bracket: "[]..]", "[^]..]", "[[:x:]]" */
                 for (p += p[1] == '^' ? 2 : 1, p += *p == ']'; *p && *p != ']'; p++)
-                    if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '='))
-                        for (p += 2; *p && !(p[-1] == ':' && *p == ']'); p++)
+                    if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                        char t = p[1]; /* "[:x:]", "[.x.]", "[=x=]" end at t] */
+                        for (p += 2; *p && !(p[-1] == t && *p == ']'); p++)
                             ;
+                    }
             if (!*p)
                 break;
             last = 1;
