@@ -68,6 +68,7 @@ typedef struct pg_store {
     char origin[128]; /* host:pid, written beside each chain row */
     unsigned cursors; /* names for the cursors of walks */
     pg_listener *listener;
+    int64_t bulk_added; /* tasks this bulk connection queued: ANALYZE when they outgrow ready */
 } pg_store;
 
 static inline pg_store *pgs(drudge_store *s)
