@@ -75,12 +75,19 @@ PY
 us() { awk -v c="$1" -v n="$N" 'BEGIN { printf "%.0f", 1e6 * c / n }'; }
 TIMEFORMAT='%U %S'
 
+# Each phase starts from a checkpoint, so that none pays for the writes
+# of the phase before it (a checkpoint of the 1,000,000-task backlog's
+# pages fell into the backlog case's lifecycle and not the empty one's).
+ckpt() { psql "$(url "$1")" -c CHECKPOINT; }
+
 # run_case DB LABEL: N tasks enqueued and worked off by drudge, and by the baseline.
 run_case() {
   local db=$1 t0 t1 t2 t3 c0 c1 d
   gen "$N" "r$RANDOM" >batch.jsonl
+  ckpt "$db"
   t0=$(now)
   DRUDGE_DB=$(url "$db") "$DRUDGE" -q enqueue noop.lua --from batch.jsonl --key-field ref >/dev/null
+  ckpt "$db"
   t1=$(now)
   c0=$(pg_cpu)
   { time DRUDGE_DB=$(url "$db") "$DRUDGE" -q --json work -j "$J" --until-empty >work.json; } 2>cpu.out
@@ -91,8 +98,10 @@ run_case() {
   bulk=$(rate "$N" "$t0" "$t1") life=$(rate "$N" "$t1" "$t2")
   # baseline: the same lines COPYed, then claimed one transaction each
   psql "$(url "$db")" -c "TRUNCATE jobs"
+  ckpt "$db"
   t0=$(now)
   psql "$(url "$db")" -c "\\copy jobs(payload) FROM 'batch.jsonl' WITH (FORMAT text, DELIMITER E'\\x01')"
+  ckpt "$db"
   t1=$(now)
   c0=$(pg_cpu)
   { time "$bin/pgbench" -n -h "$TMP/pg" -p 5442 -U postgres -c "$C" -j 2 -t $((N / C)) -f claim.sql "$db" >pgbench.out 2>&1; } 2>cpu.out
