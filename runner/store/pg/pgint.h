@@ -71,6 +71,23 @@ typedef struct pg_store {
     int64_t bulk_added; /* tasks this bulk connection queued: ANALYZE when they outgrow ready */
 } pg_store;
 
+/* The store's own hot statements (a bulk load, a turn's outcomes) add
+ * their changes to task_counts themselves, in a CTE over the rows they
+ * wrote, and tell the statement trigger so through a flag the trigger
+ * takes down again (schema v13): the trigger's joins of the old and new
+ * rows cost more than the sums. PG_COUNTED goes in the WHERE of the final
+ * SELECT over those rows, so the flag is up exactly when there were rows
+ * to count (with none, the trigger counts nothing either). */
+#define PG_COUNTED "set_config('drudge.counted', 'on', true) IS NOT NULL"
+/* The deltas of a turn's outcomes, from t (the updated rows, each queued
+ * before): out of queued, into failed, dead or cancelled, and open. */
+#define PG_COUNTS_OF_OUTCOMES                                                                      \
+    "c AS (INSERT INTO task_counts SELECT script, st, sum(d) FROM t CROSS JOIN LATERAL "           \
+    "  (VALUES ('queued', -1), (CASE WHEN t.state IN ('failed','dead','cancelled') THEN t.state "  \
+    "  END, 1), (CASE WHEN t.state IN ('failed','dead') AND t.resolved_at IS NULL THEN 'open' "    \
+    "  END, 1)) v(st, d) WHERE t.state <> 'queued' AND st IS NOT NULL GROUP BY 1, 2 "              \
+    "  ORDER BY 1, 2 ON CONFLICT (script, state) DO UPDATE SET n = task_counts.n + excluded.n), "
+
 static inline pg_store *pgs(drudge_store *s)
 {
     return (pg_store *)s;

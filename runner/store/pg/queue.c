@@ -186,7 +186,10 @@ static const char enq_stage_sql[] =
     "WITH t AS (INSERT INTO tasks(" ENQ_COLS ", state, created_at) SELECT " ENQ_COLS
     ", 'queued', $1 FROM enqueue_stage ORDER BY n "
     "ON CONFLICT (script, key) WHERE key IS NOT NULL DO NOTHING "
-    "RETURNING run_at) SELECT count(*), coalesce(min(run_at), 0) FROM t";
+    "RETURNING run_at, script), "
+    "c AS (INSERT INTO task_counts SELECT script, 'queued', count(*) FROM t GROUP BY 1 ORDER BY 1 "
+    "  ON CONFLICT (script, state) DO UPDATE SET n = task_counts.n + excluded.n) "
+    "SELECT count(*), coalesce(min(run_at), 0) FROM t WHERE " PG_COUNTED;
 
 static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size_t n, int64_t now,
                                 int64_t *added, drudge_err *err)
@@ -639,16 +642,15 @@ static const char finish_many_sql[] =
     "  exception = CASE WHEN r.state IN ('failed','dead','cancelled') THEN r.state END "
     "  FROM r WHERE tasks.id = r.task_id AND tasks.state = 'queued' AND tasks.attempts = r.prev "
     "  RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
-    "  tasks.deadline, tasks.state, r.i, r.log, r.n, r.worker, r.started_at, r.ended_at, "
-    "r.outcome, r.error, "
-    "  r.error_kind), "
+    "  tasks.deadline, tasks.state, tasks.resolved_at, r.i, r.log, r.n, r.worker, "
+    "  r.started_at, r.ended_at, r.outcome, r.error, r.error_kind), " PG_COUNTS_OF_OUTCOMES
     "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
     "  SELECT id, priority, run_at, script, \"window\", deadline FROM t WHERE state = 'queued' "
     "  ON CONFLICT DO NOTHING), "
     "a AS (INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
     "  error_kind) SELECT id, n, worker, started_at, ended_at, outcome, error, error_kind "
     "  FROM t WHERE log) "
-    "SELECT i, script, run_at FROM t";
+    "SELECT i, script, run_at FROM t WHERE " PG_COUNTED;
 
 /* One element of an array literal: NULL, or s quoted. */
 static void arr_str(drudge_buf *b, const char *s)
