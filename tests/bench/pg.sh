@@ -149,7 +149,7 @@ if [ "$FLOW" -gt 0 ]; then
       lpad(pg_size_pretty(pg_total_relation_size(c.oid)), 9)
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i') AND c.relname IN ('tasks', 'tasks_pkey',
-      'ready', 'ready_pkey', 'ready_due', 'running', 'running_pkey', 'running_owner', 'leases',
+      'ready', 'ready_pkey', 'ready_due', 'running', 'running_pkey', 'running_cancel', 'leases',
       'leases_pkey', 'steps', 'steps_pkey', 'steps_task', 'done_counts', 'chain_head')
     ORDER BY c.relname" | awk '{ printf "  %-22s %s %s\n", $1, $2, $3 }'
   psql "$(url flow)" -c "SELECT 'dead rows left: ' || string_agg(relname || ' ' || n_dead_tup, ', ' ORDER BY relname)

@@ -481,6 +481,13 @@ const char *const pg_migrations[] = {
     "CREATE OR REPLACE FUNCTION drudge_task_counts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "  IF current_setting('drudge.counted', true) = 'on' THEN "
     "    PERFORM set_config('drudge.counted', 'off', true); RETURN NULL; "
-    "  END IF; " TASK_COUNTS_BODY "  RETURN NULL; END $$;",
+    "  END IF; " TASK_COUNTS_BODY "  RETURN NULL; END $$;"
+    /* And: running is looked up by task (its primary key), and by owner
+     * only to find cancel requests, a worker's poll: an index of owners
+     * cost each claimed task an entry (and vacuum its removal) that only
+     * the rare requested rows need. A reaper reads the few rows of running
+     * whole; a turn's outcomes find theirs by task. */
+    "DROP INDEX running_owner;"
+    "CREATE INDEX running_cancel ON running(owner) WHERE cancel_requested;",
     NULL,
 };
