@@ -208,6 +208,11 @@ static void test_take_closed(void **state)
     assert_non_null(part);
     assert_int_equal(drudge_rec_count(part), 1);
     assert_string_equal(drudge_rec_step(part, 0)->name, "A");
+    assert_string_equal(drudge_rec_step(part, 0)->outcome, "ok");
+    /* moved: the attempt keeps the step's place, not its strings */
+    assert_int_equal(drudge_rec_step(r, a - 1)->seq, a);
+    assert_true(drudge_rec_step(r, a - 1)->handed);
+    assert_null(drudge_rec_step(r, a - 1)->name);
     assert_int_equal(drudge_rec_payload_count(part), 1);
     assert_null(drudge_rec_take_closed(r)); /* nothing new */
     append(f->s, part);
