@@ -39,7 +39,7 @@ typedef struct drudge_step {
     int64_t duration_us; /* -1 while open */
     char *outcome;       /* "ok", "error", "fail", "retry", "timeout", "lost" */
     char *error;         /* redacted message, or NULL */
-    int handed;          /* copied out by drudge_rec_take_closed: appended already */
+    int handed;          /* moved out by drudge_rec_take_closed: appended already */
 } drudge_step;
 /* Frees what s holds (its strings), not s itself. */
 void drudge_step_clear(drudge_step *s);
@@ -119,8 +119,9 @@ void drudge_rec_mark_flushed(drudge_rec *r, size_t upto);
 size_t drudge_rec_payloads_flushed(const drudge_rec *r);
 void drudge_rec_mark_payloads_flushed(drudge_rec *r, size_t upto);
 
-/* Early flush of a long attempt. take_closed copies the closed steps not
- * yet handed out (and the payloads not yet handed out) into a new recorder
+/* Early flush of a long attempt. take_closed moves the closed steps not
+ * yet handed out (r keeps each one's seq, parent and times, not its
+ * strings), and copies the payloads not yet handed out, into a new recorder
  * for the same task and attempt, and marks them handed in r, so the audit
  * writer appends them now and skips them when the whole attempt is
  * appended at its end; NULL when there is nothing new. The root step is

@@ -457,8 +457,17 @@ drudge_rec *drudge_rec_take_closed(drudge_rec *r)
             out->attempt = r->attempt;
         }
         GROW(out->steps, out->nsteps, out->capsteps);
-        drudge_step_copy(&out->steps[out->nsteps++], s);
-        s->handed = 1;
+        /* Moved, not copied: a handed step is never read here again (the
+         * final append skips it, replay takes no early flush), so r keeps
+         * only its place. That saves six copies and frees a step, and a
+         * long attempt no longer holds every request and response it made
+         * until its end. */
+        out->steps[out->nsteps++] = *s;
+        *s = (drudge_step){.seq = s->seq,
+                           .parent = s->parent,
+                           .started_us = s->started_us,
+                           .duration_us = s->duration_us,
+                           .handed = 1};
     }
     if (!out) { /* payloads go with the steps that reference them, or at the end */
         pthread_mutex_unlock(&r->mu);

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <regex.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,11 +222,16 @@ static const char *const sensitive[] = {
  * position after the closing quote, or NULL if unterminated. */
 static const char *string_end(const char *p)
 {
-    for (p++; *p; p++) {
-        if (*p == '\\' && p[1])
-            p++;
-        else if (*p == '"')
-            return p + 1;
+    /* From quote to quote with strchr (this scans every request and
+     * response recorded): a quote ends the string unless an odd run of
+     * backslashes, inside the string, stands before it. */
+    const char *start = p + 1;
+    for (const char *q = strchr(start, '"'); q; q = strchr(q + 1, '"')) {
+        size_t run = 0;
+        while (q - run > start && q[-1 - (ptrdiff_t)run] == '\\')
+            run++;
+        if (run % 2 == 0)
+            return q + 1;
     }
     return NULL;
 }

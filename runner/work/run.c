@@ -21,14 +21,20 @@
 /* Early flush, as `drudge work` does it (pool.c): about once a second a
  * long run's closed steps go on the audit chain in a transaction of their
  * own, so a run killed midway (kill -9, power) leaves on the chain what it
- * had done. The hook runs in the script's thread between two steps and
- * never waits for the database: when another process is writing, the steps
- * wait for the next try, at the latest for the final commit. */
+ * had done. The watch thread does it (below), off the script's thread, as
+ * `drudge work`'s writer thread does for its workers: the append (canonical
+ * row, hash, insert) and the commit's fsync were a third of a keep-alive
+ * GET's instructions, paid by the script between two requests. Only when
+ * there is no watch thread does the script's own hook flush, between two
+ * steps. Neither waits for the database: when another process is writing,
+ * the steps wait for the next try, at the latest for the final commit. */
 typedef struct run_flush {
     drudge_store *s;
-    /* The script's thread (at each step's end) and the watch's (once a
-     * second, when no step ends: a run blocked in a long call) both flush;
-     * mu makes them take turns with the store and the pending list. */
+    /* The watch thread flushes (set before it starts, cleared after it
+     * ends: the script's hook reads it without the lock). */
+    int watched;
+    /* mu makes the two threads take turns with the store and the pending
+     * list (the script's final flush after the watch). */
     pthread_mutex_t mu;
     int64_t next_us;
     drudge_rec **pending; /* taken from the run's recorder, not yet committed */
@@ -79,6 +85,8 @@ static void flush_due(run_flush *f, drudge_rec *rec)
 static void run_on_end(drudge_rec *rec, void *ud)
 {
     run_flush *f = ud;
+    if (f->watched)
+        return;
     pthread_mutex_lock(&f->mu);
     flush_due(f, rec);
     pthread_mutex_unlock(&f->mu);
@@ -188,7 +196,14 @@ static void *cancel_watch_main(void *arg)
             pthread_mutex_unlock(&w->mu);
             abandon_run(w, timeout_s);
         }
-        if (unwatched || w->requested || now < next_poll)
+        /* The early flush: at every tick, so it comes within a quarter
+         * second of being due (flush_due does nothing before). */
+        pthread_mutex_unlock(&w->mu);
+        pthread_mutex_lock(&w->flush->mu);
+        flush_due(w->flush, drudge_host_rec(w->host));
+        pthread_mutex_unlock(&w->flush->mu);
+        pthread_mutex_lock(&w->mu);
+        if (w->stop || unwatched || w->requested || now < next_poll)
             continue;
         next_poll = now + 1000000;
         pthread_mutex_unlock(&w->mu);
@@ -200,9 +215,6 @@ static void *cancel_watch_main(void *arg)
             fprintf(stderr, "drudge run: cannot watch for drudge cancel: %s\n", err.msg);
             unwatched = 1;
         }
-        pthread_mutex_lock(&w->flush->mu);
-        flush_due(w->flush, drudge_host_rec(w->host));
-        pthread_mutex_unlock(&w->flush->mu);
         int requested = 0;
         if (s)
             drudge_store_cancel_requested(s, w->task_id, &requested, NULL);
@@ -222,9 +234,12 @@ static void cancel_watch_start(cancel_watch *w)
 {
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    w->flush->watched = 1; /* before the thread: pthread_create publishes it */
     w->started_th = pthread_create(&w->th, NULL, cancel_watch_main, w) == 0;
-    if (!w->started_th)
+    if (!w->started_th) {
+        w->flush->watched = 0; /* the script's hook flushes */
         fprintf(stderr, "drudge run: cannot watch for drudge cancel: no thread\n");
+    }
 }
 
 /* Ends the watch; returns whether the run was cancelled. */

@@ -124,6 +124,52 @@ static void collect(void *ud, const char *sha)
     drudge_buf_printf(b, "%.4s,", sha);
 }
 
+/* The escaping of every string of the canonical row, one byte at a time as
+ * logs/README.md describes it: drudge_buf_json_str takes eight plain bytes
+ * at a time, so each byte value is tried at each place in and around a
+ * word, in strings of every length up to three words. */
+static void reference_json_str(drudge_buf *b, const unsigned char *s, size_t n)
+{
+    drudge_buf_add(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        char e[8];
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\')
+            snprintf(e, sizeof e, "\\%c", c);
+        else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            snprintf(e, sizeof e, "\\%c", "bfnrt"[strchr("\b\f\n\r\t", c) - "\b\f\n\r\t"]);
+        else if (c < 0x20)
+            snprintf(e, sizeof e, "\\u%04x", c);
+        else
+            e[0] = (char)c, e[1] = '\0';
+        drudge_buf_puts(b, e);
+    }
+    drudge_buf_add(b, "\"", 1);
+}
+
+static void test_json_string_escaping(void **state)
+{
+    (void)state;
+    unsigned char s[24];
+    drudge_buf got = {0}, want = {0};
+    for (size_t n = 1; n <= sizeof s; n++)
+        for (size_t at = 0; at < n; at++)
+            for (int c = 1; c < 256; c++) {
+                memset(s, 'a' + (int)(n % 26), n);
+                s[at] = (unsigned char)c;
+                if (n > 9)
+                    s[n - 1] = 0xc3; /* a UTF-8 lead byte passes as it is */
+                drudge_buf_reset(&got);
+                drudge_buf_reset(&want);
+                drudge_buf_json_str(&got, (const char *)s, n);
+                reference_json_str(&want, s, n);
+                assert_string_equal(got.data, want.data);
+                assert_int_equal(got.len, want.len);
+            }
+    drudge_buf_free(&got);
+    drudge_buf_free(&want);
+}
+
 static void test_payload_references(void **state)
 {
     (void)state;
@@ -208,6 +254,11 @@ static void test_take_closed(void **state)
     assert_non_null(part);
     assert_int_equal(drudge_rec_count(part), 1);
     assert_string_equal(drudge_rec_step(part, 0)->name, "A");
+    assert_string_equal(drudge_rec_step(part, 0)->outcome, "ok");
+    /* moved: the attempt keeps the step's place, not its strings */
+    assert_int_equal(drudge_rec_step(r, a - 1)->seq, a);
+    assert_true(drudge_rec_step(r, a - 1)->handed);
+    assert_null(drudge_rec_step(r, a - 1)->name);
     assert_int_equal(drudge_rec_payload_count(part), 1);
     assert_null(drudge_rec_take_closed(r)); /* nothing new */
     append(f->s, part);
@@ -456,6 +507,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical_encoding),
+        cmocka_unit_test(test_json_string_escaping),
         cmocka_unit_test(test_payload_references),
         cmocka_unit_test_setup_teardown(test_append_verify_and_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_carries_head, setup, teardown),
