@@ -136,12 +136,12 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
     /* What a cold start costs is Chromium's CPU (tests/bench/browser_start.sh
      * measures each choice, paired): the network service runs in the
      * browser process and, headless, the GPU process's work (software
-     * compositing) too, two processes fewer to start; a renderer limit of
-     * one lets the first page load in the renderer of the tab chromedriver
-     * opened (else a second renderer starts for it; site isolation still
-     * keeps other sites' frames apart, a limit is only a hint); the rest,
-     * as in Playwright's default set, keeps background services from
-     * starting at all. */
+     * compositing) too, so three processes fewer start (those two and the
+     * zygote that would start them, below); a renderer limit of one lets the
+     * first page load in the renderer of the tab chromedriver opened (else
+     * a second renderer starts for it; site isolation still keeps other
+     * sites' frames apart, a limit is only a hint); the rest, as in
+     * Playwright's default set, keeps background services from starting. */
     static const char *const flags[] = {
         "--remote-debugging-pipe",
         "--disable-gpu",
@@ -168,8 +168,14 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
         "--lang=en-US"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         arg(b, "%s", flags[i]);
-    if (o->headless)
-        arg(b, "%s", "--in-process-gpu"); /* a window on a display keeps its GPU process */
+    /* Headless, with the GPU's and the network's work in the browser
+     * process, nothing needs the zygote for unsandboxed processes (a
+     * process that might still start then starts on its own). A window on a
+     * display keeps its GPU process. */
+    if (o->headless) {
+        arg(b, "%s", "--in-process-gpu");
+        arg(b, "%s", "--no-unsandboxed-zygote");
+    }
     drudge_buf_puts(b, "],\"prefs\":{\"download.prompt_for_download\":false,"
                        "\"download.directory_upgrade\":true,\"safebrowsing.enabled\":false,"
                        "\"credentials_enable_service\":false");

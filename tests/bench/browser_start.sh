@@ -11,7 +11,8 @@
 # number of Chromium processes then.
 # Variants: "drudge" (connectors/browser/proc.c's flags), "before" (the
 # flags drudge sent before the start was cut), and drudge's flags less one
-# choice each: "gpu-process" (no --in-process-gpu), "network-process" (no
+# choice each: "gpu-process" (no --in-process-gpu), "zygote-2" (no
+# --no-unsandboxed-zygote: a second zygote starts), "network-process" (no
 # NetworkServiceInProcess2), "renderer-2" (no --renderer-process-limit=1:
 # the first page starts a second renderer).
 # Env: ROUNDS (default 5).
@@ -39,7 +40,7 @@ DRUDGE = ["--remote-debugging-pipe", "--disable-gpu", "--no-first-run", "--no-de
           "--no-service-autorun", "--mute-audio", "--password-store=basic",
           "--disable-features=Translate,MediaRouter,OptimizationHints",
           "--enable-features=NetworkServiceInProcess2", "--renderer-process-limit=1", "--lang=en-US",
-          "--in-process-gpu"]
+          "--in-process-gpu", "--no-unsandboxed-zygote"]
 BEFORE = ["--remote-debugging-pipe", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
           "--disable-extensions", "--disable-background-networking", "--disable-sync",
           "--disable-component-update", "--disable-default-apps", "--password-store=basic",
@@ -49,6 +50,7 @@ VARIANTS = {
     "drudge": DRUDGE,
     "before": BEFORE,
     "gpu-process": less("--in-process-gpu"),
+    "zygote-2": less("--no-unsandboxed-zygote"),
     "network-process": less("--enable-features=NetworkServiceInProcess2"),
     "renderer-2": less("--renderer-process-limit=1"),
 }
