@@ -133,6 +133,15 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
     arg(b, "--user-data-dir=%s", p->profile);
     arg(b, "--disk-cache-dir=%s/cache", p->profile);
     arg(b, "--window-size=%s", size);
+    /* What a cold start costs is Chromium's CPU (tests/bench/browser_start.sh
+     * measures each choice, paired): the network service runs in the
+     * browser process and, headless, the GPU process's work (software
+     * compositing) too, so three processes fewer start (those two and the
+     * zygote that would start them, below); a renderer limit of one lets the
+     * first page load in the renderer of the tab chromedriver opened (else
+     * a second renderer starts for it; site isolation still keeps other
+     * sites' frames apart, a limit is only a hint); the rest, as in
+     * Playwright's default set, keeps background services from starting. */
     static const char *const flags[] = {
         "--remote-debugging-pipe",
         "--disable-gpu",
@@ -143,11 +152,30 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
         "--disable-sync",
         "--disable-component-update",
         "--disable-default-apps",
+        "--disable-component-extensions-with-background-pages",
+        "--disable-client-side-phishing-detection",
+        "--disable-field-trial-config",
+        "--disable-breakpad",
+        "--disable-hang-monitor",
+        "--disable-search-engine-choice-screen",
+        "--metrics-recording-only",
+        "--no-service-autorun",
+        "--mute-audio",
         "--password-store=basic",
         "--disable-features=Translate,MediaRouter,OptimizationHints",
+        "--enable-features=NetworkServiceInProcess2",
+        "--renderer-process-limit=1",
         "--lang=en-US"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         arg(b, "%s", flags[i]);
+    /* Headless, with the GPU's and the network's work in the browser
+     * process, nothing needs the zygote for unsandboxed processes (a
+     * process that might still start then starts on its own). A window on a
+     * display keeps its GPU process. */
+    if (o->headless) {
+        arg(b, "%s", "--in-process-gpu");
+        arg(b, "%s", "--no-unsandboxed-zygote");
+    }
     drudge_buf_puts(b, "],\"prefs\":{\"download.prompt_for_download\":false,"
                        "\"download.directory_upgrade\":true,\"safebrowsing.enabled\":false,"
                        "\"credentials_enable_service\":false");
