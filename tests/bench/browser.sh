@@ -82,10 +82,11 @@ done
 # browser.open to the first page in a worker running K tasks that each open
 # a browser and load a page, in paired rounds of three modes: "chromium"
 # (browser.headless_shell = false: chromium --headless=new, what every open
-# cost before the shell), "shell" (chromium-headless-shell, the default),
-# "prewarm" (the shell, and browser.prewarm: every open but the first takes
-# the browser the one before started). The first task of each worker also
-# starts chromedriver; tasks 2..K reuse it.
+# cost before the shell), "shell" (chromium-headless-shell, with
+# browser.prewarm = false: every open starts Chromium cold), "prewarm" (the
+# shell, and browser.prewarm, which a worker's "auto" default also does:
+# every open but the first takes the browser the one before started). The
+# first task of each worker also starts chromedriver; tasks 2..K reuse it.
 K=${BROWSER_BENCH_TASKS:-4}
 for mode in chromium shell prewarm; do
   cat >"first-$mode.lua" <<LUA
