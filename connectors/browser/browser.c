@@ -536,12 +536,10 @@ static drudge_code open_live(lua_State *L, drudge_call_ctx *c, void *ud)
     a->s->page_set = page_set;
     /* browser.prewarm: the next open's browser starts now, alike, while
      * this one works (forked here, by the worker's own thread). "auto" (the
-     * default) is on in a worker (`drudge work`) from its first open on: a
-     * worker that opened one will likely open another, so its second task
-     * finds a warm browser too; and elsewhere once the driver was kept (a
-     * second open in one run), so a one-task `drudge run` starts no spare
-     * it never uses. */
-    if (module_bool(L, "prewarm", kept || drudge_host_is_worker(L)))
+     * default) is on once the driver was kept, i.e. from a worker's second attempt
+     * that opens a browser on: a worker that opened one will likely open
+     * another, and a one-task `drudge run` starts no spare it never uses. */
+    if (module_bool(L, "prewarm", kept))
         bspare_start(&k->spare, &k->drv, &a->o);
     drudge_call_int(c, "session", a->s->num);
     drudge_call_str(c, "version", a->s->proc.version);

@@ -21,10 +21,6 @@ typedef struct drudge_host_opts {
     const char *secrets_file; /* NAME=value lines, must be mode 0600; NULL = env only */
     int echo_logs;            /* print log.* lines to stderr as well */
     const char *redact_file;  /* redaction patterns (logs/audit/redact.c); NULL = $DRUDGE_REDACT */
-    /* The host runs attempt after attempt for a worker (`drudge work`), so
-     * a connector may keep something warm for the next attempt (the
-     * browser's spare); 0 for a one-task `drudge run`, a replay, a test. */
-    int worker;
 } drudge_host_opts;
 
 /* What a script declares; filled by drudge_host_load. Strings owned by the host. */
@@ -190,8 +186,6 @@ typedef void (*drudge_step_error_hook)(lua_State *L, int seq);
 void drudge_host_on_step_error(drudge_step_error_hook hook); /* up to 8 */
 /* The info of the script whose attempt is running in L, or NULL. */
 const drudge_script_info *drudge_host_current_script(lua_State *L);
-/* 1 if L's host was made for a worker (drudge_host_opts.worker). */
-int drudge_host_is_worker(lua_State *L);
 
 /* Creates the metatable `name` in L's registry, once per state: the
  * functions of meta become its fields ({"__metatable", NULL} sets false,

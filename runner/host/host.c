@@ -145,11 +145,6 @@ const drudge_script_info *drudge_host_current_script(lua_State *L)
     return drudge_host_of(L)->current;
 }
 
-int drudge_host_is_worker(lua_State *L)
-{
-    return drudge_host_of(L)->worker;
-}
-
 drudge_host *drudge_host_of(lua_State *L)
 {
     void *ud = NULL;
@@ -786,7 +781,6 @@ drudge_host *drudge_host_new(const drudge_host_opts *opts, drudge_err *err)
     }
     h->mem_limit = opts && opts->mem_limit ? opts->mem_limit : DEFAULT_MEM_LIMIT;
     h->echo_logs = opts ? opts->echo_logs : 0;
-    h->worker = opts ? opts->worker : 0;
     if (opts && opts->files_dir) {
         char real[PATH_MAX];
         if (!realpath(opts->files_dir, real)) {

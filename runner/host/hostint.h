@@ -30,7 +30,6 @@ struct drudge_host {
     drudge_rec *rec;
     char *files_dir, *secrets_file;
     int echo_logs;
-    int worker; /* drudge_host_opts.worker */
     host_script *scripts;
     size_t nscripts;
     const drudge_script_info *current; /* script of the running attempt */

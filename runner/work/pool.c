@@ -371,8 +371,7 @@ worker *pool_worker_new(pool *p, int idx, drudge_err *err)
     drudge_host_opts ho = {.files_dir = o->files_dir,
                            .secrets_file = o->secrets_file,
                            .redact_file = o->redact_file,
-                           .echo_logs = o->echo_logs,
-                           .worker = 1};
+                           .echo_logs = o->echo_logs};
     drudge_host *host = drudge_host_new(&ho, err);
     if (!host)
         return NULL;

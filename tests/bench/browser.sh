@@ -84,8 +84,9 @@ done
 # (browser.headless_shell = false: chromium --headless=new, what every open
 # cost before the shell), "shell" (chromium-headless-shell, with
 # browser.prewarm = false: every open starts Chromium cold), "prewarm" (the
-# shell, and browser.prewarm, which a worker's "auto" default also does:
-# every open but the first takes the browser the one before started). The
+# shell, and browser.prewarm = true, which a worker's "auto" default does
+# from its second open on: every open but the first takes the browser the
+# one before started). The
 # first task of each worker also starts chromedriver; tasks 2..K reuse it.
 K=${BROWSER_BENCH_TASKS:-4}
 for mode in chromium shell prewarm; do

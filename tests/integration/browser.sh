@@ -281,26 +281,12 @@ equals "$(sql "select group_concat(json_extract(s.response, '$.prewarmed')) from
 equals "$(sql "select count(*) from tasks where script = 'warm' and state = 'done'")" 2 "both tasks done"
 equals "$(ours)" "" "no spare browser outlives the worker"
 equals "$(ls "$DRUDGE_STATE_DIR")" "" "nor its directory"
-# By default ("auto"), a worker starts the spare from its first open on.
+# By default ("auto"), prewarm starts from a worker's second open (its driver was kept).
 sed '/browser.prewarm = true/d; s/name = "warm"/name = "auto"/' warm.lua > auto.lua
 for i in 1 2 3; do "$DRUDGE" -q enqueue auto.lua --input "{\"i\":$i}" >/dev/null; done
 expect_exit 0 "$DRUDGE" --files files -q work --until-empty
-equals "$(sql "select group_concat(json_extract(s.response, '$.prewarmed')) from steps s join tasks t on t.id = s.task_id where t.script = 'auto' and s.name = 'open' order by s.id")" "0,1,1" "by default, a worker's second open takes the browser its first started"
+equals "$(sql "select group_concat(json_extract(s.response, '$.prewarmed')) from steps s join tasks t on t.id = s.task_id where t.script = 'auto' and s.name = 'open' order by s.id")" "0,0,1" "by default, the third open takes the browser the second started"
 equals "$(ours)" "" "no spare browser outlives that worker either"
-# ... but a `drudge run` starts none from its first open (one task: it
-# would never be used); a second open in the run, its driver kept, does.
-cat > twice.lua <<EOF
-local browser = require "drudge.browser"
-return { name = "twice", run = function(task)
-  for i = 1, 3 do
-    local b = browser.open{}
-    b:close()
-  end
-end }
-EOF
-expect_exit 0 "$DRUDGE" --files files -q run twice.lua
-equals "$(sql "select group_concat(json_extract(s.response, '$.prewarmed')) from steps s join tasks t on t.id = s.task_id where t.script = 'twice' and s.name = 'open' order by s.id")" "0,0,1" "a run's first open starts no spare, its second does"
-equals "$(ours)" "" "nothing outlives the run"
 
 # A page that never answers: a system error naming the wait, browser closed.
 cat > never.lua <<EOF
