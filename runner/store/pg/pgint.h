@@ -76,9 +76,11 @@ typedef struct pg_store {
  * wrote, and tell the statement trigger so through a flag the trigger
  * takes down again (schema v13): the trigger's joins of the old and new
  * rows cost more than the sums. PG_COUNTED goes in the WHERE of the final
- * SELECT over those rows, so the flag is up exactly when there were rows
- * to count (with none, the trigger counts nothing either). */
-#define PG_COUNTED "set_config('drudge.counted', 'on', true) IS NOT NULL"
+ * SELECT over those rows; an uncorrelated subquery, it sets the flag once a
+ * statement, not once a row. The statement trigger fires once for the
+ * statement's INSERT or UPDATE of tasks whether or not it wrote rows, so
+ * it always takes down the flag its own statement raised. */
+#define PG_COUNTED "(SELECT set_config('drudge.counted', 'on', true)) IS NOT NULL"
 /* The deltas of a turn's outcomes, from t (the updated rows, each queued
  * before): out of queued, into failed, dead or cancelled, and open. */
 #define PG_COUNTS_OF_OUTCOMES                                                                      \
