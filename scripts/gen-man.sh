@@ -31,7 +31,10 @@ page() { # NAME SECTION-TITLE SUMMARY HELP-TEXT
     else
       echo "drudge(1)"
     fi
-  } >"$out/$name.1"
+  } >"$out/.$name.1.tmp"
+  # Whole pages only: a reader (man, tests/e2e/docs_man.sh) never sees one
+  # half written.
+  mv -f "$out/.$name.1.tmp" "$out/$name.1"
 }
 
 main=$("$drudge" --help)

@@ -1,5 +1,22 @@
 # Helpers for shell tests: source "$TESTS/lib.sh".
 set -euo pipefail
+
+# A command that fails outside a check ends the test at once (set -e), with
+# no check's message; say which command failed, where, and through which
+# functions, so that a failure seen once under load is not a bare exit code.
+# -E: the trap also fires in functions. Only where set -e is on (not in
+# expect_exit's run of a command that is meant to fail); a subshell's or a
+# command substitution's failure is left to the command that ran it.
+set -E
+on_error() {
+  local rc=$? i
+  [[ $- == *e* ]] && [ "$BASHPID" = "$$" ] || return 0
+  echo "ERROR: exit $rc from '$BASH_COMMAND' at ${BASH_SOURCE[1]}:${BASH_LINENO[0]}" >&2
+  for ((i = 1; i + 1 < ${#BASH_SOURCE[@]}; i++)); do
+    echo "  in ${FUNCNAME[i]}, called at ${BASH_SOURCE[i + 1]}:${BASH_LINENO[i]}" >&2
+  done
+}
+trap on_error ERR
 export DRUDGE_DB="$TMP/drudge.db"
 unset DRUDGE_SECRETS DRUDGE_FILES
 
@@ -61,30 +78,45 @@ equals() {
 if [ -n "${DRUDGE_TEST_PG:-}" ]; then
   sql() { "$PSQL" -qAtX -F'|' -v ON_ERROR_STOP=1 "$DRUDGE_DB" -c "$@"; }
 else
-  sql() { sqlite3 "$DRUDGE_DB" "$@"; }
+  # With a busy timeout: the sqlite3 shell has none, so a write (or, now and
+  # then, a read) that meets a running drudge's write lock failed at once
+  # with "database is locked" and ended the test under set -e.
+  sql() { sqlite3 -cmd ".timeout 30000" "$DRUDGE_DB" "$@"; }
 fi
 # on_pg: true when the test runs against PostgreSQL.
 on_pg() { [ -n "${DRUDGE_TEST_PG:-}" ]; }
 
-# wait_sql QUERY WANT: polls the database (10 s at most) until QUERY prints WANT.
-wait_sql() {
-  for _ in $(seq 100); do
-    [ "$(sql "$1" 2>/dev/null)" = "$2" ] && return 0
+# wait_until SECONDS CMD...: runs CMD every 0.1 s until it succeeds; returns 1
+# if it did not within SECONDS. The deadline is the clock's, not a count of
+# tries (on a loaded machine each try is slow), and generous: waiting costs
+# only as long as the thing waited for takes, while a deadline that a busy
+# 2-core machine (the suite at -j2, a sanitizer build) overruns is a false
+# failure.
+wait_until() {
+  local end=$((SECONDS + $1))
+  shift
+  while ! "$@"; do
+    [ "$SECONDS" -lt "$end" ] || return 1
     sleep 0.1
   done
-  return 1
 }
+
+# sql_is QUERY WANT: QUERY prints WANT (a database error is just "not yet").
+sql_is() { [ "$(sql "$1" 2>/dev/null)" = "$2" ]; }
+
+# wait_sql QUERY WANT [SECONDS]: polls the database (60 s at most) until
+# QUERY prints WANT.
+wait_sql() { wait_until "${3:-60}" sql_is "$1" "$2"; }
 
 # A free TCP port on loopback.
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_port PORT [SECONDS]: waits until something listens on 127.0.0.1:PORT.
+# wait_port PORT [SECONDS]: waits (60 s at most) until something listens on
+# 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() {
-  local port=$1 secs=${2:-10} i
-  for ((i = 0; i < secs * 20; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
+  local port=$1 secs=${2:-60}
+  wait_until "$secs" port_open "$port" && return 0
   echo "nothing listens on port $port after ${secs}s" >&2
   return 1
 }

@@ -525,8 +525,13 @@ static drudge_code open_live(lua_State *L, drudge_call_ctx *c, void *ud)
     double page_set = a->o.page_timeout;
     bkeep *k = find_keep(L);
     int kept = k->drv.port != 0;
-    int warm = bspare_take(&k->spare, &a->o, &a->s->proc, &page_set);
-    if (!warm) {
+    /* A spare found dead or hung is ended here and the open starts cold:
+     * the script never sees it, the response says why. */
+    btake take;
+    int warm = bspare_take(&k->spare, &a->o, &a->s->proc, &take);
+    if (warm)
+        page_set = take.page_timeout;
+    else {
         drudge_code rc = bproc_start(&a->s->proc, &k->drv, &a->o, a->timeout, &err);
         if (rc != DRUDGE_OK)
             return drudge_call_fail(c, rc, "%s", err.msg);
@@ -544,6 +549,12 @@ static drudge_code open_live(lua_State *L, drudge_call_ctx *c, void *ud)
     drudge_call_int(c, "session", a->s->num);
     drudge_call_str(c, "version", a->s->proc.version);
     drudge_call_bool(c, "prewarmed", warm);
+    if (take.check_us)
+        drudge_call_int(c, "spare_check_us", take.check_us);
+    if (take.lost[0])
+        drudge_call_str(c, "spare_lost", take.lost);
+    if (a->s->proc.restarted[0])
+        drudge_call_str(c, "restarted", a->s->proc.restarted);
     drudge_call_str(c, "engine", a->o.shell ? "chromium-headless-shell" : "chromium");
     drudge_call_bool(c, "driver_kept", kept); /* the worker's chromedriver ran already */
     drudge_call_int(c, "started_ms", (drudge_mono_us() - t0) / 1000);

@@ -31,6 +31,11 @@ typedef struct wd_conn {
     char error[64]; /* the last WebDriver error code ("no such element"), "" if none */
     int dead;       /* the driver or the browser is gone: every call fails */
     int64_t calls;  /* requests made (for the benchmark) */
+    /* While set, asked about once a second during a request: non-zero
+     * gives the request up (DRUDGE_ECONNECT, w->dead set, the message
+     * from why). */
+    int (*give_up)(void *ud, char *why, size_t n);
+    void *give_up_ud;
 } wd_conn;
 
 /* wd.c */
@@ -94,6 +99,8 @@ typedef struct bproc {
     int started;
     char profile[PATH_MAX]; /* the browser's profile, inside the driver's directory */
     char version[64];       /* Chromium's, from the new session's capabilities */
+    int browser_pid;        /* Chromium's browser process, when known (a spare's); else 0 */
+    char restarted[300];    /* why the start was tried twice ("" if it was not) */
 } bproc;
 
 /* Starts the driver if it is not running, then makes the session
@@ -119,10 +126,20 @@ typedef struct bspare {
 
 /* Starts a spare for options o on driver d (stopping the one there was). */
 void bspare_start(bspare *sp, bdriver *d, const bopts *o);
-/* Hands the spare over into p if it started and was made for options like
- * o (waiting for it to finish starting); else stops it. 1 if handed over
- * (*page_timeout: the page-load timeout its session has). */
-int bspare_take(bspare *sp, const bopts *o, bproc *p, double *page_timeout);
+/* What bspare_take found. */
+typedef struct btake {
+    double page_timeout; /* the page-load timeout the handed-over session has */
+    int64_t check_us;    /* how long the liveness check took (0 if none was made) */
+    char lost[300];      /* why a spare there was could not be used ("" if none was lost) */
+} btake;
+
+/* Hands the spare over into p if it started, was made for options like o
+ * (waiting for it to finish starting) and is alive: its chromedriver and
+ * Chromium still run and the session answers a WebDriver call within a
+ * second. Else stops it (a dead or unresponsive one as a close does: its
+ * browser killed, its session ended, its profile removed) and says why in
+ * t->lost. 1 if handed over. */
+int bspare_take(bspare *sp, const bopts *o, bproc *p, btake *t);
 /* Stops the spare; one still starting is cut short by stopping the
  * driver (only done when the worker's state closes). */
 void bspare_stop(bspare *sp);

@@ -21,6 +21,7 @@
  * uses for headless): it starts in about half the time of chromium
  * --headless=new, and a cold start is most of what a short task waits for. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +35,11 @@
 #define DRIVER_START_S  10 /* seconds chromedriver may take to listen */
 #define CLOSE_S         5  /* seconds a polite close may take */
 #define DEFAULT_SPARE_S 60 /* seconds a spare may take to start */
+/* Seconds a warm spare may take to answer the check before it is taken: a
+ * sound one answers in a few milliseconds (12 ms at load 8 on 2 CPUs,
+ * tests/bench/browser_spare.sh); one that does not answer in a second is
+ * hung, and a cold start is surer. */
+#define SPARE_CHECK_S 1.0
 
 static const char *driver_path(void)
 {
@@ -272,17 +278,145 @@ static drudge_code shell_downloads(bproc *p, const bopts *o, drudge_err *err)
     return DRUDGE_OK;
 }
 
+/* --- a browser that exits while it starts ---
+ *
+ * chromedriver keeps both ends of its pipe to Chromium open, so a Chromium
+ * that exits while it starts (a crash: about one cold start in 60 under
+ * load on 2 CPUs, or a binary that cannot run) is never seen to go: the
+ * driver leaves it a zombie and answers the new session only at its own
+ * timeout, a minute later. While the session is made, drudge looks at the
+ * driver's children about once a second (from libcurl's progress
+ * callback) and gives the start up when one that was not there before
+ * has exited. */
+
+#define WATCH_MAX 32 /* children of the driver a start remembers */
+
+typedef struct start_watch {
+    int driver;            /* chromedriver's pid */
+    int before[WATCH_MAX]; /* its children when the start began */
+    size_t nbefore;
+    int64_t next_us; /* when to look again */
+    int exited;      /* the child found exited, 0 if none */
+} start_watch;
+
+/* What drudge reads of a process in /proc/<pid>/stat. */
+typedef struct pstat {
+    char state;     /* R, S, Z (a zombie), ... */
+    int ppid, pgrp; /* its parent and its process group */
+    unsigned flags; /* the kernel's flags (PF_EXITING) */
+} pstat;
+
+/* Reads pid's stat; 0 if there is no such process. */
+static int read_pstat(int pid, pstat *ps)
+{
+    char buf[512];
+    const char *rest = drudge_child_stat(pid, buf, sizeof buf);
+    /* "S ppid pgrp session tty tpgid flags ..." */
+    return rest && sscanf(rest, " %c %d %d %*d %*d %*d %u", &ps->state, &ps->ppid, &ps->pgrp,
+                          &ps->flags) == 4;
+}
+
+typedef struct proc_walk {
+    int (*fn)(int pid, const pstat *ps, void *ud);
+    void *ud;
+} proc_walk;
+
+static int with_pstat(int pid, void *ud)
+{
+    const proc_walk *w = ud;
+    pstat ps;
+    return read_pstat(pid, &ps) ? w->fn(pid, &ps, w->ud) : 0;
+}
+
+/* Calls fn(pid, stat, ud) for every process until fn returns non-zero,
+ * and returns that (0 if none did). */
+static int each_proc(int (*fn)(int pid, const pstat *ps, void *ud), void *ud)
+{
+    proc_walk w = {fn, ud};
+    return drudge_child_each_pid(with_pstat, &w);
+}
+
+#define PF_EXITING 0x4 /* the kernel's flag for a process that is exiting */
+
+/* 1 while a process runs in the process group pgrp: not a zombie, nor on
+ * its way to being one (a killed browser closes its pipe, and chromedriver
+ * drops its session, before its exit ends). The group check keeps a pid
+ * the kernel gave to another process since from passing for the browser. */
+static int running(const pstat *ps, int pgrp)
+{
+    return ps->pgrp == pgrp && ps->state != 'Z' && ps->state != 'X' && !(ps->flags & PF_EXITING);
+}
+
+static int proc_running(int pid, int pgrp)
+{
+    pstat ps;
+    return pid > 0 && read_pstat(pid, &ps) && running(&ps, pgrp);
+}
+
+static int note_before(int pid, const pstat *ps, void *ud)
+{
+    start_watch *sw = ud;
+    if (ps->ppid == sw->driver && sw->nbefore < WATCH_MAX)
+        sw->before[sw->nbefore++] = pid;
+    return 0;
+}
+
+/* Stops the scan at the driver's first zombie child that was not there
+ * before. */
+static int note_exited(int pid, const pstat *ps, void *ud)
+{
+    start_watch *sw = ud;
+    if (ps->ppid != sw->driver || ps->state != 'Z')
+        return 0;
+    for (size_t i = 0; i < sw->nbefore; i++)
+        if (sw->before[i] == pid)
+            return 0; /* another session's browser: not this start's */
+    sw->exited = pid;
+    return 1;
+}
+
+static void watch_begin(start_watch *sw, int driver)
+{
+    memset(sw, 0, sizeof *sw);
+    sw->driver = driver;
+    each_proc(note_before, sw);
+}
+
+static int watch_give_up(void *ud, char *why, size_t n)
+{
+    start_watch *sw = ud;
+    int64_t now = drudge_mono_us();
+    if (now < sw->next_us)
+        return 0;
+    sw->next_us = now + 250000; /* libcurl may call more often than once a second */
+    if (!sw->exited)
+        each_proc(note_exited, sw);
+    if (!sw->exited)
+        return 0;
+    snprintf(why, n, "Chromium (pid %d) exited while starting", sw->exited);
+    return 1;
+}
+
 /* Makes the session (Chromium starts): the slow part, which any thread
- * may do once the driver listens on port. */
-static drudge_code make_session(bproc *p, int port, const bopts *o, double timeout_s,
+ * may do once the driver listens on port. *exited is set to the pid of a
+ * Chromium that exited while it started (0 if none did). */
+static drudge_code make_session(bproc *p, int port, const bopts *o, double timeout_s, int *exited,
                                 drudge_err *err)
 {
+    *exited = 0;
     drudge_code rc = wd_init(&p->wd, port, err);
     if (rc != DRUDGE_OK)
         return rc;
     drudge_buf caps = {0};
     capabilities(&caps, p, o);
+    start_watch sw;
+    watch_begin(&sw, p->drv->child.pid);
+    p->wd.give_up = watch_give_up;
+    p->wd.give_up_ud = &sw;
     rc = wd_call(&p->wd, "POST", "=/session", caps.data, timeout_s > 1 ? timeout_s : 1, err);
+    p->wd.give_up = NULL;
+    p->wd.give_up_ud = NULL;
+    *exited = sw.exited;
     drudge_buf_free(&caps);
     if (rc != DRUDGE_OK) {
         char msg[sizeof err->msg];
@@ -302,24 +436,45 @@ static drudge_code make_session(bproc *p, int port, const bopts *o, double timeo
     return o->shell ? shell_downloads(p, o, err) : DRUDGE_OK;
 }
 
-drudge_code bproc_start(bproc *p, bdriver *d, const bopts *o, double timeout_s, drudge_err *err)
+/* One try at a start: the driver (if it must), a profile, the session. */
+static drudge_code start_once(bproc *p, bdriver *d, const bopts *o, int64_t deadline, int *exited,
+                              drudge_err *err)
 {
-    memset(p, 0, sizeof *p);
-    int64_t t0 = drudge_mono_us();
-    drudge_code rc = bdriver_ensure(d, timeout_s, err);
+    *exited = 0;
+    drudge_code rc = bdriver_ensure(d, (double)(deadline - drudge_mono_us()) / 1e6, err);
     if (rc != DRUDGE_OK)
         return rc;
     p->drv = d;
     p->started = 1;
     rc = new_profile(p, err);
-    double left = timeout_s - (double)(drudge_mono_us() - t0) / 1e6;
     if (rc == DRUDGE_OK)
-        rc = make_session(p, d->port, o, left, err);
+        rc = make_session(p, d->port, o, (double)(deadline - drudge_mono_us()) / 1e6, exited, err);
     if (rc != DRUDGE_OK)
-        bproc_stop(p);
+        bproc_stop(p); /* the session never answered: the driver goes too */
     return rc;
 }
 
+drudge_code bproc_start(bproc *p, bdriver *d, const bopts *o, double timeout_s, drudge_err *err)
+{
+    memset(p, 0, sizeof *p);
+    int64_t deadline = drudge_mono_us() + (int64_t)(timeout_s * 1e6);
+    int exited;
+    drudge_code rc = start_once(p, d, o, deadline, &exited, err);
+    /* A Chromium that exited while it started did nothing the task could
+     * see: one more start, with a new driver, is what a person would do.
+     * A second exit is the answer (a binary that cannot run). */
+    if (rc != DRUDGE_OK && exited && deadline - drudge_mono_us() > 1000000) {
+        char why[sizeof p->restarted];
+        snprintf(why, sizeof why, "%.250s", err->msg);
+        rc = start_once(p, d, o, deadline, &exited, err);
+        memcpy(p->restarted, why, sizeof why);
+    }
+    return rc;
+}
+
+/* Ends p's session and removes its profile. A session that was never made,
+ * or a browser that crashed or would not close: what is left of it runs
+ * under the driver, which goes too (the next open starts another). */
 void bproc_stop(bproc *p)
 {
     if (!p->started)
@@ -330,8 +485,6 @@ void bproc_stop(bproc *p)
         closed = wd_call(&p->wd, "DELETE", "", NULL, CLOSE_S, &err) == DRUDGE_OK;
     }
     wd_free(&p->wd);
-    /* A session that was never made, or a browser that crashed or would
-     * not close: what is left of it runs under the driver, which goes too. */
     if (!closed && p->drv)
         bdriver_stop(p->drv);
     if (p->profile[0])
@@ -342,10 +495,116 @@ void bproc_stop(bproc *p)
 
 /* --- a warm spare (browser.prewarm) --- */
 
+/* 1 if the NUL-separated command line of pid has the argument arg. */
+static int has_arg(int pid, const char *arg)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    size_t len = 0;
+    char *cmd = drudge_read_file(path, &len);
+    int found = 0;
+    for (size_t i = 0; cmd && i < len && !found; i += strlen(cmd + i) + 1)
+        found = !strcmp(cmd + i, arg);
+    free(cmd);
+    return found;
+}
+
+typedef struct browser_find {
+    int driver;      /* chromedriver's pid, its process group */
+    const char *arg; /* "--user-data-dir=<profile>" */
+} browser_find;
+
+static int is_browser(int pid, const pstat *ps, void *ud)
+{
+    const browser_find *f = ud;
+    return pid != f->driver && running(ps, f->driver) && has_arg(pid, f->arg) ? pid : 0;
+}
+
+/* Chromium's browser process for p's profile: the process of the driver's
+ * group started with "--user-data-dir=<profile>" (its helpers are not);
+ * 0 if there is none. */
+static int find_browser(const bproc *p)
+{
+    char arg[PATH_MAX + 32];
+    snprintf(arg, sizeof arg, "--user-data-dir=%s", p->profile);
+    browser_find f = {p->drv->child.pid, arg};
+    return each_proc(is_browser, &f);
+}
+
+/* 1 if the spare can be handed over; else why not, in why. Cheap: a look
+ * at /proc (a killed browser) and one WebDriver call that goes through
+ * chromedriver and the browser to its page's renderer: GET /url answers
+ * "tab crashed" when the renderer died (the one the kernel's OOM killer
+ * picks first: Chromium raises its oom_score_adj) and nothing when the
+ * browser hangs. GET /window is answered from chromedriver's own state
+ * and GET /window/handles by the browser alone, either of them "fine"
+ * for a tab that crashed. About 6 ms under load against 1.7 ms for
+ * /window/handles (tests/bench/browser_spare.sh), against a cold start's
+ * second or more. */
+static int spare_alive(bproc *p, char *why, size_t n)
+{
+    if (!p->drv->port || !drudge_child_alive(&p->drv->child)) {
+        snprintf(why, n, "its chromedriver has exited");
+        return 0;
+    }
+    if (p->browser_pid && !proc_running(p->browser_pid, p->drv->child.pid)) {
+        snprintf(why, n, "its Chromium (pid %d) has exited", p->browser_pid);
+        return 0;
+    }
+    drudge_err err;
+    if (wd_call(&p->wd, "GET", "/url", NULL, SPARE_CHECK_S, &err) != DRUDGE_OK) {
+        snprintf(why, n, "its session did not answer: %.240s", err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* Ends a spare found dead or hung as a close ends a session, keeping the
+ * driver (and whatever other session of the attempt runs on it) when the
+ * driver is sound: the browser is killed (dead already, or hung: no
+ * polite close to wait for; its helper processes exit when it does), the
+ * driver drops the session (it has already if it saw the browser go),
+ * and the profile goes. A driver that does not answer goes as well, and
+ * why is added to why (n bytes), the reason the spare was not used. */
+static void spare_discard(bproc *p, char *why, size_t n)
+{
+    if (p->browser_pid && proc_running(p->browser_pid, p->drv->child.pid)) {
+        kill(p->browser_pid, SIGKILL);
+        /* Until it is exiting or a zombie: the next start's watch counts
+         * the driver's children it finds as not its own, and one that
+         * turned zombie after it looked would pass for its own browser
+         * exiting while it started (a needless restart, a new driver). */
+        for (int i = 0; i < 200 && proc_running(p->browser_pid, p->drv->child.pid); i++)
+            usleep(10000);
+    }
+    if (p->wd.curl && p->wd.session[0] && p->drv->port && drudge_child_alive(&p->drv->child)) {
+        drudge_err err;
+        p->wd.dead = 0; /* the check's error marked it: the driver may still answer */
+        drudge_code rc = wd_call(&p->wd, "DELETE", "", NULL, CLOSE_S, &err);
+        if (rc == DRUDGE_OK || !strcmp(p->wd.error, "invalid session id")) {
+            wd_free(&p->wd);
+            if (p->profile[0])
+                drudge_child_remove_dir(p->profile);
+            p->profile[0] = '\0';
+            p->started = 0;
+            return;
+        }
+        /* Said in the open step's response: a new driver costs the start. */
+        size_t used = strlen(why);
+        snprintf(why + used, n - used,
+                 "; ending its session failed (%.120s): its driver is replaced", err.msg);
+    }
+    p->wd.dead = 1; /* no answer: bproc_stop takes the driver down */
+    bproc_stop(p);
+}
+
 static void *spare_main(void *arg)
 {
     bspare *sp = arg;
-    sp->rc = make_session(&sp->p, sp->p.drv->port, &sp->o, sp->timeout, &sp->err);
+    int exited;
+    sp->rc = make_session(&sp->p, sp->p.drv->port, &sp->o, sp->timeout, &exited, &sp->err);
+    if (sp->rc == DRUDGE_OK)
+        sp->p.browser_pid = find_browser(&sp->p); /* here, off the worker's way */
     return NULL;
 }
 
@@ -383,20 +642,33 @@ static int same_opts(const bopts *a, const bopts *b)
            a->height == b->height && !strcmp(a->downloads, b->downloads);
 }
 
-int bspare_take(bspare *sp, const bopts *o, bproc *p, double *page_timeout)
+int bspare_take(bspare *sp, const bopts *o, bproc *p, btake *t)
 {
+    t->check_us = 0;
+    t->lost[0] = '\0';
     if (!sp->p.started)
         return 0;
     spare_join(sp);
-    if (sp->rc != DRUDGE_OK || !same_opts(&sp->o, o) || !sp->p.drv->port ||
-        !drudge_child_alive(&sp->p.drv->child)) {
-        bproc_stop(&sp->p); /* failed, or made for other options: start afresh */
+    if (sp->rc != DRUDGE_OK) {
+        snprintf(t->lost, sizeof t->lost, "it did not start: %.250s", sp->err.msg);
+        bproc_stop(&sp->p);
+        return 0;
+    }
+    if (!same_opts(&sp->o, o)) {
+        bproc_stop(&sp->p); /* made for other options: start afresh */
+        return 0;
+    }
+    int64_t t0 = drudge_mono_us();
+    int alive = spare_alive(&sp->p, t->lost, sizeof t->lost);
+    t->check_us = drudge_mono_us() - t0;
+    if (!alive) {
+        spare_discard(&sp->p, t->lost, sizeof t->lost);
         return 0;
     }
     *p = sp->p;
     memset(&sp->p, 0, sizeof sp->p);
     wd_moved(&p->wd);
-    *page_timeout = sp->o.page_timeout;
+    t->page_timeout = sp->o.page_timeout;
     return 1;
 }
 

@@ -132,9 +132,25 @@ static drudge_code wd_error(wd_conn *w, long status, drudge_err *err)
     return drudge_seterr(err, code, "%s%s%s", w->error, msg[0] ? ": " : "", msg);
 }
 
+typedef struct give_up_ctx {
+    wd_conn *w;
+    char why[400];
+} give_up_ctx;
+
+/* libcurl's progress callback: called at least once a second while a
+ * request waits for its answer. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    give_up_ctx *g = ud;
+    return g->w->give_up(g->w->give_up_ud, g->why, sizeof g->why);
+}
+
 drudge_code wd_call(wd_conn *w, const char *method, const char *path, const char *body,
                     double timeout_s, drudge_err *err)
 {
+    give_up_ctx g = {w, ""};
     w->value = NULL;
     w->vlen = 0;
     w->error[0] = '\0';
@@ -160,8 +176,17 @@ drudge_code wd_call(wd_conn *w, const char *method, const char *path, const char
     }
     long ms = timeout_s > 0 ? (long)(timeout_s * 1000) + 1 : 1;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, w->give_up ? 0L : 1L);
+    if (w->give_up) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &g);
+    }
     w->calls++;
     CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        w->dead = 1;
+        return drudge_seterr(err, DRUDGE_ECONNECT, "%s", g.why);
+    }
     if (cc == CURLE_OPERATION_TIMEDOUT)
         return drudge_seterr(err, DRUDGE_EIO, "no answer from the browser within %.3g s",
                              timeout_s);

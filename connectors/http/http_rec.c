@@ -132,14 +132,20 @@ static void register_cookies(drudge_rec *rec, const drudge_buf *cookies)
     }
 }
 
-/* A response body: inline when it is short text, else as bytes. */
-static void response_body(drudge_call_ctx *c, const char *data, size_t n, const char *ctype,
+/* A response body: inline when it is short text, else as bytes, stored
+ * with the response's content type (looked up only then: most bodies are
+ * inline). */
+static void response_body(drudge_call_ctx *c, const http_resp *resp, const char *data, size_t n,
                           size_t inline_max, size_t record_max)
 {
     if (n <= inline_max && drudge_http_utf8_valid(data, n)) {
         drudge_call_lstr(c, "body", data, n);
         return;
     }
+    size_t ctlen = 0;
+    const char *ct = find_header(&resp->headers, "content-type", &ctlen);
+    char ctype[128];
+    snprintf(ctype, sizeof ctype, "%.*s", (int)(ct ? ctlen : 0), ct ? ct : "");
     drudge_call_bytes(c, "body_sha256", data, n, ctype, n <= record_max);
 }
 
@@ -193,12 +199,8 @@ void http_rec_response(drudge_call_ctx *c, const http_req *req, const http_resp 
     }
     response_headers(drudge_call_value(c, "headers"), &resp->headers);
     drudge_call_int(c, "size", (int64_t)resp->size);
-    size_t ctlen = 0;
-    const char *ct = find_header(&resp->headers, "content-type", &ctlen);
-    char ctype[128];
-    snprintf(ctype, sizeof ctype, "%.*s", (int)(ct ? ctlen : 0), ct ? ct : "");
     if (!req->output) {
-        response_body(c, resp->body.data ? resp->body.data : "", resp->body.len, ctype,
+        response_body(c, resp, resp->body.data ? resp->body.data : "", resp->body.len,
                       req->inline_max, req->record_max);
         return;
     }
@@ -206,7 +208,7 @@ void http_rec_response(drudge_call_ctx *c, const http_req *req, const http_resp 
     size_t n = 0;
     char *data = resp->size <= req->record_max ? drudge_read_file(req->output, &n) : NULL;
     if (data && n == resp->size) {
-        response_body(c, data, n, ctype, 0, req->record_max);
+        response_body(c, resp, data, n, 0, req->record_max);
     } else {
         drudge_call_str(c, "body_sha256", resp->sha256);
         drudge_call_bool(c, "body_stored", 0);

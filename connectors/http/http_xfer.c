@@ -40,6 +40,12 @@ static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 static char accept_encoding[64];
 static struct curl_slist *default_headers; /* for requests without headers of their own */
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+/* No proxy variable in the environment (read once: drudge never sets
+ * them): every request then tells curl "no proxy" itself, which spares
+ * curl five getenv calls per request looking for one (about 2,000
+ * instructions of a keep-alive GET). With any of them set, curl reads
+ * them as it always does. */
+static int no_env_proxy;
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
 {
@@ -70,6 +76,15 @@ static void global_init(void)
     snprintf(accept_encoding, sizeof accept_encoding, "Accept-Encoding: deflate, gzip%s%s",
              v->features & CURL_VERSION_BROTLI ? ", br" : "",
              v->features & CURL_VERSION_ZSTD ? ", zstd" : "");
+    /* The variables curl 7.x and 8.x consult (url.c: detect_proxy and
+     * the no_proxy check); the upper-case http one it ignores. */
+    static const char *const proxy_vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY",
+                                             "all_proxy",  "ALL_PROXY",   "no_proxy",
+                                             "NO_PROXY",   "HTTP_PROXY",  NULL};
+    no_env_proxy = 1;
+    for (const char *const *pv = proxy_vars; *pv; pv++)
+        if (getenv(*pv))
+            no_env_proxy = 0;
     default_headers = curl_slist_append(NULL, HTTP_USER_AGENT_LINE);
     if (default_headers) {
         struct curl_slist *l = curl_slist_append(default_headers, accept_encoding);
@@ -209,6 +224,10 @@ static void set_constant_options(CURL *c)
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    if (no_env_proxy) { /* "": no proxy, and no environment to look in */
+        curl_easy_setopt(c, CURLOPT_PROXY, "");
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "");
+    }
 }
 
 /* Sets this request's options. A plain request (GET or POST of a body
@@ -223,20 +242,36 @@ static void set_options(http_state *st, const http_req *req, xfer_ctx *x, double
         curl_easy_reset(c); /* keeps connections, DNS cache, TLS sessions, cookies */
         set_constant_options(c);
         st->dirty = 0;
+        st->set.valid = 0;
     }
     curl_easy_setopt(c, CURLOPT_URL, req->url.data);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, st->errbuf);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000 + 0.5));
     double ct = req->connect_timeout < timeout ? req->connect_timeout : timeout;
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(ct * 1000 + 0.5));
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, req->follow ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)req->max_redirects);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers ? req->headers : default_headers);
+    long connect_ms = (long)(ct * 1000 + 0.5), follow = req->follow ? 1L : 0L;
     int plain = !strcmp(req->method, "GET") && !req->body && !req->mime;
-    if (plain)
+    /* Options left as the last request set them (a reset clears valid):
+     * the error buffer lives as long as the handle, the default header
+     * list for good; a request's own header list is unset after it. */
+    int same = st->set.valid;
+    if (!same)
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, st->errbuf);
+    if (!same || st->set.connect_ms != connect_ms)
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    if (!same || st->set.follow != follow)
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow);
+    if (!same || st->set.max_redirects != (long)req->max_redirects)
+        curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)req->max_redirects);
+    if (!same || req->headers)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers ? req->headers : default_headers);
+    if (plain && !(same && st->set.get))
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    st->set.valid = 1;
+    st->set.get = plain;
+    st->set.connect_ms = connect_ms;
+    st->set.follow = follow;
+    st->set.max_redirects = (long)req->max_redirects;
     if (!plain || !req->verify_tls || req->ca_file || req->proxy || req->bearer || req->user)
         st->dirty = 1;
     if (!req->verify_tls) {
@@ -344,10 +379,14 @@ CURLcode http_perform(lua_State *L, http_state *st, const http_req *req, http_re
         close_output(req, &x, resp);
         EVP_MD_CTX_free(x.sha);
     }
-    /* Options point into this call's memory: drop them before it goes. */
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    /* Options that point into this call's memory: dropped before it goes
+     * (the next request sets its own, or the default list again). */
+    if (req->headers) {
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        st->set.valid = 0;
+    }
+    if (req->mime)
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
     (void)L;
     return resp->code;
 }
@@ -374,12 +413,14 @@ void http_req_reset(http_req *req)
 {
     curl_slist_free_all(req->headers);
     curl_mime_free(req->mime);
-    drudge_buf bufs[6] = {req->url,      req->shown,       req->rec_headers,
-                          req->rec_mime, req->rec_request, req->scratch};
+    drudge_buf bufs[7] = {req->url,         req->shown,   req->rec_headers, req->rec_mime,
+                          req->rec_request, req->scratch, req->name};
     http_resp resp = req->resp;
     memset(req, 0, sizeof *req);
     req->url = bufs[0], req->shown = bufs[1], req->rec_headers = bufs[2];
     req->rec_mime = bufs[3], req->rec_request = bufs[4], req->scratch = bufs[5];
+    req->name = bufs[6];
+    buf_empty(&req->name);
     buf_empty(&req->scratch);
     buf_empty(&req->url);
     buf_empty(&req->shown);
@@ -399,6 +440,7 @@ void http_req_free(http_req *req)
     drudge_buf_free(&req->rec_mime);
     drudge_buf_free(&req->rec_request);
     drudge_buf_free(&req->scratch);
+    drudge_buf_free(&req->name);
     http_resp_free(&req->resp);
 }
 

@@ -68,5 +68,12 @@ void drudge_child_remove_dir(const char *dir);
  * pid files). Returns how many it reaped; what (if not NULL) gets a short
  * description of the first ("chromedriver pid 123 of pid 99"). */
 int drudge_child_reap(char *what, size_t n);
+/* Reads /proc/<pid>/stat into buf: the text after the command name (from
+ * the state letter on), or NULL if there is no such process. */
+const char *drudge_child_stat(int pid, char *buf, size_t size);
+/* Calls fn(pid, ud) for every process until fn returns non-zero, and
+ * returns that (0 if none did): a scan of /proc, since the kernel here
+ * keeps no list of a process's children under /proc/<pid>/task. */
+int drudge_child_each_pid(int (*fn)(int pid, void *ud), void *ud);
 
 #endif

@@ -54,7 +54,11 @@ struct drudge_rec {
     drudge_payload *rpayloads;
     size_t nrpayloads;
     char divergence[2048];
+    drudge_buf scratch; /* a request or response being redacted (under mu) */
 };
+
+/* Larger scratch buffers are freed after use (a big inline body). */
+#define SCRATCH_KEEP ((size_t)64 << 10)
 
 #define GROW(arr, n, cap)                                                                          \
     do {                                                                                           \
@@ -78,12 +82,20 @@ drudge_rec *drudge_rec_new(void)
 
 void drudge_step_clear(drudge_step *s)
 {
-    free(s->kind);
-    free(s->name);
-    free(s->request);
-    free(s->response);
-    free(s->outcome);
-    free(s->error);
+    if (s->begun) {
+        free(s->begun);
+    } else {
+        free(s->kind);
+        free(s->name);
+        free(s->request);
+    }
+    if (s->ended) {
+        free(s->ended);
+    } else {
+        free(s->response);
+        free(s->outcome);
+        free(s->error);
+    }
 }
 
 static void payload_free(drudge_payload *p)
@@ -167,6 +179,7 @@ void drudge_rec_free(drudge_rec *r)
         regfree(&r->patterns[i].re);
     }
     free(r->patterns);
+    drudge_buf_free(&r->scratch);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -252,23 +265,56 @@ char *drudge_rec_redact(drudge_rec *r, const char *s)
     return drudge_buf_take(&b);
 }
 
-static char *dup_redacted(drudge_rec *r, const char *s)
+/* A text field of a step, redacted: s itself when nothing can change it,
+ * else a copy in *own (freed by the caller). */
+static const char *redacted(drudge_rec *r, const char *s, char **own)
 {
-    return s ? drudge_rec_redact(r, s) : NULL;
+    *own = NULL;
+    if (!s || (!r->nsecrets && !r->npatterns))
+        return s;
+    return *own = drudge_rec_redact(r, s);
 }
 
-/* A request or response summary: JSON, so credentials under well-known keys
- * are caught even when a connector forgot them (drudge_redact_json_keys). */
-static char *dup_redacted_json(drudge_rec *r, const char *s)
+/* A request or response summary, redacted: JSON, so credentials under
+ * well-known keys are caught even when a connector forgot them
+ * (drudge_redact_json_keys). s itself when nothing changes it (the common
+ * case: the caller's copy is the only one), else the text in r->scratch,
+ * valid until the next call. */
+static const char *redacted_json(drudge_rec *r, const char *s)
 {
     if (!s)
         return NULL;
-    drudge_buf b = {0};
-    drudge_buf_puts(&b, s);
-    drudge_redact_json_keys(&b);
-    if (r->nsecrets || r->npatterns)
-        redact_buf(r, &b);
-    return drudge_buf_take(&b);
+    drudge_buf *b = &r->scratch;
+    drudge_buf_reset(b);
+    int changed = drudge_redact_json_keys_to(s, b);
+    if (!r->nsecrets && !r->npatterns)
+        return changed ? b->data : s;
+    if (!changed)
+        drudge_buf_puts(b, s);
+    redact_buf(r, b);
+    return b->data;
+}
+
+static void scratch_done(drudge_rec *r)
+{
+    if (r->scratch.cap > SCRATCH_KEEP)
+        drudge_buf_free(&r->scratch);
+}
+
+/* Copies three strings (c may be NULL) into one allocation, pointed at by
+ * *pa, *pb, *pc; returns the block (a step's begun or ended). */
+static char *pack3(const char *a, const char *b, const char *c, char **pa, char **pb, char **pc)
+{
+    size_t na = strlen(a) + 1, nb = strlen(b) + 1, nc = c ? strlen(c) + 1 : 0;
+    char *m = drudge_xmalloc(na + nb + nc);
+    memcpy(m, a, na);
+    memcpy(m + na, b, nb);
+    if (c)
+        memcpy(m + na + nb, c, nc);
+    *pa = m;
+    *pb = m + na;
+    *pc = c ? m + na + nb : NULL;
+    return m;
 }
 
 static int streq(const char *a, const char *b)
@@ -346,9 +392,11 @@ int drudge_rec_begin(drudge_rec *r, const char *kind, const char *name, const ch
     memset(s, 0, sizeof *s);
     s->seq = (int)r->nsteps;
     s->parent = r->nopen ? r->open[r->nopen - 1] : 0;
-    s->kind = drudge_xstrdup(kind);
-    s->name = dup_redacted(r, name ? name : "");
-    s->request = dup_redacted_json(r, request);
+    char *own;
+    const char *shown = redacted(r, name ? name : "", &own);
+    s->begun = pack3(kind, shown, redacted_json(r, request), &s->kind, &s->name, &s->request);
+    free(own);
+    scratch_done(r);
     s->started_us = drudge_now_us();
     s->duration_us = -1;
     GROW(r->open, r->nopen, r->capopen);
@@ -383,11 +431,15 @@ void drudge_rec_end(drudge_rec *r, int seq, const char *outcome, const char *res
         return;
     }
     s->duration_us = drudge_now_us() - s->started_us;
-    s->outcome = drudge_xstrdup(outcome ? outcome : "ok");
-    free(s->response);
-    s->response = dup_redacted_json(r, response);
-    free(s->error);
-    s->error = dup_redacted(r, error);
+    /* An open step has none of these yet: one block for the three. */
+    char *own;
+    const char *err = redacted(r, error, &own);
+    s->ended = pack3(outcome ? outcome : "ok", err ? err : "", redacted_json(r, response),
+                     &s->outcome, &s->error, &s->response);
+    if (!err)
+        s->error = NULL;
+    free(own);
+    scratch_done(r);
     compare_replay_end(r, s);
     pthread_mutex_unlock(&r->mu);
     if (r->on_end && !r->replaying)
@@ -421,6 +473,7 @@ drudge_rec *drudge_rec_take_due(drudge_rec *r, int64_t *next_us)
 void drudge_step_copy(drudge_step *d, const drudge_step *s)
 {
     *d = *s;
+    d->begun = d->ended = NULL; /* the copy's strings are its own */
     d->kind = dup_or_null(s->kind);
     d->name = dup_or_null(s->name);
     d->request = dup_or_null(s->request);

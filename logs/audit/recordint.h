@@ -9,5 +9,9 @@
  * (authorization, proxy-authorization, cookie, set-cookie, password; any
  * case) by "[REDACTED:<name in lower case>]". Values already redacted stay. */
 void drudge_redact_json_keys(drudge_buf *b);
+/* The same for the JSON text data, left as it is: 1 and the redacted text
+ * appended to out if anything was replaced, else 0 and out untouched (the
+ * recorder copies a clean request or response only once). */
+int drudge_redact_json_keys_to(const char *data, drudge_buf *out);
 
 #endif

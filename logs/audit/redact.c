@@ -215,8 +215,12 @@ int drudge_rec_load_patterns(drudge_rec *r, const char *path, drudge_err *err)
 
 /* --- the safety net for credentials under well-known JSON keys --- */
 
-static const char *const sensitive[] = {
-    "authorization", "proxy-authorization", "cookie", "set-cookie", "password", NULL};
+static const struct {
+    const char *name;
+    size_t len; /* strlen(name): the scan compares lengths first */
+} sensitive[] = {{"authorization", 13}, {"proxy-authorization", 19},
+                 {"cookie", 6},         {"set-cookie", 10},
+                 {"password", 8},       {NULL, 0}};
 
 /* End of the JSON string starting at p (the opening quote); returns the
  * position after the closing quote, or NULL if unterminated. */
@@ -249,50 +253,64 @@ static const char *sensitive_name(const char *s, const char *e)
     size_t n = (size_t)(e - s) - 2;
     if (n < 6 || n > 19)
         return NULL;
-    for (const char *const *k = sensitive; *k; k++)
-        if (strlen(*k) == n && !strncasecmp(s + 1, *k, n))
-            return *k;
+    for (size_t k = 0; sensitive[k].name; k++)
+        if (sensitive[k].len == n && !strncasecmp(s + 1, sensitive[k].name, n))
+            return sensitive[k].name;
     return NULL;
 }
 
-void drudge_redact_json_keys(drudge_buf *b)
+/* The last structural character ([ { , :) in [from, to), or NULL. */
+static const char *last_structural(const char *from, const char *to)
 {
-    if (!b->data)
-        return;
-    drudge_buf out = {0};
-    const char *p = b->data, *copied = b->data;
-    const char *prev = NULL; /* last structural character before the token */
-    while (*p) {
-        if (*p != '"') {
-            if (*p == '[' || *p == '{' || *p == ',' || *p == ':')
-                prev = p;
-            p++;
-            continue;
-        }
+    while (to > from) {
+        char c = *--to;
+        if (c == '[' || c == '{' || c == ',' || c == ':')
+            return to;
+    }
+    return NULL;
+}
+
+int drudge_redact_json_keys_to(const char *data, drudge_buf *out)
+{
+    const char *copied = data;
+    /* From string token to string token (strchr: this runs on every request
+     * and response recorded); what lies between two tokens is looked at only
+     * before a sensitive name. */
+    const char *p = data, *after = data; /* after: where the last token ended */
+    while ((p = strchr(p, '"')) != NULL) {
         const char *e = string_end(p);
         if (!e)
             break;
         const char *name = sensitive_name(p, e);
-        const char *q = skip_ws(e);
-        /* An object member "Name": "v", or a pair ["Name", "v"]. */
-        if (name && (*q == ':' || (*q == ',' && prev && *prev == '['))) {
-            const char *v = skip_ws(q + 1);
-            const char *ve = *v == '"' ? string_end(v) : NULL;
-            if (ve && strncmp(v + 1, "[REDACTED:", 10) != 0) {
-                drudge_buf_add(&out, copied, (size_t)(v - copied));
-                drudge_buf_printf(&out, "\"[REDACTED:%s]\"", name);
-                copied = ve;
+        if (name) {
+            const char *q = skip_ws(e);
+            const char *prev = last_structural(after, p);
+            /* An object member "Name": "v", or a pair ["Name", "v"]. */
+            if (*q == ':' || (*q == ',' && prev && *prev == '[')) {
+                const char *v = skip_ws(q + 1);
+                const char *ve = *v == '"' ? string_end(v) : NULL;
+                if (ve && strncmp(v + 1, "[REDACTED:", 10) != 0) {
+                    drudge_buf_add(out, copied, (size_t)(v - copied));
+                    drudge_buf_printf(out, "\"[REDACTED:%s]\"", name);
+                    copied = ve;
+                }
+                p = after = ve ? ve : e;
+                continue;
             }
-            p = ve ? ve : e;
-            prev = NULL;
-            continue;
         }
-        prev = NULL;
-        p = e;
+        p = after = e;
     }
-    if (copied == b->data) /* nothing replaced */
+    if (copied == data) /* nothing replaced */
+        return 0;
+    drudge_buf_puts(out, copied);
+    return 1;
+}
+
+void drudge_redact_json_keys(drudge_buf *b)
+{
+    drudge_buf out = {0};
+    if (!b->data || !drudge_redact_json_keys_to(b->data, &out))
         return;
-    drudge_buf_puts(&out, copied);
     drudge_buf_free(b);
     *b = out;
 }

@@ -5,9 +5,21 @@
 #include "drudge/util.h"
 #include "logs/audit/audit.h"
 
+/* Rows linked and hashed, waiting for one drudge_store_append_steps. */
+#define WRITER_BATCH 64
+
+typedef struct batch {
+    drudge_step_row rows[WRITER_BATCH];
+    char hashes[WRITER_BATCH][65];
+    size_t n;
+    char *with_state; /* the root's response with the state, if in the batch */
+    size_t mark;      /* the flushed mark once the batch is in */
+} batch;
+
 struct drudge_audit_writer {
     drudge_store *s;
     drudge_buf canon;
+    struct batch *batch;
     /* The chain head as of the last append in this transaction (see
      * drudge_audit_writer_begin): saves a query per attempt. */
     int scoped, cached;
@@ -28,6 +40,7 @@ void drudge_audit_writer_free(drudge_audit_writer *w)
     if (!w)
         return;
     drudge_buf_free(&w->canon);
+    free(w->batch);
     free(w);
 }
 
@@ -37,42 +50,67 @@ void drudge_audit_writer_begin(drudge_audit_writer *w)
     w->cached = 0;
 }
 
+static drudge_code put_batch(drudge_audit_writer *w, drudge_rec *rec, batch *b, drudge_err *err)
+{
+    drudge_code rc = drudge_store_append_steps(w->s, b->rows, b->n, err);
+    free(b->with_state);
+    b->with_state = NULL;
+    b->n = 0;
+    if (!rc)
+        drudge_rec_mark_flushed(rec, b->mark);
+    return rc;
+}
+
 /* Appends rec's closed steps from the flushed mark on, linking them from
  * (*id, prev); moves both to the last row appended. state, if given, goes
- * into the root's response (drudge_audit_root_response). */
+ * into the root's response (drudge_audit_root_response). Rows are hashed
+ * one by one, as the chain requires, and go to the store in batches. */
 static drudge_code append_steps(drudge_audit_writer *w, drudge_rec *rec, const char *state,
                                 int64_t *id, char prev[65], drudge_err *err)
 {
     size_t from = drudge_rec_flushed(rec), n = drudge_rec_count(rec);
     int64_t task = drudge_rec_task(rec);
     int attempt = drudge_rec_attempt(rec);
+    if (!w->batch) { /* on first use */
+        w->batch = drudge_xmalloc(sizeof *w->batch);
+        w->batch->with_state = NULL;
+    }
+    batch *b = w->batch;
+    b->n = 0;
+    b->mark = from;
     for (size_t i = from; i < n; i++) {
         const drudge_step *s = drudge_rec_step(rec, i);
         if (s->duration_us < 0) /* still open: flushed later */
             break;
         if (s->handed) { /* appended earlier, from a drudge_rec_take_closed copy */
-            drudge_rec_mark_flushed(rec, i + 1);
+            b->mark = i + 1;
+            if (!b->n)
+                drudge_rec_mark_flushed(rec, i + 1);
             continue;
         }
-        drudge_step root;
-        char *with_state = NULL;
+        drudge_step_row *r = &b->rows[b->n];
+        char *h = b->hashes[b->n];
+        *r = (drudge_step_row){.id = *id + 1, .task_id = task, .attempt = attempt, .step = *s};
         if (state && s->seq == 1 && !s->parent) {
-            root = *s;
-            with_state = drudge_audit_root_response(s->response, state);
-            root.response = with_state;
-            s = &root;
+            free(b->with_state);
+            b->with_state = drudge_audit_root_response(s->response, state);
+            r->step.response = b->with_state;
         }
         drudge_buf_reset(&w->canon);
-        drudge_audit_canonical(&w->canon, *id + 1, task, attempt, s);
-        drudge_audit_hash(prev, w->canon.data, w->canon.len, prev);
-        drudge_code rc = drudge_store_append_step(w->s, *id + 1, task, attempt, s, prev, err);
-        free(with_state);
-        if (rc)
-            return rc;
+        drudge_audit_canonical(&w->canon, r->id, task, attempt, &r->step);
+        drudge_audit_hash(prev, w->canon.data, w->canon.len, h);
+        memcpy(prev, h, 65);
+        r->hash = h;
         (*id)++;
-        drudge_rec_mark_flushed(rec, i + 1);
+        b->n++;
+        b->mark = i + 1;
+        if (b->n == WRITER_BATCH) {
+            drudge_code rc = put_batch(w, rec, b, err);
+            if (rc)
+                return rc;
+        }
     }
-    return DRUDGE_OK;
+    return b->n ? put_batch(w, rec, b, err) : DRUDGE_OK;
 }
 
 static drudge_code append_payloads(drudge_audit_writer *w, drudge_rec *rec, drudge_err *err)

@@ -366,11 +366,11 @@ drudge_code drudge_queue_reap(drudge_queue *q, int64_t now, drudge_expired **los
     drudge_code rc = end_dead_runs(q, now, err);
     if (!rc)
         rc = drudge_store_expired(q->s, now, &v, &n, err);
-    for (size_t i = 0; i < n && !rc; i++) {
+    for (size_t i = 0; i < n; i++) { /* after an error, only frees the rest */
         int held = 0;
-        if (v[i].started) {
+        if (!rc && v[i].started) {
             rc = lose(q, &v[i], now, &held, err);
-        } else { /* claimed ahead, never run: back unspent, nothing on the chain */
+        } else if (!rc) { /* claimed ahead, never run: back unspent, nothing on the chain */
             rc = drudge_store_unclaim(q->s, v[i].owner ? v[i].owner : "", v[i].t.id, &held, err);
             *unstarted += !rc && held;
             held = 0;

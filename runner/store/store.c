@@ -530,6 +530,12 @@ drudge_code drudge_store_append_step(drudge_store *s, int64_t id, int64_t task_i
     return s->m->append_step(s, id, task_id, attempt, step, hash, err);
 }
 
+drudge_code drudge_store_append_steps(drudge_store *s, const drudge_step_row *rows, size_t n,
+                                      drudge_err *err)
+{
+    return n ? s->m->append_steps(s, rows, n, err) : DRUDGE_OK;
+}
+
 drudge_code drudge_store_put_payload(drudge_store *s, const drudge_payload *p, int64_t now,
                                      drudge_err *err)
 {

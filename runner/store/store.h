@@ -594,6 +594,13 @@ drudge_code drudge_store_step_hash(drudge_store *s, int64_t id, char hash[65] /*
 /* Appends one chained row (id must be the head's + 1). Write transaction. */
 drudge_code drudge_store_append_step(drudge_store *s, int64_t id, int64_t task_id, int attempt,
                                      const drudge_step *step, const char *hash, drudge_err *err);
+/* Appends n chained rows in order, as n drudge_store_append_step calls
+ * would (rows[0].id is the head's + 1, each next one more; row.script is
+ * not used), in fewer statements: the audit writer appends a flush's rows
+ * this way. Write transaction; on an error some of the rows may be in it
+ * (roll back). */
+drudge_code drudge_store_append_steps(drudge_store *s, const drudge_step_row *rows, size_t n,
+                                      drudge_err *err);
 /* Keeps a payload's bytes (or notes a later use of the same bytes, putting
  * them back if they had been pruned). Write transaction. */
 drudge_code drudge_store_put_payload(drudge_store *s, const drudge_payload *p, int64_t now,

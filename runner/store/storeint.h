@@ -103,6 +103,8 @@ struct drudge_store_methods {
     drudge_code (*step_hash)(drudge_store *s, int64_t id, char hash[65] /* OUT */, drudge_err *err);
     drudge_code (*append_step)(drudge_store *s, int64_t id, int64_t task_id, int attempt,
                                const drudge_step *step, const char *hash, drudge_err *err);
+    drudge_code (*append_steps)(drudge_store *s, const drudge_step_row *rows, size_t n,
+                                drudge_err *err);
     drudge_code (*put_payload)(drudge_store *s, const drudge_payload *p, int64_t now,
                                drudge_err *err);
     drudge_code (*payload)(drudge_store *s, const char *sha256, int want_data,

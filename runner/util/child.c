@@ -53,27 +53,36 @@ drudge_code drudge_state_dir(char *out, size_t n, drudge_err *err)
     return DRUDGE_OK;
 }
 
-/* Clock ticks since boot at which pid started, or 0 if it does not exist. */
-static unsigned long long start_time(int pid)
+const char *drudge_child_stat(int pid, char *buf, size_t size)
 {
-    char path[64], buf[1024];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
-    ssize_t len = read(fd, buf, sizeof buf - 1);
+        return NULL;
+    ssize_t len = read(fd, buf, size - 1);
     close(fd);
     if (len <= 0)
-        return 0;
+        return NULL;
     buf[len] = '\0';
-    /* The command name is in parentheses and may hold spaces: count fields
-     * from the last ')'. Field 3 is the state, 22 the start time. */
+    /* The command name is in parentheses and may hold spaces and
+     * parentheses: the fields go on after the last ')'. */
     char *p = strrchr(buf, ')');
-    if (!p)
+    return p ? p + 1 : NULL;
+}
+
+/* Clock ticks since boot at which pid started, or 0 if it does not exist. */
+static unsigned long long start_time(int pid)
+{
+    char buf[1024];
+    /* Field 3 is the state, 22 the start time. */
+    const char *rest = drudge_child_stat(pid, buf, sizeof buf);
+    if (!rest)
         return 0;
+    char *p = buf + (rest - buf); /* strtok writes into buf */
     unsigned long long v = 0;
     int field = 2;
-    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+    for (char *tok = strtok(p, " "); tok; tok = strtok(NULL, " ")) {
         field++;
         if (field == 3 && *tok == 'Z')
             return 0; /* a zombie is gone for our purposes */
@@ -236,34 +245,53 @@ void drudge_child_release(drudge_child *c, int grace_ms)
     c->dir[0] = c->pidfile[0] = '\0';
 }
 
-/* 1 if some live process of process group pgid has dir in its command
- * line: the group is still the child's (not a group a reused pid leads). */
-static int group_is_ours(int pgid, const char *dir)
+int drudge_child_each_pid(int (*fn)(int pid, void *ud), void *ud)
 {
     DIR *d = opendir("/proc");
     if (!d)
         return 0;
-    int ours = 0;
+    int found = 0;
     struct dirent *e;
-    while (!ours && (e = readdir(d))) {
+    while (!found && (e = readdir(d))) {
         int pid = atoi(e->d_name);
-        if (pid <= 0 || getpgid(pid) != pgid)
-            continue;
-        char path[64], cmd[8192];
-        snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, cmd, sizeof cmd - 1);
-        close(fd);
-        for (ssize_t i = 0; i < n; i++)
-            if (!cmd[i])
-                cmd[i] = ' ';
-        cmd[n > 0 ? n : 0] = '\0';
-        ours = strstr(cmd, dir) != NULL;
+        if (pid > 0)
+            found = fn(pid, ud);
     }
     closedir(d);
-    return ours;
+    return found;
+}
+
+typedef struct group_find {
+    int pgid;
+    const char *dir;
+} group_find;
+
+/* 1 if pid is in the group and has the directory in its command line. */
+static int in_group_with_dir(int pid, void *ud)
+{
+    const group_find *g = ud;
+    if (getpgid(pid) != g->pgid)
+        return 0;
+    char path[64], cmd[8192];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, cmd, sizeof cmd - 1);
+    close(fd);
+    for (ssize_t i = 0; i < n; i++)
+        if (!cmd[i])
+            cmd[i] = ' ';
+    cmd[n > 0 ? n : 0] = '\0';
+    return strstr(cmd, g->dir) != NULL;
+}
+
+/* 1 if some live process of process group pgid has dir in its command
+ * line: the group is still the child's (not a group a reused pid leads). */
+static int group_is_ours(int pgid, const char *dir)
+{
+    group_find g = {pgid, dir};
+    return drudge_child_each_pid(in_group_with_dir, &g);
 }
 
 /* Reaps the child of one pid file if its owner is gone; 1 if it did. */

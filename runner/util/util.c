@@ -337,8 +337,18 @@ void drudge_buf_json_str(drudge_buf *b, const char *s, size_t n)
             memcpy(o, &w, 8); /* room: 6 * n was reserved */
             o += k;
             i += k;
-            if (k < 8)
+            if (k == 8)
+                continue;
+            /* A quote or backslash is escaped here without leaving the
+             * loop: JSON text (a request or response in a canonical row)
+             * has one every few bytes. Control bytes go the long way. */
+            char c = s[i];
+            if (c != '"' && c != '\\')
                 break;
+            o[0] = '\\';
+            o[1] = c;
+            o += 2;
+            i++;
         }
         if (i >= n)
             break;

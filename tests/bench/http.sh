@@ -9,11 +9,8 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 cd "$TMP"
 N=${HTTP_BENCH_N:-10000}
 ROUNDS=${HTTP_BENCH_ROUNDS:-7}
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BUILD/tests/fixture_server" --port "$PORT" >server.log 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
-for ((i = 0; i < 100; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+source "${SRC:?}/tests/bench/fixture.bash"
+start_fixture_server
 URL="http://127.0.0.1:$PORT/hello"
 export DRUDGE_DB="$TMP/bench.db"
 

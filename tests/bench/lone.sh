@@ -19,11 +19,8 @@ cd "$TMP"
 N=${N:-500}
 MS=${MS:-5}
 ROUNDS=${ROUNDS:-5}
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BUILD/tests/fixture_server" --port "$PORT" >server.log 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
-for ((i = 0; i < 100; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+source "${SRC:?}/tests/bench/fixture.bash"
+start_fixture_server
 URL="http://127.0.0.1:$PORT/slow?ms=$MS"
 cat >one.lua <<LUA
 local http = require "drudge.http"

@@ -73,6 +73,19 @@ print(tot / os.sysconf("SC_CLK_TCK"))
 PY
 }
 us() { awk -v c="$1" -v n="$N" 'BEGIN { printf "%.0f", 1e6 * c / n }'; }
+# sample_backends DB: "pid cputicks" of drudge's server processes on DB
+# every 0.2 s, to backends.out, until killed.
+sample_backends() {
+  local pids="" p
+  : >backends.out
+  sleep 0.5
+  pids=$(psql "$(url postgres)" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1' AND application_name = 'drudge'" 2>/dev/null) || true
+  while sleep 0.05; do
+    for p in $pids; do
+      awk -v p="$p" '{ print p, $14 + $15 }' "/proc/$p/stat" 2>/dev/null >>backends.out || true
+    done
+  done
+}
 TIMEFORMAT='%U %S'
 
 # Each phase starts from a checkpoint, so that none pays for the writes
@@ -90,9 +103,15 @@ run_case() {
   ckpt "$db"
   t1=$(now)
   c0=$(pg_cpu)
+  sample_backends "$db" &
+  local sampler=$!
   { time DRUDGE_DB=$(url "$db") "$DRUDGE" -q --json work -j "$J" --until-empty >work.json; } 2>cpu.out
   t2=$(now)
   c1=$(pg_cpu)
+  local life_wall
+  life_wall=$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
   d=$(awk '{ print $1 + $2 }' cpu.out)
   life_pg=$(us "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')") life_dr=$(us "$d")
   bulk=$(rate "$N" "$t0" "$t1") life=$(rate "$N" "$t1" "$t2")
@@ -116,6 +135,11 @@ run_case() {
   printf "  %-11s lifecycle CPU per task: PostgreSQL %d us + drudge %d us = %d us (2 idle cores: %d tasks/s); baseline %d + pgbench %d = %d us (%d tasks/s)\n" \
     "" "$life_pg" "$life_dr" $((life_pg + life_dr)) $((2000000 / (life_pg + life_dr))) \
     "$base_pg" "$base_cl" $((base_pg + base_cl)) $((2000000 / (base_pg + base_cl)))
+  # The writer's server process does a turn's statements one after another:
+  # its CPU per task bounds the rate whatever the cores.
+  awk -v w="$life_wall" -v hz="$(getconf CLK_TCK)" -v n="$N" -v l="$2" \
+    '{ if ($2 > m[$1]) m[$1] = $2 } END { for (p in m) if (m[p] > b) b = m[p]
+      if (b) printf "  %-11s busiest server process (the writer'"'"'s): %.0f us a task, busy %.0f%% of the lifecycle (alone it bounds the rate at %d tasks/s)\n", "", 1e6 * b / hz / n, 100 * b / hz / w, n * hz / b }' backends.out
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; PostgreSQL $("$bin/postgres" -V | awk '{print $3}'), fsync and synchronous_commit on, shared_buffers ${PG_SHARED_BUFFERS:-2GB}, max_wal_size ${PG_MAX_WAL_SIZE:-4GB}"

@@ -12,13 +12,7 @@ return { name = "spin", timeout = 20, max_attempts = 3, run = function(task)
   return { n = 1 }
 end }
 LUA
-wait_state() { # ID STATE: waits up to 15 s
-  for _ in $(seq 150); do
-    [ "$(sql "select state from task_state where id = $1")" = "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+wait_state() { wait_sql "select state from task_state where id = $1" "$2"; } # ID STATE
 
 # drudge work: the cancel reaches the worker with its next lease renewal.
 "$DRUDGE" -q enqueue spin.lua
@@ -38,7 +32,9 @@ equals "$(sql "select outcome || '|' || error || '|' || response from steps wher
   "cancelled|cancelled by an operator|{\"state\":\"cancelled\",\"script_version\":\"$(sql "select script_sha256 from tasks where id = 1")\"}" \
   "the root step says cancelled, not timeout"
 dur=$(sql "select duration_us from steps where task_id = 1 and seq = 1 and kind = 'task'")
-[ "$dur" -gt 3500000 ] && [ "$dur" -lt 12000000 ] && pass || fail "the attempt ran ${dur} µs: stopped by the cancel, not the 20 s timeout"
+# (below 19 s, not less: on a loaded machine the cancel command, the lease
+# renewal that carries it and the stop can take seconds each)
+[ "$dur" -gt 3500000 ] && [ "$dur" -lt 19000000 ] && pass || fail "the attempt ran ${dur} µs: stopped by the cancel, not the 20 s timeout"
 equals "$(sql "select request || ' ' || response from steps where kind = 'operator' and task_id = 1")" \
   "{\"user\":\"$me\"} {\"requested\":true}" "the cancel is on the chain, with who"
 expect_exit 0 "$DRUDGE" audit show 1

@@ -42,4 +42,22 @@ done_then=$(sqlite3 backup.db "select count(*) from tasks where state = 'done'")
 expect_exit 1 "$DRUDGE" db backup backup.db
 contains "$err" "it exists (a backup never overwrites)" "an existing file is refused"
 expect_exit 2 "$DRUDGE" db backup
+# A new database that another program holds locked while it is being made
+# (as the first of two drudge commands started together holds it while it
+# switches the file to WAL): the second waits for the lock like any write,
+# instead of failing at once with "switching to WAL: database is locked",
+# which ended a worker started beside its first enqueue (e2e.work_ceiling).
+: >new.db
+chmod 600 new.db
+(
+  echo "BEGIN IMMEDIATE;"
+  echo ".print held"
+  sleep 2
+  echo "COMMIT;"
+) | sqlite3 new.db >holder.out &
+holder=$!
+wait_until 60 grep -q held holder.out
+expect_exit 0 "$DRUDGE" --db new.db -q enqueue slow.lua --input '{"n":9}'
+wait $holder
+equals "$(sqlite3 new.db "select count(*) from tasks")" 1 "the enqueue that waited for a new database's lock is stored"
 finish

@@ -75,9 +75,10 @@ tty_run() { # KEYS ENV... : runs the watch on a pty, output in $TMP/tty.out
   env "$@" script -qfec "$WATCH '$DRUDGE_DB'" /dev/null <"$TMP/keys" >"$TMP/tty.out" 2>&1 &
   local pid=$!
   exec 7>"$TMP/keys"
-  for _ in $(seq 300); do grep -q "to quit" "$TMP/tty.out" 2>/dev/null && break; sleep 0.1; done
+  wait_until 60 grep -q "to quit" "$TMP/tty.out" 2>/dev/null || true
   printf "$keys" >&7
-  for _ in $(seq 80); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  gone() { ! kill -0 "$1" 2>/dev/null; }
+  wait_until 60 gone $pid || true
   if kill -0 $pid 2>/dev/null; then fail "watch did not quit on '$keys'"; kill $pid; fi
   exec 7>&-
   wait $pid 2>/dev/null || true

@@ -11,7 +11,7 @@ DOWN_FOR=20
 "$TESTS/fixtures/outage_target.py" "$TMP" 150 "$DOWN_FOR" 20 &
 target_pid=$!
 trap 'kill $target_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
+wait_until 60 test -s "$TMP/port" || true
 port=$(cat "$TMP/port")
 
 cat >cms.lua <<LUA

@@ -45,7 +45,7 @@ cleanup() {
   stop_servers
 }
 trap cleanup EXIT
-for _ in $(seq 100); do [ -s hook/port ] && break; sleep 0.1; done
+wait_until 60 test -s hook/port || true
 HPORT=$(cat hook/port)
 export DRUDGE_SECRET_HOOK_TOKEN=$TOKEN
 expect_exit 0 "$DRUDGE" notify add webhook "http://127.0.0.1:$HPORT/hook" --secret HOOK_TOKEN --dead-threshold 2
@@ -140,7 +140,8 @@ contains "$out" "breaker_open" "notify log: text"
 contains "$out" "sent" "notify log: state"
 
 if [ "$mail" = 1 ]; then
-  for _ in $(seq 100); do [ "$(ls inbox/*.eml 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
+  mails() { [ "$(ls inbox/*.eml 2>/dev/null | wc -l)" -ge "$1" ]; }
+  wait_until 60 mails 2 || true
   equals "$(ls inbox/*.eml | wc -l)" "2" "two mails: the opening and the closing"
   equals "$(grep -l "^Subject: \[drudge\] target 127.0.0.1:$PORT is down" inbox/*.eml | wc -l)" "1" "the opening's mail"
   equals "$(grep -l "^Subject: \[drudge\] target 127.0.0.1:$PORT is back" inbox/*.eml | wc -l)" "1" "the closing's mail"

@@ -66,9 +66,13 @@ check() {
   printf '%s\n' "$out" >metrics.txt
   expect_exit 0 "$DRUDGE" report --format json
   printf '%s' "$out" >report.json
+  # The last check's serve.out goes first: the new server's redirection
+  # truncates it only once that process runs, and until then the wait
+  # below found the old server's line and read the URL from an empty file.
+  rm -f serve.out
   "$DRUDGE" serve --listen 127.0.0.1:0 >serve.out 2>serve.err &
   local srv=$!
-  for _ in $(seq 100); do grep -q http serve.out 2>/dev/null && break; sleep 0.1; done
+  wait_until 60 grep -q http serve.out 2>/dev/null || true
   local url
   url=$(sed -n 's|.*\(http://[^ ]*/\).*|\1|p' serve.out)
   curl -s -H "Authorization: Bearer $token" "${url}api/v1/status" >api.json

@@ -52,7 +52,7 @@ id=$(sql "select max(id) from tasks")
 for crash in 1 2 3; do
   rm -f "$files/poison.started"
   "$DRUDGE" -q work -j 1 --lease 1s 2>"p$crash.err" & pid=$!
-  for _ in $(seq 1000); do [ -e "$files/poison.started" ] && break; sleep 0.01; done
+  wait_until 60 test -e "$files/poison.started" || true
   kill -9 $pid
   equals "$(owner_pid "$id")" "$pid" "crash $crash: the poison task ran"
   wait $pid 2>/dev/null || true

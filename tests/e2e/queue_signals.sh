@@ -12,13 +12,7 @@ return { name = "slow", timeout = 60, run = function(task)
   return { n = task.input.n }
 end }
 LUA
-wait_state() { # ID STATE: waits up to 15 s
-  for _ in $(seq 150); do
-    [ "$(sql "select state from task_state where id = $1")" = "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+wait_state() { wait_sql "select state from task_state where id = $1" "$2"; } # ID STATE
 
 # 1. SIGTERM drains: the running task finishes, the claimed-but-unstarted go back
 for i in 1 2 3 4; do "$DRUDGE" -q enqueue slow.lua --input "{\"n\":$i}"; done

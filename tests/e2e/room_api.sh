@@ -56,7 +56,7 @@ contains "$err" "not an IP address" "a bad --listen is named"
 "$DRUDGE" serve --listen 127.0.0.1:0 > serve.out 2> serve.err &
 srv=$!
 trap 'kill $srv 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q http serve.out 2>/dev/null && break; sleep 0.1; done
+wait_until 60 grep -q http serve.out 2>/dev/null || true
 url=$(sed -n 's|.*\(http://[^ ]*/\).*|\1|p' serve.out)
 contains "$url" "http://127.0.0.1:" "serve prints its address"
 
@@ -316,10 +316,18 @@ api olga POST /api/v1/tasks '{"script":"s","key":"live-1","input":{"n":1}}'
 live=$(echo "$body" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
 curl -sN --max-time 30 -H "Authorization: Bearer ${tok[vic]}" "${url}api/v1/events?task=$live" > ev.out &
 ev=$!
-for _ in $(seq 100); do grep -q '"state":"queued"' ev.out && break; sleep 0.1; done
+wait_until 60 grep -q '"state":"queued"' ev.out || true
 api olga POST "/api/v1/tasks/$live/cancel"
-for _ in $(seq 100); do grep -q '"state":"cancelled"' ev.out && break; sleep 0.1; done
-sleep 1.2 # the counts' event of the same change may follow in the next second
+wait_until 60 grep -q '"state":"cancelled"' ev.out || true
+# The counts' event of the same change may follow in the next second (or
+# later, on a loaded machine): wait until the stream's last counts hold it.
+cancel_counted() {
+  grep -A1 '^event: status' ev.out | grep '^data:' | sed 's/^data: //' | python3 -c '
+import json, sys
+c = [json.loads(l)["total"]["cancelled"] for l in sys.stdin]
+sys.exit(0 if len(c) >= 2 and c[-1] - c[0] == 1 else 1)' 2>/dev/null
+}
+wait_until 60 cancel_counted || true
 kill $ev 2>/dev/null || true
 wait $ev 2>/dev/null || true
 contains "$(cat ev.out)" "retry: 5000" "the stream says when to reconnect"
@@ -349,7 +357,7 @@ curl -s -o body.out -c jar2 -H 'Content-Type: application/json' \
 csrf2=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' body.out)
 curl -sN --max-time 20 -b jar2 "${url}api/v1/events" > ev2.out &
 ev=$!
-sleep 1
+wait_until 15 grep -q '^retry:' ev2.out || true # the stream is open
 t0=$(date +%s)
 curl -s -o /dev/null -b jar2 -X POST -H "X-CSRF-Token: $csrf2" "${url}api/v1/logout"
 wait $ev
@@ -378,7 +386,7 @@ equals "$code" "404" "an unknown token id"
 "$DRUDGE" serve -q --listen 127.0.0.1:0 --max-streams 1 > serve2.out 2> serve2.err &
 srv2=$!
 trap 'kill $srv $srv2 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q http serve2.out 2>/dev/null && break; sleep 0.1; done
+wait_until 60 grep -q http serve2.out 2>/dev/null || true
 url2=$(sed -n 's|.*\(http://[^ ]*/\).*|\1|p' serve2.out)
 equals "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $erp" "${url2}api/v1/status")" "200" "the token opens the second server"
 sums() { curl -s -H "Authorization: Bearer $erp" "$1api/v1/throughput?period=day" | sed 's/.*\]//'; }
@@ -387,7 +395,7 @@ equals "$(sums "$url2")" "$s1" "both servers draw the same chart ($s1)"
 contains "$s1" '"done":1,"failed":2' "the attempts of before both started"
 curl -sN --max-time 20 -H "Authorization: Bearer $erp" "${url2}api/v1/events" > ev3.out &
 ev=$!
-sleep 1
+wait_until 15 grep -q '^retry:' ev3.out || true # the one stream is open
 code=$(curl -s -o body.out -w '%{http_code}' -H "Authorization: Bearer ${tok[vic]}" "${url2}api/v1/events")
 equals "$code" "503" "a stream beyond --max-streams is refused"
 contains "$(cat body.out)" "poll /api/v1/status instead" "and told to poll"
@@ -513,7 +521,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyou
 "$DRUDGE" serve -q --listen 127.0.0.1:0 --tls-cert tls.crt --tls-key tls.key > tls.out 2> tls.err &
 srv=$!
 trap 'kill $srv 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q https tls.out 2>/dev/null && break; sleep 0.1; done
+wait_until 60 grep -q https tls.out 2>/dev/null || true
 url=$(sed -n 's|.*\(https://[^ ]*/\).*|\1|p' tls.out)
 contains "$url" "https://127.0.0.1:" "serve over TLS prints an https address"
 code=$(curl -s --cacert tls.crt -o body.out -w '%{http_code}' -H "Authorization: Bearer ${tok[olga]}" "${url}api/v1/status")

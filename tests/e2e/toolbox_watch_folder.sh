@@ -33,7 +33,7 @@ watch
 wait_sql "select count(*) from tasks" 2 || fail "two tasks queued"
 equals "$(ls "$IN/processing" | sort | tr '\n' ' ')" "a.txt b.txt " "moved to processing/"
 expect_exit 0 timeout 60 "$DRUDGE" work --until-empty
-for _ in $(seq 50); do [ -e "$IN/done/a.txt" ] && [ -e "$IN/failed/b.txt" ] && break; sleep 0.1; done
+wait_until 60 test -e "$IN/done/a.txt" -a -e "$IN/failed/b.txt" || true
 [ -e "$IN/done/a.txt" ] && pass || fail "a.txt in done/"
 [ -e "$IN/failed/b.txt" ] && pass || fail "b.txt in failed/"
 contains "$(sql "select key from tasks where input like '%a.txt%'")" "file:a.txt@$(sha256sum "$IN/done/a.txt" | cut -d' ' -f1)" "key: name and SHA-256"

@@ -73,10 +73,7 @@ for d in xpcall gc pattern; do
   ) &
 done
 for d in xpcall gc pattern; do
-  for _ in $(seq 100); do
-    [ "$(sqlite3 "cancel-$d.db" "select count(*) from running" 2>/dev/null)" = 1 ] && break
-    sleep 0.1
-  done
+  DRUDGE_DB="cancel-$d.db" wait_sql "select count(*) from running" 1 || true
   "$DRUDGE" --db "cancel-$d.db" -q cancel "$(sqlite3 "cancel-$d.db" "select task_id from running")"
   now >"cancel-$d.at" # the grace counts from here (the run looks once a second)
 done
@@ -147,7 +144,8 @@ export DRUDGE_DB="$TMP/work3.db"
 for d in xpcall gc pattern; do
   "$DRUDGE" -q enqueue "$d-60.lua"
   id=$(sql "select max(id) from tasks")
-  wait_sql "select state from task_state where id = $id" running || fail "work: $d never started"
+  wait_sql "select state from task_state where id = $id" running ||
+    fail "work: $d never started; the worker said: $(cat work3.err)"
   t0=$(now)
   "$DRUDGE" -q cancel "$id"
   for _ in $(seq $(((GRACE + 8) * 10))); do

@@ -38,7 +38,8 @@ faulty() { # ENV... : drudge work under the shim
 # check WHAT: after a restart without faults, every task done once
 check() {
   local rc=0
-  "$DRUDGE" -q work -j 2 --until-empty --lease 1s 2>>recover.err || rc=$?
+  "$DRUDGE" -q work -j 2 --until-empty --lease 1s 2>restart.err || rc=$?
+  cat restart.err >>recover.err
   local got
   got=$(sql "select (select count(*) from tasks where state = 'done'), (select count(*) from attempts),
     (select count(*) from attempts where outcome <> 'done'), (select count(*) from running),
@@ -46,7 +47,7 @@ check() {
   if [ "$rc" = 0 ] && [ "$got" = "$K|$K|0|0|$K|$K" ] && "$DRUDGE" -q audit verify >/dev/null 2>&1; then
     pass
   else
-    fail "$1: after a restart: exit $rc, done|attempts|not done|running|root steps|tasks = $got (want $K|$K|0|0|$K|$K)"
+    fail "$1: after a restart: exit $rc, done|attempts|not done|running|root steps|tasks = $got (want $K|$K|0|0|$K|$K)"$'\n'"its stderr: $(tail -5 restart.err)"$'\n'"audit verify: $("$DRUDGE" -q audit verify 2>&1 | tail -3)"
   fi
 }
 

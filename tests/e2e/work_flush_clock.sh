@@ -1,7 +1,8 @@
 # The early flush runs by the clock: a script POSTs to a local server, then
-# waits on a port that never answers; killed with kill -9 3-4 s in, the POST
-# it had made is on the audit chain (taken while no later step ended: the
-# worker was blocked in the call), and the retry sees it in task.previous.
+# waits on a port that never answers (100 s); the POST it had made reaches
+# the audit chain while it waits (taken while no later step ended: the
+# worker was blocked in the call); killed with kill -9 then, the retry sees
+# the POST in task.previous.
 # The same for `drudge run`. SQLite and PostgreSQL (label pg).
 source "$TESTS/lib.sh"
 post_port=$(free_port)
@@ -50,7 +51,10 @@ post_name="POST http://127.0.0.1:$post_port/cases"
 expect_exit 0 "$DRUDGE" -q enqueue post.lua --key case-7
 "$DRUDGE" -q work --lease 2s >work1.out 2>&1 & pid=$!
 wait_sql "select count(*) from task_state where state = 'running'" 1 || fail "never ran"
-sleep 3.5
+# The POST's step reaches the chain about a second after it ends (the
+# writer's clock), while the GET still waits (100 s): wait for it, not a
+# fixed 3.5 s that a loaded machine can overrun.
+wait_sql "select count(*) from steps where task_id = 1 and attempt = 1" 1 || true
 equals "$(sql "select kind || ' ' || name || ' ' || outcome from steps where task_id = 1 and attempt = 1")" \
   "http $post_name ok" "the POST is on the chain while the worker waits"
 kill -9 $pid
@@ -67,7 +71,7 @@ expect_exit 0 "$DRUDGE" audit verify
 # drudge run, killed 3.5 s in.
 "$DRUDGE" -q run post.lua --key case-8 >run.out 2>&1 & pid=$!
 wait_sql "select count(*) from task_state where id = 2 and state = 'running'" 1 || fail "the run never started"
-sleep 3.5
+wait_sql "select count(*) from steps where task_id = 2 and attempt = 1" 1 || true
 equals "$(sql "select kind || ' ' || name from steps where task_id = 2 and attempt = 1")" \
   "http $post_name" "the run's POST is on the chain while it waits"
 kill -9 $pid

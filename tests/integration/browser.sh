@@ -7,20 +7,7 @@
 # and a changed script diverges; then a page that never answers ends the
 # attempt as a system error with the browser closed.
 source "$TESTS/lib.sh"
-command -v chromedriver >/dev/null || { echo "chromedriver not installed: skipped"; exit 77; }
-
-export DRUDGE_STATE_DIR="$TMP/state"
-mkdir -p files
-"$BUILD/tests/browser_server" >server.out 2>server.err &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-for _ in $(seq 50); do [ -s server.out ] && break; sleep 0.1; done
-PORT=$(awk '{print $2}' server.out)
-URL="http://127.0.0.1:$PORT"
-
-# Our browsers: processes whose command line names the state directory
-# (chromedriver's log, Chromium's profile); zombies do not count.
-ours() { ps -eo pid=,stat=,args= | awk -v d="$DRUDGE_STATE_DIR" 'index($0, d) && $2 !~ /^Z/' | grep -v awk || true; }
+source "$TESTS/data/browser/setup.sh"
 
 printf 'id,text\n1,uploaded\n' > files/doc.txt
 cat > pages.lua <<EOF
@@ -75,7 +62,7 @@ return {
     out.table = b:table("#people")
     out.title = b:title()
 
-    -- an element that comes after 2 s, a button disabled for 1.5 s
+    -- an element that comes after 2 s, a button disabled for 3 s
     b:go(URL .. "/late")
     local t0 = os.time()
     b:click{ role = "button", name = "Late button" }
@@ -169,6 +156,12 @@ return {
 }
 EOF
 expect_exit 0 "$DRUDGE" --files files -q run pages.lua
+# -q prints nothing on a failed run: the task's record says why (its
+# error, with the traceback of the line that raised it, and its steps).
+if [ "$fails" -gt 0 ]; then
+  "$DRUDGE" show 1 >&2 || true
+  "$DRUDGE" audit show 1 | tail -40 >&2 || true
+fi
 echo "$out" >out.json
 echo "$err" | tail -5
 py() { python3 -c "import json,sys; o=json.load(open('out.json')); print($1)"; }

@@ -2,16 +2,8 @@
 # fields move and change ids on every load: a CSV of people becomes one task
 # each, and each task keys its person in by the fields' labels.
 source "$TESTS/lib.sh"
-command -v chromedriver >/dev/null || { echo "chromedriver not installed: skipped"; exit 77; }
+source "$TESTS/data/browser/setup.sh"
 script="$SRC/scripts/examples/people_to_form.lua"
-
-export DRUDGE_STATE_DIR="$TMP/state"
-mkdir -p files
-"$BUILD/tests/browser_server" >server.out 2>server.err &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-for _ in $(seq 50); do [ -s server.out ] && break; sleep 0.1; done
-URL="http://127.0.0.1:$(awk '{print $2}' server.out)"
 
 cat > files/people.csv <<'EOF'
 first_name,last_name,email,phone,city,country,notes

@@ -9,7 +9,7 @@ PORT=$(free_port)
 /usr/bin/python3 -m httpbin.core --port "$PORT" >"$TMP/httpbin.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
-wait_port "$PORT" 20
+wait_port "$PORT"
 BASE="http://127.0.0.1:$PORT"
 
 sed "s#@BASE@#$BASE#g" >"$TMP/suite.lua" <<'EOF'

@@ -20,6 +20,12 @@ expect_exit 0 "$DRUDGE" -q enqueue mixed.lua --from items.jsonl --key-field n
 expect_exit 0 "$DRUDGE" -q work -j 2 --until-empty --backoff-base 0
 expect_exit 0 "$DRUDGE" -q enqueue mixed.lua --input '{"n":101}' --at +1d
 expect_exit 0 "$DRUDGE" -q enqueue mixed.lua --input '{"n":102}'
+# one task waiting for its retry (its backoff: an hour)
+cat >flaky.lua <<'LUA'
+return { name = "flaky", max_attempts = 3, run = function(task) error("the service is down") end }
+LUA
+expect_exit 0 "$DRUDGE" -q enqueue flaky.lua --input '{"n":1}'
+expect_exit 0 "$DRUDGE" -q work --until-empty --script flaky --backoff-base 1h
 expect_exit 0 "$DRUDGE" -q schedule add nightly --cron "0 19 * * *" mixed.lua
 expect_exit 0 "$DRUDGE" audit keygen --key k.pem --pub k.pub
 expect_exit 0 "$DRUDGE" audit checkpoint --key k.pem
@@ -41,6 +47,9 @@ equals "$(sql "select name, role, hash from room_users")" "$(sqlite3 local.db "s
 equals "$(sql "select count(*) from room_keys")" "1" "and their tokens"
 no_age() { awk '{ $8 = ""; print }'; } # the OLDEST column moves on with the clock
 equals "$(DRUDGE_DB=$pg "$DRUDGE" status | head -3 | no_age)" "$(DRUDGE_DB=local.db "$DRUDGE" status | head -3 | no_age)" "status the same"
+waiting() { "$DRUDGE" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["waiting"])'; }
+equals "$(DRUDGE_DB=$pg waiting)" "$(DRUDGE_DB=local.db waiting)" "why tasks wait: the same on both"
+contains "$(DRUDGE_DB=$pg waiting)" "'backoff': 1" "the retry waits on the copy too"
 expect_exit 0 "$DRUDGE" schedule list
 contains "$out" "nightly" "schedules copied"
 expect_exit 0 "$DRUDGE" -q resume mixed

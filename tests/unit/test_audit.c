@@ -147,6 +147,17 @@ static void reference_json_str(drudge_buf *b, const unsigned char *s, size_t n)
     drudge_buf_add(b, "\"", 1);
 }
 
+/* drudge_buf_json_str of the n bytes at s gives what the reference does. */
+static void same_as_reference(drudge_buf *got, drudge_buf *want, const unsigned char *s, size_t n)
+{
+    drudge_buf_reset(got);
+    drudge_buf_reset(want);
+    drudge_buf_json_str(got, (const char *)s, n);
+    reference_json_str(want, s, n);
+    assert_string_equal(got->data, want->data);
+    assert_int_equal(got->len, want->len);
+}
+
 static void test_json_string_escaping(void **state)
 {
     (void)state;
@@ -159,13 +170,22 @@ static void test_json_string_escaping(void **state)
                 s[at] = (unsigned char)c;
                 if (n > 9)
                     s[n - 1] = 0xc3; /* a UTF-8 lead byte passes as it is */
-                drudge_buf_reset(&got);
-                drudge_buf_reset(&want);
-                drudge_buf_json_str(&got, (const char *)s, n);
-                reference_json_str(&want, s, n);
-                assert_string_equal(got.data, want.data);
-                assert_int_equal(got.len, want.len);
+                same_as_reference(&got, &want, s, n);
             }
+    /* Two bytes to escape, at every pair of places: a quote or backslash
+     * is escaped inside the eight-byte loop, which then goes on from the
+     * byte after it (JSON text has one every few bytes). */
+    static const unsigned char special[] = {'"', '\\', '\n', 0x1f, 'x'};
+    for (size_t n = 2; n <= sizeof s; n++)
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = a + 1; b < n; b++)
+                for (size_t i = 0; i < sizeof special; i++)
+                    for (size_t j = 0; j < sizeof special; j++) {
+                        memset(s, 'q', n);
+                        s[a] = special[i];
+                        s[b] = special[j];
+                        same_as_reference(&got, &want, s, n);
+                    }
     drudge_buf_free(&got);
     drudge_buf_free(&want);
 }
@@ -293,6 +313,57 @@ static void test_take_closed(void **state)
     assert_int_equal(rep.rows, 4);
     drudge_verify_report_clear(&rep);
     drudge_rec_free(part);
+    drudge_rec_free(r);
+}
+
+/* A flush of many rows goes to the store in batches (64 rows linked and
+ * hashed at a time, 16 or 4 to an SQLite statement, the rest one by one): the
+ * rows are the steps, in order, each linked to the one before, also when
+ * steps handed out earlier sit between them and the root carries the
+ * attempt's state. */
+static void test_batched_append(void **state)
+{
+    fixture *f = *state;
+    drudge_err err = {0};
+    drudge_verify_report rep;
+    char name[32], req[64];
+    drudge_rec *r = drudge_rec_new();
+    drudge_rec_reset(r, 9, 2);
+    int root = drudge_rec_begin(r, "task", "many", "{\"input\":null}");
+    for (int i = 1; i <= 150; i++) {
+        if (i == 71) { /* the first 70 are taken by an early flush */
+            drudge_rec *part = drudge_rec_take_closed(r);
+            assert_int_equal(drudge_rec_count(part), 70);
+            append(f->s, part);
+            drudge_rec_free(part);
+        }
+        snprintf(name, sizeof name, "GET http://h/%d", i);
+        snprintf(req, sizeof req, "{\"method\":\"GET\",\"n\":%d}", i);
+        int h = drudge_rec_begin(r, "http", name, req);
+        drudge_rec_end(r, h, "ok", "{\"status\":200}", NULL);
+    }
+    drudge_rec_end(r, root, "ok", "{\"output\":1}", NULL);
+    assert_int_equal(drudge_store_begin(f->s, DRUDGE_TX_WRITE, &err), DRUDGE_OK);
+    assert_int_equal(drudge_audit_append_outcome(f->s, r, "done", &err), DRUDGE_OK);
+    assert_int_equal(drudge_store_commit(f->s, &err), DRUDGE_OK);
+    assert_int_equal(drudge_rec_flushed(r), 151);
+    assert_int_equal(count_of(&f->db, "SELECT count(*) FROM steps WHERE task_id = 9"), 151);
+    assert_int_equal(count_of(&f->db, "SELECT max(id) - min(id) FROM steps"), 150);
+    /* ids follow the order of appending: the early 70, the root, the rest */
+    assert_int_equal(count_of(&f->db, "SELECT seq FROM steps WHERE id = 71"), 1);
+    assert_int_equal(count_of(&f->db, "SELECT count(*) FROM steps WHERE id > 71 AND seq != id"), 0);
+    assert_int_equal(
+        count_of(&f->db, "SELECT count(*) FROM steps WHERE id <= 70 AND seq != id + 1"), 0);
+    char *resp = testdb_text(&f->db, "SELECT response FROM steps WHERE seq = ?", 1);
+    assert_string_equal(resp, "{\"state\":\"done\",\"output\":1}");
+    free(resp);
+    char *got = testdb_text(&f->db, "SELECT name || ' ' || request FROM steps WHERE seq = ?", 101);
+    assert_string_equal(got, "GET http://h/100 {\"method\":\"GET\",\"n\":100}");
+    free(got);
+    /* every row re-hashes to its stored hash and links to the one before */
+    assert_int_equal(verify(f->s, NULL, &rep), 0);
+    assert_int_equal(rep.rows, 151);
+    drudge_verify_report_clear(&rep);
     drudge_rec_free(r);
 }
 
@@ -512,6 +583,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_verify_and_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_carries_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batched_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_refuses_tampered_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_export_show, setup, teardown),

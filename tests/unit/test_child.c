@@ -62,13 +62,21 @@ static int group_alive(int pgid)
     return system(cmd) == 0;
 }
 
-static void wait_group_gone(int pgid)
+/* Waits (30 s at most, by the clock: a loaded machine runs ps slowly)
+ * until cond(arg) is false; returns its last value. */
+static int wait_while(int (*cond)(int), int arg)
 {
-    for (int i = 0; i < 200 && group_alive(pgid); i++) {
+    int64_t end = drudge_mono_us() + 30 * 1000000;
+    while (cond(arg) && drudge_mono_us() < end) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    assert_false(group_alive(pgid));
+    return cond(arg);
+}
+
+static void wait_group_gone(int pgid)
+{
+    assert_false(wait_while(group_alive, pgid));
 }
 
 static void test_state_dir(void **ud)
@@ -139,7 +147,8 @@ static void test_missing_program(void **ud)
     snprintf(log, sizeof log, "%s/out.log", c.dir);
     char *argv[] = {"/nonexistent/driver", NULL};
     assert_int_equal(drudge_child_spawn(&c, argv, NULL, log, &err), DRUDGE_OK);
-    for (int i = 0; i < 200 && drudge_child_alive(&c); i++)
+    for (int64_t end = drudge_mono_us() + 30 * 1000000;
+         drudge_child_alive(&c) && drudge_mono_us() < end;)
         usleep(10000);
     assert_false(drudge_child_alive(&c)); /* exec failed: it exits 127 */
     drudge_child_release(&c, 0);
@@ -159,14 +168,20 @@ static void test_reap_dead_owner(void **ud)
         drudge_err err = {0};
         if (drudge_child_prepare(&c, "orphan", &err) != DRUDGE_OK)
             _exit(1);
-        char log[4200], script[4400];
+        char log[4200], ready[4200], script[8800];
         snprintf(log, sizeof log, "%s/out.log", c.dir);
-        /* the inner sh names the directory, as chromedriver's --log-path does */
-        snprintf(script, sizeof script, "(sh -c 'sleep 30; echo %s') & wait", c.dir);
+        snprintf(ready, sizeof ready, "%s/ready", c.dir);
+        /* the inner sh names the directory, as chromedriver's --log-path
+         * does, and says when it runs: the owner dies only then (a fixed
+         * 200 ms was too short on a loaded machine, and the parent-death
+         * signal then took the outer sh before it had started the inner) */
+        snprintf(script, sizeof script, "(sh -c ': >%s; sleep 30; echo %s') & wait", ready, c.dir);
         char *argv[] = {"sh", "-c", script, NULL};
         if (drudge_child_spawn(&c, argv, NULL, log, &err) != DRUDGE_OK)
             _exit(1);
-        usleep(200000); /* the inner sh is running */
+        for (int64_t end = drudge_mono_us() + 30 * 1000000;
+             !exists(ready) && drudge_mono_us() < end;)
+            usleep(10000);
         if (write(fds[1], &c.pid, sizeof c.pid) != sizeof c.pid)
             _exit(1);
         _exit(0); /* dies without releasing */
@@ -176,7 +191,6 @@ static void test_reap_dead_owner(void **ud)
     int status;
     waitpid(owner, &status, 0);
     assert_int_equal(WEXITSTATUS(status), 0);
-    usleep(100000);
     assert_true(group_alive(pgid)); /* the inner sh and its sleep survived */
     assert_int_equal(entries(), 2); /* the directory and its pid file */
     char what[256];

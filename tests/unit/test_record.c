@@ -224,16 +224,8 @@ static drudge_step *recording(size_t *n)
     drudge_rec_end(r, root, "done", NULL, NULL);
     *n = drudge_rec_count(r);
     drudge_step *steps = calloc(*n, sizeof *steps);
-    for (size_t i = 0; i < *n; i++) {
-        const drudge_step *s = drudge_rec_step(r, i);
-        steps[i] = *s;
-        steps[i].kind = strdup(s->kind);
-        steps[i].name = strdup(s->name);
-        steps[i].request = s->request ? strdup(s->request) : NULL;
-        steps[i].response = s->response ? strdup(s->response) : NULL;
-        steps[i].outcome = strdup(s->outcome);
-        steps[i].error = NULL;
-    }
+    for (size_t i = 0; i < *n; i++)
+        drudge_step_copy(&steps[i], drudge_rec_step(r, i));
     drudge_rec_free(r);
     return steps;
 }

@@ -130,6 +130,16 @@ drudge_code pg_append_step(drudge_store *s, int64_t id, int64_t task_id, int att
     return q->npending >= STEPS_BATCH ? pg_flush_pending(q, err) : DRUDGE_OK;
 }
 
+/* Rows go out in batches already (one COPY for up to STEPS_BATCH rows). */
+drudge_code pg_append_steps(drudge_store *s, const drudge_step_row *rows, size_t n, drudge_err *err)
+{
+    drudge_code rc = DRUDGE_OK;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = pg_append_step(s, rows[i].id, rows[i].task_id, rows[i].attempt, &rows[i].step,
+                            rows[i].hash, err);
+    return rc;
+}
+
 drudge_code pg_put_payload(drudge_store *s, const drudge_payload *p, int64_t now, drudge_err *err)
 {
     /* The same bytes seen again: note the later use, and put the data back

@@ -116,9 +116,9 @@ drudge_code pg_copy_finish(drudge_store *s, drudge_err *err)
 {
     static const char sql[] =
         "UPDATE tasks SET exception = state WHERE state IN ('failed','dead','cancelled');"
-        "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) SELECT id, "
-        "priority, run_at, script, \"window\", deadline FROM tasks WHERE state = 'queued' ON "
-        "CONFLICT DO NOTHING;"
+        "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline, retried) "
+        "SELECT id, priority, run_at, script, \"window\", deadline, attempts > 0 FROM tasks "
+        "WHERE state = 'queued' ON CONFLICT DO NOTHING;"
         "INSERT INTO done_counts(script, n) SELECT script, count(*) FROM tasks "
         "WHERE state = 'done' GROUP BY script ON CONFLICT (script) DO UPDATE SET n = excluded.n;"
         "DELETE FROM task_counts;"

@@ -642,10 +642,11 @@ static const char finish_many_sql[] =
     "  exception = CASE WHEN r.state IN ('failed','dead','cancelled') THEN r.state END "
     "  FROM r WHERE tasks.id = r.task_id AND tasks.state = 'queued' AND tasks.attempts = r.prev "
     "  RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
-    "  tasks.deadline, tasks.state, tasks.resolved_at, r.i, r.log, r.n, r.worker, "
+    "  tasks.deadline, tasks.state, tasks.resolved_at, tasks.attempts, r.i, r.log, r.n, r.worker, "
     "  r.started_at, r.ended_at, r.outcome, r.error, r.error_kind), " PG_COUNTS_OF_OUTCOMES
-    "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
-    "  SELECT id, priority, run_at, script, \"window\", deadline FROM t WHERE state = 'queued' "
+    "q AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline, retried) "
+    "  SELECT id, priority, run_at, script, \"window\", deadline, attempts > 0 FROM t "
+    "  WHERE state = 'queued' "
     "  ON CONFLICT DO NOTHING), "
     "a AS (INSERT INTO attempt_log(task_id, n, worker, started_at, ended_at, outcome, error, "
     "  error_kind) SELECT id, n, worker, started_at, ended_at, outcome, error, error_kind "
@@ -755,8 +756,9 @@ drudge_code pg_release(drudge_store *s, const char *owner, int64_t task_id, drud
 {
     static const char sql[] =
         "WITH r AS (DELETE FROM running WHERE task_id = $1 AND owner = $2 RETURNING task_id) "
-        "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
-        "SELECT t.id, t.priority, t.run_at, t.script, t.\"window\", t.deadline FROM tasks t JOIN r "
+        "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline, retried) "
+        "SELECT t.id, t.priority, t.run_at, t.script, t.\"window\", t.deadline, t.attempts > 0 "
+        "FROM tasks t JOIN r "
         "ON t.id = r.task_id WHERE t.state = 'queued' ON CONFLICT DO NOTHING RETURNING run_at";
     pg_store *q = pgs(s);
     pg_params p = {0};
@@ -797,9 +799,10 @@ drudge_code pg_unclaim(drudge_store *s, const char *owner, int64_t task_id, int 
         "WITH r AS (DELETE FROM running WHERE task_id = $1 AND owner = $2 RETURNING task_id), "
         "t AS (UPDATE tasks SET suspect = suspect + 1 FROM r WHERE tasks.id = r.task_id "
         "RETURNING tasks.id, tasks.priority, tasks.run_at, tasks.script, tasks.\"window\", "
-        "tasks.deadline, tasks.state), "
-        "i AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) "
-        "SELECT id, priority, run_at, script, \"window\", deadline FROM t WHERE state = 'queued' "
+        "tasks.deadline, tasks.state, tasks.attempts), "
+        "i AS (INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline, retried) "
+        "SELECT id, priority, run_at, script, \"window\", deadline, attempts > 0 FROM t "
+        "WHERE state = 'queued' "
         "ON CONFLICT DO NOTHING RETURNING run_at) "
         "SELECT (SELECT count(*) FROM r), (SELECT min(run_at) FROM i)";
     pg_store *q = pgs(s);
@@ -858,13 +861,17 @@ drudge_code pg_expired(drudge_store *s, int64_t now, drudge_expired **out, size_
      * then read by id through the primary key: a join of running with tasks
      * was planned, on statistics that lag behind running's churn, as a hash
      * of all of tasks (40 ms a call with 100,000 tasks, auto_explain). */
+    /* The rows are locked, and those another reaper holds are skipped: two
+     * machines' writers reaping one dead worker's tasks, each giving them
+     * back one by one in its own order, deadlocked on `running` (seen in
+     * pg.pg.fleet under ASan). The next reap takes what is left. */
     static const char sql[] =
         "WITH x AS MATERIALIZED (SELECT r.task_id, r.owner, r.claimed_at, r.started "
         "  FROM running r LEFT JOIN leases l ON l.owner = r.owner "
-        "  WHERE l.owner IS NULL OR l.until < $1) "
+        "  WHERE l.owner IS NULL OR l.until < $1 FOR UPDATE OF r SKIP LOCKED) "
         "SELECT t.id, t.script, x.owner, x.claimed_at, t.attempts, t.spent, t.max_attempts, "
         "t.key, t.input, x.started::integer FROM x JOIN tasks t ON t.id = x.task_id "
-        "WHERE t.id = ANY(ARRAY(SELECT task_id FROM x))";
+        "WHERE t.id = ANY(ARRAY(SELECT task_id FROM x)) ORDER BY t.id";
     pg_params p = {0};
     *out = NULL;
     *n = 0;
@@ -1340,8 +1347,9 @@ static drudge_code exec_tx(pg_store *q, const char *what, const char *const *sql
     "error_kind FROM tasks " WHERE " AND outcome IS NOT NULL"
 #define TO_READY(WHERE)                                                                            \
     "WITH t AS (UPDATE tasks SET " REQUEUE " " WHERE                                               \
-    " RETURNING id, priority, run_at, script, \"window\", deadline) "                              \
-    "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline) SELECT * FROM t"
+    " RETURNING id, priority, run_at, script, \"window\", deadline, attempts > 0) "                \
+    "INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline, retried) "         \
+    "SELECT * FROM t"
 #define RETRY_ONE "WHERE id = $1 AND $2::bigint = $2 AND state IN ('failed','dead','cancelled')"
 #define RETRY_ALL                                                                                  \
     "WHERE $1::bigint = $1 AND $2::bigint = $2 AND state = $3 "                                    \

@@ -1,6 +1,8 @@
 /* waiting.c: the PostgreSQL backend's reads for why queued tasks wait, as
  * SQLite's (runner/store/sqlite/waiting.c). Queued tasks that are not
- * running are exactly the rows of `ready`. */
+ * running are exactly the rows of `ready`, which says whether each waits
+ * for a retry (schema v15): reading tasks too took 4.8 s of a status at
+ * 1,000,000 queued. */
 #include <string.h>
 #include "runner/store/pg/pgint.h"
 
@@ -34,9 +36,8 @@ drudge_code pg_waiting(drudge_store *s, int64_t now, const char *script,
                        drudge_err *err)
 {
     static const char sql[] =
-        "SELECT r.script, r.\"window\", (r.run_at > $1)::integer, "
-        "(r.run_at > $1 AND t.attempts > 0)::integer, count(*), min(r.run_at) "
-        "FROM ready r JOIN tasks t ON t.id = r.task_id WHERE ($2::text IS NULL OR r.script = $2) "
+        "SELECT script, \"window\", (run_at > $1)::integer, (run_at > $1 AND retried)::integer, "
+        "count(*), min(run_at) FROM ready WHERE ($2::text IS NULL OR script = $2) "
         "GROUP BY 1, 2, 3, 4";
     pg_params p = {0};
     pg_p_int(&p, now);

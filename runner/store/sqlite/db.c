@@ -544,12 +544,30 @@ static void tune(sq_store *q, int flags)
         sqlite3_exec(q->db, "PRAGMA cache_size=-131072", NULL, NULL, NULL);
 }
 
+/* Switches a database to WAL, waiting for the lock as any write would.
+ * Changing the journal mode of a new database needs its exclusive lock, and
+ * SQLite does not call the busy handler for it while this connection holds
+ * its read lock (to avoid a deadlock), so two commands opening a new file
+ * at once got "database is locked" at once: a worker started beside its
+ * first enqueue exited. The database is WAL once any of them has switched
+ * it, so a retry usually finds nothing left to do. */
+static drudge_code switch_to_wal(sq_store *q, drudge_err *err)
+{
+    int64_t deadline = drudge_mono_us() + (int64_t)BUSY_TIMEOUT_MS * 1000;
+    for (;;) {
+        drudge_code rc = sq_exec(q, "PRAGMA journal_mode=WAL", "switching to WAL", err);
+        if (rc != DRUDGE_EBUSY || drudge_mono_us() >= deadline)
+            return rc;
+        usleep(10000);
+    }
+}
+
 static drudge_code open_rw(sq_store *q, const char *path, drudge_err *err)
 {
     if (access(path, W_OK) != 0)
         return drudge_seterr(err, DRUDGE_EIO, "database %s is read-only: %s", path,
                              strerror(errno));
-    drudge_code rc = sq_exec(q, "PRAGMA journal_mode=WAL", "switching to WAL", err);
+    drudge_code rc = switch_to_wal(q, err);
     if (!rc)
         rc = sq_exec(q, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", "opening", err);
     if (!rc)
@@ -646,6 +664,7 @@ static const drudge_store_methods sqlite_methods = {
     .chain_head = sq_chain_head,
     .step_hash = sq_step_hash,
     .append_step = sq_append_step,
+    .append_steps = sq_append_steps,
     .put_payload = sq_put_payload,
     .payload = sq_payload,
     .payloads = sq_payloads,

@@ -188,6 +188,8 @@ drudge_code sq_chain_head(drudge_store *s, int64_t *id, char hash[65], drudge_er
 drudge_code sq_step_hash(drudge_store *s, int64_t id, char hash[65], drudge_err *err);
 drudge_code sq_append_step(drudge_store *s, int64_t id, int64_t task_id, int attempt,
                            const drudge_step *step, const char *hash, drudge_err *err);
+drudge_code sq_append_steps(drudge_store *s, const drudge_step_row *rows, size_t n,
+                            drudge_err *err);
 drudge_code sq_put_payload(drudge_store *s, const drudge_payload *p, int64_t now, drudge_err *err);
 drudge_code sq_payload(drudge_store *s, const char *sha256, int want_data, drudge_payload_row *out,
                        drudge_err *err);

@@ -110,7 +110,7 @@ CONF
   setsid dovecot -F -c "$dir/dovecot.conf" >"$dir/dovecot.out" 2>&1 &
   _mail_groups+=($!)
   DOVECOT_PID=$!
-  wait_port "$IMAP_PORT" 10 || { cat "$dir/dovecot.out" "$dir/dovecot.log" >&2; exit 1; }
+  wait_port "$IMAP_PORT" || { cat "$dir/dovecot.out" "$dir/dovecot.log" >&2; exit 1; }
   MAILDIR=$dir/home/robot/Maildir
 }
 
@@ -142,7 +142,7 @@ _smtp_prepare() {
 # _smtp_started DIR PID: keeps PID for stop_servers and waits for the port.
 _smtp_started() {
   _mail_pids+=("$2")
-  wait_port "$SMTP_PORT" 10 || { cat "$1.log" >&2; exit 1; }
+  wait_port "$SMTP_PORT" || { cat "$1.log" >&2; exit 1; }
 }
 
 start_smtp() {
