@@ -157,13 +157,28 @@ static int scan_string(jscan *j, int *has_esc)
             case 't':
                 p += 2;
                 continue;
-            case 'u':
-                if (end - p < 6 || hex4((const char *)p + 2) < 0) {
+            case 'u': {
+                int u = end - p < 6 ? -1 : hex4((const char *)p + 2);
+                if (u < 0) {
                     j->p = (const char *)p;
                     return jfail(j, "bad \\u escape in a string");
                 }
                 p += 6;
+                if (u < 0xd800 || u > 0xdfff)
+                    continue;
+                /* A UTF-16 surrogate names no character alone: the decoder
+                 * a script's json.decode uses refuses it, so refuse it here,
+                 * where the line is still known, not when the task runs. */
+                int lo = u <= 0xdbff && end - p >= 6 && p[0] == '\\' && p[1] == 'u'
+                             ? hex4((const char *)p + 2)
+                             : -1;
+                if (lo < 0xdc00 || lo > 0xdfff) {
+                    j->p = (const char *)p - 6;
+                    return jfail(j, "a lone UTF-16 surrogate escape in a string (no character)");
+                }
+                p += 6;
                 continue;
+            }
             default:
                 j->p = (const char *)p;
                 return jfail(j, "bad escape in a string");

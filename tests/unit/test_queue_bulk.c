@@ -183,9 +183,22 @@ static void test_json_check(void **state)
     static const char *const good[] = {"0",    "-1.5E+3", "\"\\ud83d\\ude00\"",
                                        "[]",   "{}",      " {\"a\" : [ {} , [ ] ] } ",
                                        "null", "\"é\""};
-    static const char *const bad[] = {
-        "",    "01",      "1.",  "+1",         "[1 2]",           "{\"a\" 1}",
-        "'x'", "\"\\x\"", "nul", "{\"a\":1,}", "\"\xed\xa0\x80\""};
+    static const char *const bad[] = {"",
+                                      "01",
+                                      "1.",
+                                      "+1",
+                                      "[1 2]",
+                                      "{\"a\" 1}",
+                                      "'x'",
+                                      "\"\\x\"",
+                                      "nul",
+                                      "{\"a\":1,}",
+                                      "\"\xed\xa0\x80\"",
+                                      "\"\\ud800\"",
+                                      "\"\\udc00\"",
+                                      "\"\\ud800x\"",
+                                      "\"\\ud800\\u0041\"",
+                                      "\"\\udc00\\ud800\""};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
         if (drudge_json_check(good[i], strlen(good[i]), NULL))
             fail_msg("should accept %s", good[i]);
