@@ -147,7 +147,11 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
      * first page load in the renderer of the tab chromedriver opened (else
      * a second renderer starts for it; site isolation still keeps other
      * sites' frames apart, a limit is only a hint); the rest, as in
-     * Playwright's default set, keeps background services from starting. */
+     * Playwright's default set, keeps background services from starting.
+     * Chromium 156 starts its crash handler (chrome_crashpad_handler)
+     * despite --disable-breakpad, outside the session's process group, where
+     * it outlived the session and held the profile's directory:
+     * --disable-crashpad-for-testing keeps it from starting. */
     static const char *const flags[] = {
         "--remote-debugging-pipe",
         "--disable-gpu",
@@ -162,6 +166,7 @@ static void capabilities(drudge_buf *b, const bproc *p, const bopts *o)
         "--disable-client-side-phishing-detection",
         "--disable-field-trial-config",
         "--disable-breakpad",
+        "--disable-crashpad-for-testing",
         "--disable-hang-monitor",
         "--disable-search-engine-choice-screen",
         "--metrics-recording-only",
@@ -498,10 +503,8 @@ void bproc_stop(bproc *p)
 /* 1 if the NUL-separated command line of pid has the argument arg. */
 static int has_arg(int pid, const char *arg)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-    size_t len = 0;
-    char *cmd = drudge_read_file(path, &len);
+    size_t len;
+    char *cmd = drudge_child_cmdline(pid, &len);
     int found = 0;
     for (size_t i = 0; cmd && i < len && !found; i += strlen(cmd + i) + 1)
         found = !strcmp(cmd + i, arg);

@@ -75,5 +75,9 @@ const char *drudge_child_stat(int pid, char *buf, size_t size);
  * returns that (0 if none did): a scan of /proc, since the kernel here
  * keeps no list of a process's children under /proc/<pid>/task. */
 int drudge_child_each_pid(int (*fn)(int pid, void *ud), void *ud);
+/* The command line of pid as the kernel keeps it: its arguments, each
+ * ended by a NUL; *len gets its length. Malloc'd; NULL if there is no such
+ * process (or it is a zombie, whose command line is empty). */
+char *drudge_child_cmdline(int pid, size_t *len);
 
 #endif

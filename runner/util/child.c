@@ -266,24 +266,31 @@ typedef struct group_find {
     const char *dir;
 } group_find;
 
-/* 1 if pid is in the group and has the directory in its command line. */
+char *drudge_child_cmdline(int pid, size_t *len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    *len = 0;
+    char *cmd = drudge_read_file(path, len);
+    if (cmd && !*len) {
+        free(cmd);
+        cmd = NULL;
+    }
+    return cmd;
+}
+
+/* 1 if pid is in the group and has the directory in one of its arguments
+ * (alone, or inside one such as --user-data-dir=DIR). */
 static int in_group_with_dir(int pid, void *ud)
 {
     const group_find *g = ud;
     if (getpgid(pid) != g->pgid)
         return 0;
-    char path[64], cmd[8192];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, cmd, sizeof cmd - 1);
-    close(fd);
-    for (ssize_t i = 0; i < n; i++)
-        if (!cmd[i])
-            cmd[i] = ' ';
-    cmd[n > 0 ? n : 0] = '\0';
-    return strstr(cmd, g->dir) != NULL;
+    size_t len;
+    char *cmd = drudge_child_cmdline(pid, &len);
+    int found = cmd && memmem(cmd, len, g->dir, strlen(g->dir)) != NULL;
+    free(cmd);
+    return found;
 }
 
 /* 1 if some live process of process group pgid has dir in its command
