@@ -1,4 +1,5 @@
 /* record.c: the in-memory recorder behind every automated step (see record.h). */
+#include <ctype.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -212,27 +213,72 @@ static void replace_all(drudge_buf *b, const char *needle, const char *repl)
     *b = out;
 }
 
+#define MARK     "[REDACTED:"
+#define MARK_LEN (sizeof MARK - 1)
+
+/* Redacts pe's matches in s[at, end) into out. REG_STARTEND bounds the
+ * search without a strlen of the rest at every match, and its offsets are
+ * from s, so \b and ^ still see the text before at. */
+static void pattern_in(drudge_buf *out, const char *s, size_t at, size_t end, const pattern_ent *pe)
+{
+    while (at < end) {
+        regmatch_t m = {.rm_so = (regoff_t)at, .rm_eo = (regoff_t)end};
+        if (regexec(&pe->re, s, 1, &m, REG_STARTEND | (at ? REG_NOTBOL : 0)) != 0)
+            break;
+        size_t so = (size_t)m.rm_so, eo = (size_t)m.rm_eo;
+        if (eo == so) { /* an empty match (\b): nothing to hide, step over a byte */
+            if (so >= end)
+                break;
+            drudge_buf_add(out, s + at, so + 1 - at);
+            at = so + 1;
+            continue;
+        }
+        drudge_buf_add(out, s + at, so - at);
+        drudge_buf_printf(out, MARK "%s]", pe->label);
+        at = eo;
+    }
+    if (at < end)
+        drudge_buf_add(out, s + at, end - at);
+}
+
+/* The closing bracket of a mark whose label starts at p (as labels and
+ * secret names are spelled: letters, digits, "_-.", at most 64), or NULL:
+ * text that only looks like a mark's start shields nothing. */
+static const char *mark_end(const char *p)
+{
+    size_t k = 0;
+    while (k <= 64 && (isalnum((unsigned char)p[k]) || p[k] == '_' || p[k] == '-' || p[k] == '.'))
+        k++;
+    return k >= 1 && k <= 64 && p[k] == ']' ? p + k : NULL;
+}
+
+/* Replaces pe's matches in b by "[REDACTED:label]", outside the marks
+ * already there: a later pattern that matched a mark's own text (its label,
+ * or a pattern as broad as a single character) grew the text by a mark's
+ * length for every byte, pattern after pattern (a fuzzed patterns file made
+ * a 55-byte text gigabytes long). */
 static void replace_pattern(drudge_buf *b, const pattern_ent *pe)
 {
     regmatch_t m;
     if (!b->data || regexec(&pe->re, b->data, 1, &m, 0) != 0)
         return;
+    const char *s = b->data;
+    size_t n = strlen(s), at = 0;
     drudge_buf out = {0};
-    const char *p = b->data;
-    int eflags = 0;
-    while (*p && regexec(&pe->re, p, 1, &m, eflags) == 0) {
-        if (m.rm_eo == m.rm_so) { /* empty match: step over one byte */
-            drudge_buf_add(&out, p, 1);
-            p++;
-            eflags = REG_NOTBOL;
-            continue;
-        }
-        drudge_buf_add(&out, p, (size_t)m.rm_so);
-        drudge_buf_printf(&out, "[REDACTED:%s]", pe->label);
-        p += m.rm_eo;
-        eflags = REG_NOTBOL;
+    while (at < n) {
+        const char *mark = s + at, *close = NULL;
+        while ((mark = memmem(mark, (size_t)(s + n - mark), MARK, MARK_LEN)) &&
+               !(close = mark_end(mark + MARK_LEN)))
+            mark += MARK_LEN;
+        size_t seg_end = close ? (size_t)(mark - s) : n;
+        pattern_in(&out, s, at, seg_end, pe);
+        if (!close)
+            break;
+        drudge_buf_add(&out, mark, (size_t)(close + 1 - mark)); /* the mark, as it was */
+        at = (size_t)(close + 1 - s);
     }
-    drudge_buf_puts(&out, p);
+    if (!out.data)
+        drudge_buf_puts(&out, "");
     drudge_buf_free(b);
     *b = out;
 }

@@ -128,6 +128,41 @@ static void test_patterns_and_builtins(void **state)
     drudge_rec_free(r);
 }
 
+/* A pattern never matches inside the marks of those before it (nor of
+ * secrets): a broad pattern after another grew the text by a mark for
+ * every byte, pattern after pattern. */
+static void test_patterns_skip_marks(void **state)
+{
+    (void)state;
+    drudge_rec *r = drudge_rec_new();
+    assert_int_equal(drudge_rec_add_pattern(r, "card", "CPS-[0-9]+"), 0);
+    assert_int_equal(drudge_rec_add_pattern(r, "lbl", "card"), 0);
+    redacts(r, "CPS-1 card", "[REDACTED:card] [REDACTED:lbl]");
+    drudge_rec_free(r);
+
+    r = drudge_rec_new();
+    assert_int_equal(drudge_rec_add_pattern(r, "low", "[a-z]"), 0);
+    assert_int_equal(drudge_rec_add_pattern(r, "up", "[A-Z]"), 0);
+    redacts(r, "aB", "[REDACTED:low][REDACTED:up]");
+    drudge_rec_add_secret(r, "TOKEN", "s3cr3t");
+    redacts(r, "9s3cr3t9", "9[REDACTED:TOKEN]9");
+    drudge_rec_free(r);
+
+    /* Text that only looks like a mark shields nothing. */
+    r = drudge_rec_new();
+    assert_int_equal(drudge_rec_enable_builtin(r, "email"), 0);
+    redacts(r, "[REDACTED: see jane@example.org ]", "[REDACTED: see [REDACTED:email] ]");
+    redacts(r, "[REDACTED:x]jane@example.org]", "[REDACTED:x][REDACTED:email]]");
+    drudge_rec_free(r);
+
+    /* Empty matches (a word boundary) hide nothing and lose no byte, next
+     * to a mark too. */
+    r = drudge_rec_new();
+    assert_int_equal(drudge_rec_add_pattern(r, "q", "q|\\b"), 0);
+    redacts(r, "ab q [REDACTED:k] zq", "ab [REDACTED:q] [REDACTED:k] z[REDACTED:q]");
+    drudge_rec_free(r);
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -178,6 +213,26 @@ static void test_pattern_files(void **state)
     snprintf(path, sizeof path, "%s/missing.conf", dir);
     assert_int_equal(drudge_rec_load_patterns(r, path, &err), DRUDGE_EIO);
     assert_non_null(strstr(err.msg, "missing.conf"));
+    drudge_rec_free(r);
+    /* The fuzzer's patterns file whose patterns each match every byte:
+     * the redacted text stays a mark per byte of the original. */
+    static const char fuzzed[] =
+        "\ncard = \\b[\xff\xff\xff\xffSE-[\xff\xff\xffSE-['--[\xff\xff\xff'-\x8a"
+        "9]\v\n"
+        "jar = \\b[\xff\xff\xff\xffSE-[1-\x8a"
+        "8]\v\njard = \\b[\xff\xff\xff'-\x8a"
+        "9]\v\n"
+        "jar = \\b[\xff\xff\xff\xffSE-[1-\x8a"
+        "8]\v\njard = 4|\\b\n";
+    snprintf(path, sizeof path, "%s/redact.conf", dir);
+    write_file(path, fuzzed);
+    r = drudge_rec_new();
+    assert_int_equal(drudge_rec_load_patterns(r, path, &err), DRUDGE_OK);
+    const char *text = "case AB123456C for jo@example.org: {\"password\":\"x\"}";
+    char *out = drudge_rec_redact(r, text);
+    if (strlen(out) > strlen(text) * sizeof "[REDACTED:card]")
+        fail_msg("redacted to %zu bytes from %zu: %.200s", strlen(out), strlen(text), out);
+    free(out);
     drudge_rec_free(r);
     snprintf(path, sizeof path, "%s/redact.conf", dir);
     unlink(path);
@@ -322,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_secrets_of_an_attempt_are_forgotten_top_level_kept),
         cmocka_unit_test(test_credential_keys_safety_net),
         cmocka_unit_test(test_patterns_and_builtins),
+        cmocka_unit_test(test_patterns_skip_marks),
         cmocka_unit_test(test_pattern_files),
         cmocka_unit_test(test_tree_and_flush_marks),
         cmocka_unit_test(test_replay_comparison),
