@@ -86,13 +86,21 @@ static double copies(const char **pp)
 /* The size of regcomp's tree for an extended regex, in pattern atoms: a
  * repetition copies what it repeats, so stacked and nested repetitions
  * multiply ("5++++...+" with 44 pluses took 2 GB and more before regcomp
- * returned; the fuzzer found it). Brackets and escapes count as one. */
-static double tree_size(const char *p)
+ * returned; the fuzzer found it). Brackets and escapes count as one.
+ * *stacked is set when a repetition follows another ("a**", "a+*"): POSIX
+ * leaves its meaning undefined, and glibc's regcomp spent seconds on a
+ * run of stars (its closure of the empty transitions; the fuzzer again). */
+static double tree_size(const char *p, int *stacked)
 {
     double group[64], last = 0;
-    int depth = 0;
+    int depth = 0, rep = 0; /* rep: the last token was a repetition */
     group[0] = 0;
+    *stacked = 0;
     for (; *p; p++) {
+        int is_rep = *p == '+' || *p == '{' || *p == '*' || *p == '?';
+        if (is_rep && rep)
+            *stacked = 1;
+        rep = is_rep;
         if (*p == '(' && depth < 63) {
             group[++depth] = 0;
             last = 0;
@@ -131,10 +139,15 @@ static double tree_size(const char *p)
 static int check_pattern(const char *regex, char *why, size_t n)
 {
     regex_t re;
-    if (tree_size(regex) > 20000) {
+    int stacked;
+    if (tree_size(regex, &stacked) > 20000) {
         snprintf(why, n,
                  "its repetitions multiply to more than 20000 copies (nest fewer, or "
                  "give smaller bounds)");
+        return -1;
+    }
+    if (stacked) {
+        snprintf(why, n, "a repetition follows another (\"a**\", \"a+*\"): write one");
         return -1;
     }
     int rc = regcomp(&re, regex, REG_EXTENDED);

@@ -200,6 +200,8 @@ static void test_pattern_files(void **state)
          "pattern 'stack' (x5++++++++++++++++++++++++++++++): its repetitions multiply"},
         {"nest = ((a{100}){100}){100}\n", "pattern 'nest' (((a{100}){100}){100}): its repetitions"},
         {"coll = [[.x.]]5++++++++++++++++++++++++++++++\n", "pattern 'coll' ([[.x.]]5+"},
+        {"stars = x[a-z]**************+****\n", "a repetition follows another"},
+        {"plus = (ab)+?\n", "pattern 'plus' ((ab)+?): a repetition follows another"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_file(path, bad[i].text);
