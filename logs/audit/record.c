@@ -1,5 +1,4 @@
 /* record.c: the in-memory recorder behind every automated step (see record.h). */
-#include <ctype.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -213,9 +212,6 @@ static void replace_all(drudge_buf *b, const char *needle, const char *repl)
     *b = out;
 }
 
-#define MARK     "[REDACTED:"
-#define MARK_LEN (sizeof MARK - 1)
-
 /* Redacts pe's matches in s[at, end) into out. REG_STARTEND bounds the
  * search without a strlen of the rest at every match, and its offsets are
  * from s, so \b and ^ still see the text before at. */
@@ -234,22 +230,19 @@ static void pattern_in(drudge_buf *out, const char *s, size_t at, size_t end, co
             continue;
         }
         drudge_buf_add(out, s + at, so - at);
-        drudge_buf_printf(out, MARK "%s]", pe->label);
+        drudge_buf_printf(out, REC_MARK "%s]", pe->label);
         at = eo;
     }
     if (at < end)
         drudge_buf_add(out, s + at, end - at);
 }
 
-/* The closing bracket of a mark whose label starts at p (as labels and
- * secret names are spelled: letters, digits, "_-.", at most 64), or NULL:
- * text that only looks like a mark's start shields nothing. */
+/* The closing bracket of a mark whose label starts at p, or NULL: text
+ * that only looks like a mark's start shields nothing. */
 static const char *mark_end(const char *p)
 {
-    size_t k = 0;
-    while (k <= 64 && (isalnum((unsigned char)p[k]) || p[k] == '_' || p[k] == '-' || p[k] == '.'))
-        k++;
-    return k >= 1 && k <= 64 && p[k] == ']' ? p + k : NULL;
+    size_t k = drudge_rec_label_len(p);
+    return k >= 1 && k <= REC_LABEL_MAX && p[k] == ']' ? p + k : NULL;
 }
 
 /* Replaces pe's matches in b by "[REDACTED:label]", outside the marks
@@ -267,9 +260,9 @@ static void replace_pattern(drudge_buf *b, const pattern_ent *pe)
     drudge_buf out = {0};
     while (at < n) {
         const char *mark = s + at, *close = NULL;
-        while ((mark = memmem(mark, (size_t)(s + n - mark), MARK, MARK_LEN)) &&
-               !(close = mark_end(mark + MARK_LEN)))
-            mark += MARK_LEN;
+        while ((mark = memmem(mark, (size_t)(s + n - mark), REC_MARK, REC_MARK_LEN)) &&
+               !(close = mark_end(mark + REC_MARK_LEN)))
+            mark += REC_MARK_LEN;
         size_t seg_end = close ? (size_t)(mark - s) : n;
         pattern_in(&out, s, at, seg_end, pe);
         if (!close)
@@ -671,7 +664,7 @@ void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value)
     /* A value holding a redaction marker was built from a redacted secret
      * (replay hands those out): redacting it again would make the replayed
      * requests differ from the recorded ones. */
-    if (strstr(value, "[REDACTED:"))
+    if (strstr(value, REC_MARK))
         return;
     for (size_t i = 0; i < r->nsecrets; i++)
         if (!strcmp(r->secrets[i].value, value))
@@ -698,7 +691,7 @@ void drudge_rec_add_secret(drudge_rec *r, const char *name, const char *value)
     if (strcmp(b.data, value) != 0)
         e->url = drudge_xstrdup(b.data);
     drudge_buf_free(&b);
-    drudge_buf_printf(&b, "[REDACTED:%s]", name);
+    drudge_buf_printf(&b, REC_MARK "%s]", name);
     e->repl = drudge_buf_take(&b);
     /* Outside an attempt (no step open: a script's top level) the value is
      * kept for the host's life; inside, it is forgotten with the attempt. */

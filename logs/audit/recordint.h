@@ -4,6 +4,14 @@
 
 #include "drudge/util.h"
 
+/* A redaction mark: REC_MARK, a label, "]". Labels (and secret names) are
+ * letters, digits and "_-.", at most REC_LABEL_MAX of them. */
+#define REC_MARK      "[REDACTED:"
+#define REC_MARK_LEN  (sizeof REC_MARK - 1)
+#define REC_LABEL_MAX 64
+/* How many label characters s starts with, at most REC_LABEL_MAX + 1. */
+size_t drudge_rec_label_len(const char *s);
+
 /* In JSON text b, replaces the string value of every member or
  * ["Name","value"] pair whose name is a credential header or field
  * (authorization, proxy-authorization, cookie, set-cookie, password; any

@@ -53,14 +53,19 @@ static char *trim(char *s)
     return s;
 }
 
+size_t drudge_rec_label_len(const char *s)
+{
+    size_t n = 0;
+    while (n <= REC_LABEL_MAX &&
+           (isalnum((unsigned char)s[n]) || s[n] == '_' || s[n] == '-' || s[n] == '.'))
+        n++;
+    return n;
+}
+
 static int valid_label(const char *s)
 {
-    if (!*s || strlen(s) > 64)
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
-            return 0;
-    return 1;
+    size_t n = drudge_rec_label_len(s);
+    return n >= 1 && n <= REC_LABEL_MAX && !s[n];
 }
 
 /* How many copies of a repeated expression glibc's regcomp makes: x{3}
@@ -302,9 +307,9 @@ int drudge_redact_json_keys_to(const char *data, drudge_buf *out)
             if (*q == ':' || (*q == ',' && prev && *prev == '[')) {
                 const char *v = skip_ws(q + 1);
                 const char *ve = *v == '"' ? string_end(v) : NULL;
-                if (ve && strncmp(v + 1, "[REDACTED:", 10) != 0) {
+                if (ve && strncmp(v + 1, REC_MARK, REC_MARK_LEN) != 0) {
                     drudge_buf_add(out, copied, (size_t)(v - copied));
-                    drudge_buf_printf(out, "\"[REDACTED:%s]\"", name);
+                    drudge_buf_printf(out, "\"" REC_MARK "%s]\"", name);
                     copied = ve;
                 }
                 p = after = ve ? ve : e;
