@@ -81,6 +81,9 @@ typedef struct pg_store {
  * statement's INSERT or UPDATE of tasks whether or not it wrote rows, so
  * it always takes down the flag its own statement raised. */
 #define PG_COUNTED "(SELECT set_config('drudge.counted', 'on', true)) IS NOT NULL"
+/* As PG_COUNTED, for the trigger that puts new tasks in ready (schema
+ * v17): the statement wrote their ready rows itself. */
+#define PG_READIED "(SELECT set_config('drudge.readied', 'on', true)) IS NOT NULL"
 /* The deltas of a turn's outcomes, from t (the updated rows, each queued
  * before): out of queued, into failed, dead or cancelled, and open. */
 #define PG_COUNTS_OF_OUTCOMES                                                                      \

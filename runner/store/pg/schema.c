@@ -541,5 +541,18 @@ const char *const pg_migrations[] = {
     "  ALTER COLUMN priority SET STATISTICS 10, ALTER COLUMN run_at SET STATISTICS 10, "
     "  ALTER COLUMN script SET STATISTICS 10, ALTER COLUMN \"window\" SET STATISTICS 10, "
     "  ALTER COLUMN deadline SET STATISTICS 10, ALTER COLUMN retried SET STATISTICS 10;",
+    /* v17 (fleet, issue 17): a bulk load of tasks without keys COPYs them
+     * into tasks and their rows into ready itself (queue.c, enqueue_copy),
+     * and tells this trigger so through a flag it takes down again, as
+     * drudge.counted tells drudge_task_counts(): inserting the same rows
+     * again from the transition table cost a third of the load. */
+    "CREATE OR REPLACE FUNCTION drudge_tasks_ready() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "  IF current_setting('drudge.readied', true) = 'on' THEN "
+    "    PERFORM set_config('drudge.readied', 'off', true); RETURN NULL; "
+    "  END IF; "
+    "  INSERT INTO ready(task_id, priority, run_at, script, \"window\", deadline, retried) "
+    "  SELECT id, priority, run_at, script, \"window\", deadline, attempts > 0 FROM new_tasks "
+    "  WHERE state = 'queued' ON CONFLICT DO NOTHING; "
+    "  RETURN NULL; END $$;",
     NULL,
 };
