@@ -108,8 +108,70 @@ sql_is() { [ "$(sql "$1" 2>/dev/null)" = "$2" ]; }
 # QUERY prints WANT.
 wait_sql() { wait_until "${3:-60}" sql_is "$1" "$2"; }
 
-# A free TCP port on loopback.
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free TCP port on loopback for a server a test starts. The port is free
+# when chosen and the server binds it later, so it is taken below the
+# kernel's ephemeral range (no bind to port 0 and no outgoing connection
+# of a test running beside this one can take it meanwhile) and reserved
+# for this test's shell by a directory under /tmp/drudge-test-ports
+# (mkdir is atomic), which a later test reclaims once that shell is gone.
+free_port() {
+  /usr/bin/python3 - "$$" <<'PY'
+import os, random, socket, sys
+owner, d = sys.argv[1], "/tmp/drudge-test-ports"
+try:
+    os.mkdir(d)
+    os.chmod(d, 0o1777)  # tests run as several users
+except FileExistsError:
+    pass
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+
+def alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+def reserve(p):
+    path = "%s/%d" % (d, p)
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        try:
+            if alive(open(path + "/pid").read()):
+                return False
+            os.remove(path + "/pid")
+            os.rmdir(path)
+            os.mkdir(path)
+        except OSError:
+            return False  # being reserved, or reclaimed by another test first
+    with open(path + "/pid", "w") as f:
+        f.write(owner)
+    return True
+
+def bindable(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return s.getsockname()[1]
+    except OSError:
+        return 0
+    finally:
+        s.close()
+
+for _ in range(500):
+    p = random.randrange(10000, low) if low > 11000 else 0
+    if p and not reserve(p):
+        continue
+    port = bindable(p)
+    if port:  # else in use by something else: it stays reserved, try another
+        print(port)
+        sys.exit(0)
+sys.exit("free_port: no free port below the ephemeral range")
+PY
+}
 
 # wait_port PORT [SECONDS]: waits (60 s at most) until something listens on
 # 127.0.0.1:PORT.
@@ -122,6 +184,10 @@ wait_port() {
 }
 
 finish() {
+  local f
+  for f in /tmp/drudge-test-ports/*/pid; do # free_port's reservations
+    [ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$$" ] && rm -f "$f" && rmdir "${f%/pid}" 2>/dev/null
+  done
   echo "$passes passed, $fails failed"
   [ "$fails" -eq 0 ]
 }
