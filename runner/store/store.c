@@ -236,6 +236,11 @@ void drudge_store_trim(drudge_store *s)
     s->m->trim(s);
 }
 
+drudge_code drudge_store_sync(drudge_store *s, drudge_err *err)
+{
+    return s->m->sync(s, err);
+}
+
 drudge_code drudge_store_begin(drudge_store *s, drudge_tx how, drudge_err *err)
 {
     return s->m->begin(s, how, err);

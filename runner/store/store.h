@@ -70,6 +70,13 @@ drudge_code drudge_store_set_durability(drudge_store *s, drudge_durability d, dr
  * replaying what this one wrote (SQLite: checkpoint and truncate the WAL,
  * without waiting). Best effort. */
 void drudge_store_trim(drudge_store *s);
+/* Makes every commit of this connection durable before it returns (those
+ * made under DRUDGE_DURABILITY_NORMAL too) and sets FULL durability
+ * again. For a short command whose last commit need only be on disk by
+ * the time it exits: on SQLite, the checkpoint that folds the WAL into the
+ * main file syncs the WAL first, so a last commit made NORMAL and then
+ * this cost one fsync fewer than a FULL commit and the close's fold. */
+drudge_code drudge_store_sync(drudge_store *s, drudge_err *err);
 
 /* ---- transactions ---- */
 

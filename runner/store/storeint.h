@@ -37,6 +37,7 @@ struct drudge_store_methods {
     void (*close)(drudge_store *s);
     drudge_code (*set_durability)(drudge_store *s, drudge_durability d, drudge_err *err);
     void (*trim)(drudge_store *s);
+    drudge_code (*sync)(drudge_store *s, drudge_err *err);
     drudge_code (*begin)(drudge_store *s, drudge_tx how, drudge_err *err);
     drudge_code (*commit)(drudge_store *s, drudge_err *err);
     void (*rollback)(drudge_store *s);

@@ -291,7 +291,11 @@ static drudge_code start(drudge_store *s, const drudge_run_opts *o, const drudge
 }
 
 /* The outcome and the steps of rec not flushed yet, in one transaction;
- * the run's lease goes with it. */
+ * the run's lease goes with it. The commit is made durable by
+ * drudge_store_sync before the run reports it (drudge_run_task): on SQLite
+ * the sync of the checkpoint that folds the WAL into the main file, which
+ * the close made anyway, covers it, one fsync fewer than a commit synced
+ * on its own (6 to 5 for a hello-world run). */
 static drudge_code finish(drudge_store *s, drudge_rec *rec, const char *worker, int64_t started,
                           drudge_run_result *out, drudge_err *err)
 {
@@ -305,7 +309,9 @@ static drudge_code finish(drudge_store *s, drudge_rec *rec, const char *worker, 
                            .no_retry = 1,
                            .cancelled = out->cancelled};
     const char *state = NULL;
-    drudge_code rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
+    drudge_code rc = drudge_store_set_durability(s, DRUDGE_DURABILITY_NORMAL, err);
+    if (!rc)
+        rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
     if (!rc)
         rc = drudge_queue_complete(q, &c, drudge_now_us(), &state, err);
     if (!rc && !state)
@@ -319,7 +325,11 @@ static drudge_code finish(drudge_store *s, drudge_rec *rec, const char *worker, 
         rc = drudge_store_commit(s, err);
     if (rc)
         drudge_store_rollback(s);
-    else
+    /* Durable before the run says how it ended, even if the commit failed
+     * (the early flushes' steps). */
+    drudge_code src = drudge_store_sync(s, rc ? NULL : err);
+    rc = rc ? rc : src;
+    if (!rc)
         out->state = state;
     drudge_queue_free(q);
     return rc;

@@ -14,6 +14,11 @@
  *                          full); otherwise only that one (a transient error)
  *   DRUDGE_FAULT_COUNT=F   at exit, write the number of writes seen to F
  *                          (to learn how many a run makes)
+ *   DRUDGE_FAULT_SYNC_AT=N the Nth sync (xSync) fails with
+ *                          SQLITE_IOERR_FSYNC (and every one after it, with
+ *                          DRUDGE_FAULT_STICKY=1): a disk that fails to
+ *                          flush; the data stays written
+ *   DRUDGE_FAULT_SYNC_COUNT=F  at exit, write the number of syncs to F
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,8 +36,9 @@ static sqlite3_vfs fault_vfs;
 static sqlite3_io_methods fault_io;
 static long fail_at;
 static int fail_code = SQLITE_IOERR_WRITE, sticky;
-static atomic_long writes;
-static const char *count_file;
+static atomic_long writes, syncs;
+static long sync_fail_at;
+static const char *count_file, *sync_count_file;
 
 static int should_fail(void)
 {
@@ -69,6 +75,9 @@ static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
 
 static int f_sync(sqlite3_file *f, int flags)
 {
+    long n = atomic_fetch_add(&syncs, 1) + 1;
+    if (sync_fail_at > 0 && (n == sync_fail_at || (sticky && n > sync_fail_at)))
+        return SQLITE_IOERR_FSYNC;
     return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 
@@ -226,13 +235,19 @@ static int v_time64(sqlite3_vfs *vfs, sqlite3_int64 *out)
     return real_vfs->xCurrentTimeInt64(real_vfs, out);
 }
 
-static void report_count(void)
+static void report_to(const char *path, long n)
 {
-    FILE *f = count_file ? fopen(count_file, "w") : NULL;
+    FILE *f = path ? fopen(path, "w") : NULL;
     if (f) {
-        fprintf(f, "%ld\n", atomic_load(&writes));
+        fprintf(f, "%ld\n", n);
         fclose(f);
     }
+}
+
+static void report_count(void)
+{
+    report_to(count_file, atomic_load(&writes));
+    report_to(sync_count_file, atomic_load(&syncs));
 }
 
 __attribute__((constructor)) static void fault_init(void)
@@ -243,7 +258,9 @@ __attribute__((constructor)) static void fault_init(void)
         fail_code = SQLITE_FULL;
     sticky = getenv("DRUDGE_FAULT_STICKY") && atoi(getenv("DRUDGE_FAULT_STICKY"));
     count_file = getenv("DRUDGE_FAULT_COUNT");
-    if (count_file)
+    sync_count_file = getenv("DRUDGE_FAULT_SYNC_COUNT");
+    sync_fail_at = getenv("DRUDGE_FAULT_SYNC_AT") ? atol(getenv("DRUDGE_FAULT_SYNC_AT")) : 0;
+    if (count_file || sync_count_file)
         atexit(report_count);
     real_vfs = sqlite3_vfs_find(NULL);
     if (!real_vfs)

@@ -632,6 +632,20 @@ static drudge_code m_set_durability(drudge_store *s, drudge_durability d, drudge
                      "setting durability", err);
 }
 
+/* A commit under synchronous_commit = on waits until the WAL is flushed
+ * up to its own record, past every earlier commit of the session: one
+ * that assigns a transaction id (so that it writes a commit record) and
+ * nothing else. */
+static drudge_code m_sync(drudge_store *s, drudge_err *err)
+{
+    pg_store *q = pgs(s);
+    if (!q->sync_off)
+        return DRUDGE_OK;
+    q->sync_off = 0;
+    return pg_simple(q, "SET synchronous_commit = on; SELECT pg_current_xact_id()",
+                     "making the commits durable", err);
+}
+
 /* After a bulk load that at least doubled the queue (or filled one never
  * analyzed): fresh statistics of ready, which the claims plan on, so that
  * they are not planned on an empty queue's until autovacuum comes. tasks
@@ -796,6 +810,7 @@ static const drudge_store_methods pg_methods = {
     .close = m_close,
     .set_durability = m_set_durability,
     .trim = m_trim,
+    .sync = m_sync,
     .begin = m_begin,
     .commit = m_commit,
     .rollback = m_rollback,
