@@ -98,10 +98,13 @@ run_case() {
   local db=$1 t0 t1 t2 t3 c0 c1 d
   gen "$N" "r$RANDOM" >batch.jsonl
   ckpt "$db"
+  c0=$(pg_cpu)
   t0=$(now)
   DRUDGE_DB=$(url "$db") "$DRUDGE" -q enqueue noop.lua --from batch.jsonl --key-field ref >/dev/null
   ckpt "$db"
   t1=$(now)
+  c1=$(pg_cpu)
+  bulk_pg=$(us "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')")
   c0=$(pg_cpu)
   sample_backends "$db" &
   local sampler=$!
@@ -135,6 +138,10 @@ run_case() {
   printf "  %-11s lifecycle CPU per task: PostgreSQL %d us + drudge %d us = %d us (2 idle cores: %d tasks/s); baseline %d + pgbench %d = %d us (%d tasks/s)\n" \
     "" "$life_pg" "$life_dr" $((life_pg + life_dr)) $((2000000 / (life_pg + life_dr))) \
     "$base_pg" "$base_cl" $((base_pg + base_cl)) $((2000000 / (base_pg + base_cl)))
+  # A load is one transaction on one connection: one server process does
+  # it, so its CPU a row bounds the rate whatever the cores.
+  printf "  %-11s bulk enqueue: PostgreSQL's CPU %d us a row, most of it in the load's one server process (at that cost: %d tasks/s)\n" \
+    "" "$bulk_pg" $((1000000 / (bulk_pg > 0 ? bulk_pg : 1)))
   # The writer's server process does a turn's statements one after another:
   # its CPU per task bounds the rate whatever the cores.
   awk -v w="$life_wall" -v hz="$(getconf CLK_TCK)" -v n="$N" -v l="$2" \
