@@ -183,6 +183,20 @@ wait_port() {
   return 1
 }
 
+# fault_shim: sets preload to the fault-injecting SQLite VFS
+# (tests/fault/sqlite_fault.c, for LD_PRELOAD, after the sanitizers'
+# runtimes in a sanitized build), or skips the test: on PostgreSQL, or
+# without the shim.
+fault_shim() {
+  on_pg && { echo "skipped: SQLite's VFS"; exit 77; }
+  local shim="$BUILD/tests/sqlite_fault.so"
+  [ -e "$shim" ] || { echo "skipped: no $shim"; exit 77; }
+  preload=$shim
+  if [ "${DRUDGE_SANITIZE:-}" = ON ]; then # the sanitizer's runtime must come first
+    preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so):$shim"
+  fi
+}
+
 finish() {
   local f
   for f in /tmp/drudge-test-ports/*/pid; do # free_port's reservations

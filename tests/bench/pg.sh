@@ -6,7 +6,8 @@
 #   - bulk enqueue: the same rows COPYed by psql into a plain table
 #   - lifecycle: pgbench (a libpq client), C connections, one transaction
 #     per task that claims it with FOR UPDATE SKIP LOCKED and completes it
-# first on an empty queue, then with BACKLOG tasks queued for tomorrow;
+# first on an empty queue, then with BACKLOG tasks queued for tomorrow
+# (loads with keys; once without, on an empty queue);
 # then FLOW tasks through one database, and the sizes of its tables and
 # indexes after (the hot tables stay small: no bloat).
 # Env: N (tasks per case, default 200000), BACKLOG (1000000), FLOW
@@ -154,6 +155,21 @@ echo "$N tasks per case, drudge work -j $J, baseline with $C connections"
 mkdb empty && baseline_db empty
 run_case empty "empty queue"
 eb=$bulk el=$life
+# The cases above load with keys (--key-field ref), as a backlog that may
+# be loaded twice is: each row's key is checked by ON CONFLICT. A load
+# without keys has nothing to skip and is COPYed straight in.
+mkdb nokey
+DRUDGE_DB=$(url nokey) "$DRUDGE" -q enqueue noop.lua --from /dev/null --format jsonl >/dev/null # schema
+gen "$N" "k$RANDOM" >batch.jsonl
+ckpt nokey
+c0=$(pg_cpu)
+t0=$(now)
+DRUDGE_DB=$(url nokey) "$DRUDGE" -q enqueue noop.lua --from batch.jsonl >/dev/null
+ckpt nokey
+t1=$(now)
+c1=$(pg_cpu)
+printf "  %-11s bulk enqueue without keys %7d tasks/s, PostgreSQL's CPU %d us a row\n" "empty queue" \
+  "$(rate "$N" "$t0" "$t1")" "$(us "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')")"
 mkdb backlog && baseline_db backlog
 gen "$BACKLOG" c >backlog.jsonl
 t0=$(now)

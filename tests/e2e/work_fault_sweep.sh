@@ -11,13 +11,7 @@
 # lost or charged twice), nothing left running, one root step per task, and
 # `drudge audit verify` passes.
 source "$TESTS/lib.sh"
-on_pg && { echo "skipped: SQLite's VFS"; exit 77; }
-shim="$BUILD/tests/sqlite_fault.so"
-[ -e "$shim" ] || { echo "skipped: no $shim"; exit 77; }
-preload=$shim
-if [ "${DRUDGE_SANITIZE:-}" = ON ]; then # the sanitizer's runtime must come first
-  preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so):$shim"
-fi
+fault_shim
 K=30
 cat >noop.lua <<'LUA'
 return { name = "noop", max_attempts = 1, run = function(task)
