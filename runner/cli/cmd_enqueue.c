@@ -456,7 +456,7 @@ static int enqueue_one(drudge_cli *cli, drudge_store *s, drudge_task_spec *spec,
     /* The task's commit is made durable by the fold of the WAL before the
      * command says it is queued, as drudge run's outcome (runner/work/run.c):
      * one fsync fewer than a commit synced on its own, 5 to 4. */
-    drudge_code rc = drudge_store_set_durability(s, DRUDGE_DURABILITY_NORMAL, &err);
+    drudge_code rc = drudge_store_set_durability(s, DRUDGE_DURABILITY_AT_SYNC, &err);
     if (!rc)
         rc = drudge_queue_enqueue(s, spec, &id, &dup, &err);
     drudge_code src = drudge_store_sync(s, rc ? NULL : &err);

@@ -49,6 +49,9 @@ enum {
 typedef enum drudge_durability {
     DRUDGE_DURABILITY_FULL = 0, /* every commit is on disk before it returns */
     DRUDGE_DURABILITY_NORMAL,   /* a power cut may lose the last commits (SQLite WAL NORMAL) */
+    DRUDGE_DURABILITY_AT_SYNC,  /* on disk by the next drudge_store_sync (a command's last
+                                   commit): SQLite commits unsynced and the sync's fold puts
+                                   them on disk; PostgreSQL's commits stay as they are */
 } drudge_durability;
 
 /* Opens (creating 0600 if needed, unless READONLY or NOCREATE) and migrates
@@ -71,11 +74,13 @@ drudge_code drudge_store_set_durability(drudge_store *s, drudge_durability d, dr
  * without waiting). Best effort. */
 void drudge_store_trim(drudge_store *s);
 /* Makes every commit of this connection durable before it returns (those
- * made under DRUDGE_DURABILITY_NORMAL too) and sets FULL durability
- * again. For a short command whose last commit need only be on disk by
- * the time it exits: on SQLite, the checkpoint that folds the WAL into the
- * main file syncs the WAL first, so a last commit made NORMAL and then
- * this cost one fsync fewer than a FULL commit and the close's fold. */
+ * made under DRUDGE_DURABILITY_NORMAL or AT_SYNC too) and sets FULL
+ * durability again. For a short command whose last commit need only be on
+ * disk before it reports it: on SQLite, the checkpoint that folds the WAL
+ * into the main file syncs the WAL first, so a last commit made AT_SYNC
+ * and then this cost one fsync fewer than a FULL commit and the close's
+ * fold. On PostgreSQL, where a synchronous commit costs no more, AT_SYNC
+ * and this cost no round trip. */
 drudge_code drudge_store_sync(drudge_store *s, drudge_err *err);
 
 /* ---- transactions ---- */

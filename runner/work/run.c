@@ -309,7 +309,7 @@ static drudge_code finish(drudge_store *s, drudge_rec *rec, const char *worker, 
                            .no_retry = 1,
                            .cancelled = out->cancelled};
     const char *state = NULL;
-    drudge_code rc = drudge_store_set_durability(s, DRUDGE_DURABILITY_NORMAL, err);
+    drudge_code rc = drudge_store_set_durability(s, DRUDGE_DURABILITY_AT_SYNC, err);
     if (!rc)
         rc = drudge_store_begin(s, DRUDGE_TX_WRITE, err);
     if (!rc)

@@ -626,6 +626,12 @@ static void m_rollback(drudge_store *s)
 static drudge_code m_set_durability(drudge_store *s, drudge_durability d, drudge_err *err)
 {
     pg_store *q = pgs(s);
+    /* A last commit made synchronous costs no more than one made
+     * asynchronous and then flushed by m_sync: AT_SYNC leaves the commits
+     * as they are (and m_sync then has nothing to do unless they are
+     * asynchronous). */
+    if (d == DRUDGE_DURABILITY_AT_SYNC)
+        return DRUDGE_OK;
     q->sync_off = d == DRUDGE_DURABILITY_NORMAL;
     return pg_simple(q,
                      q->sync_off ? "SET synchronous_commit = off" : "SET synchronous_commit = on",

@@ -328,6 +328,7 @@ static void m_rollback(drudge_store *s)
 
 static drudge_code m_set_durability(drudge_store *s, drudge_durability d, drudge_err *err)
 {
+    /* AT_SYNC: NORMAL until m_sync, whose checkpoint syncs the WAL. */
     return sq_exec(sq(s),
                    d == DRUDGE_DURABILITY_FULL ? "PRAGMA synchronous=FULL"
                                                : "PRAGMA synchronous=NORMAL",
