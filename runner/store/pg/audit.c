@@ -77,15 +77,6 @@ drudge_code pg_head_write(pg_store *q, drudge_err *err)
     return pg_exec(q, sql, &p, "audit append: moving the chain head", NULL, err);
 }
 
-/* Appends an integer field of a COPY row. */
-static void copy_int(drudge_buf *b, int64_t v, int null_if_zero)
-{
-    if (null_if_zero && !v)
-        drudge_buf_puts(b, "\\N\t");
-    else
-        drudge_buf_printf(b, "%lld\t", (long long)v);
-}
-
 drudge_code pg_append_step(drudge_store *s, int64_t id, int64_t task_id, int attempt,
                            const drudge_step *step, const char *hash, drudge_err *err)
 {
@@ -107,17 +98,17 @@ drudge_code pg_append_step(drudge_store *s, int64_t id, int64_t task_id, int att
     drudge_buf *b = pg_pending(q, copy_sql, err);
     if (!b)
         return err ? err->code : DRUDGE_EDB;
-    copy_int(b, id, 0);
-    copy_int(b, task_id, 0);
-    copy_int(b, attempt, 0);
-    copy_int(b, step->seq, 0);
-    copy_int(b, step->parent, 1);
+    pg_copy_int(b, id, 0, '\t');
+    pg_copy_int(b, task_id, 0, '\t');
+    pg_copy_int(b, attempt, 0, '\t');
+    pg_copy_int(b, step->seq, 0, '\t');
+    pg_copy_int(b, step->parent, 1, '\t');
     pg_copy_text(b, step->kind, '\t');
     pg_copy_text(b, step->name, '\t');
     pg_copy_text(b, step->request, '\t');
     pg_copy_text(b, step->response, '\t');
-    copy_int(b, step->started_us, 0);
-    copy_int(b, step->duration_us, 0);
+    pg_copy_int(b, step->started_us, 0, '\t');
+    pg_copy_int(b, step->duration_us, 0, '\t');
     pg_copy_text(b, step->outcome, '\t');
     pg_copy_text(b, step->error, '\t');
     pg_copy_text(b, hash, '\t');

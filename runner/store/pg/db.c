@@ -382,6 +382,15 @@ drudge_code pg_walk(pg_store *q, const char *sql, const pg_params *p, const char
 
 /* ---- COPY ---- */
 
+void pg_copy_int(drudge_buf *b, int64_t v, int null_if_zero, char sep)
+{
+    if (null_if_zero && !v)
+        drudge_buf_puts(b, "\\N");
+    else
+        drudge_buf_int(b, v);
+    drudge_buf_add(b, &sep, 1);
+}
+
 void pg_copy_text(drudge_buf *b, const char *s, char sep)
 {
     if (!s) {

@@ -171,6 +171,9 @@ drudge_code pg_copy_send(pg_store *q, const char *copy_sql, const char *data, si
                          const char *what, drudge_err *err);
 /* Appends a text field of a COPY row (NULL: \N), then sep. */
 void pg_copy_text(drudge_buf *b, const char *s, char sep);
+/* Appends an integer field of a COPY row (\N for 0 where null_if_zero),
+ * then sep. */
+void pg_copy_int(drudge_buf *b, int64_t v, int null_if_zero, char sep);
 /* Writes the chain head back if this transaction moved it. */
 drudge_code pg_head_write(pg_store *q, drudge_err *err);
 /* The run windows closed at now, as a text[] literal (NULL: none closed). */

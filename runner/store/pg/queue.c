@@ -215,11 +215,7 @@ static void copy_spec(drudge_buf *b, const drudge_task_spec *s, int64_t now, int
     pg_copy_text(b, s->schedule, '\t');
     pg_copy_text(b, s->window, '\t');
     pg_copy_text(b, s->script_sha256, '\t');
-    if (s->deadline)
-        drudge_buf_int(b, s->deadline);
-    else
-        drudge_buf_puts(b, "\\N");
-    drudge_buf_add(b, &end, 1);
+    pg_copy_int(b, s->deadline, 1, end);
 }
 
 static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size_t n, int64_t now,
@@ -273,10 +269,12 @@ static drudge_code enqueue_bulk(pg_store *q, const drudge_task_spec *specs, size
  * transition table, took 200,000 tasks at 111,000-114,000/s where the
  * staged INSERT ... SELECT took 60,000-64,000 (psql, same rows, same
  * server; drudge's load of 200,000, paired with the staged one: 1.43
- * times as fast, median of six rounds). The ids are drawn from tasks' sequence first, in the order
- * of the rows, so that each ready row can name its task and a load keeps its order among equals;
- * the statement triggers are told the rows are counted and readied (schema v17), and the counts are
- * added here, a script at a time in name order (the order every writer of task_counts takes). */
+ * times as fast, median of six rounds). The ids are drawn from tasks'
+ * sequence first, in the order of the rows, so that each ready row can
+ * name its task and a load keeps its order among equals; the statement
+ * triggers are told the rows are counted and readied (schema v17), and
+ * the counts are added here, a script at a time in name order (the order
+ * every writer of task_counts takes). */
 static const char enq_ids_sql[] = "SELECT nextval('tasks_id_seq') FROM generate_series(1, $1)";
 static const char enq_count_sql[] =
     "INSERT INTO task_counts VALUES ($1, 'queued', $2) "
@@ -343,10 +341,7 @@ static drudge_code enqueue_copy(pg_store *q, const drudge_task_spec *specs, size
         drudge_buf_puts(&r, num);
         pg_copy_text(&r, s->script, '\t');
         pg_copy_text(&r, s->window, '\t');
-        if (s->deadline)
-            drudge_buf_printf(&r, "%lld\n", (long long)s->deadline);
-        else
-            drudge_buf_puts(&r, "\\N\n");
+        pg_copy_int(&r, s->deadline, 1, '\n');
     }
     rc = pg_simple(q, "SELECT " PG_COUNTED " AND " PG_READIED, "enqueue", err);
     if (!rc)
